@@ -1,0 +1,40 @@
+"""Reading a plug: info (sysinfo) and hw_info."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from kshell import device as dev
+from kshell.context import Context
+from kshell.registry import command
+from kshell.results import Record, Result
+from kshell.targets import TARGETS_ARG as TARGETS
+from kshell.targets import Target, for_each, refresh, resolve_all, state_word
+
+
+@command("info", args=(TARGETS,), permission="read", examples=("info Kitchen", "info all"))
+async def info(ctx: Context, args: Any) -> list[Result]:
+    """Show a plug's sysinfo: everything it reports about itself."""
+
+    async def one(target: Target) -> Result:
+        device = await refresh(ctx, target)
+        sysinfo = device.sysinfo
+        if target.child_id:
+            outlet = dict(device.outlet() or {})
+            outlet["state"] = state_word(outlet.get("state"))
+            data = {"parent": dev.text(sysinfo, "alias"), "model": dev.model(sysinfo), **outlet}
+            return Record(f"{target.label} (outlet of {target.address})", data, target.label)
+        return Record(f"{target.label} ({target.address})", sysinfo, target.label)
+
+    return await for_each(ctx, resolve_all(ctx, args.targets), one)
+
+
+@command("hw_info", args=(TARGETS,), permission="read", examples=("hw_info Kitchen",))
+async def hw_info(ctx: Context, args: Any) -> list[Result]:
+    """Show a plug's hardware: sw_ver, hw_ver, mac, type, hwId, fwId, oemId, dev_name."""
+
+    async def one(target: Target) -> Result:
+        device = await refresh(ctx, target)
+        return Record(f"{target.label} ({target.address})", dev.hw_info(device.sysinfo), target.label)
+
+    return await for_each(ctx, resolve_all(ctx, args.targets), one)

@@ -1,0 +1,137 @@
+"""The device cache: every plug ever seen, saved in the state folder.
+
+Plugs that stop answering are marked offline, never forgotten (only ``forget`` drops
+one). Keyed by MAC when known, since a plug's DHCP address can change.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+from kshell import device as dev
+from kshell.transport import DEFAULT_PORT
+
+
+@dataclass
+class DeviceRecord:
+    host: str
+    port: int = DEFAULT_PORT
+    alias: str = ""
+    mac: str = ""
+    model: str = ""
+    hw_ver: str = ""
+    sw_ver: str = ""
+    kind: str = "plug"
+    state: str = ""  # on | off | "" unknown
+    emeter: bool = False
+    online: bool = True
+    last_seen: float = 0.0
+    children: list[dict[str, Any]] = field(default_factory=list)
+
+    @property
+    def key(self) -> str:
+        return normalise_mac(self.mac) or self.address
+
+    @property
+    def address(self) -> str:
+        return self.host if self.port == DEFAULT_PORT else f"{self.host}:{self.port}"
+
+    @classmethod
+    def from_sysinfo(cls, host: str, port: int, info: dict[str, Any]) -> DeviceRecord:
+        state = dev.relay_state(info)
+        kids = [
+            {"number": c["number"], "id": c["id"], "alias": c["alias"],
+             "state": "on" if c["state"] else "off" if c["state"] is not None else ""}
+            for c in dev.children(info)
+        ]
+        if kids and state is None:
+            state = any(c["state"] == "on" for c in kids)
+        return cls(
+            host=host,
+            port=port,
+            alias=dev.text(info, "alias") or "",
+            mac=normalise_mac(dev.text(info, "mac") or dev.text(info, "mic_mac") or ""),
+            model=dev.model(info),
+            hw_ver=dev.text(info, "hw_ver") or "",
+            sw_ver=dev.text(info, "sw_ver") or "",
+            kind=dev.kind_of(info),
+            state="" if state is None else ("on" if state else "off"),
+            emeter=dev.has_emeter(info),
+            online=True,
+            last_seen=time.time(),
+            children=kids,
+        )
+
+
+def normalise_mac(text: str) -> str:
+    """'50c7bf0a1b2c', '50-C7-BF-0A-1B-2C' -> '50:C7:BF:0A:1B:2C'; '' if not a MAC."""
+    hexdigits = "".join(ch for ch in text if ch not in ":-").upper()
+    if len(hexdigits) != 12 or any(ch not in "0123456789ABCDEF" for ch in hexdigits):
+        return ""
+    return ":".join(hexdigits[i : i + 2] for i in range(0, 12, 2))
+
+
+class DeviceCache:
+    """Records in memory, written atomically to ``devices.json``."""
+
+    def __init__(self, path: Path | None) -> None:
+        self.path = path
+        self.records: dict[str, DeviceRecord] = {}
+        if path is not None:
+            self._load()
+
+    def _load(self) -> None:
+        assert self.path is not None
+        try:
+            raw = json.loads(self.path.read_text())
+        except (OSError, ValueError):
+            return  # no cache yet, or a damaged one: start empty rather than fail
+        names = {f.name for f in fields(DeviceRecord)}
+        for item in raw.get("devices", []) if isinstance(raw, dict) else []:
+            if isinstance(item, dict) and isinstance(item.get("host"), str):
+                try:
+                    record = DeviceRecord(**{k: v for k, v in item.items() if k in names})
+                except TypeError:
+                    continue
+                self.records[record.key] = record
+
+    def save(self) -> None:
+        if self.path is None:
+            return
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = self.path.with_suffix(".tmp")
+        tmp.write_text(json.dumps({"devices": [asdict(r) for r in self.all()]}, indent=1))
+        os.replace(tmp, self.path)
+
+    def all(self) -> list[DeviceRecord]:
+        return sorted(self.records.values(), key=lambda r: (r.alias.lower(), r.host))
+
+    def merge(self, record: DeviceRecord) -> DeviceRecord:
+        """Add or refresh a record; a plug that moved address keeps its one entry."""
+        for key, old in list(self.records.items()):
+            same_address = old.host == record.host and old.port == record.port
+            if key != record.key and same_address:
+                del self.records[key]  # that address now belongs to this plug
+        self.records[record.key] = record
+        return record
+
+    def by_address(self, host: str, port: int) -> DeviceRecord | None:
+        for record in self.records.values():
+            if record.host == host and record.port == port:
+                return record
+        return None
+
+    def mark(self, host: str, port: int, online: bool) -> None:
+        record = self.by_address(host, port)
+        if record is not None:
+            record.online = online
+            if online:
+                record.last_seen = time.time()
+
+    def remove(self, record: DeviceRecord) -> None:
+        self.records.pop(record.key, None)

@@ -1,0 +1,118 @@
+"""``kshell`` / ``python shell.py``: one command, a script, remote mode or the prompt.
+
+All three share one dispatcher (kshell.runner). Nothing interactive is imported for a
+one-shot command: prompt_toolkit and pygments load only when the prompt opens, and the
+mail stack only in remote mode.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import sys
+import tempfile
+from pathlib import Path
+
+from kshell import __version__
+
+EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
+
+
+def parse_cli(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        prog="kshell",
+        description="A shell for TP-Link Kasa smart plugs on your local network.",
+        epilog="Run 'help' inside the shell, or: kshell -c help",
+    )
+    parser.add_argument("script", nargs="?", help="run commands from this file ('-' = stdin)")
+    parser.add_argument("-c", dest="command", metavar="CMDS", help="run these commands and exit")
+    parser.add_argument("--json", action="store_true", help="JSON lines on stdout, errors on stderr")
+    parser.add_argument("--demo", action="store_true", help="simulated plugs on loopback")
+    parser.add_argument("--listen", action="store_true", help="run remote (mail) mode headless")
+    parser.add_argument("--home", metavar="DIR", help="state folder (default: XDG folders)")
+    parser.add_argument("--config", metavar="FILE", help="config file (default: in the home)")
+    parser.add_argument("--commands", metavar="DIR", action="append", default=[],
+                        help="extra folder of command modules (repeatable)")
+    parser.add_argument("--timeout", type=float, metavar="S", help="per-request deadline, seconds")
+    parser.add_argument("--yes", "-y", action="store_true", help="answer yes to confirmations")
+    parser.add_argument("--debug", action="store_true", help="show tracebacks of internal errors")
+    parser.add_argument("--version", action="version", version=f"kshell {__version__}")
+    return parser.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_cli(argv)
+    try:
+        return asyncio.run(_main(args))
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return EXIT_INTERRUPTED
+
+
+async def _main(args: argparse.Namespace) -> int:
+    from kshell.app import build_context
+    from kshell.errors import KshellError
+    from kshell.output import Output
+
+    output = Output(as_json=args.json)
+    demo = None
+    if args.demo and not args.home and not os.environ.get("KSHELL_HOME"):
+        args.home = tempfile.mkdtemp(prefix="kshell-demo-")  # keep a user's real cache clean
+    try:
+        ctx = build_context(args)
+    except KshellError as exc:
+        output.error(exc)
+        return EXIT_USAGE
+    for problem in ctx.registry.load_errors:
+        output.note(f"warning: command module skipped: {problem}")
+    try:
+        if args.demo:
+            from kshell.demo import start_demo
+
+            demo = await start_demo(ctx, output, quiet=bool(args.command or args.script or args.json))
+        if args.command is not None:
+            from kshell.runner import run_line
+
+            return EXIT_OK if await run_line(ctx, args.command, output) else EXIT_FAILED
+        if args.script is not None:
+            return await _run_script(ctx, args.script, output)
+        if args.listen:
+            from kshell.remote.service import run_headless
+
+            return await run_headless(ctx, output)
+        if not sys.stdin.isatty():
+            return await _run_script(ctx, "-", output)
+        from kshell.repl import run_prompt
+
+        return await run_prompt(ctx)
+    except KshellError as exc:
+        output.error(exc)
+        return EXIT_FAILED
+    finally:
+        ctx.close_connections()
+        ctx.cache.save()
+        if demo is not None:
+            demo.stop()
+
+
+async def _run_script(ctx: object, name: str, output: object) -> int:
+    from kshell.errors import UsageError
+    from kshell.runner import run_line
+
+    if name == "-":
+        lines = sys.stdin.read().splitlines()
+    else:
+        try:
+            lines = Path(name).read_text(encoding="utf-8").splitlines()
+        except (OSError, UnicodeDecodeError) as exc:
+            raise UsageError(f"cannot read script {name}: {exc}") from None
+    ok = True
+    for text in lines:
+        if text.strip():
+            ok = await run_line(ctx, text, output) and ok  # type: ignore[arg-type]
+    return EXIT_OK if ok else EXIT_FAILED
+
+
+if __name__ == "__main__":
+    sys.exit(main())

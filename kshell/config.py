@@ -1,0 +1,139 @@
+"""Where state lives and what the INI config says.
+
+``--home DIR`` (or ``KSHELL_HOME``) holds everything: device cache, history, journal,
+audit log and the config file. Without it, the XDG data and config folders. The config
+is read with interpolation off, so a ``%`` in a password is just a ``%``. User values
+are laid over the packaged defaults, so every key always has a value.
+"""
+
+from __future__ import annotations
+
+import configparser
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+CONFIG_NAME = "kshell.ini"
+
+DEFAULT_CONFIG = """\
+# kshell configuration. Written on first run; every key shown with its default.
+# Values here are read with interpolation off: a % is just a %.
+
+[shell]
+# seconds allowed for one request to a plug (connect, send, answer, any retry)
+timeout = 5
+# folders of extra command modules (one .py file per command family), comma separated
+command_folders =
+# ask before commands that change a plug in a way that is hard to undo (reboot, erase...)
+confirm = yes
+# colours in the interactive shell: auto | never
+color = auto
+# colour theme for the prompt's highlighting (a pygments style name)
+style = native
+# how many lines of history to keep
+history_size = 10000
+
+[discovery]
+# where to broadcast: "auto" = 255.255.255.255 plus every interface's broadcast address,
+# or a comma separated list of addresses (e.g. 127.255.255.255 for simulated plugs)
+broadcast = auto
+# UDP port discovery broadcasts to, and the TCP port plugs answer on (9999 on real plugs)
+port = 9999
+tcp_port = 9999
+# seconds to wait for answers to a broadcast
+timeout = 3
+# refresh the device list in the background when the shell starts
+refresh_on_start = yes
+
+[emeter]
+# seconds between readings in "emeter watch"
+interval = 1
+
+[firmware]
+# folder of firmware images and their manifest (empty: the default library)
+library =
+
+[remote]
+# where command mail comes from: maildir:PATH | imap://USER:PASSWORD@HOST:PORT/FOLDER |
+# smtp://HOST:PORT (listen)
+source =
+# how replies are sent: smtp://[USER:PASSWORD@]HOST:PORT
+reply =
+reply_security = none
+reply_from =
+# lines of a mail body that start with this are command lines
+marker = !
+# the authserv-id of your own mail server, the only Authentication-Results trusted
+trusted_authserv_id =
+# TOTP secret (base32) for "!auth CODE" lines
+secret =
+processed_folder = Executed
+max_commands = 10
+max_message_bytes = 65536
+max_age_minutes = 15
+rate_per_hour = 30
+allow_firmware = no
+# full: tables as at the prompt; compact: one short line per command (for a phone)
+reply_format = full
+
+[senders]
+# one line per allowed sender: ADDRESS = read | control | admin
+"""
+
+
+@dataclass
+class Paths:
+    data: Path
+    config_file: Path
+
+    @property
+    def devices(self) -> Path:
+        return self.data / "devices.json"
+
+    @property
+    def history(self) -> Path:
+        return self.data / "history"
+
+
+def resolve_paths(home: str | None, config: str | None) -> Paths:
+    home = home or os.environ.get("KSHELL_HOME")
+    if home:
+        data = Path(home).expanduser()
+        cfg = Path(config).expanduser() if config else data / CONFIG_NAME
+        return Paths(data, cfg)
+    xdg_data = Path(os.environ.get("XDG_DATA_HOME") or Path.home() / ".local" / "share")
+    xdg_config = Path(os.environ.get("XDG_CONFIG_HOME") or Path.home() / ".config")
+    cfg = Path(config).expanduser() if config else xdg_config / "kshell" / CONFIG_NAME
+    return Paths(xdg_data / "kshell", cfg)
+
+
+def load_config(path: Path, *, write_default: bool = True) -> configparser.ConfigParser:
+    """Defaults, overlaid with the user's file; the commented default written on first run."""
+    parser = configparser.ConfigParser(interpolation=None)
+    parser.optionxform = str  # type: ignore[assignment, method-assign]  # keep sender addresses as written
+    parser.read_string(DEFAULT_CONFIG)
+    if path.exists():
+        try:
+            parser.read(path, encoding="utf-8")
+        except (configparser.Error, UnicodeDecodeError) as exc:
+            from kshell.errors import UsageError
+
+            raise UsageError(f"config {path}: {str(exc).splitlines()[0]}") from None
+    elif write_default:
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text(DEFAULT_CONFIG)
+        except OSError:
+            pass  # a read-only home still runs on defaults
+    return parser
+
+
+def get_float(parser: configparser.ConfigParser, section: str, key: str, default: float) -> float:
+    try:
+        return parser.getfloat(section, key, fallback=default)
+    except ValueError:
+        return default
+
+
+def get_list(parser: configparser.ConfigParser, section: str, key: str) -> list[str]:
+    return [v.strip() for v in parser.get(section, key, fallback="").split(",") if v.strip()]

@@ -1,0 +1,162 @@
+"""The only place that prints: results as tables for people, JSON lines for machines.
+
+Everything a plug or a mail says may hold control characters; they are escaped here,
+before anything reaches a terminal. Colour only on a terminal without NO_COLOR.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import sys
+from collections.abc import AsyncIterator
+from typing import Any, TextIO
+
+from kshell.errors import KshellError
+from kshell.results import Chart, Failure, Record, Result, Table, Text, error_json
+
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069]")
+MAX_CELL = 200
+
+
+def clean(value: Any, limit: int = MAX_CELL) -> str:
+    """A value as text that is safe on a terminal: control characters escaped, bounded."""
+    text = value if isinstance(value, str) else _plain(value)
+    text = _CONTROL.sub(lambda m: f"\\x{ord(m.group()):02x}" if ord(m.group()) < 256 else "?", text)
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def _plain(value: Any) -> str:
+    if value is None:
+        return "-"
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, float):
+        return f"{value:.3f}".rstrip("0").rstrip(".") if abs(value) < 1e6 else f"{value:.0f}"
+    if isinstance(value, (dict, list)):
+        return json.dumps(value, separators=(",", ":"))[:MAX_CELL]
+    return str(value)
+
+
+def render(result: Result, *, color: bool = False) -> str:
+    """A result as text for a person (the prompt, a script, a mail reply)."""
+    from tabulate import tabulate
+
+    if isinstance(result, Text):
+        return "\n".join(clean(line, 2000) for line in result.text.splitlines())
+    if isinstance(result, Failure):
+        return _red(f"error: {clean(str(result.error), 500)}", color)
+    if isinstance(result, Record):
+        rows = [[clean(k), _cell(v, 120)] for k, v in result.data.items()]
+        head = _bold(clean(result.title), color)
+        return head + "\n" + tabulate(rows, tablefmt="plain")
+    if isinstance(result, Table):
+        body = tabulate(
+            [[_cell(v) for v in row] for row in result.rows],
+            headers=[clean(h) for h in result.headers],
+            tablefmt="simple",
+            disable_numparse=True,
+        )
+        if not result.rows:
+            body = "(none)"
+        parts = ([_bold(clean(result.title), color)] if result.title else []) + [body]
+        if result.footer:
+            parts.append(clean(result.footer, 2000))
+        return "\n".join(parts)
+    if isinstance(result, Chart):
+        return render_chart(result)
+    return clean(repr(result))
+
+
+def _cell(value: Any, limit: int = MAX_CELL) -> str:
+    if isinstance(value, (dict, list)):
+        return clean(json.dumps(value, ensure_ascii=False), limit)
+    return clean(value, limit)
+
+
+def render_chart(chart: Chart, width: int = 40) -> str:
+    top = max([v for v in chart.values if v > 0], default=0.0)
+    rows = []
+    for label, value in zip(chart.labels, chart.values):
+        bar = "█" * (round(value / top * width) if top else 0)
+        rows.append(f"{clean(label):>10}  {value:10.3f} {chart.unit}  {bar}")
+    rows.append(f"{'total':>10}  {sum(chart.values):10.3f} {chart.unit}")
+    return clean(chart.title) + "\n" + "\n".join(rows)
+
+
+def _red(text: str, color: bool) -> str:
+    return f"\x1b[31m{text}\x1b[0m" if color else text
+
+
+def _bold(text: str, color: bool) -> str:
+    return f"\x1b[1m{text}\x1b[0m" if color else text
+
+
+def json_line(obj: Any) -> str:
+    return json.dumps(obj, separators=(",", ":"), ensure_ascii=False, default=str)
+
+
+class Output:
+    """Where results go: a terminal or a pipe, as tables or JSON lines."""
+
+    def __init__(
+        self,
+        out: TextIO | None = None,
+        err: TextIO | None = None,
+        *,
+        as_json: bool = False,
+        color: bool | None = None,
+    ) -> None:
+        self.out = out or sys.stdout
+        self.err = err or sys.stderr
+        self.as_json = as_json
+        tty = hasattr(self.out, "isatty") and self.out.isatty()
+        self.interactive_view = tty and not as_json
+        self.color = (tty and "NO_COLOR" not in os.environ) if color is None else color
+
+    def emit(self, result: Result) -> None:
+        if isinstance(result, Failure):
+            self.error(result.error)
+            return
+        if self.as_json:
+            self._write(self.out, json_line(result.json()))
+        else:
+            self._write(self.out, render(result, color=self.color))
+
+    def error(self, error: KshellError) -> None:
+        if self.as_json:
+            self._write(self.err, json_line(error_json(error)))
+        else:
+            self._write(self.err, _red(f"error: {clean(str(error), 500)}", self.color))
+
+    def note(self, text: str) -> None:
+        """A side remark for a person (never on stdout in JSON mode)."""
+        self._write(self.err if self.as_json else self.out, clean(text, 2000))
+
+    async def stream(self, results: AsyncIterator[Result]) -> None:
+        """A stream of results: a live view on a terminal when the stream offers one."""
+        live = getattr(results, "live_view", None)
+        if live is not None and self.interactive_view:
+            await live(self)
+            return
+        async for result in results:
+            self.emit(result)
+
+    def _write(self, stream: TextIO, text: str) -> None:
+        stream.write(text + "\n")
+        stream.flush()
+
+
+class Collector(Output):
+    """Renders results as plain text into a list (a mail reply's transcript)."""
+
+    def __init__(self, *, as_json: bool = False) -> None:
+        import io
+
+        self.buffer = io.StringIO()
+        super().__init__(self.buffer, self.buffer, as_json=as_json, color=False)
+        self.interactive_view = False
+
+    def text(self) -> str:
+        return self.buffer.getvalue()

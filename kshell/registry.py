@@ -1,0 +1,279 @@
+"""Commands are plain async functions registered by a decorator, declared once.
+
+The declaration (name, arguments, options, help, permission, confirmation) drives
+dispatch, help, completion, mail permissions and confirmation alike. Modules are loaded
+by path from ``commands/`` and from any user folder, so a checkout, an installed shell
+and a user's drop-in folder all load the same way.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import math
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
+
+from kshell.errors import UsageError
+
+PERMISSIONS = ("read", "control", "admin")
+
+
+@dataclass(frozen=True)
+class Arg:
+    """A positional argument. ``kind`` tells completion what can go there."""
+
+    name: str
+    kind: str = "word"  # target | targets | word | int | float | json | image | file | choice
+    help: str = ""
+    optional: bool = False
+    choices: tuple[str, ...] = ()
+
+    @property
+    def variadic(self) -> bool:
+        return self.kind == "targets"
+
+
+@dataclass(frozen=True)
+class Opt:
+    """An ``--option``: a flag when ``kind == 'flag'``, else it takes a value."""
+
+    name: str
+    kind: str = "flag"  # flag | int | float | str | file
+    help: str = ""
+    default: Any = None
+    repeat: bool = False
+
+    @property
+    def dest(self) -> str:
+        return self.name.lstrip("-").replace("-", "_")
+
+
+@dataclass
+class Command:
+    name: str  # "on", or "emeter watch" for a subverb
+    func: Callable[..., Any]
+    help: str
+    args: tuple[Arg, ...] = ()
+    options: tuple[Opt, ...] = ()
+    permission: str = "admin"
+    confirm: bool = False
+    examples: tuple[str, ...] = ()
+    module: str = ""
+
+    @property
+    def summary(self) -> str:
+        return self.help.strip().splitlines()[0] if self.help.strip() else ""
+
+    @property
+    def all_options(self) -> tuple[Opt, ...]:
+        extra = (Opt("--yes", help="do not ask for confirmation"),) if self.confirm else ()
+        return self.options + extra
+
+    def usage(self) -> str:
+        parts = [self.name]
+        for arg in self.args:
+            shown = arg.name.upper() + (" ..." if arg.variadic else "")
+            if arg.choices:
+                shown = "|".join(arg.choices)
+            parts.append(f"[{shown}]" if arg.optional else shown)
+        for opt in self.all_options:
+            parts.append(f"[{opt.name}{'' if opt.kind == 'flag' else ' ' + opt.dest.upper()}]")
+        return " ".join(parts)
+
+    def takes_target(self) -> bool:
+        return bool(self.args) and self.args[0].kind in ("target", "targets")
+
+
+@dataclass
+class Registry:
+    commands: dict[str, Command] = field(default_factory=dict)
+    load_errors: list[str] = field(default_factory=list)
+
+    def add(self, cmd: Command) -> None:
+        self.commands[cmd.name] = cmd
+
+    def verbs(self) -> list[str]:
+        return sorted({name.split()[0] for name in self.commands})
+
+    def subverbs(self, verb: str) -> list[str]:
+        return sorted(n.split()[1] for n in self.commands if n.startswith(verb + " "))
+
+    def lookup(self, words: list[str]) -> tuple[Command, list[str]]:
+        """Longest match of verb [subverb]; returns the command and the remaining words."""
+        if not words:
+            raise UsageError("empty command")
+        if len(words) > 1 and f"{words[0]} {words[1]}" in self.commands:
+            return self.commands[f"{words[0]} {words[1]}"], words[2:]
+        if words[0] in self.commands:
+            return self.commands[words[0]], words[1:]
+        subs = self.subverbs(words[0])
+        if subs:
+            raise UsageError(f"{words[0]}: expected one of {', '.join(subs)}")
+        raise UsageError(f"unknown command '{words[0]}' (try: help)")
+
+
+# Decorated functions collect here until a loader moves them into a Registry.
+_PENDING: list[Command] = []
+
+
+def command(
+    name: str,
+    *,
+    args: tuple[Arg, ...] = (),
+    options: tuple[Opt, ...] = (),
+    permission: str = "admin",
+    confirm: bool = False,
+    examples: tuple[str, ...] = (),
+) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """Declare a command. The docstring is its help; an undeclared permission is admin."""
+    if permission not in PERMISSIONS:
+        raise ValueError(f"permission must be one of {PERMISSIONS}")
+
+    def register(func: Callable[..., Any]) -> Callable[..., Any]:
+        _PENDING.append(
+            Command(
+                name=name,
+                func=func,
+                help=(func.__doc__ or "").strip(),
+                args=args,
+                options=options,
+                permission=permission,
+                confirm=confirm,
+                examples=examples,
+                module=func.__module__,
+            )
+        )
+        return func
+
+    return register
+
+
+def builtin_folder() -> Path:
+    """``commands/``: inside the installed package, or beside ``kshell/`` in a checkout."""
+    here = Path(__file__).resolve().parent
+    installed = here / "commands"
+    return installed if installed.is_dir() else here.parent / "commands"
+
+
+def load_folder(registry: Registry, folder: Path, package: str) -> None:
+    """Import every ``*.py`` in ``folder`` by path; a module that fails is reported, not fatal."""
+    for path in sorted(folder.glob("*.py")):
+        if path.name.startswith("_"):
+            continue
+        name = f"{package}.{path.stem}"
+        _PENDING.clear()
+        try:
+            module = sys.modules.get(name)
+            if module is None or getattr(module, "__file__", None) != str(path):
+                spec = importlib.util.spec_from_file_location(name, path)
+                if spec is None or spec.loader is None:
+                    raise ImportError("not a loadable module")
+                module = importlib.util.module_from_spec(spec)
+                sys.modules[name] = module
+                spec.loader.exec_module(module)
+                module.__kshell_commands__ = list(_PENDING)  # type: ignore[attr-defined]
+            for cmd in getattr(module, "__kshell_commands__", []):
+                registry.add(cmd)
+        except Exception as exc:  # noqa: BLE001 - a broken user module must not stop the shell
+            sys.modules.pop(name, None)
+            registry.load_errors.append(f"{path}: {type(exc).__name__}: {exc}")
+        finally:
+            _PENDING.clear()
+
+
+def build_registry(extra_folders: list[Path] | None = None) -> Registry:
+    registry = Registry()
+    load_folder(registry, builtin_folder(), "kshell.commands")
+    for folder in extra_folders or []:
+        if folder.is_dir():
+            load_folder(registry, folder, f"kshell_user_{abs(hash(str(folder)))}")
+        else:
+            registry.load_errors.append(f"{folder}: command folder not found")
+    return registry
+
+
+def parse_args(cmd: Command, words: list[str], current: str | None = None) -> SimpleNamespace:
+    """Bind words to the command's declared arguments and options.
+
+    With ``use TARGET`` set (``current``), a command whose first argument is a target
+    may leave it out.
+    """
+    opts = {o.name: o for o in cmd.all_options}
+    values: dict[str, Any] = {o.dest: ([] if o.repeat else o.default) for o in opts.values()}
+    positional: list[str] = []
+    i = 0
+    while i < len(words):
+        word = words[i]
+        if word.startswith("--") and len(word) > 2:
+            key, _, inline = word.partition("=")
+            opt = opts.get(key)
+            if opt is None:
+                raise UsageError(f"{cmd.name}: unknown option {key} (usage: {cmd.usage()})")
+            if opt.kind == "flag":
+                values[opt.dest] = True
+            else:
+                if not inline:
+                    i += 1
+                    if i >= len(words):
+                        raise UsageError(f"{cmd.name}: {key} needs a value")
+                    inline = words[i]
+                value = _convert(cmd, key, opt.kind, inline)
+                if opt.repeat:
+                    values[opt.dest].append(value)
+                else:
+                    values[opt.dest] = value
+        else:
+            positional.append(word)
+        i += 1
+    values.update(_bind_positional(cmd, positional, current))
+    return SimpleNamespace(**values)
+
+
+def _bind_positional(cmd: Command, words: list[str], current: str | None) -> dict[str, Any]:
+    args = cmd.args
+    required = [a for a in args if not a.optional and not a.variadic]
+    has_variadic = any(a.variadic for a in args)
+    min_needed = len(required) + (1 if has_variadic else 0)
+    if cmd.takes_target() and current and len(words) < min_needed:
+        words = [current, *words]
+    out: dict[str, Any] = {}
+    words = list(words)
+    for index, arg in enumerate(args):
+        if arg.variadic:
+            tail = sum(1 for a in args[index + 1 :] if not a.optional)
+            take = max(0, len(words) - tail)
+            if take == 0:
+                raise UsageError(f"{cmd.name}: missing {arg.name.upper()} (usage: {cmd.usage()})")
+            out[arg.name] = words[:take]
+            words = words[take:]
+            continue
+        if not words:
+            if arg.optional:
+                out[arg.name] = None
+                continue
+            raise UsageError(f"{cmd.name}: missing {arg.name.upper()} (usage: {cmd.usage()})")
+        word = words.pop(0)
+        if arg.choices and word.lower() not in arg.choices:
+            raise UsageError(f"{cmd.name}: {arg.name} must be one of {', '.join(arg.choices)}")
+        out[arg.name] = _convert(cmd, arg.name, arg.kind, word.lower() if arg.choices else word)
+    if words:
+        raise UsageError(f"{cmd.name}: unexpected '{words[0]}' (usage: {cmd.usage()})")
+    return out
+
+
+def _convert(cmd: Command, name: str, kind: str, word: str) -> Any:
+    try:
+        if kind == "int":
+            return int(word)
+        if kind == "float":
+            value = float(word)
+            if not math.isfinite(value):
+                raise ValueError
+            return value
+    except ValueError:
+        raise UsageError(f"{cmd.name}: {name} expects a number, got '{word}'") from None
+    return word

@@ -1,0 +1,86 @@
+"""What commands return: small typed objects the output layer renders.
+
+Each carries ``data``, the JSON form, and enough shape for a table or a line of text.
+A command returns one result, a list of them (one per target), or an async iterator
+of them (a stream, such as energy samples).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from kshell.errors import KshellError
+
+
+@dataclass
+class Text:
+    """A line (or a few) of text; JSON is ``data`` or ``{"message": text}``."""
+
+    text: str
+    data: dict[str, Any] | None = None
+
+    def json(self) -> dict[str, Any]:
+        return self.data if self.data is not None else {"message": self.text}
+
+
+@dataclass
+class Record:
+    """Key/value pairs about one target (sysinfo, hw_info)."""
+
+    title: str
+    data: dict[str, Any]
+    target: str | None = None
+
+    def json(self) -> dict[str, Any]:
+        return {"target": self.target, **self.data} if self.target else dict(self.data)
+
+
+@dataclass
+class Table:
+    """Rows under headers; ``data`` is the JSON form (usually the rows as objects)."""
+
+    headers: list[str]
+    rows: list[list[Any]]
+    data: Any = None
+    title: str | None = None
+    footer: str | None = None
+
+    def json(self) -> Any:
+        if self.data is not None:
+            return self.data
+        return [dict(zip(self.headers, row)) for row in self.rows]
+
+
+@dataclass
+class Failure:
+    """One target of a multi-target command failed; the others went on."""
+
+    error: KshellError
+
+    def json(self) -> dict[str, Any]:
+        return error_json(self.error)
+
+
+@dataclass
+class Chart:
+    """Labelled values drawn as bars in a terminal (energy per day or month)."""
+
+    title: str
+    labels: list[str]
+    values: list[float]
+    unit: str
+    data: Any = None
+    extra: list[Any] = field(default_factory=list)
+
+    def json(self) -> Any:
+        if self.data is not None:
+            return self.data
+        return [{"label": lbl, "value": v} for lbl, v in zip(self.labels, self.values)]
+
+
+Result = Text | Record | Table | Failure | Chart
+
+
+def error_json(error: KshellError) -> dict[str, Any]:
+    return {"error": {"target": error.target, "kind": error.kind, "message": error.message}}

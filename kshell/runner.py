@@ -1,0 +1,104 @@
+"""One dispatcher for every source of lines: prompt, ``-c``, script file, mail.
+
+line -> grammar -> registry lookup -> permission and confirmation -> command -> results
+-> output. Errors become one line; the next command still runs.
+"""
+
+from __future__ import annotations
+
+import traceback
+from collections.abc import AsyncIterator, Callable
+from typing import Any
+
+from kshell.context import Context
+from kshell.errors import KshellError, Refused
+from kshell.grammar import Line, split_commands
+from kshell.output import Output
+from kshell.registry import PERMISSIONS, Command, parse_args
+from kshell.results import Failure, Text
+
+AfterHook = Callable[[Context, Line, bool], None]
+
+
+async def run_line(ctx: Context, text: str, output: Output) -> bool:
+    """Run every command on a line (``;``-separated); True only if all succeeded."""
+    try:
+        lines = split_commands(text)
+    except KshellError as exc:
+        output.error(exc)
+        return False
+    ok = True
+    for line in lines:
+        ok = await run_command(ctx, line, output) and ok
+    return ok
+
+
+async def run_command(ctx: Context, line: Line, output: Output) -> bool:
+    try:
+        cmd, rest = ctx.registry.lookup(line.words)
+        check_permission(ctx, cmd)
+        args = parse_args(cmd, rest, ctx.current)
+        if cmd.confirm is True and not await confirmed(ctx, args, f"Run '{line.text}'?"):
+            output.emit(Text("cancelled", {"cancelled": True}))
+            ok = True
+        else:
+            ok = await deliver(await cmd.func(ctx, args), output)
+    except KshellError as exc:
+        output.error(exc)
+        ok = False
+    except Exception as exc:  # noqa: BLE001 - the shell must survive a bug in one command
+        if ctx.debug:
+            traceback.print_exc()
+        output.error(KshellError(f"internal error: {type(exc).__name__}: {exc} (--debug shows more)"))
+        ok = False
+    for hook in ctx.extras.get("after_command", []):
+        hook(ctx, line, ok)
+    return ok
+
+
+def check_permission(ctx: Context, cmd: Command) -> None:
+    if PERMISSIONS.index(ctx.permission) < PERMISSIONS.index(cmd.permission):
+        raise Refused(f"{cmd.name} needs {cmd.permission} permission; this source has {ctx.permission}")
+
+
+async def confirmed(ctx: Context, args: Any, question: str) -> bool:
+    """Ask a person, or refuse where nobody can answer unless ``--yes`` was given."""
+    if getattr(args, "yes", False) or ctx.assume_yes:
+        return True
+    if ctx.ask is None:
+        raise Refused("this command asks before acting and nobody can answer here: add --yes")
+    return await ctx.ask(question)
+
+
+async def deliver(result: Any, output: Output) -> bool:
+    """Send a command's return value to the output; False if any part failed."""
+    if result is None:
+        return True
+    if hasattr(result, "__aiter__"):
+        watcher = _FailureWatch(result)
+        await output.stream(watcher)
+        return not watcher.failed
+    items = result if isinstance(result, list) else [result]
+    for item in items:
+        output.emit(item)
+    return not any(isinstance(item, Failure) for item in items)
+
+
+class _FailureWatch:
+    """Passes a stream through, remembering whether any item was a Failure."""
+
+    def __init__(self, inner: AsyncIterator[Any]) -> None:
+        self.inner = inner
+        self.failed = False
+        live = getattr(inner, "live_view", None)
+        if live is not None:
+            self.live_view = live
+
+    def __aiter__(self) -> _FailureWatch:
+        return self
+
+    async def __anext__(self) -> Any:
+        item = await self.inner.__anext__()
+        if isinstance(item, Failure):
+            self.failed = True
+        return item

@@ -1,0 +1,192 @@
+"""One ``resolve_target()``: alias, host[:port], MAC, ``all`` or ``alias/N`` -> plugs.
+
+Rules (DESIGN.md): an exact alias wins over splitting a trailing ``/N``; an alias two
+plugs share is an error listing both; an unknown name is an error naming the nearest
+known aliases.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import difflib
+import ipaddress
+import re
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any
+
+from kshell.cache import DeviceRecord, normalise_mac
+from kshell.context import Context
+from kshell.device import Device
+from kshell.errors import KshellError, TargetError, TransportError
+from kshell.registry import Arg
+from kshell.results import Failure, Result
+from kshell.transport import DEFAULT_PORT
+
+_OUTLET = re.compile(r"^(?P<parent>.+)/(?P<n>\d{1,2})$")
+_HOSTNAME = re.compile(r"^[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?(\.[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?)+$")
+
+
+@dataclass
+class Target:
+    host: str
+    port: int = DEFAULT_PORT
+    record: DeviceRecord | None = None
+    child_id: str | None = None
+    outlet: int | None = None  # N of alias/N, counted from 1
+
+    @property
+    def label(self) -> str:
+        base = self.record.alias if self.record and self.record.alias else self.address
+        return f"{base}/{self.outlet}" if self.outlet else base
+
+    @property
+    def address(self) -> str:
+        return self.host if self.port == DEFAULT_PORT else f"{self.host}:{self.port}"
+
+    def device(self, ctx: Context) -> Device:
+        return Device(ctx.connection(self.host, self.port), self.child_id, self.label)
+
+
+def resolve(ctx: Context, word: str) -> list[Target]:
+    """Every plug (or outlet) ``word`` names; raises TargetError when it names none."""
+    records = ctx.cache.all()
+    if word.lower() == "all":
+        if not records:
+            raise TargetError("no known plugs: run discover first")
+        return [Target(r.host, r.port, r) for r in records if r.kind != "bulb"]
+    matches = [r for r in records if r.alias == word] or [
+        r for r in records if r.alias.lower() == word.lower()
+    ]
+    if len(matches) > 1:
+        hosts = ", ".join(r.address for r in matches)
+        raise TargetError(f"alias '{word}' is shared by {hosts}: use the host instead")
+    if matches:
+        r = matches[0]
+        return [Target(r.host, r.port, r)]
+    outlet = _outlet_by_alias(records, word)
+    if outlet:
+        return [outlet]
+    m = _OUTLET.match(word)
+    if m:
+        parents = resolve(ctx, m.group("parent"))
+        return [_outlet_of(p, int(m.group("n"))) for p in parents]
+    mac = normalise_mac(word) if len(word) == 17 else ""
+    if mac:
+        for r in records:
+            if r.mac == mac:
+                return [Target(r.host, r.port, r)]
+        raise TargetError(f"no known plug has MAC {mac}: run discover first")
+    address = parse_address(word)
+    if address:
+        host, port = address
+        return [Target(host, port, ctx.cache.by_address(host, port))]
+    raise TargetError(_unknown_message(word, records), target=word)
+
+
+def _outlet_by_alias(records: list[DeviceRecord], word: str) -> Target | None:
+    found = [
+        (r, c) for r in records for c in r.children if str(c.get("alias", "")).lower() == word.lower()
+    ]
+    if len(found) > 1:
+        where = ", ".join(f"{r.alias}/{c['number']}" for r, c in found)
+        raise TargetError(f"outlet alias '{word}' is shared by {where}: use ALIAS/N")
+    if found:
+        r, c = found[0]
+        return Target(r.host, r.port, r, c["id"], c["number"])
+    return None
+
+
+def _outlet_of(parent: Target, number: int) -> Target:
+    record = parent.record
+    if record is None or not record.children:
+        raise TargetError(f"{parent.label} has no outlets (not a strip, or not discovered yet)")
+    for child in record.children:
+        if child.get("number") == number:
+            return Target(parent.host, parent.port, record, child["id"], number)
+    raise TargetError(f"{record.alias} has outlets 1-{len(record.children)}, not {number}")
+
+
+def parse_address(word: str) -> tuple[str, int] | None:
+    """'127.0.0.2', '127.0.0.2:9998', 'plug.lan' -> (host, port); None if not an address."""
+    host, sep, port_text = word.rpartition(":")
+    if not sep:
+        host, port_text = word, ""
+    port = DEFAULT_PORT
+    if port_text:
+        if not port_text.isdigit() or not 0 < int(port_text) < 65536:
+            return None
+        port = int(port_text)
+    try:
+        ipaddress.IPv4Address(host)
+        return host, port
+    except ValueError:
+        pass
+    if _HOSTNAME.match(host) and not host.replace(".", "").isdigit():
+        return host, port
+    return None
+
+
+def _unknown_message(word: str, records: list[DeviceRecord]) -> str:
+    aliases = [r.alias for r in records if r.alias]
+    lowered = {a.lower(): a for a in aliases}
+    near = [lowered[a] for a in difflib.get_close_matches(word.lower(), list(lowered), n=3, cutoff=0.5)]
+    near += [a for a in aliases if word.lower() in a.lower() and a not in near]
+    if near:
+        hint = ", ".join(repr(a) for a in near[:3])
+        return f"unknown target '{word}'; did you mean {hint}?"
+    if not records:
+        return f"unknown target '{word}': no plugs known yet, run discover (or add HOST)"
+    return f"unknown target '{word}' (devices lists the known plugs)"
+
+
+def resolve_all(ctx: Context, words: list[str]) -> list[Target]:
+    """Several target words -> targets, each plug once, in order."""
+    seen: set[tuple[str, int, str | None]] = set()
+    out = []
+    for word in words:
+        for target in resolve(ctx, word):
+            key = (target.host, target.port, target.child_id)
+            if key not in seen:
+                seen.add(key)
+                out.append(target)
+    return out
+
+
+async def for_each(
+    ctx: Context, targets: list[Target], action: Callable[[Target], Awaitable[Result]]
+) -> list[Result]:
+    """Run ``action`` on every target concurrently; a failure is that target's result only."""
+
+    async def one(target: Target) -> Result:
+        try:
+            result = await action(target)
+        except KshellError as exc:
+            exc.target = exc.target or target.label
+            if target.label not in str(exc.target):
+                exc.target = f"{target.label} ({exc.target})"
+            if isinstance(exc, TransportError):
+                ctx.cache.mark(target.host, target.port, online=False)
+            return Failure(exc)
+        ctx.cache.mark(target.host, target.port, online=True)
+        return result
+
+    results = list(await asyncio.gather(*(one(t) for t in targets)))
+    ctx.cache.save()
+    return results
+
+
+def state_word(on: Any) -> str:
+    return "on" if on else "off" if on is not None else "?"
+
+
+TARGETS_ARG = Arg("targets", "targets", "plug alias, host[:port], MAC, all, or alias/N")
+
+
+async def refresh(ctx: Context, target: Target, device: Device | None = None) -> Device:
+    """Read a target's sysinfo afresh and update its cache entry; returns the device."""
+    device = device or target.device(ctx)
+    info = await device.update()
+    record = ctx.cache.merge(DeviceRecord.from_sysinfo(target.host, target.port, info))
+    target.record = record
+    return device

@@ -1,0 +1,9 @@
+#!/usr/bin/env python3
+"""Entry point in a checkout: ``python shell.py [options] [script]``."""
+
+import sys
+
+from kshell.cli import main
+
+if __name__ == "__main__":
+    sys.exit(main())

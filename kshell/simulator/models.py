@@ -132,7 +132,6 @@ MODELS: dict[str, ModelSpec] = {
             model="HS110(EU)", hw_ver="1.0", sw_ver="1.2.5 Build 171213 Rel.101523",
             key_order=_ORDER_LEGACY, dev_name="Wi-Fi Smart Plug With Energy Monitoring",
             feature="TIM:ENE", emeter="v1", mac_prefix="50:C7:BF", rated_current_a=16.0,
-            extra={"active_mode": "schedule"},
         ),
         ModelSpec(
             model="HS110(EU)", hw_ver="2.0", sw_ver="1.5.2 Build 180130 Rel.085820",

@@ -1,0 +1,105 @@
+"""Shared fixtures: a private home per test, the shell as a subprocess, the npm peer.
+
+Every test passes its own --home, so nothing reads or writes a user's files, and every
+discovery in a test is pointed at 127.255.255.255 (never a real interface).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+PEER = Path(__file__).resolve().parent / "peer"
+
+
+def write_config(home: Path, *, udp_port: int = 9999, extra: str = "") -> Path:
+    """A test home whose discovery stays on loopback."""
+    home.mkdir(parents=True, exist_ok=True)
+    config = home / "kshell.ini"
+    config.write_text(
+        "[shell]\ntimeout = 2\n\n"
+        f"[discovery]\nbroadcast = 127.255.255.255\nport = {udp_port}\ntimeout = 0.6\n"
+        "refresh_on_start = no\n" + extra
+    )
+    return config
+
+
+def run_shell(home: Path, *args: str, input: str | None = None, timeout: float = 60,
+              env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    """``python shell.py --home HOME ARGS`` as a user would run it."""
+    return subprocess.run(
+        [sys.executable, str(ROOT / "shell.py"), "--home", str(home), *args],
+        capture_output=True, text=True, input=input, timeout=timeout, cwd=ROOT,
+        env={**os.environ, "NO_COLOR": "1", **(env or {})},
+    )
+
+
+def json_lines(text: str) -> list[dict]:
+    return [json.loads(line) for line in text.splitlines() if line.strip()]
+
+
+@pytest.fixture
+def home(tmp_path: Path) -> Path:
+    path = tmp_path / "home"
+    write_config(path)
+    return path
+
+
+def _ensure_peer() -> Path:
+    modules = PEER / "node_modules" / "tplink-smarthome-simulator"
+    if not modules.is_dir():
+        if shutil.which("npm") is None:
+            pytest.skip("npm is not installed: cannot fetch the third-party simulator")
+        subprocess.run(["npm", "install", "--no-audit", "--no-fund", "--loglevel=error"],
+                       cwd=PEER, check=True, timeout=300)
+    return PEER
+
+
+class NpmPeer:
+    """tplink-smarthome-simulator devices (a third-party implementation) on loopback."""
+
+    def __init__(self, devices: list[dict], udp_port: int) -> None:
+        self.devices = devices
+        self.udp_port = udp_port
+        spec = json.dumps({"udpPort": udp_port, "devices": devices})
+        self.proc = subprocess.Popen(
+            ["node", str(_ensure_peer() / "npm_sim.js"), spec],
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        )
+        line = self.proc.stdout.readline() if self.proc.stdout else ""
+        if line.strip() != "ready":
+            err = self.proc.stderr.read() if self.proc.stderr else ""
+            self.stop()
+            raise RuntimeError(f"npm simulator did not start: {line} {err}")
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(5)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+
+
+@pytest.fixture
+def npm_peer():
+    """Factory: npm_peer(devices, udp_port) -> NpmPeer, stopped after the test."""
+    if shutil.which("node") is None:
+        pytest.skip("node is not installed: the third-party simulator needs it")
+    started: list[NpmPeer] = []
+
+    def start(devices: list[dict], udp_port: int) -> NpmPeer:
+        peer = NpmPeer(devices, udp_port)
+        started.append(peer)
+        return peer
+
+    yield start
+    for peer in started:
+        peer.stop()

@@ -1,0 +1,199 @@
+"""A throwaway Dovecot IMAP server on 127.0.0.1 for the remote-mode tests and benchmark.
+
+Debian's ``dovecot-imapd`` 2.3, started as a child process with its own config, users and
+folders in a temporary directory (see DESIGN.md "Remote mode" for the facts this follows:
+no chroot for login and anvil, mail owned by ``nobody``, plaintext auth on loopback only).
+Used as a context manager::
+
+    with Dovecot(users={"kshell": "secret"}) as server:
+        server.append("kshell", raw_bytes)
+
+``Dovecot.available()`` says why it cannot run (no ``dovecot`` binary), for ``pytest.skip``.
+"""
+
+from __future__ import annotations
+
+import imaplib
+import os
+import pwd
+import shutil
+import signal
+import socket
+import subprocess
+import tempfile
+import time
+from pathlib import Path
+
+MAIL_USER = "nobody"  # an unprivileged uid that owns the mail folders
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def binary() -> str | None:
+    return shutil.which("dovecot") or next(
+        (p for p in ("/usr/sbin/dovecot", "/usr/local/sbin/dovecot") if os.path.exists(p)), None
+    )
+
+
+class Dovecot:
+    """One Dovecot instance; ``restart()`` stops it and starts it again on the same port."""
+
+    def __init__(self, users: dict[str, str] | None = None, port: int | None = None) -> None:
+        self.users = users or {"kshell": "secret"}
+        self.port = port or free_port()
+        self.host = "127.0.0.1"
+        self.proc: subprocess.Popen[bytes] | None = None
+        # mkdtemp makes 0700 folders; Dovecot's unprivileged processes must traverse them
+        self.root = Path(tempfile.mkdtemp(prefix="kshell-dovecot-"))
+        self.root.chmod(0o755)
+        self.conf = self.root / "dovecot.conf"
+
+    @staticmethod
+    def available() -> str | None:
+        """None when Dovecot can run here, else the reason it cannot."""
+        if binary() is None:
+            return "dovecot binary not found (Debian package dovecot-imapd)"
+        return None
+
+    # -- lifetime -------------------------------------------------------------------------
+
+    def __enter__(self) -> Dovecot:
+        self.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+        shutil.rmtree(self.root, ignore_errors=True)
+
+    def start(self, timeout: float = 15.0) -> None:
+        if not self.conf.exists():
+            self._write_config()
+        exe = binary()
+        if exe is None:
+            raise RuntimeError(self.available())
+        self.proc = subprocess.Popen(
+            [exe, "-F", "-c", str(self.conf)],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+        )
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                err = self.proc.stderr.read().decode(errors="replace") if self.proc.stderr else ""
+                raise RuntimeError(f"dovecot exited: {err.strip()} {self.log_tail()}")
+            try:
+                with socket.create_connection((self.host, self.port), timeout=0.5) as sock:
+                    if sock.recv(100).startswith(b"* OK"):
+                        return
+            except OSError:
+                time.sleep(0.05)
+        self.stop()
+        raise RuntimeError(f"dovecot did not open port {self.port}: {self.log_tail()}")
+
+    def stop(self) -> None:
+        if self.proc is None:
+            return
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        if self.proc.stderr:
+            self.proc.stderr.close()
+        self.proc = None
+
+    def restart(self) -> None:
+        self.stop()
+        self.start()
+
+    def log_tail(self, lines: int = 15) -> str:
+        try:
+            return "\n".join((self.root / "dovecot.log").read_text().splitlines()[-lines:])
+        except OSError:
+            return ""
+
+    # -- configuration --------------------------------------------------------------------
+
+    def _write_config(self) -> None:
+        nobody = pwd.getpwnam(MAIL_USER)
+        for sub in ("run", "state", "mail", "home"):
+            (self.root / sub).mkdir(exist_ok=True)
+        for sub in ("mail", "home"):
+            os.chown(self.root / sub, nobody.pw_uid, nobody.pw_gid)
+        users = self.root / "users"
+        users.write_text("".join(f"{name}:{{PLAIN}}{pw}::::::\n" for name, pw in self.users.items()))
+        users.chmod(0o644)
+        root = self.root
+        self.conf.write_text(f"""\
+protocols = imap
+listen = {self.host}
+base_dir = {root}/run
+state_dir = {root}/state
+log_path = {root}/dovecot.log
+info_log_path = {root}/dovecot.log
+ssl = no
+disable_plaintext_auth = no
+auth_mechanisms = plain login
+default_login_user = dovenull
+default_internal_user = dovecot
+mail_location = maildir:{root}/mail/%u
+mail_uid = {nobody.pw_uid}
+mail_gid = {nobody.pw_gid}
+first_valid_uid = 1
+passdb {{
+  driver = passwd-file
+  args = scheme=PLAIN {users}
+}}
+userdb {{
+  driver = static
+  args = uid={nobody.pw_uid} gid={nobody.pw_gid} home={root}/home/%u
+}}
+service imap-login {{
+  chroot =
+  inet_listener imap {{
+    address = {self.host}
+    port = {self.port}
+  }}
+  inet_listener imaps {{
+    port = 0
+  }}
+}}
+service anvil {{
+  chroot =
+}}
+protocol imap {{
+  mail_max_userip_connections = 100
+}}
+""")
+
+    # -- helpers for tests: a second, independent IMAP client -----------------------------
+
+    def client(self, user: str) -> imaplib.IMAP4:
+        imap = imaplib.IMAP4(self.host, self.port)
+        imap.login(user, self.users[user])
+        return imap
+
+    def append(self, user: str, raw: bytes, folder: str = "INBOX") -> None:
+        """Deliver a message the way a mail server would: APPEND into the folder."""
+        imap = self.client(user)
+        try:
+            status, _ = imap.append(folder, "", None, raw)
+            if status != "OK":
+                raise RuntimeError(f"APPEND failed: {status}")
+        finally:
+            imap.logout()
+
+    def count(self, user: str, folder: str = "INBOX") -> int:
+        """How many messages a folder holds (0 when it does not exist)."""
+        imap = self.client(user)
+        try:
+            status, data = imap.select(folder, readonly=True)
+            return int(data[0]) if status == "OK" else 0
+        finally:
+            imap.logout()

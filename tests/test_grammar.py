@@ -1,0 +1,127 @@
+"""The one command grammar: splitting, binding to declarations, resolving targets."""
+
+from types import SimpleNamespace
+
+import pytest
+
+from kshell.cache import DeviceCache, DeviceRecord
+from kshell.errors import TargetError, UsageError
+from kshell.grammar import split_commands
+from kshell.registry import Arg, Command, Opt, parse_args
+from kshell.targets import parse_address, resolve, resolve_all
+
+
+def words(line):
+    return [c.words for c in split_commands(line)]
+
+
+def test_split_like_a_posix_shell():
+    assert words('on "Living Room"; off Kitchen') == [["on", "Living Room"], ["off", "Kitchen"]]
+    assert words("info a # a comment; off b") == [["info", "a"]]
+    assert words("info 'a;b' ; ;") == [["info", "a;b"]]
+    assert words("alias x \"it's\"") == [["alias", "x", "it's"]]
+    assert words("   ") == []
+
+
+def test_unbalanced_quote_is_a_usage_error():
+    with pytest.raises(UsageError, match="closing quotation"):
+        split_commands('on "Living Room')
+
+
+def _cmd(args=(), options=(), confirm=False):
+    return Command("x", lambda: None, "help", tuple(args), tuple(options), confirm=confirm)
+
+
+def test_bind_variadic_targets_before_a_trailing_argument():
+    cmd = _cmd([Arg("targets", "targets"), Arg("image", "image")])
+    bound = parse_args(cmd, ["a", "b", "fw.bin"])
+    assert bound.targets == ["a", "b"] and bound.image == "fw.bin"
+
+
+def test_options_anywhere_with_values_and_flags():
+    cmd = _cmd([Arg("targets", "targets")], [Opt("--count", "int"), Opt("--verbose")])
+    bound = parse_args(cmd, ["--count", "3", "a", "--verbose"])
+    assert bound.count == 3 and bound.verbose is True and bound.targets == ["a"]
+    assert parse_args(cmd, ["a", "--count=4"]).count == 4
+    with pytest.raises(UsageError, match="expects a number"):
+        parse_args(cmd, ["a", "--count", "many"])
+    with pytest.raises(UsageError, match="unknown option"):
+        parse_args(cmd, ["a", "--colour"])
+
+
+def test_current_target_fills_a_missing_target():
+    cmd = _cmd([Arg("target", "target"), Arg("state", "choice", choices=("on", "off"))])
+    assert parse_args(cmd, ["off"], current="Kitchen") == SimpleNamespace(target="Kitchen", state="off")
+    with pytest.raises(UsageError, match="missing"):
+        parse_args(cmd, ["off"])
+    with pytest.raises(UsageError, match="must be one of"):
+        parse_args(cmd, ["Kitchen", "maybe"])
+
+
+def test_confirming_commands_take_yes():
+    assert parse_args(_cmd(confirm=True), ["--yes"]).yes is True
+
+
+def _ctx(records):
+    cache = DeviceCache(None)
+    for r in records:
+        cache.merge(r)
+    return SimpleNamespace(cache=cache)
+
+
+STRIP = DeviceRecord(
+    "127.0.0.4", alias="Media Strip", mac="50:C7:BF:00:00:04", kind="strip",
+    children=[{"number": n, "id": f"ID0{n - 1}", "alias": f"Socket {n}", "state": "off"} for n in (1, 2, 3)],
+)
+RECORDS = [
+    DeviceRecord("127.0.0.2", alias="Kitchen Kettle", mac="50:C7:BF:00:00:02"),
+    DeviceRecord("127.0.0.3", alias="Office Heater", mac="50:C7:BF:00:00:03"),
+    STRIP,
+    DeviceRecord("127.0.0.5", alias="Odd/2", mac="50:C7:BF:00:00:05"),
+]
+
+
+def test_resolve_alias_host_mac_all_and_outlets():
+    ctx = _ctx(RECORDS)
+    assert [t.host for t in resolve(ctx, "kitchen kettle")] == ["127.0.0.2"]
+    assert [t.host for t in resolve(ctx, "127.0.0.3")] == ["127.0.0.3"]
+    assert resolve(ctx, "127.0.0.9:9998")[0].port == 9998
+    assert [t.host for t in resolve(ctx, "50-c7-bf-00-00-03")] == ["127.0.0.3"]
+    assert len(resolve(ctx, "all")) == 4
+    outlet = resolve(ctx, "Media Strip/2")[0]
+    assert (outlet.child_id, outlet.outlet, outlet.label) == ("ID01", 2, "Media Strip/2")
+    assert resolve(ctx, "Socket 3")[0].child_id == "ID02"
+
+
+def test_exact_alias_wins_over_outlet_split():
+    assert resolve(_ctx(RECORDS), "Odd/2")[0].host == "127.0.0.5"
+
+
+def test_outlet_out_of_range_and_not_a_strip():
+    ctx = _ctx(RECORDS)
+    with pytest.raises(TargetError, match="outlets 1-3, not 7"):
+        resolve(ctx, "Media Strip/7")
+    with pytest.raises(TargetError, match="no outlets"):
+        resolve(ctx, "Kitchen Kettle/1")
+
+
+def test_shared_alias_lists_both_hosts():
+    ctx = _ctx(RECORDS + [DeviceRecord("127.0.0.6", alias="Kitchen Kettle", mac="50:C7:BF:00:00:06")])
+    with pytest.raises(TargetError, match=r"127\.0\.0\.2.*127\.0\.0\.6|127\.0\.0\.6.*127\.0\.0\.2"):
+        resolve(ctx, "Kitchen Kettle")
+
+
+def test_unknown_target_names_the_nearest_aliases():
+    with pytest.raises(TargetError, match="did you mean 'Kitchen Kettle'"):
+        resolve(_ctx(RECORDS), "kitchen kettel")
+
+
+def test_resolve_all_dedupes():
+    assert len(resolve_all(_ctx(RECORDS), ["Kitchen Kettle", "127.0.0.2", "all"])) == 4
+
+
+def test_parse_address():
+    assert parse_address("127.0.0.2") == ("127.0.0.2", 9999)
+    assert parse_address("plug.lan:80") == ("plug.lan", 80)
+    assert parse_address("Kitchen") is None
+    assert parse_address("127.0.0.2:99999") is None

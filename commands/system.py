@@ -1,4 +1,4 @@
-"""The shell itself: help and exit."""
+"""The shell itself (help, exit) and the system commands: ifaces, ping, uptime."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ from typing import Any
 
 from kshell.context import Context
 from kshell.errors import UsageError
-from kshell.registry import Arg, command
+from kshell.registry import Arg, Opt, command
 from kshell.results import Result, Table, Text
 
 
@@ -61,3 +61,189 @@ async def help_(ctx: Context, args: Any) -> Result:
 async def exit_(ctx: Context, args: Any) -> None:
     """Leave the shell (Ctrl-D does the same)."""
     ctx.extras["exit"] = True
+
+
+# --- the machine and the plugs, as the original mail script's ipconfig/ping/uptime ----------
+
+
+@command("ifaces", permission="read", examples=("ifaces",))
+async def ifaces(ctx: Context, args: Any) -> Result:
+    """Show this machine's IPv4 interfaces: address, netmask, broadcast (what discovery uses).
+
+    Discovery broadcasts to 255.255.255.255 and to each interface's own broadcast address.
+    A plug on a subnet no interface is on (another VLAN, a static address elsewhere) hears
+    none of them: find it with discover CIDR, e.g. discover 192.168.7.0/24.
+    """
+    import ipaddress
+
+    from kshell.discovery import interfaces
+
+    setting = ctx.broadcast_setting()
+    rows, data = [], []
+    for iface in interfaces():
+        loopback = ipaddress.IPv4Address(iface.address).is_loopback
+        if setting != ["auto"]:
+            used = "yes (config)" if _reaches(setting, iface) else "no (config)"
+        else:
+            used = "no (loopback)" if loopback else ("yes" if iface.broadcast else "no broadcast")
+        network = _network(iface.address, iface.netmask)
+        rows.append([iface.name, iface.address, iface.netmask, network, iface.broadcast or "-", used])
+        data.append({"interface": iface.name, "address": iface.address, "netmask": iface.netmask,
+                     "network": network, "broadcast": iface.broadcast or None, "discovery": used})
+    if setting == ["auto"]:
+        where = "255.255.255.255 and every 'yes' broadcast address above"
+    else:
+        where = ", ".join(setting) + " (set in the config: [discovery] broadcast)"
+    footer = (f"discovery sends to {where}; a plug on another subnet is not found "
+              "by broadcast: discover CIDR sweeps it")
+    return Table(["interface", "address", "netmask", "network", "broadcast", "discovery"],
+                 rows, {"interfaces": data, "broadcast_setting": setting}, footer=footer)
+
+
+def _reaches(addresses: list[str], iface: Any) -> bool:
+    """Does a configured broadcast address lie in this interface's network?"""
+    import ipaddress
+
+    try:
+        network = ipaddress.IPv4Network(f"{iface.address}/{iface.netmask}", strict=False)
+        return any(ipaddress.IPv4Address(a) in network for a in addresses)
+    except ValueError:
+        return False
+
+
+def _network(address: str, netmask: str) -> str:
+    import ipaddress
+
+    try:
+        return str(ipaddress.IPv4Network(f"{address}/{netmask}", strict=False))
+    except ValueError:
+        return "-"
+
+
+@command(
+    "ping",
+    args=(Arg("targets", "targets", "plugs to ping: alias, host[:port], MAC, all"),),
+    options=(
+        Opt("--count", "int", "requests per plug (default 4)"),
+        Opt("--interval", "float", "seconds between requests (default 0.5)"),
+    ),
+    permission="read",
+    examples=("ping Kitchen", "ping all --count 10", "ping 192.168.1.50"),
+)
+async def ping(ctx: Context, args: Any) -> list[Result]:
+    """Time sysinfo requests to plugs: round trip min/avg/max and loss.
+
+    Each request goes over the plug's kept-open connection, as every command's does, so
+    the first one may include connecting. A request without an answer within the
+    timeout counts as lost.
+    """
+    import asyncio
+    import time
+
+    from kshell.errors import KshellError, TransportError
+    from kshell.targets import Target, for_each, resolve_all
+
+    count = 4 if args.count is None else args.count
+    interval = 0.5 if args.interval is None else args.interval
+    if not 1 <= count <= 10000:
+        raise UsageError("ping: --count must be 1-10000")
+    if not 0 <= interval <= 60:
+        raise UsageError("ping: --interval must be 0-60 seconds")
+
+    async def one(target: Target) -> Result:
+        device = target.device(ctx)
+        times: list[float] = []
+        last_error = ""
+        for n in range(count):
+            if n:
+                await asyncio.sleep(interval)
+            started = time.perf_counter()
+            try:
+                await device.request("system", "get_sysinfo", idempotent=True, child=False)
+            except KshellError as exc:
+                last_error = exc.message
+                continue
+            times.append((time.perf_counter() - started) * 1000)
+        lost = count - len(times)
+        loss = 100.0 * lost / count
+        head = f"{target.label} ({target.address}): {count} sent, {len(times)} answered, {loss:.0f}% loss"
+        if not times:
+            raise TransportError(f"{head} ({last_error})")
+        low, avg, high = min(times), sum(times) / len(times), max(times)
+        data = {"target": target.label, "host": target.host, "port": target.port, "sent": count,
+                "answered": len(times), "loss_pct": round(loss, 1), "min_ms": round(low, 3),
+                "avg_ms": round(avg, 3), "max_ms": round(high, 3)}
+        text = f"{head}, rtt min/avg/max {low:.2f}/{avg:.2f}/{high:.2f} ms"
+        if last_error and lost:
+            text += f" (last loss: {last_error})"
+        return Text(text, data)
+
+    return await for_each(ctx, resolve_all(ctx, args.targets), one)
+
+
+@command(
+    "uptime",
+    args=(Arg("targets", "targets", "plugs to ask (default: every known plug)", optional=True),),
+    permission="read",
+    examples=("uptime", "uptime Kitchen"),
+)
+async def uptime(ctx: Context, args: Any) -> list[Result]:
+    """How long this shell has run, and how long each plug's relay has been on (on_time)."""
+    import time
+
+    from kshell import device as dev
+    from kshell.results import Failure
+    from kshell.targets import Target, for_each, refresh, resolve_all
+
+    shell_up = time.time() - ctx.started
+    head = f"kshell up {_duration(shell_up)} (since {time.strftime('%H:%M:%S', time.localtime(ctx.started))})"
+    words = args.targets or ([ctx.current] if ctx.current else [])
+    if not words and not ctx.cache.all():
+        return [Text(head, {"shell_uptime_s": round(shell_up, 1), "devices": []})]
+    targets = resolve_all(ctx, words or ["all"])
+    rows: list[list[Any]] = []
+    data: list[dict[str, Any]] = []
+
+    async def one(target: Target) -> Result:
+        info = (await refresh(ctx, target)).sysinfo
+        kids = dev.children(info)
+        if target.child_id:
+            kids = [c for c in kids if c["id"] == target.child_id]
+        if kids:
+            parent = dev.text(info, "alias") or target.address
+            for c in kids:
+                _uptime_row(rows, data, f"{parent}/{c['number']}", target.address,
+                            bool(c["state"]), c["on_time"])
+        else:
+            on_time = info.get("on_time")
+            _uptime_row(rows, data, target.label, target.address, dev.relay_state(info),
+                        on_time if isinstance(on_time, int) else None)
+        return Text("")
+
+    results = await for_each(ctx, targets, one)
+    order = sorted(range(len(rows)), key=lambda i: (str(rows[i][0]).lower(), rows[i][1]))
+    rows, data = [rows[i] for i in order], [data[i] for i in order]
+    table = Table(["plug", "host", "relay", "on for"], rows,
+                  {"shell_uptime_s": round(shell_up, 1), "devices": data}, title=head)
+    return [table] + [r for r in results if isinstance(r, Failure)]
+
+
+def _uptime_row(rows: list[list[Any]], data: list[dict[str, Any]], label: str, host: str,
+                on: bool | None, on_time: int | None) -> None:
+    state = "on" if on else "off" if on is not None else "?"
+    shown = _duration(on_time) if on and on_time is not None else "-"
+    rows.append([label, host, state, shown])
+    data.append({"target": label, "host": host, "state": state,
+                 "on_time_s": on_time if on else None})
+
+
+def _duration(seconds: float) -> str:
+    seconds = int(max(0, seconds))
+    days, rest = divmod(seconds, 86400)
+    hours, rest = divmod(rest, 3600)
+    minutes, secs = divmod(rest, 60)
+    if days:
+        return f"{days}d {hours}h {minutes}m"
+    if hours:
+        return f"{hours}h {minutes}m"
+    return f"{minutes}m {secs}s" if minutes else f"{secs}s"

@@ -45,6 +45,25 @@ timeout = 3
 # refresh the device list in the background when the shell starts
 refresh_on_start = yes
 
+[colors]
+# colours of the interactive shell, as prompt_toolkit style strings: "bold ansigreen",
+# "#ff8700 underline", "bg:#303030 #ffffff", ... ; empty = the theme's (style above)
+verb = bold ansicyan
+subverb = ansicyan
+target = ansigreen
+address = ansiyellow
+unknown_target = ansired underline
+keyword = bold ansigreen
+option = ansimagenta
+string = ansiyellow
+number = ansiblue
+comment = italic ansibrightblack
+error = bold ansired
+prompt = bold
+prompt_target = bold ansigreen
+prompt_remote = bold ansimagenta
+toolbar =
+
 [emeter]
 # seconds between readings in "emeter watch"
 interval = 1
@@ -52,6 +71,14 @@ interval = 1
 [firmware]
 # folder of firmware images and their manifest (empty: the default library)
 library =
+# seconds between download-state polls while plugs download an image
+poll_interval = 0.5
+# give up on a download that makes no progress for this many seconds
+stall_timeout = 60
+# give up on a download that is not finished after this many seconds
+download_timeout = 900
+# seconds to wait for a flashed plug beyond the flash and reboot times it reported
+reboot_grace = 90
 
 [remote]
 # where command mail comes from: maildir:PATH | imap://USER:PASSWORD@HOST:PORT/FOLDER |

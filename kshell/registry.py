@@ -246,6 +246,9 @@ def _bind_positional(cmd: Command, words: list[str], current: str | None) -> dic
         if arg.variadic:
             tail = sum(1 for a in args[index + 1 :] if not a.optional)
             take = max(0, len(words) - tail)
+            if take == 0 and arg.optional:  # an optional variadic may take no word at all
+                out[arg.name] = []
+                continue
             if take == 0:
                 raise UsageError(f"{cmd.name}: missing {arg.name.upper()} (usage: {cmd.usage()})")
             out[arg.name] = words[:take]

@@ -77,7 +77,8 @@ async def deliver(result: Any, output: Output) -> bool:
     if hasattr(result, "__aiter__"):
         watcher = _FailureWatch(result)
         await output.stream(watcher)
-        return not watcher.failed
+        # a live view reads the stream itself, past the watcher: the stream may say `failed`
+        return not watcher.failed and not getattr(result, "failed", False)
     items = result if isinstance(result, list) else [result]
     for item in items:
         output.emit(item)

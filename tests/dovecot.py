@@ -23,6 +23,7 @@ import subprocess
 import tempfile
 import time
 from pathlib import Path
+from typing import Self
 
 MAIL_USER = "nobody"  # an unprivileged uid that owns the mail folders
 
@@ -61,7 +62,7 @@ class Dovecot:
 
     # -- lifetime -------------------------------------------------------------------------
 
-    def __enter__(self) -> Dovecot:
+    def __enter__(self) -> Self:
         self.start()
         return self
 
@@ -197,3 +198,49 @@ protocol imap {{
             return int(data[0]) if status == "OK" else 0
         finally:
             imap.logout()
+
+
+# -- the other mail peers of the remote-mode tests ------------------------------------------
+
+
+class ReplySink:
+    """An aiosmtpd server on 127.0.0.1 that keeps every message it receives (the reply side)."""
+
+    def __init__(self) -> None:
+        import threading
+
+        self.port = free_port()
+        self.messages: list[bytes] = []
+        self._arrived = threading.Condition()
+        self.controller = None
+
+    def __enter__(self) -> Self:
+        from aiosmtpd.controller import Controller
+
+        sink = self
+
+        class Keep:
+            async def handle_DATA(self, server: object, session: object, envelope: object) -> str:
+                with sink._arrived:
+                    sink.messages.append(bytes(envelope.original_content or b""))  # type: ignore[attr-defined]
+                    sink._arrived.notify_all()
+                return "250 OK"
+
+        self.controller = Controller(Keep(), hostname="127.0.0.1", port=self.port)
+        self.controller.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self.controller is not None:
+            self.controller.stop()
+
+    def wait(self, count: int, timeout: float = 20.0) -> list[bytes]:
+        """Block until ``count`` messages have arrived (or the timeout); returns them all."""
+        deadline = time.monotonic() + timeout
+        with self._arrived:
+            while len(self.messages) < count:
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    break
+                self._arrived.wait(left)
+            return list(self.messages)

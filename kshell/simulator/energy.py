@@ -16,7 +16,15 @@ from datetime import date, datetime
 
 TAU = 2 * math.pi
 PROFILES = (
-    "fridge", "freezer", "heater", "kettle", "lamp", "media", "computer", "charger", "router",
+    "fridge",
+    "freezer",
+    "heater",
+    "kettle",
+    "lamp",
+    "media",
+    "computer",
+    "charger",
+    "router",
     "idle",
 )
 _STEP_S = 10.0  # integration step: short enough for a 3-minute kettle boil
@@ -110,8 +118,8 @@ class LoadProfile:
         if name == "lamp":
             return self.on_w * (1 + 0.004 * math.sin(TAU * x / 60))
         if name == "media":
-            return self.on_w + 0.18 * self.on_w * math.sin(TAU * x / 600) + 5 * math.sin(
-                TAU * x / 47
+            return (
+                self.on_w + 0.18 * self.on_w * math.sin(TAU * x / 600) + 5 * math.sin(TAU * x / 47)
             )
         if name == "computer":
             load = 0.4 * math.sin(TAU * x / 300) + 0.2 * math.sin(TAU * x / 37)
@@ -244,7 +252,9 @@ class EnergyMeter:
         wh = self._synth_cache.get(day)
         if wh is None:
             variation = 0.7 + 0.6 * _unit(self.seed, "day", day.toordinal())
-            wh = self._synth_cache[day] = self.profile.mean_w * self.profile.day_factor(day) * variation
+            wh = self._synth_cache[day] = (
+                self.profile.mean_w * self.profile.day_factor(day) * variation
+            )
         return wh
 
     def day_wh(self, day: date, today: date) -> float | None:

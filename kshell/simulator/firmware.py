@@ -31,6 +31,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import ipaddress
+import math
 import re
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
@@ -177,8 +178,8 @@ class DownloadJob:
         return {
             "status": self.status,
             "ratio": self.ratio,
-            "reboot_time": round(self.config.reboot_time),
-            "flash_time": round(self.config.flash_time),
+            "reboot_time": math.ceil(self.config.reboot_time),
+            "flash_time": math.ceil(self.config.flash_time),
             "err_code": 0,
         }
 
@@ -188,7 +189,7 @@ class DownloadJob:
         except asyncio.CancelledError:
             self.failed = self.failed or "cancelled"
             raise
-        except (OSError, ValueError, asyncio.TimeoutError, asyncio.IncompleteReadError) as exc:
+        except (TimeoutError, OSError, ValueError, asyncio.IncompleteReadError) as exc:
             self.failed = f"{type(exc).__name__}: {exc}"
 
     async def _fetch(self) -> None:

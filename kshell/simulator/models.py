@@ -28,33 +28,44 @@ from typing import Any
 PLUG = "IOT.SMARTPLUGSWITCH"
 BULB = "IOT.SMARTBULB"
 
+
+def _keys(text: str) -> tuple[str, ...]:
+    return tuple(text.split())
+
+
 # Key orders as real firmware families emit them (fixtures are sorted; posted answers are not).
-_ORDER_LEGACY = (
-    "err_code", "sw_ver", "hw_ver", "type", "model", "mac", "deviceId", "hwId", "fwId", "oemId", "alias",
-    "dev_name", "icon_hash", "relay_state", "on_time", "active_mode", "feature", "updating",
-    "rssi", "led_off", "latitude", "longitude",
+_ORDER_LEGACY = _keys(
+    """
+    err_code sw_ver hw_ver type model mac deviceId hwId fwId oemId alias dev_name icon_hash
+    relay_state on_time active_mode feature updating rssi led_off latitude longitude
+    """
 )
-_ORDER_15X = (
-    "sw_ver", "hw_ver", "type", "model", "mac", "dev_name", "alias", "relay_state", "on_time",
-    "active_mode", "feature", "updating", "icon_hash", "rssi", "led_off", "longitude_i",
-    "latitude_i", "hwId", "fwId", "deviceId", "oemId", "next_action", "err_code",
+_ORDER_15X = _keys(
+    """
+    sw_ver hw_ver type model mac dev_name alias relay_state on_time active_mode feature
+    updating icon_hash rssi led_off longitude_i latitude_i hwId fwId deviceId oemId
+    next_action err_code
+    """
 )
-_ORDER_MIC = (
-    "sw_ver", "hw_ver", "model", "deviceId", "oemId", "hwId", "rssi", "longitude_i", "latitude_i",
-    "alias", "status", "obd_src", "mic_type", "feature", "mac", "updating", "led_off",
-    "relay_state", "on_time", "active_mode", "icon_hash", "dev_name", "next_action", "ntc_state",
-    "err_code",
+_ORDER_MIC = _keys(
+    """
+    sw_ver hw_ver model deviceId oemId hwId rssi longitude_i latitude_i alias status
+    obd_src mic_type feature mac updating led_off relay_state on_time active_mode icon_hash
+    dev_name next_action ntc_state err_code
+    """
 )
-_ORDER_STRIP = (
-    "sw_ver", "hw_ver", "model", "deviceId", "oemId", "hwId", "rssi", "longitude_i", "latitude_i",
-    "alias", "mic_type", "feature", "mac", "updating", "led_off", "children", "child_num",
-    "err_code",
+_ORDER_STRIP = _keys(
+    """
+    sw_ver hw_ver model deviceId oemId hwId rssi longitude_i latitude_i alias status
+    mic_type feature mac updating led_off children child_num err_code
+    """
 )
-_ORDER_BULB = (
-    "sw_ver", "hw_ver", "model", "description", "alias", "mic_type", "dev_state", "mic_mac",
-    "deviceId", "oemId", "hwId", "is_factory", "disco_ver", "ctrl_protocols", "light_state",
-    "is_dimmable", "is_color", "is_variable_color_temp", "preferred_state", "rssi",
-    "active_mode", "heapsize", "err_code",
+_ORDER_BULB = _keys(
+    """
+    sw_ver hw_ver model description alias mic_type dev_state mic_mac deviceId oemId hwId
+    is_factory disco_ver ctrl_protocols light_state is_dimmable is_color
+    is_variable_color_temp preferred_state rssi active_mode heapsize err_code
+    """
 )
 
 
@@ -75,6 +86,7 @@ class ModelSpec:
     mac_prefix: str = "50:C7:BF"
     children: int = 0
     rated_current_a: float = 10.0
+    slot_id: bool = False  # strips of hardware 2 name the outlet in emeter answers
     extra: dict[str, Any] = field(default_factory=dict)
 
     @property
@@ -119,41 +131,96 @@ MODELS: dict[str, ModelSpec] = {
     m.key: m
     for m in (
         ModelSpec(
-            model="HS100(US)", hw_ver="2.0", sw_ver="1.5.6 Build 191118 Rel.140307",
-            key_order=_ORDER_15X, dev_name="Smart Wi-Fi Plug", mac_prefix="B0:BE:76",
+            model="HS100(US)",
+            hw_ver="2.0",
+            sw_ver="1.5.6 Build 191118 Rel.140307",
+            key_order=_ORDER_15X,
+            dev_name="Smart Wi-Fi Plug",
+            mac_prefix="B0:BE:76",
             rated_current_a=15.0,
         ),
         ModelSpec(
-            model="HS105(US)", hw_ver="1.0", sw_ver="1.5.6 Build 191114 Rel.104204",
-            key_order=_ORDER_15X, dev_name="Smart Wi-Fi Plug Mini", mac_prefix="50:C7:BF",
+            model="HS105(US)",
+            hw_ver="1.0",
+            sw_ver="1.5.6 Build 191114 Rel.104204",
+            key_order=_ORDER_15X,
+            dev_name="Smart Wi-Fi Plug Mini",
+            mac_prefix="50:C7:BF",
             rated_current_a=15.0,
         ),
         ModelSpec(
-            model="HS110(EU)", hw_ver="1.0", sw_ver="1.2.5 Build 171213 Rel.101523",
-            key_order=_ORDER_LEGACY, dev_name="Wi-Fi Smart Plug With Energy Monitoring",
-            feature="TIM:ENE", emeter="v1", mac_prefix="50:C7:BF", rated_current_a=16.0,
+            model="HS110(EU)",
+            hw_ver="1.0",
+            sw_ver="1.2.5 Build 171213 Rel.101523",
+            key_order=_ORDER_LEGACY,
+            dev_name="Wi-Fi Smart Plug With Energy Monitoring",
+            feature="TIM:ENE",
+            emeter="v1",
+            mac_prefix="50:C7:BF",
+            rated_current_a=16.0,
         ),
         ModelSpec(
-            model="HS110(EU)", hw_ver="2.0", sw_ver="1.5.2 Build 180130 Rel.085820",
-            key_order=_ORDER_15X, dev_name="Smart Wi-Fi Plug With Energy Monitoring",
-            feature="TIM:ENE", emeter="v2", mac_prefix="AC:84:C6", rated_current_a=16.0,
+            model="HS110(EU)",
+            hw_ver="2.0",
+            sw_ver="1.5.2 Build 180130 Rel.085820",
+            key_order=_ORDER_15X,
+            dev_name="Smart Wi-Fi Plug With Energy Monitoring",
+            feature="TIM:ENE",
+            emeter="v2",
+            mac_prefix="AC:84:C6",
+            rated_current_a=16.0,
         ),
         ModelSpec(
-            model="HS300(US)", hw_ver="1.0", sw_ver="1.0.10 Build 190103 Rel.163517",
-            key_order=_ORDER_STRIP, type_key="mic_type", feature="TIM:ENE", emeter="v2",
-            mac_prefix="68:FF:7B", children=6, rated_current_a=15.0,
+            model="HS300(US)",
+            hw_ver="1.0",
+            sw_ver="1.0.10 Build 190103 Rel.163517",
+            key_order=_ORDER_STRIP,
+            type_key="mic_type",
+            feature="TIM:ENE",
+            emeter="v2",
+            mac_prefix="68:FF:7B",
+            children=6,
+            rated_current_a=15.0,
         ),
         ModelSpec(
-            model="KP115(EU)", hw_ver="1.0", sw_ver="1.0.16 Build 210205 Rel.163735",
-            key_order=_ORDER_MIC, type_key="mic_type", dev_name="Smart Wi-Fi Plug Mini",
-            feature="TIM:ENE", emeter="v2", mac_prefix="54:AF:97", rated_current_a=16.0,
+            model="HS300(US)",
+            hw_ver="2.0",
+            sw_ver="1.0.12 Build 220121 Rel.175814",
+            key_order=_ORDER_STRIP,
+            type_key="mic_type",
+            feature="TIM:ENE",
+            emeter="v2",
+            mac_prefix="C0:06:C3",
+            children=6,
+            rated_current_a=15.0,
+            slot_id=True,
+            extra={"status": "new"},
+        ),
+        ModelSpec(
+            model="KP115(EU)",
+            hw_ver="1.0",
+            sw_ver="1.0.16 Build 210205 Rel.163735",
+            key_order=_ORDER_MIC,
+            type_key="mic_type",
+            dev_name="Smart Wi-Fi Plug Mini",
+            feature="TIM:ENE",
+            emeter="v2",
+            mac_prefix="54:AF:97",
+            rated_current_a=16.0,
             extra={"ntc_state": 0, "obd_src": "tplink", "status": "new"},
         ),
         ModelSpec(
-            model="KL110(US)", hw_ver="1.0", sw_ver="1.8.11 Build 191113 Rel.105336",
-            key_order=_ORDER_BULB, device_type=BULB, type_key="mic_type", feature=None,
-            dev_name="Smart Wi-Fi LED Bulb with Dimmable Light", emeter="v2",
-            emeter_module="smartlife.iot.common.emeter", mac_prefix="50:C7:BF",
+            model="KL110(US)",
+            hw_ver="1.0",
+            sw_ver="1.8.11 Build 191113 Rel.105336",
+            key_order=_ORDER_BULB,
+            device_type=BULB,
+            type_key="mic_type",
+            feature=None,
+            dev_name="Smart Wi-Fi LED Bulb with Dimmable Light",
+            emeter="v2",
+            emeter_module="smartlife.iot.common.emeter",
+            mac_prefix="50:C7:BF",
             rated_current_a=0.1,
         ),
     )
@@ -192,17 +259,19 @@ class Identity:
     mac: str
 
 
-def make_identity(spec: ModelSpec, host: str, port: int, salt: str = "") -> Identity:
-    """Plausible identifiers; deviceId and MAC are unique per (host, port).
+def make_identity(spec: ModelSpec, host: str, port: int) -> Identity:
+    """Plausible identifiers; deviceId and MAC are unique per (host, port) and stable.
 
-    Real deviceIds are 40 hex digits starting with 8006. The MAC's last three bytes come from
-    the 127.x.y.z address (mixed with a constant), so distinct hosts never share a MAC.
+    Real deviceIds are 40 hex digits starting with 8006. On the usual port the MAC's last
+    three bytes come from the 127.x.y.z address (mixed with a constant), so distinct hosts
+    never share a MAC; plugs sharing one address on other ports get hashed MACs.
     """
-    unit = f"{host}:{port}:{salt}"
+    unit = f"{host}:{port}"
     device_id = "8006" + _hex("dev:" + unit, 36)
-    octets = ipaddress.IPv4Address(host).packed[1:]
-    tail = bytes(a ^ b for a, b in zip(octets, (0x3A, 0x5C, 0x91), strict=True))
-    if port != 9999 or salt:  # keep MACs unique when several plugs share one address
+    if port == 9999:
+        octets = ipaddress.IPv4Address(host).packed[1:]
+        tail = bytes(a ^ b for a, b in zip(octets, (0x3A, 0x5C, 0x91), strict=True))
+    else:
         tail = bytes.fromhex(_hex("mac:" + unit, 6))
     mac = spec.mac_prefix + ":" + ":".join(f"{b:02X}" for b in tail)
     return Identity(

@@ -19,12 +19,15 @@ from __future__ import annotations
 
 import asyncio
 import calendar
+import functools
 import hashlib
+import math
 import random
 import time
+import zoneinfo
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import date, datetime, tzinfo
 from typing import Any
 
 from kshell.simulator.energy import PROFILES, EnergyMeter, LoadProfile, local_day
@@ -54,6 +57,7 @@ _PROFILE_BY_MODEL = {  # what people tend to plug into each kind of device
     "KL110": ("lamp",),
 }
 _TZ_INDEX = {"EU": 41, "UK": 39, "US": 18}  # kasa timezone indices: Amsterdam, GB, New York
+_TZ_NAMES = {41: "Europe/Amsterdam", 39: "Europe/London", 18: "America/New_York"}
 
 
 class DeviceError(Exception):
@@ -173,7 +177,7 @@ class SimPlug:
             else int(hashlib.sha1(f"{spec.host}:{spec.port}".encode()).hexdigest()[:8], 16)
         )
         rng = random.Random(self.seed)
-        ident = make_identity(self.kind, spec.host, spec.port, salt=str(spec.seed or ""))
+        ident = make_identity(self.kind, spec.host, spec.port)
         self.device_id = ident.device_id
         self.hw_id = ident.hw_id
         self.oem_id = ident.oem_id
@@ -197,8 +201,13 @@ class SimPlug:
         self.schedule = RuleTable(enable=1)
         self.anti_theft = RuleTable(enable=0)
         self.count_down = RuleTable(enable=1, limit=1)
-        self.light = {"mode": "normal", "hue": 0, "saturation": 0, "color_temp": 2700,
-                      "brightness": rng.choice((60, 80, 100))}
+        self.light = {
+            "mode": "normal",
+            "hue": 0,
+            "saturation": 0,
+            "color_temp": 2700,
+            "brightness": rng.choice((60, 80, 100)),
+        }
 
         now = clock()
         uptime = 3600 * 24 * (1 + rng.random() * 20)
@@ -217,8 +226,13 @@ class SimPlug:
             for i in range(n):
                 self.sockets.append(
                     self._make_socket(
-                        f"{self.device_id}{i:02d}", aliases[i], states[i], profiles[i],
-                        self.seed * 31 + i, now, uptime,
+                        f"{self.device_id}{i:02d}",
+                        aliases[i],
+                        states[i],
+                        profiles[i],
+                        self.seed * 31 + i,
+                        now,
+                        uptime,
                     )
                 )
         else:
@@ -237,8 +251,13 @@ class SimPlug:
             load.on_w = 10.0 * self.light["brightness"] / 100  # an LED bulb's own draw
             load.mean_w = load.on_w
         meter = EnergyMeter(
-            load, seed=seed, nominal_v=self.kind.nominal_voltage,
-            rated_w=self.kind.rated_power_w, now=now, on=bool(state), uptime_s=up,
+            load,
+            seed=seed,
+            nominal_v=self.kind.nominal_voltage,
+            rated_w=self.kind.rated_power_w,
+            now=now,
+            on=bool(state),
+            uptime_s=up,
         )
         on_since = now - up * random.Random(seed).uniform(0.2, 1.0)
         return Socket(sid, alias, 1 if state else 0, meter, on_since)
@@ -545,12 +564,12 @@ class SimPlug:
         return {"icon": "", "hash": "", "err_code": 0}
 
     def _reboot(self, args: Answer, ctx: Any, now: float) -> Answer:
-        delay = _int_arg(args, "delay", range(0, 3601)) if "delay" in args else 1
+        delay = _int_arg(args, "delay", range(3601)) if "delay" in args else 1
         self._schedule_outage(delay, self.firmware.reboot_time)
         return {"err_code": 0}
 
     def _reset(self, args: Answer, ctx: Any, now: float) -> Answer:
-        delay = _int_arg(args, "delay", range(0, 3601)) if "delay" in args else 1
+        delay = _int_arg(args, "delay", range(3601)) if "delay" in args else 1
 
         def factory_defaults() -> None:
             self._alias = f"{self.kind.model[:5]} {self.host.rsplit('.', 1)[-1]}"
@@ -576,8 +595,8 @@ class SimPlug:
             return {
                 "status": STATUS_IDLE,
                 "ratio": 0,
-                "reboot_time": round(self.firmware.reboot_time),
-                "flash_time": round(self.firmware.flash_time),
+                "reboot_time": math.ceil(self.firmware.reboot_time),
+                "flash_time": math.ceil(self.firmware.flash_time),
                 "err_code": 0,
             }
         return self._job.answer()
@@ -605,12 +624,18 @@ class SimPlug:
         reading = s.meter.reading(now, bool(s.state), bogus=self.faults.consume("bogus_power"))
         if self.kind.is_bulb:
             return {"power_mw": int(reading.power_w * 1000), "err_code": 0}
-        return reading.as_v1() if self.kind.emeter == "v1" else reading.as_v2()
+        if self.kind.emeter == "v1":
+            return reading.as_v1()
+        answer = reading.as_v2()
+        if self.kind.slot_id:  # the outlet's index, before err_code as the firmware sends it
+            answer = {**answer, "slot_id": self.sockets.index(s)}
+            answer["err_code"] = answer.pop("err_code")
+        return answer
 
     def _energy_entry(self, wh: float) -> Answer:
         if self.kind.emeter == "v1":
             return {"energy": round(wh / 1000, 3)}
-        return {"energy_wh": int(round(wh))}
+        return {"energy_wh": round(wh)}
 
     def _get_daystat(self, args: Answer, ctx: Any, now: float) -> Answer:
         year = _int_arg(args, "year", range(1970, 2100))
@@ -695,10 +720,15 @@ class SimPlug:
 
     # -- time, cloud, netif ----------------------------------------------------------------
     def _get_time(self, args: Answer, ctx: Any, now: float) -> Answer:
-        t = datetime.fromtimestamp(now)
+        t = datetime.fromtimestamp(now, _zone(self.tz_index))  # the plug keeps its own zone
         return {
-            "year": t.year, "month": t.month, "mday": t.day, "hour": t.hour,
-            "min": t.minute, "sec": t.second, "err_code": 0,
+            "year": t.year,
+            "month": t.month,
+            "mday": t.day,
+            "hour": t.hour,
+            "min": t.minute,
+            "sec": t.second,
+            "err_code": 0,
         }
 
     def _get_timezone(self, args: Answer, ctx: Any, now: float) -> Answer:
@@ -706,7 +736,7 @@ class SimPlug:
 
     def _set_timezone(self, args: Answer, ctx: Any, now: float) -> Answer:
         if "index" in args:
-            self.tz_index = _int_arg(args, "index", range(0, 110))
+            self.tz_index = _int_arg(args, "index", range(110))
         return {"err_code": 0}
 
     def _cloud_info(self, args: Answer, ctx: Any, now: float) -> Answer:
@@ -752,7 +782,7 @@ class SimPlug:
 
     def _transition_light_state(self, args: Answer, ctx: Any, now: float) -> Answer:
         if "brightness" in args:
-            self.light["brightness"] = _int_arg(args, "brightness", range(0, 101))
+            self.light["brightness"] = _int_arg(args, "brightness", range(101))
             load = self.sockets[0].meter.profile
             load.on_w = load.mean_w = 10.0 * self.light["brightness"] / 100
         if "on_off" in args:
@@ -761,6 +791,15 @@ class SimPlug:
 
 
 Handler = Callable[[SimPlug, Answer, Any, float], Answer]
+
+
+@functools.lru_cache(maxsize=8)
+def _zone(index: int) -> tzinfo | None:
+    """The zone of a timezone index we know; None (host local time) otherwise."""
+    try:
+        return zoneinfo.ZoneInfo(_TZ_NAMES[index])
+    except (KeyError, zoneinfo.ZoneInfoNotFoundError):
+        return None
 
 
 def _rules_module(attr: str) -> dict[str, Handler]:

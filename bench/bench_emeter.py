@@ -1,0 +1,174 @@
+"""Energy readings per second across many simulated plugs: kshell's watch vs python-kasa.
+
+    python bench/bench_emeter.py [--plugs 100] [--seconds 10] [--sim npm|kshell]
+
+Three figures from the same plugs in the same run:
+
+* python-kasa at its best: every plug queried concurrently in one asyncio loop with
+  ``protocol.query({"emeter": {"get_realtime": {}}})`` on kept-open connections;
+* python-kasa naive: one loop calling ``update()`` on each plug in turn;
+* kshell: ``shell.py --json -c "emeter watch HOSTS --interval 0"``, the whole pipeline
+  (pacing, normalising, plausibility, statistics, one JSON line per sample on a pipe),
+  counted from the JSON lines it prints, over the steady part of the run.
+
+The plugs run in another process (the npm ``tplink-smarthome-simulator``, or kshell's own
+simulator), so the client under test has a CPU to itself on a two-core machine.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+PEER = Path(os.environ.get("KSHELL_NPM_PEER", ROOT / "tests" / "peer"))
+BASE = "127.30.100"  # this benchmark's loopback range: 127.30.100.1 and up
+REQUEST = {"emeter": {"get_realtime": {}}}
+
+
+def hosts(n: int) -> list[str]:
+    return [f"127.30.{100 + i // 250}.{i % 250 + 1}" for i in range(n)]
+
+
+def start_npm(addresses: list[str]) -> subprocess.Popen[str]:
+    devices = [{"address": a, "port": 9999, "model": "hs110v2" if i % 2 else "hs110",
+                "data": {"alias": f"Bench {i + 1}", "mac": f"50:c7:bf:30:{i // 256:02x}:{i % 256:02x}",
+                         "deviceId": f"B{i:04d}"}} for i, a in enumerate(addresses)]
+    spec = json.dumps({"udpPort": 0, "devices": devices})
+    proc = subprocess.Popen(["node", str(PEER / "npm_sim.js"), spec], stdin=subprocess.PIPE,
+                            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
+                            cwd=PEER)
+    return _ready(proc)
+
+
+def start_kshell(addresses: list[str]) -> subprocess.Popen[str]:
+    code = (
+        "import sys, time\n"
+        "from kshell.simulator.runner import SimulatorThread, bulk_specs\n"
+        f"specs = bulk_specs({len(addresses)}, base={addresses[0]!r}, udp_port=None)\n"
+        "with SimulatorThread(specs) as sim:\n"
+        "    print('ready', flush=True)\n"
+        "    sys.stdin.read()\n"
+    )
+    proc = subprocess.Popen([sys.executable, "-c", code], stdin=subprocess.PIPE,
+                            stdout=subprocess.PIPE, text=True, cwd=ROOT)
+    return _ready(proc)
+
+
+def _ready(proc: subprocess.Popen[str]) -> subprocess.Popen[str]:
+    line = proc.stdout.readline() if proc.stdout else ""
+    if line.strip() != "ready":
+        proc.kill()
+        sys.exit(f"the simulator did not start: {line!r}")
+    return proc
+
+
+async def kasa_best(addresses: list[str], seconds: float) -> float:
+    from kasa.deviceconfig import DeviceConfig
+    from kasa.protocols import IotProtocol
+    from kasa.transports import XorTransport
+
+    protocols = [IotProtocol(transport=XorTransport(config=DeviceConfig(a))) for a in addresses]
+    count = 0
+    stop = time.perf_counter() + seconds
+
+    async def loop(proto: IotProtocol) -> None:
+        nonlocal count
+        while time.perf_counter() < stop:
+            answer = await proto.query(REQUEST)
+            if "emeter" in answer:
+                count += 1
+
+    start = time.perf_counter()
+    await asyncio.gather(*(loop(p) for p in protocols))
+    rate = count / (time.perf_counter() - start)
+    for proto in protocols:
+        await proto.close()
+    return rate
+
+
+async def kasa_naive(addresses: list[str], seconds: float) -> float:
+    from kasa.iot import IotPlug
+
+    plugs = [IotPlug(a) for a in addresses]
+    count = 0
+    start = time.perf_counter()
+    stop = start + seconds
+    while time.perf_counter() < stop:
+        for plug in plugs:
+            await plug.update()
+            if plug.has_emeter:
+                _ = plug.modules["Energy"].current_consumption  # the reading a user wants
+                count += 1
+            if time.perf_counter() >= stop:
+                break
+    rate = count / (time.perf_counter() - start)
+    for plug in plugs:
+        await plug.disconnect()
+    return rate
+
+
+def kshell_watch(addresses: list[str], seconds: float, home: Path) -> tuple[float, int, int]:
+    """Readings per second of the watch pipeline, from the JSON lines it printed."""
+    home.mkdir(parents=True, exist_ok=True)
+    (home / "kshell.ini").write_text("[shell]\ntimeout = 5\n[discovery]\nrefresh_on_start = no\n")
+    cmd = [sys.executable, str(ROOT / "shell.py"), "--home", str(home), "--json", "-c",
+           "emeter watch " + " ".join(addresses) + f" --interval 0 --duration {seconds + 2}"]
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=ROOT)
+    stamps: list[float] = []
+    flagged = 0
+    assert proc.stdout is not None
+    for raw in proc.stdout:
+        if raw.startswith(b'{"t":'):
+            sample = json.loads(raw)
+            if sample.get("status") == "ok":
+                stamps.append(sample["t"])
+                flagged += not sample["plausible"]
+    proc.wait()
+    if not stamps:
+        err = proc.stderr.read().decode()[-500:] if proc.stderr else ""
+        sys.exit(f"kshell printed no samples: {err}")
+    # the steady part: skip the first second (connecting, sysinfo) and the last half second
+    lo, hi = stamps[0] + 1.0, stamps[-1] - 0.5
+    steady = [t for t in stamps if lo <= t <= hi]
+    return len(steady) / max(1e-9, hi - lo), len(stamps), flagged
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--plugs", type=int, default=100)
+    parser.add_argument("--seconds", type=float, default=10.0)
+    parser.add_argument("--sim", choices=("npm", "kshell"), default="npm")
+    parser.add_argument("--skip-naive", action="store_true")
+    args = parser.parse_args()
+    addresses = hosts(args.plugs)
+    sim = start_npm(addresses) if args.sim == "npm" else start_kshell(addresses)
+    import tempfile
+
+    try:
+        best = asyncio.run(kasa_best(addresses, args.seconds))
+        print(f"python-kasa best (concurrent protocol.query): {best:10,.0f} readings/s")
+        if not args.skip_naive:
+            naive = asyncio.run(kasa_naive(addresses, min(args.seconds, 5.0)))
+            print(f"python-kasa naive (update() loop):            {naive:10,.0f} readings/s")
+        with tempfile.TemporaryDirectory(prefix="kshell-bench-") as tmp:
+            rate, total, flagged = kshell_watch(addresses, args.seconds, Path(tmp) / "home")
+        print(f"kshell emeter watch --interval 0 --json:      {rate:10,.0f} readings/s "
+              f"({total} samples, {flagged} flagged)")
+        print(f"kshell / python-kasa best: {rate / best:.2f}  ({args.plugs} plugs, {args.sim} "
+              "simulator)")
+    finally:
+        if sim.stdin:
+            sim.stdin.close()
+        sim.terminate()
+        sim.wait(10)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,290 @@
+"""The energy meter: a reading, a live watch, daily and monthly statistics, erase.
+
+Readings are normalised from both wire schemas and judged against the model's rating;
+an implausible reading is shown and marked, never dropped. ``erase`` reads the
+statistics back, because some firmware answers success and erases nothing.
+"""
+
+from __future__ import annotations
+
+import calendar
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+from kshell.context import Context
+from kshell.errors import DeviceError, KshellError, UnsupportedDevice, UsageError
+from kshell.registry import Arg, Opt, command
+from kshell.results import Chart, Result, Text
+from kshell.targets import TARGETS_ARG as TARGETS
+from kshell.targets import Target, for_each, refresh, resolve_all
+
+TARGET = Arg("target", "target", "plug alias, host[:port], MAC, or alias/N for a strip outlet")
+MAX_COUNT = 10_000_000
+
+
+# -- emeter TARGET ----------------------------------------------------------------------------
+@command(
+    "emeter",
+    args=(TARGETS,),
+    permission="read",
+    examples=("emeter Kettle", "emeter 'Media Strip/2'", "emeter all"),
+)
+async def emeter_now(ctx: Context, args: Any) -> list[Result]:
+    """One reading: power, voltage, current and total, checked for plausibility.
+
+    Both meter schemas (W/V/A/kWh on older HS110 firmware, mW/mV/mA/Wh on newer devices)
+    come out in W, V, A and kWh. A strip shows each outlet. Implausible readings (above the
+    model's rating, negative, voltage outside 90-270 V) are shown with the reasons.
+    """
+    from kshell import device as dev
+    from kshell import emeter
+
+    async def one(target: Target) -> Result:
+        device = await refresh(ctx, target)
+        info = device.sysinfo
+        if not dev.has_emeter(info):
+            raise UnsupportedDevice(f"{dev.model(info)} has no energy meter "
+                                    "(no ENE in its features)", target=target.label)
+        rating = emeter.rating_for(dev.model(info))
+        outlets = _outlets(target, info)
+        readings = [await _reading(ctx, t, dev.model(info), rating) for t in outlets]
+        if len(readings) == 1:
+            return readings[0]
+        text = "\n".join(r.text for r in readings)
+        return Text(text, {"target": target.label, "host": target.address,
+                           "outlets": [r.data for r in readings]})
+
+    return await for_each(ctx, resolve_all(ctx, args.targets), one)
+
+
+def _outlets(target: Target, info: dict[str, Any]) -> list[Target]:
+    """A whole strip means each of its outlets; anything else means itself."""
+    from kshell import device as dev
+
+    kids = dev.children(info)
+    if not kids or target.child_id is not None:
+        return [target]
+    return [Target(target.host, target.port, target.record, c["id"], c["number"]) for c in kids]
+
+
+async def _reading(ctx: Context, target: Target, model: str, rating: Any) -> Text:
+    from kshell import emeter
+    from kshell.watch import ask_meter
+
+    answer = await ask_meter(target.device(ctx), "get_realtime", idempotent=True)
+    reading = emeter.normalise(answer)
+    flags = emeter.check(reading, rating)
+    totals: dict[str, float] = ctx.extras.setdefault("last_total", {})
+    reset = emeter.counter_reset(totals.get(target.label), reading.total_kwh)
+    if reading.total_kwh is not None:
+        totals[target.label] = reading.total_kwh
+    ctx.extras.setdefault("last_power", {})[target.label] = reading.power_w
+    data = {"target": target.label, "host": target.address, "outlet": target.outlet,
+            "model": model, **emeter.reading_json(reading, flags), "counter_reset": reset,
+            "raw": answer}
+    line = (f"{target.label} ({target.address}, {model}): {_v(reading.power_w, 1)} W  "
+            f"{_v(reading.voltage_v, 1)} V  {_v(reading.current_a, 3)} A  "
+            f"total {_v(reading.total_kwh, 3)} kWh")
+    if reset:
+        line += "  (total went backwards since the last reading: counter reset)"
+    if flags:
+        line += "\n  IMPLAUSIBLE: " + "; ".join(flags)
+    return Text(line, data)
+
+
+def _v(value: float | None, digits: int) -> str:
+    return "-" if value is None else f"{value:,.{digits}f}"
+
+
+# -- emeter watch -----------------------------------------------------------------------------
+@command(
+    "emeter watch",
+    args=(Arg("targets", "targets", "plugs to watch (default: the one in use, else all)",
+              optional=True),),
+    options=(
+        Opt("--interval", "float", "seconds between rounds (default 1; 0: as fast as they "
+            "answer)"),
+        Opt("--count", "int", "stop after N polling rounds"),
+        Opt("--duration", "float", "stop after S seconds"),
+        Opt("--out", "file", "also write every sample to FILE (.csv or .jsonl), appended"),
+    ),
+    permission="read",
+    examples=("emeter watch all", "emeter watch Kettle Fridge --interval 2",
+              "emeter watch all --count 10 --out power.csv", "emeter watch 'Media Strip'"),
+)
+async def watch(ctx: Context, args: Any) -> Any:
+    """Live power readings: one row per plug (per outlet for a strip), redrawn in place.
+
+    Rows show W, V, A, min/avg/max, a sparkline of recent power and flags; a plug that
+    fails shows 'offline' and is retried while the others go on. Ctrl-C stops and prints a
+    summary (samples, min/avg/max W, energy in Wh integrated over the window; flagged
+    readings are counted but kept out of those figures). Without a terminal, or with
+    --json, one line per sample, then the summary; --count counts rounds.
+    """
+    from kshell.config import get_float
+    from kshell.watch import Watch
+
+    interval = args.interval if args.interval is not None else get_float(
+        ctx.config, "emeter", "interval", 1.0)
+    if interval < 0 or interval > 86_400:
+        raise UsageError("emeter watch: --interval must be 0-86400 seconds")
+    if args.count is not None and not 1 <= args.count <= MAX_COUNT:
+        raise UsageError("emeter watch: --count must be at least 1")
+    if args.duration is not None and args.duration <= 0:
+        raise UsageError("emeter watch: --duration must be more than 0 seconds")
+    out = Path(args.out).expanduser() if args.out else None
+    if ctx.source == "mail":
+        if out is not None:
+            raise UsageError("emeter watch: --out is not available by mail")
+        if args.count is None and args.duration is None:
+            raise UsageError("emeter watch: by mail, give --count or --duration")
+    words = args.targets or ([ctx.current] if ctx.current else ["all"])
+    targets = resolve_all(ctx, words)
+    if any(w.lower() == "all" for w in words):
+        # `all` means every plug known to have a meter; named plugs are tried regardless
+        named = resolve_all(ctx, [w for w in words if w.lower() != "all"]) if len(words) > 1 \
+            else []
+        targets = [t for t in targets if (t.record and t.record.emeter) or t in named]
+        if not targets:
+            raise UsageError("emeter watch: no known plug has an energy meter (run discover)")
+    return Watch(ctx, targets, interval=interval, count=args.count, duration=args.duration,
+                 out=out)
+
+
+# -- statistics -------------------------------------------------------------------------------
+async def _meter_target(ctx: Context, word: str) -> tuple[Target, Any]:
+    """The one target of a statistics command, read afresh: it must have a meter."""
+    from kshell import device as dev
+
+    targets = resolve_all(ctx, [word])
+    if len(targets) != 1:
+        raise UsageError(f"name one plug, not {len(targets)}")
+    target = targets[0]
+    device = await refresh(ctx, target)
+    info = device.sysinfo
+    if not dev.has_emeter(info):
+        raise UnsupportedDevice(f"{dev.model(info)} has no energy meter", target=target.label)
+    if dev.children(info) and target.child_id is None:
+        raise UsageError(f"{target.label} is a strip: name an outlet, e.g. {target.label}/1")
+    return target, info
+
+
+@command(
+    "emeter day",
+    args=(TARGET, Arg("year", "int", "year (default: this one)", optional=True),
+          Arg("month", "int", "month 1-12 (default: this one)", optional=True)),
+    permission="read",
+    examples=("emeter day Kettle", "emeter day Kettle 2026 10"),
+)
+async def day(ctx: Context, args: Any) -> Result:
+    """Energy per day of a month, as a table with a bar chart and the total."""
+    from kshell import emeter
+    from kshell.watch import ask_meter
+
+    today = date.today()
+    if (args.year is None) != (args.month is None):
+        raise UsageError("emeter day: give both YEAR and MONTH, or neither")
+    year, month = (args.year, args.month) if args.year is not None else (today.year, today.month)
+    _check_year(year)
+    if not 1 <= month <= 12:
+        raise UsageError("emeter day: MONTH must be 1-12")
+    target, _ = await _meter_target(ctx, args.target)
+    answer = await ask_meter(target.device(ctx), "get_daystat", {"year": year, "month": month},
+                             idempotent=True)
+    entries = sorted(((w.get("day", 0), kwh) for w, kwh in emeter.energy_entries(answer, "day_list")
+                      if w.get("year") == year and w.get("month") == month))
+    labels = [f"{year}-{month:02d}-{d:02d}" for d, _ in entries]
+    values = [round(kwh, 4) for _, kwh in entries]
+    title = f"{target.label}: energy per day, {calendar.month_name[month]} {year}"
+    if not entries:
+        title += " (the plug holds no record for this month)"
+    data = {"target": target.label, "host": target.address, "year": year, "month": month,
+            "days": [{"day": d, "energy_kwh": v} for (d, _), v in zip(entries, values)],
+            "total_kwh": round(sum(values), 4)}
+    return Chart(title, labels, values, "kWh", data)
+
+
+@command(
+    "emeter month",
+    args=(TARGET, Arg("year", "int", "year (default: this one)", optional=True)),
+    permission="read",
+    examples=("emeter month Kettle", "emeter month Kettle 2025"),
+)
+async def month(ctx: Context, args: Any) -> Result:
+    """Energy per month of a year, as a table with a bar chart and the total."""
+    from kshell import emeter
+    from kshell.watch import ask_meter
+
+    year = args.year if args.year is not None else date.today().year
+    _check_year(year)
+    target, _ = await _meter_target(ctx, args.target)
+    answer = await ask_meter(target.device(ctx), "get_monthstat", {"year": year},
+                             idempotent=True)
+    entries = sorted((w.get("month", 0), kwh) for w, kwh in
+                     emeter.energy_entries(answer, "month_list")
+                     if w.get("year") == year and 1 <= w.get("month", 0) <= 12)
+    labels = [f"{calendar.month_abbr[m]} {year}" for m, _ in entries]
+    values = [round(kwh, 4) for _, kwh in entries]
+    title = f"{target.label}: energy per month, {year}"
+    if not entries:
+        title += " (the plug holds no record for this year)"
+    data = {"target": target.label, "host": target.address, "year": year,
+            "months": [{"month": m, "energy_kwh": v} for (m, _), v in zip(entries, values)],
+            "total_kwh": round(sum(values), 4)}
+    return Chart(title, labels, values, "kWh", data)
+
+
+def _check_year(year: int) -> None:
+    if not 2000 <= year <= 2099:
+        raise UsageError("emeter: YEAR must be 2000-2099")
+
+
+ERASED_KWH = 0.002  # what a just-erased month may already hold again (a minute of a kettle)
+
+
+@command(
+    "emeter erase",
+    args=(TARGET,),
+    permission="admin",
+    confirm=True,
+    examples=("emeter erase Kettle --yes",),
+)
+async def erase(ctx: Context, args: Any) -> Result:
+    """Erase a plug's energy statistics (days, months, total), then read back to check.
+
+    Some firmware answers success and erases nothing: the read-back says so.
+    """
+    from kshell.watch import ask_meter
+
+    target, _ = await _meter_target(ctx, args.target)
+    device = target.device(ctx)
+    today = date.today()
+    before = await _month_kwh(device, today)
+    await ask_meter(device, "erase_emeter_stat")
+    after = await _month_kwh(device, today)
+    data = {"target": target.label, "host": target.address, "month_kwh_before": round(before, 4),
+            "month_kwh_after": round(after, 4)}
+    if after > ERASED_KWH and after >= before * 0.5:
+        raise KshellError(
+            f"the plug answered success but still reports {after:.3f} kWh this month "
+            f"({before:.3f} before): its firmware did not erase the statistics",
+            target=target.label,
+        )
+    if before <= ERASED_KWH:
+        return Text(f"{target.label}: erased (there was nothing recorded this month; "
+                    "read back: empty)", {**data, "erased": True, "verified": False})
+    return Text(f"{target.label}: erased; read back {after:.3f} kWh this month "
+                f"(was {before:.3f})", {**data, "erased": True, "verified": True})
+
+
+async def _month_kwh(device: Any, today: date) -> float:
+    from kshell import emeter
+    from kshell.watch import ask_meter
+
+    try:
+        answer = await ask_meter(device, "get_daystat", {"year": today.year, "month": today.month},
+                                 idempotent=True)
+    except DeviceError as exc:
+        raise KshellError(f"cannot read the statistics back: {exc.message}") from None
+    return sum(kwh for _, kwh in emeter.energy_entries(answer, "day_list"))

@@ -1,0 +1,165 @@
+"""Firmware: the image library, staging an image to plugs, and a plug's download state.
+
+``firmware stage`` is the whole job the vendor's tools could not do: it serves the image
+from this machine over a short-lived HTTP server, has the plug download it, asks, flashes,
+waits for the restart and reads the new version back.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from pathlib import Path
+from typing import Any
+
+from kshell.context import Context
+from kshell.errors import Refused, UsageError
+from kshell.registry import Arg, Opt, command
+from kshell.results import Result, Table, Text
+from kshell.targets import TARGETS_ARG, Target, for_each, resolve_all
+
+
+def _library(ctx: Context) -> Any:
+    from kshell.fwlibrary import Library, library_folder
+
+    return Library(library_folder(ctx.config, ctx.paths.data))
+
+
+@command("firmware list", permission="read", examples=("firmware list",))
+async def firmware_list(ctx: Context, args: Any) -> Result:
+    """Show the firmware library: each image, what it is for, and files the manifest lacks."""
+    from kshell.fwlibrary import sha256_file
+
+    library = _library(ctx)
+    listing = library.listing()
+    rows: list[list[Any]] = []
+    data: list[dict[str, Any]] = []
+    for img in listing.images:
+        if img.file in listing.missing:
+            status = "missing file"
+        else:
+            status = "ok" if sha256_file(library.folder / img.file) == img.sha256 else "HASH MISMATCH"
+        rows.append([img.file, ", ".join(img.models), ", ".join(img.hw_versions), img.version,
+                     img.size, img.sha256[:12], status])
+        data.append({**img.json(), "status": status})
+    for name in listing.unknown:
+        size = (library.folder / name).stat().st_size
+        rows.append([name, "?", "?", "?", size, "", "unknown: not in the manifest"])
+        data.append({"file": name, "size": size, "status": "unknown"})
+    return Table(
+        ["image", "models", "hw", "version", "bytes", "sha256", "status"],
+        rows,
+        {"library": str(library.folder), "images": data},
+        title=f"firmware library: {library.folder}",
+        footer="add an image: firmware add FILE --model 'HS110(EU)' --hw 2.0 --version 1.5.10"
+        if listing.unknown or not rows else None,
+    )
+
+
+@command(
+    "firmware add",
+    args=(Arg("file", "file", "the image file"),),
+    options=(
+        Opt("--model", "str", "model with region it is for, e.g. HS110(EU) (repeatable)",
+            repeat=True),
+        Opt("--hw", "str", "hardware version it is for, e.g. 2.0 (repeatable)", repeat=True),
+        Opt("--version", "str", "its firmware version, e.g. '1.5.10 Build 230615 Rel.101530'"),
+        Opt("--note", "str", "a remark kept in the manifest"),
+    ),
+    permission="admin",
+    examples=("firmware add hs110v2_1.5.10.bin --model 'HS110(EU)' --hw 2.0 --version 1.5.10",),
+)
+async def firmware_add(ctx: Context, args: Any) -> Result:
+    """Add an image to the library: copied in, its sha256 computed, recorded in the manifest."""
+    if not args.version:
+        raise UsageError("firmware add: --version is required (the version the image installs)")
+    library = _library(ctx)
+    source = Path(args.file).expanduser()
+    if not source.exists() and (library.folder / args.file).is_file():
+        source = library.folder / args.file  # registering a file already in the folder
+    image = library.add(source, args.model, args.hw, args.version, args.note or "")
+    return Text(
+        f"added {image.file} ({image.version}; {', '.join(image.models)} hw "
+        f"{', '.join(image.hw_versions)}; sha256 {image.sha256[:12]}...) to {library.folder}",
+        {"library": str(library.folder), **image.json()},
+    )
+
+
+@command(
+    "firmware stage",
+    args=(TARGETS_ARG, Arg("image", "image", "a library image's name, or a file path")),
+    options=(
+        Opt("--dry-run", help="check everything and show the plan; send nothing to the plugs"),
+        Opt("--bind", "str", "local address the plugs download from (default: chosen per plug)"),
+        Opt("--port", "int", "port of the staging server (default: any free port)"),
+        Opt("--force", help="allow an image for another model, hardware or version, or one "
+                            "not in the manifest (never a hash mismatch)"),
+    ),
+    permission="admin",
+    confirm="inline",  # type: ignore[arg-type]  # asks before flashing, after the download
+    examples=(
+        "firmware stage Kitchen hs110v2_1.5.10.bin",
+        "firmware stage Kitchen Fridge hs110v2_1.5.10.bin --yes",
+        "firmware stage 192.168.1.40 ./image.bin --dry-run",
+    ),
+)
+async def firmware_stage(ctx: Context, args: Any) -> Any:
+    """Serve an image to plugs, have them download it, flash it and verify the new version.
+
+    The image must be in the manifest and fit each plug (model, hardware, newer version)
+    unless --force; its sha256 must always match. The HTTP server lives only while the
+    plugs download, serves that one image at a secret path per plug, and is stopped
+    whatever happens. You are asked before the flash (--yes skips the question).
+    """
+    from kshell.flash import FirmwareFlow, StageOptions
+    from kshell.fwlibrary import choose_image
+
+    if args.bind is not None:
+        try:
+            bind = ipaddress.ip_address(args.bind)
+        except ValueError:
+            raise UsageError(f"firmware stage: --bind needs an IP address, not '{args.bind}'") from None
+        if bind.is_unspecified or bind.is_multicast:
+            raise UsageError("firmware stage: --bind needs the address the plugs connect to, "
+                             f"not {args.bind}")
+    if args.port is not None and not 0 <= args.port <= 65535:
+        raise UsageError("firmware stage: --port must be 0-65535")
+    if not (args.dry_run or args.yes or ctx.assume_yes or ctx.ask is not None):
+        # say so now, before any plug downloads an image nobody could approve
+        raise Refused("firmware stage asks before flashing and nobody can answer here: "
+                      "add --yes (or --dry-run)")
+    targets = resolve_all(ctx, args.targets)
+    image = choose_image(_library(ctx), args.image)
+    if image.entry is None and not args.force:
+        raise Refused(f"{image.path} is not in the firmware manifest: add it with 'firmware add' "
+                      "(or --force to serve it unchecked)")
+    options = StageOptions(force=bool(args.force), dry_run=bool(args.dry_run), bind=args.bind,
+                           port=args.port or 0)
+    return FirmwareFlow(ctx, args, targets, image, options)
+
+
+STATUS_WORDS = {0: "idle", 1: "downloading", 2: "downloaded, ready to flash"}
+
+
+@command("firmware state", args=(TARGETS_ARG,), permission="read",
+         examples=("firmware state Kitchen",))
+async def firmware_state(ctx: Context, args: Any) -> list[Result]:
+    """A plug's firmware download state: status, progress, flash and reboot times."""
+
+    async def one(target: Target) -> Result:
+        state = await target.device(ctx).request("system", "get_download_state",
+                                                  idempotent=True, child=False)
+        status = state.get("status")
+        shown = {
+            "status": STATUS_WORDS.get(status, status) if isinstance(status, int) else status,
+            "ratio": state.get("ratio"),
+            "flash_time": state.get("flash_time"),
+            "reboot_time": state.get("reboot_time"),
+        }
+        extra = {k: v for k, v in state.items() if k not in shown and k != "err_code"}
+        return Text(
+            f"{target.label}: download {shown['status']}, {shown['ratio']}%; flash "
+            f"{shown['flash_time']} s, reboot {shown['reboot_time']} s",
+            {"target": target.label, "host": target.host, **shown, **extra},
+        )
+
+    return await for_each(ctx, resolve_all(ctx, args.targets), one)

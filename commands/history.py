@@ -1,0 +1,131 @@
+"""History and sessions: history, replay, record.
+
+The prompt writes every line typed to the history file in the state folder; these
+commands read it back, run parts of it again, and save what runs as a script.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import sys
+from pathlib import Path
+from typing import Any
+
+from kshell.context import Context
+from kshell.errors import UsageError
+from kshell.registry import Arg, Opt, command
+from kshell.results import Result, Table, Text
+
+
+def _make_history_importable() -> None:
+    """In a checkout that is not installed, ``history/`` is not yet ``kshell.history``.
+
+    setup.cfg maps the folder into the package when installed; here the folder beside
+    ``commands/`` is registered under that name, the way the loader reads ``commands/``.
+    """
+    if "kshell.history" in sys.modules or importlib.util.find_spec("kshell.history") is not None:
+        return
+    folder = Path(__file__).resolve().parent.parent / "history"
+    spec = importlib.util.spec_from_file_location(
+        "kshell.history", folder / "__init__.py", submodule_search_locations=[str(folder)]
+    )
+    if spec is None or spec.loader is None:
+        return
+    package = importlib.util.module_from_spec(spec)
+    sys.modules["kshell.history"] = package
+    spec.loader.exec_module(package)
+
+
+_make_history_importable()
+
+
+@command(
+    "history",
+    args=(Arg("count", "int", "show the last COUNT lines (default 25)", optional=True),),
+    options=(Opt("--grep", "str", "only lines containing this text"),),
+    permission="read",
+    examples=("history", "history 100", "history --grep emeter"),
+)
+async def history(ctx: Context, args: Any) -> Result:
+    """Show the numbered lines typed at the prompt (replay N runs one again)."""
+    from kshell.history.store import store_for
+
+    entries = store_for(ctx).entries()
+    if args.grep:
+        entries = [e for e in entries if args.grep.lower() in e.line.lower()]
+    count = 25 if args.count is None else args.count
+    if count < 0:
+        raise UsageError("history: COUNT must be 0 or more")
+    shown = entries[-count:] if count else []
+    rows = [[e.number, e.when, e.line] for e in shown]
+    data = [{"number": e.number, "when": e.when, "line": e.line} for e in shown]
+    footer = f"{len(shown)} of {len(entries)} line(s); replay N or replay N-M runs them again"
+    return Table(["#", "when", "command"], rows, data, footer=footer)
+
+
+@command(
+    "replay",
+    args=(Arg("what", "file", "history entry N, a range N-M, or a script FILE"),),
+    options=(
+        Opt("--dry-run", help="show what would run, run nothing"),
+        Opt("--step", help="ask before each line"),
+        Opt("--keep-going", help="go on after a line fails (default: stop there)"),
+    ),
+    permission="admin",  # a replay can hold any command
+    examples=("replay 12", "replay 12-15 --dry-run", "replay morning.kshell --step"),
+)
+async def replay(ctx: Context, args: Any) -> Any:
+    """Run history entries or a script file again, stopping at the first error.
+
+    A script file is the format `python shell.py FILE` runs and `record` writes. The
+    replay, record and history commands inside what is replayed are left out.
+    """
+    from kshell.history.replay import run_steps, select
+    from kshell.history.store import store_for
+
+    steps, skipped = select(args.what, store_for(ctx), Path.cwd())
+    note = f"; {skipped} replay/record/history command(s) left out" if skipped else ""
+    if args.dry_run:
+        rows = [[s.label, s.line] for s in steps]
+        data = {"dry_run": True, "lines": [{"from": s.label, "line": s.line} for s in steps]}
+        return Table(["from", "would run"], rows, data, footer=f"dry run: nothing was run{note}")
+    if not steps:
+        return Text(f"nothing to replay{note}", {"replayed": 0})
+    return run_steps(ctx, steps, step=args.step, keep_going=args.keep_going)
+
+
+@command(
+    "record",
+    args=(Arg("file", "file", "script file to write the commands that run to", optional=True),),
+    options=(Opt("--append", help="add to an existing script instead of refusing"),),
+    permission="read",
+    examples=("record morning.kshell", "record stop", "record"),
+)
+async def record(ctx: Context, args: Any) -> Result:
+    """Save the commands that run from now on as a replayable script (record stop ends).
+
+    Without FILE, says whether a recording is running.
+    """
+    from kshell.history import record as rec
+
+    if not args.file:
+        current = rec.active(ctx)
+        if current is None:
+            return Text("not recording (record FILE starts)", {"recording": None})
+        return Text(f"recording to {current.path}: {current.count} command(s) so far",
+                    {"recording": str(current.path), "count": current.count})
+    recorder = rec.start(ctx, Path(args.file).expanduser(), append=args.append)
+    return Text(f"recording to {recorder.path} (record stop ends)", {"recording": str(recorder.path)})
+
+
+@command("record stop", permission="read", examples=("record stop",))
+async def record_stop(ctx: Context, args: Any) -> Result:
+    """Stop recording and close the script."""
+    from kshell.history import record as rec
+
+    recorder = rec.stop(ctx)
+    failed = f", {recorder.failed} failed one(s) kept as comments" if recorder.failed else ""
+    return Text(
+        f"saved {recorder.count} command(s) to {recorder.path}{failed}; replay {recorder.path} runs them",
+        {"saved": str(recorder.path), "count": recorder.count, "failed": recorder.failed},
+    )

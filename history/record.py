@@ -1,0 +1,87 @@
+"""Recording the commands that run into a script that ``replay`` and ``shell.py FILE`` run.
+
+The recorder is an ``after_command`` hook: it sees each command once it has run, so a
+recorded script holds what actually ran (commands a ``replay`` ran included). A command
+that failed is written as a comment, so replaying the script does not stop on it.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from pathlib import Path
+from typing import TextIO
+
+from kshell.context import Context
+from kshell.errors import UsageError
+from kshell.grammar import Line
+
+SKIPPED_VERBS = ("record", "replay", "history")
+HEADER = (
+    "# kshell session script, recorded {when} with 'record'.\n"
+    "# Run it again with: python shell.py {name}   (or, at the kshell prompt: replay {name})\n"
+    "# One line of commands per line; lines starting with # are comments.\n"
+)
+
+
+class Recorder:
+    def __init__(self, path: Path, *, append: bool = False) -> None:
+        if path.exists() and not append:
+            raise UsageError(f"record: {path} exists (add --append, or choose another name)")
+        if path.is_dir():
+            raise UsageError(f"record: {path} is a folder")
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            self.handle: TextIO = path.open("a", encoding="utf-8")
+        except OSError as exc:
+            raise UsageError(f"record: cannot write {path}: {exc.strerror or exc}") from None
+        self.path = path
+        self.count = 0
+        self.failed = 0
+        when = datetime.now().strftime("%Y-%m-%d %H:%M")
+        if not append or path.stat().st_size == 0:
+            self._write(HEADER.format(when=when, name=path))
+        else:
+            self._write(f"# continued {when}\n")
+
+    def hook(self, ctx: Context, line: Line, ok: bool) -> None:
+        if ctx.source != "local" or not line.words or line.words[0] in SKIPPED_VERBS:
+            return
+        if ok:
+            self.count += 1
+            self._write(line.text + "\n")
+        else:
+            self.failed += 1
+            self._write(f"# failed: {line.text}\n")
+
+    def _write(self, text: str) -> None:
+        self.handle.write(text)
+        self.handle.flush()  # a crash must not lose what was recorded so far
+
+    def close(self) -> None:
+        self.handle.close()
+
+
+def active(ctx: Context) -> Recorder | None:
+    recorder = ctx.extras.get("recorder")
+    return recorder if isinstance(recorder, Recorder) else None
+
+
+def start(ctx: Context, path: Path, *, append: bool = False) -> Recorder:
+    if active(ctx) is not None:
+        raise UsageError(f"record: already recording to {active(ctx).path} (record stop first)")  # type: ignore[union-attr]
+    recorder = Recorder(path, append=append)
+    ctx.extras["recorder"] = recorder
+    ctx.extras.setdefault("after_command", []).append(recorder.hook)
+    return recorder
+
+
+def stop(ctx: Context) -> Recorder:
+    recorder = active(ctx)
+    if recorder is None:
+        raise UsageError("record stop: not recording (record FILE starts)")
+    hooks = ctx.extras.get("after_command", [])
+    if recorder.hook in hooks:
+        hooks.remove(recorder.hook)
+    del ctx.extras["recorder"]
+    recorder.close()
+    return recorder

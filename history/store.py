@@ -1,0 +1,121 @@
+"""Persistent, numbered history: every line typed at the prompt, in the state folder.
+
+The file keeps prompt_toolkit's FileHistory layout (a ``# time`` line, then the entry
+with a ``+`` before each of its lines), so it stays readable and append-only: two shells
+writing to it at once only interleave whole entries. Numbers count from 1 over the whole
+file, so ``replay 12`` means the same line in every session until the file is trimmed.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+
+from kshell.errors import UsageError
+
+
+@dataclass(frozen=True)
+class Entry:
+    number: int
+    when: str  # "2026-11-25 14:25:01", as written
+    line: str
+
+
+class HistoryStore:
+    def __init__(self, path: Path, limit: int = 10000) -> None:
+        self.path = path
+        self.limit = max(1, limit)
+        self._entries: list[Entry] | None = None
+
+    def entries(self) -> list[Entry]:
+        if self._entries is None:
+            self._entries = self._read()
+            if len(self._entries) > self.limit + self.limit // 10:
+                self._trim()
+        return self._entries
+
+    def append(self, line: str) -> Entry:
+        entries = self.entries()
+        when = datetime.now().strftime("%Y-%m-%d %H:%M:%S")
+        entry = Entry(len(entries) + 1, when, line)
+        block = f"\n# {when}\n" + "".join(f"+{part}\n" for part in line.split("\n"))
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            with self.path.open("a", encoding="utf-8") as handle:
+                handle.write(block)
+        except OSError:
+            pass  # a read-only home keeps the session's history in memory only
+        entries.append(entry)
+        return entry
+
+    def get(self, number: int) -> Entry:
+        entries = self.entries()
+        if not 1 <= number <= len(entries):
+            raise UsageError(_range_message(number, len(entries)))
+        return entries[number - 1]
+
+    def span(self, first: int, last: int) -> list[Entry]:
+        if first > last:
+            raise UsageError(f"history range {first}-{last} runs backwards")
+        self.get(first)
+        self.get(last)
+        return self.entries()[first - 1 : last]
+
+    def _read(self) -> list[Entry]:
+        try:
+            text = self.path.read_text(encoding="utf-8", errors="replace")
+        except OSError:
+            return []
+        out: list[Entry] = []
+        when = ""
+        parts: list[str] = []
+        for raw in text.split("\n"):
+            if raw.startswith("+"):
+                parts.append(raw[1:])
+                continue
+            if parts:
+                out.append(Entry(len(out) + 1, when, "\n".join(parts)))
+                parts = []
+            if raw.startswith("# "):
+                when = raw[2:21]
+        if parts:
+            out.append(Entry(len(out) + 1, when, "\n".join(parts)))
+        return out
+
+    def _trim(self) -> None:
+        """Keep the newest ``limit`` entries (numbers start again from 1, as in bash)."""
+        assert self._entries is not None
+        kept = self._entries[-self.limit :]
+        self._entries = [Entry(i, e.when, e.line) for i, e in enumerate(kept, start=1)]
+        body = "".join(
+            f"\n# {e.when}\n" + "".join(f"+{p}\n" for p in e.line.split("\n")) for e in kept
+        )
+        try:
+            tmp = self.path.with_name(self.path.name + ".tmp")
+            tmp.write_text(body, encoding="utf-8")
+            os.replace(tmp, self.path)
+        except OSError:
+            pass
+
+
+def _range_message(number: int, size: int) -> str:
+    if size == 0:
+        return f"no history entry {number}: the history is empty"
+    return f"no history entry {number}: the history has entries 1-{size}"
+
+
+def store_for(ctx: object) -> HistoryStore:
+    """The session's store (one per Context, so the prompt and the commands share it)."""
+    from kshell.context import Context
+
+    assert isinstance(ctx, Context)
+    store = ctx.extras.get("history")
+    if not isinstance(store, HistoryStore):
+        try:
+            limit = ctx.config.getint("shell", "history_size", fallback=10000)
+        except ValueError:
+            limit = 10000
+        store = ctx.extras["history"] = HistoryStore(ctx.paths.history, limit)
+    return store

@@ -1,0 +1,97 @@
+"""What the shell knows about plugs, indexed for completion and highlighting.
+
+Built once from the device cache (in memory, no I/O) and rebuilt when the cache changes,
+so a keystroke only filters lists that already exist, even with a thousand plugs.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+
+from kshell.cache import DeviceRecord, normalise_mac
+from kshell.output import clean
+from kshell.transport import DEFAULT_PORT
+
+_NEEDS_QUOTES = re.compile(r"[\s'\"\\;#$`]|^$")
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """One thing a target word can be: ``text`` is what the operator types."""
+
+    text: str
+    kind: str  # alias | outlet | host | mac | keyword
+    meta: str
+    lower: str = ""
+
+
+@dataclass
+class TargetIndex:
+    aliases: list[Candidate] = field(default_factory=list)  # plugs, then outlets: alias/N
+    hosts: list[Candidate] = field(default_factory=list)
+    macs: list[Candidate] = field(default_factory=list)
+    known: set[str] = field(default_factory=set)  # lower-cased words that name a known plug
+    count: int = 0
+    online: int = 0
+
+    @classmethod
+    def build(cls, records: list[DeviceRecord]) -> TargetIndex:
+        index = cls()
+        seen_aliases: dict[str, int] = {}
+        for r in records:
+            if r.alias:
+                seen_aliases[r.alias.lower()] = seen_aliases.get(r.alias.lower(), 0) + 1
+        for r in records:
+            index.count += 1
+            index.online += 1 if r.online else 0
+            state = "offline" if not r.online else (r.state or "?")
+            if r.kind == "bulb":
+                state = "bulb, unsupported"
+            alias = clean(r.alias, 64)
+            where = r.host if r.port == DEFAULT_PORT else f"{r.host}:{r.port}"
+            if r.alias:
+                shared = " (shared alias!)" if seen_aliases[r.alias.lower()] > 1 else ""
+                index.aliases.append(_cand(r.alias, "alias", f"{r.model}  {where}  {state}{shared}"))
+                index.known.add(r.alias.lower())
+            index.hosts.append(_cand(where, "host", f"{alias or '-'}  {r.model}  {state}"))
+            index.known.add(where.lower())
+            if r.port == DEFAULT_PORT:
+                index.known.add(f"{r.host}:{DEFAULT_PORT}")
+            if r.mac:
+                index.macs.append(_cand(r.mac, "mac", f"{alias or where}  {r.model}"))
+                index.known.add(r.mac.lower())
+            parent = r.alias or where
+            for child in r.children:
+                number = child.get("number")
+                name = f"{parent}/{number}"
+                child_alias = clean(str(child.get("alias", "")), 64)
+                child_state = child.get("state") or "?"
+                index.aliases.append(
+                    _cand(name, "outlet", f"outlet {number}: {child_alias}  {child_state}")
+                )
+                index.known.add(name.lower())
+                if child.get("alias"):
+                    index.known.add(str(child["alias"]).lower())
+        index.aliases.sort(key=lambda c: (c.kind != "alias", c.lower))
+        return index
+
+    def is_known(self, word: str) -> bool:
+        low = word.lower()
+        if low in self.known:
+            return True
+        mac = normalise_mac(word) if len(word) == 17 else ""
+        return bool(mac) and mac.lower() in self.known
+
+
+def _cand(text: str, kind: str, meta: str) -> Candidate:
+    return Candidate(text, kind, clean(meta, 120), text.lower())
+
+
+def quote_word(word: str) -> str:
+    """A word as typed on the command line: quoted when it holds spaces or specials."""
+    if not _NEEDS_QUOTES.search(word):
+        return word
+    if '"' not in word and "\\" not in word:
+        return f'"{word}"'
+    return "'" + word.replace("'", "'\"'\"'") + "'"

@@ -1,0 +1,55 @@
+"""``--demo``: simulated plugs on loopback, discovered by a loopback-only broadcast.
+
+The plugs run in their own thread and event loop (as separate devices would); discovery
+is pointed at 127.255.255.255 only, so a demo never sends a packet off this machine.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from kshell.context import Context
+from kshell.errors import KshellError
+from kshell.output import Output
+from kshell.runner import run_line
+
+LOOPBACK_BROADCAST = "127.255.255.255"
+# Where to put the demo's plugs; later bases are used when an earlier one is taken
+# (another demo already running on this machine).
+BASES = ("127.0.0.2", "127.0.2.2", "127.0.3.2", "127.0.4.2")
+
+
+async def start_demo(ctx: Context, output: Output, *, quiet: bool = False) -> Any:
+    """Start the simulated plugs, discover them, return the running simulator."""
+    from kshell.simulator import SimulatorThread, demo_specs
+
+    last_error: Exception | None = None
+    for base in BASES:
+        sim = SimulatorThread(demo_specs(5, base, udp_port=0))
+        try:
+            sim.start()
+        except OSError as exc:  # address in use: try the next range
+            last_error = exc
+            continue
+        break
+    else:
+        raise KshellError(f"demo: cannot start simulated plugs ({last_error})")
+    # discovery on loopback only, at the simulator's UDP port; the home is a temporary one
+    ctx.config.set("discovery", "broadcast", LOOPBACK_BROADCAST)
+    ctx.config.set("discovery", "port", str(sim.udp_port))
+    ctx.config.set("discovery", "timeout", "0.5")
+    ctx.extras["demo"] = sim
+    if not quiet:
+        output.note(f"demo: {len(sim.plugs)} simulated plugs on {sim.plugs[0].host} and up "
+                    f"(home {ctx.paths.data})")
+    await run_line(ctx, "discover", output if not quiet else _Silent())
+    return sim
+
+
+class _Silent(Output):
+    """Swallows the demo's own discovery output in one-shot and JSON modes."""
+
+    def __init__(self) -> None:
+        import io
+
+        super().__init__(io.StringIO(), io.StringIO(), color=False)

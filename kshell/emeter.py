@@ -1,0 +1,178 @@
+"""Energy-meter answers made uniform, and judged: pure functions, no I/O.
+
+Two schemas are on the wire, told apart by the keys an answer carries (never by the
+model name): older firmware (HS110 hardware 1.x) says ``power``, ``voltage``,
+``current``, ``total`` in W, V, A and kWh; newer devices (HS110 2.x, KP115, HS300
+outlets...) say ``power_mw``, ``voltage_mv``, ``current_ma``, ``total_wh``.
+
+Readings can be nonsense (an HS110 on firmware 1.1.1 reported over 28,000 W), so each
+one is checked against the model's rating; a flagged reading is still shown, only marked.
+A ``total`` that runs backwards is a counter reset (plugs restart it after a power cut),
+not an implausible reading.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any
+
+from kshell.errors import ProtocolError
+
+MODULES = ("emeter", "smartlife.iot.common.emeter")  # plugs and strips; bulbs
+VOLTAGE_MIN, VOLTAGE_MAX = 90.0, 270.0
+# power factor is at most 1, so P <= V x I; meters sample P and I a moment apart, hence slack
+_VA_SLACK, _VA_MARGIN_W = 1.25, 5.0
+
+# (v1 key, v2 key, v2 -> v1 divisor): W/mW, V/mV, A/mA, kWh/Wh
+_FIELDS = (
+    ("power", "power_mw", 1000.0),
+    ("voltage", "voltage_mv", 1000.0),
+    ("current", "current_ma", 1000.0),
+    ("total", "total_wh", 1000.0),
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Reading:
+    """One realtime answer in W, V, A, kWh; a field is None when the plug left it out."""
+
+    power_w: float | None
+    voltage_v: float | None
+    current_a: float | None
+    total_kwh: float | None
+    schema: str  # "v1" (W, V, A, kWh) or "v2" (mW, mV, mA, Wh)
+    raw: dict[str, Any]
+
+
+def _number(value: Any) -> float | None:
+    # bool is an int in Python, never a reading; NaN and infinities are garbage too
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return None
+    value = float(value)
+    return value if math.isfinite(value) else None
+
+
+def normalise(answer: dict[str, Any]) -> Reading:
+    """A ``get_realtime`` answer -> Reading; ProtocolError if it holds no reading at all."""
+    v2 = any(key in answer for _, key, _ in _FIELDS)
+    values: list[float | None] = []
+    for v1_key, v2_key, divisor in _FIELDS:
+        if v2:
+            raw = _number(answer.get(v2_key))
+            values.append(None if raw is None else raw / divisor)
+        else:
+            values.append(_number(answer.get(v1_key)))
+    if values[0] is None:
+        keys = ", ".join(sorted(k for k in answer if k != "err_code")[:8]) or "none"
+        raise ProtocolError(f"realtime answer carries no power reading (keys: {keys})")
+    power, voltage, current, total = values
+    return Reading(power, voltage, current, total, "v2" if v2 else "v1", answer)
+
+
+@dataclass(frozen=True, slots=True)
+class Rating:
+    """What a model's relay is built for: a plausible reading stays within it."""
+
+    watts: float
+    amps: float
+    region: str
+
+
+# by the region in the model name, "HS110(EU)"; the issue's figures for EU/UK and US
+_RATINGS = {
+    "EU": (3680.0, 16.0),
+    "UK": (3680.0, 16.0),
+    "US": (1875.0, 15.0),
+    "CA": (1875.0, 15.0),
+    "MX": (1875.0, 15.0),
+    "JP": (1500.0, 15.0),
+    "AU": (2400.0, 10.0),
+    "NZ": (2400.0, 10.0),
+}
+_UNKNOWN_REGION = (3680.0, 16.0)  # the most generous known rating: never flag a real reading
+
+
+def region_of(model: str) -> str:
+    """'HS110(EU)' -> 'EU'; '' when the model name carries no region."""
+    start, end = model.find("("), model.find(")")
+    return model[start + 1 : end].upper() if 0 <= start < end else ""
+
+
+def rating_for(model: str) -> Rating:
+    region = region_of(model)
+    watts, amps = _RATINGS.get(region, _UNKNOWN_REGION)
+    return Rating(watts, amps, region or "?")
+
+
+def check(reading: Reading, rating: Rating) -> list[str]:
+    """Why a reading is implausible: an empty list means it is plausible."""
+    flags: list[str] = []
+    p, v, i, total = reading.power_w, reading.voltage_v, reading.current_a, reading.total_kwh
+    for name, value, unit in (("power", p, "W"), ("voltage", v, "V"), ("current", i, "A"),
+                              ("total", total, "kWh")):
+        if value is not None and value < 0:
+            flags.append(f"negative {name} ({_fmt(value)} {unit})")
+    if p is not None and p > rating.watts:
+        flags.append(f"power {_fmt(p)} W above the {_fmt(rating.watts)} W rating")
+    if i is not None and i > rating.amps:
+        flags.append(f"current {_fmt(i)} A above the {_fmt(rating.amps)} A rating")
+    if v is not None and v >= 0 and not VOLTAGE_MIN <= v <= VOLTAGE_MAX:
+        flags.append(f"voltage {_fmt(v)} V outside {VOLTAGE_MIN:g}-{VOLTAGE_MAX:g} V")
+    has_all = p is not None and v is not None and i is not None
+    if has_all and v > 0 and i >= 0 and p > v * i * _VA_SLACK + _VA_MARGIN_W:  # type: ignore[operator]
+        flags.append(f"power {_fmt(p)} W exceeds volts x amps ({_fmt(v * i)} VA)")
+    return flags
+
+
+def counter_reset(previous_kwh: float | None, total_kwh: float | None) -> bool:
+    """Did the running ``total`` go backwards (a restart after a power cut, or an erase)?"""
+    if previous_kwh is None or total_kwh is None:
+        return False
+    return total_kwh < previous_kwh - 1e-6
+
+
+def _fmt(value: float) -> str:
+    if abs(value) >= 100:
+        return f"{value:,.0f}"
+    return f"{value:.3g}" if abs(value) < 10 else f"{value:.1f}"
+
+
+def reading_json(reading: Reading, flags: list[str]) -> dict[str, Any]:
+    """The JSON fields of a reading, as ``emeter`` and ``emeter watch`` print them."""
+    return {
+        "power_w": _round(reading.power_w, 3),
+        "voltage_v": _round(reading.voltage_v, 3),
+        "current_a": _round(reading.current_a, 4),
+        "total_kwh": _round(reading.total_kwh, 4),
+        "plausible": not flags,
+        "flags": flags,
+        "schema": reading.schema,
+    }
+
+
+def _round(value: float | None, digits: int) -> float | None:
+    return None if value is None else round(value, digits)
+
+
+# -- statistics (get_daystat / get_monthstat) ---------------------------------------------
+def energy_entries(answer: dict[str, Any], list_key: str) -> list[tuple[dict[str, int], float]]:
+    """``day_list`` / ``month_list`` entries -> (their year/month/day ints, kWh).
+
+    Old firmware says ``energy`` in kWh, new firmware ``energy_wh`` in Wh; entries that
+    carry neither (or odd types) are skipped rather than trusted.
+    """
+    raw = answer.get(list_key)
+    if not isinstance(raw, list):
+        raise ProtocolError(f"statistics answer lacks '{list_key}'")
+    out: list[tuple[dict[str, int], float]] = []
+    for entry in raw[:400]:
+        if not isinstance(entry, dict):
+            continue
+        when = {k: entry[k] for k in ("year", "month", "day")
+                if isinstance(entry.get(k), int) and not isinstance(entry.get(k), bool)}
+        wh = _number(entry.get("energy_wh"))
+        kwh = _number(entry.get("energy")) if wh is None else wh / 1000
+        if kwh is not None and "year" in when:
+            out.append((when, kwh))
+    return out

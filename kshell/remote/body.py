@@ -1,0 +1,124 @@
+"""From a mail to its orders: the text of the body, and the command lines in it.
+
+The text is the first text/plain part that is not an attachment; when a mail has only
+HTML, the HTML as text. Command lines start with the marker (``!`` by default) in the
+first column; quoted lines (``>``) and everything after a ``-- `` signature line are
+ignored, and so is any other line (SMS gateways append text). ``!auth CODE`` is a TOTP
+code, not a command.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import re
+from dataclasses import dataclass, field
+from email.message import Message
+from html.parser import HTMLParser
+
+MAX_PARTS = 200  # a message of thousands of MIME parts is junk, not an order
+MAX_LINE = 1000  # longer "command lines" are not commands anyone typed on a phone
+
+
+@dataclass
+class Orders:
+    commands: list[str] = field(default_factory=list)
+    auth_codes: list[str] = field(default_factory=list)
+    problems: list[str] = field(default_factory=list)
+
+
+def body_text(msg: Message) -> str:
+    """The text a person wrote: plain text if there is any, else HTML turned into text."""
+    plain = html = None
+    for count, part in enumerate(msg.walk()):
+        if count > MAX_PARTS:
+            break
+        if part.is_multipart() or part.get_content_disposition() == "attachment":
+            continue
+        ctype = part.get_content_type()
+        if ctype == "text/plain" and plain is None:
+            plain = _decode(part)
+        elif ctype == "text/html" and html is None:
+            html = _decode(part)
+    if plain is not None:
+        return plain
+    return html_to_text(html) if html is not None else ""
+
+
+def _decode(part: Message) -> str:
+    payload = part.get_payload(decode=True)
+    if not isinstance(payload, bytes):
+        return ""
+    charset = part.get_content_charset() or "utf-8"
+    try:
+        return payload.decode(charset, errors="replace")
+    except LookupError:  # an unknown charset name
+        return payload.decode("utf-8", errors="replace")
+
+
+def parse_orders(text: str, marker: str = "!") -> Orders:
+    """The command lines (marker removed) and ``auth`` codes of a body, in order."""
+    orders = Orders()
+    for line in text.splitlines():  # CRLF, LF or CR alike
+        if line in ("-- ", "--"):  # signature separator (some clients drop the space)
+            break
+        if line.startswith(">") or not line.startswith(marker):
+            continue
+        command = line[len(marker):].strip()
+        if not command:
+            continue
+        if len(command) > MAX_LINE:
+            orders.problems.append(f"a command line is longer than {MAX_LINE} characters")
+            continue
+        words = command.split()
+        if words[0].lower() == "auth":
+            if len(words) == 2:
+                orders.auth_codes.append(words[1])
+            continue
+        orders.commands.append(command)
+    return orders
+
+
+class _TextOfHtml(HTMLParser):
+    """Visible text of HTML, with line breaks where block elements end."""
+
+    BREAKS = frozenset({"br", "p", "div", "li", "tr", "h1", "h2", "h3", "h4", "h5", "h6", "pre",
+                        "blockquote", "table"})
+    HIDDEN = frozenset({"script", "style", "head", "title"})
+
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=True)
+        self.parts: list[str] = []
+        self.hidden = 0
+        self.quote = 0
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        if tag in self.HIDDEN:
+            self.hidden += 1
+        if tag == "blockquote":
+            self.quote += 1
+        if tag in self.BREAKS:
+            self.parts.append("\n")
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag in self.HIDDEN and self.hidden:
+            self.hidden -= 1
+        if tag == "blockquote" and self.quote:
+            self.quote -= 1
+        if tag in self.BREAKS:
+            self.parts.append("\n")
+
+    def handle_data(self, data: str) -> None:
+        if self.hidden:
+            return
+        if self.quote:  # quoted HTML is as ignored as "> " lines in plain text
+            data = "\n".join("> " + line for line in data.splitlines())
+        self.parts.append(data)
+
+
+def html_to_text(html: str) -> str:
+    parser = _TextOfHtml()
+    with contextlib.suppress(Exception):  # junk HTML gives what was read so far
+        parser.feed(html)
+        parser.close()
+    text = "".join(parser.parts).replace("\xa0", " ")
+    return "\n".join(line.strip() for line in re.split(r"\r\n|\r|\n", text))

@@ -1,0 +1,166 @@
+"""The journal: every mail handled, so that each one runs at most once, even across a crash.
+
+A sqlite file in the state folder, keyed by Message-ID (or a hash of From, Date, Subject
+and body when there is none) and, for IMAP, also by UIDVALIDITY+UID. A message goes
+``received -> running -> done``; each step is committed (fsync) before the next action, so
+a message found ``running`` after a crash is reported as interrupted, never run again.
+Other end states: ``rejected`` (not trusted), ``refused`` (trusted, not run: too old,
+too many commands, over the rate), ``duplicate`` is never stored (the first one is).
+
+One listener per journal: an exclusive lock on a file beside it.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import os
+import sqlite3
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from kshell.errors import KshellError
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS messages (
+    key TEXT PRIMARY KEY,
+    mailbox_key TEXT UNIQUE,
+    sender TEXT,
+    subject TEXT,
+    state TEXT NOT NULL,
+    note TEXT,
+    received REAL NOT NULL,
+    updated REAL NOT NULL,
+    replied INTEGER NOT NULL DEFAULT 0
+);
+CREATE INDEX IF NOT EXISTS by_sender ON messages (sender, received);
+CREATE TABLE IF NOT EXISTS used_codes (code TEXT PRIMARY KEY, used REAL NOT NULL);
+"""
+
+RAN = ("running", "done", "interrupted")  # messages that count against the rate
+
+
+@dataclass
+class Entry:
+    key: str
+    mailbox_key: str | None
+    sender: str | None
+    subject: str | None
+    state: str
+    note: str | None
+    replied: bool
+
+
+class JournalLocked(KshellError):
+    kind = "refused"
+
+
+class Journal:
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self._lock_file = _take_lock(path.with_name(path.name + ".lock"))
+        try:
+            self.db = sqlite3.connect(str(path), isolation_level=None, check_same_thread=False)
+            self.db.execute("PRAGMA journal_mode=WAL")
+            self.db.execute("PRAGMA synchronous=FULL")  # a step is on disk before the next
+            self.db.executescript(SCHEMA)
+        except sqlite3.Error as exc:
+            self._lock_file.close()
+            raise KshellError(f"journal {path}: {exc}") from None
+
+    def close(self) -> None:
+        try:
+            self.db.close()
+        finally:
+            self._lock_file.close()  # releases the lock
+
+    # -- messages -------------------------------------------------------------------------
+
+    def find(self, key: str, mailbox_key: str | None = None) -> Entry | None:
+        row = self.db.execute(
+            "SELECT key, mailbox_key, sender, subject, state, note, replied FROM messages "
+            "WHERE key = ? OR (? IS NOT NULL AND mailbox_key = ?)",
+            (key, mailbox_key, mailbox_key),
+        ).fetchone()
+        return Entry(*row[:6], bool(row[6])) if row else None
+
+    def receive(self, key: str, mailbox_key: str | None, sender: str | None, subject: str) -> None:
+        now = time.time()
+        self.db.execute(
+            "INSERT INTO messages (key, mailbox_key, sender, subject, state, received, updated) "
+            "VALUES (?, ?, ?, ?, 'received', ?, ?)",
+            (key, mailbox_key, sender, subject[:200], now, now),
+        )
+
+    def set_state(self, key: str, state: str, note: str | None = None) -> None:
+        self.db.execute(
+            "UPDATE messages SET state = ?, note = COALESCE(?, note), updated = ? WHERE key = ?",
+            (state, note, time.time(), key),
+        )
+
+    def mark_replied(self, key: str) -> None:
+        self.db.execute("UPDATE messages SET replied = 1 WHERE key = ?", (key,))
+
+    def interrupted(self) -> list[Entry]:
+        """Messages a crash left ``running``: now ``interrupted`` (reported, never re-run)."""
+        rows = self.db.execute(
+            "SELECT key, mailbox_key, sender, subject, state, note, replied FROM messages "
+            "WHERE state IN ('received', 'running')"
+        ).fetchall()
+        for row in rows:
+            was = row[4]
+            self.set_state(row[0], "interrupted" if was == "running" else "failed",
+                           f"listener stopped while {was}")
+        return [Entry(*row[:6], bool(row[6])) for row in rows]
+
+    def ran_within(self, sender: str, seconds: float) -> int:
+        """How many of this sender's messages were run (or began to) lately."""
+        since = time.time() - seconds
+        return self.db.execute(
+            "SELECT COUNT(*) FROM messages WHERE sender = ? AND received >= ? AND state IN (?, ?, ?)",
+            (sender, since, *RAN),
+        ).fetchone()[0]
+
+    def rate_notice_sent(self, sender: str, seconds: float) -> bool:
+        """Whether this sender was already told "over the rate" lately (one reply says so)."""
+        since = time.time() - seconds
+        return bool(self.db.execute(
+            "SELECT 1 FROM messages WHERE sender = ? AND received >= ? AND state = 'refused' "
+            "AND note LIKE 'rate%' AND replied = 1 LIMIT 1",
+            (sender, since),
+        ).fetchone())
+
+    def counts(self) -> dict[str, int]:
+        return dict(self.db.execute("SELECT state, COUNT(*) FROM messages GROUP BY state").fetchall())
+
+    # -- TOTP codes -----------------------------------------------------------------------
+
+    def use_code(self, code: str) -> bool:
+        """Record a TOTP code as used; False if it was used before."""
+        self.db.execute("DELETE FROM used_codes WHERE used < ?", (time.time() - 86400,))
+        try:
+            self.db.execute("INSERT INTO used_codes (code, used) VALUES (?, ?)", (code, time.time()))
+        except sqlite3.IntegrityError:
+            return False
+        return True
+
+
+def _take_lock(path: Path):  # type: ignore[no-untyped-def]
+    """An exclusive, non-blocking lock: a second listener on the same journal is refused."""
+    handle = open(path, "a+")  # noqa: SIM115 - held open for the listener's lifetime
+    try:
+        fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        handle.seek(0)
+        holder = handle.read().strip() or "another process"
+        handle.close()
+        raise JournalLocked(
+            f"another listener (pid {holder}) already uses the journal {path.with_suffix('')}; "
+            "two listeners never share one journal"
+        ) from None
+    handle.seek(0)
+    handle.truncate()
+    handle.write(str(os.getpid()))
+    handle.flush()
+    return handle

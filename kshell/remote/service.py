@@ -1,0 +1,164 @@
+"""Remote mode as a service: started by ``remote on`` (a task in the shell's own loop) or by
+``python shell.py --listen`` (headless, until SIGTERM or SIGINT).
+
+It owns the journal (and its lock: one listener per journal), the audit log, the reply
+connection and the source, and reports every mail through one ``report`` callable: a
+plain print above the prompt, or the headless output.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import signal
+from collections.abc import Callable
+from typing import Any
+
+from kshell.context import Context
+from kshell.errors import KshellError
+from kshell.output import clean
+from kshell.remote.audit import AuditLog
+from kshell.remote.journal import Journal
+from kshell.remote.processor import Processor
+from kshell.remote.reply import ReplySender
+from kshell.remote.settings import RemoteSettings, load_settings
+from kshell.remote.sources import Reporter, Step, make_source
+from kshell.remote.trust import DnsFunc
+
+JOURNAL_NAME = "remote-journal.sqlite"
+AUDIT_NAME = "remote-audit.log"
+
+
+class RemoteService:
+    def __init__(self, ctx: Context, report: Reporter, *, dnsfunc: DnsFunc | None = None) -> None:
+        self.ctx = ctx
+        self.report = report
+        self.dnsfunc = dnsfunc
+        self.settings: RemoteSettings = load_settings(ctx.config, ctx.paths.data)
+        self.source: Any = make_source(self.settings, ctx.paths.data, report)
+        self.replies = ReplySender(self.settings.reply)
+        self.journal: Journal | None = None
+        self.processor: Processor | None = None
+        self.task: asyncio.Task[None] | None = None
+        self.failure: str | None = None
+
+    @property
+    def running(self) -> bool:
+        return self.task is not None and not self.task.done()
+
+    def describe(self) -> str:
+        return self.source.describe()
+
+    async def start(self) -> None:
+        journal = Journal(self.ctx.paths.data / JOURNAL_NAME)  # raises if another listener has it
+        try:
+            self.source.prepare()
+            if hasattr(self.source, "bind"):
+                await self.source.bind()
+            self.processor = Processor(
+                self.ctx, self.settings, journal, AuditLog(self.ctx.paths.data / AUDIT_NAME),
+                self.replies, self.report,
+                trust_authres=self.source.trust_authres, dnsfunc=self.dnsfunc,
+            )
+            self.processor.report_interrupted()
+        except BaseException:
+            journal.close()
+            raise
+        self.journal = journal
+        self.task = asyncio.create_task(self._run(), name="kshell-remote")
+        await asyncio.sleep(0)  # let the source bind or connect before we say we listen
+        self.ctx.extras["remote_status"] = self.describe()
+        self.ctx.extras["remote_service"] = self
+
+    async def _run(self) -> None:
+        assert self.processor is not None
+        try:
+            await self.source.run(self.processor.handle)
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:  # noqa: BLE001 - said once; the shell goes on
+            self.failure = f"{type(exc).__name__}: {exc}"
+            self.report(f"remote: stopped: {clean(self.failure, 300)}")
+            self.ctx.extras.pop("remote_status", None)
+
+    async def stop(self) -> None:
+        if self.task is not None:
+            self.task.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):  # already reported
+                await self.task
+            self.task = None
+        await asyncio.to_thread(self.replies.close)
+        if self.journal is not None:
+            self.journal.close()
+            self.journal = None
+        self.ctx.extras.pop("remote_status", None)
+        if self.ctx.extras.get("remote_service") is self:
+            self.ctx.extras.pop("remote_service", None)
+
+    def status(self) -> dict[str, Any]:
+        s = self.settings
+        info: dict[str, Any] = {
+            "state": "on" if self.running else ("stopped: " + self.failure if self.failure else "off"),
+            "source": self.describe(),
+            "reply": s.reply.describe() if s.reply else "not configured",
+            "senders": len(s.senders),
+            "marker": s.marker,
+        }
+        if self.processor is not None:
+            info.update(self.processor.stats)
+            if self.processor.last:
+                info["last"] = self.processor.last
+        if self.journal is not None:
+            info["journal"] = ", ".join(f"{k} {v}" for k, v in sorted(self.journal.counts().items()))
+        return info
+
+    async def test(self) -> list[Step]:
+        """Each configured path, step by step: the source, then the reply server."""
+        steps: list[Step] = []
+        if not self.settings.senders:
+            steps.append(("senders", False, "no [senders]: every mail would be rejected"))
+        else:
+            steps.append(("senders", True, f"{len(self.settings.senders)} allowed"))
+        steps += await self.source.check()
+        steps += await self.replies.check()
+        return steps
+
+
+async def run_headless(ctx: Context, output: Any) -> int:
+    """``--listen``: remote mode without a prompt, until SIGTERM or SIGINT; then exit 0."""
+    service = RemoteService(ctx, output.note)
+    await service.start()
+    reply = service.settings.reply.describe() if service.settings.reply else "no reply server"
+    output.note(f"remote: listening on {service.describe()}; replies via {reply}; "
+                "stop with Ctrl-C or SIGTERM")
+    loop = asyncio.get_running_loop()
+    stop = asyncio.Event()
+    handled: list[int] = []
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        try:
+            loop.add_signal_handler(sig, stop.set)
+            handled.append(sig)
+        except (NotImplementedError, RuntimeError):
+            pass
+    waiter = asyncio.ensure_future(stop.wait())
+    try:
+        assert service.task is not None
+        await asyncio.wait({waiter, service.task}, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        waiter.cancel()
+        for sig in handled:
+            loop.remove_signal_handler(sig)
+        await service.stop()
+    if service.failure:
+        raise KshellError(f"remote mode stopped: {service.failure}")
+    output.note("remote: stopped")
+    return 0
+
+
+def printer() -> Callable[[str], None]:
+    """Report lines for the interactive shell: printed above the prompt (patch_stdout)."""
+
+    def show(text: str) -> None:
+        print(clean(text, 2000), flush=True)
+
+    return show

@@ -1,0 +1,120 @@
+"""Our own SMTP listener (aiosmtpd): mail delivered straight to the shell.
+
+Each message accepted is first written to a Maildir in the state folder (``250`` only
+after it is on disk, as a mail server must), then handled from there exactly like the
+Maildir source, so a crash after ``250`` loses nothing and the processed folder is the
+same ``.Executed``. Authentication-Results headers are not trusted here: no server of
+ours wrote them, the sender did.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import socket
+import time
+from pathlib import Path
+from typing import Any
+
+from kshell.errors import KshellError
+from kshell.remote.settings import RemoteSettings, SourceSpec
+from kshell.remote.sources import Handler, Reporter, Step
+from kshell.remote.sources.maildir import MaildirSource, ensure_maildir
+
+HEADROOM = 65536  # accepted beyond max_message_bytes, so "too large" gets a proper reply
+
+
+class _Deliver:
+    """aiosmtpd handler: write the message into the Maildir, then wake the reader."""
+
+    def __init__(self, maildir: Path, wake: Any) -> None:
+        self.maildir = maildir
+        self.wake = wake
+        self.count = 0
+
+    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
+        data = envelope.original_content or envelope.content or b""
+        if isinstance(data, str):
+            data = data.encode("utf-8", "surrogateescape")
+        self.count += 1
+        name = f"{time.time():.6f}.P{os.getpid()}Q{self.count}.{socket.gethostname() or 'kshell'}"
+        try:
+            await asyncio.to_thread(self._write, name, bytes(data))
+        except OSError:
+            return "451 Requested action aborted: local error in processing"
+        self.wake()
+        return "250 Message accepted for delivery"
+
+    def _write(self, name: str, data: bytes) -> None:
+        ensure_maildir(self.maildir)
+        tmp = self.maildir / "tmp" / name
+        with tmp.open("wb") as handle:
+            handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, self.maildir / "new" / name)
+
+
+class SmtpSource:
+    trust_authres = False
+
+    def __init__(self, spec: SourceSpec, settings: RemoteSettings, maildir: Path,
+                 report: Reporter) -> None:
+        self.spec = spec
+        self.settings = settings
+        self.report = report
+        self.store = MaildirSource(maildir, settings, report)
+        self.server: asyncio.AbstractServer | None = None
+
+    def describe(self) -> str:
+        return self.spec.describe()
+
+    async def _listen(self) -> asyncio.AbstractServer:
+        from aiosmtpd.smtp import SMTP
+
+        deliver = _Deliver(self.store.root, self.store.wake)
+        limit = self.settings.max_message_bytes + HEADROOM
+        loop = asyncio.get_running_loop()
+        return await loop.create_server(
+            lambda: SMTP(deliver, data_size_limit=limit, enable_SMTPUTF8=True,
+                         hostname="kshell", timeout=60, loop=loop),
+            self.spec.host, self.spec.port,
+        )
+
+    def prepare(self) -> None:
+        self.store.prepare()
+
+    async def bind(self) -> None:
+        """Listen now, so that a port in use is reported by ``remote on`` itself."""
+        if self.server is None:
+            try:
+                self.server = await self._listen()
+            except OSError as exc:
+                raise KshellError(f"cannot listen on {self.spec.host}:{self.spec.port}: "
+                                  f"{exc.strerror or exc}") from None
+
+    async def run(self, handle: Handler) -> None:
+        self.store.prepare()
+        await self.bind()
+        assert self.server is not None
+        try:
+            await self.store.run(handle)
+        finally:
+            self.server.close()
+            self.server = None
+
+    async def check(self) -> list[Step]:
+        steps = await self.store.check()
+        if self.server is not None:
+            return [("source: smtp listener", True, f"listening on {self.spec.host}:{self.spec.port}"),
+                    *steps]
+        try:
+            server = await self._listen()
+            server.close()
+            await server.wait_closed()
+            steps.insert(0, ("source: smtp listener", True,
+                             f"can listen on {self.spec.host}:{self.spec.port}"))
+        except OSError as exc:
+            steps.insert(0, ("source: smtp listener", False,
+                             f"{self.spec.host}:{self.spec.port}: {exc.strerror or exc}"))
+        return steps

@@ -1,0 +1,40 @@
+"""Key bindings: ``?`` shows the usage of what is typed so far (the line stays as it is).
+
+Ctrl-C (cancel the line), Ctrl-D (exit on an empty line), Tab and the history keys are
+prompt_toolkit's own; Ctrl-C while a command runs is handled by the app, not here.
+"""
+
+from __future__ import annotations
+
+from prompt_toolkit.application import run_in_terminal
+from prompt_toolkit.key_binding import KeyBindings, KeyPressEvent
+
+from kshell.completer.engine import Model, describe
+from kshell.completer.scan import COMMENT, WORD, scan
+from kshell.output import clean
+
+
+def wants_literal_question_mark(text: str) -> bool:
+    """Inside quotes or a comment a ``?`` is just a character."""
+    tokens = scan(text)
+    if not tokens or tokens[-1].end != len(text):
+        return False
+    last = tokens[-1]
+    return last.kind == COMMENT or (last.kind == WORD and bool(last.quote))
+
+
+def build_key_bindings(model: Model) -> KeyBindings:
+    bindings = KeyBindings()
+
+    @bindings.add("?")
+    def _usage(event: KeyPressEvent) -> None:
+        buffer = event.current_buffer
+        text = buffer.document.text_before_cursor
+        if wants_literal_question_mark(text) or buffer.document.text_after_cursor.strip():
+            buffer.insert_text("?")
+            return
+        shown = clean(text, 200)
+        usage = describe(model, text)
+        run_in_terminal(lambda: print(f"{shown}?\n{usage}"), in_executor=False)
+
+    return bindings

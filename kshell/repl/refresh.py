@@ -1,0 +1,42 @@
+"""The start-up refresh: discovery runs in the background while the operator types.
+
+Completion starts from the persisted device cache at once; when the broadcast window
+closes, the cache (and so completion and the toolbar) holds what answered. Runs the
+registered ``discover`` command with its defaults, so it honours the same config.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+
+from kshell.context import Context
+from kshell.errors import KshellError
+from kshell.registry import parse_args
+
+
+def wanted(ctx: Context) -> bool:
+    try:
+        enabled = ctx.config.getboolean("discovery", "refresh_on_start", fallback=True)
+    except ValueError:
+        enabled = True
+    return enabled and "discover" in ctx.registry.commands
+
+
+async def refresh(ctx: Context, done: Callable[[], None]) -> None:
+    """Discover once; ``done`` is called afterwards (to redraw the toolbar)."""
+    cmd = ctx.registry.commands["discover"]
+    ctx.extras["refresh_status"] = "discovering..."
+    done()
+    try:
+        table = await cmd.func(ctx, parse_args(cmd, []))
+        answered = getattr(table, "data", {}).get("answered", 0)
+        ctx.extras["refresh_status"] = f"{answered} answered discovery"
+    except asyncio.CancelledError:
+        ctx.extras.pop("refresh_status", None)
+        raise
+    except KshellError as exc:
+        ctx.extras["refresh_status"] = f"discovery failed: {exc.message}"
+    except Exception as exc:  # noqa: BLE001 - a background refresh must never end the shell
+        ctx.extras["refresh_status"] = f"discovery failed: {type(exc).__name__}"
+    done()

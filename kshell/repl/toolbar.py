@@ -1,0 +1,76 @@
+"""The prompt text and the bottom toolbar: where the operator is and what the plugs are doing.
+
+Both are redrawn on every keystroke, so they read in-memory state only: the device index,
+the current plug's cache entry, ``ctx.extras["last_power"]`` (filled by the energy
+commands) and ``ctx.extras["remote_status"]`` (set by remote mode while it runs).
+"""
+
+from __future__ import annotations
+
+from prompt_toolkit.formatted_text import StyleAndTextTuples
+
+from kshell.completer.engine import Model
+from kshell.context import Context
+from kshell.errors import KshellError
+from kshell.output import clean
+
+
+def prompt_text(ctx: Context) -> StyleAndTextTuples:
+    parts: StyleAndTextTuples = [("class:prompt", "kshell")]
+    if ctx.current:
+        parts.append(("class:prompt.target", " " + clean(ctx.current, 40)))
+    if remote_status(ctx):
+        parts.append(("class:prompt.remote", " [remote]"))
+    parts.append(("class:prompt", "> "))
+    return parts
+
+
+def remote_status(ctx: Context) -> str:
+    status = ctx.extras.get("remote_status")
+    return clean(status, 60) if isinstance(status, str) and status else ""
+
+
+def toolbar_text(ctx: Context, model: Model) -> StyleAndTextTuples:
+    index = model.index()
+    parts: StyleAndTextTuples = [("class:bottom-toolbar", f" {index.count} known, {index.online} online")]
+    refresh = ctx.extras.get("refresh_status")
+    if isinstance(refresh, str) and refresh:
+        parts.append(("class:bottom-toolbar", f" ({clean(refresh, 40)})"))
+    if ctx.current:
+        parts.append(("class:bottom-toolbar", "  |  "))
+        parts += _current(ctx)
+    remote = remote_status(ctx)
+    if remote:
+        parts += [("class:bottom-toolbar", "  |  "), ("class:bottom-toolbar.remote", f"remote: {remote}")]
+    parts.append(("class:bottom-toolbar", "  |  Tab completes, ? usage, Ctrl-D exits "))
+    return parts
+
+
+def _current(ctx: Context) -> StyleAndTextTuples:
+    """The current plug's state and its last power reading, from memory only."""
+    from kshell.targets import resolve
+
+    assert ctx.current is not None
+    try:
+        targets = resolve(ctx, ctx.current)
+    except KshellError:
+        return [("class:bottom-toolbar", f"{clean(ctx.current, 40)}: unknown")]
+    target = targets[0]
+    record = target.record
+    state = "?"
+    if record is not None:
+        state = record.state or "?"
+        if target.child_id:
+            child = next((c for c in record.children if c.get("id") == target.child_id), {})
+            state = child.get("state") or "?"
+        if not record.online:
+            state = "offline"
+    parts: StyleAndTextTuples = [
+        ("class:bottom-toolbar", f"{clean(target.label, 40)}: "),
+        ("class:bottom-toolbar.on" if state == "on" else "class:bottom-toolbar", state),
+    ]
+    power = ctx.extras.get("last_power", {})
+    watts = power.get(target.label) if isinstance(power, dict) else None
+    if isinstance(watts, (int, float)):
+        parts.append(("class:bottom-toolbar", f", {watts:.1f} W"))
+    return parts

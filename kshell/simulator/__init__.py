@@ -1,0 +1,32 @@
+"""A faithful Kasa plug simulator on loopback, for ``--demo``, the tests and benchmarks.
+
+Many plugs run in one asyncio loop; each has its own 127.x address with a TCP listener (framed,
+ciphered protocol, kept-open connections) and answers UDP discovery broadcast to
+127.255.255.255. See ``server`` for how loopback broadcast works, ``faults`` for the faults a
+plug can show and ``firmware`` for the firmware flow and image format.
+"""
+
+from kshell.simulator.faults import FAULTS
+from kshell.simulator.firmware import FirmwareConfig, make_image, parse_image
+from kshell.simulator.models import MODELS, ModelSpec, get_model
+from kshell.simulator.plug import PlugSpec, SimPlug
+from kshell.simulator.runner import SimulatorThread, addresses, bulk_specs, demo_specs
+from kshell.simulator.server import BROADCAST, Simulator
+
+__all__ = [
+    "BROADCAST",
+    "FAULTS",
+    "MODELS",
+    "FirmwareConfig",
+    "ModelSpec",
+    "PlugSpec",
+    "SimPlug",
+    "Simulator",
+    "SimulatorThread",
+    "addresses",
+    "bulk_specs",
+    "demo_specs",
+    "get_model",
+    "make_image",
+    "parse_image",
+]

@@ -1,0 +1,87 @@
+"""Highlighting: the pygments lexer and its prompt_toolkit glue, read through a Document."""
+
+from __future__ import annotations
+
+from hypothesis import given
+from hypothesis import strategies as st
+from prompt_toolkit.document import Document
+from pygments.token import Comment, Error, Keyword, Name, Number, Operator, String
+
+from kshell.cache import DeviceRecord
+from kshell.completer.engine import Model
+from kshell.lexer import KshellLexer
+from kshell.registry import build_registry
+from kshell.repl.highlight import KshellHighlighter
+
+REGISTRY = build_registry()
+RECORDS = [
+    DeviceRecord("127.20.9.2", alias="Kitchen Kettle", model="HS110(EU)", state="on"),
+    DeviceRecord("127.20.9.5", alias="Strip", model="HS300(US)",
+                 children=[{"number": 1, "id": "c1", "alias": "TV", "state": "on"}]),
+]
+MODEL = Model(REGISTRY, lambda: RECORDS)
+
+
+def tokens(text: str, model: Model | None = MODEL) -> list[tuple[object, str]]:
+    return [(kind, value) for _, kind, value in KshellLexer(model).get_tokens_unprocessed(text)
+            if value.strip()]
+
+
+def kind_of(text: str, word: str) -> object:
+    return next(kind for kind, value in tokens(text) if value == word)
+
+
+def test_verbs_subverbs_and_unknown_verbs() -> None:
+    assert kind_of("on Strip", "on") is Keyword
+    assert kind_of("record stop", "stop") is Keyword.Type
+    assert kind_of("frobnicate Strip", "frobnicate") is Error
+
+
+def test_known_targets_differ_from_unknown_ones() -> None:
+    line = 'on "Kitchen Kettle" Strip/1 TV Nowhere 127.20.9.77 all'
+    assert kind_of(line, '"Kitchen Kettle"') is Name.Variable
+    assert kind_of(line, "Strip/1") is Name.Variable
+    assert kind_of(line, "TV") is Name.Variable  # an outlet's own alias
+    assert kind_of(line, "Nowhere") is Name.Exception
+    assert kind_of(line, "127.20.9.77") is Name.Variable.Magic  # an address, not yet known
+    assert kind_of(line, "all") is Keyword.Constant
+
+
+def test_options_numbers_strings_and_comments() -> None:
+    line = "discover --timeout 2 --bogus; raw Strip '{\"a\": 1}' # why"
+    assert kind_of(line, "--timeout") is Name.Attribute
+    assert kind_of(line, "2") is Number
+    assert kind_of(line, "--bogus") is Error
+    assert kind_of(line, ";") is Operator
+    assert kind_of(line, "'{\"a\": 1}'") is String
+    assert kind_of(line, "# why") is Comment.Single
+
+
+def test_a_wrong_choice_or_number_is_an_error() -> None:
+    assert kind_of("led Strip blue", "blue") is Error
+    assert kind_of("led Strip off", "off") is Name.Constant
+    assert kind_of("history many", "many") is Error
+
+
+def test_without_a_model_the_first_word_is_the_verb() -> None:
+    assert tokens("anything goes; next", None)[0] == (Keyword, "anything")
+    assert (Keyword, "next") in tokens("anything goes; next", None)
+
+
+@given(st.text(alphabet=st.sampled_from(list("on Strip\"'\\;#-12 \n\tall")), max_size=60))
+def test_every_character_is_covered_exactly_once(text: str) -> None:
+    parts = list(KshellLexer(MODEL).get_tokens_unprocessed(text))
+    assert "".join(value for _, _, value in parts) == text
+    positions = [index for index, _, _ in parts]
+    assert positions == sorted(positions)
+
+
+def test_the_prompt_glue_gives_style_classes_per_line() -> None:
+    lex = KshellHighlighter(MODEL).lex_document(Document("on Strip Nowhere"))
+    line = lex(0)
+    assert "".join(text for _, text in line) == "on Strip Nowhere"
+    styles = {text: style for style, text in line}
+    assert styles["on"] == "class:pygments.keyword"
+    assert styles["Strip"] == "class:pygments.name.variable"
+    assert styles["Nowhere"] == "class:pygments.name.exception"
+    assert lex(5) == []

@@ -493,8 +493,7 @@ class FirmwareFlow:
 
         plugs = ", ".join(f"{r.label} ({r.old} -> {self._new_version()})" for r in ready[:5])
         more = f" and {len(ready) - 5} more" if len(ready) > 5 else ""
-        question = (f"Flash {self.image.name} to {plugs}{more}? "
-                    "The plugs restart and must not lose power meanwhile.")
+        question = f"Flash {self.image.name} to {plugs}{more}? (keep them powered)"
         return await confirmed(self.ctx, self.args, question)
 
     def _flasher(self, run: PlugRun) -> Callable[[Emit], Awaitable[None]]:

@@ -33,6 +33,7 @@ from kshell.targets import Target, refresh
 
 HISTORY = 48  # sparkline points kept per meter
 BACKOFF_MAX = 30.0  # seconds between retries of a plug that keeps failing
+STOP_GRACE = 1.0  # seconds the requests in flight get to finish when the watch stops
 QUEUE_SIZE = 4096  # samples waiting for the output; a slow reader slows the polling
 _NOT_SUPPORTED = (-1, -2)  # "module not support", "member not support"
 
@@ -201,6 +202,15 @@ class Schedule:
         self.count = count
         self.start = asyncio.get_running_loop().time()
         self.rounds_seen = 0
+        self.stopping = asyncio.Event()  # set: start no new request, let the last ones finish
+
+    async def sleep(self, delay: float) -> bool:
+        """Sleep unless the watch is stopping; False when it is."""
+        if self.stopping.is_set():
+            return False
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self.stopping.wait(), delay)
+        return not self.stopping.is_set()
 
     def now(self) -> float:
         return asyncio.get_running_loop().time()
@@ -210,11 +220,11 @@ class Schedule:
         if self.interval > 0:
             current = int((self.now() - self.start) / self.interval)
             r = max(r, current)  # late: skip the missed rounds, never burst
-        if self.count is not None and r >= self.count:
+        if (self.count is not None and r >= self.count) or self.stopping.is_set():
             return None
         delay = self.start + r * self.interval - self.now()
-        if delay > 0:
-            await asyncio.sleep(delay)
+        if delay > 0 and not await self.sleep(delay):
+            return None
         self.rounds_seen = max(self.rounds_seen, r + 1)
         return r
 
@@ -265,8 +275,8 @@ class PlugPoller:
             else:
                 self.failures += 1
                 delay = backoff(self.failures, schedule.interval)
-                if schedule.interval <= 0:
-                    await asyncio.sleep(delay)
+                if schedule.interval <= 0 and not await schedule.sleep(delay):
+                    return
                 r = schedule.round_after(r, delay)
 
     async def setup(self) -> None:
@@ -310,6 +320,8 @@ class PlugPoller:
             await self._offline(r, exc)
             return False
         for meter, device in self.devices:
+            if self.watch.schedule.stopping.is_set():
+                break
             try:
                 answer = await self._realtime(device)
                 reading = emeter.normalise(answer)
@@ -455,6 +467,7 @@ class Watch:
         self._finished = asyncio.Event()
         self._state = "new"  # new | running | summary | done | interrupted
         self.failed = False
+        self._stop_asked = False
 
     # the pollers use these ----------------------------------------------------------------
     async def emit(self, item: Sample | Failure) -> None:
@@ -515,10 +528,19 @@ class Watch:
             await self._halt()
             self.stopped = time.time()
             self._finished.set()
-            if self.queue is not None:
+            if self.queue is not None and not self._stop_asked:  # stop() ends the stream itself
                 await self.queue.put(None)
 
     async def _halt(self) -> None:
+        """Stop gently: no new request, a moment for those in flight, then cancel.
+
+        Cutting a request off closes its socket under the plug's answer; real plugs (and the
+        npm simulator) take that badly, so the ones about to answer are let finish.
+        """
+        self.schedule.stopping.set()
+        pending = [t for t in self._tasks if not t.done()]
+        if pending:
+            await asyncio.wait(pending, timeout=STOP_GRACE)
         for task in self._tasks:
             task.cancel()
         if self._tasks:
@@ -529,6 +551,7 @@ class Watch:
 
     async def stop(self) -> None:
         """Stop polling now (Ctrl-C); safe to call more than once."""
+        self._stop_asked = True
         if self._supervisor is not None and not self._supervisor.done():
             self._supervisor.cancel()
             with contextlib.suppress(asyncio.CancelledError):

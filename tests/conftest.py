@@ -103,3 +103,22 @@ def npm_peer():
     yield start
     for peer in started:
         peer.stop()
+
+
+@pytest.fixture
+def fleet(tmp_path):
+    """Factory: fleet(specs) -> (SimulatorThread, home) with discovery pointed at it."""
+    from kshell.simulator import SimulatorThread
+
+    running = []
+
+    def start(specs, **config):
+        sim = SimulatorThread(specs).start()
+        running.append(sim)
+        home = tmp_path / f"home{len(running)}"
+        write_config(home, udp_port=sim.udp_port or 9999, **config)
+        return sim, home
+
+    yield start
+    for sim in running:
+        sim.stop()

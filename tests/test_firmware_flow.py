@@ -303,3 +303,39 @@ def test_a_terminal_shows_a_progress_bar_and_the_countdown(tmp_path):
         child.expect(pexpect.EOF)
         child.close()
     assert child.exitstatus == 0
+
+
+def test_at_the_prompt_ctrl_c_stops_the_server_and_a_yes_flashes(tmp_path):
+    """A person at the interactive shell: interrupts a stuck download, then says yes."""
+    import re
+
+    pexpect = pytest.importorskip("pexpect")
+    home = fw_home(tmp_path, stall_timeout="60")
+    add_image(home, tmp_path)
+    host = "127.40.11.2"
+    with SimulatorThread(plugs(host), firmware=FAST) as sim:
+        sim.set_fault(host, "fw_stall")
+        child = pexpect.spawn(
+            sys.executable, [str(ROOT / "shell.py"), "--home", str(home)], cwd=str(ROOT),
+            env={**os.environ, "NO_COLOR": "1"}, encoding="utf-8", timeout=30,
+            dimensions=(30, 160),
+        )
+        child.expect("kshell>")
+        child.sendline(f"firmware stage {host} hs110v2.bin")
+        child.expect(r"on http://127\.0\.0\.1:(\d+)/")
+        port = int(child.match.group(1))
+        child.expect("downloading from")
+        child.sendcontrol("c")
+        child.expect("kshell>")
+        assert port_is_free("127.0.0.1", port)  # the shell lives on, the server is gone
+        assert sim.plug(host).sw_ver.startswith("1.5.2")
+
+        sim.clear_faults(host, "fw_stall")
+        child.sendline(f"firmware stage {host} hs110v2.bin")
+        child.expect(r"Flash hs110v2\.bin to Plug 2 .*/N\]")
+        child.sendline("y")
+        child.expect(r"firmware 1\.5\.2 Build 180130 Rel\.085820 -> 1\.5\.10")
+        child.expect("kshell>")
+        child.sendline("exit")
+        child.expect(pexpect.EOF)
+        assert re.match(r"1\.5\.10 ", sim.plug(host).sw_ver)

@@ -22,7 +22,7 @@ def build_context(args: argparse.Namespace) -> Context:
         paths=paths,
         config=config,
         cache=DeviceCache(paths.devices),
-        registry=build_registry(folders),
+        registry=build_registry(folders, index=paths.data / "command-index.json"),
         timeout=timeout,
         assume_yes=bool(getattr(args, "yes", False)),
         debug=bool(getattr(args, "debug", False)),

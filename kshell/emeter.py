@@ -133,7 +133,7 @@ def counter_reset(previous_kwh: float | None, total_kwh: float | None) -> bool:
 
 
 def _fmt(value: float) -> str:
-    if abs(value) >= 100:
+    if abs(value) >= 100 or value == int(value):
         return f"{value:,.0f}"
     return f"{value:.3g}" if abs(value) < 10 else f"{value:.1f}"
 

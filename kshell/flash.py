@@ -316,6 +316,7 @@ class FirmwareFlow:
             device = await refresh(self.ctx, target)
         except KshellError as exc:
             raise FirmwareError("check", f"cannot read the plug: {exc.message}", target=label) from None
+        label = target.label  # now the plug's alias, as in every later step
         info = device.sysinfo
         run = PlugRun(target, model(info), text(info, "hw_ver") or "?", text(info, "sw_ver") or "?")
         if info.get("updating") == 1:

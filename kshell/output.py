@@ -41,17 +41,19 @@ def _plain(value: Any) -> str:
 
 def render(result: Result, *, color: bool = False) -> str:
     """A result as text for a person (the prompt, a script, a mail reply)."""
-    from tabulate import tabulate
-
     if isinstance(result, Text):
         return "\n".join(clean(line, 2000) for line in result.text.splitlines())
     if isinstance(result, Failure):
         return _red(f"error: {clean(str(result.error), 500)}", color)
     if isinstance(result, Record):
-        rows = [[clean(k), _cell(v, 120)] for k, v in result.data.items()]
-        head = _bold(clean(result.title), color)
-        return head + "\n" + tabulate(rows, tablefmt="plain")
+        # two aligned columns: done by hand, so a one-shot `info` need not import tabulate
+        rows = [(clean(k), _cell(v, 120)) for k, v in result.data.items()]
+        width = max((len(k) for k, _ in rows), default=0)
+        body = "\n".join(f"{k:<{width}}  {v}".rstrip() for k, v in rows)
+        return _bold(clean(result.title), color) + "\n" + body
     if isinstance(result, Table):
+        from tabulate import tabulate
+
         body = tabulate(
             [[_cell(v) for v in row] for row in result.rows],
             headers=[clean(h) for h in result.headers],

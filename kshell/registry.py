@@ -9,10 +9,12 @@ and a user's drop-in folder all load the same way.
 from __future__ import annotations
 
 import importlib.util
+import json
 import math
+import os
 import sys
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
@@ -88,13 +90,26 @@ class Command:
         return bool(self.args) and self.args[0].kind in ("target", "targets")
 
 
-@dataclass
 class Registry:
-    commands: dict[str, Command] = field(default_factory=dict)
-    load_errors: list[str] = field(default_factory=list)
+    """Every command by name. Lazy when built with an index: a one-shot command imports only
+    the module that declares its verb (start-up is a feature); anything that lists commands
+    (help, completion, the prompt) loads them all."""
+
+    def __init__(self) -> None:
+        self._commands: dict[str, Command] = {}
+        self.load_errors: list[str] = []
+        self._sources: list[tuple[Path, str]] = []  # (folder, package name)
+        self._index_path: Path | None = None
+        self._loaded: set[Path] = set()
+        self._all_loaded = True
+
+    @property
+    def commands(self) -> dict[str, Command]:
+        self.load_all()
+        return self._commands
 
     def add(self, cmd: Command) -> None:
-        self.commands[cmd.name] = cmd
+        self._commands[cmd.name] = cmd
 
     def verbs(self) -> list[str]:
         return sorted({name.split()[0] for name in self.commands})
@@ -106,14 +121,88 @@ class Registry:
         """Longest match of verb [subverb]; returns the command and the remaining words."""
         if not words:
             raise UsageError("empty command")
-        if len(words) > 1 and f"{words[0]} {words[1]}" in self.commands:
-            return self.commands[f"{words[0]} {words[1]}"], words[2:]
-        if words[0] in self.commands:
-            return self.commands[words[0]], words[1:]
+        if not self._all_loaded:
+            self._load_for(words[0])
+        table = self._commands
+        if len(words) > 1 and f"{words[0]} {words[1]}" in table:
+            return table[f"{words[0]} {words[1]}"], words[2:]
+        if words[0] in table:
+            return table[words[0]], words[1:]
         subs = self.subverbs(words[0])
         if subs:
             raise UsageError(f"{words[0]}: expected one of {', '.join(subs)}")
         raise UsageError(f"unknown command '{words[0]}' (try: help)")
+
+    # -- loading -----------------------------------------------------------------------
+    def _files(self) -> list[tuple[Path, str]]:
+        return [
+            (path, package)
+            for folder, package in self._sources
+            for path in sorted(folder.glob("*.py"))
+            if not path.name.startswith("_")
+        ]
+
+    def _load_file(self, path: Path, package: str) -> list[Command]:
+        self._loaded.add(path)
+        return load_file(self, path, package)
+
+    def load_all(self) -> None:
+        if self._all_loaded:
+            return
+        self._all_loaded = True
+        index: dict[str, Any] = {}
+        for path, package in self._files():
+            if path in self._loaded:
+                module = sys.modules.get(f"{package}.{path.stem}")
+                cmds = list(getattr(module, "__kshell_commands__", []))
+            else:
+                cmds = self._load_file(path, package)
+            index[str(path)] = {"stamp": _stamp(path), "verbs": sorted({c.name.split()[0] for c in cmds})}
+        self._save_index(index)
+
+    def _load_for(self, verb: str) -> None:
+        """Import just the module(s) the index says declare ``verb``; all when unsure."""
+        index = self._read_index()
+        files = self._files()
+        if index is None or set(index) != {str(p) for p, _ in files} or any(
+            index[str(p)].get("stamp") != _stamp(p) for p, _ in files
+        ):
+            self.load_all()
+            return
+        owners = [(p, pkg) for p, pkg in files if verb in index[str(p)].get("verbs", [])]
+        if not owners:
+            self.load_all()  # an unknown verb: the error lists what exists
+            return
+        for path, package in owners:
+            if path not in self._loaded:
+                self._load_file(path, package)
+
+    def _read_index(self) -> dict[str, Any] | None:
+        if self._index_path is None:
+            return None
+        try:
+            data = json.loads(self._index_path.read_text())
+        except (OSError, ValueError):
+            return None
+        return data if isinstance(data, dict) else None
+
+    def _save_index(self, index: dict[str, Any]) -> None:
+        if self._index_path is None:
+            return
+        try:
+            tmp = self._index_path.with_suffix(".tmp")
+            tmp.write_text(json.dumps(index))
+            os.replace(tmp, self._index_path)
+        except OSError:
+            pass  # a read-only home only costs start-up time
+
+
+def _stamp(path: Path) -> list[int]:
+    try:
+        st = path.stat()
+    except OSError:
+        return [0, 0]
+    return [st.st_mtime_ns, st.st_size]
 
 
 # Decorated functions collect here until a loader moves them into a Registry.
@@ -159,40 +248,53 @@ def builtin_folder() -> Path:
     return installed if installed.is_dir() else here.parent / "commands"
 
 
-def load_folder(registry: Registry, folder: Path, package: str) -> None:
-    """Import every ``*.py`` in ``folder`` by path; a module that fails is reported, not fatal."""
-    for path in sorted(folder.glob("*.py")):
-        if path.name.startswith("_"):
-            continue
-        name = f"{package}.{path.stem}"
+def load_file(registry: Registry, path: Path, package: str) -> list[Command]:
+    """Import one command module by path; a module that fails is reported, not fatal."""
+    name = f"{package}.{path.stem}"
+    _PENDING.clear()
+    try:
+        module = sys.modules.get(name)
+        if module is None or getattr(module, "__file__", None) != str(path):
+            spec = importlib.util.spec_from_file_location(name, path)
+            if spec is None or spec.loader is None:
+                raise ImportError("not a loadable module")
+            module = importlib.util.module_from_spec(spec)
+            sys.modules[name] = module
+            spec.loader.exec_module(module)
+            module.__kshell_commands__ = list(_PENDING)  # type: ignore[attr-defined]
+        cmds = list(getattr(module, "__kshell_commands__", []))
+        for cmd in cmds:
+            registry.add(cmd)
+        return cmds
+    except Exception as exc:  # noqa: BLE001 - a broken user module must not stop the shell
+        sys.modules.pop(name, None)
+        registry.load_errors.append(f"{path}: {type(exc).__name__}: {exc}")
+        return []
+    finally:
         _PENDING.clear()
-        try:
-            module = sys.modules.get(name)
-            if module is None or getattr(module, "__file__", None) != str(path):
-                spec = importlib.util.spec_from_file_location(name, path)
-                if spec is None or spec.loader is None:
-                    raise ImportError("not a loadable module")
-                module = importlib.util.module_from_spec(spec)
-                sys.modules[name] = module
-                spec.loader.exec_module(module)
-                module.__kshell_commands__ = list(_PENDING)  # type: ignore[attr-defined]
-            for cmd in getattr(module, "__kshell_commands__", []):
-                registry.add(cmd)
-        except Exception as exc:  # noqa: BLE001 - a broken user module must not stop the shell
-            sys.modules.pop(name, None)
-            registry.load_errors.append(f"{path}: {type(exc).__name__}: {exc}")
-        finally:
-            _PENDING.clear()
 
 
-def build_registry(extra_folders: list[Path] | None = None) -> Registry:
+def load_folder(registry: Registry, folder: Path, package: str) -> None:
+    """Import every ``*.py`` in ``folder`` (names starting with ``_`` are skipped)."""
+    for path in sorted(folder.glob("*.py")):
+        if not path.name.startswith("_"):
+            load_file(registry, path, package)
+
+
+def build_registry(extra_folders: list[Path] | None = None, *, index: Path | None = None) -> Registry:
+    """The built-in commands plus the user's folders. With ``index`` (a file in the state
+    folder), modules are imported only when a command needs them."""
     registry = Registry()
-    load_folder(registry, builtin_folder(), "kshell.commands")
+    registry._sources.append((builtin_folder(), "kshell.commands"))
     for folder in extra_folders or []:
         if folder.is_dir():
-            load_folder(registry, folder, f"kshell_user_{abs(hash(str(folder)))}")
+            registry._sources.append((folder, f"kshell_user_{abs(hash(str(folder.resolve())))}"))
         else:
             registry.load_errors.append(f"{folder}: command folder not found")
+    registry._index_path = index
+    registry._all_loaded = False
+    if index is None:
+        registry.load_all()
     return registry
 
 

@@ -339,3 +339,19 @@ def test_at_the_prompt_ctrl_c_stops_the_server_and_a_yes_flashes(tmp_path):
         child.sendline("exit")
         child.expect(pexpect.EOF)
         assert re.match(r"1\.5\.10 ", sim.plug(host).sw_ver)
+
+
+def test_with_several_plugs_a_refused_one_does_not_stop_the_others(tmp_path):
+    home = fw_home(tmp_path)
+    image = add_image(home, tmp_path)
+    good, other_hw = "127.40.12.2", "127.40.12.3"
+    specs = plugs(good) + plugs(other_hw, model="HS110(EU) 1.0")
+    with SimulatorThread(specs, firmware=FAST) as sim:
+        before = sim.plug(other_hw).sw_ver
+        proc, lines, errors = stage(home, f"firmware stage {good} {other_hw} hs110v2.bin --yes")
+        assert sim.plug(good).sw_ver == parse_image(image).sw_ver  # type: ignore[union-attr]
+        assert sim.plug(other_hw).sw_ver == before
+    assert proc.returncode == 1  # not everything succeeded
+    assert [e["error"]["target"] for e in errors] == ["Plug 3"]
+    assert list(steps_of(lines, "serve")[0]["urls"]) == ["Plug 2"]
+    assert [d["host"] for d in steps_of(lines, "done")] == [good]

@@ -58,30 +58,36 @@ def configure(home: Path, server: Dovecot, user: str, sink: ReplySink, extra: st
     ))
 
 
+STATUS: list = []
+LINES: list[str] = []  # what the current listener reported (shown when a wait gives up)
+
+
 def listen(home: Path, scenario: Callable[[RemoteService], Awaitable[None]]) -> list[str]:
     """Run a listener on ``home`` during ``scenario``; returns what it reported."""
-    lines: list[str] = []
+    lines = LINES
+    lines.clear()
 
     async def main() -> None:
         ctx = build_context(SimpleNamespace(home=str(home), config=None, commands=[], timeout=None,
                                             yes=False, debug=False))
         service = RemoteService(ctx, lines.append)
         await service.start()
+        STATUS.append(service)
         try:
             await scenario(service)
         finally:
             await service.stop()
 
     asyncio.run(main())
-    return lines
+    return list(lines)
 
 
-async def until(check: Callable[[], bool], what: str, lines: list[str] | None = None) -> None:
+async def until(check: Callable[[], bool], what: str) -> None:
     for _ in range(1500):
         if await asyncio.to_thread(check):
             return
         await asyncio.sleep(0.02)
-    raise AssertionError(f"gave up waiting for {what}")
+    raise AssertionError(f"gave up waiting for {what}; the listener said: {LINES[-6:]} {[s.status() for s in STATUS]} {[s.task for s in STATUS]}")
 
 
 def audit(home: Path) -> list[dict]:

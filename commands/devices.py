@@ -96,12 +96,12 @@ def _merge_report(ctx: Context, report: Any, verbose: bool, full_scan: bool) -> 
         record = ctx.cache.merge(record_of(found))
         answered.add(record.key)
         if found.tcp_ok is False:
-            record.online = False
+            ctx.cache.set_offline(record)
         rows.append(_device_row(record))
     if full_scan:
         for record in ctx.cache.all():
-            if record.key not in answered:
-                record.online = False  # stopped answering: marked, never forgotten
+            if record.key not in answered and record.online:
+                ctx.cache.set_offline(record)  # stopped answering: marked, never forgotten
     ctx.cache.save()
     refused = [f.host for f in report.found if f.tcp_ok is False]
     sent = ", ".join(f"{addr} ({name})" for name, addr in report.sent_to)

@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 import os
 import time
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
@@ -35,7 +35,7 @@ class DeviceRecord:
 
     @property
     def key(self) -> str:
-        return normalise_mac(self.mac) or self.address
+        return self.mac or self.address  # mac is normalised when the record is made
 
     @property
     def address(self) -> str:
@@ -82,6 +82,8 @@ class DeviceCache:
     def __init__(self, path: Path | None) -> None:
         self.path = path
         self.records: dict[str, DeviceRecord] = {}
+        self._by_address: dict[tuple[str, int], str] = {}
+        self._dirty = False
         if path is not None:
             self._load()
 
@@ -98,33 +100,41 @@ class DeviceCache:
                     record = DeviceRecord(**{k: v for k, v in item.items() if k in names})
                 except TypeError:
                     continue
-                self.records[record.key] = record
+                record.mac = normalise_mac(str(record.mac))
+                self._put(record)
+
+    def _put(self, record: DeviceRecord) -> None:
+        self.records[record.key] = record
+        self._by_address[(record.host, record.port)] = record.key
 
     def save(self) -> None:
-        if self.path is None:
+        """Write the cache if anything changed (atomically: a crash leaves the old file)."""
+        if self.path is None or not self._dirty:
             return
         self.path.parent.mkdir(parents=True, exist_ok=True)
         tmp = self.path.with_suffix(".tmp")
-        tmp.write_text(json.dumps({"devices": [asdict(r) for r in self.all()]}, indent=1))
+        tmp.write_text(json.dumps({"devices": [dict(vars(r)) for r in self.all()]}, indent=1))
         os.replace(tmp, self.path)
+        self._dirty = False
 
     def all(self) -> list[DeviceRecord]:
         return sorted(self.records.values(), key=lambda r: (r.alias.lower(), r.host))
 
     def merge(self, record: DeviceRecord) -> DeviceRecord:
         """Add or refresh a record; a plug that moved address keeps its one entry."""
-        for key, old in list(self.records.items()):
-            same_address = old.host == record.host and old.port == record.port
-            if key != record.key and same_address:
-                del self.records[key]  # that address now belongs to this plug
-        self.records[record.key] = record
+        old_key = self._by_address.get((record.host, record.port))
+        if old_key is not None and old_key != record.key:
+            self.records.pop(old_key, None)  # that address now belongs to this plug
+        previous = self.records.get(record.key)
+        if previous is not None and (previous.host, previous.port) != (record.host, record.port):
+            self._by_address.pop((previous.host, previous.port), None)  # the plug moved
+        self._put(record)
+        self._dirty = True
         return record
 
     def by_address(self, host: str, port: int) -> DeviceRecord | None:
-        for record in self.records.values():
-            if record.host == host and record.port == port:
-                return record
-        return None
+        key = self._by_address.get((host, port))
+        return self.records.get(key) if key is not None else None
 
     def mark(self, host: str, port: int, online: bool) -> None:
         record = self.by_address(host, port)
@@ -132,6 +142,13 @@ class DeviceCache:
             record.online = online
             if online:
                 record.last_seen = time.time()
+            self._dirty = True
+
+    def set_offline(self, record: DeviceRecord) -> None:
+        record.online = False
+        self._dirty = True
 
     def remove(self, record: DeviceRecord) -> None:
         self.records.pop(record.key, None)
+        self._by_address.pop((record.host, record.port), None)
+        self._dirty = True

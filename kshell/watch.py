@@ -312,8 +312,9 @@ class PlugPoller:
         try:
             if not self.ready:
                 await self.setup()
-        except UnsupportedDevice as exc:  # said once; its row leaves the view
-            self.watch.replace_meters(self.meters, [])
+        except UnsupportedDevice as exc:  # said once; its row says why it stays empty
+            for meter in self.meters:
+                meter.status, meter.note = "no meter", exc.message
             await self.watch.emit(Failure(exc))
             raise _NoMeter from None
         except KshellError as exc:

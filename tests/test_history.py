@@ -17,8 +17,8 @@ from kshell.simulator import PlugSpec, SimulatorThread
 
 build_registry()  # in a checkout that is not installed, loading commands/ maps history/ in
 
-from kshell.history.replay import drop_meta, select  # noqa: E402
-from kshell.history.store import HistoryStore  # noqa: E402
+from kshell.history.replay import drop_meta, select
+from kshell.history.store import HistoryStore
 
 ROOT = Path(__file__).resolve().parent.parent
 HOSTS = ("127.20.3.2", "127.20.3.3")
@@ -27,7 +27,7 @@ HOSTS = ("127.20.3.2", "127.20.3.3")
 def shell(home: Path, *args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, str(ROOT / "shell.py"), "--home", str(home), *args],
-        capture_output=True, text=True, timeout=60, cwd=cwd or home,
+        check=False, capture_output=True, text=True, timeout=60, cwd=cwd or home,
     )
 
 

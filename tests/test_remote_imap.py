@@ -181,7 +181,7 @@ def test_listener_reconnects_when_the_imap_server_restarts(
 
         lines = listen(home, scenario)
     assert sim.plug(PLUG).relay_state == 1
-    assert any("reconnecting" in line for line in lines)
+    assert any("reconnecting" in line for line in lines), lines
     assert any("reconnected" in line for line in lines)
 
 

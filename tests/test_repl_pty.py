@@ -8,8 +8,8 @@ import re
 import shlex
 import subprocess
 import sys
-from collections.abc import Iterator
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -37,7 +37,7 @@ def write_config(home: Path, sim: SimulatorThread, refresh: bool) -> None:
 
 def one_shot(home: Path, command: str) -> None:
     result = subprocess.run([sys.executable, str(ROOT / "shell.py"), "--home", str(home),
-                             "-c", command], capture_output=True, text=True, timeout=60)
+                             "-c", command], check=False, capture_output=True, text=True, timeout=60)
     assert result.returncode == 0, result.stderr
 
 
@@ -63,7 +63,7 @@ class Terminal:
         self.expect("Ctrl-D exits")
 
     def tmux(self, *args: str, env: dict[str, str] | None = None) -> str:
-        result = subprocess.run(["tmux", "-S", self.socket, *args], capture_output=True,
+        result = subprocess.run(["tmux", "-S", self.socket, *args], check=False, capture_output=True,
                                 text=True, timeout=10, env=env)
         assert result.returncode == 0, result.stderr
         return result.stdout
@@ -96,7 +96,7 @@ class Terminal:
         self.expect("kshell-exit-0")
 
     def close(self) -> None:
-        subprocess.run(["tmux", "-S", self.socket, "kill-server"], capture_output=True, timeout=10)
+        subprocess.run(["tmux", "-S", self.socket, "kill-server"], check=False, capture_output=True, timeout=10)
 
 
 @pytest.fixture()
@@ -107,77 +107,93 @@ def terminals() -> Iterator[list[Terminal]]:
         terminal.close()
 
 
+def open_shell(home: Path, terminals: list[Terminal]) -> Terminal:
+    terminal = Terminal(home)
+    terminals.append(terminal)
+    return terminal
+
+
 def type_line(term: Terminal, text: str) -> None:
     term.send(text)
     term.key("Enter")
 
 
 def test_background_discovery_feeds_tab_completion_and_commands_show_tables(
-    tmp_path: Path, plugs: SimulatorThread
+    tmp_path: Path, plugs: SimulatorThread, terminals: list[Terminal]
 ) -> None:
     write_config(tmp_path, plugs, refresh=True)
-    child = spawn(tmp_path)
-    child.expect("4 answered discovery")  # the toolbar, once the background refresh is done
-    child.send("off Kit")
-    child.expect(re.escape("HS110(EU)"))  # the menu shows the plug's model as it is typed
-    child.send("\t")
-    child.expect(re.escape('"Kitchen Kettle"'))
-    child.send("\r")
-    child.expect("Kitchen Kettle: off")
+    term = open_shell(tmp_path, terminals)
+    term.expect("4 answered discovery")  # the toolbar, once the background refresh is done
+    term.send("off Kit")
+    term.expect(re.escape("HS110(EU)"))  # the menu shows the plug's model as it is typed
+    term.key("Tab")
+    term.expect(re.escape('off "Kitchen Kettle"'))
+    term.key("Enter")
+    term.expect("Kitchen Kettle: off")
     assert plugs.plug(KETTLE).sockets[0].state == 0
-    type_line(child, "devices")
-    child.expect(r"alias\s+host\s+model")
-    child.expect(r"Office Heater\s+127\.20\.1\.4\s+HS110\(EU\)")
-    child.expect("4 known, 4 online")
-    leave(child)
+    type_line(term, "devices")
+    term.expect(r"alias\s+host\s+model")
+    term.expect(r"Office Heater\s+127\.20\.1\.4\s+HS110\(EU\)")
+    term.expect("4 known, 4 online")
+    term.leave()
     one_shot(tmp_path, "on 'Kitchen Kettle'")
 
 
-def test_ctrl_c_cancels_a_long_command_and_the_shell_goes_on(known_home: Path) -> None:
-    child = spawn(known_home)
-    type_line(child, "ping all --count 100000 --interval 0.05")
-    child.expect(re.escape("--interval 0.05"))
-    child.sendintr()
-    child.expect("interrupted")
-    type_line(child, "nosuch command")
-    child.expect("unknown command 'nosuch'")  # an error is one line, not the end of the shell
-    child.send("off all")
-    child.sendcontrol("c")  # Ctrl-C on a line being typed drops it
-    type_line(child, "ping 'Kitchen Kettle' --count 1")
-    child.expect(r"Kitchen Kettle \(127\.20\.1\.3\): 1 sent, 1 answered, 0% loss")
-    leave(child)
+def test_ctrl_c_cancels_a_long_command_and_the_shell_goes_on(
+    known_home: Path, terminals: list[Terminal]
+) -> None:
+    term = open_shell(known_home, terminals)
+    type_line(term, "ping all --count 10000 --interval 0.05")
+    term.expect(re.escape("--interval 0.05"))
+    term.key("C-c")
+    term.expect("interrupted")
+    type_line(term, "nosuch command")
+    term.expect("unknown command 'nosuch'")  # an error is one line, not the end of the shell
+    term.send("off all")
+    term.key("C-c")  # Ctrl-C on a line being typed drops it
+    type_line(term, "ping 'Kitchen Kettle' --count 1")
+    term.expect(r"Kitchen Kettle \(127\.20\.1\.3\): 1 sent, 1 answered, 0% loss")
+    assert "Kitchen Kettle: off" not in term.screen()
+    term.leave()
 
 
-def test_history_survives_a_restart_and_replay_runs_it(known_home: Path, plugs: SimulatorThread) -> None:
-    child = spawn(known_home)
-    type_line(child, "off 'Office Heater'")
-    child.expect("Office Heater: off")
-    leave(child)
+def test_history_survives_a_restart_and_replay_runs_it(
+    known_home: Path, plugs: SimulatorThread, terminals: list[Terminal]
+) -> None:
+    term = open_shell(known_home, terminals)
+    type_line(term, "off 'Office Heater'")
+    term.expect("Office Heater: off")
+    term.leave()
     one_shot(known_home, "on 'Office Heater'")
 
-    child = spawn(known_home)
-    type_line(child, "history")
-    child.expect(r"1\s+\S+ \S+\s+off 'Office Heater'")
-    type_line(child, "replay 1")
-    child.expect(re.escape("--- #1: off 'Office Heater'"))
-    child.expect("Office Heater: off")
-    child.expect(r"replayed 1 line\(s\)")
+    term = open_shell(known_home, terminals)
+    term.key("Up")  # the previous session's line comes back
+    term.expect(re.escape("> off 'Office Heater'"))
+    term.key("C-u")
+    type_line(term, "history")
+    term.expect(r"1\s+\S+ \S+\s+off 'Office Heater'")
+    type_line(term, "replay 1")
+    term.expect(re.escape("--- #1: off 'Office Heater'"))
+    term.expect(r"replayed 1 line\(s\)")
     assert plugs.plug(HEATER).sockets[0].state == 0
-    leave(child)
+    term.leave()
     one_shot(known_home, "on 'Office Heater'")
 
 
-def test_question_mark_shows_usage_and_confirmation_asks_y_n(known_home: Path) -> None:
-    child = spawn(known_home)
-    child.send("led ?")
-    child.expect(re.escape("usage: led TARGET on|off"))
-    child.expect("next: TARGET")
-    child.sendcontrol("u")
-    type_line(child, "reboot 'Office Heater'")
-    child.expect(re.escape("[y/N]"))
-    type_line(child, "n")
-    child.expect("cancelled")
-    type_line(child, "use 'Kitchen Kettle'")
-    child.expect(r"using Kitchen Kettle \(127\.20\.1\.3\)")
-    child.expect("Kitchen Kettle: on")  # the toolbar: the current plug and its state
-    leave(child)
+def test_question_mark_shows_usage_and_confirmation_asks_y_n(
+    known_home: Path, terminals: list[Terminal]
+) -> None:
+    term = open_shell(known_home, terminals)
+    term.send("led ?")
+    term.expect(re.escape("usage: led TARGET on|off"))
+    term.expect("next: TARGET")
+    term.key("C-u")
+    type_line(term, "reboot 'Office Heater'")
+    term.expect(re.escape("[y/N]"))
+    type_line(term, "n")
+    term.expect("cancelled")
+    type_line(term, "use 'Kitchen Kettle'")
+    term.expect(r"using Kitchen Kettle \(127\.20\.1\.3\)")
+    term.expect(r"kshell Kitchen Kettle>")  # the prompt names the current plug
+    term.expect("Kitchen Kettle: on")  # and the toolbar shows its state
+    term.leave()

@@ -19,7 +19,7 @@ LAMP, STRIP, DEAD = "127.20.2.2", "127.20.2.3", "127.20.2.4"
 def shell(home: Path, *args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, str(ROOT / "shell.py"), "--home", str(home), *args],
-        capture_output=True, text=True, timeout=60,
+        check=False, capture_output=True, text=True, timeout=60,
     )
 
 

@@ -22,7 +22,7 @@ LAMP = "127.20.4.2"
 def shell(home: Path, *args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, str(ROOT / "shell.py"), "--home", str(home), *args],
-        capture_output=True, text=True, timeout=60,
+        check=False, capture_output=True, text=True, timeout=60,
     )
 
 
@@ -30,7 +30,7 @@ def shell(home: Path, *args: str) -> subprocess.CompletedProcess[str]:
 def folder(tmp_path: Path) -> Path:
     """The documented example, copied from docs/commands.md as a user would."""
     doc = (ROOT / "docs" / "commands.md").read_text()
-    code = re.search(r"```python\n(.*?)```", doc, re.S)
+    code = re.search(r"```python\n(.*?)```", doc, re.DOTALL)
     assert code is not None
     commands = tmp_path / "my-commands"
     commands.mkdir()

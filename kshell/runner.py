@@ -76,7 +76,12 @@ async def deliver(result: Any, output: Output) -> bool:
         return True
     if hasattr(result, "__aiter__"):
         watcher = _FailureWatch(result)
-        await output.stream(watcher)
+        try:
+            await output.stream(watcher)
+        finally:
+            close = getattr(result, "aclose", None)
+            if close is not None:  # a stream left early (an output error) still cleans up
+                await close()
         # a live view reads the stream itself, past the watcher: the stream may say `failed`
         return not watcher.failed and not getattr(result, "failed", False)
     items = result if isinstance(result, list) else [result]

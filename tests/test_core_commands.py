@@ -6,8 +6,8 @@ import subprocess
 import sys
 
 import pytest
-
 from conftest import ROOT, json_lines, run_shell
+
 from kshell.device import check_answer
 from kshell.errors import DeviceError
 from kshell.simulator import PlugSpec, demo_specs
@@ -56,7 +56,7 @@ def test_plugs_that_stop_answering_are_marked_offline_not_forgotten(house):
 
 
 def test_cidr_sweep_finds_plugs_broadcast_cannot_reach(fleet):
-    sim, home = fleet([PlugSpec(host="127.60.9.7", model="HS105(US) 1.0", alias="Far", udp_port=None),
+    _sim, home = fleet([PlugSpec(host="127.60.9.7", model="HS105(US) 1.0", alias="Far", udp_port=None),
                        PlugSpec(host="127.60.9.200", model="HS100(US) 2.0", alias="Farther", udp_port=None)])
     out = run_shell(home, "--json", "-c", "discover 127.60.9.0/24")
     report = json_lines(out.stdout)[0]
@@ -95,14 +95,14 @@ def test_led_alias_and_forget(house):
     sim, home = house
     out = run_shell(home, "--json", "-c", "led Garage off; alias Garage 'Back Shed'; info 'Back Shed'; forget 'Back Shed'; devices")
     assert out.returncode == 0, out.stderr
-    led, renamed, info, forgot, devices = json_lines(out.stdout)
+    led, _renamed, info, _forgot, devices = json_lines(out.stdout)
     assert led["led"] == "off" and info["led_off"] == 1 and info["alias"] == "Back Shed"
     assert sim.plug(sim.hosts[4]).alias == "Back Shed"
     assert len(devices["devices"]) == 4
 
 
 def test_raw_and_reboot(house):
-    sim, home = house
+    _sim, home = house
     out = run_shell(home, "--json", "-c", """raw Garage '{"system":{"get_sysinfo":{}},"time":{"get_time":{}}}'""")
     answer = json_lines(out.stdout)[0]
     assert answer["system"]["get_sysinfo"]["alias"] == "Garage" and "time" in answer
@@ -114,7 +114,7 @@ def test_raw_and_reboot(house):
 
 
 def test_device_errors_carry_module_method_and_code(house):
-    sim, home = house
+    _sim, home = house
     out = run_shell(home, "--json", "-c", "emeter 'Living Room Lamp'")
     assert out.returncode == 1
     assert "no energy meter" in json.loads(out.stderr.splitlines()[0])["error"]["message"]
@@ -170,7 +170,7 @@ def test_default_discovery_broadcasts_on_every_interface_inside_a_private_namesp
         f"&& ip link set kd1 up && exec {sys.executable} {ROOT / 'shell.py'} --home {home} --json "
         "-c 'discover --timeout 0.3'"
     )
-    out = subprocess.run(["unshare", "-n", "sh", "-c", script], capture_output=True, text=True, timeout=30)
+    out = subprocess.run(["unshare", "-n", "sh", "-c", script], capture_output=True, text=True, timeout=30, check=False)
     if "Operation not permitted" in out.stderr:
         pytest.skip("no permission to create a network namespace here")
     report = json_lines(out.stdout)[0]

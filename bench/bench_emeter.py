@@ -115,25 +115,29 @@ async def kasa_naive(addresses: list[str], seconds: float) -> float:
 
 
 def kshell_watch(addresses: list[str], seconds: float, home: Path) -> tuple[float, int, int]:
-    """Readings per second of the watch pipeline, from the JSON lines it printed."""
+    """Readings per second of the watch pipeline, from the JSON lines it printed.
+
+    Its stdout goes to a file, read afterwards: a reader process parsing the lines as
+    they come would compete for the CPU the shell and the simulator need.
+    """
     home.mkdir(parents=True, exist_ok=True)
     (home / "kshell.ini").write_text("[shell]\ntimeout = 5\n[discovery]\nrefresh_on_start = no\n")
     cmd = [sys.executable, str(ROOT / "shell.py"), "--home", str(home), "--json", "-c",
            "emeter watch " + " ".join(addresses) + f" --interval 0 --duration {seconds + 2}"]
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=ROOT)
+    out_path = home / "samples.jsonl"
+    with out_path.open("wb") as out:
+        proc = subprocess.run(cmd, stdout=out, stderr=subprocess.PIPE, cwd=ROOT, check=False)
     stamps: list[float] = []
     flagged = 0
-    assert proc.stdout is not None
-    for raw in proc.stdout:
-        if raw.startswith(b'{"t":'):
-            sample = json.loads(raw)
-            if sample.get("status") == "ok":
-                stamps.append(sample["t"])
-                flagged += not sample["plausible"]
-    proc.wait()
+    with out_path.open("rb") as lines:
+        for raw in lines:
+            if raw.startswith(b'{"t":'):
+                sample = json.loads(raw)
+                if sample.get("status") == "ok":
+                    stamps.append(sample["t"])
+                    flagged += not sample["plausible"]
     if not stamps:
-        err = proc.stderr.read().decode()[-500:] if proc.stderr else ""
-        sys.exit(f"kshell printed no samples: {err}")
+        sys.exit(f"kshell printed no samples: {proc.stderr.decode()[-500:]}")
     # the steady part: skip the first second (connecting, sysinfo) and the last half second
     lo, hi = stamps[0] + 1.0, stamps[-1] - 0.5
     steady = [t for t in stamps if lo <= t <= hi]

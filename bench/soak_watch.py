@@ -22,6 +22,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from kshell.simulator.models import MODELS, PLUG_MODELS
 from kshell.simulator.runner import SimulatorThread, bulk_specs
 
 BASE = "127.30.150.1"  # this soak's loopback range
@@ -48,8 +49,10 @@ def main() -> None:
     parser.add_argument("--up", type=float, default=40.0, help="seconds it is back")
     args = parser.parse_args()
     seconds = args.minutes * 60
-    specs = bulk_specs(args.plugs, base=BASE, udp_port=None)
+    metered = [m for m in PLUG_MODELS if MODELS[m].has_emeter]  # plugs without a meter: no rows
+    specs = bulk_specs(args.plugs, base=BASE, udp_port=None, models=metered)
     flaky = specs[len(specs) // 2].host
+    flaky_alias = specs[len(specs) // 2].alias or flaky
     with SimulatorThread(specs) as sim, tempfile.TemporaryDirectory(prefix="kshell-soak-") as tmp:
         home = Path(tmp) / "home"
         home.mkdir()
@@ -95,16 +98,21 @@ def main() -> None:
                 sample = json.loads(line)
                 samples += sample["status"] == "ok"
                 flagged += sample["status"] == "ok" and not sample["plausible"]
-        offline = sum(1 for line in (Path(tmp) / "stderr.txt").read_text().splitlines()
-                      if '"error"' in line)
+        errors = [line for line in (Path(tmp) / "stderr.txt").read_text().splitlines()
+                  if '"error"' in line]
+        offline = sum(flaky_alias in line or flaky in line for line in errors)
+        others = len(errors) - offline
+        meters = len({json.loads(line)["target"] for line in out_path.read_text().splitlines()
+                      if line.startswith('{"t":')})
     if not figures:
         sys.exit("the watch ended before the first measurement")
     (t0, rss0, fd0), (t1, rss1, fd1) = figures[0], figures[-1]
     peak = max(f[1] for f in figures)
     print(f"start ({t0:.0f} s): RSS {rss0} KiB, {fd0} open fds")
     print(f"end   ({t1:.0f} s): RSS {rss1} KiB, {fd1} open fds  (peak RSS {peak} KiB)")
-    print(f"{samples} readings, {flagged} flagged, {offline} failed attempts of the flaky plug; "
-          f"exit status {proc.returncode}")
+    print(f"{samples} readings from {meters} meters, {flagged} flagged; {offline} failed "
+          f"attempts of the flaky plug, {others} other errors; exit status {proc.returncode} "
+          "(1: some plug failed)")
 
 
 if __name__ == "__main__":

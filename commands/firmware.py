@@ -37,7 +37,8 @@ async def firmware_list(ctx: Context, args: Any) -> Result:
         if img.file in listing.missing:
             status = "missing file"
         else:
-            status = "ok" if sha256_file(library.folder / img.file) == img.sha256 else "HASH MISMATCH"
+            intact = sha256_file(library.folder / img.file) == img.sha256
+            status = "ok" if intact else "HASH MISMATCH"
         rows.append([img.file, ", ".join(img.models), ", ".join(img.hw_versions), img.version,
                      img.size, img.sha256[:12], status])
         data.append({**img.json(), "status": status})
@@ -117,7 +118,9 @@ async def firmware_stage(ctx: Context, args: Any) -> Any:
         try:
             bind = ipaddress.ip_address(args.bind)
         except ValueError:
-            raise UsageError(f"firmware stage: --bind needs an IP address, not '{args.bind}'") from None
+            raise UsageError(
+                f"firmware stage: --bind needs an IP address, not '{args.bind}'"
+            ) from None
         if bind.is_unspecified or bind.is_multicast:
             raise UsageError("firmware stage: --bind needs the address the plugs connect to, "
                              f"not {args.bind}")

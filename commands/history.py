@@ -6,8 +6,6 @@ commands read it back, run parts of it again, and save what runs as a script.
 
 from __future__ import annotations
 
-import importlib.util
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -15,28 +13,6 @@ from kshell.context import Context
 from kshell.errors import UsageError
 from kshell.registry import Arg, Opt, command
 from kshell.results import Result, Table, Text
-
-
-def _make_history_importable() -> None:
-    """In a checkout that is not installed, ``history/`` is not yet ``kshell.history``.
-
-    setup.cfg maps the folder into the package when installed; here the folder beside
-    ``commands/`` is registered under that name, the way the loader reads ``commands/``.
-    """
-    if "kshell.history" in sys.modules or importlib.util.find_spec("kshell.history") is not None:
-        return
-    folder = Path(__file__).resolve().parent.parent / "history"
-    spec = importlib.util.spec_from_file_location(
-        "kshell.history", folder / "__init__.py", submodule_search_locations=[str(folder)]
-    )
-    if spec is None or spec.loader is None:
-        return
-    package = importlib.util.module_from_spec(spec)
-    sys.modules["kshell.history"] = package
-    spec.loader.exec_module(package)
-
-
-_make_history_importable()
 
 
 @command(
@@ -112,10 +88,14 @@ async def record(ctx: Context, args: Any) -> Result:
         current = rec.active(ctx)
         if current is None:
             return Text("not recording (record FILE starts)", {"recording": None})
-        return Text(f"recording to {current.path}: {current.count} command(s) so far",
-                    {"recording": str(current.path), "count": current.count})
+        return Text(
+            f"recording to {current.path}: {current.count} command(s) so far",
+            {"recording": str(current.path), "count": current.count},
+        )
     recorder = rec.start(ctx, Path(args.file).expanduser(), append=args.append)
-    return Text(f"recording to {recorder.path} (record stop ends)", {"recording": str(recorder.path)})
+    return Text(
+        f"recording to {recorder.path} (record stop ends)", {"recording": str(recorder.path)}
+    )
 
 
 @command("record stop", permission="read", examples=("record stop",))
@@ -126,6 +106,7 @@ async def record_stop(ctx: Context, args: Any) -> Result:
     recorder = rec.stop(ctx)
     failed = f", {recorder.failed} failed one(s) kept as comments" if recorder.failed else ""
     return Text(
-        f"saved {recorder.count} command(s) to {recorder.path}{failed}; replay {recorder.path} runs them",
+        f"saved {recorder.count} command(s) to {recorder.path}{failed}; "
+        f"replay {recorder.path} runs them",
         {"saved": str(recorder.path), "count": recorder.count, "failed": recorder.failed},
     )

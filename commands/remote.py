@@ -31,7 +31,7 @@ async def remote_on(ctx: Context, args: Any) -> Result:
     if not ctx.interactive:
         raise UsageError("remote on keeps listening in the interactive shell; "
                          "without a prompt use: python shell.py --listen")
-    service = RemoteService(ctx, printer())
+    service = RemoteService(ctx, printer(ctx))
     await service.start()
     note = "" if service.settings.senders else " (no [senders] yet: every mail will be rejected)"
     return Text(f"remote: on, listening on {service.describe()}{note}",

@@ -87,7 +87,8 @@ async def ifaces(ctx: Context, args: Any) -> Result:
         else:
             used = "no (loopback)" if loopback else ("yes" if iface.broadcast else "no broadcast")
         network = _network(iface.address, iface.netmask)
-        rows.append([iface.name, iface.address, iface.netmask, network, iface.broadcast or "-", used])
+        broadcast = iface.broadcast or "-"
+        rows.append([iface.name, iface.address, iface.netmask, network, broadcast, used])
         data.append({"interface": iface.name, "address": iface.address, "netmask": iface.netmask,
                      "network": network, "broadcast": iface.broadcast or None, "discovery": used})
     if setting == ["auto"]:
@@ -166,7 +167,8 @@ async def ping(ctx: Context, args: Any) -> list[Result]:
             times.append((time.perf_counter() - started) * 1000)
         lost = count - len(times)
         loss = 100.0 * lost / count
-        head = f"{target.label} ({target.address}): {count} sent, {len(times)} answered, {loss:.0f}% loss"
+        head = (f"{target.label} ({target.address}): {count} sent, {len(times)} answered, "
+                f"{loss:.0f}% loss")
         if not times:
             raise TransportError(f"{head} ({last_error})")
         low, avg, high = min(times), sum(times) / len(times), max(times)
@@ -196,7 +198,8 @@ async def uptime(ctx: Context, args: Any) -> list[Result]:
     from kshell.targets import Target, for_each, refresh, resolve_all
 
     shell_up = time.time() - ctx.started
-    head = f"kshell up {_duration(shell_up)} (since {time.strftime('%H:%M:%S', time.localtime(ctx.started))})"
+    since = time.strftime("%H:%M:%S", time.localtime(ctx.started))
+    head = f"kshell up {_duration(shell_up)} (since {since})"
     words = args.targets or ([ctx.current] if ctx.current else [])
     if not words and not ctx.cache.all():
         return [Text(head, {"shell_uptime_s": round(shell_up, 1), "devices": []})]

@@ -116,7 +116,7 @@ async def run_steps(
     failed = ran = 0
     for item in steps:
         yield Text(f"--- {item.label}: {item.line}", {"replay": item.label, "line": item.line})
-        if step and not await _ask(ctx, f"run '{item.line}'?"):
+        if step and not await _ask(ctx, f"run {item.label}: {item.line} ?"):
             yield Text("skipped", {"replay": item.label, "skipped": True})
             continue
         queue: asyncio.Queue[Any] = asyncio.Queue()
@@ -131,8 +131,11 @@ async def run_steps(
         if not task.result():
             failed += 1
             if not keep_going:
-                yield Failure(KshellError(
-                    f"replay stopped at {item.label} (it failed); --keep-going runs the rest"))
+                yield Failure(
+                    KshellError(
+                        f"replay stopped at {item.label} (it failed); --keep-going runs the rest"
+                    )
+                )
                 return
     summary = f"replayed {ran} line(s)" + (f", {failed} failed" if failed else "")
     yield Text(summary, {"replayed": ran, "failed": failed})

@@ -57,6 +57,7 @@ async def _main(args: argparse.Namespace) -> int:
 
     output = Output(as_json=args.json)
     demo = None
+    prompt_opened = False
     if args.demo and not args.home and not os.environ.get("KSHELL_HOME"):
         args.home = tempfile.mkdtemp(prefix="kshell-demo-")  # keep a user's real cache clean
     try:
@@ -64,8 +65,6 @@ async def _main(args: argparse.Namespace) -> int:
     except KshellError as exc:
         output.error(exc)
         return EXIT_USAGE
-    for problem in ctx.registry.load_errors:
-        output.note(f"warning: command module skipped: {problem}")
     try:
         if args.demo:
             from kshell.demo import start_demo
@@ -85,11 +84,15 @@ async def _main(args: argparse.Namespace) -> int:
             return await _run_script(ctx, "-", output)
         from kshell.repl import run_prompt
 
+        prompt_opened = True  # its banner reports broken command modules itself
         return await run_prompt(ctx)
     except KshellError as exc:
         output.error(exc)
         return EXIT_FAILED
     finally:
+        if not prompt_opened:  # lazy loading finds broken modules late: report at the end
+            for problem in ctx.registry.load_errors:
+                output.note(f"warning: command module skipped: {problem}")
         ctx.close_connections()
         ctx.cache.save()
         if demo is not None:

@@ -24,13 +24,6 @@ VOLTAGE_MIN, VOLTAGE_MAX = 90.0, 270.0
 # power factor is at most 1, so P <= V x I; meters sample P and I a moment apart, hence slack
 _VA_SLACK, _VA_MARGIN_W = 1.25, 5.0
 
-# (v1 key, v2 key, v2 -> v1 divisor): W/mW, V/mV, A/mA, kWh/Wh
-_FIELDS = (
-    ("power", "power_mw", 1000.0),
-    ("voltage", "voltage_mv", 1000.0),
-    ("current", "current_ma", 1000.0),
-    ("total", "total_wh", 1000.0),
-)
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,27 +40,37 @@ class Reading:
 
 def _number(value: Any) -> float | None:
     # bool is an int in Python, never a reading; NaN and infinities are garbage too
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        return None
-    value = float(value)
-    return value if math.isfinite(value) else None
+    kind = type(value)
+    if kind is float:
+        return value if math.isfinite(value) else None
+    if kind is int:
+        return float(value)
+    if isinstance(value, (int, float)) and not isinstance(value, bool):  # subclasses
+        value = float(value)
+        return value if math.isfinite(value) else None
+    return None
 
 
 def normalise(answer: dict[str, Any]) -> Reading:
     """A ``get_realtime`` answer -> Reading; ProtocolError if it holds no reading at all."""
-    v2 = any(key in answer for _, key, _ in _FIELDS)
-    values: list[float | None] = []
-    for v1_key, v2_key, divisor in _FIELDS:
-        if v2:
-            raw = _number(answer.get(v2_key))
-            values.append(None if raw is None else raw / divisor)
-        else:
-            values.append(_number(answer.get(v1_key)))
-    if values[0] is None:
+    get = answer.get
+    if "power_mw" in answer or "voltage_mv" in answer or "current_ma" in answer \
+            or "total_wh" in answer:
+        p, v, i, e = (_number(get("power_mw")), _number(get("voltage_mv")),
+                      _number(get("current_ma")), _number(get("total_wh")))
+        reading = Reading(_milli(p), _milli(v), _milli(i), _milli(e), "v2", answer)
+    else:
+        reading = Reading(_number(get("power")), _number(get("voltage")),
+                          _number(get("current")), _number(get("total")), "v1", answer)
+    if reading.power_w is None:
         keys = ", ".join(sorted(k for k in answer if k != "err_code")[:8]) or "none"
         raise ProtocolError(f"realtime answer carries no power reading (keys: {keys})")
-    power, voltage, current, total = values
-    return Reading(power, voltage, current, total, "v2" if v2 else "v1", answer)
+    return reading
+
+
+def _milli(value: float | None) -> float | None:
+    """mW, mV, mA -> W, V, A; and Wh -> kWh, the same factor."""
+    return None if value is None else value / 1000
 
 
 @dataclass(frozen=True, slots=True)
@@ -139,20 +142,20 @@ def _fmt(value: float) -> str:
 
 
 def reading_json(reading: Reading, flags: list[str]) -> dict[str, Any]:
-    """The JSON fields of a reading, as ``emeter`` and ``emeter watch`` print them."""
+    """The JSON fields of a reading, as ``emeter`` and ``emeter watch`` print them.
+
+    No rounding is needed: new-schema values are integers over 1000 (exact in decimal),
+    old-schema values are what the plug said.
+    """
     return {
-        "power_w": _round(reading.power_w, 3),
-        "voltage_v": _round(reading.voltage_v, 3),
-        "current_a": _round(reading.current_a, 4),
-        "total_kwh": _round(reading.total_kwh, 4),
+        "power_w": reading.power_w,
+        "voltage_v": reading.voltage_v,
+        "current_a": reading.current_a,
+        "total_kwh": reading.total_kwh,
         "plausible": not flags,
         "flags": flags,
         "schema": reading.schema,
     }
-
-
-def _round(value: float | None, digits: int) -> float | None:
-    return None if value is None else round(value, digits)
 
 
 # -- statistics (get_daystat / get_monthstat) ---------------------------------------------

@@ -19,10 +19,12 @@ from __future__ import annotations
 
 import asyncio
 import ipaddress
+import json
 import shutil
 import socket
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncGenerator, Awaitable, Callable
+from contextlib import aclosing
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -41,6 +43,7 @@ Emit = Callable[[Result], None]
 # the first bytes of a simulated image (kshell.simulator.firmware.MAGIC; not imported, so the
 # client does not load the simulator): such an image never goes to a plug off loopback
 SIM_MAGIC = b"KSHELL-SIM-FW "
+STAGING_LOG = "staging.log"
 
 
 class FirmwareError(KshellError):
@@ -133,7 +136,7 @@ class FirmwareFlow:
         self.failed = False
         self.server: StagingServer | None = None
         self._queue: asyncio.Queue[Result | None] = asyncio.Queue()
-        self._steps: AsyncIterator[Result] | None = None
+        self._steps: AsyncGenerator[Result, None] | None = None
         self._shown: dict[str, int] = {}  # last ratio printed per plug (plain output)
 
     # -- the stream protocol ----------------------------------------------------------
@@ -162,7 +165,7 @@ class FirmwareFlow:
 
     async def aclose(self) -> None:
         if self._steps is not None:
-            await self._steps.aclose()  # type: ignore[attr-defined]
+            await self._steps.aclose()
         self._stop_server()
 
     def _worth_printing(self, item: Progress) -> bool:
@@ -206,16 +209,18 @@ class FirmwareFlow:
 
     # -- the flow ------------------------------------------------------------------------
 
-    async def _run(self) -> AsyncIterator[Result]:
+    async def _run(self) -> AsyncGenerator[Result, None]:
         runs: list[PlugRun] = []
-        async for item in self._phase([self._checker(t, runs) for t in self.targets]):
-            yield item
+        async with aclosing(self._phase([self._checker(t, runs) for t in self.targets])) as steps:
+            async for item in steps:
+                yield item
         runs.sort(key=lambda r: self.targets.index(r.target))
         if not runs:
             return
         if self.options.dry_run:
-            async for item in self._dry_run(runs):
-                yield item
+            async with aclosing(self._dry_run(runs)) as steps:
+                async for item in steps:
+                    yield item
             return
         self.server = StagingServer(
             self.image.data,
@@ -229,8 +234,9 @@ class FirmwareFlow:
             for run in runs:
                 run.url = self.server.issue(run.label, run.address)
             yield self._serving_text(runs)
-            async for item in self._phase([self._downloader(r) for r in runs]):
-                yield item
+            async with aclosing(self._phase([self._downloader(r) for r in runs])) as steps:
+                async for item in steps:
+                    yield item
             await self.server.aclose()  # the plugs have what they need: stop serving now
             while not self._queue.empty():
                 queued = self._queue.get_nowait()
@@ -248,10 +254,14 @@ class FirmwareFlow:
                 {"step": "cancelled", "targets": [r.label for r in ready]},
             )
             return
-        async for item in self._phase([self._flasher(r) for r in ready]):
-            yield item
+        # aclosing: a stream closed early must cancel the jobs of the phase it was in
+        async with aclosing(self._phase([self._flasher(r) for r in ready])) as steps:
+            async for item in steps:
+                yield item
 
-    async def _phase(self, jobs: list[Callable[[Emit], Awaitable[None]]]) -> AsyncIterator[Result]:
+    async def _phase(
+        self, jobs: list[Callable[[Emit], Awaitable[None]]]
+    ) -> AsyncGenerator[Result, None]:
         """Run the jobs concurrently, yielding what they emit as it comes.
 
         A job's KshellError becomes its plug's Failure; the others go on. Leaving early
@@ -266,7 +276,8 @@ class FirmwareFlow:
             except KshellError as exc:
                 queue.put_nowait(Failure(exc))
             except Exception as exc:  # noqa: BLE001 - one plug's bug must not hang the others
-                queue.put_nowait(Failure(KshellError(f"internal error: {type(exc).__name__}: {exc}")))
+                bug = KshellError(f"internal error: {type(exc).__name__}: {exc}")
+                queue.put_nowait(Failure(bug))
             finally:
                 queue.put_nowait(done_marker)
 
@@ -315,7 +326,8 @@ class FirmwareFlow:
         try:
             device = await refresh(self.ctx, target)
         except KshellError as exc:
-            raise FirmwareError("check", f"cannot read the plug: {exc.message}", target=label) from None
+            raise FirmwareError("check", f"cannot read the plug: {exc.message}",
+                                target=label) from None
         label = target.label  # now the plug's alias, as in every later step
         info = device.sysinfo
         run = PlugRun(target, model(info), text(info, "hw_ver") or "?", text(info, "sw_ver") or "?")
@@ -360,7 +372,7 @@ class FirmwareFlow:
 
     # -- dry run -----------------------------------------------------------------------------
 
-    async def _dry_run(self, runs: list[PlugRun]) -> AsyncIterator[Result]:
+    async def _dry_run(self, runs: list[PlugRun]) -> AsyncGenerator[Result, None]:
         probe = StagingServer(self.image.data, self.image.name, [r.address for r in runs],
                               self.options.port)
         try:
@@ -405,11 +417,22 @@ class FirmwareFlow:
         if transfer.status == 200:
             amount = f"{_size(transfer.bytes_sent)} of {_size(transfer.size)}"
             how = "complete" if transfer.complete else "incomplete"
-            line = f"server: {transfer.method} from {transfer.client} ({who}): 200, {amount} ({how})"
+            line = (f"server: {transfer.method} from {transfer.client} ({who}): 200, "
+                    f"{amount} ({how})")
         else:
             line = (f"server: {transfer.method} {transfer.path} from {transfer.client}: "
                     f"{transfer.status}")
         self._queue.put_nowait(Text(line, {"step": "request", **transfer.json()}))
+        self._append_log({"time": time.time(), "image": self.image.name,
+                          "sha256": self.image.sha256, **transfer.json()})
+
+    def _append_log(self, entry: dict[str, Any]) -> None:
+        """staging.log in the home: which client fetched what, kept after the screen scrolls."""
+        try:
+            with (self.ctx.paths.data / STAGING_LOG).open("a", encoding="utf-8") as fh:
+                fh.write(json.dumps(entry, separators=(",", ":")) + "\n")
+        except OSError:
+            pass  # a read-only home must not stop a flash half way
 
     def _stopped_text(self) -> Text:
         assert self.server is not None
@@ -478,8 +501,10 @@ class FirmwareFlow:
                     f"({_size(sent)} sent){hint}; nothing was flashed", target=run.label,
                 )
             if now - started > settings.download_timeout:
-                raise FirmwareError("download", f"not finished after {settings.download_timeout:g} s; "
-                                    "nothing was flashed", target=run.label)
+                raise FirmwareError(
+                    "download", f"not finished after {settings.download_timeout:g} s; "
+                    "nothing was flashed", target=run.label,
+                )
         run.downloaded = True
         emit(Text(
             f"{run.label}: downloaded {_size(size)}; the server sent the whole image",

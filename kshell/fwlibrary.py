@@ -188,7 +188,9 @@ class Library:
             raise LibraryError(f"firmware manifest {path} is unreadable: {exc}") from None
         entries = raw.get("images") if isinstance(raw, dict) else None
         if not isinstance(entries, list):
-            raise LibraryError(f"firmware manifest {path}: expected an object with an 'images' list")
+            raise LibraryError(
+                f"firmware manifest {path}: expected an object with an 'images' list"
+            )
         return [_image_from(path, index, entry) for index, entry in enumerate(entries)]
 
     def listing(self) -> Listing:
@@ -230,7 +232,9 @@ class Library:
             raise UsageError(f"firmware add: no such file: {source}")
         size = source.stat().st_size
         if size == 0 or size > MAX_IMAGE:
-            raise UsageError(f"firmware add: {source} has {size} bytes; an image has 1 to {MAX_IMAGE}")
+            raise UsageError(
+                f"firmware add: {source} has {size} bytes; an image has 1 to {MAX_IMAGE}"
+            )
         name = source.name
         if name in NOT_IMAGES or name.startswith("."):
             raise UsageError(f"firmware add: '{name}' cannot be an image name")
@@ -238,7 +242,9 @@ class Library:
         images = self.images()
         for img in images:
             if img.sha256 == digest:
-                raise UsageError(f"firmware add: this image is already in the library as {img.file}")
+                raise UsageError(
+                    f"firmware add: this image is already in the library as {img.file}"
+                )
             if img.file == name:
                 raise UsageError(f"firmware add: the library already has a different {name}; "
                                  "rename the file first")
@@ -246,7 +252,9 @@ class Library:
         dest = self.folder / name
         if dest.exists() and not dest.samefile(source):
             if sha256_file(dest) != digest:
-                raise UsageError(f"firmware add: {dest} exists with other contents; rename the file")
+                raise UsageError(
+                    f"firmware add: {dest} exists with other contents; rename the file"
+                )
         elif not dest.exists():
             _atomic_copy(source, dest)
         image = Image(name, models, hw_versions, version.strip(), digest, size, note.strip())

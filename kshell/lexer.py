@@ -47,6 +47,7 @@ ROLE_TOKENS: dict[str, _TokenType] = {
     "value": String.Other,
     "extra": Error,
     "word": Text,
+    "partial": Text,
     COMMENT: Comment.Single,
     SEPARATOR: Punctuation,
 }

@@ -42,6 +42,11 @@ def sparkline(points: Iterable[float | None | str]) -> str:
     return "".join(out)
 
 
+def _label(meter: Meter) -> str:
+    """'Media Strip/2 (TV)': the name to type, and an outlet's own alias."""
+    return clean(f"{meter.label} ({meter.name})" if meter.name else meter.label, 60)
+
+
 def _n(value: float | None, digits: int, width: int) -> str:
     return f"{'-' if value is None else f'{value:.{digits}f}':>{width}}"
 
@@ -81,7 +86,7 @@ class LiveView:
     # -- the frame -----------------------------------------------------------------------
     def frame(self, watch: Watch, cols: int, rows: int, *, final: bool = False) -> list[str]:
         meters = watch.meters
-        width = min(28, max([len(clean(m.label, 28)) for m in meters] + [6]))
+        width = min(30, max([len(_label(m)) for m in meters] + [6]))
         spark = max(8, min(32, cols - width - 66))
         elapsed = str(timedelta(seconds=int(watch.elapsed())))
         every = f"every {watch.interval:g} s" if watch.interval > 0 else "as fast as they answer"
@@ -100,7 +105,7 @@ class LiveView:
         return out
 
     def row(self, meter: Meter, width: int, spark: int, cols: int) -> str:
-        label = f"{clean(meter.label, width):<{width}}"
+        label = f"{_label(meter)[:width]:<{width}}"
         last = meter.last.reading if meter.last is not None else None
         stats = f"{_n(meter.min_w if meter.samples else None, 1, 8)} " \
                 f"{_n(meter.avg_w, 1, 8)} {_n(meter.max_w if meter.samples else None, 1, 8)}"

@@ -62,7 +62,7 @@ class Command:
     args: tuple[Arg, ...] = ()
     options: tuple[Opt, ...] = ()
     permission: str = "admin"
-    confirm: bool = False
+    confirm: bool | str = False  # True: the runner asks first; "inline": the command asks itself
     examples: tuple[str, ...] = ()
     module: str = ""
 
@@ -215,7 +215,7 @@ def command(
     args: tuple[Arg, ...] = (),
     options: tuple[Opt, ...] = (),
     permission: str = "admin",
-    confirm: bool = False,
+    confirm: bool | str = False,
     examples: tuple[str, ...] = (),
 ) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
     """Declare a command. The docstring is its help; an undeclared permission is admin."""

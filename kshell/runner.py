@@ -38,7 +38,7 @@ async def run_command(ctx: Context, line: Line, output: Output) -> bool:
         cmd, rest = ctx.registry.lookup(line.words)
         check_permission(ctx, cmd)
         args = parse_args(cmd, rest, ctx.current)
-        if cmd.confirm is True and not await confirmed(ctx, args, f"Run '{line.text}'?"):
+        if cmd.confirm is True and not await confirmed(ctx, args, f"{line.text} -- go ahead?"):
             output.emit(Text("cancelled", {"cancelled": True}))
             ok = True
         else:

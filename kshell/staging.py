@@ -177,7 +177,8 @@ class StagingServer:
             try:
                 async with asyncio.timeout(HEAD_TIMEOUT):
                     head = await reader.readuntil(b"\r\n\r\n")
-            except (asyncio.LimitOverrunError, asyncio.IncompleteReadError, TimeoutError, ValueError):
+            except (asyncio.LimitOverrunError, asyncio.IncompleteReadError, TimeoutError,
+                    ValueError):
                 transfer.status = 400
                 await self._reply(writer, 400, b"bad request\n")
                 return
@@ -205,7 +206,9 @@ class StagingServer:
             if self.on_request is not None:
                 self.on_request(transfer)
 
-    async def _send_image(self, writer: asyncio.StreamWriter, transfer: Transfer, body: bool) -> None:
+    async def _send_image(
+        self, writer: asyncio.StreamWriter, transfer: Transfer, body: bool
+    ) -> None:
         head = (
             "HTTP/1.1 200 OK\r\n"
             "Content-Type: application/octet-stream\r\n"

@@ -17,7 +17,6 @@ import contextlib
 import math
 import time
 from collections import deque
-from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TextIO
@@ -88,7 +87,7 @@ class Sample(Text):
         t = round(self.t, 3)
         out: dict[str, Any] = {
             "t": t,
-            "time": datetime.fromtimestamp(t, UTC).isoformat(timespec="milliseconds"),
+            "time": iso_time(t),
             "round": self.round,
             "target": self.label,
             "host": self.address,
@@ -101,6 +100,18 @@ class Sample(Text):
         elif self.error is not None:
             out["error"] = {"kind": self.error.kind, "message": self.error.message}
         return out
+
+
+_second: list[Any] = [None, ""]  # the last whole second formatted, and its text
+
+
+def iso_time(t: float) -> str:
+    """UTC ISO 8601 with milliseconds; the date part is formatted once per second."""
+    whole, ms = divmod(round(t * 1000), 1000)
+    if _second[0] != whole:
+        _second[0] = whole
+        _second[1] = datetime.fromtimestamp(whole, UTC).strftime("%Y-%m-%dT%H:%M:%S")
+    return f"{_second[1]}.{ms:03d}+00:00"
 
 
 def _num(value: float | None, digits: int) -> str:
@@ -116,6 +127,7 @@ class Meter:
         self.label = target.label
         self.address = target.address
         self.outlet = target.outlet
+        self.name = ""  # a strip outlet's own alias, shown beside its label
         self.rating = emeter.rating_for("")
         self.status = "connecting"  # connecting | ok | offline | no meter | error
         self.note = ""  # why it is offline or failing
@@ -217,6 +229,12 @@ class Schedule:
 
     async def wait(self, r: int) -> int | None:
         """Sleep until round ``r`` (or the round under way if we are late); None when over."""
+        if self.interval <= 0:  # as fast as the plug answers: no clock to read
+            if (self.count is not None and r >= self.count) or self.stopping.is_set():
+                return None
+            if r >= self.rounds_seen:
+                self.rounds_seen = r + 1
+            return r
         if self.interval > 0:
             current = int((self.now() - self.start) / self.interval)
             r = max(r, current)  # late: skip the missed rounds, never burst
@@ -242,9 +260,6 @@ def backoff(failures: int, interval: float) -> float:
 
 
 # -- one plug ---------------------------------------------------------------------------------
-Emit = Callable[[Sample | Failure], Any]
-
-
 class PlugPoller:
     """Polls the meters of one plug in turn; owns its back-off."""
 
@@ -270,6 +285,8 @@ class PlugPoller:
             except _NoMeter:
                 return
             if answered:
+                if self.failures:  # back after an outage
+                    self.ctx.cache.mark(self.target.host, self.target.port, online=True)
                 self.failures = 0
                 r += 1
             else:
@@ -301,6 +318,7 @@ class PlugPoller:
             meter = old.get(t.child_id) or Meter(t, self.meters[0].max_gap)
             meter.target, meter.rating = t, rating
             meter.label, meter.outlet = t.label, t.outlet  # the alias, once it is known
+            meter.name = next((c["alias"] for c in kids if c["id"] == t.child_id), "")
             meters.append(meter)
         self.watch.replace_meters(self.meters, meters)
         self.meters = meters
@@ -477,7 +495,10 @@ class Watch:
         else:
             self.failed = True  # the runner's exit status: some plug failed
         if self.queue is not None:
-            await self.queue.put(item)
+            try:
+                self.queue.put_nowait(item)
+            except asyncio.QueueFull:  # the output is behind: wait for it, slowing the polls
+                await self.queue.put(item)
 
     def write(self, sample: Sample) -> None:
         if self.writer is not None:
@@ -538,6 +559,8 @@ class Watch:
         Cutting a request off closes its socket under the plug's answer; real plugs (and the
         npm simulator) take that badly, so the ones about to answer are let finish.
         """
+        if self.schedule is None:  # never started
+            return
         self.schedule.stopping.set()
         pending = [t for t in self._tasks if not t.done()]
         if pending:

@@ -13,6 +13,7 @@ Used as a context manager::
 
 from __future__ import annotations
 
+import contextlib
 import imaplib
 import os
 import pwd
@@ -32,6 +33,25 @@ def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return sock.getsockname()[1]
+
+
+def _children(pid: int) -> list[int]:
+    """Every process below ``pid`` (read from /proc: no extra dependency)."""
+    parents: dict[int, int] = {}
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                stat = (entry / "stat").read_text()
+            except OSError:
+                continue
+            parents[int(entry.name)] = int(stat.rpartition(")")[2].split()[1])
+    found, todo = [], [pid]
+    while todo:
+        parent = todo.pop()
+        kids = [child for child, ppid in parents.items() if ppid == parent]
+        found += kids
+        todo += kids
+    return found
 
 
 def binary() -> str | None:
@@ -96,8 +116,14 @@ class Dovecot:
         raise RuntimeError(f"dovecot did not open port {self.port}: {self.log_tail()}")
 
     def stop(self) -> None:
+        """Stop the server and drop every client, as a restart of a real server does.
+
+        (The master leaves its imap processes serving their connections when it gets
+        SIGTERM; they are ended here so that no test leaves processes behind.)
+        """
         if self.proc is None:
             return
+        children = _children(self.proc.pid)
         if self.proc.poll() is None:
             self.proc.send_signal(signal.SIGTERM)
             try:
@@ -108,6 +134,9 @@ class Dovecot:
         if self.proc.stderr:
             self.proc.stderr.close()
         self.proc = None
+        for pid in children:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGTERM)
 
     def restart(self) -> None:
         self.stop()
@@ -204,15 +233,52 @@ protocol imap {{
 
 
 class ReplySink:
-    """An aiosmtpd server on 127.0.0.1 that keeps every message it receives (the reply side)."""
+    """An aiosmtpd server on 127.0.0.1 that keeps every message it receives (the reply side).
 
-    def __init__(self) -> None:
+    ``security`` none | starttls | ssl needs ``cert`` (PEM cert, key) for the TLS kinds;
+    ``login`` (user, password) makes it require AUTH.
+    """
+
+    def __init__(self, security: str = "none", cert: tuple[str, str] | None = None,
+                 login: tuple[str, str] | None = None) -> None:
         import threading
 
         self.port = free_port()
         self.messages: list[bytes] = []
+        self.logins: list[str] = []
         self._arrived = threading.Condition()
         self.controller = None
+        self.security, self.cert, self.login = security, cert, login
+
+    def _options(self) -> dict:
+        import ssl
+
+        from aiosmtpd.smtp import AuthResult
+
+        options: dict = {}
+        context = None
+        if self.cert:
+            context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+            context.load_cert_chain(*self.cert)
+        if self.security == "ssl":
+            options["ssl_context"] = context
+        elif self.security == "starttls":
+            options.update(tls_context=context, require_starttls=True)
+        if self.login:
+            sink, (user, password) = self, self.login
+
+            def check(server: object, session: object, envelope: object, mechanism: str,
+                      auth_data: object) -> AuthResult:
+                ok = (getattr(auth_data, "login", b""), getattr(auth_data, "password", b"")) == (
+                    user.encode(), password.encode())
+                if ok:
+                    sink.logins.append(user)
+                return AuthResult(success=ok, handled=False)  # not handled: 535 on failure
+
+            # aiosmtpd counts only STARTTLS as TLS; implicit SSL is TLS all the same
+            options.update(authenticator=check, auth_required=True,
+                           auth_require_tls=self.security == "starttls")
+        return options
 
     def __enter__(self) -> Self:
         from aiosmtpd.controller import Controller
@@ -226,7 +292,8 @@ class ReplySink:
                     sink._arrived.notify_all()
                 return "250 OK"
 
-        self.controller = Controller(Keep(), hostname="127.0.0.1", port=self.port)
+        self.controller = Controller(Keep(), hostname="127.0.0.1", port=self.port,
+                                     **self._options())
         self.controller.start()
         return self
 

@@ -23,13 +23,25 @@ REGISTRY = build_registry()
 
 def records() -> list[DeviceRecord]:
     return [
-        DeviceRecord("127.20.9.2", alias="Kitchen Kettle", model="HS110(EU)", state="on",
-                     mac="50:C7:BF:00:00:01"),
+        DeviceRecord(
+            "127.20.9.2",
+            alias="Kitchen Kettle",
+            model="HS110(EU)",
+            state="on",
+            mac="50:C7:BF:00:00:01",
+        ),
         DeviceRecord("127.20.9.3", alias="Living Room", model="HS100(US)", state="off"),
         DeviceRecord("127.20.9.4", alias="Office", model="HS105(US)", state="on", online=False),
-        DeviceRecord("127.20.9.5", alias="Media Strip", model="HS300(US)", state="on",
-                     children=[{"number": 1, "id": "c1", "alias": "TV", "state": "on"},
-                               {"number": 2, "id": "c2", "alias": "Radio", "state": "off"}]),
+        DeviceRecord(
+            "127.20.9.5",
+            alias="Media Strip",
+            model="HS300(US)",
+            state="on",
+            children=[
+                {"number": 1, "id": "c1", "alias": "TV", "state": "on"},
+                {"number": 2, "id": "c2", "alias": "Radio", "state": "off"},
+            ],
+        ),
     ]
 
 
@@ -158,18 +170,27 @@ def test_image_arguments_complete_from_the_firmware_library(tmp_path: Path) -> N
         return None
 
     reg = Registry()
-    reg.add(Command("firmware stage", flash, "Stage an image.",
-                    args=(Arg("target", "target"), Arg("image", "image"))))
+    reg.add(
+        Command(
+            "firmware stage",
+            flash,
+            "Stage an image.",
+            args=(Arg("targets", "targets"), Arg("image", "image")),
+        )
+    )
     (tmp_path / "hs110_v2_1.5.10.bin").write_bytes(b"x" * 2048)
     (tmp_path / "manifest.json").write_text("{}")
     m = Model(reg, records, firmware_dir=lambda: tmp_path)
-    found = suggest(m, "firmware stage Office hs").items
+    found = suggest(m, "firmware stage Office hs").items  # after the targets, the image
     assert [s.text for s in found] == ["hs110_v2_1.5.10.bin"]
-    assert "2.0 kB" in found[0].meta
+    assert "2.0 kB" in found[0].meta and "not in the manifest" in found[0].meta
+    assert [s.kind for s in suggest(m, "firmware stage ").items if s.kind == "image"] == []
 
 
 def test_a_thousand_plugs_still_complete_the_right_one() -> None:
-    many = [DeviceRecord(f"127.21.{i // 250}.{i % 250 + 1}", alias=f"Plug {i:04d}") for i in range(1000)]
+    many = [
+        DeviceRecord(f"127.21.{i // 250}.{i % 250 + 1}", alias=f"Plug {i:04d}") for i in range(1000)
+    ]
     m = Model(REGISTRY, lambda: many)
     assert texts("on Plug 0999", m)[0] == '"Plug 0999"'
 
@@ -185,7 +206,11 @@ def test_describe_gives_the_usage_of_what_is_typed() -> None:
 def test_the_scanner_keeps_spans_and_reads_quotes_like_the_grammar() -> None:
     tokens = scan('on "Living Room" a\\ b; # x')
     assert [(t.kind, t.value) for t in tokens] == [
-        ("word", "on"), ("word", "Living Room"), ("word", "a b"), ("separator", ";"), ("comment", "# x")
+        ("word", "on"),
+        ("word", "Living Room"),
+        ("word", "a b"),
+        ("separator", ";"),
+        ("comment", "# x"),
     ]
     assert scan('on "Liv')[-1].quote == '"'
 
@@ -193,10 +218,24 @@ def test_the_scanner_keeps_spans_and_reads_quotes_like_the_grammar() -> None:
 @pytest.mark.parametrize("typed", ["on Liv", 'on "Liv', "on Living"])
 def test_the_prompt_toolkit_completer_replaces_the_word_under_the_cursor(typed: str) -> None:
     completer = KshellCompleter(model())
-    found = list(completer.get_completions(Document(typed), CompleteEvent(completion_requested=True)))
+    found = list(
+        completer.get_completions(Document(typed), CompleteEvent(completion_requested=True))
+    )
     assert found[0].text == '"Living Room"'
     assert found[0].start_position == -(len(typed) - len("on "))
     assert "HS100(US)" in found[0].display_meta_text
     document = Document(typed)
     completed = document.text[: len(typed) + found[0].start_position] + found[0].text
     assert completed == 'on "Living Room"'
+
+
+def test_a_plug_found_in_the_background_is_offered_without_a_new_command() -> None:
+    from kshell.cache import DeviceCache
+    from kshell.completer.engine import cache_fingerprint
+
+    cache = DeviceCache(None)
+    cache.merge(DeviceRecord("127.20.9.2", alias="Kitchen Kettle"))
+    m = Model(REGISTRY, cache.all, fingerprint=lambda: cache_fingerprint(cache), max_age=0)
+    assert texts("on Gar", m) == []
+    cache.merge(DeviceRecord("127.20.9.9", alias="Garage", state="on"))  # discovery found it
+    assert texts("on Gar", m) == ["Garage"]

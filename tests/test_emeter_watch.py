@@ -212,7 +212,7 @@ def test_ctrl_c_stops_the_live_view_and_prints_the_summary(home):
         encoding="utf-8", timeout=30, dimensions=(40, 140),
     )
     child.expect("recent power")
-    child.expect(r"Strip/6 +\d+\.\d")  # rows are filled in
+    child.expect(r"Strip/6 \(Plug 6\) +\d+\.\d")  # rows are filled in, outlets named
     child.expect(r"\x1b\[\d+F")  # and drawn again in place, not scrolled
     child.sendintr()
     child.expect("emeter watch summary")

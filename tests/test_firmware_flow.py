@@ -94,6 +94,10 @@ def test_two_plugs_download_over_http_flash_and_come_back_newer(tmp_path):
     assert any(p["ratio"] == 100 for p in steps_of(lines, "download"))
     assert port_is_free(serve["addresses"][0], serve["port"])
 
+    logged = json_lines((home / "staging.log").read_text())
+    assert sorted(e["plug"] for e in logged) == ["Plug 2", "Plug 3"]
+    assert all(e["bytes_sent"] == SIZE and e["sha256"] == serve["sha256"] for e in logged)
+
     cached = run_shell(home, "--json", "-c", "devices")
     assert new_sw in cached.stdout  # the cache learnt the new firmware
 
@@ -355,3 +359,95 @@ def test_with_several_plugs_a_refused_one_does_not_stop_the_others(tmp_path):
     assert [e["error"]["target"] for e in errors] == ["Plug 3"]
     assert list(steps_of(lines, "serve")[0]["urls"]) == ["Plug 2"]
     assert [d["host"] for d in steps_of(lines, "done")] == [good]
+
+
+def test_an_output_that_breaks_mid_flow_still_stops_the_server_and_the_polling(tmp_path):
+    """Whatever ends the stream (here the output itself fails), the server is closed."""
+    from kshell.app import build_context
+    from kshell.output import Collector
+    from kshell.runner import run_line
+
+    home = fw_home(tmp_path, stall_timeout="60")
+    add_image(home, tmp_path)
+    host = "127.40.13.2"
+    urls: list[str] = []
+
+    class Breaks(Collector):
+        def emit(self, result):  # type: ignore[no-untyped-def]
+            data = getattr(result, "data", None) or {}
+            if data.get("step") == "serve":
+                urls.extend(data["urls"].values())
+            if data.get("step") == "download_started":
+                raise BrokenPipeError("the reader went away")
+            super().emit(result)
+
+    async def scenario() -> tuple[bool, int]:
+        ctx = build_context(SimpleNamespace(home=str(home), config=None, commands=[]))
+        try:
+            ok = await run_line(ctx, f"firmware stage {host} hs110v2.bin --yes", Breaks())
+            await asyncio.sleep(0.3)
+            leftovers = [t for t in asyncio.all_tasks() if t is not asyncio.current_task()]
+            return ok, len(leftovers)
+        finally:
+            ctx.close_connections()
+
+    with SimulatorThread(plugs(host), firmware=FAST) as sim:
+        sim.set_fault(host, "fw_stall")
+        ok, leftovers = asyncio.run(scenario())
+    assert not ok and leftovers == 0  # no download poller left running
+    port = int(urls[0].split(":")[2].split("/")[0])
+    assert port_is_free("127.0.0.1", port)
+
+
+def test_a_simulator_image_never_goes_to_a_plug_off_loopback(tmp_path, monkeypatch):
+    """The demo image (and any file in the simulator's format) is for 127.x plugs only."""
+    from kshell import flash
+    from kshell.app import build_context
+    from kshell.output import Collector
+    from kshell.runner import run_line
+
+    home = fw_home(tmp_path)
+    add_image(home, tmp_path)
+    host = "127.40.14.2"
+
+    async def seems_real(target):  # type: ignore[no-untyped-def]
+        return "192.168.1.40"  # as if the plug were on a real network
+
+    monkeypatch.setattr(flash, "_plug_ip", seems_real)
+
+    async def scenario() -> tuple[bool, str]:
+        ctx = build_context(SimpleNamespace(home=str(home), config=None, commands=[]))
+        out = Collector(as_json=True)
+        try:
+            return await run_line(ctx, f"firmware stage {host} hs110v2.bin --yes --force",
+                                  out), out.text()
+        finally:
+            ctx.close_connections()
+
+    with SimulatorThread(plugs(host), firmware=FAST):
+        ok, text = asyncio.run(scenario())
+    errors = [line["error"] for line in json_lines(text) if "error" in line]
+    assert not ok and "never sent to a real plug" in errors[0]["message"]
+    assert steps_of(json_lines(text), "serve") == []
+
+
+def test_bind_and_port_choose_where_the_image_is_served_from(tmp_path):
+    import socket
+
+    home = fw_home(tmp_path)
+    add_image(home, tmp_path)
+    host, bind = "127.40.15.2", "127.40.15.9"
+    with socket.socket() as probe:  # a free port to ask for
+        probe.bind((bind, 0))
+        port = probe.getsockname()[1]
+    with SimulatorThread(plugs(host), firmware=FAST):
+        proc, lines, errors = stage(
+            home, f"firmware stage {host} hs110v2.bin --yes --bind {bind} --port {port}")
+    assert proc.returncode == 0, errors
+    assert steps_of(lines, "check")[0]["route"] == "--bind"
+    assert steps_of(lines, "download_started")[0]["url"].startswith(f"http://{bind}:{port}/")
+    assert steps_of(lines, "done")
+    assert port_is_free(bind, port)
+
+    refused = run_shell(home, "-c", f"firmware stage {host} hs110v2.bin --yes --bind 0.0.0.0")
+    assert refused.returncode == 1 and "the address the plugs connect to" in refused.stderr

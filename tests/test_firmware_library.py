@@ -75,13 +75,15 @@ def test_add_list_and_unknown_files(tmp_path):
     assert "unknown: not in the manifest" in plain.stdout and "stray.bin" in plain.stdout
 
     # registering a file already in the folder, by its name
-    again = run_shell(home, "-c", "firmware add stray.bin --model KP115(EU) --hw 1.0 --version 1.0.20")
+    again = run_shell(home, "-c",
+                      "firmware add stray.bin --model KP115(EU) --hw 1.0 --version 1.0.20")
     assert again.returncode == 0, again.stderr
     assert {i["file"] for i in json.loads((lib / "manifest.json").read_text())["images"]} == {
         "hs110v2.bin", "stray.bin"}
 
     # the same bytes twice, a bad model and a bad version are refused with one clear line
-    dup = run_shell(home, "-c", f"firmware add {image} --model 'HS110(EU)' --hw 2.0 --version 1.5.10")
+    dup = run_shell(home, "-c",
+                    f"firmware add {image} --model 'HS110(EU)' --hw 2.0 --version 1.5.10")
     bad = run_shell(home, "-c", f"firmware add {image} --model 'rm -rf' --hw 2.0 --version 1.5.10")
     ver = run_shell(home, "-c", f"firmware add {image} --model 'HS110(EU)' --hw 2.0 --version soon")
     assert dup.returncode == 1 and "already in the library" in dup.stderr
@@ -124,7 +126,7 @@ def test_choose_image_by_name_by_path_and_by_hash(tmp_path):
     unknown = tmp_path / "new.bin"
     unknown.write_bytes(b"new")
     assert choose_image(lib, str(unknown)).entry is None
-    with pytest.raises(UsageError, match="no image 'nope.bin'"):
+    with pytest.raises(UsageError, match=r"no image 'nope\.bin'"):
         choose_image(lib, "nope.bin")
     with pytest.raises(UsageError):
         choose_image(lib, "manifest.json")  # never an image, even though the file exists

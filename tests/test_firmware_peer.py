@@ -27,7 +27,8 @@ def peer_home(tmp_path):
                  extra=f"\n[firmware]\nlibrary = {tmp_path / 'lib'}\npoll_interval = 0.1\n")
     image = tmp_path / "hs100.bin"
     image.write_bytes(make_image("HS100(US)", "1.0", "1.2.6", size=50_000))
-    added = run_shell(home, "-c", f"firmware add {image} --model 'HS100(US)' --hw 1.0 --version 1.2.6")
+    added = run_shell(home, "-c",
+                      f"firmware add {image} --model 'HS100(US)' --hw 1.0 --version 1.2.6")
     assert added.returncode == 0, added.stderr
     return home
 
@@ -79,5 +80,6 @@ def test_flash_minus_5_is_a_clear_error_naming_the_step(npm_peer, tmp_path):
 
     error = asyncio.run(scenario())
     assert error.step == "flash_firmware"
-    assert str(error).startswith(f"{HOST}: flash_firmware: system.flash_firmware failed: err_code -5")
+    assert str(error).startswith(
+        f"{HOST}: flash_firmware: system.flash_firmware failed: err_code -5")
     assert "keeps 1.2.5" in error.message

@@ -58,7 +58,8 @@ def test_serves_the_image_at_each_plugs_path_and_counts_the_bytes():
             path_a = url_a.split(str(srv.port), 1)[1]
             path_b = url_b.split(str(srv.port), 1)[1]
             status, body = await http(srv.port, get(path_a))
-            status_head, head_body = await http(srv.port, f"HEAD {path_b} HTTP/1.0\r\n\r\n".encode())
+            head = f"HEAD {path_b} HTTP/1.0\r\n\r\n".encode()
+            status_head, head_body = await http(srv.port, head)
             await asyncio.sleep(0.05)
             return url_a, url_b, status, body, status_head, head_body, srv, seen
 
@@ -162,7 +163,7 @@ def test_one_port_for_several_bind_addresses():
 def test_a_taken_port_is_a_clear_error():
     async def scenario():
         async with StagingServer(IMAGE, "img.bin", [BIND]) as first:
-            with pytest.raises(StagingError, match="cannot listen on 127.40.9.1 port"):
+            with pytest.raises(StagingError, match=r"cannot listen on 127\.40\.9\.1 port"):
                 await StagingServer(IMAGE, "img.bin", [BIND], first.port).start()
 
     run(scenario())

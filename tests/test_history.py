@@ -10,15 +10,11 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-
-from kshell.errors import UsageError
-from kshell.registry import build_registry
-from kshell.simulator import PlugSpec, SimulatorThread
-
-build_registry()  # in a checkout that is not installed, loading commands/ maps history/ in
-
 from kshell.history.replay import drop_meta, select
 from kshell.history.store import HistoryStore
+
+from kshell.errors import UsageError
+from kshell.simulator import PlugSpec, SimulatorThread
 
 ROOT = Path(__file__).resolve().parent.parent
 HOSTS = ("127.20.3.2", "127.20.3.3")
@@ -27,15 +23,20 @@ HOSTS = ("127.20.3.2", "127.20.3.3")
 def shell(home: Path, *args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, str(ROOT / "shell.py"), "--home", str(home), *args],
-        check=False, capture_output=True, text=True, timeout=60, cwd=cwd or home,
+        check=False,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=cwd or home,
     )
 
 
 @pytest.fixture(scope="module")
 def plugs() -> Iterator[SimulatorThread]:
-    specs = [PlugSpec(host=HOSTS[0], alias="Desk Lamp", model="HS105(US) 1.0", udp_port=None),
-             PlugSpec(host=HOSTS[1], alias="Fan", model="HS100(US) 2.0", udp_port=None,
-                      relay_state=0)]
+    specs = [
+        PlugSpec(host=HOSTS[0], alias="Desk Lamp", model="HS105(US) 1.0", udp_port=None),
+        PlugSpec(host=HOSTS[1], alias="Fan", model="HS100(US) 2.0", udp_port=None, relay_state=0),
+    ]
     with SimulatorThread(specs) as sim:
         yield sim
 
@@ -56,7 +57,10 @@ def test_entries_are_numbered_from_one_and_survive_a_new_store(tmp_path: Path) -
         store.append(line)
     again = HistoryStore(tmp_path / "history")
     assert [(e.number, e.line) for e in again.entries()] == [
-        (1, "devices"), (2, 'on "Desk Lamp"'), (3, "off all")]
+        (1, "devices"),
+        (2, 'on "Desk Lamp"'),
+        (3, "off all"),
+    ]
     assert again.get(2).line == 'on "Desk Lamp"'
     assert [e.line for e in again.span(2, 3)] == ['on "Desk Lamp"', "off all"]
 
@@ -93,8 +97,10 @@ def test_a_script_file_skips_comments_and_blank_lines(tmp_path: Path) -> None:
     script = tmp_path / "evening.kshell"
     script.write_text("# lights\n\noff all\n  # indented comment\non Fan\n")
     steps, _ = select(str(script), HistoryStore(tmp_path / "history"))
-    assert [(s.label, s.line) for s in steps] == [("evening.kshell:3", "off all"),
-                                                  ("evening.kshell:5", "on Fan")]
+    assert [(s.label, s.line) for s in steps] == [
+        ("evening.kshell:3", "off all"),
+        ("evening.kshell:5", "on Fan"),
+    ]
 
 
 def test_replay_of_something_that_is_neither_entry_nor_file_says_so(tmp_path: Path) -> None:
@@ -117,7 +123,9 @@ def test_history_lists_the_numbered_lines_as_json(home: Path) -> None:
 def test_record_then_replay_the_script_and_run_it_with_shell_py(
     home: Path, plugs: SimulatorThread
 ) -> None:
-    result = shell(home, "-c", "record evening.kshell; off 'Desk Lamp'; on Fan; nosuch; record stop")
+    result = shell(
+        home, "-c", "record evening.kshell; off 'Desk Lamp'; on Fan; nosuch; record stop"
+    )
     assert "saved 2 command(s)" in result.stdout
     script = (home / "evening.kshell").read_text()
     lines = script.splitlines()

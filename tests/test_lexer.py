@@ -16,15 +16,22 @@ from kshell.repl.highlight import KshellHighlighter
 REGISTRY = build_registry()
 RECORDS = [
     DeviceRecord("127.20.9.2", alias="Kitchen Kettle", model="HS110(EU)", state="on"),
-    DeviceRecord("127.20.9.5", alias="Strip", model="HS300(US)",
-                 children=[{"number": 1, "id": "c1", "alias": "TV", "state": "on"}]),
+    DeviceRecord(
+        "127.20.9.5",
+        alias="Strip",
+        model="HS300(US)",
+        children=[{"number": 1, "id": "c1", "alias": "TV", "state": "on"}],
+    ),
 ]
 MODEL = Model(REGISTRY, lambda: RECORDS)
 
 
 def tokens(text: str, model: Model | None = MODEL) -> list[tuple[object, str]]:
-    return [(kind, value) for _, kind, value in KshellLexer(model).get_tokens_unprocessed(text)
-            if value.strip()]
+    return [
+        (kind, value)
+        for _, kind, value in KshellLexer(model).get_tokens_unprocessed(text)
+        if value.strip()
+    ]
 
 
 def kind_of(text: str, word: str) -> object:
@@ -45,6 +52,13 @@ def test_known_targets_differ_from_unknown_ones() -> None:
     assert kind_of(line, "Nowhere") is Name.Exception
     assert kind_of(line, "127.20.9.77") is Name.Variable.Magic  # an address, not yet known
     assert kind_of(line, "all") is Keyword.Constant
+
+
+def test_a_word_still_being_typed_is_not_an_error_yet() -> None:
+    assert kind_of("on Kitch", "Kitch") is not Name.Exception  # the start of a known alias
+    assert kind_of("on Kitch ", "Kitch") is Name.Exception  # finished, and unknown
+    assert kind_of("dev", "dev") is not Error
+    assert kind_of("dev ", "dev") is Error
 
 
 def test_options_numbers_strings_and_comments() -> None:
@@ -85,3 +99,22 @@ def test_the_prompt_glue_gives_style_classes_per_line() -> None:
     assert styles["Strip"] == "class:pygments.name.variable"
     assert styles["Nowhere"] == "class:pygments.name.exception"
     assert lex(5) == []
+
+
+def test_colours_come_from_the_config_and_bad_values_are_reported() -> None:
+    import configparser
+
+    from kshell.config import DEFAULT_CONFIG
+    from kshell.repl.style import build_style, color_depth
+
+    config = configparser.ConfigParser(interpolation=None)
+    config.read_string(DEFAULT_CONFIG)
+    config.set("colors", "verb", "#ff8700 underline")
+    config.set("colors", "target", "not-a-colour")
+    config.set("colors", "sparkles", "bold")
+    style, problems = build_style(config)
+    assert style.get_attrs_for_style_str("class:pygments.keyword").color == "ff8700"
+    assert any(p.startswith("[colors] target = not-a-colour") for p in problems)
+    assert any(p.startswith("[colors] sparkles: unknown") for p in problems)
+    config.set("shell", "color", "never")
+    assert color_depth(config) is not None

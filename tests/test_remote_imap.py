@@ -58,7 +58,6 @@ def configure(home: Path, server: Dovecot, user: str, sink: ReplySink, extra: st
     ))
 
 
-STATUS: list = []
 LINES: list[str] = []  # what the current listener reported (shown when a wait gives up)
 
 
@@ -72,7 +71,6 @@ def listen(home: Path, scenario: Callable[[RemoteService], Awaitable[None]]) -> 
                                             yes=False, debug=False))
         service = RemoteService(ctx, lines.append)
         await service.start()
-        STATUS.append(service)
         try:
             await scenario(service)
         finally:
@@ -87,7 +85,7 @@ async def until(check: Callable[[], bool], what: str) -> None:
         if await asyncio.to_thread(check):
             return
         await asyncio.sleep(0.02)
-    raise AssertionError(f"gave up waiting for {what}; the listener said: {LINES[-6:]} {[s.status() for s in STATUS]} {[s.task for s in STATUS]}")
+    raise AssertionError(f"gave up waiting for {what}; the listener said: {LINES[-6:]}")
 
 
 def audit(home: Path) -> list[dict]:

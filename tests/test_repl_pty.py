@@ -36,8 +36,13 @@ def write_config(home: Path, sim: SimulatorThread, refresh: bool) -> None:
 
 
 def one_shot(home: Path, command: str) -> None:
-    result = subprocess.run([sys.executable, str(ROOT / "shell.py"), "--home", str(home),
-                             "-c", command], check=False, capture_output=True, text=True, timeout=60)
+    result = subprocess.run(
+        [sys.executable, str(ROOT / "shell.py"), "--home", str(home), "-c", command],
+        check=False,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert result.returncode == 0, result.stderr
 
 
@@ -57,14 +62,22 @@ class Terminal:
         self.socket = str(home / "tmux.sock")
         self.seen: dict[str, int] = {}
         env = {k: v for k, v in os.environ.items() if k not in ("NO_COLOR", "TMUX")}
-        command = (f"{shlex.quote(sys.executable)} {shlex.quote(str(ROOT / 'shell.py'))} "
-                   f"--home {shlex.quote(str(home))}; echo kshell-exit-$?; sleep 60")
+        command = (
+            f"{shlex.quote(sys.executable)} {shlex.quote(str(ROOT / 'shell.py'))} "
+            f"--home {shlex.quote(str(home))}; echo kshell-exit-$?; sleep 60"
+        )
         self.tmux("new-session", "-d", "-x", "120", "-y", "30", "-c", str(home), command, env=env)
         self.expect("Ctrl-D exits")
 
     def tmux(self, *args: str, env: dict[str, str] | None = None) -> str:
-        result = subprocess.run(["tmux", "-S", self.socket, *args], check=False, capture_output=True,
-                                text=True, timeout=10, env=env)
+        result = subprocess.run(
+            ["tmux", "-S", self.socket, *args],
+            check=False,
+            capture_output=True,
+            text=True,
+            timeout=10,
+            env=env,
+        )
         assert result.returncode == 0, result.stderr
         return result.stdout
 
@@ -96,7 +109,9 @@ class Terminal:
         self.expect("kshell-exit-0")
 
     def close(self) -> None:
-        subprocess.run(["tmux", "-S", self.socket, "kill-server"], check=False, capture_output=True, timeout=10)
+        subprocess.run(
+            ["tmux", "-S", self.socket, "kill-server"], check=False, capture_output=True, timeout=10
+        )
 
 
 @pytest.fixture()
@@ -147,6 +162,10 @@ def test_ctrl_c_cancels_a_long_command_and_the_shell_goes_on(
     term.expect(re.escape("--interval 0.05"))
     term.key("C-c")
     term.expect("interrupted")
+    type_line(term, "emeter watch 'Kitchen Kettle' --interval 0.1")  # a live stream
+    term.expect(r"Kitchen Kettle\s+[\d.]+\s+[\d.]+")  # a row of readings, redrawn in place
+    term.key("C-c")
+    term.expect("interrupted")
     type_line(term, "nosuch command")
     term.expect("unknown command 'nosuch'")  # an error is one line, not the end of the shell
     term.send("off all")
@@ -172,8 +191,10 @@ def test_history_survives_a_restart_and_replay_runs_it(
     term.key("C-u")
     type_line(term, "history")
     term.expect(r"1\s+\S+ \S+\s+off 'Office Heater'")
-    type_line(term, "replay 1")
+    type_line(term, "replay 1 --step")
     term.expect(re.escape("--- #1: off 'Office Heater'"))
+    term.expect(re.escape("run #1: off 'Office Heater' ? [y/N]"))
+    type_line(term, "y")
     term.expect(r"replayed 1 line\(s\)")
     assert plugs.plug(HEATER).sockets[0].state == 0
     term.leave()
@@ -197,3 +218,36 @@ def test_question_mark_shows_usage_and_confirmation_asks_y_n(
     term.expect(r"kshell Kitchen Kettle>")  # the prompt names the current plug
     term.expect("Kitchen Kettle: on")  # and the toolbar shows its state
     term.leave()
+
+
+def test_prompt_and_toolbar_show_the_current_plug_its_power_and_remote_mode(
+    tmp_path: Path,
+) -> None:
+    import argparse
+
+    from kshell.app import build_context
+    from kshell.cache import DeviceRecord
+    from kshell.completer.engine import Model
+    from kshell.repl.toolbar import prompt_text, toolbar_text
+
+    ctx = build_context(argparse.Namespace(home=str(tmp_path), config=None, commands=[]))
+    ctx.cache.merge(DeviceRecord("127.20.1.9", alias="Fridge", state="on"))
+    ctx.cache.merge(DeviceRecord("127.20.1.10", alias="Shed", state="off", online=False))
+    model = Model.from_context(ctx)
+
+    def flat(parts: list[tuple[str, str]]) -> str:
+        return "".join(text for _, text in parts)
+
+    assert flat(prompt_text(ctx)) == "kshell> "
+    assert flat(toolbar_text(ctx, model)).startswith(" 2 known, 1 online")
+    ctx.current = "Fridge"
+    ctx.extras["last_power"] = {"Fridge": 87.25}
+    ctx.extras["remote_status"] = "imap: idle, 3 done"
+    assert flat(prompt_text(ctx)) == "kshell Fridge [remote]> "
+    bar = flat(toolbar_text(ctx, model))
+    assert "Fridge: on, 87.2 W" in bar
+    assert "remote: imap: idle, 3 done" in bar
+    ctx.current = "Shed"
+    del ctx.extras["remote_status"]
+    assert flat(prompt_text(ctx)) == "kshell Shed> "
+    assert "Shed: offline" in flat(toolbar_text(ctx, model))

@@ -19,7 +19,10 @@ LAMP, STRIP, DEAD = "127.20.2.2", "127.20.2.3", "127.20.2.4"
 def shell(home: Path, *args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, str(ROOT / "shell.py"), "--home", str(home), *args],
-        check=False, capture_output=True, text=True, timeout=60,
+        check=False,
+        capture_output=True,
+        text=True,
+        timeout=60,
     )
 
 
@@ -31,8 +34,13 @@ def lines(result: subprocess.CompletedProcess[str]) -> list[dict[str, object]]:
 def plugs() -> Iterator[SimulatorThread]:
     specs = [
         PlugSpec(host=LAMP, alias="Lamp", model="HS105(US) 1.0", udp_port=None),
-        PlugSpec(host=STRIP, alias="Strip", model="HS300(US) 1.0", udp_port=None,
-                 outlet_states=(1, 0, 1, 0, 0, 0)),
+        PlugSpec(
+            host=STRIP,
+            alias="Strip",
+            model="HS300(US) 1.0",
+            udp_port=None,
+            outlet_states=(1, 0, 1, 0, 0, 0),
+        ),
         PlugSpec(host=DEAD, alias="Dead", model="HS100(US) 2.0", udp_port=None),
     ]
     with SimulatorThread(specs) as sim:
@@ -46,7 +54,9 @@ def home(tmp_path: Path, plugs: SimulatorThread) -> Path:
     return tmp_path
 
 
-def test_ifaces_lists_loopback_with_its_network_and_says_what_discovery_uses(tmp_path: Path) -> None:
+def test_ifaces_lists_loopback_with_its_network_and_says_what_discovery_uses(
+    tmp_path: Path,
+) -> None:
     (tmp_path / "kshell.ini").write_text("[discovery]\nbroadcast = 127.255.255.255\n")
     result = shell(tmp_path, "--json", "-c", "ifaces")
     assert result.returncode == 0, result.stderr
@@ -70,7 +80,9 @@ def test_ping_reports_round_trips_and_no_loss(home: Path) -> None:
     assert "Lamp (127.20.2.2): 2 sent, 2 answered, 0% loss, rtt min/avg/max" in human
 
 
-def test_ping_counts_lost_requests_and_fails_when_none_answer(home: Path, plugs: SimulatorThread) -> None:
+def test_ping_counts_lost_requests_and_fails_when_none_answer(
+    home: Path, plugs: SimulatorThread
+) -> None:
     plugs.set_fault(DEAD, "drop")
     try:
         result = shell(home, "--timeout", "0.3", "-c", "ping Dead Lamp --count 2 --interval 0")

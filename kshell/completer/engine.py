@@ -74,16 +74,21 @@ class Model:
         current: Callable[[], str | None] = lambda: None,
         firmware_dir: Callable[[], Path | None] = lambda: None,
         cwd: Callable[[], Path] = Path.cwd,
-        max_age: float = 2.0,
+        fingerprint: Callable[[], object] | None = None,
+        max_age: float = 0.5,
     ) -> None:
         self.registry = registry
         self._records = records
         self.current = current
         self.firmware_dir = firmware_dir
         self.cwd = cwd
-        self.max_age = max_age  # a safety net: the shell invalidates after every command
+        # Background work (discovery, remote mode) changes the cache between keystrokes: at
+        # most every max_age seconds a cheap fingerprint says whether to rebuild the index.
+        self.fingerprint = fingerprint
+        self.max_age = max_age
         self._index: TargetIndex | None = None
         self._built = 0.0
+        self._print: object = None
         self.verbs = registry.verbs()
         self.verb_meta = {v: _verb_meta(registry, v) for v in self.verbs}
 
@@ -97,29 +102,44 @@ class Model:
             ctx.cache.all,
             current=lambda: ctx.current,
             firmware_dir=lambda: firmware_library(ctx),
+            fingerprint=lambda: cache_fingerprint(ctx.cache),
         )
 
     def index(self) -> TargetIndex:
         now = time.monotonic()
-        if self._index is None or now - self._built > self.max_age:
-            self._index = TargetIndex.build(self._records())
-            self._built = now
+        if self._index is not None and now - self._built <= self.max_age:
+            return self._index
+        self._built = now
+        if self._index is not None and self.fingerprint is not None:
+            print_now = self.fingerprint()
+            if print_now == self._print:
+                return self._index
+            self._print = print_now
+        elif self.fingerprint is not None:
+            self._print = self.fingerprint()
+        self._index = TargetIndex.build(self._records())
         return self._index
 
     def invalidate(self) -> None:
         self._index = None
 
 
+def cache_fingerprint(cache: object) -> int:
+    """Changes whenever a record is added, replaced (merge makes a new one) or marked."""
+    records = getattr(cache, "records", {})
+    return hash(tuple((id(r), r.online, r.state) for r in records.values()))
+
+
 def firmware_library(ctx: object) -> Path | None:
-    """The firmware image folder: the config's, else ``firmware/`` in a checkout, else home."""
+    """The firmware image folder, found the way the firmware commands find it."""
     from kshell.context import Context
 
     assert isinstance(ctx, Context)
-    configured = ctx.config.get("firmware", "library", fallback="").strip()
-    if configured:
-        return Path(configured).expanduser()
-    checkout = Path(__file__).resolve().parents[2] / "firmware"
-    return checkout if checkout.is_dir() else ctx.paths.data / "firmware"
+    try:
+        from kshell.fwlibrary import library_folder
+    except ImportError:
+        return ctx.paths.data / "firmware"
+    return library_folder(ctx.config, ctx.paths.data)
 
 
 def _verb_meta(registry: Registry, verb: str) -> str:
@@ -199,6 +219,10 @@ def _bind_rest(model: Model, cmd: Command, words: list[str], b: Binding, final: 
         return
     after = b.positional[-1] if b.positional else ""
     slots = [_arg_at(args, count, None)]
+    if slots[0] is not None and slots[0].variadic:
+        at = args.index(slots[0])
+        if count > at and at + 1 < len(args):  # it has a word: what follows it may come now
+            slots.append(args[at + 1])
     if _may_use_current(model, cmd) and count < _min_needed(args):
         slots.append(_arg_at(args, count + 1, None))  # the target may be left out
     for arg in slots:
@@ -296,7 +320,11 @@ def suggest(model: Model, text: str) -> Completions:
         items += _for_slot(model, binding, slot, match)
     cmd = binding.command
     wants_options = typed.startswith("-") or any(s.kind == "none" for s in binding.slots)
-    if cmd is not None and wants_options and not any(s.kind == "option_value" for s in binding.slots):
+    if (
+        cmd is not None
+        and wants_options
+        and not any(s.kind == "option_value" for s in binding.slots)
+    ):
         items += _options(cmd, binding, match)
     seen: set[str] = set()
     unique = [s for s in items if not (s.text in seen or seen.add(s.text))]  # type: ignore[func-returns-value]
@@ -306,7 +334,8 @@ def suggest(model: Model, text: str) -> Completions:
 def _for_slot(model: Model, b: Binding, slot: Slot, match: Matcher) -> list[Suggestion]:
     if slot.kind == "verb":
         return match.rank(
-            [Suggestion(v, v, model.verb_meta[v], "verb") for v in model.verbs], key=lambda s: s.text
+            [Suggestion(v, v, model.verb_meta[v], "verb") for v in model.verbs],
+            key=lambda s: s.text,
         )
     if slot.kind == "subverb":
         reg = model.registry
@@ -326,13 +355,15 @@ def _for_slot(model: Model, b: Binding, slot: Slot, match: Matcher) -> list[Sugg
     if arg.kind in TARGET_KINDS:
         return target_suggestions(model, cmd, arg, match, exclude=set(b.positional))
     if arg.choices:
-        return match.rank([Suggestion(c, c, arg.help, "choice") for c in arg.choices], key=lambda s: s.text)
+        return match.rank(
+            [Suggestion(c, c, arg.help, "choice") for c in arg.choices], key=lambda s: s.text
+        )
     if arg.kind == "verb":
         return _for_slot(model, b, Slot("verb"), match)
     if arg.kind == "word" and arg.name == "subverb" and slot.after:
         return _for_slot(model, b, Slot("subverb", verb=slot.after), match)
     if arg.kind == "image":
-        return image_suggestions(model.firmware_dir(), match)
+        return image_suggestions(model.firmware_dir(), match, model.cwd())
     if arg.kind == "file":
         return path_suggestions(model.cwd(), match.typed)
     return []
@@ -366,24 +397,68 @@ def target_suggestions(
     ]
     if typed[:1].isdigit():  # hosts and MACs by prefix only: a substring of an address is noise
         low = typed.lower()
-        out += [Suggestion(c.text, c.text, c.meta, "host") for c in index.hosts if c.lower.startswith(low)]
+        out += [
+            Suggestion(c.text, c.text, c.meta, "host")
+            for c in index.hosts
+            if c.lower.startswith(low)
+        ]
     if typed and all(ch in "0123456789abcdefABCDEF:-" for ch in typed):
         low = typed.lower().replace("-", ":")
-        out += [Suggestion(c.text, c.text, c.meta, "mac") for c in index.macs if c.lower.startswith(low)]
+        out += [
+            Suggestion(c.text, c.text, c.meta, "mac") for c in index.macs if c.lower.startswith(low)
+        ]
     return out
 
 
-def image_suggestions(folder: Path | None, match: Matcher) -> list[Suggestion]:
+def image_suggestions(folder: Path | None, match: Matcher, cwd: Path) -> list[Suggestion]:
+    """Library images by name, with what the manifest says they are for; paths after a /."""
+    if "/" in match.typed:
+        return path_suggestions(cwd, match.typed)
     if folder is None:
         return []
+    described = _manifest(folder)
     found = []
     for entry in _scandir(folder):
         name = entry.name
         if name.startswith(".") or name.lower().endswith((".json", ".md", ".txt")):
             continue
         if entry.is_file():
-            found.append(Suggestion(quote_word(name), name, f"image, {_size(entry)}", "image"))
+            meta = described.get(name) or f"image, {_size(entry)}, not in the manifest"
+            found.append(Suggestion(quote_word(name), name, meta, "image"))
     return match.rank(found, key=lambda s: s.display)
+
+
+_MANIFESTS: dict[Path, tuple[int, dict[str, str]]] = {}
+
+
+def _manifest(folder: Path) -> dict[str, str]:
+    """file -> "models, hw, version" from the library manifest; re-read only when it changes."""
+    path = folder / "manifest.json"
+    try:
+        stamp = path.stat().st_mtime_ns
+    except OSError:
+        return {}
+    cached = _MANIFESTS.get(path)
+    if cached is not None and cached[0] == stamp:
+        return cached[1]
+    described: dict[str, str] = {}
+    try:
+        from kshell.fwlibrary import Library
+
+        for image in Library(folder).images():
+            models = ", ".join(image.models) or "any model"
+            hw = f" hw {', '.join(image.hw_versions)}" if image.hw_versions else ""
+            described[image.file] = clean_meta(f"{models}{hw}: firmware {image.version}")
+    except Exception:  # noqa: BLE001 - a broken manifest only costs the descriptions
+        described = {}
+    _MANIFESTS[path] = (stamp, described)
+    return described
+
+
+def clean_meta(text: str) -> str:
+    from kshell.output import clean
+
+    return clean(text, 120)
 
 
 def path_suggestions(cwd: Path, typed: str) -> list[Suggestion]:
@@ -477,10 +552,25 @@ def analyse(model: Model, text: str) -> list[tuple[Token, str]]:
     out = []
     for token in tokens:
         if token.kind == WORD:
-            out.append((token, roles.get(token.start, "word")))
+            role = roles.get(token.start, "word")
+            if token.end == len(text) and _still_typing(model, role, token.value):
+                role = "partial"  # not red while it is still the start of something known
+            out.append((token, role))
         else:
             out.append((token, token.kind))
     return out
+
+
+def _still_typing(model: Model, role: str, word: str) -> bool:
+    low = word.lower()
+    if role == "bad_verb":
+        return any(v.startswith(low) for v in model.verbs)
+    if role == "unknown_target":
+        index = model.index()
+        return any(c.lower.startswith(low) for c in index.aliases) or any(
+            c.lower.startswith(low) for c in index.hosts
+        )
+    return False
 
 
 def describe(model: Model, text: str) -> str:
@@ -498,8 +588,10 @@ def describe(model: Model, text: str) -> str:
                 return f"unknown command '{words[0]}' (help lists them)"
             return _listing([(v, model.verb_meta[v]) for v in near], f"commands like '{words[0]}':")
         subs = reg.subverbs(words[0])
-        return _listing([(f"{words[0]} {s}", reg.commands[f"{words[0]} {s}"].summary) for s in subs],
-                        f"{words[0]} takes a subcommand:")
+        return _listing(
+            [(f"{words[0]} {s}", reg.commands[f"{words[0]} {s}"].summary) for s in subs],
+            f"{words[0]} takes a subcommand:",
+        )
     lines = [f"usage: {cmd.usage()}", f"  {cmd.summary}"]
     nxt = [s.arg for s in binding.slots if s.kind == "arg" and s.arg is not None]
     for arg in nxt[:1]:

@@ -52,7 +52,9 @@ class TargetIndex:
             where = r.host if r.port == DEFAULT_PORT else f"{r.host}:{r.port}"
             if r.alias:
                 shared = " (shared alias!)" if seen_aliases[r.alias.lower()] > 1 else ""
-                index.aliases.append(_cand(r.alias, "alias", f"{r.model}  {where}  {state}{shared}"))
+                index.aliases.append(
+                    _cand(r.alias, "alias", f"{r.model}  {where}  {state}{shared}")
+                )
                 index.known.add(r.alias.lower())
             index.hosts.append(_cand(where, "host", f"{alias or '-'}  {r.model}  {state}"))
             index.known.add(where.lower())

@@ -84,7 +84,9 @@ class Processor:
         try:
             mail = parse_mail(incoming)
             entry = self.journal.find(mail.key, incoming.mailbox_key)
-            if entry is not None:
+            if entry is not None and incoming.mailbox_key and entry.mailbox_key == incoming.mailbox_key:
+                pass  # the same copy again (its move failed last time): just move it now
+            elif entry is not None:
                 self.stats["duplicates"] += 1
                 self._audit(mail, entry.sender, None, "duplicate", f"not run (journal: {entry.state})")
                 self.report(f"remote: {clean(mail.message_id, 120)} seen before ({entry.state}): "
@@ -126,10 +128,9 @@ class Processor:
             trust_authres=self.trust_authres,
         )
         sender = verdict.sender
-        self.journal.db.execute("UPDATE messages SET sender = ? WHERE key = ?", (sender, mail.key))
         if not verdict.trusted:
             self.stats["rejected"] += 1
-            self.journal.set_state(mail.key, "rejected", verdict.how)
+            self.journal.set_state(mail.key, "rejected", verdict.how, sender=sender)
             self._audit(mail, sender, None, f"rejected: {verdict.how}", "not run")
             self.report(f"remote: mail from {clean(sender or '?')} rejected ({verdict.how}); "
                         "nothing run, no reply")
@@ -174,7 +175,7 @@ class Processor:
 
     def _refuse(self, mail: Mail, sender: str, reason: str) -> None:
         self.stats["refused"] += 1
-        self.journal.set_state(mail.key, "refused", reason)
+        self.journal.set_state(mail.key, "refused", reason, sender=sender)
         self._audit(mail, sender, None, f"refused: {reason}", "not run")
         self.report(f"remote: mail from {clean(sender)}: nothing run: {clean(reason, 300)}")
 
@@ -185,7 +186,7 @@ class Processor:
 
     async def _run(self, mail: Mail, orders: Orders, sender: str, verdict: Verdict) -> None:
         self.stats["ran"] += 1
-        self.journal.set_state(mail.key, "running", verdict.how)
+        self.journal.set_state(mail.key, "running", verdict.how, sender=sender)
         mail_ctx = self._mail_context(verdict.permission or "read")
         sections: list[tuple[str, bool, str]] = []
         self.report(f"remote: mail from {sender} ({verdict.how}), {clean(mail.incoming.where)}:")

@@ -155,10 +155,15 @@ async def run_headless(ctx: Context, output: Any) -> int:
     return 0
 
 
-def printer() -> Callable[[str], None]:
-    """Report lines for the interactive shell: printed above the prompt (patch_stdout)."""
+def printer(ctx: Context) -> Callable[[str], None]:
+    """Report lines for the interactive shell, printed above the prompt (the repl's
+    ``print_above`` when it offers one, else a plain print, which patch_stdout moves up)."""
+    above = ctx.extras.get("print_above")
 
     def show(text: str) -> None:
-        print(clean(text, 2000), flush=True)
+        if callable(above):
+            above(clean(text, 2000))
+        else:
+            print(clean(text, 2000), flush=True)
 
     return show

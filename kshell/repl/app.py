@@ -83,7 +83,10 @@ class Shell:
                     continue  # Ctrl-C on the line: drop it, prompt again
                 except EOFError:
                     break
-                await self.handle(text)
+                try:
+                    await self.handle(text)
+                except Exception as exc:  # noqa: BLE001 - nothing a line does may end the shell
+                    self._report(exc)
         finally:
             loop.remove_signal_handler(signal.SIGINT)
             for task in self.background:
@@ -125,12 +128,23 @@ class Shell:
     def _report(self, exc: BaseException) -> None:
         if self.ctx.debug:
             traceback.print_exception(exc)
-        print(f"error: internal error: {type(exc).__name__}: {clean(str(exc), 300)}", file=sys.stderr)
+        print(
+            f"error: internal error: {type(exc).__name__}: {clean(str(exc), 300)}", file=sys.stderr
+        )
 
     def _banner(self) -> None:
         index = self.model.index()
-        known = f"{index.count} known plug(s), {index.online} online" if index.count else "no plugs known yet"
-        print(f"kshell {__version__}: {known}. Tab completes, ? shows usage, help lists commands, "
-              "Ctrl-D exits.")
+        known = (
+            f"{index.count} known plug(s), {index.online} online"
+            if index.count
+            else "no plugs known yet"
+        )
+        print(
+            f"kshell {__version__}: {known}. Tab completes, ? shows usage, help lists commands, "
+            "Ctrl-D exits."
+        )
         for problem in self.style_problems:
             print(f"warning: {problem}")
+        for problem in self.ctx.registry.load_errors:
+            if not problem.endswith("command folder not found"):  # the CLI said those already
+                print(f"warning: command module skipped: {clean(problem, 300)}")

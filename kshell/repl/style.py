@@ -52,7 +52,7 @@ def build_style(config: configparser.ConfigParser) -> tuple[BaseStyle, list[str]
         problems.append(f"[shell] style = {theme}: no such pygments style, using native")
         pygments_style = get_style_by_name("native")
     rules: dict[str, str] = dict(BASE)
-    for key, value in (config.items("colors") if config.has_section("colors") else []):
+    for key, value in config.items("colors") if config.has_section("colors") else []:
         value = value.strip()
         if not value:
             continue

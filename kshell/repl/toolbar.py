@@ -32,7 +32,9 @@ def remote_status(ctx: Context) -> str:
 
 def toolbar_text(ctx: Context, model: Model) -> StyleAndTextTuples:
     index = model.index()
-    parts: StyleAndTextTuples = [("class:bottom-toolbar", f" {index.count} known, {index.online} online")]
+    parts: StyleAndTextTuples = [
+        ("class:bottom-toolbar", f" {index.count} known, {index.online} online")
+    ]
     refresh = ctx.extras.get("refresh_status")
     if isinstance(refresh, str) and refresh:
         parts.append(("class:bottom-toolbar", f" ({clean(refresh, 40)})"))
@@ -41,7 +43,10 @@ def toolbar_text(ctx: Context, model: Model) -> StyleAndTextTuples:
         parts += _current(ctx)
     remote = remote_status(ctx)
     if remote:
-        parts += [("class:bottom-toolbar", "  |  "), ("class:bottom-toolbar.remote", f"remote: {remote}")]
+        parts += [
+            ("class:bottom-toolbar", "  |  "),
+            ("class:bottom-toolbar.remote", f"remote: {remote}"),
+        ]
     parts.append(("class:bottom-toolbar", "  |  Tab completes, ? usage, Ctrl-D exits "))
     return parts
 

@@ -11,7 +11,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import re
+import ssl
 from typing import Any
 
 from kshell.remote.settings import RemoteSettings, SourceSpec
@@ -20,6 +22,7 @@ from kshell.remote.sources import Handler, Incoming, Reporter, Step
 IDLE_REFRESH = 240.0  # re-issue IDLE well before servers drop an idle client (30 min)
 POLL = 1.0  # seconds between checks when the server has no IDLE
 BACKOFF_FIRST, BACKOFF_MAX = 0.2, 30.0
+MOVE_BATCH = 50  # handled messages moved by one UID MOVE while a backlog drains
 TIMEOUT = 15.0  # per IMAP command
 
 
@@ -46,6 +49,7 @@ class ImapSource:
         self.connected = False
         self.reconnects = 0
         self._lost = asyncio.Event()
+        self._to_move: list[int] = []
 
     def describe(self) -> str:
         return self.spec.describe()
@@ -56,16 +60,15 @@ class ImapSource:
     # -- connection -----------------------------------------------------------------------
 
     async def _connect(self) -> Any:
-        import aioimaplib
-
         self._lost = asyncio.Event()
         lost = self._lost
 
         def on_lost(exc: Exception | None) -> None:
             lost.set()
 
-        cls = aioimaplib.IMAP4_SSL if self.spec.tls else aioimaplib.IMAP4
-        client = cls(host=self.spec.host, port=self.spec.port, timeout=TIMEOUT, conn_lost_cb=on_lost)
+        context = ssl.create_default_context() if self.spec.tls else None
+        client = _client_class()(host=self.spec.host, port=self.spec.port, timeout=TIMEOUT,
+                                 conn_lost_cb=on_lost, ssl_context=context)
         try:
             await client.wait_hello_from_server()
             response = await client.login(self.spec.user, self.spec.password)
@@ -94,6 +97,7 @@ class ImapSource:
             client = None
             try:
                 client = await self._connect()
+                self._to_move.clear()  # UIDs of another connection: found again, journal decides
                 await self._select(client)
                 if self.reconnects:
                     self.report(f"remote: reconnected to {self.describe()}")
@@ -115,10 +119,20 @@ class ImapSource:
     async def _serve(self, client: Any, handle: Handler) -> None:
         idle = "IDLE" in client.protocol.capabilities
         while True:
+            client.protocol.exists_seen = False
             for uid in await self._new_uids(client):
-                await handle(await self._fetch(client, uid))
+                incoming = await self._fetch(client, uid)
+                if incoming is not None:
+                    await handle(incoming)
+                if len(self._to_move) >= MOVE_BATCH:
+                    await self._flush_moves(client)
+            await self._flush_moves(client)
             if self._lost.is_set():
                 raise ImapFailure("connection lost")
+            if client.protocol.exists_seen:
+                # the server announced new mail in the answer to one of our commands: it will
+                # not announce it again when IDLE starts, so search again first
+                continue
             if idle:
                 await self._idle(client)
             else:
@@ -138,7 +152,7 @@ class ImapSource:
                 uids += [int(w) for w in words]
         return sorted(set(uids))
 
-    async def _fetch(self, client: Any, uid: int) -> Incoming:
+    async def _fetch(self, client: Any, uid: int) -> Incoming | None:
         limit = self.settings.max_message_bytes
         response = await client.uid("fetch", str(uid), f"(RFC822.SIZE BODY.PEEK[]<0.{limit + 1}>)")
         if response.result != "OK":
@@ -151,28 +165,35 @@ class ImapSource:
             elif isinstance(line, bytes) and b"RFC822.SIZE" in line:
                 found = re.search(rb"RFC822\.SIZE (\d+)", line)
                 size = int(found.group(1)) if found else 0
+        if not raw and not size:
+            return None  # gone since the search (moved or expunged by someone else)
         size = size or len(raw)
 
         async def finish() -> None:
-            await self._move(client, uid)
+            self._to_move.append(uid)  # moved in one command with the others of this round
 
         key = f"imap:{self.spec.host}:{self.spec.user}:{self.spec.folder}:{self.uidvalidity}:{uid}"
         return Incoming(raw, size, size <= limit, key, f"{self.spec.folder} uid {uid}", finish)
 
-    async def _move(self, client: Any, uid: int) -> None:
+    async def _flush_moves(self, client: Any) -> None:
+        """Move the handled messages (the journal has them all) to the processed folder."""
+        if not self._to_move:
+            return
+        uids = ",".join(str(uid) for uid in self._to_move)
+        self._to_move.clear()  # if the move fails, the journal knows them: moved next time
         folder = quote(self.settings.processed_folder)
         if "MOVE" in client.protocol.capabilities:
-            response = await client.uid("move", str(uid), folder)
+            response = await client.uid("move", uids, folder)
         else:
-            response = await client.uid("copy", str(uid), folder)
+            response = await client.uid("copy", uids, folder)
             if response.result == "OK":
-                await client.uid("store", str(uid), "+FLAGS.SILENT", r"(\Deleted)")
+                await client.uid("store", uids, "+FLAGS.SILENT", r"(\Deleted)")
                 if "UIDPLUS" in client.protocol.capabilities:
-                    response = await client.uid("expunge", str(uid))
+                    response = await client.uid("expunge", uids)
                 else:
                     response = await client.expunge()
         if response.result != "OK":
-            raise ImapFailure(f"cannot move uid {uid} to {self.settings.processed_folder}: "
+            raise ImapFailure(f"cannot move uid {uids} to {self.settings.processed_folder}: "
                               f"{_text(response.lines)}")
 
     async def _idle(self, client: Any) -> None:
@@ -229,6 +250,34 @@ class ImapSource:
             if client is not None:
                 await _logout(client)
         return steps
+
+
+@functools.cache
+def _client_class() -> Any:
+    """aioimaplib's client, noting every ``EXISTS`` the server sends.
+
+    aioimaplib drops an ``EXISTS`` that arrives inside the answer to another command (a
+    SEARCH, say); a listener that then enters IDLE would wait for mail already there.
+    """
+    import aioimaplib
+
+    class Protocol(aioimaplib.IMAP4ClientProtocol):
+        exists_seen = False
+
+        def _untagged_response(self, line: bytes) -> Any:
+            if line.rstrip().upper().endswith(b"EXISTS"):
+                self.exists_seen = True
+            return super()._untagged_response(line)
+
+    class Client(aioimaplib.IMAP4):
+        def create_client(self, host: str, port: int, loop: Any, conn_lost_cb: Any = None,
+                          ssl_context: Any = None) -> None:
+            loop = loop or asyncio.get_running_loop()
+            self.protocol = Protocol(loop, conn_lost_cb)
+            self._client_task = loop.create_task(
+                loop.create_connection(lambda: self.protocol, host, port, ssl=ssl_context))
+
+    return Client
 
 
 async def _logout(client: Any) -> None:

@@ -1,0 +1,120 @@
+"""Time from start to the first prompt (goal: under half a second), beside python-kasa's.
+
+    python bench/bench_startup.py [--runs N] [--plugs N]
+
+Starts the shell in a pseudo-terminal with a device cache of N known plugs (so the cache
+load is part of the figure) and the start-up discovery switched off (it runs in the
+background and never delays the prompt anyway), and stops the clock when the prompt is
+drawn. For comparison: a bare interpreter, our one-shot command, and python-kasa's
+import-to-ready time (``import kasa`` and ``kasa --help``, the point where its CLI can
+take a command).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import pexpect
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+
+def make_home(plugs: int) -> Path:
+    from kshell.cache import DeviceCache, DeviceRecord
+
+    home = Path(tempfile.mkdtemp(prefix="kshell-bench-"))
+    (home / "kshell.ini").write_text("[discovery]\nrefresh_on_start = no\n")
+    cache = DeviceCache(home / "devices.json")
+    for i in range(plugs):
+        cache.merge(
+            DeviceRecord(
+                f"10.0.{i // 250}.{i % 250 + 1}",
+                alias=f"Plug {i:04d}",
+                mac=f"50:C7:BF:00:{i // 256:02X}:{i % 256:02X}",
+                model="HS110(EU)",
+            )
+        )
+    cache.save()
+    return home
+
+
+def to_prompt(home: Path) -> float:
+    env = dict(os.environ, TERM="xterm", PROMPT_TOOLKIT_NO_CPR="1")
+    started = time.perf_counter()
+    child = pexpect.spawn(
+        sys.executable,
+        [str(ROOT / "shell.py"), "--home", str(home)],
+        env=env,
+        dimensions=(30, 120),
+        encoding="utf-8",
+        timeout=20,
+    )
+    child.expect("Ctrl-D exits")
+    child.expect("kshell")  # the prompt itself, drawn after the banner
+    elapsed = time.perf_counter() - started
+    child.sendcontrol("d")
+    child.expect(pexpect.EOF)
+    child.close()
+    return elapsed
+
+
+def wall(argv: list[str]) -> float:
+    started = time.perf_counter()
+    subprocess.run(argv, check=False, capture_output=True, timeout=60, cwd=ROOT)
+    return time.perf_counter() - started
+
+
+def figure(name: str, samples: list[float]) -> None:
+    print(
+        f"  {name:<44} median {statistics.median(samples) * 1000:6.0f} ms   "
+        f"min {min(samples) * 1000:6.0f} ms"
+    )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--runs", type=int, default=7)
+    parser.add_argument("--plugs", type=int, default=1000)
+    opts = parser.parse_args()
+    home = make_home(opts.plugs)
+    try:
+        to_prompt(home)  # warm the file cache and the command index
+        prompt = [to_prompt(home) for _ in range(opts.runs)]
+        one_shot = [
+            wall([sys.executable, "shell.py", "--home", str(home), "-c", "help"])
+            for _ in range(opts.runs)
+        ]
+    finally:
+        shutil.rmtree(home, ignore_errors=True)
+    bare = [wall([sys.executable, "-c", "pass"]) for _ in range(opts.runs)]
+    kasa_import = [wall([sys.executable, "-c", "import kasa"]) for _ in range(opts.runs)]
+    kasa_cli = shutil.which("kasa")
+    kasa_help = [wall([kasa_cli, "--help"]) for _ in range(opts.runs)] if kasa_cli else []
+
+    print(f"start-up ({opts.runs} runs each)")
+    figure(f"kshell: start to first prompt ({opts.plugs} known plugs)", prompt)
+    figure("kshell: one-shot 'shell.py -c help'", one_shot)
+    figure("python: bare interpreter ('python -c pass')", bare)
+    figure("python-kasa: 'import kasa'", kasa_import)
+    if kasa_help:
+        figure("python-kasa: 'kasa --help' (CLI ready)", kasa_help)
+    else:
+        print("  python-kasa's CLI not installed: 'kasa --help' not measured")
+    median = statistics.median(prompt)
+    print(
+        f"goal first prompt < 500 ms: {'met' if median < 0.5 else 'NOT met'} "
+        f"({median * 1000:.0f} ms)"
+    )
+
+
+if __name__ == "__main__":
+    main()

@@ -21,6 +21,7 @@ import argparse
 import asyncio
 import json
 import os
+import resource
 import subprocess
 import sys
 import time
@@ -69,7 +70,7 @@ def _ready(proc: subprocess.Popen[str]) -> subprocess.Popen[str]:
     return proc
 
 
-async def kasa_best(addresses: list[str], seconds: float) -> float:
+async def kasa_best(addresses: list[str], seconds: float) -> tuple[float, float]:
     from kasa.deviceconfig import DeviceConfig
     from kasa.protocols import IotProtocol
     from kasa.transports import XorTransport
@@ -85,12 +86,13 @@ async def kasa_best(addresses: list[str], seconds: float) -> float:
             if "emeter" in answer:
                 count += 1
 
-    start = time.perf_counter()
+    start, cpu = time.perf_counter(), time.process_time()
     await asyncio.gather(*(loop(p) for p in protocols))
     rate = count / (time.perf_counter() - start)
+    cpu_each = (time.process_time() - cpu) / max(1, count)
     for proto in protocols:
         await proto.close()
-    return rate
+    return rate, cpu_each
 
 
 async def kasa_naive(addresses: list[str], seconds: float) -> float:
@@ -114,7 +116,9 @@ async def kasa_naive(addresses: list[str], seconds: float) -> float:
     return rate
 
 
-def kshell_watch(addresses: list[str], seconds: float, home: Path) -> tuple[float, int, int]:
+def kshell_watch(
+    addresses: list[str], seconds: float, home: Path
+) -> tuple[float, int, int, float]:
     """Readings per second of the watch pipeline, from the JSON lines it printed.
 
     Its stdout goes to a file, read afterwards: a reader process parsing the lines as
@@ -125,8 +129,11 @@ def kshell_watch(addresses: list[str], seconds: float, home: Path) -> tuple[floa
     cmd = [sys.executable, str(ROOT / "shell.py"), "--home", str(home), "--json", "-c",
            "emeter watch " + " ".join(addresses) + f" --interval 0 --duration {seconds + 2}"]
     out_path = home / "samples.jsonl"
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     with out_path.open("wb") as out:
         proc = subprocess.run(cmd, stdout=out, stderr=subprocess.PIPE, cwd=ROOT, check=False)
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = (after.ru_utime + after.ru_stime) - (before.ru_utime + before.ru_stime)
     stamps: list[float] = []
     flagged = 0
     with out_path.open("rb") as lines:
@@ -141,7 +148,8 @@ def kshell_watch(addresses: list[str], seconds: float, home: Path) -> tuple[floa
     # the steady part: skip the first second (connecting, sysinfo) and the last half second
     lo, hi = stamps[0] + 1.0, stamps[-1] - 0.5
     steady = [t for t in stamps if lo <= t <= hi]
-    return len(steady) / max(1e-9, hi - lo), len(stamps), flagged
+    # CPU per reading over the whole run (start-up included, so a little pessimistic)
+    return len(steady) / max(1e-9, hi - lo), len(stamps), flagged, cpu / len(stamps)
 
 
 def main() -> None:
@@ -156,15 +164,16 @@ def main() -> None:
     import tempfile
 
     try:
-        best = asyncio.run(kasa_best(addresses, args.seconds))
-        print(f"python-kasa best (concurrent protocol.query): {best:10,.0f} readings/s")
+        best, best_cpu = asyncio.run(kasa_best(addresses, args.seconds))
+        print(f"python-kasa best (concurrent protocol.query): {best:10,.0f} readings/s, "
+              f"{best_cpu * 1e6:5.1f} us CPU each")
         if not args.skip_naive:
             naive = asyncio.run(kasa_naive(addresses, min(args.seconds, 5.0)))
             print(f"python-kasa naive (update() loop):            {naive:10,.0f} readings/s")
         with tempfile.TemporaryDirectory(prefix="kshell-bench-") as tmp:
-            rate, total, flagged = kshell_watch(addresses, args.seconds, Path(tmp) / "home")
-        print(f"kshell emeter watch --interval 0 --json:      {rate:10,.0f} readings/s "
-              f"({total} samples, {flagged} flagged)")
+            rate, total, flagged, cpu = kshell_watch(addresses, args.seconds, Path(tmp) / "home")
+        print(f"kshell emeter watch --interval 0 --json:      {rate:10,.0f} readings/s, "
+              f"{cpu * 1e6:5.1f} us CPU each ({total} samples, {flagged} flagged)")
         print(f"kshell / python-kasa best: {rate / best:.2f}  ({args.plugs} plugs, {args.sim} "
               "simulator)")
     finally:

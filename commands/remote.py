@@ -24,10 +24,12 @@ async def remote_on(ctx: Context, args: Any) -> Result:
     """Start listening for command mail ([remote] in the config) in the background."""
     from kshell.remote.service import RemoteService, printer
 
-    running = _service(ctx)
-    if running is not None and running.running:
-        return Text(f"remote: already on, listening on {running.describe()}",
-                    {"remote": "on", "source": running.describe()})
+    old = _service(ctx)
+    if old is not None and old.running:
+        return Text(f"remote: already on, listening on {old.describe()}",
+                    {"remote": "on", "source": old.describe()})
+    if old is not None:  # stopped by a failure: let go of its journal before starting again
+        await old.stop()
     if not ctx.interactive:
         raise UsageError("remote on keeps listening in the interactive shell; "
                          "without a prompt use: python shell.py --listen")

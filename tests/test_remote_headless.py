@@ -127,7 +127,7 @@ def test_a_crash_while_running_is_reported_not_rerun(
     again = Headless(home)
     done = home / "Maildir" / ".Executed" / "cur" / "1.crash:2,S"
     wait_for(done.exists, "the message to be moved")
-    code, out, err = again.stop()
+    code, _out, err = again.stop()
     assert code == 0, err
     assert "was running when the listener stopped: not run again" in "".join(again.said)
     assert sim.plug(PLUG).relay_state == 1  # the toggle did not run a second time

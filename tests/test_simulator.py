@@ -585,7 +585,7 @@ def test_python_kasa_reads_and_switches_our_plugs() -> None:
     from kasa.iot import IotPlug, IotStrip
 
     specs = [
-        spec("127.10.12.1", "HS110(EU) 1.0", profile="heater"),
+        spec("127.10.12.1", "HS110(EU) 1.0", profile="media"),  # never idle: power > 10 W
         spec("127.10.12.2", "KP115(EU) 1.0", profile="computer"),
         spec("127.10.12.3", "HS300(US) 1.0"),
         spec("127.10.12.4", "HS105(US) 1.0"),

@@ -40,9 +40,3 @@ class AuditLog:
         }
         with self.path.open("a", encoding="utf-8") as handle:
             handle.write(json.dumps(line, ensure_ascii=False) + "\n")
-
-    def read(self) -> list[dict[str, Any]]:
-        """Every line (for tests and ``remote status``)."""
-        if not self.path.exists():
-            return []
-        return [json.loads(line) for line in self.path.read_text(encoding="utf-8").splitlines() if line]

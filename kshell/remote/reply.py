@@ -121,26 +121,29 @@ class ReplySender:
             return [("reply server", False, "not configured ([remote] reply)")]
         steps: list[tuple[str, bool, str]] = []
         smtp: smtplib.SMTP | None = None
+        step = "reply: connect" + (" (SSL)" if spec.security == "ssl" else "")
         try:
             if spec.security == "ssl":
                 smtp = smtplib.SMTP_SSL(spec.host, spec.port, timeout=self.timeout,
                                         context=ssl.create_default_context())
-                steps.append(("reply: connect (SSL)", True, spec.describe()))
             else:
                 smtp = smtplib.SMTP(spec.host, spec.port, timeout=self.timeout)
-                steps.append(("reply: connect", True, spec.describe()))
+            steps.append((step, True, spec.describe()))
+            step = "reply: EHLO"
             code, text = smtp.ehlo()
-            steps.append(("reply: EHLO", code == 250, f"{code} {_first(text)}"))
+            steps.append((step, code == 250, f"{code} {_first(text)}"))
             if spec.security == "starttls":
+                step = "reply: STARTTLS"
                 code, text = smtp.starttls(context=ssl.create_default_context())
                 smtp.ehlo()
-                steps.append(("reply: STARTTLS", code == 220, f"{code} {_first(text)}"))
+                steps.append((step, code == 220, f"{code} {_first(text)}"))
             if spec.user:
+                step = "reply: login"
                 code, text = smtp.login(spec.user, spec.password)
-                steps.append(("reply: login", code == 235, f"{code} {_first(text)}"))
+                steps.append((step, code == 235, f"{code} {_first(text)}"))
             smtp.quit()
         except (smtplib.SMTPException, OSError, ssl.SSLError) as exc:
-            steps.append(("reply: " + ("connect" if not steps else "next step"), False, _describe(exc)))
+            steps.append((step, False, _describe(exc)))
             if smtp is not None:
                 smtp.close()
         return steps

@@ -126,20 +126,25 @@ class RemoteService:
 
 async def run_headless(ctx: Context, output: Any) -> int:
     """``--listen``: remote mode without a prompt, until SIGTERM or SIGINT; then exit 0."""
-    service = RemoteService(ctx, output.note)
-    await service.start()
-    reply = service.settings.reply.describe() if service.settings.reply else "no reply server"
-    output.note(f"remote: listening on {service.describe()}; replies via {reply}; "
-                "stop with Ctrl-C or SIGTERM")
     loop = asyncio.get_running_loop()
     stop = asyncio.Event()
     handled: list[int] = []
-    for sig in (signal.SIGTERM, signal.SIGINT):
+    for sig in (signal.SIGTERM, signal.SIGINT):  # before saying "listening": a stop is clean
         try:
             loop.add_signal_handler(sig, stop.set)
             handled.append(sig)
         except (NotImplementedError, RuntimeError):
             pass
+    try:
+        service = RemoteService(ctx, output.note)
+        await service.start()
+    except BaseException:
+        for sig in handled:
+            loop.remove_signal_handler(sig)
+        raise
+    reply = service.settings.reply.describe() if service.settings.reply else "no reply server"
+    output.note(f"remote: listening on {service.describe()}; replies via {reply}; "
+                "stop with Ctrl-C or SIGTERM")
     waiter = asyncio.ensure_future(stop.wait())
     try:
         assert service.task is not None

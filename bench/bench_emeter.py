@@ -52,7 +52,9 @@ def start_kshell(addresses: list[str]) -> subprocess.Popen[str]:
     code = (
         "import sys, time\n"
         "from kshell.simulator.runner import SimulatorThread, bulk_specs\n"
-        f"specs = bulk_specs({len(addresses)}, base={addresses[0]!r}, udp_port=None)\n"
+        # single-meter models only: each plug gives one reading per request to both clients
+        f"specs = bulk_specs({len(addresses)}, base={addresses[0]!r}, udp_port=None, "
+        "models=('HS110(EU) 1.0', 'HS110(EU) 2.0', 'KP115(EU) 1.0'))\n"
         "with SimulatorThread(specs) as sim:\n"
         "    print('ready', flush=True)\n"
         "    sys.stdin.read()\n"
@@ -83,7 +85,8 @@ async def kasa_best(addresses: list[str], seconds: float) -> tuple[float, float]
         nonlocal count
         while time.perf_counter() < stop:
             answer = await proto.query(REQUEST)
-            if "emeter" in answer:
+            if "power" in answer["emeter"]["get_realtime"] or \
+                    "power_mw" in answer["emeter"]["get_realtime"]:
                 count += 1
 
     start, cpu = time.perf_counter(), time.process_time()

@@ -251,3 +251,15 @@ def test_prompt_and_toolbar_show_the_current_plug_its_power_and_remote_mode(
     del ctx.extras["remote_status"]
     assert flat(prompt_text(ctx)) == "kshell Shed> "
     assert "Shed: offline" in flat(toolbar_text(ctx, model))
+
+
+def test_tab_typed_in_the_same_burst_as_the_word_still_completes(
+    known_home: Path, terminals: list[Terminal]
+) -> None:
+    """A fast typist's Tab arrives before the completion menu: it must complete anyway."""
+    term = open_shell(known_home, terminals)
+    term.tmux("send-keys", "info Kitch", "Tab")  # one write: the word and Tab together
+    term.expect(re.escape('info "Kitchen Kettle"'))
+    term.key("Enter")
+    term.expect(r"Kitchen Kettle \(127\.20\.1\.3\)")
+    term.leave()

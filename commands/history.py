@@ -74,7 +74,7 @@ async def replay(ctx: Context, args: Any) -> Any:
     "record",
     args=(Arg("file", "file", "script file to write the commands that run to", optional=True),),
     options=(Opt("--append", help="add to an existing script instead of refusing"),),
-    permission="read",
+    permission="admin",  # it writes a file: not for a read-only mail sender
     examples=("record morning.kshell", "record stop", "record"),
 )
 async def record(ctx: Context, args: Any) -> Result:
@@ -98,7 +98,7 @@ async def record(ctx: Context, args: Any) -> Result:
     )
 
 
-@command("record stop", permission="read", examples=("record stop",))
+@command("record stop", permission="admin", examples=("record stop",))
 async def record_stop(ctx: Context, args: Any) -> Result:
     """Stop recording and close the script."""
     from kshell.history import record as rec

@@ -17,6 +17,22 @@ import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 PEER = Path(__file__).resolve().parent / "peer"
+GUARD = Path(__file__).resolve().parent / "loopback_guard"
+
+
+@pytest.fixture(scope="session", autouse=True)
+def loopback_only(tmp_path_factory):
+    """Every Python process of the run (this one and the shells it starts) may talk to
+    loopback only; any other destination is refused and fails the session here."""
+    log = tmp_path_factory.mktemp("guard") / "refused.log"
+    os.environ["KSHELL_GUARD_LOG"] = str(log)
+    os.environ["PYTHONPATH"] = os.pathsep.join(filter(None, [str(GUARD), os.environ.get("PYTHONPATH")]))
+    sys.path.insert(0, str(GUARD))
+    import sitecustomize  # noqa: F401 - installs the guard in this process too
+
+    yield
+    if log.exists() and log.read_text().strip():
+        pytest.fail("traffic to a non-loopback address was attempted:\n" + log.read_text())
 
 
 def write_config(home: Path, *, udp_port: int = 9999, extra: str = "") -> Path:

@@ -63,8 +63,10 @@ def binary() -> str | None:
 class Dovecot:
     """One Dovecot instance; ``restart()`` stops it and starts it again on the same port."""
 
-    def __init__(self, users: dict[str, str] | None = None, port: int | None = None) -> None:
+    def __init__(self, users: dict[str, str] | None = None, port: int | None = None,
+                 capabilities: str | None = None) -> None:
         self.users = users or {"kshell": "secret"}
+        self.capabilities = capabilities  # replaces what it announces (e.g. to leave out IDLE)
         self.port = port or free_port()
         self.host = "127.0.0.1"
         self.proc: subprocess.Popen[bytes] | None = None
@@ -200,7 +202,7 @@ service anvil {{
 protocol imap {{
   mail_max_userip_connections = 100
 }}
-""")
+""" + (f"imap_capability = {self.capabilities}\n" if self.capabilities else ""))
 
     # -- helpers for tests: a second, independent IMAP client -----------------------------
 

@@ -252,3 +252,35 @@ def test_the_other_module_name_is_asked_when_emeter_is_not_supported():
     answer = asyncio.run(ask_meter(plug, "get_realtime", idempotent=True))  # type: ignore[arg-type]
     assert plug.asked == ["emeter", "smartlife.iot.common.emeter"]
     assert emeter.normalise(answer).power_w == 4.2
+
+
+def test_the_live_frame_marks_flagged_and_offline_rows():
+    import io
+    from types import SimpleNamespace
+
+    from kshell.liveview import LiveView
+
+    ok, bad, gone = (Meter(Target(f"127.30.9.{n}")) for n in (5, 6, 7))
+    for meter in (ok, bad):
+        meter.rating = US
+    _sample(ok, 1.0, 60.0)
+    _sample(bad, 1.0, 60.0)
+    _sample(bad, 2.0, 28_000.0)
+    gone.record(Sample(3.0, 0, gone, error=ProtocolError("connection refused")))
+    bad.label = "Kettle\x1b[2J"  # what a plug calls itself reaches the terminal escaped
+    watch = SimpleNamespace(meters=[ok, bad, gone], interval=1.0, schedule=None,
+                            elapsed=lambda: 75.0)
+    out = io.StringIO()
+    view = LiveView(out)
+    lines = view.frame(watch, 160, 40)  # type: ignore[arg-type]
+    assert lines[0].startswith("emeter watch: 3 meters, every 1 s; 0:01:15")
+    assert "recent power" in lines[1]
+    assert "  60.0 " in lines[2] and "flagged" not in lines[2]
+    assert "28000.0!" in lines[3] and "1 flagged, last: power 28,000 W above" in lines[3]
+    assert "\x1b[2J" not in lines[3] and "\\x1b[2J" in lines[3]
+    assert "offline" in lines[4] and "connection refused" in lines[4] and lines[4].count("·") == 1
+    small = view.frame(watch, 160, 5)  # a short terminal: rows are cut, the summary has all
+    assert small[-1].startswith("… 2 more meters (of 3)")
+    view.draw(watch)  # type: ignore[arg-type]
+    view.draw(watch)  # type: ignore[arg-type]
+    assert out.getvalue().count(f"\x1b[{len(lines)}F") == 1  # the second frame went back up

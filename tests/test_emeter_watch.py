@@ -126,6 +126,15 @@ def test_flagged_readings_are_counted_but_kept_out_of_the_figures(home, sim):
     assert summary["max_w"] < 3680
 
 
+def test_watch_all_takes_the_known_plugs_that_have_a_meter(home):
+    known = run_shell(home, "--json", "-c", f"info {HEATER} {KETTLE} {LAMP}")
+    assert known.returncode == 0, known.stderr
+    for words in ("all", ""):  # no target and no `use`: all
+        result = run_shell(home, "--json", "-c", f"emeter watch {words} --count 1 --interval 0")
+        assert result.returncode == 0, result.stderr  # the lamp is left out, not an error
+        assert sorted(s["target"] for s in json_lines(result.stdout)[:-1]) == ["Heater", "Kettle"]
+
+
 def test_pipe_output_is_one_line_per_sample_then_the_summary(home):
     result = run_shell(home, "-c", f"emeter watch {FREEZER} --count 2 --interval 0.05")
     assert result.returncode == 0, result.stderr

@@ -183,6 +183,27 @@ def test_listener_reconnects_when_the_imap_server_restarts(
     assert any("reconnected" in line for line in lines)
 
 
+def test_without_idle_the_listener_polls(home: Path, sim: SimulatorThread, sink: ReplySink) -> None:
+    reason = Dovecot.available()
+    if reason:
+        pytest.skip(reason)
+    with Dovecot(capabilities="IMAP4rev1 LITERAL+ UIDPLUS") as server:  # no IDLE, no MOVE
+        configure(home, server, "kshell", sink)
+        server.append("kshell", make_mail("!off 127.50.2.2"))
+
+        async def scenario(service: RemoteService) -> None:
+            await until(lambda: len(sink.messages) == 1, "the first reply")
+            await asyncio.to_thread(server.append, "kshell", make_mail("!on 127.50.2.2"))
+            await until(lambda: len(sink.messages) == 2, "the reply found by polling")
+            await until(lambda: server.count("kshell", "Executed") == 2, "COPY + EXPUNGE")
+
+        listen(home, scenario)
+        assert server.count("kshell") == 0
+        steps = run_shell(home, "-c", "remote test")
+    assert "polling every" in steps.stdout
+    assert sim.plug(PLUG).relay_state == 1
+
+
 def test_remote_test_reports_each_step(home: Path, dovecot: Dovecot, sink: ReplySink) -> None:
     configure(home, dovecot, "user4", sink)
     good = run_shell(home, "-c", "remote test")

@@ -21,6 +21,7 @@ from kshell.targets import Target, for_each, refresh, resolve_all
 
 TARGET = Arg("target", "target", "plug alias, host[:port], MAC, or alias/N for a strip outlet")
 MAX_COUNT = 10_000_000
+MAIL_MAX_S = 60.0  # a watch asked for by mail stops after this long at most
 
 
 # -- emeter TARGET ----------------------------------------------------------------------------
@@ -120,7 +121,10 @@ async def watch(ctx: Context, args: Any) -> Any:
     fails shows 'offline' and is retried while the others go on. Ctrl-C stops and prints a
     summary (samples, min/avg/max W, energy in Wh integrated over the window; flagged
     readings are counted but kept out of those figures). Without a terminal, or with
-    --json, one line per sample, then the summary; --count counts rounds.
+    --json, one line per sample, then the summary (in JSON: a last line {"summary": ...});
+    a failed attempt is an error line on stderr. --count counts rounds; plugs are asked
+    one request at a time each, and one that fails is left alone a while (up to 30 s).
+    By mail a watch stops after 60 s at most and cannot write files.
     """
     from kshell.config import get_float
     from kshell.watch import Watch
@@ -134,11 +138,11 @@ async def watch(ctx: Context, args: Any) -> Any:
     if args.duration is not None and args.duration <= 0:
         raise UsageError("emeter watch: --duration must be more than 0 seconds")
     out = Path(args.out).expanduser() if args.out else None
-    if ctx.source == "mail":
+    duration = args.duration
+    if ctx.source == "mail":  # a reply carries every line: keep it short, and no files
         if out is not None:
             raise UsageError("emeter watch: --out is not available by mail")
-        if args.count is None and args.duration is None:
-            raise UsageError("emeter watch: by mail, give --count or --duration")
+        duration = min(duration or MAIL_MAX_S, MAIL_MAX_S)
     words = args.targets or ([ctx.current] if ctx.current else ["all"])
     targets = resolve_all(ctx, words)
     if any(w.lower() == "all" for w in words):
@@ -148,8 +152,7 @@ async def watch(ctx: Context, args: Any) -> Any:
         targets = [t for t in targets if (t.record and t.record.emeter) or t in named]
         if not targets:
             raise UsageError("emeter watch: no known plug has an energy meter (run discover)")
-    return Watch(ctx, targets, interval=interval, count=args.count, duration=args.duration,
-                 out=out)
+    return Watch(ctx, targets, interval=interval, count=args.count, duration=duration, out=out)
 
 
 # -- statistics -------------------------------------------------------------------------------

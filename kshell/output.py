@@ -95,8 +95,19 @@ def _bold(text: str, color: bool) -> str:
     return f"\x1b[1m{text}\x1b[0m" if color else text
 
 
-def json_line(obj: Any) -> str:
-    return json.dumps(obj, separators=(",", ":"), ensure_ascii=False, default=str)
+try:  # the speedups extra: a stream of samples spends much of its time here
+    import orjson as _orjson  # type: ignore[import-not-found]
+
+    def json_line(obj: Any) -> str:
+        try:
+            return _orjson.dumps(obj, default=str, option=_orjson.OPT_NON_STR_KEYS).decode()
+        except TypeError:  # what orjson refuses (huge ints...), json may still write
+            return json.dumps(obj, separators=(",", ":"), ensure_ascii=False, default=str)
+
+except ImportError:
+
+    def json_line(obj: Any) -> str:
+        return json.dumps(obj, separators=(",", ":"), ensure_ascii=False, default=str)
 
 
 class Output:

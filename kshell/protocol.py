@@ -38,21 +38,29 @@ def _py_decrypt(cipher: bytes) -> bytes:
     return bytes(out)
 
 
-try:  # optional C implementation, same results
+try:  # optional C implementation (the speedups extra), same results
     from kasa_crypt import decrypt as _c_decrypt  # type: ignore[import-not-found]
     from kasa_crypt import encrypt as _c_encrypt
 
+    # kasa_crypt works on UTF-8 text and frames what it encrypts; anything else (or a build
+    # that disagrees with the reference) falls back to the pure-Python codec.
     def encrypt(plain: bytes) -> bytes:
         """XOR-autokey encrypt ``plain`` (unframed)."""
-        return _c_encrypt(plain.decode("latin-1")) if plain else b""
+        try:
+            return _c_encrypt(plain.decode("utf-8"))[HEADER_SIZE:]
+        except UnicodeDecodeError:
+            return _py_encrypt(plain)
 
     def decrypt(cipher: bytes) -> bytes:
         """XOR-autokey decrypt ``cipher`` (unframed)."""
-        return _c_decrypt(cipher).encode("latin-1") if cipher else b""
+        try:
+            return _c_decrypt(cipher).encode("utf-8")
+        except UnicodeDecodeError:
+            return _py_decrypt(cipher)
 
-    # kasa_crypt works on str; verify once that it round-trips raw bytes before trusting it
-    if decrypt(encrypt(bytes(range(256)))) != bytes(range(256)) or encrypt(b"{") != _py_encrypt(b"{"):
-        raise ImportError("kasa_crypt disagrees")
+    _SAMPLE = '{"system":{"get_sysinfo":{"alias":"Küche ☕"}}}'.encode()
+    if encrypt(_SAMPLE) != _py_encrypt(_SAMPLE) or decrypt(_py_encrypt(_SAMPLE)) != _SAMPLE:
+        raise ImportError("kasa_crypt disagrees with the reference codec")
 except Exception:  # noqa: BLE001 - any problem with the extra means: use the fallback
     encrypt = _py_encrypt
     decrypt = _py_decrypt

@@ -292,9 +292,12 @@ class PlugPoller:
             else:
                 self.failures += 1
                 delay = backoff(self.failures, schedule.interval)
-                if schedule.interval <= 0 and not await schedule.sleep(delay):
+                if schedule.interval > 0:
+                    r = schedule.round_after(r, delay)
+                elif await schedule.sleep(delay):
+                    r = max(r + 1, schedule.rounds_seen - 1)  # rejoin the others' front
+                else:
                     return
-                r = schedule.round_after(r, delay)
 
     async def setup(self) -> None:
         """Read sysinfo once: which meters (outlets) to poll and against what rating."""

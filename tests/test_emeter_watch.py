@@ -272,3 +272,20 @@ def test_erase_asks_first_then_reads_back(home, sim):
     noop = run_shell(home, "--json", "-c", f"emeter erase {HEATER} --yes")
     assert noop.returncode == 1
     assert "did not erase" in json_lines(noop.stderr)[0]["error"]["message"]
+
+
+def test_by_mail_a_watch_is_bounded_and_writes_no_file(home, tmp_path):
+    from kshell.app import build_context
+    from kshell.errors import UsageError
+    from kshell.registry import parse_args
+
+    ctx = build_context(argparse.Namespace(home=str(home), config=None, commands=[],
+                                           timeout=1.0, yes=False, debug=False))
+    ctx.source = "mail"
+    cmd, rest = ctx.registry.lookup(["emeter", "watch", HEATER])
+    stream = asyncio.run(cmd.func(ctx, parse_args(cmd, rest)))
+    assert stream.duration == 60.0
+    cmd, rest = ctx.registry.lookup(["emeter", "watch", HEATER, "--out", str(tmp_path / "x.csv")])
+    with pytest.raises(UsageError, match="not available by mail"):
+        asyncio.run(cmd.func(ctx, parse_args(cmd, rest)))
+    assert not (tmp_path / "x.csv").exists()

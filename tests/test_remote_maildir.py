@@ -333,3 +333,14 @@ def test_hostile_mail_runs_nothing_unintended(home: Path, sim: SimulatorThread,
     assert ran == ["on 127.50.1.2", "info 127.50.1.2"]  # what a control sender may do, no more
     assert not any("reboot" in (a["command"] or "") and a["outcome"] == "ok"
                    for a in listener.audit())
+
+
+def test_firmware_by_mail_only_when_the_operator_allows_it(
+        home: Path, sim: SimulatorThread, sink: ReplySink) -> None:
+    configure(home, sink, "allow_firmware = yes\n")
+    run(home, lambda listener: listener.deliver(
+        make_mail("!firmware list\n!remote status", sender="root@home.test")))
+    text = body(replies(sink)[0])
+    assert "firmware commands by mail are off" not in text
+    assert "> !firmware list\nfirmware library:" in text  # it ran
+    assert "remote status cannot be run by mail" in text

@@ -66,7 +66,6 @@ class RemoteService:
             raise
         self.journal = journal
         self.task = asyncio.create_task(self._run(), name="kshell-remote")
-        await asyncio.sleep(0)  # let the source bind or connect before we say we listen
         self.ctx.extras["remote_status"] = self.describe()
         self.ctx.extras["remote_service"] = self
 
@@ -100,6 +99,7 @@ class RemoteService:
         info: dict[str, Any] = {
             "state": "on" if self.running else ("stopped: " + self.failure if self.failure else "off"),
             "source": self.describe(),
+            **({"connected": self.source.connected} if hasattr(self.source, "connected") else {}),
             "reply": s.reply.describe() if s.reply else "not configured",
             "senders": len(s.senders),
             "marker": s.marker,

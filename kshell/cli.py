@@ -13,6 +13,7 @@ import os
 import sys
 import tempfile
 from pathlib import Path
+from typing import Any
 
 from kshell import __version__
 
@@ -44,10 +45,21 @@ def parse_cli(argv: list[str] | None) -> argparse.Namespace:
 def main(argv: list[str] | None = None) -> int:
     args = parse_cli(argv)
     try:
-        return asyncio.run(_main(args))
+        with asyncio.Runner(loop_factory=_loop_factory()) as runner:
+            return runner.run(_main(args))
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return EXIT_INTERRUPTED
+
+
+def _loop_factory() -> Any:
+    """uvloop when the speedups extra installed it (a long watch over many plugs spends
+    much of its time in the event loop); the standard loop otherwise."""
+    try:
+        import uvloop  # type: ignore[import-not-found]
+    except ImportError:
+        return None
+    return uvloop.new_event_loop
 
 
 async def _main(args: argparse.Namespace) -> int:

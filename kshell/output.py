@@ -6,6 +6,8 @@ before anything reaches a terminal. Colour only on a terminal without NO_COLOR.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import json
 import os
 import re
@@ -127,6 +129,7 @@ class Output:
         tty = hasattr(self.out, "isatty") and self.out.isatty()
         self.interactive_view = tty and not as_json
         self.color = (tty and "NO_COLOR" not in os.environ) if color is None else color
+        self._pending_flush: set[TextIO] = set()
 
     def emit(self, result: Result) -> None:
         if isinstance(result, Failure):
@@ -158,7 +161,24 @@ class Output:
 
     def _write(self, stream: TextIO, text: str) -> None:
         stream.write(text + "\n")
-        stream.flush()
+        self._flush_soon(stream)
+
+    def _flush_soon(self, stream: TextIO) -> None:
+        """Flush once the event loop has run what is ready: a burst of samples written in one
+        turn of the loop costs one write to the pipe, and a lone line still goes out at once."""
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:
+            stream.flush()
+            return
+        if stream not in self._pending_flush:
+            self._pending_flush.add(stream)
+            loop.call_soon(self._flush, stream)
+
+    def _flush(self, stream: TextIO) -> None:
+        self._pending_flush.discard(stream)
+        with contextlib.suppress(OSError, ValueError):  # a closed pipe is reported elsewhere
+            stream.flush()
 
 
 class Collector(Output):

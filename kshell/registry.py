@@ -9,6 +9,7 @@ and a user's drop-in folder all load the same way.
 from __future__ import annotations
 
 import importlib.util
+import inspect
 import json
 import math
 import os
@@ -227,7 +228,7 @@ def command(
             Command(
                 name=name,
                 func=func,
-                help=(func.__doc__ or "").strip(),
+                help=inspect.cleandoc(func.__doc__ or ""),
                 args=args,
                 options=options,
                 permission=permission,

@@ -65,7 +65,8 @@ class Listener:
         os.replace(tmp, self.maildir / "new" / name)
         self.service.source.wake()
         done = self.maildir / ".Executed" / "cur" / f"{name}:2,S"
-        for _ in range(2000):
+        deadline = time.monotonic() + 15
+        while time.monotonic() < deadline:
             if done.exists():
                 return
             await asyncio.sleep(0.01)

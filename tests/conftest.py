@@ -48,11 +48,12 @@ def write_config(home: Path, *, udp_port: int = 9999, extra: str = "") -> Path:
 
 
 def run_shell(home: Path, *args: str, input: str | None = None, timeout: float = 60,
-              env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+              env: dict[str, str] | None = None,
+              cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
     """``python shell.py --home HOME ARGS`` as a user would run it."""
     return subprocess.run(  # noqa: PLW1510 - callers check the status
         [sys.executable, str(ROOT / "shell.py"), "--home", str(home), *args],
-        capture_output=True, text=True, input=input, timeout=timeout, cwd=ROOT,
+        capture_output=True, text=True, input=input, timeout=timeout, cwd=cwd or ROOT,
         env={**os.environ, "NO_COLOR": "1", **(env or {})},
     )
 

@@ -5,11 +5,11 @@ from __future__ import annotations
 
 import json
 import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from conftest import run_shell
 from kshell.history.replay import drop_meta, select
 from kshell.history.store import HistoryStore
 
@@ -21,14 +21,7 @@ HOSTS = ("127.20.3.2", "127.20.3.3")
 
 
 def shell(home: Path, *args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, str(ROOT / "shell.py"), "--home", str(home), *args],
-        check=False,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        cwd=cwd or home,
-    )
+    return run_shell(home, *args, cwd=cwd or home)  # relative script names resolve in the home
 
 
 @pytest.fixture(scope="module")

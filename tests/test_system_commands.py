@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import json
 import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from conftest import run_shell
 
 from kshell.simulator import PlugSpec, SimulatorThread
 
@@ -17,13 +17,7 @@ LAMP, STRIP, DEAD = "127.20.2.2", "127.20.2.3", "127.20.2.4"
 
 
 def shell(home: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, str(ROOT / "shell.py"), "--home", str(home), *args],
-        check=False,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    return run_shell(home, *args)
 
 
 def lines(result: subprocess.CompletedProcess[str]) -> list[dict[str, object]]:

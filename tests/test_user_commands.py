@@ -5,11 +5,11 @@ from __future__ import annotations
 
 import re
 import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from conftest import run_shell
 
 from kshell.completer.engine import Model, suggest
 from kshell.registry import build_registry
@@ -20,13 +20,7 @@ LAMP = "127.20.4.2"
 
 
 def shell(home: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, str(ROOT / "shell.py"), "--home", str(home), *args],
-        check=False,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    return run_shell(home, *args)
 
 
 @pytest.fixture()

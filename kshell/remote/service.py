@@ -82,9 +82,12 @@ class RemoteService:
 
     async def stop(self) -> None:
         if self.task is not None:
-            self.task.cancel()
+            # cancel until it is done: a library's wait_for (Python 3.11) can swallow one cancel
+            while not self.task.done():
+                self.task.cancel()
+                await asyncio.wait({self.task}, timeout=1)
             with contextlib.suppress(asyncio.CancelledError, Exception):  # already reported
-                await self.task
+                self.task.result()
             self.task = None
         await asyncio.to_thread(self.replies.close)
         if self.journal is not None:

@@ -9,7 +9,6 @@ SMTP listener does after a delivery).
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import os
 from pathlib import Path
 
@@ -51,8 +50,13 @@ class MaildirSource:
         while True:
             for path in self.pending():
                 await handle(self._incoming(path))
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), POLL)
+            # asyncio.wait, not wait_for: 3.11's wait_for can swallow a cancel that lands
+            # as its timeout fires, and then the listener would not stop
+            waiter = asyncio.ensure_future(self._wake.wait())
+            try:
+                await asyncio.wait({waiter}, timeout=POLL)
+            finally:
+                waiter.cancel()
             self._wake.clear()
 
     def pending(self) -> list[Path]:

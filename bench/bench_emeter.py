@@ -158,32 +158,57 @@ def kshell_watch(
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--plugs", type=int, default=100)
-    parser.add_argument("--seconds", type=float, default=10.0)
+    parser.add_argument("--seconds", type=float, default=8.0)
+    parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--sim", choices=("npm", "kshell"), default="npm")
     parser.add_argument("--skip-naive", action="store_true")
     args = parser.parse_args()
     addresses = hosts(args.plugs)
-    sim = start_npm(addresses) if args.sim == "npm" else start_kshell(addresses)
+    import statistics
     import tempfile
 
-    try:
-        best, best_cpu = asyncio.run(kasa_best(addresses, args.seconds))
-        print(f"python-kasa best (concurrent protocol.query): {best:10,.0f} readings/s, "
-              f"{best_cpu * 1e6:5.1f} us CPU each")
-        if not args.skip_naive:
-            naive = asyncio.run(kasa_naive(addresses, min(args.seconds, 5.0)))
-            print(f"python-kasa naive (update() loop):            {naive:10,.0f} readings/s")
-        with tempfile.TemporaryDirectory(prefix="kshell-bench-") as tmp:
-            rate, total, flagged, cpu = kshell_watch(addresses, args.seconds, Path(tmp) / "home")
-        print(f"kshell emeter watch --interval 0 --json:      {rate:10,.0f} readings/s, "
-              f"{cpu * 1e6:5.1f} us CPU each ({total} samples, {flagged} flagged)")
-        print(f"kshell / python-kasa best: {rate / best:.2f}  ({args.plugs} plugs, {args.sim} "
-              "simulator)")
-    finally:
+    def fresh() -> subprocess.Popen[str]:
+        # a fresh simulator for every measurement: the npm one slows down as it ages, so
+        # whoever ran second on a shared one would be measured against a tired peer
+        return start_npm(addresses) if args.sim == "npm" else start_kshell(addresses)
+
+    def stop(sim: subprocess.Popen[str]) -> None:
         if sim.stdin:
             sim.stdin.close()
         sim.terminate()
         sim.wait(10)
+
+    theirs, ours = [], []
+    for r in range(args.rounds):  # alternate who goes first
+        for who in (("kasa", "kshell") if r % 2 == 0 else ("kshell", "kasa")):
+            sim = fresh()
+            try:
+                if who == "kasa":
+                    best, best_cpu = asyncio.run(kasa_best(addresses, args.seconds))
+                    theirs.append(best)
+                    print(f"  round {r + 1}: python-kasa best {best:10,.0f} readings/s, "
+                          f"{best_cpu * 1e6:5.1f} us CPU each")
+                else:
+                    with tempfile.TemporaryDirectory(prefix="kshell-bench-") as tmp:
+                        rate, total, flagged, cpu = kshell_watch(
+                            addresses, args.seconds, Path(tmp) / "home")
+                    ours.append(rate)
+                    print(f"  round {r + 1}: kshell watch      {rate:10,.0f} readings/s, "
+                          f"{cpu * 1e6:5.1f} us CPU each ({total} samples, {flagged} flagged)")
+            finally:
+                stop(sim)
+    best, rate = statistics.median(theirs), statistics.median(ours)
+    print(f"python-kasa best (concurrent protocol.query): {best:10,.0f} readings/s (median)")
+    if not args.skip_naive:
+        sim = fresh()
+        try:
+            naive = asyncio.run(kasa_naive(addresses, min(args.seconds, 5.0)))
+        finally:
+            stop(sim)
+        print(f"python-kasa naive (update() loop):            {naive:10,.0f} readings/s")
+    print(f"kshell emeter watch --interval 0 --json:      {rate:10,.0f} readings/s (median)")
+    print(f"kshell / python-kasa best: {rate / best:.2f}  ({args.plugs} plugs, {args.sim} "
+          f"simulator, {args.rounds} rounds, fresh simulator each)")
 
 
 if __name__ == "__main__":

@@ -6,9 +6,11 @@ answer, checking types, because what a plug says is untrusted.
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass, field
 from typing import Any
 
+from kshell import protocol
 from kshell.errors import DeviceError, ProtocolError, UnsupportedDevice
 from kshell.transport import Connection
 
@@ -30,6 +32,15 @@ def check_answer(answer: dict[str, Any], module: str, method: str, target: str |
     if _err(result):
         raise DeviceError(module, method, _err(result), _msg(result), target=target)
     return result
+
+
+@functools.lru_cache(maxsize=1024)
+def _plain_request(module: str, method: str, child_id: str | None) -> bytes:
+    """A request without parameters, encoded once: a watch sends the same one all day."""
+    req: dict[str, Any] = {module: {method: {}}}
+    if child_id:
+        req["context"] = {"child_ids": [child_id]}
+    return protocol.encode(req)
 
 
 def _err(part: dict[str, Any]) -> int:
@@ -63,10 +74,15 @@ class Device:
         idempotent: bool = False,
         child: bool = True,
     ) -> dict[str, Any]:
-        req: dict[str, Any] = {module: {method: params or {}}}
-        if child and self.child_id:
-            req["context"] = {"child_ids": [self.child_id]}
-        answer = await self.conn.query(req, idempotent=idempotent)
+        child_id = self.child_id if child else None
+        if params:
+            req: dict[str, Any] = {module: {method: params}}
+            if child_id:
+                req["context"] = {"child_ids": [child_id]}
+            message = protocol.encode(req)
+        else:
+            message = _plain_request(module, method, child_id)
+        answer = await self.conn.query(message, idempotent=idempotent)
         return check_answer(answer, module, method, self.label)
 
     async def update(self) -> dict[str, Any]:

@@ -8,7 +8,6 @@ known aliases.
 from __future__ import annotations
 
 import asyncio
-import difflib
 import ipaddress
 import re
 from collections.abc import Awaitable, Callable
@@ -128,6 +127,8 @@ def parse_address(word: str) -> tuple[str, int] | None:
 
 
 def _unknown_message(word: str, records: list[DeviceRecord]) -> str:
+    import difflib  # only on this error path: start-up is a feature
+
     aliases = [r.alias for r in records if r.alias]
     lowered = {a.lower(): a for a in aliases}
     near = [lowered[a] for a in difflib.get_close_matches(word.lower(), list(lowered), n=3, cutoff=0.5)]

@@ -21,6 +21,57 @@ DEFAULT_TIMEOUT = 5.0
 KLAP_PORT = 80  # newer firmware closes 9999 and speaks KLAP over HTTP here
 
 
+class _Framed(asyncio.Protocol):
+    """Collects one framed answer at a time into ``waiter`` (no stream layers: a watch over
+    a hundred plugs makes tens of thousands of requests a second)."""
+
+    def __init__(self) -> None:
+        self.transport: asyncio.Transport | None = None
+        self.buffer = bytearray()
+        self.waiter: asyncio.Future[bytes] | None = None
+        self.closed = False
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = transport  # type: ignore[assignment]
+
+    def data_received(self, data: bytes) -> None:
+        self.buffer += data
+        waiter = self.waiter
+        if waiter is None or waiter.done():
+            if len(self.buffer) > protocol.MAX_FRAME:  # talking out of turn, and a lot
+                self.transport.close()  # type: ignore[union-attr]
+            return
+        if len(self.buffer) < protocol.HEADER_SIZE:
+            return
+        try:
+            length = protocol.frame_length(bytes(self.buffer[: protocol.HEADER_SIZE]))
+        except ProtocolError as exc:
+            waiter.set_exception(exc)
+            return
+        end = protocol.HEADER_SIZE + length
+        if len(self.buffer) >= end:
+            body = bytes(self.buffer[protocol.HEADER_SIZE : end])
+            del self.buffer[:end]
+            waiter.set_result(body)
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.closed = True
+        waiter = self.waiter
+        if waiter is None or waiter.done():
+            return
+        got = len(self.buffer)
+        if not got:
+            waiter.set_exception(_ClosedBeforeAnswer())
+        elif got < protocol.HEADER_SIZE:
+            waiter.set_exception(ProtocolError("truncated frame header"))
+        else:
+            length = int.from_bytes(self.buffer[: protocol.HEADER_SIZE], "big")
+            waiter.set_exception(ProtocolError(
+                f"truncated frame: {got - protocol.HEADER_SIZE} of {length} bytes "
+                "before the plug closed"
+            ))
+
+
 class Connection:
     """A kept-open TCP connection to one plug; at most one request in flight."""
 
@@ -28,8 +79,7 @@ class Connection:
         self.host = host
         self.port = port
         self.timeout = timeout
-        self._reader: asyncio.StreamReader | None = None
-        self._writer: asyncio.StreamWriter | None = None
+        self._proto: _Framed | None = None
         self._lock = asyncio.Lock()
 
     @property
@@ -37,20 +87,28 @@ class Connection:
         return self.host if self.port == DEFAULT_PORT else f"{self.host}:{self.port}"
 
     async def query(
-        self, request: dict[str, Any], *, timeout: float | None = None, idempotent: bool = False
+        self,
+        request: dict[str, Any] | bytes,
+        *,
+        timeout: float | None = None,
+        idempotent: bool = False,
     ) -> dict[str, Any]:
-        """Send one request, return the decoded answer.
+        """Send one request (a dict, or a message already framed by ``protocol.encode``),
+        return the decoded answer.
 
-        ``idempotent`` requests (reads) may be sent again on a fresh connection when a
-        reused one was closed by the plug without answering; a state change never is.
+        One deadline covers connecting, sending, reading and any reconnect. ``idempotent``
+        requests (reads) may be sent again on a fresh connection when a reused one was closed
+        by the plug without answering; a state change never is.
         """
         limit = self.timeout if timeout is None else timeout
         async with self._lock:
+            loop = asyncio.get_running_loop()
+            deadline = loop.time() + limit
             try:
-                async with asyncio.timeout(limit):
-                    return await self._exchange(protocol.encode(request), idempotent)
+                message = request if isinstance(request, bytes) else protocol.encode(request)
+                body = await self._exchange(message, idempotent, deadline)
             except TimeoutError:
-                self.close()
+                self.close()  # a late answer would be taken for the next request's
                 raise DeviceTimeout(f"no answer within {limit:g} s", target=self.label) from None
             except (ProtocolError, TransportError) as exc:
                 self.close()
@@ -59,28 +117,37 @@ class Connection:
             except asyncio.CancelledError:
                 self.close()  # a half-read answer would poison the next request
                 raise
+            try:
+                return protocol.parse_payload(protocol.decrypt(body))
+            except ProtocolError as exc:
+                exc.target = self.label
+                raise
 
-    async def _exchange(self, message: bytes, idempotent: bool) -> dict[str, Any]:
-        if self._writer is not None and (self._writer.is_closing() or self._reader.at_eof()):  # type: ignore[union-attr]
+    async def _exchange(self, message: bytes, idempotent: bool, deadline: float) -> bytes:
+        proto = self._proto
+        if proto is not None and (proto.closed or proto.transport.is_closing()):  # type: ignore[union-attr]
             self.close()  # found stale before sending: reconnecting cannot send twice
-        reused = self._writer is not None
-        if not reused:
-            await self._connect()
+            proto = None
+        reused = proto is not None
+        if proto is None:
+            proto = await self._connect(deadline)
         try:
-            return await self._send_and_read(message)
+            return await self._send_and_read(proto, message, deadline)
         except _ClosedBeforeAnswer:
             self.close()
             if not (reused and idempotent):
                 raise TransportError("connection closed without an answer") from None
-        await self._connect()
+        proto = await self._connect(deadline)
         try:
-            return await self._send_and_read(message)
+            return await self._send_and_read(proto, message, deadline)
         except _ClosedBeforeAnswer:
             raise TransportError("connection closed without an answer") from None
 
-    async def _connect(self) -> None:
+    async def _connect(self, deadline: float) -> _Framed:
+        loop = asyncio.get_running_loop()
         try:
-            self._reader, self._writer = await asyncio.open_connection(self.host, self.port)
+            async with asyncio.timeout_at(deadline):
+                _, proto = await loop.create_connection(_Framed, self.host, self.port)
         except ConnectionRefusedError:
             if self.port == DEFAULT_PORT and await _port_open(self.host, KLAP_PORT):
                 raise UnsupportedDevice(
@@ -93,36 +160,32 @@ class Connection:
             raise TransportError(f"cannot resolve host ({exc.strerror})", target=self.label) from None
         except OSError as exc:
             raise TransportError(exc.strerror or str(exc), target=self.label) from None
+        self._proto = proto
+        return proto
 
-    async def _send_and_read(self, message: bytes) -> dict[str, Any]:
-        assert self._reader is not None and self._writer is not None
+    @staticmethod
+    async def _send_and_read(proto: _Framed, message: bytes, deadline: float) -> bytes:
+        loop = asyncio.get_running_loop()
+        waiter: asyncio.Future[bytes] = loop.create_future()
+        proto.waiter = waiter
+        proto.buffer.clear()
+        timer = loop.call_at(deadline, _expire, waiter)
         try:
-            self._writer.write(message)
-            await self._writer.drain()
-            header = await self._reader.readexactly(protocol.HEADER_SIZE)
-        except asyncio.IncompleteReadError as exc:
-            if not exc.partial:
-                raise _ClosedBeforeAnswer from None
-            raise ProtocolError("truncated frame header") from None
-        except (ConnectionResetError, BrokenPipeError):
-            raise _ClosedBeforeAnswer from None
-        except OSError as exc:
-            raise TransportError(exc.strerror or str(exc)) from None
-        length = protocol.frame_length(header)
-        try:
-            body = await self._reader.readexactly(length)
-        except asyncio.IncompleteReadError as exc:
-            raise ProtocolError(
-                f"truncated frame: {len(exc.partial)} of {length} bytes before the plug closed"
-            ) from None
-        except OSError as exc:
-            raise TransportError(exc.strerror or str(exc)) from None
-        return protocol.parse_payload(protocol.decrypt(body))
+            proto.transport.write(message)  # type: ignore[union-attr]
+            return await waiter
+        finally:
+            timer.cancel()
+            proto.waiter = None
 
     def close(self) -> None:
-        if self._writer is not None:
-            self._writer.close()
-        self._reader = self._writer = None
+        if self._proto is not None and self._proto.transport is not None:
+            self._proto.transport.close()
+        self._proto = None
+
+
+def _expire(waiter: asyncio.Future[bytes]) -> None:
+    if not waiter.done():
+        waiter.set_exception(TimeoutError())
 
 
 class _ClosedBeforeAnswer(Exception):

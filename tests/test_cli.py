@@ -47,7 +47,7 @@ def test_bad_input_never_shows_a_traceback(home):
         'raw 127.0.0.1 \'{"system": }\'',
         'on "unclosed',
         "discover 300.1.2.3/24",
-        "discover 10.0.0.0/8",
+        "discover 127.0.0.0/8",  # refused: more than a /16, nothing sent
         "alias 127.0.0.1",
         "led 127.0.0.1 dim",
         "reboot 127.0.0.1",

@@ -411,7 +411,7 @@ def test_a_simulator_image_never_goes_to_a_plug_off_loopback(tmp_path, monkeypat
     host = "127.40.14.2"
 
     async def seems_real(target):  # type: ignore[no-untyped-def]
-        return "192.168.1.40"  # as if the plug were on a real network
+        return "203.0.113.40"  # as if the plug were on a real network (TEST-NET-3, never sent to)
 
     monkeypatch.setattr(flash, "_plug_ip", seems_real)
 

@@ -345,9 +345,9 @@ def test_fleets_stay_on_distinct_loopback_addresses() -> None:
     ]
     assert demo[0].host == "127.0.0.2" and demo[0].port == 9999
     with pytest.raises(ValueError):
-        addresses("10.0.0.1", 1)
+        addresses("198.51.100.1", 1)  # not loopback: refused
     with pytest.raises(ValueError):
-        SimulatorThread([PlugSpec(host="192.168.1.2")])
+        SimulatorThread([PlugSpec(host="203.0.113.2")])
 
 
 # -- faults --------------------------------------------------------------------------------

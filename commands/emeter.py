@@ -113,6 +113,7 @@ def _v(value: float | None, digits: int) -> str:
     permission="read",
     examples=("emeter watch all", "emeter watch Kettle Fridge --interval 2",
               "emeter watch all --count 10 --out power.csv", "emeter watch 'Media Strip'"),
+    long_running=True,
 )
 async def watch(ctx: Context, args: Any) -> Any:
     """Live power readings: one row per plug (per outlet for a strip), redrawn in place.

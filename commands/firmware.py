@@ -102,6 +102,7 @@ async def firmware_add(ctx: Context, args: Any) -> Result:
         "firmware stage Kitchen Fridge hs110v2_1.5.10.bin --yes",
         "firmware stage 192.168.1.40 ./image.bin --dry-run",
     ),
+    long_running=True,
 )
 async def firmware_stage(ctx: Context, args: Any) -> Any:
     """Serve an image to plugs, have them download it, flash it and verify the new version.

@@ -49,6 +49,7 @@ async def history(ctx: Context, args: Any) -> Result:
     ),
     permission="admin",  # a replay can hold any command
     examples=("replay 12", "replay 12-15 --dry-run", "replay morning.kshell --step"),
+    long_running=True,
 )
 async def replay(ctx: Context, args: Any) -> Any:
     """Run history entries or a script file again, stopping at the first error.

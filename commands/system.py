@@ -130,6 +130,7 @@ def _network(address: str, netmask: str) -> str:
     ),
     permission="read",
     examples=("ping Kitchen", "ping all --count 10", "ping 192.168.1.50"),
+    long_running=True,
 )
 async def ping(ctx: Context, args: Any) -> list[Result]:
     """Time sysinfo requests to plugs: round trip min/avg/max and loss.

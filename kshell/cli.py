@@ -44,32 +44,11 @@ def parse_cli(argv: list[str] | None) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_cli(argv)
-    try:
-        with asyncio.Runner(loop_factory=_loop_factory()) as runner:
-            return runner.run(_main(args))
-    except KeyboardInterrupt:
-        print("interrupted", file=sys.stderr)
-        return EXIT_INTERRUPTED
-
-
-def _loop_factory() -> Any:
-    """uvloop when the speedups extra installed it (a long watch over many plugs spends
-    much of its time in the event loop); the standard loop otherwise."""
-    try:
-        import uvloop  # type: ignore[import-not-found]
-    except ImportError:
-        return None
-    return uvloop.new_event_loop
-
-
-async def _main(args: argparse.Namespace) -> int:
     from kshell.app import build_context
     from kshell.errors import KshellError
     from kshell.output import Output
 
     output = Output(as_json=args.json)
-    demo = None
-    prompt_opened = False
     if args.demo and not args.home and not os.environ.get("KSHELL_HOME"):
         args.home = tempfile.mkdtemp(prefix="kshell-demo-")  # keep a user's real cache clean
     try:
@@ -77,6 +56,51 @@ async def _main(args: argparse.Namespace) -> int:
     except KshellError as exc:
         output.error(exc)
         return EXIT_USAGE
+    try:
+        with asyncio.Runner(loop_factory=_loop_factory(ctx, args)) as runner:
+            return runner.run(_main(args, ctx, output))
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return EXIT_INTERRUPTED
+
+
+def _loop_factory(ctx: Any, args: argparse.Namespace) -> Any:
+    """uvloop, when the speedups extra installed it, for work that runs long (the prompt,
+    remote mode, scripts, a watch over many plugs spends much of its time in the event loop);
+    a quick one-shot command keeps the standard loop and saves uvloop's import."""
+    if args.command is not None and not _runs_long(ctx, args.command):
+        return None
+    try:
+        import uvloop  # type: ignore[import-not-found]
+    except ImportError:
+        return None
+    return uvloop.new_event_loop
+
+
+def _runs_long(ctx: Any, text: str) -> bool:
+    """Does any command on the line declare that it runs long (a stream, a flow)?"""
+    from kshell.errors import KshellError
+    from kshell.grammar import split_commands
+
+    try:
+        lines = split_commands(text)
+    except KshellError:
+        return False  # the runner reports it
+    for line in lines:
+        try:
+            cmd, _ = ctx.registry.lookup(line.words)
+        except KshellError:
+            continue
+        if cmd.long_running:
+            return True
+    return False
+
+
+async def _main(args: argparse.Namespace, ctx: Any, output: Any) -> int:
+    from kshell.errors import KshellError
+
+    demo = None
+    prompt_opened = False
     try:
         if args.demo:
             from kshell.demo import start_demo

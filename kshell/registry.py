@@ -66,6 +66,7 @@ class Command:
     confirm: bool | str = False  # True: the runner asks first; "inline": the command asks itself
     examples: tuple[str, ...] = ()
     module: str = ""
+    long_running: bool = False  # streams or flows: the shell picks its faster event loop
 
     @property
     def summary(self) -> str:
@@ -218,6 +219,7 @@ def command(
     permission: str = "admin",
     confirm: bool | str = False,
     examples: tuple[str, ...] = (),
+    long_running: bool = False,
 ) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
     """Declare a command. The docstring is its help; an undeclared permission is admin."""
     if permission not in PERMISSIONS:
@@ -235,6 +237,7 @@ def command(
                 confirm=confirm,
                 examples=examples,
                 module=func.__module__,
+                long_running=long_running,
             )
         )
         return func

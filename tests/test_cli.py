@@ -73,3 +73,17 @@ def test_config_percent_signs_are_literal(tmp_path):
     home = tmp_path / "h"
     write_config(home, extra="\n[remote]\nsecret = 50%off%(x)s\n")
     assert run_shell(home, "-c", "help").returncode == 0
+
+
+def test_only_long_running_one_shot_lines_pick_the_faster_loop(home):
+    import argparse
+
+    from kshell.app import build_context
+    from kshell.cli import _runs_long
+
+    ctx = build_context(argparse.Namespace(home=str(home), config=None, commands=[]))
+    assert not _runs_long(ctx, "info Kitchen; on all")
+    assert _runs_long(ctx, "help; emeter watch all --count 3")
+    assert _runs_long(ctx, "firmware stage Kitchen x.bin --dry-run")
+    assert not _runs_long(ctx, 'on "unclosed')
+    assert not _runs_long(ctx, "nonsense")

@@ -103,9 +103,11 @@ def unicast(plug: SimPlug, request: dict = SYSINFO, wait: float = 0.5) -> dict |
 
 
 def refused(plug: SimPlug) -> bool:
+    """Does the plug turn connections away? A reset counts: the listener closing under a
+    connection in flight is the moment it goes down."""
     try:
         socket.create_connection((plug.host, plug.port), timeout=1).close()
-    except ConnectionRefusedError:
+    except (ConnectionRefusedError, ConnectionResetError):
         return True
     return False
 

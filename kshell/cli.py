@@ -96,9 +96,26 @@ def _runs_long(ctx: Any, text: str) -> bool:
     return False
 
 
+def _quiet_loop_errors(debug: bool) -> Any:
+    """Errors the event loop itself catches (a callback that fails while Ctrl-C tears a flow
+    down, a task nobody awaited) become one line; the traceback only with --debug."""
+
+    def handle(loop: asyncio.AbstractEventLoop, context: dict[str, Any]) -> None:
+        if debug:
+            loop.default_exception_handler(context)
+            return
+        exc = context.get("exception")
+        what = f"{type(exc).__name__}: {exc}" if exc is not None else context.get("message", "")
+        print(f"warning: background error ({str(what)[:200]}); --debug shows more",
+              file=sys.stderr)
+
+    return handle
+
+
 async def _main(args: argparse.Namespace, ctx: Any, output: Any) -> int:
     from kshell.errors import KshellError
 
+    asyncio.get_running_loop().set_exception_handler(_quiet_loop_errors(ctx.debug))
     demo = None
     prompt_opened = False
     try:

@@ -87,3 +87,25 @@ def test_only_long_running_one_shot_lines_pick_the_faster_loop(home):
     assert _runs_long(ctx, "firmware stage Kitchen x.bin --dry-run")
     assert not _runs_long(ctx, 'on "unclosed')
     assert not _runs_long(ctx, "nonsense")
+
+
+def test_an_error_inside_the_event_loop_is_one_line_unless_debug(home, tmp_path):
+    folder = tmp_path / "cmds"
+    folder.mkdir()
+    (folder / "broken_callback.py").write_text(
+        "import asyncio\n"
+        "from kshell.registry import command\n"
+        "from kshell.results import Text\n\n"
+        "@command('oops', permission='read')\n"
+        "async def oops(ctx, args):\n"
+        "    '''Schedule a callback that fails, as a torn-down server callback can.'''\n"
+        "    asyncio.get_running_loop().call_soon(lambda: 1 / 0)\n"
+        "    await asyncio.sleep(0.05)\n"
+        "    return Text('done')\n"
+    )
+    out = run_shell(home, "--commands", str(folder), "-c", "oops")
+    assert out.returncode == 0 and "done" in out.stdout
+    assert "Traceback" not in out.stderr
+    assert "background error (ZeroDivisionError: division by zero)" in out.stderr
+    debug = run_shell(home, "--debug", "--commands", str(folder), "-c", "oops")
+    assert "Traceback" in debug.stderr and "ZeroDivisionError" in debug.stderr

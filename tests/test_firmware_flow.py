@@ -283,7 +283,7 @@ def test_ctrl_c_during_the_download_stops_the_server(tmp_path):
         rest, err = proc.communicate(timeout=20)
         before = sim.plug(host).sw_ver
     lines = json_lines("".join(seen) + rest)
-    assert proc.returncode == 130 and "Traceback" not in err
+    assert proc.returncode == 130 and "Traceback" not in err, err
     assert steps_of(lines, "flash") == [] and before.startswith("1.5.2")
     assert port_is_free("127.0.0.1", server_port(lines))
 

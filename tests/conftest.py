@@ -139,3 +139,12 @@ def fleet(tmp_path):
     yield start
     for sim in running:
         sim.stop()
+
+
+@pytest.fixture
+def sink():
+    """An SMTP server on loopback that keeps the replies remote mode sends (aiosmtpd)."""
+    from dovecot import ReplySink
+
+    with ReplySink() as running:
+        yield running

@@ -32,12 +32,6 @@ def sim() -> SimulatorThread:
         yield running
 
 
-@pytest.fixture
-def sink() -> ReplySink:
-    with ReplySink() as running:
-        yield running
-
-
 class Headless:
     """``python shell.py --home HOME --listen`` as a child process."""
 

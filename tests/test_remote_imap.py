@@ -43,12 +43,6 @@ def sim() -> SimulatorThread:
         yield running
 
 
-@pytest.fixture
-def sink() -> ReplySink:
-    with ReplySink() as running:
-        yield running
-
-
 def configure(home: Path, server: Dovecot, user: str, sink: ReplySink, extra: str = "") -> None:
     write_config(home, extra=(
         f"\n[remote]\nsource = imap://{user}:{server.users[user]}@127.0.0.1:{server.port}/INBOX\n"

@@ -84,12 +84,6 @@ def sim() -> SimulatorThread:
         yield running
 
 
-@pytest.fixture
-def sink() -> ReplySink:
-    with ReplySink() as running:
-        yield running
-
-
 def configure(home: Path, sink: ReplySink, extra: str = "", senders: str = "") -> None:
     write_config(home, extra=(
         "\n[remote]\n"

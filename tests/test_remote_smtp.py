@@ -29,12 +29,6 @@ def sim() -> SimulatorThread:
         yield running
 
 
-@pytest.fixture
-def sink() -> ReplySink:
-    with ReplySink() as running:
-        yield running
-
-
 def configure(home: Path, sink: ReplySink, port: int) -> None:
     write_config(home, extra=(
         f"\n[remote]\nsource = smtp://127.0.0.1:{port}\n"

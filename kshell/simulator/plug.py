@@ -154,6 +154,18 @@ class RuleTable:
         raise DeviceError(ENTRY_NOT_EXIST)
 
 
+def _month_values(
+    per_day: Callable[[date], float | int | None], year: int, month: int
+) -> list[tuple[int, Any]]:
+    """(day, value) for each day of the month the plug has a record of (value not None)."""
+    out = []
+    for day in range(1, calendar.monthrange(year, month)[1] + 1):
+        value = per_day(date(year, month, day))
+        if value is not None:
+            out.append((day, value))
+    return out
+
+
 class SimPlug:
     """One simulated Kasa device (plug, strip or bulb) and its state."""
 
@@ -637,33 +649,32 @@ class SimPlug:
             return {"energy": round(wh / 1000, 3)}
         return {"energy_wh": round(wh)}
 
+    def _history(self, ctx: Any, now: float) -> tuple[Socket, date]:
+        """The addressed socket, its meter brought up to now, and today's date."""
+        s = self._one(ctx)
+        s.meter.advance(now, bool(s.state))
+        return s, local_day(now)
+
     def _get_daystat(self, args: Answer, ctx: Any, now: float) -> Answer:
         year = _int_arg(args, "year", range(1970, 2100))
         month = _int_arg(args, "month", range(1, 13))
-        s = self._one(ctx)
-        s.meter.advance(now, bool(s.state))
-        today = local_day(now)
-        days = []
-        for day in range(1, calendar.monthrange(year, month)[1] + 1):
-            wh = s.meter.day_wh(date(year, month, day), today)
-            if wh is not None:
-                days.append({"year": year, "month": month, "day": day, **self._energy_entry(wh)})
-        return {"day_list": days, "err_code": 0}
+        s, today = self._history(ctx, now)
+        days = _month_values(lambda d: s.meter.day_wh(d, today), year, month)
+        return {
+            "day_list": [{"year": year, "month": month, "day": day, **self._energy_entry(wh)}
+                         for day, wh in days],
+            "err_code": 0,
+        }
 
     def _get_monthstat(self, args: Answer, ctx: Any, now: float) -> Answer:
         year = _int_arg(args, "year", range(1970, 2100))
-        s = self._one(ctx)
-        s.meter.advance(now, bool(s.state))
-        today = local_day(now)
+        s, today = self._history(ctx, now)
         months = []
         for month in range(1, 13):
-            total, seen = 0.0, False
-            for day in range(1, calendar.monthrange(year, month)[1] + 1):
-                wh = s.meter.day_wh(date(year, month, day), today)
-                if wh is not None:
-                    total, seen = total + wh, True
-            if seen:
-                months.append({"year": year, "month": month, **self._energy_entry(total)})
+            days = _month_values(lambda d: s.meter.day_wh(d, today), year, month)
+            if days:
+                months.append({"year": year, "month": month,
+                               **self._energy_entry(sum(wh for _, wh in days))})
         return {"month_list": months, "err_code": 0}
 
     def _get_vgain_igain(self, args: Answer, ctx: Any, now: float) -> Answer:
@@ -687,29 +698,22 @@ class SimPlug:
     def _runtime_daystat(self, args: Answer, ctx: Any, now: float) -> Answer:
         year = _int_arg(args, "year", range(1970, 2100))
         month = _int_arg(args, "month", range(1, 13))
-        s = self._one(ctx)
-        s.meter.advance(now, bool(s.state))
-        today = local_day(now)
-        days = []
-        for day in range(1, calendar.monthrange(year, month)[1] + 1):
-            minutes = s.meter.day_minutes(date(year, month, day), today)
-            if minutes is not None:
-                days.append({"year": year, "month": month, "day": day, "time": minutes})
-        return {"day_list": days, "err_code": 0}
+        s, today = self._history(ctx, now)
+        days = _month_values(lambda d: s.meter.day_minutes(d, today), year, month)
+        return {
+            "day_list": [{"year": year, "month": month, "day": day, "time": minutes}
+                         for day, minutes in days],
+            "err_code": 0,
+        }
 
     def _runtime_monthstat(self, args: Answer, ctx: Any, now: float) -> Answer:
         year = _int_arg(args, "year", range(1970, 2100))
-        s = self._one(ctx)
-        s.meter.advance(now, bool(s.state))
-        today = local_day(now)
+        s, today = self._history(ctx, now)
         months = []
         for month in range(1, 13):
-            mins = [
-                s.meter.day_minutes(date(year, month, d), today)
-                for d in range(1, calendar.monthrange(year, month)[1] + 1)
-            ]
-            if any(m is not None for m in mins):
-                months.append({"year": year, "month": month, "time": sum(m or 0 for m in mins)})
+            days = _month_values(lambda d: s.meter.day_minutes(d, today), year, month)
+            if days:
+                months.append({"year": year, "month": month, "time": sum(m for _, m in days)})
         return {"month_list": months, "err_code": 0}
 
     def _erase_runtime_stat(self, args: Answer, ctx: Any, now: float) -> Answer:

@@ -61,13 +61,19 @@ def bench_info(runs: int) -> None:
             if kasa:
                 theirs.append(timed(kasa)[0])
     print(f"one-shot sysinfo of one plug, {runs} paired runs (median, min):")
-    print(f"  kshell -c 'info HOST'            {statistics.median(mine) * 1000:7.1f} ms  "
-          f"{min(mine) * 1000:7.1f} ms")
+    print(
+        f"  kshell -c 'info HOST'            {statistics.median(mine) * 1000:7.1f} ms  "
+        f"{min(mine) * 1000:7.1f} ms"
+    )
     if theirs:
-        print(f"  kasa --host HOST sysinfo         {statistics.median(theirs) * 1000:7.1f} ms  "
-              f"{min(theirs) * 1000:7.1f} ms")
-        print(f"  ratio kshell/kasa (medians)      {statistics.median(mine) / statistics.median(theirs):7.2f}"
-              "   (goal: at most 0.25)")
+        print(
+            f"  kasa --host HOST sysinfo         {statistics.median(theirs) * 1000:7.1f} ms  "
+            f"{min(theirs) * 1000:7.1f} ms"
+        )
+        print(
+            f"  ratio kshell/kasa (medians)      {statistics.median(mine) / statistics.median(theirs):7.2f}"
+            "   (goal: at most 0.25)"
+        )
     else:
         print("  python-kasa's CLI not installed: pip install 'python-kasa[speedups]'")
 
@@ -81,17 +87,30 @@ def bench_discovery(count: int, timeout: float) -> None:
 
         report = json.loads(out.splitlines()[0])
         found = report["answered"]
-        print(f"discovery of {len(sim.plugs)} simulated plugs by broadcast to 127.255.255.255, "
-              f"timeout {timeout:g} s:")
-        print(f"  kshell discover   found {found:4d}   whole command {elapsed:6.2f} s "
-              f"(timeout + {elapsed - timeout:.2f} s; inside the command {report['elapsed_s']:.2f} s)")
+        print(
+            f"discovery of {len(sim.plugs)} simulated plugs by broadcast to 127.255.255.255, "
+            f"timeout {timeout:g} s:"
+        )
+        print(
+            f"  kshell discover   found {found:4d}   whole command {elapsed:6.2f} s "
+            f"(timeout + {elapsed - timeout:.2f} s; inside the command {report['elapsed_s']:.2f} s)"
+        )
         if KASA:
-            cmd = [KASA, "--target", "127.255.255.255", "--discovery-timeout", str(int(timeout)),
-                   "discover", "list"]
+            cmd = [
+                KASA,
+                "--target",
+                "127.255.255.255",
+                "--discovery-timeout",
+                str(int(timeout)),
+                "discover",
+                "list",
+            ]
             elapsed_k, out_k = timed(cmd)
             found_k = sum(1 for line in out_k.splitlines() if line.startswith("127.72."))
-            print(f"  kasa discover     found {found_k:4d}   whole command {elapsed_k:6.2f} s "
-                  f"(timeout + {elapsed_k - int(timeout):.2f} s)")
+            print(
+                f"  kasa discover     found {found_k:4d}   whole command {elapsed_k:6.2f} s "
+                f"(timeout + {elapsed_k - int(timeout):.2f} s)"
+            )
 
 
 def main() -> None:

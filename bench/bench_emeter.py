@@ -38,13 +38,28 @@ def hosts(n: int) -> list[str]:
 
 
 def start_npm(addresses: list[str]) -> subprocess.Popen[str]:
-    devices = [{"address": a, "port": 9999, "model": "hs110v2" if i % 2 else "hs110",
-                "data": {"alias": f"Bench {i + 1}", "mac": f"50:c7:bf:30:{i // 256:02x}:{i % 256:02x}",
-                         "deviceId": f"B{i:04d}"}} for i, a in enumerate(addresses)]
+    devices = [
+        {
+            "address": a,
+            "port": 9999,
+            "model": "hs110v2" if i % 2 else "hs110",
+            "data": {
+                "alias": f"Bench {i + 1}",
+                "mac": f"50:c7:bf:30:{i // 256:02x}:{i % 256:02x}",
+                "deviceId": f"B{i:04d}",
+            },
+        }
+        for i, a in enumerate(addresses)
+    ]
     spec = json.dumps({"udpPort": 0, "devices": devices})
-    proc = subprocess.Popen(["node", str(PEER / "npm_sim.js"), spec], stdin=subprocess.PIPE,
-                            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
-                            cwd=PEER)
+    proc = subprocess.Popen(
+        ["node", str(PEER / "npm_sim.js"), spec],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+        cwd=PEER,
+    )
     return _ready(proc)
 
 
@@ -59,8 +74,13 @@ def start_kshell(addresses: list[str]) -> subprocess.Popen[str]:
         "    print('ready', flush=True)\n"
         "    sys.stdin.read()\n"
     )
-    proc = subprocess.Popen([sys.executable, "-c", code], stdin=subprocess.PIPE,
-                            stdout=subprocess.PIPE, text=True, cwd=ROOT)
+    proc = subprocess.Popen(
+        [sys.executable, "-c", code],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+        cwd=ROOT,
+    )
     return _ready(proc)
 
 
@@ -85,8 +105,10 @@ async def kasa_best(addresses: list[str], seconds: float) -> tuple[float, float]
         nonlocal count
         while time.perf_counter() < stop:
             answer = await proto.query(REQUEST)
-            if "power" in answer["emeter"]["get_realtime"] or \
-                    "power_mw" in answer["emeter"]["get_realtime"]:
+            if (
+                "power" in answer["emeter"]["get_realtime"]
+                or "power_mw" in answer["emeter"]["get_realtime"]
+            ):
                 count += 1
 
     start, cpu = time.perf_counter(), time.process_time()
@@ -119,9 +141,7 @@ async def kasa_naive(addresses: list[str], seconds: float) -> float:
     return rate
 
 
-def kshell_watch(
-    addresses: list[str], seconds: float, home: Path
-) -> tuple[float, int, int, float]:
+def kshell_watch(addresses: list[str], seconds: float, home: Path) -> tuple[float, int, int, float]:
     """Readings per second of the watch pipeline, from the JSON lines it printed.
 
     Its stdout goes to a file, read afterwards: a reader process parsing the lines as
@@ -129,8 +149,15 @@ def kshell_watch(
     """
     home.mkdir(parents=True, exist_ok=True)
     (home / "kshell.ini").write_text("[shell]\ntimeout = 5\n[discovery]\nrefresh_on_start = no\n")
-    cmd = [sys.executable, str(ROOT / "shell.py"), "--home", str(home), "--json", "-c",
-           "emeter watch " + " ".join(addresses) + f" --interval 0 --duration {seconds + 2}"]
+    cmd = [
+        sys.executable,
+        str(ROOT / "shell.py"),
+        "--home",
+        str(home),
+        "--json",
+        "-c",
+        "emeter watch " + " ".join(addresses) + f" --interval 0 --duration {seconds + 2}",
+    ]
     out_path = home / "samples.jsonl"
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     with out_path.open("wb") as out:
@@ -180,21 +207,26 @@ def main() -> None:
 
     theirs, ours = [], []
     for r in range(args.rounds):  # alternate who goes first
-        for who in (("kasa", "kshell") if r % 2 == 0 else ("kshell", "kasa")):
+        for who in ("kasa", "kshell") if r % 2 == 0 else ("kshell", "kasa"):
             sim = fresh()
             try:
                 if who == "kasa":
                     best, best_cpu = asyncio.run(kasa_best(addresses, args.seconds))
                     theirs.append(best)
-                    print(f"  round {r + 1}: python-kasa best {best:10,.0f} readings/s, "
-                          f"{best_cpu * 1e6:5.1f} us CPU each")
+                    print(
+                        f"  round {r + 1}: python-kasa best {best:10,.0f} readings/s, "
+                        f"{best_cpu * 1e6:5.1f} us CPU each"
+                    )
                 else:
                     with tempfile.TemporaryDirectory(prefix="kshell-bench-") as tmp:
                         rate, total, flagged, cpu = kshell_watch(
-                            addresses, args.seconds, Path(tmp) / "home")
+                            addresses, args.seconds, Path(tmp) / "home"
+                        )
                     ours.append(rate)
-                    print(f"  round {r + 1}: kshell watch      {rate:10,.0f} readings/s, "
-                          f"{cpu * 1e6:5.1f} us CPU each ({total} samples, {flagged} flagged)")
+                    print(
+                        f"  round {r + 1}: kshell watch      {rate:10,.0f} readings/s, "
+                        f"{cpu * 1e6:5.1f} us CPU each ({total} samples, {flagged} flagged)"
+                    )
             finally:
                 stop(sim)
     best, rate = statistics.median(theirs), statistics.median(ours)
@@ -207,8 +239,10 @@ def main() -> None:
             stop(sim)
         print(f"python-kasa naive (update() loop):            {naive:10,.0f} readings/s")
     print(f"kshell emeter watch --interval 0 --json:      {rate:10,.0f} readings/s (median)")
-    print(f"kshell / python-kasa best: {rate / best:.2f}  ({args.plugs} plugs, {args.sim} "
-          f"simulator, {args.rounds} rounds, fresh simulator each)")
+    print(
+        f"kshell / python-kasa best: {rate / best:.2f}  ({args.plugs} plugs, {args.sim} "
+        f"simulator, {args.rounds} rounds, fresh simulator each)"
+    )
 
 
 if __name__ == "__main__":

@@ -54,8 +54,10 @@ def main() -> int:
         firmware = FirmwareConfig(flash_time=1.0, reboot_time=1.0, download_rate=rate)
         with SimulatorThread(specs, firmware=firmware) as sim:
             hosts = " ".join(sim.hosts)
-            line = (f"firmware add {image} --model 'HS110(EU)' --hw 2.0 --version 1.5.10; "
-                    f"firmware stage {hosts} bench.bin --yes")
+            line = (
+                f"firmware add {image} --model 'HS110(EU)' --hw 2.0 --version 1.5.10; "
+                f"firmware stage {hosts} bench.bin --yes"
+            )
             elapsed, marks, ok, lines = asyncio.run(run(home, line))
     report(opts, size, elapsed, marks, ok, lines)
     return 0 if ok else 1
@@ -93,30 +95,43 @@ class _Timed(Collector):
         super().emit(result)  # type: ignore[arg-type]
 
 
-def report(opts: argparse.Namespace, size: int, elapsed: float, marks: dict[str, float],
-           ok: bool, lines: list[dict]) -> None:
+def report(
+    opts: argparse.Namespace,
+    size: int,
+    elapsed: float,
+    marks: dict[str, float],
+    ok: bool,
+    lines: list[dict],
+) -> None:
     stopped = next((x for x in lines if x.get("step") == "server_stopped"), {})
     requests = [x for x in lines if x.get("step") == "request"]
     done = [x for x in lines if x.get("step") == "done"]
     served = stopped.get("bytes_sent", 0)
     first, last_dl = marks.get("first serve", 0.0), marks.get("last downloaded", 0.0)
     rate = "unlimited" if not opts.rate_kib else f"{opts.rate_kib:g} KiB/s per plug"
-    print(f"firmware staging: {opts.plugs} simulated plugs, {size / 1048576:g} MiB image, "
-          f"plug download rate {rate}")
-    print(f"  result                 {'ok' if ok else 'FAILED'}: {len(done)}/{opts.plugs} plugs "
-          "flashed and verified")
-    print(f"  requests served        {len(requests)} "
-          f"({sum(1 for r in requests if r.get('complete'))} complete)")
+    print(
+        f"firmware staging: {opts.plugs} simulated plugs, {size / 1048576:g} MiB image, "
+        f"plug download rate {rate}"
+    )
+    print(
+        f"  result                 {'ok' if ok else 'FAILED'}: {len(done)}/{opts.plugs} plugs "
+        "flashed and verified"
+    )
+    print(
+        f"  requests served        {len(requests)} "
+        f"({sum(1 for r in requests if r.get('complete'))} complete)"
+    )
     print(f"  bytes served           {served:,} (expected {opts.plugs * size:,})")
     print(f"  checks (sysinfo)       {marks.get('last check', 0):.2f} s")
-    print(f"  serve -> all downloaded {last_dl - first:.2f} s "
-          f"({served / 1048576 / max(last_dl - first, 1e-9):.1f} MiB/s aggregate)")
+    print(
+        f"  serve -> all downloaded {last_dl - first:.2f} s "
+        f"({served / 1048576 / max(last_dl - first, 1e-9):.1f} MiB/s aggregate)"
+    )
     slowest = max((r.get("seconds", 0) for r in requests), default=0)
     # the server is done when the kernel holds the last byte; the plug may still be reading
     print(f"  slowest server-side send {slowest:.2f} s (until the socket buffer took it all)")
     flashing = marks.get("last done", 0) - marks.get("first flash", 0)
-    print(f"  flash + reboot + verify {flashing:.2f} s "
-          "(simulated flash 1 s + reboot 1 s)")
+    print(f"  flash + reboot + verify {flashing:.2f} s (simulated flash 1 s + reboot 1 s)")
     print(f"  total                  {elapsed:.2f} s")
     print("  python-kasa: no firmware staging for IOT plugs, so no figure beside ours")
 

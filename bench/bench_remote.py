@@ -55,7 +55,10 @@ def write_config(home: Path, server: Dovecot, sink: ReplySink) -> None:
 def start_listener(home: Path) -> subprocess.Popen[str]:
     proc = subprocess.Popen(
         [sys.executable, str(ROOT / "shell.py"), "--home", str(home), "--listen"],
-        stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+        cwd=ROOT,
         env={**os.environ, "NO_COLOR": "1"},
     )
     while proc.stdout is not None:
@@ -83,8 +86,13 @@ def wait(check, timeout: float = 30.0) -> float:  # type: ignore[no-untyped-def]
     return time.perf_counter()
 
 
-def latency(imap: imaplib.IMAP4, plug, sink: ReplySink, count: int,  # type: ignore[no-untyped-def]
-            gap: float) -> tuple[list[float], list[float]]:
+def latency(
+    imap: imaplib.IMAP4,
+    plug,
+    sink: ReplySink,
+    count: int,  # type: ignore[no-untyped-def]
+    gap: float,
+) -> tuple[list[float], list[float]]:
     """Append one order at a time; time the plug switching and the reply arriving."""
     switched, replied = [], []
     for i in range(count):
@@ -106,8 +114,11 @@ def server_push_delay(server: Dovecot, samples: int = 5) -> list[float]:
     with socket.create_connection((server.host, server.port)) as sock:
         stream = sock.makefile("rb")
         stream.readline()
-        for tag, command in ((b"a", b"LOGIN %s %s" % (USER.encode(), PASSWORD.encode())),
-                             (b"b", b"SELECT Executed"), (b"c", b"IDLE")):
+        for tag, command in (
+            (b"a", b"LOGIN %s %s" % (USER.encode(), PASSWORD.encode())),
+            (b"b", b"SELECT Executed"),
+            (b"c", b"IDLE"),
+        ):
             sock.sendall(tag + b" " + command + b"\r\n")
             while not stream.readline().startswith((tag + b" ", b"+")):
                 pass
@@ -122,8 +133,10 @@ def server_push_delay(server: Dovecot, samples: int = 5) -> list[float]:
 
 
 def line(name: str, values: list[float]) -> str:
-    return (f"  {name:<16} p50 {pct(values, 50) * 1000:7.1f} ms   p95 "
-            f"{pct(values, 95) * 1000:7.1f} ms   max {max(values) * 1000:7.1f} ms")
+    return (
+        f"  {name:<16} p50 {pct(values, 50) * 1000:7.1f} ms   p95 "
+        f"{pct(values, 95) * 1000:7.1f} ms   max {max(values) * 1000:7.1f} ms"
+    )
 
 
 def pct(values: list[float], p: float) -> float:
@@ -135,16 +148,23 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--messages", type=int, default=50)
     parser.add_argument("--backlog", type=int, default=1000)
-    parser.add_argument("--gap", type=float, default=0.6,
-                        help="seconds between one reply and the next mail (default 0.6)")
+    parser.add_argument(
+        "--gap",
+        type=float,
+        default=0.6,
+        help="seconds between one reply and the next mail (default 0.6)",
+    )
     opts = parser.parse_args()
     reason = Dovecot.available()
     if reason:
         sys.exit(f"cannot run: {reason}")
 
-    with (Dovecot(users={USER: PASSWORD}) as server, ReplySink() as sink,
-          SimulatorThread([PlugSpec(host=PLUG, port=9999, udp_port=None, relay_state=1)]) as sim,
-          tempfile.TemporaryDirectory(prefix="kshell-bench-") as tmp):
+    with (
+        Dovecot(users={USER: PASSWORD}) as server,
+        ReplySink() as sink,
+        SimulatorThread([PlugSpec(host=PLUG, port=9999, udp_port=None, relay_state=1)]) as sim,
+        tempfile.TemporaryDirectory(prefix="kshell-bench-") as tmp,
+    ):
         home = Path(tmp) / "home"
         write_config(home, server, sink)
         plug = sim.plug(PLUG)
@@ -155,15 +175,20 @@ def main() -> None:
         print(f"remote mode, IMAP (Dovecot, IDLE) -> plug -> SMTP reply, {opts.messages} messages")
         listener = start_listener(home)
         time.sleep(0.5)  # let it log in and enter IDLE
-        for gap, label in ((opts.gap, f"one at a time, {opts.gap:g} s apart"), (0.0, "back to back")):
+        for gap, label in (
+            (opts.gap, f"one at a time, {opts.gap:g} s apart"),
+            (0.0, "back to back"),
+        ):
             switched, replied = latency(imap, plug, sink, opts.messages, gap)
             print(f" {label}:")
             print(line("plug switched", switched))
             print(line("reply received", replied))
         stop_listener(listener)
         push = server_push_delay(server)
-        print(f" Dovecot's own IDLE notification, append -> EXISTS, bare client: "
-              f"p50 {pct(push, 50) * 1000:.1f} ms (the floor under the figures above)")
+        print(
+            f" Dovecot's own IDLE notification, append -> EXISTS, bare client: "
+            f"p50 {pct(push, 50) * 1000:.1f} ms (the floor under the figures above)"
+        )
 
         # -- throughput: a backlog waiting when the listener starts --------------------------
         have = len(sink.messages)
@@ -174,8 +199,10 @@ def main() -> None:
         done = wait(lambda: len(sink.messages) >= have + opts.backlog, timeout=600)
         stop_listener(listener)
         took = done - start
-        print(f"backlog of {opts.backlog} messages: drained in {took:.2f} s "
-              f"({opts.backlog / took:.0f} messages/s, listener start-up included)")
+        print(
+            f"backlog of {opts.backlog} messages: drained in {took:.2f} s "
+            f"({opts.backlog / took:.0f} messages/s, listener start-up included)"
+        )
         imap.logout()
 
 

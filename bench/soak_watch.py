@@ -56,21 +56,31 @@ def main() -> None:
     with SimulatorThread(specs) as sim, tempfile.TemporaryDirectory(prefix="kshell-soak-") as tmp:
         home = Path(tmp) / "home"
         home.mkdir()
-        (home / "kshell.ini").write_text("[shell]\ntimeout = 2\n[discovery]\n"
-                                         "refresh_on_start = no\n")
+        (home / "kshell.ini").write_text(
+            "[shell]\ntimeout = 2\n[discovery]\nrefresh_on_start = no\n"
+        )
         out_path = Path(tmp) / "samples.jsonl"
         hosts = " ".join(p.host for p in sim.plugs)
-        cmd = [sys.executable, str(ROOT / "shell.py"), "--home", str(home), "--json", "-c",
-               f"emeter watch {hosts} --interval {args.interval:g} --duration {seconds:g}"]
+        cmd = [
+            sys.executable,
+            str(ROOT / "shell.py"),
+            "--home",
+            str(home),
+            "--json",
+            "-c",
+            f"emeter watch {hosts} --interval {args.interval:g} --duration {seconds:g}",
+        ]
         with out_path.open("wb") as out, open(Path(tmp) / "stderr.txt", "wb") as err:
             proc = subprocess.Popen(cmd, stdout=out, stderr=err, cwd=ROOT)
             start = time.monotonic()
             figures: list[tuple[float, int, int]] = []
             down = False
             next_flip = start + args.up
-            print(f"soak: {args.plugs} plugs, every {args.interval:g} s, {args.minutes:g} min; "
-                  f"{flaky} drops out for {args.down:g} s every {args.up + args.down:g} s",
-                  flush=True)
+            print(
+                f"soak: {args.plugs} plugs, every {args.interval:g} s, {args.minutes:g} min; "
+                f"{flaky} drops out for {args.down:g} s every {args.up + args.down:g} s",
+                flush=True,
+            )
             print(f"{'elapsed s':>9} {'RSS KiB':>9} {'open fds':>9}  flaky plug", flush=True)
             next_probe = start + WARM_UP
             while proc.poll() is None:
@@ -98,21 +108,31 @@ def main() -> None:
                 sample = json.loads(line)
                 samples += sample["status"] == "ok"
                 flagged += sample["status"] == "ok" and not sample["plausible"]
-        errors = [line for line in (Path(tmp) / "stderr.txt").read_text().splitlines()
-                  if '"error"' in line]
+        errors = [
+            line
+            for line in (Path(tmp) / "stderr.txt").read_text().splitlines()
+            if '"error"' in line
+        ]
         offline = sum(flaky_alias in line or flaky in line for line in errors)
         others = len(errors) - offline
-        meters = len({json.loads(line)["target"] for line in out_path.read_text().splitlines()
-                      if line.startswith('{"t":')})
+        meters = len(
+            {
+                json.loads(line)["target"]
+                for line in out_path.read_text().splitlines()
+                if line.startswith('{"t":')
+            }
+        )
     if not figures:
         sys.exit("the watch ended before the first measurement")
     (t0, rss0, fd0), (t1, rss1, fd1) = figures[0], figures[-1]
     peak = max(f[1] for f in figures)
     print(f"start ({t0:.0f} s): RSS {rss0} KiB, {fd0} open fds")
     print(f"end   ({t1:.0f} s): RSS {rss1} KiB, {fd1} open fds  (peak RSS {peak} KiB)")
-    print(f"{samples} readings from {meters} meters, {flagged} flagged; {offline} failed "
-          f"attempts of the flaky plug, {others} other errors; exit status {proc.returncode} "
-          "(1: some plug failed)")
+    print(
+        f"{samples} readings from {meters} meters, {flagged} flagged; {offline} failed "
+        f"attempts of the flaky plug, {others} other errors; exit status {proc.returncode} "
+        "(1: some plug failed)"
+    )
 
 
 if __name__ == "__main__":

@@ -36,16 +36,27 @@ def _ago(stamp: float) -> str:
 
 def _record_json(r: DeviceRecord) -> dict[str, Any]:
     return {
-        "alias": r.alias, "host": r.host, "port": r.port, "mac": r.mac, "model": r.model,
-        "hw_ver": r.hw_ver, "sw_ver": r.sw_ver, "kind": r.kind, "state": r.state or None,
-        "online": r.online, "emeter": r.emeter, "last_seen": r.last_seen,
+        "alias": r.alias,
+        "host": r.host,
+        "port": r.port,
+        "mac": r.mac,
+        "model": r.model,
+        "hw_ver": r.hw_ver,
+        "sw_ver": r.sw_ver,
+        "kind": r.kind,
+        "state": r.state or None,
+        "online": r.online,
+        "emeter": r.emeter,
+        "last_seen": r.last_seen,
         "children": r.children,
     }
 
 
 @command(
     "discover",
-    args=(Arg("cidr", "word", "sweep this network over TCP instead of broadcasting", optional=True),),
+    args=(
+        Arg("cidr", "word", "sweep this network over TCP instead of broadcasting", optional=True),
+    ),
     options=(
         Opt("--target", "str", "broadcast to this address only (repeatable)", repeat=True),
         Opt("--timeout", "float", "seconds to wait for answers"),
@@ -113,7 +124,9 @@ def _merge_report(ctx: Context, report: Any, verbose: bool, full_scan: bool) -> 
     if bulbs:
         footer.append(f"{len(bulbs)} bulb(s) answered, not supported: {', '.join(bulbs)}")
     if report.send_errors:
-        footer.append("could not send to " + ", ".join(f"{a} ({why})" for a, why in report.send_errors))
+        footer.append(
+            "could not send to " + ", ".join(f"{a} ({why})" for a, why in report.send_errors)
+        )
     if verbose and report.garbled:
         footer += [f"unreadable answer: {g}" for g in report.garbled]
     elif report.garbled:
@@ -157,7 +170,9 @@ async def devices(ctx: Context, args: Any) -> Result:
     rows = [_device_row(r) for r in records]
     online = sum(1 for r in records if r.online)
     footer = f"{len(records)} known, {online} online" if records else "no plugs known: run discover"
-    return Table(DEVICE_HEADERS, rows, {"devices": [_record_json(r) for r in records]}, footer=footer)
+    return Table(
+        DEVICE_HEADERS, rows, {"devices": [_record_json(r) for r in records]}, footer=footer
+    )
 
 
 @command(

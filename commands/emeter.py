@@ -45,16 +45,20 @@ async def emeter_now(ctx: Context, args: Any) -> list[Result]:
         device = await refresh(ctx, target)
         info = device.sysinfo
         if not dev.has_emeter(info):
-            raise UnsupportedDevice(f"{dev.model(info)} has no energy meter "
-                                    "(no ENE in its features)", target=target.label)
+            raise UnsupportedDevice(
+                f"{dev.model(info)} has no energy meter (no ENE in its features)",
+                target=target.label,
+            )
         rating = emeter.rating_for(dev.model(info))
         outlets = _outlets(target, info)
         readings = [await _reading(ctx, t, dev.model(info), rating) for t in outlets]
         if len(readings) == 1:
             return readings[0]
         text = "\n".join(r.text for r in readings)
-        return Text(text, {"target": target.label, "host": target.address,
-                           "outlets": [r.data for r in readings]})
+        return Text(
+            text,
+            {"target": target.label, "host": target.address, "outlets": [r.data for r in readings]},
+        )
 
     return await for_each(ctx, resolve_all(ctx, args.targets), one)
 
@@ -81,12 +85,20 @@ async def _reading(ctx: Context, target: Target, model: str, rating: Any) -> Tex
     if reading.total_kwh is not None:
         totals[target.label] = reading.total_kwh
     ctx.extras.setdefault("last_power", {})[target.label] = reading.power_w
-    data = {"target": target.label, "host": target.address, "outlet": target.outlet,
-            "model": model, **emeter.reading_json(reading, flags), "counter_reset": reset,
-            "raw": answer}
-    line = (f"{target.label} ({target.address}, {model}): {_v(reading.power_w, 1)} W  "
-            f"{_v(reading.voltage_v, 1)} V  {_v(reading.current_a, 3)} A  "
-            f"total {_v(reading.total_kwh, 3)} kWh")
+    data = {
+        "target": target.label,
+        "host": target.address,
+        "outlet": target.outlet,
+        "model": model,
+        **emeter.reading_json(reading, flags),
+        "counter_reset": reset,
+        "raw": answer,
+    }
+    line = (
+        f"{target.label} ({target.address}, {model}): {_v(reading.power_w, 1)} W  "
+        f"{_v(reading.voltage_v, 1)} V  {_v(reading.current_a, 3)} A  "
+        f"total {_v(reading.total_kwh, 3)} kWh"
+    )
     if reset:
         line += "  (total went backwards since the last reading: counter reset)"
     if flags:
@@ -101,18 +113,27 @@ def _v(value: float | None, digits: int) -> str:
 # -- emeter watch -----------------------------------------------------------------------------
 @command(
     "emeter watch",
-    args=(Arg("targets", "targets", "plugs to watch (default: the one in use, else all)",
-              optional=True),),
+    args=(
+        Arg(
+            "targets",
+            "targets",
+            "plugs to watch (default: the one in use, else all)",
+            optional=True,
+        ),
+    ),
     options=(
-        Opt("--interval", "float", "seconds between rounds (default 1; 0: as fast as they "
-            "answer)"),
+        Opt("--interval", "float", "seconds between rounds (default 1; 0: as fast as they answer)"),
         Opt("--count", "int", "stop after N polling rounds"),
         Opt("--duration", "float", "stop after S seconds"),
         Opt("--out", "file", "also write every sample to FILE (.csv or .jsonl), appended"),
     ),
     permission="read",
-    examples=("emeter watch all", "emeter watch Kettle Fridge --interval 2",
-              "emeter watch all --count 10 --out power.csv", "emeter watch 'Media Strip'"),
+    examples=(
+        "emeter watch all",
+        "emeter watch Kettle Fridge --interval 2",
+        "emeter watch all --count 10 --out power.csv",
+        "emeter watch 'Media Strip'",
+    ),
     long_running=True,
 )
 async def watch(ctx: Context, args: Any) -> Any:
@@ -130,8 +151,11 @@ async def watch(ctx: Context, args: Any) -> Any:
     from kshell.config import get_float
     from kshell.watch import Watch
 
-    interval = args.interval if args.interval is not None else get_float(
-        ctx.config, "emeter", "interval", 1.0)
+    interval = (
+        args.interval
+        if args.interval is not None
+        else get_float(ctx.config, "emeter", "interval", 1.0)
+    )
     if interval < 0 or interval > 86_400:
         raise UsageError("emeter watch: --interval must be 0-86400 seconds")
     if args.count is not None and not 1 <= args.count <= MAX_COUNT:
@@ -148,8 +172,7 @@ async def watch(ctx: Context, args: Any) -> Any:
     targets = resolve_all(ctx, words)
     if any(w.lower() == "all" for w in words):
         # `all` means every plug known to have a meter; named plugs are tried regardless
-        named = resolve_all(ctx, [w for w in words if w.lower() != "all"]) if len(words) > 1 \
-            else []
+        named = resolve_all(ctx, [w for w in words if w.lower() != "all"]) if len(words) > 1 else []
         targets = [t for t in targets if (t.record and t.record.emeter) or t in named]
         if not targets:
             raise UsageError("emeter watch: no known plug has an energy meter (run discover)")
@@ -176,8 +199,11 @@ async def _meter_target(ctx: Context, word: str) -> tuple[Target, Any]:
 
 @command(
     "emeter day",
-    args=(TARGET, Arg("year", "int", "year (default: this one)", optional=True),
-          Arg("month", "int", "month 1-12 (default: this one)", optional=True)),
+    args=(
+        TARGET,
+        Arg("year", "int", "year (default: this one)", optional=True),
+        Arg("month", "int", "month 1-12 (default: this one)", optional=True),
+    ),
     permission="read",
     examples=("emeter day Kettle", "emeter day Kettle 2026 10"),
 )
@@ -194,18 +220,29 @@ async def day(ctx: Context, args: Any) -> Result:
     if not 1 <= month <= 12:
         raise UsageError("emeter day: MONTH must be 1-12")
     target, _ = await _meter_target(ctx, args.target)
-    answer = await ask_meter(target.device(ctx), "get_daystat", {"year": year, "month": month},
-                             idempotent=True)
-    entries = sorted(((w.get("day", 0), kwh) for w, kwh in emeter.energy_entries(answer, "day_list")
-                      if w.get("year") == year and w.get("month") == month))
+    answer = await ask_meter(
+        target.device(ctx), "get_daystat", {"year": year, "month": month}, idempotent=True
+    )
+    entries = sorted(
+        (
+            (w.get("day", 0), kwh)
+            for w, kwh in emeter.energy_entries(answer, "day_list")
+            if w.get("year") == year and w.get("month") == month
+        )
+    )
     labels = [f"{year}-{month:02d}-{d:02d}" for d, _ in entries]
     values = [round(kwh, 4) for _, kwh in entries]
     title = f"{target.label}: energy per day, {calendar.month_name[month]} {year}"
     if not entries:
         title += " (the plug holds no record for this month)"
-    data = {"target": target.label, "host": target.address, "year": year, "month": month,
-            "days": [{"day": d, "energy_kwh": v} for (d, _), v in zip(entries, values)],
-            "total_kwh": round(sum(values), 4)}
+    data = {
+        "target": target.label,
+        "host": target.address,
+        "year": year,
+        "month": month,
+        "days": [{"day": d, "energy_kwh": v} for (d, _), v in zip(entries, values)],
+        "total_kwh": round(sum(values), 4),
+    }
     return Chart(title, labels, values, "kWh", data)
 
 
@@ -223,19 +260,24 @@ async def month(ctx: Context, args: Any) -> Result:
     year = args.year if args.year is not None else date.today().year
     _check_year(year)
     target, _ = await _meter_target(ctx, args.target)
-    answer = await ask_meter(target.device(ctx), "get_monthstat", {"year": year},
-                             idempotent=True)
-    entries = sorted((w.get("month", 0), kwh) for w, kwh in
-                     emeter.energy_entries(answer, "month_list")
-                     if w.get("year") == year and 1 <= w.get("month", 0) <= 12)
+    answer = await ask_meter(target.device(ctx), "get_monthstat", {"year": year}, idempotent=True)
+    entries = sorted(
+        (w.get("month", 0), kwh)
+        for w, kwh in emeter.energy_entries(answer, "month_list")
+        if w.get("year") == year and 1 <= w.get("month", 0) <= 12
+    )
     labels = [f"{calendar.month_abbr[m]} {year}" for m, _ in entries]
     values = [round(kwh, 4) for _, kwh in entries]
     title = f"{target.label}: energy per month, {year}"
     if not entries:
         title += " (the plug holds no record for this year)"
-    data = {"target": target.label, "host": target.address, "year": year,
-            "months": [{"month": m, "energy_kwh": v} for (m, _), v in zip(entries, values)],
-            "total_kwh": round(sum(values), 4)}
+    data = {
+        "target": target.label,
+        "host": target.address,
+        "year": year,
+        "months": [{"month": m, "energy_kwh": v} for (m, _), v in zip(entries, values)],
+        "total_kwh": round(sum(values), 4),
+    }
     return Chart(title, labels, values, "kWh", data)
 
 
@@ -267,8 +309,12 @@ async def erase(ctx: Context, args: Any) -> Result:
     before = await _month_kwh(device, today)
     await ask_meter(device, "erase_emeter_stat")
     after = await _month_kwh(device, today)
-    data = {"target": target.label, "host": target.address, "month_kwh_before": round(before, 4),
-            "month_kwh_after": round(after, 4)}
+    data = {
+        "target": target.label,
+        "host": target.address,
+        "month_kwh_before": round(before, 4),
+        "month_kwh_after": round(after, 4),
+    }
     if after > ERASED_KWH and after >= before * 0.5:
         raise KshellError(
             f"the plug answered success but still reports {after:.3f} kWh this month "
@@ -276,10 +322,14 @@ async def erase(ctx: Context, args: Any) -> Result:
             target=target.label,
         )
     if before <= ERASED_KWH:
-        return Text(f"{target.label}: erased (there was nothing recorded this month; "
-                    "read back: empty)", {**data, "erased": True, "verified": False})
-    return Text(f"{target.label}: erased; read back {after:.3f} kWh this month "
-                f"(was {before:.3f})", {**data, "erased": True, "verified": True})
+        return Text(
+            f"{target.label}: erased (there was nothing recorded this month; read back: empty)",
+            {**data, "erased": True, "verified": False},
+        )
+    return Text(
+        f"{target.label}: erased; read back {after:.3f} kWh this month (was {before:.3f})",
+        {**data, "erased": True, "verified": True},
+    )
 
 
 async def _month_kwh(device: Any, today: date) -> float:
@@ -287,8 +337,9 @@ async def _month_kwh(device: Any, today: date) -> float:
     from kshell.watch import ask_meter
 
     try:
-        answer = await ask_meter(device, "get_daystat", {"year": today.year, "month": today.month},
-                                 idempotent=True)
+        answer = await ask_meter(
+            device, "get_daystat", {"year": today.year, "month": today.month}, idempotent=True
+        )
     except DeviceError as exc:
         raise KshellError(f"cannot read the statistics back: {exc.message}") from None
     return sum(kwh for _, kwh in emeter.energy_entries(answer, "day_list"))

@@ -39,8 +39,17 @@ async def firmware_list(ctx: Context, args: Any) -> Result:
         else:
             intact = sha256_file(library.folder / img.file) == img.sha256
             status = "ok" if intact else "HASH MISMATCH"
-        rows.append([img.file, ", ".join(img.models), ", ".join(img.hw_versions), img.version,
-                     img.size, img.sha256[:12], status])
+        rows.append(
+            [
+                img.file,
+                ", ".join(img.models),
+                ", ".join(img.hw_versions),
+                img.version,
+                img.size,
+                img.sha256[:12],
+                status,
+            ]
+        )
         data.append({**img.json(), "status": status})
     for name in listing.unknown:
         size = (library.folder / name).stat().st_size
@@ -52,7 +61,8 @@ async def firmware_list(ctx: Context, args: Any) -> Result:
         {"library": str(library.folder), "images": data},
         title=f"firmware library: {library.folder}",
         footer="add an image: firmware add FILE --model 'HS110(EU)' --hw 2.0 --version 1.5.10"
-        if listing.unknown or not rows else None,
+        if listing.unknown or not rows
+        else None,
     )
 
 
@@ -60,8 +70,12 @@ async def firmware_list(ctx: Context, args: Any) -> Result:
     "firmware add",
     args=(Arg("file", "file", "the image file"),),
     options=(
-        Opt("--model", "str", "model with region it is for, e.g. HS110(EU) (repeatable)",
-            repeat=True),
+        Opt(
+            "--model",
+            "str",
+            "model with region it is for, e.g. HS110(EU) (repeatable)",
+            repeat=True,
+        ),
         Opt("--hw", "str", "hardware version it is for, e.g. 2.0 (repeatable)", repeat=True),
         Opt("--version", "str", "its firmware version, e.g. '1.5.10 Build 230615 Rel.101530'"),
         Opt("--note", "str", "a remark kept in the manifest"),
@@ -92,8 +106,11 @@ async def firmware_add(ctx: Context, args: Any) -> Result:
         Opt("--dry-run", help="check everything and show the plan; send nothing to the plugs"),
         Opt("--bind", "str", "local address the plugs download from (default: chosen per plug)"),
         Opt("--port", "int", "port of the staging server (default: any free port)"),
-        Opt("--force", help="allow an image for another model, hardware or version, or one "
-                            "not in the manifest (never a hash mismatch)"),
+        Opt(
+            "--force",
+            help="allow an image for another model, hardware or version, or one "
+            "not in the manifest (never a hash mismatch)",
+        ),
     ),
     permission="admin",
     confirm="inline",  # type: ignore[arg-type]  # asks before flashing, after the download
@@ -123,35 +140,43 @@ async def firmware_stage(ctx: Context, args: Any) -> Any:
                 f"firmware stage: --bind needs an IP address, not '{args.bind}'"
             ) from None
         if bind.is_unspecified or bind.is_multicast:
-            raise UsageError("firmware stage: --bind needs the address the plugs connect to, "
-                             f"not {args.bind}")
+            raise UsageError(
+                f"firmware stage: --bind needs the address the plugs connect to, not {args.bind}"
+            )
     if args.port is not None and not 0 <= args.port <= 65535:
         raise UsageError("firmware stage: --port must be 0-65535")
     if not (args.dry_run or args.yes or ctx.assume_yes or ctx.ask is not None):
         # say so now, before any plug downloads an image nobody could approve
-        raise Refused("firmware stage asks before flashing and nobody can answer here: "
-                      "add --yes (or --dry-run)")
+        raise Refused(
+            "firmware stage asks before flashing and nobody can answer here: "
+            "add --yes (or --dry-run)"
+        )
     targets = resolve_all(ctx, args.targets)
     image = choose_image(_library(ctx), args.image)
     if image.entry is None and not args.force:
-        raise Refused(f"{image.path} is not in the firmware manifest: add it with 'firmware add' "
-                      "(or --force to serve it unchecked)")
-    options = StageOptions(force=bool(args.force), dry_run=bool(args.dry_run), bind=args.bind,
-                           port=args.port or 0)
+        raise Refused(
+            f"{image.path} is not in the firmware manifest: add it with 'firmware add' "
+            "(or --force to serve it unchecked)"
+        )
+    options = StageOptions(
+        force=bool(args.force), dry_run=bool(args.dry_run), bind=args.bind, port=args.port or 0
+    )
     return FirmwareFlow(ctx, args, targets, image, options)
 
 
 STATUS_WORDS = {0: "idle", 1: "downloading", 2: "downloaded, ready to flash"}
 
 
-@command("firmware state", args=(TARGETS_ARG,), permission="read",
-         examples=("firmware state Kitchen",))
+@command(
+    "firmware state", args=(TARGETS_ARG,), permission="read", examples=("firmware state Kitchen",)
+)
 async def firmware_state(ctx: Context, args: Any) -> list[Result]:
     """A plug's firmware download state: status, progress, flash and reboot times."""
 
     async def one(target: Target) -> Result:
-        state = await target.device(ctx).request("system", "get_download_state",
-                                                  idempotent=True, child=False)
+        state = await target.device(ctx).request(
+            "system", "get_download_state", idempotent=True, child=False
+        )
         status = state.get("status")
         shown = {
             "status": STATUS_WORDS.get(status, status) if isinstance(status, int) else status,

@@ -35,6 +35,8 @@ async def hw_info(ctx: Context, args: Any) -> list[Result]:
 
     async def one(target: Target) -> Result:
         device = await refresh(ctx, target)
-        return Record(f"{target.label} ({target.address})", dev.hw_info(device.sysinfo), target.label)
+        return Record(
+            f"{target.label} ({target.address})", dev.hw_info(device.sysinfo), target.label
+        )
 
     return await for_each(ctx, resolve_all(ctx, args.targets), one)

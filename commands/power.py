@@ -36,7 +36,9 @@ async def _switch(ctx: Context, words: list[str], want: bool | None) -> list[Res
     return await for_each(ctx, resolve_all(ctx, words), one)
 
 
-@command("on", args=(TARGETS,), permission="control", examples=("on Kitchen", "on all", "on Strip/2"))
+@command(
+    "on", args=(TARGETS,), permission="control", examples=("on Kitchen", "on all", "on Strip/2")
+)
 async def on(ctx: Context, args: Any) -> list[Result]:
     """Switch plugs (or strip outlets) on."""
     return await _switch(ctx, args.targets, True)
@@ -56,7 +58,10 @@ async def toggle(ctx: Context, args: Any) -> list[Result]:
 
 @command(
     "led",
-    args=(Arg("target", "target", "plug"), Arg("state", "choice", "on or off", choices=("on", "off"))),
+    args=(
+        Arg("target", "target", "plug"),
+        Arg("state", "choice", "on or off", choices=("on", "off")),
+    ),
     permission="control",
     examples=("led Kitchen off",),
 )
@@ -115,6 +120,8 @@ async def reboot(ctx: Context, args: Any) -> list[Result]:
             raise UsageError("an outlet cannot reboot on its own; reboot the strip")
         await target.device(ctx).reboot(delay)
         ctx.connection(target.host, target.port).close()
-        return Text(f"{target.label}: rebooting in {delay} s", {"target": target.label, "rebooting": delay})
+        return Text(
+            f"{target.label}: rebooting in {delay} s", {"target": target.label, "rebooting": delay}
+        )
 
     return await for_each(ctx, resolve_all(ctx, args.targets), one)

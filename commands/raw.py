@@ -21,8 +21,10 @@ MAX_REQUEST = 16 * 1024
         Arg("request", "json", "the JSON request, quoted"),
     ),
     permission="admin",
-    examples=("""raw Kitchen '{"system":{"get_sysinfo":{}}}'""",
-              """raw Kitchen '{"time":{"get_time":{}}}'"""),
+    examples=(
+        """raw Kitchen '{"system":{"get_sysinfo":{}}}'""",
+        """raw Kitchen '{"time":{"get_time":{}}}'""",
+    ),
 )
 async def raw(ctx: Context, args: Any) -> list[Result]:
     """Send a JSON request as it is and show the answer (err_code included)."""
@@ -48,5 +50,7 @@ def parse_request(text: str) -> dict[str, Any]:
             f"raw: invalid JSON at line {exc.lineno} column {exc.colno} (char {exc.pos}): {exc.msg}"
         ) from None
     if not isinstance(request, dict) or not request:
-        raise UsageError('raw: the request must be a JSON object like {"system":{"get_sysinfo":{}}}')
+        raise UsageError(
+            'raw: the request must be a JSON object like {"system":{"get_sysinfo":{}}}'
+        )
     return request

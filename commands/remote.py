@@ -26,18 +26,24 @@ async def remote_on(ctx: Context, args: Any) -> Result:
 
     old = _service(ctx)
     if old is not None and old.running:
-        return Text(f"remote: already on, listening on {old.describe()}",
-                    {"remote": "on", "source": old.describe()})
+        return Text(
+            f"remote: already on, listening on {old.describe()}",
+            {"remote": "on", "source": old.describe()},
+        )
     if old is not None:  # stopped by a failure: let go of its journal before starting again
         await old.stop()
     if not ctx.interactive:
-        raise UsageError("remote on keeps listening in the interactive shell; "
-                         "without a prompt use: python shell.py --listen")
+        raise UsageError(
+            "remote on keeps listening in the interactive shell; "
+            "without a prompt use: python shell.py --listen"
+        )
     service = RemoteService(ctx, printer(ctx))
     await service.start()
     note = "" if service.settings.senders else " (no [senders] yet: every mail will be rejected)"
-    return Text(f"remote: on, listening on {service.describe()}{note}",
-                {"remote": "on", "source": service.describe()})
+    return Text(
+        f"remote: on, listening on {service.describe()}{note}",
+        {"remote": "on", "source": service.describe()},
+    )
 
 
 @command("remote off", permission="admin", examples=("remote off",))
@@ -73,7 +79,8 @@ async def remote_test(ctx: Context, args: Any) -> list[Result]:
     rows = [[step, "ok" if ok else "FAILED", detail] for step, ok, detail in steps]
     failed = [row for row in rows if row[1] != "ok"]
     table = Table(
-        ["step", "result", "detail"], rows,
+        ["step", "result", "detail"],
+        rows,
         [{"step": s, "ok": ok, "detail": d} for s, ok, d in steps],
         title="remote test",
         footer=f"{len(failed)} step(s) failed" if failed else "every step worked",

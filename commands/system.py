@@ -12,8 +12,10 @@ from kshell.results import Result, Table, Text
 
 @command(
     "help",
-    args=(Arg("verb", "verb", "a command to explain", optional=True),
-          Arg("subverb", "word", "its subcommand", optional=True)),
+    args=(
+        Arg("verb", "verb", "a command to explain", optional=True),
+        Arg("subverb", "word", "its subcommand", optional=True),
+    ),
     permission="read",
     examples=("help", "help on", "help emeter watch"),
 )
@@ -22,10 +24,13 @@ async def help_(ctx: Context, args: Any) -> Result:
     reg = ctx.registry
     if not args.verb:
         rows = [[c.name, c.permission, c.summary] for _, c in sorted(reg.commands.items())]
-        return Table(["command", "needs", "what it does"], rows,
-                     [{"command": r[0], "permission": r[1], "summary": r[2]} for r in rows],
-                     footer="help COMMAND for details; TARGET is an alias, host[:port], MAC, "
-                            "all, or alias/N for a strip outlet")
+        return Table(
+            ["command", "needs", "what it does"],
+            rows,
+            [{"command": r[0], "permission": r[1], "summary": r[2]} for r in rows],
+            footer="help COMMAND for details; TARGET is an alias, host[:port], MAC, "
+            "all, or alias/N for a strip outlet",
+        )
     words = [args.verb] + ([args.subverb] if args.subverb else [])
     name = " ".join(words)
     if name not in reg.commands and args.verb in reg.commands and args.subverb:
@@ -35,8 +40,11 @@ async def help_(ctx: Context, args: Any) -> Result:
         if subs:
             cmds = [reg.commands[f"{args.verb} {s}"] for s in subs]
             rows = [[c.name, c.permission, c.summary] for c in cmds]
-            return Table(["command", "needs", "what it does"], rows,
-                         [{"command": r[0], "permission": r[1], "summary": r[2]} for r in rows])
+            return Table(
+                ["command", "needs", "what it does"],
+                rows,
+                [{"command": r[0], "permission": r[1], "summary": r[2]} for r in rows],
+            )
         raise UsageError(f"help: no command '{name}'")
     cmd = reg.commands[name]
     lines = [f"usage: {cmd.usage()}", "", cmd.help or cmd.summary]
@@ -44,13 +52,20 @@ async def help_(ctx: Context, args: Any) -> Result:
         lines += ["", "arguments:"] + [f"  {a.name.upper():<12} {a.help}" for a in cmd.args]
     if cmd.all_options:
         lines += ["", "options:"] + [f"  {o.name:<12} {o.help}" for o in cmd.all_options]
-    lines += ["", f"needs {cmd.permission} permission"
-              + ("; asks before acting (--yes skips the question)" if cmd.confirm else "")]
+    lines += [
+        "",
+        f"needs {cmd.permission} permission"
+        + ("; asks before acting (--yes skips the question)" if cmd.confirm else ""),
+    ]
     if cmd.examples:
         lines += ["", "examples:"] + [f"  {e}" for e in cmd.examples]
     data = {
-        "command": cmd.name, "usage": cmd.usage(), "help": cmd.help, "permission": cmd.permission,
-        "confirm": bool(cmd.confirm), "examples": list(cmd.examples),
+        "command": cmd.name,
+        "usage": cmd.usage(),
+        "help": cmd.help,
+        "permission": cmd.permission,
+        "confirm": bool(cmd.confirm),
+        "examples": list(cmd.examples),
         "arguments": [{"name": a.name, "kind": a.kind, "help": a.help} for a in cmd.args],
         "options": [{"name": o.name, "kind": o.kind, "help": o.help} for o in cmd.all_options],
     }
@@ -89,16 +104,30 @@ async def ifaces(ctx: Context, args: Any) -> Result:
         network = _network(iface.address, iface.netmask)
         broadcast = iface.broadcast or "-"
         rows.append([iface.name, iface.address, iface.netmask, network, broadcast, used])
-        data.append({"interface": iface.name, "address": iface.address, "netmask": iface.netmask,
-                     "network": network, "broadcast": iface.broadcast or None, "discovery": used})
+        data.append(
+            {
+                "interface": iface.name,
+                "address": iface.address,
+                "netmask": iface.netmask,
+                "network": network,
+                "broadcast": iface.broadcast or None,
+                "discovery": used,
+            }
+        )
     if setting == ["auto"]:
         where = "255.255.255.255 and every 'yes' broadcast address above"
     else:
         where = ", ".join(setting) + " (set in the config: [discovery] broadcast)"
-    footer = (f"discovery sends to {where}; a plug on another subnet is not found "
-              "by broadcast: discover CIDR sweeps it")
-    return Table(["interface", "address", "netmask", "network", "broadcast", "discovery"],
-                 rows, {"interfaces": data, "broadcast_setting": setting}, footer=footer)
+    footer = (
+        f"discovery sends to {where}; a plug on another subnet is not found "
+        "by broadcast: discover CIDR sweeps it"
+    )
+    return Table(
+        ["interface", "address", "netmask", "network", "broadcast", "discovery"],
+        rows,
+        {"interfaces": data, "broadcast_setting": setting},
+        footer=footer,
+    )
 
 
 def _reaches(addresses: list[str], iface: Any) -> bool:
@@ -168,14 +197,24 @@ async def ping(ctx: Context, args: Any) -> list[Result]:
             times.append((time.perf_counter() - started) * 1000)
         lost = count - len(times)
         loss = 100.0 * lost / count
-        head = (f"{target.label} ({target.address}): {count} sent, {len(times)} answered, "
-                f"{loss:.0f}% loss")
+        head = (
+            f"{target.label} ({target.address}): {count} sent, {len(times)} answered, "
+            f"{loss:.0f}% loss"
+        )
         if not times:
             raise TransportError(f"{head} ({last_error})")
         low, avg, high = min(times), sum(times) / len(times), max(times)
-        data = {"target": target.label, "host": target.host, "port": target.port, "sent": count,
-                "answered": len(times), "loss_pct": round(loss, 1), "min_ms": round(low, 3),
-                "avg_ms": round(avg, 3), "max_ms": round(high, 3)}
+        data = {
+            "target": target.label,
+            "host": target.host,
+            "port": target.port,
+            "sent": count,
+            "answered": len(times),
+            "loss_pct": round(loss, 1),
+            "min_ms": round(low, 3),
+            "avg_ms": round(avg, 3),
+            "max_ms": round(high, 3),
+        }
         text = f"{head}, rtt min/avg/max {low:.2f}/{avg:.2f}/{high:.2f} ms"
         if last_error and lost:
             text += f" (last loss: {last_error})"
@@ -216,29 +255,52 @@ async def uptime(ctx: Context, args: Any) -> list[Result]:
         if kids:
             parent = dev.text(info, "alias") or target.address
             for c in kids:
-                _uptime_row(rows, data, f"{parent}/{c['number']}", target.address,
-                            bool(c["state"]), c["on_time"])
+                _uptime_row(
+                    rows,
+                    data,
+                    f"{parent}/{c['number']}",
+                    target.address,
+                    bool(c["state"]),
+                    c["on_time"],
+                )
         else:
             on_time = info.get("on_time")
-            _uptime_row(rows, data, target.label, target.address, dev.relay_state(info),
-                        on_time if isinstance(on_time, int) else None)
+            _uptime_row(
+                rows,
+                data,
+                target.label,
+                target.address,
+                dev.relay_state(info),
+                on_time if isinstance(on_time, int) else None,
+            )
         return Text("")
 
     results = await for_each(ctx, targets, one)
     order = sorted(range(len(rows)), key=lambda i: (str(rows[i][0]).lower(), rows[i][1]))
     rows, data = [rows[i] for i in order], [data[i] for i in order]
-    table = Table(["plug", "host", "relay", "on for"], rows,
-                  {"shell_uptime_s": round(shell_up, 1), "devices": data}, title=head)
+    table = Table(
+        ["plug", "host", "relay", "on for"],
+        rows,
+        {"shell_uptime_s": round(shell_up, 1), "devices": data},
+        title=head,
+    )
     return [table] + [r for r in results if isinstance(r, Failure)]
 
 
-def _uptime_row(rows: list[list[Any]], data: list[dict[str, Any]], label: str, host: str,
-                on: bool | None, on_time: int | None) -> None:
+def _uptime_row(
+    rows: list[list[Any]],
+    data: list[dict[str, Any]],
+    label: str,
+    host: str,
+    on: bool | None,
+    on_time: int | None,
+) -> None:
     state = "on" if on else "off" if on is not None else "?"
     shown = _duration(on_time) if on and on_time is not None else "-"
     rows.append([label, host, state, shown])
-    data.append({"target": label, "host": host, "state": state,
-                 "on_time_s": on_time if on else None})
+    data.append(
+        {"target": label, "host": host, "state": state, "on_time_s": on_time if on else None}
+    )
 
 
 def _duration(seconds: float) -> str:

@@ -45,8 +45,12 @@ class DeviceRecord:
     def from_sysinfo(cls, host: str, port: int, info: dict[str, Any]) -> DeviceRecord:
         state = dev.relay_state(info)
         kids = [
-            {"number": c["number"], "id": c["id"], "alias": c["alias"],
-             "state": "on" if c["state"] else "off" if c["state"] is not None else ""}
+            {
+                "number": c["number"],
+                "id": c["id"],
+                "alias": c["alias"],
+                "state": "on" if c["state"] else "off" if c["state"] is not None else "",
+            }
             for c in dev.children(info)
         ]
         if kids and state is None:

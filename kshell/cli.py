@@ -28,13 +28,20 @@ def parse_cli(argv: list[str] | None) -> argparse.Namespace:
     )
     parser.add_argument("script", nargs="?", help="run commands from this file ('-' = stdin)")
     parser.add_argument("-c", dest="command", metavar="CMDS", help="run these commands and exit")
-    parser.add_argument("--json", action="store_true", help="JSON lines on stdout, errors on stderr")
+    parser.add_argument(
+        "--json", action="store_true", help="JSON lines on stdout, errors on stderr"
+    )
     parser.add_argument("--demo", action="store_true", help="simulated plugs on loopback")
     parser.add_argument("--listen", action="store_true", help="run remote (mail) mode headless")
     parser.add_argument("--home", metavar="DIR", help="state folder (default: XDG folders)")
     parser.add_argument("--config", metavar="FILE", help="config file (default: in the home)")
-    parser.add_argument("--commands", metavar="DIR", action="append", default=[],
-                        help="extra folder of command modules (repeatable)")
+    parser.add_argument(
+        "--commands",
+        metavar="DIR",
+        action="append",
+        default=[],
+        help="extra folder of command modules (repeatable)",
+    )
     parser.add_argument("--timeout", type=float, metavar="S", help="per-request deadline, seconds")
     parser.add_argument("--yes", "-y", action="store_true", help="answer yes to confirmations")
     parser.add_argument("--debug", action="store_true", help="show tracebacks of internal errors")
@@ -106,8 +113,7 @@ def _quiet_loop_errors(debug: bool) -> Any:
             return
         exc = context.get("exception")
         what = f"{type(exc).__name__}: {exc}" if exc is not None else context.get("message", "")
-        print(f"warning: background error ({str(what)[:200]}); --debug shows more",
-              file=sys.stderr)
+        print(f"warning: background error ({str(what)[:200]}); --debug shows more", file=sys.stderr)
 
     return handle
 
@@ -122,7 +128,9 @@ async def _main(args: argparse.Namespace, ctx: Any, output: Any) -> int:
         if args.demo:
             from kshell.demo import start_demo
 
-            demo = await start_demo(ctx, output, quiet=bool(args.command or args.script or args.json))
+            demo = await start_demo(
+                ctx, output, quiet=bool(args.command or args.script or args.json)
+            )
         if args.command is not None:
             from kshell.runner import run_line
 

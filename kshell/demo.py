@@ -40,8 +40,10 @@ async def start_demo(ctx: Context, output: Output, *, quiet: bool = False) -> An
     ctx.config.set("discovery", "timeout", "0.5")
     ctx.extras["demo"] = sim
     if not quiet:
-        output.note(f"demo: {len(sim.plugs)} simulated plugs on {sim.plugs[0].host} and up "
-                    f"(home {ctx.paths.data})")
+        output.note(
+            f"demo: {len(sim.plugs)} simulated plugs on {sim.plugs[0].host} and up "
+            f"(home {ctx.paths.data})"
+        )
     await run_line(ctx, "discover", output if not quiet else _Silent())
     return sim
 

@@ -19,7 +19,9 @@ SYSINFO = {"system": {"get_sysinfo": {}}}
 MAX_CHILDREN = 16
 
 
-def check_answer(answer: dict[str, Any], module: str, method: str, target: str | None) -> dict[str, Any]:
+def check_answer(
+    answer: dict[str, Any], module: str, method: str, target: str | None
+) -> dict[str, Any]:
     """Pull ``answer[module][method]`` out, raising DeviceError for ``err_code != 0``."""
     mod = answer.get(module)
     if not isinstance(mod, dict):

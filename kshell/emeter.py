@@ -25,7 +25,6 @@ VOLTAGE_MIN, VOLTAGE_MAX = 90.0, 270.0
 _VA_SLACK, _VA_MARGIN_W = 1.25, 5.0
 
 
-
 @dataclass(frozen=True, slots=True)
 class Reading:
     """One realtime answer in W, V, A, kWh; a field is None when the plug left it out."""
@@ -54,14 +53,28 @@ def _number(value: Any) -> float | None:
 def normalise(answer: dict[str, Any]) -> Reading:
     """A ``get_realtime`` answer -> Reading; ProtocolError if it holds no reading at all."""
     get = answer.get
-    if "power_mw" in answer or "voltage_mv" in answer or "current_ma" in answer \
-            or "total_wh" in answer:
-        p, v, i, e = (_number(get("power_mw")), _number(get("voltage_mv")),
-                      _number(get("current_ma")), _number(get("total_wh")))
+    if (
+        "power_mw" in answer
+        or "voltage_mv" in answer
+        or "current_ma" in answer
+        or "total_wh" in answer
+    ):
+        p, v, i, e = (
+            _number(get("power_mw")),
+            _number(get("voltage_mv")),
+            _number(get("current_ma")),
+            _number(get("total_wh")),
+        )
         reading = Reading(_milli(p), _milli(v), _milli(i), _milli(e), "v2", answer)
     else:
-        reading = Reading(_number(get("power")), _number(get("voltage")),
-                          _number(get("current")), _number(get("total")), "v1", answer)
+        reading = Reading(
+            _number(get("power")),
+            _number(get("voltage")),
+            _number(get("current")),
+            _number(get("total")),
+            "v1",
+            answer,
+        )
     if reading.power_w is None:
         keys = ", ".join(sorted(k for k in answer if k != "err_code")[:8]) or "none"
         raise ProtocolError(f"realtime answer carries no power reading (keys: {keys})")
@@ -112,8 +125,12 @@ def check(reading: Reading, rating: Rating) -> list[str]:
     """Why a reading is implausible: an empty list means it is plausible."""
     flags: list[str] = []
     p, v, i, total = reading.power_w, reading.voltage_v, reading.current_a, reading.total_kwh
-    for name, value, unit in (("power", p, "W"), ("voltage", v, "V"), ("current", i, "A"),
-                              ("total", total, "kWh")):
+    for name, value, unit in (
+        ("power", p, "W"),
+        ("voltage", v, "V"),
+        ("current", i, "A"),
+        ("total", total, "kWh"),
+    ):
         if value is not None and value < 0:
             flags.append(f"negative {name} ({_fmt(value)} {unit})")
     if p is not None and p > rating.watts:
@@ -172,8 +189,11 @@ def energy_entries(answer: dict[str, Any], list_key: str) -> list[tuple[dict[str
     for entry in raw[:400]:
         if not isinstance(entry, dict):
             continue
-        when = {k: entry[k] for k in ("year", "month", "day")
-                if isinstance(entry.get(k), int) and not isinstance(entry.get(k), bool)}
+        when = {
+            k: entry[k]
+            for k in ("year", "month", "day")
+            if isinstance(entry.get(k), int) and not isinstance(entry.get(k), bool)
+        }
         wh = _number(entry.get("energy_wh"))
         kwh = _number(entry.get("energy")) if wh is None else wh / 1000
         if kwh is not None and "year" in when:

@@ -308,26 +308,38 @@ class FirmwareFlow:
             runs.append(run)
             note = f" (forced past: {'; '.join(run.forced)})" if run.forced else ""
             version = self.image.entry.version if self.image.entry else "unknown version"
-            emit(Text(
-                f"{run.label}: {run.model} hw {run.hw_ver} runs {run.old}; "
-                f"{self.image.name} is {version}{note}",
-                run.data("check", model=run.model, hw_ver=run.hw_ver, sw_ver=run.old,
-                         image=self.image.name, image_version=version, forced=run.forced,
-                         address=run.address, route=run.route),
-            ))
+            emit(
+                Text(
+                    f"{run.label}: {run.model} hw {run.hw_ver} runs {run.old}; "
+                    f"{self.image.name} is {version}{note}",
+                    run.data(
+                        "check",
+                        model=run.model,
+                        hw_ver=run.hw_ver,
+                        sw_ver=run.old,
+                        image=self.image.name,
+                        image_version=version,
+                        forced=run.forced,
+                        address=run.address,
+                        route=run.route,
+                    ),
+                )
+            )
 
         return job
 
     async def _check(self, target: Target) -> PlugRun:
         label = target.label
         if target.child_id:
-            raise FirmwareError("check", "an outlet has no firmware of its own: give the strip",
-                                target=label)
+            raise FirmwareError(
+                "check", "an outlet has no firmware of its own: give the strip", target=label
+            )
         try:
             device = await refresh(self.ctx, target)
         except KshellError as exc:
-            raise FirmwareError("check", f"cannot read the plug: {exc.message}",
-                                target=label) from None
+            raise FirmwareError(
+                "check", f"cannot read the plug: {exc.message}", target=label
+            ) from None
         label = target.label  # now the plug's alias, as in every later step
         info = device.sysinfo
         run = PlugRun(target, model(info), text(info, "hw_ver") or "?", text(info, "sw_ver") or "?")
@@ -335,12 +347,17 @@ class FirmwareFlow:
             raise FirmwareError("check", "the plug says it is already updating", target=label)
         plug_ip = await _plug_ip(target)
         if self._simulated_image() and not ipaddress.ip_address(plug_ip).is_loopback:
-            raise Refused(f"{self.image.name} is a demo image for simulated plugs; it is never "
-                          "sent to a real plug (not even with --force)", target=label)
+            raise Refused(
+                f"{self.image.name} is a demo image for simulated plugs; it is never "
+                "sent to a real plug (not even with --force)",
+                target=label,
+            )
         problems = self._mismatches(run)
         if problems and not self.options.force:
-            raise Refused(f"refused: {'; '.join(problems)} (nothing was sent; --force overrides)",
-                          target=label)
+            raise Refused(
+                f"refused: {'; '.join(problems)} (nothing was sent; --force overrides)",
+                target=label,
+            )
         run.forced = problems
         if self.options.bind:
             run.address, run.route = self.options.bind, "--bind"
@@ -355,14 +372,20 @@ class FirmwareFlow:
     def _mismatches(self, run: PlugRun) -> list[str]:
         entry = self.image.entry
         if entry is None:
-            return [(f"{self.image.name} is not in the firmware manifest, so its model, "
-                     "hardware and version are unknown")]
+            return [
+                (
+                    f"{self.image.name} is not in the firmware manifest, so its model, "
+                    "hardware and version are unknown"
+                )
+            ]
         problems = []
         if not entry.fits_model(run.model):
             problems.append(f"the image is for {', '.join(entry.models)}, the plug is {run.model}")
         if not entry.fits_hw(run.hw_ver):
-            problems.append(f"the image is for hardware {', '.join(entry.hw_versions)}, "
-                            f"the plug is hardware {run.hw_ver}")
+            problems.append(
+                f"the image is for hardware {', '.join(entry.hw_versions)}, "
+                f"the plug is hardware {run.hw_ver}"
+            )
         newer = is_newer(entry.version, run.old)
         if newer is None:
             problems.append(f"cannot compare {entry.version!r} with the plug's {run.old!r}")
@@ -373,8 +396,9 @@ class FirmwareFlow:
     # -- dry run -----------------------------------------------------------------------------
 
     async def _dry_run(self, runs: list[PlugRun]) -> AsyncGenerator[Result, None]:
-        probe = StagingServer(self.image.data, self.image.name, [r.address for r in runs],
-                              self.options.port)
+        probe = StagingServer(
+            self.image.data, self.image.name, [r.address for r in runs], self.options.port
+        )
         try:
             await probe.start()  # proves the address and port can be served from
         finally:
@@ -385,14 +409,25 @@ class FirmwareFlow:
                 f"{run.label}: would serve {self.image.name} at http://{run.address}:{port}/"
                 f"<token>/{probe.name} ({run.route}), then download, confirm, flash "
                 f"{run.old} -> {self._new_version()}",
-                run.data("plan", url=f"http://{run.address}:{port}/<token>/{probe.name}",
-                         address=run.address, route=run.route, old=run.old,
-                         new=self._new_version(), forced=run.forced),
+                run.data(
+                    "plan",
+                    url=f"http://{run.address}:{port}/<token>/{probe.name}",
+                    address=run.address,
+                    route=run.route,
+                    old=run.old,
+                    new=self._new_version(),
+                    forced=run.forced,
+                ),
             )
         yield Text(
             "dry run: every check passed; nothing was sent to the plugs",
-            {"step": "dry_run", "image": self.image.name, "sha256": self.image.sha256,
-             "size": len(self.image.data), "targets": [r.label for r in runs]},
+            {
+                "step": "dry_run",
+                "image": self.image.name,
+                "sha256": self.image.sha256,
+                "size": len(self.image.data),
+                "targets": [r.label for r in runs],
+            },
         )
 
     def _new_version(self) -> str:
@@ -406,10 +441,15 @@ class FirmwareFlow:
         return Text(
             f"serving {self.image.name} ({_size(len(self.image.data))}, sha256 "
             f"{self.image.sha256[:12]}...) on http://{where}/ to {len(runs)} plug(s)",
-            {"step": "serve", "image": self.image.name, "sha256": self.image.sha256,
-             "size": len(self.image.data), "port": self.server.port,
-             "addresses": sorted({r.address for r in runs}),
-             "urls": {r.label: r.url for r in runs}},
+            {
+                "step": "serve",
+                "image": self.image.name,
+                "sha256": self.image.sha256,
+                "size": len(self.image.data),
+                "port": self.server.port,
+                "addresses": sorted({r.address for r in runs}),
+                "urls": {r.label: r.url for r in runs},
+            },
         )
 
     def _log_request(self, transfer: Transfer) -> None:
@@ -417,14 +457,23 @@ class FirmwareFlow:
         if transfer.status == 200:
             amount = f"{_size(transfer.bytes_sent)} of {_size(transfer.size)}"
             how = "complete" if transfer.complete else "incomplete"
-            line = (f"server: {transfer.method} from {transfer.client} ({who}): 200, "
-                    f"{amount} ({how})")
+            line = (
+                f"server: {transfer.method} from {transfer.client} ({who}): 200, {amount} ({how})"
+            )
         else:
-            line = (f"server: {transfer.method} {transfer.path} from {transfer.client}: "
-                    f"{transfer.status}")
+            line = (
+                f"server: {transfer.method} {transfer.path} from {transfer.client}: "
+                f"{transfer.status}"
+            )
         self._queue.put_nowait(Text(line, {"step": "request", **transfer.json()}))
-        self._append_log({"time": time.time(), "image": self.image.name,
-                          "sha256": self.image.sha256, **transfer.json()})
+        self._append_log(
+            {
+                "time": time.time(),
+                "image": self.image.name,
+                "sha256": self.image.sha256,
+                **transfer.json(),
+            }
+        )
 
     def _append_log(self, entry: dict[str, Any]) -> None:
         """staging.log in the home: which client fetched what, kept after the screen scrolls."""
@@ -440,8 +489,12 @@ class FirmwareFlow:
         return Text(
             f"staging server stopped: {len(server.transfers)} request(s), "
             f"{_size(server.total_sent)} sent",
-            {"step": "server_stopped", "port": server.port, "requests": len(server.transfers),
-             "bytes_sent": server.total_sent},
+            {
+                "step": "server_stopped",
+                "port": server.port,
+                "requests": len(server.transfers),
+                "bytes_sent": server.total_sent,
+            },
         )
 
     def _downloader(self, run: PlugRun) -> Callable[[Emit], Awaitable[None]]:
@@ -458,16 +511,21 @@ class FirmwareFlow:
             await device.request("system", "download_firmware", {"url": run.url}, child=False)
         except KshellError as exc:
             raise FirmwareError("download_firmware", _why(exc), target=run.label) from None
-        emit(Text(f"{run.label}: downloading from {run.url}",
-                  run.data("download_started", url=run.url)))
+        emit(
+            Text(
+                f"{run.label}: downloading from {run.url}",
+                run.data("download_started", url=run.url),
+            )
+        )
         started = last_change = time.monotonic()
         last: tuple[int, int] = (-1, -1)
         reported_done_at: float | None = None
         while True:
             await asyncio.sleep(settings.poll_interval)
             try:
-                state = await device.request("system", "get_download_state", idempotent=True,
-                                             child=False)
+                state = await device.request(
+                    "system", "get_download_state", idempotent=True, child=False
+                )
             except KshellError as exc:
                 raise FirmwareError(
                     "get_download_state",
@@ -481,8 +539,12 @@ class FirmwareFlow:
             now = time.monotonic()
             if (ratio, sent) != last:
                 last, last_change = (ratio, sent), now
-                emit(Progress(f"{run.label}: downloading {ratio}% ({_size(sent)} sent)",
-                              run.data("download", ratio=ratio, bytes_sent=sent, size=size)))
+                emit(
+                    Progress(
+                        f"{run.label}: downloading {ratio}% ({_size(sent)} sent)",
+                        run.data("download", ratio=ratio, bytes_sent=sent, size=size),
+                    )
+                )
             if ratio >= 100:
                 if server.complete(run.label):
                     break
@@ -491,26 +553,39 @@ class FirmwareFlow:
                     raise FirmwareError(
                         "download",
                         f"the plug reports 100% but the server sent it only {_size(sent)} of "
-                        f"{_size(size)}: not flashing an incomplete image", target=run.label,
+                        f"{_size(size)}: not flashing an incomplete image",
+                        target=run.label,
                     )
             if now - last_change > settings.stall_timeout:
-                hint = (f"; the plug never fetched the image: can it reach {run.address}? "
-                        "(--bind ADDR)") if not server.fetched(run.label) else ""
+                hint = (
+                    (
+                        f"; the plug never fetched the image: can it reach {run.address}? "
+                        "(--bind ADDR)"
+                    )
+                    if not server.fetched(run.label)
+                    else ""
+                )
                 raise FirmwareError(
-                    "download", f"no progress for {settings.stall_timeout:g} s at {ratio}% "
-                    f"({_size(sent)} sent){hint}; nothing was flashed", target=run.label,
+                    "download",
+                    f"no progress for {settings.stall_timeout:g} s at {ratio}% "
+                    f"({_size(sent)} sent){hint}; nothing was flashed",
+                    target=run.label,
                 )
             if now - started > settings.download_timeout:
                 raise FirmwareError(
-                    "download", f"not finished after {settings.download_timeout:g} s; "
-                    "nothing was flashed", target=run.label,
+                    "download",
+                    f"not finished after {settings.download_timeout:g} s; nothing was flashed",
+                    target=run.label,
                 )
         run.downloaded = True
-        emit(Text(
-            f"{run.label}: downloaded {_size(size)}; the server sent the whole image",
-            run.data("downloaded", bytes=size, flash_time=run.flash_time,
-                     reboot_time=run.reboot_time),
-        ))
+        emit(
+            Text(
+                f"{run.label}: downloaded {_size(size)}; the server sent the whole image",
+                run.data(
+                    "downloaded", bytes=size, flash_time=run.flash_time, reboot_time=run.reboot_time
+                ),
+            )
+        )
 
     # -- step 3: confirm, flash, reboot, verify -----------------------------------------------
 
@@ -534,20 +609,28 @@ class FirmwareFlow:
         try:
             await run.target.device(ctx).request("system", "flash_firmware", child=False)
         except DeviceError as exc:
-            raise FirmwareError("flash_firmware", f"{_why(exc)}; the plug keeps {run.old}",
-                                target=run.label) from None
+            raise FirmwareError(
+                "flash_firmware", f"{_why(exc)}; the plug keeps {run.old}", target=run.label
+            ) from None
         except TransportError:
             answered = False  # it may have started flashing before answering: watch it
         finally:
             ctx.connection(target.host, target.port).close()  # the plug is about to restart
         expected = run.flash_time + run.reboot_time
-        emit(Text(
-            f"{run.label}: flashing" + ("" if answered else " (no answer to flash_firmware)")
-            + f"; the plug should be back in about {expected} s "
-            f"(flash {run.flash_time} s + reboot {run.reboot_time} s)",
-            run.data("flash", flash_time=run.flash_time, reboot_time=run.reboot_time,
-                     answered=answered),
-        ))
+        emit(
+            Text(
+                f"{run.label}: flashing"
+                + ("" if answered else " (no answer to flash_firmware)")
+                + f"; the plug should be back in about {expected} s "
+                f"(flash {run.flash_time} s + reboot {run.reboot_time} s)",
+                run.data(
+                    "flash",
+                    flash_time=run.flash_time,
+                    reboot_time=run.reboot_time,
+                    answered=answered,
+                ),
+            )
+        )
         info = await self._await_reboot(run, expected, emit)
         new = text(info, "sw_ver") or "?"
         try:
@@ -555,16 +638,25 @@ class FirmwareFlow:
         except KshellError:
             pass  # the probe's answer above is proof enough
         if new == run.old:
-            raise FirmwareError("verify", f"the plug came back still running {run.old}",
-                                target=run.label)
+            raise FirmwareError(
+                "verify", f"the plug came back still running {run.old}", target=run.label
+            )
         expected_new = self._new_version()
         match = same_version(expected_new, new) if self.image.entry else None
         warning = "" if match is not False else f" (expected {expected_new})"
-        emit(Text(
-            f"{run.label}: firmware {run.old} -> {new}{warning}",
-            run.data("done", old=run.old, new=new, expected=expected_new,
-                     matches_manifest=match, hw=hw_info(info).get("hw_ver")),
-        ))
+        emit(
+            Text(
+                f"{run.label}: firmware {run.old} -> {new}{warning}",
+                run.data(
+                    "done",
+                    old=run.old,
+                    new=new,
+                    expected=expected_new,
+                    matches_manifest=match,
+                    hw=hw_info(info).get("hw_ver"),
+                ),
+            )
+        )
 
     async def _await_reboot(self, run: PlugRun, expected: int, emit: Emit) -> dict[str, Any]:
         """Wait until the plug has gone away and answers again; returns its new sysinfo."""
@@ -576,29 +668,43 @@ class FirmwareFlow:
         try:
             while True:
                 elapsed = time.monotonic() - start
-                emit(Progress(
-                    f"{run.label}: rebooting, about {max(0, round(expected - elapsed))} s left",
-                    run.data("reboot", remaining=max(0, round(expected - elapsed)),
-                             elapsed=round(elapsed, 1), offline=went_down),
-                ))
+                emit(
+                    Progress(
+                        f"{run.label}: rebooting, about {max(0, round(expected - elapsed))} s left",
+                        run.data(
+                            "reboot",
+                            remaining=max(0, round(expected - elapsed)),
+                            elapsed=round(elapsed, 1),
+                            offline=went_down,
+                        ),
+                    )
+                )
                 info = await _probe(probe)
                 if info is None and not went_down:
                     went_down = True
                     emit(Text(f"{run.label}: offline (restarting)", run.data("offline")))
                 elif info is not None and (went_down or text(info, "sw_ver") != run.old):
                     seconds = round(time.monotonic() - start, 1)
-                    emit(Text(f"{run.label}: back online after {seconds} s",
-                              run.data("online", seconds=seconds)))
+                    emit(
+                        Text(
+                            f"{run.label}: back online after {seconds} s",
+                            run.data("online", seconds=seconds),
+                        )
+                    )
                     return info
                 if time.monotonic() - start > limit:
                     if went_down:
                         raise FirmwareError(
-                            "reboot", f"the plug did not come back within {limit:g} s; "
+                            "reboot",
+                            f"the plug did not come back within {limit:g} s; "
                             "check it is powered, then read its firmware with 'hw_info'",
-                            target=run.label)
+                            target=run.label,
+                        )
                     raise FirmwareError(
-                        "reboot", f"the plug never restarted within {limit:g} s and still "
-                        f"runs {run.old}", target=run.label)
+                        "reboot",
+                        f"the plug never restarted within {limit:g} s and still runs {run.old}",
+                        target=run.label,
+                    )
                 await asyncio.sleep(settings.poll_interval)
         finally:
             probe.close()
@@ -616,8 +722,9 @@ async def _plug_ip(target: Target) -> str:
             target.host, target.port, family=socket.AF_INET, type=socket.SOCK_STREAM
         )
     except OSError as exc:
-        raise FirmwareError("check", f"cannot resolve {target.host}: {exc}",
-                            target=target.label) from None
+        raise FirmwareError(
+            "check", f"cannot resolve {target.host}: {exc}", target=target.label
+        ) from None
     return str(infos[0][4][0])
 
 

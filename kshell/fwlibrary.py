@@ -199,7 +199,8 @@ class Library:
         present = set()
         if self.folder.is_dir():
             present = {
-                p.name for p in self.folder.iterdir()
+                p.name
+                for p in self.folder.iterdir()
                 if p.is_file() and not p.name.startswith(".") and p.name not in NOT_IMAGES
             }
         return Listing(
@@ -226,8 +227,10 @@ class Library:
         """Copy ``source`` into the library (unless it is already there) and describe it."""
         models, hw_versions = _checked_models(models), _checked_hw(hw_versions)
         if parse_version(version) is None:
-            raise UsageError(f"firmware add: '{version}' is not a firmware version like "
-                             "'1.5.10' or '1.5.10 Build 230615 Rel.101530'")
+            raise UsageError(
+                f"firmware add: '{version}' is not a firmware version like "
+                "'1.5.10' or '1.5.10 Build 230615 Rel.101530'"
+            )
         if not source.is_file():
             raise UsageError(f"firmware add: no such file: {source}")
         size = source.stat().st_size
@@ -246,8 +249,10 @@ class Library:
                     f"firmware add: this image is already in the library as {img.file}"
                 )
             if img.file == name:
-                raise UsageError(f"firmware add: the library already has a different {name}; "
-                                 "rename the file first")
+                raise UsageError(
+                    f"firmware add: the library already has a different {name}; "
+                    "rename the file first"
+                )
         self.folder.mkdir(parents=True, exist_ok=True)
         dest = self.folder / name
         if dest.exists() and not dest.samefile(source):

@@ -93,27 +93,35 @@ class LiveView:
         rounds = watch.schedule.rounds_seen if watch.schedule else 0
         state = "stopped" if final else "Ctrl-C stops"
         head = f"emeter watch: {len(meters)} meters, {every}; {elapsed}, {rounds} rounds; {state}"
-        header = (f"{'target':<{width}} {'W':>9} {'V':>6} {'A':>7} {'min':>8} {'avg':>8} "
-                  f"{'max':>8}  {'recent power':<{spark}}  flags")
-        out = [self._style(head[:cols - 1], BOLD), header[:cols - 1]]
+        header = (
+            f"{'target':<{width}} {'W':>9} {'V':>6} {'A':>7} {'min':>8} {'avg':>8} "
+            f"{'max':>8}  {'recent power':<{spark}}  flags"
+        )
+        out = [self._style(head[: cols - 1], BOLD), header[: cols - 1]]
         room = rows - 3
         shown = meters if len(meters) <= room else meters[: max(1, room - 1)]
         out += [self.row(m, width, spark, cols) for m in shown]
         if len(shown) < len(meters):
-            out.append(f"… {len(meters) - len(shown)} more meters (of {len(meters)}): "
-                       "the summary lists them all")
+            out.append(
+                f"… {len(meters) - len(shown)} more meters (of {len(meters)}): "
+                "the summary lists them all"
+            )
         return out
 
     def row(self, meter: Meter, width: int, spark: int, cols: int) -> str:
         label = f"{_label(meter)[:width]:<{width}}"
         last = meter.last.reading if meter.last is not None else None
-        stats = f"{_n(meter.min_w if meter.samples else None, 1, 8)} " \
-                f"{_n(meter.avg_w, 1, 8)} {_n(meter.max_w if meter.samples else None, 1, 8)}"
+        stats = (
+            f"{_n(meter.min_w if meter.samples else None, 1, 8)} "
+            f"{_n(meter.avg_w, 1, 8)} {_n(meter.max_w if meter.samples else None, 1, 8)}"
+        )
         line = sparkline(list(meter.history)[-spark:])
         if meter.status in ("ok", "error") and last is not None:
             mark = "!" if meter.last is not None and meter.last.flags else " "
-            values = f"{_n(last.power_w, 1, 8)}{mark} {_n(last.voltage_v, 1, 6)} " \
-                     f"{_n(last.current_a, 3, 7)}"
+            values = (
+                f"{_n(last.power_w, 1, 8)}{mark} {_n(last.voltage_v, 1, 6)} "
+                f"{_n(last.current_a, 3, 7)}"
+            )
         else:
             values = f"{meter.status:>9} {'':>6} {'':>7}"
         notes = []
@@ -133,4 +141,3 @@ class LiveView:
 
     def _style(self, text: str, code: str) -> str:
         return f"{code}{text}{RESET}" if self.color else text
-

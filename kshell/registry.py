@@ -159,15 +159,20 @@ class Registry:
                 cmds = list(getattr(module, "__kshell_commands__", []))
             else:
                 cmds = self._load_file(path, package)
-            index[str(path)] = {"stamp": _stamp(path), "verbs": sorted({c.name.split()[0] for c in cmds})}
+            index[str(path)] = {
+                "stamp": _stamp(path),
+                "verbs": sorted({c.name.split()[0] for c in cmds}),
+            }
         self._save_index(index)
 
     def _load_for(self, verb: str) -> None:
         """Import just the module(s) the index says declare ``verb``; all when unsure."""
         index = self._read_index()
         files = self._files()
-        if index is None or set(index) != {str(p) for p, _ in files} or any(
-            index[str(p)].get("stamp") != _stamp(p) for p, _ in files
+        if (
+            index is None
+            or set(index) != {str(p) for p, _ in files}
+            or any(index[str(p)].get("stamp") != _stamp(p) for p, _ in files)
         ):
             self.load_all()
             return
@@ -285,7 +290,9 @@ def load_folder(registry: Registry, folder: Path, package: str) -> None:
             load_file(registry, path, package)
 
 
-def build_registry(extra_folders: list[Path] | None = None, *, index: Path | None = None) -> Registry:
+def build_registry(
+    extra_folders: list[Path] | None = None, *, index: Path | None = None
+) -> Registry:
     """The built-in commands plus the user's folders. With ``index`` (a file in the state
     folder), modules are imported only when a command needs them."""
     registry = Registry()

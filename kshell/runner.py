@@ -49,7 +49,9 @@ async def run_command(ctx: Context, line: Line, output: Output) -> bool:
     except Exception as exc:  # noqa: BLE001 - the shell must survive a bug in one command
         if ctx.debug:
             traceback.print_exc()
-        output.error(KshellError(f"internal error: {type(exc).__name__}: {exc} (--debug shows more)"))
+        output.error(
+            KshellError(f"internal error: {type(exc).__name__}: {exc} (--debug shows more)")
+        )
         ok = False
     for hook in ctx.extras.get("after_command", []):
         hook(ctx, line, ok)
@@ -58,7 +60,9 @@ async def run_command(ctx: Context, line: Line, output: Output) -> bool:
 
 def check_permission(ctx: Context, cmd: Command) -> None:
     if PERMISSIONS.index(ctx.permission) < PERMISSIONS.index(cmd.permission):
-        raise Refused(f"{cmd.name} needs {cmd.permission} permission; this source has {ctx.permission}")
+        raise Refused(
+            f"{cmd.name} needs {cmd.permission} permission; this source has {ctx.permission}"
+        )
 
 
 async def confirmed(ctx: Context, args: Any, question: str) -> bool:

@@ -56,8 +56,12 @@ class Transfer:
 
     def json(self) -> dict[str, Any]:
         return {
-            "client": self.client, "method": self.method, "path": self.path,
-            "status": self.status, "plug": self.plug, "bytes_sent": self.bytes_sent,
+            "client": self.client,
+            "method": self.method,
+            "path": self.path,
+            "status": self.status,
+            "plug": self.plug,
+            "bytes_sent": self.bytes_sent,
             "complete": self.complete,
             "seconds": round((self.ended or time.monotonic()) - self.started, 3),
         }
@@ -177,8 +181,12 @@ class StagingServer:
             try:
                 async with asyncio.timeout(HEAD_TIMEOUT):
                     head = await reader.readuntil(b"\r\n\r\n")
-            except (asyncio.LimitOverrunError, asyncio.IncompleteReadError, TimeoutError,
-                    ValueError):
+            except (
+                asyncio.LimitOverrunError,
+                asyncio.IncompleteReadError,
+                TimeoutError,
+                ValueError,
+            ):
                 transfer.status = 400
                 await self._reply(writer, 400, b"bad request\n")
                 return
@@ -233,7 +241,8 @@ class StagingServer:
         reason = {400: "Bad Request", 404: "Not Found", 503: "Service Unavailable"}[status]
         writer.write(
             f"HTTP/1.1 {status} {reason}\r\nContent-Type: text/plain\r\n"
-            f"Content-Length: {len(text)}\r\nConnection: close\r\n\r\n".encode("ascii") + text
+            f"Content-Length: {len(text)}\r\nConnection: close\r\n\r\n".encode("ascii")
+            + text
         )
         with contextlib.suppress(ConnectionError, OSError, TimeoutError):
             async with asyncio.timeout(5.0):

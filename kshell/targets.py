@@ -23,7 +23,9 @@ from kshell.results import Failure, Result
 from kshell.transport import DEFAULT_PORT
 
 _OUTLET = re.compile(r"^(?P<parent>.+)/(?P<n>\d{1,2})$")
-_HOSTNAME = re.compile(r"^[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?(\.[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?)+$")
+_HOSTNAME = re.compile(
+    r"^[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?(\.[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?)+$"
+)
 
 
 @dataclass
@@ -85,7 +87,10 @@ def resolve(ctx: Context, word: str) -> list[Target]:
 
 def _outlet_by_alias(records: list[DeviceRecord], word: str) -> Target | None:
     found = [
-        (r, c) for r in records for c in r.children if str(c.get("alias", "")).lower() == word.lower()
+        (r, c)
+        for r in records
+        for c in r.children
+        if str(c.get("alias", "")).lower() == word.lower()
     ]
     if len(found) > 1:
         where = ", ".join(f"{r.alias}/{c['number']}" for r, c in found)
@@ -131,7 +136,9 @@ def _unknown_message(word: str, records: list[DeviceRecord]) -> str:
 
     aliases = [r.alias for r in records if r.alias]
     lowered = {a.lower(): a for a in aliases}
-    near = [lowered[a] for a in difflib.get_close_matches(word.lower(), list(lowered), n=3, cutoff=0.5)]
+    near = [
+        lowered[a] for a in difflib.get_close_matches(word.lower(), list(lowered), n=3, cutoff=0.5)
+    ]
     near += [a for a in aliases if word.lower() in a.lower() and a not in near]
     if near:
         hint = ", ".join(repr(a) for a in near[:3])

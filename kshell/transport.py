@@ -66,10 +66,12 @@ class _Framed(asyncio.Protocol):
             waiter.set_exception(ProtocolError("truncated frame header"))
         else:
             length = int.from_bytes(self.buffer[: protocol.HEADER_SIZE], "big")
-            waiter.set_exception(ProtocolError(
-                f"truncated frame: {got - protocol.HEADER_SIZE} of {length} bytes "
-                "before the plug closed"
-            ))
+            waiter.set_exception(
+                ProtocolError(
+                    f"truncated frame: {got - protocol.HEADER_SIZE} of {length} bytes "
+                    "before the plug closed"
+                )
+            )
 
 
 class Connection:
@@ -157,7 +159,9 @@ class Connection:
                 ) from None
             raise TransportError("connection refused", target=self.label) from None
         except socket.gaierror as exc:
-            raise TransportError(f"cannot resolve host ({exc.strerror})", target=self.label) from None
+            raise TransportError(
+                f"cannot resolve host ({exc.strerror})", target=self.label
+            ) from None
         except OSError as exc:
             raise TransportError(exc.strerror or str(exc), target=self.label) from None
         self._proto = proto

@@ -71,8 +71,10 @@ class Sample(Text):
         if self.reading is None:
             return f"{stamp}  {self.label}: offline ({self.error.message if self.error else '?'})"
         r = self.reading
-        line = f"{stamp}  {self.label}: {_num(r.power_w, 1)} W  {_num(r.voltage_v, 1)} V  " \
-               f"{_num(r.current_a, 3)} A  {_num(r.total_kwh, 3)} kWh"
+        line = (
+            f"{stamp}  {self.label}: {_num(r.power_w, 1)} W  {_num(r.voltage_v, 1)} V  "
+            f"{_num(r.current_a, 3)} A  {_num(r.total_kwh, 3)} kWh"
+        )
         if self.reset:
             line += "  (counter reset)"
         if self.flags:
@@ -311,8 +313,9 @@ class PlugPoller:
         rating = emeter.rating_for(dev.model(info))
         kids = dev.children(info)
         if kids and target.child_id is None:  # a whole strip: one row per outlet
-            wanted = [Target(target.host, target.port, target.record, c["id"], c["number"])
-                      for c in kids]
+            wanted = [
+                Target(target.host, target.port, target.record, c["id"], c["number"]) for c in kids
+            ]
         else:
             wanted = [target]
         old = {m.target.child_id: m for m in self.meters}
@@ -404,9 +407,23 @@ def _labelled(exc: KshellError, label: str) -> KshellError:
 
 
 # -- writers ----------------------------------------------------------------------------------
-CSV_COLUMNS = ("time", "t", "round", "target", "host", "outlet", "status", "power_w",
-               "voltage_v", "current_a", "total_kwh", "plausible", "flags", "counter_reset",
-               "error")
+CSV_COLUMNS = (
+    "time",
+    "t",
+    "round",
+    "target",
+    "host",
+    "outlet",
+    "status",
+    "power_w",
+    "voltage_v",
+    "current_a",
+    "total_kwh",
+    "plausible",
+    "flags",
+    "counter_reset",
+    "error",
+)
 
 
 class SampleWriter:
@@ -648,21 +665,38 @@ class Watch:
         for meter in self.meters:
             s = meter.summary()
             data.append(s)
-            rows.append([meter.label, s["samples"], s["flagged"], s["offline"],
-                         _num(s["min_w"], 1), _num(s["avg_w"], 1), _num(s["max_w"], 1),
-                         f"{s['energy_wh']:.3f}", s["counter_resets"]])
+            rows.append(
+                [
+                    meter.label,
+                    s["samples"],
+                    s["flagged"],
+                    s["offline"],
+                    _num(s["min_w"], 1),
+                    _num(s["avg_w"], 1),
+                    _num(s["max_w"], 1),
+                    f"{s['energy_wh']:.3f}",
+                    s["counter_resets"],
+                ]
+            )
         rounds = self.schedule.rounds_seen if self.schedule else 0
         total = sum(m.samples for m in self.meters)
         flagged = sum(m.flagged for m in self.meters)
-        footer = (f"{total} samples ({flagged} flagged, kept out of the figures) over "
-                  f"{seconds:.1f} s, {rounds} rounds"
-                  + (f"; written to {self.out}" if self.out else ""))
+        footer = (
+            f"{total} samples ({flagged} flagged, kept out of the figures) over "
+            f"{seconds:.1f} s, {rounds} rounds" + (f"; written to {self.out}" if self.out else "")
+        )
         return Table(
-            ["target", "samples", "flagged", "offline", "min W", "avg W", "max W", "Wh",
-             "resets"],
+            ["target", "samples", "flagged", "offline", "min W", "avg W", "max W", "Wh", "resets"],
             rows,
-            {"summary": {"seconds": round(seconds, 3), "rounds": rounds, "samples": total,
-                         "flagged": flagged, "targets": data}},
+            {
+                "summary": {
+                    "seconds": round(seconds, 3),
+                    "rounds": rounds,
+                    "samples": total,
+                    "flagged": flagged,
+                    "targets": data,
+                }
+            },
             title="emeter watch summary",
             footer=footer,
         )

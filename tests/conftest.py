@@ -26,7 +26,9 @@ def loopback_only(tmp_path_factory):
     loopback only; any other destination is refused and fails the session here."""
     log = tmp_path_factory.mktemp("guard") / "refused.log"
     os.environ["KSHELL_GUARD_LOG"] = str(log)
-    os.environ["PYTHONPATH"] = os.pathsep.join(filter(None, [str(GUARD), os.environ.get("PYTHONPATH")]))
+    os.environ["PYTHONPATH"] = os.pathsep.join(
+        filter(None, [str(GUARD), os.environ.get("PYTHONPATH")])
+    )
     sys.path.insert(0, str(GUARD))
     import sitecustomize  # noqa: F401 - installs the guard in this process too
 
@@ -47,13 +49,22 @@ def write_config(home: Path, *, udp_port: int = 9999, extra: str = "") -> Path:
     return config
 
 
-def run_shell(home: Path, *args: str, input: str | None = None, timeout: float = 60,
-              env: dict[str, str] | None = None,
-              cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
+def run_shell(
+    home: Path,
+    *args: str,
+    input: str | None = None,
+    timeout: float = 60,
+    env: dict[str, str] | None = None,
+    cwd: Path | None = None,
+) -> subprocess.CompletedProcess[str]:
     """``python shell.py --home HOME ARGS`` as a user would run it."""
     return subprocess.run(  # noqa: PLW1510 - callers check the status
         [sys.executable, str(ROOT / "shell.py"), "--home", str(home), *args],
-        capture_output=True, text=True, input=input, timeout=timeout, cwd=cwd or ROOT,
+        capture_output=True,
+        text=True,
+        input=input,
+        timeout=timeout,
+        cwd=cwd or ROOT,
         env={**os.environ, "NO_COLOR": "1", **(env or {})},
     )
 
@@ -74,8 +85,12 @@ def _ensure_peer() -> Path:
     if not modules.is_dir():
         if shutil.which("npm") is None:
             pytest.skip("npm is not installed: cannot fetch the third-party simulator")
-        subprocess.run(["npm", "install", "--no-audit", "--no-fund", "--loglevel=error"],
-                       cwd=PEER, check=True, timeout=300)
+        subprocess.run(
+            ["npm", "install", "--no-audit", "--no-fund", "--loglevel=error"],
+            cwd=PEER,
+            check=True,
+            timeout=300,
+        )
     return PEER
 
 
@@ -88,7 +103,10 @@ class NpmPeer:
         spec = json.dumps({"udpPort": udp_port, "devices": devices})
         self.proc = subprocess.Popen(
             ["node", str(_ensure_peer() / "npm_sim.js"), spec],
-            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
         )
         line = self.proc.stdout.readline() if self.proc.stdout else ""
         if line.strip() != "ready":

@@ -63,8 +63,12 @@ def binary() -> str | None:
 class Dovecot:
     """One Dovecot instance; ``restart()`` stops it and starts it again on the same port."""
 
-    def __init__(self, users: dict[str, str] | None = None, port: int | None = None,
-                 capabilities: str | None = None) -> None:
+    def __init__(
+        self,
+        users: dict[str, str] | None = None,
+        port: int | None = None,
+        capabilities: str | None = None,
+    ) -> None:
         self.users = users or {"kshell": "secret"}
         self.capabilities = capabilities  # replaces what it announces (e.g. to leave out IDLE)
         self.port = port or free_port()
@@ -159,10 +163,13 @@ class Dovecot:
         for sub in ("mail", "home"):
             os.chown(self.root / sub, nobody.pw_uid, nobody.pw_gid)
         users = self.root / "users"
-        users.write_text("".join(f"{name}:{{PLAIN}}{pw}::::::\n" for name, pw in self.users.items()))
+        users.write_text(
+            "".join(f"{name}:{{PLAIN}}{pw}::::::\n" for name, pw in self.users.items())
+        )
         users.chmod(0o644)
         root = self.root
-        self.conf.write_text(f"""\
+        self.conf.write_text(
+            f"""\
 protocols = imap
 listen = {self.host}
 base_dir = {root}/run
@@ -202,7 +209,9 @@ service anvil {{
 protocol imap {{
   mail_max_userip_connections = 100
 }}
-""" + (f"imap_capability = {self.capabilities}\n" if self.capabilities else ""))
+"""
+            + (f"imap_capability = {self.capabilities}\n" if self.capabilities else "")
+        )
 
     # -- helpers for tests: a second, independent IMAP client -----------------------------
 
@@ -241,8 +250,12 @@ class ReplySink:
     ``login`` (user, password) makes it require AUTH.
     """
 
-    def __init__(self, security: str = "none", cert: tuple[str, str] | None = None,
-                 login: tuple[str, str] | None = None) -> None:
+    def __init__(
+        self,
+        security: str = "none",
+        cert: tuple[str, str] | None = None,
+        login: tuple[str, str] | None = None,
+    ) -> None:
         import threading
 
         self.port = free_port()
@@ -269,17 +282,23 @@ class ReplySink:
         if self.login:
             sink, (user, password) = self, self.login
 
-            def check(server: object, session: object, envelope: object, mechanism: str,
-                      auth_data: object) -> AuthResult:
+            def check(
+                server: object, session: object, envelope: object, mechanism: str, auth_data: object
+            ) -> AuthResult:
                 ok = (getattr(auth_data, "login", b""), getattr(auth_data, "password", b"")) == (
-                    user.encode(), password.encode())
+                    user.encode(),
+                    password.encode(),
+                )
                 if ok:
                     sink.logins.append(user)
                 return AuthResult(success=ok, handled=False)  # not handled: 535 on failure
 
             # aiosmtpd counts only STARTTLS as TLS; implicit SSL is TLS all the same
-            options.update(authenticator=check, auth_required=True,
-                           auth_require_tls=self.security == "starttls")
+            options.update(
+                authenticator=check,
+                auth_required=True,
+                auth_require_tls=self.security == "starttls",
+            )
         return options
 
     def __enter__(self) -> Self:
@@ -294,8 +313,9 @@ class ReplySink:
                     sink._arrived.notify_all()
                 return "250 OK"
 
-        self.controller = Controller(Keep(), hostname="127.0.0.1", port=self.port,
-                                     **self._options())
+        self.controller = Controller(
+            Keep(), hostname="127.0.0.1", port=self.port, **self._options()
+        )
         self.controller.start()
         return self
 

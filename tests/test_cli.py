@@ -9,7 +9,19 @@ def test_version_and_help(home):
     assert run_shell(home, "--version").stdout.startswith("kshell ")
     out = run_shell(home, "-c", "help")
     assert out.returncode == 0
-    for verb in ("discover", "info", "hw_info", "on", "off", "toggle", "led", "alias", "reboot", "raw", "forget"):
+    for verb in (
+        "discover",
+        "info",
+        "hw_info",
+        "on",
+        "off",
+        "toggle",
+        "led",
+        "alias",
+        "reboot",
+        "raw",
+        "forget",
+    ):
         assert f"\n{verb} " in out.stdout
     usage = run_shell(home, "-c", "help led")
     assert "usage: led TARGET on|off" in usage.stdout
@@ -44,7 +56,7 @@ def test_script_file_and_stdin(home, tmp_path):
 
 def test_bad_input_never_shows_a_traceback(home):
     lines = [
-        'raw 127.0.0.1 \'{"system": }\'',
+        "raw 127.0.0.1 '{\"system\": }'",
         'on "unclosed',
         "discover 300.1.2.3/24",
         "discover 127.0.0.0/8",  # refused: more than a /16, nothing sent

@@ -36,7 +36,17 @@ def test_discover_by_loopback_broadcast_finds_every_plug(fleet):
     assert "unsupported (bulb)" in text and "7 known, 7 online" in text
     cached = json.loads((home / "devices.json").read_text())["devices"]
     assert {d["host"] for d in cached} == set(sim.hosts)
-    assert {"alias", "host", "port", "mac", "model", "hw_ver", "sw_ver", "state", "last_seen"} <= set(cached[0])
+    assert {
+        "alias",
+        "host",
+        "port",
+        "mac",
+        "model",
+        "hw_ver",
+        "sw_ver",
+        "state",
+        "last_seen",
+    } <= set(cached[0])
 
 
 def test_discovery_reports_plugs_that_answer_udp_but_refuse_tcp(fleet):
@@ -57,8 +67,12 @@ def test_plugs_that_stop_answering_are_marked_offline_not_forgotten(house):
 
 
 def test_cidr_sweep_finds_plugs_broadcast_cannot_reach(fleet):
-    _sim, home = fleet([PlugSpec(host="127.60.9.7", model="HS105(US) 1.0", alias="Far", udp_port=None),
-                       PlugSpec(host="127.60.9.200", model="HS100(US) 2.0", alias="Farther", udp_port=None)])
+    _sim, home = fleet(
+        [
+            PlugSpec(host="127.60.9.7", model="HS105(US) 1.0", alias="Far", udp_port=None),
+            PlugSpec(host="127.60.9.200", model="HS100(US) 2.0", alias="Farther", udp_port=None),
+        ]
+    )
     out = run_shell(home, "--json", "-c", "discover 127.60.9.0/24")
     report = json_lines(out.stdout)[0]
     assert sorted(d["alias"] for d in report["devices"]) == ["Far", "Farther"]
@@ -68,11 +82,22 @@ def test_cidr_sweep_finds_plugs_broadcast_cannot_reach(fleet):
 
 def test_add_info_hw_info_and_outlets(house):
     sim, home = house
-    out = run_shell(home, "--json", "-c", f"add {sim.hosts[2]}; hw_info 'Office Heater'; info 'Media Strip/3'")
+    out = run_shell(
+        home, "--json", "-c", f"add {sim.hosts[2]}; hw_info 'Office Heater'; info 'Media Strip/3'"
+    )
     assert out.returncode == 0, out.stderr
     added, hw, outlet = json_lines(out.stdout)
     assert added["alias"] == "Office Heater"
-    assert set(hw) - {"target"} <= {"sw_ver", "hw_ver", "mac", "type", "hwId", "fwId", "oemId", "dev_name"}
+    assert set(hw) - {"target"} <= {
+        "sw_ver",
+        "hw_ver",
+        "mac",
+        "type",
+        "hwId",
+        "fwId",
+        "oemId",
+        "dev_name",
+    }
     assert hw["hw_ver"] == "1.0" and hw["type"] == "IOT.SMARTPLUGSWITCH"
     strip = sim.plug(sim.hosts[3])
     assert outlet["id"] == strip.children[2].id if hasattr(strip.children[2], "id") else True
@@ -81,7 +106,12 @@ def test_add_info_hw_info_and_outlets(house):
 
 def test_switching_is_real_and_read_back(house):
     sim, home = house
-    out = run_shell(home, "--json", "-c", "off all; on 'Kitchen Kettle'; toggle 'Living Room Lamp'; off 'Media Strip/2'")
+    out = run_shell(
+        home,
+        "--json",
+        "-c",
+        "off all; on 'Kitchen Kettle'; toggle 'Living Room Lamp'; off 'Media Strip/2'",
+    )
     assert out.returncode == 0, out.stderr
     states = {(d["target"]): d["state"] for d in json_lines(out.stdout)}
     assert states["Kitchen Kettle"] == "on" and states["Living Room Lamp"] == "on"
@@ -94,7 +124,12 @@ def test_switching_is_real_and_read_back(house):
 
 def test_led_alias_and_forget(house):
     sim, home = house
-    out = run_shell(home, "--json", "-c", "led Garage off; alias Garage 'Back Shed'; info 'Back Shed'; forget 'Back Shed'; devices")
+    out = run_shell(
+        home,
+        "--json",
+        "-c",
+        "led Garage off; alias Garage 'Back Shed'; info 'Back Shed'; forget 'Back Shed'; devices",
+    )
     assert out.returncode == 0, out.stderr
     led, _renamed, info, _forgot, devices = json_lines(out.stdout)
     assert led["led"] == "off" and info["led_off"] == 1 and info["alias"] == "Back Shed"
@@ -104,7 +139,12 @@ def test_led_alias_and_forget(house):
 
 def test_raw_and_reboot(house):
     _sim, home = house
-    out = run_shell(home, "--json", "-c", """raw Garage '{"system":{"get_sysinfo":{}},"time":{"get_time":{}}}'""")
+    out = run_shell(
+        home,
+        "--json",
+        "-c",
+        """raw Garage '{"system":{"get_sysinfo":{}},"time":{"get_time":{}}}'""",
+    )
     answer = json_lines(out.stdout)[0]
     assert answer["system"]["get_sysinfo"]["alias"] == "Garage" and "time" in answer
     bad = run_shell(home, "--json", "-c", """raw Garage '{"nosuch":{"x":{}}}'""")
@@ -120,11 +160,22 @@ def test_device_errors_carry_module_method_and_code(house):
     assert out.returncode == 1
     assert "no energy meter" in json.loads(out.stderr.splitlines()[0])["error"]["message"]
     with pytest.raises(DeviceError) as info:
-        check_answer({"emeter": {"err_code": -1, "err_msg": "module not support"}}, "emeter", "get_realtime", "x")
+        check_answer(
+            {"emeter": {"err_code": -1, "err_msg": "module not support"}},
+            "emeter",
+            "get_realtime",
+            "x",
+        )
     assert (info.value.module, info.value.method, info.value.code, info.value.msg) == (
-        "emeter", "get_realtime", -1, "module not support")
+        "emeter",
+        "get_realtime",
+        -1,
+        "module not support",
+    )
     with pytest.raises(DeviceError, match="err_code -3"):
-        check_answer({"system": {"set_dev_alias": {"err_code": -3}}}, "system", "set_dev_alias", "x")
+        check_answer(
+            {"system": {"set_dev_alias": {"err_code": -3}}}, "system", "set_dev_alias", "x"
+        )
 
 
 @pytest.mark.parametrize(
@@ -161,7 +212,9 @@ def test_hostile_strings_never_reach_the_terminal_raw(house):
     assert "\x1b" not in out.stdout and "\\x1b]0;pwned" in out.stdout
 
 
-@pytest.mark.skipif(shutil.which("unshare") is None or shutil.which("ip") is None, reason="needs unshare and ip")
+@pytest.mark.skipif(
+    shutil.which("unshare") is None or shutil.which("ip") is None, reason="needs unshare and ip"
+)
 def test_default_discovery_broadcasts_on_every_interface_inside_a_private_namespace(tmp_path):
     """The shell's own default (no test config) inside a network namespace nothing can leave."""
     home = tmp_path / "h"
@@ -173,8 +226,14 @@ def test_default_discovery_broadcasts_on_every_interface_inside_a_private_namesp
     )
     # inside the namespace nothing can leave, so this one process runs without the test guard
     env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "KSHELL_GUARD_LOG")}
-    out = subprocess.run(["unshare", "-n", "sh", "-c", script], capture_output=True, text=True,
-                         timeout=30, check=False, env=env)
+    out = subprocess.run(
+        ["unshare", "-n", "sh", "-c", script],
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=False,
+        env=env,
+    )
     if "Operation not permitted" in out.stderr:
         pytest.skip("no permission to create a network namespace here")
     report = json_lines(out.stdout)[0]

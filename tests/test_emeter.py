@@ -16,12 +16,22 @@ from kshell.watch import Meter, Sample, SampleWriter, backoff
 
 # answers as real plugs give them (python-kasa's fixtures HS110(EU) 1.0 1.2.5 and
 # HS300(US) 2.0 1.0.12, KP125(US) 1.0 1.0.6)
-V1 = {"current": 0.014937, "err_code": 0, "power": 0.928511, "total": 55.139,
-      "voltage": 231.067823}
-V2_STRIP = {"current_ma": 6, "err_code": 0, "power_mw": 277, "slot_id": 0, "total_wh": 62,
-            "voltage_mv": 120110}
-V2_PLUG = {"current_ma": 978, "err_code": 0, "power_mw": 100277, "total_wh": 12170,
-           "voltage_mv": 119425}
+V1 = {"current": 0.014937, "err_code": 0, "power": 0.928511, "total": 55.139, "voltage": 231.067823}
+V2_STRIP = {
+    "current_ma": 6,
+    "err_code": 0,
+    "power_mw": 277,
+    "slot_id": 0,
+    "total_wh": 62,
+    "voltage_mv": 120110,
+}
+V2_PLUG = {
+    "current_ma": 978,
+    "err_code": 0,
+    "power_mw": 100277,
+    "total_wh": 12170,
+    "voltage_mv": 119425,
+}
 EU = emeter.rating_for("HS110(EU)")
 US = emeter.rating_for("KP115(US)")
 
@@ -29,14 +39,21 @@ US = emeter.rating_for("KP115(US)")
 def test_old_firmware_schema_is_read_in_w_v_a_kwh():
     r = emeter.normalise(V1)
     assert r.schema == "v1"
-    assert (r.power_w, r.voltage_v, r.current_a, r.total_kwh) == (0.928511, 231.067823,
-                                                                 0.014937, 55.139)
+    assert (r.power_w, r.voltage_v, r.current_a, r.total_kwh) == (
+        0.928511,
+        231.067823,
+        0.014937,
+        55.139,
+    )
 
 
-@pytest.mark.parametrize("answer, expected", [
-    (V2_STRIP, (0.277, 120.11, 0.006, 0.062)),
-    (V2_PLUG, (100.277, 119.425, 0.978, 12.17)),
-])
+@pytest.mark.parametrize(
+    "answer, expected",
+    [
+        (V2_STRIP, (0.277, 120.11, 0.006, 0.062)),
+        (V2_PLUG, (100.277, 119.425, 0.978, 12.17)),
+    ],
+)
 def test_new_firmware_schema_is_converted_from_milli_units_and_wh(answer, expected):
     r = emeter.normalise(answer)
     assert r.schema == "v2"
@@ -50,9 +67,16 @@ def test_schema_is_told_by_keys_and_missing_fields_stay_unknown():
     assert partial.schema == "v1" and partial.current_a is None and partial.total_kwh is None
 
 
-@pytest.mark.parametrize("answer", [
-    {"err_code": 0}, {"power": "12"}, {"power": True}, {"power_mw": None}, {"power": float("nan")},
-])
+@pytest.mark.parametrize(
+    "answer",
+    [
+        {"err_code": 0},
+        {"power": "12"},
+        {"power": True},
+        {"power_mw": None},
+        {"power": float("nan")},
+    ],
+)
 def test_an_answer_without_a_usable_power_is_a_protocol_error(answer):
     with pytest.raises(ProtocolError, match="no power reading"):
         emeter.normalise(answer)
@@ -61,7 +85,9 @@ def test_an_answer_without_a_usable_power_is_a_protocol_error(answer):
 def test_ratings_by_region():
     assert (EU.watts, EU.amps) == (3680.0, 16.0)
     assert (emeter.rating_for("HS110(UK)").watts, emeter.rating_for("HS110(UK)").amps) == (
-        3680.0, 16.0)
+        3680.0,
+        16.0,
+    )
     assert (US.watts, US.amps) == (1875.0, 15.0)
     assert emeter.rating_for("HS300(US)").region == "US"
     assert emeter.rating_for("mystery").watts == 3680.0  # unknown: the most generous
@@ -83,32 +109,37 @@ def test_the_28000_watt_hs110_reading_is_flagged_against_the_rating():
 
 
 def test_the_same_power_is_fine_in_europe_and_too_much_in_the_us():
-    heater = {"power_mw": 2_900_000, "voltage_mv": 235_000, "current_ma": 12_400,
-              "total_wh": 100}
+    heater = {"power_mw": 2_900_000, "voltage_mv": 235_000, "current_ma": 12_400, "total_wh": 100}
     assert emeter.check(emeter.normalise(heater), EU) == []
     flags = emeter.check(emeter.normalise(heater), US)
     assert flags == ["power 2,900 W above the 1,875 W rating"]
 
 
 def test_current_above_the_rating_is_flagged():
-    r = emeter.normalise({"power_mw": 1_800_000, "voltage_mv": 110_000, "current_ma": 16_400,
-                          "total_wh": 1})
+    r = emeter.normalise(
+        {"power_mw": 1_800_000, "voltage_mv": 110_000, "current_ma": 16_400, "total_wh": 1}
+    )
     assert emeter.check(r, US) == ["current 16.4 A above the 15 A rating"]
 
 
-@pytest.mark.parametrize("answer, word", [
-    ({"power": -3.0, "voltage": 230.0, "current": 0.0, "total": 1.0}, "negative power"),
-    ({"power": 3.0, "voltage": 230.0, "current": -0.1, "total": 1.0}, "negative current"),
-    ({"power": 3.0, "voltage": 230.0, "current": 0.1, "total": -1.0}, "negative total"),
-    ({"power": 3.0, "voltage": -230.0, "current": 0.1, "total": 1.0}, "negative voltage"),
-])
+@pytest.mark.parametrize(
+    "answer, word",
+    [
+        ({"power": -3.0, "voltage": 230.0, "current": 0.0, "total": 1.0}, "negative power"),
+        ({"power": 3.0, "voltage": 230.0, "current": -0.1, "total": 1.0}, "negative current"),
+        ({"power": 3.0, "voltage": 230.0, "current": 0.1, "total": -1.0}, "negative total"),
+        ({"power": 3.0, "voltage": -230.0, "current": 0.1, "total": 1.0}, "negative voltage"),
+    ],
+)
 def test_negative_values_are_flagged(answer, word):
     flags = emeter.check(emeter.normalise(answer), EU)
     assert any(f.startswith(word) for f in flags), flags
 
 
-@pytest.mark.parametrize("volts, ok", [(89.9, False), (90.0, True), (120.0, True),
-                                       (270.0, True), (270.1, False), (0.0, False)])
+@pytest.mark.parametrize(
+    "volts, ok",
+    [(89.9, False), (90.0, True), (120.0, True), (270.0, True), (270.1, False), (0.0, False)],
+)
 def test_voltage_must_lie_between_90_and_270(volts, ok):
     r = emeter.normalise({"power": 0.0, "voltage": volts, "current": 0.0, "total": 1.0})
     assert (emeter.check(r, EU) == []) is ok
@@ -132,10 +163,16 @@ def test_reading_json_has_the_documented_fields():
 
 def test_statistics_entries_in_both_units():
     old = {"day_list": [{"year": 2026, "month": 11, "day": 3, "energy": 0.412}]}
-    new = {"month_list": [{"year": 2026, "month": 10, "energy_wh": 1250},
-                          {"year": 2026, "month": 11, "energy_wh": "x"}, "junk"]}
-    assert emeter.energy_entries(old, "day_list") == [({"year": 2026, "month": 11, "day": 3},
-                                                       0.412)]
+    new = {
+        "month_list": [
+            {"year": 2026, "month": 10, "energy_wh": 1250},
+            {"year": 2026, "month": 11, "energy_wh": "x"},
+            "junk",
+        ]
+    }
+    assert emeter.energy_entries(old, "day_list") == [
+        ({"year": 2026, "month": 11, "day": 3}, 0.412)
+    ]
     assert emeter.energy_entries(new, "month_list") == [({"year": 2026, "month": 10}, 1.25)]
     with pytest.raises(ProtocolError):
         emeter.energy_entries({}, "day_list")
@@ -143,8 +180,9 @@ def test_statistics_entries_in_both_units():
 
 # -- the watch's bookkeeping ------------------------------------------------------------------
 def _sample(meter: Meter, t: float, watts: float, total: float = 1.0) -> Sample:
-    reading = emeter.normalise({"power": watts, "voltage": 230.0, "current": watts / 230,
-                                "total": total})
+    reading = emeter.normalise(
+        {"power": watts, "voltage": 230.0, "current": watts / 230, "total": total}
+    )
     flags, reset = meter.judge(reading)
     sample = Sample(t, 0, meter, reading, flags, reset)
     meter.record(sample)
@@ -268,8 +306,9 @@ def test_the_live_frame_marks_flagged_and_offline_rows():
     _sample(bad, 2.0, 28_000.0)
     gone.record(Sample(3.0, 0, gone, error=ProtocolError("connection refused")))
     bad.label = "Kettle\x1b[2J"  # what a plug calls itself reaches the terminal escaped
-    watch = SimpleNamespace(meters=[ok, bad, gone], interval=1.0, schedule=None,
-                            elapsed=lambda: 75.0)
+    watch = SimpleNamespace(
+        meters=[ok, bad, gone], interval=1.0, schedule=None, elapsed=lambda: 75.0
+    )
     out = io.StringIO()
     view = LiveView(out)
     lines = view.frame(watch, 160, 40)  # type: ignore[arg-type]

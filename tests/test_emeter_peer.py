@@ -12,14 +12,30 @@ from conftest import json_lines, run_shell
 
 HW1, HW2, STRIP, PLAIN = (f"127.30.20.{n}" for n in range(2, 6))
 DEVICES = [
-    {"address": HW1, "port": 9999, "model": "hs110",
-     "data": {"alias": "Old Meter", "mac": "50:c7:bf:30:20:02", "deviceId": "E110A"}},
-    {"address": HW2, "port": 9999, "model": "hs110v2",
-     "data": {"alias": "New Meter", "mac": "50:c7:bf:30:20:03", "deviceId": "E110B"}},
-    {"address": STRIP, "port": 9999, "model": "hs300",
-     "data": {"alias": "Peer Strip", "mac": "50:c7:bf:30:20:04", "deviceId": "E300"}},
-    {"address": PLAIN, "port": 9999, "model": "hs100",
-     "data": {"alias": "No Meter", "mac": "50:c7:bf:30:20:05", "deviceId": "E100"}},
+    {
+        "address": HW1,
+        "port": 9999,
+        "model": "hs110",
+        "data": {"alias": "Old Meter", "mac": "50:c7:bf:30:20:02", "deviceId": "E110A"},
+    },
+    {
+        "address": HW2,
+        "port": 9999,
+        "model": "hs110v2",
+        "data": {"alias": "New Meter", "mac": "50:c7:bf:30:20:03", "deviceId": "E110B"},
+    },
+    {
+        "address": STRIP,
+        "port": 9999,
+        "model": "hs300",
+        "data": {"alias": "Peer Strip", "mac": "50:c7:bf:30:20:04", "deviceId": "E300"},
+    },
+    {
+        "address": PLAIN,
+        "port": 9999,
+        "model": "hs100",
+        "data": {"alias": "No Meter", "mac": "50:c7:bf:30:20:05", "deviceId": "E100"},
+    },
 ]
 UDP_PORT = 19930
 
@@ -34,8 +50,12 @@ def test_hardware_1_and_2_schemas_read_the_same(peer, home):
     assert result.returncode == 0, result.stderr
     old, new = json_lines(result.stdout)
     assert old["schema"] == "v1" and set(old["raw"]) >= {"power", "voltage", "current", "total"}
-    assert new["schema"] == "v2" and set(new["raw"]) >= {"power_mw", "voltage_mv", "current_ma",
-                                                         "total_wh"}
+    assert new["schema"] == "v2" and set(new["raw"]) >= {
+        "power_mw",
+        "voltage_mv",
+        "current_ma",
+        "total_wh",
+    }
     # the peer derives its new-schema answer from the old figures (truncated to integers)
     assert new["power_w"] == pytest.approx(old["power_w"], abs=0.001)
     assert new["voltage_v"] == pytest.approx(old["voltage_v"], abs=0.001)
@@ -45,8 +65,9 @@ def test_hardware_1_and_2_schemas_read_the_same(peer, home):
 
 
 def test_strip_outlets_and_a_plug_without_a_meter(peer, home):
-    result = run_shell(home, "--json", "-c", f"emeter {STRIP}; emeter 'Peer Strip/3'; "
-                                             f"emeter {PLAIN}")
+    result = run_shell(
+        home, "--json", "-c", f"emeter {STRIP}; emeter 'Peer Strip/3'; emeter {PLAIN}"
+    )
     assert result.returncode == 1  # the plain plug has no meter
     strip, outlet = json_lines(result.stdout)
     assert len(strip["outlets"]) == 6 and all(o["schema"] == "v2" for o in strip["outlets"])
@@ -55,8 +76,9 @@ def test_strip_outlets_and_a_plug_without_a_meter(peer, home):
 
 
 def test_watch_streams_from_third_party_plugs(peer, home):
-    result = run_shell(home, "--json", "-c",
-                       f"emeter watch {HW1} {HW2} {STRIP} --count 3 --interval 0")
+    result = run_shell(
+        home, "--json", "-c", f"emeter watch {HW1} {HW2} {STRIP} --count 3 --interval 0"
+    )
     assert result.returncode == 0, result.stderr
     lines = json_lines(result.stdout)
     samples, summary = lines[:-1], lines[-1]["summary"]

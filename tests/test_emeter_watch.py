@@ -29,15 +29,34 @@ HEATER, KETTLE, STRIP, LAMP, FREEZER = (f"127.30.10.{n}" for n in range(2, 7))
 @pytest.fixture(scope="module")
 def sim():
     specs = [
-        PlugSpec(host=HEATER, model="HS110(EU) 1.0", alias="Heater", profile="heater",
-                 udp_port=None, seed=1),
-        PlugSpec(host=KETTLE, model="HS110(EU) 2.0", alias="Kettle", profile="computer",
-                 udp_port=None, seed=2),
+        PlugSpec(
+            host=HEATER,
+            model="HS110(EU) 1.0",
+            alias="Heater",
+            profile="heater",
+            udp_port=None,
+            seed=1,
+        ),
+        PlugSpec(
+            host=KETTLE,
+            model="HS110(EU) 2.0",
+            alias="Kettle",
+            profile="computer",
+            udp_port=None,
+            seed=2,
+        ),
         PlugSpec(host=STRIP, model="HS300(US) 1.0", alias="Strip", udp_port=None, seed=3),
-        PlugSpec(host=LAMP, model="HS105(US) 1.0", alias="Lamp", profile="lamp", udp_port=None,
-                 seed=4),
-        PlugSpec(host=FREEZER, model="KP115(EU) 1.0", alias="Freezer", profile="freezer",
-                 udp_port=None, seed=5),
+        PlugSpec(
+            host=LAMP, model="HS105(US) 1.0", alias="Lamp", profile="lamp", udp_port=None, seed=4
+        ),
+        PlugSpec(
+            host=FREEZER,
+            model="KP115(EU) 1.0",
+            alias="Freezer",
+            profile="freezer",
+            udp_port=None,
+            seed=5,
+        ),
     ]
     with SimulatorThread(specs) as running:
         yield running
@@ -51,15 +70,17 @@ def clean_faults(sim):
 
 
 def test_one_reading_from_each_schema_and_a_strip_outlet(home):
-    result = run_shell(home, "--json", "-c",
-                       f"emeter {HEATER}; emeter {KETTLE}; emeter {STRIP}; emeter Strip/2")
+    result = run_shell(
+        home, "--json", "-c", f"emeter {HEATER}; emeter {KETTLE}; emeter {STRIP}; emeter Strip/2"
+    )
     assert result.returncode == 0, result.stderr
     heater, kettle, strip, outlet = json_lines(result.stdout)
     assert heater["schema"] == "v1" and "power" in heater["raw"]
     assert kettle["schema"] == "v2" and "power_mw" in kettle["raw"]
     for reading in (heater, kettle, outlet):
         assert {"power_w", "voltage_v", "current_a", "total_kwh", "plausible", "flags"} <= set(
-            reading)
+            reading
+        )
         assert reading["plausible"] is True and reading["flags"] == []
         assert 200 < reading["voltage_v"] < 250 or 100 < reading["voltage_v"] < 130
     assert kettle["power_w"] == kettle["raw"]["power_mw"] / 1000
@@ -90,15 +111,19 @@ def test_a_bogus_reading_is_shown_and_flagged(home, sim):
 def test_watch_streams_json_lines_and_writes_csv_and_jsonl(home, tmp_path):
     csv_path, jsonl_path = tmp_path / "w.csv", tmp_path / "w.jsonl"
     for path in (csv_path, jsonl_path):
-        result = run_shell(home, "--json", "-c",
-                           f"emeter watch {HEATER} {KETTLE} --count 3 --interval 0.1 "
-                           f"--out {path}")
+        result = run_shell(
+            home,
+            "--json",
+            "-c",
+            f"emeter watch {HEATER} {KETTLE} --count 3 --interval 0.1 --out {path}",
+        )
         assert result.returncode == 0, result.stderr
         lines = json_lines(result.stdout)
         samples, summary = lines[:-1], lines[-1]["summary"]
         assert len(samples) == 6 and all(s["status"] == "ok" for s in samples)
         assert sorted((s["target"], s["round"]) for s in samples) == sorted(
-            (name, r) for name in ("Heater", "Kettle") for r in range(3))
+            (name, r) for name in ("Heater", "Kettle") for r in range(3)
+        )
         assert summary["rounds"] == 3 and summary["samples"] == 6
     rows = list(csv.DictReader(csv_path.open()))
     assert len(rows) == 6 and {r["target"] for r in rows} == {"Heater", "Kettle"}
@@ -150,8 +175,11 @@ def _stream(home, *words):
     from kshell.app import build_context
     from kshell.registry import parse_args
 
-    ctx = build_context(argparse.Namespace(home=str(home), config=None, commands=[],
-                                           timeout=1.0, yes=False, debug=False))
+    ctx = build_context(
+        argparse.Namespace(
+            home=str(home), config=None, commands=[], timeout=1.0, yes=False, debug=False
+        )
+    )
     cmd, rest = ctx.registry.lookup(["emeter", "watch", *words])
     return ctx, cmd.func(ctx, parse_args(cmd, rest))
 
@@ -215,10 +243,19 @@ def test_a_total_that_restarts_after_a_power_cut_is_a_counter_reset(home, sim):
 # -- Ctrl-C --------------------------------------------------------------------------------
 def test_ctrl_c_stops_the_live_view_and_prints_the_summary(home):
     child = pexpect.spawn(
-        sys.executable, [str(ROOT / "shell.py"), "--home", str(home), "-c",
-                         f"emeter watch {HEATER} {STRIP} --interval 0.1"],
-        cwd=str(ROOT), env={"NO_COLOR": "1", "PATH": "/usr/bin:/bin", "TERM": "xterm"},
-        encoding="utf-8", timeout=30, dimensions=(40, 140),
+        sys.executable,
+        [
+            str(ROOT / "shell.py"),
+            "--home",
+            str(home),
+            "-c",
+            f"emeter watch {HEATER} {STRIP} --interval 0.1",
+        ],
+        cwd=str(ROOT),
+        env={"NO_COLOR": "1", "PATH": "/usr/bin:/bin", "TERM": "xterm"},
+        encoding="utf-8",
+        timeout=30,
+        dimensions=(40, 140),
     )
     child.expect("recent power")
     child.expect(r"Strip/6 \(Plug 6\) +\d+\.\d")  # rows are filled in, outlets named
@@ -234,9 +271,18 @@ def test_ctrl_c_stops_the_live_view_and_prints_the_summary(home):
 
 def test_ctrl_c_on_a_pipe_prints_the_summary(home):
     proc = subprocess.Popen(
-        [sys.executable, str(ROOT / "shell.py"), "--home", str(home), "-c",
-         f"emeter watch {HEATER} --interval 0.05"],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=ROOT,
+        [
+            sys.executable,
+            str(ROOT / "shell.py"),
+            "--home",
+            str(home),
+            "-c",
+            f"emeter watch {HEATER} --interval 0.05",
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        cwd=ROOT,
     )
     assert proc.stdout is not None
     for _ in range(3):
@@ -253,8 +299,7 @@ def test_day_and_month_statistics_as_charts(home):
     assert result.returncode == 0, result.stderr
     days, months = json_lines(result.stdout)
     assert days["days"] and all(d["energy_kwh"] >= 0 for d in days["days"])
-    assert days["total_kwh"] == pytest.approx(sum(d["energy_kwh"] for d in days["days"]),
-                                              abs=1e-3)
+    assert days["total_kwh"] == pytest.approx(sum(d["energy_kwh"] for d in days["days"]), abs=1e-3)
     assert months["months"] and months["months"][-1]["month"] == days["month"]
     human = run_shell(home, "-c", f"emeter month {KETTLE}")
     assert "█" in human.stdout and "total" in human.stdout and "kWh" in human.stdout
@@ -279,8 +324,11 @@ def test_by_mail_a_watch_is_bounded_and_writes_no_file(home, tmp_path):
     from kshell.errors import UsageError
     from kshell.registry import parse_args
 
-    ctx = build_context(argparse.Namespace(home=str(home), config=None, commands=[],
-                                           timeout=1.0, yes=False, debug=False))
+    ctx = build_context(
+        argparse.Namespace(
+            home=str(home), config=None, commands=[], timeout=1.0, yes=False, debug=False
+        )
+    )
     ctx.source = "mail"
     cmd, rest = ctx.registry.lookup(["emeter", "watch", HEATER])
     stream = asyncio.run(cmd.func(ctx, parse_args(cmd, rest)))

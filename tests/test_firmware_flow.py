@@ -33,20 +33,29 @@ def fw_home(tmp_path: Path, **settings: str) -> Path:
     return home
 
 
-def add_image(home: Path, tmp_path: Path, model: str = "HS110(EU)", hw: str = "2.0",
-              version: str = "1.5.10", name: str = "hs110v2.bin") -> bytes:
+def add_image(
+    home: Path,
+    tmp_path: Path,
+    model: str = "HS110(EU)",
+    hw: str = "2.0",
+    version: str = "1.5.10",
+    name: str = "hs110v2.bin",
+) -> bytes:
     data = make_image(model, hw, version, size=SIZE)
     path = tmp_path / name
     path.write_bytes(data)
-    done = run_shell(home, "-c", f"firmware add {path} --model '{model}' --hw {hw} "
-                                 f"--version {version}")
+    done = run_shell(
+        home, "-c", f"firmware add {path} --model '{model}' --hw {hw} --version {version}"
+    )
     assert done.returncode == 0, done.stderr
     return data
 
 
 def plugs(*hosts: str, model: str = "HS110(EU) 2.0") -> list[PlugSpec]:
-    return [PlugSpec(host=h, model=model, alias=f"Plug {h.rsplit('.', 1)[1]}", udp_port=None)
-            for h in hosts]
+    return [
+        PlugSpec(host=h, model=model, alias=f"Plug {h.rsplit('.', 1)[1]}", udp_port=None)
+        for h in hosts
+    ]
 
 
 def stage(home: Path, line: str) -> tuple[subprocess.CompletedProcess[str], list[dict], list[dict]]:
@@ -102,11 +111,14 @@ def test_two_plugs_download_over_http_flash_and_come_back_newer(tmp_path):
     assert new_sw in cached.stdout  # the cache learnt the new firmware
 
 
-@pytest.mark.parametrize("image_for, why", [
-    ({"model": "HS110(EU)", "hw": "1.0"}, "hardware 1.0, the plug is hardware 2.0"),
-    ({"model": "HS100(US)", "hw": "2.0"}, "the image is for HS100(US), the plug is HS110(EU)"),
-    ({"model": "HS110(EU)", "hw": "2.0", "version": "1.5.2"}, "is not newer than"),
-])
+@pytest.mark.parametrize(
+    "image_for, why",
+    [
+        ({"model": "HS110(EU)", "hw": "1.0"}, "hardware 1.0, the plug is hardware 2.0"),
+        ({"model": "HS100(US)", "hw": "2.0"}, "the image is for HS100(US), the plug is HS110(EU)"),
+        ({"model": "HS110(EU)", "hw": "2.0", "version": "1.5.2"}, "is not newer than"),
+    ],
+)
 def test_a_mismatched_image_is_refused_and_the_plug_untouched(tmp_path, image_for, why):
     home = fw_home(tmp_path)
     add_image(home, tmp_path, **image_for)
@@ -147,10 +159,13 @@ def test_forcing_a_wrong_image_ends_at_the_plugs_own_refusal(tmp_path):
     assert port_is_free("127.0.0.1", server_port(lines))
 
 
-@pytest.mark.parametrize("fault, step, code", [
-    ("fw_download_fail", "get_download_state", "-7"),
-    ("fw_flash_fail", "flash_firmware", "-5"),
-])
+@pytest.mark.parametrize(
+    "fault, step, code",
+    [
+        ("fw_download_fail", "get_download_state", "-7"),
+        ("fw_flash_fail", "flash_firmware", "-5"),
+    ],
+)
 def test_a_device_error_names_the_step_and_stops_the_server(tmp_path, fault, step, code):
     home = fw_home(tmp_path)
     add_image(home, tmp_path)
@@ -268,9 +283,19 @@ def test_ctrl_c_during_the_download_stops_the_server(tmp_path):
     with SimulatorThread(plugs(host), firmware=FAST) as sim:
         sim.set_fault(host, "fw_stall")
         proc = subprocess.Popen(
-            [sys.executable, str(ROOT / "shell.py"), "--home", str(home), "--json", "-c",
-             f"firmware stage {host} hs110v2.bin --yes"],
-            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=ROOT,
+            [
+                sys.executable,
+                str(ROOT / "shell.py"),
+                "--home",
+                str(home),
+                "--json",
+                "-c",
+                f"firmware stage {host} hs110v2.bin --yes",
+            ],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            cwd=ROOT,
             env={**os.environ, "NO_COLOR": "1"},
         )
         assert proc.stdout is not None
@@ -296,10 +321,19 @@ def test_a_terminal_shows_a_progress_bar_and_the_countdown(tmp_path):
     slow = FirmwareConfig(flash_time=0.5, reboot_time=1.0, download_rate=256 * 1024)
     with SimulatorThread(plugs(host), firmware=slow):
         child = pexpect.spawn(
-            sys.executable, [str(ROOT / "shell.py"), "--home", str(home), "-c",
-                             f"firmware stage {host} hs110v2.bin --yes"],
-            cwd=str(ROOT), env={**os.environ, "NO_COLOR": "1", "COLUMNS": "100"},
-            encoding="utf-8", timeout=30, dimensions=(24, 100),
+            sys.executable,
+            [
+                str(ROOT / "shell.py"),
+                "--home",
+                str(home),
+                "-c",
+                f"firmware stage {host} hs110v2.bin --yes",
+            ],
+            cwd=str(ROOT),
+            env={**os.environ, "NO_COLOR": "1", "COLUMNS": "100"},
+            encoding="utf-8",
+            timeout=30,
+            dimensions=(24, 100),
         )
         child.expect(r"Plug 2 \[#+-*\]\s+\d+%")  # the live bar, redrawn in place
         child.expect(r"Plug 2: rebooting, (\d+ s left|waiting)")
@@ -320,8 +354,12 @@ def test_at_the_prompt_ctrl_c_stops_the_server_and_a_yes_flashes(tmp_path):
     with SimulatorThread(plugs(host), firmware=FAST) as sim:
         sim.set_fault(host, "fw_stall")
         child = pexpect.spawn(
-            sys.executable, [str(ROOT / "shell.py"), "--home", str(home)], cwd=str(ROOT),
-            env={**os.environ, "NO_COLOR": "1"}, encoding="utf-8", timeout=30,
+            sys.executable,
+            [str(ROOT / "shell.py"), "--home", str(home)],
+            cwd=str(ROOT),
+            env={**os.environ, "NO_COLOR": "1"},
+            encoding="utf-8",
+            timeout=30,
             dimensions=(30, 160),
         )
         child.expect("kshell>")
@@ -419,8 +457,9 @@ def test_a_simulator_image_never_goes_to_a_plug_off_loopback(tmp_path, monkeypat
         ctx = build_context(SimpleNamespace(home=str(home), config=None, commands=[]))
         out = Collector(as_json=True)
         try:
-            return await run_line(ctx, f"firmware stage {host} hs110v2.bin --yes --force",
-                                  out), out.text()
+            return await run_line(
+                ctx, f"firmware stage {host} hs110v2.bin --yes --force", out
+            ), out.text()
         finally:
             ctx.close_connections()
 
@@ -442,7 +481,8 @@ def test_bind_and_port_choose_where_the_image_is_served_from(tmp_path):
         port = probe.getsockname()[1]
     with SimulatorThread(plugs(host), firmware=FAST):
         proc, lines, errors = stage(
-            home, f"firmware stage {host} hs110v2.bin --yes --bind {bind} --port {port}")
+            home, f"firmware stage {host} hs110v2.bin --yes --bind {bind} --port {port}"
+        )
     assert proc.returncode == 0, errors
     assert steps_of(lines, "check")[0]["route"] == "--bind"
     assert steps_of(lines, "download_started")[0]["url"].startswith(f"http://{bind}:{port}/")

@@ -22,16 +22,19 @@ from kshell.fwlibrary import (
 from kshell.simulator.firmware import MAGIC, make_image, parse_image
 
 
-@pytest.mark.parametrize("new, old, expected", [
-    ("1.5.10", "1.5.6 Build 191125 Rel.135516", True),  # 10 > 6: numbers, not text
-    ("1.5.6 Build 191125 Rel.135516", "1.5.6 Build 191118 Rel.140307", True),
-    ("1.5.6 Build 191125 Rel.135516", "1.5.6 Build 191125 Rel.135517", False),
-    ("1.5.6", "1.5.6 Build 191125 Rel.135516", False),  # same release, build unknown
-    ("1.0.10 Build 190103 Rel.163517", "1.0.9 Build 200101 Rel.000000", True),
-    ("2.0", "1.9.99", True),
-    ("1.2.5", "1.5.2", False),
-    ("garbage", "1.5.2", None),
-])
+@pytest.mark.parametrize(
+    "new, old, expected",
+    [
+        ("1.5.10", "1.5.6 Build 191125 Rel.135516", True),  # 10 > 6: numbers, not text
+        ("1.5.6 Build 191125 Rel.135516", "1.5.6 Build 191118 Rel.140307", True),
+        ("1.5.6 Build 191125 Rel.135516", "1.5.6 Build 191125 Rel.135517", False),
+        ("1.5.6", "1.5.6 Build 191125 Rel.135516", False),  # same release, build unknown
+        ("1.0.10 Build 190103 Rel.163517", "1.0.9 Build 200101 Rel.000000", True),
+        ("2.0", "1.9.99", True),
+        ("1.2.5", "1.5.2", False),
+        ("garbage", "1.5.2", None),
+    ],
+)
 def test_newer_versions(new, old, expected):
     assert is_newer(new, old) is expected
 
@@ -54,9 +57,13 @@ def test_add_list_and_unknown_files(tmp_path):
     lib.mkdir()
     (lib / "stray.bin").write_bytes(b"who put this here")
 
-    added = run_shell(home, "--json", "-c",
-                      f"firmware add {image} --model 'HS110(EU)' --model hs110(us) --hw 2.0 "
-                      "--version '1.5.10 Build 230615 Rel.101530'")
+    added = run_shell(
+        home,
+        "--json",
+        "-c",
+        f"firmware add {image} --model 'HS110(EU)' --model hs110(us) --hw 2.0 "
+        "--version '1.5.10 Build 230615 Rel.101530'",
+    )
     assert added.returncode == 0, added.stderr
     entry = json_lines(added.stdout)[0]
     assert entry["sha256"] == hashlib.sha256(image.read_bytes()).hexdigest()
@@ -75,15 +82,19 @@ def test_add_list_and_unknown_files(tmp_path):
     assert "unknown: not in the manifest" in plain.stdout and "stray.bin" in plain.stdout
 
     # registering a file already in the folder, by its name
-    again = run_shell(home, "-c",
-                      "firmware add stray.bin --model KP115(EU) --hw 1.0 --version 1.0.20")
+    again = run_shell(
+        home, "-c", "firmware add stray.bin --model KP115(EU) --hw 1.0 --version 1.0.20"
+    )
     assert again.returncode == 0, again.stderr
     assert {i["file"] for i in json.loads((lib / "manifest.json").read_text())["images"]} == {
-        "hs110v2.bin", "stray.bin"}
+        "hs110v2.bin",
+        "stray.bin",
+    }
 
     # the same bytes twice, a bad model and a bad version are refused with one clear line
-    dup = run_shell(home, "-c",
-                    f"firmware add {image} --model 'HS110(EU)' --hw 2.0 --version 1.5.10")
+    dup = run_shell(
+        home, "-c", f"firmware add {image} --model 'HS110(EU)' --hw 2.0 --version 1.5.10"
+    )
     bad = run_shell(home, "-c", f"firmware add {image} --model 'rm -rf' --hw 2.0 --version 1.5.10")
     ver = run_shell(home, "-c", f"firmware add {image} --model 'HS110(EU)' --hw 2.0 --version soon")
     assert dup.returncode == 1 and "already in the library" in dup.stderr

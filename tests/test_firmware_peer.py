@@ -16,19 +16,29 @@ from test_firmware_staging import port_is_free
 from kshell.simulator import make_image
 
 HOST = "127.40.50.2"
-DEVICES = [{"address": HOST, "port": 9999, "model": "hs100",
-            "data": {"alias": "Peer Plug", "mac": "50:c7:bf:40:50:02", "deviceId": "F100"}}]
+DEVICES = [
+    {
+        "address": HOST,
+        "port": 9999,
+        "model": "hs100",
+        "data": {"alias": "Peer Plug", "mac": "50:c7:bf:40:50:02", "deviceId": "F100"},
+    }
+]
 UDP_PORT = 19940
 
 
 def peer_home(tmp_path):
     home = tmp_path / "home"
-    write_config(home, udp_port=UDP_PORT,
-                 extra=f"\n[firmware]\nlibrary = {tmp_path / 'lib'}\npoll_interval = 0.1\n")
+    write_config(
+        home,
+        udp_port=UDP_PORT,
+        extra=f"\n[firmware]\nlibrary = {tmp_path / 'lib'}\npoll_interval = 0.1\n",
+    )
     image = tmp_path / "hs100.bin"
     image.write_bytes(make_image("HS100(US)", "1.0", "1.2.6", size=50_000))
-    added = run_shell(home, "-c",
-                      f"firmware add {image} --model 'HS100(US)' --hw 1.0 --version 1.2.6")
+    added = run_shell(
+        home, "-c", f"firmware add {image} --model 'HS100(US)' --hw 1.0 --version 1.2.6"
+    )
     assert added.returncode == 0, added.stderr
     return home
 
@@ -81,5 +91,6 @@ def test_flash_minus_5_is_a_clear_error_naming_the_step(npm_peer, tmp_path):
     error = asyncio.run(scenario())
     assert error.step == "flash_firmware"
     assert str(error).startswith(
-        f"{HOST}: flash_firmware: system.flash_firmware failed: err_code -5")
+        f"{HOST}: flash_firmware: system.flash_firmware failed: err_code -5"
+    )
     assert "keeps 1.2.5" in error.message

@@ -74,14 +74,17 @@ def test_serves_the_image_at_each_plugs_path_and_counts_the_bytes():
     assert port_is_free(BIND, srv.port)
 
 
-@pytest.mark.parametrize("raw", [
-    get("/"),
-    get("/hs110.bin"),
-    get("/../../../../etc/passwd"),
-    get("/%2e%2e/%2e%2e/etc/passwd"),
-    get("/manifest.json"),
-    b"GET http://evil/../etc/passwd HTTP/1.1\r\n\r\n",
-])
+@pytest.mark.parametrize(
+    "raw",
+    [
+        get("/"),
+        get("/hs110.bin"),
+        get("/../../../../etc/passwd"),
+        get("/%2e%2e/%2e%2e/etc/passwd"),
+        get("/manifest.json"),
+        b"GET http://evil/../etc/passwd HTTP/1.1\r\n\r\n",
+    ],
+)
 def test_anything_but_a_plugs_path_is_404(raw):
     async def scenario():
         async with StagingServer(IMAGE, "img.bin", [BIND]) as srv:

@@ -19,7 +19,7 @@ def test_split_like_a_posix_shell():
     assert words('on "Living Room"; off Kitchen') == [["on", "Living Room"], ["off", "Kitchen"]]
     assert words("info a # a comment; off b") == [["info", "a"]]
     assert words("info 'a;b' ; ;") == [["info", "a;b"]]
-    assert words("alias x \"it's\"") == [["alias", "x", "it's"]]
+    assert words('alias x "it\'s"') == [["alias", "x", "it's"]]
     assert words("   ") == []
 
 
@@ -51,7 +51,9 @@ def test_options_anywhere_with_values_and_flags():
 
 def test_current_target_fills_a_missing_target():
     cmd = _cmd([Arg("target", "target"), Arg("state", "choice", choices=("on", "off"))])
-    assert parse_args(cmd, ["off"], current="Kitchen") == SimpleNamespace(target="Kitchen", state="off")
+    assert parse_args(cmd, ["off"], current="Kitchen") == SimpleNamespace(
+        target="Kitchen", state="off"
+    )
     with pytest.raises(UsageError, match="missing"):
         parse_args(cmd, ["off"])
     with pytest.raises(UsageError, match="must be one of"):
@@ -70,8 +72,14 @@ def _ctx(records):
 
 
 STRIP = DeviceRecord(
-    "127.0.0.4", alias="Media Strip", mac="50:C7:BF:00:00:04", kind="strip",
-    children=[{"number": n, "id": f"ID0{n - 1}", "alias": f"Socket {n}", "state": "off"} for n in (1, 2, 3)],
+    "127.0.0.4",
+    alias="Media Strip",
+    mac="50:C7:BF:00:00:04",
+    kind="strip",
+    children=[
+        {"number": n, "id": f"ID0{n - 1}", "alias": f"Socket {n}", "state": "off"}
+        for n in (1, 2, 3)
+    ],
 )
 RECORDS = [
     DeviceRecord("127.0.0.2", alias="Kitchen Kettle", mac="50:C7:BF:00:00:02"),
@@ -106,7 +114,9 @@ def test_outlet_out_of_range_and_not_a_strip():
 
 
 def test_shared_alias_lists_both_hosts():
-    ctx = _ctx(RECORDS + [DeviceRecord("127.0.0.6", alias="Kitchen Kettle", mac="50:C7:BF:00:00:06")])
+    ctx = _ctx(
+        RECORDS + [DeviceRecord("127.0.0.6", alias="Kitchen Kettle", mac="50:C7:BF:00:00:06")]
+    )
     with pytest.raises(TargetError, match=r"127\.0\.0\.2.*127\.0\.0\.6|127\.0\.0\.6.*127\.0\.0\.2"):
         resolve(ctx, "Kitchen Kettle")
 

@@ -52,7 +52,10 @@ def hostile_plug():
                         while len(body) < struct.unpack(">I", header)[0]:
                             body += conn.recv(65536)
                         request = protocol.decode(header + body)
-                        module, method = next(iter(request.items()))[0], next(iter(next(iter(request.values()))))
+                        module, method = (
+                            next(iter(request.items()))[0],
+                            next(iter(next(iter(request.values())))),
+                        )
                         if module == "system" and method == "get_sysinfo":
                             answer = {"system": {"get_sysinfo": HOSTILE}}
                         else:
@@ -70,7 +73,9 @@ def hostile_plug():
 
 
 def test_wrong_types_are_checked_not_trusted(home, hostile_plug):
-    out = run_shell(home, "--json", "-c", f"add {HOST}; devices; hw_info {HOST}; on {HOST}; emeter {HOST}")
+    out = run_shell(
+        home, "--json", "-c", f"add {HOST}; devices; hw_info {HOST}; on {HOST}; emeter {HOST}"
+    )
     assert "Traceback" not in out.stderr
     added, _devices, hw, switched = json_lines(out.stdout)[:4]
     assert added["alias"] == "" and added["state"] is None and added["children"] == []

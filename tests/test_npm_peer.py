@@ -3,12 +3,24 @@
 from conftest import json_lines, run_shell, write_config
 
 DEVICES = [
-    {"address": "127.62.0.2", "port": 9999, "model": "hs100",
-     "data": {"alias": "Peer Lamp", "mac": "50:c7:bf:62:00:02", "deviceId": "P100"}},
-    {"address": "127.62.0.3", "port": 9999, "model": "hs110",
-     "data": {"alias": "Peer Meter", "mac": "50:c7:bf:62:00:03", "deviceId": "P110"}},
-    {"address": "127.62.0.4", "port": 9999, "model": "hs300",
-     "data": {"alias": "Peer Strip", "mac": "50:c7:bf:62:00:04", "deviceId": "P300"}},
+    {
+        "address": "127.62.0.2",
+        "port": 9999,
+        "model": "hs100",
+        "data": {"alias": "Peer Lamp", "mac": "50:c7:bf:62:00:02", "deviceId": "P100"},
+    },
+    {
+        "address": "127.62.0.3",
+        "port": 9999,
+        "model": "hs110",
+        "data": {"alias": "Peer Meter", "mac": "50:c7:bf:62:00:03", "deviceId": "P110"},
+    },
+    {
+        "address": "127.62.0.4",
+        "port": 9999,
+        "model": "hs300",
+        "data": {"alias": "Peer Strip", "mac": "50:c7:bf:62:00:04", "deviceId": "P300"},
+    },
 ]
 UDP_PORT = 19962
 
@@ -30,7 +42,9 @@ def test_discover_read_and_switch_third_party_plugs(npm_peer, tmp_path):
     assert hw["mac"].lower() == "50:c7:bf:62:00:02" and hw["type"] == "IOT.SMARTPLUGSWITCH"
     assert "sw_ver" in hw and "hwId" in hw
 
-    switched = run_shell(home, "--json", "-c", "on 'Peer Lamp'; off 'Peer Strip/2'; info 'Peer Lamp'")
+    switched = run_shell(
+        home, "--json", "-c", "on 'Peer Lamp'; off 'Peer Strip/2'; info 'Peer Lamp'"
+    )
     assert switched.returncode == 0, switched.stderr
     lines = json_lines(switched.stdout)
     assert lines[0]["state"] == "on" and lines[1]["state"] == "off"

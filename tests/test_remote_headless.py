@@ -27,8 +27,9 @@ PLUG = "127.50.4.2"
 
 @pytest.fixture
 def sim() -> SimulatorThread:
-    with SimulatorThread([PlugSpec(host=PLUG, port=9999, udp_port=None, alias="Lamp",
-                                   relay_state=1)]) as running:
+    with SimulatorThread(
+        [PlugSpec(host=PLUG, port=9999, udp_port=None, alias="Lamp", relay_state=1)]
+    ) as running:
         yield running
 
 
@@ -39,7 +40,10 @@ class Headless:
         self.home = home
         self.proc = subprocess.Popen(
             [sys.executable, str(ROOT / "shell.py"), "--home", str(home), *extra, "--listen"],
-            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=ROOT,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            cwd=ROOT,
             env={**os.environ, "NO_COLOR": "1"},
         )
         self.said: list[str] = []  # what it printed before "listening"
@@ -108,7 +112,8 @@ def test_two_listeners_never_share_one_journal(home: Path, sink: ReplySink) -> N
 
 
 def test_a_crash_while_running_is_reported_not_rerun(
-        home: Path, sim: SimulatorThread, sink: ReplySink) -> None:
+    home: Path, sim: SimulatorThread, sink: ReplySink
+) -> None:
     configure(home, sink)
     sim.set_fault(PLUG, "drop")  # the plug reads the order and never answers: the run hangs
     listener = Headless(home, "--timeout", "60")
@@ -132,12 +137,19 @@ def test_a_crash_while_running_is_reported_not_rerun(
 
 
 def test_remote_on_at_the_prompt_prints_each_mail_above_it(
-        home: Path, sim: SimulatorThread, sink: ReplySink) -> None:
+    home: Path, sim: SimulatorThread, sink: ReplySink
+) -> None:
     pexpect = pytest.importorskip("pexpect")
     configure(home, sink)
-    child = pexpect.spawn(sys.executable, [str(ROOT / "shell.py"), "--home", str(home)],
-                          cwd=str(ROOT), env={**os.environ, "NO_COLOR": "1", "TERM": "xterm"},
-                          encoding="utf-8", timeout=20, dimensions=(40, 160))
+    child = pexpect.spawn(
+        sys.executable,
+        [str(ROOT / "shell.py"), "--home", str(home)],
+        cwd=str(ROOT),
+        env={**os.environ, "NO_COLOR": "1", "TERM": "xterm"},
+        encoding="utf-8",
+        timeout=20,
+        dimensions=(40, 160),
+    )
     try:
         child.expect("kshell")
         child.sendline("remote on")

@@ -38,18 +38,23 @@ def dovecot() -> Dovecot:
 
 @pytest.fixture
 def sim() -> SimulatorThread:
-    with SimulatorThread([PlugSpec(host=PLUG, port=9999, udp_port=None, alias="Heater",
-                                   relay_state=1)]) as running:
+    with SimulatorThread(
+        [PlugSpec(host=PLUG, port=9999, udp_port=None, alias="Heater", relay_state=1)]
+    ) as running:
         yield running
 
 
 def configure(home: Path, server: Dovecot, user: str, sink: ReplySink, extra: str = "") -> None:
-    write_config(home, extra=(
-        f"\n[remote]\nsource = imap://{user}:{server.users[user]}@127.0.0.1:{server.port}/INBOX\n"
-        f"reply = smtp://127.0.0.1:{sink.port}\nreply_from = kshell@home.test\n"
-        "trusted_authserv_id = mx.home.test\n" + extra
-        + "\n[senders]\nboss@home.test = control\n"
-    ))
+    write_config(
+        home,
+        extra=(
+            f"\n[remote]\nsource = imap://{user}:{server.users[user]}@127.0.0.1:{server.port}/INBOX\n"
+            f"reply = smtp://127.0.0.1:{sink.port}\nreply_from = kshell@home.test\n"
+            "trusted_authserv_id = mx.home.test\n"
+            + extra
+            + "\n[senders]\nboss@home.test = control\n"
+        ),
+    )
 
 
 LINES: list[str] = []  # what the current listener reported (shown when a wait gives up)
@@ -61,8 +66,11 @@ def listen(home: Path, scenario: Callable[[RemoteService], Awaitable[None]]) -> 
     lines.clear()
 
     async def main() -> None:
-        ctx = build_context(SimpleNamespace(home=str(home), config=None, commands=[], timeout=None,
-                                            yes=False, debug=False))
+        ctx = build_context(
+            SimpleNamespace(
+                home=str(home), config=None, commands=[], timeout=None, yes=False, debug=False
+            )
+        )
         service = RemoteService(ctx, lines.append)
         await service.start()
         try:
@@ -88,15 +96,17 @@ def audit(home: Path) -> list[dict]:
 
 
 def test_trusted_mail_by_imap_switches_the_plug_and_is_moved(
-        home: Path, dovecot: Dovecot, sim: SimulatorThread, sink: ReplySink) -> None:
+    home: Path, dovecot: Dovecot, sim: SimulatorThread, sink: ReplySink
+) -> None:
     user = "user0"
     configure(home, dovecot, user, sink)
     dovecot.append(user, make_mail("!on 127.50.2.2", msgid="<backlog@home.test>"))  # waiting
 
     async def scenario(service: RemoteService) -> None:
         await until(lambda: len(sink.messages) == 1, "the backlog reply")
-        await asyncio.to_thread(dovecot.append, user,
-                                make_mail("!off 127.50.2.2", msgid="<idle@home.test>"))
+        await asyncio.to_thread(
+            dovecot.append, user, make_mail("!off 127.50.2.2", msgid="<idle@home.test>")
+        )
         await until(lambda: len(sink.messages) == 2, "the reply")
         await until(lambda: dovecot.count(user, "Executed") == 2, "the move")
 
@@ -109,12 +119,19 @@ def test_trusted_mail_by_imap_switches_the_plug_and_is_moved(
 
 
 def test_forged_mail_by_imap_runs_nothing_and_is_not_answered(
-        home: Path, dovecot: Dovecot, sim: SimulatorThread, sink: ReplySink) -> None:
+    home: Path, dovecot: Dovecot, sim: SimulatorThread, sink: ReplySink
+) -> None:
     user = "user1"
     configure(home, dovecot, user, sink)
-    dovecot.append(user, make_mail("!off 127.50.2.2", sender="boss@home.test",
-                                   proof="dkim=pass header.d=home.test",
-                                   headers="X-Spoof: yes\n").replace(b"mx.home.test", b"mx.evil.test"))
+    dovecot.append(
+        user,
+        make_mail(
+            "!off 127.50.2.2",
+            sender="boss@home.test",
+            proof="dkim=pass header.d=home.test",
+            headers="X-Spoof: yes\n",
+        ).replace(b"mx.home.test", b"mx.evil.test"),
+    )
 
     async def scenario(service: RemoteService) -> None:
         await until(lambda: dovecot.count(user, "Executed") == 1, "the move")
@@ -126,7 +143,8 @@ def test_forged_mail_by_imap_runs_nothing_and_is_not_answered(
 
 
 def test_the_same_message_delivered_twice_by_imap_runs_once(
-        home: Path, dovecot: Dovecot, sim: SimulatorThread, sink: ReplySink) -> None:
+    home: Path, dovecot: Dovecot, sim: SimulatorThread, sink: ReplySink
+) -> None:
     user = "user2"
     configure(home, dovecot, user, sink)
     raw = make_mail("!toggle 127.50.2.2", msgid="<dup@home.test>")
@@ -143,7 +161,8 @@ def test_the_same_message_delivered_twice_by_imap_runs_once(
 
 
 def test_a_huge_mail_by_imap_is_refused_with_a_reply(
-        home: Path, dovecot: Dovecot, sim: SimulatorThread, sink: ReplySink) -> None:
+    home: Path, dovecot: Dovecot, sim: SimulatorThread, sink: ReplySink
+) -> None:
     user = "user3"
     configure(home, dovecot, user, sink)
     dovecot.append(user, make_mail("!off 127.50.2.2\n" + ("y" * 998 + "\n") * 10_000))
@@ -157,7 +176,8 @@ def test_a_huge_mail_by_imap_is_refused_with_a_reply(
 
 
 def test_listener_reconnects_when_the_imap_server_restarts(
-        home: Path, sim: SimulatorThread, sink: ReplySink) -> None:
+    home: Path, sim: SimulatorThread, sink: ReplySink
+) -> None:
     reason = Dovecot.available()
     if reason:
         pytest.skip(reason)
@@ -207,9 +227,13 @@ def test_remote_test_reports_each_step(home: Path, dovecot: Dovecot, sink: Reply
     assert "IDLE" in good.stdout and "FAILED" not in good.stdout
     assert USERS["user4"] not in good.stdout  # never shows the password
 
-    write_config(home, extra=(
-        f"\n[remote]\nsource = imap://user4:wrong@127.0.0.1:{dovecot.port}/INBOX\n"
-        "reply = smtp://127.0.0.1:1\n[senders]\nboss@home.test = read\n"))
+    write_config(
+        home,
+        extra=(
+            f"\n[remote]\nsource = imap://user4:wrong@127.0.0.1:{dovecot.port}/INBOX\n"
+            "reply = smtp://127.0.0.1:1\n[senders]\nboss@home.test = read\n"
+        ),
+    )
     bad = run_shell(home, "-c", "remote test")
     assert bad.returncode == 1
     assert "source: imap login  FAILED" in bad.stdout and "login refused" in bad.stdout

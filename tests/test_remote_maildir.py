@@ -30,16 +30,27 @@ PLUG = "127.50.1.2"
 SECRET = "JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP"
 
 
-def make_mail(body: str, *, sender: str = "Boss <boss@home.test>", subject: str = "plug",
-              proof: str | None = "dkim=pass header.d=home.test", date: str | None = None,
-              msgid: str | None = None, headers: str = "") -> bytes:
+def make_mail(
+    body: str,
+    *,
+    sender: str = "Boss <boss@home.test>",
+    subject: str = "plug",
+    proof: str | None = "dkim=pass header.d=home.test",
+    date: str | None = None,
+    msgid: str | None = None,
+    headers: str = "",
+) -> bytes:
     """A mail as the operator's server delivers it (Authentication-Results on top)."""
     lines = []
     if proof:
         lines.append(f"Authentication-Results: mx.home.test; {proof}")
-    lines += [f"From: {sender}", "To: kshell@home.test", f"Subject: {subject}",
-              f"Date: {date or formatdate(localtime=True)}",
-              f"Message-ID: {msgid or make_msgid(domain='home.test')}"]
+    lines += [
+        f"From: {sender}",
+        "To: kshell@home.test",
+        f"Subject: {subject}",
+        f"Date: {date or formatdate(localtime=True)}",
+        f"Message-ID: {msgid or make_msgid(domain='home.test')}",
+    ]
     head = "\r\n".join(lines) + "\r\n" + headers.replace("\n", "\r\n")
     return (head + "\r\n" + body.replace("\r\n", "\n").replace("\n", "\r\n")).encode()
 
@@ -48,8 +59,9 @@ class Listener:
     """A running RemoteService on a test home; ``deliver`` waits until the mail is handled."""
 
     def __init__(self, home: Path) -> None:
-        args = SimpleNamespace(home=str(home), config=None, commands=[], timeout=None, yes=False,
-                               debug=False)
+        args = SimpleNamespace(
+            home=str(home), config=None, commands=[], timeout=None, yes=False, debug=False
+        )
         self.home = home
         self.ctx = build_context(args)
         self.lines: list[str] = []
@@ -79,18 +91,36 @@ class Listener:
 
 @pytest.fixture
 def sim() -> SimulatorThread:
-    with SimulatorThread([PlugSpec(host=PLUG, port=9999, udp_port=None, alias="Kettle",
-                                   model="HS110(EU) 2.0", relay_state=1)]) as running:
+    with SimulatorThread(
+        [
+            PlugSpec(
+                host=PLUG,
+                port=9999,
+                udp_port=None,
+                alias="Kettle",
+                model="HS110(EU) 2.0",
+                relay_state=1,
+            )
+        ]
+    ) as running:
         yield running
 
 
 def configure(home: Path, sink: ReplySink, extra: str = "", senders: str = "") -> None:
-    write_config(home, extra=(
-        "\n[remote]\n"
-        f"reply = smtp://127.0.0.1:{sink.port}\nreply_from = kshell@home.test\n"
-        f"trusted_authserv_id = mx.home.test\nsecret = {SECRET}\n" + extra + "\n[senders]\n"
-        + (senders or "boss@home.test = control\nreader@home.test = read\nroot@home.test = admin\n")
-    ))
+    write_config(
+        home,
+        extra=(
+            "\n[remote]\n"
+            f"reply = smtp://127.0.0.1:{sink.port}\nreply_from = kshell@home.test\n"
+            f"trusted_authserv_id = mx.home.test\nsecret = {SECRET}\n"
+            + extra
+            + "\n[senders]\n"
+            + (
+                senders
+                or "boss@home.test = control\nreader@home.test = read\nroot@home.test = admin\n"
+            )
+        ),
+    )
 
 
 async def _listening(home: Path) -> AsyncIterator[Listener]:
@@ -131,10 +161,15 @@ def body(msg: Message) -> str:
 
 
 def test_trusted_sender_switches_a_plug_off_and_gets_the_transcript(
-        home: Path, sim: SimulatorThread, sink: ReplySink) -> None:
+    home: Path, sim: SimulatorThread, sink: ReplySink
+) -> None:
     configure(home, sink)
-    raw = make_mail("Please:\n!off Kettle\n!info 127.50.1.2\n-- \nBoss", subject="kettle",
-                    msgid="<order-1@home.test>", headers="Reply-To: someone@else.test\n")
+    raw = make_mail(
+        "Please:\n!off Kettle\n!info 127.50.1.2\n-- \nBoss",
+        subject="kettle",
+        msgid="<order-1@home.test>",
+        headers="Reply-To: someone@else.test\n",
+    )
 
     async def scenario(listener: Listener) -> None:
         listener.ctx.cache.merge(_record())
@@ -163,17 +198,26 @@ def _record():  # type: ignore[no-untyped-def]
     return DeviceRecord(host=PLUG, alias="Kettle", model="HS110(EU)", state="on")
 
 
-@pytest.mark.parametrize("raw", [
-    make_mail("!off 127.50.1.2", proof=None),  # From: alone
-    make_mail("!off 127.50.1.2", sender='"boss@home.test" <boss@evil.test>'),  # display name
-    make_mail("!off 127.50.1.2", proof="dkim=pass header.d=evil.test"),  # not aligned
-    make_mail("!off 127.50.1.2", proof="dkim=pass header.d=home.test",
-              sender="stranger@home.test"),  # not on the allowlist
-    make_mail("!off 127.50.1.2", proof=None,
-              headers="Authentication-Results: mx.evil.test; dkim=pass header.d=home.test\n"),
-], ids=["no-proof", "display-name", "unaligned", "not-allowed", "foreign-authserv"])
+@pytest.mark.parametrize(
+    "raw",
+    [
+        make_mail("!off 127.50.1.2", proof=None),  # From: alone
+        make_mail("!off 127.50.1.2", sender='"boss@home.test" <boss@evil.test>'),  # display name
+        make_mail("!off 127.50.1.2", proof="dkim=pass header.d=evil.test"),  # not aligned
+        make_mail(
+            "!off 127.50.1.2", proof="dkim=pass header.d=home.test", sender="stranger@home.test"
+        ),  # not on the allowlist
+        make_mail(
+            "!off 127.50.1.2",
+            proof=None,
+            headers="Authentication-Results: mx.evil.test; dkim=pass header.d=home.test\n",
+        ),
+    ],
+    ids=["no-proof", "display-name", "unaligned", "not-allowed", "foreign-authserv"],
+)
 def test_forged_sender_runs_nothing_and_gets_no_reply(
-        home: Path, sim: SimulatorThread, sink: ReplySink, raw: bytes) -> None:
+    home: Path, sim: SimulatorThread, sink: ReplySink, raw: bytes
+) -> None:
     configure(home, sink)
     listener = run(home, lambda listener: listener.deliver(raw))
     assert sim.plug(PLUG).relay_state == 1
@@ -183,7 +227,8 @@ def test_forged_sender_runs_nothing_and_gets_no_reply(
 
 
 def test_the_same_message_delivered_twice_runs_once(
-        home: Path, sim: SimulatorThread, sink: ReplySink) -> None:
+    home: Path, sim: SimulatorThread, sink: ReplySink
+) -> None:
     configure(home, sink)
     raw = make_mail("!toggle 127.50.1.2", msgid="<twice@home.test>")
 
@@ -198,7 +243,8 @@ def test_the_same_message_delivered_twice_runs_once(
 
 
 def test_without_message_id_the_same_mail_is_recognised_by_its_hash(
-        home: Path, sim: SimulatorThread, sink: ReplySink) -> None:
+    home: Path, sim: SimulatorThread, sink: ReplySink
+) -> None:
     configure(home, sink)
     raw = make_mail("!toggle 127.50.1.2").replace(b"Message-ID", b"X-Not-An-Id")
 
@@ -224,8 +270,9 @@ def test_permissions_follow_the_sender(home: Path, sim: SimulatorThread, sink: R
     configure(home, sink)
 
     async def scenario(listener: Listener) -> None:
-        await listener.deliver(make_mail("!off 127.50.1.2\n!info 127.50.1.2",
-                                         sender="reader@home.test"))
+        await listener.deliver(
+            make_mail("!off 127.50.1.2\n!info 127.50.1.2", sender="reader@home.test")
+        )
         await listener.deliver(make_mail("!reboot 127.50.1.2\n!raw 127.50.1.2 '{}'"))
         await listener.deliver(make_mail("!firmware list\n!remote off", sender="root@home.test"))
         assert listener.service.running  # "remote off" by mail did not stop it
@@ -239,15 +286,20 @@ def test_permissions_follow_the_sender(home: Path, sim: SimulatorThread, sink: R
     assert "remote off cannot be run by mail" in admin
 
 
-def test_confirmation_refuses_by_mail_unless_yes(home: Path, sim: SimulatorThread,
-                                                 sink: ReplySink) -> None:
+def test_confirmation_refuses_by_mail_unless_yes(
+    home: Path, sim: SimulatorThread, sink: ReplySink
+) -> None:
     configure(home, sink)
-    run(home, lambda listener: listener.deliver(
-        make_mail("!reboot 127.50.1.2", sender="root@home.test")))
+    run(
+        home,
+        lambda listener: listener.deliver(make_mail("!reboot 127.50.1.2", sender="root@home.test")),
+    )
     assert "add --yes" in body(replies(sink)[0])
 
 
-def test_totp_code_proves_the_sender_once(home: Path, sim: SimulatorThread, sink: ReplySink) -> None:
+def test_totp_code_proves_the_sender_once(
+    home: Path, sim: SimulatorThread, sink: ReplySink
+) -> None:
     configure(home, sink)
     code = pyotp.TOTP(SECRET).now()
 
@@ -263,14 +315,19 @@ def test_totp_code_proves_the_sender_once(home: Path, sim: SimulatorThread, sink
 
 def test_too_many_commands_run_nothing(home: Path, sim: SimulatorThread, sink: ReplySink) -> None:
     configure(home, sink, "max_commands = 3\n")
-    run(home, lambda listener: listener.deliver(
-        make_mail("!off 127.50.1.2\n!info 127.50.1.2\n!info 127.50.1.2; info 127.50.1.2")))
+    run(
+        home,
+        lambda listener: listener.deliver(
+            make_mail("!off 127.50.1.2\n!info 127.50.1.2\n!info 127.50.1.2; info 127.50.1.2")
+        ),
+    )
     assert sim.plug(PLUG).relay_state == 1
     assert "4 commands; the limit is 3" in body(replies(sink)[0])
 
 
-def test_rate_limit_per_sender_with_one_notice(home: Path, sim: SimulatorThread,
-                                               sink: ReplySink) -> None:
+def test_rate_limit_per_sender_with_one_notice(
+    home: Path, sim: SimulatorThread, sink: ReplySink
+) -> None:
     configure(home, sink, "rate_per_hour = 2\n")
 
     async def scenario(listener: Listener) -> None:
@@ -292,8 +349,9 @@ def test_compact_replies_for_a_phone(home: Path, sim: SimulatorThread, sink: Rep
     assert lines[1].startswith("on nowhere: FAILED - error:") and len(lines) == 2
 
 
-def test_hostile_mail_runs_nothing_unintended(home: Path, sim: SimulatorThread,
-                                              sink: ReplySink) -> None:
+def test_hostile_mail_runs_nothing_unintended(
+    home: Path, sim: SimulatorThread, sink: ReplySink
+) -> None:
     configure(home, sink)
     hostile = [
         make_mail("", headers="Content-Type: image/png\nContent-Transfer-Encoding: base64\n")
@@ -301,9 +359,11 @@ def test_hostile_mail_runs_nothing_unintended(home: Path, sim: SimulatorThread,
         bytes(range(256)) * 40,  # binary junk, no headers at all
         make_mail("!off 127.50.1.2\n" + "x" * 10_000_000),  # a 10 MB body
         make_mail("".join(f"!off 127.50.1.{i % 250}\n" for i in range(1000))),  # 1,000 lines
-        make_mail("!$(reboot 127.50.1.2 --yes)\n!on 127.50.1.2 && reboot 127.50.1.2 --yes\n"
-                  "!`reboot 127.50.1.2`\n!raw 127.50.1.2 '{\"system\":{\"reboot\":{}}}'\n"
-                  "!on 127.50.1.2; reboot 127.50.1.2 --yes\n!on 127.50.1.2\x00; reboot\n"),
+        make_mail(
+            "!$(reboot 127.50.1.2 --yes)\n!on 127.50.1.2 && reboot 127.50.1.2 --yes\n"
+            '!`reboot 127.50.1.2`\n!raw 127.50.1.2 \'{"system":{"reboot":{}}}\'\n'
+            "!on 127.50.1.2; reboot 127.50.1.2 --yes\n!on 127.50.1.2\x00; reboot\n"
+        ),
         make_mail("!off 127.50.1.2", headers="Auto-Submitted: auto-replied\n"),  # a mail loop
     ]
 
@@ -326,15 +386,21 @@ def test_hostile_mail_runs_nothing_unintended(home: Path, sim: SimulatorThread,
     assert len(texts) == 5  # no reply to junk without a sender, none to the auto-reply
     ran = [a["command"] for a in listener.audit() if a["outcome"] == "ok"]
     assert ran == ["on 127.50.1.2", "info 127.50.1.2"]  # what a control sender may do, no more
-    assert not any("reboot" in (a["command"] or "") and a["outcome"] == "ok"
-                   for a in listener.audit())
+    assert not any(
+        "reboot" in (a["command"] or "") and a["outcome"] == "ok" for a in listener.audit()
+    )
 
 
 def test_firmware_by_mail_only_when_the_operator_allows_it(
-        home: Path, sim: SimulatorThread, sink: ReplySink) -> None:
+    home: Path, sim: SimulatorThread, sink: ReplySink
+) -> None:
     configure(home, sink, "allow_firmware = yes\n")
-    run(home, lambda listener: listener.deliver(
-        make_mail("!firmware list\n!remote status", sender="root@home.test")))
+    run(
+        home,
+        lambda listener: listener.deliver(
+            make_mail("!firmware list\n!remote status", sender="root@home.test")
+        ),
+    )
     text = body(replies(sink)[0])
     assert "firmware commands by mail are off" not in text
     assert "> !firmware list\nfirmware library:" in text  # it ran

@@ -24,18 +24,22 @@ PLUG = "127.50.3.2"
 
 @pytest.fixture
 def sim() -> SimulatorThread:
-    with SimulatorThread([PlugSpec(host=PLUG, port=9999, udp_port=None, alias="Fan",
-                                   relay_state=1)]) as running:
+    with SimulatorThread(
+        [PlugSpec(host=PLUG, port=9999, udp_port=None, alias="Fan", relay_state=1)]
+    ) as running:
         yield running
 
 
 def configure(home: Path, sink: ReplySink, port: int) -> None:
-    write_config(home, extra=(
-        f"\n[remote]\nsource = smtp://127.0.0.1:{port}\n"
-        f"reply = smtp://127.0.0.1:{sink.port}\nreply_from = kshell@home.test\n"
-        f"trusted_authserv_id = mx.home.test\nsecret = {SECRET}\n"
-        "[senders]\nboss@home.test = control\n"
-    ))
+    write_config(
+        home,
+        extra=(
+            f"\n[remote]\nsource = smtp://127.0.0.1:{port}\n"
+            f"reply = smtp://127.0.0.1:{sink.port}\nreply_from = kshell@home.test\n"
+            f"trusted_authserv_id = mx.home.test\nsecret = {SECRET}\n"
+            "[senders]\nboss@home.test = control\n"
+        ),
+    )
 
 
 def send(port: int, raw: bytes) -> None:
@@ -44,7 +48,8 @@ def send(port: int, raw: bytes) -> None:
 
 
 def test_mail_delivered_to_the_listener_switches_the_plug(
-        home: Path, sim: SimulatorThread, sink: ReplySink) -> None:
+    home: Path, sim: SimulatorThread, sink: ReplySink
+) -> None:
     port = free_port()
     configure(home, sink, port)
     code = pyotp.TOTP(SECRET).now()
@@ -61,7 +66,8 @@ def test_mail_delivered_to_the_listener_switches_the_plug(
 
 
 def test_authentication_results_sent_to_the_listener_are_not_trusted(
-        home: Path, sim: SimulatorThread, sink: ReplySink) -> None:
+    home: Path, sim: SimulatorThread, sink: ReplySink
+) -> None:
     port = free_port()
     configure(home, sink, port)
 
@@ -77,7 +83,8 @@ def test_authentication_results_sent_to_the_listener_are_not_trusted(
 
 
 def test_a_mail_far_over_the_limit_is_refused_in_the_smtp_dialogue(
-        home: Path, sim: SimulatorThread, sink: ReplySink) -> None:
+    home: Path, sim: SimulatorThread, sink: ReplySink
+) -> None:
     port = free_port()
     configure(home, sink, port)
 
@@ -86,7 +93,9 @@ def test_a_mail_far_over_the_limit_is_refused_in_the_smtp_dialogue(
             await asyncio.to_thread(send, port, make_mail("!off 127.50.3.2\n" + "z" * 1_000_000))
         assert "552" in str(err.value) or "too" in str(err.value).lower()
         code = pyotp.TOTP(SECRET).now()
-        await asyncio.to_thread(send, port, make_mail(f"!auth {code}\n!info 127.50.3.2", proof=None))
+        await asyncio.to_thread(
+            send, port, make_mail(f"!auth {code}\n!info 127.50.3.2", proof=None)
+        )
         await until(lambda: len(sink.messages) == 1, "the next reply")
 
     listen(home, scenario)

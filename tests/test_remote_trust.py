@@ -37,8 +37,14 @@ def verdict(msg_text: str, **kw):  # type: ignore[no-untyped-def]
         used.add(code)
         return True
 
-    args = {"senders": SENDERS, "authserv_id": "mx.home.test", "secret": SECRET, "auth_codes": [],
-            "use_code": use_code, **kw}
+    args = {
+        "senders": SENDERS,
+        "authserv_id": "mx.home.test",
+        "secret": SECRET,
+        "auth_codes": [],
+        "use_code": use_code,
+        **kw,
+    }
     return judge(msg, msg.as_bytes(), **args)
 
 
@@ -46,8 +52,10 @@ def verdict(msg_text: str, **kw):  # type: ignore[no-untyped-def]
 
 
 def test_command_lines_are_marked_lines_before_the_signature() -> None:
-    text = ("Hi,\r\n!off Kitchen\r\n> !reboot Kitchen --yes\r\n  !on Hall\r\n!info Kitchen\r\n"
-            "!auth 123456\r\n-- \r\n!on Kitchen\r\nSent from my phone\r\n")
+    text = (
+        "Hi,\r\n!off Kitchen\r\n> !reboot Kitchen --yes\r\n  !on Hall\r\n!info Kitchen\r\n"
+        "!auth 123456\r\n-- \r\n!on Kitchen\r\nSent from my phone\r\n"
+    )
     orders = parse_orders(text)
     assert orders.commands == ["off Kitchen", "info Kitchen"]
     assert orders.auth_codes == ["123456"]
@@ -64,20 +72,26 @@ def test_gateway_text_after_a_command_is_ignored() -> None:
 
 
 def test_plain_part_wins_and_html_alone_is_converted() -> None:
-    both = mail("From: a@b.test\nContent-Type: multipart/alternative; boundary=X\n\n"
-                "--X\nContent-Type: text/html\n\n<p>!on html</p>\n"
-                "--X\nContent-Type: text/plain\n\n!on plain\n--X--\n")
+    both = mail(
+        "From: a@b.test\nContent-Type: multipart/alternative; boundary=X\n\n"
+        "--X\nContent-Type: text/html\n\n<p>!on html</p>\n"
+        "--X\nContent-Type: text/plain\n\n!on plain\n--X--\n"
+    )
     assert parse_orders(body_text(both)).commands == ["on plain"]
-    html_only = mail("From: a@b.test\nContent-Type: text/html; charset=utf-8\n\n"
-                     "<html><style>!on style</style><div>!off Kitchen</div><br>"
-                     "<blockquote>!on quoted</blockquote><p>!info&nbsp;Kitchen</p></html>\n")
+    html_only = mail(
+        "From: a@b.test\nContent-Type: text/html; charset=utf-8\n\n"
+        "<html><style>!on style</style><div>!off Kitchen</div><br>"
+        "<blockquote>!on quoted</blockquote><p>!info&nbsp;Kitchen</p></html>\n"
+    )
     assert parse_orders(body_text(html_only)).commands == ["off Kitchen", "info Kitchen"]
 
 
 def test_attachments_and_missing_text_give_no_commands() -> None:
-    msg = mail("From: a@b.test\nContent-Type: multipart/mixed; boundary=X\n\n"
-               "--X\nContent-Type: text/plain\nContent-Disposition: attachment\n\n!on x\n"
-               "--X\nContent-Type: image/png\nContent-Transfer-Encoding: base64\n\niVBORw0KGgo=\n--X--\n")
+    msg = mail(
+        "From: a@b.test\nContent-Type: multipart/mixed; boundary=X\n\n"
+        "--X\nContent-Type: text/plain\nContent-Disposition: attachment\n\n!on x\n"
+        "--X\nContent-Type: image/png\nContent-Transfer-Encoding: base64\n\niVBORw0KGgo=\n--X--\n"
+    )
     assert body_text(msg) == ""
     assert html_to_text("<p>!on <b>a</b></p><script>!off b</script>").strip() == "!on a"
 
@@ -103,7 +117,8 @@ def test_alignment_is_the_domain_or_a_parent_of_it() -> None:
 def test_authentication_results_parsing() -> None:
     server, results = parse_authres(
         'mx.home.test 1; dkim=pass (good sig) header.d=home.test header.i="@home.test";'
-        " spf=fail smtp.mailfrom=x; dmarc=pass header.from=home.test")
+        " spf=fail smtp.mailfrom=x; dmarc=pass header.from=home.test"
+    )
     assert server == "mx.home.test"
     assert ("dkim", "pass", {"header.d": "home.test", "header.i": "@home.test"}) in results
     assert results[-1][:2] == ("dmarc", "pass")
@@ -115,44 +130,60 @@ def test_from_alone_proves_nothing() -> None:
 
 
 def test_display_name_of_an_allowed_sender_is_rejected() -> None:
-    v = verdict("Authentication-Results: mx.home.test; dkim=pass header.d=evil.test\n"
-                'From: "boss@home.test" <boss@evil.test>\n\n!off Kitchen\n')
+    v = verdict(
+        "Authentication-Results: mx.home.test; dkim=pass header.d=evil.test\n"
+        'From: "boss@home.test" <boss@evil.test>\n\n!off Kitchen\n'
+    )
     assert not v.trusted and v.sender == "boss@evil.test"
 
 
 def test_topmost_authentication_results_of_our_server_with_aligned_pass() -> None:
-    ok = verdict("Authentication-Results: mx.home.test; dkim=pass header.d=home.test\n"
-                 "From: Boss <boss@home.test>\n\n")
+    ok = verdict(
+        "Authentication-Results: mx.home.test; dkim=pass header.d=home.test\n"
+        "From: Boss <boss@home.test>\n\n"
+    )
     assert ok.trusted and ok.permission == "control"
-    dmarc = verdict("Authentication-Results: mx.home.test; dmarc=pass header.from=home.test\n"
-                    "From: boss@home.test\n\n")
+    dmarc = verdict(
+        "Authentication-Results: mx.home.test; dmarc=pass header.from=home.test\n"
+        "From: boss@home.test\n\n"
+    )
     assert dmarc.trusted
 
 
-@pytest.mark.parametrize("headers", [
-    # not our server
-    "Authentication-Results: mx.evil.test; dkim=pass header.d=home.test\n",
-    # ours, but not topmost: a sender can add headers below the server's
-    ("Authentication-Results: mx.home.test; dkim=fail header.d=home.test\n"
-     "Authentication-Results: mx.home.test; dkim=pass header.d=home.test\n"),
-    # a pass for another domain
-    "Authentication-Results: mx.home.test; dkim=pass header.d=evil.test\n",
-    # not a pass
-    "Authentication-Results: mx.home.test; dkim=neutral header.d=home.test\n",
-])
+@pytest.mark.parametrize(
+    "headers",
+    [
+        # not our server
+        "Authentication-Results: mx.evil.test; dkim=pass header.d=home.test\n",
+        # ours, but not topmost: a sender can add headers below the server's
+        (
+            "Authentication-Results: mx.home.test; dkim=fail header.d=home.test\n"
+            "Authentication-Results: mx.home.test; dkim=pass header.d=home.test\n"
+        ),
+        # a pass for another domain
+        "Authentication-Results: mx.home.test; dkim=pass header.d=evil.test\n",
+        # not a pass
+        "Authentication-Results: mx.home.test; dkim=neutral header.d=home.test\n",
+    ],
+)
 def test_authentication_results_that_prove_nothing(headers: str) -> None:
     assert not verdict(headers + "From: boss@home.test\n\n").trusted
 
 
 def test_authentication_results_are_ignored_where_no_server_of_ours_wrote_them() -> None:
-    v = verdict("Authentication-Results: mx.home.test; dkim=pass header.d=home.test\n"
-                "From: boss@home.test\n\n", trust_authres=False)
+    v = verdict(
+        "Authentication-Results: mx.home.test; dkim=pass header.d=home.test\n"
+        "From: boss@home.test\n\n",
+        trust_authres=False,
+    )
     assert not v.trusted
 
 
 def test_sender_off_the_allowlist_is_rejected_even_with_proof() -> None:
-    v = verdict("Authentication-Results: mx.home.test; dkim=pass header.d=home.test\n"
-                "From: stranger@home.test\n\n")
+    v = verdict(
+        "Authentication-Results: mx.home.test; dkim=pass header.d=home.test\n"
+        "From: stranger@home.test\n\n"
+    )
     assert not v.trusted and "allowlist" in v.how
 
 
@@ -175,10 +206,12 @@ def dkim_key() -> tuple[bytes, bytes]:
     from cryptography.hazmat.primitives.asymmetric import rsa
 
     key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-    private = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                                serialization.NoEncryption())
-    public = key.public_key().public_bytes(serialization.Encoding.DER,
-                                           serialization.PublicFormat.SubjectPublicKeyInfo)
+    private = key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    )
+    public = key.public_key().public_bytes(
+        serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
+    )
     return private, b"v=DKIM1; k=rsa; p=" + base64.b64encode(public)
 
 
@@ -203,10 +236,18 @@ def _sign_by_hand(private: bytes, domain: str, names: list[bytes], raw: bytes) -
     head, _, body = raw.partition(b"\r\n\r\n")
     pairs = [tuple(line.split(b":", 1)) for line in head.split(b"\r\n")]
     bh = base64.b64encode(hashlib.sha256(Relaxed.canonicalize_body(body)).digest())
-    tags = (b"v=1; a=rsa-sha256; c=relaxed/relaxed; d=" + domain.encode() + b"; s=sel; h="
-            + b":".join(names) + b"; bh=" + bh + b"; b=")
-    signed = Relaxed.canonicalize_headers([p for p in pairs if p[0].lower() in names]
-                                          + [(b"DKIM-Signature", b" " + tags)])
+    tags = (
+        b"v=1; a=rsa-sha256; c=relaxed/relaxed; d="
+        + domain.encode()
+        + b"; s=sel; h="
+        + b":".join(names)
+        + b"; bh="
+        + bh
+        + b"; b="
+    )
+    signed = Relaxed.canonicalize_headers(
+        [p for p in pairs if p[0].lower() in names] + [(b"DKIM-Signature", b" " + tags)]
+    )
     data = b"".join(name + b":" + value for name, value in signed)[:-2]  # no CRLF after the last
     key = serialization.load_pem_private_key(private, None)
     sig = base64.b64encode(key.sign(data, padding.PKCS1v15(), hashes.SHA256()))  # type: ignore[union-attr, call-arg]
@@ -215,24 +256,39 @@ def _sign_by_hand(private: bytes, domain: str, names: list[bytes], raw: bytes) -
 
 def _judge_raw(raw: bytes, dns: bytes):  # type: ignore[no-untyped-def]
     msg = email.message_from_bytes(raw)
-    return judge(msg, raw, senders=SENDERS, authserv_id="", secret="", auth_codes=[],
-                 use_code=lambda c: True, dnsfunc=lambda name, timeout=5: dns)
+    return judge(
+        msg,
+        raw,
+        senders=SENDERS,
+        authserv_id="",
+        secret="",
+        auth_codes=[],
+        use_code=lambda c: True,
+        dnsfunc=lambda name, timeout=5: dns,
+    )
 
 
 def test_dkim_signature_aligned_and_covering_from(dkim_key: tuple[bytes, bytes]) -> None:
     private, dns = dkim_key
-    raw = _signed(private, "home.test", [b"from", b"subject"],
-                  "From: boss@home.test\nSubject: x\n\n!off Kitchen\n")
+    raw = _signed(
+        private,
+        "home.test",
+        [b"from", b"subject"],
+        "From: boss@home.test\nSubject: x\n\n!off Kitchen\n",
+    )
     v = _judge_raw(raw, dns)
     assert v.trusted and "DKIM" in v.how
 
 
-def test_dkim_signature_that_does_not_cover_from_proves_nothing(dkim_key: tuple[bytes, bytes]) -> None:
+def test_dkim_signature_that_does_not_cover_from_proves_nothing(
+    dkim_key: tuple[bytes, bytes],
+) -> None:
     import dkim
 
     private, dns = dkim_key
-    raw = _signed(private, "home.test", [b"subject"],
-                  "From: boss@home.test\nSubject: x\n\n!off Kitchen\n")
+    raw = _signed(
+        private, "home.test", [b"subject"], "From: boss@home.test\nSubject: x\n\n!off Kitchen\n"
+    )
     assert dkim.verify(raw, dnsfunc=lambda name, timeout=5: dns)  # valid, yet From is not signed
     assert not _judge_raw(raw, dns).trusted
 
@@ -263,22 +319,39 @@ def test_settings_defaults_and_sources(tmp_path: Path) -> None:
     assert not s.allow_firmware and s.processed_folder == "Executed" and s.reply is None
     imap = parse_source("imap://me:p%@ss/w@127.0.0.1:10143/Orders", tmp_path)
     assert (imap.user, imap.password, imap.host, imap.port, imap.folder) == (
-        "me", "p%@ss/w", "127.0.0.1", 10143, "Orders")
+        "me",
+        "p%@ss/w",
+        "127.0.0.1",
+        10143,
+        "Orders",
+    )
     assert parse_source("smtp://127.0.0.1:2525", tmp_path).port == 2525
-    s = load_settings(_config("[remote]\nreply = smtp://u:pw@127.0.0.1:587\nreply_security = starttls\n"
-                              "[senders]\nBoss@Home.test = admin\n"), tmp_path)
-    assert s.reply is not None and (s.reply.user, s.reply.password, s.reply.port) == ("u", "pw", 587)
+    s = load_settings(
+        _config(
+            "[remote]\nreply = smtp://u:pw@127.0.0.1:587\nreply_security = starttls\n"
+            "[senders]\nBoss@Home.test = admin\n"
+        ),
+        tmp_path,
+    )
+    assert s.reply is not None and (s.reply.user, s.reply.password, s.reply.port) == (
+        "u",
+        "pw",
+        587,
+    )
     assert s.senders == {"boss@home.test": "admin"}
 
 
-@pytest.mark.parametrize("extra, word", [
-    ("[remote]\nsource = pop3://x\n", "source"),
-    ("[remote]\nreply_security = tls\n", "reply_security"),
-    ("[remote]\nmax_commands = many\n", "max_commands"),
-    ("[remote]\nmarker = a\n", "marker"),
-    ("[senders]\nboss@home.test = root\n", "boss@home.test"),
-    ("[senders]\nBoss <boss@home.test> = read\n", "bare"),
-])
+@pytest.mark.parametrize(
+    "extra, word",
+    [
+        ("[remote]\nsource = pop3://x\n", "source"),
+        ("[remote]\nreply_security = tls\n", "reply_security"),
+        ("[remote]\nmax_commands = many\n", "max_commands"),
+        ("[remote]\nmarker = a\n", "marker"),
+        ("[senders]\nboss@home.test = root\n", "boss@home.test"),
+        ("[senders]\nBoss <boss@home.test> = read\n", "bare"),
+    ],
+)
 def test_settings_mistakes_are_one_clear_line(tmp_path: Path, extra: str, word: str) -> None:
     with pytest.raises(UsageError) as err:
         load_settings(_config(extra), tmp_path)

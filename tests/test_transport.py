@@ -57,7 +57,9 @@ def test_kept_open_connection_serves_many_requests():
         server, port = await serve(handler)
         conn = Connection(HOST, port, 2)
         for _ in range(5):
-            assert (await conn.query({"system": {"get_sysinfo": {}}}))["system"]["get_sysinfo"]["alias"] == "x"
+            assert (await conn.query({"system": {"get_sysinfo": {}}}))["system"]["get_sysinfo"][
+                "alias"
+            ] == "x"
         conn.close()
         server.close()
         return len(connections)
@@ -201,13 +203,19 @@ def test_udp_unicast_collects_the_answer_from_the_plug_address():
 
             def datagram_received(self, data, addr):
                 assert protocol.decode_datagram(data) == {"system": {"get_sysinfo": {}}}
-                self.transport.sendto(protocol.encode_datagram({"system": {"get_sysinfo": {"alias": "u"}}}), addr)
+                self.transport.sendto(
+                    protocol.encode_datagram({"system": {"get_sysinfo": {"alias": "u"}}}), addr
+                )
 
         transport, _ = await loop.create_datagram_endpoint(Plug, local_addr=("127.61.0.3", 0))
         port = transport.get_extra_info("sockname")[1]
-        answers, errors = await udp_query(["127.61.0.3"], {"system": {"get_sysinfo": {}}}, port=port, timeout=0.4)
+        answers, errors = await udp_query(
+            ["127.61.0.3"], {"system": {"get_sysinfo": {}}}, port=port, timeout=0.4
+        )
         transport.close()
         return answers, errors
 
     answers, errors = run(go())
-    assert errors == [] and [(a.host, a.answer["system"]["get_sysinfo"]["alias"]) for a in answers] == [("127.61.0.3", "u")]
+    assert errors == [] and [
+        (a.host, a.answer["system"]["get_sysinfo"]["alias"]) for a in answers
+    ] == [("127.61.0.3", "u")]

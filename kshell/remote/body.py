@@ -63,7 +63,7 @@ def parse_orders(text: str, marker: str = "!") -> Orders:
             break
         if line.startswith(">") or not line.startswith(marker):
             continue
-        command = line[len(marker):].strip()
+        command = line[len(marker) :].strip()
         if not command:
             continue
         if len(command) > MAX_LINE:
@@ -81,8 +81,24 @@ def parse_orders(text: str, marker: str = "!") -> Orders:
 class _TextOfHtml(HTMLParser):
     """Visible text of HTML, with line breaks where block elements end."""
 
-    BREAKS = frozenset({"br", "p", "div", "li", "tr", "h1", "h2", "h3", "h4", "h5", "h6", "pre",
-                        "blockquote", "table"})
+    BREAKS = frozenset(
+        {
+            "br",
+            "p",
+            "div",
+            "li",
+            "tr",
+            "h1",
+            "h2",
+            "h3",
+            "h4",
+            "h5",
+            "h6",
+            "pre",
+            "blockquote",
+            "table",
+        }
+    )
     HIDDEN = frozenset({"script", "style", "head", "title"})
 
     def __init__(self) -> None:

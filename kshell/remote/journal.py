@@ -95,8 +95,9 @@ class Journal:
             (key, mailbox_key, sender, subject[:200], now, now),
         )
 
-    def set_state(self, key: str, state: str, note: str | None = None, *,
-                  sender: str | None = None) -> None:
+    def set_state(
+        self, key: str, state: str, note: str | None = None, *, sender: str | None = None
+    ) -> None:
         """Move a message to ``state``. ``running`` is synced to disk before this returns
         (with it, everything written before: the WAL is one sequential file), so a crash
         after it can never lead to a second run; other states may be lost to a power cut,
@@ -125,8 +126,11 @@ class Journal:
         ).fetchall()
         for row in rows:
             was = row[4]
-            self.set_state(row[0], "interrupted" if was == "running" else "failed",
-                           f"listener stopped while {was}")
+            self.set_state(
+                row[0],
+                "interrupted" if was == "running" else "failed",
+                f"listener stopped while {was}",
+            )
         return [Entry(*row[:6], bool(row[6])) for row in rows]
 
     def ran_within(self, sender: str, seconds: float) -> int:
@@ -140,14 +144,18 @@ class Journal:
     def rate_notice_sent(self, sender: str, seconds: float) -> bool:
         """Whether this sender was already told "over the rate" lately (one reply says so)."""
         since = time.time() - seconds
-        return bool(self.db.execute(
-            "SELECT 1 FROM messages WHERE sender = ? AND received >= ? AND state = 'refused' "
-            "AND note LIKE 'rate%' AND replied = 1 LIMIT 1",
-            (sender, since),
-        ).fetchone())
+        return bool(
+            self.db.execute(
+                "SELECT 1 FROM messages WHERE sender = ? AND received >= ? AND state = 'refused' "
+                "AND note LIKE 'rate%' AND replied = 1 LIMIT 1",
+                (sender, since),
+            ).fetchone()
+        )
 
     def counts(self) -> dict[str, int]:
-        return dict(self.db.execute("SELECT state, COUNT(*) FROM messages GROUP BY state").fetchall())
+        return dict(
+            self.db.execute("SELECT state, COUNT(*) FROM messages GROUP BY state").fetchall()
+        )
 
     # -- TOTP codes -----------------------------------------------------------------------
 
@@ -155,7 +163,9 @@ class Journal:
         """Record a TOTP code as used; False if it was used before."""
         self.db.execute("DELETE FROM used_codes WHERE used < ?", (time.time() - 86400,))
         try:
-            self.db.execute("INSERT INTO used_codes (code, used) VALUES (?, ?)", (code, time.time()))
+            self.db.execute(
+                "INSERT INTO used_codes (code, used) VALUES (?, ?)", (code, time.time())
+            )
         except sqlite3.IntegrityError:
             return False
         return True

@@ -84,22 +84,34 @@ class Processor:
         try:
             mail = parse_mail(incoming)
             entry = self.journal.find(mail.key, incoming.mailbox_key)
-            if entry is not None and incoming.mailbox_key and entry.mailbox_key == incoming.mailbox_key:
+            if (
+                entry is not None
+                and incoming.mailbox_key
+                and entry.mailbox_key == incoming.mailbox_key
+            ):
                 pass  # the same copy again (its move failed last time): just move it now
             elif entry is not None:
                 self.stats["duplicates"] += 1
-                self._audit(mail, entry.sender, None, "duplicate", f"not run (journal: {entry.state})")
-                self.report(f"remote: {clean(mail.message_id, 120)} seen before ({entry.state}): "
-                            "not run again")
+                self._audit(
+                    mail, entry.sender, None, "duplicate", f"not run (journal: {entry.state})"
+                )
+                self.report(
+                    f"remote: {clean(mail.message_id, 120)} seen before ({entry.state}): "
+                    "not run again"
+                )
             else:
                 self.journal.receive(mail.key, incoming.mailbox_key, None, mail.subject)
                 await self._process(mail)
         except Exception as exc:  # noqa: BLE001 - one bad mail is reported, the listener goes on
-            self.report(f"remote: internal error on {clean(incoming.where)}: "
-                        f"{type(exc).__name__}: {clean(str(exc), 200)}")
+            self.report(
+                f"remote: internal error on {clean(incoming.where)}: "
+                f"{type(exc).__name__}: {clean(str(exc), 200)}"
+            )
             if mail is not None:
                 with contextlib.suppress(Exception):  # the journal may be what failed
-                    self.journal.set_state(mail.key, "failed", f"internal error: {type(exc).__name__}")
+                    self.journal.set_state(
+                        mail.key, "failed", f"internal error: {type(exc).__name__}"
+                    )
             else:
                 return  # not journaled: leave it where it is rather than lose it
         try:
@@ -132,8 +144,10 @@ class Processor:
             self.stats["rejected"] += 1
             self.journal.set_state(mail.key, "rejected", verdict.how, sender=sender)
             self._audit(mail, sender, None, f"rejected: {verdict.how}", "not run")
-            self.report(f"remote: mail from {clean(sender or '?')} rejected ({verdict.how}); "
-                        "nothing run, no reply")
+            self.report(
+                f"remote: mail from {clean(sender or '?')} rejected ({verdict.how}); "
+                "nothing run, no reply"
+            )
             return
         assert sender is not None and verdict.permission is not None
         auto = str(mail.msg.get("Auto-Submitted", "no")).strip().lower()
@@ -151,14 +165,18 @@ class Processor:
         """Why a trusted message runs nothing (and whether to say so), or None to run it."""
         s = self.settings
         if not mail.incoming.complete:
-            return (f"the message is {mail.incoming.size} bytes; the limit is "
-                    f"{s.max_message_bytes} (max_message_bytes)"), True
+            return (
+                f"the message is {mail.incoming.size} bytes; the limit is "
+                f"{s.max_message_bytes} (max_message_bytes)"
+            ), True
         age = message_age(mail.msg)
         if age is None:
             return "the message has no valid Date: header, so its age is unknown", True
         if age > s.max_age_minutes * 60:
-            return (f"the message is {age / 60:.0f} minutes old; orders older than "
-                    f"{s.max_age_minutes:g} minutes are not run"), True
+            return (
+                f"the message is {age / 60:.0f} minutes old; orders older than "
+                f"{s.max_age_minutes:g} minutes are not run"
+            ), True
         if age < -s.max_age_minutes * 60:
             return "the message is dated in the future; check the sender's clock", True
         if self.journal.ran_within(sender, HOUR) >= s.rate_per_hour:
@@ -196,8 +214,9 @@ class Processor:
                 ok, output = await self._run_one(mail_ctx, text)
                 took = time.monotonic() - started
                 sections.append((text, ok, output))
-                self._audit(mail, sender, text, f"trusted: {verdict.how}", "ok" if ok else "failed",
-                            took)
+                self._audit(
+                    mail, sender, text, f"trusted: {verdict.how}", "ok" if ok else "failed", took
+                )
                 self.report(f"  {self.settings.marker}{clean(text, 300)}")
                 for out_line in output.rstrip("\n").splitlines():
                     self.report(f"  {clean(out_line, 300)}")
@@ -229,7 +248,9 @@ class Processor:
             collector.error(exc)
             ok = False
         except TimeoutError:
-            collector.error(KshellError(f"stopped after {COMMAND_TIMEOUT:g} s (mail commands must end)"))
+            collector.error(
+                KshellError(f"stopped after {COMMAND_TIMEOUT:g} s (mail commands must end)")
+            )
             ok = False
         return ok, collector.text()
 
@@ -241,21 +262,30 @@ class Processor:
             if family == "firmware" and not self.settings.allow_firmware:
                 raise UsageError("firmware commands by mail are off ([remote] allow_firmware = no)")
 
-    def _transcript(self, sections: list[tuple[str, bool, str]], sender: str, verdict: Verdict) -> str:
+    def _transcript(
+        self, sections: list[tuple[str, bool, str]], sender: str, verdict: Verdict
+    ) -> str:
         marker = self.settings.marker
         failed = sum(1 for _, ok, _ in sections if not ok)
         if self.settings.reply_format == "compact":
             lines = []
             for text, ok, output in sections:
                 first = next((ln.strip() for ln in output.splitlines() if ln.strip()), "")
-                lines.append(clean(f"{text}: {'ok' if ok else 'FAILED'}{' - ' + first if first else ''}",
-                                   150))
+                lines.append(
+                    clean(
+                        f"{text}: {'ok' if ok else 'FAILED'}{' - ' + first if first else ''}", 150
+                    )
+                )
             return "\n".join(lines) + "\n"
-        head = (f"kshell ran {len(sections)} command(s) for {sender} ({verdict.how}); "
-                f"{failed} failed.\n")
+        head = (
+            f"kshell ran {len(sections)} command(s) for {sender} ({verdict.how}); "
+            f"{failed} failed.\n"
+        )
         # "> " keeps the transcript's command lines from being read as orders again
-        parts = [f"> {marker}{text}\n{output.rstrip()}" if output.strip() else f"> {marker}{text}"
-                 for text, _, output in sections]
+        parts = [
+            f"> {marker}{text}\n{output.rstrip()}" if output.strip() else f"> {marker}{text}"
+            for text, _, output in sections
+        ]
         return head + "\n" + "\n\n".join(parts) + "\n"
 
     async def _send_reply(self, mail: Mail, sender: str, body: str) -> None:
@@ -270,19 +300,39 @@ class Processor:
             return
         self.journal.mark_replied(mail.key)
 
-    def _audit(self, mail: Mail, sender: str | None, command: str | None, verdict: str,
-               outcome: str, duration: float = 0.0) -> None:
-        self.audit.write(sender=sender, message_id=mail.message_id, command=command,
-                         verdict=verdict, outcome=outcome, duration=duration)
+    def _audit(
+        self,
+        mail: Mail,
+        sender: str | None,
+        command: str | None,
+        verdict: str,
+        outcome: str,
+        duration: float = 0.0,
+    ) -> None:
+        self.audit.write(
+            sender=sender,
+            message_id=mail.message_id,
+            command=command,
+            verdict=verdict,
+            outcome=outcome,
+            duration=duration,
+        )
 
     def report_interrupted(self) -> None:
         """After a crash: each message left ``running`` is reported, never run again."""
         for entry in self.journal.interrupted():
             what = "was running" if entry.state == "running" else "was being checked"
-            self.report(f"remote: message {clean(entry.key, 120)} from {entry.sender or '?'} {what} "
-                        "when the listener stopped: not run again (check the plugs by hand)")
-            self.audit.write(sender=entry.sender, message_id=entry.key, command=None,
-                             verdict="interrupted", outcome="unknown: not re-run")
+            self.report(
+                f"remote: message {clean(entry.key, 120)} from {entry.sender or '?'} {what} "
+                "when the listener stopped: not run again (check the plugs by hand)"
+            )
+            self.audit.write(
+                sender=entry.sender,
+                message_id=entry.key,
+                command=None,
+                verdict="interrupted",
+                outcome="unknown: not re-run",
+            )
 
 
 # -- parsing -------------------------------------------------------------------------------

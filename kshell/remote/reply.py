@@ -124,8 +124,9 @@ class ReplySender:
         step = "reply: connect" + (" (SSL)" if spec.security == "ssl" else "")
         try:
             if spec.security == "ssl":
-                smtp = smtplib.SMTP_SSL(spec.host, spec.port, timeout=self.timeout,
-                                        context=ssl.create_default_context())
+                smtp = smtplib.SMTP_SSL(
+                    spec.host, spec.port, timeout=self.timeout, context=ssl.create_default_context()
+                )
             else:
                 smtp = smtplib.SMTP(spec.host, spec.port, timeout=self.timeout)
             steps.append((step, True, spec.describe()))

@@ -56,9 +56,14 @@ class RemoteService:
             if hasattr(self.source, "bind"):
                 await self.source.bind()
             self.processor = Processor(
-                self.ctx, self.settings, journal, AuditLog(self.ctx.paths.data / AUDIT_NAME),
-                self.replies, self.report,
-                trust_authres=self.source.trust_authres, dnsfunc=self.dnsfunc,
+                self.ctx,
+                self.settings,
+                journal,
+                AuditLog(self.ctx.paths.data / AUDIT_NAME),
+                self.replies,
+                self.report,
+                trust_authres=self.source.trust_authres,
+                dnsfunc=self.dnsfunc,
             )
             self.processor.report_interrupted()
         except BaseException:
@@ -100,7 +105,9 @@ class RemoteService:
     def status(self) -> dict[str, Any]:
         s = self.settings
         info: dict[str, Any] = {
-            "state": "on" if self.running else ("stopped: " + self.failure if self.failure else "off"),
+            "state": "on"
+            if self.running
+            else ("stopped: " + self.failure if self.failure else "off"),
             "source": self.describe(),
             **({"connected": self.source.connected} if hasattr(self.source, "connected") else {}),
             "reply": s.reply.describe() if s.reply else "not configured",
@@ -112,7 +119,9 @@ class RemoteService:
             if self.processor.last:
                 info["last"] = self.processor.last
         if self.journal is not None:
-            info["journal"] = ", ".join(f"{k} {v}" for k, v in sorted(self.journal.counts().items()))
+            info["journal"] = ", ".join(
+                f"{k} {v}" for k, v in sorted(self.journal.counts().items())
+            )
         return info
 
     async def test(self) -> list[Step]:
@@ -146,8 +155,10 @@ async def run_headless(ctx: Context, output: Any) -> int:
             loop.remove_signal_handler(sig)
         raise
     reply = service.settings.reply.describe() if service.settings.reply else "no reply server"
-    output.note(f"remote: listening on {service.describe()}; replies via {reply}; "
-                "stop with Ctrl-C or SIGTERM")
+    output.note(
+        f"remote: listening on {service.describe()}; replies via {reply}; "
+        "stop with Ctrl-C or SIGTERM"
+    )
     waiter = asyncio.ensure_future(stop.wait())
     try:
         assert service.task is not None

@@ -126,7 +126,7 @@ def load_senders(config: configparser.ConfigParser) -> dict[str, str]:
     for address, level in config.items("senders"):
         bare = address.strip().lower()
         level = level.strip().lower()
-        if "@" not in bare or any(ch.isspace() or ch in "<>\"," for ch in bare):
+        if "@" not in bare or any(ch.isspace() or ch in '<>",' for ch in bare):
             raise UsageError(f"[senders] '{address}' is not a bare mail address")
         if level not in PERMISSIONS:
             raise UsageError(f"[senders] {address} = {level}: use one of {', '.join(PERMISSIONS)}")
@@ -151,8 +151,15 @@ def parse_source(text: str, data_dir: Path) -> SourceSpec:
         user, _, password = userinfo.partition(":")
         hostport, _, folder = hostpart.partition("/")
         host, port = _host_port(hostport, 993 if scheme == "imaps" else 143, "source")
-        return SourceSpec("imap", host=host, port=port, user=user, password=password,
-                          folder=folder or "INBOX", tls=scheme == "imaps")
+        return SourceSpec(
+            "imap",
+            host=host,
+            port=port,
+            user=user,
+            password=password,
+            folder=folder or "INBOX",
+            tls=scheme == "imaps",
+        )
     if scheme == "smtp" and rest.startswith("//"):
         host, port = _host_port(rest[2:].rstrip("/"), 2525, "source")
         return SourceSpec("smtp", host=host, port=port)
@@ -162,7 +169,9 @@ def parse_source(text: str, data_dir: Path) -> SourceSpec:
 def parse_reply(text: str, security: str) -> ReplySpec:
     scheme, _, rest = text.partition("://")
     if scheme.lower() not in ("smtp", "smtps") or not rest:
-        raise UsageError(f"[remote] reply '{_redact(text)}' must be smtp://[USER:PASSWORD@]HOST:PORT")
+        raise UsageError(
+            f"[remote] reply '{_redact(text)}' must be smtp://[USER:PASSWORD@]HOST:PORT"
+        )
     userinfo, at, hostport = rest.rpartition("@")
     user, _, password = userinfo.partition(":") if at else ("", "", "")
     if scheme.lower() == "smtps":

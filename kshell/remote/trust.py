@@ -130,7 +130,11 @@ def dkim_proof(raw: bytes, from_domain: str, dnsfunc: DnsFunc | None = None) -> 
     count = sum(1 for name, _ in verifier.headers if name.lower() == b"dkim-signature")
     for index in range(min(count, 5)):  # a pile of signatures is junk, not diligence
         try:
-            ok = verifier.verify(idx=index, dnsfunc=dnsfunc) if dnsfunc else verifier.verify(idx=index)
+            ok = (
+                verifier.verify(idx=index, dnsfunc=dnsfunc)
+                if dnsfunc
+                else verifier.verify(idx=index)
+            )
         except Exception:  # noqa: BLE001 - dkimpy raises many kinds on malformed input
             ok = False
         domain = (verifier.domain or b"").decode("ascii", "replace")
@@ -195,5 +199,7 @@ def judge(
                     break
                 return Verdict(False, sender, how="TOTP code already used")
     if proof is None:
-        return Verdict(False, sender, how="no proof of origin (no aligned DKIM pass, no valid code)")
+        return Verdict(
+            False, sender, how="no proof of origin (no aligned DKIM pass, no valid code)"
+        )
     return Verdict(True, sender, permission, proof)

@@ -46,6 +46,7 @@ def build_key_bindings(model: Model) -> KeyBindings:
         if buffer.complete_state:
             buffer.complete_next()
             return
+
         # A completion started while typing may still be running; prompt_toolkit then drops
         # this request, so also take the first suggestion as soon as the running one lands.
         def select_first(_: object) -> None:

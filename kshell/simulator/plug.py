@@ -661,8 +661,10 @@ class SimPlug:
         s, today = self._history(ctx, now)
         days = _month_values(lambda d: s.meter.day_wh(d, today), year, month)
         return {
-            "day_list": [{"year": year, "month": month, "day": day, **self._energy_entry(wh)}
-                         for day, wh in days],
+            "day_list": [
+                {"year": year, "month": month, "day": day, **self._energy_entry(wh)}
+                for day, wh in days
+            ],
             "err_code": 0,
         }
 
@@ -673,8 +675,9 @@ class SimPlug:
         for month in range(1, 13):
             days = _month_values(lambda d: s.meter.day_wh(d, today), year, month)
             if days:
-                months.append({"year": year, "month": month,
-                               **self._energy_entry(sum(wh for _, wh in days))})
+                months.append(
+                    {"year": year, "month": month, **self._energy_entry(sum(wh for _, wh in days))}
+                )
         return {"month_list": months, "err_code": 0}
 
     def _get_vgain_igain(self, args: Answer, ctx: Any, now: float) -> Answer:
@@ -701,8 +704,9 @@ class SimPlug:
         s, today = self._history(ctx, now)
         days = _month_values(lambda d: s.meter.day_minutes(d, today), year, month)
         return {
-            "day_list": [{"year": year, "month": month, "day": day, "time": minutes}
-                         for day, minutes in days],
+            "day_list": [
+                {"year": year, "month": month, "day": day, "time": minutes} for day, minutes in days
+            ],
             "err_code": 0,
         }
 

@@ -35,7 +35,9 @@ def quote(name: str) -> str:
 
 
 def _text(lines: list[Any]) -> str:
-    return " ".join(bytes(x).decode("utf-8", "replace") for x in lines if isinstance(x, (bytes, bytearray)))
+    return " ".join(
+        bytes(x).decode("utf-8", "replace") for x in lines if isinstance(x, (bytes, bytearray))
+    )
 
 
 class ImapSource:
@@ -67,8 +69,13 @@ class ImapSource:
             lost.set()
 
         context = ssl.create_default_context() if self.spec.tls else None
-        client = _client_class()(host=self.spec.host, port=self.spec.port, timeout=TIMEOUT,
-                                 conn_lost_cb=on_lost, ssl_context=context)
+        client = _client_class()(
+            host=self.spec.host,
+            port=self.spec.port,
+            timeout=TIMEOUT,
+            conn_lost_cb=on_lost,
+            ssl_context=context,
+        )
         try:
             await client.wait_hello_from_server()
             response = await client.login(self.spec.user, self.spec.password)
@@ -88,8 +95,9 @@ class ImapSource:
         self.uidvalidity = found.group(1) if found else "0"
         response = await client.create(quote(self.settings.processed_folder))
         if response.result != "OK" and "ALREADYEXISTS" not in _text(response.lines).upper():
-            raise ImapFailure(f"cannot create folder {self.settings.processed_folder}: "
-                              f"{_text(response.lines)}")
+            raise ImapFailure(
+                f"cannot create folder {self.settings.processed_folder}: {_text(response.lines)}"
+            )
 
     async def run(self, handle: Handler) -> None:
         delay = BACKOFF_FIRST
@@ -193,8 +201,10 @@ class ImapSource:
                 else:
                     response = await client.expunge()
         if response.result != "OK":
-            raise ImapFailure(f"cannot move uid {uids} to {self.settings.processed_folder}: "
-                              f"{_text(response.lines)}")
+            raise ImapFailure(
+                f"cannot move uid {uids} to {self.settings.processed_folder}: "
+                f"{_text(response.lines)}"
+            )
 
     async def _idle(self, client: Any) -> None:
         """Wait in IDLE until the folder grows, the link drops, or it is time to refresh."""
@@ -215,7 +225,11 @@ class ImapSource:
                 lines = push.result()
                 if lines == STOP_WAIT_SERVER_PUSH:
                     break
-                if any(b"EXISTS" in bytes(line) for line in lines if isinstance(line, (bytes, bytearray))):
+                if any(
+                    b"EXISTS" in bytes(line)
+                    for line in lines
+                    if isinstance(line, (bytes, bytearray))
+                ):
                     break
         finally:
             lost.cancel()
@@ -237,7 +251,9 @@ class ImapSource:
             count = len(await self._new_uids(client))
             caps = client.protocol.capabilities
             mode = "IDLE" if "IDLE" in caps else f"polling every {POLL:g} s (no IDLE)"
-            steps.append(("source: folder", True, f"{self.spec.folder}: {count} message(s) waiting"))
+            steps.append(
+                ("source: folder", True, f"{self.spec.folder}: {count} message(s) waiting")
+            )
             steps.append(("source: processed folder", True, self.settings.processed_folder))
             steps.append(("source: new mail", True, mode + ("; MOVE" if "MOVE" in caps else "")))
         except asyncio.CancelledError:
@@ -270,12 +286,14 @@ def _client_class() -> Any:
             return super()._untagged_response(line)
 
     class Client(aioimaplib.IMAP4):
-        def create_client(self, host: str, port: int, loop: Any, conn_lost_cb: Any = None,
-                          ssl_context: Any = None) -> None:
+        def create_client(
+            self, host: str, port: int, loop: Any, conn_lost_cb: Any = None, ssl_context: Any = None
+        ) -> None:
             loop = loop or asyncio.get_running_loop()
             self.protocol = Protocol(loop, conn_lost_cb)
             self._client_task = loop.create_task(
-                loop.create_connection(lambda: self.protocol, host, port, ssl=ssl_context))
+                loop.create_connection(lambda: self.protocol, host, port, ssl=ssl_context)
+            )
 
     return Client
 

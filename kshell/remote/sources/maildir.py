@@ -64,8 +64,11 @@ class MaildirSource:
         for sub in ("new", "cur"):
             try:
                 with os.scandir(self.root / sub) as entries:
-                    found += [Path(e.path) for e in entries
-                              if e.is_file() and not e.name.startswith(".") and e.path not in self._stuck]
+                    found += [
+                        Path(e.path)
+                        for e in entries
+                        if e.is_file() and not e.name.startswith(".") and e.path not in self._stuck
+                    ]
             except FileNotFoundError:
                 ensure_maildir(self.root)
         # Maildir names begin with the delivery time: oldest first
@@ -104,5 +107,7 @@ class MaildirSource:
         except OSError as exc:
             return [("source: maildir", False, f"{self.root}: {exc}")]
         waiting = len(self.pending())
-        return [("source: maildir", True, f"{self.root} is writable; {waiting} message(s) waiting"),
-                ("source: processed folder", True, str(self.processed))]
+        return [
+            ("source: maildir", True, f"{self.root} is writable; {waiting} message(s) waiting"),
+            ("source: processed folder", True, str(self.processed)),
+        ]

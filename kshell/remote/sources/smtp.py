@@ -58,8 +58,9 @@ class _Deliver:
 class SmtpSource:
     trust_authres = False
 
-    def __init__(self, spec: SourceSpec, settings: RemoteSettings, maildir: Path,
-                 report: Reporter) -> None:
+    def __init__(
+        self, spec: SourceSpec, settings: RemoteSettings, maildir: Path, report: Reporter
+    ) -> None:
         self.spec = spec
         self.settings = settings
         self.report = report
@@ -76,9 +77,16 @@ class SmtpSource:
         limit = self.settings.max_message_bytes + HEADROOM
         loop = asyncio.get_running_loop()
         return await loop.create_server(
-            lambda: SMTP(deliver, data_size_limit=limit, enable_SMTPUTF8=True,
-                         hostname="kshell", timeout=60, loop=loop),
-            self.spec.host, self.spec.port,
+            lambda: SMTP(
+                deliver,
+                data_size_limit=limit,
+                enable_SMTPUTF8=True,
+                hostname="kshell",
+                timeout=60,
+                loop=loop,
+            ),
+            self.spec.host,
+            self.spec.port,
         )
 
     def prepare(self) -> None:
@@ -90,8 +98,9 @@ class SmtpSource:
             try:
                 self.server = await self._listen()
             except OSError as exc:
-                raise KshellError(f"cannot listen on {self.spec.host}:{self.spec.port}: "
-                                  f"{exc.strerror or exc}") from None
+                raise KshellError(
+                    f"cannot listen on {self.spec.host}:{self.spec.port}: {exc.strerror or exc}"
+                ) from None
 
     async def run(self, handle: Handler) -> None:
         self.store.prepare()
@@ -106,15 +115,25 @@ class SmtpSource:
     async def check(self) -> list[Step]:
         steps = await self.store.check()
         if self.server is not None:
-            return [("source: smtp listener", True, f"listening on {self.spec.host}:{self.spec.port}"),
-                    *steps]
+            return [
+                ("source: smtp listener", True, f"listening on {self.spec.host}:{self.spec.port}"),
+                *steps,
+            ]
         try:
             server = await self._listen()
             server.close()
             await server.wait_closed()
-            steps.insert(0, ("source: smtp listener", True,
-                             f"can listen on {self.spec.host}:{self.spec.port}"))
+            steps.insert(
+                0,
+                ("source: smtp listener", True, f"can listen on {self.spec.host}:{self.spec.port}"),
+            )
         except OSError as exc:
-            steps.insert(0, ("source: smtp listener", False,
-                             f"{self.spec.host}:{self.spec.port}: {exc.strerror or exc}"))
+            steps.insert(
+                0,
+                (
+                    "source: smtp listener",
+                    False,
+                    f"{self.spec.host}:{self.spec.port}: {exc.strerror or exc}",
+                ),
+            )
         return steps

@@ -74,3 +74,9 @@ class Refused(KshellError):
     """The command needs a confirmation or a permission it did not get."""
 
     kind = "refused"
+
+
+class AuthenticationError(KshellError):
+    """A KLAP or AES plug refused the credentials, or proved it does not know them."""
+
+    kind = "auth"

@@ -6,7 +6,7 @@ from typing import Any
 
 from kshell.context import Context
 from kshell.errors import UsageError
-from kshell.registry import Arg, Opt, command
+from kshell.registry import Arg, ByMail, Opt, command
 from kshell.results import Result, Table, Text
 
 
@@ -18,6 +18,7 @@ from kshell.results import Result, Table, Text
     ),
     permission="read",
     examples=("help", "help on", "help emeter watch"),
+    by_mail=ByMail.YES,
 )
 async def help_(ctx: Context, args: Any) -> Result:
     """List the commands, or explain one: usage, options and examples."""
@@ -72,7 +73,7 @@ async def help_(ctx: Context, args: Any) -> Result:
     return Text("\n".join(lines), data)
 
 
-@command("exit", permission="read", examples=("exit",))
+@command("exit", permission="read", examples=("exit",), by_mail=ByMail.NO)
 async def exit_(ctx: Context, args: Any) -> None:
     """Leave the shell (Ctrl-D does the same)."""
     ctx.extras["exit"] = True
@@ -81,7 +82,7 @@ async def exit_(ctx: Context, args: Any) -> None:
 # --- the machine and the plugs, as the original mail script's ipconfig/ping/uptime ----------
 
 
-@command("ifaces", permission="read", examples=("ifaces",))
+@command("ifaces", permission="read", examples=("ifaces",), by_mail=ByMail.YES)
 async def ifaces(ctx: Context, args: Any) -> Result:
     """Show this machine's IPv4 interfaces: address, netmask, broadcast (what discovery uses).
 
@@ -160,6 +161,7 @@ def _network(address: str, netmask: str) -> str:
     permission="read",
     examples=("ping Kitchen", "ping all --count 10", "ping 192.168.1.50"),
     long_running=True,
+    by_mail=ByMail.YES,
 )
 async def ping(ctx: Context, args: Any) -> list[Result]:
     """Time sysinfo requests to plugs: round trip min/avg/max and loss.
@@ -228,6 +230,7 @@ async def ping(ctx: Context, args: Any) -> list[Result]:
     args=(Arg("targets", "targets", "plugs to ask (default: every known plug)", optional=True),),
     permission="read",
     examples=("uptime", "uptime Kitchen"),
+    by_mail=ByMail.YES,
 )
 async def uptime(ctx: Context, args: Any) -> list[Result]:
     """How long this shell has run, and how long each plug's relay has been on (on_time)."""

@@ -8,6 +8,7 @@ from typing import Any
 from kshell.cache import DeviceRecord
 from kshell.context import Context
 from kshell.errors import KshellError, TargetError, UsageError
+from kshell.output import clean
 from kshell.registry import Arg, ByMail, Opt, command
 from kshell.results import Failure, Result, Table, Text
 from kshell.targets import parse_address, resolve, resolve_all
@@ -140,8 +141,8 @@ def _merge_report(ctx: Context, report: Any, verbose: bool, full_scan: bool) -> 
         footer.append(
             "could not send to " + ", ".join(f"{a} ({why})" for a, why in report.send_errors)
         )
-    if verbose and report.garbled:
-        footer += [f"unreadable answer: {g}" for g in report.garbled]
+    if verbose and report.garbled:  # what a plug said: each one line of the footer
+        footer += [f"unreadable answer: {clean(g, 300)}" for g in report.garbled]
     elif report.garbled:
         footer.append(f"{len(report.garbled)} unreadable answer(s) (--verbose lists them)")
     data = {

@@ -17,7 +17,7 @@ from kshell import gate
 from kshell.context import Context
 from kshell.errors import KshellError, Refused
 from kshell.grammar import Line, split_commands
-from kshell.output import Output
+from kshell.output import Output, OutputClosed
 from kshell.registry import Command, parse_args
 from kshell.results import Failure, Text
 
@@ -50,6 +50,8 @@ async def run_command(ctx: Context, line: Line, output: Output) -> bool:
     except KshellError as exc:
         output.error(exc)
         ok = False
+    except OutputClosed:
+        raise  # nobody reads on: the whole run stops, quietly (kshell -c ... | head)
     except Exception as exc:  # noqa: BLE001 - the shell must survive a bug in one command
         if ctx.debug:
             traceback.print_exc()

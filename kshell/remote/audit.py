@@ -6,10 +6,11 @@ flushed line by line, so a crash loses at most the line being written.
 
 from __future__ import annotations
 
-import json
 import time
 from pathlib import Path
 from typing import Any
+
+from kshell.output import json_line
 
 
 class AuditLog:
@@ -39,4 +40,4 @@ class AuditLog:
             **extra,
         }
         with self.path.open("a", encoding="utf-8") as handle:
-            handle.write(json.dumps(line, ensure_ascii=False) + "\n")
+            handle.write(json_line(line) + "\n")  # the output's escaping: one line, always

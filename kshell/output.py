@@ -128,8 +128,8 @@ def _bold(text: str, color: bool) -> str:
     return f"\x1b[1m{text}\x1b[0m" if color else text
 
 
-def _json_safe(text: str) -> str:
-    """Both writers leave U+2028/2029, NEL and the other C1 controls raw inside strings; they
+def json_safe(text: str) -> str:
+    """JSON text with nothing that breaks a line raw. Both writers leave U+2028/2029, NEL and the other C1 controls raw inside strings; they
     only ever occur inside strings, so their \\u escapes keep the JSON what it was."""
     return _JSON_RAW.sub(_json_escape, text) if _JSON_RAW.search(text) else text
 
@@ -146,12 +146,12 @@ try:  # the speedups extra: a stream of samples spends much of its time here
             text = _orjson.dumps(obj, default=str, option=_orjson.OPT_NON_STR_KEYS).decode()
         except TypeError:  # what orjson refuses (huge ints...), json may still write
             text = _stdlib_json(obj)
-        return _json_safe(text)
+        return json_safe(text)
 
 except ImportError:
 
     def json_line(obj: Any) -> str:
-        return _json_safe(_stdlib_json(obj))
+        return json_safe(_stdlib_json(obj))
 
 
 class Output:

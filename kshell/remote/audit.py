@@ -6,11 +6,12 @@ flushed line by line, so a crash loses at most the line being written.
 
 from __future__ import annotations
 
+import json
 import time
 from pathlib import Path
 from typing import Any
 
-from kshell.output import json_line
+from kshell.output import json_safe
 
 
 class AuditLog:
@@ -40,4 +41,5 @@ class AuditLog:
             **extra,
         }
         with self.path.open("a", encoding="utf-8") as handle:
-            handle.write(json_line(line) + "\n")  # the output's escaping: one line, always
+            # the output's escaping: one line, whatever a plug or a mail put in it
+            handle.write(json_safe(json.dumps(line, ensure_ascii=False)) + "\n")

@@ -287,7 +287,8 @@ async def uptime(ctx: Context, args: Any) -> list[Result]:
         {"shell_uptime_s": round(shell_up, 1), "devices": data},
         title=head,
     )
-    return [table] + [r for r in results if isinstance(r, Failure)]
+    failures: list[Result] = [r for r in results if isinstance(r, Failure)]
+    return [table, *failures]
 
 
 def _uptime_row(

@@ -57,6 +57,7 @@ async def help_(ctx: Context, args: Any) -> Result:
         "",
         f"needs {cmd.permission} permission"
         + ("; asks before acting (--yes skips the question)" if cmd.confirm else ""),
+        f"by mail: {_by_mail(cmd)}",
     ]
     if cmd.examples:
         lines += ["", "examples:"] + [f"  {e}" for e in cmd.examples]
@@ -66,11 +67,23 @@ async def help_(ctx: Context, args: Any) -> Result:
         "help": cmd.help,
         "permission": cmd.permission,
         "confirm": bool(cmd.confirm),
+        "by_mail": cmd.by_mail.value if cmd.by_mail else None,
         "examples": list(cmd.examples),
         "arguments": [{"name": a.name, "kind": a.kind, "help": a.help} for a in cmd.args],
         "options": [{"name": o.name, "kind": o.kind, "help": o.help} for o in cmd.all_options],
     }
     return Text("\n".join(lines), data)
+
+
+def _by_mail(cmd: Any) -> str:
+    """The command's mail policy as `help` says it (the gate reads the same declaration)."""
+    from kshell.registry import ByMail
+
+    if cmd.by_mail in (None, ByMail.NO):
+        return "never" if cmd.by_mail else "never (it does not declare by_mail)"
+    when = "" if cmd.by_mail is ByMail.YES else f" when [remote] {cmd.by_mail.value} = yes"
+    more = f", needs {cmd.mail_permission}" if cmd.mail_permission else ""
+    return f"yes{when}{more}, for at most {cmd.mail_time_limit:g} s"
 
 
 @command("exit", permission="read", examples=("exit",), by_mail=ByMail.NO)

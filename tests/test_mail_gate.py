@@ -12,6 +12,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from conftest import run_shell
 from dovecot import ReplySink
 from kshell.history.store import HistoryStore
 from test_remote_maildir import Listener, body, configure, make_mail, replies, run
@@ -162,6 +163,17 @@ def test_a_user_command_without_a_mail_policy_is_refused_by_mail(
     assert "finished" not in reply
 
 
+def test_raw_by_mail_only_when_the_operator_allows_it(
+    home: Path, plugs: SimulatorThread, sink: ReplySink
+) -> None:
+    configure(home, sink, "allow_raw = yes\n")
+    order = f'!raw {KNOWN} \'{{"system":{{"get_sysinfo":{{}}}}}}\''
+    _order(home, make_mail(order, sender=ROOT_SENDER), make_mail(order))
+    admin, control = (body(m) for m in replies(sink))
+    assert "get_sysinfo" in admin and "0 failed" in admin
+    assert "raw needs admin permission by mail; this source has control" in control
+
+
 # -- reconnaissance ------------------------------------------------------------------------------
 
 
@@ -209,3 +221,20 @@ def test_sweeps_by_mail_stay_inside_sweep_networks(
     assert "127.50.6.0/29 is outside [remote] sweep_networks (127.50.7.0/28)" in reply
     assert "Hidden" in reply  # the allowed sweep ran and found the plug
     assert listener.ctx.cache.by_address(STRANGER, 9999) is not None
+
+
+# -- the declaration -------------------------------------------------------------------------------
+
+
+def test_every_built_in_command_declares_its_mail_policy(home: Path) -> None:
+    from kshell.registry import ByMail, build_registry
+
+    commands = build_registry().commands.values()
+    assert all(isinstance(c.by_mail, ByMail) for c in commands), [
+        c.name for c in commands if c.by_mail is None
+    ]
+    never = {c.name for c in commands if c.by_mail is ByMail.NO}
+    assert {"remote on", "remote off", "remote status", "record", "record stop"} <= never
+    shown = run_shell(home, "-c", "help history; help raw").stdout
+    assert "by mail: yes, needs admin, for at most 60 s" in shown
+    assert "by mail: yes when [remote] allow_raw = yes" in shown

@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+import unicodedata
 from pathlib import Path
 
 import pytest
@@ -135,3 +136,29 @@ def test_a_closed_pipe_ends_the_run_quietly(
     code = proc.wait(timeout=60)
     assert "Error" not in err and "Traceback" not in err and "internal error" not in err, err
     assert code in (0, 141), (code, err)
+
+
+# -- the rule itself, for any text ---------------------------------------------------------------
+
+from hypothesis import given
+from hypothesis import strategies as st
+
+
+@given(st.text())
+def test_clean_text_is_one_printable_line(text: str) -> None:
+    from kshell.output import clean
+
+    shown = clean(text, 10_000)
+    assert len(shown.splitlines()) <= 1 and shown == shown.strip("\n")
+    unsafe = {"Cc", "Zl", "Zp", "Cs"}  # controls, line and paragraph separators, surrogates
+    assert not [ch for ch in shown if unicodedata.category(ch) in unsafe], repr(shown)
+    shown.encode("utf-8")  # nothing a terminal cannot be sent
+
+
+@given(st.dictionaries(st.text(max_size=5), st.text()))
+def test_json_lines_are_one_line_on_both_writers(obj: dict[str, str]) -> None:
+    from kshell.output import json_line, json_safe
+
+    for line in (json_line(obj), json_safe(json.dumps(obj, ensure_ascii=False))):
+        assert len(line.splitlines()) == 1
+        assert json.loads(line) == obj

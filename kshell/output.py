@@ -28,7 +28,11 @@ from kshell.results import Chart, Failure, Record, Result, Table, Text, error_js
 # client, JavaScript), plus the bidi overrides that reorder what a line seems to say.
 # JSON writers escape C0 themselves and leave the rest raw inside strings. Lone surrogates
 # (a plug's \ud800, read by the stdlib parser) cannot even be encoded for a terminal.
-_BEYOND_C0 = r"\x7f-\x9f\u061c\u200e\u200f\u2028\u2029\u202a-\u202e\u2066-\u2069\ufeff\ud800-\udfff"
+_BEYOND_C0 = (
+    r"\x7f-\x9f\u2028\u2029"  # DEL, C1 (NEL among them), line and paragraph separators
+    r"\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069\ufeff"  # bidi marks and overrides, BOM
+    r"\ud800-\udfff"  # lone surrogates
+)
 _CONTROL = re.compile(rf"[\x00-\x1f{_BEYOND_C0}]")
 _JSON_RAW = re.compile(rf"[{_BEYOND_C0}]")
 MAX_CELL = 200

@@ -14,7 +14,7 @@ from typing import Any
 
 from kshell.cache import DeviceCache
 from kshell.config import Paths, get_float, get_list
-from kshell.invocation import Ask, Invocation, Source
+from kshell.invocation import Ask, Invocation
 from kshell.registry import Registry
 from kshell.transport import DEFAULT_PORT, Connection
 
@@ -34,14 +34,6 @@ class Context:
     started: float = field(default_factory=time.time)
     connections: dict[tuple[str, int], Connection] = field(default_factory=dict)
     extras: dict[str, Any] = field(default_factory=dict)  # state owned by command families
-
-    @property
-    def permission(self) -> str:
-        return self.invocation.permission
-
-    @property
-    def source(self) -> Source:
-        return self.invocation.source
 
     @property
     def ask(self) -> Ask | None:

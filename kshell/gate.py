@@ -133,10 +133,14 @@ def _sweep_allowed(cmd: Command, word: str, rules: MailRules) -> None:
         allowed = [ipaddress.ip_network(n, strict=False) for n in rules.sweep_networks]
     except ValueError:
         raise Refused(f"{cmd.name}: by mail, a sweep names a network (CIDR)") from None
-    if not any(
-        wanted.version == net.version and wanted.subnet_of(net)  # type: ignore[arg-type]  # versions checked first
-        for net in allowed
-    ):
-        raise Refused(
-            f"{cmd.name}: {word} is outside [remote] sweep_networks ({', '.join(rules.sweep_networks)})"
-        )
+    if not any(_inside(wanted, net) for net in allowed):
+        networks = ", ".join(rules.sweep_networks)
+        raise Refused(f"{cmd.name}: {word} is outside [remote] sweep_networks ({networks})")
+
+
+def _inside(wanted: ipaddress.IPv4Network | ipaddress.IPv6Network, net: object) -> bool:
+    if isinstance(wanted, ipaddress.IPv4Network) and isinstance(net, ipaddress.IPv4Network):
+        return wanted.subnet_of(net)
+    if isinstance(wanted, ipaddress.IPv6Network) and isinstance(net, ipaddress.IPv6Network):
+        return wanted.subnet_of(net)
+    return False

@@ -10,13 +10,16 @@ from __future__ import annotations
 import configparser
 import time
 from dataclasses import dataclass, field, replace
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from kshell.cache import DeviceCache
 from kshell.config import Paths, get_float, get_list
 from kshell.invocation import Ask, Invocation
 from kshell.registry import Registry
 from kshell.transport import DEFAULT_PORT, Connection
+
+if TYPE_CHECKING:  # the exporter loads only when it runs
+    from kshell.metrics.server import MetricsServer
 
 
 @dataclass
@@ -34,6 +37,7 @@ class Context:
     started: float = field(default_factory=time.time)
     connections: dict[tuple[str, int], Connection] = field(default_factory=dict)
     extras: dict[str, Any] = field(default_factory=dict)  # state owned by command families
+    metrics: MetricsServer | None = None  # the Prometheus exporter, while it serves
 
     @property
     def ask(self) -> Ask | None:

@@ -54,6 +54,7 @@ class Sample(Text):
         self.t = t
         self.round = round_
         self.label = meter.label
+        self.name = meter.name  # a strip outlet's own alias
         self.address = meter.address
         self.outlet = meter.outlet
         self.reading = reading
@@ -485,7 +486,7 @@ class Watch:
         interval: float,
         count: int | None = None,
         duration: float | None = None,
-        out: Path | None = None,
+        out: Path | str | None = None,  # a str: line protocol (influx://... or FILE.lp)
     ) -> None:
         self.ctx = ctx
         self.targets = targets
@@ -496,7 +497,7 @@ class Watch:
         gap = max(60.0, 5 * interval)
         self.meters: list[Meter] = [Meter(t, gap) for t in targets]
         self.last_power: dict[str, float | None] = ctx.extras.setdefault("last_power", {})
-        self.writer: SampleWriter | None = None
+        self.writer: SampleWriter | Any = None  # or a line-protocol sink (kshell.metrics)
         self.queue: asyncio.Queue[Sample | Failure | None] | None = None
         self.schedule: Schedule | None = None  # type: ignore[assignment]
         self.started = 0.0
@@ -538,7 +539,11 @@ class Watch:
         if self._state != "new":
             return
         self._state = "running"
-        if self.out is not None:
+        if isinstance(self.out, str):  # influx://HOST:PORT/DB or FILE.lp
+            from kshell.metrics.influx import open_sink
+
+            self.writer = open_sink(self.out)
+        elif self.out is not None:
             self.writer = SampleWriter(self.out)
         self.queue = asyncio.Queue(QUEUE_SIZE) if queued else None
         self.schedule = Schedule(self.interval, self.count)
@@ -590,7 +595,7 @@ class Watch:
         if self._tasks:
             await asyncio.gather(*self._tasks, return_exceptions=True)
         if self.writer is not None:
-            self.writer.close()
+            await self.writer.aclose() if hasattr(self.writer, "aclose") else self.writer.close()
         self.ctx.cache.save()
 
     async def stop(self) -> None:
@@ -684,7 +689,7 @@ class Watch:
         footer = (
             f"{total} samples ({flagged} flagged, kept out of the figures) over "
             f"{seconds:.1f} s, {rounds} rounds" + (f"; written to {self.out}" if self.out else "")
-        )
+        ) + (self.writer.report() if hasattr(self.writer, "report") else "")
         return Table(
             ["target", "samples", "flagged", "offline", "min W", "avg W", "max W", "Wh", "resets"],
             rows,
@@ -695,6 +700,7 @@ class Watch:
                     "samples": total,
                     "flagged": flagged,
                     "targets": data,
+                    **({"out": self.writer.stats()} if hasattr(self.writer, "stats") else {}),
                 }
             },
             title="emeter watch summary",

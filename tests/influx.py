@@ -16,7 +16,7 @@ import time
 import urllib.parse
 import urllib.request
 from pathlib import Path
-from typing import Any
+from typing import Any, Self
 
 
 def free_port() -> int:
@@ -67,9 +67,7 @@ class Influx:
         self.root = root
         self.http_port = free_port()
         self.config = root / "influxdb.conf"
-        self.config.write_text(
-            _CONFIG.format(root=root, rpc=free_port(), http=self.http_port)
-        )
+        self.config.write_text(_CONFIG.format(root=root, rpc=free_port(), http=self.http_port))
         self.log = root / "influxd.log"
         self.proc: subprocess.Popen[bytes] | None = None
 
@@ -135,7 +133,7 @@ class Influx:
                 out.append(dict(zip(series["columns"], values, strict=True)))
         return out
 
-    def __enter__(self) -> Influx:
+    def __enter__(self) -> Self:
         return self.start()
 
     def __exit__(self, *exc: object) -> None:

@@ -28,7 +28,11 @@ class Prometheus:
         self.port = free_port()
         self.config = root / "prometheus.yml"
         config = {
-            "global": {"scrape_interval": "1s", "scrape_timeout": "1s", "evaluation_interval": "1s"},
+            "global": {
+                "scrape_interval": "1s",
+                "scrape_timeout": "1s",
+                "evaluation_interval": "1s",
+            },
             "scrape_configs": scrape_configs,
         }
         self.config.write_text(json.dumps(config))  # JSON is YAML

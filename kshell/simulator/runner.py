@@ -19,6 +19,7 @@ from collections.abc import Callable, Iterable
 from concurrent.futures import Future
 from typing import Any, Self, TypeVar
 
+from kshell.simulator.accounts import DEMO_ACCOUNT, Account
 from kshell.simulator.firmware import FirmwareConfig
 from kshell.simulator.models import PLUG_MODELS
 from kshell.simulator.plug import PlugSpec, SimPlug
@@ -36,8 +37,9 @@ class SimulatorThread:
         *,
         firmware: FirmwareConfig | None = None,
         start_timeout: float = 30.0,
+        account: Account = DEMO_ACCOUNT,
     ) -> None:
-        self.sim = Simulator(specs, firmware=firmware)
+        self.sim = Simulator(specs, firmware=firmware, account=account)
         self._timeout = start_timeout
         self._loop: asyncio.AbstractEventLoop | None = None
         self._thread: threading.Thread | None = None
@@ -45,7 +47,7 @@ class SimulatorThread:
         self._error: BaseException | None = None
 
     # -- life cycle --------------------------------------------------------------------
-    def start(self) -> SimulatorThread:
+    def start(self) -> Self:
         """Start the loop; returns once every listener is bound (or raises why not)."""
         if self._thread is not None:
             return self

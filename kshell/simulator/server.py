@@ -21,6 +21,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import errno
+import functools
 import ipaddress
 import logging
 import os
@@ -37,9 +38,13 @@ from kshell.protocol import (
     encode,
     encode_datagram,
 )
+from kshell.simulator import tdp
+from kshell.simulator.accounts import DEMO_ACCOUNT, Account
 from kshell.simulator.faults import FAULTS
 from kshell.simulator.firmware import FirmwareConfig
+from kshell.simulator.http import HttpConn
 from kshell.simulator.plug import PlugSpec, SimPlug
+from kshell.simulator.web import PlugWeb, make_web
 
 BROADCAST = "127.255.255.255"
 _log = logging.getLogger(__name__)
@@ -54,12 +59,15 @@ def _check_loopback(host: str) -> None:
 class _Node:
     """The network side of one plug: listeners, connections, UDP socket."""
 
-    def __init__(self, plug: SimPlug) -> None:
+    def __init__(self, plug: SimPlug, account: Account) -> None:
         self.plug = plug
         self.server: asyncio.Server | None = None
         self.klap: asyncio.Server | None = None
+        self.http: asyncio.Server | None = None  # the current generation's port 80
+        self.web: PlugWeb | None = make_web(plug, account) if plug.is_http else None
         self.udp: asyncio.DatagramTransport | None = None
         self.conns: set[_TcpConn] = set()
+        self.http_conns: set[HttpConn] = set()
         self.lock = asyncio.Lock()  # one re-plan of the listeners at a time
 
 
@@ -168,7 +176,7 @@ class _BroadcastDatagram(asyncio.DatagramProtocol):
 
     def datagram_received(self, data: bytes, addr: tuple[str, int]) -> None:
         for node in self.sim._nodes:
-            if node.plug.udp_port == self.port:
+            if node.plug.discovery_port == self.port:
                 self.sim._on_datagram(node, data, addr)
 
     def error_received(self, exc: Exception) -> None:
@@ -203,8 +211,10 @@ class Simulator:
         specs: Iterable[PlugSpec | SimPlug],
         *,
         firmware: FirmwareConfig | None = None,
+        account: Account = DEMO_ACCOUNT,
     ) -> None:
         self.firmware = firmware or FirmwareConfig()
+        self.account = account  # what KLAP/AES plugs were set up with (unless their own)
         plugs = [s if isinstance(s, SimPlug) else SimPlug(s, firmware=self.firmware) for s in specs]
         seen: set[tuple[str, int]] = set()
         for plug in plugs:
@@ -212,7 +222,7 @@ class Simulator:
             if plug.port and (plug.host, plug.port) in seen:
                 raise ValueError(f"two simulated plugs on {plug.host}:{plug.port}")
             seen.add((plug.host, plug.port))
-        self._nodes = [_Node(p) for p in plugs]
+        self._nodes = [_Node(p, account) for p in plugs]
         self._broadcast: dict[int, asyncio.DatagramTransport] = {}
         self._tasks: set[asyncio.Task[None]] = set()
         self._started = False
@@ -249,8 +259,13 @@ class Simulator:
 
     async def _bind_udp(self) -> None:
         loop = asyncio.get_running_loop()
-        ports = sorted({p.udp_port for p in self.plugs if p.udp_port is not None})
-        for port in ports:
+        # (port, generation): port 0 of the old and of the new generation are two free ports
+        wanted = sorted(
+            {(p.discovery_port, p.is_http) for p in self.plugs if p.discovery_port is not None}
+        )
+        for port, is_http in wanted:
+            if port in self._broadcast:
+                continue  # both generations on one fixed port: one socket serves both
             sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
             sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
             try:
@@ -260,26 +275,31 @@ class Simulator:
                 raise
             bound = sock.getsockname()[1]
             transport, _ = await loop.create_datagram_endpoint(
-                lambda b=bound: _BroadcastDatagram(self, b), sock=sock
+                functools.partial(_BroadcastDatagram, self, bound), sock=sock
             )
             self._broadcast[bound] = transport
             for node in self._nodes:
-                if node.plug.udp_port == port:
-                    node.plug.udp_port = bound  # port 0: the one the kernel chose
+                p = node.plug
+                if p.discovery_port == port and p.is_http == is_http:
+                    if is_http:
+                        p.tdp_port = bound  # port 0: the one the kernel chose
+                    else:
+                        p.udp_port = bound
         for node in self._nodes:
             plug = node.plug
-            if plug.udp_port is None:
+            own = plug.discovery_port
+            if own is None:
                 continue
             sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
             try:
-                sock.bind((plug.host, plug.udp_port))
+                sock.bind((plug.host, own))
             except OSError as exc:
                 sock.close()
                 raise OSError(
-                    exc.errno, f"cannot bind UDP {plug.host}:{plug.udp_port}: {exc.strerror}"
+                    exc.errno, f"cannot bind UDP {plug.host}:{own}: {exc.strerror}"
                 ) from None
             node.udp, _ = await loop.create_datagram_endpoint(
-                lambda n=node: _PlugDatagram(self, n), sock=sock
+                functools.partial(_PlugDatagram, self, node), sock=sock
             )
 
     async def stop(self) -> None:
@@ -291,6 +311,7 @@ class Simulator:
             node.plug.on_network_change = None
             await self._close_tcp(node)
             await self._close_klap(node)
+            await self._close_http(node)
             if node.udp is not None:
                 node.udp.close()
                 node.udp = None
@@ -313,6 +334,13 @@ class Simulator:
         node.plug.faults.set(name, value)
         node.plug.faults_changed()
         await self._sync(node)
+
+    def web(self, host: str | SimPlug) -> PlugWeb:
+        """The HTTP side (sessions, account) of a KLAP/AES plug."""
+        web = self._node(host).web
+        if web is None:
+            raise KeyError(f"{host} is a plug of the old generation (no HTTP)")
+        return web
 
     async def clear_faults(self, host: str | SimPlug, name: str | None = None) -> None:
         node = self._node(host)
@@ -371,6 +399,24 @@ class Simulator:
             )
         elif (not klap_port or plug.down or "offline" in plug.faults) and node.klap:
             await self._close_klap(node)
+        if plug.answers_http and node.http is None and node.web is not None:
+            web, faults, conns = node.web, plug.faults, node.http_conns
+            try:
+                node.http = await asyncio.get_running_loop().create_server(
+                    lambda: HttpConn(web.handle, faults, conns),
+                    plug.host,
+                    plug.http_port,
+                    reuse_address=True,
+                    backlog=128,
+                )
+            except OSError as exc:
+                raise OSError(
+                    exc.errno or errno.EADDRINUSE,
+                    f"cannot listen on {plug.host}:{plug.http_port}: {exc.strerror or exc}",
+                ) from None
+            plug.http_port = node.http.sockets[0].getsockname()[1]  # port 0 resolved
+        elif not plug.answers_http:
+            await self._close_http(node)
 
     async def _close_tcp(self, node: _Node) -> None:
         if node.server is not None:
@@ -379,6 +425,16 @@ class Simulator:
         for conn in list(node.conns):
             conn.abort()  # a rebooting plug drops its connections
         node.conns.clear()
+
+    async def _close_http(self, node: _Node) -> None:
+        if node.http is not None:
+            node.http.close()
+            node.http = None
+            if node.web is not None:
+                node.web.expire_all()  # a rebooted plug has forgotten its sessions
+        for conn in list(node.http_conns):
+            conn.abort()
+        node.http_conns.clear()
 
     async def _close_klap(self, node: _Node) -> None:
         if node.klap is not None:
@@ -390,10 +446,15 @@ class Simulator:
         plug = node.plug
         if not plug.answers_udp or node.udp is None:
             return
-        try:
-            request = decode_datagram(data)
-        except ProtocolError:
-            return  # not a Kasa datagram: a real plug stays silent
+        if plug.is_http:
+            if tdp.parse_probe(data) is None:
+                return  # not a probe of the current generation: silence
+            request: dict[str, Any] = {}
+        else:
+            try:
+                request = decode_datagram(data)
+            except ProtocolError:
+                return  # not a Kasa datagram: a real plug stays silent
         delay = plug.faults.get("delay")
         if delay:
             asyncio.get_running_loop().call_later(delay, self._reply, node, request, addr)
@@ -406,10 +467,39 @@ class Simulator:
             return
         if "garbage" in plug.faults:
             datagram = os.urandom(64)
+        elif plug.is_http:
+            datagram = tdp.answer(discovery_result(plug, node.web))
         else:
             datagram = encode_datagram(plug.handle(request))
         with contextlib.suppress(OSError):
             node.udp.sendto(datagram, addr)
 
 
-__all__ = ["BROADCAST", "FAULTS", "Simulator"]
+def discovery_result(plug: SimPlug, web: PlugWeb | None) -> dict[str, Any]:
+    """The ``result`` of a KLAP/AES plug's answer to a 20002 probe (python-kasa's recordings)."""
+    kind = plug.kind
+    schm: dict[str, Any] = {
+        "encrypt_type": plug.transport.upper(),
+        "http_port": plug.http_port,
+        "is_support_https": False,
+    }
+    if kind.device_type.startswith("SMART.") or plug.login_version >= 2:
+        schm["lv"] = plug.login_version  # HS100(UK) 4.1 (IOT, login v1) sends no lv
+    result: dict[str, Any] = {
+        "device_id": plug.device_id[-32:],
+        "device_model": kind.model,
+        "device_type": kind.device_type,
+        "factory_default": plug.spec.factory_default,
+        "ip": plug.host,
+        "is_support_iot_cloud": True,
+        "mac": plug.mac.replace(":", "-"),
+        "mgt_encrypt_schm": schm,
+        "obd_src": "tplink",
+        "owner": "" if plug.spec.factory_default or web is None else web.account.owner,
+    }
+    if kind.device_type.startswith("IOT."):
+        result["hw_ver"] = kind.hw_ver
+    return result
+
+
+__all__ = ["BROADCAST", "FAULTS", "Simulator", "discovery_result"]

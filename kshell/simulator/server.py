@@ -26,16 +26,12 @@ import ipaddress
 import logging
 import os
 import socket
-from collections import deque
 from collections.abc import Iterable
 from typing import Any, Self
 
 from kshell.errors import ProtocolError
 from kshell.protocol import (
-    HEADER_SIZE,
-    MAX_FRAME,
     decode_datagram,
-    encode,
     encode_datagram,
 )
 from kshell.simulator import tdp
@@ -45,6 +41,7 @@ from kshell.simulator.firmware import FirmwareConfig
 from kshell.simulator.http import HttpConn
 from kshell.simulator.plug import PlugSpec, SimPlug
 from kshell.simulator.web import PlugWeb, make_web
+from kshell.simulator.xor import XorConn
 
 BROADCAST = "127.255.255.255"
 _log = logging.getLogger(__name__)
@@ -66,95 +63,9 @@ class _Node:
         self.http: asyncio.Server | None = None  # the current generation's port 80
         self.web: PlugWeb | None = make_web(plug, account) if plug.is_http else None
         self.udp: asyncio.DatagramTransport | None = None
-        self.conns: set[_TcpConn] = set()
+        self.conns: set[XorConn] = set()
         self.http_conns: set[HttpConn] = set()
         self.lock = asyncio.Lock()  # one re-plan of the listeners at a time
-
-
-class _TcpConn(asyncio.Protocol):
-    """One client connection: frames in, answers out, one request at a time."""
-
-    def __init__(self, node: _Node) -> None:
-        self.node = node
-        self.buf = bytearray()
-        self.pending: deque[bytes] = deque()
-        self.busy = False
-        self.transport: asyncio.Transport | None = None
-
-    def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        assert isinstance(transport, asyncio.Transport)
-        self.transport = transport
-        self.node.conns.add(self)
-
-    def connection_lost(self, exc: Exception | None) -> None:
-        self.node.conns.discard(self)
-        self.pending.clear()
-
-    def data_received(self, data: bytes) -> None:
-        self.buf += data
-        while len(self.buf) >= HEADER_SIZE:
-            length = int.from_bytes(self.buf[:HEADER_SIZE], "big")
-            if length > MAX_FRAME:  # a plug would choke; we just hang up
-                self.abort()
-                return
-            if len(self.buf) < HEADER_SIZE + length:
-                break
-            payload = bytes(self.buf[HEADER_SIZE : HEADER_SIZE + length])
-            del self.buf[: HEADER_SIZE + length]
-            self.pending.append(payload)
-        if not self.busy:
-            self._next()
-
-    def abort(self) -> None:
-        if self.transport is not None:
-            self.transport.abort()
-
-    def _next(self) -> None:
-        """Serve queued requests in order; a delay fault pauses the queue."""
-        while self.pending and self.transport is not None and not self.transport.is_closing():
-            faults = self.node.plug.faults
-            if "drop" in faults:
-                self.pending.clear()  # read, never answered
-                return
-            if "close" in faults:
-                self.pending.clear()
-                self.transport.close()
-                return
-            payload = self.pending.popleft()
-            delay = faults.get("delay")
-            if delay:
-                self.busy = True
-                asyncio.get_running_loop().call_later(delay, self._answer_then_next, payload)
-                return
-            self._answer(payload)
-
-    def _answer_then_next(self, payload: bytes) -> None:
-        self.busy = False
-        if self.transport is None or self.transport.is_closing():
-            return
-        self._answer(payload)
-        self._next()
-
-    def _answer(self, payload: bytes) -> None:
-        assert self.transport is not None
-        plug = self.node.plug
-        try:
-            request = decode_datagram(payload)  # same cipher and JSON, without the header
-        except ProtocolError:
-            self.transport.close()  # not our protocol: hang up, as a plug does
-            return
-        message = encode(plug.handle(request))
-        faults = plug.faults
-        if "garbage" in faults:
-            junk = os.urandom(max(16, len(message) - HEADER_SIZE))
-            message = len(junk).to_bytes(HEADER_SIZE, "big") + junk
-        bad = faults.get("bad_length")
-        if bad == "huge":
-            message = (MAX_FRAME * 64).to_bytes(HEADER_SIZE, "big") + message[HEADER_SIZE:]
-        elif bad == "short":
-            claimed = len(message) - HEADER_SIZE + 64
-            message = claimed.to_bytes(HEADER_SIZE, "big") + message[HEADER_SIZE:]
-        self.transport.write(message)
 
 
 class _PlugDatagram(asyncio.DatagramProtocol):
@@ -378,7 +289,7 @@ class Simulator:
             loop = asyncio.get_running_loop()
             try:
                 node.server = await loop.create_server(
-                    lambda: _TcpConn(node),
+                    lambda: XorConn(node.plug, node.conns),
                     plug.host,
                     plug.port,
                     reuse_address=True,
@@ -468,38 +379,13 @@ class Simulator:
         if "garbage" in plug.faults:
             datagram = os.urandom(64)
         elif plug.is_http:
-            datagram = tdp.answer(discovery_result(plug, node.web))
+            datagram = tdp.answer(
+                tdp.discovery_result(plug, node.web.account if node.web else None)
+            )
         else:
             datagram = encode_datagram(plug.handle(request))
         with contextlib.suppress(OSError):
             node.udp.sendto(datagram, addr)
 
 
-def discovery_result(plug: SimPlug, web: PlugWeb | None) -> dict[str, Any]:
-    """The ``result`` of a KLAP/AES plug's answer to a 20002 probe (python-kasa's recordings)."""
-    kind = plug.kind
-    schm: dict[str, Any] = {
-        "encrypt_type": plug.transport.upper(),
-        "http_port": plug.http_port,
-        "is_support_https": False,
-    }
-    if kind.device_type.startswith("SMART.") or plug.login_version >= 2:
-        schm["lv"] = plug.login_version  # HS100(UK) 4.1 (IOT, login v1) sends no lv
-    result: dict[str, Any] = {
-        "device_id": plug.device_id[-32:],
-        "device_model": kind.model,
-        "device_type": kind.device_type,
-        "factory_default": plug.spec.factory_default,
-        "ip": plug.host,
-        "is_support_iot_cloud": True,
-        "mac": plug.mac.replace(":", "-"),
-        "mgt_encrypt_schm": schm,
-        "obd_src": "tplink",
-        "owner": "" if plug.spec.factory_default or web is None else web.account.owner,
-    }
-    if kind.device_type.startswith("IOT."):
-        result["hw_ver"] = kind.hw_ver
-    return result
-
-
-__all__ = ["BROADCAST", "FAULTS", "Simulator", "discovery_result"]
+__all__ = ["BROADCAST", "FAULTS", "Simulator"]

@@ -13,7 +13,11 @@ from __future__ import annotations
 import json
 import struct
 import zlib
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from kshell.simulator.accounts import Account
+    from kshell.simulator.plug import SimPlug
 
 HEADER = struct.Struct(">BBHHBBII")
 CRC_PLACEHOLDER = 0x5A6B7C8D
@@ -54,3 +58,30 @@ def answer(result: dict[str, Any]) -> bytes:
     """The plug's discovery answer datagram."""
     payload = json.dumps({"error_code": 0, "result": result}, separators=(",", ":")).encode()
     return pack(payload, op_code=1)
+
+
+def discovery_result(plug: SimPlug, account: Account | None) -> dict[str, Any]:
+    """The ``result`` of a KLAP/AES plug's answer to a 20002 probe (python-kasa's recordings)."""
+    kind = plug.kind
+    schm: dict[str, Any] = {
+        "encrypt_type": plug.transport.upper(),
+        "http_port": plug.http_port,
+        "is_support_https": False,
+    }
+    if kind.device_type.startswith("SMART.") or plug.login_version >= 2:
+        schm["lv"] = plug.login_version  # HS100(UK) 4.1 (IOT, login v1) sends no lv
+    result: dict[str, Any] = {
+        "device_id": plug.device_id[-32:],
+        "device_model": kind.model,
+        "device_type": kind.device_type,
+        "factory_default": plug.spec.factory_default,
+        "ip": plug.host,
+        "is_support_iot_cloud": True,
+        "mac": plug.mac.replace(":", "-"),
+        "mgt_encrypt_schm": schm,
+        "obd_src": "tplink",
+        "owner": "" if plug.spec.factory_default or account is None else account.owner,
+    }
+    if kind.device_type.startswith("IOT."):
+        result["hw_ver"] = kind.hw_ver
+    return result

@@ -95,6 +95,9 @@ class PlugSpec:
     factory_default: bool = False  # not set up yet: knows only the vendor's setup account
     session_timeout: float = 86400  # seconds a KLAP/AES session lasts (the TIMEOUT cookie)
     child_page: int = 10  # SMART strips: children per page of get_child_device_list
+    faults: tuple[
+        tuple[str, Any], ...
+    ] = ()  # faults the plug starts with: (("bogus_power", True),)
 
 
 def _transport(spec: PlugSpec, key: str) -> tuple[str, int]:
@@ -233,6 +236,8 @@ class SimPlug:
         self.longitude = round(lon + rng.uniform(-0.05, 0.05), 4)
         self.tz_index = _TZ_INDEX.get(self.kind.region, 41 if not us else 18)
         self.faults = Faults()
+        for name, value in spec.faults:
+            self.faults.set(name, value)
         self.smart: Any = None  # the SmartApi of a SMART plug, set by the server (web.make_web)
         self.down = False  # rebooting / flashing: not answering
         self.on_network_change: Callable[[], None] | None = None  # set by the server

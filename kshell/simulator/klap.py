@@ -9,8 +9,9 @@ Facts (python-kasa ``kasa/transports/klaptransport.py``; ../shared/PROTOCOLS.md 
 * handshake2 takes ``sha256(remote + auth)`` (v1) or ``sha256(remote + local + auth)`` (v2);
   a mismatch is answered 403 (seen in the field);
 * session keys from ``B = local + remote + auth``: AES key ``sha256("lsk"+B)[:16]``, signature
-  key ``sha256("ldk"+B)[:28]``, ``sha256("iv"+B)`` gives the IV prefix (12 bytes) and the
-  starting sequence (last 4 bytes, signed big-endian);
+  key ``sha256("ldk"+B)[:28]``, ``sha256("iv"+B)`` gives the IV prefix (its first 12 bytes)
+  and the starting sequence (its last 4 bytes, ``fulliv[-4:]`` in python-kasa's
+  ``_iv_derive``, signed big-endian; PROTOCOLS.md says ``[12:16]``);
 * each message: ``sig(32) + AES-128-CBC(key, prefix + int32(seq), PKCS7(json))`` with
   ``sig = sha256(sigkey + int32(seq) + ciphertext)``; the answer uses the request's seq.
 
@@ -85,7 +86,7 @@ class KlapSession:
         self.sig_key = _sha256(b"ldk" + base)[:28]
         ivfull = _sha256(b"iv" + base)
         self.iv_prefix = ivfull[:12]
-        self.seq0 = struct.unpack(">i", ivfull[12:16])[0]
+        self.seq0 = struct.unpack(">i", ivfull[-4:])[0]  # the last 4 bytes (python-kasa)
 
     def expired(self, now: float) -> bool:
         return now >= self.created + self.timeout

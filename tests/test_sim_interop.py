@@ -9,12 +9,15 @@ its ``Discover.DISCOVERY_PORT_2`` (it also accepts answers only from that port).
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import socket
 from collections.abc import Awaitable, Callable, Iterator
 from typing import Any
 
 import pytest
 
-from kshell.simulator import BROADCAST, PlugSpec, SimulatorThread
+from kshell.protocol import decode_datagram, encode_datagram
+from kshell.simulator import BROADCAST, PlugSpec, SimulatorThread, house_specs
 from kshell.simulator.accounts import DEMO_ACCOUNT, Account
 
 kasa = pytest.importorskip("kasa")
@@ -32,7 +35,8 @@ def kasa_port(monkeypatch: pytest.MonkeyPatch) -> Callable[[SimulatorThread], No
     """Point python-kasa's 20002 probe (and its answer filter) at the simulator's port."""
 
     def point(sim: SimulatorThread) -> None:
-        monkeypatch.setattr(Discover, "DISCOVERY_PORT_2", sim.plugs[0].tdp_port)
+        port = next(p.tdp_port for p in sim.plugs if p.is_http)
+        monkeypatch.setattr(Discover, "DISCOVERY_PORT_2", port)
 
     return point
 
@@ -222,3 +226,56 @@ def test_an_expired_session_is_renewed_by_python_kasa(
             await dev.disconnect()
 
     run(sim, body, limit=40)
+
+
+def test_kp115_on_recent_firmware_meters_over_klap(sim_of: Callable[..., SimulatorThread]) -> None:
+    sim = sim_of(
+        new_gen(
+            "127.11.8.1",
+            "KP115(EU) 1.0",
+            transport="klap",
+            sw_ver="1.0.21 Build 231129 Rel.171238",
+            profile="computer",
+        )
+    )
+    plug = sim.plugs[0]
+
+    async def body() -> None:
+        dev = await discover(plug.host)
+        await dev.update()
+        assert dev.config.connection_type.login_version == 2
+        status = dev.modules[Module.Energy].status
+        assert status.power > 30 and 200 < status.voltage < 260 and status.total > 0
+        await dev.turn_off()
+        assert sim.call(lambda: plug.relay_state) == 0
+        await dev.disconnect()
+
+    run(sim, body)
+
+
+def test_a_mixed_house_binds_both_generations(sim_of: Callable[..., SimulatorThread]) -> None:
+    specs = house_specs(10, "127.11.20.1", port=0, udp_port=0, http_port=0, tdp_port=0)
+    sim = sim_of(*specs)
+    old = [p for p in sim.plugs if not p.is_http]
+    new = [p for p in sim.plugs if p.is_http]
+    assert len(old) == 5 and len(new) == 5 and old[0].udp_port != new[0].tdp_port
+
+    async def body() -> None:
+        found = await Discover.discover(target=BROADCAST, discovery_timeout=1, credentials=CREDS)
+        assert sorted(found) == sorted(p.host for p in new)  # 20002 answers: the new ones only
+        for dev in found.values():
+            await dev.update()  # every new plug logs in with the demo account
+            await dev.disconnect()
+
+    run(sim, body)
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_BROADCAST, 1)
+        s.settimeout(0.5)
+        s.sendto(encode_datagram({"system": {"get_sysinfo": {}}}), (BROADCAST, old[0].udp_port))
+        hosts = set()
+        with contextlib.suppress(TimeoutError):
+            while True:
+                data, (host, _port) = s.recvfrom(65536)
+                assert "system" in decode_datagram(data)
+                hosts.add(host)
+    assert hosts == {p.host for p in old}  # the 9999 probe: the old ones only

@@ -115,6 +115,11 @@ class SimulatorThread:
         return [p.host for p in self.sim.plugs]
 
     @property
+    def account(self) -> Account:
+        """The account KLAP/AES plugs know unless their spec names their own."""
+        return self.sim.account
+
+    @property
     def udp_port(self) -> int | None:
         """The UDP port of the first plug (all plugs of a fleet share one)."""
         return self.sim.plugs[0].udp_port if self.sim.plugs else None

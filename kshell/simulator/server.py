@@ -27,7 +27,7 @@ import logging
 import os
 import socket
 from collections.abc import Iterable
-from typing import Any, Self
+from typing import TYPE_CHECKING, Any, Self
 
 from kshell.errors import ProtocolError
 from kshell.protocol import (
@@ -40,8 +40,10 @@ from kshell.simulator.faults import FAULTS
 from kshell.simulator.firmware import FirmwareConfig
 from kshell.simulator.http import HttpConn
 from kshell.simulator.plug import PlugSpec, SimPlug
-from kshell.simulator.web import PlugWeb, make_web
 from kshell.simulator.xor import XorConn
+
+if TYPE_CHECKING:
+    from kshell.simulator.web import PlugWeb
 
 BROADCAST = "127.255.255.255"
 _log = logging.getLogger(__name__)
@@ -61,7 +63,11 @@ class _Node:
         self.server: asyncio.Server | None = None
         self.klap: asyncio.Server | None = None
         self.http: asyncio.Server | None = None  # the current generation's port 80
-        self.web: PlugWeb | None = make_web(plug, account) if plug.is_http else None
+        self.web: PlugWeb | None = None
+        if plug.is_http:  # KLAP/AES need the cryptography package; old plugs do not
+            from kshell.simulator.web import make_web
+
+            self.web = make_web(plug, account)
         self.udp: asyncio.DatagramTransport | None = None
         self.conns: set[XorConn] = set()
         self.http_conns: set[HttpConn] = set()

@@ -4,6 +4,7 @@ here from the protocol facts (../shared/PROTOCOLS.md), over real sockets on 127.
 from __future__ import annotations
 
 import base64
+import contextlib
 import hashlib
 import http.client
 import json
@@ -247,7 +248,26 @@ def test_slow_and_silent_http(sim: SimulatorThread) -> None:
 
 
 def test_http_bounds_header_flood_and_get(sim: SimulatorThread) -> None:
+    from kshell.simulator.http import MAX_CONNECTIONS
+
     plug = sim.plugs[0]
+    held = [
+        socket.create_connection((plug.host, plug.http_port), timeout=3)
+        for _ in range(MAX_CONNECTIONS)
+    ]
+    try:
+        time.sleep(0.1)  # let the simulator account for them
+        with socket.create_connection((plug.host, plug.http_port), timeout=3) as extra:
+            extra.sendall(
+                b"POST /app/handshake1 HTTP/1.1\r\nContent-Length: 16\r\n\r\n" + bytes(16)
+            )
+            with contextlib.suppress(ConnectionResetError):
+                assert extra.recv(100) == b""  # closed: one connection too many
+    finally:
+        for s in held:
+            s.close()
+    time.sleep(0.1)
+    assert post(plug.host, plug.http_port, "/app/handshake1", os.urandom(16))[0] == 200
     with socket.create_connection((plug.host, plug.http_port), timeout=3) as s:
         s.sendall(b"POST /app HTTP/1.1\r\n" + b"X-Pad: " + b"a" * 9000 + b"\r\n")
         assert s.recv(100).startswith(b"HTTP/1.1 400")
@@ -357,3 +377,22 @@ def test_discovery_probe_and_answer(sim: SimulatorThread) -> None:
     assert _unicast(smart.host, smart.tdp_port, bad_crc, wait=0.3) is None
     old = sim.plugs[4]
     assert _unicast(old.host, old.udp_port, PROBE, wait=0.3) is None  # old plugs stay silent
+
+
+def test_device_reboot_drops_the_sessions() -> None:
+    from kshell.simulator import FirmwareConfig
+
+    fast = FirmwareConfig(flash_time=0.1, reboot_time=0.4)
+    with SimulatorThread([new_gen("127.11.11.1")], firmware=fast) as sim:
+        client = klap(sim)
+        client.login()
+        assert client.ask({"method": "device_reboot", "params": {"delay": 0}}) == {"error_code": 0}
+        deadline = time.monotonic() + 5
+        while sim.call(lambda: not sim.plugs[0].down) and time.monotonic() < deadline:
+            time.sleep(0.02)
+        while sim.call(lambda: sim.plugs[0].down) and time.monotonic() < deadline:
+            time.sleep(0.02)
+        assert time.monotonic() < deadline, "the plug did not go down and come back"
+        assert client.send({"method": "get_device_info"})[0] == 403  # a rebooted plug forgot it
+        client.login()
+        assert client.ask({"method": "get_device_info"})["error_code"] == 0

@@ -2,8 +2,8 @@
 
 Only what a plug's web server does: POST (and a refused GET), ``Content-Length`` bodies,
 keep-alive, cookies in, ``Set-Cookie`` out. Bounded like firmware: headers up to 8 KiB, bodies
-up to 64 KiB (413 beyond), a request must arrive within ``REQUEST_TIME`` seconds and an idle
-connection is closed after ``IDLE_TIME``. Faults of the plug (``delay``, ``drop``, ``close``,
+up to 64 KiB (413 beyond), ``MAX_CONNECTIONS`` open connections, a request must arrive within
+``REQUEST_TIME`` seconds and an idle connection is closed after ``IDLE_TIME``. Faults of the plug (``delay``, ``drop``, ``close``,
 ``garbage``, ``bad_length``) apply to every answer.
 """
 
@@ -19,6 +19,7 @@ from kshell.simulator.faults import Faults
 
 MAX_HEADER = 8192
 MAX_BODY = 64 * 1024
+MAX_CONNECTIONS = 32  # per plug; more are closed at once, as a small device runs out of sockets
 REQUEST_TIME = 10.0
 IDLE_TIME = 60.0
 _REASONS = {
@@ -96,6 +97,9 @@ class HttpConn(asyncio.Protocol):
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         assert isinstance(transport, asyncio.Transport)
         self.transport = transport
+        if len(self.conns) >= MAX_CONNECTIONS:
+            transport.abort()
+            return
         self.conns.add(self)
         self._arm(IDLE_TIME)
 

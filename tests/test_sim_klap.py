@@ -396,3 +396,27 @@ def test_device_reboot_drops_the_sessions() -> None:
         assert client.send({"method": "get_device_info"})[0] == 403  # a rebooted plug forgot it
         client.login()
         assert client.ask({"method": "get_device_info"})["error_code"] == 0
+
+
+def test_a_bulk_fleet_of_smart_meters_answers_the_broadcast_probe() -> None:
+    from kshell.simulator import BROADCAST, bulk_specs
+    from kshell.simulator.runner import METERED_SMART_MODELS
+
+    specs = bulk_specs(
+        40, "127.11.12.1", models=METERED_SMART_MODELS, http_port=0, tdp_port=0, udp_port=None
+    )
+    with SimulatorThread(specs) as sim:
+        port = sim.plugs[0].tdp_port
+        assert {p.tdp_port for p in sim.plugs} == {port}
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+            s.setsockopt(socket.SOL_SOCKET, socket.SO_BROADCAST, 1)
+            s.settimeout(0.5)
+            s.sendto(PROBE, (BROADCAST, port))
+            seen = set()
+            with contextlib.suppress(TimeoutError):
+                while len(seen) < len(specs):
+                    data, (host, source_port) = s.recvfrom(4096)
+                    assert source_port == port
+                    assert json.loads(data[16:])["result"]["ip"] == host  # its own address
+                    seen.add(host)
+        assert seen == set(sim.hosts)

@@ -420,3 +420,31 @@ def test_a_bulk_fleet_of_smart_meters_answers_the_broadcast_probe() -> None:
                     assert json.loads(data[16:])["result"]["ip"] == host  # its own address
                     seen.add(host)
         assert seen == set(sim.hosts)
+
+
+def test_a_firmware_update_moves_an_old_plug_to_klap_then_aes() -> None:
+    from kshell.protocol import encode_datagram
+
+    spec = PlugSpec(host="127.11.13.1", model="KP115(EU) 1.0", port=0, udp_port=0, tdp_port=0)
+    with SimulatorThread([spec, new_gen("127.11.13.2")]) as sim:
+        plug = sim.plugs[0]
+        old_port, old_udp = plug.port, plug.udp_port
+        sim.switch_transport(plug.host, "klap")
+        with pytest.raises(ConnectionRefusedError):
+            socket.create_connection((plug.host, old_port), timeout=1).close()
+        probe = encode_datagram({"system": {"get_sysinfo": {}}})
+        assert _unicast(plug.host, old_udp, probe, wait=0.3) is None  # 9999 discovery gone
+        assert plug.tdp_port == sim.plugs[1].tdp_port  # joined the new generation's port
+        answer = _unicast(plug.host, plug.tdp_port, PROBE)
+        assert answer is not None
+        result = json.loads(answer[0][16:])["result"]
+        assert result["mac"] == plug.mac.replace(":", "-")  # the same unit
+        assert result["device_type"] == "IOT.SMARTPLUGSWITCH"
+        client = klap(sim)
+        client.login()
+        sysinfo = client.ask({"system": {"get_sysinfo": {}}})["system"]["get_sysinfo"]
+        assert sysinfo["mac"] == plug.mac
+        sim.switch_transport(plug.host, "aes")
+        result = json.loads(_unicast(plug.host, plug.tdp_port, PROBE)[0][16:])["result"]  # type: ignore[index]
+        assert result["mgt_encrypt_schm"]["encrypt_type"] == "AES"
+        assert klap(sim).handshake1()[0] == 404  # no KLAP endpoints any more

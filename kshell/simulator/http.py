@@ -217,3 +217,23 @@ class HttpConn(asyncio.Protocol):
         query = dict(parse_qsl(url.query, keep_blank_values=True))
         keep_alive = headers.get("connection", "").lower() != "close" and version == "HTTP/1.1"
         return HttpRequest(method.upper(), url.path, query, headers, body), keep_alive
+
+
+class DecoyHttp(asyncio.Protocol):
+    """Just enough HTTP to make port 80 look alive (the old plugs' ``klap`` fault)."""
+
+    def __init__(self) -> None:
+        self.buf = b""
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        assert isinstance(transport, asyncio.Transport)
+        self.transport = transport
+
+    def data_received(self, data: bytes) -> None:
+        self.buf += data
+        if b"\r\n\r\n" in self.buf or len(self.buf) > 8192:
+            self.transport.write(
+                b"HTTP/1.1 200 OK\r\nContent-Type: text/html\r\nContent-Length: 0\r\n"
+                b"Connection: close\r\n\r\n"
+            )
+            self.transport.close()

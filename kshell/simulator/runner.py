@@ -165,6 +165,10 @@ class SimulatorThread:
     def clear_fault(self, host: str, name: str) -> None:
         self.clear_faults(host, name)
 
+    def switch_transport(self, host: str, transport: str, login_version: int = 2) -> None:
+        """A firmware update moves ``host`` to KLAP or AES (same MAC); see ``Simulator``."""
+        self._run_coro(self.sim.switch_transport(host, transport, login_version))
+
     def power_cut(self, host: str, duration: float = 0.0) -> None:
         """Unplug ``host`` for ``duration`` seconds: connections drop, ``total`` restarts."""
         self._run_coro(self.sim.power_cut(host, duration))

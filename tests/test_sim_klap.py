@@ -448,3 +448,10 @@ def test_a_firmware_update_moves_an_old_plug_to_klap_then_aes() -> None:
         result = json.loads(_unicast(plug.host, plug.tdp_port, PROBE)[0][16:])["result"]  # type: ignore[index]
         assert result["mgt_encrypt_schm"]["encrypt_type"] == "AES"
         assert klap(sim).handshake1()[0] == 404  # no KLAP endpoints any more
+
+
+def test_an_oversized_answer(sim: SimulatorThread) -> None:
+    plug = sim.plugs[0]
+    sim.set_fault(plug.host, "oversized", 2_000_000)
+    status, body, _ = post(plug.host, plug.http_port, "/app/handshake1", os.urandom(16))
+    assert status == 200 and len(body) == 2_000_000

@@ -3,8 +3,9 @@
 Only what a plug's web server does: POST (and a refused GET), ``Content-Length`` bodies,
 keep-alive, cookies in, ``Set-Cookie`` out. Bounded like firmware: headers up to 8 KiB, bodies
 up to 64 KiB (413 beyond), ``MAX_CONNECTIONS`` open connections, a request must arrive within
-``REQUEST_TIME`` seconds and an idle connection is closed after ``IDLE_TIME``. Faults of the plug (``delay``, ``drop``, ``close``,
-``garbage``, ``bad_length``) apply to every answer.
+``REQUEST_TIME`` seconds and an idle connection is closed after ``IDLE_TIME``. Faults of the
+plug (``delay``, ``drop``, ``close``, ``garbage``, ``bad_length``, ``oversized``) apply to
+every answer.
 """
 
 from __future__ import annotations
@@ -167,6 +168,9 @@ class HttpConn(asyncio.Protocol):
             response = self.handler(request)
         except Exception:  # noqa: BLE001 - a plug answers 500, it does not crash
             response = HttpResponse(500)
+        oversized = self.faults.get("oversized")
+        if oversized:
+            response = HttpResponse(200, os.urandom(oversized))
         self.transport.write(response.encode(keep_alive=keep_alive, faults=self.faults))
         if not keep_alive:
             self.transport.close()

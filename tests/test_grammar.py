@@ -135,3 +135,15 @@ def test_parse_address():
     assert parse_address("plug.lan:80") == ("plug.lan", 80)
     assert parse_address("Kitchen") is None
     assert parse_address("127.0.0.2:99999") is None
+
+
+def test_names_fold_case_and_accents_and_find_unique_prefixes():
+    from kshell.names import fold, prefix_matches
+
+    assert fold("Büro Lampe") == fold("BURO LAMPE") == "buro lampe"
+    assert fold("Ｋｉｔｃｈｅｎ") == "kitchen"  # full-width letters look alike to a person
+    names = ["Büro Lampe", "Kitchen Kettle", "Kitchen", "Bad"]
+    assert prefix_matches("bu", names) == ["Büro Lampe"]
+    assert prefix_matches("kitchen", names) == ["Kitchen"]  # an exact name wins
+    assert prefix_matches("kit", names) == ["Kitchen Kettle", "Kitchen"]
+    assert prefix_matches("", names) == [] and prefix_matches("zz", names) == []

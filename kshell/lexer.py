@@ -27,7 +27,7 @@ from pygments.token import (
 )
 
 from kshell.completer.engine import Model, analyse
-from kshell.completer.scan import COMMENT, SEPARATOR, WORD, scan
+from kshell.grammar import COMMENT, SEPARATOR, WORD, scan
 
 ROLE_TOKENS: dict[str, _TokenType] = {
     "verb": Keyword,

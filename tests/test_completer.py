@@ -15,7 +15,7 @@ from prompt_toolkit.document import Document
 from kshell.cache import DeviceRecord
 from kshell.completer.engine import Model, describe, suggest
 from kshell.completer.prompt import KshellCompleter
-from kshell.completer.scan import scan
+from kshell.grammar import scan
 from kshell.registry import build_registry
 
 REGISTRY = build_registry()

@@ -26,6 +26,33 @@ def test_split_like_a_posix_shell():
 def test_unbalanced_quote_is_a_usage_error():
     with pytest.raises(UsageError, match="closing quotation"):
         split_commands('on "Living Room')
+    with pytest.raises(UsageError, match="final backslash"):
+        split_commands("on Kitchen\\")
+
+
+def test_a_quoted_separator_or_hash_is_a_word_and_runs_as_one():
+    assert words('alias Kitchen ";"') == [["alias", "Kitchen", ";"]]
+    assert words("alias Kitchen ';;'") == [["alias", "Kitchen", ";;"]]
+    assert words('alias Kitchen "#1"') == [["alias", "Kitchen", "#1"]]
+    assert words("alias Kitchen \\;") == [["alias", "Kitchen", ";"]]
+
+
+def test_hash_starts_a_comment_only_where_a_word_would_start():
+    assert words("alias Kitchen Plug#2 # the new name") == [["alias", "Kitchen", "Plug#2"]]
+    assert words("on a;# off b") == [["on", "a"]]
+
+
+def test_a_newline_separates_commands_and_a_backslash_joins_lines():
+    assert words("on a\noff b") == [["on", "a"], ["off", "b"]]
+    assert words("on Kit\\\nchen") == [["on", "Kitchen"]]
+
+
+def test_strict_and_tolerant_scans_agree_wherever_the_strict_one_succeeds():
+    from kshell.grammar import scan
+
+    line = 'on \'Living Room\' a\\ b; off "x\\"y" # done'
+    assert scan(line) == scan(line, strict=True)
+    assert scan('on "Liv')[-1].quote == '"'  # tolerant: a word still being typed
 
 
 def _cmd(args=(), options=(), confirm=False):

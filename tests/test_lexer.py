@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
-from hypothesis import given
+import shlex
+
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 from prompt_toolkit.document import Document
-from pygments.token import Comment, Error, Keyword, Name, Number, Operator, String
+from pygments.token import Comment, Error, Keyword, Name, Number, Operator, String, Text
 
 from kshell.cache import DeviceRecord
 from kshell.completer.engine import Model
+from kshell.errors import UsageError
+from kshell.grammar import split_commands
 from kshell.lexer import KshellLexer
 from kshell.registry import build_registry
 from kshell.repl.highlight import KshellHighlighter
@@ -118,3 +122,33 @@ def test_colours_come_from_the_config_and_bad_values_are_reported() -> None:
     assert any(p.startswith("[colors] sparkles: unknown") for p in problems)
     config.set("shell", "color", "never")
     assert color_depth(config) is not None
+
+
+def shown_commands(line: str) -> list[list[str]]:
+    """The commands the highlighter shows: each word span read on its own by ``shlex``
+    (an independent reader), split where it shows a separator, comments left out."""
+    commands: list[list[str]] = [[]]
+    for _, kind, value in KshellLexer(MODEL).get_tokens_unprocessed(line):
+        if kind is Operator or (kind is Text.Whitespace and "\n" in value):
+            commands.append([])
+        elif kind is not Text.Whitespace and kind not in Comment:
+            read = shlex.split(value)
+            assert len(read) == 1, f"{value!r} is shown as one word but reads as {read}"
+            commands[-1].append(read[0])
+    return [c for c in commands if c]
+
+
+PIECES = ["on", "alias", "Strip", "Kitchen", "a", "é", " ", " ", "\t", ";", "#", "'", '"', "\\"]
+
+
+@settings(max_examples=400)
+@given(st.lists(st.sampled_from(PIECES), max_size=14).map("".join))
+@example('alias Kitchen ";"')
+@example("alias Kitchen ';' # x")
+@example("on a#b; off")
+def test_what_is_highlighted_as_words_is_exactly_what_runs(line: str) -> None:
+    try:
+        runs = [c.words for c in split_commands(line)]
+    except UsageError:
+        return  # nothing runs; the typing view may show anything
+    assert shown_commands(line) == runs

@@ -18,8 +18,8 @@ from pathlib import Path
 from typing import TypeVar
 
 from kshell.cache import DeviceRecord
-from kshell.completer.scan import COMMENT, WORD, Token, current_command, scan, split_commands
 from kshell.completer.targets import Candidate, TargetIndex, quote_word
+from kshell.grammar import COMMENT, WORD, Token, current_command, group_commands, scan
 from kshell.registry import Arg, Command, Opt, Registry
 
 T = TypeVar("T")
@@ -545,7 +545,7 @@ def analyse(model: Model, text: str) -> list[tuple[Token, str]]:
     """Every token of ``text`` with its role, for the lexer."""
     tokens = scan(text)
     roles: dict[int, str] = {}
-    for group in split_commands(tokens):
+    for group in group_commands(tokens):
         binding = bind(model, [t.value for t in group], final=True)
         for token, role in zip(group, binding.roles):
             roles[token.start] = role

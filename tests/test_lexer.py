@@ -60,7 +60,26 @@ def test_known_targets_differ_from_unknown_ones() -> None:
 
 def test_a_word_still_being_typed_is_not_an_error_yet() -> None:
     assert kind_of("on Kitch", "Kitch") is not Name.Exception  # the start of a known alias
-    assert kind_of("on Kitch ", "Kitch") is Name.Exception  # finished, and unknown
+    assert kind_of("on Zzz ", "Zzz") is Name.Exception  # finished, and unknown
+    assert kind_of("on Kitch ", "Kitch") is Name.Variable  # a unique prefix runs at the prompt
+
+
+def test_a_number_is_coloured_as_one_only_when_the_command_takes_it() -> None:
+    # the binder that runs the line refuses a non-finite interval: so does the colour
+    assert kind_of("emeter watch --interval inf", "inf") is Error
+    assert kind_of("emeter watch --interval 0.5", "0.5") is Number
+
+
+def test_accents_and_case_fold_and_an_ambiguous_prefix_is_not_a_plug() -> None:
+    records = [
+        DeviceRecord("127.20.9.7", alias="Büro Lampe", model="HS100(EU)"),
+        DeviceRecord("127.20.9.8", alias="Bad", model="HS100(EU)"),
+        DeviceRecord("127.20.9.9", alias="Badewanne", model="HS100(EU)"),
+    ]
+    model = Model(REGISTRY, lambda: records)
+    found = {value: kind for kind, value in tokens("on buro; on BÜRO LAMP; on Ba ", model)}
+    assert found["buro"] is Name.Variable and found["BÜRO"] is Name.Variable
+    assert found["Ba"] is Name.Exception  # two plugs start so: nothing runs
     assert kind_of("dev", "dev") is not Error
     assert kind_of("dev ", "dev") is Error
 

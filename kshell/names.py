@@ -8,6 +8,7 @@ resolves. No I/O, no state.
 from __future__ import annotations
 
 import unicodedata
+from bisect import bisect_left
 from collections.abc import Iterable
 
 
@@ -28,14 +29,36 @@ def prefix_matches(typed: str, names: Iterable[str]) -> list[str]:
 
     ``[]``: nothing matches; one name: a unique prefix; several: ambiguous (list them).
     """
-    key = fold(typed)
-    if not key:
-        return []
-    found: list[str] = []
-    for name in names:
-        folded = fold(name)
-        if folded == key:
-            return [name]
-        if folded.startswith(key):
-            found.append(name)
-    return found
+    return PrefixIndex(names).matches(typed)
+
+
+class PrefixIndex:
+    """``prefix_matches`` over names sorted once, for a keystroke over a thousand plugs."""
+
+    def __init__(self, names: Iterable[str]) -> None:
+        self._order: dict[str, int] = {}
+        for position, name in enumerate(names):
+            self._order.setdefault(name, position)
+        pairs = sorted((fold(name), self._order[name], name) for name in self._order)
+        self._keys = [key for key, _, _ in pairs]
+        self._names = [name for _, _, name in pairs]
+
+    def matches(self, typed: str, limit: int | None = None) -> list[str]:
+        """As ``prefix_matches``, in the order the names were given; ``limit``: stop early
+        (2 is enough to tell unique from ambiguous)."""
+        key = fold(typed)
+        if not key:
+            return []
+        start = bisect_left(self._keys, key)
+        end = start
+        exact = []
+        while end < len(self._keys) and self._keys[end].startswith(key):
+            if self._keys[end] == key:
+                exact.append(self._names[end])
+            end += 1
+            if limit is not None and end - start >= limit and not exact:
+                break
+        if exact:
+            return exact[:1]
+        found = self._names[start:end]
+        return sorted(found, key=self._order.__getitem__)

@@ -304,6 +304,7 @@ def test_what_next_is_pure_and_reads_the_disk_only_through_its_providers() -> No
     from kshell.completer.engine import what_next
     from kshell.completer.known import FileEntry, ImageEntry, Known
     from kshell.completer.targets import TargetIndex
+    from kshell.names import PrefixIndex
 
     asked: list[str] = []
 
@@ -321,6 +322,7 @@ def test_what_next_is_pure_and_reads_the_disk_only_through_its_providers() -> No
         {v: v for v in REGISTRY.verbs()},
         TargetIndex.build(records()),
         {},
+        PrefixIndex(r.alias for r in records()),
         current=None,
         images=images,
         listdir=listdir,

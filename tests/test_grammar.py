@@ -3,6 +3,8 @@
 from types import SimpleNamespace
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from kshell.cache import DeviceCache, DeviceRecord
 from kshell.errors import TargetError, UsageError
@@ -174,3 +176,18 @@ def test_names_fold_case_and_accents_and_find_unique_prefixes():
     assert prefix_matches("kitchen", names) == ["Kitchen"]  # an exact name wins
     assert prefix_matches("kit", names) == ["Kitchen Kettle", "Kitchen"]
     assert prefix_matches("", names) == [] and prefix_matches("zz", names) == []
+
+
+@given(
+    st.lists(st.text(alphabet="abBüÜ é", max_size=5), max_size=8),
+    st.text(alphabet="abBüÜ é", max_size=3),
+)
+def test_the_sorted_prefix_index_reads_names_as_the_plain_rule_does(names, typed):
+    from kshell.names import PrefixIndex, fold
+
+    key = fold(typed)
+    distinct = list(dict.fromkeys(names))
+    exact = [n for n in distinct if fold(n) == key]
+    expected = [] if not key else exact[:1] or [n for n in distinct if fold(n).startswith(key)]
+    assert PrefixIndex(names).matches(typed) == expected
+    assert len(PrefixIndex(names).matches(typed, limit=2)) == min(len(expected), 2)

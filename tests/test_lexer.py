@@ -10,7 +10,7 @@ from prompt_toolkit.document import Document
 from pygments.token import Comment, Error, Keyword, Name, Number, Operator, String, Text
 
 from kshell.cache import DeviceRecord
-from kshell.completer.engine import Model
+from kshell.completer.engine import Model, suggest
 from kshell.errors import UsageError
 from kshell.grammar import split_commands
 from kshell.lexer import KshellLexer
@@ -171,3 +171,8 @@ def test_what_is_highlighted_as_words_is_exactly_what_runs(line: str) -> None:
     except UsageError:
         return  # nothing runs; the typing view may show anything
     assert shown_commands(line) == runs
+    # and completion replaces exactly the last word that would run
+    last = runs[-1][-1] if runs else None
+    typed = line[suggest(MODEL, line).start :]
+    if typed:
+        assert shlex.split(typed) == [last]

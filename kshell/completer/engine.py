@@ -21,6 +21,8 @@ from kshell.grammar import COMMENT, WORD, Token, current_command, group_commands
 from kshell.names import fold
 from kshell.registry import Arg, Command
 
+MAX_OFFERED = 500  # plugs offered at most for one word
+
 __all__ = ["Completions", "Known", "Model", "Suggestion", "analyse", "describe", "suggest"]
 
 
@@ -135,11 +137,11 @@ def target_suggestions(
     ]
     out = match.rank(keyword_items, key=lambda s: s.text)
     pool = [c for c in index.aliases if c.lower not in lacks] if lacks else index.aliases
-    out += [
-        Suggestion(quote_word(c.text), c.text, c.meta, c.kind)
-        for c in match.rank(pool, key=lambda c: c.lower, folded=True)
-        if c.text not in exclude
-    ]
+    for c in match.rank(pool, key=lambda c: c.lower, folded=True):
+        if len(out) >= MAX_OFFERED:
+            break  # a menu longer than this helps nobody; typing more narrows it
+        if c.text not in exclude:
+            out.append(Suggestion(quote_word(c.text), c.text, c.meta, c.kind))
     if typed[:1].isdigit():  # hosts and MACs by prefix only: a substring of an address is noise
         low = fold(typed)
         out += [

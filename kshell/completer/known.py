@@ -11,6 +11,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from kshell.completer.targets import TargetIndex
+from kshell.names import PrefixIndex
 from kshell.registry import Registry
 
 
@@ -48,6 +49,7 @@ class Known:
     verb_meta: dict[str, str]
     targets: TargetIndex
     lacking: dict[str, set[str]]  # capability -> folded words of plugs without it
+    prefixes: PrefixIndex  # plug aliases, for unique prefixes as the resolver reads them
     current: str | None = None
     images: Callable[[], list[ImageEntry]] = list  # the firmware library, read on demand
     listdir: Callable[[str], list[FileEntry]] = lambda folder: []  # a folder as typed

@@ -12,6 +12,7 @@ from kshell.completer.capable import lacking
 from kshell.completer.files import FolderLister, ImageShelf
 from kshell.completer.known import Known
 from kshell.completer.targets import TargetIndex
+from kshell.names import PrefixIndex
 from kshell.registry import Registry
 
 
@@ -42,6 +43,7 @@ class Model:
         self.clock = clock
         self._index: TargetIndex | None = None
         self._lacking: dict[str, set[str]] = {}
+        self._prefixes = PrefixIndex(())
         self._built = 0.0
         self._print: object = None
         self.verbs = registry.verbs()
@@ -75,6 +77,7 @@ class Model:
         records = self._records()
         self._index = TargetIndex.build(records)
         self._lacking = lacking(records)
+        self._prefixes = PrefixIndex(r.alias for r in records if r.alias)
         return self._index
 
     def known(self) -> Known:
@@ -86,6 +89,7 @@ class Model:
             self.verb_meta,
             index,
             self._lacking,
+            self._prefixes,
             self.current(),
             self.images,
             self.listdir,

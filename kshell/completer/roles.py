@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 
 from kshell.binding import fits, next_args, place
 from kshell.completer.known import Known
-from kshell.names import fold, prefix_matches
+from kshell.names import fold
 from kshell.registry import Arg, Command, Opt
 
 # Words a target argument accepts besides plugs, per command ("use none" clears the target).
@@ -119,8 +119,7 @@ def classify_target(known: Known, cmd: Command, arg: Arg, word: str) -> str:
         return "target"
     if parse_address(word) is not None:
         return "address"
-    aliases = [c.text for c in index.aliases if c.kind == "alias"]
-    if len(prefix_matches(word, aliases)) == 1:
+    if len(known.prefixes.matches(word, limit=2)) == 1:
         return "target"
     return "unknown_target"
 

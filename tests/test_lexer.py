@@ -124,6 +124,15 @@ def test_the_prompt_glue_gives_style_classes_per_line() -> None:
     assert lex(5) == []
 
 
+def test_a_quote_left_open_on_one_line_colours_the_next_as_it_runs() -> None:
+    lex = KshellHighlighter(MODEL).lex_document(Document('on "Kitchen\nKettle" ; off Strip'))
+    second = lex(1)
+    assert "".join(text for _, text in second) == 'Kettle" ; off Strip'
+    styles = {text: style for style, text in second}
+    assert 'Kettle"' in styles and styles['Kettle"'] != "class:pygments.keyword"
+    assert styles["off"] == "class:pygments.keyword"
+
+
 def test_colours_come_from_the_config_and_bad_values_are_reported() -> None:
     import configparser
 

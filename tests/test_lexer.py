@@ -185,3 +185,31 @@ def test_what_is_highlighted_as_words_is_exactly_what_runs(line: str) -> None:
     typed = line[suggest(MODEL, line).start :]
     if typed:
         assert shlex.split(typed) == [last]
+
+
+WORDS = ["on", "off", "Strip", "TV", "2", "-1", "inf", "x", "all", "--yes", "--count", "--count=3"]
+WORDS += ["--interval", "--out", "a.csv", "--bogus", "2026", "13"]
+BAD_ROLES = {"bad_option", "bad_number", "bad_choice", "extra"}
+
+
+@settings(max_examples=300)
+@given(
+    st.sampled_from(sorted(REGISTRY.commands)),
+    st.lists(st.sampled_from(WORDS), max_size=5),
+    st.sampled_from([None, "Strip"]),
+)
+def test_a_word_coloured_wrong_is_exactly_one_the_command_refuses(
+    name: str, words: list[str], current: str | None
+) -> None:
+    from kshell.completer.engine import analyse
+    from kshell.registry import parse_args
+
+    cmd = REGISTRY.commands[name]
+    line = " ".join([name, *words])
+    model = Model(REGISTRY, lambda: RECORDS, current=lambda: current)
+    roles = [role for _, role in analyse(model, line + " ")]
+    try:
+        parse_args(cmd, words, current)
+    except UsageError:
+        return  # refused: a missing argument is not a coloured word, so any colours may do
+    assert not BAD_ROLES & set(roles), (line, roles)

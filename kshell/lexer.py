@@ -39,6 +39,7 @@ ROLE_TOKENS: dict[str, _TokenType] = {
     "target": Name.Variable,
     "address": Name.Variable.Magic,
     "unknown_target": Name.Exception,
+    "incapable_target": Name.Exception,  # known, but without the meter or light it needs
     "keyword": Keyword.Constant,
     "choice": Name.Constant,
     "bad_choice": Error,

@@ -70,6 +70,21 @@ def test_a_number_is_coloured_as_one_only_when_the_command_takes_it() -> None:
     assert kind_of("emeter watch --interval 0.5", "0.5") is Number
 
 
+def test_a_plug_without_what_the_command_needs_is_marked() -> None:
+    records = [
+        DeviceRecord("127.20.9.2", alias="Kettle", model="HS110(EU)", emeter=True),
+        DeviceRecord("127.20.9.3", alias="Lamp", model="HS100(US)"),
+    ]
+    model = Model(REGISTRY, lambda: records)
+    found = {
+        value: kind for kind, value in tokens("emeter day Lamp; emeter Kettle; on Lamp", model)
+    }
+    assert found["Lamp"] is Name.Variable  # the last one: on takes any plug
+    assert tokens("emeter day Lamp ", model)[-1] == (Name.Exception, "Lamp")
+    assert found["Kettle"] is Name.Variable
+    assert tokens("emeter day lam ", model)[-1] == (Name.Exception, "lam")  # by its prefix too
+
+
 def test_accents_and_case_fold_and_an_ambiguous_prefix_is_not_a_plug() -> None:
     records = [
         DeviceRecord("127.20.9.7", alias="Büro Lampe", model="HS100(EU)"),

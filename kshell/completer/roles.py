@@ -109,19 +109,23 @@ def _arg_role(known: Known, cmd: Command, arg: Arg | None, word: str) -> str:
 
 def classify_target(known: Known, cmd: Command, arg: Arg, word: str) -> str:
     """keyword (all, none), target (a known plug, or a unique prefix of an alias, as the
-    resolver reads it at the prompt), address (an unknown host) or unknown."""
+    resolver reads it at the prompt), incapable_target (a known plug without what the
+    argument needs, e.g. a meter), address (an unknown host) or unknown_target."""
     from kshell.targets import parse_address
 
     if word.lower() in keywords(cmd, arg):
         return "keyword"
-    index = known.targets
-    if index.is_known(word):
-        return "target"
-    if parse_address(word) is not None:
-        return "address"
-    if len(known.prefixes.matches(word, limit=2)) == 1:
-        return "target"
-    return "unknown_target"
+    name = word
+    if not known.targets.is_known(word):
+        if parse_address(word) is not None:
+            return "address"
+        matches = known.prefixes.matches(word, limit=2)
+        if len(matches) != 1:
+            return "unknown_target"
+        name = matches[0]
+    if any(fold(name) in known.lacking.get(need, ()) for need in arg.needs):
+        return "incapable_target"
+    return "target"
 
 
 def keywords(cmd: Command, arg: Arg) -> tuple[str, ...]:
@@ -133,7 +137,7 @@ def still_typing(known: Known, role: str, word: str) -> bool:
     low = fold(word)
     if role == "bad_verb":
         return any(v.startswith(low) for v in known.verbs)
-    if role == "unknown_target":
+    if role in ("unknown_target", "incapable_target"):
         index = known.targets
         return any(c.lower.startswith(low) for c in index.aliases) or any(
             c.lower.startswith(low) for c in index.hosts

@@ -277,19 +277,27 @@ def test_led_offers_only_plugs_with_a_status_light_and_no_outlets() -> None:
     assert "Lamp" in {s.display for s in suggest(m, "on ").items}  # no need: every plug
 
 
-def test_every_plug_name_the_index_offers_has_its_capabilities_known() -> None:
+def test_every_word_the_index_offers_for_a_plug_carries_its_capabilities() -> None:
     from kshell.completer.capable import lacking
     from kshell.completer.targets import TargetIndex
 
-    records = [r for r in fleet_with_capabilities() if r.alias != "Never Read"]
+    # nothing here has a meter or a light: every word completion offers must say so
+    records = [
+        DeviceRecord(
+            "127.20.9.8",
+            port=9998,
+            alias="Garden Bulbs",
+            model="KL430(EU)",
+            kind="bulb",
+            mac="50:C7:BF:00:00:08",
+            children=[{"number": 1, "id": "c1", "alias": "Hedge", "state": "on"}],
+        ),
+        DeviceRecord("127.20.9.9", model="KL110(EU)", kind="bulb", children=[{"number": 1}]),
+    ]
     index = TargetIndex.build(records)
     lacks = lacking(records)
     for candidate in index.aliases + index.hosts + index.macs:
-        has_meter = candidate.lower not in lacks["emeter"]
-        has_led = candidate.lower not in lacks["led"]
-        assert (has_meter, has_led) != (False, False) or candidate.text.startswith(
-            ("Kitchen Bulb", "127.20.9.4")
-        ), candidate
+        assert candidate.lower in lacks["emeter"] and candidate.lower in lacks["led"], candidate
 
 
 def test_completion_folds_accents_and_case() -> None:

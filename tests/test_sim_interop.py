@@ -277,3 +277,23 @@ def test_a_mixed_house_binds_both_generations(sim_of: Callable[..., SimulatorThr
                 assert "system" in decode_datagram(data)
                 hosts.add(host)
     assert hosts == {p.host for p in old}  # the 9999 probe: the old ones only
+
+
+def test_an_impostor_fails_klap_but_passes_aes(sim_of: Callable[..., SimulatorThread]) -> None:
+    """A plug that does not know the password: KLAP's proof gives it away, AES cannot."""
+    sim = sim_of(new_gen("127.11.9.1", "P110(AU) 1.0"), new_gen("127.11.9.2", "HS220(US) 3.26"))
+    klap_plug, aes_plug = sim.plugs
+    for plug in sim.plugs:
+        sim.set_fault(plug.host, "impostor")
+
+    async def body() -> None:
+        dev = await discover(klap_plug.host)
+        with pytest.raises(AuthenticationError, match="did not match our challenge"):
+            await dev.update()
+        await dev.disconnect()
+        dev = await discover(aes_plug.host, Credentials("anyone@example.invalid", "anything"))
+        await dev.update()  # logged in with any password: AES proves nothing
+        assert dev.model == "HS220"
+        await dev.disconnect()
+
+    run(sim, body)

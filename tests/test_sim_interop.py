@@ -297,3 +297,23 @@ def test_an_impostor_fails_klap_but_passes_aes(sim_of: Callable[..., SimulatorTh
         await dev.disconnect()
 
     run(sim, body)
+
+
+def test_aes_metering_plug_with_login_version_1(sim_of: Callable[..., SimulatorThread]) -> None:
+    """Some P110 firmware speaks AES; login version 1 sends the password in base64."""
+    sim = sim_of(
+        new_gen("127.11.10.1", "P110(AU) 1.0", transport="aes", login_version=1, profile="media")
+    )
+    plug = sim.plugs[0]
+
+    async def body() -> None:
+        dev = await discover(plug.host)
+        assert dev.config.connection_type.login_version == 1
+        await dev.update()
+        assert dev.config.connection_type.encryption_type.value == "AES"
+        assert 60 < dev.modules[Module.Energy].current_consumption < 130
+        await dev.turn_off()
+        assert sim.call(lambda: plug.relay_state) == 0
+        await dev.disconnect()
+
+    run(sim, body)

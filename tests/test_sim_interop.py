@@ -20,6 +20,7 @@ from kasa import AuthenticationError, Credentials, Device, Discover, KasaExcepti
 from kshell.protocol import decode_datagram, encode_datagram
 from kshell.simulator import BROADCAST, PlugSpec, SimulatorThread, house_specs
 from kshell.simulator.accounts import DEMO_ACCOUNT, Account
+from kshell.simulator.tdp import discovery_result
 
 CREDS = Credentials(DEMO_ACCOUNT.username, DEMO_ACCOUNT.password)
 
@@ -315,5 +316,24 @@ def test_aes_metering_plug_with_login_version_1(sim_of: Callable[..., SimulatorT
         await dev.turn_off()
         assert sim.call(lambda: plug.relay_state) == 0
         await dev.disconnect()
+
+    run(sim, body)
+
+
+def test_a_factory_default_plug_knows_the_vendor_setup_account(
+    sim_of: Callable[..., SimulatorThread],
+) -> None:
+    sim = sim_of(
+        new_gen("127.11.11.1", "KP125M(US) 1.0", factory_default=True),  # Kasa: kasa@tp-link.net
+        new_gen("127.11.11.2", "P110(AU) 1.0", factory_default=True),  # Tapo: test@tp-link.net
+    )
+
+    async def body() -> None:
+        for plug in sim.plugs:
+            dev = await discover(plug.host, Credentials("owner@example.invalid", "whatever"))
+            result = discovery_result(plug, None)
+            assert result["factory_default"] is True and result["owner"] == ""
+            await dev.update()  # python-kasa falls back to the vendor's setup account
+            await dev.disconnect()
 
     run(sim, body)

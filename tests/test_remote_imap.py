@@ -115,7 +115,7 @@ def test_trusted_mail_by_imap_switches_the_plug_and_is_moved(
     assert dovecot.count(user) == 0
     reply = email.message_from_bytes(sink.messages[1])
     assert reply["In-Reply-To"] == "<idle@home.test>"
-    assert "> !off 127.50.2.2\nHeater: off" in body(reply)
+    assert "> !off 127.50.2.2\n| Heater: off" in body(reply)
 
 
 def test_forged_mail_by_imap_runs_nothing_and_is_not_answered(

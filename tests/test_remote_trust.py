@@ -17,6 +17,7 @@ from kshell.errors import UsageError
 from kshell.remote.body import body_text, html_to_text, parse_orders
 from kshell.remote.journal import Journal, JournalLocked
 from kshell.remote.settings import load_settings, parse_source
+from kshell.remote.totp import TotpBook, TotpGuard
 from kshell.remote.trust import aligned, from_address, judge, parse_authres
 
 SENDERS = {"boss@home.test": "control"}
@@ -29,22 +30,7 @@ def mail(text: str) -> Message:
 
 def verdict(msg_text: str, **kw):  # type: ignore[no-untyped-def]
     msg = mail(msg_text)
-    used: set[str] = kw.pop("used", set())
-
-    def use_code(code: str) -> bool:
-        if code in used:
-            return False
-        used.add(code)
-        return True
-
-    args = {
-        "senders": SENDERS,
-        "authserv_id": "mx.home.test",
-        "secret": SECRET,
-        "auth_codes": [],
-        "use_code": use_code,
-        **kw,
-    }
+    args = {"senders": SENDERS, "authserv_id": "mx.home.test", **kw}
     return judge(msg, msg.as_bytes(), **args)
 
 
@@ -187,14 +173,18 @@ def test_sender_off_the_allowlist_is_rejected_even_with_proof() -> None:
     assert not v.trusted and "allowlist" in v.how
 
 
-def test_totp_code_is_accepted_once() -> None:
-    used: set[str] = set()
-    code = pyotp.TOTP(SECRET).now()
-    text = "From: boss@home.test\n\n"
-    assert verdict(text, auth_codes=[code], used=used).trusted
-    again = verdict(text, auth_codes=[code], used=used)
-    assert not again.trusted and "already used" in again.how
-    assert not verdict(text, auth_codes=["000000" if code != "000000" else "111111"]).trusted
+def test_totp_code_is_accepted_once(tmp_path: Path) -> None:
+    journal = Journal(tmp_path / "j.sqlite")
+    try:
+        guard = TotpGuard(TotpBook({"boss@home.test": SECRET}, tmp_path / "none.ini"), journal)
+        code = pyotp.TOTP(SECRET).now()
+        assert guard.settle("boss@home.test", [code], proven=False).proof == "TOTP code"
+        again = guard.settle("boss@home.test", [code], proven=False)
+        assert again.proof is None and again.refusal == "TOTP code already used"
+        wrong = "000000" if code != "000000" else "111111"
+        assert guard.settle("boss@home.test", [wrong], proven=False).proof is None
+    finally:
+        journal.close()
 
 
 # DKIM, with a real key pair and a DNS answer served from memory
@@ -256,28 +246,48 @@ def _sign_by_hand(private: bytes, domain: str, names: list[bytes], raw: bytes) -
 
 def _judge_raw(raw: bytes, dns: bytes):  # type: ignore[no-untyped-def]
     msg = email.message_from_bytes(raw)
-    return judge(
-        msg,
-        raw,
-        senders=SENDERS,
-        authserv_id="",
-        secret="",
-        auth_codes=[],
-        use_code=lambda c: True,
-        dnsfunc=lambda name, timeout=5: dns,
-    )
+    return judge(msg, raw, senders=SENDERS, authserv_id="", dnsfunc=lambda name, timeout=5: dns)
 
 
 def test_dkim_signature_aligned_and_covering_from(dkim_key: tuple[bytes, bytes]) -> None:
     private, dns = dkim_key
-    raw = _signed(
-        private,
-        "home.test",
-        [b"from", b"subject"],
-        "From: boss@home.test\nSubject: x\n\n!off Kitchen\n",
-    )
+    raw = _signed(private, "home.test", COVERED + [b"subject"], ORDER)
     v = _judge_raw(raw, dns)
     assert v.trusted and "DKIM" in v.how
+    assert v.signatures and len(v.signatures[0]) > 100  # its b=, for the journal
+
+
+COVERED = [b"from", b"date", b"message-id"]
+ORDER = (
+    "From: boss@home.test\nDate: Sun, 29 Nov 2026 20:00:00 +0000\n"
+    "Message-ID: <o1@home.test>\nSubject: x\n\n!off Kitchen\n"
+)
+
+
+@pytest.mark.parametrize(
+    "names",
+    [[b"from", b"subject"], [b"from", b"date"], [b"from", b"message-id"]],
+    ids=["no-date-no-id", "no-id", "no-date"],
+)
+def test_dkim_signature_must_cover_from_date_and_message_id(
+    dkim_key: tuple[bytes, bytes], names: list[bytes]
+) -> None:
+    private, dns = dkim_key
+    raw = _signed(private, "home.test", names, ORDER)
+    v = _judge_raw(raw, dns)
+    assert not v.trusted and "does not cover" in v.how
+
+
+def test_dkim_signature_with_a_body_length_proves_nothing(dkim_key: tuple[bytes, bytes]) -> None:
+    import dkim
+
+    private, dns = dkim_key
+    raw = ORDER.replace("\n", "\r\n").encode()
+    signed = dkim.sign(raw, b"sel", b"home.test", private, include_headers=COVERED, length=True)
+    appended = signed + raw + b"!on Kitchen\r\n"  # l= lets anyone append text
+    assert dkim.verify(appended, dnsfunc=lambda name, timeout=5: dns)
+    v = _judge_raw(appended, dns)
+    assert not v.trusted and "l=" in v.how
 
 
 def test_dkim_signature_that_does_not_cover_from_proves_nothing(
@@ -286,18 +296,16 @@ def test_dkim_signature_that_does_not_cover_from_proves_nothing(
     import dkim
 
     private, dns = dkim_key
-    raw = _signed(
-        private, "home.test", [b"subject"], "From: boss@home.test\nSubject: x\n\n!off Kitchen\n"
-    )
+    raw = _signed(private, "home.test", [b"date", b"message-id", b"subject"], ORDER)
     assert dkim.verify(raw, dnsfunc=lambda name, timeout=5: dns)  # valid, yet From is not signed
     assert not _judge_raw(raw, dns).trusted
 
 
 def test_dkim_signature_of_another_domain_or_altered_body(dkim_key: tuple[bytes, bytes]) -> None:
     private, dns = dkim_key
-    other = _signed(private, "evil.test", [b"from"], "From: boss@home.test\n\n!off Kitchen\n")
+    other = _signed(private, "evil.test", COVERED, ORDER)
     assert not _judge_raw(other, dns).trusted
-    good = _signed(private, "home.test", [b"from"], "From: boss@home.test\n\n!off Kitchen\n")
+    good = _signed(private, "home.test", COVERED, ORDER)
     assert not _judge_raw(good.replace(b"!off", b"!on "), dns).trusted
 
 

@@ -106,7 +106,9 @@ def sim() -> SimulatorThread:
         yield running
 
 
-def configure(home: Path, sink: ReplySink, extra: str = "", senders: str = "") -> None:
+def configure(
+    home: Path, sink: ReplySink, extra: str = "", senders: str = "", totp: str = ""
+) -> None:
     write_config(
         home,
         extra=(
@@ -114,7 +116,7 @@ def configure(home: Path, sink: ReplySink, extra: str = "", senders: str = "") -
             f"reply = smtp://127.0.0.1:{sink.port}\nreply_from = kshell@home.test\n"
             "trusted_authserv_id = mx.home.test\n"
             + extra
-            + f"\n[totp]\nboss@home.test = {SECRET}\n"
+            + f"\n[totp]\nboss@home.test = {SECRET}\n{totp}"
             + "\n[senders]\n"
             + (
                 senders

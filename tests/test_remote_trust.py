@@ -110,6 +110,18 @@ def test_authentication_results_parsing() -> None:
     assert results[-1][:2] == ("dmarc", "pass")
 
 
+def test_a_quoted_pass_in_authentication_results_is_not_a_pass() -> None:
+    header = (
+        "Authentication-Results: mx.home.test; "
+        'dkim=fail reason="bad; dkim=pass header.d=home.test" header.d=evil.test\n'
+    )
+    server, results = parse_authres(header.partition(": ")[2])
+    assert server == "mx.home.test" and [r[:2] for r in results] == [("dkim", "fail")]
+    assert not verdict(header + "From: boss@home.test\n\n").trusted
+    junk = "Authentication-Results: mx.home.test; ((( dkim=pass header.d=home.test\n"
+    assert not verdict(junk + "From: boss@home.test\n\n").trusted
+
+
 def test_from_alone_proves_nothing() -> None:
     v = verdict("From: boss@home.test\nSubject: x\n\n!off Kitchen\n")
     assert not v.trusted and "no proof" in v.how

@@ -147,11 +147,12 @@ class Journal:
         return [_entry(row) for row in rows]
 
     def reopen(self, key: str, mailbox_key: str | None) -> None:
-        """A message rejected before arrives again: judge it again (it ran nothing)."""
+        """A message rejected before arrives again: judge it again (it ran nothing), and
+        count it again in the unproven bucket."""
         self.db.execute(
             "UPDATE messages SET state = 'received', mailbox_key = COALESCE(?, mailbox_key), "
-            "updated = ? WHERE key = ? AND state = 'rejected'",
-            (mailbox_key, time.time(), key),
+            "received = ?, updated = ? WHERE key = ? AND state = 'rejected'",
+            (mailbox_key, time.time(), time.time(), key),
         )
 
     def ran_within(self, sender: str, seconds: float) -> int:

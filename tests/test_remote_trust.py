@@ -417,3 +417,55 @@ def test_two_listeners_never_share_one_journal(tmp_path: Path) -> None:
     finally:
         first.close()
     Journal(tmp_path / "j.sqlite").close()  # free again once the first is gone
+
+
+# -- the mail's form ---------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "name",
+    ["From", "Date", "Message-ID", "Subject", "To", "Content-Type", "Content-Transfer-Encoding"],
+)
+def test_a_header_that_may_appear_once_appears_twice(name: str) -> None:
+    from kshell.remote.mailparse import parse_mail
+    from kshell.remote.sources import Incoming
+
+    head = {
+        "From": "boss@home.test",
+        "Date": "Sun, 29 Nov 2026 20:00:00 +0000",
+        "Message-ID": "<m@home.test>",
+        "Subject": "x",
+        "To": "kshell@home.test",
+        "Content-Type": "text/plain",
+        "Content-Transfer-Encoding": "7bit",
+    }
+    text = "".join(f"{k}: {v}\r\n" for k, v in head.items()) + f"{name}: {head[name]}\r\n"
+    raw = (text + "\r\n!off Kitchen\r\n").encode()
+    mail = parse_mail(Incoming(raw, len(raw), True, None, "t", _finish))
+    assert mail.refusal == f"the header {name} appears 2 times (one is allowed)"
+
+
+async def _finish() -> None:
+    return None
+
+
+def test_wrong_codes_in_total_raise_an_alert_and_lock_only_their_sender(tmp_path: Path) -> None:
+    journal = Journal(tmp_path / "j.sqlite")
+    senders = [f"s{i}@home.test" for i in range(4)]
+    try:
+        guard = TotpGuard(TotpBook(dict.fromkeys(senders, SECRET), tmp_path / "x.ini"), journal)
+        code = pyotp.TOTP(SECRET).now()
+        bad = f"{(int(code) + 500_000) % 1_000_000:06d}"
+        notes = []
+        for sender in senders:
+            for _ in range(5):
+                notes += guard.settle(sender, [bad], proven=False).notes
+        assert sum("TOTP locked for" in n for n in notes) == 4
+        assert [n for n in notes if n.startswith("ALERT")] == [
+            "ALERT: 20 wrong TOTP codes in the last hour (someone is guessing)"
+        ]
+        assert journal.totp_locks() == sorted(senders)
+        outsider = TotpGuard(TotpBook({"boss@home.test": SECRET}, tmp_path / "x.ini"), journal)
+        assert outsider.settle("boss@home.test", [code], proven=False).proof == "TOTP code"
+    finally:
+        journal.close()

@@ -5,6 +5,13 @@ never runs twice), trust is decided before any limit is explained to anyone (an 
 sender gets no reply at all: no backscatter to a forged address), the message is
 ``running`` on disk before its first command, and it moves to the processed folder only
 once the journal has it.
+
+Before trust: the mail is parsed within bounds (what cannot be read is journaled as
+unreadable, moved, and never parsed again) and refused on its form (a once-only header
+twice, more than one ``auth`` line). Mail that proves no sender draws on its own hourly
+budget; past it no DNS lookup or code is tried for it. After trust: automated mail runs
+nothing and gets no answer, a trusted sender's rate counts refusals too (so replies to
+refusals stay within it), and one DKIM signature runs once.
 """
 
 from __future__ import annotations

@@ -178,8 +178,8 @@ def holds_secret(parser: configparser.ConfigParser) -> str | None:
                 continue
             if section == "totp" or any(word in key.lower() for word in SECRET_WORDS):
                 return f"[{section}] {key}"
-            head = value.strip().partition("@")[0]
-            if "://" in head and ":" in head.partition("://")[2]:  # scheme://user:password@
+            userinfo, at, _ = value.strip().partition("://")[2].partition("@")
+            if at and ":" in userinfo and "/" not in userinfo:  # scheme://user:password@host
                 return f"[{section}] {key}"
     return None
 

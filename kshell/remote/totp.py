@@ -93,7 +93,7 @@ def section_secrets(parser: configparser.ConfigParser, where: str) -> dict[str, 
 class TotpBook:
     """Per-sender secrets (kshell.ini's, then the file's, read again when it changes)."""
 
-    inline: dict[str, str]
+    inline: dict[str, str] = field(repr=False)
     path: Path
     shared: str = field(default="", repr=False)
     _stamp: float | None = field(default=None, repr=False)

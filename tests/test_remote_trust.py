@@ -122,6 +122,19 @@ def test_a_quoted_pass_in_authentication_results_is_not_a_pass() -> None:
     assert not verdict(junk + "From: boss@home.test\n\n").trusted
 
 
+@pytest.mark.parametrize(
+    "tags, why",
+    [("h=from:date:message-id; l=10", "l="), ("h=from:subject", "does not cover")],
+)
+def test_the_servers_dkim_pass_is_not_enough_for_a_signature_we_refuse(tags: str, why: str) -> None:
+    v = verdict(
+        "Authentication-Results: mx.home.test; dkim=pass header.d=home.test\n"
+        f"DKIM-Signature: v=1; a=rsa-sha256; d=home.test; s=sel; {tags}; bh=AA==; b=BB==\n"
+        "From: boss@home.test\n\n"
+    )
+    assert not v.trusted and why in v.how
+
+
 def test_from_alone_proves_nothing() -> None:
     v = verdict("From: boss@home.test\nSubject: x\n\n!off Kitchen\n")
     assert not v.trusted and "no proof" in v.how

@@ -40,7 +40,15 @@ class ReplyError(KshellError):
 
 
 def build_reply(original: Message, to: str, sender: str, body: str) -> EmailMessage:
-    """A reply to ``original`` (to its proven From: address, never to Reply-To)."""
+    """A reply to ``original`` (to its proven From: address, never to Reply-To); a
+    ``ReplyError`` when the strict policy refuses any part of it."""
+    try:
+        return _build(original, to, sender, body)
+    except (ValueError, TypeError) as exc:  # the policy's refusals (defects are ValueErrors)
+        raise ReplyError(f"reply not built: {str(exc)[:200]}") from None
+
+
+def _build(original: Message, to: str, sender: str, body: str) -> EmailMessage:
     reply = EmailMessage(policy=STRICT)
     subject = header_text(original, "Subject", 200) or "kshell"
     reply["Subject"] = subject if subject.lower().startswith("re:") else f"Re: {subject}"

@@ -11,7 +11,7 @@ from typing import Any
 
 from kshell.context import Context
 from kshell.errors import KshellError, UsageError
-from kshell.registry import Arg, command
+from kshell.registry import Arg, ByMail, command
 from kshell.results import Failure, Record, Result, Table, Text
 
 
@@ -19,7 +19,7 @@ def _service(ctx: Context) -> Any:
     return ctx.extras.get("remote_service")
 
 
-@command("remote on", permission="admin", examples=("remote on",))
+@command("remote on", permission="admin", examples=("remote on",), by_mail=ByMail.NO)
 async def remote_on(ctx: Context, args: Any) -> Result:
     """Start listening for command mail ([remote] in the config) in the background."""
     from kshell.remote.service import RemoteService, printer
@@ -46,7 +46,7 @@ async def remote_on(ctx: Context, args: Any) -> Result:
     )
 
 
-@command("remote off", permission="admin", examples=("remote off",))
+@command("remote off", permission="admin", examples=("remote off",), by_mail=ByMail.NO)
 async def remote_off(ctx: Context, args: Any) -> Result:
     """Stop listening for command mail."""
     service = _service(ctx)
@@ -56,7 +56,7 @@ async def remote_off(ctx: Context, args: Any) -> Result:
     return Text("remote: off", {"remote": "off"})
 
 
-@command("remote status", permission="read", examples=("remote status",))
+@command("remote status", permission="read", examples=("remote status",), by_mail=ByMail.NO)
 async def remote_status(ctx: Context, args: Any) -> Result:
     """Whether remote mode is on, where it listens, and what it has handled."""
     service = _service(ctx)
@@ -67,7 +67,7 @@ async def remote_status(ctx: Context, args: Any) -> Result:
     return Record("remote", service.status())
 
 
-@command("remote test", permission="admin", examples=("remote test",))
+@command("remote test", permission="admin", examples=("remote test",), by_mail=ByMail.NO)
 async def remote_test(ctx: Context, args: Any) -> list[Result]:
     """Check each configured path: log in to the source, reach the reply server."""
     service = _service(ctx)
@@ -98,13 +98,14 @@ async def remote_test(ctx: Context, args: Any) -> list[Result]:
     ),
     permission="admin",
     examples=("remote totp add boss@example.org",),
+    by_mail=ByMail.NO,
 )
 async def remote_totp(ctx: Context, args: Any) -> Result:
     """Make a sender's own TOTP secret, store it (0600) and print its otpauth URI once."""
     from kshell.remote.settings import load_settings
     from kshell.remote.totp import add_secret, provisioning_uri
 
-    if ctx.source == "mail":  # a secret is never made, nor shown, by mail
+    if ctx.invocation.by_mail:  # a secret is never made, nor shown, by mail (ByMail.NO too)
         raise UsageError("remote totp cannot be run by mail")
     settings = load_settings(ctx.config, ctx.paths.data)
     address = args.address.strip().lower()
@@ -125,6 +126,7 @@ async def remote_totp(ctx: Context, args: Any) -> Result:
     args=(Arg("address", "word", "the sender whose TOTP was locked after wrong codes"),),
     permission="admin",
     examples=("remote unlock boss@example.org",),
+    by_mail=ByMail.NO,
 )
 async def remote_unlock(ctx: Context, args: Any) -> Result:
     """Let a sender prove itself by TOTP code again after too many wrong codes."""

@@ -264,7 +264,9 @@ class PeerPlug:
         if state is None:
             self.refusals += 1
             return self.http(200, b'{"error_code":9999}')
-        inner = cbc(state.key, state.iv, base64.b64decode(message["params"]["request"]), encrypt=False)
+        inner = cbc(
+            state.key, state.iv, base64.b64decode(message["params"]["request"]), encrypt=False
+        )
         request = json.loads(inner)
         if request.get("method") == "login_device":
             self.logins.append(request["params"])
@@ -280,7 +282,9 @@ class PeerPlug:
         if self.undecryptable and request.get("method") != "login_device":
             sealed_answer = base64.b64encode(secrets.token_bytes(48)).decode()
         else:
-            sealed_answer = base64.b64encode(cbc(state.key, state.iv, answer, encrypt=True)).decode()
+            sealed_answer = base64.b64encode(
+                cbc(state.key, state.iv, answer, encrypt=True)
+            ).decode()
         outer = {"error_code": 0, "result": {"response": sealed_answer}}
         return self.http(200, json.dumps(outer).encode())
 

@@ -100,7 +100,10 @@ def test_an_idle_connection_the_plug_closed_is_replaced_before_sending():
         server, port, state = await scripted([OK, OK], close_after=True)
         http = HttpConnection(HOST, port)
         await http.post("/", b"", deadline=deadline())
-        await asyncio.sleep(0.1)  # the plug's close arrives while idle
+        until = deadline()
+        while http.connected and asyncio.get_running_loop().time() < until:
+            await asyncio.sleep(0.01)  # the plug's close arrives while idle
+        assert not http.connected
         await http.post("/", b"", deadline=deadline())
         assert state["connections"] == 2 and len(state["requests"]) == 2
         http.close()

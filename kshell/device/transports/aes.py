@@ -153,6 +153,7 @@ def _result_text(answer: dict[str, Any], field: str, what: str, limit: int) -> s
 class AesTransport(HttpTransport):
     """securePassthrough to one plug; ``login_version`` picks how the password is sent."""
 
+    scheme = "AES"
     authenticates_plug = False
 
     def __init__(

@@ -199,7 +199,8 @@ class HttpConnection:
         self.port = port
         self.max_body = max_body
         self._reader: _AnswerReader | None = None
-        authority = host if port == 80 else f"{host}:{port}"
+        name = f"[{host}]" if ":" in host else host  # an IPv6 literal
+        authority = name if port == 80 else f"{name}:{port}"
         self._fixed = f"Host: {authority}\r\n"
 
     @property
@@ -290,6 +291,7 @@ class HttpTransport(Transport):
     ``handshakes`` counts sessions made, so a caller can see a watch reuse one.
     """
 
+    scheme: ClassVar[str]  # "KLAP" or "AES", as discovery's encrypt_type names it
     # does a live session prove the plug knows the credentials? (KLAP: yes; AES: no)
     authenticates_plug: ClassVar[bool]
 

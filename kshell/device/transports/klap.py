@@ -173,6 +173,7 @@ class KlapTransport(HttpTransport):
     used (it proves the password just as well) and ``login_version`` says so.
     """
 
+    scheme = "KLAP"
     authenticates_plug = True
 
     def __init__(

@@ -95,6 +95,7 @@ class PeerPlug:
     processed: list[bytes] = field(default_factory=list)
     seqs: list[int] = field(default_factory=list)
     logins: list[dict[str, Any]] = field(default_factory=list)
+    handshake_sizes: list[int] = field(default_factory=list)  # AES handshake bodies
     klap: dict[str, KlapState] = field(default_factory=dict)
     aes: dict[str, AesState] = field(default_factory=dict)
     server: asyncio.AbstractServer | None = None
@@ -253,6 +254,7 @@ class PeerPlug:
             if self.raw_on_handshake is not None:
                 return self.raw_on_handshake
             self.handshakes += 1
+            self.handshake_sizes.append(len(body))
             public = serialization.load_pem_public_key(message["params"]["key"].encode())
             key_iv = secrets.token_bytes(32)
             sealed = public.encrypt(key_iv, rsa_padding.PKCS1v15())  # type: ignore[union-attr]

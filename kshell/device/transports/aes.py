@@ -38,6 +38,7 @@ from kshell.device.transports.http import (
 )
 from kshell.errors import AuthenticationError, ProtocolError
 
+COMPACT = (",", ":")  # python-kasa's JSON shape: its handshake body is 314 bytes
 HEADERS = {"Content-Type": "application/json", "requestByApp": "true", "Accept": "application/json"}
 LOGIN_REFUSED = -1501
 
@@ -235,7 +236,9 @@ class AesTransport(HttpTransport):
 
     async def _handshake(self, deadline: float) -> AesSession:
         private, pem = rsa_key_pair()
-        body = json.dumps({"method": "handshake", "params": {"key": pem}}).encode()
+        body = json.dumps(
+            {"method": "handshake", "params": {"key": pem}}, separators=COMPACT
+        ).encode()
         answer = await self._post("/app", body, deadline, resend=True, headers=HEADERS)
         outer = self._outer(answer, "handshake")
         code = _error_code(outer, "the handshake answer")
@@ -266,7 +269,7 @@ class AesTransport(HttpTransport):
         }
         try:
             plain = await self._passthrough(
-                session, json.dumps(request).encode(), deadline, resend=True
+                session, json.dumps(request, separators=COMPACT).encode(), deadline, resend=True
             )
         except _Refused as refused:
             raise ProtocolError(
@@ -293,7 +296,7 @@ class AesTransport(HttpTransport):
         wrapped = {"method": "securePassthrough", "params": {"request": session.encrypt(request)}}
         answer = await self._post(
             session.path,
-            json.dumps(wrapped).encode(),
+            json.dumps(wrapped, separators=COMPACT).encode(),
             deadline,
             resend=resend,
             headers=session.headers,

@@ -339,11 +339,9 @@ class HttpTransport(Transport):
                 raise DeviceTimeout(
                     f"no answer within {self.timeout:g} s", target=self.label
                 ) from None
-            except (ProtocolError, TransportError) as exc:
-                self._http.close()
-                exc.target = exc.target or self.label
-                raise
             except KshellError as exc:
+                if isinstance(exc, (ProtocolError, TransportError)):
+                    self._http.close()  # the line is out of step or gone
                 exc.target = exc.target or self.label
                 raise
             except asyncio.CancelledError:

@@ -29,11 +29,8 @@ from typing import Any
 from kshell.device.transports import defaults
 from kshell.device.transports.base import Credentials
 from kshell.device.transports.http import (
-    AUTH_CODES,
-    SESSION_REFUSED,
     HttpAnswer,
     HttpTransport,
-    code_meaning,
     snippet,
 )
 from kshell.errors import AuthenticationError, ProtocolError
@@ -199,13 +196,13 @@ class AesTransport(HttpTransport):
                         f"the plug refused a session it had just opened ({refused.what})"
                     ) from None
             except _OuterCode as outer:
-                if outer.code in AUTH_CODES:
+                if outer.code in defaults.AUTH_CODES:
                     self._session = None
                     raise AuthenticationError(
-                        f"securePassthrough refused: error_code {code_meaning(outer.code)}"
+                        f"securePassthrough refused: error_code {defaults.code_meaning(outer.code)}"
                     ) from None
                 raise ProtocolError(
-                    f"securePassthrough answered error_code {code_meaning(outer.code)}"
+                    f"securePassthrough answered error_code {defaults.code_meaning(outer.code)}"
                 ) from None
 
     async def _open(self, deadline: float) -> AesSession:
@@ -230,7 +227,7 @@ class AesTransport(HttpTransport):
                 self._session = session
                 return session
         raise AuthenticationError(
-            f"the plug refused the credentials (login_device: {code_meaning(LOGIN_REFUSED)}; "
+            f"the plug refused the credentials (login_device: {defaults.code_meaning(LOGIN_REFUSED)}; "
             f"{defaults.WHAT_TO_SET})"
         )
 
@@ -243,7 +240,7 @@ class AesTransport(HttpTransport):
         outer = self._outer(answer, "handshake")
         code = _error_code(outer, "the handshake answer")
         if code:
-            raise ProtocolError(f"the handshake answered error_code {code_meaning(code)}")
+            raise ProtocolError(f"the handshake answered error_code {defaults.code_meaning(code)}")
         sealed = _result_text(outer, "key", "the handshake answer", 1024)
         from cryptography.hazmat.primitives.asymmetric import padding
 
@@ -279,14 +276,16 @@ class AesTransport(HttpTransport):
             if outer.code == LOGIN_REFUSED:
                 return False
             raise AuthenticationError(
-                f"login_device refused: error_code {code_meaning(outer.code)}"
+                f"login_device refused: error_code {defaults.code_meaning(outer.code)}"
             ) from None
         answer = _json_object(plain, "the login answer")
         code = _error_code(answer, "the login answer")
         if code == LOGIN_REFUSED:
             return False
         if code:
-            raise AuthenticationError(f"login_device answered error_code {code_meaning(code)}")
+            raise AuthenticationError(
+                f"login_device answered error_code {defaults.code_meaning(code)}"
+            )
         session.token = _result_text(answer, "token", "the login answer", 256)
         return True
 
@@ -305,8 +304,8 @@ class AesTransport(HttpTransport):
             raise _Refused("HTTP 403")
         outer = self._outer(answer, "securePassthrough")
         code = _error_code(outer, "the securePassthrough answer")
-        if code in SESSION_REFUSED:
-            raise _Refused(f"error_code {code_meaning(code)}")
+        if code in defaults.SESSION_REFUSED:
+            raise _Refused(f"error_code {defaults.code_meaning(code)}")
         if code:
             raise _OuterCode(code)
         limit = self._http.max_body

@@ -20,12 +20,11 @@ import zipfile
 from collections.abc import Iterator
 from pathlib import Path
 
+import pexpect
 import pytest
 from conftest import ROOT, write_config
 
 from kshell.simulator import PlugSpec, SimulatorThread
-
-pexpect = pytest.importorskip("pexpect")
 
 PLUG = "127.20.9.2"
 

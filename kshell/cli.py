@@ -61,19 +61,39 @@ def main(argv: list[str] | None = None) -> int:
     from kshell.output import Output
 
     output = Output(as_json=args.json)
+    throwaway = None
     if args.demo and not args.home and not os.environ.get("KSHELL_HOME"):
-        args.home = tempfile.mkdtemp(prefix="kshell-demo-")  # keep a user's real cache clean
+        # keep a user's real cache clean; the folder goes when the demo does, however it ends
+        throwaway = args.home = tempfile.mkdtemp(prefix="kshell-demo-")
+        _exit_on_termination()
     try:
-        ctx = build_context(args)
-    except KshellError as exc:
-        output.error(exc)
-        return EXIT_USAGE
-    try:
-        with asyncio.Runner(loop_factory=_loop_factory(ctx, args)) as runner:
-            return runner.run(_main(args, ctx, output))
-    except KeyboardInterrupt:
-        print("interrupted", file=sys.stderr)
-        return EXIT_INTERRUPTED
+        try:
+            ctx = build_context(args)
+        except KshellError as exc:
+            output.error(exc)
+            return EXIT_USAGE
+        try:
+            with asyncio.Runner(loop_factory=_loop_factory(ctx, args)) as runner:
+                return runner.run(_main(args, ctx, output))
+        except KeyboardInterrupt:
+            print("interrupted", file=sys.stderr)
+            return EXIT_INTERRUPTED
+    finally:
+        if throwaway is not None:
+            import shutil
+
+            shutil.rmtree(throwaway, ignore_errors=True)
+
+
+def _exit_on_termination() -> None:
+    """SIGTERM and SIGHUP (a closed terminal) end the demo as an exit does, so its cleanup runs."""
+    import signal
+
+    def leave(signum: int, frame: object) -> None:
+        raise SystemExit(128 + signum)
+
+    for sig in (signal.SIGTERM, signal.SIGHUP):
+        signal.signal(sig, leave)
 
 
 def _loop_factory(ctx: Any, args: argparse.Namespace) -> Any:

@@ -35,7 +35,7 @@ def homes(tmp: Path) -> list[Path]:
 )
 def test_the_demo_home_goes_when_the_demo_ends(tmp_path: Path, line: str, status: int) -> None:
     proc = demo(tmp_path, "-c", line)
-    out, err = proc.communicate(timeout=60)
+    _out, err = proc.communicate(timeout=60)
     assert proc.returncode == status, err
     assert homes(tmp_path) == []
 

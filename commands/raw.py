@@ -8,7 +8,7 @@ from typing import Any
 
 from kshell.context import Context
 from kshell.errors import DeviceError, UsageError
-from kshell.registry import Arg, command
+from kshell.registry import Arg, ByMail, command
 from kshell.results import Failure, Result
 from kshell.targets import Target, resolve_all
 
@@ -29,6 +29,7 @@ EXAMPLE = """raw Kitchen '{"system":{"get_sysinfo":{}}}'"""
         EXAMPLE,
         """raw Kitchen '{"time":{"get_time":{}}}'""",
     ),
+    by_mail=ByMail.IF_ALLOW_RAW,
 )
 async def raw(ctx: Context, args: Any) -> list[Result]:
     """Send a JSON request as it is and show the whole answer as JSON (err_code included).

@@ -18,6 +18,7 @@ from typing import Any
 from kshell import __version__
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
+EXIT_PIPE = 141  # what a shell reports for a writer killed by SIGPIPE (`| head`)
 
 
 def parse_cli(argv: list[str] | None) -> argparse.Namespace:
@@ -58,7 +59,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_cli(argv)
     from kshell.app import build_context
     from kshell.errors import KshellError
-    from kshell.output import Output
+    from kshell.output import Output, OutputClosed
 
     output = Output(as_json=args.json)
     throwaway = None
@@ -78,6 +79,8 @@ def main(argv: list[str] | None = None) -> int:
         except KeyboardInterrupt:
             print("interrupted", file=sys.stderr)
             return EXIT_INTERRUPTED
+        except OutputClosed:
+            return EXIT_PIPE
     finally:
         if throwaway is not None:
             import shutil
@@ -221,7 +224,7 @@ def _located(output: Any, where: str) -> Any:
 
     class Located(type(output)):  # type: ignore[misc]  # whichever Output it is
         def __init__(self) -> None:
-            self.__dict__.update(output.__dict__)
+            self.__dict__ = output.__dict__  # one state: a pipe closed here is closed there
 
         def error(self, error: KshellError) -> None:
             located = KshellError(f"{where}: {error.message}", target=error.target)

@@ -11,18 +11,35 @@ from __future__ import annotations
 import importlib.util
 import inspect
 import json
-import math
 import os
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass
+from enum import Enum
 from pathlib import Path
 from types import SimpleNamespace
-from typing import Any
+from typing import Any, Literal
 
 from kshell.errors import UsageError
 
 PERMISSIONS = ("read", "control", "admin")
+MAIL_TIME_LIMIT = 60.0  # seconds: a command run for a mail must end (a reply is waiting)
+
+# What an argument's value makes the command reach: an address or a network to probe, or a
+# port. By mail, reaching what the device list does not know yet needs `control` (recon).
+Reach = Literal["address", "network", "port"]
+
+
+class ByMail(Enum):
+    """Whether a command may run on behalf of a mail (declared on every command)."""
+
+    YES = "yes"
+    NO = "no"  # never by mail (it reads or writes files, or drives the shell itself)
+    IF_ALLOW_RAW = "allow_raw"  # only with [remote] allow_raw = yes
+    IF_ALLOW_FIRMWARE = "allow_firmware"  # only with [remote] allow_firmware = yes
+
+
+Capability = Literal["emeter", "led"]  # an energy meter; a status light that can be switched
 
 
 @dataclass(frozen=True)
@@ -34,6 +51,10 @@ class Arg:
     help: str = ""
     optional: bool = False
     choices: tuple[str, ...] = ()
+    reaches: Reach | None = None
+    mail_pattern: str | None = None  # a `file` argument: the values mail may give (no files)
+    # A target argument that only some plugs can take: completion offers only those.
+    needs: tuple[Capability, ...] = ()
 
     @property
     def variadic(self) -> bool:
@@ -49,6 +70,7 @@ class Opt:
     help: str = ""
     default: Any = None
     repeat: bool = False
+    reaches: Reach | None = None
 
     @property
     def dest(self) -> str:
@@ -67,6 +89,9 @@ class Command:
     examples: tuple[str, ...] = ()
     module: str = ""
     long_running: bool = False  # streams or flows: the shell picks its faster event loop
+    by_mail: ByMail | None = None  # None: undeclared, so never run by mail
+    mail_time_limit: float = MAIL_TIME_LIMIT
+    mail_permission: str | None = None  # needs more by mail than at the prompt (history)
 
     @property
     def summary(self) -> str:
@@ -225,10 +250,18 @@ def command(
     confirm: bool | str = False,
     examples: tuple[str, ...] = (),
     long_running: bool = False,
+    by_mail: ByMail | None = None,
+    mail_time_limit: float = MAIL_TIME_LIMIT,
+    mail_permission: str | None = None,
 ) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
-    """Declare a command. The docstring is its help; an undeclared permission is admin."""
-    if permission not in PERMISSIONS:
+    """Declare a command. The docstring is its help; an undeclared permission is admin, and
+    an undeclared ``by_mail`` means the command never runs for a mail."""
+    if permission not in PERMISSIONS or mail_permission not in (None, *PERMISSIONS):
         raise ValueError(f"permission must be one of {PERMISSIONS}")
+    if by_mail is not None and not isinstance(by_mail, ByMail):
+        raise ValueError("by_mail must be a ByMail value")
+    if not 0 < mail_time_limit <= 3600:
+        raise ValueError("mail_time_limit must be between 0 and 3600 seconds")
 
     def register(func: Callable[..., Any]) -> Callable[..., Any]:
         _PENDING.append(
@@ -243,6 +276,9 @@ def command(
                 examples=examples,
                 module=func.__module__,
                 long_running=long_running,
+                by_mail=by_mail,
+                mail_time_limit=mail_time_limit,
+                mail_permission=mail_permission,
             )
         )
         return func
@@ -310,86 +346,12 @@ def build_registry(
 
 
 def parse_args(cmd: Command, words: list[str], current: str | None = None) -> SimpleNamespace:
-    """Bind words to the command's declared arguments and options.
+    """Bind words to the command's declared arguments and options (``kshell.binding``, the
+    binder completion and highlighting read too).
 
     With ``use TARGET`` set (``current``), a command whose first argument is a target
     may leave it out.
     """
-    opts = {o.name: o for o in cmd.all_options}
-    values: dict[str, Any] = {o.dest: ([] if o.repeat else o.default) for o in opts.values()}
-    positional: list[str] = []
-    i = 0
-    while i < len(words):
-        word = words[i]
-        if word.startswith("--") and len(word) > 2:
-            key, _, inline = word.partition("=")
-            opt = opts.get(key)
-            if opt is None:
-                raise UsageError(f"{cmd.name}: unknown option {key} (usage: {cmd.usage()})")
-            if opt.kind == "flag":
-                values[opt.dest] = True
-            else:
-                if not inline:
-                    i += 1
-                    if i >= len(words):
-                        raise UsageError(f"{cmd.name}: {key} needs a value")
-                    inline = words[i]
-                value = _convert(cmd, key, opt.kind, inline)
-                if opt.repeat:
-                    values[opt.dest].append(value)
-                else:
-                    values[opt.dest] = value
-        else:
-            positional.append(word)
-        i += 1
-    values.update(_bind_positional(cmd, positional, current))
-    return SimpleNamespace(**values)
+    from kshell.binding import parse
 
-
-def _bind_positional(cmd: Command, words: list[str], current: str | None) -> dict[str, Any]:
-    args = cmd.args
-    required = [a for a in args if not a.optional and not a.variadic]
-    has_variadic = any(a.variadic for a in args)
-    min_needed = len(required) + (1 if has_variadic else 0)
-    if cmd.takes_target() and current and len(words) < min_needed:
-        words = [current, *words]
-    out: dict[str, Any] = {}
-    words = list(words)
-    for index, arg in enumerate(args):
-        if arg.variadic:
-            tail = sum(1 for a in args[index + 1 :] if not a.optional)
-            take = max(0, len(words) - tail)
-            if take == 0 and arg.optional:  # an optional variadic may take no word at all
-                out[arg.name] = []
-                continue
-            if take == 0:
-                raise UsageError(f"{cmd.name}: missing {arg.name.upper()} (usage: {cmd.usage()})")
-            out[arg.name] = words[:take]
-            words = words[take:]
-            continue
-        if not words:
-            if arg.optional:
-                out[arg.name] = None
-                continue
-            raise UsageError(f"{cmd.name}: missing {arg.name.upper()} (usage: {cmd.usage()})")
-        word = words.pop(0)
-        if arg.choices and word.lower() not in arg.choices:
-            raise UsageError(f"{cmd.name}: {arg.name} must be one of {', '.join(arg.choices)}")
-        out[arg.name] = _convert(cmd, arg.name, arg.kind, word.lower() if arg.choices else word)
-    if words:
-        raise UsageError(f"{cmd.name}: unexpected '{words[0]}' (usage: {cmd.usage()})")
-    return out
-
-
-def _convert(cmd: Command, name: str, kind: str, word: str) -> Any:
-    try:
-        if kind == "int":
-            return int(word)
-        if kind == "float":
-            value = float(word)
-            if not math.isfinite(value):
-                raise ValueError
-            return value
-    except ValueError:
-        raise UsageError(f"{cmd.name}: {name} expects a number, got '{word}'") from None
-    return word
+    return parse(cmd, words, current)

@@ -18,6 +18,7 @@ from kshell.cache import DeviceRecord, normalise_mac
 from kshell.context import Context
 from kshell.device import Device
 from kshell.errors import KshellError, TargetError, TransportError
+from kshell.output import clean
 from kshell.registry import Arg
 from kshell.results import Failure, Result
 from kshell.transport import DEFAULT_PORT
@@ -38,8 +39,9 @@ class Target:
 
     @property
     def label(self) -> str:
+        """The plug's name as shown: one line whatever the plug calls itself."""
         base = self.record.alias if self.record and self.record.alias else self.address
-        return f"{base}/{self.outlet}" if self.outlet else base
+        return clean(f"{base}/{self.outlet}" if self.outlet else base, 120)
 
     @property
     def address(self) -> str:

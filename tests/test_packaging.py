@@ -57,12 +57,19 @@ class Installed:
 def fresh_tree(dest: Path) -> Path:
     """The files a clone would have (tracked, or new and not ignored): a build/ folder left
     in the checkout by an earlier build must not hide a package the build now leaves out."""
-    listed = subprocess.run(
-        ["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"],
-        cwd=ROOT,
-        capture_output=True,
-        check=True,
-    ).stdout.split(b"\0")
+    try:
+        listed = subprocess.run(
+            ["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"],
+            cwd=ROOT,
+            capture_output=True,
+            check=True,
+        ).stdout.split(b"\0")
+    except (OSError, subprocess.CalledProcessError):  # not a git checkout: a plain copy
+        skip = shutil.ignore_patterns(
+            ".*", "build", "dist", "*.egg-info", "node_modules", "__pycache__"
+        )
+        shutil.copytree(ROOT, dest, ignore=skip, dirs_exist_ok=True)
+        return dest
     for name in filter(None, (n.decode() for n in listed)):
         source = ROOT / name
         if source.is_file():

@@ -216,7 +216,7 @@ class SimPlug:
         self.schedule = RuleTable(enable=1)
         self.anti_theft = RuleTable(enable=0)
         self.count_down = RuleTable(enable=1, limit=1)
-        self.light = {
+        self.light: dict[str, Any] = {
             "mode": "normal",
             "hue": 0,
             "saturation": 0,
@@ -823,7 +823,7 @@ def _rules_module(attr: str) -> dict[str, Handler]:
     """get_rules / add_rule / edit_rule / delete_rule / ... over one RuleTable."""
 
     def table(plug: SimPlug) -> RuleTable:
-        return getattr(plug, attr)  # type: ignore[no-any-return]
+        return getattr(plug, attr)
 
     def get_rules(plug: SimPlug, args: Answer, ctx: Any, now: float) -> Answer:
         t = table(plug)

@@ -72,6 +72,7 @@ class InfluxSink:
         self.buffer: deque[str] = deque()
         self.max_buffer = max_buffer
         self.flush_every = flush_every
+        self.final_flush = FINAL_FLUSH
         self.sent = 0
         self.dropped = 0  # lines lost: the buffer overflowed, or the server refused them
         self.retries = 0
@@ -159,7 +160,7 @@ class InfluxSink:
         self._task.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await self._task
-        await self._drain(deadline=time.monotonic() + FINAL_FLUSH)
+        await self._drain(deadline=time.monotonic() + self.final_flush)
         self.dropped += len(self.buffer)
         self.buffer.clear()
 
@@ -173,7 +174,12 @@ class InfluxSink:
         return note
 
     def stats(self) -> dict[str, Any]:
-        return {"where": self.where, "sent": self.sent, "dropped": self.dropped}
+        return {
+            "where": self.where,
+            "sent": self.sent,
+            "dropped": self.dropped,
+            "retries": self.retries,
+        }
 
 
 class LineFile:

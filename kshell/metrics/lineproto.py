@@ -1,18 +1,20 @@
 """InfluxDB line protocol for the watch's samples: measurement ``kasa``.
 
-Tags ``alias`` (a strip outlet's own alias), ``host``, ``outlet`` (sorted by key, as InfluxDB prefers; ``outlet`` only on
-a strip's outlet: an empty tag is not allowed); fields ``power_w``, ``voltage_v``,
+Tags ``alias`` (a strip outlet's own alias), ``host``, ``outlet`` (sorted by key, as InfluxDB
+prefers; ``outlet`` only on a strip's outlet: an empty tag is not allowed); fields ``power_w``, ``voltage_v``,
 ``current_a``, ``total_kwh`` (floats, where the plug gave them) and ``implausible`` (an
 integer, 0 or 1, so that it sums). Timestamps in milliseconds.
 
 Escaping: a tag value escapes commas, equals signs and spaces with a backslash. A literal
-backslash has no escape in InfluxDB 1.x (``a\\`` before a comma or at the end of a value is
-refused), so it is written as the visible ``\\x5c``, the way kshell shows any character
-that cannot be written raw; line breaks and controls are already escaped by ``clean``.
+backslash has no escape in InfluxDB 1.x: one before a comma, an equals sign, a space, another
+backslash or the end of the value is misread or refused, so there it is written as the
+visible ``\\x5c``, the way kshell shows any character that cannot be written raw (elsewhere
+it stands for itself); line breaks and controls are already escaped by ``clean``.
 """
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from kshell.output import clean
@@ -22,9 +24,12 @@ TAG_LIMIT = 120
 _TAG_ESCAPES = str.maketrans({",": "\\,", "=": "\\=", " ": "\\ "})
 
 
+_AMBIGUOUS_BACKSLASH = re.compile(r"\\(?=[,= \\]|$)")
+
+
 def tag(value: str) -> str:
-    # the backslash first, so the escapes clean() writes (\x0a) keep theirs
-    return clean(value.replace("\\", "\\x5c"), TAG_LIMIT).translate(_TAG_ESCAPES)
+    text = _AMBIGUOUS_BACKSLASH.sub(r"\\x5c", clean(value, TAG_LIMIT))
+    return text.translate(_TAG_ESCAPES)
 
 
 def _float(value: float) -> str:

@@ -28,8 +28,9 @@ OUTLETS = ("TV", "Sound bar", "Console", "Router", "Desk,Lamp", "Charger=2")
 def sim():
     specs = [
         PlugSpec(host=HEATER, model="HS110(EU) 1.0", alias="Heater", profile="heater", udp_port=0),
-        PlugSpec(host=STRIP, model="HS300(US) 1.0", alias="Strip", outlet_aliases=OUTLETS,
-                 udp_port=0),
+        PlugSpec(
+            host=STRIP, model="HS300(US) 1.0", alias="Strip", outlet_aliases=OUTLETS, udp_port=0
+        ),
         PlugSpec(host=HOSTILE, model="HS110(EU) 2.0", alias=HOSTILE_ALIAS, udp_port=0),
     ]
     with SimulatorThread(specs) as running:
@@ -56,7 +57,9 @@ def _samples(stdout: str) -> list[dict]:
 
 def test_a_watch_lands_in_influxdb_tagged_and_escaped(home, influx):
     out = f"influx://127.0.0.1:{influx.http_port}/watch1"  # the sink creates the database
-    result = run_shell(home, "--json", "-c", f"emeter watch all --interval 0.2 --count 3 --out {out}")
+    result = run_shell(
+        home, "--json", "-c", f"emeter watch all --interval 0.2 --count 3 --out {out}"
+    )
     assert result.returncode == 0, result.stderr
     samples = _samples(result.stdout)
     assert len(samples) == 3 * (1 + 6 + 1)
@@ -83,7 +86,9 @@ def test_an_implausible_reading_is_written_and_flagged(home, influx, sim):
     sim.set_fault(HEATER, "bogus_power", 2)
     try:
         out = f"influx://127.0.0.1:{influx.http_port}/bogus"
-        result = run_shell(home, "--json", "-c", f"emeter watch Heater --interval 0.1 --count 4 --out {out}")
+        result = run_shell(
+            home, "--json", "-c", f"emeter watch Heater --interval 0.1 --count 4 --out {out}"
+        )
         assert result.returncode == 0, result.stderr
     finally:
         sim.clear_faults(HEATER)
@@ -96,15 +101,25 @@ def test_a_restart_of_influxdb_loses_no_buffered_reading(home, influx):
     influx.create("restart")
     out = f"influx://127.0.0.1:{influx.http_port}/restart"
     watch = subprocess.Popen(
-        [sys.executable, str(ROOT / "shell.py"), "--home", str(home), "--json", "-c",
-         f"emeter watch Heater Strip --interval 0.2 --duration 5 --out {out}"],
+        [
+            sys.executable,
+            str(ROOT / "shell.py"),
+            "--home",
+            str(home),
+            "--json",
+            "-c",
+            f"emeter watch Heater Strip --interval 0.2 --duration 5 --out {out}",
+        ],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
     )
     try:
-        wait_until(lambda: influx.query("SELECT count(power_w) FROM kasa", "restart"), 10,
-                   what="the first batch")
+        wait_until(
+            lambda: influx.query("SELECT count(power_w) FROM kasa", "restart"),
+            10,
+            what="the first batch",
+        )
         influx.restart(down=1.5)  # samples meanwhile wait in the sink's buffer
         stdout, stderr = watch.communicate(timeout=30)
     finally:
@@ -136,10 +151,10 @@ def test_a_line_protocol_file_is_what_influxdb_takes(home, influx, tmp_path):
 
 def test_the_buffer_is_bounded_and_the_drops_are_counted(home):
     """A server that never answers: the sink keeps the newest lines up to its bound."""
+    from kshell import emeter
     from kshell.metrics.influx import InfluxSink
     from kshell.targets import Target
     from kshell.watch import Meter, Sample
-    from kshell import emeter
 
     async def go() -> InfluxSink:
         sink = InfluxSink(f"influx://127.0.0.1:{free_port()}/none", max_buffer=5)

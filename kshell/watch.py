@@ -278,6 +278,7 @@ class PlugPoller:
 
     async def run(self) -> None:
         schedule = self.watch.schedule
+        assert schedule is not None  # pollers run only once the watch has started
         r: int | None = 0
         while True:
             r = await schedule.wait(r or 0)
@@ -346,7 +347,7 @@ class PlugPoller:
             await self._offline(r, exc)
             return False
         for meter, device in self.devices:
-            if self.watch.schedule.stopping.is_set():
+            if self.watch.schedule is not None and self.watch.schedule.stopping.is_set():
                 break
             try:
                 answer = await self._realtime(device)
@@ -499,7 +500,7 @@ class Watch:
         self.last_power: dict[str, float | None] = ctx.extras.setdefault("last_power", {})
         self.writer: SampleWriter | Any = None  # or a line-protocol sink (kshell.metrics)
         self.queue: asyncio.Queue[Sample | Failure | None] | None = None
-        self.schedule: Schedule | None = None  # type: ignore[assignment]
+        self.schedule: Schedule | None = None
         self.started = 0.0
         self.stopped = 0.0
         self._tasks: list[asyncio.Task[None]] = []

@@ -7,6 +7,7 @@ Plugs live on 127.80.0.x (this file's range). One simulator, one exporter (``ksh
 
 from __future__ import annotations
 
+import json
 import re
 import subprocess
 import sys
@@ -175,3 +176,16 @@ def test_promtool_accepts_the_page(exporter):
     assert checked.returncode == 0, checked.stdout + checked.stderr
     for name in (b"kasa_energy_joules_total counter", b"kasa_power_watts gauge"):
         assert b"# TYPE " + name in page
+
+
+def test_the_grafana_dashboards_queries_run_on_prometheus(prom):
+    dashboard = json.loads((ROOT / "docs" / "grafana-dashboard.json").read_text())
+    exprs = [t["expr"] for panel in dashboard["panels"] for t in panel["targets"]]
+    assert len(exprs) >= 6
+    for expr in exprs:
+        concrete = expr.replace("$alias", ".*").replace("$__range", "1m")
+        prom.query(concrete)  # a query Prometheus refuses fails here
+    power = next(p for p in dashboard["panels"] if p["title"].startswith("Power per plug"))
+    shown = prom.wait_for(power["targets"][0]["expr"].replace("$alias", ".*"), lambda r: r)
+    assert {r["metric"]["host"] for r in shown} >= {HEATER, KETTLE, STRIP}
+    assert BOGUS not in {r["metric"]["host"] for r in shown}  # implausible readings left out

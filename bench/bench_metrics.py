@@ -40,15 +40,18 @@ MODELS = ("HS110(EU) 1.0", "HS110(EU) 2.0", "KP115(EU) 1.0")
 
 
 def start_simulator(n: int, slow: int) -> tuple[subprocess.Popen[str], list[str]]:
+    """The plugs in a process of their own; a line "slow" on its stdin makes the first
+    ``slow`` of them answer only after 10 s (once the store knows them)."""
     code = (
         "import sys\n"
         "from kshell.simulator.runner import SimulatorThread, bulk_specs\n"
         f"specs = bulk_specs({n}, base={BASE!r}, udp_port=None, models={MODELS!r})\n"
         "with SimulatorThread(specs, start_timeout=120) as sim:\n"
-        f"    for spec in specs[:{slow}]:\n"
-        "        sim.set_fault(spec.host, 'delay', 10.0)\n"
         "    print(' '.join(s.host for s in specs), flush=True)\n"
-        "    sys.stdin.read()\n"
+        "    for line in sys.stdin:\n"
+        f"        for spec in specs[:{slow}]:\n"
+        "            sim.set_fault(spec.host, 'delay', 10.0)\n"
+        "        print('ok', flush=True)\n"
     )
     proc = subprocess.Popen(
         [sys.executable, "-c", code], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True
@@ -61,17 +64,19 @@ def start_simulator(n: int, slow: int) -> tuple[subprocess.Popen[str], list[str]
 
 
 def make_home(hosts: list[str]) -> Path:
-    from kshell.cache import DeviceCache, DeviceRecord
-
+    """A state folder whose device store knows every plug, through the shell's own `add`."""
     home = Path(tempfile.mkdtemp(prefix="kshell-bench-metrics-"))
     (home / "kshell.ini").write_text(
         "[shell]\ntimeout = 10\n[discovery]\nbroadcast = 127.255.255.255\n"
         "refresh_on_start = no\n[metrics]\nmin_interval = 0\n"
     )
-    cache = DeviceCache(home / "devices.json")
-    for i, host in enumerate(hosts):
-        cache.merge(DeviceRecord(host=host, alias=f"Bench {i + 1:03d}", emeter=True))
-    cache.save()
+    script = home / "add.txt"
+    script.write_text("".join(f"add {host}\n" for host in hosts))
+    subprocess.run(
+        [sys.executable, str(ROOT / "shell.py"), "--home", str(home), str(script)],
+        check=True,
+        stdout=subprocess.DEVNULL,
+    )
     return home
 
 
@@ -146,6 +151,10 @@ def main() -> None:
     exporter = None
     try:
         home = make_home(hosts)
+        assert sim.stdin and sim.stdout
+        sim.stdin.write("slow\n")
+        sim.stdin.flush()
+        sim.stdout.readline()
         exporter, url = start_exporter(home)
         scrape(url)  # the first scrape opens the connections
         cpu = cpu_seconds(exporter.pid)

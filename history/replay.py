@@ -144,9 +144,11 @@ async def run_steps(
 async def _run_one(ctx: Context, text: str, queue: asyncio.Queue[Any]) -> bool:
     from kshell.runner import run_line
 
+    origin, ctx.origin = ctx.origin, "script"  # a replayed line means what it meant: no prefixes
     try:
         return await run_line(ctx, text, _Relay(queue))
     finally:
+        ctx.origin = origin
         queue.put_nowait(_DONE)
 
 

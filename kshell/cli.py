@@ -134,6 +134,7 @@ async def _main(args: argparse.Namespace, ctx: Any, output: Any) -> int:
         if args.command is not None:
             from kshell.runner import run_line
 
+            ctx.origin = "command"  # typed by a person: unique alias prefixes allowed
             return EXIT_OK if await run_line(ctx, args.command, output) else EXIT_FAILED
         if args.script is not None:
             return await _run_script(ctx, args.script, output)

@@ -10,12 +10,17 @@ import configparser
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal
 
 from kshell.cache import DeviceCache
 from kshell.config import Paths, get_float, get_list
 from kshell.registry import Registry
 from kshell.transport import DEFAULT_PORT, Connection
+
+# Where the line being run came from. A person typing (the prompt, -c) may name a plug by a
+# unique prefix; a script file or a mail may not: a later rename must not change what it means.
+Origin = Literal["prompt", "command", "script", "mail"]
+PREFIX_ORIGINS: tuple[Origin, ...] = ("prompt", "command")
 
 
 @dataclass
@@ -31,6 +36,7 @@ class Context:
     current: str | None = None  # set by `use TARGET`
     permission: str = "admin"  # what the source of the current line may do
     source: str = "local"  # local | mail
+    origin: Origin = "script"  # per line (moves to the Invocation): see PREFIX_ORIGINS
     ask: Callable[[str], Awaitable[bool]] | None = None  # None: nobody can answer
     started: float = field(default_factory=time.time)
     connections: dict[tuple[str, int], Connection] = field(default_factory=dict)

@@ -14,10 +14,11 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
-from kshell.cache import DeviceRecord, normalise_mac
-from kshell.context import Context
+from kshell.cache import DeviceRecord, Observation, normalise_mac
+from kshell.context import PREFIX_ORIGINS, Context
 from kshell.device import Device
 from kshell.errors import KshellError, TargetError, TransportError
+from kshell.names import fold, ip_literal, is_mac
 from kshell.registry import Arg
 from kshell.results import Failure, Result
 from kshell.transport import DEFAULT_PORT
@@ -50,14 +51,29 @@ class Target:
 
 
 def resolve(ctx: Context, word: str) -> list[Target]:
-    """Every plug (or outlet) ``word`` names; raises TargetError when it names none."""
+    """Every plug (or outlet) ``word`` names; raises TargetError when it names none.
+
+    In order: ``all``; an IP literal (with or without :PORT) or a MAC, always an address;
+    an exact alias (case, then case and accents folded); an outlet's alias; ALIAS/N; a dotted
+    host name; and, for a line typed at the prompt or in -c only, a unique prefix of an alias.
+    """
     records = ctx.cache.all()
     if word.lower() == "all":
         if not records:
             raise TargetError("no known plugs: run discover first")
         return [Target(r.host, r.port, r) for r in records if r.kind != "bulb"]
+    literal = ip_literal(word)
+    if literal is not None:
+        host, port = literal[0], literal[1] or DEFAULT_PORT
+        return [Target(host, port, ctx.cache.by_address(host, port))]
+    if is_mac(word):
+        mac = normalise_mac(word)
+        for r in records:
+            if r.mac == mac:
+                return [Target(r.host, r.port, r)]
+        raise TargetError(f"no known plug has MAC {mac}: run discover first")
     matches = [r for r in records if r.alias == word] or [
-        r for r in records if r.alias.lower() == word.lower()
+        r for r in records if r.alias and fold(r.alias) == fold(word)
     ]
     if len(matches) > 1:
         hosts = ", ".join(r.address for r in matches)
@@ -72,12 +88,10 @@ def resolve(ctx: Context, word: str) -> list[Target]:
     if m:
         parents = resolve(ctx, m.group("parent"))
         return [_outlet_of(p, int(m.group("n"))) for p in parents]
-    mac = normalise_mac(word) if len(word) == 17 else ""
-    if mac:
-        for r in records:
-            if r.mac == mac:
-                return [Target(r.host, r.port, r)]
-        raise TargetError(f"no known plug has MAC {mac}: run discover first")
+    if ctx.origin in PREFIX_ORIGINS:
+        found = _by_prefix(records, word)
+        if found is not None:
+            return [found]
     address = parse_address(word)
     if address:
         host, port = address
@@ -85,12 +99,34 @@ def resolve(ctx: Context, word: str) -> list[Target]:
     raise TargetError(_unknown_message(word, records), target=word)
 
 
+def _by_prefix(records: list[DeviceRecord], word: str) -> Target | None:
+    """The one plug or outlet whose alias starts with ``word`` (folded); several: an error."""
+    start = fold(word)
+    if not start:
+        return None
+    found: list[tuple[str, Target]] = []
+    for r in records:
+        if r.alias and fold(r.alias).startswith(start):
+            found.append((r.alias, Target(r.host, r.port, r)))
+        for c in r.children:
+            name = str(c.get("alias", ""))
+            if name and fold(name).startswith(start):
+                found.append((name, Target(r.host, r.port, r, c["id"], c["number"])))
+    if len(found) > 1:
+        from kshell.output import clean  # only on this error path
+
+        names = ", ".join(repr(clean(name, 40)) for name, _ in sorted(found)[:8])
+        more = f" and {len(found) - 8} more" if len(found) > 8 else ""
+        raise TargetError(f"'{word}' could be {names}{more}: type more of the name", target=word)
+    return found[0][1] if found else None
+
+
 def _outlet_by_alias(records: list[DeviceRecord], word: str) -> Target | None:
     found = [
         (r, c)
         for r in records
         for c in r.children
-        if str(c.get("alias", "")).lower() == word.lower()
+        if c.get("alias") and fold(str(c["alias"])) == fold(word)
     ]
     if len(found) > 1:
         where = ", ".join(f"{r.alias}/{c['number']}" for r, c in found)
@@ -173,15 +209,13 @@ async def for_each(
             exc.target = exc.target or target.label
             if target.label not in str(exc.target):
                 exc.target = f"{target.label} ({exc.target})"
-            if isinstance(exc, TransportError):
-                ctx.cache.mark(target.host, target.port, online=False)
+            if isinstance(exc, TransportError):  # asked and not answered: now it is offline
+                ctx.cache.failed(target.host, target.port)
             return Failure(exc)
-        ctx.cache.mark(target.host, target.port, online=True)
+        ctx.cache.heard(target.host, target.port)  # it answered: online, heard just now
         return result
 
-    results = list(await asyncio.gather(*(one(t) for t in targets)))
-    ctx.cache.save()
-    return results
+    return list(await asyncio.gather(*(one(t) for t in targets)))
 
 
 def state_word(on: Any) -> str:
@@ -192,9 +226,55 @@ TARGETS_ARG = Arg("targets", "targets", "plug alias, host[:port], MAC, all, or a
 
 
 async def refresh(ctx: Context, target: Target, device: Device | None = None) -> Device:
-    """Read a target's sysinfo afresh and update its cache entry; returns the device."""
+    """Read a target's sysinfo afresh and update its store entry; returns the device.
+
+    A plug that reports the MAC of a known plug elsewhere is not taken for it (see
+    ``remember``): the target then keeps the record it had (none for a bare address).
+    """
     device = device or target.device(ctx)
     info = await device.update()
-    record = ctx.cache.merge(DeviceRecord.from_sysinfo(target.host, target.port, info))
-    target.record = record
+    seen = await remember(ctx, target.host, target.port, info)
+    if seen.conflict is None:
+        target.record = seen.record
     return device
+
+
+async def remember(
+    ctx: Context,
+    host: str,
+    port: int,
+    info: dict[str, Any],
+    how: str = "direct",
+    *,
+    replace: bool = False,
+) -> Observation:
+    """Store what the plug at host:port said about itself, guarding names against theft.
+
+    Its MAC known at another address moves there only when the old address no longer answers
+    with that MAC (a DHCP move), or ``replace`` (the operator's ``add HOST --replace``) says so;
+    when both answer, the known plug is kept and the observation names the conflict.
+    """
+    record = DeviceRecord.from_sysinfo(host, port, info, heard_by=how)
+    seen = ctx.cache.observe(record)
+    if seen.conflict is None:
+        return seen
+    if replace or not await answers_as(ctx, seen.conflict):
+        return ctx.cache.observe(record, move=True)
+    return seen
+
+
+async def answers_as(ctx: Context, record: DeviceRecord) -> bool:
+    """Does the plug at ``record``'s address still answer with ``record``'s MAC?"""
+    from kshell.device import SYSINFO, check_answer
+    from kshell.transport import Connection
+
+    conn = Connection(record.host, record.port, min(ctx.timeout, 2.0))
+    try:
+        answer = await conn.query(SYSINFO, idempotent=True)
+        info = check_answer(answer, "system", "get_sysinfo", record.host)
+    except KshellError:
+        return False
+    finally:
+        conn.close()
+    mac = normalise_mac(str(info.get("mac") or info.get("mic_mac") or ""))
+    return mac == record.mac

@@ -68,7 +68,7 @@ def _ctx(records):
     cache = DeviceCache(None)
     for r in records:
         cache.merge(r)
-    return SimpleNamespace(cache=cache)
+    return SimpleNamespace(cache=cache, origin="script")
 
 
 STRIP = DeviceRecord(

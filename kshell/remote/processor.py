@@ -232,6 +232,7 @@ class Processor:
             self.ctx,
             permission=permission,
             source="mail",
+            origin="mail",
             ask=None,
             assume_yes=False,  # the operator's --yes is not the sender's
             interactive=False,

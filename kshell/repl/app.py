@@ -67,6 +67,7 @@ class Shell:
     async def run(self) -> int:
         ctx = self.ctx
         ctx.interactive = True
+        ctx.origin = "prompt"  # unique alias prefixes allowed (never in scripts or mail)
         ctx.ask = confirm.ask
         ctx.extras["print_above"] = terminal.print_above
         loop = asyncio.get_running_loop()

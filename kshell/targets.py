@@ -117,7 +117,7 @@ def _by_prefix(records: list[DeviceRecord], word: str) -> Target | None:
 
         names = ", ".join(repr(clean(name, 40)) for name, _ in sorted(found)[:8])
         more = f" and {len(found) - 8} more" if len(found) > 8 else ""
-        raise TargetError(f"'{word}' could be {names}{more}: type more of the name", target=word)
+        raise TargetError(f"could be {names}{more}: type more of the name", target=word)
     return found[0][1] if found else None
 
 

@@ -283,5 +283,7 @@ async def use(ctx: Context, args: Any) -> Result:
     targets = resolve_all(ctx, [args.target])
     if len(targets) != 1:
         raise UsageError("use: name one plug, not several")
-    ctx.current = args.target
-    return Text(f"using {targets[0].label} ({targets[0].address})", {"current": args.target})
+    target = targets[0]
+    # the plug's own name, not a prefix typed for it: a later plug must not make it ambiguous
+    ctx.current = target.label if target.record is not None else args.target
+    return Text(f"using {target.label} ({target.address})", {"current": ctx.current})

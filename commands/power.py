@@ -10,7 +10,7 @@ from typing import Any
 
 from kshell.context import Context
 from kshell.device import led_on
-from kshell.errors import UsageError
+from kshell.errors import TargetError, UsageError
 from kshell.registry import Arg, Opt, command
 from kshell.results import Result, Text
 from kshell.targets import TARGETS_ARG as TARGETS
@@ -105,7 +105,12 @@ async def alias(ctx: Context, args: Any) -> list[Result]:
 
     if args.target.lower() == "all":
         raise UsageError("alias: name one plug; renaming every plug at once is not possible")
-    targets = resolve_all(ctx, [args.target])
+    try:
+        targets = resolve_all(ctx, [args.target])
+    except TargetError as exc:
+        if ctx.current and args.new is None:  # `use Kitchen` then `alias Kettle`: say how
+            exc.message += f"; to rename the current plug: alias '{ctx.current}' NEW"
+        raise
     if len(targets) != 1:
         raise UsageError(f"alias: '{args.target}' names {len(targets)} plugs; name one")
     target = targets[0]

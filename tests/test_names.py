@@ -152,3 +152,23 @@ def test_resolution_order_and_origin():
     assert target.host == "plug.lan" and target.record is None  # a host name, not a prefix
     with pytest.raises(TargetError, match="unknown target"):
         resolve(mailed, "plug")  # type: ignore[arg-type]
+
+
+def test_a_unique_prefix_at_the_prompt(fleet):
+    from test_repl_pty import Terminal
+
+    specs = demo_specs(3, "127.61.5.2", udp_port=0)
+    specs[0].alias = "Büro Lampe"
+    sim, home = fleet(specs)
+    assert run_shell(home, "-c", "discover").returncode == 0
+    terminal = Terminal(home)
+    try:
+        terminal.send("off kitch; use bu")
+        terminal.key("Enter")
+        terminal.expect(r"Kitchen Kettle: off")
+        terminal.expect(r"using Büro Lampe \(127\.61\.5\.2\)")
+        terminal.expect(r"Büro Lampe: on, heard \d+s ago")  # the toolbar: the name, not 'bu'
+        terminal.leave()
+    finally:
+        terminal.close()
+    assert sim.plug("127.61.5.3").relay_state == 0

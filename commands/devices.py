@@ -7,7 +7,8 @@ from typing import Any
 from kshell.cache import DeviceRecord
 from kshell.context import Context
 from kshell.errors import KshellError, TargetError, UsageError
-from kshell.registry import Arg, Opt, command
+from kshell.output import clean
+from kshell.registry import Arg, ByMail, Opt, command
 from kshell.results import Failure, Result, Table, Text
 from kshell.targets import parse_address, resolve, resolve_all
 
@@ -45,17 +46,30 @@ def _record_json(r: DeviceRecord) -> dict[str, Any]:
 @command(
     "discover",
     args=(
-        Arg("cidr", "word", "sweep this network over TCP instead of broadcasting", optional=True),
+        Arg(
+            "cidr",
+            "word",
+            "sweep this network over TCP instead of broadcasting",
+            optional=True,
+            reaches="network",
+        ),
     ),
     options=(
-        Opt("--target", "str", "broadcast to this address only (repeatable)", repeat=True),
+        Opt(
+            "--target",
+            "str",
+            "broadcast to this address only (repeatable)",
+            repeat=True,
+            reaches="address",
+        ),
         Opt("--timeout", "float", "seconds to wait for answers"),
-        Opt("--port", "int", "UDP port to broadcast to (default 9999)"),
-        Opt("--tcp-port", "int", "TCP port the plugs answer on (default 9999)"),
+        Opt("--port", "int", "UDP port to broadcast to (default 9999)", reaches="port"),
+        Opt("--tcp-port", "int", "TCP port the plugs answer on (default 9999)", reaches="port"),
         Opt("--verbose", help="list every address sent to and every odd answer"),
     ),
     permission="read",
     examples=("discover", "discover --target 192.168.1.255", "discover 192.168.7.0/24"),
+    by_mail=ByMail.YES,
 )
 async def discover(ctx: Context, args: Any) -> Result:
     """Find plugs: broadcast on every interface, or sweep a CIDR with TCP probes.
@@ -130,8 +144,8 @@ async def _merge_report(ctx: Context, report: Any, verbose: bool) -> Table:
         footer.append(
             f"could not send to {len(report.send_errors)} address(es) (--verbose lists them)"
         )
-    if verbose and report.garbled:
-        footer += [f"unreadable answer: {g}" for g in report.garbled]
+    if verbose and report.garbled:  # what a plug said: each one line of the footer
+        footer += [f"unreadable answer: {clean(g, 300)}" for g in report.garbled]
     elif report.garbled:
         footer.append(f"{len(report.garbled)} unreadable answer(s) (--verbose lists them)")
     data = {
@@ -151,12 +165,13 @@ async def _merge_report(ctx: Context, report: Any, verbose: bool) -> Table:
 
 @command(
     "add",
-    args=(Arg("host", "word", "HOST or HOST:PORT of the plug"),),
+    args=(Arg("host", "word", "HOST or HOST:PORT of the plug", reaches="address"),),
     options=(
         Opt("--replace", help="this plug is the one whose MAC is known elsewhere: move it here"),
     ),
     permission="read",
     examples=("add 192.168.1.50", "add plug.lan:9999", "add 192.168.1.77 --replace"),
+    by_mail=ByMail.YES,
 )
 async def add(ctx: Context, args: Any) -> Result:
     """Add one plug by address (asks it for sysinfo, then remembers it).
@@ -170,7 +185,7 @@ async def add(ctx: Context, args: Any) -> Result:
     address = parse_address(args.host)
     if address is None:
         raise UsageError(f"add: '{args.host}' is not HOST or HOST:PORT")
-    if args.replace and ctx.origin == "mail":
+    if args.replace and ctx.invocation.by_mail:
         raise UsageError("add --replace is for the operator at the prompt, not for mail")
     host, port = address
     info = await Device(ctx.connection(host, port)).update()
@@ -190,7 +205,7 @@ async def add(ctx: Context, args: Any) -> Result:
     return Table(DEVICE_HEADERS, [_device_row(seen.record)], data, footer=footer)
 
 
-@command("devices", permission="read", examples=("devices",))
+@command("devices", permission="read", examples=("devices",), by_mail=ByMail.YES)
 async def devices(ctx: Context, args: Any) -> Result:
     """List the known plugs from the store, as last heard (state asks them now)."""
     records = ctx.cache.all()
@@ -207,6 +222,7 @@ async def devices(ctx: Context, args: Any) -> Result:
     args=(Arg("targets", "targets", "plugs to ask (default: every known plug)", optional=True),),
     permission="read",
     examples=("state", "state Kitchen Garage"),
+    by_mail=ByMail.YES,
 )
 async def state(ctx: Context, args: Any) -> Result:
     """Ask plugs for their state now, all at once: devices, but fresh."""
@@ -250,6 +266,7 @@ async def state(ctx: Context, args: Any) -> Result:
     args=(Arg("targets", "targets", "plugs to drop from the device list"),),
     permission="control",
     examples=("forget 'Old Lamp'",),
+    by_mail=ByMail.YES,
 )
 async def forget(ctx: Context, args: Any) -> list[Result]:
     """Drop plugs from the device list (discover finds them again if they answer)."""
@@ -274,6 +291,7 @@ async def forget(ctx: Context, args: Any) -> list[Result]:
     args=(Arg("target", "target", "plug that later commands act on; 'none' clears it"),),
     permission="read",
     examples=("use Kitchen", "use none"),
+    by_mail=ByMail.YES,
 )
 async def use(ctx: Context, args: Any) -> Result:
     """Set the current plug: commands may then leave their target out."""
@@ -285,5 +303,9 @@ async def use(ctx: Context, args: Any) -> Result:
         raise UsageError("use: name one plug, not several")
     target = targets[0]
     # the plug's own name, not a prefix typed for it: a later plug must not make it ambiguous
-    ctx.current = target.label if target.record is not None else args.target
+    if target.record is not None and target.record.alias:
+        outlet = f"/{target.outlet}" if target.outlet else ""
+        ctx.current = target.record.alias + outlet
+    else:
+        ctx.current = args.target
     return Text(f"using {target.label} ({target.address})", {"current": ctx.current})

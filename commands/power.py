@@ -11,7 +11,7 @@ from typing import Any
 from kshell.context import Context
 from kshell.device import led_on
 from kshell.errors import TargetError, UsageError
-from kshell.registry import Arg, Opt, command
+from kshell.registry import Arg, ByMail, Opt, command
 from kshell.results import Result, Text
 from kshell.targets import TARGETS_ARG as TARGETS
 from kshell.targets import Target, for_each, refresh, resolve_all, state_word
@@ -37,20 +37,36 @@ async def _switch(ctx: Context, words: list[str], want: bool | None) -> list[Res
 
 
 @command(
-    "on", args=(TARGETS,), permission="control", examples=("on Kitchen", "on all", "on Strip/2")
+    "on",
+    args=(TARGETS,),
+    permission="control",
+    examples=("on Kitchen", "on all", "on Strip/2"),
+    by_mail=ByMail.YES,
 )
 async def on(ctx: Context, args: Any) -> list[Result]:
     """Switch plugs (or strip outlets) on."""
     return await _switch(ctx, args.targets, True)
 
 
-@command("off", args=(TARGETS,), permission="control", examples=("off Kitchen", "off all"))
+@command(
+    "off",
+    args=(TARGETS,),
+    permission="control",
+    examples=("off Kitchen", "off all"),
+    by_mail=ByMail.YES,
+)
 async def off(ctx: Context, args: Any) -> list[Result]:
     """Switch plugs (or strip outlets) off."""
     return await _switch(ctx, args.targets, False)
 
 
-@command("toggle", args=(TARGETS,), permission="control", examples=("toggle Kitchen",))
+@command(
+    "toggle",
+    args=(TARGETS,),
+    permission="control",
+    examples=("toggle Kitchen",),
+    by_mail=ByMail.YES,
+)
 async def toggle(ctx: Context, args: Any) -> list[Result]:
     """Switch plugs over: on becomes off, off becomes on."""
     return await _switch(ctx, args.targets, None)
@@ -70,6 +86,7 @@ async def toggle(ctx: Context, args: Any) -> list[Result]:
     ),
     permission="control",
     examples=("led Kitchen", "led Kitchen off"),
+    by_mail=ByMail.YES,
 )
 async def led(ctx: Context, args: Any) -> list[Result]:
     """Read a plug's status light, or turn it on or off."""
@@ -98,6 +115,7 @@ async def led(ctx: Context, args: Any) -> list[Result]:
     ),
     permission="control",
     examples=("alias Kitchen", "alias 127.0.0.2 'Living Room'", "alias Strip/3 Radio"),
+    by_mail=ByMail.YES,
 )
 async def alias(ctx: Context, args: Any) -> list[Result]:
     """Read or change the name of one plug or strip outlet (never several at once)."""
@@ -176,6 +194,7 @@ def _refuse_taken(ctx: Context, target: Target, new: str) -> None:
     permission="admin",
     confirm=True,
     examples=("reboot Kitchen --yes",),
+    by_mail=ByMail.YES,
 )
 async def reboot(ctx: Context, args: Any) -> list[Result]:
     """Restart plugs (they drop off the network for a few seconds)."""

@@ -12,7 +12,7 @@ import asyncio
 import io
 import re
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -36,10 +36,15 @@ class Step:
     line: str
 
 
-def select(spec: str, store: HistoryStore, cwd: Path | None = None) -> tuple[list[Step], int]:
-    """Steps for ``N``, ``N-M`` or FILE; also how many meta commands were left out."""
+def select(
+    spec: str, store: HistoryStore, cwd: Path | None = None, *, files: bool = True
+) -> tuple[list[Step], int]:
+    """Steps for ``N``, ``N-M`` or FILE; also how many meta commands were left out.
+    Without ``files`` (mail) only history entries are read, never a file."""
     m = _RANGE.match(spec.strip())
-    if m and not _is_file(spec, cwd):
+    if not files and not m:
+        raise UsageError("replay: only history entries (N or N-M) here, never a file")
+    if m and not (files and _is_file(spec, cwd)):
         first = int(m.group(1))
         last = int(m.group(2) or first)
         raw = [Step(f"#{e.number}", e.line) for e in store.span(first, last)]
@@ -144,11 +149,12 @@ async def run_steps(
 async def _run_one(ctx: Context, text: str, queue: asyncio.Queue[Any]) -> bool:
     from kshell.runner import run_line
 
-    origin, ctx.origin = ctx.origin, "script"  # a replayed line means what it meant: no prefixes
+    typed = ctx.invocation.typed  # a replayed line means what it meant: no prefixes
+    ctx.invocation = replace(ctx.invocation, typed=False)
     try:
         return await run_line(ctx, text, _Relay(queue))
     finally:
-        ctx.origin = origin
+        ctx.invocation = replace(ctx.invocation, typed=typed)
         queue.put_nowait(_DONE)
 
 

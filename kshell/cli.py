@@ -18,6 +18,7 @@ from typing import Any
 from kshell import __version__
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
+EXIT_PIPE = 141  # what a shell reports for a writer killed by SIGPIPE (`| head`)
 
 
 def parse_cli(argv: list[str] | None) -> argparse.Namespace:
@@ -53,7 +54,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_cli(argv)
     from kshell.app import build_context
     from kshell.errors import KshellError
-    from kshell.output import Output
+    from kshell.output import Output, OutputClosed
 
     output = Output(as_json=args.json)
     if args.demo and not args.home and not os.environ.get("KSHELL_HOME"):
@@ -69,6 +70,8 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return EXIT_INTERRUPTED
+    except OutputClosed:
+        return EXIT_PIPE
 
 
 def _loop_factory(ctx: Any, args: argparse.Namespace) -> Any:
@@ -78,7 +81,7 @@ def _loop_factory(ctx: Any, args: argparse.Namespace) -> Any:
     if args.command is not None and not _runs_long(ctx, args.command):
         return None
     try:
-        import uvloop  # type: ignore[import-not-found]
+        import uvloop
     except ImportError:
         return None
     return uvloop.new_event_loop
@@ -132,9 +135,11 @@ async def _main(args: argparse.Namespace, ctx: Any, output: Any) -> int:
                 ctx, output, quiet=bool(args.command or args.script or args.json)
             )
         if args.command is not None:
+            from dataclasses import replace
+
             from kshell.runner import run_line
 
-            ctx.origin = "command"  # typed by a person: unique alias prefixes allowed
+            ctx.invocation = replace(ctx.invocation, typed=True)  # unique alias prefixes
             return EXIT_OK if await run_line(ctx, args.command, output) else EXIT_FAILED
         if args.script is not None:
             return await _run_script(ctx, args.script, output)

@@ -15,10 +15,11 @@ from dataclasses import dataclass
 from typing import Any
 
 from kshell.cache import DeviceRecord, Observation, normalise_mac
-from kshell.context import PREFIX_ORIGINS, Context
+from kshell.context import Context
 from kshell.device import Device
 from kshell.errors import KshellError, TargetError, TransportError
 from kshell.names import fold, ip_literal, is_mac
+from kshell.output import clean
 from kshell.registry import Arg
 from kshell.results import Failure, Result
 from kshell.transport import DEFAULT_PORT
@@ -39,8 +40,9 @@ class Target:
 
     @property
     def label(self) -> str:
+        """The plug's name as shown: one line whatever the plug calls itself."""
         base = self.record.alias if self.record and self.record.alias else self.address
-        return f"{base}/{self.outlet}" if self.outlet else base
+        return clean(f"{base}/{self.outlet}" if self.outlet else base, 120)
 
     @property
     def address(self) -> str:
@@ -88,7 +90,7 @@ def resolve(ctx: Context, word: str) -> list[Target]:
     if m:
         parents = resolve(ctx, m.group("parent"))
         return [_outlet_of(p, int(m.group("n"))) for p in parents]
-    if ctx.origin in PREFIX_ORIGINS:
+    if ctx.invocation.typed:
         found = _by_prefix(records, word)
         if found is not None:
             return [found]
@@ -113,8 +115,6 @@ def _by_prefix(records: list[DeviceRecord], word: str) -> Target | None:
             if name and fold(name).startswith(start):
                 found.append((name, Target(r.host, r.port, r, c["id"], c["number"])))
     if len(found) > 1:
-        from kshell.output import clean  # only on this error path
-
         names = ", ".join(repr(clean(name, 40)) for name, _ in sorted(found)[:8])
         more = f" and {len(found) - 8} more" if len(found) > 8 else ""
         raise TargetError(f"could be {names}{more}: type more of the name", target=word)

@@ -13,6 +13,7 @@ from conftest import json_lines, run_shell
 
 from kshell.cache import DeviceCache, DeviceRecord
 from kshell.errors import TargetError
+from kshell.invocation import Invocation, MailRules
 from kshell.simulator import PlugSpec, demo_specs
 from kshell.targets import resolve
 
@@ -143,8 +144,8 @@ def test_resolution_order_and_origin():
     cache = DeviceCache(None)
     cache.merge(DeviceRecord("127.61.4.2", alias="plug.lan bedroom", mac="50:C7:BF:00:00:01"))
     cache.merge(DeviceRecord("127.61.4.3", alias="127.61.4.2"))
-    typed = SimpleNamespace(cache=cache, origin="prompt")
-    mailed = SimpleNamespace(cache=cache, origin="mail")
+    typed = SimpleNamespace(cache=cache, invocation=Invocation(typed=True))
+    mailed = SimpleNamespace(cache=cache, invocation=Invocation.for_mail("admin", MailRules()))
     assert resolve(typed, "127.61.4.2")[0].record.alias == "plug.lan bedroom"  # type: ignore[arg-type]
     assert resolve(typed, "50-c7-bf-00-00-01")[0].host == "127.61.4.2"  # type: ignore[arg-type]
     assert resolve(typed, "PLUG.LAN")[0].host == "127.61.4.2"  # type: ignore[arg-type]

@@ -194,6 +194,7 @@ class DeviceCache:
         self.path = path
         self._db = self._open(path)
         self._snapshot: dict[tuple[str, int], DeviceRecord] = {}
+        self._sorted: list[DeviceRecord] = []
         self._seen_version: tuple[int, int] | None = None
         self._writes = 0  # our own commits: data_version counts only other connections'
 
@@ -264,6 +265,9 @@ class DeviceCache:
         if version != self._seen_version:
             rows = self._db.execute("SELECT * FROM devices").fetchall()
             self._snapshot = {(r["host"], r["port"]): _decode(r) for r in rows}
+            self._sorted = sorted(
+                self._snapshot.values(), key=lambda r: (r.alias.lower(), r.host, r.port)
+            )
             self._seen_version = version
         return self._snapshot
 
@@ -278,7 +282,9 @@ class DeviceCache:
         return self._seen_version
 
     def all(self) -> list[DeviceRecord]:
-        return sorted(self._fresh().values(), key=lambda r: (r.alias.lower(), r.host, r.port))
+        """Every known plug, by name (sorted once per change: the toolbar asks per keystroke)."""
+        self._fresh()
+        return list(self._sorted)
 
     def by_address(self, host: str, port: int) -> DeviceRecord | None:
         return self._fresh().get((host, port))

@@ -145,9 +145,12 @@ async def _udp_round(
                         round_.errors[address] = exc.strerror or str(exc)
                     finally:
                         round_.sending = ""
+                if len(round_.errors) == len(addresses):
+                    break  # nothing left the machine: nothing can answer
                 if attempt == 0:
                     await asyncio.sleep(gap)
-            await round_.all_answered.wait()
+            if len(round_.errors) < len(addresses):
+                await round_.all_answered.wait()
     except TimeoutError:
         pass
     finally:

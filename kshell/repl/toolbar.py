@@ -79,6 +79,6 @@ def _current(ctx: Context) -> StyleAndTextTuples:
     watts = power.get(target.label) if isinstance(power, dict) else None
     if isinstance(watts, (int, float)):
         parts.append(("class:bottom-toolbar", f", {watts:.1f} W"))
-    if record is not None:
+    if record is not None and record.last_heard:
         parts.append(("class:bottom-toolbar", f", heard {record.heard_text()}"))
     return parts

@@ -51,10 +51,6 @@ class DeviceRecord:
     children: list[dict[str, Any]] = field(default_factory=list)
 
     @property
-    def key(self) -> str:
-        return self.mac or self.address  # mac is normalised when the record is made
-
-    @property
     def address(self) -> str:
         return self.host if self.port == DEFAULT_PORT else f"{self.host}:{self.port}"
 

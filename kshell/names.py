@@ -23,12 +23,21 @@ def fold(text: str) -> str:
     return "".join(ch for ch in decomposed if not unicodedata.combining(ch))
 
 
+_HEX = frozenset("0123456789abcdefABCDEF")
+
+
 def is_mac(word: str) -> bool:
-    """Six hex pairs joined by ':' or '-' (or twelve hex digits)."""
-    hexdigits = word.replace(":", "").replace("-", "")
-    if len(hexdigits) != 12 or not all(ch in "0123456789abcdefABCDEF" for ch in hexdigits):
-        return False
-    return len(word) == 12 or len(word) == 17
+    """Six hex pairs joined by ':' or '-', as a target names a MAC."""
+    pairs = word.replace("-", ":").split(":")
+    return (
+        len(word) == 17 and len(pairs) == 6 and all(len(p) == 2 and set(p) <= _HEX for p in pairs)
+    )
+
+
+def looks_like_mac(word: str) -> bool:
+    """Also twelve bare hex digits: refused as a name, so no name ever reads as a MAC."""
+    bare = word.replace(":", "").replace("-", "")
+    return is_mac(word) or (len(word) == 12 and set(bare) <= _HEX)
 
 
 def ip_literal(word: str) -> tuple[str, int | None] | None:
@@ -52,7 +61,7 @@ def check_new_alias(name: str, marker: str = "!") -> str:
         raise UsageError(f"alias: a name has 1-{MAX_ALIAS} characters")
     if any(unicodedata.category(ch)[0] in "CZ" and ch != " " for ch in name):
         raise UsageError("alias: a name holds printable characters only (no tabs, no line breaks)")
-    if ip_literal(name) is not None or is_mac(name):
+    if ip_literal(name) is not None or looks_like_mac(name):
         raise UsageError(f"alias: '{name}' reads as an address; choose a name that does not")
     if marker and name.startswith(marker):
         raise UsageError(f"alias: a name may not start with the mail marker '{marker}'")

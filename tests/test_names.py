@@ -173,3 +173,15 @@ def test_a_unique_prefix_at_the_prompt(fleet):
     finally:
         terminal.close()
     assert sim.plug("127.61.5.3").relay_state == 0
+
+
+def test_what_a_name_may_be():
+    from kshell.errors import UsageError
+    from kshell.names import check_new_alias, fold, is_mac
+
+    assert fold("Büro Lampe") == fold("BURO lampe") and fold("Straße") == fold("STRASSE")
+    assert is_mac("50-c7-bf-00-11-22") and not is_mac("50c7bf00112g")
+    assert check_new_alias("  Büro Lampe ") == "Büro Lampe"
+    for bad in ("all", "ALL", "127.0.0.1", "127.0.0.1:9999", "50c7bf001122", "#x", "a\u2028b"):
+        with pytest.raises(UsageError):
+            check_new_alias(bad, marker="#")

@@ -281,7 +281,9 @@ async def forget(ctx: Context, args: Any) -> list[Result]:
             if t.record is None:
                 out.append(Failure(TargetError(f"{t.address} is not in the device list")))
                 continue
-            ctx.cache.remove(t.record)
+            if not ctx.cache.remove(t.record):  # another kshell forgot or moved it meanwhile
+                out.append(Failure(TargetError(f"{t.address} is no longer in the device list")))
+                continue
             out.append(Text(f"forgot {t.label} ({t.address})", {"forgot": t.label, "host": t.host}))
     return out
 

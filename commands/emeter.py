@@ -16,10 +16,20 @@ from kshell.context import Context
 from kshell.errors import DeviceError, KshellError, UnsupportedDevice, UsageError
 from kshell.registry import Arg, ByMail, Opt, command
 from kshell.results import Chart, Result, Text
-from kshell.targets import TARGETS_ARG as TARGETS
 from kshell.targets import Target, for_each, refresh, resolve_all
 
-TARGET = Arg("target", "target", "plug alias, host[:port], MAC, or alias/N for a strip outlet")
+TARGET = Arg(
+    "target",
+    "target",
+    "plug alias, host[:port], MAC, or alias/N for a strip outlet",
+    needs=("emeter",),
+)
+METERED = Arg(
+    "targets",
+    "targets",
+    "plugs with a meter: alias, host[:port], MAC, all, or alias/N",
+    needs=("emeter",),
+)
 MAX_COUNT = 10_000_000
 MAIL_MAX_S = 60.0  # a watch asked for by mail: its mail time limit, where it ends by itself
 
@@ -27,7 +37,7 @@ MAIL_MAX_S = 60.0  # a watch asked for by mail: its mail time limit, where it en
 # -- emeter TARGET ----------------------------------------------------------------------------
 @command(
     "emeter",
-    args=(TARGETS,),
+    args=(METERED,),
     permission="read",
     examples=("emeter Kettle", "emeter 'Media Strip/2'", "emeter all"),
     by_mail=ByMail.YES,
@@ -120,6 +130,7 @@ def _v(value: float | None, digits: int) -> str:
             "targets",
             "plugs to watch (default: the one in use, else all)",
             optional=True,
+            needs=("emeter",),
         ),
     ),
     options=(

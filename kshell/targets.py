@@ -18,7 +18,7 @@ from kshell.cache import DeviceRecord, Observation, normalise_mac
 from kshell.context import Context
 from kshell.device import Device
 from kshell.errors import KshellError, TargetError, TransportError
-from kshell.names import fold, ip_literal, is_mac
+from kshell.names import fold, ip_literal, is_mac, prefix_matches
 from kshell.output import clean
 from kshell.registry import Arg
 from kshell.results import Failure, Result
@@ -102,23 +102,20 @@ def resolve(ctx: Context, word: str) -> list[Target]:
 
 
 def _by_prefix(records: list[DeviceRecord], word: str) -> Target | None:
-    """The one plug or outlet whose alias starts with ``word`` (folded); several: an error."""
-    start = fold(word)
-    if not start:
-        return None
-    found: list[tuple[str, Target]] = []
-    for r in records:
-        if r.alias and fold(r.alias).startswith(start):
-            found.append((r.alias, Target(r.host, r.port, r)))
-        for c in r.children:
-            name = str(c.get("alias", ""))
-            if name and fold(name).startswith(start):
-                found.append((name, Target(r.host, r.port, r, c["id"], c["number"])))
+    """The one plug whose alias starts with ``word`` (folded), as completion offers it;
+    several: an error naming them, and nothing is touched."""
+    found = prefix_matches(word, (r.alias for r in records if r.alias))
     if len(found) > 1:
-        names = ", ".join(repr(clean(name, 40)) for name, _ in sorted(found)[:8])
+        names = ", ".join(repr(clean(name, 40)) for name in found[:8])
         more = f" and {len(found) - 8} more" if len(found) > 8 else ""
         raise TargetError(f"could be {names}{more}: type more of the name", target=word)
-    return found[0][1] if found else None
+    if not found:
+        return None
+    owners = [r for r in records if r.alias == found[0]]
+    if len(owners) > 1:
+        hosts = ", ".join(r.address for r in owners)
+        raise TargetError(f"alias '{found[0]}' is shared by {hosts}: use the host instead")
+    return Target(owners[0].host, owners[0].port, owners[0])
 
 
 def _outlet_by_alias(records: list[DeviceRecord], word: str) -> Target | None:

@@ -90,9 +90,7 @@ async def toggle(ctx: Context, args: Any) -> list[Result]:
 )
 async def led(ctx: Context, args: Any) -> list[Result]:
     """Read a plug's status light, or turn it on or off."""
-    word, want = args.target, args.state
-    if want is None and word.lower() in ("on", "off") and ctx.current:
-        word, want = ctx.current, word.lower()  # `use Kitchen` then `led off`
+    word, want = args.target, args.state  # `use Kitchen` then `led off`: the binder knows
 
     async def one(target: Target) -> Result:
         device = target.device(ctx)

@@ -116,6 +116,9 @@ def test_renames_that_would_cost_the_house_are_refused(fleet):
     assert run_shell(home, "-c", "alias Monitor").stdout.strip() == "Media Strip/2: Monitor"
     sim.call(setattr, sim.plug("127.61.2.3"), "led_off", 1)
     assert run_shell(home, "-c", '"led" "Tea Maker"').stdout.strip() == "Tea Maker: led off"
+    out = run_shell(home, "-c", 'use "Tea Maker"; led on; led')  # the current plug's light
+    assert out.stdout.splitlines()[1:] == ["Tea Maker: led on", "Tea Maker: led on"]
+    assert sim.plug("127.61.2.3").led_off == 0
 
 
 def test_unique_prefixes_at_the_prompt_and_in_c_never_in_scripts(fleet, tmp_path):

@@ -221,8 +221,6 @@ class DeviceCache:
         db.execute("BEGIN IMMEDIATE")  # one process migrates; the others wait, then skip
         try:
             version = db.execute("PRAGMA user_version").fetchone()[0]
-            if version > SCHEMA_VERSION:
-                raise StoreError(f"device store {path} is from a newer kshell")
             for step in MIGRATIONS[version:]:
                 step(db)
             if version == 0 and path is not None:
@@ -298,19 +296,25 @@ class DeviceCache:
         stored and the known plug comes back as ``conflict``, unless ``move`` says the old
         address no longer answers with that MAC (then the row moves here).
         """
+        address = (record.host, record.port)
         with self._write() as db:
             known = _row(db, "mac = ?", record.mac) if record.mac else None
+            here = _row(db, "host = ? AND port = ?", *address)
             moved_from = ""
-            if known is not None and (known.host, known.port) != (record.host, record.port):
+            if known is not None and (known.host, known.port) != address:
                 if not move:
                     return Observation(known, conflict=known)
-                db.execute(
-                    "DELETE FROM devices WHERE host = ? AND port = ?", (known.host, known.port)
+                if here is not None:  # whoever had the new address before has left it
+                    db.execute("DELETE FROM devices WHERE host = ? AND port = ?", address)
+                db.execute(  # the row moves, with whatever else it holds
+                    "UPDATE devices SET host = ?, port = ? WHERE host = ? AND port = ?",
+                    (*address, known.host, known.port),
                 )
                 moved_from = known.address
-            # a row already at this address with another MAC: another plug took the address
-            # (DHCP), and the row becomes this plug's
-            insert(db, record)
+            elif here is not None and here.mac and record.mac and here.mac != record.mac:
+                # another plug took this address (DHCP): the old plug's row goes
+                db.execute("DELETE FROM devices WHERE host = ? AND port = ?", address)
+            upsert(db, record)
         return Observation(record, moved_from=moved_from)
 
     def merge(self, record: DeviceRecord) -> DeviceRecord:
@@ -361,11 +365,14 @@ class DeviceCache:
         """Nothing to do: every change is committed as it is made (kept for callers)."""
 
 
-def insert(db: sqlite3.Connection, record: DeviceRecord) -> None:
-    """Write one plug's whole row (what it just said about itself)."""
+def upsert(db: sqlite3.Connection, record: DeviceRecord) -> None:
+    """Write what a plug said about itself into its row: the record's fields only, so a
+    column this record does not carry (one a newer kshell added) keeps its value."""
+    settings = ", ".join(f"{name} = excluded.{name}" for name in COLUMNS[2:])
     db.execute(
-        f"INSERT OR REPLACE INTO devices ({', '.join(COLUMNS)}) "
-        f"VALUES ({', '.join('?' for _ in COLUMNS)})",
+        f"INSERT INTO devices ({', '.join(COLUMNS)}) "
+        f"VALUES ({', '.join('?' for _ in COLUMNS)}) "
+        f"ON CONFLICT (host, port) DO UPDATE SET {settings}",
         [encode(name, getattr(record, name)) for name in COLUMNS],
     )
 

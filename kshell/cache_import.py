@@ -7,7 +7,7 @@ import sqlite3
 from pathlib import Path
 from typing import Any
 
-from kshell.cache import COLUMNS, DeviceRecord, insert, normalise_mac
+from kshell.cache import COLUMNS, DeviceRecord, normalise_mac, upsert
 
 
 def import_json(db: sqlite3.Connection, legacy: Path) -> None:
@@ -23,7 +23,7 @@ def import_json(db: sqlite3.Connection, legacy: Path) -> None:
             continue
         if record.mac:
             db.execute("DELETE FROM devices WHERE mac = ?", (record.mac,))
-        insert(db, record)
+        upsert(db, record)
     try:
         legacy.replace(legacy.with_name("devices.json.imported"))
     except OSError:

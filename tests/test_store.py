@@ -64,6 +64,14 @@ def test_a_new_field_is_one_migration_step(tmp_path: Path, monkeypatch) -> None:
     db = sqlite3.connect(tmp_path / "devices.db")
     assert db.execute("SELECT family FROM devices").fetchone()[0] == "IOT"
     assert db.execute("PRAGMA user_version").fetchone()[0] == len(steps)
+    with db:
+        db.execute("UPDATE devices SET family = 'SMART'")
+    # an answer stores what it carries and leaves the rest of the row alone, moves included
+    cache.merge(_record(2, "Kettle"))
+    moved = DeviceRecord("127.63.0.9", alias="Kettle", mac=f"{MAC}2")
+    assert cache.observe(moved).conflict is not None
+    assert cache.observe(moved, move=True).moved_from == "127.63.0.2"
+    assert db.execute("SELECT host, family FROM devices").fetchall() == [("127.63.0.9", "SMART")]
 
 
 def test_devices_json_is_imported_once(tmp_path: Path) -> None:

@@ -15,7 +15,7 @@ from typing import Any
 from kshell.context import Context
 from kshell.errors import DeviceError, KshellError, UnsupportedDevice, UsageError
 from kshell.registry import Arg, ByMail, Opt, command
-from kshell.results import Chart, Result, Text
+from kshell.results import Result, Text
 from kshell.targets import Target, for_each, refresh, resolve_all
 
 TARGET = Arg(
@@ -61,15 +61,15 @@ async def emeter_now(ctx: Context, args: Any) -> list[Result]:
                 target=target.label,
             )
         rating = emeter.rating_for(dev.model(info))
+        names = {c["id"]: c["alias"] for c in dev.children(info)}
         outlets = _outlets(target, info)
-        readings = [await _reading(ctx, t, dev.model(info), rating) for t in outlets]
+        readings = [
+            await _reading(ctx, t, dev.model(info), rating, names.get(t.child_id or ""))
+            for t in outlets
+        ]
         if len(readings) == 1:
             return readings[0]
-        text = "\n".join(r.text for r in readings)
-        return Text(
-            text,
-            {"target": target.label, "host": target.address, "outlets": [r.data for r in readings]},
-        )
+        return _strip_reading(target, dev.model(info), rating, readings)
 
     return await for_each(ctx, resolve_all(ctx, args.targets), one)
 
@@ -84,7 +84,52 @@ def _outlets(target: Target, info: dict[str, Any]) -> list[Target]:
     return [Target(target.host, target.port, target.record, c["id"], c["number"]) for c in kids]
 
 
-async def _reading(ctx: Context, target: Target, model: str, rating: Any) -> Text:
+def _strip_reading(target: Target, model: str, rating: Any, readings: list[Text]) -> Text:
+    """Each outlet by name, then the strip's total, judged against the strip's rating."""
+    from kshell import emeter
+
+    parts = [r.data or {} for r in readings]
+
+    def total(key: str) -> float | None:
+        values = [p[key] for p in parts if isinstance(p.get(key), (int, float))]
+        return sum(values) if values else None
+
+    volts = [p["voltage_v"] for p in parts if isinstance(p.get("voltage_v"), (int, float))]
+    summed = emeter.Reading(
+        total("power_w"),
+        sum(volts) / len(volts) if volts else None,
+        total("current_a"),
+        total("total_kwh"),
+        "sum",
+        {},
+    )
+    found = emeter.check(summed, rating)
+    line = (
+        f"{target.label} ({target.address}, {model}), {len(parts)} outlets: total "
+        f"{_v(summed.power_w, 1)} W  {_v(summed.current_a, 3)} A  "
+        f"total {_v(summed.total_kwh, 3)} kWh"
+    )
+    if found:
+        line += "\n  IMPLAUSIBLE: " + "; ".join(found)
+    data = {
+        "target": target.label,
+        "host": target.address,
+        "model": model,
+        "outlets": parts,
+        "total": {
+            "power_w": summed.power_w,
+            "current_a": summed.current_a,
+            "total_kwh": summed.total_kwh,
+            "plausible": not found,
+            "flags": found,
+        },
+    }
+    return Text("\n".join([*(r.text for r in readings), line]), data)
+
+
+async def _reading(
+    ctx: Context, target: Target, model: str, rating: Any, name: str | None = None
+) -> Text:
     from kshell import emeter
     from kshell.watch import ask_meter
 
@@ -100,13 +145,15 @@ async def _reading(ctx: Context, target: Target, model: str, rating: Any) -> Tex
         "target": target.label,
         "host": target.address,
         "outlet": target.outlet,
+        "alias": name,
         "model": model,
         **emeter.reading_json(reading, flags),
         "counter_reset": reset,
         "raw": answer,
     }
+    named = f"{target.label} {name!r}" if name else target.label
     line = (
-        f"{target.label} ({target.address}, {model}): {_v(reading.power_w, 1)} W  "
+        f"{named} ({target.address}, {model}): {_v(reading.power_w, 1)} W  "
         f"{_v(reading.voltage_v, 1)} V  {_v(reading.current_a, 3)} A  "
         f"total {_v(reading.total_kwh, 3)} kWh"
     )
@@ -204,8 +251,6 @@ async def _meter_target(ctx: Context, word: str) -> tuple[Target, Any]:
     info = device.sysinfo
     if not dev.has_emeter(info):
         raise UnsupportedDevice(f"{dev.model(info)} has no energy meter", target=target.label)
-    if dev.children(info) and target.child_id is None:
-        raise UsageError(f"{target.label} is a strip: name an outlet, e.g. {target.label}/1")
     return target, info
 
 
@@ -221,9 +266,12 @@ async def _meter_target(ctx: Context, word: str) -> tuple[Target, Any]:
     by_mail=ByMail.YES,
 )
 async def day(ctx: Context, args: Any) -> Result:
-    """Energy per day of a month, as a table with a bar chart and the total."""
-    from kshell import emeter
-    from kshell.watch import ask_meter
+    """Energy per day of a month, as a table with a bar chart and the total.
+
+    A strip shows each outlet by name and the strip's sum. A day above what the plug's
+    rating allows in 24 hours (or below zero) is shown and flagged as implausible.
+    """
+    from kshell import energy_stats as stats
 
     today = date.today()
     if (args.year is None) != (args.month is None):
@@ -232,31 +280,18 @@ async def day(ctx: Context, args: Any) -> Result:
     _check_year(year)
     if not 1 <= month <= 12:
         raise UsageError("emeter day: MONTH must be 1-12")
-    target, _ = await _meter_target(ctx, args.target)
-    answer = await ask_meter(
-        target.device(ctx), "get_daystat", {"year": year, "month": month}, idempotent=True
+    target, info = await _meter_target(ctx, args.target)
+    series = await stats.series(ctx, target, info, "get_daystat", {"year": year, "month": month})
+    return stats.judged(
+        target,
+        info,
+        series,
+        key="day",
+        labels={d: f"{year}-{month:02d}-{d:02d}" for d in range(1, 32)},
+        hours=24,
+        title=f"{target.label}: energy per day, {calendar.month_name[month]} {year}",
+        extra={"year": year, "month": month},
     )
-    entries = sorted(
-        (
-            (w.get("day", 0), kwh)
-            for w, kwh in emeter.energy_entries(answer, "day_list")
-            if w.get("year") == year and w.get("month") == month
-        )
-    )
-    labels = [f"{year}-{month:02d}-{d:02d}" for d, _ in entries]
-    values = [round(kwh, 4) for _, kwh in entries]
-    title = f"{target.label}: energy per day, {calendar.month_name[month]} {year}"
-    if not entries:
-        title += " (the plug holds no record for this month)"
-    data = {
-        "target": target.label,
-        "host": target.address,
-        "year": year,
-        "month": month,
-        "days": [{"day": d, "energy_kwh": v} for (d, _), v in zip(entries, values)],
-        "total_kwh": round(sum(values), 4),
-    }
-    return Chart(title, labels, values, "kWh", data)
 
 
 @command(
@@ -267,32 +302,29 @@ async def day(ctx: Context, args: Any) -> Result:
     by_mail=ByMail.YES,
 )
 async def month(ctx: Context, args: Any) -> Result:
-    """Energy per month of a year, as a table with a bar chart and the total."""
-    from kshell import emeter
-    from kshell.watch import ask_meter
+    """Energy per month of a year, as a table with a bar chart and the total.
+
+    A strip shows each outlet by name and the strip's sum; a month above what the plug's
+    rating allows in that many days is flagged as implausible.
+    """
+    from kshell import energy_stats as stats
 
     year = args.year if args.year is not None else date.today().year
     _check_year(year)
-    target, _ = await _meter_target(ctx, args.target)
-    answer = await ask_meter(target.device(ctx), "get_monthstat", {"year": year}, idempotent=True)
-    entries = sorted(
-        (w.get("month", 0), kwh)
-        for w, kwh in emeter.energy_entries(answer, "month_list")
-        if w.get("year") == year and 1 <= w.get("month", 0) <= 12
+    target, info = await _meter_target(ctx, args.target)
+    series = await stats.series(ctx, target, info, "get_monthstat", {"year": year})
+    for one in series:  # a month number outside 1-12 is no month
+        one.values = {m: v for m, v in one.values.items() if 1 <= m <= 12}
+    return stats.judged(
+        target,
+        info,
+        series,
+        key="month",
+        labels={m: f"{calendar.month_abbr[m]} {year}" for m in range(1, 13)},
+        hours=24 * 31,
+        title=f"{target.label}: energy per month, {year}",
+        extra={"year": year},
     )
-    labels = [f"{calendar.month_abbr[m]} {year}" for m, _ in entries]
-    values = [round(kwh, 4) for _, kwh in entries]
-    title = f"{target.label}: energy per month, {year}"
-    if not entries:
-        title += " (the plug holds no record for this year)"
-    data = {
-        "target": target.label,
-        "host": target.address,
-        "year": year,
-        "months": [{"month": m, "energy_kwh": v} for (m, _), v in zip(entries, values)],
-        "total_kwh": round(sum(values), 4),
-    }
-    return Chart(title, labels, values, "kWh", data)
 
 
 def _check_year(year: int) -> None:
@@ -316,9 +348,12 @@ async def erase(ctx: Context, args: Any) -> Result:
 
     Some firmware answers success and erases nothing: the read-back says so.
     """
+    from kshell import device as dev
     from kshell.watch import ask_meter
 
-    target, _ = await _meter_target(ctx, args.target)
+    target, info = await _meter_target(ctx, args.target)
+    if dev.children(info) and target.child_id is None:
+        raise UsageError(f"{target.label} is a strip: name an outlet, e.g. {target.label}/1")
     device = target.device(ctx)
     today = date.today()
     before = await _month_kwh(device, today)

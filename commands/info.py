@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from typing import Any
 
 from kshell import device as dev
@@ -30,9 +31,36 @@ async def info(ctx: Context, args: Any) -> list[Result]:
             outlet["state"] = state_word(outlet.get("state"))
             data = {"parent": dev.text(sysinfo, "alias"), "model": dev.model(sysinfo), **outlet}
             return Record(f"{target.label} (outlet of {target.address})", data, target.label)
+        if dev.children(sysinfo):
+            return _strip(target, sysinfo)
         return Record(f"{target.label} ({target.address})", sysinfo, target.label)
 
     return await for_each(ctx, resolve_all(ctx, args.targets), one)
+
+
+@dataclass
+class StripInfo(Record):
+    """A strip's sysinfo: every outlet's keys as rows of their own for a person (none cut
+    short); the JSON is the sysinfo as the strip sent it."""
+
+    sysinfo: dict[str, Any] = field(default_factory=dict)
+
+    def json(self) -> dict[str, Any]:
+        return {"target": self.target, **self.sysinfo}
+
+
+def _strip(target: Target, sysinfo: dict[str, Any]) -> Result:
+    rows = {k: v for k, v in sysinfo.items() if k != "children"}
+    raw = [c for c in sysinfo.get("children", []) if isinstance(c, dict)]
+    for outlet in dev.children(sysinfo):
+        full = next((c for c in raw if outlet["id"].endswith(str(c.get("id")))), {})
+        number = outlet["number"]
+        rows[f"outlet {number}"] = f"{target.label}/{number}: {outlet['alias']}"
+        rows[f"outlet {number} state"] = state_word(outlet["state"])
+        rows.update(
+            {f"outlet {number} {k}": v for k, v in full.items() if k not in ("alias", "state")}
+        )
+    return StripInfo(f"{target.label} ({target.address})", rows, target.label, sysinfo)
 
 
 @command(

@@ -3,15 +3,19 @@
 from __future__ import annotations
 
 import json
+import re
 from typing import Any
 
 from kshell.context import Context
-from kshell.errors import UsageError
+from kshell.errors import DeviceError, UsageError
 from kshell.registry import Arg, ByMail, command
-from kshell.results import Record, Result
-from kshell.targets import Target, for_each, resolve_all
+from kshell.results import Failure, Result
+from kshell.targets import Target, resolve_all
 
 MAX_REQUEST = 16 * 1024
+# what a shell leaves of unquoted JSON: {system:{get_sysinfo:{}}}
+_LOST_QUOTES = re.compile(r"[{,]\s*[A-Za-z_][\w.]*\s*:")
+EXAMPLE = """raw Kitchen '{"system":{"get_sysinfo":{}}}'"""
 
 
 @command(
@@ -22,23 +26,71 @@ MAX_REQUEST = 16 * 1024
     ),
     permission="admin",
     examples=(
-        """raw Kitchen '{"system":{"get_sysinfo":{}}}'""",
+        EXAMPLE,
         """raw Kitchen '{"time":{"get_time":{}}}'""",
     ),
     by_mail=ByMail.IF_ALLOW_RAW,
 )
 async def raw(ctx: Context, args: Any) -> list[Result]:
-    """Send a JSON request as it is and show the answer (err_code included)."""
+    """Send a JSON request as it is and show the whole answer as JSON (err_code included).
+
+    An err_code other than 0 anywhere in the answer is a failure (exit status 1), shown
+    after the answer. Quote the request, or the shell takes its quotes away.
+    """
+    from kshell.pager import Document
+    from kshell.targets import for_each
+
     request = parse_request(args.request)
+    failures: list[Failure] = []
 
     async def one(target: Target) -> Result:
         conn = ctx.connection(target.host, target.port)
         if target.child_id and "context" not in request:
             request["context"] = {"child_ids": [target.child_id]}
         answer = await conn.query(request)
-        return Record(f"{target.label}: answer", answer, target.label)
+        failures.extend(Failure(e) for e in device_errors(request, answer, target.label))
+        pretty = json.dumps(answer, indent=2, ensure_ascii=False, default=str)
+        return Document(f"{target.label}: answer\n{pretty}", {"target": target.label, **answer})
 
-    return await for_each(ctx, resolve_all(ctx, [args.target]), one)
+    results = await for_each(ctx, resolve_all(ctx, [args.target]), one)
+    return results + list(failures)
+
+
+def device_errors(
+    request: dict[str, Any], answer: dict[str, Any], target: str
+) -> list[DeviceError]:
+    """Every ``err_code`` other than 0 in an answer: at the top, per module, per method."""
+    found = []
+    if _code(answer):
+        found.append(DeviceError("request", "send", _code(answer), _msg(answer), target=target))
+    for module, part in answer.items():
+        if not isinstance(part, dict):
+            continue
+        if _code(part):  # a module the plug lacks fails at this level, for every method
+            asked = request.get(module)
+            methods = ",".join(asked) if isinstance(asked, dict) and asked else "*"
+            found.append(DeviceError(module, methods, _code(part), _msg(part), target=target))
+            continue
+        for method, result in part.items():
+            if isinstance(result, dict) and _code(result):
+                found.append(
+                    DeviceError(module, method, _code(result), _msg(result), target=target)
+                )
+    return found
+
+
+def _code(part: dict[str, Any]) -> int:
+    code = part.get("err_code")
+    if code is None:
+        return 0
+    if isinstance(code, bool) or not isinstance(code, int):
+        return -1  # an err_code that is not a number is not a success
+    return code
+
+
+def _msg(part: dict[str, Any]) -> str:
+    msg = part.get("err_msg", "")
+    return msg[:200] if isinstance(msg, str) else ""
 
 
 def parse_request(text: str) -> dict[str, Any]:
@@ -47,11 +99,15 @@ def parse_request(text: str) -> dict[str, Any]:
     try:
         request = json.loads(text)
     except json.JSONDecodeError as exc:
+        hint = ""
+        if '"' not in text and _LOST_QUOTES.search(text):
+            hint = (
+                f"; its double quotes were lost: put the request in single quotes, e.g. {EXAMPLE}"
+            )
         raise UsageError(
-            f"raw: invalid JSON at line {exc.lineno} column {exc.colno} (char {exc.pos}): {exc.msg}"
+            f"raw: invalid JSON at line {exc.lineno} column {exc.colno} (char {exc.pos}): "
+            f"{exc.msg}{hint}"
         ) from None
     if not isinstance(request, dict) or not request:
-        raise UsageError(
-            'raw: the request must be a JSON object like {"system":{"get_sysinfo":{}}}'
-        )
+        raise UsageError(f"raw: the request must be a JSON object, e.g. {EXAMPLE}")
     return request

@@ -21,25 +21,29 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import errno
+import functools
 import ipaddress
 import logging
 import os
 import socket
-from collections import deque
 from collections.abc import Iterable
-from typing import Any, Self
+from typing import TYPE_CHECKING, Any, Self
 
 from kshell.errors import ProtocolError
 from kshell.protocol import (
-    HEADER_SIZE,
-    MAX_FRAME,
     decode_datagram,
-    encode,
     encode_datagram,
 )
+from kshell.simulator import tdp
+from kshell.simulator.accounts import DEMO_ACCOUNT, Account
 from kshell.simulator.faults import FAULTS
 from kshell.simulator.firmware import FirmwareConfig
+from kshell.simulator.http import DecoyHttp, HttpConn
 from kshell.simulator.plug import PlugSpec, SimPlug
+from kshell.simulator.xor import XorConn
+
+if TYPE_CHECKING:
+    from kshell.simulator.web import PlugWeb
 
 BROADCAST = "127.255.255.255"
 _log = logging.getLogger(__name__)
@@ -54,99 +58,20 @@ def _check_loopback(host: str) -> None:
 class _Node:
     """The network side of one plug: listeners, connections, UDP socket."""
 
-    def __init__(self, plug: SimPlug) -> None:
+    def __init__(self, plug: SimPlug, account: Account) -> None:
         self.plug = plug
         self.server: asyncio.Server | None = None
         self.klap: asyncio.Server | None = None
+        self.http: asyncio.Server | None = None  # the current generation's port 80
+        self.web: PlugWeb | None = None
+        if plug.is_http:  # KLAP/AES need the cryptography package; old plugs do not
+            from kshell.simulator.web import make_web
+
+            self.web = make_web(plug, account)
         self.udp: asyncio.DatagramTransport | None = None
-        self.conns: set[_TcpConn] = set()
+        self.conns: set[XorConn] = set()
+        self.http_conns: set[HttpConn] = set()
         self.lock = asyncio.Lock()  # one re-plan of the listeners at a time
-
-
-class _TcpConn(asyncio.Protocol):
-    """One client connection: frames in, answers out, one request at a time."""
-
-    def __init__(self, node: _Node) -> None:
-        self.node = node
-        self.buf = bytearray()
-        self.pending: deque[bytes] = deque()
-        self.busy = False
-        self.transport: asyncio.Transport | None = None
-
-    def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        assert isinstance(transport, asyncio.Transport)
-        self.transport = transport
-        self.node.conns.add(self)
-
-    def connection_lost(self, exc: Exception | None) -> None:
-        self.node.conns.discard(self)
-        self.pending.clear()
-
-    def data_received(self, data: bytes) -> None:
-        self.buf += data
-        while len(self.buf) >= HEADER_SIZE:
-            length = int.from_bytes(self.buf[:HEADER_SIZE], "big")
-            if length > MAX_FRAME:  # a plug would choke; we just hang up
-                self.abort()
-                return
-            if len(self.buf) < HEADER_SIZE + length:
-                break
-            payload = bytes(self.buf[HEADER_SIZE : HEADER_SIZE + length])
-            del self.buf[: HEADER_SIZE + length]
-            self.pending.append(payload)
-        if not self.busy:
-            self._next()
-
-    def abort(self) -> None:
-        if self.transport is not None:
-            self.transport.abort()
-
-    def _next(self) -> None:
-        """Serve queued requests in order; a delay fault pauses the queue."""
-        while self.pending and self.transport is not None and not self.transport.is_closing():
-            faults = self.node.plug.faults
-            if "drop" in faults:
-                self.pending.clear()  # read, never answered
-                return
-            if "close" in faults:
-                self.pending.clear()
-                self.transport.close()
-                return
-            payload = self.pending.popleft()
-            delay = faults.get("delay")
-            if delay:
-                self.busy = True
-                asyncio.get_running_loop().call_later(delay, self._answer_then_next, payload)
-                return
-            self._answer(payload)
-
-    def _answer_then_next(self, payload: bytes) -> None:
-        self.busy = False
-        if self.transport is None or self.transport.is_closing():
-            return
-        self._answer(payload)
-        self._next()
-
-    def _answer(self, payload: bytes) -> None:
-        assert self.transport is not None
-        plug = self.node.plug
-        try:
-            request = decode_datagram(payload)  # same cipher and JSON, without the header
-        except ProtocolError:
-            self.transport.close()  # not our protocol: hang up, as a plug does
-            return
-        message = encode(plug.handle(request))
-        faults = plug.faults
-        if "garbage" in faults:
-            junk = os.urandom(max(16, len(message) - HEADER_SIZE))
-            message = len(junk).to_bytes(HEADER_SIZE, "big") + junk
-        bad = faults.get("bad_length")
-        if bad == "huge":
-            message = (MAX_FRAME * 64).to_bytes(HEADER_SIZE, "big") + message[HEADER_SIZE:]
-        elif bad == "short":
-            claimed = len(message) - HEADER_SIZE + 64
-            message = claimed.to_bytes(HEADER_SIZE, "big") + message[HEADER_SIZE:]
-        self.transport.write(message)
 
 
 class _PlugDatagram(asyncio.DatagramProtocol):
@@ -168,31 +93,11 @@ class _BroadcastDatagram(asyncio.DatagramProtocol):
 
     def datagram_received(self, data: bytes, addr: tuple[str, int]) -> None:
         for node in self.sim._nodes:
-            if node.plug.udp_port == self.port:
+            if node.plug.discovery_port == self.port:
                 self.sim._on_datagram(node, data, addr)
 
     def error_received(self, exc: Exception) -> None:
         pass
-
-
-class _KlapHttp(asyncio.Protocol):
-    """Just enough HTTP to make port 80 look alive, like KLAP firmware."""
-
-    def __init__(self) -> None:
-        self.buf = b""
-
-    def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        assert isinstance(transport, asyncio.Transport)
-        self.transport = transport
-
-    def data_received(self, data: bytes) -> None:
-        self.buf += data
-        if b"\r\n\r\n" in self.buf or len(self.buf) > 8192:
-            self.transport.write(
-                b"HTTP/1.1 200 OK\r\nContent-Type: text/html\r\nContent-Length: 0\r\n"
-                b"Connection: close\r\n\r\n"
-            )
-            self.transport.close()
 
 
 class Simulator:
@@ -203,8 +108,10 @@ class Simulator:
         specs: Iterable[PlugSpec | SimPlug],
         *,
         firmware: FirmwareConfig | None = None,
+        account: Account = DEMO_ACCOUNT,
     ) -> None:
         self.firmware = firmware or FirmwareConfig()
+        self.account = account  # what KLAP/AES plugs were set up with (unless their own)
         plugs = [s if isinstance(s, SimPlug) else SimPlug(s, firmware=self.firmware) for s in specs]
         seen: set[tuple[str, int]] = set()
         for plug in plugs:
@@ -212,8 +119,9 @@ class Simulator:
             if plug.port and (plug.host, plug.port) in seen:
                 raise ValueError(f"two simulated plugs on {plug.host}:{plug.port}")
             seen.add((plug.host, plug.port))
-        self._nodes = [_Node(p) for p in plugs]
+        self._nodes = [_Node(p, account) for p in plugs]
         self._broadcast: dict[int, asyncio.DatagramTransport] = {}
+        self._free_port: dict[bool, int] = {}  # is_http -> the port 0 resolved to
         self._tasks: set[asyncio.Task[None]] = set()
         self._started = False
 
@@ -248,39 +156,78 @@ class Simulator:
             raise
 
     async def _bind_udp(self) -> None:
-        loop = asyncio.get_running_loop()
-        ports = sorted({p.udp_port for p in self.plugs if p.udp_port is not None})
-        for port in ports:
-            sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-            try:
-                sock.bind((BROADCAST, port))
-            except OSError:
-                sock.close()
-                raise
-            bound = sock.getsockname()[1]
-            transport, _ = await loop.create_datagram_endpoint(
-                lambda b=bound: _BroadcastDatagram(self, b), sock=sock
-            )
-            self._broadcast[bound] = transport
-            for node in self._nodes:
-                if node.plug.udp_port == port:
-                    node.plug.udp_port = bound  # port 0: the one the kernel chose
         for node in self._nodes:
-            plug = node.plug
-            if plug.udp_port is None:
-                continue
-            sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-            try:
-                sock.bind((plug.host, plug.udp_port))
-            except OSError as exc:
-                sock.close()
-                raise OSError(
-                    exc.errno, f"cannot bind UDP {plug.host}:{plug.udp_port}: {exc.strerror}"
-                ) from None
-            node.udp, _ = await loop.create_datagram_endpoint(
-                lambda n=node: _PlugDatagram(self, n), sock=sock
-            )
+            await self._bind_discovery(node)
+
+    async def _bind_discovery(self, node: _Node) -> None:
+        """Bind the plug's unicast discovery socket (and the broadcast one for its port).
+
+        Port 0 of the old and of the new generation are two free ports, each shared by every
+        plug of that generation asking for 0; the same fixed port is one socket for both.
+        """
+        plug = node.plug
+        wanted = plug.discovery_port
+        if wanted is None:
+            return
+        port = wanted or self._free_port.get(plug.is_http, 0)
+        if port == 0 or port not in self._broadcast:
+            port = await self._listen_broadcast(port)
+            if wanted == 0:
+                self._free_port[plug.is_http] = port
+        if plug.is_http:
+            plug.tdp_port = port
+        else:
+            plug.udp_port = port
+        sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        try:
+            sock.bind((plug.host, port))
+        except OSError as exc:
+            sock.close()
+            raise OSError(
+                exc.errno, f"cannot bind UDP {plug.host}:{port}: {exc.strerror}"
+            ) from None
+        node.udp, _ = await asyncio.get_running_loop().create_datagram_endpoint(
+            functools.partial(_PlugDatagram, self, node), sock=sock
+        )
+
+    async def _listen_broadcast(self, port: int) -> int:
+        sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind((BROADCAST, port))
+        except OSError:
+            sock.close()
+            raise
+        bound: int = sock.getsockname()[1]
+        transport, _ = await asyncio.get_running_loop().create_datagram_endpoint(
+            functools.partial(_BroadcastDatagram, self, bound), sock=sock
+        )
+        self._broadcast[bound] = transport
+        return bound
+
+    async def switch_transport(
+        self, host: str | SimPlug, transport: str, login_version: int = 2
+    ) -> None:
+        """A firmware update: the plug now speaks ``transport`` ("klap" or "aes").
+
+        An old plug closes TCP 9999 and its 9999 discovery, then answers on HTTP and UDP
+        20002; its identity (MAC, device id) stays. Sessions of the old transport are gone.
+        """
+        if transport not in ("klap", "aes") or login_version not in (1, 2):
+            raise ValueError("a plug can be updated to klap or aes, login version 1 or 2")
+        from kshell.simulator.web import make_web
+
+        node = self._node(host)
+        plug = node.plug
+        if node.udp is not None:
+            node.udp.close()
+            node.udp = None
+            await asyncio.sleep(0)  # the socket closes on the next loop turn
+        await self._close_http(node)
+        plug.transport, plug.login_version = transport, login_version
+        node.web = make_web(plug, self.account)
+        await self._bind_discovery(node)
+        await self._sync(node)
 
     async def stop(self) -> None:
         """Close everything; when this returns, every port is free again."""
@@ -291,12 +238,14 @@ class Simulator:
             node.plug.on_network_change = None
             await self._close_tcp(node)
             await self._close_klap(node)
+            await self._close_http(node)
             if node.udp is not None:
                 node.udp.close()
                 node.udp = None
         for transport in self._broadcast.values():
             transport.close()
         self._broadcast.clear()
+        self._free_port.clear()
         await asyncio.sleep(0)  # let the transports' close callbacks run
         self._started = False
 
@@ -313,6 +262,13 @@ class Simulator:
         node.plug.faults.set(name, value)
         node.plug.faults_changed()
         await self._sync(node)
+
+    def web(self, host: str | SimPlug) -> PlugWeb:
+        """The HTTP side (sessions, account) of a KLAP/AES plug."""
+        web = self._node(host).web
+        if web is None:
+            raise KeyError(f"{host} is a plug of the old generation (no HTTP)")
+        return web
 
     async def clear_faults(self, host: str | SimPlug, name: str | None = None) -> None:
         node = self._node(host)
@@ -350,7 +306,7 @@ class Simulator:
             loop = asyncio.get_running_loop()
             try:
                 node.server = await loop.create_server(
-                    lambda: _TcpConn(node),
+                    lambda: XorConn(node.plug, node.conns),
                     plug.host,
                     plug.port,
                     reuse_address=True,
@@ -364,13 +320,31 @@ class Simulator:
             plug.port = node.server.sockets[0].getsockname()[1]  # port 0 resolved
         elif not plug.answers_tcp:
             await self._close_tcp(node)
-        klap_port = plug.faults.get("klap")
+        klap_port = None if plug.is_http else plug.faults.get("klap")  # a decoy for old plugs
         if klap_port and node.klap is None and not plug.down and "offline" not in plug.faults:
             node.klap = await asyncio.get_running_loop().create_server(
-                _KlapHttp, plug.host, klap_port, reuse_address=True
+                DecoyHttp, plug.host, klap_port, reuse_address=True
             )
         elif (not klap_port or plug.down or "offline" in plug.faults) and node.klap:
             await self._close_klap(node)
+        if plug.answers_http and node.http is None and node.web is not None:
+            web, faults, conns = node.web, plug.faults, node.http_conns
+            try:
+                node.http = await asyncio.get_running_loop().create_server(
+                    lambda: HttpConn(web.handle, faults, conns),
+                    plug.host,
+                    plug.http_port,
+                    reuse_address=True,
+                    backlog=128,
+                )
+            except OSError as exc:
+                raise OSError(
+                    exc.errno or errno.EADDRINUSE,
+                    f"cannot listen on {plug.host}:{plug.http_port}: {exc.strerror or exc}",
+                ) from None
+            plug.http_port = node.http.sockets[0].getsockname()[1]  # port 0 resolved
+        elif not plug.answers_http:
+            await self._close_http(node)
 
     async def _close_tcp(self, node: _Node) -> None:
         if node.server is not None:
@@ -379,6 +353,16 @@ class Simulator:
         for conn in list(node.conns):
             conn.abort()  # a rebooting plug drops its connections
         node.conns.clear()
+
+    async def _close_http(self, node: _Node) -> None:
+        if node.http is not None:
+            node.http.close()
+            node.http = None
+            if node.web is not None:
+                node.web.expire_all()  # a rebooted plug has forgotten its sessions
+        for conn in list(node.http_conns):
+            conn.abort()
+        node.http_conns.clear()
 
     async def _close_klap(self, node: _Node) -> None:
         if node.klap is not None:
@@ -390,10 +374,15 @@ class Simulator:
         plug = node.plug
         if not plug.answers_udp or node.udp is None:
             return
-        try:
-            request = decode_datagram(data)
-        except ProtocolError:
-            return  # not a Kasa datagram: a real plug stays silent
+        if plug.is_http:
+            if tdp.parse_probe(data) is None:
+                return  # not a probe of the current generation: silence
+            request: dict[str, Any] = {}
+        else:
+            try:
+                request = decode_datagram(data)
+            except ProtocolError:
+                return  # not a Kasa datagram: a real plug stays silent
         delay = plug.faults.get("delay")
         if delay:
             asyncio.get_running_loop().call_later(delay, self._reply, node, request, addr)
@@ -406,6 +395,10 @@ class Simulator:
             return
         if "garbage" in plug.faults:
             datagram = os.urandom(64)
+        elif plug.is_http:
+            datagram = tdp.answer(
+                tdp.discovery_result(plug, node.web.account if node.web else None)
+            )
         else:
             datagram = encode_datagram(plug.handle(request))
         with contextlib.suppress(OSError):

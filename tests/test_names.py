@@ -188,3 +188,26 @@ def test_what_a_name_may_be():
     for bad in ("all", "ALL", "127.0.0.1", "127.0.0.1:9999", "50c7bf001122", "#x", "a\u2028b"):
         with pytest.raises(UsageError):
             check_new_alias(bad, marker="#")
+
+
+def test_completion_knows_names_as_the_resolver_reads_them():
+    from kshell.completer.targets import TargetIndex
+
+    strip = DeviceRecord("127.61.6.2", alias="Strip", kind="strip")
+    strip.children = [{"number": 1, "id": "C1", "alias": "Télé", "state": "on"}]
+    records = [
+        strip,
+        DeviceRecord("127.61.6.3", alias="Büro"),
+        DeviceRecord("127.61.6.4", alias="BURO", online=False),
+    ]
+    index = TargetIndex.build(records)
+    assert index.is_known("tele") and index.is_known("buro") and index.is_known("strip/1")
+    metas = {c.text: c.meta for c in index.aliases}
+    assert "shared alias" in metas["Büro"] and "offline" in metas["BURO"]
+    cache = DeviceCache(None)
+    for r in records:
+        cache.merge(r)
+    typed = SimpleNamespace(cache=cache, invocation=Invocation(typed=True))
+    assert resolve(typed, "tele")[0].child_id == "C1"  # type: ignore[arg-type]
+    with pytest.raises(TargetError, match="shared"):
+        resolve(typed, "buro")  # type: ignore[arg-type]

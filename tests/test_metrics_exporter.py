@@ -15,6 +15,7 @@ import time
 import pytest
 from conftest import ROOT, json_lines, run_shell, write_config
 
+from kshell.invocation import Invocation
 from kshell.simulator.plug import PlugSpec
 from kshell.simulator.runner import SimulatorThread
 
@@ -143,6 +144,9 @@ def test_http_is_bounded_and_answers_only_its_two_paths(home):
             assert (await _get(port, _request("/favicon.ico")))[0] == 404
             assert (await _get(port, _request("/probe")))[0] == 400
             assert (await _get(port, _request("/probe?target=all")))[0] == 400
+            ctx.invocation = Invocation(typed=True)  # as at the prompt, where `metrics on` runs
+            assert (await _get(port, _request("/probe?target=Fas")))[0] == 400  # no prefixes
+            assert (await _get(port, _request("/probe?target=Fast")))[0] == 200
             status, body = await _get(port, _request("/probe?target=Nowhere%0a"))
             assert status == 400 and body.count(b"\n") == 1  # one line, the name escaped
             assert (await _get(port, b"POST /metrics HTTP/1.1\r\nHost: x\r\n\r\n"))[0] == 405

@@ -17,6 +17,7 @@ from prometheus_client.exposition import CONTENT_TYPE_PLAIN_0_0_4, generate_late
 
 from kshell.context import Context
 from kshell.errors import KshellError, UsageError
+from kshell.invocation import Invocation
 from kshell.metrics.collector import PlugCollector, new_registry
 from kshell.metrics.http import HttpServer, Request, Response, text
 from kshell.metrics.poll import Poller
@@ -126,7 +127,13 @@ class MetricsServer:
     def probe_targets(self, word: str) -> list[Target]:
         if word.lower() == "all":
             raise UsageError("name one plug; /metrics has them all")
-        targets = resolve(self.ctx, word)
+        # a scraper's word names a plug exactly (no unique prefixes: a later alias must not
+        # change what a scrape config means); resolve is synchronous, so the swap is private
+        typed, self.ctx.invocation = self.ctx.invocation, Invocation(permission="read")
+        try:
+            targets = resolve(self.ctx, word)
+        finally:
+            self.ctx.invocation = typed
         plugs = {(t.host, t.port): t for t in targets}  # an outlet probes its whole strip
         return [Target(t.host, t.port, t.record) for t in plugs.values()]
 

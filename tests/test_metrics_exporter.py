@@ -8,12 +8,16 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import shutil
 import subprocess
 import sys
 import time
 
 import pytest
 from conftest import ROOT, json_lines, run_shell, write_config
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from prometheus_client.exposition import generate_latest
 
 from kshell.invocation import Invocation
 from kshell.simulator.plug import PlugSpec
@@ -196,3 +200,45 @@ def test_a_bad_listen_address_is_one_line(home):
     result = run_shell(home, "--serve-metrics", "127.0.0.1:notaport")
     assert result.returncode == 2 or result.returncode == 1
     assert result.stderr.strip().count("\n") == 0 and "[ADDR:]PORT" in result.stderr
+
+
+HOSTILE_TEXT = st.text(
+    st.characters(codec="utf-8", exclude_categories=("Cs",)) | st.sampled_from('\\ ,="}{\n\r#'),
+    min_size=1,
+    max_size=40,
+)
+
+
+@settings(max_examples=10, deadline=None)
+@given(aliases=st.lists(HOSTILE_TEXT, min_size=5, max_size=20))
+def test_any_alias_keeps_the_exposition_format(aliases):
+    """Whatever a plug calls itself, the page parses, promtool accepts it, and the label
+    reads back as the alias kshell shows (one line)."""
+    from prometheus_client.parser import text_string_to_metric_families
+
+    from kshell import emeter
+    from kshell.metrics.collector import PlugCollector, new_registry
+    from kshell.metrics.poll import PlugResult
+    from kshell.metrics.read import PlugReading, RelayReading
+    from kshell.output import clean
+    from kshell.targets import Target
+
+    reading = emeter.normalise({"power": 1.5, "voltage": 230.0, "current": 0.1, "total": 2})
+    collector = PlugCollector()
+    for n, alias in enumerate(aliases):
+        relay = RelayReading(None, clean(alias, 120), True, 5.0, reading, False)
+        plug = PlugReading(clean(alias, 120), "HS110(EU)", "", "iot", -60.0, (relay,))
+        collector.results.append(PlugResult(Target(f"127.80.1.{100 + n}"), plug, "", 0.01, 0))
+    page = generate_latest(new_registry(collector)).decode()
+    found = {
+        s.labels["host"]: s.labels["alias"]
+        for family in text_string_to_metric_families(page)
+        if family.name == "kasa_up"
+        for s in family.samples
+    }
+    assert found == {f"127.80.1.{100 + n}": clean(a, 120) for n, a in enumerate(aliases)}
+    promtool = shutil.which("promtool") or "/usr/bin/promtool"
+    checked = subprocess.run(
+        [promtool, "check", "metrics"], check=False, input=page.encode(), capture_output=True
+    )
+    assert checked.returncode == 0, checked.stdout + checked.stderr

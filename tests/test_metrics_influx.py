@@ -14,8 +14,11 @@ import time
 
 import pytest
 from conftest import ROOT, json_lines, run_shell, wait_until, write_config
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from influx import Influx, _open, free_port
 
+from kshell.output import clean
 from kshell.simulator.plug import PlugSpec
 from kshell.simulator.runner import SimulatorThread
 
@@ -179,3 +182,40 @@ def test_a_malformed_influx_url_is_one_line(home):
         result = run_shell(home, "-c", f"emeter watch Heater --count 1 --out {bad}")
         assert result.returncode != 0
         assert "influx://HOST:PORT/DATABASE" in result.stderr and "Traceback" not in result.stderr
+
+
+HOSTILE_TEXT = st.text(
+    st.characters(codec="utf-8", exclude_categories=("Cs",)) | st.sampled_from('\\ ,="}\n\r\t'),
+    min_size=1,
+    max_size=40,
+)
+
+
+@settings(
+    max_examples=5, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(aliases=st.lists(HOSTILE_TEXT, min_size=10, max_size=30))
+def test_any_alias_is_one_line_influxdb_takes(influx, aliases):
+    from kshell import emeter
+    from kshell.metrics.lineproto import sample_line
+    from kshell.targets import Target
+    from kshell.watch import Meter, Sample
+
+    reading = emeter.normalise({"power": 1.5, "voltage": 230.0, "current": 0.1, "total": 2})
+    lines = []
+    for n, alias in enumerate(aliases):
+        meter = Meter(Target(f"127.80.2.{100 + n}"))
+        meter.label = alias
+        line = sample_line(Sample(1_700_000_000, 0, meter, reading))
+        assert line is not None and "\n" not in line and "\r" not in line
+        lines.append(line)
+    influx.create("fuzz")
+    influx.query("DROP SERIES FROM kasa", "fuzz")
+    url = f"{influx.url}/write?db=fuzz&precision=ms"
+    with _open(url, data="\n".join(lines).encode(), timeout=5) as answer:
+        assert answer.status == 204
+    rows = {r["host"]: r["alias"] for r in influx.rows("fuzz")}
+    assert len(rows) == len(aliases)
+    for n, alias in enumerate(aliases):
+        shown = rows[f"127.80.2.{100 + n}"]
+        assert "\n" not in shown and clean(shown.replace("\\x5c", "\\"), 200) == clean(alias, 120)

@@ -150,15 +150,12 @@ def _merge_report(ctx: Context, report: Any, verbose: bool, full_scan: bool) -> 
 )
 async def add(ctx: Context, args: Any) -> Result:
     """Add one plug by address (asks it for sysinfo, then remembers it)."""
-    from kshell.device import Device
-
     address = parse_address(args.host)
     if address is None:
         raise UsageError(f"add: '{args.host}' is not HOST or HOST:PORT")
     host, port = address
-    device = Device(ctx.connection(host, port))
-    info = await device.update()
-    record = ctx.cache.merge(DeviceRecord.from_sysinfo(host, port, info))
+    info = await ctx.devices.get(host, port).update()
+    record = ctx.cache.merge(DeviceRecord.from_sysinfo(host, port, info.summary()))
     ctx.cache.save()
     return Table(DEVICE_HEADERS, [_device_row(record)], _record_json(record))
 

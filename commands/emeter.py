@@ -10,7 +10,7 @@ from __future__ import annotations
 import calendar
 from datetime import date
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from kshell.context import Context
 from kshell.errors import DeviceError, KshellError, UnsupportedDevice, UsageError
@@ -18,6 +18,9 @@ from kshell.registry import Arg, Opt, command
 from kshell.results import Chart, Result, Text
 from kshell.targets import TARGETS_ARG as TARGETS
 from kshell.targets import Target, for_each, refresh, resolve_all
+
+if TYPE_CHECKING:
+    from kshell.device import Device, Info
 
 TARGET = Arg("target", "target", "plug alias, host[:port], MAC, or alias/N for a strip outlet")
 MAX_COUNT = 10_000_000
@@ -38,20 +41,19 @@ async def emeter_now(ctx: Context, args: Any) -> list[Result]:
     come out in W, V, A and kWh. A strip shows each outlet. Implausible readings (above the
     model's rating, negative, voltage outside 90-270 V) are shown with the reasons.
     """
-    from kshell import device as dev
     from kshell import emeter
 
     async def one(target: Target) -> Result:
         device = await refresh(ctx, target)
-        info = device.sysinfo
-        if not dev.has_emeter(info):
+        state = device.state
+        if not state.has_meter:
             raise UnsupportedDevice(
-                f"{dev.model(info)} has no energy meter (no ENE in its features)",
+                f"{state.model} has no energy meter (no ENE in its features)",
                 target=target.label,
             )
-        rating = emeter.rating_for(dev.model(info))
-        outlets = _outlets(target, info)
-        readings = [await _reading(ctx, t, dev.model(info), rating) for t in outlets]
+        rating = emeter.rating_for(state.model)
+        outlets = _outlets(target, state)
+        readings = [await _reading(ctx, device, t, state.model, rating) for t in outlets]
         if len(readings) == 1:
             return readings[0]
         text = "\n".join(r.text for r in readings)
@@ -63,22 +65,18 @@ async def emeter_now(ctx: Context, args: Any) -> list[Result]:
     return await for_each(ctx, resolve_all(ctx, args.targets), one)
 
 
-def _outlets(target: Target, info: dict[str, Any]) -> list[Target]:
+def _outlets(target: Target, state: Info) -> list[Target]:
     """A whole strip means each of its outlets; anything else means itself."""
-    from kshell import device as dev
-
-    kids = dev.children(info)
-    if not kids or target.child_id is not None:
+    if not state.children or target.child_id is not None:
         return [target]
-    return [Target(target.host, target.port, target.record, c["id"], c["number"]) for c in kids]
+    return [Target(target.host, target.port, target.record, c.id, c.number) for c in state.children]
 
 
-async def _reading(ctx: Context, target: Target, model: str, rating: Any) -> Text:
+async def _reading(ctx: Context, device: Device, target: Target, model: str, rating: Any) -> Text:
     from kshell import emeter
-    from kshell.watch import ask_meter
 
-    answer = await ask_meter(target.device(ctx), "get_realtime", idempotent=True)
-    reading = emeter.normalise(answer)
+    reading = await device.meter.read(target.child_id)
+    answer = reading.raw
     flags = emeter.check(reading, rating)
     totals: dict[str, float] = ctx.extras.setdefault("last_total", {})
     reset = emeter.counter_reset(totals.get(target.label), reading.total_kwh)
@@ -180,21 +178,19 @@ async def watch(ctx: Context, args: Any) -> Any:
 
 
 # -- statistics -------------------------------------------------------------------------------
-async def _meter_target(ctx: Context, word: str) -> tuple[Target, Any]:
+async def _meter_target(ctx: Context, word: str) -> tuple[Target, Device]:
     """The one target of a statistics command, read afresh: it must have a meter."""
-    from kshell import device as dev
-
     targets = resolve_all(ctx, [word])
     if len(targets) != 1:
         raise UsageError(f"name one plug, not {len(targets)}")
     target = targets[0]
     device = await refresh(ctx, target)
-    info = device.sysinfo
-    if not dev.has_emeter(info):
-        raise UnsupportedDevice(f"{dev.model(info)} has no energy meter", target=target.label)
-    if dev.children(info) and target.child_id is None:
+    state = device.state
+    if not state.has_meter:
+        raise UnsupportedDevice(f"{state.model} has no energy meter", target=target.label)
+    if state.children and target.child_id is None:
         raise UsageError(f"{target.label} is a strip: name an outlet, e.g. {target.label}/1")
-    return target, info
+    return target, device
 
 
 @command(
@@ -209,9 +205,6 @@ async def _meter_target(ctx: Context, word: str) -> tuple[Target, Any]:
 )
 async def day(ctx: Context, args: Any) -> Result:
     """Energy per day of a month, as a table with a bar chart and the total."""
-    from kshell import emeter
-    from kshell.watch import ask_meter
-
     today = date.today()
     if (args.year is None) != (args.month is None):
         raise UsageError("emeter day: give both YEAR and MONTH, or neither")
@@ -219,17 +212,8 @@ async def day(ctx: Context, args: Any) -> Result:
     _check_year(year)
     if not 1 <= month <= 12:
         raise UsageError("emeter day: MONTH must be 1-12")
-    target, _ = await _meter_target(ctx, args.target)
-    answer = await ask_meter(
-        target.device(ctx), "get_daystat", {"year": year, "month": month}, idempotent=True
-    )
-    entries = sorted(
-        (
-            (w.get("day", 0), kwh)
-            for w, kwh in emeter.energy_entries(answer, "day_list")
-            if w.get("year") == year and w.get("month") == month
-        )
-    )
+    target, device = await _meter_target(ctx, args.target)
+    entries = sorted((e.day, e.kwh) for e in await device.meter.days(year, month, target.child_id))
     labels = [f"{year}-{month:02d}-{d:02d}" for d, _ in entries]
     values = [round(kwh, 4) for _, kwh in entries]
     title = f"{target.label}: energy per day, {calendar.month_name[month]} {year}"
@@ -254,18 +238,10 @@ async def day(ctx: Context, args: Any) -> Result:
 )
 async def month(ctx: Context, args: Any) -> Result:
     """Energy per month of a year, as a table with a bar chart and the total."""
-    from kshell import emeter
-    from kshell.watch import ask_meter
-
     year = args.year if args.year is not None else date.today().year
     _check_year(year)
-    target, _ = await _meter_target(ctx, args.target)
-    answer = await ask_meter(target.device(ctx), "get_monthstat", {"year": year}, idempotent=True)
-    entries = sorted(
-        (w.get("month", 0), kwh)
-        for w, kwh in emeter.energy_entries(answer, "month_list")
-        if w.get("year") == year and 1 <= w.get("month", 0) <= 12
-    )
+    target, device = await _meter_target(ctx, args.target)
+    entries = sorted((e.month, e.kwh) for e in await device.meter.months(year, target.child_id))
     labels = [f"{calendar.month_abbr[m]} {year}" for m, _ in entries]
     values = [round(kwh, 4) for _, kwh in entries]
     title = f"{target.label}: energy per month, {year}"
@@ -301,14 +277,11 @@ async def erase(ctx: Context, args: Any) -> Result:
 
     Some firmware answers success and erases nothing: the read-back says so.
     """
-    from kshell.watch import ask_meter
-
-    target, _ = await _meter_target(ctx, args.target)
-    device = target.device(ctx)
+    target, device = await _meter_target(ctx, args.target)
     today = date.today()
-    before = await _month_kwh(device, today)
-    await ask_meter(device, "erase_emeter_stat")
-    after = await _month_kwh(device, today)
+    before = await _month_kwh(device, target, today)
+    await device.meter.erase(target.child_id)
+    after = await _month_kwh(device, target, today)
     data = {
         "target": target.label,
         "host": target.address,
@@ -332,14 +305,9 @@ async def erase(ctx: Context, args: Any) -> Result:
     )
 
 
-async def _month_kwh(device: Any, today: date) -> float:
-    from kshell import emeter
-    from kshell.watch import ask_meter
-
+async def _month_kwh(device: Device, target: Target, today: date) -> float:
     try:
-        answer = await ask_meter(
-            device, "get_daystat", {"year": today.year, "month": today.month}, idempotent=True
-        )
+        days = await device.meter.days(today.year, today.month, target.child_id)
     except DeviceError as exc:
         raise KshellError(f"cannot read the statistics back: {exc.message}") from None
-    return sum(kwh for _, kwh in emeter.energy_entries(answer, "day_list"))
+    return sum(e.kwh for e in days)

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from kshell import device as dev
 from kshell.context import Context
 from kshell.registry import command
 from kshell.results import Record, Result
@@ -17,14 +16,14 @@ async def info(ctx: Context, args: Any) -> list[Result]:
     """Show a plug's sysinfo: everything it reports about itself."""
 
     async def one(target: Target) -> Result:
-        device = await refresh(ctx, target)
-        sysinfo = device.sysinfo
+        state = (await refresh(ctx, target)).state
         if target.child_id:
-            outlet = dict(device.outlet() or {})
+            child = state.child(target.child_id)
+            outlet = child.as_dict() if child else {}
             outlet["state"] = state_word(outlet.get("state"))
-            data = {"parent": dev.text(sysinfo, "alias"), "model": dev.model(sysinfo), **outlet}
+            data = {"parent": state.alias, "model": state.model, **outlet}
             return Record(f"{target.label} (outlet of {target.address})", data, target.label)
-        return Record(f"{target.label} ({target.address})", sysinfo, target.label)
+        return Record(f"{target.label} ({target.address})", state.raw, target.label)
 
     return await for_each(ctx, resolve_all(ctx, args.targets), one)
 
@@ -34,9 +33,7 @@ async def hw_info(ctx: Context, args: Any) -> list[Result]:
     """Show a plug's hardware: sw_ver, hw_ver, mac, type, hwId, fwId, oemId, dev_name."""
 
     async def one(target: Target) -> Result:
-        device = await refresh(ctx, target)
-        return Record(
-            f"{target.label} ({target.address})", dev.hw_info(device.sysinfo), target.label
-        )
+        state = (await refresh(ctx, target)).state
+        return Record(f"{target.label} ({target.address})", state.hw, target.label)
 
     return await for_each(ctx, resolve_all(ctx, args.targets), one)

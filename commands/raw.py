@@ -31,10 +31,7 @@ async def raw(ctx: Context, args: Any) -> list[Result]:
     request = parse_request(args.request)
 
     async def one(target: Target) -> Result:
-        conn = ctx.connection(target.host, target.port)
-        if target.child_id and "context" not in request:
-            request["context"] = {"child_ids": [target.child_id]}
-        answer = await conn.query(request)
+        answer = await target.device(ctx).raw(request, target.child_id)
         return Record(f"{target.label}: answer", answer, target.label)
 
     return await for_each(ctx, resolve_all(ctx, [args.target]), one)

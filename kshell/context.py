@@ -14,8 +14,10 @@ from typing import Any
 
 from kshell.cache import DeviceCache
 from kshell.config import Paths, get_float, get_list
+from kshell.device.pool import DevicePool
+from kshell.device.transports.base import Credentials
 from kshell.registry import Registry
-from kshell.transport import DEFAULT_PORT, Connection
+from kshell.transport import DEFAULT_PORT
 
 
 @dataclass
@@ -33,20 +35,21 @@ class Context:
     source: str = "local"  # local | mail
     ask: Callable[[str], Awaitable[bool]] | None = None  # None: nobody can answer
     started: float = field(default_factory=time.time)
-    connections: dict[tuple[str, int], Connection] = field(default_factory=dict)
     extras: dict[str, Any] = field(default_factory=dict)  # state owned by command families
+    login: Credentials | None = None  # typed at the prompt with `login`, for this session
+    devices: DevicePool = field(init=False, repr=False)  # one device per plug, kept open
 
-    def connection(self, host: str, port: int = DEFAULT_PORT) -> Connection:
-        """The kept-open connection to a plug (one per plug: one request in flight)."""
-        conn = self.connections.get((host, port))
-        if conn is None:
-            conn = self.connections[(host, port)] = Connection(host, port, self.timeout)
-        return conn
+    def __post_init__(self) -> None:
+        self.devices = DevicePool(self.timeout, self.credentials)
+
+    def credentials(self) -> Credentials | None:
+        """The owner's cloud credentials for KLAP and AES plugs, if any are known."""
+        from kshell.credentials import find
+
+        return find(self)
 
     def close_connections(self) -> None:
-        for conn in self.connections.values():
-            conn.close()
-        self.connections.clear()
+        self.devices.close_all()
 
     @property
     def discovery_port(self) -> int:

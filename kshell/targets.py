@@ -17,6 +17,7 @@ from typing import Any
 from kshell.cache import DeviceRecord, normalise_mac
 from kshell.context import Context
 from kshell.device import Device
+from kshell.device.pool import Link
 from kshell.errors import KshellError, TargetError, TransportError
 from kshell.registry import Arg
 from kshell.results import Failure, Result
@@ -46,7 +47,29 @@ class Target:
         return self.host if self.port == DEFAULT_PORT else f"{self.host}:{self.port}"
 
     def device(self, ctx: Context) -> Device:
-        return Device(ctx.connection(self.host, self.port), self.child_id, self.label)
+        """The plug's device from the session's pool (an outlet is named by ``child_id``)."""
+        return ctx.devices.get(self.host, self.port, link_of(self.record))
+
+    def probe(self, ctx: Context, timeout: float) -> Device:
+        """A device of its own with a short timeout, outside the pool (reboot watching)."""
+        from kshell.device.pool import XOR, make_device
+
+        link = link_of(self.record) or XOR
+        return make_device(self.host, self.port, link, timeout, ctx.credentials)
+
+
+def link_of(record: DeviceRecord | None) -> Link | None:
+    """How the store says a plug speaks; None when it does not know (the pool's default)."""
+    family = getattr(record, "family", "") or ""
+    transport = getattr(record, "transport", "") or ""
+    if not family or not transport:
+        return None
+    return Link(
+        family=family,
+        transport=transport,
+        login_version=int(getattr(record, "login_version", 0) or 2),
+        factory_default=bool(getattr(record, "factory_default", False)),
+    )
 
 
 def resolve(ctx: Context, word: str) -> list[Target]:
@@ -192,9 +215,9 @@ TARGETS_ARG = Arg("targets", "targets", "plug alias, host[:port], MAC, all, or a
 
 
 async def refresh(ctx: Context, target: Target, device: Device | None = None) -> Device:
-    """Read a target's sysinfo afresh and update its cache entry; returns the device."""
+    """Read a target afresh and update its cache entry; returns the device."""
     device = device or target.device(ctx)
     info = await device.update()
-    record = ctx.cache.merge(DeviceRecord.from_sysinfo(target.host, target.port, info))
+    record = ctx.cache.merge(DeviceRecord.from_sysinfo(target.host, target.port, info.summary()))
     target.record = record
     return device

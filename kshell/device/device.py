@@ -1,0 +1,77 @@
+"""A plug, whatever it speaks: capability modules over one protocol, and its last state.
+
+Commands, ``emeter watch`` and ``firmware stage`` use only this: ``update()`` reads the
+plug's ``Info``; ``relay``, ``led``, ``alias``, ``meter``, ``clock``, ``firmware`` and
+``reboot`` act in the family's own language; ``children`` are the strip's outlets as last
+read. One object per plug per session (``kshell.device.pool``).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from kshell.device.modules import base
+from kshell.device.protocols.iot import IotProtocol
+from kshell.device.protocols.smart import SmartProtocol
+from kshell.device.state import Child, Info
+from kshell.errors import KshellError
+
+Protocol = IotProtocol | SmartProtocol
+
+
+class Device:
+    def __init__(self, protocol: Protocol, modules: base.Modules) -> None:
+        self.protocol = protocol
+        self._info_module = modules.info
+        self.relay = modules.relay
+        self.led = modules.led
+        self.alias = modules.alias
+        self.meter = modules.meter
+        self.clock = modules.clock
+        self.firmware = modules.firmware
+        self.reboot = modules.reboot
+        self.info: Info | None = None  # the last state read
+
+    @property
+    def family(self) -> str:
+        return self.protocol.family
+
+    @property
+    def label(self) -> str:
+        return self.protocol.label
+
+    @property
+    def state(self) -> Info:
+        """The last state read (``update`` first)."""
+        if self.info is None:
+            raise KshellError("the plug has not been read yet", target=self.label)
+        return self.info
+
+    @property
+    def children(self) -> tuple[Child, ...]:
+        return self.info.children if self.info else ()
+
+    async def update(self) -> Info:
+        """Read the plug afresh; the answer becomes its last state."""
+        self.info = await self._info_module.read()
+        return self.info
+
+    async def raw(self, request: dict[str, Any], child: str | None = None) -> dict[str, Any]:
+        """A request in the family's own shape, sent once; the answer as it is."""
+        return await self.protocol.raw(request, child_id=child)
+
+    def close(self) -> None:
+        """Drop the link (a plug about to restart); the next request starts afresh."""
+        self.protocol.close()
+
+
+def iot_device(protocol: IotProtocol) -> Device:
+    from kshell.device.modules import iot
+
+    return Device(protocol, iot.modules(protocol))
+
+
+def smart_device(protocol: SmartProtocol) -> Device:
+    from kshell.device.modules import smart
+
+    return Device(protocol, smart.modules(protocol))

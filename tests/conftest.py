@@ -6,12 +6,15 @@ discovery in a test is pointed at 127.255.255.255 (never a real interface).
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import shutil
 import subprocess
 import sys
+import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -35,6 +38,32 @@ def loopback_only(tmp_path_factory):
     yield
     if log.exists() and log.read_text().strip():
         pytest.fail("traffic to a non-loopback address was attempted:\n" + log.read_text())
+
+
+def wait_until(predicate: Any, timeout: float = 5.0, step: float = 0.02, what: str = "") -> None:
+    """Poll until ``predicate()`` is true; fail after ``timeout`` (no fixed sleeps in tests)."""
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"condition not met in {timeout} s{': ' + what if what else ''}")
+        time.sleep(step)
+
+
+def holds(predicate: Any, duration: float, step: float = 0.02) -> None:
+    """Assert ``predicate()`` stays true for the whole of ``duration`` (checked throughout)."""
+    end = time.monotonic() + duration
+    while time.monotonic() < end:
+        assert predicate(), "condition stopped holding"
+        time.sleep(step)
+
+
+async def eventually(predicate: Any, timeout: float = 5.0, step: float = 0.01) -> None:
+    """``wait_until`` for a coroutine: polls without blocking the event loop."""
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"condition not met in {timeout} s")
+        await asyncio.sleep(step)
 
 
 def write_config(home: Path, *, udp_port: int = 9999, extra: str = "") -> Path:
@@ -81,17 +110,28 @@ def home(tmp_path: Path) -> Path:
 
 
 def _ensure_peer() -> Path:
-    modules = PEER / "node_modules" / "tplink-smarthome-simulator"
-    if not modules.is_dir():
-        if shutil.which("npm") is None:
-            pytest.skip("npm is not installed: cannot fetch the third-party simulator")
-        subprocess.run(
-            ["npm", "install", "--no-audit", "--no-fund", "--loglevel=error"],
-            cwd=PEER,
-            check=True,
-            timeout=300,
-        )
+    """The npm simulator, as tests/peers.sh installed it (the tests never fetch anything)."""
     return PEER
+
+
+def missing_peers() -> list[str]:
+    """The real peers the suite talks to that this machine lacks, each with how to get it."""
+    missing = []
+    if not (PEER / "node_modules" / "tplink-smarthome-simulator").is_dir():
+        missing.append("the npm plug simulator (tests/peer/node_modules)")
+    for binary, package in (("node", "nodejs"), ("dovecot", "dovecot-imapd"), ("tmux", "tmux")):
+        if shutil.which(binary) is None and not Path("/usr/sbin", binary).exists():
+            missing.append(f"{binary} (Debian package {package})")
+    return missing
+
+
+def pytest_sessionstart(session: pytest.Session) -> None:
+    """A peer that cannot be had is one clear failure naming it, never a hang or a skip."""
+    missing = missing_peers()
+    if missing:
+        pytest.exit(
+            "test peers missing: " + "; ".join(missing) + ": run tests/peers.sh", returncode=4
+        )
 
 
 class NpmPeer:

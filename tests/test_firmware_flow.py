@@ -14,9 +14,11 @@ import subprocess
 import sys
 from pathlib import Path
 from types import SimpleNamespace
+from typing import Any
 
+import pexpect
 import pytest
-from conftest import ROOT, json_lines, run_shell, write_config
+from conftest import ROOT, eventually, json_lines, run_shell, write_config
 from test_firmware_staging import port_is_free
 
 from kshell.simulator import FirmwareConfig, PlugSpec, SimulatorThread, make_image, parse_image
@@ -314,7 +316,6 @@ def test_ctrl_c_during_the_download_stops_the_server(tmp_path):
 
 
 def test_a_terminal_shows_a_progress_bar_and_the_countdown(tmp_path):
-    pexpect = pytest.importorskip("pexpect")
     home = fw_home(tmp_path)
     add_image(home, tmp_path)
     host = "127.40.10.2"
@@ -347,7 +348,6 @@ def test_at_the_prompt_ctrl_c_stops_the_server_and_a_yes_flashes(tmp_path):
     """A person at the interactive shell: interrupts a stuck download, then says yes."""
     import re
 
-    pexpect = pytest.importorskip("pexpect")
     home = fw_home(tmp_path, stall_timeout="60")
     add_image(home, tmp_path)
     host = "127.40.11.2"
@@ -423,9 +423,12 @@ def test_an_output_that_breaks_mid_flow_still_stops_the_server_and_the_polling(t
         ctx = build_context(SimpleNamespace(home=str(home), config=None, commands=[]))
         try:
             ok = await run_line(ctx, f"firmware stage {host} hs110v2.bin --yes", Breaks())
-            await asyncio.sleep(0.3)
-            leftovers = [t for t in asyncio.all_tasks() if t is not asyncio.current_task()]
-            return ok, len(leftovers)
+
+            def leftovers() -> list[asyncio.Task[Any]]:
+                return [t for t in asyncio.all_tasks() if t is not asyncio.current_task()]
+
+            await eventually(lambda: not leftovers(), timeout=2)  # no download poller left
+            return ok, len(leftovers())
         finally:
             ctx.close_connections()
 

@@ -7,6 +7,7 @@ import errno
 import socket
 
 import pytest
+from conftest import eventually
 
 from kshell.staging import StagingError, StagingServer, choose_local_address
 
@@ -136,8 +137,9 @@ def test_close_aborts_a_transfer_in_flight_and_frees_the_port():
         path = srv.issue("Slow", BIND).split(str(srv.port), 1)[1]
         reader, writer = await asyncio.open_connection(BIND, srv.port)
         writer.write(get(path))
-        await reader.read(1000)  # the transfer has begun; we stop reading
-        await asyncio.sleep(0.2)
+        await reader.read(1000)  # the transfer has begun; we stop reading...
+        # ...until the server is stuck mid-image with bytes it cannot send
+        await eventually(lambda: any(w.transport.get_write_buffer_size() for w in srv._writers))
         srv.close()  # synchronous: what a finally block calls
         free_at_once = port_is_free(BIND, srv.port)
         rest = await reader.read()

@@ -14,6 +14,7 @@ import sys
 import time
 from pathlib import Path
 
+import pexpect
 import pytest
 from conftest import ROOT, run_shell
 from dovecot import ReplySink
@@ -139,7 +140,6 @@ def test_a_crash_while_running_is_reported_not_rerun(
 def test_remote_on_at_the_prompt_prints_each_mail_above_it(
     home: Path, sim: SimulatorThread, sink: ReplySink
 ) -> None:
-    pexpect = pytest.importorskip("pexpect")
     configure(home, sink)
     child = pexpect.spawn(
         sys.executable,

@@ -17,7 +17,9 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import kasa
 import pytest
+from conftest import holds, wait_until
 
 from kshell.errors import ProtocolError
 from kshell.protocol import (
@@ -110,14 +112,6 @@ def refused(plug: SimPlug) -> bool:
     except (ConnectionRefusedError, ConnectionResetError):
         return True
     return False
-
-
-def wait_until(predicate: Any, timeout: float = 5.0, step: float = 0.05) -> None:
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        if time.monotonic() > deadline:
-            raise AssertionError("condition not met in time")
-        time.sleep(step)
 
 
 def spec(host: str, model: str, **kw: Any) -> PlugSpec:
@@ -221,7 +215,7 @@ def test_relay_led_and_alias_persist_and_on_time_grows() -> None:
         assert (info["relay_state"], info["on_time"], info["led_off"]) == (0, 0, 1)
         assert info["alias"] == "Desk" and sim.plugs[0].alias == "Desk"
         ask(plug, {"system": {"set_relay_state": {"state": 1}}})
-        time.sleep(1.1)
+        wait_until(lambda: ask(plug, SYSINFO)["system"]["get_sysinfo"]["on_time"] >= 1, 3)
         info = ask(plug, SYSINFO)["system"]["get_sysinfo"]
         assert info["relay_state"] == 1 and info["on_time"] >= 1
 
@@ -251,9 +245,12 @@ def test_total_accumulates_and_history_is_consistent(fleet: SimulatorThread) -> 
     plug = by_model(fleet, "HS110(EU) 2.0")
     ask(plug, REALTIME)
     first = fleet.call(lambda: plug.sockets[0].meter.total_wh)
-    time.sleep(0.3)
-    ask(plug, REALTIME)
-    assert fleet.call(lambda: plug.sockets[0].meter.total_wh) > first
+
+    def grew() -> bool:
+        ask(plug, REALTIME)
+        return fleet.call(lambda: plug.sockets[0].meter.total_wh) > first
+
+    wait_until(grew, 3)
     now = time.localtime()
     stats = ask(
         plug,
@@ -562,8 +559,7 @@ def test_firmware_https_missing_file_and_faults(image_server: tuple[str, Path]) 
         sim.clear_faults(plug.host)
         sim.set_fault(plug.host, "fw_stall")
         system("download_firmware", url=f"{base}/good.bin")
-        time.sleep(0.3)
-        assert system("get_download_state")["status"] == 1  # stuck downloading
+        holds(lambda: system("get_download_state")["status"] == 1, 0.3)  # stuck downloading
         sim.clear_faults(plug.host)
         wait_until(lambda: system("get_download_state")["ratio"] == 100)
         sim.set_fault(plug.host, "fw_flash_fail")
@@ -574,15 +570,14 @@ def test_firmware_https_missing_file_and_faults(image_server: tuple[str, Path]) 
         wait_until(lambda: system("get_download_state")["ratio"] == 100)
         assert system("flash_firmware") == {"err_code": 0}
         wait_until(lambda: refused(plug))
-        time.sleep(FAST_FW.flash_time + FAST_FW.reboot_time + 0.3)
-        assert refused(plug) and unicast(plug, wait=0.2) is None  # never came back...
+        holds(lambda: refused(plug), FAST_FW.flash_time + FAST_FW.reboot_time + 0.3)
+        assert unicast(plug, wait=0.2) is None  # never came back...
         sim.clear_faults(plug.host, "fw_never_back")  # ...until someone unplugs it
         assert ask(plug, SYSINFO)["system"]["get_sysinfo"]["sw_ver"].startswith("1.0.20 ")
 
 
 # -- a real third-party client ---------------------------------------------------------------
 def test_python_kasa_reads_and_switches_our_plugs() -> None:
-    kasa = pytest.importorskip("kasa")
     from kasa import DeviceConfig, Discover, Module
     from kasa.iot import IotPlug, IotStrip
 

@@ -4,6 +4,7 @@ import asyncio
 import struct
 
 import pytest
+from conftest import eventually
 
 from kshell import protocol
 from kshell.device.protocols.iot import IotProtocol
@@ -168,7 +169,7 @@ def test_state_change_is_never_sent_twice_when_the_answer_is_lost():
         await conn.raw({"system": {"get_sysinfo": {}}})
         with pytest.raises(TransportError, match="without an answer"):
             await conn.raw({"system": {"set_relay_state": {"state": 1}}})
-        await asyncio.sleep(0.1)
+        await eventually(lambda: len(seen) == 2)
         server.close()
         return seen
 

@@ -1,0 +1,411 @@
+"""HTTP for the current generation: a tiny HTTP/1.1 client and what KLAP and AES share.
+
+Why not aiohttp: importing it costs about 155 ms here, more than a whole one-shot command, and
+plugs speak a small subset of HTTP: a POST with a body and an answer with a Content-Length and
+a cookie. What a plug says is untrusted, so the answer is bounded before it is read: the
+header to 8 KiB, the body to ``MAX_BODY``; a garbage status line, a missing Content-Length or
+a chunked answer is one line of error. The caller (a transport) holds one lock per plug, so
+there is at most one request in flight on a connection.
+"""
+
+from __future__ import annotations
+
+import abc
+import asyncio
+import re
+import socket
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import ClassVar
+
+from kshell.device.transports.base import Credentials, Transport
+from kshell.errors import DeviceTimeout, KshellError, ProtocolError, TransportError
+
+MAX_HEADER = 8 * 1024
+MAX_BODY = 512 * 1024  # a strip's child list or a component list is a few KiB
+MAX_COOKIE = 256
+
+_STATUS_LINE = re.compile(rb"HTTP/1\.([01]) ([1-5][0-9][0-9])(?: [\t\x20-\x7e]*)?")
+_TOKEN = re.compile(rb"[!#$%&'*+.^_`|~0-9A-Za-z-]+")
+# a cookie value we echo back in a header: printable, no separators that could split it
+_COOKIE_VALUE = re.compile(rf"[!#-+\--:<-\[\]-~]{{0,{MAX_COOKIE}}}")
+
+
+@dataclass(frozen=True)
+class HttpAnswer:
+    status: int
+    body: bytes
+    cookies: dict[str, str] = field(default_factory=dict)
+    keep_alive: bool = True
+
+
+class ClosedBeforeAnswer(TransportError):
+    """The plug closed the connection before sending a byte of answer. ``reused`` says the
+    connection had served an earlier request: a kept-alive connection the plug dropped while
+    idle, the one case where sending a read again is expected."""
+
+    def __init__(self, reused: bool) -> None:
+        super().__init__("the plug closed the connection without answering")
+        self.reused = reused
+
+
+def snippet(data: bytes, limit: int = 40) -> str:
+    """Untrusted bytes for an error line: escaped (no control characters), shortened."""
+    text = repr(bytes(data[:limit]))[2:-1]
+    return text + ("..." if len(data) > limit else "")
+
+
+@dataclass
+class _Head:
+    status: int
+    length: int
+    cookies: dict[str, str]
+    keep_alive: bool
+
+
+def parse_head(head: bytes, max_body: int) -> _Head:
+    """Status line and headers of an answer (without the blank line), checked."""
+    lines = head.split(b"\r\n")
+    match = _STATUS_LINE.fullmatch(lines[0])
+    if match is None:
+        raise ProtocolError(f"garbage instead of an HTTP status line: '{snippet(lines[0])}'")
+    minor, status = match.group(1), int(match.group(2))
+    lengths: set[bytes] = set()
+    cookies: dict[str, str] = {}
+    connection = b""
+    for line in lines[1:]:
+        name, colon, value = line.partition(b":")
+        if not colon or _TOKEN.fullmatch(name) is None:
+            raise ProtocolError(f"garbled HTTP header line: '{snippet(line)}'")
+        name, value = name.lower(), value.strip(b" \t")
+        if name == b"content-length":
+            lengths.add(value)
+        elif name == b"transfer-encoding":
+            raise ProtocolError("chunked HTTP answer (a plug's answer carries a Content-Length)")
+        elif name == b"connection":
+            connection = value.lower()
+        elif name == b"set-cookie":
+            cookies.update(_cookie_pairs(value))
+    if status in (204, 304) or status < 200:
+        length = 0
+    elif not lengths:
+        raise ProtocolError(f"HTTP {status} answer without a Content-Length")
+    elif len(lengths) > 1 or not lengths.copy().pop().isdigit():
+        raise ProtocolError("HTTP answer with an unreadable Content-Length")
+    else:
+        length = int(lengths.pop())
+    if length > max_body:
+        raise ProtocolError(f"HTTP answer of {length} bytes, over the {max_body // 1024} KiB limit")
+    keep_alive = connection == b"keep-alive" if minor == b"0" else connection != b"close"
+    return _Head(status, length, cookies, keep_alive)
+
+
+def _cookie_pairs(value: bytes) -> dict[str, str]:
+    """``TP_SESSIONID=abc;TIMEOUT=86400`` -> both pairs (plugs put TIMEOUT beside the id)."""
+    pairs: dict[str, str] = {}
+    for part in value.decode("latin-1").split(";"):
+        name, equals, val = part.partition("=")
+        name, val = name.strip(), val.strip().strip('"')
+        if equals and name.isascii() and name.isidentifier() and _COOKIE_VALUE.fullmatch(val):
+            pairs[name] = val
+    return pairs
+
+
+class _AnswerReader(asyncio.Protocol):
+    """Collects one answer at a time into ``waiter``; anything unasked closes the line."""
+
+    def __init__(self, max_body: int) -> None:
+        self.transport: asyncio.Transport | None = None
+        self.max_body = max_body
+        self.buffer = bytearray()
+        self.waiter: asyncio.Future[HttpAnswer] | None = None
+        self.head: _Head | None = None
+        self.closed = False
+        self.answered = 0  # answers read on this connection
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = transport  # type: ignore[assignment]
+
+    def expect(self, waiter: asyncio.Future[HttpAnswer]) -> None:
+        self.waiter, self.head = waiter, None
+        self.buffer.clear()
+
+    def data_received(self, data: bytes) -> None:
+        waiter = self.waiter
+        if waiter is None or waiter.done():
+            self.abort()  # talking out of turn: nothing it says afterwards can be trusted
+            return
+        self.buffer += data
+        try:
+            answer = self._parse()
+        except ProtocolError as exc:
+            waiter.set_exception(exc)
+            self.abort()
+            return
+        if answer is not None:
+            self.answered += 1
+            waiter.set_result(answer)
+
+    def _parse(self) -> HttpAnswer | None:
+        if self.head is None:
+            buffer = self.buffer
+            seen = min(7, len(buffer))
+            if buffer[:seen] != b"HTTP/1."[:seen]:
+                line = bytes(buffer[:MAX_HEADER]).split(b"\r\n", 1)[0]
+                raise ProtocolError(f"garbage instead of an HTTP status line: '{snippet(line)}'")
+            end = buffer.find(b"\r\n\r\n", 0, MAX_HEADER + 4)
+            if end < 0:
+                if len(buffer) > MAX_HEADER:
+                    raise ProtocolError(f"HTTP header over {MAX_HEADER // 1024} KiB")
+                return None
+            self.head = parse_head(bytes(self.buffer[:end]), self.max_body)
+            del self.buffer[: end + 4]
+        head = self.head
+        if len(self.buffer) < head.length:
+            return None
+        # more than announced: the line is out of step, so it is not kept for the next request
+        keep = head.keep_alive and len(self.buffer) == head.length
+        return HttpAnswer(head.status, bytes(self.buffer[: head.length]), head.cookies, keep)
+
+    def abort(self) -> None:
+        if self.transport is not None:
+            self.transport.close()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.closed = True
+        waiter = self.waiter
+        if waiter is None or waiter.done():
+            return
+        if self.head is None and not self.buffer:
+            waiter.set_exception(ClosedBeforeAnswer(self.answered > 0))
+        elif self.head is None:
+            waiter.set_exception(ProtocolError("the plug closed the connection mid-header"))
+        else:
+            waiter.set_exception(
+                ProtocolError(
+                    f"the plug closed the connection after {len(self.buffer)} of "
+                    f"{self.head.length} bytes of answer"
+                )
+            )
+
+
+class HttpConnection:
+    """One kept-alive HTTP connection to one plug. Errors carry no target: the transport
+    that owns the connection names the plug."""
+
+    def __init__(self, host: str, port: int, *, max_body: int = MAX_BODY) -> None:
+        self.host = host
+        self.port = port
+        self.max_body = max_body
+        self._reader: _AnswerReader | None = None
+        authority = host if port == 80 else f"{host}:{port}"
+        self._fixed = f"Host: {authority}\r\n"
+
+    @property
+    def connected(self) -> bool:
+        reader = self._reader
+        return reader is not None and not reader.closed
+
+    async def post(
+        self, path: str, body: bytes, *, deadline: float, headers: Mapping[str, str] | None = None
+    ) -> HttpAnswer:
+        """POST ``body`` to ``path``; the answer must come by ``deadline`` (loop time).
+
+        A kept connection found closed before sending is replaced (nothing was sent). A
+        connection closed with no answer raises ``ClosedBeforeAnswer``: whether to send again
+        is the caller's decision, since only it knows whether the request changes state.
+        """
+        reader = self._reader
+        if reader is not None and (reader.closed or reader.transport.is_closing()):  # type: ignore[union-attr]
+            self.close()
+            reader = None
+        if reader is None:
+            reader = await self._connect(deadline)
+        extra = "".join(f"{name}: {value}\r\n" for name, value in (headers or {}).items())
+        request = (
+            f"POST {path} HTTP/1.1\r\n{self._fixed}{extra}Content-Length: {len(body)}\r\n\r\n"
+        ).encode("latin-1") + body
+        loop = asyncio.get_running_loop()
+        waiter: asyncio.Future[HttpAnswer] = loop.create_future()
+        reader.expect(waiter)
+        timer = loop.call_at(deadline, _expire, waiter)
+        try:
+            reader.transport.write(request)  # type: ignore[union-attr]
+            answer = await waiter
+        finally:
+            timer.cancel()
+            reader.waiter = None
+        if not answer.keep_alive:
+            self.close()
+        return answer
+
+    async def _connect(self, deadline: float) -> _AnswerReader:
+        loop = asyncio.get_running_loop()
+        try:
+            async with asyncio.timeout_at(deadline):
+                _, reader = await loop.create_connection(
+                    lambda: _AnswerReader(self.max_body), self.host, self.port
+                )
+        except ConnectionRefusedError:
+            raise TransportError(f"connection refused on port {self.port}") from None
+        except socket.gaierror as exc:
+            raise TransportError(f"cannot resolve host ({exc.strerror})") from None
+        except OSError as exc:
+            raise TransportError(exc.strerror or str(exc)) from None
+        self._reader = reader
+        return reader
+
+    def close(self) -> None:
+        if self._reader is not None:
+            self._reader.abort()
+        self._reader = None
+
+
+def _expire(waiter: asyncio.Future[HttpAnswer]) -> None:
+    if not waiter.done():
+        waiter.set_exception(TimeoutError())
+
+
+ONE_DAY = 86400
+RENEW_MARGIN = 1200  # python-kasa renews 20 min before the plug's TIMEOUT: plug clocks drift
+
+
+def session_lifetime(cookies: Mapping[str, str]) -> float:
+    """Seconds a fresh session may be used before renewing it, from the ``TIMEOUT`` cookie
+    (a day when absent or unreadable, as python-kasa assumes). Short test timeouts keep
+    three quarters of their length instead of going negative."""
+    raw = cookies.get("TIMEOUT", "")
+    timeout = min(int(raw), 7 * ONE_DAY) if raw.isdigit() else ONE_DAY
+    return max(timeout, 1) - min(RENEW_MARGIN, max(timeout, 1) / 4)
+
+
+class HttpTransport(Transport):
+    """What KLAP and AES share: one lock per plug (one request in flight), one deadline per
+    request covering any handshake, a kept connection and session, errors naming the plug.
+
+    ``login_version`` is the one the session was made with (KLAP may find the plug proves the
+    other one); ``credentials_source`` says whose credentials the plug accepted (the owner's
+    or, only when ``try_defaults`` is set for a factory-default plug, a setup default);
+    ``handshakes`` counts sessions made, so a caller can see a watch reuse one.
+    """
+
+    # does a live session prove the plug knows the credentials? (KLAP: yes; AES: no)
+    authenticates_plug: ClassVar[bool]
+
+    def __init__(
+        self,
+        host: str,
+        port: int,
+        *,
+        credentials: Credentials | None,
+        timeout: float,
+        login_version: int,
+        try_defaults: bool,
+    ) -> None:
+        if login_version not in (1, 2):
+            raise ValueError(f"login version {login_version} (1 or 2)")
+        self.host = host
+        self.port = port
+        self.timeout = timeout
+        self.credentials = credentials
+        self.login_version = login_version
+        self.try_defaults = try_defaults
+        self.credentials_source: str | None = None
+        self.handshakes = 0
+        self._http = HttpConnection(host, port)
+        self._lock = asyncio.Lock()
+        self._renew_at = 0.0  # time.monotonic() after which the session is renewed first
+
+    @property
+    def default_port(self) -> int:
+        return 80
+
+    @property
+    def session_established(self) -> bool:
+        """A session is live and not yet due for renewal."""
+        return self._has_session() and time.monotonic() < self._renew_at
+
+    async def send(self, request: bytes, *, idempotent: bool) -> bytes:
+        async with self._lock:
+            loop = asyncio.get_running_loop()
+            deadline = loop.time() + self.timeout
+            try:
+                return await self._exchange(request, idempotent, deadline)
+            except TimeoutError:
+                self._http.close()  # a late answer would be read as the next request's
+                raise DeviceTimeout(
+                    f"no answer within {self.timeout:g} s", target=self.label
+                ) from None
+            except (ProtocolError, TransportError) as exc:
+                self._http.close()
+                exc.target = exc.target or self.label
+                raise
+            except KshellError as exc:
+                exc.target = exc.target or self.label
+                raise
+            except asyncio.CancelledError:
+                self._http.close()
+                raise
+
+    def close(self) -> None:
+        self._http.close()
+        self._drop_session()
+
+    def _start_session(self, cookies: Mapping[str, str]) -> None:
+        self.handshakes += 1
+        self._renew_at = time.monotonic() + session_lifetime(cookies)
+
+    async def _post(
+        self,
+        path: str,
+        body: bytes,
+        deadline: float,
+        *,
+        resend: bool,
+        headers: Mapping[str, str] | None = None,
+    ) -> HttpAnswer:
+        """One POST. ``resend``: a handshake or a read may go again, once, on a fresh
+        connection when the kept one was dropped by the plug without an answer."""
+        try:
+            return await self._http.post(path, body, deadline=deadline, headers=headers)
+        except ClosedBeforeAnswer as exc:
+            if not exc.reused:
+                raise
+            if not resend:
+                raise TransportError(
+                    "the plug closed the connection without answering; not sent again, "
+                    "since it may have been carried out"
+                ) from None
+        return await self._http.post(path, body, deadline=deadline, headers=headers)
+
+    @abc.abstractmethod
+    async def _exchange(self, request: bytes, idempotent: bool, deadline: float) -> bytes:
+        """Send one request in the session (making or renewing it as needed)."""
+
+    @abc.abstractmethod
+    def _has_session(self) -> bool: ...
+
+    @abc.abstractmethod
+    def _drop_session(self) -> None: ...
+
+
+# Outer error codes of the current generation's transports (kasa/exceptions.py SmartErrorCode)
+SESSION_REFUSED = frozenset({9999, -1012})  # answered before the request was looked at
+TRANSPORT_CODES = {
+    9999: "session timed out",
+    -1012: "session refused",
+    -1005: "the plug could not decrypt the request",
+    -1010: "invalid public key",
+    -1501: "login refused: wrong e-mail or password",
+    1002: "transport not available",
+    1003: "unknown credentials: the plug's encryption changed (a firmware update?)",
+    1100: "handshake failed",
+    1111: "login failed",
+    1112: "transport failure",
+}
+AUTH_CODES = frozenset({1003, 1100, 1111, -1501})
+
+
+def code_meaning(code: int) -> str:
+    return f"{code}, {TRANSPORT_CODES[code]}" if code in TRANSPORT_CODES else str(code)

@@ -2,21 +2,33 @@
 
 Many plugs run in one asyncio loop; each has its own 127.x address with a TCP listener (framed,
 ciphered protocol, kept-open connections) and answers UDP discovery broadcast to
-127.255.255.255. See ``server`` for how loopback broadcast works, ``faults`` for the faults a
-plug can show and ``firmware`` for the firmware flow and image format.
+127.255.255.255. Plugs of the current generation instead listen on HTTP (``web``: KLAP in
+``klap``, AES in ``aes``, IOT JSON or SMART JSON-RPC in ``smart`` behind them) and answer the
+UDP 20002 probe (``tdp``); they know the simulator's ``Account`` (``DEMO_ACCOUNT`` by
+default). See ``server`` for how loopback broadcast works, ``faults`` for the faults a plug can
+show and ``firmware`` for the firmware flow and image format.
 """
 
+from kshell.simulator.accounts import DEMO_ACCOUNT, Account
 from kshell.simulator.faults import FAULTS
 from kshell.simulator.firmware import FirmwareConfig, make_image, parse_image
 from kshell.simulator.models import MODELS, ModelSpec, get_model
 from kshell.simulator.plug import PlugSpec, SimPlug
-from kshell.simulator.runner import SimulatorThread, addresses, bulk_specs, demo_specs
+from kshell.simulator.runner import (
+    SimulatorThread,
+    addresses,
+    bulk_specs,
+    demo_specs,
+    house_specs,
+)
 from kshell.simulator.server import BROADCAST, Simulator
 
 __all__ = [
     "BROADCAST",
+    "DEMO_ACCOUNT",
     "FAULTS",
     "MODELS",
+    "Account",
     "FirmwareConfig",
     "ModelSpec",
     "PlugSpec",
@@ -27,6 +39,7 @@ __all__ = [
     "bulk_specs",
     "demo_specs",
     "get_model",
+    "house_specs",
     "make_image",
     "parse_image",
 ]

@@ -9,7 +9,7 @@ import signal
 import sys
 
 from kshell.simulator.firmware import FirmwareConfig
-from kshell.simulator.runner import bulk_specs, demo_specs
+from kshell.simulator.runner import bulk_specs, demo_specs, house_specs
 from kshell.simulator.server import BROADCAST, Simulator
 
 
@@ -25,10 +25,17 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--port", type=int, default=9999, help="TCP port of every plug")
     p.add_argument("--udp-port", type=int, default=9999, help="UDP discovery port")
     p.add_argument(
+        "--http-port", type=int, default=80, help="HTTP port of KLAP/AES plugs (--mix house)"
+    )
+    p.add_argument(
+        "--tdp-port", type=int, default=20002, help="UDP discovery port of KLAP/AES plugs"
+    )
+    p.add_argument(
         "--mix",
-        choices=("demo", "bulk"),
+        choices=("demo", "house", "bulk"),
         default=None,
-        help="demo: a mixed house; bulk: numbered plugs of every model "
+        help="demo: a mixed house of old plugs; house: old and current generation "
+        "(KLAP/AES, the demo account); bulk: numbered plugs of every model "
         "(default: demo up to 8 plugs, bulk above)",
     )
     p.add_argument("--flash-time", type=float, default=2.0, help="seconds a flash takes")
@@ -38,7 +45,16 @@ def _parser() -> argparse.ArgumentParser:
 
 async def _serve(args: argparse.Namespace) -> None:
     mix = args.mix or ("demo" if args.count <= 8 else "bulk")
-    if mix == "demo":
+    if mix == "house":
+        specs = house_specs(
+            args.count,
+            args.base or "127.0.0.2",
+            port=args.port,
+            udp_port=args.udp_port,
+            http_port=args.http_port,
+            tdp_port=args.tdp_port,
+        )
+    elif mix == "demo":
         specs = demo_specs(
             args.count, args.base or "127.0.0.2", port=args.port, udp_port=args.udp_port
         )
@@ -51,7 +67,11 @@ async def _serve(args: argparse.Namespace) -> None:
     await sim.start()
     try:
         for plug in sim.plugs:
-            print(f"{plug.host}:{plug.port}\t{plug.kind.key}\t{plug.alias}", flush=True)
+            where = f"{plug.transport}:{plug.http_port}" if plug.is_http else str(plug.port)
+            print(f"{plug.host}:{where}\t{plug.kind.key}\t{plug.alias}", flush=True)
+        if any(plug.is_http for plug in sim.plugs):
+            account = sim.account
+            print(f"# KLAP/AES account: {account.username} / {account.password}", flush=True)
         print(
             f"# {len(sim.plugs)} plugs; discovery: UDP {BROADCAST}:{sim.plugs[0].udp_port}; "
             "Ctrl-C stops",

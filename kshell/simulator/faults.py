@@ -26,6 +26,16 @@ FAULTS: dict[str, str] = {
     "fw_stall": "a download in progress stops making progress (ratio frozen)",
     "fw_flash_fail": "flash_firmware answers err_code -5 even for a good image",
     "fw_never_back": "after flash_firmware the plug stays down until this fault is cleared",
+    # plugs of the current generation (KLAP / AES on HTTP); delay, drop, close, garbage
+    # (random bytes instead of HTTP), bad_length, offline and tcp_dead apply to HTTP too
+    "third_party_off": "KLAP/AES: 403 on the first handshake (Third-Party Compatibility off)",
+    "impostor": "KLAP/AES: the plug does not know the password (a KLAP proof that matches "
+    "nothing; an AES login that accepts anything)",
+    "password_changed": "KLAP/AES: the owner changed the password (the plug's account differs)",
+    "session_expired": "KLAP/AES: the next N requests (True: 1) find their session expired "
+    "(KLAP 403, AES error 9999)",
+    "bad_body": "KLAP/AES: answers 200 with a body that does not decrypt",
+    "bad_signature": "KLAP: answers with a signature that does not verify",
 }
 
 # faults that change which sockets are open, so the server must re-plan its listeners
@@ -54,6 +64,8 @@ class Faults:
                 raise ValueError("bad_length is 'huge' or 'short'")
         elif name == "bogus_power" and value is not True:
             value = int(value)
+        elif name == "session_expired":
+            value = 1 if value is True else int(value)
         elif name == "klap":
             value = 80 if value is True else int(value)
         self._active[name] = value

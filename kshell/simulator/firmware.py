@@ -50,7 +50,7 @@ STATUS_IDLE = 0
 STATUS_DOWNLOADING = 1
 STATUS_DOWNLOADED = 2
 
-ERR_UNKNOWN = {"err_code": -7, "err_msg": "unknown error"}
+ERR_UNKNOWN: dict[str, int | str] = {"err_code": -7, "err_msg": "unknown error"}
 
 
 @dataclass

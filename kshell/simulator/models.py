@@ -81,7 +81,8 @@ class ModelSpec:
     type_key: str = "type"  # "type" or "mic_type"
     dev_name: str | None = None
     feature: str | None = "TIM"
-    emeter: str | None = None  # None (no meter), "v1" (W/V/A/kWh) or "v2" (mW/mV/mA/Wh)
+    # None (no meter), "v1" (W/V/A/kWh), "v2" (mW/mV/mA/Wh), "smart" (SMART energy methods)
+    emeter: str | None = None
     emeter_module: str = "emeter"
     mac_prefix: str = "50:C7:BF"
     children: int = 0
@@ -234,14 +235,17 @@ def get_model(name: str) -> ModelSpec:
 
     A bare model name picks the first hardware version listed for it.
     """
+    from kshell.simulator.smart_models import NEW_MODELS
+
     norm = name.strip().replace("_", " ").replace("/", " ")
-    for key, spec in MODELS.items():
+    known = {**MODELS, **NEW_MODELS}
+    for key, spec in known.items():
         if key.lower() == norm.lower():
             return spec
-    for spec in MODELS.values():
+    for spec in known.values():
         if spec.model.lower() == norm.lower():
             return spec
-    raise KeyError(f"unknown simulated model {name!r}; known: {', '.join(MODELS)}")
+    raise KeyError(f"unknown simulated model {name!r}; known: {', '.join(known)}")
 
 
 def _hex(seed: str, n: int) -> str:

@@ -30,6 +30,7 @@ from dataclasses import dataclass
 from datetime import date, datetime, tzinfo
 from typing import Any
 
+from kshell.simulator.accounts import Account
 from kshell.simulator.energy import PROFILES, EnergyMeter, LoadProfile, local_day
 from kshell.simulator.faults import Faults
 from kshell.simulator.firmware import (
@@ -85,6 +86,34 @@ class PlugSpec:
     outlet_aliases: tuple[str, ...] | None = None  # strips
     outlet_profiles: tuple[str, ...] | None = None
     outlet_states: tuple[int, ...] | None = None
+    # the current generation (see ``web``): HTTP instead of TCP 9999, discovery on UDP 20002
+    transport: str | None = None  # "xor", "klap" or "aes"; None: what the model speaks
+    login_version: int | None = None  # KLAP/AES login version; None: the model's
+    http_port: int = 80  # 0: any free port (the bound one is in SimPlug.http_port)
+    tdp_port: int | None = 20002  # UDP discovery port of KLAP/AES plugs; 0: one free port
+    account: Account | None = None  # the owner's login; None: the simulator's account
+    factory_default: bool = False  # not set up yet: knows only the vendor's setup account
+    session_timeout: float = 86400  # seconds a KLAP/AES session lasts (the TIMEOUT cookie)
+    child_page: int = 10  # SMART strips: children per page of get_child_device_list
+    faults: tuple[
+        tuple[str, Any], ...
+    ] = ()  # faults the plug starts with: (("bogus_power", True),)
+
+
+def _transport(spec: PlugSpec, key: str) -> tuple[str, int]:
+    """(transport, login version) of a spec, filling in what the model speaks."""
+    from kshell.simulator.smart_models import DEFAULT_TRANSPORT
+
+    transport, version = DEFAULT_TRANSPORT.get(key, ("xor", 0))
+    transport = spec.transport or transport
+    if transport not in ("xor", "klap", "aes"):
+        raise ValueError(f"unknown transport {transport!r}: xor, klap or aes")
+    if transport == "xor" and key in DEFAULT_TRANSPORT:
+        raise ValueError(f"{key} does not speak the old protocol on TCP 9999")
+    version = spec.login_version or version or 2
+    if version not in (1, 2):
+        raise ValueError(f"login version {version} is 1 or 2")
+    return transport, version
 
 
 def _int_arg(args: dict[str, Any], key: str, allowed: range | None = None) -> int:
@@ -183,6 +212,9 @@ class SimPlug:
         self.host = spec.host
         self.port = spec.port
         self.udp_port = spec.udp_port
+        self.transport, self.login_version = _transport(spec, self.kind.key)
+        self.http_port = spec.http_port
+        self.tdp_port = spec.tdp_port
         self.seed = (
             spec.seed
             if spec.seed is not None
@@ -204,6 +236,9 @@ class SimPlug:
         self.longitude = round(lon + rng.uniform(-0.05, 0.05), 4)
         self.tz_index = _TZ_INDEX.get(self.kind.region, 41 if not us else 18)
         self.faults = Faults()
+        for name, value in spec.faults:
+            self.faults.set(name, value)
+        self.smart: Any = None  # the SmartApi of a SMART plug, set by the server (web.make_web)
         self.down = False  # rebooting / flashing: not answering
         self.on_network_change: Callable[[], None] | None = None  # set by the server
         self._outage: asyncio.TimerHandle | None = None
@@ -213,7 +248,7 @@ class SimPlug:
         self.schedule = RuleTable(enable=1)
         self.anti_theft = RuleTable(enable=0)
         self.count_down = RuleTable(enable=1, limit=1)
-        self.light = {
+        self.light: dict[str, Any] = {
             "mode": "normal",
             "hue": 0,
             "saturation": 0,
@@ -287,6 +322,12 @@ class SimPlug:
     def alias(self) -> str:
         return self._alias
 
+    @alias.setter
+    def alias(self, name: str) -> None:
+        self._alias = name
+        if not self.kind.is_strip:
+            self.sockets[0].alias = name
+
     @property
     def relay_state(self) -> int:
         """The plug's relay; for a strip, 1 when any outlet is on."""
@@ -301,12 +342,33 @@ class SimPlug:
         return self.sockets[0]
 
     @property
+    def is_http(self) -> bool:
+        """A plug of the current generation: KLAP or AES on HTTP, no TCP 9999."""
+        return self.transport != "xor"
+
+    @property
+    def discovery_port(self) -> int | None:
+        return self.tdp_port if self.is_http else self.udp_port
+
+    @property
     def answers_tcp(self) -> bool:
+        if self.is_http:
+            return False
         return not (self.down or {"offline", "tcp_dead", "klap"} & self.faults.snapshot().keys())
+
+    @property
+    def answers_http(self) -> bool:
+        return self.is_http and not (
+            self.down or {"offline", "tcp_dead"} & self.faults.snapshot().keys()
+        )
 
     @property
     def answers_udp(self) -> bool:
         return not (self.down or "offline" in self.faults)
+
+    def schedule_reboot(self, delay: float) -> None:
+        """Go down after ``delay`` seconds for the reboot time, then come back."""
+        self._schedule_outage(delay, self.firmware.reboot_time)
 
     def __repr__(self) -> str:
         return f"<SimPlug {self.host}:{self.port} {self.kind.key} {self.alias!r}>"
@@ -814,7 +876,8 @@ def _rules_module(attr: str) -> dict[str, Handler]:
     """get_rules / add_rule / edit_rule / delete_rule / ... over one RuleTable."""
 
     def table(plug: SimPlug) -> RuleTable:
-        return getattr(plug, attr)  # type: ignore[no-any-return]
+        found: RuleTable = getattr(plug, attr)
+        return found
 
     def get_rules(plug: SimPlug, args: Answer, ctx: Any, now: float) -> Answer:
         t = table(plug)

@@ -19,6 +19,7 @@ from collections.abc import Callable, Iterable
 from concurrent.futures import Future
 from typing import Any, Self, TypeVar
 
+from kshell.simulator.accounts import DEMO_ACCOUNT, Account
 from kshell.simulator.firmware import FirmwareConfig
 from kshell.simulator.models import PLUG_MODELS
 from kshell.simulator.plug import PlugSpec, SimPlug
@@ -36,8 +37,9 @@ class SimulatorThread:
         *,
         firmware: FirmwareConfig | None = None,
         start_timeout: float = 30.0,
+        account: Account = DEMO_ACCOUNT,
     ) -> None:
-        self.sim = Simulator(specs, firmware=firmware)
+        self.sim = Simulator(specs, firmware=firmware, account=account)
         self._timeout = start_timeout
         self._loop: asyncio.AbstractEventLoop | None = None
         self._thread: threading.Thread | None = None
@@ -45,7 +47,7 @@ class SimulatorThread:
         self._error: BaseException | None = None
 
     # -- life cycle --------------------------------------------------------------------
-    def start(self) -> SimulatorThread:
+    def start(self) -> Self:
         """Start the loop; returns once every listener is bound (or raises why not)."""
         if self._thread is not None:
             return self
@@ -111,6 +113,11 @@ class SimulatorThread:
     @property
     def hosts(self) -> list[str]:
         return [p.host for p in self.sim.plugs]
+
+    @property
+    def account(self) -> Account:
+        """The account KLAP/AES plugs know unless their spec names their own."""
+        return self.sim.account
 
     @property
     def udp_port(self) -> int | None:
@@ -219,6 +226,62 @@ def demo_specs(
             model = PLUG_MODELS[i % len(PLUG_MODELS)]
             extra = {"alias": f"Plug {i + 1}", "model": model}
         specs.append(PlugSpec(host=host, port=port, udp_port=udp_port, seed=1000 + i, **extra))
+    return specs
+
+
+# the current generation (KLAP / AES on HTTP; the account is the simulator's, DEMO_ACCOUNT)
+_NEW_DEMO: tuple[dict[str, Any], ...] = (
+    {"alias": "Tea Kettle", "model": "P110(AU) 1.0", "profile": "kettle"},
+    {"alias": "Hallway Dimmer", "model": "HS220(US) 3.26", "profile": "lamp"},
+    {
+        "alias": "Desk Strip",
+        "model": "EP40M(US) 1.0",
+        "outlet_aliases": ("Monitor", "Speakers"),
+        "outlet_states": (1, 0),
+    },
+    {"alias": "Space Heater", "model": "KP125M(US) 1.0", "profile": "heater"},
+    {"alias": "Garden Lights", "model": "HS100(UK) 4.1", "profile": "lamp"},
+    {
+        "alias": "Office Strip",
+        "model": "P300(EU) 1.0",
+        "outlet_aliases": ("PC", "Printer", "Phone Charger"),
+        "outlet_profiles": ("computer", "idle", "charger"),
+    },
+    # a meter gone wrong: ~28 kW on every reading (the plausibility check's case)
+    {"alias": "Old Freezer", "model": "P110(EU) 1.0", "profile": "freezer",
+     "faults": (("bogus_power", True),)},
+)  # fmt: skip
+
+
+def house_specs(
+    n: int = 10,
+    base: str = "127.0.0.2",
+    *,
+    port: int = 9999,
+    udp_port: int | None = 9999,
+    http_port: int = 80,
+    tdp_port: int | None = 20002,
+) -> list[PlugSpec]:
+    """A mixed house of both generations, alternating: old plugs from ``demo_specs``' list,
+    new ones (KLAP/AES, SMART and IOT over KLAP) from ``_NEW_DEMO``, then numbered old plugs.
+
+    The new plugs know ``accounts.DEMO_ACCOUNT`` (the simulator's default account), so a
+    client given those credentials can log in to all of them.
+    """
+    old = list(_DEMO[:5])
+    new = list(_NEW_DEMO)
+    specs = []
+    for i, host in enumerate(addresses(base, n)):
+        pick = new if (i % 2 and new) or not old else old
+        extra = (
+            dict(pick.pop(0))
+            if pick
+            else {"alias": f"Plug {i + 1}", "model": PLUG_MODELS[i % len(PLUG_MODELS)]}
+        )
+        specs.append(
+            PlugSpec(host=host, port=port, udp_port=udp_port, http_port=http_port,
+                     tdp_port=tdp_port, seed=2000 + i, **extra)
+        )  # fmt: skip
     return specs
 
 

@@ -21,25 +21,27 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import errno
+import functools
 import ipaddress
 import logging
 import os
 import socket
-from collections import deque
 from collections.abc import Iterable
 from typing import Any, Self
 
 from kshell.errors import ProtocolError
 from kshell.protocol import (
-    HEADER_SIZE,
-    MAX_FRAME,
     decode_datagram,
-    encode,
     encode_datagram,
 )
+from kshell.simulator import tdp
+from kshell.simulator.accounts import DEMO_ACCOUNT, Account
 from kshell.simulator.faults import FAULTS
 from kshell.simulator.firmware import FirmwareConfig
+from kshell.simulator.http import HttpConn
 from kshell.simulator.plug import PlugSpec, SimPlug
+from kshell.simulator.web import PlugWeb, make_web
+from kshell.simulator.xor import XorConn
 
 BROADCAST = "127.255.255.255"
 _log = logging.getLogger(__name__)
@@ -54,99 +56,16 @@ def _check_loopback(host: str) -> None:
 class _Node:
     """The network side of one plug: listeners, connections, UDP socket."""
 
-    def __init__(self, plug: SimPlug) -> None:
+    def __init__(self, plug: SimPlug, account: Account) -> None:
         self.plug = plug
         self.server: asyncio.Server | None = None
         self.klap: asyncio.Server | None = None
+        self.http: asyncio.Server | None = None  # the current generation's port 80
+        self.web: PlugWeb | None = make_web(plug, account) if plug.is_http else None
         self.udp: asyncio.DatagramTransport | None = None
-        self.conns: set[_TcpConn] = set()
+        self.conns: set[XorConn] = set()
+        self.http_conns: set[HttpConn] = set()
         self.lock = asyncio.Lock()  # one re-plan of the listeners at a time
-
-
-class _TcpConn(asyncio.Protocol):
-    """One client connection: frames in, answers out, one request at a time."""
-
-    def __init__(self, node: _Node) -> None:
-        self.node = node
-        self.buf = bytearray()
-        self.pending: deque[bytes] = deque()
-        self.busy = False
-        self.transport: asyncio.Transport | None = None
-
-    def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        assert isinstance(transport, asyncio.Transport)
-        self.transport = transport
-        self.node.conns.add(self)
-
-    def connection_lost(self, exc: Exception | None) -> None:
-        self.node.conns.discard(self)
-        self.pending.clear()
-
-    def data_received(self, data: bytes) -> None:
-        self.buf += data
-        while len(self.buf) >= HEADER_SIZE:
-            length = int.from_bytes(self.buf[:HEADER_SIZE], "big")
-            if length > MAX_FRAME:  # a plug would choke; we just hang up
-                self.abort()
-                return
-            if len(self.buf) < HEADER_SIZE + length:
-                break
-            payload = bytes(self.buf[HEADER_SIZE : HEADER_SIZE + length])
-            del self.buf[: HEADER_SIZE + length]
-            self.pending.append(payload)
-        if not self.busy:
-            self._next()
-
-    def abort(self) -> None:
-        if self.transport is not None:
-            self.transport.abort()
-
-    def _next(self) -> None:
-        """Serve queued requests in order; a delay fault pauses the queue."""
-        while self.pending and self.transport is not None and not self.transport.is_closing():
-            faults = self.node.plug.faults
-            if "drop" in faults:
-                self.pending.clear()  # read, never answered
-                return
-            if "close" in faults:
-                self.pending.clear()
-                self.transport.close()
-                return
-            payload = self.pending.popleft()
-            delay = faults.get("delay")
-            if delay:
-                self.busy = True
-                asyncio.get_running_loop().call_later(delay, self._answer_then_next, payload)
-                return
-            self._answer(payload)
-
-    def _answer_then_next(self, payload: bytes) -> None:
-        self.busy = False
-        if self.transport is None or self.transport.is_closing():
-            return
-        self._answer(payload)
-        self._next()
-
-    def _answer(self, payload: bytes) -> None:
-        assert self.transport is not None
-        plug = self.node.plug
-        try:
-            request = decode_datagram(payload)  # same cipher and JSON, without the header
-        except ProtocolError:
-            self.transport.close()  # not our protocol: hang up, as a plug does
-            return
-        message = encode(plug.handle(request))
-        faults = plug.faults
-        if "garbage" in faults:
-            junk = os.urandom(max(16, len(message) - HEADER_SIZE))
-            message = len(junk).to_bytes(HEADER_SIZE, "big") + junk
-        bad = faults.get("bad_length")
-        if bad == "huge":
-            message = (MAX_FRAME * 64).to_bytes(HEADER_SIZE, "big") + message[HEADER_SIZE:]
-        elif bad == "short":
-            claimed = len(message) - HEADER_SIZE + 64
-            message = claimed.to_bytes(HEADER_SIZE, "big") + message[HEADER_SIZE:]
-        self.transport.write(message)
 
 
 class _PlugDatagram(asyncio.DatagramProtocol):
@@ -168,7 +87,7 @@ class _BroadcastDatagram(asyncio.DatagramProtocol):
 
     def datagram_received(self, data: bytes, addr: tuple[str, int]) -> None:
         for node in self.sim._nodes:
-            if node.plug.udp_port == self.port:
+            if node.plug.discovery_port == self.port:
                 self.sim._on_datagram(node, data, addr)
 
     def error_received(self, exc: Exception) -> None:
@@ -203,8 +122,10 @@ class Simulator:
         specs: Iterable[PlugSpec | SimPlug],
         *,
         firmware: FirmwareConfig | None = None,
+        account: Account = DEMO_ACCOUNT,
     ) -> None:
         self.firmware = firmware or FirmwareConfig()
+        self.account = account  # what KLAP/AES plugs were set up with (unless their own)
         plugs = [s if isinstance(s, SimPlug) else SimPlug(s, firmware=self.firmware) for s in specs]
         seen: set[tuple[str, int]] = set()
         for plug in plugs:
@@ -212,7 +133,7 @@ class Simulator:
             if plug.port and (plug.host, plug.port) in seen:
                 raise ValueError(f"two simulated plugs on {plug.host}:{plug.port}")
             seen.add((plug.host, plug.port))
-        self._nodes = [_Node(p) for p in plugs]
+        self._nodes = [_Node(p, account) for p in plugs]
         self._broadcast: dict[int, asyncio.DatagramTransport] = {}
         self._tasks: set[asyncio.Task[None]] = set()
         self._started = False
@@ -249,8 +170,13 @@ class Simulator:
 
     async def _bind_udp(self) -> None:
         loop = asyncio.get_running_loop()
-        ports = sorted({p.udp_port for p in self.plugs if p.udp_port is not None})
-        for port in ports:
+        # (port, generation): port 0 of the old and of the new generation are two free ports
+        wanted = sorted(
+            {(p.discovery_port, p.is_http) for p in self.plugs if p.discovery_port is not None}
+        )
+        for port, is_http in wanted:
+            if port in self._broadcast:
+                continue  # both generations on one fixed port: one socket serves both
             sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
             sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
             try:
@@ -260,26 +186,31 @@ class Simulator:
                 raise
             bound = sock.getsockname()[1]
             transport, _ = await loop.create_datagram_endpoint(
-                lambda b=bound: _BroadcastDatagram(self, b), sock=sock
+                functools.partial(_BroadcastDatagram, self, bound), sock=sock
             )
             self._broadcast[bound] = transport
             for node in self._nodes:
-                if node.plug.udp_port == port:
-                    node.plug.udp_port = bound  # port 0: the one the kernel chose
+                p = node.plug
+                if p.discovery_port == port and p.is_http == is_http:
+                    if is_http:
+                        p.tdp_port = bound  # port 0: the one the kernel chose
+                    else:
+                        p.udp_port = bound
         for node in self._nodes:
             plug = node.plug
-            if plug.udp_port is None:
+            own = plug.discovery_port
+            if own is None:
                 continue
             sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
             try:
-                sock.bind((plug.host, plug.udp_port))
+                sock.bind((plug.host, own))
             except OSError as exc:
                 sock.close()
                 raise OSError(
-                    exc.errno, f"cannot bind UDP {plug.host}:{plug.udp_port}: {exc.strerror}"
+                    exc.errno, f"cannot bind UDP {plug.host}:{own}: {exc.strerror}"
                 ) from None
             node.udp, _ = await loop.create_datagram_endpoint(
-                lambda n=node: _PlugDatagram(self, n), sock=sock
+                functools.partial(_PlugDatagram, self, node), sock=sock
             )
 
     async def stop(self) -> None:
@@ -291,6 +222,7 @@ class Simulator:
             node.plug.on_network_change = None
             await self._close_tcp(node)
             await self._close_klap(node)
+            await self._close_http(node)
             if node.udp is not None:
                 node.udp.close()
                 node.udp = None
@@ -313,6 +245,13 @@ class Simulator:
         node.plug.faults.set(name, value)
         node.plug.faults_changed()
         await self._sync(node)
+
+    def web(self, host: str | SimPlug) -> PlugWeb:
+        """The HTTP side (sessions, account) of a KLAP/AES plug."""
+        web = self._node(host).web
+        if web is None:
+            raise KeyError(f"{host} is a plug of the old generation (no HTTP)")
+        return web
 
     async def clear_faults(self, host: str | SimPlug, name: str | None = None) -> None:
         node = self._node(host)
@@ -350,7 +289,7 @@ class Simulator:
             loop = asyncio.get_running_loop()
             try:
                 node.server = await loop.create_server(
-                    lambda: _TcpConn(node),
+                    lambda: XorConn(node.plug, node.conns),
                     plug.host,
                     plug.port,
                     reuse_address=True,
@@ -371,6 +310,24 @@ class Simulator:
             )
         elif (not klap_port or plug.down or "offline" in plug.faults) and node.klap:
             await self._close_klap(node)
+        if plug.answers_http and node.http is None and node.web is not None:
+            web, faults, conns = node.web, plug.faults, node.http_conns
+            try:
+                node.http = await asyncio.get_running_loop().create_server(
+                    lambda: HttpConn(web.handle, faults, conns),
+                    plug.host,
+                    plug.http_port,
+                    reuse_address=True,
+                    backlog=128,
+                )
+            except OSError as exc:
+                raise OSError(
+                    exc.errno or errno.EADDRINUSE,
+                    f"cannot listen on {plug.host}:{plug.http_port}: {exc.strerror or exc}",
+                ) from None
+            plug.http_port = node.http.sockets[0].getsockname()[1]  # port 0 resolved
+        elif not plug.answers_http:
+            await self._close_http(node)
 
     async def _close_tcp(self, node: _Node) -> None:
         if node.server is not None:
@@ -379,6 +336,16 @@ class Simulator:
         for conn in list(node.conns):
             conn.abort()  # a rebooting plug drops its connections
         node.conns.clear()
+
+    async def _close_http(self, node: _Node) -> None:
+        if node.http is not None:
+            node.http.close()
+            node.http = None
+            if node.web is not None:
+                node.web.expire_all()  # a rebooted plug has forgotten its sessions
+        for conn in list(node.http_conns):
+            conn.abort()
+        node.http_conns.clear()
 
     async def _close_klap(self, node: _Node) -> None:
         if node.klap is not None:
@@ -390,10 +357,15 @@ class Simulator:
         plug = node.plug
         if not plug.answers_udp or node.udp is None:
             return
-        try:
-            request = decode_datagram(data)
-        except ProtocolError:
-            return  # not a Kasa datagram: a real plug stays silent
+        if plug.is_http:
+            if tdp.parse_probe(data) is None:
+                return  # not a probe of the current generation: silence
+            request: dict[str, Any] = {}
+        else:
+            try:
+                request = decode_datagram(data)
+            except ProtocolError:
+                return  # not a Kasa datagram: a real plug stays silent
         delay = plug.faults.get("delay")
         if delay:
             asyncio.get_running_loop().call_later(delay, self._reply, node, request, addr)
@@ -406,6 +378,10 @@ class Simulator:
             return
         if "garbage" in plug.faults:
             datagram = os.urandom(64)
+        elif plug.is_http:
+            datagram = tdp.answer(
+                tdp.discovery_result(plug, node.web.account if node.web else None)
+            )
         else:
             datagram = encode_datagram(plug.handle(request))
         with contextlib.suppress(OSError):

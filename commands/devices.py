@@ -154,10 +154,40 @@ async def add(ctx: Context, args: Any) -> Result:
     if address is None:
         raise UsageError(f"add: '{args.host}' is not HOST or HOST:PORT")
     host, port = address
-    info = await ctx.devices.get(host, port).update()
+    port, info = await _identify(ctx, host, port)
     record = ctx.cache.merge(DeviceRecord.from_sysinfo(host, port, info.summary()))
     ctx.cache.save()
     return Table(DEVICE_HEADERS, [_device_row(record)], _record_json(record))
+
+
+async def _identify(ctx: Context, host: str, port: int) -> tuple[int, Any]:
+    """Find out what a plug speaks: its UDP 20002 announcement (KLAP or AES, IOT or SMART
+    inside), asked while the old protocol is tried on PORT; returns (port, its Info)."""
+    import asyncio
+
+    from kshell.device import tdp
+    from kshell.device.transports.xor import HTTP_PORT
+    from kshell.transport import DEFAULT_PORT
+
+    announced = asyncio.ensure_future(tdp.probe(host, ctx.tdp_port, min(1.0, ctx.timeout)))
+    try:
+        if port != HTTP_PORT:
+            try:
+                return port, await ctx.devices.get(host, port).update()
+            except KshellError:
+                if await announced is None:
+                    raise
+        found = await announced
+        if found is None:  # never handshake with a host that did not announce itself
+            raise KshellError(
+                "did not announce itself on UDP 20002: not a plug kshell can talk to",
+                target=f"{host}:{port}",
+            )
+        port = found.http_port if port == DEFAULT_PORT else port
+        ctx.devices.learn(host, port, found.link)
+        return port, await ctx.devices.get(host, port).update()
+    finally:
+        announced.cancel()
 
 
 @command("devices", permission="read", examples=("devices",))

@@ -56,6 +56,11 @@ class Context:
         return self.config.getint("discovery", "port", fallback=DEFAULT_PORT)
 
     @property
+    def tdp_port(self) -> int:
+        """Where plugs of the current generation announce themselves (UDP 20002)."""
+        return self.config.getint("discovery", "tdp_port", fallback=20002)
+
+    @property
     def discovery_timeout(self) -> float:
         return get_float(self.config, "discovery", "timeout", 3.0)
 

@@ -18,6 +18,7 @@ from kshell.cache import DeviceRecord, normalise_mac
 from kshell.context import Context
 from kshell.device import Device
 from kshell.device.pool import Link
+from kshell.device.transports.xor import HTTP_PORT, CurrentGeneration
 from kshell.errors import KshellError, TargetError, TransportError
 from kshell.registry import Arg
 from kshell.results import Failure, Result
@@ -191,7 +192,13 @@ async def for_each(
 
     async def one(target: Target) -> Result:
         try:
-            result = await action(target)
+            await learn_link(ctx, target)
+            try:
+                result = await action(target)
+            except CurrentGeneration:  # refused before anything was sent: safe to try again
+                if not await learn_link(ctx, target, moved=True):
+                    raise
+                result = await action(target)
         except KshellError as exc:
             exc.target = exc.target or target.label
             if target.label not in str(exc.target):
@@ -214,8 +221,32 @@ def state_word(on: Any) -> str:
 TARGETS_ARG = Arg("targets", "targets", "plug alias, host[:port], MAC, all, or alias/N")
 
 
+async def learn_link(ctx: Context, target: Target, *, moved: bool = False) -> bool:
+    """Learn how a plug on the HTTP port speaks (its UDP 20002 announcement), once a session.
+
+    ``moved``: 9999 was refused and port 80 answers, so ask the host whether it is a plug of
+    the current generation; if it says so, the target moves to its HTTP port. True when a
+    link was learned. A host that does not announce itself is never handshaken with.
+    """
+    if link_of(target.record) is not None:
+        return False
+    if not moved and (target.port != HTTP_PORT or ctx.devices.link(target.host, target.port)):
+        return False
+    from kshell.device import tdp
+
+    found = await tdp.probe(target.host, ctx.tdp_port, min(1.0, ctx.timeout))
+    if found is None:
+        return False
+    port = found.http_port if moved else target.port
+    ctx.devices.learn(target.host, port, found.link)
+    target.port = port
+    return True
+
+
 async def refresh(ctx: Context, target: Target, device: Device | None = None) -> Device:
     """Read a target afresh and update its cache entry; returns the device."""
+    if device is None:
+        await learn_link(ctx, target)
     device = device or target.device(ctx)
     info = await device.update()
     record = ctx.cache.merge(DeviceRecord.from_sysinfo(target.host, target.port, info.summary()))

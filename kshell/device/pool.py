@@ -14,7 +14,6 @@ from kshell.device.protocols.iot import IotProtocol
 from kshell.device.protocols.smart import SmartProtocol
 from kshell.device.transports.base import Credentials, Transport
 from kshell.device.transports.xor import DEFAULT_PORT, XorTransport
-from kshell.errors import AuthenticationError
 
 FAMILIES = ("iot", "smart")
 TRANSPORTS = ("xor", "klap", "aes")
@@ -61,6 +60,17 @@ class DevicePool:
         self._links[key] = link
         return device
 
+    def link(self, host: str, port: int) -> Link | None:
+        """What the session has learned about how this plug speaks (None: nothing yet)."""
+        return self._links.get((host, port))
+
+    def learn(self, host: str, port: int, link: Link) -> None:
+        """How the plug speaks, from its announcement: its next device uses that link."""
+        if self._links.get((host, port)) != link:
+            self.close(host, port)
+            self._devices.pop((host, port), None)
+            self._links[(host, port)] = link
+
     def close(self, host: str, port: int) -> None:
         device = self._devices.get((host, port))
         if device is not None:
@@ -82,13 +92,7 @@ def make_transport(
 ) -> Transport:
     if link.transport == "xor":
         return XorTransport(host, port, timeout)
-    creds = credentials()
-    if creds is None and not link.factory_default:
-        raise AuthenticationError(
-            f"needs the owner's cloud credentials ({link.transport.upper()}): set "
-            "KSHELL_USERNAME and KSHELL_PASSWORD, or [credentials] in kshell.ini, or type login",
-            target=host if port == 80 else f"{host}:{port}",
-        )
+    creds = credentials()  # None: the transport says what to set, when it first needs them
     if link.transport == "klap":
         from kshell.device.transports.klap import KlapTransport
 

@@ -145,9 +145,9 @@ class XorTransport(Transport):
                 _, proto = await loop.create_connection(_Framed, self.host, self.port)
         except ConnectionRefusedError:
             if self.port == DEFAULT_PORT and await port_open(self.host, HTTP_PORT):
-                raise UnsupportedDevice(
+                raise CurrentGeneration(
                     "port 9999 refused, port 80 answers: a current-generation plug "
-                    "(KLAP or AES); run discover or add HOST to learn how it speaks",
+                    "(KLAP or AES) that did not announce itself on UDP 20002",
                     target=self.label,
                 ) from None
             raise TransportError("connection refused", target=self.label) from None
@@ -184,6 +184,10 @@ class XorTransport(Transport):
 def _expire(waiter: asyncio.Future[bytes]) -> None:
     if not waiter.done():
         waiter.set_exception(TimeoutError())
+
+
+class CurrentGeneration(UnsupportedDevice):
+    """9999 is closed and port 80 open: nothing was sent; the plug may speak KLAP or AES."""
 
 
 class _ClosedBeforeAnswer(Exception):

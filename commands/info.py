@@ -23,7 +23,9 @@ async def info(ctx: Context, args: Any) -> list[Result]:
             outlet["state"] = state_word(outlet.get("state"))
             data = {"parent": state.alias, "model": state.model, **outlet}
             return Record(f"{target.label} (outlet of {target.address})", data, target.label)
-        return Record(f"{target.label} ({target.address})", state.raw, target.label)
+        device = target.device(ctx)
+        data = {**state.raw, **device.connection()}
+        return Record(f"{target.label} ({target.address})", data, target.label)
 
     return await for_each(ctx, resolve_all(ctx, args.targets), one)
 

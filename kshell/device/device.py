@@ -14,6 +14,7 @@ from kshell.device.modules import base
 from kshell.device.protocols.iot import IotProtocol
 from kshell.device.protocols.smart import SmartProtocol
 from kshell.device.state import Child, Info
+from kshell.device.transports import defaults
 from kshell.errors import KshellError
 
 Protocol = IotProtocol | SmartProtocol
@@ -50,6 +51,25 @@ class Device:
     @property
     def children(self) -> tuple[Child, ...]:
         return self.info.children if self.info else ()
+
+    def connection(self) -> dict[str, Any]:
+        """How the shell talks to this plug, for `info`: protocol, transport, login version;
+        whether the plug proved it knows the password; whether it is unclaimed."""
+        transport = self.protocol.transport
+        kind = type(transport).__name__.removesuffix("Transport").upper()
+        out: dict[str, Any] = {"protocol": f"{self.family.upper()} over {kind}"}
+        version = getattr(transport, "login_version", None)
+        if isinstance(version, int) and kind != "XOR":
+            out["login_version"] = version
+        if getattr(transport, "authenticates_plug", True) is False:
+            out["caution"] = (
+                "AES cannot prove the plug knows the password (it sends the credentials to "
+                "whoever answers)"
+            )
+        source = getattr(transport, "credentials_source", None)
+        if isinstance(source, str) and source != defaults.OWNER:
+            out["unclaimed"] = f"yes: the plug took {source} (set it up in the Kasa/Tapo app)"
+        return out
 
     async def update(self) -> Info:
         """Read the plug afresh; the answer becomes its last state."""

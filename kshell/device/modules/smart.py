@@ -214,6 +214,7 @@ class SmartFirmware(base.FirmwareModule):
                 "need_to_upgrade": latest.get("need_to_upgrade") is True,
             }
         status = download.get("status")
+        status = "idle" if status == 0 else status
         progress = download.get("download_progress")
         return FirmwareState(
             status=str(status) if isinstance(status, (int, str)) else "unknown",

@@ -8,7 +8,8 @@ from typing import Any
 from kshell.cache import DeviceRecord
 from kshell.context import Context
 from kshell.errors import KshellError, TargetError, UsageError
-from kshell.registry import Arg, Opt, command
+from kshell.output import clean
+from kshell.registry import Arg, ByMail, Opt, command
 from kshell.results import Failure, Result, Table, Text
 from kshell.targets import parse_address, resolve, resolve_all
 
@@ -55,17 +56,30 @@ def _record_json(r: DeviceRecord) -> dict[str, Any]:
 @command(
     "discover",
     args=(
-        Arg("cidr", "word", "sweep this network over TCP instead of broadcasting", optional=True),
+        Arg(
+            "cidr",
+            "word",
+            "sweep this network over TCP instead of broadcasting",
+            optional=True,
+            reaches="network",
+        ),
     ),
     options=(
-        Opt("--target", "str", "broadcast to this address only (repeatable)", repeat=True),
+        Opt(
+            "--target",
+            "str",
+            "broadcast to this address only (repeatable)",
+            repeat=True,
+            reaches="address",
+        ),
         Opt("--timeout", "float", "seconds to wait for answers"),
-        Opt("--port", "int", "UDP port to broadcast to (default 9999)"),
-        Opt("--tcp-port", "int", "TCP port the plugs answer on (default 9999)"),
+        Opt("--port", "int", "UDP port to broadcast to (default 9999)", reaches="port"),
+        Opt("--tcp-port", "int", "TCP port the plugs answer on (default 9999)", reaches="port"),
         Opt("--verbose", help="list every address sent to and every odd answer"),
     ),
     permission="read",
     examples=("discover", "discover --target 192.168.1.255", "discover 192.168.7.0/24"),
+    by_mail=ByMail.YES,
 )
 async def discover(ctx: Context, args: Any) -> Result:
     """Find plugs: broadcast on every interface, or sweep a CIDR with TCP probes.
@@ -127,8 +141,8 @@ def _merge_report(ctx: Context, report: Any, verbose: bool, full_scan: bool) -> 
         footer.append(
             "could not send to " + ", ".join(f"{a} ({why})" for a, why in report.send_errors)
         )
-    if verbose and report.garbled:
-        footer += [f"unreadable answer: {g}" for g in report.garbled]
+    if verbose and report.garbled:  # what a plug said: each one line of the footer
+        footer += [f"unreadable answer: {clean(g, 300)}" for g in report.garbled]
     elif report.garbled:
         footer.append(f"{len(report.garbled)} unreadable answer(s) (--verbose lists them)")
     data = {
@@ -144,9 +158,10 @@ def _merge_report(ctx: Context, report: Any, verbose: bool, full_scan: bool) -> 
 
 @command(
     "add",
-    args=(Arg("host", "word", "HOST or HOST:PORT of the plug"),),
+    args=(Arg("host", "word", "HOST or HOST:PORT of the plug", reaches="address"),),
     permission="read",
     examples=("add 192.168.1.50", "add plug.lan:9999"),
+    by_mail=ByMail.YES,
 )
 async def add(ctx: Context, args: Any) -> Result:
     """Add one plug by address (asks it for sysinfo, then remembers it)."""
@@ -190,7 +205,7 @@ async def _identify(ctx: Context, host: str, port: int) -> tuple[int, Any]:
         announced.cancel()
 
 
-@command("devices", permission="read", examples=("devices",))
+@command("devices", permission="read", examples=("devices",), by_mail=ByMail.YES)
 async def devices(ctx: Context, args: Any) -> Result:
     """List the known plugs (the device cache), online or not."""
     records = ctx.cache.all()
@@ -207,6 +222,7 @@ async def devices(ctx: Context, args: Any) -> Result:
     args=(Arg("targets", "targets", "plugs to drop from the device list"),),
     permission="control",
     examples=("forget 'Old Lamp'",),
+    by_mail=ByMail.YES,
 )
 async def forget(ctx: Context, args: Any) -> list[Result]:
     """Drop plugs from the device list (discover finds them again if they answer)."""
@@ -232,6 +248,7 @@ async def forget(ctx: Context, args: Any) -> list[Result]:
     args=(Arg("target", "target", "plug that later commands act on; 'none' clears it"),),
     permission="read",
     examples=("use Kitchen", "use none"),
+    by_mail=ByMail.YES,
 )
 async def use(ctx: Context, args: Any) -> Result:
     """Set the current plug: commands may then leave their target out."""

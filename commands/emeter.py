@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 from kshell.context import Context
 from kshell.errors import DeviceError, KshellError, UnsupportedDevice, UsageError
-from kshell.registry import Arg, Opt, command
+from kshell.registry import Arg, ByMail, Opt, command
 from kshell.results import Chart, Result, Text
 from kshell.targets import TARGETS_ARG as TARGETS
 from kshell.targets import Target, for_each, refresh, resolve_all
@@ -24,7 +24,7 @@ if TYPE_CHECKING:
 
 TARGET = Arg("target", "target", "plug alias, host[:port], MAC, or alias/N for a strip outlet")
 MAX_COUNT = 10_000_000
-MAIL_MAX_S = 60.0  # a watch asked for by mail stops after this long at most
+MAIL_MAX_S = 60.0  # a watch asked for by mail: its mail time limit, where it ends by itself
 
 
 # -- emeter TARGET ----------------------------------------------------------------------------
@@ -33,6 +33,7 @@ MAIL_MAX_S = 60.0  # a watch asked for by mail stops after this long at most
     args=(TARGETS,),
     permission="read",
     examples=("emeter Kettle", "emeter 'Media Strip/2'", "emeter all"),
+    by_mail=ByMail.YES,
 )
 async def emeter_now(ctx: Context, args: Any) -> list[Result]:
     """One reading: power, voltage, current and total, checked for plausibility.
@@ -133,6 +134,8 @@ def _v(value: float | None, digits: int) -> str:
         "emeter watch 'Media Strip'",
     ),
     long_running=True,
+    by_mail=ByMail.YES,  # --out is a file: the gate refuses it by mail
+    mail_time_limit=MAIL_MAX_S,
 )
 async def watch(ctx: Context, args: Any) -> Any:
     """Live power readings: one row per plug (per outlet for a strip), redrawn in place.
@@ -162,9 +165,7 @@ async def watch(ctx: Context, args: Any) -> Any:
         raise UsageError("emeter watch: --duration must be more than 0 seconds")
     out = Path(args.out).expanduser() if args.out else None
     duration = args.duration
-    if ctx.source == "mail":  # a reply carries every line: keep it short, and no files
-        if out is not None:
-            raise UsageError("emeter watch: --out is not available by mail")
+    if ctx.invocation.by_mail:  # end by itself, with a summary, before the gate stops it
         duration = min(duration or MAIL_MAX_S, MAIL_MAX_S)
     words = args.targets or ([ctx.current] if ctx.current else ["all"])
     targets = resolve_all(ctx, words)
@@ -202,6 +203,7 @@ async def _meter_target(ctx: Context, word: str) -> tuple[Target, Device]:
     ),
     permission="read",
     examples=("emeter day Kettle", "emeter day Kettle 2026 10"),
+    by_mail=ByMail.YES,
 )
 async def day(ctx: Context, args: Any) -> Result:
     """Energy per day of a month, as a table with a bar chart and the total."""
@@ -235,6 +237,7 @@ async def day(ctx: Context, args: Any) -> Result:
     args=(TARGET, Arg("year", "int", "year (default: this one)", optional=True)),
     permission="read",
     examples=("emeter month Kettle", "emeter month Kettle 2025"),
+    by_mail=ByMail.YES,
 )
 async def month(ctx: Context, args: Any) -> Result:
     """Energy per month of a year, as a table with a bar chart and the total."""
@@ -271,6 +274,7 @@ ERASED_KWH = 0.002  # what a just-erased month may already hold again (a minute 
     permission="admin",
     confirm=True,
     examples=("emeter erase Kettle --yes",),
+    by_mail=ByMail.YES,
 )
 async def erase(ctx: Context, args: Any) -> Result:
     """Erase a plug's energy statistics (days, months, total), then read back to check.

@@ -13,7 +13,7 @@ from typing import Any
 
 from kshell.context import Context
 from kshell.errors import Refused, UsageError
-from kshell.registry import Arg, Opt, command
+from kshell.registry import Arg, ByMail, Opt, command
 from kshell.results import Result, Table, Text
 from kshell.targets import TARGETS_ARG, Target, for_each, resolve_all
 
@@ -24,7 +24,12 @@ def _library(ctx: Context) -> Any:
     return Library(library_folder(ctx.config, ctx.paths.data))
 
 
-@command("firmware list", permission="read", examples=("firmware list",))
+@command(
+    "firmware list",
+    permission="read",
+    examples=("firmware list",),
+    by_mail=ByMail.IF_ALLOW_FIRMWARE,
+)
 async def firmware_list(ctx: Context, args: Any) -> Result:
     """Show the firmware library: each image, what it is for, and files the manifest lacks."""
     from kshell.fwlibrary import sha256_file
@@ -82,6 +87,7 @@ async def firmware_list(ctx: Context, args: Any) -> Result:
     ),
     permission="admin",
     examples=("firmware add hs110v2_1.5.10.bin --model 'HS110(EU)' --hw 2.0 --version 1.5.10",),
+    by_mail=ByMail.IF_ALLOW_FIRMWARE,
 )
 async def firmware_add(ctx: Context, args: Any) -> Result:
     """Add an image to the library: copied in, its sha256 computed, recorded in the manifest."""
@@ -113,13 +119,14 @@ async def firmware_add(ctx: Context, args: Any) -> Result:
         ),
     ),
     permission="admin",
-    confirm="inline",  # type: ignore[arg-type]  # asks before flashing, after the download
+    confirm="inline",  # asks before flashing, after the download
     examples=(
         "firmware stage Kitchen hs110v2_1.5.10.bin",
         "firmware stage Kitchen Fridge hs110v2_1.5.10.bin --yes",
         "firmware stage 192.168.1.40 ./image.bin --dry-run",
     ),
     long_running=True,
+    by_mail=ByMail.IF_ALLOW_FIRMWARE,
 )
 async def firmware_stage(ctx: Context, args: Any) -> Any:
     """Serve an image to plugs, have them download it, flash it and verify the new version.
@@ -165,7 +172,11 @@ async def firmware_stage(ctx: Context, args: Any) -> Any:
 
 
 @command(
-    "firmware state", args=(TARGETS_ARG,), permission="read", examples=("firmware state Kitchen",)
+    "firmware state",
+    args=(TARGETS_ARG,),
+    permission="read",
+    examples=("firmware state Kitchen",),
+    by_mail=ByMail.IF_ALLOW_FIRMWARE,
 )
 async def firmware_state(ctx: Context, args: Any) -> list[Result]:
     """A plug's firmware download state: status, progress, flash and reboot times."""

@@ -11,8 +11,10 @@ from typing import Any
 
 from kshell.context import Context
 from kshell.errors import UsageError
-from kshell.registry import Arg, Opt, command
+from kshell.registry import Arg, ByMail, Opt, command
 from kshell.results import Result, Table, Text
+
+HISTORY_SPEC = r"\d+(-\d+)?"
 
 
 @command(
@@ -21,6 +23,8 @@ from kshell.results import Result, Table, Text
     options=(Opt("--grep", "str", "only lines containing this text"),),
     permission="read",
     examples=("history", "history 100", "history --grep emeter"),
+    by_mail=ByMail.YES,
+    mail_permission="admin",  # the operator's own prompt lines
 )
 async def history(ctx: Context, args: Any) -> Result:
     """Show the numbered lines typed at the prompt (replay N runs one again)."""
@@ -41,7 +45,14 @@ async def history(ctx: Context, args: Any) -> Result:
 
 @command(
     "replay",
-    args=(Arg("what", "file", "history entry N, a range N-M, or a script FILE"),),
+    args=(
+        Arg(
+            "what",
+            "file",
+            "history entry N, a range N-M, or a script FILE",
+            mail_pattern=HISTORY_SPEC,  # by mail: entries only, never a file
+        ),
+    ),
     options=(
         Opt("--dry-run", help="show what would run, run nothing"),
         Opt("--step", help="ask before each line"),
@@ -50,6 +61,7 @@ async def history(ctx: Context, args: Any) -> Result:
     permission="admin",  # a replay can hold any command
     examples=("replay 12", "replay 12-15 --dry-run", "replay morning.kshell --step"),
     long_running=True,
+    by_mail=ByMail.YES,
 )
 async def replay(ctx: Context, args: Any) -> Any:
     """Run history entries or a script file again, stopping at the first error.
@@ -60,7 +72,8 @@ async def replay(ctx: Context, args: Any) -> Any:
     from kshell.history.replay import run_steps, select
     from kshell.history.store import store_for
 
-    steps, skipped = select(args.what, store_for(ctx), Path.cwd())
+    files = ctx.invocation.may_use_files
+    steps, skipped = select(args.what, store_for(ctx), Path.cwd(), files=files)
     note = f"; {skipped} replay/record/history command(s) left out" if skipped else ""
     if args.dry_run:
         rows = [[s.label, s.line] for s in steps]
@@ -77,6 +90,7 @@ async def replay(ctx: Context, args: Any) -> Any:
     options=(Opt("--append", help="add to an existing script instead of refusing"),),
     permission="admin",  # it writes a file: not for a read-only mail sender
     examples=("record morning.kshell", "record stop", "record"),
+    by_mail=ByMail.NO,
 )
 async def record(ctx: Context, args: Any) -> Result:
     """Save the commands that run from now on as a replayable script (record stop ends).
@@ -99,7 +113,7 @@ async def record(ctx: Context, args: Any) -> Result:
     )
 
 
-@command("record stop", permission="admin", examples=("record stop",))
+@command("record stop", permission="admin", examples=("record stop",), by_mail=ByMail.NO)
 async def record_stop(ctx: Context, args: Any) -> Result:
     """Stop recording and close the script."""
     from kshell.history import record as rec

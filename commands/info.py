@@ -5,13 +5,19 @@ from __future__ import annotations
 from typing import Any
 
 from kshell.context import Context
-from kshell.registry import command
+from kshell.registry import ByMail, command
 from kshell.results import Record, Result
 from kshell.targets import TARGETS_ARG as TARGETS
 from kshell.targets import Target, for_each, refresh, resolve_all, state_word
 
 
-@command("info", args=(TARGETS,), permission="read", examples=("info Kitchen", "info all"))
+@command(
+    "info",
+    args=(TARGETS,),
+    permission="read",
+    examples=("info Kitchen", "info all"),
+    by_mail=ByMail.YES,
+)
 async def info(ctx: Context, args: Any) -> list[Result]:
     """Show a plug's sysinfo: everything it reports about itself."""
 
@@ -30,7 +36,9 @@ async def info(ctx: Context, args: Any) -> list[Result]:
     return await for_each(ctx, resolve_all(ctx, args.targets), one)
 
 
-@command("hw_info", args=(TARGETS,), permission="read", examples=("hw_info Kitchen",))
+@command(
+    "hw_info", args=(TARGETS,), permission="read", examples=("hw_info Kitchen",), by_mail=ByMail.YES
+)
 async def hw_info(ctx: Context, args: Any) -> list[Result]:
     """Show a plug's hardware: sw_ver, hw_ver, mac, type, hwId, fwId, oemId, dev_name."""
 

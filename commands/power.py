@@ -10,7 +10,7 @@ from typing import Any
 
 from kshell.context import Context
 from kshell.errors import UsageError
-from kshell.registry import Arg, Opt, command
+from kshell.registry import Arg, ByMail, Opt, command
 from kshell.results import Result, Text
 from kshell.targets import TARGETS_ARG as TARGETS
 from kshell.targets import Target, for_each, refresh, resolve_all, state_word
@@ -37,20 +37,36 @@ async def _switch(ctx: Context, words: list[str], want: bool | None) -> list[Res
 
 
 @command(
-    "on", args=(TARGETS,), permission="control", examples=("on Kitchen", "on all", "on Strip/2")
+    "on",
+    args=(TARGETS,),
+    permission="control",
+    examples=("on Kitchen", "on all", "on Strip/2"),
+    by_mail=ByMail.YES,
 )
 async def on(ctx: Context, args: Any) -> list[Result]:
     """Switch plugs (or strip outlets) on."""
     return await _switch(ctx, args.targets, True)
 
 
-@command("off", args=(TARGETS,), permission="control", examples=("off Kitchen", "off all"))
+@command(
+    "off",
+    args=(TARGETS,),
+    permission="control",
+    examples=("off Kitchen", "off all"),
+    by_mail=ByMail.YES,
+)
 async def off(ctx: Context, args: Any) -> list[Result]:
     """Switch plugs (or strip outlets) off."""
     return await _switch(ctx, args.targets, False)
 
 
-@command("toggle", args=(TARGETS,), permission="control", examples=("toggle Kitchen",))
+@command(
+    "toggle",
+    args=(TARGETS,),
+    permission="control",
+    examples=("toggle Kitchen",),
+    by_mail=ByMail.YES,
+)
 async def toggle(ctx: Context, args: Any) -> list[Result]:
     """Switch plugs over: on becomes off, off becomes on."""
     return await _switch(ctx, args.targets, None)
@@ -64,6 +80,7 @@ async def toggle(ctx: Context, args: Any) -> list[Result]:
     ),
     permission="control",
     examples=("led Kitchen off",),
+    by_mail=ByMail.YES,
 )
 async def led(ctx: Context, args: Any) -> list[Result]:
     """Turn a plug's status light on or off."""
@@ -85,6 +102,7 @@ async def led(ctx: Context, args: Any) -> list[Result]:
     args=(Arg("target", "target", "plug or alias/N"), Arg("new", "word", "the new name")),
     permission="control",
     examples=("alias 127.0.0.2 'Living Room'", "alias Strip/3 Radio"),
+    by_mail=ByMail.YES,
 )
 async def alias(ctx: Context, args: Any) -> list[Result]:
     """Rename a plug or a strip outlet."""
@@ -108,6 +126,7 @@ async def alias(ctx: Context, args: Any) -> list[Result]:
     permission="admin",
     confirm=True,
     examples=("reboot Kitchen --yes",),
+    by_mail=ByMail.YES,
 )
 async def reboot(ctx: Context, args: Any) -> list[Result]:
     """Restart plugs (they drop off the network for a few seconds)."""

@@ -7,7 +7,7 @@ from typing import Any
 
 from kshell.context import Context
 from kshell.errors import UsageError
-from kshell.registry import Arg, command
+from kshell.registry import Arg, ByMail, command
 from kshell.results import Record, Result
 from kshell.targets import Target, for_each, resolve_all
 
@@ -25,6 +25,7 @@ MAX_REQUEST = 16 * 1024
         """raw Kitchen '{"system":{"get_sysinfo":{}}}'""",
         """raw Kitchen '{"time":{"get_time":{}}}'""",
     ),
+    by_mail=ByMail.IF_ALLOW_RAW,
 )
 async def raw(ctx: Context, args: Any) -> list[Result]:
     """Send a JSON request as it is and show the answer (err_code included)."""

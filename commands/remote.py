@@ -11,7 +11,7 @@ from typing import Any
 
 from kshell.context import Context
 from kshell.errors import KshellError, UsageError
-from kshell.registry import command
+from kshell.registry import ByMail, command
 from kshell.results import Failure, Record, Result, Table, Text
 
 
@@ -19,7 +19,7 @@ def _service(ctx: Context) -> Any:
     return ctx.extras.get("remote_service")
 
 
-@command("remote on", permission="admin", examples=("remote on",))
+@command("remote on", permission="admin", examples=("remote on",), by_mail=ByMail.NO)
 async def remote_on(ctx: Context, args: Any) -> Result:
     """Start listening for command mail ([remote] in the config) in the background."""
     from kshell.remote.service import RemoteService, printer
@@ -46,7 +46,7 @@ async def remote_on(ctx: Context, args: Any) -> Result:
     )
 
 
-@command("remote off", permission="admin", examples=("remote off",))
+@command("remote off", permission="admin", examples=("remote off",), by_mail=ByMail.NO)
 async def remote_off(ctx: Context, args: Any) -> Result:
     """Stop listening for command mail."""
     service = _service(ctx)
@@ -56,7 +56,7 @@ async def remote_off(ctx: Context, args: Any) -> Result:
     return Text("remote: off", {"remote": "off"})
 
 
-@command("remote status", permission="read", examples=("remote status",))
+@command("remote status", permission="read", examples=("remote status",), by_mail=ByMail.NO)
 async def remote_status(ctx: Context, args: Any) -> Result:
     """Whether remote mode is on, where it listens, and what it has handled."""
     service = _service(ctx)
@@ -67,7 +67,7 @@ async def remote_status(ctx: Context, args: Any) -> Result:
     return Record("remote", service.status())
 
 
-@command("remote test", permission="admin", examples=("remote test",))
+@command("remote test", permission="admin", examples=("remote test",), by_mail=ByMail.NO)
 async def remote_test(ctx: Context, args: Any) -> list[Result]:
     """Check each configured path: log in to the source, reach the reply server."""
     service = _service(ctx)

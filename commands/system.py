@@ -6,7 +6,7 @@ from typing import Any
 
 from kshell.context import Context
 from kshell.errors import UsageError
-from kshell.registry import Arg, Opt, command
+from kshell.registry import Arg, ByMail, Opt, command
 from kshell.results import Result, Table, Text
 
 
@@ -18,6 +18,7 @@ from kshell.results import Result, Table, Text
     ),
     permission="read",
     examples=("help", "help on", "help emeter watch"),
+    by_mail=ByMail.YES,
 )
 async def help_(ctx: Context, args: Any) -> Result:
     """List the commands, or explain one: usage, options and examples."""
@@ -56,6 +57,7 @@ async def help_(ctx: Context, args: Any) -> Result:
         "",
         f"needs {cmd.permission} permission"
         + ("; asks before acting (--yes skips the question)" if cmd.confirm else ""),
+        f"by mail: {_by_mail(cmd)}",
     ]
     if cmd.examples:
         lines += ["", "examples:"] + [f"  {e}" for e in cmd.examples]
@@ -65,6 +67,7 @@ async def help_(ctx: Context, args: Any) -> Result:
         "help": cmd.help,
         "permission": cmd.permission,
         "confirm": bool(cmd.confirm),
+        "by_mail": cmd.by_mail.value if cmd.by_mail else None,
         "examples": list(cmd.examples),
         "arguments": [{"name": a.name, "kind": a.kind, "help": a.help} for a in cmd.args],
         "options": [{"name": o.name, "kind": o.kind, "help": o.help} for o in cmd.all_options],
@@ -72,7 +75,18 @@ async def help_(ctx: Context, args: Any) -> Result:
     return Text("\n".join(lines), data)
 
 
-@command("exit", permission="read", examples=("exit",))
+def _by_mail(cmd: Any) -> str:
+    """The command's mail policy as `help` says it (the gate reads the same declaration)."""
+    from kshell.registry import ByMail
+
+    if cmd.by_mail in (None, ByMail.NO):
+        return "never" if cmd.by_mail else "never (it does not declare by_mail)"
+    when = "" if cmd.by_mail is ByMail.YES else f" when [remote] {cmd.by_mail.value} = yes"
+    more = f", needs {cmd.mail_permission}" if cmd.mail_permission else ""
+    return f"yes{when}{more}, for at most {cmd.mail_time_limit:g} s"
+
+
+@command("exit", permission="read", examples=("exit",), by_mail=ByMail.NO)
 async def exit_(ctx: Context, args: Any) -> None:
     """Leave the shell (Ctrl-D does the same)."""
     ctx.extras["exit"] = True
@@ -81,7 +95,7 @@ async def exit_(ctx: Context, args: Any) -> None:
 # --- the machine and the plugs, as the original mail script's ipconfig/ping/uptime ----------
 
 
-@command("ifaces", permission="read", examples=("ifaces",))
+@command("ifaces", permission="read", examples=("ifaces",), by_mail=ByMail.YES)
 async def ifaces(ctx: Context, args: Any) -> Result:
     """Show this machine's IPv4 interfaces: address, netmask, broadcast (what discovery uses).
 
@@ -160,6 +174,7 @@ def _network(address: str, netmask: str) -> str:
     permission="read",
     examples=("ping Kitchen", "ping all --count 10", "ping 192.168.1.50"),
     long_running=True,
+    by_mail=ByMail.YES,
 )
 async def ping(ctx: Context, args: Any) -> list[Result]:
     """Time sysinfo requests to plugs: round trip min/avg/max and loss.
@@ -228,6 +243,7 @@ async def ping(ctx: Context, args: Any) -> list[Result]:
     args=(Arg("targets", "targets", "plugs to ask (default: every known plug)", optional=True),),
     permission="read",
     examples=("uptime", "uptime Kitchen"),
+    by_mail=ByMail.YES,
 )
 async def uptime(ctx: Context, args: Any) -> list[Result]:
     """How long this shell has run, and how long each plug's relay has been on (on_time)."""
@@ -268,7 +284,8 @@ async def uptime(ctx: Context, args: Any) -> list[Result]:
         {"shell_uptime_s": round(shell_up, 1), "devices": data},
         title=head,
     )
-    return [table] + [r for r in results if isinstance(r, Failure)]
+    failures: list[Result] = [r for r in results if isinstance(r, Failure)]
+    return [table, *failures]
 
 
 def _uptime_row(

@@ -44,7 +44,7 @@ class Recorder:
             self._write(f"# continued {when}\n")
 
     def hook(self, ctx: Context, line: Line, ok: bool) -> None:
-        if ctx.source != "local" or not line.words or line.words[0] in SKIPPED_VERBS:
+        if ctx.invocation.by_mail or not line.words or line.words[0] in SKIPPED_VERBS:
             return
         if ok:
             self.count += 1

@@ -36,10 +36,15 @@ class Step:
     line: str
 
 
-def select(spec: str, store: HistoryStore, cwd: Path | None = None) -> tuple[list[Step], int]:
-    """Steps for ``N``, ``N-M`` or FILE; also how many meta commands were left out."""
+def select(
+    spec: str, store: HistoryStore, cwd: Path | None = None, *, files: bool = True
+) -> tuple[list[Step], int]:
+    """Steps for ``N``, ``N-M`` or FILE; also how many meta commands were left out.
+    Without ``files`` (mail) only history entries are read, never a file."""
     m = _RANGE.match(spec.strip())
-    if m and not _is_file(spec, cwd):
+    if not files and not m:
+        raise UsageError("replay: only history entries (N or N-M) here, never a file")
+    if m and not (files and _is_file(spec, cwd)):
         first = int(m.group(1))
         last = int(m.group(2) or first)
         raw = [Step(f"#{e.number}", e.line) for e in store.span(first, last)]

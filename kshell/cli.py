@@ -18,6 +18,7 @@ from typing import Any
 from kshell import __version__
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
+EXIT_PIPE = 141  # what a shell reports for a writer killed by SIGPIPE (`| head`)
 
 
 def parse_cli(argv: list[str] | None) -> argparse.Namespace:
@@ -53,7 +54,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_cli(argv)
     from kshell.app import build_context
     from kshell.errors import KshellError
-    from kshell.output import Output
+    from kshell.output import Output, OutputClosed
 
     output = Output(as_json=args.json)
     if args.demo and not args.home and not os.environ.get("KSHELL_HOME"):
@@ -69,6 +70,8 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return EXIT_INTERRUPTED
+    except OutputClosed:
+        return EXIT_PIPE
 
 
 def _loop_factory(ctx: Any, args: argparse.Namespace) -> Any:
@@ -78,7 +81,7 @@ def _loop_factory(ctx: Any, args: argparse.Namespace) -> Any:
     if args.command is not None and not _runs_long(ctx, args.command):
         return None
     try:
-        import uvloop  # type: ignore[import-not-found]
+        import uvloop
     except ImportError:
         return None
     return uvloop.new_event_loop

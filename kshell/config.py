@@ -99,7 +99,11 @@ max_commands = 10
 max_message_bytes = 65536
 max_age_minutes = 15
 rate_per_hour = 30
+# what mail may run beyond each command's own declaration (help NAME says "by mail")
 allow_firmware = no
+allow_raw = no
+# networks a mail may sweep with "discover CIDR" (e.g. 192.0.2.0/24); empty: no sweep by mail
+sweep_networks =
 # full: tables as at the prompt; compact: one short line per command (for a phone)
 reply_format = full
 

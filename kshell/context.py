@@ -1,21 +1,22 @@
 """Session state handed to every command: no module globals.
 
-The same Context serves the prompt, ``-c``, a script and a mail; what differs is
-whether a person can answer a question (``ask``) and the permission in force.
+The same Context serves the prompt, ``-c``, a script and a mail; what differs is the
+Invocation: where the line came from, the permission in force, whether a person can
+answer a question, and what mail may do.
 """
 
 from __future__ import annotations
 
 import configparser
 import time
-from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from kshell.cache import DeviceCache
 from kshell.config import Paths, get_float, get_list
 from kshell.device.pool import DevicePool
 from kshell.device.transports.base import Credentials
+from kshell.invocation import Ask, Invocation
 from kshell.registry import Registry
 from kshell.transport import DEFAULT_PORT
 
@@ -31,9 +32,7 @@ class Context:
     assume_yes: bool = False
     debug: bool = False
     current: str | None = None  # set by `use TARGET`
-    permission: str = "admin"  # what the source of the current line may do
-    source: str = "local"  # local | mail
-    ask: Callable[[str], Awaitable[bool]] | None = None  # None: nobody can answer
+    invocation: Invocation = field(default_factory=Invocation)  # what the gate reads
     started: float = field(default_factory=time.time)
     extras: dict[str, Any] = field(default_factory=dict)  # state owned by command families
     login: Credentials | None = None  # typed at the prompt with `login`, for this session
@@ -47,6 +46,15 @@ class Context:
         from kshell.credentials import find
 
         return find(self)
+
+    @property
+    def ask(self) -> Ask | None:
+        return self.invocation.ask
+
+    @ask.setter
+    def ask(self, ask: Ask | None) -> None:
+        """The prompt plugs a person in (and out while a command runs in the background)."""
+        self.invocation = replace(self.invocation, ask=ask)
 
     def close_connections(self) -> None:
         self.devices.close_all()

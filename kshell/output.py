@@ -1,7 +1,13 @@
 """The only place that prints: results as tables for people, JSON lines for machines.
 
-Everything a plug or a mail says may hold control characters; they are escaped here,
-before anything reaches a terminal. Colour only on a terminal without NO_COLOR.
+Everything a plug or a mail says may hold control or line-breaking characters. One rule,
+``clean()``, escapes them all (every C0 and C1 control, LF, CR and TAB included, DEL,
+U+2028/2029 and the bidi overrides) wherever text is shown: a table cell, a record value,
+a title, an error, each line of a Text, the mail transcript and the report. The only line
+breaks in the output are the ones this module writes (a Text's or a footer's own "\n").
+JSON escapes the same characters (``json_line``), so a reader that splits on any line
+break (Python's ``splitlines()``, a JavaScript parser) sees one object per line. Colour
+only on a terminal without NO_COLOR. A closed pipe (``| head``) ends the run quietly.
 """
 
 from __future__ import annotations
@@ -18,15 +24,45 @@ from typing import Any, TextIO
 from kshell.errors import KshellError
 from kshell.results import Chart, Failure, Record, Result, Table, Text, error_json
 
-_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069]")
+# Controls and everything that breaks a line somewhere (str.splitlines, a terminal, a mail
+# client, JavaScript), plus the bidi overrides that reorder what a line seems to say.
+# JSON writers escape C0 themselves and leave the rest raw inside strings. Lone surrogates
+# (a plug's \ud800, read by the stdlib parser) cannot even be encoded for a terminal.
+_BEYOND_C0 = (
+    r"\x7f-\x9f\u2028\u2029"  # DEL, C1 (NEL among them), line and paragraph separators
+    r"\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069\ufeff"  # bidi marks and overrides, BOM
+    r"\ud800-\udfff"  # lone surrogates
+)
+_CONTROL = re.compile(rf"[\x00-\x1f{_BEYOND_C0}]")
+_JSON_RAW = re.compile(rf"[{_BEYOND_C0}]")
 MAX_CELL = 200
 
 
+class OutputClosed(Exception):
+    """The reader went away (``kshell -c ... | head``): stop, quietly."""
+
+
 def clean(value: Any, limit: int = MAX_CELL) -> str:
-    """A value as text that is safe on a terminal: control characters escaped, bounded."""
+    """A value as one line of text, safe anywhere: controls and line breaks escaped
+    (``\\x0a``, ``\\u2028``), bounded to ``limit`` characters."""
     text = value if isinstance(value, str) else _plain(value)
-    text = _CONTROL.sub(lambda m: f"\\x{ord(m.group()):02x}" if ord(m.group()) < 256 else "?", text)
+    if _CONTROL.search(text):
+        text = _CONTROL.sub(_escape, text)
     return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def clean_lines(text: str, limit: int = 2000) -> str:
+    """Text whose own "\\n" separate lines (a command's message, a footer): each line cleaned."""
+    return "\n".join(clean(line, limit) for line in text.split("\n"))
+
+
+def _escape(match: re.Match[str]) -> str:
+    code = ord(match.group())
+    return f"\\x{code:02x}" if code < 256 else f"\\u{code:04x}"
+
+
+def _json_escape(match: re.Match[str]) -> str:
+    return f"\\u{ord(match.group()):04x}"
 
 
 def _plain(value: Any) -> str:
@@ -44,7 +80,7 @@ def _plain(value: Any) -> str:
 def render(result: Result, *, color: bool = False) -> str:
     """A result as text for a person (the prompt, a script, a mail reply)."""
     if isinstance(result, Text):
-        return "\n".join(clean(line, 2000) for line in result.text.splitlines())
+        return clean_lines(result.text)
     if isinstance(result, Failure):
         return _red(f"error: {clean(str(result.error), 500)}", color)
     if isinstance(result, Record):
@@ -66,7 +102,7 @@ def render(result: Result, *, color: bool = False) -> str:
             body = "(none)"
         parts = ([_bold(clean(result.title), color)] if result.title else []) + [body]
         if result.footer:
-            parts.append(clean(result.footer, 2000))
+            parts.append(clean_lines(result.footer))
         return "\n".join(parts)
     if isinstance(result, Chart):
         return render_chart(result)
@@ -86,7 +122,7 @@ def render_chart(chart: Chart, width: int = 40) -> str:
         bar = "█" * (round(value / top * width) if top else 0)
         rows.append(f"{clean(label):>10}  {value:10.3f} {chart.unit}  {bar}")
     rows.append(f"{'total':>10}  {sum(chart.values):10.3f} {chart.unit}")
-    return clean(chart.title) + "\n" + "\n".join(rows)
+    return clean(chart.title) + "\n" + "\n".join(rows)  # labels cleaned above
 
 
 def _red(text: str, color: bool) -> str:
@@ -97,19 +133,31 @@ def _bold(text: str, color: bool) -> str:
     return f"\x1b[1m{text}\x1b[0m" if color else text
 
 
+def json_safe(text: str) -> str:
+    """JSON text with nothing that breaks a line raw. Both writers leave U+2028/2029, NEL and
+    the other C1 controls raw; they only ever occur inside strings, so their \\u escapes
+    keep the JSON what it was."""
+    return _JSON_RAW.sub(_json_escape, text) if _JSON_RAW.search(text) else text
+
+
+def _stdlib_json(obj: Any) -> str:
+    return json.dumps(obj, separators=(",", ":"), ensure_ascii=False, default=str)
+
+
 try:  # the speedups extra: a stream of samples spends much of its time here
-    import orjson as _orjson  # type: ignore[import-not-found]
+    import orjson as _orjson
 
     def json_line(obj: Any) -> str:
         try:
-            return _orjson.dumps(obj, default=str, option=_orjson.OPT_NON_STR_KEYS).decode()
+            text = _orjson.dumps(obj, default=str, option=_orjson.OPT_NON_STR_KEYS).decode()
         except TypeError:  # what orjson refuses (huge ints...), json may still write
-            return json.dumps(obj, separators=(",", ":"), ensure_ascii=False, default=str)
+            text = _stdlib_json(obj)
+        return json_safe(text)
 
 except ImportError:
 
     def json_line(obj: Any) -> str:
-        return json.dumps(obj, separators=(",", ":"), ensure_ascii=False, default=str)
+        return json_safe(_stdlib_json(obj))
 
 
 class Output:
@@ -130,6 +178,8 @@ class Output:
         self.interactive_view = tty and not as_json
         self.color = (tty and "NO_COLOR" not in os.environ) if color is None else color
         self._pending_flush: set[TextIO] = set()
+        self.closed = False  # the reader went away (a closed pipe)
+        self._stopped = False  # OutputClosed was raised once: later writes are dropped
 
     def emit(self, result: Result) -> None:
         if isinstance(result, Failure):
@@ -147,8 +197,9 @@ class Output:
             self._write(self.err, _red(f"error: {clean(str(error), 500)}", self.color))
 
     def note(self, text: str) -> None:
-        """A side remark for a person (never on stdout in JSON mode)."""
-        self._write(self.err if self.as_json else self.out, clean(text, 2000))
+        """A side remark for a person (never on stdout in JSON mode); never stops a run."""
+        with contextlib.suppress(OutputClosed):
+            self._write(self.err if self.as_json else self.out, clean_lines(text))
 
     async def stream(self, results: AsyncIterator[Result]) -> None:
         """A stream of results: a live view on a terminal when the stream offers one."""
@@ -160,8 +211,30 @@ class Output:
             self.emit(result)
 
     def _write(self, stream: TextIO, text: str) -> None:
-        stream.write(text + "\n")
+        if not self.closed:
+            try:
+                stream.write(text + "\n")
+            except (BrokenPipeError, ValueError):  # ValueError: the stream was closed
+                self._reader_gone(stream)
+        if self.closed:
+            self._stop()
+            return
         self._flush_soon(stream)
+
+    def _reader_gone(self, stream: TextIO) -> None:
+        """Point the descriptor at /dev/null, so that the interpreter's last flush of what
+        is still buffered is quiet too, and drop what comes next."""
+        self.closed = True
+        with contextlib.suppress(OSError, ValueError, AttributeError):
+            null = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(null, stream.fileno())
+            os.close(null)
+
+    def _stop(self) -> None:
+        """Stop the run once (the runner lets OutputClosed through); then stay quiet."""
+        if not self._stopped:
+            self._stopped = True
+            raise OutputClosed
 
     def _flush_soon(self, stream: TextIO) -> None:
         """Flush once the event loop has run what is ready: a burst of samples written in one
@@ -169,7 +242,11 @@ class Output:
         try:
             loop = asyncio.get_running_loop()
         except RuntimeError:
-            stream.flush()
+            try:
+                stream.flush()
+            except (BrokenPipeError, ValueError):
+                self._reader_gone(stream)
+                self._stop()
             return
         if stream not in self._pending_flush:
             self._pending_flush.add(stream)
@@ -177,8 +254,10 @@ class Output:
 
     def _flush(self, stream: TextIO) -> None:
         self._pending_flush.discard(stream)
-        with contextlib.suppress(OSError, ValueError):  # a closed pipe is reported elsewhere
+        try:
             stream.flush()
+        except (BrokenPipeError, ValueError):
+            self._reader_gone(stream)  # a loop callback cannot stop the run: the next write does
 
 
 class Collector(Output):

@@ -16,13 +16,28 @@ import os
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass
+from enum import Enum
 from pathlib import Path
 from types import SimpleNamespace
-from typing import Any
+from typing import Any, Literal
 
 from kshell.errors import UsageError
 
 PERMISSIONS = ("read", "control", "admin")
+MAIL_TIME_LIMIT = 60.0  # seconds: a command run for a mail must end (a reply is waiting)
+
+# What an argument's value makes the command reach: an address or a network to probe, or a
+# port. By mail, reaching what the device list does not know yet needs `control` (recon).
+Reach = Literal["address", "network", "port"]
+
+
+class ByMail(Enum):
+    """Whether a command may run on behalf of a mail (declared on every command)."""
+
+    YES = "yes"
+    NO = "no"  # never by mail (it reads or writes files, or drives the shell itself)
+    IF_ALLOW_RAW = "allow_raw"  # only with [remote] allow_raw = yes
+    IF_ALLOW_FIRMWARE = "allow_firmware"  # only with [remote] allow_firmware = yes
 
 
 @dataclass(frozen=True)
@@ -34,6 +49,8 @@ class Arg:
     help: str = ""
     optional: bool = False
     choices: tuple[str, ...] = ()
+    reaches: Reach | None = None
+    mail_pattern: str | None = None  # a `file` argument: the values mail may give (no files)
 
     @property
     def variadic(self) -> bool:
@@ -49,6 +66,7 @@ class Opt:
     help: str = ""
     default: Any = None
     repeat: bool = False
+    reaches: Reach | None = None
 
     @property
     def dest(self) -> str:
@@ -67,6 +85,9 @@ class Command:
     examples: tuple[str, ...] = ()
     module: str = ""
     long_running: bool = False  # streams or flows: the shell picks its faster event loop
+    by_mail: ByMail | None = None  # None: undeclared, so never run by mail
+    mail_time_limit: float = MAIL_TIME_LIMIT
+    mail_permission: str | None = None  # needs more by mail than at the prompt (history)
 
     @property
     def summary(self) -> str:
@@ -225,10 +246,18 @@ def command(
     confirm: bool | str = False,
     examples: tuple[str, ...] = (),
     long_running: bool = False,
+    by_mail: ByMail | None = None,
+    mail_time_limit: float = MAIL_TIME_LIMIT,
+    mail_permission: str | None = None,
 ) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
-    """Declare a command. The docstring is its help; an undeclared permission is admin."""
-    if permission not in PERMISSIONS:
+    """Declare a command. The docstring is its help; an undeclared permission is admin, and
+    an undeclared ``by_mail`` means the command never runs for a mail."""
+    if permission not in PERMISSIONS or mail_permission not in (None, *PERMISSIONS):
         raise ValueError(f"permission must be one of {PERMISSIONS}")
+    if by_mail is not None and not isinstance(by_mail, ByMail):
+        raise ValueError("by_mail must be a ByMail value")
+    if not 0 < mail_time_limit <= 3600:
+        raise ValueError("mail_time_limit must be between 0 and 3600 seconds")
 
     def register(func: Callable[..., Any]) -> Callable[..., Any]:
         _PENDING.append(
@@ -243,6 +272,9 @@ def command(
                 examples=examples,
                 module=func.__module__,
                 long_running=long_running,
+                by_mail=by_mail,
+                mail_time_limit=mail_time_limit,
+                mail_permission=mail_permission,
             )
         )
         return func

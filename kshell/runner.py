@@ -1,21 +1,28 @@
 """One dispatcher for every source of lines: prompt, ``-c``, script file, mail.
 
-line -> grammar -> registry lookup -> permission and confirmation -> command -> results
--> output. Errors become one line; the next command still runs.
+line -> grammar -> registry lookup -> the gate (permission, mail policy) -> confirmation
+-> command -> results -> output. Errors become one line; the next command still runs.
+Every command passes here, so every command passes the gate: a replayed line or one a
+user's command runs is checked as the line that brought it.
 """
 
 from __future__ import annotations
 
+import asyncio
 import traceback
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Coroutine
 from typing import Any
 
+from kshell import gate
 from kshell.context import Context
 from kshell.errors import KshellError, Refused
 from kshell.grammar import Line, split_commands
-from kshell.output import Output
-from kshell.registry import PERMISSIONS, Command, parse_args
+from kshell.output import Output, OutputClosed
+from kshell.registry import Command, parse_args
 from kshell.results import Failure, Text
+
+# A stream that stops itself at its mail time limit (a watch) still gets to say its summary.
+LIMIT_GRACE_S = 2.0
 
 AfterHook = Callable[[Context, Line, bool], None]
 
@@ -36,16 +43,15 @@ async def run_line(ctx: Context, text: str, output: Output) -> bool:
 async def run_command(ctx: Context, line: Line, output: Output) -> bool:
     try:
         cmd, rest = ctx.registry.lookup(line.words)
-        check_permission(ctx, cmd)
+        gate.admit(ctx, cmd)
         args = parse_args(cmd, rest, ctx.current)
-        if cmd.confirm is True and not await confirmed(ctx, args, f"{line.text} -- go ahead?"):
-            output.emit(Text("cancelled", {"cancelled": True}))
-            ok = True
-        else:
-            ok = await deliver(await cmd.func(ctx, args), output)
+        gate.admit_args(ctx, cmd, args)
+        ok = await _within_limit(ctx, cmd, _execute(ctx, cmd, args, line, output))
     except KshellError as exc:
         output.error(exc)
         ok = False
+    except OutputClosed:
+        raise  # nobody reads on: the whole run stops, quietly (kshell -c ... | head)
     except Exception as exc:  # noqa: BLE001 - the shell must survive a bug in one command
         if ctx.debug:
             traceback.print_exc()
@@ -58,11 +64,24 @@ async def run_command(ctx: Context, line: Line, output: Output) -> bool:
     return ok
 
 
-def check_permission(ctx: Context, cmd: Command) -> None:
-    if PERMISSIONS.index(ctx.permission) < PERMISSIONS.index(cmd.permission):
-        raise Refused(
-            f"{cmd.name} needs {cmd.permission} permission; this source has {ctx.permission}"
-        )
+async def _execute(ctx: Context, cmd: Command, args: Any, line: Line, output: Output) -> bool:
+    if cmd.confirm is True and not await confirmed(ctx, args, f"{line.text} -- go ahead?"):
+        output.emit(Text("cancelled", {"cancelled": True}))
+        return True
+    return await deliver(await cmd.func(ctx, args), output)
+
+
+async def _within_limit(ctx: Context, cmd: Command, work: Coroutine[Any, Any, bool]) -> bool:
+    limit = gate.time_limit(cmd, ctx.invocation)
+    if limit is None:
+        return await work
+    try:
+        async with asyncio.timeout(limit + LIMIT_GRACE_S) as deadline:
+            return await work
+    except TimeoutError:
+        if not deadline.expired():
+            raise  # a timeout inside the command is the command's own error
+        raise KshellError(f"{cmd.name}: stopped after {limit:g} s (mail commands must end)")
 
 
 async def confirmed(ctx: Context, args: Any, question: str) -> bool:

@@ -20,6 +20,7 @@ from kshell.device import Device
 from kshell.device.pool import Link
 from kshell.device.transports.xor import HTTP_PORT, CurrentGeneration
 from kshell.errors import KshellError, TargetError, TransportError
+from kshell.output import clean
 from kshell.registry import Arg
 from kshell.results import Failure, Result
 from kshell.transport import DEFAULT_PORT
@@ -40,8 +41,9 @@ class Target:
 
     @property
     def label(self) -> str:
+        """The plug's name as shown: one line whatever the plug calls itself."""
         base = self.record.alias if self.record and self.record.alias else self.address
-        return f"{base}/{self.outlet}" if self.outlet else base
+        return clean(f"{base}/{self.outlet}" if self.outlet else base, 120)
 
     @property
     def address(self) -> str:

@@ -321,19 +321,22 @@ def test_erase_asks_first_then_reads_back(home, sim):
 
 def test_by_mail_a_watch_is_bounded_and_writes_no_file(home, tmp_path):
     from kshell.app import build_context
-    from kshell.errors import UsageError
+    from kshell.invocation import Invocation, MailRules
+    from kshell.output import Collector
     from kshell.registry import parse_args
+    from kshell.runner import run_line
 
     ctx = build_context(
         argparse.Namespace(
             home=str(home), config=None, commands=[], timeout=1.0, yes=False, debug=False
         )
     )
-    ctx.source = "mail"
+    ctx.invocation = Invocation.for_mail("admin", MailRules())
     cmd, rest = ctx.registry.lookup(["emeter", "watch", HEATER])
     stream = asyncio.run(cmd.func(ctx, parse_args(cmd, rest)))
-    assert stream.duration == 60.0
-    cmd, rest = ctx.registry.lookup(["emeter", "watch", HEATER, "--out", str(tmp_path / "x.csv")])
-    with pytest.raises(UsageError, match="not available by mail"):
-        asyncio.run(cmd.func(ctx, parse_args(cmd, rest)))
+    assert stream.duration == 60.0 == cmd.mail_time_limit
+    out = Collector()
+    line = f"emeter watch {HEATER} --out {tmp_path / 'x.csv'}"
+    assert not asyncio.run(run_line(ctx, line, out))
+    assert "mail never reads or writes files (--out)" in out.text()
     assert not (tmp_path / "x.csv").exists()

@@ -270,6 +270,7 @@ def test_permissions_follow_the_sender(home: Path, sim: SimulatorThread, sink: R
     configure(home, sink)
 
     async def scenario(listener: Listener) -> None:
+        listener.ctx.cache.merge(_record())  # a read sender reaches only known plugs
         await listener.deliver(
             make_mail("!off 127.50.1.2\n!info 127.50.1.2", sender="reader@home.test")
         )
@@ -281,7 +282,8 @@ def test_permissions_follow_the_sender(home: Path, sim: SimulatorThread, sink: R
     assert sim.plug(PLUG).relay_state == 1
     reader, control, admin = (body(m) for m in replies(sink))
     assert "off needs control permission" in reader and "HS110(EU)" in reader
-    assert "reboot needs admin permission" in control and "raw needs admin" in control
+    assert "reboot needs admin permission" in control
+    assert "raw commands by mail are off ([remote] allow_raw = no)" in control
     assert "firmware commands by mail are off" in admin
     assert "remote off cannot be run by mail" in admin
 

@@ -11,6 +11,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+from kshell.output import json_safe
+
 
 class AuditLog:
     def __init__(self, path: Path) -> None:
@@ -39,4 +41,5 @@ class AuditLog:
             **extra,
         }
         with self.path.open("a", encoding="utf-8") as handle:
-            handle.write(json.dumps(line, ensure_ascii=False) + "\n")
+            # the output's escaping: one line, whatever a plug or a mail put in it
+            handle.write(json_safe(json.dumps(line, ensure_ascii=False)) + "\n")

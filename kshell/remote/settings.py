@@ -8,11 +8,13 @@ would change it.
 from __future__ import annotations
 
 import configparser
+import ipaddress
 import socket
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from kshell.errors import UsageError
+from kshell.invocation import MailRules
 from kshell.registry import PERMISSIONS
 
 SOURCE_FORMS = "maildir:PATH | imap://USER:PASSWORD@HOST:PORT/FOLDER | smtp://HOST:PORT"
@@ -66,6 +68,16 @@ class RemoteSettings:
     allow_firmware: bool = False
     reply_format: str = "full"
     senders: dict[str, str] = field(default_factory=dict)  # bare address -> permission
+    allow_raw: bool = False
+    sweep_networks: tuple[str, ...] = ()  # CIDRs a mail may sweep with discover
+
+    def mail_rules(self) -> MailRules:
+        """What the runner's gate needs to know about mail from this config."""
+        return MailRules(
+            allow_raw=self.allow_raw,
+            allow_firmware=self.allow_firmware,
+            sweep_networks=self.sweep_networks,
+        )
 
 
 def load_settings(config: configparser.ConfigParser, data_dir: Path) -> RemoteSettings:
@@ -97,10 +109,7 @@ def load_settings(config: configparser.ConfigParser, data_dir: Path) -> RemoteSe
     fmt = get("reply_format", "full").lower() or "full"
     if fmt not in ("full", "compact"):
         raise UsageError("[remote] reply_format must be full or compact")
-    try:
-        allow_firmware = config.getboolean(sec, "allow_firmware", fallback=False)
-    except ValueError:
-        raise UsageError("[remote] allow_firmware must be yes or no") from None
+    allow_firmware, allow_raw = (_yes_no(config, key) for key in ("allow_firmware", "allow_raw"))
     return RemoteSettings(
         source=source,
         reply=reply,
@@ -116,7 +125,27 @@ def load_settings(config: configparser.ConfigParser, data_dir: Path) -> RemoteSe
         allow_firmware=allow_firmware,
         reply_format=fmt,
         senders=load_senders(config),
+        allow_raw=allow_raw,
+        sweep_networks=_networks(get("sweep_networks")),
     )
+
+
+def _yes_no(config: configparser.ConfigParser, key: str) -> bool:
+    try:
+        return config.getboolean("remote", key, fallback=False)
+    except ValueError:
+        raise UsageError(f"[remote] {key} must be yes or no") from None
+
+
+def _networks(text: str) -> tuple[str, ...]:
+    """``[remote] sweep_networks``: CIDRs separated by commas or spaces, each checked."""
+    out = []
+    for word in text.replace(",", " ").split():
+        try:
+            out.append(str(ipaddress.ip_network(word, strict=False)))
+        except ValueError:
+            raise UsageError(f"[remote] sweep_networks: '{word}' is not a network (CIDR)") from None
+    return tuple(out)
 
 
 def load_senders(config: configparser.ConfigParser) -> dict[str, str]:

@@ -1,0 +1,45 @@
+"""The facts about the line being run that the gate reads: who asked, with what permission,
+whether anyone can answer a question, and (for a mail) what the operator allows mail to do.
+
+A Context carries one Invocation; the mail service gives each mail a copy of the session
+with its own (mail, the sender's permission, nobody to ask, the [remote] rules).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Literal
+
+Source = Literal["local", "mail"]
+Ask = Callable[[str], Awaitable[bool]]
+
+
+@dataclass(frozen=True)
+class MailRules:
+    """What the operator allows a mail to run beyond each command's own declaration."""
+
+    allow_raw: bool = False
+    allow_firmware: bool = False
+    sweep_networks: tuple[str, ...] = ()  # CIDRs a mail may sweep (empty: no sweep by mail)
+
+
+@dataclass(frozen=True)
+class Invocation:
+    source: Source = "local"
+    permission: str = "admin"  # what this source may do: read | control | admin
+    ask: Ask | None = None  # who can answer a question; None: nobody (refuse without --yes)
+    mail: MailRules | None = None  # set exactly when the line came from a mail
+
+    @property
+    def by_mail(self) -> bool:
+        return self.source == "mail"
+
+    @property
+    def may_use_files(self) -> bool:
+        """Mail never reads or writes a file (replay FILE, record, --out)."""
+        return not self.by_mail
+
+    @classmethod
+    def for_mail(cls, permission: str, rules: MailRules) -> Invocation:
+        return cls(source="mail", permission=permission, ask=None, mail=rules)

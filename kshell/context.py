@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import configparser
 import time
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -19,6 +20,8 @@ from kshell.device.transports.base import Credentials
 from kshell.invocation import Ask, Invocation
 from kshell.registry import Registry
 from kshell.transport import DEFAULT_PORT
+
+ReadSecret = Callable[[str], Awaitable[str | None]]
 
 
 @dataclass
@@ -36,6 +39,7 @@ class Context:
     started: float = field(default_factory=time.time)
     extras: dict[str, Any] = field(default_factory=dict)  # state owned by command families
     login: Credentials | None = None  # typed at the prompt with `login`, for this session
+    read_secret: ReadSecret | None = None  # the prompt's hidden input; None: no terminal
     devices: DevicePool = field(init=False, repr=False)  # one device per plug, kept open
 
     def __post_init__(self) -> None:

@@ -68,6 +68,7 @@ class Shell:
         ctx = self.ctx
         ctx.interactive = True
         ctx.ask = confirm.ask
+        ctx.read_secret = confirm.read_secret
         ctx.extras["print_above"] = terminal.print_above
         loop = asyncio.get_running_loop()
         loop.add_signal_handler(signal.SIGINT, self._interrupt)
@@ -92,6 +93,7 @@ class Shell:
             for task in self.background:
                 task.cancel()
             ctx.ask = None
+            ctx.read_secret = None
             ctx.interactive = False
         return EXIT_OK
 

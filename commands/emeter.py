@@ -57,10 +57,18 @@ async def emeter_now(ctx: Context, args: Any) -> list[Result]:
         readings = [await _reading(ctx, device, t, state.model, rating) for t in outlets]
         if len(readings) == 1:
             return readings[0]
+        watts = [r.data["power_w"] for r in readings if r.data.get("power_w") is not None]
+        total = round(sum(watts), 3) if watts else None
         text = "\n".join(r.text for r in readings)
+        text += f"\n{target.label} ({target.address}): strip total {_v(total, 1)} W"
         return Text(
             text,
-            {"target": target.label, "host": target.address, "outlets": [r.data for r in readings]},
+            {
+                "target": target.label,
+                "host": target.address,
+                "total_w": total,
+                "outlets": [r.data for r in readings],
+            },
         )
 
     return await for_each(ctx, resolve_all(ctx, args.targets), one)

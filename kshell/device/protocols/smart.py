@@ -87,7 +87,26 @@ class SmartProtocol:
         child_id: str | None = None,
         idempotent: bool = False,
     ) -> dict[str, Any]:
-        """One method's ``result`` (``{}`` for the set_* methods, which return none)."""
+        """One method's ``result`` (``{}`` for the set_* methods, which return none).
+
+        A read the device refused for a passing reason (a session timeout, a transport
+        failure) is asked once more on a fresh session; a state change never is.
+        """
+        try:
+            return await self._call_once(method, params, child_id, idempotent)
+        except SmartError as exc:
+            if not idempotent or exc.code not in RETRYABLE:
+                raise
+            self.transport.close()
+        return await self._call_once(method, params, child_id, idempotent)
+
+    async def _call_once(
+        self,
+        method: str,
+        params: dict[str, Any] | None,
+        child_id: str | None,
+        idempotent: bool,
+    ) -> dict[str, Any]:
         request = _call(method, params)
         if child_id:
             request = _call("control_child", {"device_id": child_id, "requestData": request})

@@ -15,10 +15,8 @@ from typing import Any
 from kshell import device as dev
 from kshell.cache import DeviceRecord
 from kshell.device import SYSINFO, check_answer
-from kshell.device.protocols.iot import IotProtocol
-from kshell.device.transports.xor import XorTransport
 from kshell.errors import KshellError, UsageError
-from kshell.transport import DEFAULT_PORT, tcp_probe, udp_query
+from kshell.transport import DEFAULT_PORT, Connection, tcp_probe, udp_query
 
 MAX_SWEEP = 65536  # a /16; more than that is a mistake, not a home network
 
@@ -139,9 +137,10 @@ async def sweep(cidr: str, port: int, timeout: float, concurrency: int = 256) ->
 
     async def probe(host: str) -> None:
         async with gate:
-            conn = IotProtocol(XorTransport(host, port, timeout))
+            conn = Connection(host, port, timeout)
             try:
-                info = await conn.query("system", "get_sysinfo", idempotent=True)
+                answer = await conn.query(SYSINFO, idempotent=True)
+                info = check_answer(answer, "system", "get_sysinfo", host)
             except KshellError as exc:
                 if exc.kind in ("protocol", "device", "unsupported"):
                     report.garbled.append(str(exc))

@@ -15,7 +15,28 @@ from kshell import protocol
 from kshell.device.transports.xor import DEFAULT_PORT, DEFAULT_TIMEOUT, port_open
 from kshell.errors import ProtocolError
 
-__all__ = ["DEFAULT_PORT", "DEFAULT_TIMEOUT", "Datagram", "tcp_probe", "udp_query"]
+__all__ = ["DEFAULT_PORT", "DEFAULT_TIMEOUT", "Connection", "Datagram", "tcp_probe", "udp_query"]
+
+
+class Connection:
+    """One old-generation plug asked for whole answers (discovery's unicast and sweep reads):
+    the IOT protocol over the XOR transport, nothing kept beyond ``close``."""
+
+    def __init__(self, host: str, port: int = DEFAULT_PORT, timeout: float = DEFAULT_TIMEOUT):
+        from kshell.device.protocols.iot import IotProtocol
+        from kshell.device.transports.xor import XorTransport
+
+        self._proto = IotProtocol(XorTransport(host, port, timeout))
+
+    @property
+    def label(self) -> str:
+        return self._proto.label
+
+    async def query(self, request: dict[str, Any], *, idempotent: bool = False) -> dict[str, Any]:
+        return await self._proto.raw(request, idempotent=idempotent)
+
+    def close(self) -> None:
+        self._proto.close()
 
 
 async def tcp_probe(host: str, port: int, timeout: float) -> bool:

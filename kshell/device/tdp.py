@@ -13,6 +13,7 @@ import json
 import socket
 import struct
 import zlib
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -116,12 +117,15 @@ class _Answers(asyncio.DatagramProtocol):
         self.wanted = wanted
         self.found: dict[str, Announcement] = {}
         self.done = asyncio.get_running_loop().create_future()
+        self.on_new: Callable[[Announcement], None] | None = None
 
     def datagram_received(self, data: bytes, addr: tuple[str, int]) -> None:
         announcement = parse(addr[0], data)
         if announcement is None or addr[0] in self.found:
             return
         self.found[addr[0]] = announcement
+        if self.on_new is not None:
+            self.on_new(announcement)
         if self.wanted == addr[0] and not self.done.done():
             self.done.set_result(None)
 
@@ -148,3 +152,36 @@ async def probe(host: str, port: int = PORT, timeout: float = 1.0) -> Announceme
     finally:
         transport.close()
     return answers.found.get(host)
+
+
+async def listen(
+    addresses: list[str],
+    port: int = PORT,
+    timeout: float = 3.0,
+    *,
+    rounds: int = 3,
+    on_answer: Callable[[Announcement], None] | None = None,
+) -> list[Announcement]:
+    """Send the probe to each address (broadcast or unicast) in ``rounds`` spread over the
+    first part of ``timeout``; every announcement heard until ``timeout``, each host once."""
+    loop = asyncio.get_running_loop()
+    answers = _Answers(None)
+    if on_answer is not None:
+        answers.on_new = on_answer
+    transport, _ = await loop.create_datagram_endpoint(
+        lambda: answers, family=socket.AF_INET, allow_broadcast=True
+    )
+    started = loop.time()
+    try:
+        for n in range(rounds):
+            for address in addresses:
+                try:
+                    transport.sendto(PROBE, (address, port))
+                except OSError:
+                    continue  # an unreachable interface: the 9999 side reports it
+            if n + 1 < rounds:
+                await asyncio.sleep(min(0.2, timeout / (rounds + 1)))
+        await asyncio.sleep(max(0.0, timeout - (loop.time() - started)))
+    finally:
+        transport.close()
+    return list(answers.found.values())

@@ -88,6 +88,7 @@ class PeerPlug:
     close_after_processing: int = 0  # this many requests are carried out, then no answer
     close_before_processing: int = 0  # this many requests are dropped unread
     plain_error: int | None = None  # answer requests once with {"error_code": N} in clear
+    idle_drop: float = 0.0  # a request on a connection idle this long is dropped unread
     # what happened
     handshakes: int = 0
     refusals: int = 0  # requests turned away for an unknown session
@@ -95,6 +96,7 @@ class PeerPlug:
     processed: list[bytes] = field(default_factory=list)
     seqs: list[int] = field(default_factory=list)
     logins: list[dict[str, Any]] = field(default_factory=list)
+    handshake_sizes: list[int] = field(default_factory=list)  # AES handshake bodies
     klap: dict[str, KlapState] = field(default_factory=dict)
     aes: dict[str, AesState] = field(default_factory=dict)
     server: asyncio.AbstractServer | None = None
@@ -121,9 +123,13 @@ class PeerPlug:
     async def _connection(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter):
         self.connections += 1
         self.writers.append(writer)
+        last_answer = None
         try:
             while True:
                 head = await reader.readuntil(b"\r\n\r\n")
+                now = asyncio.get_running_loop().time()
+                if self.idle_drop and last_answer and now - last_answer > self.idle_drop:
+                    break  # the plug closed its idle end just as the request came in
                 lines = head.decode("latin-1").split("\r\n")
                 _, target, _ = lines[0].split(" ")
                 headers = {}
@@ -145,6 +151,7 @@ class PeerPlug:
                     await asyncio.sleep(self.delay)
                 writer.write(reply)
                 await writer.drain()
+                last_answer = asyncio.get_running_loop().time()
         except (asyncio.IncompleteReadError, ConnectionError, asyncio.LimitOverrunError):
             pass
         except asyncio.CancelledError:  # the test's loop is ending
@@ -253,6 +260,7 @@ class PeerPlug:
             if self.raw_on_handshake is not None:
                 return self.raw_on_handshake
             self.handshakes += 1
+            self.handshake_sizes.append(len(body))
             public = serialization.load_pem_public_key(message["params"]["key"].encode())
             key_iv = secrets.token_bytes(32)
             sealed = public.encrypt(key_iv, rsa_padding.PKCS1v15())  # type: ignore[union-attr]

@@ -99,6 +99,7 @@ def test_one_login_serves_many_requests(version):
             answer = json.loads(await transport.send(b'{"n":%d}' % n, idempotent=True))
             assert answer["result"]["echo"] == {"n": n}
         assert (peer.handshakes, len(peer.logins), peer.connections) == (1, 1, 1)
+        assert peer.handshake_sizes == [314]  # byte for byte the size python-kasa sends
         assert transport.session_established and not transport.authenticates_plug
         assert transport.credentials_source == defaults.OWNER
         await peer.stop()

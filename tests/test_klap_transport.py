@@ -389,3 +389,23 @@ def test_one_request_in_flight_per_plug():
         await peer.stop()
 
     run(go())
+
+
+@pytest.mark.parametrize("fresh_after", [0.2, None])
+def test_a_switch_never_goes_out_on_a_line_idle_long_enough_to_be_dropped(fresh_after):
+    async def go():
+        peer = await plug(idle_drop=0.3)  # the plug drops connections idle for 0.3 s
+        transport = client(peer)
+        transport.fresh_line_after = fresh_after if fresh_after is not None else 3600.0
+        await transport.send(READ, idempotent=True)
+        await asyncio.sleep(0.5)
+        if fresh_after is None:  # what happens without the rule: a switch that may be lost
+            with pytest.raises(TransportError, match="not sent again"):
+                await transport.send(SWITCH, idempotent=False)
+            assert peer.processed == [READ]
+        else:
+            await transport.send(SWITCH, idempotent=False)
+            assert peer.processed == [READ, SWITCH] and peer.connections == 2
+        await peer.stop()
+
+    run(go())

@@ -29,15 +29,13 @@ from typing import Any
 from kshell.device.transports import defaults
 from kshell.device.transports.base import Credentials
 from kshell.device.transports.http import (
-    AUTH_CODES,
-    SESSION_REFUSED,
     HttpAnswer,
     HttpTransport,
-    code_meaning,
     snippet,
 )
 from kshell.errors import AuthenticationError, ProtocolError
 
+COMPACT = (",", ":")  # python-kasa's JSON shape: its handshake body is 314 bytes
 HEADERS = {"Content-Type": "application/json", "requestByApp": "true", "Accept": "application/json"}
 LOGIN_REFUSED = -1501
 
@@ -153,6 +151,7 @@ def _result_text(answer: dict[str, Any], field: str, what: str, limit: int) -> s
 class AesTransport(HttpTransport):
     """securePassthrough to one plug; ``login_version`` picks how the password is sent."""
 
+    scheme = "AES"
     authenticates_plug = False
 
     def __init__(
@@ -197,13 +196,13 @@ class AesTransport(HttpTransport):
                         f"the plug refused a session it had just opened ({refused.what})"
                     ) from None
             except _OuterCode as outer:
-                if outer.code in AUTH_CODES:
+                if outer.code in defaults.AUTH_CODES:
                     self._session = None
                     raise AuthenticationError(
-                        f"securePassthrough refused: error_code {code_meaning(outer.code)}"
+                        f"securePassthrough refused: error_code {defaults.code_meaning(outer.code)}"
                     ) from None
                 raise ProtocolError(
-                    f"securePassthrough answered error_code {code_meaning(outer.code)}"
+                    f"securePassthrough answered error_code {defaults.code_meaning(outer.code)}"
                 ) from None
 
     async def _open(self, deadline: float) -> AesSession:
@@ -228,18 +227,20 @@ class AesTransport(HttpTransport):
                 self._session = session
                 return session
         raise AuthenticationError(
-            f"the plug refused the credentials (login_device: {code_meaning(LOGIN_REFUSED)}; "
+            f"the plug refused the credentials (login_device: {defaults.code_meaning(LOGIN_REFUSED)}; "
             f"{defaults.WHAT_TO_SET})"
         )
 
     async def _handshake(self, deadline: float) -> AesSession:
         private, pem = rsa_key_pair()
-        body = json.dumps({"method": "handshake", "params": {"key": pem}}).encode()
+        body = json.dumps(
+            {"method": "handshake", "params": {"key": pem}}, separators=COMPACT
+        ).encode()
         answer = await self._post("/app", body, deadline, resend=True, headers=HEADERS)
         outer = self._outer(answer, "handshake")
         code = _error_code(outer, "the handshake answer")
         if code:
-            raise ProtocolError(f"the handshake answered error_code {code_meaning(code)}")
+            raise ProtocolError(f"the handshake answered error_code {defaults.code_meaning(code)}")
         sealed = _result_text(outer, "key", "the handshake answer", 1024)
         from cryptography.hazmat.primitives.asymmetric import padding
 
@@ -265,7 +266,7 @@ class AesTransport(HttpTransport):
         }
         try:
             plain = await self._passthrough(
-                session, json.dumps(request).encode(), deadline, resend=True
+                session, json.dumps(request, separators=COMPACT).encode(), deadline, resend=True
             )
         except _Refused as refused:
             raise ProtocolError(
@@ -275,14 +276,16 @@ class AesTransport(HttpTransport):
             if outer.code == LOGIN_REFUSED:
                 return False
             raise AuthenticationError(
-                f"login_device refused: error_code {code_meaning(outer.code)}"
+                f"login_device refused: error_code {defaults.code_meaning(outer.code)}"
             ) from None
         answer = _json_object(plain, "the login answer")
         code = _error_code(answer, "the login answer")
         if code == LOGIN_REFUSED:
             return False
         if code:
-            raise AuthenticationError(f"login_device answered error_code {code_meaning(code)}")
+            raise AuthenticationError(
+                f"login_device answered error_code {defaults.code_meaning(code)}"
+            )
         session.token = _result_text(answer, "token", "the login answer", 256)
         return True
 
@@ -292,7 +295,7 @@ class AesTransport(HttpTransport):
         wrapped = {"method": "securePassthrough", "params": {"request": session.encrypt(request)}}
         answer = await self._post(
             session.path,
-            json.dumps(wrapped).encode(),
+            json.dumps(wrapped, separators=COMPACT).encode(),
             deadline,
             resend=resend,
             headers=session.headers,
@@ -301,8 +304,8 @@ class AesTransport(HttpTransport):
             raise _Refused("HTTP 403")
         outer = self._outer(answer, "securePassthrough")
         code = _error_code(outer, "the securePassthrough answer")
-        if code in SESSION_REFUSED:
-            raise _Refused(f"error_code {code_meaning(code)}")
+        if code in defaults.SESSION_REFUSED:
+            raise _Refused(f"error_code {defaults.code_meaning(code)}")
         if code:
             raise _OuterCode(code)
         limit = self._http.max_body

@@ -123,6 +123,7 @@ class _AnswerReader(asyncio.Protocol):
         self.head: _Head | None = None
         self.closed = False
         self.answered = 0  # answers read on this connection
+        self.idle_since = 0.0  # loop time of the last answer
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = transport  # type: ignore[assignment]
@@ -145,6 +146,7 @@ class _AnswerReader(asyncio.Protocol):
             return
         if answer is not None:
             self.answered += 1
+            self.idle_since = asyncio.get_running_loop().time()
             waiter.set_result(answer)
 
     def _parse(self) -> HttpAnswer | None:
@@ -199,7 +201,8 @@ class HttpConnection:
         self.port = port
         self.max_body = max_body
         self._reader: _AnswerReader | None = None
-        authority = host if port == 80 else f"{host}:{port}"
+        name = f"[{host}]" if ":" in host else host  # an IPv6 literal
+        authority = name if port == 80 else f"{name}:{port}"
         self._fixed = f"Host: {authority}\r\n"
 
     @property
@@ -208,16 +211,29 @@ class HttpConnection:
         return reader is not None and not reader.closed
 
     async def post(
-        self, path: str, body: bytes, *, deadline: float, headers: Mapping[str, str] | None = None
+        self,
+        path: str,
+        body: bytes,
+        *,
+        deadline: float,
+        headers: Mapping[str, str] | None = None,
+        fresh_after: float | None = None,
     ) -> HttpAnswer:
         """POST ``body`` to ``path``; the answer must come by ``deadline`` (loop time).
 
-        A kept connection found closed before sending is replaced (nothing was sent). A
-        connection closed with no answer raises ``ClosedBeforeAnswer``: whether to send again
-        is the caller's decision, since only it knows whether the request changes state.
+        A kept connection found closed before sending is replaced (nothing was sent), and so
+        is one idle for more than ``fresh_after`` seconds (the plug may be closing it as we
+        write). A connection closed with no answer raises ``ClosedBeforeAnswer``: whether to
+        send again is the caller's decision, since only it knows whether the request changes
+        state.
         """
         reader = self._reader
-        if reader is not None and (reader.closed or reader.transport.is_closing()):  # type: ignore[union-attr]
+        loop = asyncio.get_running_loop()
+        if reader is not None and (
+            reader.closed
+            or reader.transport.is_closing()  # type: ignore[union-attr]
+            or (fresh_after is not None and loop.time() - reader.idle_since > fresh_after)
+        ):
             self.close()
             reader = None
         if reader is None:
@@ -226,7 +242,6 @@ class HttpConnection:
         request = (
             f"POST {path} HTTP/1.1\r\n{self._fixed}{extra}Content-Length: {len(body)}\r\n\r\n"
         ).encode("latin-1") + body
-        loop = asyncio.get_running_loop()
         waiter: asyncio.Future[HttpAnswer] = loop.create_future()
         reader.expect(waiter)
         timer = loop.call_at(deadline, _expire, waiter)
@@ -290,6 +305,8 @@ class HttpTransport(Transport):
     ``handshakes`` counts sessions made, so a caller can see a watch reuse one.
     """
 
+    scheme: ClassVar[str]  # "KLAP" or "AES", as discovery's encrypt_type names it
+    fresh_line_after = 5.0  # seconds idle after which a state change opens a new connection
     # does a live session prove the plug knows the credentials? (KLAP: yes; AES: no)
     authenticates_plug: ClassVar[bool]
 
@@ -337,11 +354,9 @@ class HttpTransport(Transport):
                 raise DeviceTimeout(
                     f"no answer within {self.timeout:g} s", target=self.label
                 ) from None
-            except (ProtocolError, TransportError) as exc:
-                self._http.close()
-                exc.target = exc.target or self.label
-                raise
             except KshellError as exc:
+                if isinstance(exc, (ProtocolError, TransportError)):
+                    self._http.close()  # the line is out of step or gone
                 exc.target = exc.target or self.label
                 raise
             except asyncio.CancelledError:
@@ -366,9 +381,14 @@ class HttpTransport(Transport):
         headers: Mapping[str, str] | None = None,
     ) -> HttpAnswer:
         """One POST. ``resend``: a handshake or a read may go again, once, on a fresh
-        connection when the kept one was dropped by the plug without an answer."""
+        connection when the kept one was dropped by the plug without an answer; a state change
+        cannot, so it never goes out on a connection idle long enough for the plug to be
+        dropping it."""
+        fresh_after = None if resend else self.fresh_line_after
         try:
-            return await self._http.post(path, body, deadline=deadline, headers=headers)
+            return await self._http.post(
+                path, body, deadline=deadline, headers=headers, fresh_after=fresh_after
+            )
         except ClosedBeforeAnswer as exc:
             if not exc.reused:
                 raise
@@ -388,24 +408,3 @@ class HttpTransport(Transport):
 
     @abc.abstractmethod
     def _drop_session(self) -> None: ...
-
-
-# Outer error codes of the current generation's transports (kasa/exceptions.py SmartErrorCode)
-SESSION_REFUSED = frozenset({9999, -1012})  # answered before the request was looked at
-TRANSPORT_CODES = {
-    9999: "session timed out",
-    -1012: "session refused",
-    -1005: "the plug could not decrypt the request",
-    -1010: "invalid public key",
-    -1501: "login refused: wrong e-mail or password",
-    1002: "transport not available",
-    1003: "unknown credentials: the plug's encryption changed (a firmware update?)",
-    1100: "handshake failed",
-    1111: "login failed",
-    1112: "transport failure",
-}
-AUTH_CODES = frozenset({1003, 1100, 1111, -1501})
-
-
-def code_meaning(code: int) -> str:
-    return f"{code}, {TRANSPORT_CODES[code]}" if code in TRANSPORT_CODES else str(code)

@@ -25,10 +25,8 @@ from typing import Any
 from kshell.device.transports import defaults
 from kshell.device.transports.base import Credentials
 from kshell.device.transports.http import (
-    SESSION_REFUSED,
     HttpAnswer,
     HttpTransport,
-    code_meaning,
     snippet,
 )
 from kshell.errors import AuthenticationError, ProtocolError
@@ -173,6 +171,7 @@ class KlapTransport(HttpTransport):
     used (it proves the password just as well) and ``login_version`` says so.
     """
 
+    scheme = "KLAP"
     authenticates_plug = True
 
     def __init__(
@@ -218,20 +217,20 @@ class KlapTransport(HttpTransport):
                 headers=session.headers,
             )
             code = plain_error_code(answer.body) if answer.status == 200 else None
-            refused = answer.status == 403 or code in SESSION_REFUSED
+            refused = answer.status == 403 or code in defaults.SESSION_REFUSED
             if refused and not renewed:
                 # the plug turned the request away before reading it: safe to send again
                 self._session = None
                 continue
             if refused:
                 self._session = None
-                what = "HTTP 403" if answer.status == 403 else f"error_code {code_meaning(code)}"  # type: ignore[arg-type]
+                what = "HTTP 403" if code is None else f"error_code {defaults.code_meaning(code)}"
                 raise ProtocolError(f"the plug refused a session it had just opened ({what})")
             if answer.status != 200:
                 raise ProtocolError(f"HTTP {answer.status} to a KLAP request")
             if code is not None:
                 self._session = None
-                raise ProtocolError(f"the plug answered error_code {code_meaning(code)}")
+                raise ProtocolError(f"the plug answered error_code {defaults.code_meaning(code)}")
             try:
                 return session.decrypt(seq, answer.body)
             except ProtocolError:
@@ -279,7 +278,7 @@ class KlapTransport(HttpTransport):
         if len(answer.body) != 48:
             code = plain_error_code(answer.body)
             if code is not None:
-                raise ProtocolError(f"handshake1 answered error_code {code_meaning(code)}")
+                raise ProtocolError(f"handshake1 answered error_code {defaults.code_meaning(code)}")
             raise ProtocolError(
                 f"handshake1 answer of {len(answer.body)} bytes, not 48: "
                 f"'{snippet(answer.body, 24)}'"

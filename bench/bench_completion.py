@@ -1,4 +1,6 @@
-"""Completion and highlighting latency with 1,000 known plugs (goal: p99 under 10 ms).
+"""Completion and highlighting latency with 1,000 known plugs (goal: p99 under 10 ms),
+with unique-prefix and accent folding and capability filtering (``emeter day`` offers only
+plugs with a meter).
 
     python bench/bench_completion.py [--plugs N] [--rounds N]
 
@@ -29,6 +31,7 @@ from kshell.lexer import KshellLexer
 from kshell.registry import build_registry
 
 MODELS = ("HS100(US)", "HS105(US)", "HS110(EU)", "KP115(EU)", "HS300(US)")
+METERED = ("HS110(EU)", "KP115(EU)", "HS300(US)")  # completion filters meter commands by these
 LINES = (
     "",
     "o",
@@ -36,12 +39,18 @@ LINES = (
     "on Pl",
     "on plug 09",
     "on kit",
-    "on 10.0.1.",
+    "on 127.30.1.",
     "on 50:C7:BF:00:0",
     "info Strip 12",
     "led Plug 0500 ",
     "discover --",
     "emeter",
+    "emeter day ",
+    "emeter day pl",
+    "emeter watch Plug 0001 ",
+    "led pl",
+    "on bu",
+    "on büro 01",
     "on Plug 0001 Plug 0002 P",
 )
 
@@ -60,10 +69,14 @@ def fleet(n: int) -> list[DeviceRecord]:
         )
         out.append(
             DeviceRecord(
-                f"10.0.{i // 250}.{i % 250 + 1}",
-                alias=f"Strip {i:04d}" if strip else f"Plug {i:04d}",
+                f"127.30.{i // 250}.{i % 250 + 1}",
+                alias=f"Strip {i:04d}"
+                if strip
+                else (f"Büro {i:04d}" if i % 10 == 3 else f"Plug {i:04d}"),
                 mac=f"50:C7:BF:00:{i // 256:02X}:{i % 256:02X}",
                 model=MODELS[i % len(MODELS)],
+                kind="strip" if strip else "plug",
+                emeter=strip or MODELS[i % len(MODELS)] in METERED,
                 state="on" if i % 3 else "off",
                 online=i % 17 != 0,
                 children=kids,

@@ -16,13 +16,23 @@ from kshell.context import Context
 from kshell.errors import DeviceError, KshellError, UnsupportedDevice, UsageError
 from kshell.registry import Arg, ByMail, Opt, command
 from kshell.results import Chart, Result, Text
-from kshell.targets import TARGETS_ARG as TARGETS
 from kshell.targets import Target, for_each, refresh, resolve_all
 
 if TYPE_CHECKING:
     from kshell.device import Device, Info
 
-TARGET = Arg("target", "target", "plug alias, host[:port], MAC, or alias/N for a strip outlet")
+TARGET = Arg(
+    "target",
+    "target",
+    "plug alias, host[:port], MAC, or alias/N for a strip outlet",
+    needs=("emeter",),
+)
+METERED = Arg(
+    "targets",
+    "targets",
+    "plugs with a meter: alias, host[:port], MAC, all, or alias/N",
+    needs=("emeter",),
+)
 MAX_COUNT = 10_000_000
 MAIL_MAX_S = 60.0  # a watch asked for by mail: its mail time limit, where it ends by itself
 
@@ -30,7 +40,7 @@ MAIL_MAX_S = 60.0  # a watch asked for by mail: its mail time limit, where it en
 # -- emeter TARGET ----------------------------------------------------------------------------
 @command(
     "emeter",
-    args=(TARGETS,),
+    args=(METERED,),
     permission="read",
     examples=("emeter Kettle", "emeter 'Media Strip/2'", "emeter all"),
     by_mail=ByMail.YES,
@@ -57,7 +67,7 @@ async def emeter_now(ctx: Context, args: Any) -> list[Result]:
         readings = [await _reading(ctx, device, t, state.model, rating) for t in outlets]
         if len(readings) == 1:
             return readings[0]
-        watts = [r.data["power_w"] for r in readings if r.data.get("power_w") is not None]
+        watts = [w for r in readings if (w := (r.data or {}).get("power_w")) is not None]
         total = round(sum(watts), 3) if watts else None
         text = "\n".join(r.text for r in readings)
         text += f"\n{target.label} ({target.address}): strip total {_v(total, 1)} W"
@@ -126,6 +136,7 @@ def _v(value: float | None, digits: int) -> str:
             "targets",
             "plugs to watch (default: the one in use, else all)",
             optional=True,
+            needs=("emeter",),
         ),
     ),
     options=(

@@ -75,7 +75,7 @@ async def toggle(ctx: Context, args: Any) -> list[Result]:
 @command(
     "led",
     args=(
-        Arg("target", "target", "plug"),
+        Arg("target", "target", "plug", needs=("led",)),
         Arg("state", "choice", "on or off", choices=("on", "off")),
     ),
     permission="control",

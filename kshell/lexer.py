@@ -27,7 +27,7 @@ from pygments.token import (
 )
 
 from kshell.completer.engine import Model, analyse
-from kshell.completer.scan import COMMENT, SEPARATOR, WORD, scan
+from kshell.grammar import COMMENT, SEPARATOR, WORD, scan
 
 ROLE_TOKENS: dict[str, _TokenType] = {
     "verb": Keyword,
@@ -39,6 +39,7 @@ ROLE_TOKENS: dict[str, _TokenType] = {
     "target": Name.Variable,
     "address": Name.Variable.Magic,
     "unknown_target": Name.Exception,
+    "incapable_target": Name.Exception,  # known, but without the meter or light it needs
     "keyword": Keyword.Constant,
     "choice": Name.Constant,
     "bad_choice": Error,

@@ -11,7 +11,6 @@ from __future__ import annotations
 import importlib.util
 import inspect
 import json
-import math
 import os
 import sys
 from collections.abc import Callable
@@ -40,6 +39,9 @@ class ByMail(Enum):
     IF_ALLOW_FIRMWARE = "allow_firmware"  # only with [remote] allow_firmware = yes
 
 
+Capability = Literal["emeter", "led"]  # an energy meter; a status light that can be switched
+
+
 @dataclass(frozen=True)
 class Arg:
     """A positional argument. ``kind`` tells completion what can go there."""
@@ -51,6 +53,8 @@ class Arg:
     choices: tuple[str, ...] = ()
     reaches: Reach | None = None
     mail_pattern: str | None = None  # a `file` argument: the values mail may give (no files)
+    # A target argument that only some plugs can take: completion offers only those.
+    needs: tuple[Capability, ...] = ()
 
     @property
     def variadic(self) -> bool:
@@ -342,86 +346,12 @@ def build_registry(
 
 
 def parse_args(cmd: Command, words: list[str], current: str | None = None) -> SimpleNamespace:
-    """Bind words to the command's declared arguments and options.
+    """Bind words to the command's declared arguments and options (``kshell.binding``, the
+    binder completion and highlighting read too).
 
     With ``use TARGET`` set (``current``), a command whose first argument is a target
     may leave it out.
     """
-    opts = {o.name: o for o in cmd.all_options}
-    values: dict[str, Any] = {o.dest: ([] if o.repeat else o.default) for o in opts.values()}
-    positional: list[str] = []
-    i = 0
-    while i < len(words):
-        word = words[i]
-        if word.startswith("--") and len(word) > 2:
-            key, _, inline = word.partition("=")
-            opt = opts.get(key)
-            if opt is None:
-                raise UsageError(f"{cmd.name}: unknown option {key} (usage: {cmd.usage()})")
-            if opt.kind == "flag":
-                values[opt.dest] = True
-            else:
-                if not inline:
-                    i += 1
-                    if i >= len(words):
-                        raise UsageError(f"{cmd.name}: {key} needs a value")
-                    inline = words[i]
-                value = _convert(cmd, key, opt.kind, inline)
-                if opt.repeat:
-                    values[opt.dest].append(value)
-                else:
-                    values[opt.dest] = value
-        else:
-            positional.append(word)
-        i += 1
-    values.update(_bind_positional(cmd, positional, current))
-    return SimpleNamespace(**values)
+    from kshell.binding import parse
 
-
-def _bind_positional(cmd: Command, words: list[str], current: str | None) -> dict[str, Any]:
-    args = cmd.args
-    required = [a for a in args if not a.optional and not a.variadic]
-    has_variadic = any(a.variadic for a in args)
-    min_needed = len(required) + (1 if has_variadic else 0)
-    if cmd.takes_target() and current and len(words) < min_needed:
-        words = [current, *words]
-    out: dict[str, Any] = {}
-    words = list(words)
-    for index, arg in enumerate(args):
-        if arg.variadic:
-            tail = sum(1 for a in args[index + 1 :] if not a.optional)
-            take = max(0, len(words) - tail)
-            if take == 0 and arg.optional:  # an optional variadic may take no word at all
-                out[arg.name] = []
-                continue
-            if take == 0:
-                raise UsageError(f"{cmd.name}: missing {arg.name.upper()} (usage: {cmd.usage()})")
-            out[arg.name] = words[:take]
-            words = words[take:]
-            continue
-        if not words:
-            if arg.optional:
-                out[arg.name] = None
-                continue
-            raise UsageError(f"{cmd.name}: missing {arg.name.upper()} (usage: {cmd.usage()})")
-        word = words.pop(0)
-        if arg.choices and word.lower() not in arg.choices:
-            raise UsageError(f"{cmd.name}: {arg.name} must be one of {', '.join(arg.choices)}")
-        out[arg.name] = _convert(cmd, arg.name, arg.kind, word.lower() if arg.choices else word)
-    if words:
-        raise UsageError(f"{cmd.name}: unexpected '{words[0]}' (usage: {cmd.usage()})")
-    return out
-
-
-def _convert(cmd: Command, name: str, kind: str, word: str) -> Any:
-    try:
-        if kind == "int":
-            return int(word)
-        if kind == "float":
-            value = float(word)
-            if not math.isfinite(value):
-                raise ValueError
-            return value
-    except ValueError:
-        raise UsageError(f"{cmd.name}: {name} expects a number, got '{word}'") from None
-    return word
+    return parse(cmd, words, current)

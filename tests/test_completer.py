@@ -15,7 +15,7 @@ from prompt_toolkit.document import Document
 from kshell.cache import DeviceRecord
 from kshell.completer.engine import Model, describe, suggest
 from kshell.completer.prompt import KshellCompleter
-from kshell.completer.scan import scan
+from kshell.grammar import scan
 from kshell.registry import build_registry
 
 REGISTRY = build_registry()
@@ -231,11 +231,125 @@ def test_the_prompt_toolkit_completer_replaces_the_word_under_the_cursor(typed: 
 
 def test_a_plug_found_in_the_background_is_offered_without_a_new_command() -> None:
     from kshell.cache import DeviceCache
-    from kshell.completer.engine import cache_fingerprint
+    from kshell.completer.model import cache_fingerprint
 
     cache = DeviceCache(None)
     cache.merge(DeviceRecord("127.20.9.2", alias="Kitchen Kettle"))
     m = Model(REGISTRY, cache.all, fingerprint=lambda: cache_fingerprint(cache), max_age=0)
     assert texts("on Gar", m) == []
     cache.merge(DeviceRecord("127.20.9.9", alias="Garage", state="on"))  # discovery found it
+    assert texts("on Gar", m) == ["Garage"]
+
+
+def fleet_with_capabilities() -> list[DeviceRecord]:
+    return [
+        DeviceRecord("127.20.9.2", alias="Kettle", model="HS110(EU)", emeter=True),
+        DeviceRecord("127.20.9.3", alias="Lamp", model="HS100(US)"),
+        DeviceRecord("127.20.9.4", alias="Kitchen Bulb", model="KL110(EU)", kind="bulb"),
+        DeviceRecord("127.20.9.5", alias="Never Read"),  # added by hand, details unknown
+        DeviceRecord(
+            "127.20.9.6",
+            alias="Power Strip",
+            model="HS300(US)",
+            kind="strip",
+            emeter=True,
+            children=[{"number": 1, "id": "c1", "alias": "TV", "state": "on"}],
+        ),
+    ]
+
+
+@pytest.mark.parametrize("line", ["emeter day ", "emeter ", "emeter watch ", "emeter erase K"])
+def test_meter_commands_offer_only_plugs_with_a_meter(line: str) -> None:
+    m = Model(REGISTRY, fleet_with_capabilities)
+    offered = {s.display for s in suggest(m, line).items if s.kind in ("alias", "outlet")}
+    assert "Lamp" not in offered and "Kitchen Bulb" not in offered
+    assert "Kettle" in offered or not line.endswith(" ")
+    if line.endswith(" "):
+        assert {"Kettle", "Power Strip/1", "Never Read"} <= offered
+
+
+def test_led_offers_only_plugs_with_a_status_light_and_no_outlets() -> None:
+    m = Model(REGISTRY, fleet_with_capabilities)
+    offered = {s.display for s in suggest(m, "led ").items}
+    assert {"Kettle", "Lamp", "Power Strip", "Never Read"} <= offered
+    assert "Kitchen Bulb" not in offered and "Power Strip/1" not in offered
+    assert "127.20.9.4" not in texts("led 127.20.9.", m)
+    assert "Lamp" in {s.display for s in suggest(m, "on ").items}  # no need: every plug
+
+
+def test_every_word_the_index_offers_for_a_plug_carries_its_capabilities() -> None:
+    from kshell.completer.capable import lacking
+    from kshell.completer.targets import TargetIndex
+
+    # nothing here has a meter or a light: every word completion offers must say so
+    records = [
+        DeviceRecord(
+            "127.20.9.8",
+            port=9998,
+            alias="Garden Bulbs",
+            model="KL430(EU)",
+            kind="bulb",
+            mac="50:C7:BF:00:00:08",
+            children=[{"number": 1, "id": "c1", "alias": "Hedge", "state": "on"}],
+        ),
+        DeviceRecord("127.20.9.9", model="KL110(EU)", kind="bulb", children=[{"number": 1}]),
+    ]
+    index = TargetIndex.build(records)
+    lacks = lacking(records)
+    for candidate in index.aliases + index.hosts + index.macs:
+        assert candidate.lower in lacks["emeter"] and candidate.lower in lacks["led"], candidate
+
+
+def test_completion_folds_accents_and_case() -> None:
+    records = [DeviceRecord("127.20.9.7", alias="Büro Lampe", model="HS100(EU)")]
+    m = Model(REGISTRY, lambda: records)
+    assert texts("on bu", m) == ['"Büro Lampe"']
+    assert texts('on "BÜRO L', m) == ['"Büro Lampe"']
+    assert texts("on lampe", m) == ['"Büro Lampe"']
+
+
+def test_what_next_is_pure_and_reads_the_disk_only_through_its_providers() -> None:
+    from kshell.completer.engine import what_next
+    from kshell.completer.known import FileEntry, ImageEntry, Known
+    from kshell.completer.targets import TargetIndex
+    from kshell.names import PrefixIndex
+
+    asked: list[str] = []
+
+    def images() -> list[ImageEntry]:
+        asked.append("images")
+        return [ImageEntry("hs110_v2.bin", "HS110(EU) hw 2.0: firmware 1.5.10")]
+
+    def listdir(folder: str) -> list[FileEntry]:
+        asked.append(f"listdir {folder!r}")
+        return [FileEntry("night.kshell", False, 12), FileEntry("old", True, None)]
+
+    known = Known(
+        REGISTRY,
+        REGISTRY.verbs(),
+        {v: v for v in REGISTRY.verbs()},
+        TargetIndex.build(records()),
+        {},
+        PrefixIndex(r.alias for r in records()),
+        current=None,
+        images=images,
+        listdir=listdir,
+    )
+    assert [s.text for s in what_next(known, "on Liv").items] == ['"Living Room"']
+    assert asked == []  # a target slot touches no disk
+    found = what_next(known, "firmware stage Office hs")
+    assert [s.text for s in found.items] == ["hs110_v2.bin"] and asked == ["images"]
+    assert [s.text for s in what_next(known, "replay scripts/n").items] == ["scripts/night.kshell"]
+    assert asked[-1] == "listdir 'scripts'"
+
+
+def test_the_model_rebuilds_its_index_by_the_injected_clock() -> None:
+    now = [0.0]
+    plugs = [DeviceRecord("127.20.9.2", alias="Kettle")]
+    m = Model(REGISTRY, lambda: list(plugs), clock=lambda: now[0], max_age=5)
+    assert texts("on Gar", m) == []
+    plugs.append(DeviceRecord("127.20.9.9", alias="Garage"))
+    now[0] = 4.0
+    assert texts("on Gar", m) == []  # still within max_age
+    now[0] = 6.0
     assert texts("on Gar", m) == ["Garage"]

@@ -3,6 +3,8 @@
 from types import SimpleNamespace
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from kshell.cache import DeviceCache, DeviceRecord
 from kshell.errors import TargetError, UsageError
@@ -26,6 +28,33 @@ def test_split_like_a_posix_shell():
 def test_unbalanced_quote_is_a_usage_error():
     with pytest.raises(UsageError, match="closing quotation"):
         split_commands('on "Living Room')
+    with pytest.raises(UsageError, match="final backslash"):
+        split_commands("on Kitchen\\")
+
+
+def test_a_quoted_separator_or_hash_is_a_word_and_runs_as_one():
+    assert words('alias Kitchen ";"') == [["alias", "Kitchen", ";"]]
+    assert words("alias Kitchen ';;'") == [["alias", "Kitchen", ";;"]]
+    assert words('alias Kitchen "#1"') == [["alias", "Kitchen", "#1"]]
+    assert words("alias Kitchen \\;") == [["alias", "Kitchen", ";"]]
+
+
+def test_hash_starts_a_comment_only_where_a_word_would_start():
+    assert words("alias Kitchen Plug#2 # the new name") == [["alias", "Kitchen", "Plug#2"]]
+    assert words("on a;# off b") == [["on", "a"]]
+
+
+def test_a_newline_separates_commands_and_a_backslash_joins_lines():
+    assert words("on a\noff b") == [["on", "a"], ["off", "b"]]
+    assert words("on Kit\\\nchen") == [["on", "Kitchen"]]
+
+
+def test_strict_and_tolerant_scans_agree_wherever_the_strict_one_succeeds():
+    from kshell.grammar import scan
+
+    line = 'on \'Living Room\' a\\ b; off "x\\"y" # done'
+    assert scan(line) == scan(line, strict=True)
+    assert scan('on "Liv')[-1].quote == '"'  # tolerant: a word still being typed
 
 
 def _cmd(args=(), options=(), confirm=False):
@@ -135,3 +164,30 @@ def test_parse_address():
     assert parse_address("plug.lan:80") == ("plug.lan", 80)
     assert parse_address("Kitchen") is None
     assert parse_address("127.0.0.2:99999") is None
+
+
+def test_names_fold_case_and_accents_and_find_unique_prefixes():
+    from kshell.names import fold, prefix_matches
+
+    assert fold("Büro Lampe") == fold("BURO LAMPE") == "buro lampe"
+    assert fold("Ｋｉｔｃｈｅｎ") == "kitchen"  # full-width letters look alike to a person
+    names = ["Büro Lampe", "Kitchen Kettle", "Kitchen", "Bad"]
+    assert prefix_matches("bu", names) == ["Büro Lampe"]
+    assert prefix_matches("kitchen", names) == ["Kitchen"]  # an exact name wins
+    assert prefix_matches("kit", names) == ["Kitchen Kettle", "Kitchen"]
+    assert prefix_matches("", names) == [] and prefix_matches("zz", names) == []
+
+
+@given(
+    st.lists(st.text(alphabet="abBüÜ é", max_size=5), max_size=8),
+    st.text(alphabet="abBüÜ é", max_size=3),
+)
+def test_the_sorted_prefix_index_reads_names_as_the_plain_rule_does(names, typed):
+    from kshell.names import PrefixIndex, fold
+
+    key = fold(typed)
+    distinct = list(dict.fromkeys(names))
+    exact = [n for n in distinct if fold(n) == key]
+    expected = [] if not key else exact[:1] or [n for n in distinct if fold(n).startswith(key)]
+    assert PrefixIndex(names).matches(typed) == expected
+    assert len(PrefixIndex(names).matches(typed, limit=2)) == min(len(expected), 2)

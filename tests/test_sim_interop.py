@@ -15,13 +15,11 @@ from collections.abc import Awaitable, Callable, Iterator
 from typing import Any
 
 import pytest
+from kasa import AuthenticationError, Credentials, Device, Discover, KasaException, Module
 
 from kshell.protocol import decode_datagram, encode_datagram
 from kshell.simulator import BROADCAST, PlugSpec, SimulatorThread, house_specs
 from kshell.simulator.accounts import DEMO_ACCOUNT, Account
-
-kasa = pytest.importorskip("kasa")
-from kasa import AuthenticationError, Credentials, Device, Discover, KasaException, Module
 
 CREDS = Credentials(DEMO_ACCOUNT.username, DEMO_ACCOUNT.password)
 

@@ -4,6 +4,7 @@ here from the protocol facts (../shared/PROTOCOLS.md), over real sockets on 127.
 from __future__ import annotations
 
 import base64
+import contextlib
 import hashlib
 import http.client
 import json
@@ -247,7 +248,26 @@ def test_slow_and_silent_http(sim: SimulatorThread) -> None:
 
 
 def test_http_bounds_header_flood_and_get(sim: SimulatorThread) -> None:
+    from kshell.simulator.http import MAX_CONNECTIONS
+
     plug = sim.plugs[0]
+    held = [
+        socket.create_connection((plug.host, plug.http_port), timeout=3)
+        for _ in range(MAX_CONNECTIONS)
+    ]
+    try:
+        time.sleep(0.1)  # let the simulator account for them
+        with socket.create_connection((plug.host, plug.http_port), timeout=3) as extra:
+            extra.sendall(
+                b"POST /app/handshake1 HTTP/1.1\r\nContent-Length: 16\r\n\r\n" + bytes(16)
+            )
+            with contextlib.suppress(ConnectionResetError):
+                assert extra.recv(100) == b""  # closed: one connection too many
+    finally:
+        for s in held:
+            s.close()
+    time.sleep(0.1)
+    assert post(plug.host, plug.http_port, "/app/handshake1", os.urandom(16))[0] == 200
     with socket.create_connection((plug.host, plug.http_port), timeout=3) as s:
         s.sendall(b"POST /app HTTP/1.1\r\n" + b"X-Pad: " + b"a" * 9000 + b"\r\n")
         assert s.recv(100).startswith(b"HTTP/1.1 400")
@@ -357,3 +377,81 @@ def test_discovery_probe_and_answer(sim: SimulatorThread) -> None:
     assert _unicast(smart.host, smart.tdp_port, bad_crc, wait=0.3) is None
     old = sim.plugs[4]
     assert _unicast(old.host, old.udp_port, PROBE, wait=0.3) is None  # old plugs stay silent
+
+
+def test_device_reboot_drops_the_sessions() -> None:
+    from kshell.simulator import FirmwareConfig
+
+    fast = FirmwareConfig(flash_time=0.1, reboot_time=0.4)
+    with SimulatorThread([new_gen("127.11.11.1")], firmware=fast) as sim:
+        client = klap(sim)
+        client.login()
+        assert client.ask({"method": "device_reboot", "params": {"delay": 0}}) == {"error_code": 0}
+        deadline = time.monotonic() + 5
+        while sim.call(lambda: not sim.plugs[0].down) and time.monotonic() < deadline:
+            time.sleep(0.02)
+        while sim.call(lambda: sim.plugs[0].down) and time.monotonic() < deadline:
+            time.sleep(0.02)
+        assert time.monotonic() < deadline, "the plug did not go down and come back"
+        assert client.send({"method": "get_device_info"})[0] == 403  # a rebooted plug forgot it
+        client.login()
+        assert client.ask({"method": "get_device_info"})["error_code"] == 0
+
+
+def test_a_bulk_fleet_of_smart_meters_answers_the_broadcast_probe() -> None:
+    from kshell.simulator import BROADCAST, bulk_specs
+    from kshell.simulator.runner import METERED_SMART_MODELS
+
+    specs = bulk_specs(
+        40, "127.11.12.1", models=METERED_SMART_MODELS, http_port=0, tdp_port=0, udp_port=None
+    )
+    with SimulatorThread(specs) as sim:
+        port = sim.plugs[0].tdp_port
+        assert {p.tdp_port for p in sim.plugs} == {port}
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+            s.setsockopt(socket.SOL_SOCKET, socket.SO_BROADCAST, 1)
+            s.settimeout(0.5)
+            s.sendto(PROBE, (BROADCAST, port))
+            seen = set()
+            with contextlib.suppress(TimeoutError):
+                while len(seen) < len(specs):
+                    data, (host, source_port) = s.recvfrom(4096)
+                    assert source_port == port
+                    assert json.loads(data[16:])["result"]["ip"] == host  # its own address
+                    seen.add(host)
+        assert seen == set(sim.hosts)
+
+
+def test_a_firmware_update_moves_an_old_plug_to_klap_then_aes() -> None:
+    from kshell.protocol import encode_datagram
+
+    spec = PlugSpec(host="127.11.13.1", model="KP115(EU) 1.0", port=0, udp_port=0, tdp_port=0)
+    with SimulatorThread([spec, new_gen("127.11.13.2")]) as sim:
+        plug = sim.plugs[0]
+        old_port, old_udp = plug.port, plug.udp_port
+        sim.switch_transport(plug.host, "klap")
+        with pytest.raises(ConnectionRefusedError):
+            socket.create_connection((plug.host, old_port), timeout=1).close()
+        probe = encode_datagram({"system": {"get_sysinfo": {}}})
+        assert _unicast(plug.host, old_udp, probe, wait=0.3) is None  # 9999 discovery gone
+        assert plug.tdp_port == sim.plugs[1].tdp_port  # joined the new generation's port
+        answer = _unicast(plug.host, plug.tdp_port, PROBE)
+        assert answer is not None
+        result = json.loads(answer[0][16:])["result"]
+        assert result["mac"] == plug.mac.replace(":", "-")  # the same unit
+        assert result["device_type"] == "IOT.SMARTPLUGSWITCH"
+        client = klap(sim)
+        client.login()
+        sysinfo = client.ask({"system": {"get_sysinfo": {}}})["system"]["get_sysinfo"]
+        assert sysinfo["mac"] == plug.mac
+        sim.switch_transport(plug.host, "aes")
+        result = json.loads(_unicast(plug.host, plug.tdp_port, PROBE)[0][16:])["result"]  # type: ignore[index]
+        assert result["mgt_encrypt_schm"]["encrypt_type"] == "AES"
+        assert klap(sim).handshake1()[0] == 404  # no KLAP endpoints any more
+
+
+def test_an_oversized_answer(sim: SimulatorThread) -> None:
+    plug = sim.plugs[0]
+    sim.set_fault(plug.host, "oversized", 2_000_000)
+    status, body, _ = post(plug.host, plug.http_port, "/app/handshake1", os.urandom(16))
+    assert status == 200 and len(body) == 2_000_000

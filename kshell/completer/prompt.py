@@ -7,9 +7,9 @@ from collections.abc import Iterable
 from prompt_toolkit.completion import CompleteEvent, Completer, Completion
 from prompt_toolkit.document import Document
 
-from kshell.completer.engine import Model, suggest
+from kshell.completer.engine import MAX_OFFERED, Model, suggest
 
-MAX_SHOWN = 500  # a menu longer than this helps nobody; typing more narrows it
+MAX_SHOWN = MAX_OFFERED  # a menu longer than this helps nobody; typing more narrows it
 
 
 class KshellCompleter(Completer):

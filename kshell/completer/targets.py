@@ -10,6 +10,7 @@ import re
 from dataclasses import dataclass, field
 
 from kshell.cache import DeviceRecord, normalise_mac
+from kshell.names import fold
 from kshell.output import clean
 from kshell.transport import DEFAULT_PORT
 
@@ -23,7 +24,7 @@ class Candidate:
     text: str
     kind: str  # alias | outlet | host | mac | keyword
     meta: str
-    lower: str = ""
+    lower: str = ""  # folded (kshell.names.fold): what typed text is compared with
 
 
 @dataclass
@@ -87,7 +88,7 @@ class TargetIndex:
 
 
 def _cand(text: str, kind: str, meta: str) -> Candidate:
-    return Candidate(text, kind, clean(meta, 120), text.lower())
+    return Candidate(text, kind, clean(meta, 120), fold(text))
 
 
 def quote_word(word: str) -> str:

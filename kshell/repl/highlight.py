@@ -1,4 +1,8 @@
-"""The lexer glue: kshell's pygments lexer, run per line as the operator types."""
+"""The lexer glue: kshell's pygments lexer over the whole text being typed, shown per line.
+
+The whole text is lexed at once, not line by line, so a quote left open on one line (a
+pasted line) colours the next exactly as the grammar will read it when it runs.
+"""
 
 from __future__ import annotations
 
@@ -18,14 +22,16 @@ class KshellHighlighter(Lexer):
         self.lexer = KshellLexer(model)
 
     def lex_document(self, document: Document) -> Callable[[int], StyleAndTextTuples]:
-        lines = document.lines
+        lines: list[StyleAndTextTuples] = [[]]
+        for _, kind, text in self.lexer.get_tokens_unprocessed(document.text):
+            style = f"class:{pygments_token_to_classname(kind)}"
+            first, *rest = text.split("\n")
+            if first:
+                lines[-1].append((style, first))
+            for part in rest:
+                lines.append([(style, part)] if part else [])
 
         def line(number: int) -> StyleAndTextTuples:
-            if number >= len(lines):
-                return []
-            return [
-                (f"class:{pygments_token_to_classname(kind)}", text)
-                for _, kind, text in self.lexer.get_tokens_unprocessed(lines[number])
-            ]
+            return lines[number] if 0 <= number < len(lines) else []
 
         return line

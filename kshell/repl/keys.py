@@ -13,7 +13,7 @@ from prompt_toolkit.application import run_in_terminal
 from prompt_toolkit.key_binding import KeyBindings, KeyPressEvent
 
 from kshell.completer.engine import Model, describe
-from kshell.completer.scan import COMMENT, WORD, scan
+from kshell.grammar import COMMENT, WORD, scan
 from kshell.output import clean
 
 

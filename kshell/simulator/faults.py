@@ -36,6 +36,7 @@ FAULTS: dict[str, str] = {
     "(KLAP 403, AES error 9999)",
     "bad_body": "KLAP/AES: answers 200 with a body that does not decrypt",
     "bad_signature": "KLAP: answers with a signature that does not verify",
+    "oversized": "HTTP: answers 200 with a body of N random bytes (True: 4 MiB)",
 }
 
 # faults that change which sockets are open, so the server must re-plan its listeners
@@ -66,6 +67,8 @@ class Faults:
             value = int(value)
         elif name == "session_expired":
             value = 1 if value is True else int(value)
+        elif name == "oversized":
+            value = 4 * 1024 * 1024 if value is True else int(value)
         elif name == "klap":
             value = 80 if value is True else int(value)
         self._active[name] = value

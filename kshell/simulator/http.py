@@ -2,9 +2,10 @@
 
 Only what a plug's web server does: POST (and a refused GET), ``Content-Length`` bodies,
 keep-alive, cookies in, ``Set-Cookie`` out. Bounded like firmware: headers up to 8 KiB, bodies
-up to 64 KiB (413 beyond), a request must arrive within ``REQUEST_TIME`` seconds and an idle
-connection is closed after ``IDLE_TIME``. Faults of the plug (``delay``, ``drop``, ``close``,
-``garbage``, ``bad_length``) apply to every answer.
+up to 64 KiB (413 beyond), ``MAX_CONNECTIONS`` open connections, a request must arrive within
+``REQUEST_TIME`` seconds and an idle connection is closed after ``IDLE_TIME``. Faults of the
+plug (``delay``, ``drop``, ``close``, ``garbage``, ``bad_length``, ``oversized``) apply to
+every answer.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from kshell.simulator.faults import Faults
 
 MAX_HEADER = 8192
 MAX_BODY = 64 * 1024
+MAX_CONNECTIONS = 32  # per plug; more are closed at once, as a small device runs out of sockets
 REQUEST_TIME = 10.0
 IDLE_TIME = 60.0
 _REASONS = {
@@ -96,6 +98,9 @@ class HttpConn(asyncio.Protocol):
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         assert isinstance(transport, asyncio.Transport)
         self.transport = transport
+        if len(self.conns) >= MAX_CONNECTIONS:
+            transport.abort()
+            return
         self.conns.add(self)
         self._arm(IDLE_TIME)
 
@@ -163,6 +168,9 @@ class HttpConn(asyncio.Protocol):
             response = self.handler(request)
         except Exception:  # noqa: BLE001 - a plug answers 500, it does not crash
             response = HttpResponse(500)
+        oversized = self.faults.get("oversized")
+        if oversized:
+            response = HttpResponse(200, os.urandom(oversized))
         self.transport.write(response.encode(keep_alive=keep_alive, faults=self.faults))
         if not keep_alive:
             self.transport.close()
@@ -213,3 +221,23 @@ class HttpConn(asyncio.Protocol):
         query = dict(parse_qsl(url.query, keep_blank_values=True))
         keep_alive = headers.get("connection", "").lower() != "close" and version == "HTTP/1.1"
         return HttpRequest(method.upper(), url.path, query, headers, body), keep_alive
+
+
+class DecoyHttp(asyncio.Protocol):
+    """Just enough HTTP to make port 80 look alive (the old plugs' ``klap`` fault)."""
+
+    def __init__(self) -> None:
+        self.buf = b""
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        assert isinstance(transport, asyncio.Transport)
+        self.transport = transport
+
+    def data_received(self, data: bytes) -> None:
+        self.buf += data
+        if b"\r\n\r\n" in self.buf or len(self.buf) > 8192:
+            self.transport.write(
+                b"HTTP/1.1 200 OK\r\nContent-Type: text/html\r\nContent-Length: 0\r\n"
+                b"Connection: close\r\n\r\n"
+            )
+            self.transport.close()

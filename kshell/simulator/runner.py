@@ -165,6 +165,10 @@ class SimulatorThread:
     def clear_fault(self, host: str, name: str) -> None:
         self.clear_faults(host, name)
 
+    def switch_transport(self, host: str, transport: str, login_version: int = 2) -> None:
+        """A firmware update moves ``host`` to KLAP or AES (same MAC); see ``Simulator``."""
+        self._run_coro(self.sim.switch_transport(host, transport, login_version))
+
     def power_cut(self, host: str, duration: float = 0.0) -> None:
         """Unplug ``host`` for ``duration`` seconds: connections drop, ``total`` restarts."""
         self._run_coro(self.sim.power_cut(host, duration))
@@ -285,6 +289,10 @@ def house_specs(
     return specs
 
 
+# SMART plugs with a meter over KLAP v2, for fleets like the emeter benchmarks
+METERED_SMART_MODELS = ("P110(AU) 1.0", "KP125M(US) 1.0")
+
+
 def bulk_specs(
     n: int,
     base: str = "127.0.1.1",
@@ -292,14 +300,22 @@ def bulk_specs(
     port: int = 9999,
     udp_port: int | None = 9999,
     models: Iterable[str] | None = None,
+    http_port: int = 80,
+    tdp_port: int | None = 20002,
 ) -> list[PlugSpec]:
-    """``n`` plugs for benchmarks, cycling through the plug models, each on its own address."""
+    """``n`` plugs for benchmarks, cycling through the plug models, each on its own address.
+
+    ``models`` may name current-generation models too (``METERED_SMART_MODELS`` for a fleet
+    of SMART meters over KLAP); those answer on ``http_port`` and discovery on ``tdp_port``.
+    """
     chosen = tuple(models) if models else PLUG_MODELS
     return [
         PlugSpec(
             host=host,
             port=port,
             udp_port=udp_port,
+            http_port=http_port,
+            tdp_port=tdp_port,
             model=chosen[i % len(chosen)],
             alias=f"Bulk Plug {i + 1:03d}",
             seed=50_000 + i,

@@ -27,7 +27,7 @@ import logging
 import os
 import socket
 from collections.abc import Iterable
-from typing import Any, Self
+from typing import TYPE_CHECKING, Any, Self
 
 from kshell.errors import ProtocolError
 from kshell.protocol import (
@@ -38,10 +38,12 @@ from kshell.simulator import tdp
 from kshell.simulator.accounts import DEMO_ACCOUNT, Account
 from kshell.simulator.faults import FAULTS
 from kshell.simulator.firmware import FirmwareConfig
-from kshell.simulator.http import HttpConn
+from kshell.simulator.http import DecoyHttp, HttpConn
 from kshell.simulator.plug import PlugSpec, SimPlug
-from kshell.simulator.web import PlugWeb, make_web
 from kshell.simulator.xor import XorConn
+
+if TYPE_CHECKING:
+    from kshell.simulator.web import PlugWeb
 
 BROADCAST = "127.255.255.255"
 _log = logging.getLogger(__name__)
@@ -61,7 +63,11 @@ class _Node:
         self.server: asyncio.Server | None = None
         self.klap: asyncio.Server | None = None
         self.http: asyncio.Server | None = None  # the current generation's port 80
-        self.web: PlugWeb | None = make_web(plug, account) if plug.is_http else None
+        self.web: PlugWeb | None = None
+        if plug.is_http:  # KLAP/AES need the cryptography package; old plugs do not
+            from kshell.simulator.web import make_web
+
+            self.web = make_web(plug, account)
         self.udp: asyncio.DatagramTransport | None = None
         self.conns: set[XorConn] = set()
         self.http_conns: set[HttpConn] = set()
@@ -94,26 +100,6 @@ class _BroadcastDatagram(asyncio.DatagramProtocol):
         pass
 
 
-class _KlapHttp(asyncio.Protocol):
-    """Just enough HTTP to make port 80 look alive, like KLAP firmware."""
-
-    def __init__(self) -> None:
-        self.buf = b""
-
-    def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        assert isinstance(transport, asyncio.Transport)
-        self.transport = transport
-
-    def data_received(self, data: bytes) -> None:
-        self.buf += data
-        if b"\r\n\r\n" in self.buf or len(self.buf) > 8192:
-            self.transport.write(
-                b"HTTP/1.1 200 OK\r\nContent-Type: text/html\r\nContent-Length: 0\r\n"
-                b"Connection: close\r\n\r\n"
-            )
-            self.transport.close()
-
-
 class Simulator:
     """Serve ``SimPlug``s on loopback from the running event loop."""
 
@@ -135,6 +121,7 @@ class Simulator:
             seen.add((plug.host, plug.port))
         self._nodes = [_Node(p, account) for p in plugs]
         self._broadcast: dict[int, asyncio.DatagramTransport] = {}
+        self._free_port: dict[bool, int] = {}  # is_http -> the port 0 resolved to
         self._tasks: set[asyncio.Task[None]] = set()
         self._started = False
 
@@ -169,49 +156,78 @@ class Simulator:
             raise
 
     async def _bind_udp(self) -> None:
-        loop = asyncio.get_running_loop()
-        # (port, generation): port 0 of the old and of the new generation are two free ports
-        wanted = sorted(
-            {(p.discovery_port, p.is_http) for p in self.plugs if p.discovery_port is not None}
-        )
-        for port, is_http in wanted:
-            if port in self._broadcast:
-                continue  # both generations on one fixed port: one socket serves both
-            sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-            try:
-                sock.bind((BROADCAST, port))
-            except OSError:
-                sock.close()
-                raise
-            bound = sock.getsockname()[1]
-            transport, _ = await loop.create_datagram_endpoint(
-                functools.partial(_BroadcastDatagram, self, bound), sock=sock
-            )
-            self._broadcast[bound] = transport
-            for node in self._nodes:
-                p = node.plug
-                if p.discovery_port == port and p.is_http == is_http:
-                    if is_http:
-                        p.tdp_port = bound  # port 0: the one the kernel chose
-                    else:
-                        p.udp_port = bound
         for node in self._nodes:
-            plug = node.plug
-            own = plug.discovery_port
-            if own is None:
-                continue
-            sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-            try:
-                sock.bind((plug.host, own))
-            except OSError as exc:
-                sock.close()
-                raise OSError(
-                    exc.errno, f"cannot bind UDP {plug.host}:{own}: {exc.strerror}"
-                ) from None
-            node.udp, _ = await loop.create_datagram_endpoint(
-                functools.partial(_PlugDatagram, self, node), sock=sock
-            )
+            await self._bind_discovery(node)
+
+    async def _bind_discovery(self, node: _Node) -> None:
+        """Bind the plug's unicast discovery socket (and the broadcast one for its port).
+
+        Port 0 of the old and of the new generation are two free ports, each shared by every
+        plug of that generation asking for 0; the same fixed port is one socket for both.
+        """
+        plug = node.plug
+        wanted = plug.discovery_port
+        if wanted is None:
+            return
+        port = wanted or self._free_port.get(plug.is_http, 0)
+        if port == 0 or port not in self._broadcast:
+            port = await self._listen_broadcast(port)
+            if wanted == 0:
+                self._free_port[plug.is_http] = port
+        if plug.is_http:
+            plug.tdp_port = port
+        else:
+            plug.udp_port = port
+        sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        try:
+            sock.bind((plug.host, port))
+        except OSError as exc:
+            sock.close()
+            raise OSError(
+                exc.errno, f"cannot bind UDP {plug.host}:{port}: {exc.strerror}"
+            ) from None
+        node.udp, _ = await asyncio.get_running_loop().create_datagram_endpoint(
+            functools.partial(_PlugDatagram, self, node), sock=sock
+        )
+
+    async def _listen_broadcast(self, port: int) -> int:
+        sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind((BROADCAST, port))
+        except OSError:
+            sock.close()
+            raise
+        bound: int = sock.getsockname()[1]
+        transport, _ = await asyncio.get_running_loop().create_datagram_endpoint(
+            functools.partial(_BroadcastDatagram, self, bound), sock=sock
+        )
+        self._broadcast[bound] = transport
+        return bound
+
+    async def switch_transport(
+        self, host: str | SimPlug, transport: str, login_version: int = 2
+    ) -> None:
+        """A firmware update: the plug now speaks ``transport`` ("klap" or "aes").
+
+        An old plug closes TCP 9999 and its 9999 discovery, then answers on HTTP and UDP
+        20002; its identity (MAC, device id) stays. Sessions of the old transport are gone.
+        """
+        if transport not in ("klap", "aes") or login_version not in (1, 2):
+            raise ValueError("a plug can be updated to klap or aes, login version 1 or 2")
+        from kshell.simulator.web import make_web
+
+        node = self._node(host)
+        plug = node.plug
+        if node.udp is not None:
+            node.udp.close()
+            node.udp = None
+            await asyncio.sleep(0)  # the socket closes on the next loop turn
+        await self._close_http(node)
+        plug.transport, plug.login_version = transport, login_version
+        node.web = make_web(plug, self.account)
+        await self._bind_discovery(node)
+        await self._sync(node)
 
     async def stop(self) -> None:
         """Close everything; when this returns, every port is free again."""
@@ -229,6 +245,7 @@ class Simulator:
         for transport in self._broadcast.values():
             transport.close()
         self._broadcast.clear()
+        self._free_port.clear()
         await asyncio.sleep(0)  # let the transports' close callbacks run
         self._started = False
 
@@ -306,7 +323,7 @@ class Simulator:
         klap_port = plug.faults.get("klap")
         if klap_port and node.klap is None and not plug.down and "offline" not in plug.faults:
             node.klap = await asyncio.get_running_loop().create_server(
-                _KlapHttp, plug.host, klap_port, reuse_address=True
+                DecoyHttp, plug.host, klap_port, reuse_address=True
             )
         elif (not klap_port or plug.down or "offline" in plug.faults) and node.klap:
             await self._close_klap(node)

@@ -6,7 +6,7 @@ from typing import Any
 
 from kshell.context import Context
 from kshell.errors import UsageError
-from kshell.registry import Arg, Opt, command
+from kshell.registry import Arg, ByMail, Opt, command
 from kshell.results import Result, Text
 
 MAX_FIELD = 256
@@ -20,6 +20,7 @@ MAX_FIELD = 256
     ),
     permission="admin",
     examples=("login me@example.com", "login me@example.com --save"),
+    by_mail=ByMail.NO,  # a password is typed at the terminal, never sent by mail
 )
 async def login(ctx: Context, args: Any) -> Result:
     """Type the owner's cloud e-mail and password (hidden) for KLAP and AES plugs.

@@ -24,8 +24,6 @@ async def _switch(ctx: Context, words: list[str], want: bool | None) -> list[Res
             before = (await device.update()).is_on(target.child_id)
             if before is None:
                 raise UsageError("cannot tell whether it is on, so cannot toggle it")
-        elif target.child_id is None and device.info is None:
-            await device.update()  # a strip's outlets are switched one by one where needed
         await device.relay.set(not before if want is None else want, target.child_id)
         now = (await refresh(ctx, target, device)).state.is_on(target.child_id)
         return Text(

@@ -57,7 +57,7 @@ class Target:
         """A device of its own with a short timeout, outside the pool (reboot watching)."""
         from kshell.device.pool import XOR, make_device
 
-        link = link_of(self.record) or XOR
+        link = link_of(self.record) or ctx.devices.link(self.host, self.port) or XOR
         return make_device(self.host, self.port, link, timeout, ctx.credentials)
 
 

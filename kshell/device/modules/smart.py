@@ -65,6 +65,8 @@ class SmartRelay(base.RelayModule):
         self.info = info
 
     async def set(self, on: bool, child: str | None = None) -> None:
+        if child is None and self.info.components is None:
+            await self.info.read()  # is it a strip? its outlets are switched one by one
         if child is None and self.info.children:  # a strip's parent has no relay of its own
             for outlet in self.info.children:
                 await self.proto.call("set_device_info", {"device_on": on}, child_id=outlet)

@@ -20,6 +20,7 @@ from kasa import AuthenticationError, Credentials, Device, Discover, KasaExcepti
 from kshell.protocol import decode_datagram, encode_datagram
 from kshell.simulator import BROADCAST, PlugSpec, SimulatorThread, house_specs
 from kshell.simulator.accounts import DEMO_ACCOUNT, Account
+from kshell.simulator.tdp import discovery_result
 
 CREDS = Credentials(DEMO_ACCOUNT.username, DEMO_ACCOUNT.password)
 
@@ -277,3 +278,62 @@ def test_a_mixed_house_binds_both_generations(sim_of: Callable[..., SimulatorThr
                 assert "system" in decode_datagram(data)
                 hosts.add(host)
     assert hosts == {p.host for p in old}  # the 9999 probe: the old ones only
+
+
+def test_an_impostor_fails_klap_but_passes_aes(sim_of: Callable[..., SimulatorThread]) -> None:
+    """A plug that does not know the password: KLAP's proof gives it away, AES cannot."""
+    sim = sim_of(new_gen("127.11.9.1", "P110(AU) 1.0"), new_gen("127.11.9.2", "HS220(US) 3.26"))
+    klap_plug, aes_plug = sim.plugs
+    for plug in sim.plugs:
+        sim.set_fault(plug.host, "impostor")
+
+    async def body() -> None:
+        dev = await discover(klap_plug.host)
+        with pytest.raises(AuthenticationError, match="did not match our challenge"):
+            await dev.update()
+        await dev.disconnect()
+        dev = await discover(aes_plug.host, Credentials("anyone@example.invalid", "anything"))
+        await dev.update()  # logged in with any password: AES proves nothing
+        assert dev.model == "HS220"
+        await dev.disconnect()
+
+    run(sim, body)
+
+
+def test_aes_metering_plug_with_login_version_1(sim_of: Callable[..., SimulatorThread]) -> None:
+    """Some P110 firmware speaks AES; login version 1 sends the password in base64."""
+    sim = sim_of(
+        new_gen("127.11.10.1", "P110(AU) 1.0", transport="aes", login_version=1, profile="media")
+    )
+    plug = sim.plugs[0]
+
+    async def body() -> None:
+        dev = await discover(plug.host)
+        assert dev.config.connection_type.login_version == 1
+        await dev.update()
+        assert dev.config.connection_type.encryption_type.value == "AES"
+        assert 60 < dev.modules[Module.Energy].current_consumption < 130
+        await dev.turn_off()
+        assert sim.call(lambda: plug.relay_state) == 0
+        await dev.disconnect()
+
+    run(sim, body)
+
+
+def test_a_factory_default_plug_knows_the_vendor_setup_account(
+    sim_of: Callable[..., SimulatorThread],
+) -> None:
+    sim = sim_of(
+        new_gen("127.11.11.1", "KP125M(US) 1.0", factory_default=True),  # Kasa: kasa@tp-link.net
+        new_gen("127.11.11.2", "P110(AU) 1.0", factory_default=True),  # Tapo: test@tp-link.net
+    )
+
+    async def body() -> None:
+        for plug in sim.plugs:
+            dev = await discover(plug.host, Credentials("owner@example.invalid", "whatever"))
+            result = discovery_result(plug, None)
+            assert result["factory_default"] is True and result["owner"] == ""
+            await dev.update()  # python-kasa falls back to the vendor's setup account
+            await dev.disconnect()
+
+    run(sim, body)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import base64
 import time
+from datetime import date, datetime
 from typing import Any
 
 import pytest
@@ -131,17 +132,38 @@ def test_energy_units_agree_across_methods() -> None:
     assert device["power_usage"]["today"] == usage["today_energy"]
 
 
-def test_energy_data_per_day_and_month() -> None:
+def test_energy_data_per_hour_day_and_month() -> None:
     smart = api("P110(AU) 1.0", profile="fridge")
     now = int(time.time())
+    today = date.fromtimestamp(now)
+    quarter = date(today.year, (today.month - 1) // 3 * 3 + 1, 1)
+    start = int(datetime.combine(quarter, datetime.min.time()).timestamp())
     days = result(
         smart,
         "get_energy_data",
-        {"start_timestamp": now - 6 * 86400, "end_timestamp": now, "interval": 1440},
+        {"start_timestamp": start, "end_timestamp": start, "interval": 1440},
     )
-    assert len(days["data"]) == 7 and all(isinstance(v, int) and v >= 0 for v in days["data"])
-    assert sum(days["data"][:-1]) > 0  # a fridge used energy on the past days
-    assert call(smart, "get_energy_data", {"start_timestamp": now, "end_timestamp": 0, "interval": 1440}) == {"error_code": -1008}  # fmt: skip
+    assert 90 <= len(days["data"]) <= 92  # every day of the quarter, the future ones 0
+    assert all(isinstance(v, int) and v >= 0 for v in days["data"])
+    assert days["data"][today.toordinal() - quarter.toordinal()] >= 0
+    assert sum(days["data"]) > 0  # a fridge used energy
+    year = int(datetime(today.year, 1, 1).timestamp())
+    months = result(
+        smart,
+        "get_energy_data",
+        {"start_timestamp": year, "end_timestamp": year, "interval": 43200},
+    )["data"]
+    assert len(months) == 12 and sum(months) >= sum(days["data"])
+    hours = result(
+        smart,
+        "get_energy_data",
+        {"start_timestamp": now - 86400, "end_timestamp": now, "interval": 60},
+    )["data"]
+    assert len(hours) in (24, 25) and sum(hours) > 0
+    too_long = {"start_timestamp": now - 10 * 86400, "end_timestamp": now, "interval": 60}
+    assert call(smart, "get_energy_data", too_long) == {"error_code": -1008}
+    backwards = {"start_timestamp": now, "end_timestamp": 0, "interval": 1440}
+    assert call(smart, "get_energy_data", backwards) == {"error_code": -1008}
 
 
 @pytest.mark.parametrize("model", ["P110(AU) 1.0", "P110(EU) 1.0"])

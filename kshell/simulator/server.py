@@ -320,7 +320,7 @@ class Simulator:
             plug.port = node.server.sockets[0].getsockname()[1]  # port 0 resolved
         elif not plug.answers_tcp:
             await self._close_tcp(node)
-        klap_port = plug.faults.get("klap")
+        klap_port = None if plug.is_http else plug.faults.get("klap")  # a decoy for old plugs
         if klap_port and node.klap is None and not plug.down and "offline" not in plug.faults:
             node.klap = await asyncio.get_running_loop().create_server(
                 DecoyHttp, plug.host, klap_port, reuse_address=True

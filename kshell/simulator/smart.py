@@ -15,7 +15,7 @@ and python-kasa's recordings (``tests/fixtures/smart/``):
 * ``nickname`` and ``ssid`` are base64 of UTF-8;
 * energy: ``get_energy_usage`` (``current_power`` in mW, energies in Wh, runtimes in
   minutes), ``get_current_power`` (whole watts), ``get_emeter_data`` (mW, mV, mA, Wh; only
-  firmware that has it), ``get_energy_data`` (Wh per day or month between two timestamps);
+  firmware that has it), ``get_energy_data`` (Wh per hour, day or month: the history);
 * errors: -1002 unknown method, -1003 a request that is not a JSON object, -1008 bad params.
 
 The energy comes from the simulator's own meters (``energy``), so a ``bogus_power`` fault shows

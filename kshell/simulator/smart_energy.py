@@ -4,12 +4,13 @@ Units (../shared/PROTOCOLS.md, energy section; python-kasa ``kasa/smart/modules/
 ``get_energy_usage`` gives ``current_power`` in mW, ``today_energy``/``month_energy`` in Wh and
 runtimes in minutes; ``get_current_power`` whole watts; ``get_emeter_data`` mW, mV, mA and Wh
 (only on firmware recorded with it); ``get_device_usage`` minutes (and Wh on meters).
-``get_energy_data`` (Wh per day, interval 1440, or per month, 43200, between two timestamps)
-is what the Tapo app reads for its history. Also the SMART error codes the methods raise.
+``get_energy_data`` gives the history in Wh per hour (interval 60), day (1440) or month
+(43200), as tapo-rs reads it (python-kasa does not). Also the SMART error codes they raise.
 """
 
 from __future__ import annotations
 
+import itertools
 import zoneinfo
 from datetime import date, datetime, timedelta
 from typing import TYPE_CHECKING, Any
@@ -39,6 +40,16 @@ def _int(params: Result, key: str) -> int:
     if isinstance(value, bool) or not isinstance(value, int):
         raise SmartError(INVALID_PARAMS)
     return value
+
+
+def _month_start(day: date, months_later: int) -> date:
+    """The first day of the month ``months_later`` months after ``day``'s month."""
+    index = day.year * 12 + day.month - 1 + months_later
+    return date(index // 12, index % 12 + 1, 1)
+
+
+def _span(first: date, stop: date) -> list[date]:
+    return [first + timedelta(days=i) for i in range((stop - first).days)]
 
 
 class EnergyMethods:
@@ -109,25 +120,37 @@ class EnergyMethods:
         return {"igain": s.igain, "vgain": s.vgain}
 
     def get_energy_data(self, params: Result, child: Socket | None) -> Result:
-        """Wh per local day (interval 1440) or month (43200) from start to end timestamp."""
+        """Wh per hour (interval 60, start to end, at most 8 days), per day of the quarter
+        that begins at start (1440) or per month of the year that begins at start (43200).
+
+        Request shape as tapo-rs sends it (``tapo/src/requests/get_energy_data.rs``: seconds,
+        ``end == start`` for days and months); the plug keeps days, so an hour gets an even
+        share of its day (hours still to come get 0).
+        """
         start, end, interval = (
             _int(params, k) for k in ("start_timestamp", "end_timestamp", "interval")
         )
-        if interval not in (1440, 43200) or not 0 <= start <= end or end - start > 400 * 86400:
+        if interval not in (60, 1440, 43200) or not 0 <= start <= end:
+            raise SmartError(INVALID_PARAMS)
+        if interval == 60 and end - start > 8 * 86400 + 86399:
             raise SmartError(INVALID_PARAMS)
         now = self._now()
         s = self._meter_socket(child)
         s.meter.advance(now, bool(s.state))
         today = local_day(now)
-        first, last = local_day(start), local_day(end)
-        days = [first + timedelta(days=i) for i in range((last - first).days + 1)]
-        if interval == 1440:
-            data = [self._days(s, [d], today) for d in days]
-        else:
-            months: dict[tuple[int, int], list[date]] = {}
-            for d in days:
-                months.setdefault((d.year, d.month), []).append(d)
-            data = [self._days(s, ds, today) for ds in months.values()]
+        first = local_day(start)
+        if interval == 60:
+            hours = range(start - start % 3600, end + 1, 3600)
+            data = [
+                0 if h > now else round((s.meter.day_wh(local_day(h), today) or 0) / 24)
+                for h in hours
+            ]
+        elif interval == 1440:  # the days up to the end of the quarter
+            end_month = _month_start(first, 3 - (first.month - 1) % 3)
+            data = [self._days(s, [d], today) for d in _span(first, end_month)]
+        else:  # twelve months
+            months = [_month_start(first, i) for i in range(13)]
+            data = [self._days(s, _span(a, b), today) for a, b in itertools.pairwise(months)]
         return {
             "data": data,
             "end_timestamp": end,

@@ -244,3 +244,20 @@ def test_info_says_how_a_plug_is_reached_and_that_aes_proves_nothing(house: Path
     assert rows["Kettle ☕"]["protocol"] == "SMART over KLAP" and "caution" not in rows["Kettle ☕"]
     assert rows["Garden"]["protocol"] == "IOT over KLAP" and rows["Garden"]["login_version"] == 1
     assert rows["Old Lamp"]["protocol"] == "IOT over XOR" and "unclaimed" not in rows["Old Lamp"]
+
+
+@pytest.mark.parametrize(
+    "fault, value",
+    [("bad_body", True), ("oversized", 3_000_000), ("impostor", True)],
+)
+def test_hostile_answers_are_one_line_naming_the_plug(
+    house: Path, sim: SimulatorThread, fault: str, value: object
+) -> None:
+    sim.set_fault(KETTLE, fault, value)
+    try:
+        result = sh(house, "--timeout", "3", "-c", "on 'Kettle ☕'")
+    finally:
+        sim.clear_fault(KETTLE, fault)
+    assert result.returncode == 1
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and "Kettle" in lines[0] and "Traceback" not in result.stderr

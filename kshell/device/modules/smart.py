@@ -25,6 +25,7 @@ class SmartInfo(base.InfoModule):
         self.proto = proto
         self.components: dict[str, int] | None = None
         self.children: tuple[str, ...] = ()  # outlet ids, for `on STRIP`
+        self.time_diff: int | None = None  # minutes east of UTC, as the plug keeps time
 
     async def read(self) -> Info:
         calls: list[tuple[str, dict[str, Any] | None]] = [("get_device_info", None)]
@@ -44,6 +45,8 @@ class SmartInfo(base.InfoModule):
             raw = await self.proto.call_paged("get_child_device_list", "child_device_list")
             kids = si.children_of(raw)
         self.children = tuple(c.id for c in kids)
+        diff = device.get("time_diff")
+        self.time_diff = diff if isinstance(diff, int) and abs(diff) <= 24 * 60 else None
         info = si.info_of(device, self.components, led if isinstance(led, dict) else None, kids)
         if info.kind == "bulb":
             raise UnsupportedDevice("a bulb, not a plug: not supported", target=self.proto.label)
@@ -95,8 +98,9 @@ class SmartAlias(base.AliasModule):
 class SmartMeter(base.MeterModule):
     """Watts by the best method the plug answers (remembered), in the shared units."""
 
-    def __init__(self, proto: SmartProtocol) -> None:
+    def __init__(self, proto: SmartProtocol, info: SmartInfo) -> None:
         self.proto = proto
+        self.info = info
         self.method = POWER_METHODS[0]
 
     async def read(self, child: str | None = None) -> emeter.Reading:
@@ -131,11 +135,18 @@ class SmartMeter(base.MeterModule):
             raise ProtocolError("get_energy_data answer lacks 'data'", target=self.proto.label)
         return [emeter.number(v) for v in data[:400]]
 
+    async def _midnight(self, year: int, month: int) -> int:
+        """The first of the month at midnight, as the plug keeps its days (its own zone)."""
+        if self.info.time_diff is None:
+            answer = await self.proto.call("get_device_time", idempotent=True)
+            diff = answer.get("time_diff")
+            self.info.time_diff = diff if isinstance(diff, int) and abs(diff) <= 1440 else 0
+        return calendar.timegm((year, month, 1, 0, 0, 0)) - self.info.time_diff * 60
+
     async def days(self, year: int, month: int, child: str | None = None) -> list[Energy]:
         last = calendar.monthrange(year, month)[1]
-        start = int(time.mktime((year, month, 1, 0, 0, 0, 0, 0, -1)))
-        end = int(time.mktime((year, month, last, 23, 59, 59, 0, 0, -1)))
-        values = await self._energy(start, end, DAILY, child)
+        start = await self._midnight(year, month)
+        values = await self._energy(start, start + last * 86400 - 1, DAILY, child)
         return [
             Energy(year, month, day, wh / 1000)
             for day, wh in enumerate(values[:last], start=1)
@@ -143,8 +154,8 @@ class SmartMeter(base.MeterModule):
         ]
 
     async def months(self, year: int, child: str | None = None) -> list[Energy]:
-        start = int(time.mktime((year, 1, 1, 0, 0, 0, 0, 0, -1)))
-        end = int(time.mktime((year, 12, 31, 23, 59, 59, 0, 0, -1)))
+        start = await self._midnight(year, 1)
+        end = await self._midnight(year + 1, 1) - 1
         values = await self._energy(start, end, MONTHLY, child)
         return [
             Energy(year, m, 0, wh / 1000)
@@ -252,7 +263,7 @@ def modules(proto: SmartProtocol) -> base.Modules:
         relay=SmartRelay(proto, info),
         led=SmartLed(proto),
         alias=SmartAlias(proto),
-        meter=SmartMeter(proto),
+        meter=SmartMeter(proto, info),
         clock=SmartClock(proto),
         firmware=SmartFirmware(proto),
         reboot=SmartReboot(proto),

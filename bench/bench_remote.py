@@ -50,6 +50,7 @@ def write_config(home: Path, server: Dovecot, sink: ReplySink) -> None:
         "trusted_authserv_id = mx.home.test\nrate_per_hour = 1000000\nmax_age_minutes = 60\n"
         "[senders]\nboss@home.test = control\n"
     )
+    (home / "kshell.ini").chmod(0o600)  # it holds a password: kshell refuses it otherwise
 
 
 def start_listener(home: Path) -> subprocess.Popen[str]:

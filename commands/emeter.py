@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 from kshell.context import Context
 from kshell.errors import DeviceError, KshellError, UnsupportedDevice, UsageError
 from kshell.registry import Arg, ByMail, Opt, command
-from kshell.results import Chart, Result, Text
+from kshell.results import Result, Text
 from kshell.targets import Target, for_each, refresh, resolve_all
 
 if TYPE_CHECKING:
@@ -63,23 +63,14 @@ async def emeter_now(ctx: Context, args: Any) -> list[Result]:
                 target=target.label,
             )
         rating = emeter.rating_for(state.model)
-        outlets = _outlets(target, state)
-        readings = [await _reading(ctx, device, t, state.model, rating) for t in outlets]
+        names = {c.id: c.alias for c in state.children}
+        readings = [
+            await _reading(ctx, device, t, state.model, rating, names.get(t.child_id or ""))
+            for t in _outlets(target, state)
+        ]
         if len(readings) == 1:
             return readings[0]
-        watts = [w for r in readings if (w := (r.data or {}).get("power_w")) is not None]
-        total = round(sum(watts), 3) if watts else None
-        text = "\n".join(r.text for r in readings)
-        text += f"\n{target.label} ({target.address}): strip total {_v(total, 1)} W"
-        return Text(
-            text,
-            {
-                "target": target.label,
-                "host": target.address,
-                "total_w": total,
-                "outlets": [r.data for r in readings],
-            },
-        )
+        return _strip_reading(target, state.model, rating, readings)
 
     return await for_each(ctx, resolve_all(ctx, args.targets), one)
 
@@ -91,7 +82,52 @@ def _outlets(target: Target, state: Info) -> list[Target]:
     return [Target(target.host, target.port, target.record, c.id, c.number) for c in state.children]
 
 
-async def _reading(ctx: Context, device: Device, target: Target, model: str, rating: Any) -> Text:
+def _strip_reading(target: Target, model: str, rating: Any, readings: list[Text]) -> Text:
+    """Each outlet by name, then the strip's total, judged against the strip's rating."""
+    from kshell import emeter
+
+    parts = [r.data or {} for r in readings]
+
+    def total(key: str) -> float | None:
+        values = [p[key] for p in parts if isinstance(p.get(key), (int, float))]
+        return sum(values) if values else None
+
+    volts = [p["voltage_v"] for p in parts if isinstance(p.get("voltage_v"), (int, float))]
+    summed = emeter.Reading(
+        total("power_w"),
+        sum(volts) / len(volts) if volts else None,
+        total("current_a"),
+        total("total_kwh"),
+        "sum",
+        {},
+    )
+    found = emeter.check(summed, rating)
+    line = (
+        f"{target.label} ({target.address}, {model}), {len(parts)} outlets: total "
+        f"{_v(summed.power_w, 1)} W  {_v(summed.current_a, 3)} A  "
+        f"total {_v(summed.total_kwh, 3)} kWh"
+    )
+    if found:
+        line += "\n  IMPLAUSIBLE: " + "; ".join(found)
+    data = {
+        "target": target.label,
+        "host": target.address,
+        "model": model,
+        "outlets": parts,
+        "total": {
+            "power_w": summed.power_w,
+            "current_a": summed.current_a,
+            "total_kwh": summed.total_kwh,
+            "plausible": not found,
+            "flags": found,
+        },
+    }
+    return Text("\n".join([*(r.text for r in readings), line]), data)
+
+
+async def _reading(
+    ctx: Context, device: Device, target: Target, model: str, rating: Any, name: str | None = None
+) -> Text:
     from kshell import emeter
 
     reading = await device.meter.read(target.child_id)
@@ -106,13 +142,15 @@ async def _reading(ctx: Context, device: Device, target: Target, model: str, rat
         "target": target.label,
         "host": target.address,
         "outlet": target.outlet,
+        "alias": name,
         "model": model,
         **emeter.reading_json(reading, flags),
         "counter_reset": reset,
         "raw": answer,
     }
+    named = f"{target.label} {name!r}" if name else target.label
     line = (
-        f"{target.label} ({target.address}, {model}): {_v(reading.power_w, 1)} W  "
+        f"{named} ({target.address}, {model}): {_v(reading.power_w, 1)} W  "
         f"{_v(reading.voltage_v, 1)} V  {_v(reading.current_a, 3)} A  "
         f"total {_v(reading.total_kwh, 3)} kWh"
     )
@@ -205,11 +243,8 @@ async def _meter_target(ctx: Context, word: str) -> tuple[Target, Device]:
         raise UsageError(f"name one plug, not {len(targets)}")
     target = targets[0]
     device = await refresh(ctx, target)
-    state = device.state
-    if not state.has_meter:
-        raise UnsupportedDevice(f"{state.model} has no energy meter", target=target.label)
-    if state.children and target.child_id is None:
-        raise UsageError(f"{target.label} is a strip: name an outlet, e.g. {target.label}/1")
+    if not device.state.has_meter:
+        raise UnsupportedDevice(f"{device.state.model} has no energy meter", target=target.label)
     return target, device
 
 
@@ -225,7 +260,13 @@ async def _meter_target(ctx: Context, word: str) -> tuple[Target, Device]:
     by_mail=ByMail.YES,
 )
 async def day(ctx: Context, args: Any) -> Result:
-    """Energy per day of a month, as a table with a bar chart and the total."""
+    """Energy per day of a month, as a table with a bar chart and the total.
+
+    A strip shows each outlet by name and the strip's sum. A day above what the plug's
+    rating allows in 24 hours (or below zero) is shown and flagged as implausible.
+    """
+    from kshell import energy_stats as stats
+
     today = date.today()
     if (args.year is None) != (args.month is None):
         raise UsageError("emeter day: give both YEAR and MONTH, or neither")
@@ -234,21 +275,17 @@ async def day(ctx: Context, args: Any) -> Result:
     if not 1 <= month <= 12:
         raise UsageError("emeter day: MONTH must be 1-12")
     target, device = await _meter_target(ctx, args.target)
-    entries = sorted((e.day, e.kwh) for e in await device.meter.days(year, month, target.child_id))
-    labels = [f"{year}-{month:02d}-{d:02d}" for d, _ in entries]
-    values = [round(kwh, 4) for _, kwh in entries]
-    title = f"{target.label}: energy per day, {calendar.month_name[month]} {year}"
-    if not entries:
-        title += " (the plug holds no record for this month)"
-    data = {
-        "target": target.label,
-        "host": target.address,
-        "year": year,
-        "month": month,
-        "days": [{"day": d, "energy_kwh": v} for (d, _), v in zip(entries, values)],
-        "total_kwh": round(sum(values), 4),
-    }
-    return Chart(title, labels, values, "kWh", data)
+    series = await stats.series(target, device, year, month)
+    return stats.judged(
+        target,
+        device.state,
+        series,
+        key="day",
+        labels={d: f"{year}-{month:02d}-{d:02d}" for d in range(1, 32)},
+        hours=24,
+        title=f"{target.label}: energy per day, {calendar.month_name[month]} {year}",
+        extra={"year": year, "month": month},
+    )
 
 
 @command(
@@ -259,24 +296,29 @@ async def day(ctx: Context, args: Any) -> Result:
     by_mail=ByMail.YES,
 )
 async def month(ctx: Context, args: Any) -> Result:
-    """Energy per month of a year, as a table with a bar chart and the total."""
+    """Energy per month of a year, as a table with a bar chart and the total.
+
+    A strip shows each outlet by name and the strip's sum; a month above what the plug's
+    rating allows in that many days is flagged as implausible.
+    """
+    from kshell import energy_stats as stats
+
     year = args.year if args.year is not None else date.today().year
     _check_year(year)
     target, device = await _meter_target(ctx, args.target)
-    entries = sorted((e.month, e.kwh) for e in await device.meter.months(year, target.child_id))
-    labels = [f"{calendar.month_abbr[m]} {year}" for m, _ in entries]
-    values = [round(kwh, 4) for _, kwh in entries]
-    title = f"{target.label}: energy per month, {year}"
-    if not entries:
-        title += " (the plug holds no record for this year)"
-    data = {
-        "target": target.label,
-        "host": target.address,
-        "year": year,
-        "months": [{"month": m, "energy_kwh": v} for (m, _), v in zip(entries, values)],
-        "total_kwh": round(sum(values), 4),
-    }
-    return Chart(title, labels, values, "kWh", data)
+    series = await stats.series(target, device, year)
+    for one in series:  # a month number outside 1-12 is no month
+        one.values = {m: v for m, v in one.values.items() if 1 <= m <= 12}
+    return stats.judged(
+        target,
+        device.state,
+        series,
+        key="month",
+        labels={m: f"{calendar.month_abbr[m]} {year}" for m in range(1, 13)},
+        hours=24 * 31,
+        title=f"{target.label}: energy per month, {year}",
+        extra={"year": year},
+    )
 
 
 def _check_year(year: int) -> None:
@@ -301,6 +343,8 @@ async def erase(ctx: Context, args: Any) -> Result:
     Some firmware answers success and erases nothing: the read-back says so.
     """
     target, device = await _meter_target(ctx, args.target)
+    if device.state.children and target.child_id is None:
+        raise UsageError(f"{target.label} is a strip: name an outlet, e.g. {target.label}/1")
     today = date.today()
     before = await _month_kwh(device, target, today)
     await device.meter.erase(target.child_id)

@@ -19,9 +19,9 @@ from kshell.targets import TARGETS_ARG, Target, for_each, resolve_all
 
 
 def _library(ctx: Context) -> Any:
-    from kshell.fwlibrary import Library, library_folder
+    from kshell.fwlibrary import open_library
 
-    return Library(library_folder(ctx.config, ctx.paths.data))
+    return open_library(ctx.config, ctx.paths.data)
 
 
 @command(
@@ -31,19 +31,25 @@ def _library(ctx: Context) -> Any:
     by_mail=ByMail.IF_ALLOW_FIRMWARE,
 )
 async def firmware_list(ctx: Context, args: Any) -> Result:
-    """Show the firmware library: each image, what it is for, and files the manifest lacks."""
+    """Show the firmware library: each image, what it is for, and files the manifest lacks.
+
+    The library is the state folder's firmware/ (or [firmware] library); a checkout's
+    shipped demo images are listed beside it, read-only.
+    """
     from kshell.fwlibrary import sha256_file
 
     library = _library(ctx)
     listing = library.listing()
     rows: list[list[Any]] = []
     data: list[dict[str, Any]] = []
-    for img in listing.images:
-        if img.file in listing.missing:
+    shipped: list[dict[str, Any]] = []
+    for img in listing.images + listing.shipped:
+        path = library.path_of(img)
+        if not path.is_file():
             status = "missing file"
         else:
-            intact = sha256_file(library.folder / img.file) == img.sha256
-            status = "ok" if intact else "HASH MISMATCH"
+            status = "ok" if sha256_file(path) == img.sha256 else "HASH MISMATCH"
+        where = "library" if img in listing.images else "shipped (read-only)"
         rows.append(
             [
                 img.file,
@@ -53,21 +59,32 @@ async def firmware_list(ctx: Context, args: Any) -> Result:
                 img.size,
                 img.sha256[:12],
                 status,
+                where,
             ]
         )
-        data.append({**img.json(), "status": status})
+        (data if img in listing.images else shipped).append({**img.json(), "status": status})
     for name in listing.unknown:
         size = (library.folder / name).stat().st_size
-        rows.append([name, "?", "?", "?", size, "", "unknown: not in the manifest"])
+        rows.append([name, "?", "?", "?", size, "", "unknown: not in the manifest", "library"])
         data.append({"file": name, "size": size, "status": "unknown"})
+    footer = []
+    if library.shipped is not None:
+        footer.append(f"shipped demo images (read-only): {library.shipped}")
+    if listing.unknown or not listing.images:
+        footer.append(
+            "add an image: firmware add FILE --model 'HS110(EU)' --hw 2.0 --version 1.5.10"
+        )
     return Table(
-        ["image", "models", "hw", "version", "bytes", "sha256", "status"],
+        ["image", "models", "hw", "version", "bytes", "sha256", "status", "in"],
         rows,
-        {"library": str(library.folder), "images": data},
+        {
+            "library": str(library.folder),
+            "images": data,
+            "shipped_folder": str(library.shipped) if library.shipped else None,
+            "shipped": shipped,
+        },
         title=f"firmware library: {library.folder}",
-        footer="add an image: firmware add FILE --model 'HS110(EU)' --hw 2.0 --version 1.5.10"
-        if listing.unknown or not rows
-        else None,
+        footer="\n".join(footer) or None,
     )
 
 
@@ -109,7 +126,10 @@ async def firmware_add(ctx: Context, args: Any) -> Result:
     "firmware stage",
     args=(TARGETS_ARG, Arg("image", "image", "a library image's name, or a file path")),
     options=(
-        Opt("--dry-run", help="check everything and show the plan; send nothing to the plugs"),
+        Opt(
+            "--dry-run",
+            help="check everything and have the plugs download the image; flash nothing",
+        ),
         Opt("--bind", "str", "local address the plugs download from (default: chosen per plug)"),
         Opt("--port", "int", "port of the staging server (default: any free port)"),
         Opt(
@@ -135,6 +155,8 @@ async def firmware_stage(ctx: Context, args: Any) -> Any:
     unless --force; its sha256 must always match. The HTTP server lives only while the
     plugs download, serves that one image at a secret path per plug, and is stopped
     whatever happens. You are asked before the flash (--yes skips the question).
+    --dry-run goes as far as the download (a plug that cannot fetch from this machine, or
+    answers -7, fails there) and flashes nothing.
     """
     from kshell.flash import FirmwareFlow, StageOptions
     from kshell.fwlibrary import choose_image

@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
-from typing import Any
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
 
 from kshell.context import Context
 from kshell.registry import ByMail, command
 from kshell.results import Record, Result
 from kshell.targets import TARGETS_ARG as TARGETS
 from kshell.targets import Target, for_each, refresh, resolve_all, state_word
+
+if TYPE_CHECKING:
+    from kshell.device import Info
 
 
 @command(
@@ -22,18 +26,46 @@ async def info(ctx: Context, args: Any) -> list[Result]:
     """Show a plug's sysinfo: everything it reports about itself."""
 
     async def one(target: Target) -> Result:
-        state = (await refresh(ctx, target)).state
+        device = await refresh(ctx, target)
+        state = device.state
         if target.child_id:
             child = state.child(target.child_id)
             outlet = child.as_dict() if child else {}
             outlet["state"] = state_word(outlet.get("state"))
             data = {"parent": state.alias, "model": state.model, **outlet}
             return Record(f"{target.label} (outlet of {target.address})", data, target.label)
-        device = target.device(ctx)
-        data = {**state.raw, **device.connection()}
-        return Record(f"{target.label} ({target.address})", data, target.label)
+        shown = {**state.raw, **device.connection()}
+        if state.children:
+            return _strip(target, state, shown)
+        return Record(f"{target.label} ({target.address})", shown, target.label)
 
     return await for_each(ctx, resolve_all(ctx, args.targets), one)
+
+
+@dataclass
+class StripInfo(Record):
+    """A strip's sysinfo: every outlet's keys as rows of their own for a person (none cut
+    short); the JSON is the sysinfo as the strip sent it."""
+
+    sysinfo: dict[str, Any] = field(default_factory=dict)
+
+    def json(self) -> dict[str, Any]:
+        return {"target": self.target, **self.sysinfo}
+
+
+def _strip(target: Target, state: Info, shown: dict[str, Any]) -> Result:
+    rows = {k: v for k, v in shown.items() if k != "children"}
+    listed = shown.get("children")
+    raw = [c for c in listed if isinstance(c, dict)] if isinstance(listed, list) else []
+    for outlet in state.children:
+        full = next((c for c in raw if outlet.id.endswith(str(c.get("id")))), {})
+        number = outlet.number
+        rows[f"outlet {number}"] = f"{target.label}/{number}: {outlet.alias}"
+        rows[f"outlet {number} state"] = state_word(outlet.state)
+        rows.update(
+            {f"outlet {number} {k}": v for k, v in full.items() if k not in ("alias", "state")}
+        )
+    return StripInfo(f"{target.label} ({target.address})", rows, target.label, shown)
 
 
 @command(

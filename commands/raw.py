@@ -3,15 +3,19 @@
 from __future__ import annotations
 
 import json
+import re
 from typing import Any
 
 from kshell.context import Context
 from kshell.errors import UsageError
 from kshell.registry import Arg, ByMail, command
-from kshell.results import Record, Result
-from kshell.targets import Target, for_each, resolve_all
+from kshell.results import Failure, Result
+from kshell.targets import Target, resolve_all
 
 MAX_REQUEST = 16 * 1024
+# what a shell leaves of unquoted JSON: {system:{get_sysinfo:{}}}
+_LOST_QUOTES = re.compile(r"[{,]\s*[A-Za-z_][\w.]*\s*:")
+EXAMPLE = """raw Kitchen '{"system":{"get_sysinfo":{}}}'"""
 
 
 @command(
@@ -22,20 +26,33 @@ MAX_REQUEST = 16 * 1024
     ),
     permission="admin",
     examples=(
-        """raw Kitchen '{"system":{"get_sysinfo":{}}}'""",
+        EXAMPLE,
         """raw Kitchen '{"time":{"get_time":{}}}'""",
+        """raw Tapo '{"method":"get_device_info"}'""",
     ),
     by_mail=ByMail.IF_ALLOW_RAW,
 )
 async def raw(ctx: Context, args: Any) -> list[Result]:
-    """Send a JSON request as it is and show the answer (err_code included)."""
+    """Send a JSON request as it is and show the whole answer as JSON (err_code included).
+
+    An err_code other than 0 anywhere in the answer is a failure (exit status 1), shown
+    after the answer. Quote the request, or the shell takes its quotes away.
+    """
+    from kshell.pager import Document
+    from kshell.targets import for_each
+
     request = parse_request(args.request)
+    failures: list[Failure] = []
 
     async def one(target: Target) -> Result:
-        answer = await target.device(ctx).raw(request, target.child_id)
-        return Record(f"{target.label}: answer", answer, target.label)
+        device = target.device(ctx)
+        answer = await device.raw(request, target.child_id)
+        failures.extend(Failure(e) for e in device.errors_in(request, answer, target.label))
+        pretty = json.dumps(answer, indent=2, ensure_ascii=False, default=str)
+        return Document(f"{target.label}: answer\n{pretty}", {"target": target.label, **answer})
 
-    return await for_each(ctx, resolve_all(ctx, [args.target]), one)
+    results = await for_each(ctx, resolve_all(ctx, [args.target]), one)
+    return results + list(failures)
 
 
 def parse_request(text: str) -> dict[str, Any]:
@@ -44,11 +61,15 @@ def parse_request(text: str) -> dict[str, Any]:
     try:
         request = json.loads(text)
     except json.JSONDecodeError as exc:
+        hint = ""
+        if '"' not in text and _LOST_QUOTES.search(text):
+            hint = (
+                f"; its double quotes were lost: put the request in single quotes, e.g. {EXAMPLE}"
+            )
         raise UsageError(
-            f"raw: invalid JSON at line {exc.lineno} column {exc.colno} (char {exc.pos}): {exc.msg}"
+            f"raw: invalid JSON at line {exc.lineno} column {exc.colno} (char {exc.pos}): "
+            f"{exc.msg}{hint}"
         ) from None
     if not isinstance(request, dict) or not request:
-        raise UsageError(
-            'raw: the request must be a JSON object like {"system":{"get_sysinfo":{}}}'
-        )
+        raise UsageError(f"raw: the request must be a JSON object, e.g. {EXAMPLE}")
     return request

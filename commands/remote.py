@@ -11,7 +11,7 @@ from typing import Any
 
 from kshell.context import Context
 from kshell.errors import KshellError, UsageError
-from kshell.registry import ByMail, command
+from kshell.registry import Arg, ByMail, command
 from kshell.results import Failure, Record, Result, Table, Text
 
 
@@ -88,3 +88,60 @@ async def remote_test(ctx: Context, args: Any) -> list[Result]:
     if failed:  # so that `-c "remote test"` exits non-zero
         return [table, Failure(KshellError(f"remote test: {len(failed)} step(s) failed"))]
     return [table]
+
+
+@command(
+    "remote totp",
+    args=(
+        Arg("action", "choice", "add: make a secret for a sender", choices=("add",)),
+        Arg("address", "word", "the sender's bare mail address"),
+    ),
+    permission="admin",
+    examples=("remote totp add boss@example.org",),
+    by_mail=ByMail.NO,
+)
+async def remote_totp(ctx: Context, args: Any) -> Result:
+    """Make a sender's own TOTP secret, store it (0600) and print its otpauth URI once."""
+    from kshell.remote.settings import load_settings
+    from kshell.remote.totp import add_secret, provisioning_uri
+
+    if ctx.invocation.by_mail:  # a secret is never made, nor shown, by mail (ByMail.NO too)
+        raise UsageError("remote totp cannot be run by mail")
+    settings = load_settings(ctx.config, ctx.paths.data)
+    address = args.address.strip().lower()
+    if address in settings.totp:
+        raise UsageError(f"{address} already has a TOTP secret in [totp] of kshell.ini")
+    secret = add_secret(settings.totp_file, address)
+    uri = provisioning_uri(secret, address)
+    note = "" if address in settings.senders else f" ({address} is not in [senders] yet)"
+    return Text(
+        f"TOTP secret for {address} stored in {settings.totp_file}{note}.\n"
+        f"Add it to the sender's authenticator app (shown once):\n{uri}",
+        {"address": address, "file": str(settings.totp_file), "uri": uri},
+    )
+
+
+@command(
+    "remote unlock",
+    args=(Arg("address", "word", "the sender whose TOTP was locked after wrong codes"),),
+    permission="admin",
+    examples=("remote unlock boss@example.org",),
+    by_mail=ByMail.NO,
+)
+async def remote_unlock(ctx: Context, args: Any) -> Result:
+    """Let a sender prove itself by TOTP code again after too many wrong codes."""
+    from kshell.remote.audit import AuditLog
+    from kshell.remote.journal import unlock_totp
+    from kshell.remote.service import AUDIT_NAME, JOURNAL_NAME
+
+    address = args.address.strip().lower()
+    was_locked = unlock_totp(ctx.paths.data / JOURNAL_NAME, address)
+    AuditLog(ctx.paths.data / AUDIT_NAME).write(
+        sender=address,
+        message_id="",
+        command=None,
+        verdict="totp",
+        outcome="unlocked by the operator" if was_locked else "unlock asked; was not locked",
+    )
+    text = f"TOTP unlocked for {address}" if was_locked else f"TOTP was not locked for {address}"
+    return Text(text, {"address": address, "unlocked": was_locked})

@@ -176,18 +176,15 @@ def _network(address: str, netmask: str) -> str:
     long_running=True,
     by_mail=ByMail.YES,
 )
-async def ping(ctx: Context, args: Any) -> list[Result]:
-    """Time sysinfo requests to plugs: round trip min/avg/max and loss.
+async def ping(ctx: Context, args: Any) -> Any:
+    """Time sysinfo requests to plugs: each answer as it comes, then min/avg/max and loss.
 
     Each request goes over the plug's kept-open connection, as every command's does, so
     the first one may include connecting. A request without an answer within the
-    timeout counts as lost.
+    timeout counts as lost. Ctrl-C stops and still shows the statistics so far.
     """
-    import asyncio
-    import time
-
-    from kshell.errors import KshellError, TransportError
-    from kshell.targets import Target, for_each, resolve_all
+    from kshell.ping import Ping
+    from kshell.targets import resolve_all
 
     count = 4 if args.count is None else args.count
     interval = 0.5 if args.interval is None else args.interval
@@ -195,47 +192,7 @@ async def ping(ctx: Context, args: Any) -> list[Result]:
         raise UsageError("ping: --count must be 1-10000")
     if not 0 <= interval <= 60:
         raise UsageError("ping: --interval must be 0-60 seconds")
-
-    async def one(target: Target) -> Result:
-        device = target.device(ctx)
-        times: list[float] = []
-        last_error = ""
-        for n in range(count):
-            if n:
-                await asyncio.sleep(interval)
-            started = time.perf_counter()
-            try:
-                await device.update()
-            except KshellError as exc:
-                last_error = exc.message
-                continue
-            times.append((time.perf_counter() - started) * 1000)
-        lost = count - len(times)
-        loss = 100.0 * lost / count
-        head = (
-            f"{target.label} ({target.address}): {count} sent, {len(times)} answered, "
-            f"{loss:.0f}% loss"
-        )
-        if not times:
-            raise TransportError(f"{head} ({last_error})")
-        low, avg, high = min(times), sum(times) / len(times), max(times)
-        data = {
-            "target": target.label,
-            "host": target.host,
-            "port": target.port,
-            "sent": count,
-            "answered": len(times),
-            "loss_pct": round(loss, 1),
-            "min_ms": round(low, 3),
-            "avg_ms": round(avg, 3),
-            "max_ms": round(high, 3),
-        }
-        text = f"{head}, rtt min/avg/max {low:.2f}/{avg:.2f}/{high:.2f} ms"
-        if last_error and lost:
-            text += f" (last loss: {last_error})"
-        return Text(text, data)
-
-    return await for_each(ctx, resolve_all(ctx, args.targets), one)
+    return Ping(ctx, resolve_all(ctx, args.targets), count, interval)
 
 
 @command(

@@ -179,7 +179,10 @@ def _positional(cmd: Command, placement: Placement, current: str | None) -> dict
     out: dict[str, Any] = {a.name: ([] if a.variadic else None) for a in cmd.args}
     for word, arg in zip(words, args):
         if arg is None:
-            raise UsageError(f"{cmd.name}: unexpected '{word}' (usage: {cmd.usage()})")
+            json_hint = (  # a JSON argument the shell split at its spaces, quotes eaten
+                "; put the JSON in single quotes" if any(a.kind == "json" for a in cmd.args) else ""
+            )
+            raise UsageError(f"{cmd.name}: unexpected '{word}' (usage: {cmd.usage()}){json_hint}")
         if arg.variadic:
             out[arg.name].append(word)
             continue

@@ -44,6 +44,11 @@ def parse_cli(argv: list[str] | None) -> argparse.Namespace:
         help="extra folder of command modules (repeatable)",
     )
     parser.add_argument("--timeout", type=float, metavar="S", help="per-request deadline, seconds")
+    parser.add_argument(
+        "--keep-going",
+        action="store_true",
+        help="a script file goes on after a failed line (default: it stops there)",
+    )
     parser.add_argument("--yes", "-y", action="store_true", help="answer yes to confirmations")
     parser.add_argument("--debug", action="store_true", help="show tracebacks of internal errors")
     parser.add_argument("--version", action="version", version=f"kshell {__version__}")
@@ -57,21 +62,41 @@ def main(argv: list[str] | None = None) -> int:
     from kshell.output import Output, OutputClosed
 
     output = Output(as_json=args.json)
+    throwaway = None
     if args.demo and not args.home and not os.environ.get("KSHELL_HOME"):
-        args.home = tempfile.mkdtemp(prefix="kshell-demo-")  # keep a user's real cache clean
+        # keep a user's real cache clean; the folder goes when the demo does, however it ends
+        throwaway = args.home = tempfile.mkdtemp(prefix="kshell-demo-")
+        _exit_on_termination()
     try:
-        ctx = build_context(args)
-    except KshellError as exc:
-        output.error(exc)
-        return EXIT_USAGE
-    try:
-        with asyncio.Runner(loop_factory=_loop_factory(ctx, args)) as runner:
-            return runner.run(_main(args, ctx, output))
-    except KeyboardInterrupt:
-        print("interrupted", file=sys.stderr)
-        return EXIT_INTERRUPTED
-    except OutputClosed:
-        return EXIT_PIPE
+        try:
+            ctx = build_context(args)
+        except KshellError as exc:
+            output.error(exc)
+            return EXIT_USAGE
+        try:
+            with asyncio.Runner(loop_factory=_loop_factory(ctx, args)) as runner:
+                return runner.run(_main(args, ctx, output))
+        except KeyboardInterrupt:
+            print("interrupted", file=sys.stderr)
+            return EXIT_INTERRUPTED
+        except OutputClosed:
+            return EXIT_PIPE
+    finally:
+        if throwaway is not None:
+            import shutil
+
+            shutil.rmtree(throwaway, ignore_errors=True)
+
+
+def _exit_on_termination() -> None:
+    """SIGTERM and SIGHUP (a closed terminal) end the demo as an exit does, so its cleanup runs."""
+    import signal
+
+    def leave(signum: int, frame: object) -> None:
+        raise SystemExit(128 + signum)
+
+    for sig in (signal.SIGTERM, signal.SIGHUP):
+        signal.signal(sig, leave)
 
 
 def _loop_factory(ctx: Any, args: argparse.Namespace) -> Any:
@@ -139,13 +164,13 @@ async def _main(args: argparse.Namespace, ctx: Any, output: Any) -> int:
 
             return EXIT_OK if await run_line(ctx, args.command, output) else EXIT_FAILED
         if args.script is not None:
-            return await _run_script(ctx, args.script, output)
+            return await _run_script(ctx, args.script, output, args.keep_going)
         if args.listen:
             from kshell.remote.service import run_headless
 
             return await run_headless(ctx, output)
         if not sys.stdin.isatty():
-            return await _run_script(ctx, "-", output)
+            return await _run_script(ctx, "-", output, args.keep_going)
         from kshell.repl import run_prompt
 
         prompt_opened = True  # its banner reports broken command modules itself
@@ -163,22 +188,50 @@ async def _main(args: argparse.Namespace, ctx: Any, output: Any) -> int:
             demo.stop()
 
 
-async def _run_script(ctx: object, name: str, output: object) -> int:
-    from kshell.errors import UsageError
+async def _run_script(ctx: Any, name: str, output: Any, keep_going: bool = False) -> int:
+    """Run a script file line by line; stop at the first failed line unless ``keep_going``.
+
+    Every error of a line names it as ``FILE:LINE:``, as a compiler would.
+    """
+    from kshell.errors import KshellError, UsageError
     from kshell.runner import run_line
 
     if name == "-":
-        lines = sys.stdin.read().splitlines()
+        label, lines = "stdin", sys.stdin.read().splitlines()
     else:
         try:
-            lines = Path(name).read_text(encoding="utf-8").splitlines()
+            label, lines = name, Path(name).read_text(encoding="utf-8").splitlines()
         except (OSError, UnicodeDecodeError) as exc:
             raise UsageError(f"cannot read script {name}: {exc}") from None
     ok = True
-    for text in lines:
-        if text.strip():
-            ok = await run_line(ctx, text, output) and ok  # type: ignore[arg-type]
+    for number, text in enumerate(lines, start=1):
+        if not text.strip() or text.lstrip().startswith("#"):
+            continue
+        where = f"{label}:{number}"
+        if await run_line(ctx, text, _located(output, where)):
+            continue
+        ok = False
+        if not keep_going:
+            output.error(KshellError(f"stopped at {where} (it failed); --keep-going runs the rest"))
+            break
     return EXIT_OK if ok else EXIT_FAILED
+
+
+def _located(output: Any, where: str) -> Any:
+    """The same output (streams, colour, JSON or not), every error it reports prefixed by
+    ``FILE:LINE:``."""
+    from kshell.errors import KshellError
+
+    class Located(type(output)):  # type: ignore[misc]  # whichever Output it is
+        def __init__(self) -> None:
+            self.__dict__ = output.__dict__  # one state: a pipe closed here is closed there
+
+        def error(self, error: KshellError) -> None:
+            located = KshellError(f"{where}: {error.message}", target=error.target)
+            located.kind = error.kind  # --json keeps the error's kind
+            super().error(located)
+
+    return Located()
 
 
 if __name__ == "__main__":

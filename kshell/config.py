@@ -92,8 +92,16 @@ reply_from =
 marker = !
 # the authserv-id of your own mail server, the only Authentication-Results trusted
 trusted_authserv_id =
-# TOTP secret (base32) for "!auth CODE" lines
+# per-sender TOTP secrets for "!auth CODE" lines live in a [totp] section
+# (ADDRESS = BASE32SECRET), here or in this file (empty: kshell-totp.ini in the state
+# folder, where "remote totp add ADDRESS" writes); either must be chmod 600
+totp_file =
+# the old TOTP secret shared by every sender: a code made with it proves "read" at most
 secret =
+# the DNS resolver for DKIM keys, HOST[:PORT] (empty: the system's)
+dns =
+# mail that proves no sender: at most this many an hour are checked with DNS or codes
+unproven_per_hour = 60
 processed_folder = Executed
 max_commands = 10
 max_message_bytes = 65536
@@ -139,7 +147,8 @@ def resolve_paths(home: str | None, config: str | None) -> Paths:
 
 
 def load_config(path: Path, *, write_default: bool = True) -> configparser.ConfigParser:
-    """Defaults, overlaid with the user's file; the commented default written on first run."""
+    """Defaults, overlaid with the user's file; the commented default written on first run
+    (readable by its owner only: it is where passwords and secrets go)."""
     parser = configparser.ConfigParser(interpolation=None)
     parser.optionxform = str  # type: ignore[assignment, method-assign]  # keep sender addresses as written
     parser.read_string(DEFAULT_CONFIG)
@@ -150,13 +159,48 @@ def load_config(path: Path, *, write_default: bool = True) -> configparser.Confi
             from kshell.errors import UsageError
 
             raise UsageError(f"config {path}: {str(exc).splitlines()[0]}") from None
+        check_private_config(path, parser)
     elif write_default:
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
-            path.write_text(DEFAULT_CONFIG)
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            with os.fdopen(fd, "w", encoding="utf-8") as handle:
+                handle.write(DEFAULT_CONFIG)
         except OSError:
-            pass  # a read-only home still runs on defaults
+            pass  # a read-only home (or another shell writing it first) still runs on defaults
     return parser
+
+
+SECRET_WORDS = ("password", "secret", "token", "passphrase")
+
+
+def holds_secret(parser: configparser.ConfigParser) -> str | None:
+    """Where the config holds a password or secret (``[section] key``), or None."""
+    for section in parser.sections():
+        for key, value in parser.items(section):
+            if not value.strip():
+                continue
+            if section == "totp" or any(word in key.lower() for word in SECRET_WORDS):
+                return f"[{section}] {key}"
+            userinfo, at, _ = value.strip().partition("://")[2].partition("@")
+            if at and ":" in userinfo and "/" not in userinfo:  # scheme://user:password@host
+                return f"[{section}] {key}"
+    return None
+
+
+def check_private_config(path: Path, parser: configparser.ConfigParser) -> None:
+    """A config that holds a secret must be readable by its owner only: refused otherwise."""
+    try:
+        mode = path.stat().st_mode
+    except OSError:
+        return
+    where = holds_secret(parser) if mode & 0o077 else None
+    if where is not None:
+        from kshell.errors import UsageError
+
+        raise UsageError(
+            f"config {path} holds a secret ({where}) and others can read it: chmod 600 {path}"
+        )
 
 
 def get_float(parser: configparser.ConfigParser, section: str, key: str, default: float) -> float:

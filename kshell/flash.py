@@ -32,7 +32,8 @@ from kshell.config import get_float
 from kshell.context import Context
 from kshell.device import Device, Info
 from kshell.errors import DeviceError, KshellError, Refused, TransportError
-from kshell.fwlibrary import ChosenImage, is_newer, same_version
+from kshell.fwlibrary import ChosenImage
+from kshell.fwversion import is_newer, same_version
 from kshell.output import Output, clean
 from kshell.results import Failure, Result, Text
 from kshell.staging import StagingServer, Transfer, choose_local_address
@@ -189,7 +190,8 @@ class FirmwareFlow:
                 except StopAsyncIteration:
                     break
                 if isinstance(item, Progress):
-                    bars[item.data["target"]] = item.data  # type: ignore[index]
+                    data = item.data or {}
+                    bars[str(data.get("target"))] = data
                     output.out.write("\r" + _status_line(bars) + "\x1b[K")
                     output.out.flush()
                     drawn = True
@@ -216,11 +218,6 @@ class FirmwareFlow:
         runs.sort(key=lambda r: self.targets.index(r.target))
         if not runs:
             return
-        if self.options.dry_run:
-            async with aclosing(self._dry_run(runs)) as steps:
-                async for item in steps:
-                    yield item
-            return
         self.server = StagingServer(
             self.image.data,
             self.image.name,
@@ -233,6 +230,9 @@ class FirmwareFlow:
             for run in runs:
                 run.url = self.server.issue(run.label, run.address)
             yield self._serving_text(runs)
+            if self.options.dry_run:
+                for run in runs:
+                    yield self._plan_text(run)
             async with aclosing(self._phase([self._downloader(r) for r in runs])) as steps:
                 async for item in steps:
                     yield item
@@ -245,6 +245,9 @@ class FirmwareFlow:
         finally:
             self._stop_server()
         ready = [r for r in runs if r.downloaded]
+        if self.options.dry_run:  # the plugs proved they can fetch the image: stop before flashing
+            yield self._dry_run_text(runs, ready)
+            return
         if not ready:
             return
         if not await self._confirm(ready):
@@ -397,38 +400,36 @@ class FirmwareFlow:
 
     # -- dry run -----------------------------------------------------------------------------
 
-    async def _dry_run(self, runs: list[PlugRun]) -> AsyncGenerator[Result, None]:
-        probe = StagingServer(
-            self.image.data, self.image.name, [r.address for r in runs], self.options.port
+    def _plan_text(self, run: PlugRun) -> Text:
+        return Text(
+            f"{run.label}: dry run: the plug downloads {self.image.name} from {run.url} "
+            f"({run.route}) to prove it can; {run.old} -> {self._new_version()} is not flashed",
+            run.data(
+                "plan",
+                url=run.url,
+                address=run.address,
+                route=run.route,
+                old=run.old,
+                new=self._new_version(),
+                forced=run.forced,
+            ),
         )
-        try:
-            await probe.start()  # proves the address and port can be served from
-        finally:
-            await probe.aclose()
-        port = self.options.port or "<port>"
-        for run in runs:
-            yield Text(
-                f"{run.label}: would serve {self.image.name} at http://{run.address}:{port}/"
-                f"<token>/{probe.name} ({run.route}), then download, confirm, flash "
-                f"{run.old} -> {self._new_version()}",
-                run.data(
-                    "plan",
-                    url=f"http://{run.address}:{port}/<token>/{probe.name}",
-                    address=run.address,
-                    route=run.route,
-                    old=run.old,
-                    new=self._new_version(),
-                    forced=run.forced,
-                ),
-            )
-        yield Text(
-            "dry run: every check passed; nothing was sent to the plugs",
+
+    def _dry_run_text(self, runs: list[PlugRun], ready: list[PlugRun]) -> Text:
+        if len(ready) == len(runs):
+            text = "dry run: every check passed and every plug downloaded the whole image"
+        else:
+            failed = ", ".join(r.label for r in runs if r not in ready)
+            text = f"dry run: {len(runs) - len(ready)} of {len(runs)} plug(s) failed ({failed})"
+        return Text(
+            f"{text}; nothing was flashed",
             {
                 "step": "dry_run",
                 "image": self.image.name,
                 "sha256": self.image.sha256,
                 "size": len(self.image.data),
                 "targets": [r.label for r in runs],
+                "downloaded": [r.label for r in ready],
             },
         )
 

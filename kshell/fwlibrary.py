@@ -5,9 +5,10 @@ versions it fits, its version string and its sha256. The staging flow refuses an
 manifest does not vouch for, so the manifest is the operator's statement of intent and the
 hash ties that statement to the exact bytes.
 
-Where the library lives: ``[firmware] library`` in the config; else ``firmware/`` when running
-from a checkout (the project's own default library); else ``<data folder>/firmware`` for an
-installed shell (created on the first ``firmware add``).
+Where the library lives: ``[firmware] library`` in the config, else ``<home>/firmware`` (the
+state folder; created on the first ``firmware add``), in a checkout as in an installed shell.
+A checkout's own ``firmware/`` holds only the shipped demo images: listed beside the library,
+usable by name, never written to.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from kshell.errors import KshellError, UsageError
+from kshell.fwversion import parse_version
 
 MANIFEST = "manifest.json"
 MANIFEST_FORMAT = 1
@@ -31,78 +33,12 @@ MAX_IMAGE = 32 * 1024 * 1024  # real plug images are 1-4 MiB; anything far large
 
 _MODEL = re.compile(r"^[A-Z0-9][A-Z0-9-]{1,15}(\([A-Z]{2,3}\))?$", re.IGNORECASE)
 _HW = re.compile(r"^\d{1,3}(\.\d{1,3}){0,2}$")
-_VERSION = re.compile(
-    r"^\s*(?P<nums>\d{1,4}(?:\.\d{1,4}){0,3})"
-    r"(?:\s+Build\s+(?P<build>\d{1,10}))?"
-    r"(?:\s+Rel\.?\s*(?P<rel>\d{1,10}))?\s*$",
-    re.IGNORECASE,
-)
 
 
 class LibraryError(KshellError):
     """The library folder or its manifest cannot be used as it is."""
 
     kind = "firmware"
-
-
-# --- versions ---------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class FwVersion:
-    """A Kasa ``sw_ver`` such as "1.5.6 Build 191125 Rel.135516", or a bare "1.5.6"."""
-
-    numbers: tuple[int, ...]
-    build: int | None = None
-    rel: int | None = None
-
-    def __str__(self) -> str:
-        text = ".".join(str(n) for n in self.numbers)
-        if self.build is not None:
-            text += f" Build {self.build}"
-        if self.rel is not None:
-            text += f" Rel.{self.rel}"
-        return text
-
-
-def parse_version(text: Any) -> FwVersion | None:
-    """The version in ``text``, or None when it is not a Kasa version string."""
-    if not isinstance(text, str):
-        return None
-    m = _VERSION.match(text)
-    if not m:
-        return None
-    numbers = tuple(int(n) for n in m.group("nums").split("."))
-    build = int(m.group("build")) if m.group("build") else None
-    rel = int(m.group("rel")) if m.group("rel") else None
-    return FwVersion(numbers, build, rel)
-
-
-def compare_versions(a: FwVersion, b: FwVersion) -> int:
-    """-1, 0 or 1. Build and Rel decide only when both sides carry them (a bare "1.5.6"
-    says nothing about which build of 1.5.6 it is, so it counts as equal)."""
-    width = max(len(a.numbers), len(b.numbers))
-    na = a.numbers + (0,) * (width - len(a.numbers))
-    nb = b.numbers + (0,) * (width - len(b.numbers))
-    if na != nb:
-        return -1 if na < nb else 1
-    if a.build is None or b.build is None:
-        return 0
-    ka, kb = (a.build, a.rel or 0), (b.build, b.rel or 0)
-    return 0 if ka == kb else (-1 if ka < kb else 1)
-
-
-def is_newer(candidate: str, current: str) -> bool | None:
-    """Is ``candidate`` a later firmware than ``current``? None when either is unreadable."""
-    new, old = parse_version(candidate), parse_version(current)
-    if new is None or old is None:
-        return None
-    return compare_versions(new, old) > 0
-
-
-def same_version(expected: str, actual: str) -> bool:
-    new, got = parse_version(expected), parse_version(actual)
-    return new is not None and got is not None and compare_versions(new, got) == 0
 
 
 # --- the manifest -----------------------------------------------------------------------
@@ -149,17 +85,28 @@ class Listing:
     images: list[Image] = field(default_factory=list)
     unknown: list[str] = field(default_factory=list)
     missing: list[str] = field(default_factory=list)
+    shipped: list[Image] = field(default_factory=list)  # read-only, beside the library
 
 
 def library_folder(config: Any, data_folder: Path) -> Path:
-    """Where the library is (see the module docstring)."""
+    """Where the library is: the configured folder, else the state folder's ``firmware``."""
     configured = config.get("firmware", "library", fallback="").strip()
     if configured:
         return Path(configured).expanduser()
+    return data_folder / "firmware"
+
+
+def shipped_folder() -> Path | None:
+    """The demo images shipped with a checkout (read-only); None for an installed shell."""
     checkout = Path(__file__).resolve().parent.parent
     if (checkout / "shell.py").is_file() and (checkout / "firmware" / MANIFEST).is_file():
         return checkout / "firmware"
-    return data_folder / "firmware"
+    return None
+
+
+def open_library(config: Any, data_folder: Path) -> Library:
+    """The operator's library, with a checkout's shipped images beside it."""
+    return Library(library_folder(config, data_folder), shipped=shipped_folder())
 
 
 def sha256_file(path: Path) -> str:
@@ -171,27 +118,33 @@ def sha256_file(path: Path) -> str:
 
 
 class Library:
-    def __init__(self, folder: Path) -> None:
+    """The images in ``folder`` (written by ``add``), and read-only ones in ``shipped``."""
+
+    def __init__(self, folder: Path, shipped: Path | None = None) -> None:
         self.folder = folder
+        same = shipped is not None and shipped.resolve() == folder.resolve()
+        self.shipped = None if same else shipped
 
     @property
     def manifest_path(self) -> Path:
         return self.folder / MANIFEST
 
     def images(self) -> list[Image]:
-        path = self.manifest_path
-        if not path.exists():
+        """The images of the operator's own library (what its manifest says)."""
+        return _read_manifest(self.manifest_path)
+
+    def shipped_images(self) -> list[Image]:
+        """The shipped demo images a library image of the same name does not hide."""
+        if self.shipped is None:
             return []
-        try:
-            raw = json.loads(path.read_text(encoding="utf-8"))
-        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-            raise LibraryError(f"firmware manifest {path} is unreadable: {exc}") from None
-        entries = raw.get("images") if isinstance(raw, dict) else None
-        if not isinstance(entries, list):
-            raise LibraryError(
-                f"firmware manifest {path}: expected an object with an 'images' list"
-            )
-        return [_image_from(path, index, entry) for index, entry in enumerate(entries)]
+        own = {img.file for img in self.images()}
+        return [i for i in _read_manifest(self.shipped / MANIFEST) if i.file not in own]
+
+    def path_of(self, image: Image) -> Path:
+        own = {img.file for img in self.images()}
+        if image.file in own or self.shipped is None:
+            return self.folder / image.file
+        return self.shipped / image.file
 
     def listing(self) -> Listing:
         images = self.images()
@@ -203,20 +156,23 @@ class Library:
                 for p in self.folder.iterdir()
                 if p.is_file() and not p.name.startswith(".") and p.name not in NOT_IMAGES
             }
+        shipped = self.shipped_images()
         return Listing(
             images=images,
             unknown=sorted(present - named),
-            missing=sorted(img.file for img in images if img.file not in present),
+            missing=sorted(img.file for img in images if img.file not in present)
+            + [img.file for img in shipped if not self.path_of(img).is_file()],
+            shipped=shipped,
         )
 
     def by_name(self, name: str) -> Image | None:
-        for img in self.images():
+        for img in self.images() + self.shipped_images():
             if img.file == name:
                 return img
         return None
 
     def by_hash(self, digest: str) -> Image | None:
-        for img in self.images():
+        for img in self.images() + self.shipped_images():
             if img.sha256 == digest:
                 return img
         return None
@@ -243,7 +199,7 @@ class Library:
             raise UsageError(f"firmware add: '{name}' cannot be an image name")
         digest = sha256_file(source)
         images = self.images()
-        for img in images:
+        for img in images + self.shipped_images():
             if img.sha256 == digest:
                 raise UsageError(
                     f"firmware add: this image is already in the library as {img.file}"
@@ -277,6 +233,19 @@ class Library:
         with os.fdopen(fd, "w", encoding="utf-8") as fh:
             fh.write(text)
         os.replace(tmp, self.manifest_path)  # never leave half a manifest behind
+
+
+def _read_manifest(path: Path) -> list[Image]:
+    if not path.exists():
+        return []
+    try:
+        raw = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise LibraryError(f"firmware manifest {path} is unreadable: {exc}") from None
+    entries = raw.get("images") if isinstance(raw, dict) else None
+    if not isinstance(entries, list):
+        raise LibraryError(f"firmware manifest {path}: expected an object with an 'images' list")
+    return [_image_from(path, index, entry) for index, entry in enumerate(entries)]
 
 
 def _image_from(path: Path, index: int, entry: Any) -> Image:
@@ -373,7 +342,7 @@ def choose_image(library: Library, word: str) -> ChosenImage:
     always refused (``--force`` does not cover it).
     """
     entry = library.by_name(word)
-    in_library = library.folder / word
+    in_library = library.path_of(entry) if entry is not None else library.folder / word
     if entry is not None and not in_library.is_file():
         raise LibraryError(f"{word} is in the manifest but {in_library} is missing")
     plain_name = "/" not in word and "\\" not in word and word not in NOT_IMAGES

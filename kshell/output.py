@@ -187,8 +187,14 @@ class Output:
             return
         if self.as_json:
             self._write(self.out, json_line(result.json()))
-        else:
-            self._write(self.out, render(result, color=self.color))
+            return
+        text = render(result, color=self.color)
+        if getattr(result, "pageable", False) and self.interactive_view:
+            from kshell.pager import page  # a long document, a person at a terminal
+
+            if page(text, self.out):
+                return
+        self._write(self.out, text)
 
     def error(self, error: KshellError) -> None:
         if self.as_json:

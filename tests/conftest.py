@@ -75,6 +75,7 @@ def write_config(home: Path, *, udp_port: int = 9999, extra: str = "") -> Path:
         f"[discovery]\nbroadcast = 127.255.255.255\nport = {udp_port}\ntimeout = 0.6\n"
         "refresh_on_start = no\n" + extra
     )
+    config.chmod(0o600)  # a config holding a secret must be its owner's alone
     return config
 
 

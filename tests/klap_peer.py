@@ -80,6 +80,7 @@ class PeerPlug:
     answer: Callable[[bytes], bytes] = echo
     # faults
     third_party_off: bool = False  # 403 to handshake1
+    refuse_handshake2: bool = False  # 403 to handshake2 whatever the proof
     delay: float = 0.0  # before every answer
     delay_paths: tuple[str, ...] = ()  # only these paths are delayed (all when empty)
     raw: bytes | None = None  # sent instead of any answer to a request (not handshakes)
@@ -225,7 +226,7 @@ class PeerPlug:
             expected = sha256(state.remote + state.auth)
         else:
             expected = sha256(state.remote + state.local + state.auth)
-        if body != expected:
+        if body != expected or self.refuse_handshake2:
             return self.http(403)
         state.confirmed = True
         return self.http(200)

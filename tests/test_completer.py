@@ -185,6 +185,14 @@ def test_image_arguments_complete_from_the_firmware_library(tmp_path: Path) -> N
     assert [s.text for s in found] == ["hs110_v2_1.5.10.bin"]
     assert "2.0 kB" in found[0].meta and "not in the manifest" in found[0].meta
     assert [s.kind for s in suggest(m, "firmware stage ").items if s.kind == "image"] == []
+    shipped = tmp_path / "shipped"  # a checkout's demo images are offered beside the library
+    shipped.mkdir()
+    (shipped / "demo.bin").write_bytes(b"x" * 10)
+    (shipped / "hs110_v2_1.5.10.bin").write_bytes(b"y")  # the library's own wins
+    both = Model(reg, records, firmware_dir=lambda: tmp_path, shipped_dir=lambda: shipped)
+    offered = [s for s in suggest(both, "firmware stage Office ").items if s.kind == "image"]
+    assert sorted(s.text for s in offered) == ["demo.bin", "hs110_v2_1.5.10.bin"]
+    assert "2.0 kB" in next(s.meta for s in offered if s.text.startswith("hs110"))
 
 
 def test_a_thousand_plugs_still_complete_the_right_one() -> None:

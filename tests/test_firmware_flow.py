@@ -215,7 +215,7 @@ def test_a_plug_that_never_comes_back_is_reported(tmp_path):
     assert port_is_free("127.0.0.1", server_port(lines))
 
 
-def test_dry_run_checks_everything_and_sends_nothing(tmp_path):
+def test_dry_run_has_the_plug_download_but_never_flashes(tmp_path):
     home = fw_home(tmp_path)
     add_image(home, tmp_path)
     host = "127.40.7.2"
@@ -227,8 +227,32 @@ def test_dry_run_checks_everything_and_sends_nothing(tmp_path):
     assert proc.returncode == 0, proc.stderr
     plan = steps_of(lines, "plan")[0]
     assert plan["url"].startswith("http://127.") and plan["new"] == "1.5.10"
-    assert steps_of(lines, "dry_run") and steps_of(lines, "serve") == []
-    assert state["status"] == "idle"
+    assert steps_of(lines, "downloaded") and steps_of(lines, "flash") == []
+    done = steps_of(lines, "dry_run")[0]
+    assert done["downloaded"] == ["Plug 2"]
+    assert state["status"] == "downloaded, ready to flash"  # and it stays unflashed
+    assert port_is_free("127.0.0.1", server_port(lines))
+
+
+def test_dry_run_fails_for_a_plug_whose_download_fails(tmp_path):
+    """Issue 10: a dry run said "every check passed" for a plug whose download then got -7."""
+    home = fw_home(tmp_path)
+    add_image(home, tmp_path)
+    good, bad = "127.40.7.4", "127.40.7.5"
+    with SimulatorThread(plugs(good, bad), firmware=FAST) as sim:
+        sim.set_fault(bad, "fw_download_fail")
+        before = {h: sim.plug(h).sw_ver for h in (good, bad)}
+        proc, lines, errors = stage(home, f"firmware stage {good} {bad} hs110v2.bin --dry-run")
+        text = run_shell(home, "-c", f"firmware stage {bad} hs110v2.bin --dry-run")
+        assert {h: sim.plug(h).sw_ver for h in (good, bad)} == before
+    assert proc.returncode == 1
+    assert (
+        "err_code -7" in errors[0]["error"]["message"] and "Plug 5" in errors[0]["error"]["target"]
+    )
+    done = steps_of(lines, "dry_run")[0]
+    assert done["downloaded"] == ["Plug 4"]
+    assert "every check passed" not in text.stdout
+    assert "1 of 1 plug(s) failed" in text.stdout and "nothing was flashed" in text.stdout
 
 
 def test_without_yes_nobody_can_answer_so_nothing_is_sent(tmp_path):

@@ -11,14 +11,8 @@ from conftest import ROOT, json_lines, run_shell, write_config
 
 from kshell.errors import UsageError
 from kshell.flash import SIM_MAGIC
-from kshell.fwlibrary import (
-    Library,
-    LibraryError,
-    choose_image,
-    is_newer,
-    parse_version,
-    same_version,
-)
+from kshell.fwlibrary import Library, LibraryError, choose_image
+from kshell.fwversion import is_newer, parse_version, same_version
 from kshell.simulator.firmware import MAGIC, make_image, parse_image
 
 
@@ -169,15 +163,49 @@ def test_the_checkouts_library_and_its_demo_image_agree():
     assert lib.listing().unknown == []
 
 
-def test_an_installed_shell_keeps_its_library_in_the_home(tmp_path, monkeypatch):
+def test_the_library_is_in_the_home_and_a_checkout_only_ships_demo_images(tmp_path, monkeypatch):
     import configparser
 
     from kshell import fwlibrary
 
     config = configparser.ConfigParser()
     config.read_string("[firmware]\nlibrary =\n")
-    assert fwlibrary.library_folder(config, tmp_path) == ROOT / "firmware"  # a checkout
+    assert fwlibrary.library_folder(config, tmp_path) == tmp_path / "firmware"  # a checkout
+    assert fwlibrary.shipped_folder() == ROOT / "firmware"
     monkeypatch.setattr(fwlibrary, "__file__", str(tmp_path / "site" / "kshell" / "fwlibrary.py"))
-    assert fwlibrary.library_folder(config, tmp_path) == tmp_path / "firmware"
+    assert fwlibrary.library_folder(config, tmp_path) == tmp_path / "firmware"  # installed
+    assert fwlibrary.shipped_folder() is None
     config.set("firmware", "library", str(tmp_path / "mine"))
     assert fwlibrary.library_folder(config, tmp_path) == Path(tmp_path / "mine")
+
+
+def test_firmware_add_in_a_checkout_writes_to_the_home_never_the_tree(tmp_path):
+    home = tmp_path / "home"
+    write_config(home)  # no [firmware] library: the default place
+    shipped = {p.name: p.read_bytes() for p in (ROOT / "firmware").iterdir()}
+    image = tmp_path / "hs110v2.bin"
+    image.write_bytes(make_image("HS110(EU)", "2.0", "1.5.10", size=5000))
+    try:
+        added = run_shell(
+            home, "-c", f"firmware add {image} --model 'HS110(EU)' --hw 2.0 --version 1.5.10"
+        )
+        assert added.returncode == 0, added.stderr
+        assert {p.name: p.read_bytes() for p in (ROOT / "firmware").iterdir()} == shipped
+        assert (home / "firmware" / "hs110v2.bin").read_bytes() == image.read_bytes()
+    finally:  # today's code wrote into the tree: undo it so a failed run leaves no trace
+        for name in {p.name for p in (ROOT / "firmware").iterdir()} - set(shipped):
+            (ROOT / "firmware" / name).unlink()
+        for name, data in shipped.items():
+            (ROOT / "firmware" / name).write_bytes(data)
+    listed = json_lines(run_shell(home, "--json", "-c", "firmware list").stdout)[0]
+    assert [i["file"] for i in listed["images"]] == ["hs110v2.bin"]
+    demo = [i["file"] for i in listed["shipped"]]
+    assert demo == ["demo-sim-HS110EU-hw2.0-1.5.99.bin"] and listed["shipped"][0]["status"] == "ok"
+    plain = run_shell(home, "-c", "firmware list").stdout
+    assert "shipped (read-only)" in plain and str(ROOT / "firmware") in plain
+    again = run_shell(
+        home,
+        "-c",
+        f"firmware add {ROOT / 'firmware' / demo[0]} --model 'HS110(EU)' --hw 2.0 --version 1.5.99",
+    )
+    assert again.returncode == 1 and "already in the library" in again.stderr

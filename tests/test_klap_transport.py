@@ -24,6 +24,7 @@ from klap_peer import PeerPlug
 from kshell.device.transports import defaults
 from kshell.device.transports.base import Credentials
 from kshell.device.transports.klap import (
+    SEQ_MAX,
     KlapKeys,
     KlapSession,
     KlapTransport,
@@ -251,6 +252,18 @@ def test_third_party_compatibility_off_says_so():
     run(go())
 
 
+def test_handshake2_refused_is_an_authentication_error():
+    async def go():
+        peer = await plug(refuse_handshake2=True)
+        transport = client(peer)
+        with pytest.raises(AuthenticationError, match="refused the shell's proof in handshake2"):
+            await transport.send(SWITCH, idempotent=False)
+        assert not transport.session_established and peer.processed == []
+        await peer.stop()
+
+    run(go())
+
+
 # -- bad answers, within the deadline, nothing sent twice -------------------------------
 
 
@@ -406,6 +419,21 @@ def test_a_switch_never_goes_out_on_a_line_idle_long_enough_to_be_dropped(fresh_
         else:
             await transport.send(SWITCH, idempotent=False)
             assert peer.processed == [READ, SWITCH] and peer.connections == 2
+        await peer.stop()
+
+    run(go())
+
+
+def test_a_session_whose_sequence_numbers_run_out_is_renewed_not_wrapped():
+    async def go():
+        peer = await plug()
+        transport = client(peer)
+        await transport.send(READ, idempotent=True)
+        transport._session.seq = SEQ_MAX - 1  # as after two billion requests
+        await transport.send(READ, idempotent=True)  # the last number: SEQ_MAX
+        assert peer.seqs[-1] == SEQ_MAX and peer.handshakes == 1
+        await transport.send(READ, idempotent=True)
+        assert peer.handshakes == 2 and peer.seqs[-1] != -(2**31)
         await peer.stop()
 
     run(go())

@@ -119,7 +119,7 @@ def test_a_crash_while_running_is_reported_not_rerun(
     sim.set_fault(PLUG, "drop")  # the plug reads the order and never answers: the run hangs
     listener = Headless(home, "--timeout", "60")
     deliver(home, make_mail("!toggle 127.50.4.2", msgid="<crash@home.test>"), "1.crash")
-    wait_for(lambda: ("id:<crash@home.test>", "running") in journal_state(home), "running")
+    wait_for(lambda: [s for _, s in journal_state(home)] == ["running"], "running")
     listener.proc.kill()  # a crash between running and done
     listener.proc.communicate(timeout=20)
     sim.clear_faults(PLUG)
@@ -131,7 +131,7 @@ def test_a_crash_while_running_is_reported_not_rerun(
     assert code == 0, err
     assert "was running when the listener stopped: not run again" in "".join(again.said)
     assert sim.plug(PLUG).relay_state == 1  # the toggle did not run a second time
-    assert ("id:<crash@home.test>", "interrupted") in journal_state(home)
+    assert [s for _, s in journal_state(home)] == ["interrupted"]
     assert sink.messages == []
     audit = (home / AUDIT_NAME).read_text()
     assert '"verdict": "interrupted"' in audit

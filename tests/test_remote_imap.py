@@ -115,7 +115,7 @@ def test_trusted_mail_by_imap_switches_the_plug_and_is_moved(
     assert dovecot.count(user) == 0
     reply = email.message_from_bytes(sink.messages[1])
     assert reply["In-Reply-To"] == "<idle@home.test>"
-    assert "> !off 127.50.2.2\nHeater: off" in body(reply)
+    assert "> !off 127.50.2.2\n| Heater: off" in body(reply)
 
 
 def test_forged_mail_by_imap_runs_nothing_and_is_not_answered(
@@ -238,3 +238,45 @@ def test_remote_test_reports_each_step(home: Path, dovecot: Dovecot, sink: Reply
     assert bad.returncode == 1
     assert "source: imap login  FAILED" in bad.stdout and "login refused" in bad.stdout
     assert "reply: connect      FAILED" in bad.stdout
+
+
+def test_a_squatted_message_id_by_imap_does_not_drop_the_real_order(
+    home: Path, dovecot: Dovecot, sim: SimulatorThread, sink: ReplySink
+) -> None:
+    user = "user6"
+    configure(home, dovecot, user, sink)
+    squat = make_mail("hi", sender="stranger@evil.test", proof=None, msgid="<order-77@home.test>")
+    dovecot.append(user, squat)  # first, with the real order's Message-ID
+    dovecot.append(user, make_mail("!off 127.50.2.2", msgid="<order-77@home.test>"))
+
+    async def scenario(service: RemoteService) -> None:
+        await until(lambda: dovecot.count(user, "Executed") == 2, "both moved")
+        await until(lambda: len(sink.messages) == 1, "the reply")
+
+    listen(home, scenario)
+    assert sim.plug(PLUG).relay_state == 0
+    [order] = [a for a in audit(home) if a["command"]]
+    assert order["sender"] == "boss@home.test" and order["outcome"] == "ok"
+
+
+def test_poison_mail_by_imap_is_moved_once_and_never_parsed_again(
+    home: Path, dovecot: Dovecot, sim: SimulatorThread, sink: ReplySink
+) -> None:
+    user = "user7"
+    configure(home, dovecot, user, sink)
+    poison = make_mail(
+        "!off 127.50.2.2",
+        headers="Content-Type: text/plain; charset=idna\nContent-Transfer-Encoding: 8bit\n",
+    )
+    dovecot.append(user, poison)
+    dovecot.append(user, poison)  # a second copy: known by its bytes, not parsed
+    dovecot.append(user, make_mail("!off 127.50.2.2"))
+
+    async def scenario(service: RemoteService) -> None:
+        await until(lambda: dovecot.count(user, "Executed") == 3, "all three moved")
+        await until(lambda: len(sink.messages) == 1, "the reply to the real order")
+
+    listen(home, scenario)
+    assert sim.plug(PLUG).relay_state == 0
+    verdicts = [a["verdict"].split(":")[0] for a in audit(home)]
+    assert verdicts == ["unreadable", "trusted"]

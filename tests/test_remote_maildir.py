@@ -106,14 +106,17 @@ def sim() -> SimulatorThread:
         yield running
 
 
-def configure(home: Path, sink: ReplySink, extra: str = "", senders: str = "") -> None:
+def configure(
+    home: Path, sink: ReplySink, extra: str = "", senders: str = "", totp: str = ""
+) -> None:
     write_config(
         home,
         extra=(
             "\n[remote]\n"
             f"reply = smtp://127.0.0.1:{sink.port}\nreply_from = kshell@home.test\n"
-            f"trusted_authserv_id = mx.home.test\nsecret = {SECRET}\n"
+            "trusted_authserv_id = mx.home.test\n"
             + extra
+            + f"\n[totp]\nboss@home.test = {SECRET}\n{totp}"
             + "\n[senders]\n"
             + (
                 senders
@@ -183,7 +186,7 @@ def test_trusted_sender_switches_a_plug_off_and_gets_the_transcript(
     assert reply["In-Reply-To"] == "<order-1@home.test>"
     assert "<order-1@home.test>" in reply["References"]
     text = body(reply)
-    assert "> !off Kettle\nKettle: off" in text
+    assert "> !off Kettle\n| Kettle: off" in text
     assert "model" in text and "HS110(EU)" in text  # the same table as at the prompt
     audit = listener.audit()
     assert [a["command"] for a in audit] == ["off Kettle", "info 127.50.1.2"]
@@ -347,8 +350,8 @@ def test_compact_replies_for_a_phone(home: Path, sim: SimulatorThread, sink: Rep
     configure(home, sink, "reply_format = compact\n")
     run(home, lambda listener: listener.deliver(make_mail("!off 127.50.1.2\n!on nowhere")))
     lines = body(replies(sink)[0]).splitlines()
-    assert lines[0] == "off 127.50.1.2: ok - Kettle: off"
-    assert lines[1].startswith("on nowhere: FAILED - error:") and len(lines) == 2
+    assert lines[0] == "| off 127.50.1.2: ok - Kettle: off"
+    assert lines[1].startswith("| on nowhere: FAILED - error:") and len(lines) == 2
 
 
 def test_hostile_mail_runs_nothing_unintended(
@@ -405,5 +408,5 @@ def test_firmware_by_mail_only_when_the_operator_allows_it(
     )
     text = body(replies(sink)[0])
     assert "firmware commands by mail are off" not in text
-    assert "> !firmware list\nfirmware library:" in text  # it ran
+    assert "> !firmware list\n| firmware library:" in text  # it ran
     assert "remote status cannot be run by mail" in text

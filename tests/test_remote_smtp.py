@@ -36,7 +36,8 @@ def configure(home: Path, sink: ReplySink, port: int) -> None:
         extra=(
             f"\n[remote]\nsource = smtp://127.0.0.1:{port}\n"
             f"reply = smtp://127.0.0.1:{sink.port}\nreply_from = kshell@home.test\n"
-            f"trusted_authserv_id = mx.home.test\nsecret = {SECRET}\n"
+            "trusted_authserv_id = mx.home.test\n"
+            f"[totp]\nboss@home.test = {SECRET}\n"
             "[senders]\nboss@home.test = control\n"
         ),
     )
@@ -60,8 +61,8 @@ def test_mail_delivered_to_the_listener_switches_the_plug(
         await until(lambda: len(sink.messages) == 1, "the reply")
 
     listen(home, scenario)
-    assert sim.plug(PLUG).relay_state == 0
     assert "Fan: off" in body(replies(sink)[0])
+    assert sim.plug(PLUG).relay_state == 0
     assert list((home / "Maildir" / ".Executed" / "cur").iterdir())  # kept, as processed mail
 
 

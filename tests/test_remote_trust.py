@@ -17,6 +17,7 @@ from kshell.errors import UsageError
 from kshell.remote.body import body_text, html_to_text, parse_orders
 from kshell.remote.journal import Journal, JournalLocked
 from kshell.remote.settings import load_settings, parse_source
+from kshell.remote.totp import TotpBook, TotpGuard
 from kshell.remote.trust import aligned, from_address, judge, parse_authres
 
 SENDERS = {"boss@home.test": "control"}
@@ -29,22 +30,7 @@ def mail(text: str) -> Message:
 
 def verdict(msg_text: str, **kw):  # type: ignore[no-untyped-def]
     msg = mail(msg_text)
-    used: set[str] = kw.pop("used", set())
-
-    def use_code(code: str) -> bool:
-        if code in used:
-            return False
-        used.add(code)
-        return True
-
-    args = {
-        "senders": SENDERS,
-        "authserv_id": "mx.home.test",
-        "secret": SECRET,
-        "auth_codes": [],
-        "use_code": use_code,
-        **kw,
-    }
+    args = {"senders": SENDERS, "authserv_id": "mx.home.test", **kw}
     return judge(msg, msg.as_bytes(), **args)
 
 
@@ -124,6 +110,31 @@ def test_authentication_results_parsing() -> None:
     assert results[-1][:2] == ("dmarc", "pass")
 
 
+def test_a_quoted_pass_in_authentication_results_is_not_a_pass() -> None:
+    header = (
+        "Authentication-Results: mx.home.test; "
+        'dkim=fail reason="bad; dkim=pass header.d=home.test" header.d=evil.test\n'
+    )
+    server, results = parse_authres(header.partition(": ")[2])
+    assert server == "mx.home.test" and [r[:2] for r in results] == [("dkim", "fail")]
+    assert not verdict(header + "From: boss@home.test\n\n").trusted
+    junk = "Authentication-Results: mx.home.test; ((( dkim=pass header.d=home.test\n"
+    assert not verdict(junk + "From: boss@home.test\n\n").trusted
+
+
+@pytest.mark.parametrize(
+    "tags, why",
+    [("h=from:date:message-id; l=10", "l="), ("h=from:subject", "does not cover")],
+)
+def test_the_servers_dkim_pass_is_not_enough_for_a_signature_we_refuse(tags: str, why: str) -> None:
+    v = verdict(
+        "Authentication-Results: mx.home.test; dkim=pass header.d=home.test\n"
+        f"DKIM-Signature: v=1; a=rsa-sha256; d=home.test; s=sel; {tags}; bh=AA==; b=BB==\n"
+        "From: boss@home.test\n\n"
+    )
+    assert not v.trusted and why in v.how
+
+
 def test_from_alone_proves_nothing() -> None:
     v = verdict("From: boss@home.test\nSubject: x\n\n!off Kitchen\n")
     assert not v.trusted and "no proof" in v.how
@@ -187,14 +198,18 @@ def test_sender_off_the_allowlist_is_rejected_even_with_proof() -> None:
     assert not v.trusted and "allowlist" in v.how
 
 
-def test_totp_code_is_accepted_once() -> None:
-    used: set[str] = set()
-    code = pyotp.TOTP(SECRET).now()
-    text = "From: boss@home.test\n\n"
-    assert verdict(text, auth_codes=[code], used=used).trusted
-    again = verdict(text, auth_codes=[code], used=used)
-    assert not again.trusted and "already used" in again.how
-    assert not verdict(text, auth_codes=["000000" if code != "000000" else "111111"]).trusted
+def test_totp_code_is_accepted_once(tmp_path: Path) -> None:
+    journal = Journal(tmp_path / "j.sqlite")
+    try:
+        guard = TotpGuard(TotpBook({"boss@home.test": SECRET}, tmp_path / "none.ini"), journal)
+        code = pyotp.TOTP(SECRET).now()
+        assert guard.settle("boss@home.test", [code], proven=False).proof == "TOTP code"
+        again = guard.settle("boss@home.test", [code], proven=False)
+        assert again.proof is None and again.refusal == "TOTP code already used"
+        wrong = "000000" if code != "000000" else "111111"
+        assert guard.settle("boss@home.test", [wrong], proven=False).proof is None
+    finally:
+        journal.close()
 
 
 # DKIM, with a real key pair and a DNS answer served from memory
@@ -256,28 +271,48 @@ def _sign_by_hand(private: bytes, domain: str, names: list[bytes], raw: bytes) -
 
 def _judge_raw(raw: bytes, dns: bytes):  # type: ignore[no-untyped-def]
     msg = email.message_from_bytes(raw)
-    return judge(
-        msg,
-        raw,
-        senders=SENDERS,
-        authserv_id="",
-        secret="",
-        auth_codes=[],
-        use_code=lambda c: True,
-        dnsfunc=lambda name, timeout=5: dns,
-    )
+    return judge(msg, raw, senders=SENDERS, authserv_id="", dnsfunc=lambda name, timeout=5: dns)
 
 
 def test_dkim_signature_aligned_and_covering_from(dkim_key: tuple[bytes, bytes]) -> None:
     private, dns = dkim_key
-    raw = _signed(
-        private,
-        "home.test",
-        [b"from", b"subject"],
-        "From: boss@home.test\nSubject: x\n\n!off Kitchen\n",
-    )
+    raw = _signed(private, "home.test", COVERED + [b"subject"], ORDER)
     v = _judge_raw(raw, dns)
     assert v.trusted and "DKIM" in v.how
+    assert v.signatures and len(v.signatures[0]) > 100  # its b=, for the journal
+
+
+COVERED = [b"from", b"date", b"message-id"]
+ORDER = (
+    "From: boss@home.test\nDate: Sun, 29 Nov 2026 20:00:00 +0000\n"
+    "Message-ID: <o1@home.test>\nSubject: x\n\n!off Kitchen\n"
+)
+
+
+@pytest.mark.parametrize(
+    "names",
+    [[b"from", b"subject"], [b"from", b"date"], [b"from", b"message-id"]],
+    ids=["no-date-no-id", "no-id", "no-date"],
+)
+def test_dkim_signature_must_cover_from_date_and_message_id(
+    dkim_key: tuple[bytes, bytes], names: list[bytes]
+) -> None:
+    private, dns = dkim_key
+    raw = _signed(private, "home.test", names, ORDER)
+    v = _judge_raw(raw, dns)
+    assert not v.trusted and "does not cover" in v.how
+
+
+def test_dkim_signature_with_a_body_length_proves_nothing(dkim_key: tuple[bytes, bytes]) -> None:
+    import dkim
+
+    private, dns = dkim_key
+    raw = ORDER.replace("\n", "\r\n").encode()
+    signed = dkim.sign(raw, b"sel", b"home.test", private, include_headers=COVERED, length=True)
+    appended = signed + raw + b"!on Kitchen\r\n"  # l= lets anyone append text
+    assert dkim.verify(appended, dnsfunc=lambda name, timeout=5: dns)
+    v = _judge_raw(appended, dns)
+    assert not v.trusted and "l=" in v.how
 
 
 def test_dkim_signature_that_does_not_cover_from_proves_nothing(
@@ -286,18 +321,16 @@ def test_dkim_signature_that_does_not_cover_from_proves_nothing(
     import dkim
 
     private, dns = dkim_key
-    raw = _signed(
-        private, "home.test", [b"subject"], "From: boss@home.test\nSubject: x\n\n!off Kitchen\n"
-    )
+    raw = _signed(private, "home.test", [b"date", b"message-id", b"subject"], ORDER)
     assert dkim.verify(raw, dnsfunc=lambda name, timeout=5: dns)  # valid, yet From is not signed
     assert not _judge_raw(raw, dns).trusted
 
 
 def test_dkim_signature_of_another_domain_or_altered_body(dkim_key: tuple[bytes, bytes]) -> None:
     private, dns = dkim_key
-    other = _signed(private, "evil.test", [b"from"], "From: boss@home.test\n\n!off Kitchen\n")
+    other = _signed(private, "evil.test", COVERED, ORDER)
     assert not _judge_raw(other, dns).trusted
-    good = _signed(private, "home.test", [b"from"], "From: boss@home.test\n\n!off Kitchen\n")
+    good = _signed(private, "home.test", COVERED, ORDER)
     assert not _judge_raw(good.replace(b"!off", b"!on "), dns).trusted
 
 
@@ -397,3 +430,55 @@ def test_two_listeners_never_share_one_journal(tmp_path: Path) -> None:
     finally:
         first.close()
     Journal(tmp_path / "j.sqlite").close()  # free again once the first is gone
+
+
+# -- the mail's form ---------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "name",
+    ["From", "Date", "Message-ID", "Subject", "To", "Content-Type", "Content-Transfer-Encoding"],
+)
+def test_a_header_that_may_appear_once_appears_twice(name: str) -> None:
+    from kshell.remote.mailparse import parse_mail
+    from kshell.remote.sources import Incoming
+
+    head = {
+        "From": "boss@home.test",
+        "Date": "Sun, 29 Nov 2026 20:00:00 +0000",
+        "Message-ID": "<m@home.test>",
+        "Subject": "x",
+        "To": "kshell@home.test",
+        "Content-Type": "text/plain",
+        "Content-Transfer-Encoding": "7bit",
+    }
+    text = "".join(f"{k}: {v}\r\n" for k, v in head.items()) + f"{name}: {head[name]}\r\n"
+    raw = (text + "\r\n!off Kitchen\r\n").encode()
+    mail = parse_mail(Incoming(raw, len(raw), True, None, "t", _finish))
+    assert mail.refusal == f"the header {name} appears 2 times (one is allowed)"
+
+
+async def _finish() -> None:
+    return None
+
+
+def test_wrong_codes_in_total_raise_an_alert_and_lock_only_their_sender(tmp_path: Path) -> None:
+    journal = Journal(tmp_path / "j.sqlite")
+    senders = [f"s{i}@home.test" for i in range(4)]
+    try:
+        guard = TotpGuard(TotpBook(dict.fromkeys(senders, SECRET), tmp_path / "x.ini"), journal)
+        code = pyotp.TOTP(SECRET).now()
+        bad = f"{(int(code) + 500_000) % 1_000_000:06d}"
+        notes = []
+        for sender in senders:
+            for _ in range(5):
+                notes += guard.settle(sender, [bad], proven=False).notes
+        assert sum("TOTP locked for" in n for n in notes) == 4
+        assert [n for n in notes if n.startswith("ALERT")] == [
+            "ALERT: 20 wrong TOTP codes in the last hour (someone is guessing)"
+        ]
+        assert journal.totp_locks() == sorted(senders)
+        outsider = TotpGuard(TotpBook({"boss@home.test": SECRET}, tmp_path / "x.ini"), journal)
+        assert outsider.settle("boss@home.test", [code], proven=False).proof == "TOTP code"
+    finally:
+        journal.close()

@@ -14,7 +14,7 @@ from kshell.device.transports.aes import AesTransport
 from kshell.device.transports.base import Credentials
 from kshell.device.transports.http import HttpTransport
 from kshell.device.transports.klap import KlapTransport, ProofMismatch, ThirdPartyOff
-from kshell.errors import AuthenticationError, ProtocolError
+from kshell.errors import AuthenticationError, DeviceTimeout, ProtocolError
 from kshell.simulator import DEMO_ACCOUNT, PlugSpec, SimulatorThread
 
 OWNER = Credentials(DEMO_ACCOUNT.username, DEMO_ACCOUNT.password)
@@ -124,5 +124,41 @@ def test_a_body_that_does_not_decrypt(sim, host):
         with pytest.raises(ProtocolError, match="does not decrypt") as caught:
             await link.send(INFO, idempotent=True)
         assert str(caught.value).startswith(host)
+
+    asyncio.run(go())
+
+
+@pytest.mark.parametrize(
+    "fault,value,expected",
+    [
+        ("garbage", True, "garbage instead of an HTTP status line"),
+        ("oversized", 4 * 1024 * 1024, "over the 512 KiB limit"),
+    ],
+)
+def test_garbage_and_oversized_http_from_the_simulator(sim, fault, value, expected):
+    async def go():
+        for host in ("127.13.0.1", "127.13.0.3"):
+            link = transport(sim, host)
+            await link.send(INFO, idempotent=True)
+            sim.set_fault(host, fault, value)
+            with pytest.raises(ProtocolError, match=expected) as caught:
+                await link.send(INFO, idempotent=True)
+            assert str(caught.value).startswith(host) and str(caught.value).isprintable()
+            sim.clear_faults(host)
+
+    asyncio.run(go())
+
+
+def test_slow_plug_within_and_beyond_the_deadline(sim):
+    async def go():
+        sim.set_fault("127.13.0.1", "delay", 0.3)
+        link = transport(sim, "127.13.0.1")  # 3 s: handshake and request fit
+        answer(await link.send(INFO, idempotent=True))
+        sim.set_fault("127.13.0.1", "delay", 1.5)
+        quick = KlapTransport(
+            "127.13.0.1", sim.plug("127.13.0.1").http_port, credentials=OWNER, timeout=1.0
+        )
+        with pytest.raises(DeviceTimeout, match="no answer within 1 s"):
+            await quick.send(switch(True), idempotent=False)
 
     asyncio.run(go())

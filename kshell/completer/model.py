@@ -9,7 +9,7 @@ from pathlib import Path
 
 from kshell.cache import DeviceRecord
 from kshell.completer.capable import lacking
-from kshell.completer.files import FolderLister, ImageShelf
+from kshell.completer.files import FolderLister, ImageEntry, ImageShelf
 from kshell.completer.known import Known
 from kshell.completer.targets import TargetIndex
 from kshell.names import PrefixIndex
@@ -26,6 +26,7 @@ class Model:
         *,
         current: Callable[[], str | None] = lambda: None,
         firmware_dir: Callable[[], Path | None] = lambda: None,
+        shipped_dir: Callable[[], Path | None] = lambda: None,
         cwd: Callable[[], Path] = Path.cwd,
         fingerprint: Callable[[], object] | None = None,
         max_age: float = 0.5,
@@ -34,7 +35,8 @@ class Model:
         self.registry = registry
         self._records = records
         self.current = current
-        self.images = ImageShelf(firmware_dir)
+        self.library = ImageShelf(firmware_dir)
+        self.shipped = ImageShelf(shipped_dir)  # a checkout's demo images, beside the library
         self.listdir = FolderLister(cwd)
         # Background work (discovery, remote mode) changes the cache between keystrokes: at
         # most every max_age seconds a cheap fingerprint says whether to rebuild the index.
@@ -59,6 +61,7 @@ class Model:
             ctx.cache.all,
             current=lambda: ctx.current,
             firmware_dir=lambda: firmware_library(ctx),
+            shipped_dir=shipped_firmware,
             fingerprint=lambda: cache_fingerprint(ctx.cache),
         )
 
@@ -79,6 +82,11 @@ class Model:
         self._lacking = lacking(records)
         self._prefixes = PrefixIndex(r.alias for r in records if r.alias)
         return self._index
+
+    def images(self) -> list[ImageEntry]:
+        own = self.library()
+        names = {image.name for image in own}
+        return own + [image for image in self.shipped() if image.name not in names]
 
     def known(self) -> Known:
         """A snapshot for one keystroke."""
@@ -115,6 +123,14 @@ def firmware_library(ctx: object) -> Path | None:
     except ImportError:
         return ctx.paths.data / "firmware"
     return library_folder(ctx.config, ctx.paths.data)
+
+
+def shipped_firmware() -> Path | None:
+    try:
+        from kshell.fwlibrary import shipped_folder
+    except ImportError:
+        return None
+    return shipped_folder()
 
 
 def _verb_meta(registry: Registry, verb: str) -> str:

@@ -15,7 +15,7 @@ from kshell.device.protocols.iot import IotProtocol
 from kshell.device.protocols.smart import SmartProtocol
 from kshell.device.state import Child, Info
 from kshell.device.transports import defaults
-from kshell.errors import KshellError
+from kshell.errors import DeviceError, KshellError
 
 Protocol = IotProtocol | SmartProtocol
 
@@ -76,9 +76,19 @@ class Device:
         self.info = await self._info_module.read()
         return self.info
 
+    async def ping(self) -> None:
+        """The family's cheapest full request (a round trip that proves the plug answers)."""
+        await self._info_module.ping()
+
     async def raw(self, request: dict[str, Any], child: str | None = None) -> dict[str, Any]:
         """A request in the family's own shape, sent once; the answer as it is."""
         return await self.protocol.raw(request, child_id=child)
+
+    def errors_in(
+        self, request: dict[str, Any], answer: dict[str, Any], target: str
+    ) -> list[DeviceError]:
+        """The errors a raw answer carries, as the family reports them."""
+        return self.protocol.errors_in(request, answer, target)
 
     def close(self) -> None:
         """Drop the link (a plug about to restart); the next request starts afresh."""

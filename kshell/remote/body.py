@@ -4,7 +4,11 @@ The text is the first text/plain part that is not an attachment; when a mail has
 HTML, the HTML as text. Command lines start with the marker (``!`` by default) in the
 first column; quoted lines (``>``) and everything after a ``-- `` signature line are
 ignored, and so is any other line (SMS gateways append text). ``!auth CODE`` is a TOTP
-code, not a command.
+code, not a command; a mail may hold one such line at most.
+
+A part whose charset is unknown, or names a codec that cannot decode arbitrary bytes
+(``idna``, ``punycode``, ``undefined``...), makes the whole mail ``Unreadable``: an error for
+that mail, never for the listener.
 """
 
 from __future__ import annotations
@@ -15,19 +19,31 @@ from dataclasses import dataclass, field
 from email.message import Message
 from html.parser import HTMLParser
 
+from kshell.errors import KshellError
+
 MAX_PARTS = 200  # a message of thousands of MIME parts is junk, not an order
 MAX_LINE = 1000  # longer "command lines" are not commands anyone typed on a phone
+
+
+class Unreadable(KshellError):
+    """The mail cannot be read safely: journaled as unreadable, moved, never parsed again."""
+
+    kind = "unreadable"
 
 
 @dataclass
 class Orders:
     commands: list[str] = field(default_factory=list)
     auth_codes: list[str] = field(default_factory=list)
+    auth_lines: int = 0  # every ``auth`` line, well formed or not: more than one runs nothing
     problems: list[str] = field(default_factory=list)
 
 
-def body_text(msg: Message) -> str:
-    """The text a person wrote: plain text if there is any, else HTML turned into text."""
+def body_text(msg: Message, limit: int = 1_000_000) -> str:
+    """The text a person wrote: plain text if there is any, else HTML turned into text.
+
+    At most ``limit`` characters of it; raises ``Unreadable`` for a charset it cannot decode.
+    """
     plain = html = None
     for count, part in enumerate(msg.walk()):
         if count > MAX_PARTS:
@@ -36,23 +52,24 @@ def body_text(msg: Message) -> str:
             continue
         ctype = part.get_content_type()
         if ctype == "text/plain" and plain is None:
-            plain = _decode(part)
+            plain = _decode(part, limit)
         elif ctype == "text/html" and html is None:
-            html = _decode(part)
+            html = _decode(part, limit)
     if plain is not None:
         return plain
     return html_to_text(html) if html is not None else ""
 
 
-def _decode(part: Message) -> str:
+def _decode(part: Message, limit: int) -> str:
     payload = part.get_payload(decode=True)
     if not isinstance(payload, bytes):
         return ""
     charset = part.get_content_charset() or "utf-8"
     try:
-        return payload.decode(charset, errors="replace")
-    except LookupError:  # an unknown charset name
-        return payload.decode("utf-8", errors="replace")
+        # bytes.decode refuses the non-text codecs (zlib, base64...) with a LookupError
+        return payload[:limit].decode(charset, errors="replace")[:limit]
+    except (LookupError, UnicodeError, ValueError, TypeError):
+        raise Unreadable(f"a text part has a charset that cannot be read ({charset[:40]!r})")
 
 
 def parse_orders(text: str, marker: str = "!") -> Orders:
@@ -71,6 +88,7 @@ def parse_orders(text: str, marker: str = "!") -> Orders:
             continue
         words = command.split()
         if words[0].lower() == "auth":
+            orders.auth_lines += 1
             if len(words) == 2:
                 orders.auth_codes.append(words[1])
             continue

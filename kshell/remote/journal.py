@@ -1,11 +1,16 @@
 """The journal: every mail handled, so that each one runs at most once, even across a crash.
 
-A sqlite file in the state folder, keyed by Message-ID (or a hash of From, Date, Subject
-and body when there is none) and, for IMAP, also by UIDVALIDITY+UID. A message goes
+A sqlite file in the state folder, keyed by Message-ID together with the claimed sender
+and a hash of the body (or by From, Date, Subject and body when there is no Message-ID)
+and, for IMAP, also by UIDVALIDITY+UID. A message goes
 ``received -> running -> done``; each step is committed (fsync) before the next action, so
 a message found ``running`` after a crash is reported as interrupted, never run again.
 Other end states: ``rejected`` (not trusted), ``refused`` (trusted, not run: too old,
-too many commands, over the rate), ``duplicate`` is never stored (the first one is).
+too many commands, over the rate), ``unreadable`` (could not be parsed: never parsed
+again), ``duplicate`` is never stored (the first one is).
+
+Beside the messages: TOTP codes used (never accepted twice), wrong codes and the senders
+whose TOTP they locked, and the DKIM signatures (``b=``) that ran (one signature runs once).
 
 One listener per journal: an exclusive lock on a file beside it.
 """
@@ -18,6 +23,7 @@ import sqlite3
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any, TextIO
 
 from kshell.errors import KshellError
 
@@ -35,9 +41,15 @@ CREATE TABLE IF NOT EXISTS messages (
 );
 CREATE INDEX IF NOT EXISTS by_sender ON messages (sender, received);
 CREATE TABLE IF NOT EXISTS used_codes (code TEXT PRIMARY KEY, used REAL NOT NULL);
+CREATE TABLE IF NOT EXISTS totp_failures (sender TEXT NOT NULL, at REAL NOT NULL);
+CREATE TABLE IF NOT EXISTS totp_locks (sender TEXT PRIMARY KEY, since REAL NOT NULL);
+CREATE TABLE IF NOT EXISTS signatures (b TEXT PRIMARY KEY, key TEXT NOT NULL, used REAL NOT NULL);
 """
 
-RAN = ("running", "done", "interrupted")  # messages that count against the rate
+# what counts against a trusted sender's rate: what ran, and what was refused (each refusal
+# may have cost a reply)
+COUNTED = ("running", "done", "interrupted", "refused")
+HOUR = 3600.0
 
 
 @dataclass
@@ -66,6 +78,7 @@ class Journal:
             # Only "running" must reach the disk before the next step (a lost "received" or
             # "done" is harmless: see set_state), so the rest is not synced one by one.
             self.db.execute("PRAGMA synchronous=NORMAL")
+            self.db.execute("PRAGMA busy_timeout=5000")  # `remote unlock` from another shell
             self.db.executescript(SCHEMA)
         except sqlite3.Error as exc:
             self._lock_file.close()
@@ -85,7 +98,7 @@ class Journal:
             "WHERE key = ? OR (? IS NOT NULL AND mailbox_key = ?)",
             (key, mailbox_key, mailbox_key),
         ).fetchone()
-        return Entry(*row[:6], bool(row[6])) if row else None
+        return _entry(row) if row else None
 
     def receive(self, key: str, mailbox_key: str | None, sender: str | None, subject: str) -> None:
         now = time.time()
@@ -131,14 +144,35 @@ class Journal:
                 "interrupted" if was == "running" else "failed",
                 f"listener stopped while {was}",
             )
-        return [Entry(*row[:6], bool(row[6])) for row in rows]
+        return [_entry(row) for row in rows]
+
+    def reopen(self, key: str, mailbox_key: str | None) -> None:
+        """A message rejected before arrives again: judge it again (it ran nothing), and
+        count it again in the unproven bucket."""
+        self.db.execute(
+            "UPDATE messages SET state = 'received', mailbox_key = COALESCE(?, mailbox_key), "
+            "received = ?, updated = ? WHERE key = ? AND state = 'rejected'",
+            (mailbox_key, time.time(), time.time(), key),
+        )
 
     def ran_within(self, sender: str, seconds: float) -> int:
-        """How many of this sender's messages were run (or began to) lately."""
+        """How many of this sender's trusted messages were run or refused lately."""
+        since = time.time() - seconds
+        marks = ", ".join("?" * len(COUNTED))
+        return self.db.execute(
+            f"SELECT COUNT(*) FROM messages WHERE sender = ? AND received >= ? "
+            f"AND state IN ({marks})",
+            (sender, since, *COUNTED),
+        ).fetchone()[0]
+
+    def unproven_within(self, seconds: float) -> int:
+        """How many messages lately proved no sender: their own bucket, apart from the
+        trusted senders' (a flood of them never eats a trusted sender's rate)."""
         since = time.time() - seconds
         return self.db.execute(
-            "SELECT COUNT(*) FROM messages WHERE sender = ? AND received >= ? AND state IN (?, ?, ?)",
-            (sender, since, *RAN),
+            "SELECT COUNT(*) FROM messages WHERE received >= ? AND state IN "
+            "('rejected', 'unreadable')",
+            (since,),
         ).fetchone()[0]
 
     def rate_notice_sent(self, sender: str, seconds: float) -> bool:
@@ -170,8 +204,75 @@ class Journal:
             return False
         return True
 
+    # -- wrong codes and locks ------------------------------------------------------------
 
-def _take_lock(path: Path):  # type: ignore[no-untyped-def]
+    def totp_failure(self, sender: str) -> tuple[int, int]:
+        """Count a wrong code: (this sender's, everyone's) in the last hour."""
+        now = time.time()
+        self.db.execute("DELETE FROM totp_failures WHERE at < ?", (now - 86400,))
+        self.db.execute("INSERT INTO totp_failures (sender, at) VALUES (?, ?)", (sender, now))
+        mine = self.db.execute(
+            "SELECT COUNT(*) FROM totp_failures WHERE sender = ? AND at >= ?", (sender, now - HOUR)
+        ).fetchone()[0]
+        total = self.db.execute(
+            "SELECT COUNT(*) FROM totp_failures WHERE at >= ?", (now - HOUR,)
+        ).fetchone()[0]
+        return mine, total
+
+    def lock_totp(self, sender: str, failures: int) -> bool:
+        """Lock TOTP for one sender; True if it was not locked yet."""
+        cursor = self.db.execute(
+            "INSERT OR IGNORE INTO totp_locks (sender, since) VALUES (?, ?)", (sender, time.time())
+        )
+        return cursor.rowcount == 1
+
+    def totp_locked(self, sender: str) -> bool:
+        return bool(
+            self.db.execute("SELECT 1 FROM totp_locks WHERE sender = ?", (sender,)).fetchone()
+        )
+
+    def totp_locks(self) -> list[str]:
+        return [row[0] for row in self.db.execute("SELECT sender FROM totp_locks ORDER BY sender")]
+
+    # -- signatures -----------------------------------------------------------------------
+
+    def use_signature(self, b: str, key: str) -> str | None:
+        """Record a DKIM signature as run for ``key``; the key it ran for before, if any."""
+        row = self.db.execute("SELECT key FROM signatures WHERE b = ?", (b,)).fetchone()
+        if row is not None:
+            return str(row[0])
+        self.db.execute(
+            "INSERT INTO signatures (b, key, used) VALUES (?, ?, ?)", (b, key, time.time())
+        )
+        return None
+
+
+def unlock_totp(path: Path, sender: str) -> bool:
+    """Lift a TOTP lock (and forget the sender's wrong codes); True if it was locked.
+
+    Works beside a running listener: SQLite's own locking, not the listener's lock file."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        db = sqlite3.connect(str(path), isolation_level=None, timeout=5)
+    except sqlite3.Error as exc:
+        raise KshellError(f"journal {path}: {exc}") from None
+    try:
+        db.executescript(SCHEMA)
+        locked = db.execute("DELETE FROM totp_locks WHERE sender = ?", (sender,)).rowcount
+        db.execute("DELETE FROM totp_failures WHERE sender = ?", (sender,))
+        return locked > 0
+    except sqlite3.Error as exc:
+        raise KshellError(f"journal {path}: {exc}") from None
+    finally:
+        db.close()
+
+
+def _entry(row: tuple[Any, ...]) -> Entry:
+    key, mailbox_key, sender, subject, state, note, replied = row
+    return Entry(key, mailbox_key, sender, subject, state, note, bool(replied))
+
+
+def _take_lock(path: Path) -> TextIO:
     """An exclusive, non-blocking lock: a second listener on the same journal is refused."""
     handle = open(path, "a+")  # noqa: SIM115 - held open for the listener's lifetime
     try:

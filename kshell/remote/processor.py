@@ -5,6 +5,13 @@ never runs twice), trust is decided before any limit is explained to anyone (an 
 sender gets no reply at all: no backscatter to a forged address), the message is
 ``running`` on disk before its first command, and it moves to the processed folder only
 once the journal has it.
+
+Before trust: the mail is parsed within bounds (what cannot be read is journaled as
+unreadable, moved, and never parsed again) and refused on its form (a once-only header
+twice, more than one ``auth`` line). Mail that proves no sender draws on its own hourly
+budget; past it no DNS lookup or code is tried for it. After trust: automated mail runs
+nothing and gets no answer, a trusted sender's rate counts refusals too (so replies to
+refusals stay within it), and one DKIM signature runs once.
 """
 
 from __future__ import annotations
@@ -12,14 +19,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
-import hashlib
 import time
-from datetime import UTC, datetime
-from email import message_from_bytes
-from email.message import Message
-from email.parser import BytesParser
-from email.policy import compat32
-from email.utils import parsedate_to_datetime
 
 from kshell.context import Context
 from kshell.errors import KshellError
@@ -27,27 +27,17 @@ from kshell.grammar import split_commands
 from kshell.invocation import Invocation
 from kshell.output import Collector, clean
 from kshell.remote.audit import AuditLog
-from kshell.remote.body import Orders, body_text, parse_orders
+from kshell.remote.body import Orders, Unreadable, parse_orders
 from kshell.remote.journal import Journal
-from kshell.remote.reply import ReplySender, build_reply
+from kshell.remote.mailparse import Mail, automated, message_age, parse_mail, unreadable_key
+from kshell.remote.reply import ReplySender, build_reply, notice, transcript
 from kshell.remote.settings import RemoteSettings
 from kshell.remote.sources import Incoming, Reporter
+from kshell.remote.totp import TotpBook, TotpGuard, lower_permission
 from kshell.remote.trust import DnsFunc, Verdict, judge
 from kshell.runner import run_line
 
 HOUR = 3600.0
-
-
-@dataclasses.dataclass
-class Mail:
-    """What the processor knows about one message once it is parsed."""
-
-    incoming: Incoming
-    msg: Message
-    message_id: str  # the Message-ID, or the hash key standing in for it
-    key: str
-    subject: str
-    body: str
 
 
 class Processor:
@@ -71,7 +61,15 @@ class Processor:
         self.report = report
         self.trust_authres = trust_authres
         self.dnsfunc = dnsfunc
-        self.stats = {"messages": 0, "ran": 0, "rejected": 0, "refused": 0, "duplicates": 0}
+        self.totp = TotpGuard(TotpBook(settings.totp, settings.totp_file, settings.secret), journal)
+        self.stats = {
+            "messages": 0,
+            "ran": 0,
+            "rejected": 0,
+            "refused": 0,
+            "duplicates": 0,
+            "unreadable": 0,
+        }
         self.last: str = ""
 
     # -- entry point ----------------------------------------------------------------------
@@ -81,25 +79,8 @@ class Processor:
         self.stats["messages"] += 1
         mail: Mail | None = None
         try:
-            mail = parse_mail(incoming)
-            entry = self.journal.find(mail.key, incoming.mailbox_key)
-            if (
-                entry is not None
-                and incoming.mailbox_key
-                and entry.mailbox_key == incoming.mailbox_key
-            ):
-                pass  # the same copy again (its move failed last time): just move it now
-            elif entry is not None:
-                self.stats["duplicates"] += 1
-                self._audit(
-                    mail, entry.sender, None, "duplicate", f"not run (journal: {entry.state})"
-                )
-                self.report(
-                    f"remote: {clean(mail.message_id, 120)} seen before ({entry.state}): "
-                    "not run again"
-                )
-            else:
-                self.journal.receive(mail.key, incoming.mailbox_key, None, mail.subject)
+            mail = await self._journal_in(incoming)
+            if mail is not None:
                 await self._process(mail)
         except Exception as exc:  # noqa: BLE001 - one bad mail is reported, the listener goes on
             self.report(
@@ -121,48 +102,126 @@ class Processor:
             self.report(f"remote: could not move {clean(incoming.where)}: {clean(str(exc), 200)}")
             raise
 
+    async def _journal_in(self, incoming: Incoming) -> Mail | None:
+        """The mail, journaled as received, or None when there is nothing (more) to do."""
+        if incoming.mailbox_key and self.journal.find("", incoming.mailbox_key) is not None:
+            return None  # the same copy again (its move failed last time): just move it now
+        bad_key = unreadable_key(incoming.raw)
+        if self.journal.find(bad_key) is not None:
+            return None  # unreadable before: never parsed again
+        try:
+            mail = parse_mail(incoming)
+        except Unreadable as exc:
+            self.stats["unreadable"] += 1
+            self.journal.receive(bad_key, incoming.mailbox_key, None, "")
+            self.journal.set_state(bad_key, "unreadable", str(exc))
+            self.audit.write(
+                sender=None,
+                message_id=bad_key,
+                command=None,
+                verdict=f"unreadable: {exc}",
+                outcome="not run",
+            )
+            self.report(f"remote: {clean(incoming.where)} is unreadable ({exc}); moved, not run")
+            return None
+        entry = self.journal.find(mail.key, incoming.mailbox_key)
+        if entry is not None and entry.state == "rejected":
+            self.journal.reopen(mail.key, incoming.mailbox_key)  # it ran nothing: judge again
+        elif entry is not None:
+            self.stats["duplicates"] += 1
+            self._audit(mail, entry.sender, None, "duplicate", f"not run (journal: {entry.state})")
+            self.report(
+                f"remote: {clean(mail.message_id, 120)} seen before ({entry.state}): not run again"
+            )
+            return None
+        else:
+            self.journal.receive(mail.key, incoming.mailbox_key, None, mail.subject)
+        return mail
+
     # -- the steps ------------------------------------------------------------------------
 
     async def _process(self, mail: Mail) -> None:
         s = self.settings
         orders = parse_orders(mail.body, s.marker) if mail.incoming.complete else Orders()
+        if mail.refusal is None and orders.auth_lines > 1:
+            mail.refusal = f"{orders.auth_lines} auth lines (one per mail at most)"
+        if mail.refusal is not None:
+            self._reject(mail, None, mail.refusal)
+            return
+        flood = self.journal.unproven_within(HOUR) >= s.unproven_per_hour
         verdict: Verdict = await asyncio.to_thread(
             judge,
             mail.msg,
             mail.incoming.raw if mail.incoming.complete else b"",
             senders=s.senders,
             authserv_id=s.trusted_authserv_id,
-            secret=s.secret,
-            auth_codes=orders.auth_codes,
-            use_code=self.journal.use_code,
             dnsfunc=self.dnsfunc,
             trust_authres=self.trust_authres,
+            lookups=not flood,
         )
         sender = verdict.sender
+        if sender in s.senders and not (flood and not verdict.trusted):
+            assert sender is not None
+            verdict = self._settle_code(mail, verdict, sender, orders.auth_codes)
+        if flood and not verdict.trusted:
+            verdict.how = f"{verdict.how}; over {s.unproven_per_hour} unproven mails an hour"
         if not verdict.trusted:
-            self.stats["rejected"] += 1
-            self.journal.set_state(mail.key, "rejected", verdict.how, sender=sender)
-            self._audit(mail, sender, None, f"rejected: {verdict.how}", "not run")
-            self.report(
-                f"remote: mail from {clean(sender or '?')} rejected ({verdict.how}); "
-                "nothing run, no reply"
-            )
+            self._reject(mail, sender, verdict.how)
             return
         assert sender is not None and verdict.permission is not None
-        auto = str(mail.msg.get("Auto-Submitted", "no")).strip().lower()
-        if auto and auto != "no":
-            self._refuse(mail, sender, f"auto-submitted mail ({auto}) is never an order")
+        machine = automated(mail.msg)
+        if machine is not None:
+            self._refuse(mail, sender, f"automated mail ({machine}) is never an order")
             return
         why = self._why_not(mail, orders, sender)
         if why is not None:
             reason, reply = why
             await self._refuse_and_reply(mail, sender, reason, reply)
             return
+        for b in verdict.signatures:
+            before = self.journal.use_signature(b, mail.key)
+            if before is not None and before != mail.key:
+                self.stats["duplicates"] += 1
+                self.journal.set_state(mail.key, "refused", "DKIM signature ran before")
+                self._audit(mail, sender, None, "duplicate signature", "not run")
+                self.report(f"remote: mail from {sender}: its DKIM signature ran before; not run")
+                return
         await self._run(mail, orders, sender, verdict)
+
+    def _settle_code(self, mail: Mail, verdict: Verdict, sender: str, codes: list[str]) -> Verdict:
+        """The verdict once the mail's TOTP code (if any) is used, refused or counted."""
+        outcome = self.totp.settle(sender, codes, verdict.trusted)
+        for note in outcome.notes:
+            self.report(f"remote: {note}")
+            self.audit.write(
+                sender=sender,
+                message_id=mail.message_id,
+                command=None,
+                verdict="totp",
+                outcome=note,
+            )
+        if outcome.proof is not None:
+            permission = lower_permission(self.settings.senders[sender], outcome.cap)
+            return Verdict(True, sender, permission, outcome.proof, verdict.signatures)
+        if outcome.refusal is not None and not verdict.trusted:
+            verdict.how = outcome.refusal
+        return verdict
+
+    def _reject(self, mail: Mail, sender: str | None, how: str) -> None:
+        self.stats["rejected"] += 1
+        self.journal.set_state(mail.key, "rejected", how, sender=sender)
+        self._audit(mail, sender, None, f"rejected: {how}", "not run")
+        self.report(
+            f"remote: mail from {clean(sender or '?')} rejected ({clean(how, 300)}); "
+            "nothing run, no reply"
+        )
 
     def _why_not(self, mail: Mail, orders: Orders, sender: str) -> tuple[str, bool] | None:
         """Why a trusted message runs nothing (and whether to say so), or None to run it."""
         s = self.settings
+        if self.journal.ran_within(sender, HOUR) >= s.rate_per_hour:  # before any other reply
+            told = self.journal.rate_notice_sent(sender, HOUR)
+            return f"rate limit: more than {s.rate_per_hour} messages in an hour", not told
         if not mail.incoming.complete:
             return (
                 f"the message is {mail.incoming.size} bytes; the limit is "
@@ -178,9 +237,6 @@ class Processor:
             ), True
         if age < -s.max_age_minutes * 60:
             return "the message is dated in the future; check the sender's clock", True
-        if self.journal.ran_within(sender, HOUR) >= s.rate_per_hour:
-            told = self.journal.rate_notice_sent(sender, HOUR)
-            return f"rate limit: more than {s.rate_per_hour} messages in an hour", not told
         if orders.problems:
             return "; ".join(orders.problems), True
         count = sum(_count_commands(line) for line in orders.commands)
@@ -199,7 +255,9 @@ class Processor:
     async def _refuse_and_reply(self, mail: Mail, sender: str, reason: str, reply: bool) -> None:
         self._refuse(mail, sender, reason)
         if reply:
-            await self._send_reply(mail, sender, f"Nothing was run: {reason}.\n")
+            await self._send_reply(
+                mail, sender, notice(f"Nothing was run: {reason}.", self.settings.marker)
+            )
 
     async def _run(self, mail: Mail, orders: Orders, sender: str, verdict: Verdict) -> None:
         self.stats["ran"] += 1
@@ -246,35 +304,19 @@ class Processor:
     def _transcript(
         self, sections: list[tuple[str, bool, str]], sender: str, verdict: Verdict
     ) -> str:
-        marker = self.settings.marker
         failed = sum(1 for _, ok, _ in sections if not ok)
-        if self.settings.reply_format == "compact":
-            lines = []
-            for text, ok, output in sections:
-                first = next((ln.strip() for ln in output.splitlines() if ln.strip()), "")
-                lines.append(
-                    clean(
-                        f"{text}: {'ok' if ok else 'FAILED'}{' - ' + first if first else ''}", 150
-                    )
-                )
-            return "\n".join(lines) + "\n"
         head = (
-            f"kshell ran {len(sections)} command(s) for {sender} ({verdict.how}); "
-            f"{failed} failed.\n"
+            f"kshell ran {len(sections)} command(s) for {sender} ({verdict.how}); {failed} failed."
         )
-        # "> " keeps the transcript's command lines from being read as orders again
-        parts = [
-            f"> {marker}{text}\n{output.rstrip()}" if output.strip() else f"> {marker}{text}"
-            for text, _, output in sections
-        ]
-        return head + "\n" + "\n\n".join(parts) + "\n"
+        compact = self.settings.reply_format == "compact"
+        return transcript(sections, head, self.settings.marker, compact)
 
     async def _send_reply(self, mail: Mail, sender: str, body: str) -> None:
         if self.settings.reply is None:
             self.report("remote: no reply server configured ([remote] reply): reply not sent")
             return
-        reply = build_reply(mail.msg, sender, self.settings.reply_from, body)
         try:
+            reply = build_reply(mail.msg, sender, self.settings.reply_from, body)
             await self.replies.send(reply)
         except KshellError as exc:
             self.report(f"remote: reply to {sender} failed: {clean(str(exc), 300)}")
@@ -314,57 +356,6 @@ class Processor:
                 verdict="interrupted",
                 outcome="unknown: not re-run",
             )
-
-
-# -- parsing -------------------------------------------------------------------------------
-
-
-def parse_mail(incoming: Incoming) -> Mail:
-    if incoming.complete:
-        msg = message_from_bytes(incoming.raw, policy=compat32)
-        body = body_text(msg)
-    else:  # only the head was read: the headers are all we look at
-        msg = BytesParser(policy=compat32).parsebytes(incoming.raw, headersonly=True)
-        body = ""
-    msgid = _header(msg, "Message-ID", 300)
-    subject = _header(msg, "Subject", 200)
-    if msgid:
-        key = "id:" + msgid
-    else:  # no Message-ID: the same From, Date, Subject and text is the same message
-        digest = hashlib.sha256()
-        for part in (_header(msg, "From", 500), _header(msg, "Date", 100), subject, body):
-            digest.update(part.encode("utf-8", "surrogateescape") + b"\0")
-        key = "sha256:" + digest.hexdigest()
-    return Mail(incoming, msg, msgid or key, key, subject, body)
-
-
-def _header(msg: Message, name: str, limit: int) -> str:
-    try:
-        value = msg.get(name)
-    except Exception:  # noqa: BLE001 - a malformed header is as good as none
-        return ""
-    if value is None:
-        return ""
-    if not isinstance(value, str):
-        value = str(value)
-    return " ".join(value.split())[:limit]
-
-
-def message_age(msg: Message, now: float | None = None) -> float | None:
-    """Seconds since the Date: header (negative when dated in the future), or None."""
-    text = _header(msg, "Date", 200)
-    if not text:
-        return None
-    try:
-        when = parsedate_to_datetime(text)
-    except (TypeError, ValueError, IndexError, OverflowError):
-        return None
-    if when is None:
-        return None
-    if when.tzinfo is None:
-        when = when.replace(tzinfo=UTC)
-    now_dt = datetime.fromtimestamp(time.time() if now is None else now, UTC)
-    return (now_dt - when).total_seconds()
 
 
 def _split(line: str) -> list[str]:

@@ -35,6 +35,10 @@ class RemoteService:
         self.report = report
         self.dnsfunc = dnsfunc
         self.settings: RemoteSettings = load_settings(ctx.config, ctx.paths.data)
+        if dnsfunc is None and self.settings.dns is not None:
+            from kshell.remote.dns import resolver_lookup
+
+            self.dnsfunc = resolver_lookup(*self.settings.dns)
         self.source: Any = make_source(self.settings, ctx.paths.data, report)
         self.replies = ReplySender(self.settings.reply)
         self.journal: Journal | None = None
@@ -50,6 +54,14 @@ class RemoteService:
         return self.source.describe()
 
     async def start(self) -> None:
+        from kshell.remote.totp import read_secrets
+
+        read_secrets(self.settings.totp_file)  # a secrets file others can read: refused here
+        if self.settings.secret:
+            self.report(
+                "remote: [remote] secret is shared by every sender, so a code made with it "
+                "proves read at most; give each sender its own: remote totp add ADDRESS"
+            )
         journal = Journal(self.ctx.paths.data / JOURNAL_NAME)  # raises if another listener has it
         try:
             self.source.prepare()
@@ -114,6 +126,12 @@ class RemoteService:
             "senders": len(s.senders),
             "marker": s.marker,
         }
+        from kshell.remote.totp import TotpBook
+
+        own = TotpBook(s.totp, s.totp_file).senders()
+        info["totp"] = f"{len(own)} sender(s) with their own secret" + (
+            "; shared secret: read at most" if s.secret else ""
+        )
         if self.processor is not None:
             info.update(self.processor.stats)
             if self.processor.last:
@@ -122,6 +140,9 @@ class RemoteService:
             info["journal"] = ", ".join(
                 f"{k} {v}" for k, v in sorted(self.journal.counts().items())
             )
+            locked = self.journal.totp_locks()
+            if locked:
+                info["totp locked"] = ", ".join(locked)
         return info
 
     async def test(self) -> list[Step]:
@@ -140,7 +161,7 @@ async def run_headless(ctx: Context, output: Any) -> int:
     """``--listen``: remote mode without a prompt, until SIGTERM or SIGINT; then exit 0."""
     loop = asyncio.get_running_loop()
     stop = asyncio.Event()
-    handled: list[int] = []
+    handled: list[signal.Signals] = []
     for sig in (signal.SIGTERM, signal.SIGINT):  # before saying "listening": a stop is clean
         try:
             loop.add_signal_handler(sig, stop.set)

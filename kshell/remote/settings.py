@@ -59,7 +59,11 @@ class RemoteSettings:
     reply_from: str
     marker: str = "!"
     trusted_authserv_id: str = ""
-    secret: str = field(default="", repr=False)
+    secret: str = field(default="", repr=False)  # the old shared TOTP secret: read at most
+    totp: dict[str, str] = field(default_factory=dict, repr=False)  # kshell.ini's [totp]
+    totp_file: Path = Path("kshell-totp.ini")
+    dns: tuple[str, int] | None = None  # the resolver for DKIM keys (None: the system's)
+    unproven_per_hour: int = 60
     processed_folder: str = "Executed"
     max_commands: int = 10
     max_message_bytes: int = 65536
@@ -110,6 +114,10 @@ def load_settings(config: configparser.ConfigParser, data_dir: Path) -> RemoteSe
     if fmt not in ("full", "compact"):
         raise UsageError("[remote] reply_format must be full or compact")
     allow_firmware, allow_raw = (_yes_no(config, key) for key in ("allow_firmware", "allow_raw"))
+    from kshell.remote.dns import parse_dns
+    from kshell.remote.totp import FILE_NAME, section_secrets
+
+    totp_file = Path(get("totp_file") or FILE_NAME).expanduser()
     return RemoteSettings(
         source=source,
         reply=reply,
@@ -117,6 +125,10 @@ def load_settings(config: configparser.ConfigParser, data_dir: Path) -> RemoteSe
         marker=marker,
         trusted_authserv_id=get("trusted_authserv_id").lower(),
         secret=get("secret").replace(" ", ""),
+        totp=section_secrets(config, "kshell.ini"),
+        totp_file=totp_file if totp_file.is_absolute() else data_dir / totp_file,
+        dns=parse_dns(get("dns")) if get("dns") else None,
+        unproven_per_hour=int(number("unproven_per_hour", 60, 1)),
         processed_folder=get("processed_folder", "Executed") or "Executed",
         max_commands=int(number("max_commands", 10, 1)),
         max_message_bytes=int(number("max_message_bytes", 65536, 1024)),

@@ -1,27 +1,28 @@
 """Whether a mail really comes from an allowed sender: an allowlist AND a proof.
 
-``From:`` alone proves nothing (anyone can write it). A proof is one of:
+``From:`` alone proves nothing (anyone can write it). A proof here is one of:
 
 - the topmost ``Authentication-Results`` header, written by the operator's own server
   (its authserv-id), saying ``dkim=pass`` or ``dmarc=pass`` for a domain aligned with the
-  From: address. Only the topmost: a sender can add headers of their own below it;
-- a DKIM signature that dkimpy verifies, whose ``d=`` is aligned with From: and which
-  signs the From: header (a valid signature that does not cover From: proves nothing);
-- an ``!auth CODE`` line with a TOTP code from the shared secret, each code used once.
+  From: address. Only the topmost: a sender can add headers of their own below it. It is
+  read by an RFC 8601 parser (``authres``): a quoted ``"...; dkim=pass"`` is a value, not
+  a result;
+- a DKIM signature that dkimpy verifies, screened before any DNS lookup: its ``d=`` aligned
+  with From:, signing From, Date and Message-ID, without ``l=`` (which lets text be appended),
+  at most two of them per mail, each lookup with a short timeout.
 
-Addresses are compared bare and lower-cased, never by display name.
+The third proof, a TOTP code, is decided by ``kshell.remote.totp`` (it needs the journal).
+The ``b=`` of every aligned signature is returned, so the journal runs one signature once
+whatever the headers around it say. Addresses are compared bare and lower-cased, never by
+display name.
 """
 
 from __future__ import annotations
 
-import re
-import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from email.message import Message
 from email.utils import getaddresses
-
-TOTP_STEP = 30
 
 
 @dataclass
@@ -30,6 +31,7 @@ class Verdict:
     sender: str | None  # the bare From: address, lower-cased, when there is exactly one
     permission: str | None = None
     how: str = ""  # the proof that passed, or why the mail is not trusted
+    signatures: list[str] = field(default_factory=list)  # b= of the aligned DKIM signatures
 
 
 def from_address(msg: Message) -> str | None:
@@ -57,35 +59,25 @@ def aligned(signing_domain: str, from_domain: str) -> bool:
 # -- Authentication-Results (RFC 8601) ---------------------------------------------------
 
 
-def _strip_comments(text: str) -> str:
-    out, depth = [], 0
-    for ch in text:
-        if ch == "(":
-            depth += 1
-        elif ch == ")" and depth:
-            depth -= 1
-        elif not depth:
-            out.append(ch)
-    return "".join(out)
-
-
 def parse_authres(value: str) -> tuple[str, list[tuple[str, str, dict[str, str]]]]:
-    """``'mx; dkim=pass header.d=a.org'`` -> ('mx', [('dkim', 'pass', {'header.d': 'a.org'})])."""
-    parts = [p.strip() for p in _strip_comments(" ".join(value.split())).split(";")]
-    authserv = parts[0].split()[0].lower() if parts and parts[0].split() else ""
+    """``'mx; dkim=pass header.d=a.org'`` -> ('mx', [('dkim', 'pass', {'header.d': 'a.org'})]).
+
+    A header the RFC 8601 parser refuses proves nothing: ('', [])."""
+    import authres  # only remote mode needs it
+
+    try:
+        parsed = authres.AuthenticationResultsHeader.parse(
+            "Authentication-Results: " + " ".join(value.split())
+        )
+    except Exception:  # noqa: BLE001 - the parser raises several kinds on junk
+        return "", []
     results = []
-    for part in parts[1:]:
-        tokens = part.split()
-        if not tokens or "=" not in tokens[0]:
-            continue
-        method, _, result = tokens[0].partition("=")
-        props = {}
-        for token in tokens[1:]:
-            key, eq, val = token.partition("=")
-            if eq:
-                props[key.lower()] = val.strip('"').lower()
-        results.append((method.lower().split("/")[0], result.lower(), props))
-    return authserv, results
+    for result in parsed.results:
+        props = {
+            f"{p.type}.{p.name}".lower(): str(p.value or "").lower() for p in result.properties
+        }
+        results.append((str(result.method).lower(), str(result.result).lower(), props))
+    return str(parsed.authserv_id or "").lower(), results
 
 
 def authres_proof(msg: Message, authserv_id: str, from_domain: str) -> str | None:
@@ -115,53 +107,85 @@ def authres_proof(msg: Message, authserv_id: str, from_domain: str) -> str | Non
 # -- DKIM (dkimpy) -----------------------------------------------------------------------
 
 DnsFunc = Callable[..., bytes | None]
+DKIM_SIGNED = (b"from", b"date", b"message-id")  # what a signature must cover to prove an order
+DKIM_MAX_LOOKUPS = 2  # aligned signatures checked per mail; the others are junk
+DNS_TIMEOUT = 2.0
 
 
-def dkim_proof(raw: bytes, from_domain: str, dnsfunc: DnsFunc | None = None) -> str | None:
-    """Verify each DKIM signature; the first aligned one that covers From: is the proof.
+@dataclass
+class Signature:
+    index: int  # among the DKIM-Signature headers, as dkimpy counts them
+    domain: str
+    b: str  # the signature value, whitespace removed: what the journal keeps
+    problem: str | None  # why it cannot prove anything, before any lookup
 
-    Blocking (DNS): call it in a thread.
-    """
+
+def aligned_signatures(raw: bytes, from_domain: str) -> list[Signature]:
+    """The DKIM signatures whose ``d=`` is aligned with From:, read without DNS."""
     if b"dkim-signature" not in raw[:200_000].lower():
+        return []
+    import dkim
+    from dkim.util import parse_tag_value
+
+    try:
+        headers, _ = dkim.rfc822_parse(raw)
+    except Exception:  # noqa: BLE001 - junk headers prove nothing
+        return []
+    found = []
+    sigs = [value for name, value in headers if name.lower() == b"dkim-signature"]
+    for index, value in enumerate(sigs):
+        tags = _tags(parse_tag_value, value)
+        if tags is None:
+            continue  # a malformed tag list is no signature
+        domain = tags.get(b"d", b"").decode("ascii", "replace").strip().lower()
+        if not aligned(domain, from_domain):
+            continue
+        signed = {h.strip().lower() for h in tags.get(b"h", b"").split(b":")}
+        missing = [h.decode() for h in DKIM_SIGNED if h not in signed]
+        problem = None
+        if b"l" in tags:
+            problem = "the signature has l= (text could be appended)"
+        elif missing:
+            problem = f"the signature does not cover {', '.join(missing)}"
+        b = b"".join(tags.get(b"b", b"").split()).decode("ascii", "replace")
+        found.append(Signature(index, domain, b, problem))
+    return found
+
+
+def _tags(parse: Callable[[bytes], dict[bytes, bytes]], value: bytes) -> dict[bytes, bytes] | None:
+    try:
+        return parse(value)
+    except Exception:  # noqa: BLE001 - dkimpy raises several kinds on junk
         return None
+
+
+def dkim_proof(
+    raw: bytes,
+    signatures: list[Signature],
+    dnsfunc: DnsFunc | None = None,
+) -> tuple[str | None, str]:
+    """The first usable aligned signature that dkimpy verifies: (proof, why not).
+
+    At most ``DKIM_MAX_LOOKUPS`` lookups. Blocking (DNS): call it in a thread.
+    """
+    usable = [sig for sig in signatures if sig.problem is None][:DKIM_MAX_LOOKUPS]
+    if not usable:
+        return None, next((sig.problem for sig in signatures if sig.problem), "") or ""
     import dkim  # only remote mode needs it
 
-    verifier = dkim.DKIM(raw, minkey=1024, timeout=5)
-    count = sum(1 for name, _ in verifier.headers if name.lower() == b"dkim-signature")
-    for index in range(min(count, 5)):  # a pile of signatures is junk, not diligence
+    verifier = dkim.DKIM(raw, minkey=1024, timeout=DNS_TIMEOUT)
+    for sig in usable:
         try:
             ok = (
-                verifier.verify(idx=index, dnsfunc=dnsfunc)
+                verifier.verify(idx=sig.index, dnsfunc=dnsfunc)
                 if dnsfunc
-                else verifier.verify(idx=index)
+                else verifier.verify(idx=sig.index)
             )
         except Exception:  # noqa: BLE001 - dkimpy raises many kinds on malformed input
             ok = False
-        domain = (verifier.domain or b"").decode("ascii", "replace")
-        if ok and b"from" in verifier.include_headers and aligned(domain, from_domain):
-            return f"DKIM signature of {domain.lower()}"
-    return None
-
-
-# -- TOTP (pyotp) -----------------------------------------------------------------------
-
-
-def totp_step(secret: str, code: str, now: float | None = None) -> int | None:
-    """The time step whose code this is (this one, or one either side), else None."""
-    if not secret or not re.fullmatch(r"\d{6,8}", code):
-        return None
-    import pyotp
-
-    try:
-        totp = pyotp.TOTP(secret)
-        now = time.time() if now is None else now
-        for offset in (0, -1, 1):
-            moment = int(now) + offset * TOTP_STEP
-            if totp.at(moment) == code:
-                return moment // TOTP_STEP
-    except Exception:  # noqa: BLE001 - a bad secret in the config proves nothing
-        return None
-    return None
+        if ok:
+            return f"DKIM signature of {sig.domain}", ""
+    return None, "no aligned DKIM signature verified"
 
 
 def judge(
@@ -170,16 +194,14 @@ def judge(
     *,
     senders: dict[str, str],
     authserv_id: str,
-    secret: str,
-    auth_codes: list[str],
-    use_code: Callable[[str], bool],
     dnsfunc: DnsFunc | None = None,
     trust_authres: bool = True,
+    lookups: bool = True,
 ) -> Verdict:
     """Allowlist first, then the cheapest proof that holds. Blocking (DKIM, DNS): use a thread.
 
-    ``use_code(key)`` records a TOTP code as used and says whether it was still unused.
-    ``trust_authres`` is off where no server of ours wrote the headers (the SMTP listener).
+    ``trust_authres`` is off where no server of ours wrote the headers (the SMTP listener);
+    ``lookups`` off (too much unproven mail lately) means no DNS at all.
     """
     sender = from_address(msg)
     if sender is None:
@@ -188,18 +210,20 @@ def judge(
     if permission is None:
         return Verdict(False, sender, how="sender not on the allowlist")
     domain = sender.rpartition("@")[2]
+    signatures = aligned_signatures(raw, domain)
+    found = [sig.b for sig in signatures if sig.b]
     proof = authres_proof(msg, authserv_id, domain) if trust_authres else None
-    proof = proof or dkim_proof(raw, domain, dnsfunc)
-    if proof is None and auth_codes:
-        for code in auth_codes:
-            step = totp_step(secret, code)
-            if step is not None:
-                if use_code(f"{step}:{code}"):
-                    proof = "TOTP code"
-                    break
-                return Verdict(False, sender, how="TOTP code already used")
+    why = ""
+    if proof is not None and signatures and all(sig.problem for sig in signatures):
+        # the server's pass is for a signature we would refuse (l=, or Date not signed)
+        proof, why = None, next(sig.problem for sig in signatures if sig.problem) or ""
+    if proof is None and lookups:
+        proof, why = dkim_proof(raw, signatures, dnsfunc)
     if proof is None:
         return Verdict(
-            False, sender, how="no proof of origin (no aligned DKIM pass, no valid code)"
+            False,
+            sender,
+            how="no proof of origin (no aligned DKIM pass" + (f": {why}" if why else "") + ")",
+            signatures=found,
         )
-    return Verdict(True, sender, permission, proof)
+    return Verdict(True, sender, permission, proof, signatures=found)

@@ -19,6 +19,7 @@ FAULTS: dict[str, str] = {
     "bogus_power": "the next N emeter readings (True: all until cleared) report ~28,000 W",
     "tcp_dead": "answers UDP discovery, TCP port refused",
     "offline": "answers nothing: TCP refused, UDP silent",
+    "bogus_energy": "get_daystat and get_monthstat count today as ~29,380 kWh (seen on real plugs)",
     "erase_noop": "erase_emeter_stat answers err_code 0 and erases nothing",
     "klap": "port 9999 refused and a bare HTTP server answers on port 80 (or the int given), "
     "like newer KLAP firmware",

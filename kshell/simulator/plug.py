@@ -183,6 +183,9 @@ class RuleTable:
         raise DeviceError(ENTRY_NOT_EXIST)
 
 
+BOGUS_DAY_WH = 29_380_000.0
+
+
 def _month_values(
     per_day: Callable[[date], float | int | None], year: int, month: int
 ) -> list[tuple[int, Any]]:
@@ -717,11 +720,17 @@ class SimPlug:
         s.meter.advance(now, bool(s.state))
         return s, local_day(now)
 
+    def _day_wh(self, s: Socket, day: date, today: date) -> float | None:
+        wh = s.meter.day_wh(day, today)
+        if wh is not None and day == today and "bogus_energy" in self.faults:
+            return BOGUS_DAY_WH  # the firmware bug seen: a day of 29,380 kWh
+        return wh
+
     def _get_daystat(self, args: Answer, ctx: Any, now: float) -> Answer:
         year = _int_arg(args, "year", range(1970, 2100))
         month = _int_arg(args, "month", range(1, 13))
         s, today = self._history(ctx, now)
-        days = _month_values(lambda d: s.meter.day_wh(d, today), year, month)
+        days = _month_values(lambda d: self._day_wh(s, d, today), year, month)
         return {
             "day_list": [
                 {"year": year, "month": month, "day": day, **self._energy_entry(wh)}
@@ -735,7 +744,7 @@ class SimPlug:
         s, today = self._history(ctx, now)
         months = []
         for month in range(1, 13):
-            days = _month_values(lambda d: s.meter.day_wh(d, today), year, month)
+            days = _month_values(lambda d: self._day_wh(s, d, today), year, month)
             if days:
                 months.append(
                     {"year": year, "month": month, **self._energy_entry(sum(wh for _, wh in days))}

@@ -18,6 +18,10 @@ class InfoModule(abc.ABC):
     async def read(self) -> Info:
         """Everything the plug says about itself, as one typed reading."""
 
+    @abc.abstractmethod
+    async def ping(self) -> None:
+        """One cheap read, to time a round trip."""
+
 
 class RelayModule(abc.ABC):
     @abc.abstractmethod

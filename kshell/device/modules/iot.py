@@ -50,6 +50,9 @@ class IotInfo(base.InfoModule):
             raise UnsupportedDevice("a bulb, not a plug: not supported", target=self.proto.label)
         return info
 
+    async def ping(self) -> None:
+        await self.proto.query("system", "get_sysinfo", idempotent=True)
+
 
 class IotRelay(base.RelayModule):
     def __init__(self, proto: IotProtocol) -> None:

@@ -52,6 +52,9 @@ class SmartInfo(base.InfoModule):
             raise UnsupportedDevice("a bulb, not a plug: not supported", target=self.proto.label)
         return info
 
+    async def ping(self) -> None:
+        await self.proto.call("get_device_info", idempotent=True)
+
 
 def _ok(answers: dict[str, dict[str, Any] | SmartError], method: str) -> dict[str, Any]:
     answer = answers.get(method)

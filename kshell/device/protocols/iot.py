@@ -13,7 +13,7 @@ from typing import Any
 from kshell import protocol
 from kshell.device.sysinfo import check_answer
 from kshell.device.transports.base import Transport
-from kshell.errors import ProtocolError
+from kshell.errors import DeviceError, ProtocolError
 
 
 @functools.lru_cache(maxsize=1024)
@@ -68,6 +68,28 @@ class IotProtocol:
             request = {**request, "context": {"child_ids": [child_id]}}
         return await self._exchange(protocol.dumps(request), idempotent)
 
+    def errors_in(
+        self, request: dict[str, Any], answer: dict[str, Any], target: str
+    ) -> list[DeviceError]:
+        """Every ``err_code`` other than 0 in an answer: at the top, per module, per method."""
+        found = []
+        if _code(answer):
+            found.append(DeviceError("request", "send", _code(answer), _msg(answer), target=target))
+        for module, part in answer.items():
+            if not isinstance(part, dict):
+                continue
+            if _code(part):  # a module the plug lacks fails at this level, for every method
+                asked = request.get(module)
+                methods = ",".join(asked) if isinstance(asked, dict) and asked else "*"
+                found.append(DeviceError(module, methods, _code(part), _msg(part), target=target))
+                continue
+            for method, result in part.items():
+                if isinstance(result, dict) and _code(result):
+                    found.append(
+                        DeviceError(module, method, _code(result), _msg(result), target=target)
+                    )
+        return found
+
     async def _exchange(self, message: bytes, idempotent: bool) -> dict[str, Any]:
         plain = await self.transport.send(message, idempotent=idempotent)
         try:
@@ -78,3 +100,17 @@ class IotProtocol:
 
     def close(self) -> None:
         self.transport.close()
+
+
+def _code(part: dict[str, Any]) -> int:
+    code = part.get("err_code")
+    if code is None:
+        return 0
+    if isinstance(code, bool) or not isinstance(code, int):
+        return -1  # an err_code that is not a number is not a success
+    return code
+
+
+def _msg(part: dict[str, Any]) -> str:
+    msg = part.get("err_msg", "")
+    return msg[:200] if isinstance(msg, str) else ""

@@ -216,6 +216,29 @@ class SmartProtocol:
             request = _call("control_child", {"device_id": child_id, "requestData": request})
         return await self._send(request, idempotent)
 
+    def errors_in(
+        self, request: dict[str, Any], answer: dict[str, Any], target: str
+    ) -> list[DeviceError]:
+        """Every ``error_code`` other than 0: the call's, a child's, each batched request's."""
+        method = request.get("method")
+        name = method if isinstance(method, str) else "request"
+        if _code(answer):
+            return [SmartError(name, _code(answer), target=target)]
+        result = answer.get("result")
+        result = result if isinstance(result, dict) else {}
+        inner = result.get("responseData")
+        if isinstance(inner, dict) and _code(inner):
+            params = request.get("params")
+            asked = params.get("requestData") if isinstance(params, dict) else None
+            inner_name = asked.get("method") if isinstance(asked, dict) else None
+            return [SmartError(str(inner_name or name), _code(inner), target=target)]
+        responses = result.get("responses")
+        return [
+            SmartError(str(r.get("method", name)), _code(r), target=target)
+            for r in (responses if isinstance(responses, list) else [])[:50]
+            if isinstance(r, dict) and _code(r)
+        ]
+
     async def _send(self, request: dict[str, Any], idempotent: bool) -> dict[str, Any]:
         full = {
             **request,

@@ -226,9 +226,9 @@ class AesTransport(HttpTransport):
                 self.credentials_source = source
                 self._session = session
                 return session
+        refused = defaults.code_meaning(LOGIN_REFUSED)
         raise AuthenticationError(
-            f"the plug refused the credentials (login_device: {defaults.code_meaning(LOGIN_REFUSED)}; "
-            f"{defaults.WHAT_TO_SET})"
+            f"the plug refused the credentials (login_device: {refused}; {defaults.WHAT_TO_SET})"
         )
 
     async def _handshake(self, deadline: float) -> AesSession:

@@ -320,7 +320,7 @@ class KlapTransport(HttpTransport):
                 f"the plug needs its owner's cloud credentials: {defaults.WHAT_TO_SET}"
             )
         raise ProofMismatch(
-            "the plug's handshake proof does not match the credentials: most likely the "
-            f"e-mail or password is wrong (both case-sensitive; {defaults.WHAT_TO_SET}); if they are "
+            "the plug's handshake proof does not match the credentials: most likely the e-mail "
+            f"or password is wrong (both case-sensitive; {defaults.WHAT_TO_SET}); if they are "
             "right, this is not the plug it claims to be"
         )

@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from kshell.remote.settings import RemoteSettings
 
@@ -30,7 +31,7 @@ Handler = Callable[[Incoming], Awaitable[None]]
 Reporter = Callable[[str], None]
 
 
-def make_source(settings: RemoteSettings, data_dir: Path, report: Reporter):  # type: ignore[no-untyped-def]
+def make_source(settings: RemoteSettings, data_dir: Path, report: Reporter) -> Any:
     """The source the config names (imported lazily: each pulls its own library)."""
     spec = settings.source
     if spec.kind == "imap":

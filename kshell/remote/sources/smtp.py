@@ -5,6 +5,10 @@ after it is on disk, as a mail server must), then handled from there exactly lik
 Maildir source, so a crash after ``250`` loses nothing and the processed folder is the
 same ``.Executed``. Authentication-Results headers are not trusted here: no server of
 ours wrote them, the sender did.
+
+What it keeps is bounded at DATA time: a message over ``max_message_bytes`` is refused in the
+dialogue (552), and one whose From: is not on the allowlist is refused (550) and kept
+nowhere: a stranger cannot fill the disk.
 """
 
 from __future__ import annotations
@@ -21,21 +25,22 @@ from kshell.remote.settings import RemoteSettings, SourceSpec
 from kshell.remote.sources import Handler, Reporter, Step
 from kshell.remote.sources.maildir import MaildirSource, ensure_maildir
 
-HEADROOM = 65536  # accepted beyond max_message_bytes, so "too large" gets a proper reply
-
 
 class _Deliver:
     """aiosmtpd handler: write the message into the Maildir, then wake the reader."""
 
-    def __init__(self, maildir: Path, wake: Any) -> None:
+    def __init__(self, maildir: Path, wake: Any, senders: dict[str, str]) -> None:
         self.maildir = maildir
         self.wake = wake
+        self.senders = senders
         self.count = 0
 
     async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
         data = envelope.original_content or envelope.content or b""
         if isinstance(data, str):
             data = data.encode("utf-8", "surrogateescape")
+        if _claimed_sender(bytes(data)) not in self.senders:
+            return "550 5.7.1 Sender not accepted here"
         self.count += 1
         name = f"{time.time():.6f}.P{os.getpid()}Q{self.count}.{socket.gethostname() or 'kshell'}"
         try:
@@ -53,6 +58,20 @@ class _Deliver:
             handle.flush()
             os.fsync(handle.fileno())
         os.replace(tmp, self.maildir / "new" / name)
+
+
+def _claimed_sender(data: bytes) -> str | None:
+    """The bare From: address of a message's head (None: none, several, or junk)."""
+    from email.parser import BytesParser
+    from email.policy import compat32
+
+    from kshell.remote.trust import from_address
+
+    head = data[:65536]
+    try:
+        return from_address(BytesParser(policy=compat32).parsebytes(head, headersonly=True))
+    except Exception:  # noqa: BLE001 - junk headers claim no one
+        return None
 
 
 class SmtpSource:
@@ -73,8 +92,8 @@ class SmtpSource:
     async def _listen(self) -> asyncio.AbstractServer:
         from aiosmtpd.smtp import SMTP
 
-        deliver = _Deliver(self.store.root, self.store.wake)
-        limit = self.settings.max_message_bytes + HEADROOM
+        deliver = _Deliver(self.store.root, self.store.wake, self.settings.senders)
+        limit = self.settings.max_message_bytes
         loop = asyncio.get_running_loop()
         return await loop.create_server(
             lambda: SMTP(

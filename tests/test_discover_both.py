@@ -143,3 +143,22 @@ def run_cmd(home: Path, line: str) -> list[str]:
 
     root = Path(__file__).resolve().parent.parent
     return [sys.executable, str(root / "shell.py"), "--home", str(home), "--json", "-c", line]
+
+
+def test_the_demo_is_a_mixed_house_with_its_credentials_preset(tmp_path: Path) -> None:
+    import os
+    import subprocess
+    import sys
+
+    root = Path(__file__).resolve().parent.parent
+    env = {k: v for k, v in os.environ.items() if not k.startswith("KSHELL_")}
+    result = subprocess.run(
+        [sys.executable, str(root / "shell.py"), "--demo", "--home", str(tmp_path / "h"),
+         "--json", "-c", "devices; info 'Tea Kettle'"],
+        check=False, capture_output=True, text=True, timeout=60, env={**env, "NO_COLOR": "1"},
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    listed, kettle = json_lines(result.stdout)
+    transports = {d["transport"] for d in listed["devices"]}
+    assert len(listed["devices"]) == 10 and {"xor", "klap", "aes"} <= transports
+    assert kettle["protocol"] == "SMART over KLAP"

@@ -12,8 +12,10 @@
   at most two of them per mail, each lookup with a short timeout.
 
 The third proof, a TOTP code, is decided by ``kshell.remote.totp`` (it needs the journal).
-The ``b=`` of every aligned signature is returned, so the journal runs one signature once
-whatever the headers around it say. Addresses are compared bare and lower-cased, never by
+What every aligned signature signs (its domain, body hash and the signed From, Date and
+Message-ID) is returned as a key, so the journal runs one signed order once whatever the
+headers around it say, and whatever the spelling of its ``b=`` (dkimpy reads ``b=`` as a
+number of any length: zero bytes in front of it verify too, so its text is no key). Addresses are compared bare and lower-cased, never by
 display name.
 """
 
@@ -31,7 +33,7 @@ class Verdict:
     sender: str | None  # the bare From: address, lower-cased, when there is exactly one
     permission: str | None = None
     how: str = ""  # the proof that passed, or why the mail is not trusted
-    signatures: list[str] = field(default_factory=list)  # b= of the aligned DKIM signatures
+    signatures: list[str] = field(default_factory=list)  # what aligned signatures sign (keys)
 
 
 def from_address(msg: Message) -> str | None:
@@ -116,7 +118,7 @@ DNS_TIMEOUT = 2.0
 class Signature:
     index: int  # among the DKIM-Signature headers, as dkimpy counts them
     domain: str
-    b: str  # the signature value, whitespace removed: what the journal keeps
+    b: str  # what it signs, as a key: what the journal keeps (one signed order runs once)
     problem: str | None  # why it cannot prove anything, before any lookup
 
 
@@ -147,9 +149,28 @@ def aligned_signatures(raw: bytes, from_domain: str) -> list[Signature]:
             problem = "the signature has l= (text could be appended)"
         elif missing:
             problem = f"the signature does not cover {', '.join(missing)}"
-        b = b"".join(tags.get(b"b", b"").split()).decode("ascii", "replace")
-        found.append(Signature(index, domain, b, problem))
+        found.append(Signature(index, domain, _signed_key(domain, tags, headers), problem))
     return found
+
+
+def _signed_key(domain: str, tags: dict[bytes, bytes], headers: list[list[bytes]]) -> str:
+    """What a signature vouches for, as dkimpy reads the mail: its domain, its body hash
+    (decoded: one hash has several base64 spellings) and the last From, Date and Message-ID
+    (the copies it verifies), whitespace folded as relaxed canonicalisation folds it."""
+    import base64
+    import binascii
+    import hashlib
+
+    digest = hashlib.sha256(domain.encode() + b"\0")
+    bh = b"".join(tags.get(b"bh", b"").split())
+    try:
+        digest.update(base64.b64decode(bh) + b"\0")
+    except (binascii.Error, ValueError):
+        digest.update(bh + b"\0")
+    for name in DKIM_SIGNED:
+        values = [value for key, value in headers if key.strip().lower() == name]
+        digest.update(b" ".join((values[-1] if values else b"").split()) + b"\0")
+    return "signed:" + digest.hexdigest()
 
 
 def _tags(parse: Callable[[bytes], dict[bytes, bytes]], value: bytes) -> dict[bytes, bytes] | None:

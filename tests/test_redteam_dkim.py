@@ -1,0 +1,95 @@
+"""Red team, proofs (issue 9 class 3): a DKIM signature is valid for bytes that two parsers
+read differently, and for more than one spelling of its own ``b=``.
+
+- Python's parser ends a line at a bare CR, dkimpy only at LF: ``X: y\\r\\r\\n`` ends the
+  header section for one and not the other, and ``X: y\\rDate: ...`` is two headers for
+  one and one for the other. A stranger holding any signed mail of the owner's (an order
+  that ran, or any mail at all) added fresh Date/Message-ID and command lines of their own.
+- dkimpy's RSA check takes the signature as a number and does not bound its length:
+  ``AAAA`` in front of ``b=`` (three zero bytes) verifies too, so "one signature runs once"
+  keyed on the text of ``b=`` let a replay with one more blank line at the end of the body
+  (a new journal key; DKIM ignores trailing blank lines) run again.
+
+Over the Maildir source with a simulated plug, a real SMTP sink and a DNS server on loopback.
+"""
+
+from __future__ import annotations
+
+import base64
+from collections.abc import Iterator
+from email.utils import formatdate, make_msgid
+from pathlib import Path
+
+import pytest
+from dnsstub import DnsStub
+from dovecot import ReplySink
+from test_remote_maildir import PLUG, Listener, configure, make_mail, run
+from test_remote_proofs import KEY_NAME, ran, signed
+
+from kshell.simulator import PlugSpec, SimulatorThread
+
+
+@pytest.fixture
+def sim() -> Iterator[SimulatorThread]:
+    spec = PlugSpec(host=PLUG, port=9999, udp_port=None, alias="Kettle", model="HS110(EU) 2.0")
+    with SimulatorThread([spec]) as running:
+        yield running
+
+
+@pytest.fixture(scope="module")
+def dkim_key() -> tuple[bytes, bytes]:
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import rsa
+
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    private = key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    )
+    public = key.public_key().public_bytes(
+        serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
+    )
+    return private, b"v=DKIM1; k=rsa; p=" + base64.b64encode(public)
+
+
+def _fresh() -> bytes:
+    return f"Date: {formatdate()}\rMessage-ID: {make_msgid(domain='home.test')}".encode()
+
+
+def test_a_signed_mail_read_two_ways_runs_none_of_the_strangers_lines(
+    home: Path, sim: SimulatorThread, sink: ReplySink, dkim_key: tuple[bytes, bytes]
+) -> None:
+    private, record = dkim_key
+    # any mail the owner signed, old, with no order in it
+    letter = signed(private, make_mail("see you at 8", proof=None, date=formatdate(1e9)))
+    head, _, rest = letter.partition(b"\r\nFrom: ")
+    # Python: X-A, Date, Message-ID (fresh), From; then a blank line; the rest is "body".
+    # dkimpy: X-A, From, X-B, X-C, the signed headers; the signed body.
+    forged = (
+        b"X-A: 1\r" + _fresh() + b"\r\nFrom: " + rest.partition(b"\r\n")[0] + b"\r\n"
+        b"X-B: 2\r\r\n"
+        b"X-C: 3\r!off " + PLUG.encode() + b"\r\n" + head + b"\r\n" + rest.partition(b"\r\n")[2]
+    )
+    with DnsStub({KEY_NAME: record}) as dns:
+        configure(home, sink, f"dns = 127.0.0.1:{dns.port}\n")
+        listener = run(home, lambda listener: listener.deliver(forged))
+    assert sim.plug(PLUG).relay_state == 1, listener.audit()
+    assert ran(listener) == [] and sink.messages == []
+
+
+def test_a_signature_spelled_another_way_is_the_same_signature(
+    home: Path, sim: SimulatorThread, sink: ReplySink, dkim_key: tuple[bytes, bytes]
+) -> None:
+    private, record = dkim_key
+    order = signed(private, make_mail(f"!toggle {PLUG}", proof=None))
+    again = order.replace(b" b=", b" b=AAAA", 1) + b"\r\n"  # zero bytes in front; a blank line
+
+    async def scenario(listener: Listener) -> None:
+        await listener.deliver(order)
+        await listener.deliver(again)
+
+    with DnsStub({KEY_NAME: record}) as dns:
+        configure(home, sink, f"dns = 127.0.0.1:{dns.port}\n")
+        listener = run(home, scenario)
+    assert sim.plug(PLUG).relay_state == 0  # toggled once, not twice
+    assert ran(listener) == [f"toggle {PLUG}"]
+    assert len(sink.messages) == 1

@@ -9,7 +9,8 @@ once the journal has it.
 Before trust: the mail is parsed within bounds (what cannot be read is journaled as
 unreadable, moved, and never parsed again) and refused on its form (a once-only header
 twice, more than one ``auth`` line). Mail that proves no sender draws on its own hourly
-budget; past it no DNS lookup or code is tried for it. After trust: automated mail runs
+budget; past it no DNS lookup is made for it (a code is still tried: it costs none, and
+wrong codes lock TOTP for their claimed sender). After trust: automated mail runs
 nothing and gets no answer, a trusted sender's rate counts refusals too (so replies to
 refusals stay within it), and one DKIM signature runs once.
 """
@@ -160,7 +161,9 @@ class Processor:
             lookups=not flood,
         )
         sender = verdict.sender
-        if sender in s.senders and not (flood and not verdict.trusted):
+        # a code is tried even in a flood: it costs no lookup, and wrong ones lock TOTP for
+        # their claimed sender only (a stranger's junk must not shut the owner's codes out)
+        if sender in s.senders:
             assert sender is not None
             verdict = self._settle_code(mail, verdict, sender, orders.auth_codes)
         if flood and not verdict.trusted:

@@ -74,7 +74,7 @@ def test_codes_outside_the_text_that_is_read_prove_nothing(home: Path, sink: Rep
         f"\n--{boundary}\nContent-Type: text/plain\n\n!off {PLUG}\n"
         f"\n--{boundary}\nContent-Type: text/html\n\n<p>!auth {code}</p>\n--{boundary}--\n"
     )
-    head, _, rest = make_mail("", proof=None, subject=f"!auth {code}").partition(b"\r\n\r\n")
+    head = make_mail("", proof=None, subject=f"!auth {code}").partition(b"\r\n\r\n")[0]
     mails = [
         head + b"\r\n" + alternative.replace("\n", "\r\n").encode(),  # code in the HTML part
         make_mail(f"!off {PLUG}", proof=None, subject=f"!auth {code}"),  # code in the subject

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import configparser
 import ipaddress
+import re
 import socket
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -238,9 +239,11 @@ def _host_port(text: str, default: int, key: str) -> tuple[str, int]:
 
 
 def _redact(text: str) -> str:
-    """A URL as it may be shown: the password replaced by ***."""
+    """A URL as it may be shown: whatever stands before its last ``@`` (a user and a
+    password, however mistyped the rest is: ``imap:/``, ``imap//``) reduced to the scheme
+    and ``***``."""
     head, at, tail = text.rpartition("@")
-    if not at or "://" not in head:
+    if not at:
         return text
-    scheme, _, userinfo = head.partition("://")
-    return f"{scheme}://{userinfo.partition(':')[0]}:***@{tail}"
+    scheme = re.match(r"[A-Za-z][A-Za-z0-9+.-]*", head)
+    return f"{scheme.group() if scheme else ''}:***@{tail}"

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from conftest import run_shell, write_config
 
-PASSWORD = "hunter2pass"  # noqa: S105 - a test's own
+PASSWORD = "hunter2pass"
 GOOD_SOURCE = "maildir:/tmp/nowhere-kshell-redteam"
 
 

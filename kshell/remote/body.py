@@ -13,6 +13,7 @@ that mail, never for the listener.
 
 from __future__ import annotations
 
+import codecs
 import contextlib
 import re
 from dataclasses import dataclass, field
@@ -23,6 +24,10 @@ from kshell.errors import KshellError
 
 MAX_PARTS = 200  # a message of thousands of MIME parts is junk, not an order
 MAX_LINE = 1000  # longer "command lines" are not commands anyone typed on a phone
+_LINE_END = re.compile(r"\r\n|\r|\n")
+_OTHER_BREAK = re.compile("[\x0b\x0c\x1c-\x1e\x85\u2028\u2029]")
+# UTF-7 spells the marker "+ACE-": a line no person or filter reads as an order would be one
+HIDING_CHARSETS = frozenset({"utf_7"})
 
 
 class Unreadable(KshellError):
@@ -66,6 +71,8 @@ def _decode(part: Message, limit: int) -> str:
         return ""
     charset = part.get_content_charset() or "utf-8"
     try:
+        if codecs.lookup(charset).name.replace("-", "_") in HIDING_CHARSETS:
+            raise Unreadable(f"a text part is in {charset[:40]!r}, which hides what it says")
         # bytes.decode refuses the non-text codecs (zlib, base64...) with a LookupError
         return payload[:limit].decode(charset, errors="replace")[:limit]
     except (LookupError, UnicodeError, ValueError, TypeError):
@@ -75,13 +82,19 @@ def _decode(part: Message, limit: int) -> str:
 def parse_orders(text: str, marker: str = "!") -> Orders:
     """The command lines (marker removed) and ``auth`` codes of a body, in order."""
     orders = Orders()
-    for line in text.splitlines():  # CRLF, LF or CR alike
+    # A mail line ends at CR or LF (CRLF, LF or CR alike), never at what splitlines() also
+    # breaks at (VT, FF, FS/GS/RS, NEL, U+2028/2029): a client shows "> quoted\u2028!off X"
+    # as one quoted line, and so must we.
+    for line in _LINE_END.split(text):
         if line in ("-- ", "--"):  # signature separator (some clients drop the space)
             break
         if line.startswith(">") or not line.startswith(marker):
             continue
         command = line[len(marker) :].strip()
         if not command:
+            continue
+        if _OTHER_BREAK.search(command):
+            orders.problems.append("a command line holds a line-breaking character")
             continue
         if len(command) > MAX_LINE:
             orders.problems.append(f"a command line is longer than {MAX_LINE} characters")

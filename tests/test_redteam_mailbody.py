@@ -1,0 +1,54 @@
+"""Red team, the body of a mail (issue 9 classes 5 and 6): what counts as a line, and which
+text is read.
+
+- A mail line ends at CR or LF. Python's ``splitlines()`` also ends one at VT, FF, FS/GS/RS,
+  NEL and U+2028/2029, so ``> quoted\\u2028!off PLUG`` (hostile text a trusted sender
+  quotes, shown by a mail client as one quoted line) put ``!off PLUG`` in the first
+  column and ran it. Such a character in a command line is now a problem of the mail.
+- UTF-7 hides the marker (``+ACE-`` is ``!``): a line no person or filter reads as an
+  order ran as one. A part in UTF-7 makes the mail unreadable.
+
+Over the Maildir source with a simulated plug and a real SMTP sink.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from dovecot import ReplySink
+from test_remote_maildir import PLUG, Listener, configure, make_mail, run
+
+from kshell.simulator import PlugSpec, SimulatorThread
+
+
+def _ran(listener: Listener) -> list[str]:
+    return [a["command"] for a in listener.audit() if a["command"] and a["outcome"] == "ok"]
+
+
+@pytest.mark.parametrize("brk", ["\u2028", "\u2029", "\x85", "\x0b", "\x0c", "\x1c", "\x1e"])
+def test_a_line_ends_at_cr_or_lf_only(home: Path, sink: ReplySink, brk: str) -> None:
+    configure(home, sink)
+    spec = PlugSpec(host=PLUG, port=9999, udp_port=None, alias="Kettle", model="HS110(EU) 2.0")
+    quoted = make_mail(f"> what they wrote{brk}!off {PLUG}\n!info {PLUG}")
+    inline = make_mail(f"!info {PLUG}{brk}!off {PLUG}")
+
+    async def scenario(listener: Listener) -> None:
+        await listener.deliver(quoted)
+        await listener.deliver(inline)
+
+    with SimulatorThread([spec]) as sim:
+        listener = run(home, scenario)
+        assert sim.plug(PLUG).relay_state == 1, listener.audit()
+    assert f"off {PLUG}" not in _ran(listener)
+
+
+def test_a_utf7_part_runs_nothing(home: Path, sink: ReplySink) -> None:
+    configure(home, sink)
+    spec = PlugSpec(host=PLUG, port=9999, udp_port=None, alias="Kettle", model="HS110(EU) 2.0")
+    raw = make_mail(f"+ACE-off {PLUG}", headers="Content-Type: text/plain; charset=utf-7\n")
+    with SimulatorThread([spec]) as sim:
+        listener = run(home, lambda listener: listener.deliver(raw))
+        assert sim.plug(PLUG).relay_state == 1
+    assert _ran(listener) == [] and sink.messages == []
+    assert "unreadable" in listener.audit()[0]["verdict"]

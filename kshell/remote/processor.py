@@ -96,12 +96,23 @@ class Processor:
             else:
                 return  # not journaled: leave it where it is rather than lose it
         try:
-            await incoming.finish()
+            if incoming.discard is not None and self._proved_nothing(incoming, mail):
+                await incoming.discard()
+            else:
+                await incoming.finish()
         except asyncio.CancelledError:
             raise
         except Exception as exc:  # the source reconnects; the journal has it
             self.report(f"remote: could not move {clean(incoming.where)}: {clean(str(exc), 200)}")
             raise
+
+    def _proved_nothing(self, incoming: Incoming, mail: Mail | None) -> bool:
+        """Whether the journal has this mail as unreadable or rejected (no sender proven)."""
+        if mail is None:
+            entry = self.journal.find(unreadable_key(incoming.raw))
+            return entry is not None and entry.state == "unreadable"
+        entry = self.journal.find(mail.key)
+        return entry is not None and entry.state == "rejected"
 
     async def _journal_in(self, incoming: Incoming) -> Mail | None:
         """The mail, journaled as received, or None when there is nothing (more) to do."""

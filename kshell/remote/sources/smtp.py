@@ -8,7 +8,9 @@ ours wrote them, the sender did.
 
 What it keeps is bounded at DATA time: a message over ``max_message_bytes`` is refused in the
 dialogue (552), and one whose From: is not on the allowlist is refused (550) and kept
-nowhere: a stranger cannot fill the disk.
+nowhere: a stranger cannot fill the disk. One who writes an allowed address in From: is
+kept only until the mail proves no sender: then it is deleted (the journal and the audit
+log keep the record).
 """
 
 from __future__ import annotations
@@ -83,7 +85,7 @@ class SmtpSource:
         self.spec = spec
         self.settings = settings
         self.report = report
-        self.store = MaildirSource(maildir, settings, report)
+        self.store = MaildirSource(maildir, settings, report, keep_rejected=False)
         self.server: asyncio.AbstractServer | None = None
 
     def describe(self) -> str:

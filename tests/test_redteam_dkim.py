@@ -93,3 +93,48 @@ def test_a_signature_spelled_another_way_is_the_same_signature(
     assert sim.plug(PLUG).relay_state == 0  # toggled once, not twice
     assert ran(listener) == [f"toggle {PLUG}"]
     assert len(sink.messages) == 1
+
+
+def test_the_same_forgery_through_a_real_imap_server_runs_nothing(
+    tmp_path: Path, dkim_key: tuple[bytes, bytes], sink: ReplySink
+) -> None:
+    """Over a real IMAP server (Dovecot ends lines at a bare CR when it stores the mail, so
+    there the forgery fails DKIM before the listener's own check): nothing runs either way."""
+    import asyncio
+
+    from dovecot import Dovecot
+    from test_remote_imap import audit, configure, listen, until
+
+    reason = Dovecot.available()
+    if reason:
+        pytest.skip(reason)
+    private, record = dkim_key
+    letter = signed(private, make_mail("see you at 8", proof=None, date=formatdate(1e9)))
+    head, _, rest = letter.partition(b"\r\nFrom: ")
+    imap_plug = "127.50.2.2"
+    forged = (
+        b"X-A: 1\r" + _fresh() + b"\r\nFrom: " + rest.partition(b"\r\n")[0] + b"\r\n"
+        b"X-B: 2\r\r\n"
+        b"X-C: 3\r!off "
+        + imap_plug.encode()
+        + b"\r\n"
+        + head
+        + b"\r\n"
+        + rest.partition(b"\r\n")[2]
+    )
+    home = tmp_path / "home"
+    spec = PlugSpec(host=imap_plug, port=9999, udp_port=None, alias="Heater", relay_state=1)
+    with (
+        Dovecot(users={"red": "team%"}) as server,
+        DnsStub({KEY_NAME: record}) as dns,
+        SimulatorThread([spec]) as plugs,
+    ):
+        configure(home, server, "red", sink, f"dns = 127.0.0.1:{dns.port}\n")
+
+        async def scenario(_service: object) -> None:
+            await asyncio.to_thread(server.append, "red", forged)
+            await until(lambda: len(audit(home)) == 1, "the audit line")
+
+        listen(home, scenario)
+        assert plugs.plug(imap_plug).relay_state == 1
+    assert sink.messages == [] and audit(home)[0]["outcome"] == "not run"

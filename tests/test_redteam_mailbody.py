@@ -52,3 +52,28 @@ def test_a_utf7_part_runs_nothing(home: Path, sink: ReplySink) -> None:
         assert sim.plug(PLUG).relay_state == 1
     assert _ran(listener) == [] and sink.messages == []
     assert "unreadable" in listener.audit()[0]["verdict"]
+
+
+# A stranger mails the owner "!off PLUG" with kshell's address in Cc; the owner answers
+# "reply all" from a client that quotes the original below its own text without "> ".
+QUOTES = [
+    "-----Original Message-----\nFrom: Stranger <x@evil.test>\nSent: today\n\n",
+    "________________________________\nFrom: Stranger <x@evil.test>\nSent: today\n\n",
+    "From: Stranger <x@evil.test>\nSent: Sunday\nTo: boss@home.test\nSubject: hi\n\n",
+    "---------- Forwarded message ---------\nFrom: Stranger <x@evil.test>\n\n",
+    "Begin forwarded message:\n\n",
+    "On Sun, 29 Nov 2026 at 20:00, Stranger <x@evil.test> wrote:\n\n",
+]
+
+
+@pytest.mark.parametrize("quote", QUOTES)
+def test_what_a_reply_quotes_without_marks_is_not_an_order(
+    home: Path, sink: ReplySink, quote: str
+) -> None:
+    configure(home, sink)
+    spec = PlugSpec(host=PLUG, port=9999, udp_port=None, alias="Kettle", model="HS110(EU) 2.0")
+    raw = make_mail(f"!info {PLUG}\nThanks, will do.\n\n{quote}!off {PLUG}\n")
+    with SimulatorThread([spec]) as sim:
+        listener = run(home, lambda listener: listener.deliver(raw))
+        assert sim.plug(PLUG).relay_state == 1
+    assert _ran(listener) == [f"info {PLUG}"]

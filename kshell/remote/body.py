@@ -2,8 +2,10 @@
 
 The text is the first text/plain part that is not an attachment; when a mail has only
 HTML, the HTML as text. Command lines start with the marker (``!`` by default) in the
-first column; quoted lines (``>``) and everything after a ``-- `` signature line are
-ignored, and so is any other line (SMS gateways append text). ``!auth CODE`` is a TOTP
+first column; quoted lines (``>``) and everything after a ``-- `` signature line or the
+start of an unmarked quote (``-----Original Message-----``, an Outlook ``____`` rule, a
+``From:`` line, ``On ... wrote:``, a forward) are ignored, and so is any other line (SMS
+gateways append text). A line ends at CR or LF only. ``!auth CODE`` is a TOTP
 code, not a command; a mail may hold one such line at most.
 
 A part whose charset is unknown, or names a codec that cannot decode arbitrary bytes
@@ -25,6 +27,13 @@ from kshell.errors import KshellError
 MAX_PARTS = 200  # a message of thousands of MIME parts is junk, not an order
 MAX_LINE = 1000  # longer "command lines" are not commands anyone typed on a phone
 _LINE_END = re.compile(r"\r\n|\r|\n")
+# Where clients that top-post put the original below the sender's own text, unmarked: an
+# order quoted there is a stranger's (reply-all to a mail that had kshell in Cc)
+_QUOTED_BELOW = re.compile(
+    r"-{2,}\s*original message\s*-{2,}|_{10,}\s*$|-{3,}\s*forwarded message\s*-{3,}"
+    r"|begin forwarded message:|from:\s|on\s.*\swrote:\s*$",
+    re.IGNORECASE,
+)
 _OTHER_BREAK = re.compile("[\x0b\x0c\x1c-\x1e\x85\u2028\u2029]")
 # UTF-7 spells the marker "+ACE-": a line no person or filter reads as an order would be one
 HIDING_CHARSETS = frozenset({"utf_7"})
@@ -86,8 +95,8 @@ def parse_orders(text: str, marker: str = "!") -> Orders:
     # breaks at (VT, FF, FS/GS/RS, NEL, U+2028/2029): a client shows "> quoted\u2028!off X"
     # as one quoted line, and so must we.
     for line in _LINE_END.split(text):
-        if line in ("-- ", "--"):  # signature separator (some clients drop the space)
-            break
+        if line in ("-- ", "--") or _QUOTED_BELOW.match(line):  # a signature, or the
+            break  # start of what a reply or a forward quotes without "> " (not the sender's)
         if line.startswith(">") or not line.startswith(marker):
             continue
         command = line[len(marker) :].strip()

@@ -138,3 +138,33 @@ def test_the_same_forgery_through_a_real_imap_server_runs_nothing(
         listen(home, scenario)
         assert plugs.plug(imap_plug).relay_state == 1
     assert sink.messages == [] and audit(home)[0]["outcome"] == "not run"
+
+
+def test_a_pass_for_a_weak_signature_beside_a_failing_strong_one_proves_nothing(
+    dkim_key: tuple[bytes, bytes],
+) -> None:
+    """The server's ``dkim=pass header.d=home.test`` may be for the signature that does not
+    cover Date while the one that does fails: an old order with a new Date (and so a new
+    journal key) passed on the server's word. With any weak aligned signature beside it,
+    the listener checks the signatures itself."""
+    from email import message_from_bytes
+
+    import dkim
+
+    from kshell.remote.trust import judge
+
+    private, record = dkim_key
+    raw = make_mail(f"!off {PLUG}", proof=None, date=formatdate(1e9))
+    weak = dkim.sign(raw, b"sel", b"home.test", private, include_headers=[b"from", b"message-id"])
+    both = signed(private, weak + raw)
+    old_date = formatdate(1e9).encode()
+    replayed = both.replace(b"Date: " + old_date, b"Date: " + formatdate().encode())
+    replayed = b"Authentication-Results: mx.home.test; dkim=pass header.d=home.test\r\n" + replayed
+    verdict = judge(
+        message_from_bytes(replayed),
+        replayed,
+        senders={"boss@home.test": "control"},
+        authserv_id="mx.home.test",
+        dnsfunc=lambda name, timeout=5: record,
+    )
+    assert not verdict.trusted, verdict

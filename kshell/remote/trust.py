@@ -235,8 +235,9 @@ def judge(
     found = [sig.b for sig in signatures if sig.b]
     proof = authres_proof(msg, authserv_id, domain) if trust_authres else None
     why = ""
-    if proof is not None and signatures and all(sig.problem for sig in signatures):
-        # the server's pass is for a signature we would refuse (l=, or Date not signed)
+    if proof is not None and any(sig.problem for sig in signatures):
+        # the server's pass may be for a signature we would refuse (l=, or Date not signed)
+        # while the one we would take failed: check the signatures ourselves
         proof, why = None, next(sig.problem for sig in signatures if sig.problem) or ""
     if proof is None and lookups:
         proof, why = dkim_proof(raw, signatures, dnsfunc)

@@ -168,3 +168,26 @@ def test_a_pass_for_a_weak_signature_beside_a_failing_strong_one_proves_nothing(
         dnsfunc=lambda name, timeout=5: record,
     )
     assert not verdict.trusted, verdict
+
+
+@pytest.mark.parametrize(
+    "extra",
+    [
+        b"FROM: Boss <boss@home.test>\r\n",  # another case
+        b"from : Boss <boss@home.test>\r\n",  # a space before the colon
+        b"Message-Id: <new@home.test>\r\n",
+        b"DATE:\r\n " + formatdate().encode() + b"\r\n",  # folded
+        b"Subject\t: x\r\n",
+        b"X-Pad: 1\rDate: " + formatdate().encode() + b"\r\n",  # bare CR
+    ],
+)
+def test_a_second_copy_in_any_spelling_is_refused_on_its_form(extra: bytes) -> None:
+    from kshell.remote.mailparse import parse_mail
+    from kshell.remote.sources import Incoming
+
+    async def finish() -> None:
+        return None
+
+    raw = extra + make_mail(f"!off {PLUG}")
+    mail = parse_mail(Incoming(raw, len(raw), True, None, "test", finish))
+    assert mail.refusal is not None

@@ -77,3 +77,21 @@ def test_what_a_reply_quotes_without_marks_is_not_an_order(
         listener = run(home, lambda listener: listener.deliver(raw))
         assert sim.plug(PLUG).relay_state == 1
     assert _ran(listener) == [f"info {PLUG}"]
+
+
+def test_a_forwarded_mail_inside_is_not_the_senders_text(home: Path, sink: ReplySink) -> None:
+    """An HTML-only mail with a stranger's mail attached (message/rfc822): the attached
+    mail's text/plain was the first plain part found, and its orders ran as the owner's."""
+    configure(home, sink)
+    inner = f"From: x@evil.test\nSubject: hi\n\n!off {PLUG}\n"
+    body = (
+        f"--outer\nContent-Type: text/html\n\n<p>!info {PLUG}</p>\n"
+        "--outer\nContent-Type: message/rfc822\nContent-Disposition: attachment\n\n"
+        f"{inner}\n--outer--\n"
+    )
+    raw = make_mail(body, headers='Content-Type: multipart/mixed; boundary="outer"\n')
+    spec = PlugSpec(host=PLUG, port=9999, udp_port=None, alias="Kettle", model="HS110(EU) 2.0")
+    with SimulatorThread([spec]) as sim:
+        listener = run(home, lambda listener: listener.deliver(raw))
+        assert sim.plug(PLUG).relay_state == 1
+    assert _ran(listener) == [f"info {PLUG}"]

@@ -1,7 +1,7 @@
 """From a mail to its orders: the text of the body, and the command lines in it.
 
-The text is the first text/plain part that is not an attachment; when a mail has only
-HTML, the HTML as text. Command lines start with the marker (``!`` by default) in the
+The text is the first text/plain part that is not an attachment (nor inside an attached
+or forwarded mail); when a mail has only HTML, the HTML as text. Command lines start with the marker (``!`` by default) in the
 first column; quoted lines (``>``) and everything after a ``-- `` signature line or the
 start of an unmarked quote (``-----Original Message-----``, an Outlook ``____`` rule, a
 ``From:`` line, ``On ... wrote:``, a forward) are ignored, and so is any other line (SMS
@@ -59,11 +59,9 @@ def body_text(msg: Message, limit: int = 1_000_000) -> str:
     At most ``limit`` characters of it; raises ``Unreadable`` for a charset it cannot decode.
     """
     plain = html = None
-    for count, part in enumerate(msg.walk()):
+    for count, part in enumerate(_own_parts(msg)):
         if count > MAX_PARTS:
             break
-        if part.is_multipart() or part.get_content_disposition() == "attachment":
-            continue
         ctype = part.get_content_type()
         if ctype == "text/plain" and plain is None:
             plain = _decode(part, limit)
@@ -72,6 +70,25 @@ def body_text(msg: Message, limit: int = 1_000_000) -> str:
     if plain is not None:
         return plain
     return html_to_text(html) if html is not None else ""
+
+
+def _own_parts(msg: Message) -> list[Message]:
+    """The leaf parts the sender wrote, in order: never an attachment, and never inside an
+    attached or forwarded mail (message/*), whose text is someone else's."""
+    found: list[Message] = []
+    stack = [msg]
+    while stack and len(found) <= MAX_PARTS:
+        part = stack.pop()
+        if part.get_content_disposition() == "attachment":
+            continue
+        if part is not msg and part.get_content_maintype() == "message":
+            continue
+        payload = part.get_payload()
+        if part.is_multipart() and isinstance(payload, list):
+            stack += [sub for sub in reversed(payload) if isinstance(sub, Message)]
+        elif not part.is_multipart():
+            found.append(part)
+    return found
 
 
 def _decode(part: Message, limit: int) -> str:

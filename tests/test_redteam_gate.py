@@ -111,3 +111,25 @@ def test_what_a_sender_may_not_do_by_mail_stays_undone(
     assert set(ok) <= allowed, ok
     assert not Path("/tmp/redteam-out.csv").exists()
     assert not Path("/tmp/redteam-record.kshell").exists()
+
+
+def test_a_fake_plug_with_a_known_mac_does_not_take_the_name_by_mail(
+    home: Path, sink: ReplySink
+) -> None:
+    """Class 4 by a control sender (who may reach a new address): ``!info FAKE`` where the
+    fake reports the MAC and the name of a known plug that still answers."""
+    from conftest import run_shell
+
+    configure(home, sink)
+    fake = "127.50.1.3"
+    specs = [
+        PlugSpec(host=PLUG, port=9999, udp_port=None, alias="Kettle", model="HS110(EU) 2.0"),
+        PlugSpec(host=fake, port=9999, udp_port=None, alias="Kettle", model="HS110(EU) 2.0"),
+    ]
+    with SimulatorThread(specs) as sim:
+        assert run_shell(home, "-c", f"add {PLUG}").returncode == 0
+        sim.plug(fake).mac = sim.plug(PLUG).mac
+        run(home, lambda listener: listener.deliver(make_mail(f"!info {fake}; add {fake}")))
+        result = run_shell(home, "-c", "off Kettle")
+        assert sim.plug(PLUG).relay_state == 0, result.stdout + result.stderr
+        assert sim.plug(fake).relay_state == 1

@@ -34,3 +34,23 @@ def test_the_completion_menu_shows_a_hostile_alias_escaped() -> None:
         assert items, typed
         for item in items:
             assert not RAW.search(item.display + item.meta), (typed, item)
+
+
+def test_reading_a_hostile_alias_shows_it_on_one_line(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """``alias TARGET`` (read) put the plug's own name into a Text raw: its LF made a line
+    of the plug's choosing in the terminal."""
+    from conftest import run_shell, write_config
+
+    from kshell.simulator import PlugSpec, SimulatorThread
+
+    home = tmp_path / "home"
+    write_config(home)
+    host = "127.60.7.2"
+    spec = PlugSpec(host=host, port=9999, udp_port=None, alias="x", model="HS110(EU) 2.0")
+    with SimulatorThread([spec]) as sim:
+        assert run_shell(home, "-c", f"add {host}").returncode == 0
+        sim.plug(host).alias = "Kettle\n!reboot all --yes\u2028#"
+        result = run_shell(home, "-c", f"alias {host}")
+    assert result.returncode == 0, result.stderr
+    assert len(result.stdout.splitlines()) == 1, result.stdout
+    assert not RAW.search(result.stdout.rstrip("\n")), result.stdout

@@ -191,3 +191,37 @@ def test_a_second_copy_in_any_spelling_is_refused_on_its_form(extra: bytes) -> N
     raw = extra + make_mail(f"!off {PLUG}")
     mail = parse_mail(Incoming(raw, len(raw), True, None, "test", finish))
     assert mail.refusal is not None
+
+
+def test_an_oversized_signature_costs_no_lookup_and_no_big_number(
+    dkim_key: tuple[bytes, bytes],
+) -> None:
+    """dkimpy turns ``b=`` into a number byte by byte (quadratic): a 45 KB ``b=`` cost a
+    quarter of a second per signature. No key is longer than 8192 bits (1,366 characters)."""
+    from email import message_from_bytes
+
+    from kshell.remote.trust import judge
+
+    private, record = dkim_key
+    order = signed(private, make_mail(f"!off {PLUG}", proof=None))
+    import re
+
+    # the b= value runs to the end of the DKIM-Signature header (its folded lines included)
+    huge = re.sub(
+        rb" b=[A-Za-z0-9+/=\s]+?\r\n(?=\S)", b" b=" + b"AAAA" * 15_000 + b"\r\n", order, 1
+    )
+    assert len(huge) > 60_000
+    asked: list[str] = []
+
+    def dns(name: str, timeout: float = 5) -> bytes:
+        asked.append(name)
+        return record
+
+    verdict = judge(
+        message_from_bytes(huge),
+        huge,
+        senders={"boss@home.test": "control"},
+        authserv_id="",
+        dnsfunc=dns,
+    )
+    assert not verdict.trusted and asked == []

@@ -95,3 +95,18 @@ def test_a_forwarded_mail_inside_is_not_the_senders_text(home: Path, sink: Reply
         listener = run(home, lambda listener: listener.deliver(raw))
         assert sim.plug(PLUG).relay_state == 1
     assert _ran(listener) == [f"info {PLUG}"]
+
+
+@pytest.mark.parametrize("marker", ["|", "|!", ">"])
+def test_a_marker_that_reply_lines_start_with_is_refused(
+    home: Path, sink: ReplySink, marker: str
+) -> None:
+    """Every reply line starts with ``| `` (or ``> ``) so that none can be an order quoted
+    back: with ``[remote] marker = |`` every one of them was, a plug named ``reboot all
+    --yes #`` included (the ``devices`` row begins with its name)."""
+    from conftest import run_shell
+
+    configure(home, sink, f"marker = {marker}\n")
+    result = run_shell(home, "--listen", timeout=20)
+    assert result.returncode != 0
+    assert "marker" in result.stderr and "Traceback" not in result.stderr

@@ -109,8 +109,12 @@ def load_settings(config: configparser.ConfigParser, data_dir: Path) -> RemoteSe
         raise UsageError("[remote] reply_security must be none, starttls or ssl")
     reply = parse_reply(reply_text, security) if reply_text else None
     marker = get("marker", "!") or "!"
-    if any(ch.isspace() or ch.isalnum() for ch in marker) or marker.startswith(">"):
-        raise UsageError("[remote] marker must be punctuation such as ! (not a letter, space or >)")
+    # every reply line starts with "| " or "> ": a marker either begins with would make each
+    # of them an order when a reply is quoted back
+    if any(ch.isspace() or ch.isalnum() for ch in marker) or marker.startswith((">", "|")):
+        raise UsageError(
+            "[remote] marker must be punctuation such as ! (not a letter, space, > or |)"
+        )
     fmt = get("reply_format", "full").lower() or "full"
     if fmt not in ("full", "compact"):
         raise UsageError("[remote] reply_format must be full or compact")

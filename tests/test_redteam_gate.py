@@ -52,6 +52,9 @@ READER = [
     f"info {PLUG}:22",  # another port of a known plug
     "ping 127.50.1.2:22",
     "discover 127.50.1.0/30",
+    "discover --target 127.50.1.9",
+    "discover --tcp-port 22",
+    "add 127.50.1.9",
     "history",
     "replay 1 --dry-run",
     "replay /etc/passwd --dry-run",

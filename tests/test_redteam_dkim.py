@@ -225,3 +225,25 @@ def test_an_oversized_signature_costs_no_lookup_and_no_big_number(
         dnsfunc=dns,
     )
     assert not verdict.trusted and asked == []
+
+
+def test_a_flood_of_unproven_mail_does_not_shut_the_owners_signature_out(
+    home: Path, sim: SimulatorThread, sink: ReplySink, dkim_key: tuple[bytes, bytes]
+) -> None:
+    """Past ``unproven_per_hour`` no key is looked up (so junk costs no DNS), and the owner's
+    DKIM-only order (no server of ours wrote Authentication-Results) was refused with the
+    stranger's junk. A key that proved a sender before still verifies it then."""
+    private, record = dkim_key
+    with DnsStub({KEY_NAME: record}) as dns:
+        configure(home, sink, f"unproven_per_hour = 3\ndns = 127.0.0.1:{dns.port}\n")
+
+        async def scenario(listener: Listener) -> None:
+            await listener.deliver(signed(private, make_mail(f"!on {PLUG}", proof=None)))
+            for i in range(4):  # a stranger claiming the owner's address: no proof at all
+                await listener.deliver(make_mail(f"!off {PLUG} {i}", proof=None))
+            await listener.deliver(signed(private, make_mail(f"!off {PLUG}", proof=None)))
+
+        listener = run(home, scenario)
+        assert len(dns.asked) == 1  # the first order's lookup; the second used its key
+    assert sim.plug(PLUG).relay_state == 0
+    assert ran(listener) == [f"on {PLUG}", f"off {PLUG}"]

@@ -35,7 +35,7 @@ from kshell.remote.reply import ReplySender, build_reply, notice, transcript
 from kshell.remote.settings import RemoteSettings
 from kshell.remote.sources import Incoming, Reporter
 from kshell.remote.totp import TotpBook, TotpGuard, lower_permission
-from kshell.remote.trust import DnsFunc, Verdict, judge
+from kshell.remote.trust import DnsFunc, ProvenKeys, Verdict, judge
 from kshell.runner import run_line
 
 HOUR = 3600.0
@@ -62,6 +62,7 @@ class Processor:
         self.report = report
         self.trust_authres = trust_authres
         self.dnsfunc = dnsfunc
+        self.keys = ProvenKeys()  # DKIM keys that proved a sender: still used in a flood
         self.totp = TotpGuard(TotpBook(settings.totp, settings.totp_file, settings.secret), journal)
         self.stats = {
             "messages": 0,
@@ -170,6 +171,7 @@ class Processor:
             dnsfunc=self.dnsfunc,
             trust_authres=self.trust_authres,
             lookups=not flood,
+            keys=self.keys,
         )
         sender = verdict.sender
         # a code is tried even in a flood: it costs no lookup, and wrong ones lock TOTP for

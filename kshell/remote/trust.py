@@ -21,6 +21,7 @@ display name.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from email.message import Message
@@ -189,29 +190,65 @@ def dkim_proof(
     raw: bytes,
     signatures: list[Signature],
     dnsfunc: DnsFunc | None = None,
+    *,
+    lookups: bool = True,
+    keys: ProvenKeys | None = None,
 ) -> tuple[str | None, str]:
     """The first usable aligned signature that dkimpy verifies: (proof, why not).
 
-    At most ``DKIM_MAX_LOOKUPS`` lookups. Blocking (DNS): call it in a thread.
+    At most ``DKIM_MAX_LOOKUPS`` lookups; none with ``lookups`` off, where only ``keys``
+    that proved a sender before are used. Blocking (DNS): call it in a thread.
     """
     usable = [sig for sig in signatures if sig.problem is None][:DKIM_MAX_LOOKUPS]
     if not usable:
         return None, next((sig.problem for sig in signatures if sig.problem), "") or ""
     import dkim  # only remote mode needs it
 
+    keys = keys if keys is not None else ProvenKeys()
     verifier = dkim.DKIM(raw, minkey=1024, timeout=DNS_TIMEOUT)
     for sig in usable:
+        fetched: dict[str, bytes] = {}
         try:
-            ok = (
-                verifier.verify(idx=sig.index, dnsfunc=dnsfunc)
-                if dnsfunc
-                else verifier.verify(idx=sig.index)
-            )
+            ok = verifier.verify(idx=sig.index, dnsfunc=keys.lookup(dnsfunc, lookups, fetched))
         except Exception:  # noqa: BLE001 - dkimpy raises many kinds on malformed input
             ok = False
         if ok:
+            keys.remember(fetched)
             return f"DKIM signature of {sig.domain}", ""
     return None, "no aligned DKIM signature verified"
+
+
+@dataclass
+class ProvenKeys:
+    """DKIM keys that proved a sender lately. With lookups off (a flood of unproven mail:
+    junk must cost no DNS) the owner's signature still verifies with the key that proved it
+    last time; with lookups on, keys are always asked afresh (a revoked key stops at once)."""
+
+    keep_s: float = 3600.0
+    keys: dict[str, tuple[bytes, float]] = field(default_factory=dict)
+
+    def lookup(self, dnsfunc: DnsFunc | None, lookups: bool, fetched: dict[str, bytes]) -> DnsFunc:
+        def get_txt(name: bytes | str, timeout: float = DNS_TIMEOUT) -> bytes | None:
+            key = (name.decode("ascii", "replace") if isinstance(name, bytes) else name).lower()
+            if not lookups:
+                kept = self.keys.get(key)
+                return kept[0] if kept and time.monotonic() - kept[1] < self.keep_s else None
+            if dnsfunc is not None:
+                record = dnsfunc(name, timeout=timeout)
+            else:
+                from dkim.dnsplug import get_txt as system_txt
+
+                record = system_txt(name, timeout=timeout)
+            if record:
+                fetched[key] = record
+            return record
+
+        return get_txt
+
+    def remember(self, fetched: dict[str, bytes]) -> None:
+        now = time.monotonic()
+        self.keys = {k: v for k, v in self.keys.items() if now - v[1] < self.keep_s}
+        self.keys.update((name, (record, now)) for name, record in fetched.items())
 
 
 def judge(
@@ -223,11 +260,13 @@ def judge(
     dnsfunc: DnsFunc | None = None,
     trust_authres: bool = True,
     lookups: bool = True,
+    keys: ProvenKeys | None = None,
 ) -> Verdict:
     """Allowlist first, then the cheapest proof that holds. Blocking (DKIM, DNS): use a thread.
 
     ``trust_authres`` is off where no server of ours wrote the headers (the SMTP listener);
-    ``lookups`` off (too much unproven mail lately) means no DNS at all.
+    ``lookups`` off (too much unproven mail lately) means no DNS at all: only ``keys`` that
+    proved a sender before still verify.
     """
     sender = from_address(msg)
     if sender is None:
@@ -244,8 +283,8 @@ def judge(
         # the server's pass may be for a signature we would refuse (l=, or Date not signed)
         # while the one we would take failed: check the signatures ourselves
         proof, why = None, next(sig.problem for sig in signatures if sig.problem) or ""
-    if proof is None and lookups:
-        proof, why = dkim_proof(raw, signatures, dnsfunc)
+    if proof is None:
+        proof, why = dkim_proof(raw, signatures, dnsfunc, lookups=lookups, keys=keys)
     if proof is None:
         return Verdict(
             False,

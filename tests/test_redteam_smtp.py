@@ -44,3 +44,33 @@ def test_forged_mail_is_not_kept_but_proven_mail_is(home: Path, sink: ReplySink)
     kept += list((maildir / ".Executed" / "cur").iterdir())
     assert len(kept) == 1, len(kept)  # the proven order only
     assert len(audit(home)) >= 21  # every forged mail is on record
+
+
+def test_the_listener_answers_strangers_as_it_answers_the_allowed(
+    home: Path, sink: ReplySink
+) -> None:
+    """550 for a From: not on the allowlist and 250 for one on it told a stranger who may
+    send orders (an allowlist oracle, one address at a time). Both are answered alike; the
+    stranger's mail is dropped unwritten."""
+    import smtplib
+
+    port = free_port()
+    configure(home, sink, port)
+    answers: list[str] = []
+
+    def try_send(raw: bytes) -> None:
+        try:
+            send(port, raw)
+            answers.append("accepted")
+        except smtplib.SMTPException as exc:
+            answers.append(f"refused {exc}")
+
+    async def scenario(service: RemoteService) -> None:
+        await asyncio.to_thread(try_send, make_mail("hi", proof=None, sender="nobody@home.test"))
+        await asyncio.to_thread(try_send, make_mail("hi", proof=None))  # boss, unproven
+        await until(lambda: len(audit(home)) == 1, "the unproven mail's audit line")
+
+    listen(home, scenario)
+    assert answers[0] == answers[1], answers
+    maildir = home / "Maildir"
+    assert not [p for p in maildir.rglob("*") if p.is_file() and p.parent.name in ("new", "cur")]

@@ -110,3 +110,15 @@ def test_a_marker_that_reply_lines_start_with_is_refused(
     result = run_shell(home, "--listen", timeout=20)
     assert result.returncode != 0
     assert "marker" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_a_gateways_from_line_at_the_top_does_not_hide_the_order(
+    home: Path, sink: ReplySink
+) -> None:
+    configure(home, sink)
+    spec = PlugSpec(host=PLUG, port=9999, udp_port=None, alias="Kettle", model="HS110(EU) 2.0")
+    raw = make_mail(f"From: +15550100\n!off {PLUG}\n")
+    with SimulatorThread([spec]) as sim:
+        listener = run(home, lambda listener: listener.deliver(raw))
+        assert sim.plug(PLUG).relay_state == 0
+    assert _ran(listener) == [f"off {PLUG}"]

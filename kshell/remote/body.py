@@ -31,9 +31,12 @@ _LINE_END = re.compile(r"\r\n|\r|\n")
 # order quoted there is a stranger's (reply-all to a mail that had kshell in Cc)
 _QUOTED_BELOW = re.compile(
     r"-{2,}\s*original message\s*-{2,}|_{10,}\s*$|-{3,}\s*forwarded message\s*-{3,}"
-    r"|begin forwarded message:|from:\s|on\s.*\swrote:\s*$",
+    r"|begin forwarded message:|on\s.*\swrote:\s*$",
     re.IGNORECASE,
 )
+# a header block quoted below the sender's text; at the very top it is a gateway's (some
+# SMS-to-mail gateways begin the body with "From: +1555...")
+_HEADER_BELOW = re.compile(r"from:\s", re.IGNORECASE)
 _OTHER_BREAK = re.compile("[\x0b\x0c\x1c-\x1e\x85\u2028\u2029]")
 # UTF-7 spells the marker "+ACE-": a line no person or filter reads as an order would be one
 HIDING_CHARSETS = frozenset({"utf_7"})
@@ -111,9 +114,13 @@ def parse_orders(text: str, marker: str = "!") -> Orders:
     # A mail line ends at CR or LF (CRLF, LF or CR alike), never at what splitlines() also
     # breaks at (VT, FF, FS/GS/RS, NEL, U+2028/2029): a client shows "> quoted\u2028!off X"
     # as one quoted line, and so must we.
+    written = False  # a line of the sender's own above
     for line in _LINE_END.split(text):
         if line in ("-- ", "--") or _QUOTED_BELOW.match(line):  # a signature, or the
             break  # start of what a reply or a forward quotes without "> " (not the sender's)
+        if written and _HEADER_BELOW.match(line):
+            break
+        written = written or bool(line.strip())
         if line.startswith(">") or not line.startswith(marker):
             continue
         command = line[len(marker) :].strip()

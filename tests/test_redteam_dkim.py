@@ -247,3 +247,27 @@ def test_a_flood_of_unproven_mail_does_not_shut_the_owners_signature_out(
         assert len(dns.asked) == 1  # the first order's lookup; the second used its key
     assert sim.plug(PLUG).relay_state == 0
     assert ran(listener) == [f"on {PLUG}", f"off {PLUG}"]
+
+
+def test_replays_of_a_signed_order_do_not_use_up_the_owners_rate(
+    home: Path, sim: SimulatorThread, sink: ReplySink, dkim_key: tuple[bytes, bytes]
+) -> None:
+    """A stranger holding one old signed mail of the owner's replays it with a blank line
+    more each time (a new journal key, the same signature): each was refused as too old,
+    with a reply, and counted against the owner's ``rate_per_hour``, until the owner's next
+    real order was refused. A signature is now settled before the rate and the age: the
+    first copy is answered once, the others run nothing, get no reply and cost the owner
+    nothing."""
+    private, record = dkim_key
+    old = signed(private, make_mail(f"!toggle {PLUG}", proof=None, date=formatdate(1e9)))
+    with DnsStub({KEY_NAME: record}) as dns:
+        configure(home, sink, f"rate_per_hour = 3\ndns = 127.0.0.1:{dns.port}\n")
+
+        async def scenario(listener: Listener) -> None:
+            for i in range(6):
+                await listener.deliver(old + b"\r\n" * i)
+            await listener.deliver(signed(private, make_mail(f"!off {PLUG}", proof=None)))
+
+        listener = run(home, scenario)
+    assert ran(listener) == [f"off {PLUG}"]
+    assert len(sink.messages) == 2  # "too old" once, then the real order's transcript

@@ -12,7 +12,8 @@ twice, more than one ``auth`` line). Mail that proves no sender draws on its own
 budget; past it no DNS lookup is made for it (a code is still tried: it costs none, and
 wrong codes lock TOTP for their claimed sender). After trust: automated mail runs
 nothing and gets no answer, a trusted sender's rate counts refusals too (so replies to
-refusals stay within it), and one DKIM signature runs once.
+refusals stay within it), and one DKIM signature is settled once (before the rate, so a
+replayed copy costs the owner nothing).
 """
 
 from __future__ import annotations
@@ -185,6 +186,19 @@ class Processor:
             self._reject(mail, sender, verdict.how)
             return
         assert sender is not None and verdict.permission is not None
+        # one signature is settled once, before the rate and the age: a stranger replaying
+        # a signed mail (a blank line more makes a new journal key) gets it no second
+        # answer and costs the owner's rate nothing; the copy counts as unproven mail
+        for key in verdict.signatures:
+            before = self.journal.use_signature(key, mail.key)
+            if before is not None and before != mail.key:
+                self.stats["duplicates"] += 1
+                self.journal.set_state(mail.key, "rejected", "DKIM signature seen before")
+                self._audit(mail, sender, None, "duplicate signature", "not run")
+                self.report(
+                    f"remote: mail from {sender}: its DKIM signature was seen before; not run"
+                )
+                return
         machine = automated(mail.msg)
         if machine is not None:
             self._refuse(mail, sender, f"automated mail ({machine}) is never an order")
@@ -194,14 +208,6 @@ class Processor:
             reason, reply = why
             await self._refuse_and_reply(mail, sender, reason, reply)
             return
-        for b in verdict.signatures:
-            before = self.journal.use_signature(b, mail.key)
-            if before is not None and before != mail.key:
-                self.stats["duplicates"] += 1
-                self.journal.set_state(mail.key, "refused", "DKIM signature ran before")
-                self._audit(mail, sender, None, "duplicate signature", "not run")
-                self.report(f"remote: mail from {sender}: its DKIM signature ran before; not run")
-                return
         await self._run(mail, orders, sender, verdict)
 
     def _settle_code(self, mail: Mail, verdict: Verdict, sender: str, codes: list[str]) -> Verdict:

@@ -663,7 +663,7 @@ class SimPlug:
             raise DeviceError(INVALID_ARGUMENT)
         if self._job is not None:
             self._job.cancel()
-        self._job = DownloadJob(url, self.firmware, self.faults)
+        self._job = DownloadJob(url, self.firmware, self.faults, source=self.host)
         self._job.start()
         return {"err_code": 0}
 

@@ -1,0 +1,228 @@
+"""Everyday control (issue 12): clock, schedules, brightness and settings, on both families,
+over real sockets, as an owner runs them (``python shell.py -c ...``).
+
+Plugs live on 127.61.0.x (this file's range). python-kasa reads back what kshell wrote on
+the old generation; rules fire on a plug whose clock the simulator runs fast.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from conftest import run_shell, wait_until
+
+from kshell.simulator import PlugSpec, SimulatorThread
+from kshell.simulator.accounts import DEMO_ACCOUNT
+
+LAMP, FAST, DIM, SWITCH, KETTLE, SDIM, NOWHERE = (f"127.61.0.{n}" for n in range(2, 9))
+CREDS = {"KSHELL_USERNAME": DEMO_ACCOUNT.username, "KSHELL_PASSWORD": DEMO_ACCOUNT.password}
+
+
+@pytest.fixture(scope="module")
+def sim() -> Iterator[SimulatorThread]:
+    specs = [
+        PlugSpec(host=LAMP, model="HS110(EU) 2.0", alias="Lamp", udp_port=None, clock_drift=300),
+        PlugSpec(host=FAST, model="HS100(US) 2.0", alias="Fast", udp_port=None, clock_speed=120),
+        PlugSpec(host=DIM, model="HS220(US) 1.0", alias="Dimmer", udp_port=None),
+        PlugSpec(host=SWITCH, model="HS200(US) 2.0", alias="Switch", udp_port=None),
+        PlugSpec(host=KETTLE, model="P110(EU) 1.0", alias="Kettle", clock_drift=-200),
+        PlugSpec(host=SDIM, model="HS220(US) 3.26", alias="Hall"),
+        PlugSpec(host=NOWHERE, model="HS105(US) 1.0", alias="Nowhere", udp_port=None),
+    ]
+    with SimulatorThread(specs, account=DEMO_ACCOUNT) as running:
+        running.plug(NOWHERE).latitude = running.plug(NOWHERE).longitude = 0.0
+        yield running
+
+
+@pytest.fixture(scope="module")
+def house(tmp_path_factory: pytest.TempPathFactory, sim: SimulatorThread) -> Path:
+    home = tmp_path_factory.mktemp("everyday") / "home"
+    for host in (LAMP, FAST, DIM, SWITCH, KETTLE, SDIM, NOWHERE):
+        result = run_shell(home, "-c", f"add {host}", env=CREDS)
+        assert result.returncode == 0, result.stderr
+    return home
+
+
+def sh(home: Path, *args: str):  # type: ignore[no-untyped-def]
+    return run_shell(home, *args, env=CREDS)
+
+
+def js(home: Path, line: str) -> dict:
+    result = sh(home, "--json", "-c", line)
+    assert result.returncode == 0, result.stdout + result.stderr
+    return json.loads(result.stdout.splitlines()[0])
+
+
+def one_line_error(result) -> str:  # type: ignore[no-untyped-def]
+    assert result.returncode != 0
+    lines = [line for line in result.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1, result.stderr
+    assert "Traceback" not in result.stderr
+    return lines[0]
+
+
+# -- clock ------------------------------------------------------------------------------------
+def test_time_shows_drift_in_utc_and_flags_over_a_minute(house: Path) -> None:
+    lamp = js(house, "time Lamp")
+    assert lamp["zone"] == "Europe/Amsterdam" and 290 < lamp["drift_s"] < 310
+    assert lamp["drifting"] is True
+    kettle = js(house, "time Kettle")
+    assert -210 < kettle["drift_s"] < -190 and kettle["drifting"]
+    dimmer = js(house, "time Dimmer")  # New York's zone, no drift: a zone is never drift
+    assert dimmer["zone"] == "America/New_York" and abs(dimmer["drift_s"]) < 5
+    assert not dimmer["drifting"]
+    text = sh(house, "-c", "time Lamp").stdout
+    assert "ahead" in text and "more than a minute" in text
+
+
+def test_time_sync_sets_clock_and_zone_on_both_families(house: Path, sim: SimulatorThread) -> None:
+    for name in ("Lamp", "Kettle"):
+        result = sh(house, "--json", "-c", f"time sync {name} --zone Asia/Tokyo")
+        assert result.returncode == 0, result.stderr
+        after = js(house, f"time {name}")
+        assert after["zone"] == "Asia/Tokyo" and abs(after["drift_s"]) < 5, after
+    assert sim.plug(LAMP).tz_index == 90  # the IOT family's index for Tokyo
+    bad = sh(house, "-c", "time sync Lamp --zone Mars/Olympus")
+    assert "unknown time zone" in one_line_error(bad)
+
+
+# -- schedules --------------------------------------------------------------------------------
+def _plug_minute(house: Path, name: str) -> tuple[int, int]:
+    local = js(house, f"time {name}")["local"]
+    hour, minute = local[11:16].split(":")
+    return int(hour), int(minute)
+
+
+def test_a_rule_added_is_listed_in_words_fires_and_python_kasa_sees_it(
+    house: Path, sim: SimulatorThread
+) -> None:
+    sh(house, "-c", "off Fast")
+    hour, minute = _plug_minute(house, "Fast")
+    minute += 2  # two plug minutes: one real second at 120x
+    at = f"{(hour + minute // 60) % 24:02d}:{minute % 60:02d}"
+    added = js(house, f"schedule add Fast on {at} daily")
+    assert added["rule"]["text"] == f"every day {at} on"
+    listed = js(house, "schedule Fast")
+    assert [r["text"] for r in listed["rules"]] == [f"every day {at} on"]
+    assert listed["next"].startswith("on ")
+    wait_until(lambda: sim.plug(FAST).sockets[0].state == 0, 1)
+    wait_until(
+        lambda: js(house, "info Fast")["relay_state"] == 1, 10, step=0.5, what="the rule to fire"
+    )
+
+    from kasa.iot import IotPlug
+
+    async def kasa_rules() -> list[tuple[int, int]]:
+        dev = IotPlug(FAST)
+        await dev.update()
+        rules = dev.modules["schedule"].rules
+        await dev.disconnect()
+        return [(r.smin, r.sact.value) for r in rules]
+
+    assert asyncio.run(kasa_rules()) == [(int(at[:2]) * 60 + int(at[3:]), 1)]
+
+
+def test_schedule_words_enable_disable_and_delete(house: Path, sim: SimulatorThread) -> None:
+    js(house, "schedule add Lamp off 23:00 sat,sun")
+    rid = js(house, "schedule add Lamp on 07:30 mon-fri")["rule"]["id"]
+    texts = {r["text"] for r in js(house, "schedule Lamp")["rules"]}
+    assert {"weekends 23:00 off", "weekdays 07:30 on"} <= texts
+    js(house, f"schedule disable Lamp {rid}")
+    rule = next(r for r in js(house, "schedule Lamp")["rules"] if r["id"] == rid)
+    assert rule["enabled"] is False
+    js(house, "schedule disable Lamp")
+    assert js(house, "schedule Lamp")["enabled"] is False and sim.plug(LAMP).schedule.enable == 0
+    js(house, "schedule enable Lamp")
+    assert js(house, f"schedule delete Lamp {rid} --yes")["deleted"] == 1
+    assert rid not in {r["id"] for r in js(house, "schedule Lamp")["rules"]}
+    js(house, "schedule delete Lamp all --yes")
+    assert sim.plug(LAMP).schedule.rules == []
+
+
+@pytest.mark.parametrize(
+    ("line", "says"),
+    [
+        ("schedule add Lamp on 25:00", "HH is 00-23"),
+        ("schedule add Lamp on noon", "not a time"),
+        ("schedule add Lamp on 07:00 mon-xyz", "not a day list"),
+        ("schedule delete Lamp NOSUCH --yes", "no rule 'NOSUCH'"),
+        ("schedule enable Lamp NOSUCH", "no rule 'NOSUCH'"),
+    ],
+)
+def test_bad_schedule_input_is_one_line_and_writes_nothing(
+    house: Path, sim: SimulatorThread, line: str, says: str
+) -> None:
+    before = [dict(r) for r in sim.plug(LAMP).schedule.rules]
+    assert says in one_line_error(sh(house, "-c", line))
+    assert sim.plug(LAMP).schedule.rules == before
+
+
+def test_a_sun_rule_on_a_plug_without_location_is_accepted_with_a_warning(house: Path) -> None:
+    added = js(house, "schedule add Nowhere off sunset+15 daily")
+    assert added["rule"]["text"] == "every day sunset+15 min off"
+    assert "wrong time" in added["warning"]
+    assert "wrong time" in sh(house, "-c", "schedule Nowhere").stdout
+
+
+def test_smart_schedule_is_listed_and_writes_refused_naming_why(house: Path) -> None:
+    listed = js(house, "schedule Kettle")
+    assert listed["rules"] == [] and listed["writable"] is False
+    line = one_line_error(sh(house, "-c", "schedule add Kettle on 07:00"))
+    assert "not on record" in line
+
+
+def test_npm_peer_stores_rules_but_answers_0_to_a_zone_it_never_stores(
+    npm_peer, tmp_path: Path
+) -> None:
+    npm_peer([{"address": "127.61.1.2", "port": 9999, "model": "hs100", "alias": "Peer"}], 0)
+    home = tmp_path / "home"
+    assert run_shell(home, "-c", "add 127.61.1.2").returncode == 0
+    added = js(home, "schedule add Peer on 06:45 weekdays")
+    assert added["rule"]["text"] == "weekdays 06:45 on"
+    line = one_line_error(run_shell(home, "-c", "time sync Peer --zone Asia/Tokyo"))
+    assert "answered 0" in line
+
+
+# -- dimmers, switches, settings --------------------------------------------------------------
+def test_brightness_on_both_families_and_python_kasa_reads_it(
+    house: Path, sim: SimulatorThread
+) -> None:
+    assert js(house, "brightness Dimmer 40")["brightness"] == 40
+    assert js(house, "brightness Dimmer")["brightness"] == 40
+    assert js(house, "brightness Hall 30")["brightness"] == 30
+
+    from kasa.iot import IotDimmer
+
+    async def kasa_level() -> int:
+        dev = IotDimmer(DIM)
+        await dev.update()
+        level = dev.brightness
+        await dev.disconnect()
+        return level
+
+    assert asyncio.run(kasa_level()) == 40
+    for level in ("0", "101"):
+        assert "1-100" in one_line_error(sh(house, "-c", f"brightness Dimmer {level}"))
+    assert sim.plug(DIM).light["brightness"] == 40
+    assert "not a dimmer" in one_line_error(sh(house, "-c", "brightness Switch 50"))
+
+
+def test_on_and_off_keep_working_on_dimmers_and_switches(house: Path) -> None:
+    for name in ("Dimmer", "Switch", "Hall"):
+        assert js(house, f"off {name}")["state"] == "off"
+        assert js(house, f"on {name}")["state"] == "on"
+
+
+def test_feature_lists_settable_and_sets_one_read_back(house: Path, sim: SimulatorThread) -> None:
+    names = {f["name"] for f in js(house, "feature Kettle")["features"]}
+    assert {"led", "auto_off", "auto_off_minutes"} <= names
+    assert js(house, "feature Kettle auto_off on")["value"] == "on"
+    assert js(house, "feature Kettle auto_off_minutes 30")["value"] == "30"
+    assert js(house, "feature Dimmer brightness 55")["value"] == "55"
+    assert sim.plug(DIM).light["brightness"] == 55
+    assert "on or off" in one_line_error(sh(house, "-c", "feature Kettle led maybe"))
+    assert "settable:" in one_line_error(sh(house, "-c", "feature Lamp child_lock on"))

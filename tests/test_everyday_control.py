@@ -195,12 +195,13 @@ def test_brightness_on_both_families_and_python_kasa_reads_it(
     assert js(house, "brightness Dimmer")["brightness"] == 40
     assert js(house, "brightness Hall 30")["brightness"] == 30
 
+    from kasa import Module
     from kasa.iot import IotDimmer
 
     async def kasa_level() -> int:
         dev = IotDimmer(DIM)
         await dev.update()
-        level = dev.brightness
+        level = dev.modules[Module.Light].brightness
         await dev.disconnect()
         return level
 

@@ -63,7 +63,7 @@ def catch_up(plug: SimPlug, real: float) -> None:
             if not rule.get("repeat", 1) and any(_moments(rule, since, now, zone_of(plug))):
                 rule["enable"] = 0  # a one-off rule is spent
     for rule in plug.count_down.rules:
-        armed = clock.countdowns.get(rule.get("id", ""))
+        armed = clock.countdowns.get(str(rule.get("id", "")))
         if armed is None or not rule.get("enable"):
             continue
         at = armed + rule.get("delay", 0)
@@ -81,7 +81,7 @@ def _moments(rule: Answer, since: float, now: float, zone: dt.tzinfo) -> list[fl
     option, minute, wday = rule.get("stime_opt"), rule.get("smin", 0), rule.get("wday")
     if not isinstance(wday, list) or len(wday) != 7 or not isinstance(minute, int):
         return []
-    at_minute = minute if option == 0 else SUN_MINUTE.get(option, -9999) + minute
+    at_minute = minute if option == 0 else SUN_MINUTE.get(int(option or 0), -9999) + minute
     out = []
     day = dt.datetime.fromtimestamp(since, zone).date()
     last = dt.datetime.fromtimestamp(now, zone).date()
@@ -116,7 +116,8 @@ def set_time(plug: SimPlug, args: Answer, ctx: Any, real: float) -> Answer:
             return dict(INVALID)
         plug.tz_index = index
     try:
-        local = dt.datetime(*(args[k] for k in keys), tzinfo=zone_of(plug))
+        y, mo, d, h, mi, s = (int(args[k]) for k in keys)
+        local = dt.datetime(y, mo, d, h, mi, s, tzinfo=zone_of(plug))
     except ValueError:
         return dict(INVALID)
     plug.wall.set(real, local.timestamp())
@@ -156,10 +157,14 @@ def countdown_edit(plug: SimPlug, args: Answer, ctx: Any, real: float) -> Answer
     return answer
 
 
-IOT_TIME = {"get_time": get_time, "get_timezone": get_timezone, "set_timezone": set_time}
+IOT_TIME: dict[str, Any] = {
+    "get_time": get_time,
+    "get_timezone": get_timezone,
+    "set_timezone": set_time,
+}
 IOT_TIME["set_time"] = set_time
-IOT_DIMMER = {"set_brightness": set_brightness}
-IOT_COUNTDOWN = {"get_rules": countdown_rules, "add_rule": countdown_add}
+IOT_DIMMER: dict[str, Any] = {"set_brightness": set_brightness}
+IOT_COUNTDOWN: dict[str, Any] = {"get_rules": countdown_rules, "add_rule": countdown_add}
 IOT_COUNTDOWN["edit_rule"] = countdown_edit
 
 
@@ -173,7 +178,7 @@ def smart_device_time(api: Any, params: Answer, child: Any) -> Answer:
 
 
 def smart_set_device_time(api: Any, params: Answer, child: Any) -> None:
-    from kshell.simulator.smart import INVALID_PARAMS, SmartError
+    from kshell.simulator.smart import INVALID_PARAMS, SmartError  # type: ignore[attr-defined]  # smart imports them
 
     stamp, region = params.get("timestamp"), params.get("region")
     if isinstance(stamp, bool) or not isinstance(stamp, int):
@@ -188,7 +193,7 @@ def smart_set_device_time(api: Any, params: Answer, child: Any) -> None:
 
 
 def smart_set_auto_off(api: Any, params: Answer, child: Any) -> None:
-    from kshell.simulator.smart import INVALID_PARAMS, SmartError
+    from kshell.simulator.smart import INVALID_PARAMS, SmartError  # type: ignore[attr-defined]  # smart imports them
 
     enable, delay = params.get("enable", api.auto_off["enable"]), params.get("delay_min", 0)
     if not isinstance(enable, bool) or isinstance(delay, bool) or not isinstance(delay, int):

@@ -982,7 +982,10 @@ _PLUG_TABLE: dict[str, dict[str, Handler]] = {
     "netif": {"get_scaninfo": SimPlug._scaninfo},
 }
 _METER_TABLE = {**_PLUG_TABLE, "emeter": _EMETER}
-_DIMMER_TABLE = {**_PLUG_TABLE, "smartlife.iot.dimmer": everyday.IOT_DIMMER}
+_DIMMER_TABLE: dict[str, dict[str, Handler]] = {
+    **_PLUG_TABLE,
+    "smartlife.iot.dimmer": everyday.IOT_DIMMER,
+}
 _BULB_TABLE: dict[str, dict[str, Handler]] = {
     "system": {
         "get_sysinfo": SimPlug._get_sysinfo,

@@ -98,16 +98,21 @@ class IotTime(TimeModule):
 
     async def read(self) -> PlugTime:
         fields = await self._ask("get_time")
-        index = (await self._ask("get_timezone")).get("index")
+        index = _int_or_none((await self._ask("get_timezone")).get("index"))
         now = time.time()
-        parts = [fields.get(k) for k in ("year", "month", "mday", "hour", "min", "sec")]
-        zone = iot_zones.zone_of(index) if _is_int(index) else None
-        if not all(_is_int(p) for p in parts):
-            return PlugTime("?", zone and zone.key, None, None)
+        parts = [
+            _int_or_none(fields.get(k)) for k in ("year", "month", "mday", "hour", "min", "sec")
+        ]
+        zone = iot_zones.zone_of(index) if index is not None else None
+        name = zone.key if zone is not None else None
+        numbers = [p for p in parts if p is not None]
+        if len(numbers) != 6:
+            return PlugTime("?", name, None, None)
         try:
-            naive = dt.datetime(*parts)  # type: ignore[arg-type]  # ints, checked above
+            year, month, day, hour, minute, second = numbers
+            naive = dt.datetime(year, month, day, hour, minute, second)
         except ValueError:
-            return PlugTime("?", zone and zone.key, None, None)
+            return PlugTime("?", name, None, None)
         local = naive.strftime("%Y-%m-%d %H:%M:%S")
         if zone is None:  # an index we cannot place: the plug's UTC is unknown
             return PlugTime(local, None, None, None)
@@ -142,10 +147,11 @@ class SmartTime(TimeModule):
     async def read(self) -> PlugTime:
         answer = await self.proto.call("get_device_time", idempotent=True)
         now = time.time()
-        stamp, diff, region = (answer.get(k) for k in ("timestamp", "time_diff", "region"))
-        offset = diff if _is_int(diff) and abs(diff) <= 24 * 60 else None
-        zone = region[:64] if isinstance(region, str) and region else None
-        if not _is_int(stamp):
+        stamp, diff = _int_or_none(answer.get("timestamp")), _int_or_none(answer.get("time_diff"))
+        region = answer.get("region")
+        offset = diff if diff is not None and abs(diff) <= 24 * 60 else None
+        zone = region[:64] if isinstance(region, str) and region.isprintable() else None
+        if stamp is None:
             return PlugTime("?", zone, offset, None)
         local = time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(stamp + (offset or 0) * 60))
         return PlugTime(local, zone, offset, stamp - now)
@@ -162,8 +168,8 @@ class SmartTime(TimeModule):
         await self.proto.call("set_device_time", params)
 
 
-def _is_int(value: Any) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool)
+def _int_or_none(value: Any) -> int | None:
+    return value if isinstance(value, int) and not isinstance(value, bool) else None
 
 
 def build(proto: IotProtocol | SmartProtocol) -> TimeModule:

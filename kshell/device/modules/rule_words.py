@@ -67,7 +67,7 @@ def parse_days(text: str | None) -> tuple[tuple[int, ...], bool]:
     for part in word.split(","):
         ends = part.split("-")
         if len(ends) > 2 or not all(e in DAY_NAMES for e in ends):
-            raise UsageError(f"{text[:30]!r} is not a day list: use {DAYS_HELP}")
+            raise UsageError(f"{word[:30]!r} is not a day list: use {DAYS_HELP}")
         first = DAY_NAMES.index(ends[0])
         last = DAY_NAMES.index(ends[-1])
         day = first

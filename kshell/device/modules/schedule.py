@@ -160,10 +160,10 @@ def iot_rule(raw: Any) -> Rule | None:
     if not isinstance(raw, dict):
         return None
     rid, wday = safe_id(raw.get("id")), raw.get("wday")
-    option, minute, action = raw.get("stime_opt"), raw.get("smin"), raw.get("sact")
+    option, minute, action = (_num(raw.get(k)) for k in ("stime_opt", "smin", "sact"))
     if rid is None or not isinstance(wday, list) or len(wday) != 7:
         return None
-    if not all(_int(v) for v in (option, minute, action)) or option not in (0, 1, 2):
+    if option not in (0, 1, 2) or minute is None or action is None:
         return None
     flags = tuple(1 if d else 0 for d in wday)
     return Rule(
@@ -219,12 +219,12 @@ def smart_rule(raw: Any) -> Rule | None:
     if not isinstance(raw, dict) or safe_id(raw.get("id")) is None:
         return None
     kind = {"normal": 0, "sunrise": 1, "sunset": 2}.get(raw.get("s_type", ""))
-    minute, mask = raw.get("s_min"), raw.get("week_day")
+    minute, mask = _num(raw.get("s_min")), _num(raw.get("week_day"))
     states = raw.get("desired_states")
     on = states.get("on") if isinstance(states, dict) else None
-    if kind is None or not _int(minute) or not _int(mask) or not isinstance(on, bool):
+    if kind is None or minute is None or mask is None or not isinstance(on, bool):
         return None
-    offset = raw.get("time_offset") if _int(raw.get("time_offset")) else 0
+    offset = _num(raw.get("time_offset")) or 0
     when = When(kind, minute if kind == 0 else offset)
     flags = tuple((mask >> i) & 1 for i in range(7))
     return Rule(
@@ -239,8 +239,8 @@ def _unset(info: dict[str, Any]) -> bool:
     return all(v == 0 for v in numbers)
 
 
-def _int(value: Any) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool)
+def _num(value: Any) -> int | None:
+    return value if isinstance(value, int) and not isinstance(value, bool) else None
 
 
 def build(proto: IotProtocol | SmartProtocol) -> ScheduleModule:

@@ -227,3 +227,42 @@ def test_feature_lists_settable_and_sets_one_read_back(house: Path, sim: Simulat
     assert sim.plug(DIM).light["brightness"] == 55
     assert "on or off" in one_line_error(sh(house, "-c", "feature Kettle led maybe"))
     assert "settable:" in one_line_error(sh(house, "-c", "feature Lamp child_lock on"))
+
+
+# -- countdowns, cloud, Wi-Fi -------------------------------------------------------------------
+def test_a_countdown_switches_the_relay_when_it_runs_out(house: Path, sim: SimulatorThread) -> None:
+    js(house, "on Fast")
+    js(house, "schedule delete Fast all --yes")
+    started = js(house, "countdown Fast 2m off")
+    assert started["action"] == "off" and started["delay_s"] == 120
+    assert js(house, "countdown Fast")["countdowns"][0]["delay_s"] == 120
+    wait_until(lambda: js(house, "info Fast")["relay_state"] == 0, 10, step=0.5, what="countdown")
+    js(house, "countdown Fast 5h on")
+    assert js(house, "countdown cancel Fast")["cancelled"] == 1
+    assert sim.plug(FAST).count_down.rules == []
+    for bad in ("0s", "24h", "soon"):
+        line = one_line_error(sh(house, "-c", f"countdown Fast {bad} off"))
+        assert "not a duration" in line or "1 s to 23 h 59 min" in line
+        assert sim.plug(FAST).count_down.rules == []
+    assert "not on record" in one_line_error(sh(house, "-c", "countdown Kettle 10m off"))
+
+
+def test_cloud_binding_read_and_unbound(house: Path, sim: SimulatorThread) -> None:
+    sim.plug(LAMP).cloud.update(username="owner@example.com", binded=1)
+    assert js(house, "cloud Lamp") == {
+        "target": "Lamp",
+        "bound": True,
+        "account": "owner@example.com",
+        "server": "devs.tplinkcloud.com",
+    }
+    js(house, "cloud unbind Lamp --yes")
+    assert sim.plug(LAMP).cloud["binded"] == 0
+    assert "not bound" in one_line_error(sh(house, "-c", "cloud unbind Lamp --yes"))
+    assert "not on record" in one_line_error(sh(house, "-c", "cloud unbind Kettle --yes"))
+
+
+def test_wifi_scan_lists_networks_on_both_families(house: Path) -> None:
+    for name in ("Lamp", "Kettle"):
+        nets = {n["ssid"]: n for n in js(house, f"wifi scan {name}")["networks"]}
+        assert set(nets) == {"KasaSimNet", "Neighbours", "Cafe Guest"}
+        assert nets["Cafe Guest"]["security"] == "open"

@@ -23,6 +23,7 @@ if TYPE_CHECKING:
     from kshell.device.modules.dimmer import DimmerModule
     from kshell.device.modules.feature import FeatureModule
     from kshell.device.modules.schedule import ScheduleModule
+    from kshell.device.modules.timers import TimersModule
 
 Protocol = IotProtocol | SmartProtocol
 
@@ -64,6 +65,12 @@ class Device:
         from kshell.device.modules import feature
 
         return feature.build(self.protocol)
+
+    @functools.cached_property
+    def timers(self) -> TimersModule:
+        from kshell.device.modules import timers
+
+        return timers.build(self.protocol)
 
     @property
     def family(self) -> str:

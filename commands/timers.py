@@ -7,7 +7,7 @@ from typing import Any
 
 from kshell.context import Context
 from kshell.errors import UsageError
-from kshell.registry import Arg, ByMail, command
+from kshell.registry import Arg, ByMail, Opt, command
 from kshell.results import Result, Table, Text
 from kshell.targets import Target, for_each, resolve_all
 
@@ -152,3 +152,75 @@ async def wifi_scan(ctx: Context, args: Any) -> list[Result]:
         return Table(["ssid", "signal", "security"], rows, data, f"{target.label}: networks")
 
     return await for_each(ctx, _whole_plug(ctx, args.target), one)
+
+
+MAX_SSID = 32  # bytes, as 802.11 allows
+PASSPHRASE = (8, 63)  # WPA's printable passphrase
+
+
+def check_ssid(ssid: str) -> str:
+    if not ssid or len(ssid.encode()) > MAX_SSID or not ssid.isprintable():
+        raise UsageError(f"an SSID is 1-{MAX_SSID} bytes of printable text")
+    return ssid
+
+
+def check_passphrase(secret: str, security: str) -> str:
+    if security == "open":
+        return ""
+    low, high = PASSPHRASE
+    if not low <= len(secret) <= high or not secret.isprintable():
+        raise UsageError(f"a Wi-Fi passphrase is {low}-{high} printable characters")
+    return secret
+
+
+async def _passphrase(ctx: Context, path: str | None, ssid: str) -> str:
+    """From --password-file (its first line), else typed hidden; never echoed or recorded."""
+    if path is not None:
+        from pathlib import Path
+
+        try:
+            with Path(path).expanduser().open(encoding="utf-8") as handle:
+                lines = handle.read(256).splitlines()
+        except (OSError, UnicodeDecodeError):
+            raise UsageError("wifi join: cannot read a passphrase from --password-file") from None
+        return lines[0] if lines else ""
+    if ctx.read_secret is None:
+        raise UsageError("wifi join: nobody can type here: give --password-file FILE")
+    return await ctx.read_secret(f"passphrase for {ssid}:") or ""
+
+
+@command(
+    "wifi join",
+    args=(TARGET, Arg("ssid", "word", "the network's name (see `wifi scan`)")),
+    options=(Opt("--password-file", "file", "read the passphrase from a file's first line"),),
+    permission="admin",
+    examples=("wifi join 127.0.0.2 HomeNet", "wifi join New HomeNet --password-file ~/wifi.txt"),
+    by_mail=ByMail.NO,  # a passphrase is typed here, never sent by mail
+)
+async def wifi_join(ctx: Context, args: Any) -> list[Result]:
+    """Move a plug to another Wi-Fi network (asks for the passphrase, hidden).
+
+    The plug leaves its current network (its setup network, for a new one) at once; find
+    it afterwards on the new one with `discover`, or by its address there.
+    """
+    from kshell import credentials
+
+    ssid = check_ssid(args.ssid)
+    targets = _whole_plug(ctx, args.target)
+    if len(targets) != 1:
+        raise UsageError("wifi join: one plug at a time")
+
+    async def one(target: Target) -> Result:
+        timers = target.device(ctx).timers
+        seen = {n.ssid: n for n in await timers.scan()}
+        security = seen[ssid].security if ssid in seen else "WPA2"
+        secret = check_passphrase(await _passphrase(ctx, args.password_file, ssid), security)
+        await timers.join(ssid, secret, security, credentials.find(ctx))
+        note = "" if ssid in seen else " (the plug did not list it in its scan)"
+        text = (
+            f"{target.label}: told to join {ssid}{note}; it leaves this network now. "
+            "Find it on the new network with `discover` (or sweep that network's addresses)."
+        )
+        return Text(text, {"target": target.label, "ssid": ssid, "seen": ssid in seen})
+
+    return await for_each(ctx, targets, one)

@@ -266,3 +266,64 @@ def test_wifi_scan_lists_networks_on_both_families(house: Path) -> None:
         nets = {n["ssid"]: n for n in js(house, f"wifi scan {name}")["networks"]}
         assert set(nets) == {"KasaSimNet", "Neighbours", "Cafe Guest"}
         assert nets["Cafe Guest"]["security"] == "open"
+
+
+def test_wifi_join_sends_the_passphrase_from_a_file_and_never_shows_or_records_it(
+    house: Path, sim: SimulatorThread, tmp_path: Path
+) -> None:
+    secret = "correct horse battery"
+    pw = tmp_path / "wifi.txt"
+    pw.write_text(secret + "\n")
+    for host, name in ((LAMP, "Lamp"), (KETTLE, "Kettle")):
+        result = sh(house, "-c", f"wifi join {name} Neighbours --password-file {pw}")
+        assert result.returncode == 0, result.stderr
+        assert "discover" in result.stdout
+        assert secret not in result.stdout + result.stderr
+        assert sim.plug(host).wall.joined == ("Neighbours", secret)
+    for path in house.rglob("*"):
+        if path.is_file():
+            assert secret.encode() not in path.read_bytes(), path
+
+
+@pytest.mark.parametrize(
+    ("line", "says"),
+    [
+        ("wifi join Switch " + "x" * 33 + " --password-file /dev/null", "1-32 bytes"),
+        ("wifi join Switch KasaSimNet", "--password-file"),
+        ("wifi join Switch KasaSimNet --password-file /dev/null", "8-63"),
+    ],
+)
+def test_bad_wifi_join_is_one_line_and_sends_nothing(
+    house: Path, sim: SimulatorThread, line: str, says: str
+) -> None:
+    assert says in one_line_error(sh(house, "-c", line))
+    assert sim.plug(SWITCH).wall.joined is None
+
+
+def test_each_command_declares_its_permission_and_mail_policy() -> None:
+    from kshell.registry import ByMail, build_registry
+
+    commands = build_registry().commands
+    expected = {
+        "time": "read",
+        "schedule": "read",
+        "cloud": "read",
+        "wifi scan": "read",
+        "schedule add": "control",
+        "schedule delete": "control",
+        "schedule enable": "control",
+        "schedule disable": "control",
+        "countdown": "control",
+        "countdown cancel": "control",
+        "brightness": "control",
+        "feature": "control",
+        "time sync": "admin",
+        "cloud unbind": "admin",
+        "wifi join": "admin",
+    }
+    for name, permission in expected.items():
+        assert commands[name].permission == permission, name
+        assert commands[name].by_mail is not None, name
+        assert commands[name].examples and commands[name].help, name
+    assert commands["wifi join"].by_mail is ByMail.NO
+    assert commands["schedule delete"].confirm is True and commands["cloud unbind"].confirm

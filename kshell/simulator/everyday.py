@@ -34,6 +34,7 @@ class PlugClock:
         self.speed = speed
         self.last_look: float | None = None  # plug time rules were last caught up to
         self.countdowns: dict[str, float] = {}  # rule id -> plug time it was armed
+        self.joined: tuple[str, str] | None = None  # the network a join told it (ssid, key)
 
     def now(self, real: float) -> float:
         return self.start + (real - self.start) * self.speed + self.drift
@@ -212,6 +213,32 @@ NETWORKS = (("KasaSimNet", -48, 3), ("Neighbours", -71, 3), ("Cafe Guest", -80, 
 def scaninfo(plug: SimPlug, args: Answer, ctx: Any, real: float) -> Answer:
     aps = [{"ssid": ssid, "key_type": key, "rssi": rssi} for ssid, rssi, key in NETWORKS]
     return {"ap_list": aps, "err_code": 0}
+
+
+def set_stainfo(plug: SimPlug, args: Answer, ctx: Any, real: float) -> Answer:
+    ssid, password, key = args.get("ssid"), args.get("password"), args.get("key_type")
+    if not isinstance(ssid, str) or not 1 <= len(ssid.encode()) <= 32:
+        return dict(INVALID)
+    if not isinstance(password, str) or key not in (0, 1, 2, 3):
+        return dict(INVALID)
+    plug.wall.joined = (ssid, password)  # what a test checks arrived, byte for byte
+    return {"err_code": 0}
+
+
+def smart_join(api: Any, params: Answer, child: Any) -> None:
+    import base64
+
+    from kshell.simulator.smart import INVALID_PARAMS, SmartError  # type: ignore[attr-defined]  # smart imports them
+
+    wireless = params.get("wireless")
+    if not isinstance(wireless, dict) or not isinstance(params.get("account"), dict):
+        raise SmartError(INVALID_PARAMS)
+    try:
+        ssid = base64.b64decode(str(wireless.get("ssid")), validate=True).decode()
+        password = base64.b64decode(str(wireless.get("password")), validate=True).decode()
+    except ValueError:
+        raise SmartError(INVALID_PARAMS) from None
+    api.plug.wall.joined = (ssid, password)
 
 
 def smart_scan(api: Any, params: Answer, child: Any) -> Answer:

@@ -979,7 +979,7 @@ _PLUG_TABLE: dict[str, dict[str, Handler]] = {
     "count_down": {**_rules_module("count_down"), **everyday.IOT_COUNTDOWN},
     "time": _TIME,
     "cnCloud": _CLOUD,
-    "netif": {"get_scaninfo": everyday.scaninfo},
+    "netif": {"get_scaninfo": everyday.scaninfo, "set_stainfo": everyday.set_stainfo},
 }
 _METER_TABLE = {**_PLUG_TABLE, "emeter": _EMETER}
 _DIMMER_TABLE: dict[str, dict[str, Handler]] = {

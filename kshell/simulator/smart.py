@@ -363,6 +363,7 @@ _METHODS["get_device_time"] = everyday.smart_device_time  # the plug's drifting 
 _METHODS["set_device_time"] = everyday.smart_set_device_time
 _METHODS["set_auto_off_config"] = everyday.smart_set_auto_off
 _METHODS["get_wireless_scan_info"] = everyday.smart_scan
+_METHODS["set_qs_info"] = everyday.smart_join
 _NEEDS = {  # the component a method needs on the device itself
     "get_led_info": "led",
     "set_led_info": "led",

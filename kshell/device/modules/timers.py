@@ -1,8 +1,11 @@
 """Countdown timers, the cloud binding and the networks a plug sees: one interface each.
 
 IOT: ``count_down`` (rules with ``delay`` seconds and ``act``), ``cnCloud`` (``get_info``,
-``unbind``), ``netif`` (``get_scaninfo``: ``ssid``, ``key_type``). SMART: the countdown
-list and the cloud state are read; their writes are not on record and are refused.
+``unbind``), ``netif`` (``get_scaninfo``: ``ssid``, ``key_type``; ``set_stainfo`` joins).
+SMART: the countdown list and the cloud state are read, their writes are not on record and
+are refused; ``get_wireless_scan_info`` lists networks and ``set_qs_info`` joins one (the
+owner's account, the network and the plug's time, as python-kasa records it). A plug that
+joins another network drops the link at once: no answer to the join is expected.
 """
 
 from __future__ import annotations
@@ -14,7 +17,8 @@ from typing import Any
 from kshell.device.modules.rule_words import safe_id
 from kshell.device.protocols.iot import IotProtocol
 from kshell.device.protocols.smart import SmartError, SmartProtocol
-from kshell.errors import DeviceError, KshellError, UnsupportedDevice
+from kshell.device.transports.base import Credentials
+from kshell.errors import DeviceError, KshellError, TransportError, UnsupportedDevice
 
 LONGEST_S = 24 * 3600 - 1  # what the vendor's app offers: up to 23 h 59 min
 SECURITY = {0: "open", 1: "WEP", 2: "WPA", 3: "WPA2"}  # the IOT family's key_type
@@ -74,6 +78,11 @@ class TimersModule(abc.ABC):
 
     @abc.abstractmethod
     async def scan(self) -> list[Network]: ...
+
+    @abc.abstractmethod
+    async def join(
+        self, ssid: str, password: str, security: str, account: Credentials | None
+    ) -> None: ...
 
 
 def _num(value: Any) -> int | None:
@@ -158,6 +167,16 @@ class IotTimers(TimersModule):
                 out.append(Network(ssid, _num(ap.get("rssi")), security))
         return out
 
+    async def join(
+        self, ssid: str, password: str, security: str, account: Credentials | None
+    ) -> None:
+        key = next((k for k, name in SECURITY.items() if name == security), 3)
+        params = {"ssid": ssid, "password": password, "key_type": key}
+        try:
+            await self.proto.query("netif", "set_stainfo", params)
+        except TransportError:
+            return  # it left for the new network before answering: expected
+
 
 class SmartTimers(TimersModule):
     def __init__(self, proto: SmartProtocol) -> None:
@@ -217,6 +236,39 @@ class SmartTimers(TimersModule):
                 security = {0: "open"}.get(auth, "secured") if auth is not None else "?"
                 out.append(Network(ssid, _num(ap.get("signal_level")), security))
         return out
+
+    async def join(
+        self, ssid: str, password: str, security: str, account: Credentials | None
+    ) -> None:
+        import base64
+
+        if account is None:
+            raise UnsupportedDevice(
+                "joining needs the owner's account (login, or KSHELL_USERNAME/KSHELL_PASSWORD)",
+                target=self.proto.label,
+            )
+
+        def b64(text: str) -> str:
+            return base64.b64encode(text.encode()).decode()
+
+        if security == "open":
+            raise UnsupportedDevice(
+                f"joining an open network: {NOT_ON_RECORD}", target=self.proto.label
+            )
+        clock = await self._get("get_device_time")
+        params = {
+            "account": {"username": b64(account.username), "password": b64(account.password)},
+            "wireless": {
+                "key_type": "wpa2_psk",
+                "password": b64(password),
+                "ssid": b64(ssid),
+            },
+            "time": clock,
+        }
+        try:
+            await self.proto.call("set_qs_info", params)
+        except TransportError:
+            return  # it left for the new network before answering: expected
 
 
 def _b64(value: Any) -> str | None:

@@ -327,3 +327,15 @@ def test_each_command_declares_its_permission_and_mail_policy() -> None:
         assert commands[name].examples and commands[name].help, name
     assert commands["wifi join"].by_mail is ByMail.NO
     assert commands["schedule delete"].confirm is True and commands["cloud unbind"].confirm
+
+
+def test_away_mode_on_iot_and_refused_on_smart(house: Path, sim: SimulatorThread) -> None:
+    added = js(house, "away Lamp 18:00 23:30 weekdays")
+    assert added["rule"]["text"] == "weekdays 18:00-23:30 random on/off"
+    assert [r["text"] for r in js(house, "away Lamp")["rules"]] == [added["rule"]["text"]]
+    assert sim.plug(LAMP).anti_theft.rules[0]["emin"] == 23 * 60 + 30
+    assert "not a time" in one_line_error(sh(house, "-c", "away Lamp 18:00 later"))
+    assert js(house, "away off Lamp")["removed"] == 1
+    assert sim.plug(LAMP).anti_theft.rules == []
+    assert js(house, "away Kettle")["rules"] == []
+    assert "not on record" in one_line_error(sh(house, "-c", "away Kettle 18:00 23:00"))

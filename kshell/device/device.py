@@ -19,6 +19,7 @@ from kshell.device.transports import defaults
 from kshell.errors import DeviceError, KshellError
 
 if TYPE_CHECKING:
+    from kshell.device.modules.away import AwayModule
     from kshell.device.modules.clock import TimeModule
     from kshell.device.modules.dimmer import DimmerModule
     from kshell.device.modules.feature import FeatureModule
@@ -71,6 +72,12 @@ class Device:
         from kshell.device.modules import timers
 
         return timers.build(self.protocol)
+
+    @functools.cached_property
+    def away(self) -> AwayModule:
+        from kshell.device.modules import away
+
+        return away.build(self.protocol)
 
     @property
     def family(self) -> str:

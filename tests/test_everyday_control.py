@@ -339,3 +339,54 @@ def test_away_mode_on_iot_and_refused_on_smart(house: Path, sim: SimulatorThread
     assert sim.plug(LAMP).anti_theft.rules == []
     assert js(house, "away Kettle")["rules"] == []
     assert "not on record" in one_line_error(sh(house, "-c", "away Kettle 18:00 23:00"))
+
+
+def test_completion_offers_the_rule_ids_this_session_read_with_their_text(
+    house: Path, sim: SimulatorThread
+) -> None:
+    import argparse
+
+    from kshell.app import build_context
+    from kshell.completer.engine import suggest
+    from kshell.completer.model import Model
+    from kshell.output import Collector
+    from kshell.runner import run_line
+
+    js(house, "schedule delete Nowhere all --yes")
+    rid = js(house, "schedule add Nowhere on 06:15 weekends")["rule"]["id"]
+    ctx = build_context(
+        argparse.Namespace(
+            home=str(house), config=None, commands=[], timeout=2.0, yes=True, debug=False
+        )
+    )
+    completions = Model.from_context(ctx)
+    assert [s.text for s in suggest(completions, "schedule delete Nowhere ").items] == ["all"]
+    assert asyncio.run(run_line(ctx, "schedule Nowhere", Collector()))
+    found = suggest(completions, "schedule delete Nowhere ").items
+    assert [(s.text, s.meta) for s in found] == [("all", "every rule"), (rid, "weekends 06:15 on")]
+    found = suggest(completions, "schedule disable Nowhere ").items
+    assert [(s.text, s.meta) for s in found] == [(rid, "weekends 06:15 on")]
+
+
+def test_wifi_join_is_refused_by_mail_and_time_sync_needs_admin() -> None:
+    from types import SimpleNamespace
+
+    from kshell.errors import Refused
+    from kshell.gate import admit
+    from kshell.invocation import Invocation, MailRules
+    from kshell.registry import build_registry
+
+    commands = build_registry().commands
+
+    def refusal(name: str, permission: str) -> str | None:
+        ctx = SimpleNamespace(invocation=Invocation.for_mail(permission, MailRules()))
+        try:
+            admit(ctx, commands[name])  # type: ignore[arg-type]
+        except Refused as exc:
+            return str(exc)
+        return None
+
+    assert "cannot be run by mail" in (refusal("wifi join", "admin") or "")
+    assert "needs admin" in (refusal("time sync", "control") or "")
+    assert "needs control" in (refusal("schedule add", "read") or "")
+    assert refusal("time", "read") is None and refusal("schedule", "read") is None

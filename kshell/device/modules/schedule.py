@@ -67,6 +67,7 @@ class IotSchedule(ScheduleModule):
         self.proto = proto
         self.module = _SCHEDULE_MODULES[0]
         self.raw: dict[str, dict[str, Any]] = {}  # rules as the plug sent them, by id
+        self.last: Schedule | None = None  # the last read, for completion
 
     async def _ask(self, method: str, params: dict[str, Any] | None = None) -> dict[str, Any]:
         try:
@@ -89,7 +90,8 @@ class IotSchedule(ScheduleModule):
                 rules.append(rule)
                 self.raw[rule.id] = raw
         sysinfo = await self.proto.query("system", "get_sysinfo", idempotent=True)
-        return Schedule(answer.get("enable") != 0, tuple(rules), _unset(sysinfo), True)
+        self.last = Schedule(answer.get("enable") != 0, tuple(rules), _unset(sysinfo), True)
+        return self.last
 
     async def add(self, on: bool, when: When, wday: tuple[int, ...], repeat: bool) -> Rule:
         before = await self.read()
@@ -181,6 +183,7 @@ class SmartSchedule(ScheduleModule):
 
     def __init__(self, proto: SmartProtocol) -> None:
         self.proto = proto
+        self.last: Schedule | None = None  # the last read, for completion
 
     async def read(self) -> Schedule:
         try:
@@ -202,7 +205,8 @@ class SmartSchedule(ScheduleModule):
             )
             if r
         )
-        return Schedule(answer.get("enable") is True, rules, _unset(device), False)
+        self.last = Schedule(answer.get("enable") is True, rules, _unset(device), False)
+        return self.last
 
     async def add(self, on: bool, when: When, wday: tuple[int, ...], repeat: bool) -> Rule:
         raise UnsupportedDevice(SMART_WRITE_REFUSAL, target=self.proto.label)

@@ -77,6 +77,8 @@ def test_time_shows_drift_in_utc_and_flags_over_a_minute(house: Path) -> None:
     assert not dimmer["drifting"]
     text = sh(house, "-c", "time Lamp").stdout
     assert "ahead" in text and "more than a minute" in text
+    assert "s ahead: run `time sync`" in js(house, "info Lamp")["clock_drift"]
+    assert "clock_drift" not in js(house, "info Dimmer")
 
 
 def test_time_sync_sets_clock_and_zone_on_both_families(house: Path, sim: SimulatorThread) -> None:

@@ -392,3 +392,28 @@ def test_wifi_join_is_refused_by_mail_and_time_sync_needs_admin() -> None:
     assert "needs admin" in (refusal("time sync", "control") or "")
     assert "needs control" in (refusal("schedule add", "read") or "")
     assert refusal("time", "read") is None and refusal("schedule", "read") is None
+
+
+def test_wifi_join_at_the_prompt_asks_hidden_and_no_file_keeps_the_passphrase(
+    house: Path, sim: SimulatorThread
+) -> None:
+    from test_repl_pty import Terminal
+
+    secret = "hunter2hunter2"
+    term = Terminal(house)
+    try:
+        term.send("wifi join Lamp KasaSimNet")
+        term.key("Enter")
+        term.expect("passphrase for KasaSimNet:")
+        term.send(secret)
+        term.key("Enter")
+        term.expect("told to join KasaSimNet")
+        assert secret not in term.screen()
+        term.leave()
+    finally:
+        term.close()
+    assert sim.plug(LAMP).wall.joined == ("KasaSimNet", secret)
+    for path in house.rglob("*"):
+        if path.is_file() and not path.is_socket():
+            assert secret.encode() not in path.read_bytes(), path
+    assert "wifi join Lamp KasaSimNet" in sh(house, "-c", "history").stdout

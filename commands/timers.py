@@ -105,9 +105,36 @@ async def cloud(ctx: Context, args: Any) -> list[Result]:
         state = await target.device(ctx).timers.cloud()
         whom = f" to {state.account}" if state.account else ""
         text = f"{target.label}: {'bound' + whom if state.bound else 'not bound (local only)'}"
-        return Text(text, {"target": target.label, **state.as_dict()})
+        data: dict[str, Any] = {"target": target.label, **state.as_dict()}
+        owner, mine = await _owner(ctx, target)
+        if owner:  # plugs that announce themselves name their owner by a hash of the e-mail
+            data.update(owner_hash=owner, owner_is_configured_account=mine)
+            text += {
+                True: "; its owner is the configured account",
+                False: "; its owner is NOT the configured account",
+                None: "; owner unknown here (no account configured)",
+            }[mine]
+        return Text(text, data)
 
     return await for_each(ctx, _whole_plug(ctx, args.target), one)
+
+
+async def _owner(ctx: Context, target: Target) -> tuple[str, bool | None]:
+    """The owner hash the plug announces (md5 of the e-mail), and whether it is the
+    configured account's (None: no account configured)."""
+    import hashlib
+
+    from kshell import credentials
+    from kshell.device import tdp
+
+    found = await tdp.probe(target.host, ctx.tdp_port, min(1.0, ctx.timeout))
+    if found is None or not found.owner:
+        return "", None
+    account = credentials.find(ctx)
+    if account is None:
+        return found.owner, None
+    mine = hashlib.md5(account.username.encode()).hexdigest()  # the hash the plug announces
+    return found.owner, found.owner.upper() == mine.upper()
 
 
 @command(

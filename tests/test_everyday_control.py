@@ -261,6 +261,10 @@ def test_cloud_binding_read_and_unbound(house: Path, sim: SimulatorThread) -> No
     assert sim.plug(LAMP).cloud["binded"] == 0
     assert "not bound" in one_line_error(sh(house, "-c", "cloud unbind Lamp --yes"))
     assert "not on record" in one_line_error(sh(house, "-c", "cloud unbind Kettle --yes"))
+    kettle = js(house, "cloud Kettle")
+    assert kettle["owner_is_configured_account"] is True
+    assert kettle["owner_hash"] == DEMO_ACCOUNT.owner
+    assert "owner_hash" not in js(house, "cloud Lamp")  # the old generation does not announce one
 
 
 def test_wifi_scan_lists_networks_on_both_families(house: Path) -> None:

@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import asyncio
 import json
+import subprocess
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from conftest import run_shell, wait_until
@@ -47,22 +49,23 @@ def house(tmp_path_factory: pytest.TempPathFactory, sim: SimulatorThread) -> Pat
     return home
 
 
-def sh(home: Path, *args: str):  # type: ignore[no-untyped-def]
+def sh(home: Path, *args: str) -> subprocess.CompletedProcess[str]:
     return run_shell(home, *args, env=CREDS)
 
 
-def js(home: Path, line: str) -> dict:
+def js(home: Path, line: str) -> dict[str, Any]:
     result = sh(home, "--json", "-c", line)
     assert result.returncode == 0, result.stdout + result.stderr
-    return json.loads(result.stdout.splitlines()[0])
+    answer: dict[str, Any] = json.loads(result.stdout.splitlines()[0])
+    return answer
 
 
-def one_line_error(result) -> str:  # type: ignore[no-untyped-def]
+def one_line_error(result: subprocess.CompletedProcess[str]) -> str:
     assert result.returncode != 0
     lines = [line for line in result.stderr.splitlines() if line.strip()]
     assert len(lines) == 1, result.stderr
     assert "Traceback" not in result.stderr
-    return lines[0]
+    return str(lines[0])
 
 
 # -- clock ------------------------------------------------------------------------------------
@@ -178,7 +181,7 @@ def test_smart_schedule_is_listed_and_writes_refused_naming_why(house: Path) -> 
 
 
 def test_npm_peer_stores_rules_but_answers_0_to_a_zone_it_never_stores(
-    npm_peer, tmp_path: Path
+    npm_peer: Any, tmp_path: Path
 ) -> None:
     npm_peer([{"address": "127.61.1.2", "port": 9999, "model": "hs100", "alias": "Peer"}], 0)
     home = tmp_path / "home"
@@ -205,7 +208,7 @@ def test_brightness_on_both_families_and_python_kasa_reads_it(
         await dev.update()
         level = dev.modules[Module.Light].brightness
         await dev.disconnect()
-        return level
+        return int(level)
 
     assert asyncio.run(kasa_level()) == 40
     for level in ("0", "101"):
@@ -343,6 +346,14 @@ def test_away_mode_on_iot_and_refused_on_smart(house: Path, sim: SimulatorThread
     assert "not a time" in one_line_error(sh(house, "-c", "away Lamp 18:00 later"))
     assert js(house, "away off Lamp")["removed"] == 1
     assert sim.plug(LAMP).anti_theft.rules == []
+    js(house, "off Fast")
+    hour, minute = _plug_minute(house, "Fast")
+    start = f"{(hour + (minute + 2) // 60) % 24:02d}:{(minute + 2) % 60:02d}"
+    end = f"{(hour + (minute + 12) // 60) % 24:02d}:{(minute + 12) % 60:02d}"
+    js(house, f"away Fast {start} {end}")
+    wait_until(lambda: js(house, "info Fast")["relay_state"] == 1, 10, step=0.5, what="away on")
+    wait_until(lambda: js(house, "info Fast")["relay_state"] == 0, 20, step=0.5, what="away off")
+    js(house, "away off Fast")
     assert js(house, "away Kettle")["rules"] == []
     assert "not on record" in one_line_error(sh(house, "-c", "away Kettle 18:00 23:00"))
 

@@ -6,7 +6,8 @@ plus ``clock_drift`` seconds (tests run it fast so a rule at the next minute fir
 second). Rules fire when the plug is next asked anything (``catch_up``, before every
 request): every rule whose moment passed since the last look switches the relay at that
 moment, in order, which is all an observer over the network can tell apart from a timer.
-Sunrise and sunset are 06:00 and 18:00 plug time (the simulator knows no astronomy).
+Sunrise and sunset are 06:00 and 18:00 plug time (the simulator knows no astronomy). Away
+mode switches on at its window's start and off at its end (one on/off, not random).
 """
 
 from __future__ import annotations
@@ -63,6 +64,11 @@ def catch_up(plug: SimPlug, real: float) -> None:
             due.extend((at, rule["sact"]) for at in _moments(rule, since, now, zone_of(plug)))
             if not rule.get("repeat", 1) and any(_moments(rule, since, now, zone_of(plug))):
                 rule["enable"] = 0  # a one-off rule is spent
+    for rule in plug.anti_theft.rules:  # away: on at the window's start, off at its end
+        for start, act in (("s", 1), ("e", 0)):
+            edge = {**rule, "sact": act, "stime_opt": rule.get(f"{start}time_opt")}
+            edge["smin"] = rule.get(f"{start}min", 0)
+            due.extend((at, act) for at in _moments(edge, since, now, zone_of(plug)))
     for rule in plug.count_down.rules:
         armed = clock.countdowns.get(str(rule.get("id", "")))
         if armed is None or not rule.get("enable"):

@@ -224,11 +224,11 @@ MODELS: dict[str, ModelSpec] = {
             mac_prefix="50:C7:BF",
             rated_current_a=0.1,
         ),
-        ModelSpec(  # a dimmer wall switch (python-kasa fixture HS220(US) 1.0 1.5.7)
+        ModelSpec(  # a dimmer wall switch (HS220(US) 1.0 answers as recorded by pyHS100)
             model="HS220(US)",
             hw_ver="1.0",
             sw_ver="1.5.7 Build 180912 Rel.104837",
-            key_order=_ORDER_MIC + ("brightness",),
+            key_order=_ORDER_MIC + ("fwId", "brightness"),
             dev_name="Smart Wi-Fi Dimmer",
             mac_prefix="B0:BE:76",
             rated_current_a=5.0,

@@ -33,17 +33,16 @@ def make_home(plugs: int) -> Path:
 
     home = Path(tempfile.mkdtemp(prefix="kshell-bench-"))
     (home / "kshell.ini").write_text("[discovery]\nrefresh_on_start = no\n")
-    cache = DeviceCache(home / "devices.json")
+    cache = DeviceCache(home / "devices.db")
     for i in range(plugs):
         cache.merge(
             DeviceRecord(
-                f"10.0.{i // 250}.{i % 250 + 1}",
+                f"127.40.{i // 250}.{i % 250 + 1}",  # never contacted: loopback anyway
                 alias=f"Plug {i:04d}",
                 mac=f"50:C7:BF:00:{i // 256:02X}:{i % 256:02X}",
                 model="HS110(EU)",
             )
         )
-    cache.save()
     return home
 
 

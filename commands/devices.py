@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from typing import Any
 
 from kshell.cache import DeviceRecord
@@ -13,26 +12,16 @@ from kshell.registry import Arg, ByMail, Opt, command
 from kshell.results import Failure, Result, Table, Text
 from kshell.targets import parse_address, resolve, resolve_all
 
-DEVICE_HEADERS = ["alias", "host", "model", "hw", "firmware", "state", "mac", "seen"]
+DEVICE_HEADERS = ["alias", "host", "model", "hw", "firmware", "state", "mac", "last heard"]
 
 
 def _device_row(r: DeviceRecord) -> list[Any]:
     state = r.state or "?"
     if not r.online:
-        state = "offline"
+        state = "offline"  # a request made to it failed; silence on a broadcast proves nothing
     if r.kind == "bulb":
         state = "unsupported (bulb)"
-    return [r.alias, r.address, r.model, r.hw_ver, r.sw_ver, state, r.mac, _ago(r.last_seen)]
-
-
-def _ago(stamp: float) -> str:
-    if not stamp:
-        return "never"
-    seconds = max(0, int(time.time() - stamp))
-    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
-        if seconds >= size:
-            return f"{seconds // size}{unit} ago"
-    return f"{seconds}s ago"
+    return [r.alias, r.address, r.model, r.hw_ver, r.sw_ver, state, r.mac, r.heard_text()]
 
 
 def _record_json(r: DeviceRecord) -> dict[str, Any]:
@@ -48,8 +37,13 @@ def _record_json(r: DeviceRecord) -> dict[str, Any]:
         "state": r.state or None,
         "online": r.online,
         "emeter": r.emeter,
-        "last_seen": r.last_seen,
+        "last_heard": r.last_heard,
+        "heard_by": r.heard_by or None,
         "children": r.children,
+        "family": r.family or "iot",
+        "transport": r.transport or "xor",
+        "login_version": r.login_version or None,
+        "unclaimed": r.factory_default,
     }
 
 
@@ -99,7 +93,7 @@ async def discover(ctx: Context, args: Any) -> Result:
     else:
         plan = broadcast_plan(ctx, args.target)
         report = await discovery.broadcast(plan, port, timeout, tcp_port=tcp_port)
-    return _merge_report(ctx, report, args.verbose, full_scan=not args.cidr and not args.target)
+    return await _merge_report(ctx, report, args.verbose)
 
 
 def broadcast_plan(ctx: Context, chosen: list[str]) -> list[tuple[str, str]]:
@@ -112,22 +106,28 @@ def broadcast_plan(ctx: Context, chosen: list[str]) -> list[tuple[str, str]]:
     return [("target", address) for address in wanted]
 
 
-def _merge_report(ctx: Context, report: Any, verbose: bool, full_scan: bool) -> Table:
-    from kshell.discovery import record_of
+async def _merge_report(ctx: Context, report: Any, verbose: bool) -> Table:
+    """Store what answered (only that: silence marks nothing offline) and describe the round."""
+    import asyncio
 
-    answered = set()
-    rows = []
-    for found in report.found:
-        record = ctx.cache.merge(record_of(found))
-        answered.add(record.key)
-        if found.tcp_ok is False:
-            ctx.cache.set_offline(record)
+    from kshell.targets import remember
+
+    seen = await asyncio.gather(
+        *(remember(ctx, f.host, f.port, f.info, f.how) for f in report.found)
+    )
+    rows, conflicts = [], []
+    for found, observation in zip(report.found, seen, strict=True):
+        if observation.conflict is not None:
+            conflicts.append(
+                f"{found.host} (MAC {observation.conflict.mac} of "
+                f"{observation.conflict.alias or '?'} at {observation.conflict.address})"
+            )
+            continue
+        record = observation.record
+        if found.tcp_ok is False:  # we asked its TCP side and it refused
+            ctx.cache.failed(record.host, record.port)
+            record.online = False
         rows.append(_device_row(record))
-    if full_scan:
-        for record in ctx.cache.all():
-            if record.key not in answered and record.online:
-                ctx.cache.set_offline(record)  # stopped answering: marked, never forgotten
-    ctx.cache.save()
     refused = [f.host for f in report.found if f.tcp_ok is False]
     sent = ", ".join(f"{addr} ({name})" for name, addr in report.sent_to)
     what = f"swept {report.probed} addresses in {sent}" if report.probed else f"sent to {sent}"
@@ -137,9 +137,16 @@ def _merge_report(ctx: Context, report: Any, verbose: bool, full_scan: bool) -> 
     bulbs = [f.host for f in report.found if f.kind == "bulb"]
     if bulbs:
         footer.append(f"{len(bulbs)} bulb(s) answered, not supported: {', '.join(bulbs)}")
-    if report.send_errors:
+    if conflicts:
         footer.append(
-            "could not send to " + ", ".join(f"{a} ({why})" for a, why in report.send_errors)
+            "not taken (the known plug still answers with that MAC; at the prompt, "
+            "add HOST --replace settles it): " + ", ".join(conflicts)
+        )
+    if report.send_errors and verbose:
+        footer += [f"could not send to {a} ({name}): {why}" for name, a, why in report.send_errors]
+    elif report.send_errors:
+        footer.append(
+            f"could not send to {len(report.send_errors)} address(es) (--verbose lists them)"
         )
     if verbose and report.garbled:  # what a plug said: each one line of the footer
         footer += [f"unreadable answer: {clean(g, 300)}" for g in report.garbled]
@@ -147,11 +154,15 @@ def _merge_report(ctx: Context, report: Any, verbose: bool, full_scan: bool) -> 
         footer.append(f"{len(report.garbled)} unreadable answer(s) (--verbose lists them)")
     data = {
         "sent_to": [{"interface": n, "address": a} for n, a in report.sent_to],
+        "send_errors": [
+            {"interface": n, "address": a, "error": why} for n, a, why in report.send_errors
+        ],
         "answered": len(report.found),
         "elapsed_s": round(report.elapsed, 3),
         "tcp_refused": refused,
         "unreadable": report.garbled,
-        "devices": [_record_json(ctx.cache.by_address(f.host, f.port)) for f in report.found],  # type: ignore[arg-type]
+        "conflicts": conflicts,
+        "devices": [_record_json(o.record) for o in seen if o.conflict is None],
     }
     return Table(DEVICE_HEADERS, rows, data, footer="\n".join(footer))
 
@@ -159,20 +170,67 @@ def _merge_report(ctx: Context, report: Any, verbose: bool, full_scan: bool) -> 
 @command(
     "add",
     args=(Arg("host", "word", "HOST or HOST:PORT of the plug", reaches="address"),),
+    options=(
+        Opt("--replace", help="this plug is the one whose MAC is known elsewhere: move it here"),
+    ),
     permission="read",
-    examples=("add 192.168.1.50", "add plug.lan:9999"),
+    examples=("add 192.168.1.50", "add plug.lan:9999", "add 192.168.1.77 --replace"),
     by_mail=ByMail.YES,
 )
 async def add(ctx: Context, args: Any) -> Result:
-    """Add one plug by address (asks it for sysinfo, then remembers it)."""
+    """Add one plug by address: finds out what it speaks (the old protocol on 9999, or its
+    KLAP/AES announcement on UDP 20002), asks it about itself, then remembers it.
+
+    A plug answering with the MAC of a known plug at another address takes its place only
+    when the old address no longer answers with that MAC; --replace says it does anyway. A
+    known plug that now speaks AES (which cannot prove it knows the password) is followed only
+    with --replace; one that moved to KLAP is followed once its handshake proved it.
+    """
+    from kshell.targets import remember
+
     address = parse_address(args.host)
     if address is None:
         raise UsageError(f"add: '{args.host}' is not HOST or HOST:PORT")
+    if args.replace and ctx.invocation.by_mail:
+        raise UsageError("add --replace is for the operator at the prompt, not for mail")
     host, port = address
     port, info = await _identify(ctx, host, port)
-    record = ctx.cache.merge(DeviceRecord.from_sysinfo(host, port, info.summary()))
-    ctx.cache.save()
-    return Table(DEVICE_HEADERS, [_device_row(record)], _record_json(record))
+    _check_pinned(ctx, host, port, info, bool(args.replace))
+    seen = await remember(ctx, host, port, info, replace=bool(args.replace))
+    if seen.conflict is not None:
+        known = seen.conflict
+        raise TargetError(
+            f"{args.host} answers with the MAC {known.mac} of {known.alias or '?'} at "
+            f"{known.address}, which still answers with it: kept {known.address}; if "
+            f"{args.host} is the real one, add {args.host} --replace",
+            target=args.host,
+        )
+    data = _record_json(seen.record)
+    if seen.moved_from:
+        data["moved_from"] = seen.moved_from
+    footer = f"moved from {seen.moved_from}" if seen.moved_from else None
+    return Table(DEVICE_HEADERS, [_device_row(seen.record)], data, footer=footer)
+
+
+def _check_pinned(ctx: Context, host: str, port: int, info: Any, replace: bool) -> None:
+    """A known plug (same MAC) now reached another way: followed, or held until --replace."""
+    from kshell.cache import normalise_mac
+    from kshell.device import announce
+
+    known = ctx.cache.by_mac(normalise_mac(info.mac))
+    if known is None or replace:
+        return
+    device = ctx.devices.get(host, port)
+    link = ctx.devices.link(host, port)
+    was = known.transport or "xor"
+    if announce.pin_device(was, link.transport if link else "xor", device) == announce.HOLD:
+        now = link.transport.upper() if link else "XOR"
+        raise TargetError(
+            f"{known.alias or known.address} spoke {was.upper()} and now answers over {now}, "
+            "which does not prove it knows the password: not followed; if the change is "
+            f"yours (a firmware update), add {host} --replace",
+            target=host,
+        )
 
 
 async def _identify(ctx: Context, host: str, port: int) -> tuple[int, Any]:
@@ -207,7 +265,7 @@ async def _identify(ctx: Context, host: str, port: int) -> tuple[int, Any]:
 
 @command("devices", permission="read", examples=("devices",), by_mail=ByMail.YES)
 async def devices(ctx: Context, args: Any) -> Result:
-    """List the known plugs (the device cache), online or not."""
+    """List the known plugs from the store, as last heard (state asks them now)."""
     records = ctx.cache.all()
     rows = [_device_row(r) for r in records]
     online = sum(1 for r in records if r.online)
@@ -215,6 +273,50 @@ async def devices(ctx: Context, args: Any) -> Result:
     return Table(
         DEVICE_HEADERS, rows, {"devices": [_record_json(r) for r in records]}, footer=footer
     )
+
+
+@command(
+    "state",
+    args=(Arg("targets", "targets", "plugs to ask (default: every known plug)", optional=True),),
+    permission="read",
+    examples=("state", "state Kitchen Garage"),
+    by_mail=ByMail.YES,
+)
+async def state(ctx: Context, args: Any) -> Result:
+    """Ask plugs for their state now, all at once: devices, but fresh."""
+    from kshell.targets import Target, for_each, refresh
+
+    words = args.targets or ["all"]
+    targets = [t for t in resolve_all(ctx, words) if t.child_id is None]
+    if not targets:
+        raise TargetError("no known plugs: run discover first")
+
+    async def ask(target: Target) -> Result:
+        await refresh(ctx, target)
+        return Text("answered")
+
+    results = await for_each(ctx, targets, ask)
+    rows, failed = [], []
+    for target, result in zip(targets, results, strict=True):
+        record = ctx.cache.by_address(target.host, target.port) or target.record
+        if isinstance(result, Failure):
+            failed.append(f"{target.label}: {result.error.message}")
+            row = _device_row(record) if record else [target.label, target.address] + [""] * 6
+            row[5] = "offline"
+            rows.append(row)
+        elif record is not None:
+            rows.append(_device_row(record))
+    footer = [f"{len(targets) - len(failed)} answered, {len(failed)} did not"]
+    footer += failed
+    data = {
+        "devices": [
+            _record_json(r)
+            for t in targets
+            if (r := ctx.cache.by_address(t.host, t.port)) is not None
+        ],
+        "failed": failed,
+    }
+    return Table(DEVICE_HEADERS, rows, data, footer="\n".join(footer))
 
 
 @command(
@@ -237,9 +339,10 @@ async def forget(ctx: Context, args: Any) -> list[Result]:
             if t.record is None:
                 out.append(Failure(TargetError(f"{t.address} is not in the device list")))
                 continue
-            ctx.cache.remove(t.record)
+            if not ctx.cache.remove(t.record):  # another kshell forgot or moved it meanwhile
+                out.append(Failure(TargetError(f"{t.address} is no longer in the device list")))
+                continue
             out.append(Text(f"forgot {t.label} ({t.address})", {"forgot": t.label, "host": t.host}))
-    ctx.cache.save()
     return out
 
 
@@ -258,5 +361,11 @@ async def use(ctx: Context, args: Any) -> Result:
     targets = resolve_all(ctx, [args.target])
     if len(targets) != 1:
         raise UsageError("use: name one plug, not several")
-    ctx.current = args.target
-    return Text(f"using {targets[0].label} ({targets[0].address})", {"current": args.target})
+    target = targets[0]
+    # the plug's own name, not a prefix typed for it: a later plug must not make it ambiguous
+    if target.record is not None and target.record.alias:
+        outlet = f"/{target.outlet}" if target.outlet else ""
+        ctx.current = target.record.alias + outlet
+    else:
+        ctx.current = args.target
+    return Text(f"using {target.label} ({target.address})", {"current": ctx.current})

@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 from kshell.context import Context
-from kshell.errors import UsageError
+from kshell.errors import TargetError, UsageError
 from kshell.registry import Arg, ByMail, Opt, command
 from kshell.results import Result, Text
 from kshell.targets import TARGETS_ARG as TARGETS
@@ -74,47 +74,113 @@ async def toggle(ctx: Context, args: Any) -> list[Result]:
     "led",
     args=(
         Arg("target", "target", "plug", needs=("led",)),
-        Arg("state", "choice", "on or off", choices=("on", "off")),
+        Arg(
+            "state",
+            "choice",
+            "on or off (leave out to read it)",
+            choices=("on", "off"),
+            optional=True,
+        ),
     ),
     permission="control",
-    examples=("led Kitchen off",),
+    examples=("led Kitchen", "led Kitchen off"),
     by_mail=ByMail.YES,
 )
 async def led(ctx: Context, args: Any) -> list[Result]:
-    """Turn a plug's status light on or off."""
+    """Read a plug's status light, or turn it on or off."""
+    word, want = args.target, args.state  # `use Kitchen` then `led off`: the binder knows
 
     async def one(target: Target) -> Result:
         device = target.device(ctx)
-        await device.led.set(args.state == "on")
+        if want is not None:
+            await device.led.set(want == "on")
         lit = (await refresh(ctx, target, device)).state.led
         return Text(
             f"{target.label}: led {state_word(lit)}",
             {"target": target.label, "host": target.host, "led": state_word(lit)},
         )
 
-    return await for_each(ctx, resolve_all(ctx, [args.target]), one)
+    return await for_each(ctx, resolve_all(ctx, [word]), one)
 
 
 @command(
     "alias",
-    args=(Arg("target", "target", "plug or alias/N"), Arg("new", "word", "the new name")),
+    args=(
+        Arg("target", "target", "one plug or alias/N"),
+        Arg("new", "word", "the new name (leave out to read it)", optional=True),
+    ),
     permission="control",
-    examples=("alias 127.0.0.2 'Living Room'", "alias Strip/3 Radio"),
+    examples=("alias Kitchen", "alias 127.0.0.2 'Living Room'", "alias Strip/3 Radio"),
     by_mail=ByMail.YES,
 )
 async def alias(ctx: Context, args: Any) -> list[Result]:
-    """Rename a plug or a strip outlet."""
-    new = args.new.strip()
-    if not new or len(new) > 31 or any(ord(ch) < 32 for ch in new):
-        raise UsageError("alias: the name must be 1-31 printable characters")
+    """Read or change the name of one plug or strip outlet (never several at once)."""
+    from kshell.names import check_new_alias
+
+    if args.target.lower() == "all":
+        raise UsageError("alias: name one plug; renaming every plug at once is not possible")
+    try:
+        targets = resolve_all(ctx, [args.target])
+    except TargetError as exc:
+        if ctx.current and args.new is None:  # `use Kitchen` then `alias Kettle`: say how
+            exc.message += f"; to rename the current plug: alias '{ctx.current}' NEW"
+        raise
+    if len(targets) != 1:
+        raise UsageError(f"alias: '{args.target}' names {len(targets)} plugs; name one")
+    target = targets[0]
+    if args.new is None:
+        return await for_each(ctx, targets, lambda t: _read_alias(ctx, t))
+    new = check_new_alias(args.new, ctx.config.get("remote", "marker", fallback="!") or "!")
+    _refuse_taken(ctx, target, new)
 
     async def one(target: Target) -> Result:
         device = target.device(ctx)
         await device.alias.set(new, target.child_id)
         await refresh(ctx, target, device)
-        return Text(f"{target.address}: renamed to {new}", {"host": target.host, "alias": new})
+        where = f"{_parent_name(target)}/{target.outlet}" if target.outlet else target.address
+        return Text(
+            f"{where}: renamed to {new}",
+            {"target": where, "host": target.host, "outlet": target.outlet, "alias": new},
+        )
 
-    return await for_each(ctx, resolve_all(ctx, [args.target]), one)
+    return await for_each(ctx, targets, one)
+
+
+async def _read_alias(ctx: Context, target: Target) -> Result:
+    device = await refresh(ctx, target)
+    name = device.state.alias if target.child_id is None else None
+    if target.child_id is not None and target.record is not None:
+        child = next((c for c in target.record.children if c.get("id") == target.child_id), {})
+        name = child.get("alias")
+    name = name if isinstance(name, str) else ""
+    where = f"{_parent_name(target)}/{target.outlet}" if target.outlet else target.address
+    return Text(f"{where}: {name}", {"target": where, "host": target.host, "alias": name})
+
+
+def _parent_name(target: Target) -> str:
+    record = target.record
+    return record.alias if record is not None and record.alias else target.address
+
+
+def _refuse_taken(ctx: Context, target: Target, new: str) -> None:
+    """A name another plug or outlet already has (case and accents aside) is refused."""
+    from kshell.names import fold
+
+    wanted = fold(new)
+    for record in ctx.cache.all():
+        same_plug = (record.host, record.port) == (target.host, target.port)
+        if (
+            record.alias
+            and fold(record.alias) == wanted
+            and not (same_plug and not target.child_id)
+        ):
+            raise UsageError(f"alias: '{new}' is already the name of {record.address}")
+        for child in record.children:
+            if str(child.get("alias", "")) and fold(str(child["alias"])) == wanted:
+                if same_plug and child.get("id") == target.child_id:
+                    continue
+                owner = record.alias or record.address
+                raise UsageError(f"alias: '{new}' is already the name of {owner}/{child['number']}")
 
 
 @command(

@@ -12,7 +12,7 @@ import asyncio
 import io
 import re
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -149,9 +149,12 @@ async def run_steps(
 async def _run_one(ctx: Context, text: str, queue: asyncio.Queue[Any]) -> bool:
     from kshell.runner import run_line
 
+    typed = ctx.invocation.typed  # a replayed line means what it meant: no prefixes
+    ctx.invocation = replace(ctx.invocation, typed=False)
     try:
         return await run_line(ctx, text, _Relay(queue))
     finally:
+        ctx.invocation = replace(ctx.invocation, typed=typed)
         queue.put_nowait(_DONE)
 
 

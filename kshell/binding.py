@@ -68,7 +68,8 @@ def place(cmd: Command, words: list[str], current: str | None = None) -> Placeme
             out.used_options.add(opt.name)
             if opt.kind != "flag" and option[1] is None:
                 out.pending = opt
-    out.uses_current = leaves_out_target(cmd, len(out.positional), current)
+    first = out.positional[0] if out.positional else None
+    out.uses_current = leaves_out_target(cmd, len(out.positional), current, first)
     shift = 1 if out.uses_current else 0
     args, _ = assign(cmd.args, len(out.positional) + shift)
     for at, arg in zip(positional_at, args[shift:]):
@@ -81,9 +82,19 @@ def min_needed(args: tuple[Arg, ...]) -> int:
     return required + (1 if any(a.variadic for a in args) else 0)
 
 
-def leaves_out_target(cmd: Command, count: int, current: str | None) -> bool:
-    """With ``use TARGET`` set, a command whose first argument is a target may omit it."""
-    return cmd.takes_target() and bool(current) and count < min_needed(cmd.args)
+def leaves_out_target(
+    cmd: Command, count: int, current: str | None, first: str | None = None
+) -> bool:
+    """With ``use TARGET`` set, a command whose first argument is a target may omit it; also
+    when the first word is a choice of the argument after the target (``led off``, where
+    ``led TARGET`` alone reads the light)."""
+    if not (cmd.takes_target() and current):
+        return False
+    return count < min_needed(cmd.args) or (first is not None and _choice_after_target(cmd, first))
+
+
+def _choice_after_target(cmd: Command, word: str) -> bool:
+    return len(cmd.args) > 1 and word.lower() in cmd.args[1].choices
 
 
 def assign(args: tuple[Arg, ...], count: int) -> tuple[list[Arg | None], Arg | None]:
@@ -119,6 +130,10 @@ def next_args(cmd: Command, count: int, current: str | None) -> list[Arg]:
         arg = args[count + shift]
         if missing is None and arg is not None and arg not in found:
             found.append(arg)
+    if count == 0 and current and cmd.takes_target() and len(cmd.args) > 1:
+        choice = cmd.args[1]
+        if choice.choices and choice not in found:
+            found.append(choice)  # `led off` with a current plug: the target left out
     return found
 
 

@@ -1,24 +1,40 @@
-"""The device cache: every plug ever seen, saved in the state folder.
+"""The device store: every plug ever seen, kept in SQLite (WAL) in the state folder.
 
-Plugs that stop answering are marked offline, never forgotten (only ``forget`` drops
-one). Keyed by MAC when known, since a plug's DHCP address can change.
+Several kshell processes share one state folder (an open shell, one-shot commands, a
+listener), so every write is one small transaction on the rows it concerns: an answer updates
+what the plug said, a failure flips one flag, ``forget`` deletes one row. Nothing is ever
+written back from a copy read earlier, so no process can undo another's edit. Reads come from
+an in-memory snapshot that is reloaded when any process has changed the database (SQLite's
+``data_version``), which keeps completion and the toolbar free of I/O on each keystroke.
+
+A plug is offline only after a request made to it failed; silence on a broadcast only ages
+its ``last_heard``. Rows are keyed by address; a MAC belongs to at most one row, and moves to
+a new address only when the caller says the old one no longer answers with it
+(``observe(..., move=True)``; kshell.targets decides that on the network).
 """
 
 from __future__ import annotations
 
 import json
-import os
+import sqlite3
 import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
 from kshell import device as dev
+from kshell.errors import KshellError
 from kshell.transport import DEFAULT_PORT
+
+HOW = ("broadcast", "direct", "sweep")  # how a plug was last heard
 
 
 @dataclass
 class DeviceRecord:
+    """One plug as last heard. A new field needs a column: add a migration (see MIGRATIONS)."""
+
     host: str
     port: int = DEFAULT_PORT
     alias: str = ""
@@ -29,20 +45,36 @@ class DeviceRecord:
     kind: str = "plug"
     state: str = ""  # on | off | "" unknown
     emeter: bool = False
-    online: bool = True
-    last_seen: float = 0.0
+    online: bool = True  # False only after a request made to it failed
+    last_heard: float = 0.0
+    heard_by: str = ""  # broadcast | direct | sweep
     children: list[dict[str, Any]] = field(default_factory=list)
-
-    @property
-    def key(self) -> str:
-        return self.mac or self.address  # mac is normalised when the record is made
+    # how the plug speaks, so a later command goes straight to the right transport
+    family: str = ""  # iot | smart ("" before it was known: the old generation's IOT)
+    transport: str = ""  # xor | klap | aes, pinned to the MAC (kshell.device.announce)
+    login_version: int = 0  # KLAP/AES login version; 0 for XOR
+    factory_default: bool = False  # announced unclaimed: only then the setup credentials
 
     @property
     def address(self) -> str:
         return self.host if self.port == DEFAULT_PORT else f"{self.host}:{self.port}"
 
+    def heard_text(self, now: float | None = None) -> str:
+        """'12s ago (broadcast)': when the plug was last heard, and how."""
+        if not self.last_heard:
+            return "never"
+        seconds = max(0, int((now or time.time()) - self.last_heard))
+        when = f"{seconds}s ago"
+        for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
+            if seconds >= size:
+                when = f"{seconds // size}{unit} ago"
+                break
+        return f"{when} ({self.heard_by})" if self.heard_by else when
+
     @classmethod
-    def from_sysinfo(cls, host: str, port: int, info: dict[str, Any]) -> DeviceRecord:
+    def from_sysinfo(
+        cls, host: str, port: int, info: dict[str, Any], heard_by: str = "direct"
+    ) -> DeviceRecord:
         state = dev.relay_state(info)
         kids = [
             {
@@ -67,7 +99,8 @@ class DeviceRecord:
             state="" if state is None else ("on" if state else "off"),
             emeter=dev.has_emeter(info),
             online=True,
-            last_seen=time.time(),
+            last_heard=time.time(),
+            heard_by=heard_by,
             children=kids,
         )
 
@@ -80,79 +113,281 @@ def normalise_mac(text: str) -> str:
     return ":".join(hexdigits[i : i + 2] for i in range(0, 12, 2))
 
 
+@dataclass
+class Observation:
+    """What ``observe`` did with an answer."""
+
+    record: DeviceRecord  # what the store now holds (on a conflict: the plug already known)
+    conflict: DeviceRecord | None = None  # the MAC is known at another address: not stored
+    moved_from: str = ""  # the address the plug had before (a DHCP move)
+
+
+# --- the schema, and how it grows ---------------------------------------------------------
+
+COLUMNS = tuple(f.name for f in fields(DeviceRecord))
+_BOOLS = frozenset(f.name for f in fields(DeviceRecord) if f.type == "bool")
+_JSON = frozenset(f.name for f in fields(DeviceRecord) if str(f.type).startswith(("list", "dict")))
+
+
+def _create_v1(db: sqlite3.Connection) -> None:
+    db.execute(
+        "CREATE TABLE devices (host TEXT NOT NULL, port INTEGER NOT NULL,"
+        " alias TEXT NOT NULL DEFAULT '', mac TEXT NOT NULL DEFAULT '',"
+        " model TEXT NOT NULL DEFAULT '', hw_ver TEXT NOT NULL DEFAULT '',"
+        " sw_ver TEXT NOT NULL DEFAULT '', kind TEXT NOT NULL DEFAULT 'plug',"
+        " state TEXT NOT NULL DEFAULT '', emeter INTEGER NOT NULL DEFAULT 0,"
+        " online INTEGER NOT NULL DEFAULT 1, last_heard REAL NOT NULL DEFAULT 0,"
+        " heard_by TEXT NOT NULL DEFAULT '', children TEXT NOT NULL DEFAULT '[]',"
+        " PRIMARY KEY (host, port))"
+    )
+    db.execute("CREATE UNIQUE INDEX devices_mac ON devices (mac) WHERE mac != ''")
+
+
+def add_column(name: str, sql_type: str, default: str) -> Callable[[sqlite3.Connection], None]:
+    """A migration step adding one column (e.g. a per-plug ``family`` or ``transport``)."""
+
+    def step(db: sqlite3.Connection) -> None:
+        db.execute(f"ALTER TABLE devices ADD COLUMN {name} {sql_type} NOT NULL DEFAULT {default}")
+
+    return step
+
+
+# MIGRATIONS[n] takes a database at schema version n to n + 1 (PRAGMA user_version). To add
+# a field: add it to DeviceRecord with a default, and append add_column(...) here.
+MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [
+    _create_v1,
+    add_column("family", "TEXT", "''"),
+    add_column("transport", "TEXT", "''"),
+    add_column("login_version", "INTEGER", "0"),
+    add_column("factory_default", "INTEGER", "0"),
+]
+SCHEMA_VERSION = len(MIGRATIONS)
+
+
+def encode(name: str, value: Any) -> Any:
+    if name in _JSON:
+        return json.dumps(value)
+    if name in _BOOLS:
+        return int(bool(value))
+    return value
+
+
+def _decode(row: sqlite3.Row) -> DeviceRecord:
+    values: dict[str, Any] = {}
+    for name in COLUMNS:
+        value = row[name]
+        if name in _JSON:
+            try:
+                value = json.loads(value)
+            except ValueError:
+                value = []
+        elif name in _BOOLS:
+            value = bool(value)
+        values[name] = value
+    return DeviceRecord(**values)
+
+
+class StoreError(KshellError):
+    kind = "state"
+
+
 class DeviceCache:
-    """Records in memory, written atomically to ``devices.json``."""
+    """The device store (the name is kept from its JSON days: every caller knows it).
+
+    ``path=None`` keeps the store in memory (tests, a throwaway session).
+    """
 
     def __init__(self, path: Path | None) -> None:
         self.path = path
-        self.records: dict[str, DeviceRecord] = {}
-        self._by_address: dict[tuple[str, int], str] = {}
-        self._dirty = False
-        if path is not None:
-            self._load()
+        self._db = self._open(path)
+        self._snapshot: dict[tuple[str, int], DeviceRecord] = {}
+        self._sorted: list[DeviceRecord] = []
+        self._seen_version: tuple[int, int] | None = None
+        self._writes = 0  # our own commits: data_version counts only other connections'
 
-    def _load(self) -> None:
-        assert self.path is not None
+    # --- opening, migrating, importing --------------------------------------------------
+
+    def _open(self, path: Path | None) -> sqlite3.Connection:
         try:
-            raw = json.loads(self.path.read_text())
-        except (OSError, ValueError):
-            return  # no cache yet, or a damaged one: start empty rather than fail
-        names = {f.name for f in fields(DeviceRecord)}
-        for item in raw.get("devices", []) if isinstance(raw, dict) else []:
-            if isinstance(item, dict) and isinstance(item.get("host"), str):
-                try:
-                    record = DeviceRecord(**{k: v for k, v in item.items() if k in names})
-                except TypeError:
-                    continue
-                record.mac = normalise_mac(str(record.mac))
-                self._put(record)
+            if path is not None:
+                path.parent.mkdir(parents=True, exist_ok=True)
+            db = sqlite3.connect(
+                str(path) if path is not None else ":memory:",
+                timeout=10.0,  # another process's write transaction: wait, they are short
+                isolation_level=None,  # we say BEGIN ourselves
+                check_same_thread=False,
+            )
+            db.row_factory = sqlite3.Row
+            if path is not None:
+                db.execute("PRAGMA journal_mode=WAL")
+                db.execute("PRAGMA synchronous=NORMAL")
+            self._migrate(db, path)
+        except sqlite3.Error as exc:
+            raise StoreError(f"device store {path}: {exc}") from None
+        return db
 
-    def _put(self, record: DeviceRecord) -> None:
-        self.records[record.key] = record
-        self._by_address[(record.host, record.port)] = record.key
-
-    def save(self) -> None:
-        """Write the cache if anything changed (atomically: a crash leaves the old file)."""
-        if self.path is None or not self._dirty:
+    def _migrate(self, db: sqlite3.Connection, path: Path | None) -> None:
+        if db.execute("PRAGMA user_version").fetchone()[0] >= SCHEMA_VERSION:
             return
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = self.path.with_suffix(".tmp")
-        tmp.write_text(json.dumps({"devices": [dict(vars(r)) for r in self.all()]}, indent=1))
-        os.replace(tmp, self.path)
-        self._dirty = False
+        db.execute("BEGIN IMMEDIATE")  # one process migrates; the others wait, then skip
+        try:
+            version = db.execute("PRAGMA user_version").fetchone()[0]
+            for step in MIGRATIONS[version:]:
+                step(db)
+            if version == 0 and path is not None:
+                from kshell.cache_import import import_json
+
+                import_json(db, path.with_name("devices.json"))
+            db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+            db.execute("COMMIT")
+        except BaseException:
+            db.execute("ROLLBACK")
+            raise
+
+    @contextmanager
+    def _write(self) -> Iterator[sqlite3.Connection]:
+        """One short write transaction; BEGIN IMMEDIATE takes the lock before reading."""
+        try:
+            self._db.execute("BEGIN IMMEDIATE")
+        except sqlite3.Error as exc:
+            raise StoreError(f"device store: {exc}") from None
+        try:
+            yield self._db
+            self._db.execute("COMMIT")
+        except BaseException:
+            self._db.execute("ROLLBACK")
+            raise
+        finally:
+            self._writes += 1
+
+    def close(self) -> None:
+        self._db.close()
+
+    # --- reading ------------------------------------------------------------------------
+
+    def _fresh(self) -> dict[tuple[str, int], DeviceRecord]:
+        version = (self._db.execute("PRAGMA data_version").fetchone()[0], self._writes)
+        if version != self._seen_version:
+            rows = self._db.execute("SELECT * FROM devices").fetchall()
+            self._snapshot = {(r["host"], r["port"]): _decode(r) for r in rows}
+            self._sorted = sorted(
+                self._snapshot.values(), key=lambda r: (r.alias.lower(), r.host, r.port)
+            )
+            self._seen_version = version
+        return self._snapshot
+
+    @property
+    def records(self) -> dict[tuple[str, int], DeviceRecord]:
+        """The current snapshot (a new record object whenever the store changed)."""
+        return self._fresh()
+
+    def version(self) -> tuple[int, int] | None:
+        """Changes whenever any process changed the store: a cheap fingerprint."""
+        self._fresh()
+        return self._seen_version
 
     def all(self) -> list[DeviceRecord]:
-        return sorted(self.records.values(), key=lambda r: (r.alias.lower(), r.host))
-
-    def merge(self, record: DeviceRecord) -> DeviceRecord:
-        """Add or refresh a record; a plug that moved address keeps its one entry."""
-        old_key = self._by_address.get((record.host, record.port))
-        if old_key is not None and old_key != record.key:
-            self.records.pop(old_key, None)  # that address now belongs to this plug
-        previous = self.records.get(record.key)
-        if previous is not None and (previous.host, previous.port) != (record.host, record.port):
-            self._by_address.pop((previous.host, previous.port), None)  # the plug moved
-        self._put(record)
-        self._dirty = True
-        return record
+        """Every known plug, by name (sorted once per change: the toolbar asks per keystroke)."""
+        self._fresh()
+        return list(self._sorted)
 
     def by_address(self, host: str, port: int) -> DeviceRecord | None:
-        key = self._by_address.get((host, port))
-        return self.records.get(key) if key is not None else None
+        return self._fresh().get((host, port))
+
+    def by_mac(self, mac: str) -> DeviceRecord | None:
+        mac = normalise_mac(mac)
+        return next((r for r in self._fresh().values() if mac and r.mac == mac), None)
+
+    # --- writing, record by record ------------------------------------------------------
+
+    def observe(self, record: DeviceRecord, *, move: bool = False) -> Observation:
+        """Store what a plug just said about itself (it answered, so it is online).
+
+        Only this plug's row is touched. When its MAC is known at another address, nothing is
+        stored and the known plug comes back as ``conflict``, unless ``move`` says the old
+        address no longer answers with that MAC (then the row moves here).
+        """
+        address = (record.host, record.port)
+        with self._write() as db:
+            known = _row(db, "mac = ?", record.mac) if record.mac else None
+            here = _row(db, "host = ? AND port = ?", *address)
+            moved_from = ""
+            if known is not None and (known.host, known.port) != address:
+                if not move:
+                    return Observation(known, conflict=known)
+                if here is not None:  # whoever had the new address before has left it
+                    db.execute("DELETE FROM devices WHERE host = ? AND port = ?", address)
+                db.execute(  # the row moves, with whatever else it holds
+                    "UPDATE devices SET host = ?, port = ? WHERE host = ? AND port = ?",
+                    (*address, known.host, known.port),
+                )
+                moved_from = known.address
+            elif here is not None and here.mac and record.mac and here.mac != record.mac:
+                # another plug took this address (DHCP): the old plug's row goes
+                db.execute("DELETE FROM devices WHERE host = ? AND port = ?", address)
+            upsert(db, record)
+        return Observation(record, moved_from=moved_from)
+
+    def merge(self, record: DeviceRecord) -> DeviceRecord:
+        """Store a record (the old name of ``observe``); a MAC conflict keeps the known plug."""
+        return self.observe(record).record
+
+    def update(self, host: str, port: int, **values: Any) -> bool:
+        """Set some fields of one plug's row; False if the store does not know it (any more)."""
+        unknown = set(values) - set(COLUMNS) - {"host", "port"}
+        if unknown:
+            raise ValueError(f"no such device field: {', '.join(sorted(unknown))}")
+        if not values:
+            return False
+        with self._write() as db:
+            cursor = db.execute(
+                f"UPDATE devices SET {', '.join(f'{k} = ?' for k in values)} "
+                "WHERE host = ? AND port = ?",
+                [*(encode(k, v) for k, v in values.items()), host, port],
+            )
+        return cursor.rowcount > 0
+
+    def heard(self, host: str, port: int, how: str = "direct") -> None:
+        """The plug at this address answered (without telling us anything new)."""
+        self.update(host, port, online=True, last_heard=time.time(), heard_by=how)
+
+    def failed(self, host: str, port: int) -> None:
+        """A request made to this plug got no answer: offline until it answers again."""
+        self.update(host, port, online=False)
 
     def mark(self, host: str, port: int, online: bool) -> None:
-        record = self.by_address(host, port)
-        if record is not None:
-            record.online = online
-            if online:
-                record.last_seen = time.time()
-            self._dirty = True
+        if online:
+            self.heard(host, port)
+        else:
+            self.failed(host, port)
 
     def set_offline(self, record: DeviceRecord) -> None:
-        record.online = False
-        self._dirty = True
+        self.failed(record.host, record.port)
 
-    def remove(self, record: DeviceRecord) -> None:
-        self.records.pop(record.key, None)
-        self._by_address.pop((record.host, record.port), None)
-        self._dirty = True
+    def remove(self, record: DeviceRecord) -> bool:
+        """Forget one plug (its row only); False if it was already gone."""
+        with self._write() as db:
+            cursor = db.execute(
+                "DELETE FROM devices WHERE host = ? AND port = ?", (record.host, record.port)
+            )
+        return cursor.rowcount > 0
+
+    def save(self) -> None:
+        """Nothing to do: every change is committed as it is made (kept for callers)."""
+
+
+def upsert(db: sqlite3.Connection, record: DeviceRecord) -> None:
+    """Write what a plug said about itself into its row: the record's fields only, so a
+    column this record does not carry (one a newer kshell added) keeps its value."""
+    settings = ", ".join(f"{name} = excluded.{name}" for name in COLUMNS[2:])
+    db.execute(
+        f"INSERT INTO devices ({', '.join(COLUMNS)}) "
+        f"VALUES ({', '.join('?' for _ in COLUMNS)}) "
+        f"ON CONFLICT (host, port) DO UPDATE SET {settings}",
+        [encode(name, getattr(record, name)) for name in COLUMNS],
+    )
+
+
+def _row(db: sqlite3.Connection, where: str, *params: Any) -> DeviceRecord | None:
+    row = db.execute(f"SELECT * FROM devices WHERE {where}", params).fetchone()
+    return _decode(row) if row is not None else None

@@ -160,8 +160,11 @@ async def _main(args: argparse.Namespace, ctx: Any, output: Any) -> int:
                 ctx, output, quiet=bool(args.command or args.script or args.json)
             )
         if args.command is not None:
+            from dataclasses import replace
+
             from kshell.runner import run_line
 
+            ctx.invocation = replace(ctx.invocation, typed=True)  # unique alias prefixes
             return EXIT_OK if await run_line(ctx, args.command, output) else EXIT_FAILED
         if args.script is not None:
             return await _run_script(ctx, args.script, output, args.keep_going)

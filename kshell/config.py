@@ -127,7 +127,7 @@ class Paths:
 
     @property
     def devices(self) -> Path:
-        return self.data / "devices.json"
+        return self.data / "devices.db"  # the SQLite device store (kshell.cache)
 
     @property
     def history(self) -> Path:

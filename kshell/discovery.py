@@ -9,14 +9,16 @@ from __future__ import annotations
 
 import asyncio
 import ipaddress
+import socket
 from dataclasses import dataclass, field
 from typing import Any
 
 from kshell import device as dev
+from kshell import protocol
 from kshell.cache import DeviceRecord
-from kshell.device import SYSINFO, check_answer
-from kshell.errors import KshellError, UsageError
-from kshell.transport import DEFAULT_PORT, Connection, tcp_probe, udp_query
+from kshell.device import SYSINFO, Info, check_answer
+from kshell.errors import KshellError, ProtocolError, UsageError
+from kshell.transport import DEFAULT_PORT, Connection, Datagram, tcp_probe
 
 MAX_SWEEP = 65536  # a /16; more than that is a mistake, not a home network
 
@@ -61,16 +63,106 @@ class Found:
     sysinfo: dict[str, Any]
     tcp_ok: bool | None = None
     kind: str = "plug"
+    how: str = "broadcast"  # broadcast | sweep: how it was heard
+
+    @property
+    def info(self) -> Info:
+        """The answer as the device layer reads it (an old-generation plug: IOT)."""
+        from kshell.device.modules.iot import info_of
+
+        return info_of(self.sysinfo)
 
 
 @dataclass
 class DiscoveryReport:
     sent_to: list[tuple[str, str]] = field(default_factory=list)
-    send_errors: list[tuple[str, str]] = field(default_factory=list)
+    send_errors: list[tuple[str, str, str]] = field(default_factory=list)  # interface, addr, why
     found: list[Found] = field(default_factory=list)
     garbled: list[str] = field(default_factory=list)
     probed: int = 0
     elapsed: float = 0.0
+
+
+def is_unicast(address: str) -> bool:
+    """A single plug's address (its answer ends the wait), not a broadcast address."""
+    try:
+        addr = ipaddress.IPv4Address(address)
+    except ValueError:
+        return False
+    if str(addr) == "255.255.255.255" or addr.packed[3] in (0, 255):
+        return False
+    return all(address != iface.broadcast for iface in interfaces())
+
+
+class _Round(asyncio.DatagramProtocol):
+    """One discovery round: every answer once, and every send error by destination.
+
+    asyncio hands a failed ``sendto`` (ENETUNREACH, EACCES...) to ``error_received`` instead
+    of raising it, so the address being sent to is noted first.
+    """
+
+    def __init__(self, limit: int, wanted: set[str], on_answer: Any) -> None:
+        self.answers: dict[str, Datagram] = {}
+        self.errors: dict[str, str] = {}
+        self.sending = ""
+        self.limit = limit
+        self.wanted = wanted  # unicast targets: once all have answered, the round is over
+        self.all_answered = asyncio.Event()
+        self.on_answer = on_answer
+
+    def datagram_received(self, data: bytes, addr: tuple[str, int]) -> None:
+        host, port = addr[0], addr[1]
+        if host in self.answers or len(self.answers) >= self.limit:
+            return
+        try:
+            self.answers[host] = Datagram(host, port, protocol.decode_datagram(data))
+        except ProtocolError as exc:
+            self.answers[host] = Datagram(host, port, None, exc)
+        self.on_answer(self.answers[host])
+        if self.wanted and self.wanted <= set(self.answers):
+            self.all_answered.set()
+
+    def error_received(self, exc: Exception) -> None:
+        if self.sending:  # raised by our own sendto; ICMP errors arriving later mean nothing here
+            why = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+            self.errors[self.sending] = why
+
+
+async def _udp_round(
+    addresses: list[str], request: dict[str, Any], port: int, timeout: float, on_answer: Any
+) -> _Round:
+    """Send ``request`` to each address twice; collect answers until ``timeout``, or until
+    every address has answered when all of them are single plugs (``discover --target``)."""
+    loop = asyncio.get_running_loop()
+    unicast = {a for a in addresses if is_unicast(a)}
+    wanted = unicast if unicast == set(addresses) else set()
+    transport, round_ = await loop.create_datagram_endpoint(
+        lambda: _Round(4096, wanted, on_answer), family=socket.AF_INET, allow_broadcast=True
+    )
+    payload = protocol.encode_datagram(request)
+    gap = min(0.2, timeout / 3)
+    try:
+        async with asyncio.timeout(timeout):
+            for attempt in range(2):
+                for address in addresses:
+                    round_.sending = address
+                    try:
+                        transport.sendto(payload, (address, port))
+                    except OSError as exc:
+                        round_.errors[address] = exc.strerror or str(exc)
+                    finally:
+                        round_.sending = ""
+                if len(round_.errors) == len(addresses):
+                    break  # nothing left the machine: nothing can answer
+                if attempt == 0:
+                    await asyncio.sleep(gap)
+            if len(round_.errors) < len(addresses):
+                await round_.all_answered.wait()
+    except TimeoutError:
+        pass
+    finally:
+        transport.close()
+    return round_
 
 
 async def broadcast(
@@ -87,18 +179,19 @@ async def broadcast(
     loop = asyncio.get_running_loop()
     started = loop.time()
 
-    def on_answer(datagram: Any) -> None:
+    def on_answer(datagram: Datagram) -> None:
         if check_tcp and datagram.answer is not None:
             probes[datagram.host] = loop.create_task(
                 tcp_probe(datagram.host, tcp_port, min(1.0, max(0.2, timeout / 2)))
             )
 
-    answers, report.send_errors = await udp_query(
-        [addr for _, addr in targets], SYSINFO, port=port, timeout=timeout, on_answer=on_answer
-    )
-    if probes:
-        await asyncio.wait(probes.values(), timeout=0.05)
-    for datagram in answers:
+    round_ = await _udp_round([addr for _, addr in targets], SYSINFO, port, timeout, on_answer)
+    names = {addr: name for name, addr in targets}
+    report.send_errors = [(names.get(a, "?"), a, why) for a, why in sorted(round_.errors.items())]
+    if probes:  # a unicast round ends early: give its probes their own short window
+        wait = min(1.0, max(0.2, timeout / 2)) if round_.all_answered.is_set() else 0.05
+        await asyncio.wait(probes.values(), timeout=wait)
+    for datagram in round_.answers.values():
         if datagram.answer is None:
             report.garbled.append(f"{datagram.host}: {datagram.error}")
             continue
@@ -147,7 +240,7 @@ async def sweep(cidr: str, port: int, timeout: float, concurrency: int = 256) ->
                 return
             finally:
                 conn.close()
-            report.found.append(Found(host, port, info, True, dev.kind_of(info)))
+            report.found.append(Found(host, port, info, True, dev.kind_of(info), "sweep"))
 
     await asyncio.gather(*(probe(h) for h in hosts))
     report.found.sort(key=lambda f: ipaddress.IPv4Address(f.host))
@@ -156,4 +249,4 @@ async def sweep(cidr: str, port: int, timeout: float, concurrency: int = 256) ->
 
 
 def record_of(found: Found) -> DeviceRecord:
-    return DeviceRecord.from_sysinfo(found.host, found.port, found.sysinfo)
+    return DeviceRecord.from_sysinfo(found.host, found.port, found.sysinfo, heard_by=found.how)

@@ -30,6 +30,9 @@ class Invocation:
     permission: str = "admin"  # what this source may do: read | control | admin
     ask: Ask | None = None  # who can answer a question; None: nobody (refuse without --yes)
     mail: MailRules | None = None  # set exactly when the line came from a mail
+    # typed by a person (the prompt, -c): a unique prefix may name a plug; never in a script
+    # file, a replayed line or a mail, where a later rename must not change what a line means
+    typed: bool = False
 
     @property
     def by_mail(self) -> bool:

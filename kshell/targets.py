@@ -14,12 +14,13 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
-from kshell.cache import DeviceRecord, normalise_mac
+from kshell.cache import DeviceRecord, Observation, normalise_mac
 from kshell.context import Context
-from kshell.device import Device
-from kshell.device.pool import Link
+from kshell.device import Device, Info
+from kshell.device.pool import XOR, Link
 from kshell.device.transports.xor import HTTP_PORT, CurrentGeneration
 from kshell.errors import KshellError, TargetError, TransportError
+from kshell.names import fold, ip_literal, is_mac, prefix_matches
 from kshell.output import clean
 from kshell.registry import Arg
 from kshell.results import Failure, Result
@@ -55,7 +56,7 @@ class Target:
 
     def probe(self, ctx: Context, timeout: float) -> Device:
         """A device of its own with a short timeout, outside the pool (reboot watching)."""
-        from kshell.device.pool import XOR, make_device
+        from kshell.device.pool import make_device
 
         link = link_of(self.record) or ctx.devices.link(self.host, self.port) or XOR
         return make_device(self.host, self.port, link, timeout, ctx.credentials)
@@ -76,14 +77,29 @@ def link_of(record: DeviceRecord | None) -> Link | None:
 
 
 def resolve(ctx: Context, word: str) -> list[Target]:
-    """Every plug (or outlet) ``word`` names; raises TargetError when it names none."""
+    """Every plug (or outlet) ``word`` names; raises TargetError when it names none.
+
+    In order: ``all``; an IP literal (with or without :PORT) or a MAC, always an address;
+    an exact alias (case, then case and accents folded); an outlet's alias; ALIAS/N; a dotted
+    host name; and, for a line typed at the prompt or in -c only, a unique prefix of an alias.
+    """
     records = ctx.cache.all()
     if word.lower() == "all":
         if not records:
             raise TargetError("no known plugs: run discover first")
         return [Target(r.host, r.port, r) for r in records if r.kind != "bulb"]
+    literal = ip_literal(word)
+    if literal is not None:
+        host, port = literal[0], literal[1] or DEFAULT_PORT
+        return [Target(host, port, ctx.cache.by_address(host, port))]
+    if is_mac(word):
+        mac = normalise_mac(word)
+        for r in records:
+            if r.mac == mac:
+                return [Target(r.host, r.port, r)]
+        raise TargetError(f"no known plug has MAC {mac}: run discover first")
     matches = [r for r in records if r.alias == word] or [
-        r for r in records if r.alias.lower() == word.lower()
+        r for r in records if r.alias and fold(r.alias) == fold(word)
     ]
     if len(matches) > 1:
         hosts = ", ".join(r.address for r in matches)
@@ -98,12 +114,10 @@ def resolve(ctx: Context, word: str) -> list[Target]:
     if m:
         parents = resolve(ctx, m.group("parent"))
         return [_outlet_of(p, int(m.group("n"))) for p in parents]
-    mac = normalise_mac(word) if len(word) == 17 else ""
-    if mac:
-        for r in records:
-            if r.mac == mac:
-                return [Target(r.host, r.port, r)]
-        raise TargetError(f"no known plug has MAC {mac}: run discover first")
+    if ctx.invocation.typed:
+        found = _by_prefix(records, word)
+        if found is not None:
+            return [found]
     address = parse_address(word)
     if address:
         host, port = address
@@ -111,12 +125,29 @@ def resolve(ctx: Context, word: str) -> list[Target]:
     raise TargetError(_unknown_message(word, records), target=word)
 
 
+def _by_prefix(records: list[DeviceRecord], word: str) -> Target | None:
+    """The one plug whose alias starts with ``word`` (folded), as completion offers it;
+    several: an error naming them, and nothing is touched."""
+    found = prefix_matches(word, (r.alias for r in records if r.alias))
+    if len(found) > 1:
+        names = ", ".join(repr(clean(name, 40)) for name in found[:8])
+        more = f" and {len(found) - 8} more" if len(found) > 8 else ""
+        raise TargetError(f"could be {names}{more}: type more of the name", target=word)
+    if not found:
+        return None
+    owners = [r for r in records if r.alias == found[0]]
+    if len(owners) > 1:
+        hosts = ", ".join(r.address for r in owners)
+        raise TargetError(f"alias '{found[0]}' is shared by {hosts}: use the host instead")
+    return Target(owners[0].host, owners[0].port, owners[0])
+
+
 def _outlet_by_alias(records: list[DeviceRecord], word: str) -> Target | None:
     found = [
         (r, c)
         for r in records
         for c in r.children
-        if str(c.get("alias", "")).lower() == word.lower()
+        if c.get("alias") and fold(str(c["alias"])) == fold(word)
     ]
     if len(found) > 1:
         where = ", ".join(f"{r.alias}/{c['number']}" for r, c in found)
@@ -205,15 +236,13 @@ async def for_each(
             exc.target = exc.target or target.label
             if target.label not in str(exc.target):
                 exc.target = f"{target.label} ({exc.target})"
-            if isinstance(exc, TransportError):
-                ctx.cache.mark(target.host, target.port, online=False)
+            if isinstance(exc, TransportError):  # asked and not answered: now it is offline
+                ctx.cache.failed(target.host, target.port)
             return Failure(exc)
-        ctx.cache.mark(target.host, target.port, online=True)
+        ctx.cache.heard(target.host, target.port)  # it answered: online, heard just now
         return result
 
-    results = list(await asyncio.gather(*(one(t) for t in targets)))
-    ctx.cache.save()
-    return results
+    return list(await asyncio.gather(*(one(t) for t in targets)))
 
 
 def state_word(on: Any) -> str:
@@ -246,11 +275,59 @@ async def learn_link(ctx: Context, target: Target, *, moved: bool = False) -> bo
 
 
 async def refresh(ctx: Context, target: Target, device: Device | None = None) -> Device:
-    """Read a target afresh and update its cache entry; returns the device."""
+    """Read a target afresh and update its store entry; returns the device.
+
+    A plug that reports the MAC of a known plug elsewhere is not taken for it (see
+    ``remember``): the target then keeps the record it had (none for a bare address).
+    """
     if device is None:
         await learn_link(ctx, target)
     device = device or target.device(ctx)
     info = await device.update()
-    record = ctx.cache.merge(DeviceRecord.from_sysinfo(target.host, target.port, info.summary()))
-    target.record = record
+    seen = await remember(ctx, target.host, target.port, info)
+    if seen.conflict is None:
+        target.record = seen.record
     return device
+
+
+async def remember(
+    ctx: Context,
+    host: str,
+    port: int,
+    info: Info,
+    how: str = "direct",
+    *,
+    replace: bool = False,
+) -> Observation:
+    """Store what the plug at host:port said about itself, guarding names against theft.
+
+    Its MAC known at another address moves there only when the old address no longer answers
+    with that MAC (a DHCP move), or ``replace`` (the operator's ``add HOST --replace``) says so;
+    when both answer, the known plug is kept and the observation names the conflict.
+    """
+    record = DeviceRecord.from_sysinfo(host, port, info.summary(), heard_by=how)
+    link = ctx.devices.link(host, port) or XOR
+    record.family, record.transport = link.family, link.transport
+    record.login_version = link.login_version if link.encrypted else 0
+    record.factory_default = link.factory_default
+    seen = ctx.cache.observe(record)
+    if seen.conflict is None:
+        return seen
+    if replace or not await answers_as(ctx, seen.conflict):
+        return ctx.cache.observe(record, move=True)
+    return seen
+
+
+async def answers_as(ctx: Context, record: DeviceRecord) -> bool:
+    """Does the plug at ``record``'s address still answer with ``record``'s MAC?"""
+    from kshell.device.pool import make_device
+
+    link = link_of(record) or ctx.devices.link(record.host, record.port) or XOR
+    device = make_device(record.host, record.port, link, min(ctx.timeout, 2.0), ctx.credentials)
+    try:
+        info = await device.update()
+    except KshellError:
+        return False
+    finally:
+        device.close()
+    return normalise_mac(info.mac) == record.mac

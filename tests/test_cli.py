@@ -24,7 +24,7 @@ def test_version_and_help(home):
     ):
         assert f"\n{verb} " in out.stdout
     usage = run_shell(home, "-c", "help led")
-    assert "usage: led TARGET on|off" in usage.stdout
+    assert "usage: led TARGET [on|off]" in usage.stdout
 
 
 def test_exit_status_is_zero_only_if_every_command_succeeded(home):

@@ -205,7 +205,7 @@ def test_a_thousand_plugs_still_complete_the_right_one() -> None:
 
 def test_describe_gives_the_usage_of_what_is_typed() -> None:
     text = describe(model(), "led ")
-    assert "usage: led TARGET on|off" in text
+    assert "usage: led TARGET [on|off]" in text
     assert "next: TARGET" in text
     assert "on" in describe(model(), "o").splitlines()[1]
     assert "unknown command 'zzz'" in describe(model(), "zzz ")

@@ -9,6 +9,7 @@ import sys
 import pytest
 from conftest import ROOT, json_lines, run_shell
 
+from kshell.cache import DeviceCache
 from kshell.device import check_answer
 from kshell.errors import DeviceError
 from kshell.simulator import PlugSpec, demo_specs
@@ -34,19 +35,9 @@ def test_discover_by_loopback_broadcast_finds_every_plug(fleet):
     assert kinds["Media Strip"] == "strip" and kinds["Porch Light"] == "bulb"
     text = run_shell(home, "-c", "devices").stdout
     assert "unsupported (bulb)" in text and "7 known, 7 online" in text
-    cached = json.loads((home / "devices.json").read_text())["devices"]
-    assert {d["host"] for d in cached} == set(sim.hosts)
-    assert {
-        "alias",
-        "host",
-        "port",
-        "mac",
-        "model",
-        "hw_ver",
-        "sw_ver",
-        "state",
-        "last_seen",
-    } <= set(cached[0])
+    stored = DeviceCache(home / "devices.db").all()  # the store other processes read
+    assert {r.host for r in stored} == set(sim.hosts)
+    assert all(r.mac and r.model and r.heard_by == "broadcast" for r in stored)
 
 
 def test_discovery_reports_plugs_that_answer_udp_but_refuse_tcp(fleet):
@@ -57,10 +48,14 @@ def test_discovery_reports_plugs_that_answer_udp_but_refuse_tcp(fleet):
     assert "offline" in out.stdout
 
 
-def test_plugs_that_stop_answering_are_marked_offline_not_forgotten(house):
+def test_a_plug_is_offline_only_after_a_request_to_it_failed_and_is_never_forgotten(house):
     sim, home = house
     sim.set_fault(sim.hosts[0], "offline")
-    run_shell(home, "-c", "discover")
+    run_shell(home, "-c", "discover")  # silence on a broadcast proves nothing
+    devices = json_lines(run_shell(home, "--json", "-c", "devices").stdout)[0]["devices"]
+    lamp = next(d for d in devices if d["host"] == sim.hosts[0])
+    assert lamp["online"] is True and lamp["heard_by"] == "broadcast" and len(devices) == 5
+    assert run_shell(home, "-c", f"info {sim.hosts[0]}").returncode == 1  # asked, no answer
     devices = json_lines(run_shell(home, "--json", "-c", "devices").stdout)[0]["devices"]
     lamp = next(d for d in devices if d["host"] == sim.hosts[0])
     assert lamp["online"] is False and len(devices) == 5

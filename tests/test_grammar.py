@@ -9,6 +9,7 @@ from hypothesis import strategies as st
 from kshell.cache import DeviceCache, DeviceRecord
 from kshell.errors import TargetError, UsageError
 from kshell.grammar import split_commands
+from kshell.invocation import Invocation
 from kshell.registry import Arg, Command, Opt, parse_args
 from kshell.targets import parse_address, resolve, resolve_all
 
@@ -97,7 +98,7 @@ def _ctx(records):
     cache = DeviceCache(None)
     for r in records:
         cache.merge(r)
-    return SimpleNamespace(cache=cache)
+    return SimpleNamespace(cache=cache, invocation=Invocation())
 
 
 STRIP = DeviceRecord(

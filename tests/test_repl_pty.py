@@ -217,7 +217,7 @@ def test_question_mark_shows_usage_and_confirmation_asks_y_n(
 ) -> None:
     term = open_shell(known_home, terminals)
     term.send("led ?")
-    term.expect(re.escape("usage: led TARGET on|off"))
+    term.expect(re.escape("usage: led TARGET [on|off]"))
     term.expect("next: TARGET")
     term.key("C-u")
     type_line(term, "reboot 'Office Heater'")

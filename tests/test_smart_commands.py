@@ -82,6 +82,13 @@ def test_add_finds_out_what_each_plug_speaks_and_devices_lists_both_generations(
     }
     assert rows["Kettle ☕"]["model"] == "P110" and rows["Garden"]["model"] == "HS100(UK)"
     assert rows["Desk Strip"]["kind"] == "strip" and rows["Old Lamp"]["host"] == OLD
+    speaks = {
+        a: (r["family"], r["transport"], r["login_version"], r["port"]) for a, r in rows.items()
+    }
+    assert speaks["Kettle ☕"] == ("smart", "klap", 2, 80)
+    assert speaks["Dimmer"] == ("smart", "aes", 2, 80)
+    assert speaks["Garden"] == ("iot", "klap", 1, 80)
+    assert speaks["Old Lamp"] == ("iot", "xor", None, 9999)
 
 
 def test_info_and_hw_info_map_smart_fields_onto_the_shared_keys(house: Path) -> None:

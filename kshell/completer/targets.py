@@ -32,7 +32,7 @@ class TargetIndex:
     aliases: list[Candidate] = field(default_factory=list)  # plugs, then outlets: alias/N
     hosts: list[Candidate] = field(default_factory=list)
     macs: list[Candidate] = field(default_factory=list)
-    known: set[str] = field(default_factory=set)  # lower-cased words that name a known plug
+    known: set[str] = field(default_factory=set)  # folded words that name a known plug
     count: int = 0
     online: int = 0
 
@@ -41,22 +41,22 @@ class TargetIndex:
         index = cls()
         seen_aliases: dict[str, int] = {}
         for r in records:
-            if r.alias:
-                seen_aliases[r.alias.lower()] = seen_aliases.get(r.alias.lower(), 0) + 1
+            if r.alias:  # shared as the resolver reads names: case and accents aside
+                seen_aliases[fold(r.alias)] = seen_aliases.get(fold(r.alias), 0) + 1
         for r in records:
             index.count += 1
             index.online += 1 if r.online else 0
-            state = "offline" if not r.online else (r.state or "?")
+            state = "offline" if not r.online else (r.state or "?")  # offline: asked, no answer
             if r.kind == "bulb":
                 state = "bulb, unsupported"
             alias = clean(r.alias, 64)
             where = r.host if r.port == DEFAULT_PORT else f"{r.host}:{r.port}"
             if r.alias:
-                shared = " (shared alias!)" if seen_aliases[r.alias.lower()] > 1 else ""
+                shared = " (shared alias!)" if seen_aliases[fold(r.alias)] > 1 else ""
                 index.aliases.append(
                     _cand(r.alias, "alias", f"{r.model}  {where}  {state}{shared}")
                 )
-                index.known.add(r.alias.lower())
+                index.known.add(fold(r.alias))
             index.hosts.append(_cand(where, "host", f"{alias or '-'}  {r.model}  {state}"))
             index.known.add(where.lower())
             if r.port == DEFAULT_PORT:
@@ -73,15 +73,14 @@ class TargetIndex:
                 index.aliases.append(
                     _cand(name, "outlet", f"outlet {number}: {child_alias}  {child_state}")
                 )
-                index.known.add(name.lower())
+                index.known.add(fold(name))
                 if child.get("alias"):
-                    index.known.add(str(child["alias"]).lower())
+                    index.known.add(fold(str(child["alias"])))
         index.aliases.sort(key=lambda c: (c.kind != "alias", c.lower))
         return index
 
     def is_known(self, word: str) -> bool:
-        low = word.lower()
-        if low in self.known:
+        if fold(word) in self.known:
             return True
         mac = normalise_mac(word) if len(word) == 17 else ""
         return bool(mac) and mac.lower() in self.known

@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 from dataclasses import dataclass
 
+from kshell.device.device import Device
 from kshell.device.pool import DevicePool
 from kshell.device.state import Info
 from kshell.device.tdp import Announcement
@@ -65,6 +66,16 @@ async def read(pool: DevicePool, announcement: Announcement, timeout: float) -> 
     heard.unclaimed = isinstance(source, str) and source != defaults.OWNER
     heard.proven = bool(getattr(transport, "authenticates_plug", False)) and not heard.unclaimed
     return heard
+
+
+def pin_device(known_transport: str, now: str, device: Device) -> str:
+    """``pin`` for a plug read directly (``add HOST``) over transport ``now``."""
+    transport = device.protocol.transport
+    source = getattr(transport, "credentials_source", None)
+    proven = bool(getattr(transport, "authenticates_plug", False)) and source == defaults.OWNER
+    if not known_transport or known_transport == now:
+        return SAME
+    return FOLLOW if now == "klap" and proven else HOLD
 
 
 def pin(known_transport: str, heard: Heard) -> str:

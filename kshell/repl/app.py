@@ -12,10 +12,11 @@ import asyncio
 import signal
 import sys
 import traceback
+from dataclasses import replace
 
 from prompt_toolkit import PromptSession
 from prompt_toolkit.auto_suggest import AutoSuggestFromHistory
-from prompt_toolkit.history import InMemoryHistory
+from prompt_toolkit.history import History, InMemoryHistory
 from prompt_toolkit.patch_stdout import patch_stdout
 
 from kshell import __version__
@@ -56,7 +57,7 @@ class Shell:
             reserve_space_for_menu=6,
         )
 
-    def _history(self) -> object:
+    def _history(self) -> History:
         try:
             from kshell.history.store import store_for
             from kshell.repl.history import StoreHistory
@@ -67,6 +68,7 @@ class Shell:
     async def run(self) -> int:
         ctx = self.ctx
         ctx.interactive = True
+        ctx.invocation = replace(ctx.invocation, typed=True)  # unique alias prefixes allowed
         ctx.ask = confirm.ask
         ctx.read_secret = confirm.read_secret
         ctx.extras["print_above"] = terminal.print_above

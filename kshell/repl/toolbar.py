@@ -1,7 +1,8 @@
 """The prompt text and the bottom toolbar: where the operator is and what the plugs are doing.
 
 Both are redrawn on every keystroke, so they read in-memory state only: the device index,
-the current plug's cache entry, ``ctx.extras["last_power"]`` (filled by the energy
+the current plug's store entry (online unless a request to it failed; when it was last heard
+and how), ``ctx.extras["last_power"]`` (filled by the energy
 commands) and ``ctx.extras["remote_status"]`` (set by remote mode while it runs).
 """
 
@@ -69,7 +70,7 @@ def _current(ctx: Context) -> StyleAndTextTuples:
             child = next((c for c in record.children if c.get("id") == target.child_id), {})
             state = child.get("state") or "?"
         if not record.online:
-            state = "offline"
+            state = "offline"  # a request made to it failed
     parts: StyleAndTextTuples = [
         ("class:bottom-toolbar", f"{clean(target.label, 40)}: "),
         ("class:bottom-toolbar.on" if state == "on" else "class:bottom-toolbar", state),
@@ -78,4 +79,6 @@ def _current(ctx: Context) -> StyleAndTextTuples:
     watts = power.get(target.label) if isinstance(power, dict) else None
     if isinstance(watts, (int, float)):
         parts.append(("class:bottom-toolbar", f", {watts:.1f} W"))
+    if record is not None and record.last_heard:
+        parts.append(("class:bottom-toolbar", f", heard {record.heard_text()}"))
     return parts

@@ -1,0 +1,120 @@
+"""The device store: SQLite in the state folder, shared by every kshell process of a user.
+
+Nothing one process writes may undo another's edit: two one-shot processes and an open shell
+(tmux) edit one home at once and nothing is lost (bench/soak_store.py runs the same for an
+hour); each write touches only the rows it concerns.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import sys
+from pathlib import Path
+
+from conftest import ROOT, run_shell
+
+from kshell import cache as store
+from kshell.cache import DeviceCache, DeviceRecord
+from kshell.simulator import SimulatorThread
+
+sys.path.insert(0, str(ROOT / "bench"))
+
+MAC = "50:C7:BF:00:00:0"
+
+
+def _record(n: int, alias: str) -> DeviceRecord:
+    return DeviceRecord(f"127.63.0.{n}", alias=alias, mac=f"{MAC}{n}", model="HS110(EU)")
+
+
+def test_one_process_never_undoes_another_s_edit(tmp_path: Path) -> None:
+    shell = DeviceCache(tmp_path / "devices.db")  # the open shell, with its snapshot
+    for n, alias in ((2, "Kettle"), (3, "Freezer Meter"), (4, "Lamp")):
+        shell.merge(_record(n, alias))
+    assert len(shell.all()) == 3
+    other = DeviceCache(tmp_path / "devices.db")  # `kshell -c ...` in another terminal
+    assert other.remove(other.by_address("127.63.0.3", 9999))  # type: ignore[arg-type]
+    other.merge(_record(4, "Desk Lamp"))  # renamed there
+    other.merge(_record(5, "Fan"))  # added there
+    # the shell goes on: its next command marks plugs and refreshes one it asked
+    shell.mark("127.63.0.3", 9999, online=True)
+    shell.mark("127.63.0.4", 9999, online=False)
+    shell.merge(_record(2, "Kettle"))
+    shell.save()
+    fresh = {r.address: r for r in DeviceCache(tmp_path / "devices.db").all()}
+    assert set(fresh) == {"127.63.0.2", "127.63.0.4", "127.63.0.5"}  # forgotten stays gone
+    assert fresh["127.63.0.4"].alias == "Desk Lamp" and not fresh["127.63.0.4"].online
+    assert [r.alias for r in shell.all()] == ["Desk Lamp", "Fan", "Kettle"]  # it sees them
+
+
+def test_the_store_is_sqlite_in_wal_mode_with_a_schema_version(tmp_path: Path) -> None:
+    DeviceCache(tmp_path / "devices.db").merge(_record(2, "Kettle"))
+    db = sqlite3.connect(tmp_path / "devices.db")
+    assert db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+    assert db.execute("PRAGMA user_version").fetchone()[0] == store.SCHEMA_VERSION
+
+
+def test_a_new_field_is_one_migration_step(tmp_path: Path, monkeypatch) -> None:
+    DeviceCache(tmp_path / "devices.db").merge(_record(2, "Kettle"))
+    steps = [*store.MIGRATIONS, store.add_column("region", "TEXT", "'EU'")]
+    monkeypatch.setattr(store, "MIGRATIONS", steps)
+    monkeypatch.setattr(store, "SCHEMA_VERSION", len(steps))
+    cache = DeviceCache(tmp_path / "devices.db")
+    assert cache.all()[0].alias == "Kettle"  # rows kept
+    db = sqlite3.connect(tmp_path / "devices.db")
+    assert db.execute("SELECT region FROM devices").fetchone()[0] == "EU"
+    assert db.execute("PRAGMA user_version").fetchone()[0] == len(steps)
+    with db:
+        db.execute("UPDATE devices SET region = 'US'")
+    # an answer stores what it carries and leaves the rest of the row alone, moves included
+    cache.merge(_record(2, "Kettle"))
+    moved = DeviceRecord("127.63.0.9", alias="Kettle", mac=f"{MAC}2")
+    assert cache.observe(moved).conflict is not None
+    assert cache.observe(moved, move=True).moved_from == "127.63.0.2"
+    assert db.execute("SELECT host, region FROM devices").fetchall() == [("127.63.0.9", "US")]
+
+
+def test_devices_json_is_imported_once(tmp_path: Path) -> None:
+    legacy = {
+        "devices": [
+            {"host": "127.63.0.2", "alias": "Kettle", "mac": "50c7bf000002", "last_seen": 5.0},
+            {"host": "127.63.0.3", "port": 9998, "alias": "Lamp", "online": False},
+            {"host": 7, "alias": "broken"},
+            "junk",
+        ]
+    }
+    (tmp_path / "devices.json").write_text(json.dumps(legacy))
+    records = {r.alias: r for r in DeviceCache(tmp_path / "devices.db").all()}
+    assert set(records) == {"Kettle", "Lamp"}
+    assert records["Kettle"].mac == "50:C7:BF:00:00:02" and records["Kettle"].last_heard == 5.0
+    assert records["Lamp"].address == "127.63.0.3:9998" and not records["Lamp"].online
+    assert not (tmp_path / "devices.json").exists()
+    (tmp_path / "devices.json").write_text(json.dumps({"devices": [{"host": "127.63.0.9"}]}))
+    DeviceCache(tmp_path / "devices.db").remove(records["Lamp"])
+    assert [r.alias for r in DeviceCache(tmp_path / "devices.db").all()] == ["Kettle"]
+
+
+def test_a_damaged_store_is_one_line_not_a_traceback(tmp_path: Path) -> None:
+    home = tmp_path / "home"
+    home.mkdir()
+    (home / "devices.db").write_bytes(b"this is not a database" * 100)
+    out = run_shell(home, "-c", "devices")
+    assert out.returncode != 0 and "Traceback" not in out.stderr
+    assert "device store" in out.stderr and len(out.stderr.strip().splitlines()) == 1
+
+
+def test_two_one_shot_processes_and_an_open_shell_lose_nothing(tmp_path: Path) -> None:
+    import soak_store
+    from test_repl_pty import Terminal
+
+    with SimulatorThread(soak_store.house()) as sim:
+        home = tmp_path / "home"
+        soak_store.write_home(home, sim.udp_port or 9999)
+        terminal = Terminal(home)
+        try:
+            outcome = soak_store.run(home, sim, 20.0, seed=7, terminal=terminal)
+            terminal.leave()
+        finally:
+            terminal.close()
+    assert outcome["commands"] > 30
+    assert outcome["lost"] == []

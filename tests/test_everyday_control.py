@@ -173,9 +173,38 @@ def test_a_sun_rule_on_a_plug_without_location_is_accepted_with_a_warning(house:
     assert "wrong time" in sh(house, "-c", "schedule Nowhere").stdout
 
 
-def test_smart_schedule_is_listed_and_writes_refused_naming_why(house: Path) -> None:
+def _smart_rule(rid: str, minute: int, week_day: int, on: bool) -> dict[str, Any]:
+    """A rule in the shape SMART plugs list them (week_day: Sunday is bit 0)."""
+    return {
+        "enable": True,
+        "id": rid,
+        "s_type": "normal",
+        "s_min": minute,
+        "e_type": "normal",
+        "e_min": 0,
+        "e_action": "none",
+        "week_day": week_day,
+        "mode": "repeat",
+        "year": 2024,
+        "month": 6,
+        "day": 17,
+        "time_offset": 0,
+        "desired_states": {"on": on},
+    }
+
+
+def test_smart_schedule_is_listed_and_writes_refused_naming_why(
+    house: Path, sim: SimulatorThread
+) -> None:
     listed = js(house, "schedule Kettle")
     assert listed["rules"] == [] and listed["writable"] is False
+    sim.plug(KETTLE).wall.smart_rules = [
+        _smart_rule("S1", 18 * 60, 62, True),
+        _smart_rule("S3", 8 * 60, 65, False),
+    ]
+    listed = js(house, "schedule Kettle")
+    assert [r["text"] for r in listed["rules"]] == ["weekdays 18:00 on", "weekends 08:00 off"]
+    assert "read only" in sh(house, "-c", "schedule Kettle").stdout
     line = one_line_error(sh(house, "-c", "schedule add Kettle on 07:00"))
     assert "not on record" in line
 
@@ -188,8 +217,10 @@ def test_npm_peer_stores_rules_but_answers_0_to_a_zone_it_never_stores(
     assert run_shell(home, "-c", "add 127.61.1.2").returncode == 0
     added = js(home, "schedule add Peer on 06:45 weekdays")
     assert added["rule"]["text"] == "weekdays 06:45 on"
+    assert [r["text"] for r in js(home, "schedule Peer")["rules"]] == ["weekdays 06:45 on"]
     line = one_line_error(run_shell(home, "-c", "time sync Peer --zone Asia/Tokyo"))
     assert "answered 0" in line
+    assert isinstance(js(home, "cloud Peer")["bound"], bool)  # its cnCloud, read as ours
 
 
 # -- dimmers, switches, settings --------------------------------------------------------------

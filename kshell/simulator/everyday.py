@@ -36,6 +36,9 @@ class PlugClock:
         self.last_look: float | None = None  # plug time rules were last caught up to
         self.countdowns: dict[str, float] = {}  # rule id -> plug time it was armed
         self.joined: tuple[str, str] | None = None  # the network a join told it (ssid, key)
+        self.smart_rules: list[
+            Answer
+        ] = []  # a SMART plug's schedule, as get_schedule_rules lists it
 
     def now(self, real: float) -> float:
         return self.start + (real - self.start) * self.speed + self.drift
@@ -245,6 +248,19 @@ def smart_join(api: Any, params: Answer, child: Any) -> None:
     except ValueError:
         raise SmartError(INVALID_PARAMS) from None
     api.plug.wall.joined = (ssid, password)
+
+
+def smart_schedule(api: Any, params: Answer, child: Any) -> Answer:
+    """``get_schedule_rules`` in its recorded shape (``s_type``, ``s_min``, ``week_day`` with
+    Sunday as bit 0, ``desired_states``); listed only: its writes are not on record."""
+    rules = [dict(r) for r in api.plug.wall.smart_rules]
+    return {
+        "enable": bool(rules),
+        "rule_list": rules,
+        "schedule_rule_max_count": 32,
+        "start_index": 0,
+        "sum": len(rules),
+    }
 
 
 def smart_scan(api: Any, params: Answer, child: Any) -> Answer:

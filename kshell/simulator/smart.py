@@ -364,6 +364,7 @@ _METHODS["get_device_time"] = everyday.smart_device_time  # the plug's drifting 
 _METHODS["set_device_time"] = everyday.smart_set_device_time
 _METHODS["set_auto_off_config"] = everyday.smart_set_auto_off
 _METHODS["get_wireless_scan_info"] = everyday.smart_scan
+_METHODS["get_schedule_rules"] = everyday.smart_schedule
 _METHODS["set_qs_info"] = everyday.smart_join
 _NEEDS = {  # the component a method needs on the device itself
     "get_led_info": "led",
@@ -371,6 +372,7 @@ _NEEDS = {  # the component a method needs on the device itself
     "get_auto_off_config": "auto_off",
     "set_auto_off_config": "auto_off",
     "get_wireless_scan_info": "wireless",
+    "get_schedule_rules": "schedule",
     "get_max_power": "power_protection",
     "get_child_device_list": "child_device",
     "get_child_device_component_list": "child_device",

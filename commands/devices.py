@@ -78,10 +78,16 @@ def _record_json(r: DeviceRecord) -> dict[str, Any]:
 async def discover(ctx: Context, args: Any) -> Result:
     """Find plugs: broadcast on every interface, or sweep a CIDR with TCP probes.
 
-    Broadcast reaches only the plugs on this machine's own subnets; a plug with a static
-    address on another subnet is found by sweeping that subnet: discover 10.0.7.0/24.
+    Both generations: the old one answers on UDP 9999, the current one (KLAP, AES) announces
+    itself on UDP 20002 and is read with the owner's credentials; a sweep probes TCP 9999 and
+    port 80 (confirmed by a 20002 probe). The report counts both and names the plugs that need
+    credentials. Broadcast reaches only the plugs on this machine's own subnets; a plug with a
+    static address on another subnet is found by sweeping that subnet: discover 10.0.7.0/24.
     """
+    import asyncio
+
     from kshell import discovery
+    from kshell import discovery_current as current
 
     port = args.port or ctx.discovery_port
     tcp_port = args.tcp_port or ctx.config.getint("discovery", "tcp_port", fallback=9999)
@@ -89,11 +95,28 @@ async def discover(ctx: Context, args: Any) -> Result:
     if timeout <= 0 or timeout > 120:
         raise UsageError("discover: --timeout must be between 0 and 120 seconds")
     if args.cidr:
-        report = await discovery.sweep(args.cidr, tcp_port, min(timeout, 2.0))
+        hosts = discovery.sweep_hosts(args.cidr)
+        report, heard = await asyncio.gather(
+            discovery.sweep(args.cidr, tcp_port, min(timeout, 2.0)),
+            current.sweep(ctx, hosts, min(timeout, 2.0)),
+        )
+        how = "sweep"
     else:
         plan = broadcast_plan(ctx, args.target)
-        report = await discovery.broadcast(plan, port, timeout, tcp_port=tcp_port)
-    return await _merge_report(ctx, report, args.verbose)
+        ended = asyncio.Event()  # the old generation's round ended: so does the listening
+
+        async def old_generation() -> Any:
+            try:
+                return await discovery.broadcast(plan, port, timeout, tcp_port=tcp_port)
+            finally:
+                ended.set()
+
+        report, heard = await asyncio.gather(
+            old_generation(), current.listen(ctx, [a for _, a in plan], timeout, ended)
+        )
+        how = "broadcast"
+    merged = await current.store(ctx, heard, how)
+    return await _merge_report(ctx, report, args.verbose, merged)
 
 
 def broadcast_plan(ctx: Context, chosen: list[str]) -> list[tuple[str, str]]:
@@ -106,7 +129,7 @@ def broadcast_plan(ctx: Context, chosen: list[str]) -> list[tuple[str, str]]:
     return [("target", address) for address in wanted]
 
 
-async def _merge_report(ctx: Context, report: Any, verbose: bool) -> Table:
+async def _merge_report(ctx: Context, report: Any, verbose: bool, merged: Any) -> Table:
     """Store what answered (only that: silence marks nothing offline) and describe the round."""
     import asyncio
 
@@ -128,10 +151,15 @@ async def _merge_report(ctx: Context, report: Any, verbose: bool) -> Table:
             ctx.cache.failed(record.host, record.port)
             record.online = False
         rows.append(_device_row(record))
+    rows += [_device_row(r) for r in merged.records]
     refused = [f.host for f in report.found if f.tcp_ok is False]
     sent = ", ".join(f"{addr} ({name})" for name, addr in report.sent_to)
     what = f"swept {report.probed} addresses in {sent}" if report.probed else f"sent to {sent}"
-    footer = [f"{what}; {len(report.found)} answered in {report.elapsed:.2f} s"]
+    new = merged.data["current_generation"]
+    footer = [f"{what}; {len(report.found) + new} answered in {report.elapsed:.2f} s"]
+    if new:
+        footer[0] += f" ({len(report.found)} old generation, {new} current)"
+    footer += merged.notes
     if refused:
         footer.append(f"{len(refused)} answered UDP but refused TCP: {', '.join(refused)}")
     bulbs = [f.host for f in report.found if f.kind == "bulb"]
@@ -157,12 +185,14 @@ async def _merge_report(ctx: Context, report: Any, verbose: bool) -> Table:
         "send_errors": [
             {"interface": n, "address": a, "error": why} for n, a, why in report.send_errors
         ],
-        "answered": len(report.found),
+        "answered": len(report.found) + new,
         "elapsed_s": round(report.elapsed, 3),
         "tcp_refused": refused,
         "unreadable": report.garbled,
         "conflicts": conflicts,
-        "devices": [_record_json(o.record) for o in seen if o.conflict is None],
+        "devices": [_record_json(o.record) for o in seen if o.conflict is None]
+        + [_record_json(r) for r in merged.records],
+        **merged.data,
     }
     return Table(DEVICE_HEADERS, rows, data, footer="\n".join(footer))
 
@@ -186,6 +216,7 @@ async def add(ctx: Context, args: Any) -> Result:
     known plug that now speaks AES (which cannot prove it knows the password) is followed only
     with --replace; one that moved to KLAP is followed once its handshake proved it.
     """
+    from kshell import discovery_current as current
     from kshell.targets import remember
 
     address = parse_address(args.host)
@@ -194,8 +225,8 @@ async def add(ctx: Context, args: Any) -> Result:
     if args.replace and ctx.invocation.by_mail:
         raise UsageError("add --replace is for the operator at the prompt, not for mail")
     host, port = address
-    port, info = await _identify(ctx, host, port)
-    _check_pinned(ctx, host, port, info, bool(args.replace))
+    port, info = await current.identify(ctx, host, port)
+    current.check_pinned(ctx, host, port, info, bool(args.replace))
     seen = await remember(ctx, host, port, info, replace=bool(args.replace))
     if seen.conflict is not None:
         known = seen.conflict
@@ -210,57 +241,6 @@ async def add(ctx: Context, args: Any) -> Result:
         data["moved_from"] = seen.moved_from
     footer = f"moved from {seen.moved_from}" if seen.moved_from else None
     return Table(DEVICE_HEADERS, [_device_row(seen.record)], data, footer=footer)
-
-
-def _check_pinned(ctx: Context, host: str, port: int, info: Any, replace: bool) -> None:
-    """A known plug (same MAC) now reached another way: followed, or held until --replace."""
-    from kshell.cache import normalise_mac
-    from kshell.device import announce
-
-    known = ctx.cache.by_mac(normalise_mac(info.mac))
-    if known is None or replace:
-        return
-    device = ctx.devices.get(host, port)
-    link = ctx.devices.link(host, port)
-    was = known.transport or "xor"
-    if announce.pin_device(was, link.transport if link else "xor", device) == announce.HOLD:
-        now = link.transport.upper() if link else "XOR"
-        raise TargetError(
-            f"{known.alias or known.address} spoke {was.upper()} and now answers over {now}, "
-            "which does not prove it knows the password: not followed; if the change is "
-            f"yours (a firmware update), add {host} --replace",
-            target=host,
-        )
-
-
-async def _identify(ctx: Context, host: str, port: int) -> tuple[int, Any]:
-    """Find out what a plug speaks: its UDP 20002 announcement (KLAP or AES, IOT or SMART
-    inside), asked while the old protocol is tried on PORT; returns (port, its Info)."""
-    import asyncio
-
-    from kshell.device import tdp
-    from kshell.device.transports.xor import HTTP_PORT
-    from kshell.transport import DEFAULT_PORT
-
-    announced = asyncio.ensure_future(tdp.probe(host, ctx.tdp_port, min(1.0, ctx.timeout)))
-    try:
-        if port != HTTP_PORT:
-            try:
-                return port, await ctx.devices.get(host, port).update()
-            except KshellError:
-                if await announced is None:
-                    raise
-        found = await announced
-        if found is None:  # never handshake with a host that did not announce itself
-            raise KshellError(
-                "did not announce itself on UDP 20002: not a plug kshell can talk to",
-                target=f"{host}:{port}",
-            )
-        port = found.http_port if port == DEFAULT_PORT else port
-        ctx.devices.learn(host, port, found.link)
-        return port, await ctx.devices.get(host, port).update()
-    finally:
-        announced.cancel()
 
 
 @command("devices", permission="read", examples=("devices",), by_mail=ByMail.YES)

@@ -9,6 +9,7 @@ and the login version. What a plug announces is untrusted: every field is type-c
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import socket
 import struct
@@ -161,9 +162,11 @@ async def listen(
     *,
     rounds: int = 3,
     on_answer: Callable[[Announcement], None] | None = None,
+    until: asyncio.Event | None = None,
 ) -> list[Announcement]:
     """Send the probe to each address (broadcast or unicast) in ``rounds`` spread over the
-    first part of ``timeout``; every announcement heard until ``timeout``, each host once."""
+    first part of ``timeout``; every announcement heard until ``timeout`` (or until ``until``
+    is set: the old generation's round ended early), each host once."""
     loop = asyncio.get_running_loop()
     answers = _Answers(None)
     if on_answer is not None:
@@ -181,7 +184,12 @@ async def listen(
                     continue  # an unreachable interface: the 9999 side reports it
             if n + 1 < rounds:
                 await asyncio.sleep(min(0.2, timeout / (rounds + 1)))
-        await asyncio.sleep(max(0.0, timeout - (loop.time() - started)))
+        rest = max(0.0, timeout - (loop.time() - started))
+        if until is None:
+            await asyncio.sleep(rest)
+        else:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(until.wait(), rest)
     finally:
         transport.close()
     return list(answers.found.values())

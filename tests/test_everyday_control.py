@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import run_shell, wait_until
+from conftest import run_shell
 
 from kshell.simulator import PlugSpec, SimulatorThread
 from kshell.simulator.accounts import DEMO_ACCOUNT
@@ -28,7 +28,7 @@ CREDS = {"KSHELL_USERNAME": DEMO_ACCOUNT.username, "KSHELL_PASSWORD": DEMO_ACCOU
 def sim() -> Iterator[SimulatorThread]:
     specs = [
         PlugSpec(host=LAMP, model="HS110(EU) 2.0", alias="Lamp", udp_port=None, clock_drift=300),
-        PlugSpec(host=FAST, model="HS100(US) 2.0", alias="Fast", udp_port=None, clock_speed=120),
+        PlugSpec(host=FAST, model="HS100(US) 2.0", alias="Fast", udp_port=None),
         PlugSpec(host=DIM, model="HS220(US) 1.0", alias="Dimmer", udp_port=None),
         PlugSpec(host=SWITCH, model="HS200(US) 2.0", alias="Switch", udp_port=None),
         PlugSpec(host=KETTLE, model="P110(EU) 1.0", alias="Kettle", clock_drift=-200),
@@ -107,17 +107,16 @@ def test_a_rule_added_is_listed_in_words_fires_and_python_kasa_sees_it(
 ) -> None:
     sh(house, "-c", "off Fast")
     hour, minute = _plug_minute(house, "Fast")
-    minute += 2  # two plug minutes: one real second at 120x
+    minute += 2  # due in one to two minutes of plug time
     at = f"{(hour + minute // 60) % 24:02d}:{minute % 60:02d}"
     added = js(house, f"schedule add Fast on {at} daily")
     assert added["rule"]["text"] == f"every day {at} on"
     listed = js(house, "schedule Fast")
     assert [r["text"] for r in listed["rules"]] == [f"every day {at} on"]
     assert listed["next"].startswith("on ")
-    wait_until(lambda: sim.plug(FAST).sockets[0].state == 0, 1)
-    wait_until(
-        lambda: js(house, "info Fast")["relay_state"] == 1, 10, step=0.5, what="the rule to fire"
-    )
+    assert js(house, "info Fast")["relay_state"] == 0  # not due yet
+    sim.plug(FAST).wall.advance(180)  # the test runs the plug's clock three minutes on
+    assert js(house, "info Fast")["relay_state"] == 1  # the rule fired at its time
 
     from kasa.iot import IotPlug
 
@@ -272,7 +271,9 @@ def test_a_countdown_switches_the_relay_when_it_runs_out(house: Path, sim: Simul
     started = js(house, "countdown Fast 2m off")
     assert started["action"] == "off" and started["delay_s"] == 120
     assert js(house, "countdown Fast")["countdowns"][0]["delay_s"] == 120
-    wait_until(lambda: js(house, "info Fast")["relay_state"] == 0, 10, step=0.5, what="countdown")
+    assert js(house, "info Fast")["relay_state"] == 1
+    sim.plug(FAST).wall.advance(130)
+    assert js(house, "info Fast")["relay_state"] == 0
     js(house, "countdown Fast 5h on")
     assert js(house, "countdown cancel Fast")["cancelled"] == 1
     assert sim.plug(FAST).count_down.rules == []
@@ -382,8 +383,11 @@ def test_away_mode_on_iot_and_refused_on_smart(house: Path, sim: SimulatorThread
     start = f"{(hour + (minute + 2) // 60) % 24:02d}:{(minute + 2) % 60:02d}"
     end = f"{(hour + (minute + 12) // 60) % 24:02d}:{(minute + 12) % 60:02d}"
     js(house, f"away Fast {start} {end}")
-    wait_until(lambda: js(house, "info Fast")["relay_state"] == 1, 10, step=0.5, what="away on")
-    wait_until(lambda: js(house, "info Fast")["relay_state"] == 0, 20, step=0.5, what="away off")
+    assert js(house, "info Fast")["relay_state"] == 0
+    sim.plug(FAST).wall.advance(180)
+    assert js(house, "info Fast")["relay_state"] == 1  # the window opened
+    sim.plug(FAST).wall.advance(600)
+    assert js(house, "info Fast")["relay_state"] == 0  # and closed
     js(house, "away off Fast")
     assert js(house, "away Kettle")["rules"] == []
     assert "not on record" in one_line_error(sh(house, "-c", "away Kettle 18:00 23:00"))
@@ -463,3 +467,13 @@ def test_wifi_join_at_the_prompt_asks_hidden_and_no_file_keeps_the_passphrase(
         if path.is_file() and not path.is_socket():
             assert secret.encode() not in path.read_bytes(), path
     assert "wifi join Lamp KasaSimNet" in sh(house, "-c", "history").stdout
+
+
+def test_the_plug_clock_runs_fast_and_drifts_as_the_spec_says() -> None:
+    from kshell.simulator.everyday import PlugClock
+
+    clock = PlugClock(start=1000.0, drift=30.0, speed=60.0)
+    assert clock.now(1000.0) == 1030.0
+    assert clock.now(1001.0) == 1090.0  # one real second is a plug minute
+    clock.set(1001.0, 5000.0)
+    assert clock.now(1001.0) == 5000.0 and clock.last_look == 5000.0

@@ -9,7 +9,6 @@ from __future__ import annotations
 from typing import Any
 
 from kshell.context import Context
-from kshell.device import led_on
 from kshell.errors import TargetError, UsageError
 from kshell.output import clean
 from kshell.registry import Arg, ByMail, Opt, command
@@ -23,12 +22,11 @@ async def _switch(ctx: Context, words: list[str], want: bool | None) -> list[Res
         device = target.device(ctx)
         before: bool | None = None
         if want is None:  # toggle: the plug's own state decides
-            await device.update()
-            before = device.is_on()
+            before = (await device.update()).is_on(target.child_id)
             if before is None:
                 raise UsageError("cannot tell whether it is on, so cannot toggle it")
-        await device.set_relay(not before if want is None else want)
-        now = (await refresh(ctx, target, device)).is_on()
+        await device.relay.set(not before if want is None else want, target.child_id)
+        now = (await refresh(ctx, target, device)).state.is_on(target.child_id)
         return Text(
             f"{target.label}: {state_word(now)}",
             {"target": target.label, "host": target.host, "state": state_word(now)},
@@ -96,8 +94,8 @@ async def led(ctx: Context, args: Any) -> list[Result]:
     async def one(target: Target) -> Result:
         device = target.device(ctx)
         if want is not None:
-            await device.set_led(want == "on")
-        lit = led_on((await refresh(ctx, target, device)).sysinfo)
+            await device.led.set(want == "on")
+        lit = (await refresh(ctx, target, device)).state.led
         return Text(
             f"{target.label}: led {state_word(lit)}",
             {"target": target.label, "host": target.host, "led": state_word(lit)},
@@ -138,7 +136,7 @@ async def alias(ctx: Context, args: Any) -> list[Result]:
 
     async def one(target: Target) -> Result:
         device = target.device(ctx)
-        await device.set_alias(new)
+        await device.alias.set(new, target.child_id)
         await refresh(ctx, target, device)
         where = f"{_parent_name(target)}/{target.outlet}" if target.outlet else target.address
         return Text(
@@ -151,7 +149,7 @@ async def alias(ctx: Context, args: Any) -> list[Result]:
 
 async def _read_alias(ctx: Context, target: Target) -> Result:
     device = await refresh(ctx, target)
-    name = device.sysinfo.get("alias") if target.child_id is None else None
+    name = device.state.alias if target.child_id is None else None
     if target.child_id is not None and target.record is not None:
         child = next((c for c in target.record.children if c.get("id") == target.child_id), {})
         name = child.get("alias")
@@ -207,8 +205,9 @@ async def reboot(ctx: Context, args: Any) -> list[Result]:
     async def one(target: Target) -> Result:
         if target.child_id:
             raise UsageError("an outlet cannot reboot on its own; reboot the strip")
-        await target.device(ctx).reboot(delay)
-        ctx.connection(target.host, target.port).close()
+        device = target.device(ctx)
+        await device.reboot.reboot(delay)
+        device.close()  # it is about to go away: the next request connects afresh
         return Text(
             f"{target.label}: rebooting in {delay} s", {"target": target.label, "rebooting": delay}
         )

@@ -112,6 +112,12 @@ def _for_slot(known: Known, b: Binding, slot: Slot, match: Matcher) -> list[Sugg
         return image_suggestions(known.images(), match)
     if arg.kind == "file":
         return path_suggestions(known.listdir, match.typed)
+    if arg.kind == "rule":
+        word = b.positional[0] if b.positional else known.current
+        found = [("all", "every rule")] if arg.name == "rule" and not arg.optional else []
+        found += known.rules(word) if word else []
+        items = [Suggestion(rid, rid, text, "keyword") for rid, text in found]
+        return match.rank(items, key=lambda s: s.text)
     return []
 
 

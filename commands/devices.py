@@ -40,6 +40,10 @@ def _record_json(r: DeviceRecord) -> dict[str, Any]:
         "last_heard": r.last_heard,
         "heard_by": r.heard_by or None,
         "children": r.children,
+        "family": r.family or "iot",
+        "transport": r.transport or "xor",
+        "login_version": r.login_version or None,
+        "unclaimed": r.factory_default,
     }
 
 
@@ -74,10 +78,16 @@ def _record_json(r: DeviceRecord) -> dict[str, Any]:
 async def discover(ctx: Context, args: Any) -> Result:
     """Find plugs: broadcast on every interface, or sweep a CIDR with TCP probes.
 
-    Broadcast reaches only the plugs on this machine's own subnets; a plug with a static
-    address on another subnet is found by sweeping that subnet: discover 10.0.7.0/24.
+    Both generations: the old one answers on UDP 9999, the current one (KLAP, AES) announces
+    itself on UDP 20002 and is read with the owner's credentials; a sweep probes TCP 9999 and
+    port 80 (confirmed by a 20002 probe). The report counts both and names the plugs that need
+    credentials. Broadcast reaches only the plugs on this machine's own subnets; a plug with a
+    static address on another subnet is found by sweeping that subnet: discover 10.0.7.0/24.
     """
+    import asyncio
+
     from kshell import discovery
+    from kshell import discovery_current as current
 
     port = args.port or ctx.discovery_port
     tcp_port = args.tcp_port or ctx.config.getint("discovery", "tcp_port", fallback=9999)
@@ -85,11 +95,28 @@ async def discover(ctx: Context, args: Any) -> Result:
     if timeout <= 0 or timeout > 120:
         raise UsageError("discover: --timeout must be between 0 and 120 seconds")
     if args.cidr:
-        report = await discovery.sweep(args.cidr, tcp_port, min(timeout, 2.0))
+        hosts = discovery.sweep_hosts(args.cidr)
+        report, heard = await asyncio.gather(
+            discovery.sweep(args.cidr, tcp_port, min(timeout, 2.0)),
+            current.sweep(ctx, hosts, min(timeout, 2.0)),
+        )
+        how = "sweep"
     else:
         plan = broadcast_plan(ctx, args.target)
-        report = await discovery.broadcast(plan, port, timeout, tcp_port=tcp_port)
-    return await _merge_report(ctx, report, args.verbose)
+        ended = asyncio.Event()  # the old generation's round ended: so does the listening
+
+        async def old_generation() -> Any:
+            try:
+                return await discovery.broadcast(plan, port, timeout, tcp_port=tcp_port)
+            finally:
+                ended.set()
+
+        report, heard = await asyncio.gather(
+            old_generation(), current.listen(ctx, [a for _, a in plan], timeout, ended)
+        )
+        how = "broadcast"
+    merged = await current.store(ctx, heard, how)
+    return await _merge_report(ctx, report, args.verbose, merged)
 
 
 def broadcast_plan(ctx: Context, chosen: list[str]) -> list[tuple[str, str]]:
@@ -102,14 +129,14 @@ def broadcast_plan(ctx: Context, chosen: list[str]) -> list[tuple[str, str]]:
     return [("target", address) for address in wanted]
 
 
-async def _merge_report(ctx: Context, report: Any, verbose: bool) -> Table:
+async def _merge_report(ctx: Context, report: Any, verbose: bool, merged: Any) -> Table:
     """Store what answered (only that: silence marks nothing offline) and describe the round."""
     import asyncio
 
     from kshell.targets import remember
 
     seen = await asyncio.gather(
-        *(remember(ctx, f.host, f.port, f.sysinfo, f.how) for f in report.found)
+        *(remember(ctx, f.host, f.port, f.info, f.how) for f in report.found)
     )
     rows, conflicts = [], []
     for found, observation in zip(report.found, seen, strict=True):
@@ -124,10 +151,15 @@ async def _merge_report(ctx: Context, report: Any, verbose: bool) -> Table:
             ctx.cache.failed(record.host, record.port)
             record.online = False
         rows.append(_device_row(record))
+    rows += [_device_row(r) for r in merged.records]
     refused = [f.host for f in report.found if f.tcp_ok is False]
     sent = ", ".join(f"{addr} ({name})" for name, addr in report.sent_to)
     what = f"swept {report.probed} addresses in {sent}" if report.probed else f"sent to {sent}"
-    footer = [f"{what}; {len(report.found)} answered in {report.elapsed:.2f} s"]
+    new = merged.data["current_generation"]
+    footer = [f"{what}; {len(report.found) + new} answered in {report.elapsed:.2f} s"]
+    if new:
+        footer[0] += f" ({len(report.found)} old generation, {new} current)"
+    footer += merged.notes
     if refused:
         footer.append(f"{len(refused)} answered UDP but refused TCP: {', '.join(refused)}")
     bulbs = [f.host for f in report.found if f.kind == "bulb"]
@@ -153,12 +185,14 @@ async def _merge_report(ctx: Context, report: Any, verbose: bool) -> Table:
         "send_errors": [
             {"interface": n, "address": a, "error": why} for n, a, why in report.send_errors
         ],
-        "answered": len(report.found),
+        "answered": len(report.found) + new,
         "elapsed_s": round(report.elapsed, 3),
         "tcp_refused": refused,
         "unreadable": report.garbled,
         "conflicts": conflicts,
-        "devices": [_record_json(o.record) for o in seen if o.conflict is None],
+        "devices": [_record_json(o.record) for o in seen if o.conflict is None]
+        + [_record_json(r) for r in merged.records],
+        **merged.data,
     }
     return Table(DEVICE_HEADERS, rows, data, footer="\n".join(footer))
 
@@ -174,12 +208,15 @@ async def _merge_report(ctx: Context, report: Any, verbose: bool) -> Table:
     by_mail=ByMail.YES,
 )
 async def add(ctx: Context, args: Any) -> Result:
-    """Add one plug by address (asks it for sysinfo, then remembers it).
+    """Add one plug by address: finds out what it speaks (the old protocol on 9999, or its
+    KLAP/AES announcement on UDP 20002), asks it about itself, then remembers it.
 
     A plug answering with the MAC of a known plug at another address takes its place only
-    when the old address no longer answers with that MAC; --replace says it does anyway.
+    when the old address no longer answers with that MAC; --replace says it does anyway. A
+    known plug that now speaks AES (which cannot prove it knows the password) is followed only
+    with --replace; one that moved to KLAP is followed once its handshake proved it.
     """
-    from kshell.device import Device
+    from kshell import discovery_current as current
     from kshell.targets import remember
 
     address = parse_address(args.host)
@@ -188,7 +225,8 @@ async def add(ctx: Context, args: Any) -> Result:
     if args.replace and ctx.invocation.by_mail:
         raise UsageError("add --replace is for the operator at the prompt, not for mail")
     host, port = address
-    info = await Device(ctx.connection(host, port)).update()
+    port, info = await current.identify(ctx, host, port)
+    current.check_pinned(ctx, host, port, info, bool(args.replace))
     seen = await remember(ctx, host, port, info, replace=bool(args.replace))
     if seen.conflict is not None:
         known = seen.conflict

@@ -10,13 +10,16 @@ from __future__ import annotations
 import calendar
 from datetime import date
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from kshell.context import Context
 from kshell.errors import DeviceError, KshellError, UnsupportedDevice, UsageError
 from kshell.registry import Arg, ByMail, Opt, command
 from kshell.results import Result, Text
 from kshell.targets import Target, for_each, refresh, resolve_all
+
+if TYPE_CHECKING:
+    from kshell.device import Device, Info
 
 TARGET = Arg(
     "target",
@@ -49,39 +52,34 @@ async def emeter_now(ctx: Context, args: Any) -> list[Result]:
     come out in W, V, A and kWh. A strip shows each outlet. Implausible readings (above the
     model's rating, negative, voltage outside 90-270 V) are shown with the reasons.
     """
-    from kshell import device as dev
     from kshell import emeter
 
     async def one(target: Target) -> Result:
         device = await refresh(ctx, target)
-        info = device.sysinfo
-        if not dev.has_emeter(info):
+        state = device.state
+        if not state.has_meter:
             raise UnsupportedDevice(
-                f"{dev.model(info)} has no energy meter (no ENE in its features)",
+                f"{state.model} has no energy meter (no ENE in its features)",
                 target=target.label,
             )
-        rating = emeter.rating_for(dev.model(info))
-        names = {c["id"]: c["alias"] for c in dev.children(info)}
-        outlets = _outlets(target, info)
+        rating = emeter.rating_for(state.model)
+        names = {c.id: c.alias for c in state.children}
         readings = [
-            await _reading(ctx, t, dev.model(info), rating, names.get(t.child_id or ""))
-            for t in outlets
+            await _reading(ctx, device, t, state.model, rating, names.get(t.child_id or ""))
+            for t in _outlets(target, state)
         ]
         if len(readings) == 1:
             return readings[0]
-        return _strip_reading(target, dev.model(info), rating, readings)
+        return _strip_reading(target, state.model, rating, readings)
 
     return await for_each(ctx, resolve_all(ctx, args.targets), one)
 
 
-def _outlets(target: Target, info: dict[str, Any]) -> list[Target]:
+def _outlets(target: Target, state: Info) -> list[Target]:
     """A whole strip means each of its outlets; anything else means itself."""
-    from kshell import device as dev
-
-    kids = dev.children(info)
-    if not kids or target.child_id is not None:
+    if not state.children or target.child_id is not None:
         return [target]
-    return [Target(target.host, target.port, target.record, c["id"], c["number"]) for c in kids]
+    return [Target(target.host, target.port, target.record, c.id, c.number) for c in state.children]
 
 
 def _strip_reading(target: Target, model: str, rating: Any, readings: list[Text]) -> Text:
@@ -128,13 +126,12 @@ def _strip_reading(target: Target, model: str, rating: Any, readings: list[Text]
 
 
 async def _reading(
-    ctx: Context, target: Target, model: str, rating: Any, name: str | None = None
+    ctx: Context, device: Device, target: Target, model: str, rating: Any, name: str | None = None
 ) -> Text:
     from kshell import emeter
-    from kshell.watch import ask_meter
 
-    answer = await ask_meter(target.device(ctx), "get_realtime", idempotent=True)
-    reading = emeter.normalise(answer)
+    reading = await device.meter.read(target.child_id)
+    answer = reading.raw
     flags = emeter.check(reading, rating)
     totals: dict[str, float] = ctx.extras.setdefault("last_total", {})
     reset = emeter.counter_reset(totals.get(target.label), reading.total_kwh)
@@ -255,19 +252,16 @@ def _watch_out(out: str) -> Path | str:
 
 
 # -- statistics -------------------------------------------------------------------------------
-async def _meter_target(ctx: Context, word: str) -> tuple[Target, Any]:
+async def _meter_target(ctx: Context, word: str) -> tuple[Target, Device]:
     """The one target of a statistics command, read afresh: it must have a meter."""
-    from kshell import device as dev
-
     targets = resolve_all(ctx, [word])
     if len(targets) != 1:
         raise UsageError(f"name one plug, not {len(targets)}")
     target = targets[0]
     device = await refresh(ctx, target)
-    info = device.sysinfo
-    if not dev.has_emeter(info):
-        raise UnsupportedDevice(f"{dev.model(info)} has no energy meter", target=target.label)
-    return target, info
+    if not device.state.has_meter:
+        raise UnsupportedDevice(f"{device.state.model} has no energy meter", target=target.label)
+    return target, device
 
 
 @command(
@@ -296,11 +290,11 @@ async def day(ctx: Context, args: Any) -> Result:
     _check_year(year)
     if not 1 <= month <= 12:
         raise UsageError("emeter day: MONTH must be 1-12")
-    target, info = await _meter_target(ctx, args.target)
-    series = await stats.series(ctx, target, info, "get_daystat", {"year": year, "month": month})
+    target, device = await _meter_target(ctx, args.target)
+    series = await stats.series(target, device, year, month)
     return stats.judged(
         target,
-        info,
+        device.state,
         series,
         key="day",
         labels={d: f"{year}-{month:02d}-{d:02d}" for d in range(1, 32)},
@@ -327,13 +321,13 @@ async def month(ctx: Context, args: Any) -> Result:
 
     year = args.year if args.year is not None else date.today().year
     _check_year(year)
-    target, info = await _meter_target(ctx, args.target)
-    series = await stats.series(ctx, target, info, "get_monthstat", {"year": year})
+    target, device = await _meter_target(ctx, args.target)
+    series = await stats.series(target, device, year)
     for one in series:  # a month number outside 1-12 is no month
         one.values = {m: v for m, v in one.values.items() if 1 <= m <= 12}
     return stats.judged(
         target,
-        info,
+        device.state,
         series,
         key="month",
         labels={m: f"{calendar.month_abbr[m]} {year}" for m in range(1, 13)},
@@ -364,17 +358,13 @@ async def erase(ctx: Context, args: Any) -> Result:
 
     Some firmware answers success and erases nothing: the read-back says so.
     """
-    from kshell import device as dev
-    from kshell.watch import ask_meter
-
-    target, info = await _meter_target(ctx, args.target)
-    if dev.children(info) and target.child_id is None:
+    target, device = await _meter_target(ctx, args.target)
+    if device.state.children and target.child_id is None:
         raise UsageError(f"{target.label} is a strip: name an outlet, e.g. {target.label}/1")
-    device = target.device(ctx)
     today = date.today()
-    before = await _month_kwh(device, today)
-    await ask_meter(device, "erase_emeter_stat")
-    after = await _month_kwh(device, today)
+    before = await _month_kwh(device, target, today)
+    await device.meter.erase(target.child_id)
+    after = await _month_kwh(device, target, today)
     data = {
         "target": target.label,
         "host": target.address,
@@ -398,14 +388,9 @@ async def erase(ctx: Context, args: Any) -> Result:
     )
 
 
-async def _month_kwh(device: Any, today: date) -> float:
-    from kshell import emeter
-    from kshell.watch import ask_meter
-
+async def _month_kwh(device: Device, target: Target, today: date) -> float:
     try:
-        answer = await ask_meter(
-            device, "get_daystat", {"year": today.year, "month": today.month}, idempotent=True
-        )
+        days = await device.meter.days(today.year, today.month, target.child_id)
     except DeviceError as exc:
         raise KshellError(f"cannot read the statistics back: {exc.message}") from None
-    return sum(kwh for _, kwh in emeter.energy_entries(answer, "day_list"))
+    return sum(e.kwh for e in days)

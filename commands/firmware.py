@@ -193,9 +193,6 @@ async def firmware_stage(ctx: Context, args: Any) -> Any:
     return FirmwareFlow(ctx, args, targets, image, options)
 
 
-STATUS_WORDS = {0: "idle", 1: "downloading", 2: "downloaded, ready to flash"}
-
-
 @command(
     "firmware state",
     args=(TARGETS_ARG,),
@@ -207,17 +204,14 @@ async def firmware_state(ctx: Context, args: Any) -> list[Result]:
     """A plug's firmware download state: status, progress, flash and reboot times."""
 
     async def one(target: Target) -> Result:
-        state = await target.device(ctx).request(
-            "system", "get_download_state", idempotent=True, child=False
-        )
-        status = state.get("status")
+        state = await target.device(ctx).firmware.state()
         shown = {
-            "status": STATUS_WORDS.get(status, status) if isinstance(status, int) else status,
-            "ratio": state.get("ratio"),
-            "flash_time": state.get("flash_time"),
-            "reboot_time": state.get("reboot_time"),
+            "status": state.status,
+            "ratio": state.ratio,
+            "flash_time": state.flash_time,
+            "reboot_time": state.reboot_time,
         }
-        extra = {k: v for k, v in state.items() if k not in shown and k != "err_code"}
+        extra = state.extra
         return Text(
             f"{target.label}: download {shown['status']}, {shown['ratio']}%; flash "
             f"{shown['flash_time']} s, reboot {shown['reboot_time']} s",

@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from kshell import device as dev
 from kshell.context import Context
 from kshell.registry import ByMail, command
 from kshell.results import Record, Result
 from kshell.targets import TARGETS_ARG as TARGETS
 from kshell.targets import Target, for_each, refresh, resolve_all, state_word
+
+if TYPE_CHECKING:
+    from kshell.device import Info
 
 
 @command(
@@ -25,17 +27,34 @@ async def info(ctx: Context, args: Any) -> list[Result]:
 
     async def one(target: Target) -> Result:
         device = await refresh(ctx, target)
-        sysinfo = device.sysinfo
+        state = device.state
         if target.child_id:
-            outlet = dict(device.outlet() or {})
+            child = state.child(target.child_id)
+            outlet = child.as_dict() if child else {}
             outlet["state"] = state_word(outlet.get("state"))
-            data = {"parent": dev.text(sysinfo, "alias"), "model": dev.model(sysinfo), **outlet}
+            data = {"parent": state.alias, "model": state.model, **outlet}
             return Record(f"{target.label} (outlet of {target.address})", data, target.label)
-        if dev.children(sysinfo):
-            return _strip(target, sysinfo)
-        return Record(f"{target.label} ({target.address})", sysinfo, target.label)
+        shown = {**state.raw, **device.connection(), **await _clock_flag(device)}
+        if state.children:
+            return _strip(target, state, shown)
+        return Record(f"{target.label} ({target.address})", shown, target.label)
 
     return await for_each(ctx, resolve_all(ctx, args.targets), one)
+
+
+async def _clock_flag(device: Any) -> dict[str, Any]:
+    """``clock_drift`` when the plug's clock is more than a minute off (schedules and daily
+    statistics depend on it); nothing otherwise, or when the clock cannot be read."""
+    from kshell.errors import KshellError
+
+    try:
+        reading = await device.time.read()
+    except KshellError:
+        return {}
+    if not reading.drifting or reading.drift_s is None:
+        return {}
+    word = "ahead" if reading.drift_s > 0 else "behind"
+    return {"clock_drift": f"{abs(reading.drift_s):.0f} s {word}: run `time sync`"}
 
 
 @dataclass
@@ -49,18 +68,19 @@ class StripInfo(Record):
         return {"target": self.target, **self.sysinfo}
 
 
-def _strip(target: Target, sysinfo: dict[str, Any]) -> Result:
-    rows = {k: v for k, v in sysinfo.items() if k != "children"}
-    raw = [c for c in sysinfo.get("children", []) if isinstance(c, dict)]
-    for outlet in dev.children(sysinfo):
-        full = next((c for c in raw if outlet["id"].endswith(str(c.get("id")))), {})
-        number = outlet["number"]
-        rows[f"outlet {number}"] = f"{target.label}/{number}: {outlet['alias']}"
-        rows[f"outlet {number} state"] = state_word(outlet["state"])
+def _strip(target: Target, state: Info, shown: dict[str, Any]) -> Result:
+    rows = {k: v for k, v in shown.items() if k != "children"}
+    listed = shown.get("children")
+    raw = [c for c in listed if isinstance(c, dict)] if isinstance(listed, list) else []
+    for outlet in state.children:
+        full = next((c for c in raw if outlet.id.endswith(str(c.get("id")))), {})
+        number = outlet.number
+        rows[f"outlet {number}"] = f"{target.label}/{number}: {outlet.alias}"
+        rows[f"outlet {number} state"] = state_word(outlet.state)
         rows.update(
             {f"outlet {number} {k}": v for k, v in full.items() if k not in ("alias", "state")}
         )
-    return StripInfo(f"{target.label} ({target.address})", rows, target.label, sysinfo)
+    return StripInfo(f"{target.label} ({target.address})", rows, target.label, shown)
 
 
 @command(
@@ -70,9 +90,7 @@ async def hw_info(ctx: Context, args: Any) -> list[Result]:
     """Show a plug's hardware: sw_ver, hw_ver, mac, type, hwId, fwId, oemId, dev_name."""
 
     async def one(target: Target) -> Result:
-        device = await refresh(ctx, target)
-        return Record(
-            f"{target.label} ({target.address})", dev.hw_info(device.sysinfo), target.label
-        )
+        state = (await refresh(ctx, target)).state
+        return Record(f"{target.label} ({target.address})", state.hw, target.label)
 
     return await for_each(ctx, resolve_all(ctx, args.targets), one)

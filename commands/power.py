@@ -9,8 +9,8 @@ from __future__ import annotations
 from typing import Any
 
 from kshell.context import Context
-from kshell.device import led_on
 from kshell.errors import TargetError, UsageError
+from kshell.output import clean
 from kshell.registry import Arg, ByMail, Opt, command
 from kshell.results import Result, Text
 from kshell.targets import TARGETS_ARG as TARGETS
@@ -22,12 +22,11 @@ async def _switch(ctx: Context, words: list[str], want: bool | None) -> list[Res
         device = target.device(ctx)
         before: bool | None = None
         if want is None:  # toggle: the plug's own state decides
-            await device.update()
-            before = device.is_on()
+            before = (await device.update()).is_on(target.child_id)
             if before is None:
                 raise UsageError("cannot tell whether it is on, so cannot toggle it")
-        await device.set_relay(not before if want is None else want)
-        now = (await refresh(ctx, target, device)).is_on()
+        await device.relay.set(not before if want is None else want, target.child_id)
+        now = (await refresh(ctx, target, device)).state.is_on(target.child_id)
         return Text(
             f"{target.label}: {state_word(now)}",
             {"target": target.label, "host": target.host, "state": state_word(now)},
@@ -95,8 +94,8 @@ async def led(ctx: Context, args: Any) -> list[Result]:
     async def one(target: Target) -> Result:
         device = target.device(ctx)
         if want is not None:
-            await device.set_led(want == "on")
-        lit = led_on((await refresh(ctx, target, device)).sysinfo)
+            await device.led.set(want == "on")
+        lit = (await refresh(ctx, target, device)).state.led
         return Text(
             f"{target.label}: led {state_word(lit)}",
             {"target": target.label, "host": target.host, "led": state_word(lit)},
@@ -137,7 +136,7 @@ async def alias(ctx: Context, args: Any) -> list[Result]:
 
     async def one(target: Target) -> Result:
         device = target.device(ctx)
-        await device.set_alias(new)
+        await device.alias.set(new, target.child_id)
         await refresh(ctx, target, device)
         where = f"{_parent_name(target)}/{target.outlet}" if target.outlet else target.address
         return Text(
@@ -150,18 +149,21 @@ async def alias(ctx: Context, args: Any) -> list[Result]:
 
 async def _read_alias(ctx: Context, target: Target) -> Result:
     device = await refresh(ctx, target)
-    name = device.sysinfo.get("alias") if target.child_id is None else None
+    name = device.state.alias if target.child_id is None else None
     if target.child_id is not None and target.record is not None:
         child = next((c for c in target.record.children if c.get("id") == target.child_id), {})
         name = child.get("alias")
     name = name if isinstance(name, str) else ""
     where = f"{_parent_name(target)}/{target.outlet}" if target.outlet else target.address
-    return Text(f"{where}: {name}", {"target": where, "host": target.host, "alias": name})
+    return Text(
+        f"{where}: {clean(name, 120)}", {"target": where, "host": target.host, "alias": name}
+    )
 
 
 def _parent_name(target: Target) -> str:
     record = target.record
-    return record.alias if record is not None and record.alias else target.address
+    # shown in a Text, whose own line breaks are real: the plug's name escaped, as a label is
+    return clean(record.alias, 120) if record is not None and record.alias else target.address
 
 
 def _refuse_taken(ctx: Context, target: Target, new: str) -> None:
@@ -203,8 +205,9 @@ async def reboot(ctx: Context, args: Any) -> list[Result]:
     async def one(target: Target) -> Result:
         if target.child_id:
             raise UsageError("an outlet cannot reboot on its own; reboot the strip")
-        await target.device(ctx).reboot(delay)
-        ctx.connection(target.host, target.port).close()
+        device = target.device(ctx)
+        await device.reboot.reboot(delay)
+        device.close()  # it is about to go away: the next request connects afresh
         return Text(
             f"{target.label}: rebooting in {delay} s", {"target": target.label, "rebooting": delay}
         )

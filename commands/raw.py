@@ -7,7 +7,7 @@ import re
 from typing import Any
 
 from kshell.context import Context
-from kshell.errors import DeviceError, UsageError
+from kshell.errors import UsageError
 from kshell.registry import Arg, ByMail, command
 from kshell.results import Failure, Result
 from kshell.targets import Target, resolve_all
@@ -28,6 +28,7 @@ EXAMPLE = """raw Kitchen '{"system":{"get_sysinfo":{}}}'"""
     examples=(
         EXAMPLE,
         """raw Kitchen '{"time":{"get_time":{}}}'""",
+        """raw Tapo '{"method":"get_device_info"}'""",
     ),
     by_mail=ByMail.IF_ALLOW_RAW,
 )
@@ -44,53 +45,14 @@ async def raw(ctx: Context, args: Any) -> list[Result]:
     failures: list[Failure] = []
 
     async def one(target: Target) -> Result:
-        conn = ctx.connection(target.host, target.port)
-        if target.child_id and "context" not in request:
-            request["context"] = {"child_ids": [target.child_id]}
-        answer = await conn.query(request)
-        failures.extend(Failure(e) for e in device_errors(request, answer, target.label))
+        device = target.device(ctx)
+        answer = await device.raw(request, target.child_id)
+        failures.extend(Failure(e) for e in device.errors_in(request, answer, target.label))
         pretty = json.dumps(answer, indent=2, ensure_ascii=False, default=str)
         return Document(f"{target.label}: answer\n{pretty}", {"target": target.label, **answer})
 
     results = await for_each(ctx, resolve_all(ctx, [args.target]), one)
     return results + list(failures)
-
-
-def device_errors(
-    request: dict[str, Any], answer: dict[str, Any], target: str
-) -> list[DeviceError]:
-    """Every ``err_code`` other than 0 in an answer: at the top, per module, per method."""
-    found = []
-    if _code(answer):
-        found.append(DeviceError("request", "send", _code(answer), _msg(answer), target=target))
-    for module, part in answer.items():
-        if not isinstance(part, dict):
-            continue
-        if _code(part):  # a module the plug lacks fails at this level, for every method
-            asked = request.get(module)
-            methods = ",".join(asked) if isinstance(asked, dict) and asked else "*"
-            found.append(DeviceError(module, methods, _code(part), _msg(part), target=target))
-            continue
-        for method, result in part.items():
-            if isinstance(result, dict) and _code(result):
-                found.append(
-                    DeviceError(module, method, _code(result), _msg(result), target=target)
-                )
-    return found
-
-
-def _code(part: dict[str, Any]) -> int:
-    code = part.get("err_code")
-    if code is None:
-        return 0
-    if isinstance(code, bool) or not isinstance(code, int):
-        return -1  # an err_code that is not a number is not a success
-    return code
-
-
-def _msg(part: dict[str, Any]) -> str:
-    msg = part.get("err_msg", "")
-    return msg[:200] if isinstance(msg, str) else ""
 
 
 def parse_request(text: str) -> dict[str, Any]:

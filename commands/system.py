@@ -206,7 +206,6 @@ async def uptime(ctx: Context, args: Any) -> list[Result]:
     """How long this shell has run, and how long each plug's relay has been on (on_time)."""
     import time
 
-    from kshell import device as dev
     from kshell.results import Failure
     from kshell.targets import Target, for_each, refresh, resolve_all
 
@@ -221,31 +220,16 @@ async def uptime(ctx: Context, args: Any) -> list[Result]:
     data: list[dict[str, Any]] = []
 
     async def one(target: Target) -> Result:
-        info = (await refresh(ctx, target)).sysinfo
-        kids = dev.children(info)
-        if target.child_id:
-            kids = [c for c in kids if c["id"] == target.child_id]
+        state = (await refresh(ctx, target)).state
+        kids = [c for c in state.children if target.child_id in (None, c.id)]
         if kids:
-            parent = dev.text(info, "alias") or target.address
+            parent = state.alias or target.address
             for c in kids:
                 _uptime_row(
-                    rows,
-                    data,
-                    f"{parent}/{c['number']}",
-                    target.address,
-                    bool(c["state"]),
-                    c["on_time"],
+                    rows, data, f"{parent}/{c.number}", target.address, bool(c.state), c.on_time
                 )
         else:
-            on_time = info.get("on_time")
-            _uptime_row(
-                rows,
-                data,
-                target.label,
-                target.address,
-                dev.relay_state(info),
-                on_time if isinstance(on_time, int) else None,
-            )
+            _uptime_row(rows, data, target.label, target.address, state.relay, state.on_time)
         return Text("")
 
     results = await for_each(ctx, targets, one)

@@ -49,6 +49,11 @@ class DeviceRecord:
     last_heard: float = 0.0
     heard_by: str = ""  # broadcast | direct | sweep
     children: list[dict[str, Any]] = field(default_factory=list)
+    # how the plug speaks, so a later command goes straight to the right transport
+    family: str = ""  # iot | smart ("" before it was known: the old generation's IOT)
+    transport: str = ""  # xor | klap | aes, pinned to the MAC (kshell.device.announce)
+    login_version: int = 0  # KLAP/AES login version; 0 for XOR
+    factory_default: bool = False  # announced unclaimed: only then the setup credentials
 
     @property
     def address(self) -> str:
@@ -149,7 +154,13 @@ def add_column(name: str, sql_type: str, default: str) -> Callable[[sqlite3.Conn
 
 # MIGRATIONS[n] takes a database at schema version n to n + 1 (PRAGMA user_version). To add
 # a field: add it to DeviceRecord with a default, and append add_column(...) here.
-MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [_create_v1]
+MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [
+    _create_v1,
+    add_column("family", "TEXT", "''"),
+    add_column("transport", "TEXT", "''"),
+    add_column("login_version", "INTEGER", "0"),
+    add_column("factory_default", "INTEGER", "0"),
+]
 SCHEMA_VERSION = len(MIGRATIONS)
 
 

@@ -21,11 +21,14 @@ BASES = ("127.0.0.2", "127.0.2.2", "127.0.3.2", "127.0.4.2")
 
 async def start_demo(ctx: Context, output: Output, *, quiet: bool = False) -> Any:
     """Start the simulated plugs, discover them, return the running simulator."""
-    from kshell.simulator import SimulatorThread, demo_specs
+    from kshell.device.transports.base import Credentials
+    from kshell.simulator import SimulatorThread, house_specs
+    from kshell.simulator.accounts import DEMO_ACCOUNT
 
     last_error: Exception | None = None
-    for base in BASES:
-        sim = SimulatorThread(demo_specs(5, base, udp_port=0))
+    for base in BASES:  # a mixed house: five old plugs, five of the current generation
+        specs = house_specs(10, base, udp_port=0, http_port=0, tdp_port=0)
+        sim = SimulatorThread(specs, account=DEMO_ACCOUNT)
         try:
             sim.start()
         except OSError as exc:  # address in use: try the next range
@@ -37,6 +40,10 @@ async def start_demo(ctx: Context, output: Output, *, quiet: bool = False) -> An
     # discovery on loopback only, at the simulator's UDP port; the home is a temporary one
     ctx.config.set("discovery", "broadcast", LOOPBACK_BROADCAST)
     ctx.config.set("discovery", "port", str(sim.udp_port))
+    announced = [p.tdp_port for p in sim.plugs if p.is_http and p.tdp_port]
+    if announced:  # the current generation announces itself on this port (not 20002)
+        ctx.config.set("discovery", "tdp_port", str(announced[0]))
+    ctx.login = Credentials(DEMO_ACCOUNT.username, DEMO_ACCOUNT.password)  # the demo's account
     ctx.config.set("discovery", "timeout", "0.5")
     ctx.extras["demo"] = sim
     if not quiet:

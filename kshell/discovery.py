@@ -16,7 +16,7 @@ from typing import Any
 from kshell import device as dev
 from kshell import protocol
 from kshell.cache import DeviceRecord
-from kshell.device import SYSINFO, check_answer
+from kshell.device import SYSINFO, Info, check_answer
 from kshell.errors import KshellError, ProtocolError, UsageError
 from kshell.transport import DEFAULT_PORT, Connection, Datagram, tcp_probe
 
@@ -64,6 +64,13 @@ class Found:
     tcp_ok: bool | None = None
     kind: str = "plug"
     how: str = "broadcast"  # broadcast | sweep: how it was heard
+
+    @property
+    def info(self) -> Info:
+        """The answer as the device layer reads it (an old-generation plug: IOT)."""
+        from kshell.device.modules.iot import info_of
+
+        return info_of(self.sysinfo)
 
 
 @dataclass

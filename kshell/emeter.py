@@ -50,6 +50,9 @@ def _number(value: Any) -> float | None:
     return None
 
 
+number = _number  # the same check, for the other family's meter answers
+
+
 def normalise(answer: dict[str, Any]) -> Reading:
     """A ``get_realtime`` answer -> Reading; ProtocolError if it holds no reading at all."""
     get = answer.get

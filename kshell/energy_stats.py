@@ -10,9 +10,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from kshell import device as dev
 from kshell import emeter
-from kshell.context import Context
+from kshell.device import Device, Info
 from kshell.emeter import Rating
 from kshell.results import Chart, Result, Table
 from kshell.targets import Target
@@ -87,36 +86,36 @@ def _kwh(value: float | None) -> str:
 
 
 async def series(
-    ctx: Context, target: Target, info: dict[str, Any], method: str, params: dict[str, int]
+    target: Target, device: Device, year: int, month: int | None = None
 ) -> list[Series]:
-    """The statistics of a plug, an outlet, or each outlet of a whole strip (named)."""
-    from kshell.watch import ask_meter
-
-    list_key, key = ("day_list", "day") if method == "get_daystat" else ("month_list", "month")
-    names = {c["id"]: (c["number"], c["alias"]) for c in dev.children(info)}
+    """Per day of ``month`` (or per month of ``year`` when it is None): the statistics of a
+    plug, an outlet, or each outlet of a whole strip (named)."""
+    kids = device.state.children
+    names = {c.id: (c.number, c.alias) for c in kids}
+    parts: list[tuple[Target, int | None, str]]
     if names and target.child_id is None:
         parts = [
-            (Target(target.host, target.port, target.record, c["id"], c["number"]), *names[c["id"]])
-            for c in dev.children(info)
+            (Target(target.host, target.port, target.record, c.id, c.number), c.number, c.alias)
+            for c in kids
         ]
     else:
         number, name = names.get(target.child_id or "", (None, ""))
         parts = [(target, number, name)]
     series = []
     for part, number, name in parts:
-        answer = await ask_meter(part.device(ctx), method, params, idempotent=True)
-        values = {
-            when.get(key, 0): round(kwh, 4)
-            for when, kwh in emeter.energy_entries(answer, list_key)
-            if all(when.get(k) == v for k, v in params.items())
-        }
+        if month is None:
+            entries = await device.meter.months(year, part.child_id)
+            values = {e.month: round(e.kwh, 4) for e in entries}
+        else:
+            entries = await device.meter.days(year, month, part.child_id)
+            values = {e.day: round(e.kwh, 4) for e in entries}
         series.append(Series(part.label, values, number, name))
     return series
 
 
 def judged(
     target: Target,
-    info: dict[str, Any],
+    info: Info,
     series: list[Series],
     *,
     key: str,
@@ -126,14 +125,14 @@ def judged(
     extra: dict[str, Any],
 ) -> Result:
     """A chart for one meter, a table of outlets for a strip; implausible records flagged."""
-    rating = emeter.rating_for(dev.model(info))
+    rating = emeter.rating_for(info.model)
     limit = limit_kwh(rating, hours)
     found = [f for one in series for f in flags(one, limit, key, labels)]
     if not any(one.values for one in series):
         title += f" (the plug holds no record for this {'month' if key == 'day' else 'year'})"
     base = {"target": target.label, "host": target.address, **extra}
     verdict = {"plausible": not found, "flags": found, "limit_kwh": round(limit, 3)}
-    if len(series) > 1 or target.child_id is None and dev.children(info):
+    if len(series) > 1 or target.child_id is None and info.children:
         headers, rows, data = strip_table(series, labels, key)
         footer = "\n".join(f"IMPLAUSIBLE: {f}" for f in found) or None
         return Table(headers, rows, {**base, **data, **verdict}, title=title, footer=footer)

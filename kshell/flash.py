@@ -30,7 +30,7 @@ from typing import Any
 
 from kshell.config import get_float
 from kshell.context import Context
-from kshell.device import SYSINFO, check_answer, hw_info, model, text
+from kshell.device import Device, Info
 from kshell.errors import DeviceError, KshellError, Refused, TransportError
 from kshell.fwlibrary import ChosenImage
 from kshell.fwversion import is_newer, same_version
@@ -38,7 +38,6 @@ from kshell.output import Output, clean
 from kshell.results import Failure, Result, Text
 from kshell.staging import StagingServer, Transfer, choose_local_address
 from kshell.targets import Target, refresh
-from kshell.transport import Connection
 
 Emit = Callable[[Result], None]
 # the first bytes of a simulated image (kshell.simulator.firmware.MAGIC; not imported, so the
@@ -229,7 +228,7 @@ class FirmwareFlow:
         try:
             await self.server.start()
             for run in runs:
-                run.url = self.server.issue(run.label, run.address)
+                run.url = self.server.issue(run.label, run.address, client=run.target.host)
             yield self._serving_text(runs)
             if self.options.dry_run:
                 for run in runs:
@@ -344,9 +343,12 @@ class FirmwareFlow:
                 "check", f"cannot read the plug: {exc.message}", target=label
             ) from None
         label = target.label  # now the plug's alias, as in every later step
-        info = device.sysinfo
-        run = PlugRun(target, model(info), text(info, "hw_ver") or "?", text(info, "sw_ver") or "?")
-        if info.get("updating") == 1:
+        state = device.state
+        refusal = device.firmware.staging_refusal
+        if refusal:
+            raise Refused(f"{refusal} (nothing was sent)", target=label)
+        run = PlugRun(target, state.model, state.hw_ver or "?", state.sw_ver or "?")
+        if state.updating:
             raise FirmwareError("check", "the plug says it is already updating", target=label)
         plug_ip = await _plug_ip(target)
         if self._simulated_image() and not ipaddress.ip_address(plug_ip).is_loopback:
@@ -509,7 +511,7 @@ class FirmwareFlow:
         server, settings, size = self.server, self.settings, len(self.image.data)
         device = run.target.device(self.ctx)
         try:
-            await device.request("system", "download_firmware", {"url": run.url}, child=False)
+            await device.firmware.download(run.url)
         except KshellError as exc:
             raise FirmwareError("download_firmware", _why(exc), target=run.label) from None
         emit(
@@ -524,18 +526,16 @@ class FirmwareFlow:
         while True:
             await asyncio.sleep(settings.poll_interval)
             try:
-                state = await device.request(
-                    "system", "get_download_state", idempotent=True, child=False
-                )
+                state = await device.firmware.state()
             except KshellError as exc:
                 raise FirmwareError(
                     "get_download_state",
                     f"{_why(exc)}: the plug could not download the image; nothing was flashed",
                     target=run.label,
                 ) from None
-            ratio = _int(state.get("ratio"), 0, 100)
-            run.flash_time = _int(state.get("flash_time"), 0, 3600)
-            run.reboot_time = _int(state.get("reboot_time"), 0, 3600)
+            ratio = _int(state.ratio, 0, 100)
+            run.flash_time = _int(state.flash_time, 0, 3600)
+            run.reboot_time = _int(state.reboot_time, 0, 3600)
             sent = server.bytes_sent(run.label)
             now = time.monotonic()
             if (ratio, sent) != last:
@@ -608,7 +608,7 @@ class FirmwareFlow:
         target, ctx = run.target, self.ctx
         answered = True
         try:
-            await run.target.device(ctx).request("system", "flash_firmware", child=False)
+            await run.target.device(ctx).firmware.flash()
         except DeviceError as exc:
             raise FirmwareError(
                 "flash_firmware", f"{_why(exc)}; the plug keeps {run.old}", target=run.label
@@ -616,7 +616,7 @@ class FirmwareFlow:
         except TransportError:
             answered = False  # it may have started flashing before answering: watch it
         finally:
-            ctx.connection(target.host, target.port).close()  # the plug is about to restart
+            target.device(ctx).close()  # the plug is about to restart
         expected = run.flash_time + run.reboot_time
         emit(
             Text(
@@ -633,7 +633,7 @@ class FirmwareFlow:
             )
         )
         info = await self._await_reboot(run, expected, emit)
-        new = text(info, "sw_ver") or "?"
+        new = info.sw_ver or "?"
         try:
             await refresh(ctx, target)  # the cache learns the new firmware
         except KshellError:
@@ -654,15 +654,15 @@ class FirmwareFlow:
                     new=new,
                     expected=expected_new,
                     matches_manifest=match,
-                    hw=hw_info(info).get("hw_ver"),
+                    hw=info.hw_ver or None,
                 ),
             )
         )
 
-    async def _await_reboot(self, run: PlugRun, expected: int, emit: Emit) -> dict[str, Any]:
-        """Wait until the plug has gone away and answers again; returns its new sysinfo."""
+    async def _await_reboot(self, run: PlugRun, expected: int, emit: Emit) -> Info:
+        """Wait until the plug has gone away and answers again; returns its new state."""
         settings = self.settings
-        probe = Connection(run.target.host, run.target.port, settings.probe_timeout)
+        probe = run.target.probe(self.ctx, settings.probe_timeout)
         start = time.monotonic()
         limit = expected + settings.reboot_grace
         went_down = False
@@ -684,7 +684,7 @@ class FirmwareFlow:
                 if info is None and not went_down:
                     went_down = True
                     emit(Text(f"{run.label}: offline (restarting)", run.data("offline")))
-                elif info is not None and (went_down or text(info, "sw_ver") != run.old):
+                elif info is not None and (went_down or info.sw_ver != run.old):
                     seconds = round(time.monotonic() - start, 1)
                     emit(
                         Text(
@@ -729,13 +729,12 @@ async def _plug_ip(target: Target) -> str:
     return str(infos[0][4][0])
 
 
-async def _probe(conn: Connection) -> dict[str, Any] | None:
-    """The plug's sysinfo, or None while it does not answer."""
+async def _probe(device: Device) -> Info | None:
+    """The plug's state, or None while it does not answer."""
     try:
-        answer = await conn.query(SYSINFO, idempotent=True)
-        return check_answer(answer, "system", "get_sysinfo", conn.label)
+        return await device.update()
     except KshellError:
-        conn.close()
+        device.close()
         return None
 
 

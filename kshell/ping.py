@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from kshell.context import Context
 from kshell.errors import KshellError, TransportError
 from kshell.results import Failure, Result, Text
-from kshell.targets import Target
+from kshell.targets import Target, learn_link
 
 
 @dataclass
@@ -120,6 +120,10 @@ class Ping:
 
     async def _ping(self, tally: Tally) -> None:
         target = tally.target
+        try:
+            await learn_link(self.ctx, target)  # a plug on the HTTP port: how it speaks
+        except KshellError:
+            pass  # the first request says what is wrong
         device = target.device(self.ctx)
         try:
             for seq in range(1, self.count + 1):
@@ -127,7 +131,7 @@ class Ping:
                     await asyncio.sleep(self.interval)
                 started = time.perf_counter()
                 try:
-                    await device.request("system", "get_sysinfo", idempotent=True, child=False)
+                    await device.ping()
                 except KshellError as exc:
                     tally.sent += 1
                     tally.last_error = exc.message

@@ -16,7 +16,9 @@ from typing import Any
 
 from kshell.cache import DeviceRecord, Observation, normalise_mac
 from kshell.context import Context
-from kshell.device import Device
+from kshell.device import Device, Info
+from kshell.device.pool import XOR, Link
+from kshell.device.transports.xor import HTTP_PORT, CurrentGeneration
 from kshell.errors import KshellError, TargetError, TransportError
 from kshell.names import fold, ip_literal, is_mac, prefix_matches
 from kshell.output import clean
@@ -49,7 +51,29 @@ class Target:
         return self.host if self.port == DEFAULT_PORT else f"{self.host}:{self.port}"
 
     def device(self, ctx: Context) -> Device:
-        return Device(ctx.connection(self.host, self.port), self.child_id, self.label)
+        """The plug's device from the session's pool (an outlet is named by ``child_id``)."""
+        return ctx.devices.get(self.host, self.port, link_of(self.record))
+
+    def probe(self, ctx: Context, timeout: float) -> Device:
+        """A device of its own with a short timeout, outside the pool (reboot watching)."""
+        from kshell.device.pool import make_device
+
+        link = link_of(self.record) or ctx.devices.link(self.host, self.port) or XOR
+        return make_device(self.host, self.port, link, timeout, ctx.credentials)
+
+
+def link_of(record: DeviceRecord | None) -> Link | None:
+    """How the store says a plug speaks; None when it does not know (the pool's default)."""
+    family = getattr(record, "family", "") or ""
+    transport = getattr(record, "transport", "") or ""
+    if not family or not transport:
+        return None
+    return Link(
+        family=family,
+        transport=transport,
+        login_version=int(getattr(record, "login_version", 0) or 2),
+        factory_default=bool(getattr(record, "factory_default", False)),
+    )
 
 
 def resolve(ctx: Context, word: str) -> list[Target]:
@@ -201,7 +225,13 @@ async def for_each(
 
     async def one(target: Target) -> Result:
         try:
-            result = await action(target)
+            await learn_link(ctx, target)
+            try:
+                result = await action(target)
+            except CurrentGeneration:  # refused before anything was sent: safe to try again
+                if not await learn_link(ctx, target, moved=True):
+                    raise
+                result = await action(target)
         except KshellError as exc:
             exc.target = exc.target or target.label
             if target.label not in str(exc.target):
@@ -222,12 +252,36 @@ def state_word(on: Any) -> str:
 TARGETS_ARG = Arg("targets", "targets", "plug alias, host[:port], MAC, all, or alias/N")
 
 
+async def learn_link(ctx: Context, target: Target, *, moved: bool = False) -> bool:
+    """Learn how a plug on the HTTP port speaks (its UDP 20002 announcement), once a session.
+
+    ``moved``: 9999 was refused and port 80 answers, so ask the host whether it is a plug of
+    the current generation; if it says so, the target moves to its HTTP port. True when a
+    link was learned. A host that does not announce itself is never handshaken with.
+    """
+    if link_of(target.record) is not None:
+        return False
+    if not moved and (target.port != HTTP_PORT or ctx.devices.link(target.host, target.port)):
+        return False
+    from kshell.device import tdp
+
+    found = await tdp.probe(target.host, ctx.tdp_port, min(1.0, ctx.timeout))
+    if found is None:
+        return False
+    port = found.http_port if moved else target.port
+    ctx.devices.learn(target.host, port, found.link)
+    target.port = port
+    return True
+
+
 async def refresh(ctx: Context, target: Target, device: Device | None = None) -> Device:
-    """Read a target's sysinfo afresh and update its store entry; returns the device.
+    """Read a target afresh and update its store entry; returns the device.
 
     A plug that reports the MAC of a known plug elsewhere is not taken for it (see
     ``remember``): the target then keeps the record it had (none for a bare address).
     """
+    if device is None:
+        await learn_link(ctx, target)
     device = device or target.device(ctx)
     info = await device.update()
     seen = await remember(ctx, target.host, target.port, info)
@@ -240,7 +294,7 @@ async def remember(
     ctx: Context,
     host: str,
     port: int,
-    info: dict[str, Any],
+    info: Info,
     how: str = "direct",
     *,
     replace: bool = False,
@@ -251,7 +305,11 @@ async def remember(
     with that MAC (a DHCP move), or ``replace`` (the operator's ``add HOST --replace``) says so;
     when both answer, the known plug is kept and the observation names the conflict.
     """
-    record = DeviceRecord.from_sysinfo(host, port, info, heard_by=how)
+    record = DeviceRecord.from_sysinfo(host, port, info.summary(), heard_by=how)
+    link = ctx.devices.link(host, port) or XOR
+    record.family, record.transport = link.family, link.transport
+    record.login_version = link.login_version if link.encrypted else 0
+    record.factory_default = link.factory_default
     seen = ctx.cache.observe(record)
     if seen.conflict is None:
         return seen
@@ -262,16 +320,14 @@ async def remember(
 
 async def answers_as(ctx: Context, record: DeviceRecord) -> bool:
     """Does the plug at ``record``'s address still answer with ``record``'s MAC?"""
-    from kshell.device import SYSINFO, check_answer
-    from kshell.transport import Connection
+    from kshell.device.pool import make_device
 
-    conn = Connection(record.host, record.port, min(ctx.timeout, 2.0))
+    link = link_of(record) or ctx.devices.link(record.host, record.port) or XOR
+    device = make_device(record.host, record.port, link, min(ctx.timeout, 2.0), ctx.credentials)
     try:
-        answer = await conn.query(SYSINFO, idempotent=True)
-        info = check_answer(answer, "system", "get_sysinfo", record.host)
+        info = await device.update()
     except KshellError:
         return False
     finally:
-        conn.close()
-    mac = normalise_mac(str(info.get("mac") or info.get("mic_mac") or ""))
-    return mac == record.mac
+        device.close()
+    return normalise_mac(info.mac) == record.mac

@@ -21,7 +21,6 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TextIO
 
-from kshell import device as dev
 from kshell import emeter
 from kshell.context import Context
 from kshell.device import Device
@@ -34,7 +33,6 @@ HISTORY = 48  # sparkline points kept per meter
 BACKOFF_MAX = 30.0  # seconds between retries of a plug that keeps failing
 STOP_GRACE = 1.0  # seconds the requests in flight get to finish when the watch stops
 QUEUE_SIZE = 4096  # samples waiting for the output; a slow reader slows the polling
-_NOT_SUPPORTED = (-1, -2)  # "module not support", "member not support"
 
 
 # -- one sample -------------------------------------------------------------------------------
@@ -259,7 +257,7 @@ class Schedule:
 def backoff(failures: int, interval: float) -> float:
     """Seconds to leave a failing plug alone: doubles per failure, capped."""
     base = max(interval, 0.5)
-    return min(BACKOFF_MAX, base * 2 ** min(failures - 1, 10))
+    return float(min(BACKOFF_MAX, base * 2 ** min(failures - 1, 10)))
 
 
 # -- one plug ---------------------------------------------------------------------------------
@@ -271,8 +269,7 @@ class PlugPoller:
         self.target = target
         self.meters = meters  # placeholder row until the plug has been read once
         self.watch = watch
-        self.devices: list[tuple[Meter, Device]] = []
-        self.module = emeter.MODULES[0]
+        self.device: Device | None = None
         self.failures = 0
         self.ready = False
 
@@ -306,18 +303,17 @@ class PlugPoller:
     async def setup(self) -> None:
         """Read sysinfo once: which meters (outlets) to poll and against what rating."""
         target = self.target
-        info = (await refresh(self.ctx, target)).sysinfo
-        if not dev.has_emeter(info):
+        device = await refresh(self.ctx, target)
+        state = device.state
+        if not state.has_meter:
             raise UnsupportedDevice(
-                f"{dev.model(info)} has no energy meter (no ENE in its features)",
+                f"{state.model} has no energy meter (no ENE in its features)",
                 target=target.label,
             )
-        rating = emeter.rating_for(dev.model(info))
-        kids = dev.children(info)
+        rating = emeter.rating_for(state.model)
+        kids = state.children
         if kids and target.child_id is None:  # a whole strip: one row per outlet
-            wanted = [
-                Target(target.host, target.port, target.record, c["id"], c["number"]) for c in kids
-            ]
+            wanted = [Target(target.host, target.port, target.record, c.id, c.number) for c in kids]
         else:
             wanted = [target]
         old = {m.target.child_id: m for m in self.meters}
@@ -326,11 +322,11 @@ class PlugPoller:
             meter = old.get(t.child_id) or Meter(t, self.meters[0].max_gap)
             meter.target, meter.rating = t, rating
             meter.label, meter.outlet = t.label, t.outlet  # the alias, once it is known
-            meter.name = next((c["alias"] for c in kids if c["id"] == t.child_id), "")
+            meter.name = next((c.alias for c in kids if c.id == t.child_id), "")
             meters.append(meter)
         self.watch.replace_meters(self.meters, meters)
         self.meters = meters
-        self.devices = [(m, m.target.device(self.ctx)) for m in meters]
+        self.device = device
         self.ready = True
 
     async def poll(self, r: int) -> bool:
@@ -346,12 +342,13 @@ class PlugPoller:
         except KshellError as exc:
             await self._offline(r, exc)
             return False
-        for meter, device in self.devices:
+        assert self.device is not None
+        read = self.device.meter.read
+        for meter in self.meters:
             if self.watch.schedule is not None and self.watch.schedule.stopping.is_set():
                 break
             try:
-                answer = await self._realtime(device)
-                reading = emeter.normalise(answer)
+                reading = await read(meter.target.child_id)
             except DeviceError as exc:  # it answered, with an error: keep the pace
                 meter.status, meter.note = "error", exc.message
                 await self.watch.emit(Failure(_labelled(exc, meter.label)))
@@ -366,16 +363,6 @@ class PlugPoller:
             await self.watch.emit(sample)
         return True
 
-    async def _realtime(self, device: Device) -> dict[str, Any]:
-        try:
-            return await device.request(self.module, "get_realtime", idempotent=True)
-        except DeviceError as exc:
-            # some models name the module differently; ask the other name once
-            if exc.code not in _NOT_SUPPORTED or self.module != emeter.MODULES[0]:
-                raise
-            self.module = emeter.MODULES[1]
-            return await device.request(self.module, "get_realtime", idempotent=True)
-
     async def _offline(self, r: int, exc: KshellError) -> None:
         self.ctx.cache.mark(self.target.host, self.target.port, online=False)
         await self.watch.emit(Failure(_labelled(exc, self.target.label)))
@@ -384,18 +371,6 @@ class PlugPoller:
             sample = Sample(now, r, meter, error=exc)
             meter.record(sample)
             self.watch.write(sample)
-
-
-async def ask_meter(
-    device: Device, method: str, params: dict[str, Any] | None = None, *, idempotent: bool = False
-) -> dict[str, Any]:
-    """An emeter request, under the module name the plug knows (``emeter`` on plugs)."""
-    try:
-        return await device.request(emeter.MODULES[0], method, params, idempotent=idempotent)
-    except DeviceError as exc:
-        if exc.code not in _NOT_SUPPORTED or exc.method != method:
-            raise
-        return await device.request(emeter.MODULES[1], method, params, idempotent=idempotent)
 
 
 class _NoMeter(Exception):

@@ -273,23 +273,25 @@ def test_writer_refuses_other_formats(tmp_path):
 def test_the_other_module_name_is_asked_when_emeter_is_not_supported():
     import asyncio
 
+    from kshell.device.modules.iot import IotMeter
     from kshell.errors import DeviceError
-    from kshell.watch import ask_meter
 
     class Plug:  # answers only under the bulbs' module name, like some firmware
         def __init__(self) -> None:
             self.asked: list[str] = []
 
-        async def request(self, module, method, params=None, *, idempotent=False):
+        async def query(self, module, method, params=None, *, child_id=None, idempotent=False):
             self.asked.append(module)
             if module == "emeter":
                 raise DeviceError(module, method, -1, "module not support")
             return {"power_mw": 4200, "err_code": 0}
 
     plug = Plug()
-    answer = asyncio.run(ask_meter(plug, "get_realtime", idempotent=True))  # type: ignore[arg-type]
-    assert plug.asked == ["emeter", "smartlife.iot.common.emeter"]
-    assert emeter.normalise(answer).power_w == 4.2
+    meter = IotMeter(plug)  # type: ignore[arg-type]
+    first = asyncio.run(meter.read())
+    second = asyncio.run(meter.read())  # the name that worked is remembered
+    assert plug.asked == ["emeter", "smartlife.iot.common.emeter", "smartlife.iot.common.emeter"]
+    assert first.power_w == second.power_w == 4.2
 
 
 def test_the_live_frame_marks_flagged_and_offline_rows():

@@ -8,6 +8,7 @@ Plugs live on 127.80.0.x (this file's range). One simulator, one exporter (``ksh
 from __future__ import annotations
 
 import json
+import os
 import re
 import subprocess
 import sys
@@ -18,10 +19,16 @@ from conftest import ROOT, json_lines, run_shell, write_config
 from prometheus import Prometheus, binary
 
 from kshell.output import clean
+from kshell.simulator.accounts import DEMO_ACCOUNT
 from kshell.simulator.plug import PlugSpec
 from kshell.simulator.runner import SimulatorThread
 
 HEATER, KETTLE, STRIP, DEAD, BOGUS, HOSTILE = (f"127.80.0.{n}" for n in range(2, 8))
+# the current generation: SMART over KLAP (a metering plug, a strip, a 28 kW meter), IOT over KLAP
+P110, EP40M, SMART_BOGUS, KP115_KLAP = (f"127.80.0.{n}" for n in range(10, 14))
+HTTP = {h: f"{h}:80" for h in (P110, EP40M, SMART_BOGUS, KP115_KLAP)}  # the host label: h:port
+NEW = (P110, EP40M, SMART_BOGUS, KP115_KLAP)
+CREDS = {"KSHELL_USERNAME": DEMO_ACCOUNT.username, "KSHELL_PASSWORD": DEMO_ACCOUNT.password}
 HOSTILE_ALIAS = 'Evil "x"\\ }\n{y="1"} \\'
 OUTLETS = ("TV", "Soundbar", "Console", "Router", "Desk Lamp", "Charger")
 
@@ -36,7 +43,15 @@ def sim():
         PlugSpec(host=BOGUS, model="HS110(EU) 1.0", alias="Bogus", profile="media", seed=5),
         PlugSpec(host=HOSTILE, model="HS110(EU) 2.0", alias=HOSTILE_ALIAS, seed=6),
     ]
-    specs = [PlugSpec(**{**vars(s), "udp_port": 0}) for s in specs]
+    specs = [PlugSpec(**{**vars(s), "udp_port": 0}) for s in specs] + [
+        PlugSpec(host=P110, model="P110(EU) 1.0", alias="Tapo Kettle", profile="kettle"),
+        PlugSpec(host=EP40M, model="EP40M(US) 1.0", alias="Porch Strip",
+                 outlet_aliases=("Lights", "Pump"), outlet_states=(1, 0)),
+        PlugSpec(host=SMART_BOGUS, model="P110(EU) 1.0", alias="Old Freezer",
+                 faults=(("bogus_power", True),)),
+        PlugSpec(host=KP115_KLAP, model="KP115(EU) 1.0", alias="Computer", transport="klap",
+                 sw_ver="1.0.21 Build 231129 Rel.171238", profile="computer", udp_port=None),
+    ]  # fmt: skip
     with SimulatorThread(specs) as running:
         yield running
 
@@ -47,6 +62,9 @@ def home(sim, tmp_path_factory):
     write_config(path, udp_port=sim.udp_port or 9999)
     found = run_shell(path, "--json", "-c", "discover")
     assert found.returncode == 0, found.stderr
+    for host in NEW:  # `add` finds out what each plug speaks
+        added = run_shell(path, "-c", f"add {host}", env=CREDS)
+        assert added.returncode == 0, added.stderr
     sim.set_fault(DEAD, "offline")
     sim.set_fault(BOGUS, "bogus_power")  # every reading ~28 kW until cleared
     return path
@@ -61,6 +79,7 @@ def exporter(home):
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
+        env={**os.environ, **CREDS},
     )
     line = proc.stdout.readline() if proc.stdout else ""
     found = re.search(r"http://(127\.0\.0\.1:\d+)/metrics", line)
@@ -121,14 +140,41 @@ def test_a_dead_plug_is_up_0_and_fails_nothing(prom):
     dead = _one(prom, f'kasa_up{{job="kasa",host="{DEAD}"}}')
     assert dead["value"] == 0 and dead["metric"]["alias"] == "Dead Lamp"
     assert prom.query(f'kasa_relay_on{{host="{DEAD}"}}') == []
-    up = prom.wait_for('kasa_up{job="kasa"} == 1', lambda r: len(r) == 5)
-    assert {r["metric"]["host"] for r in up} == {HEATER, KETTLE, STRIP, BOGUS, HOSTILE}
+    up = prom.wait_for('kasa_up{job="kasa"} == 1', lambda r: len(r) == 5 + len(NEW))
+    assert {r["metric"]["host"] for r in up} == {
+        HEATER, KETTLE, STRIP, BOGUS, HOSTILE, *HTTP.values()
+    }  # fmt: skip
     assert _one(prom, 'up{job="kasa"}')["value"] == 1  # the page itself never failed
 
 
 def test_a_28_kw_reading_is_exported_as_measured_and_flagged(prom):
     assert _one(prom, f'kasa_reading_implausible{{job="kasa",host="{BOGUS}"}}')["value"] == 1
     assert _one(prom, f'kasa_power_watts{{job="kasa",host="{BOGUS}"}}')["value"] > 20_000
+
+
+def test_the_current_generation_reads_the_same_way(prom):
+    def value(metric: str, host: str) -> float:
+        return float(_one(prom, f'{metric}{{job="kasa",host="{HTTP[host]}"}}')["value"])
+
+    for host, family in ((P110, "smart"), (EP40M, "smart"), (KP115_KLAP, "iot")):
+        up = _one(prom, f'kasa_up{{job="kasa",host="{HTTP[host]}"}}')
+        assert up["value"] == 1 and up["metric"]["family"] == family
+    for host in (P110, KP115_KLAP):
+        assert 0 <= value("kasa_power_watts", host) < 3680
+        assert value("kasa_reading_implausible", host) == 0
+        assert value("kasa_rssi_dbm", host) < 0
+    # a SMART plug keeps no lifetime total (only today's and this month's): no counter
+    assert prom.query(f'kasa_energy_joules_total{{host="{HTTP[P110]}"}}') == []
+    assert value("kasa_energy_joules_total", KP115_KLAP) > 0
+    outlets = prom.wait_for(
+        f'kasa_relay_on{{job="kasa",host="{HTTP[EP40M]}"}}', lambda r: len(r) == 2
+    )
+    assert {(r["metric"]["outlet"], r["metric"]["alias"], r["value"]) for r in outlets} == {
+        ("1", "Lights", 1.0),
+        ("2", "Pump", 0.0),
+    }
+    assert value("kasa_reading_implausible", SMART_BOGUS) == 1
+    assert value("kasa_power_watts", SMART_BOGUS) > 20_000
 
 
 def test_a_strips_six_outlets_with_their_own_aliases(prom):

@@ -56,22 +56,22 @@ def test_the_store_is_sqlite_in_wal_mode_with_a_schema_version(tmp_path: Path) -
 
 def test_a_new_field_is_one_migration_step(tmp_path: Path, monkeypatch) -> None:
     DeviceCache(tmp_path / "devices.db").merge(_record(2, "Kettle"))
-    steps = [*store.MIGRATIONS, store.add_column("family", "TEXT", "'IOT'")]
+    steps = [*store.MIGRATIONS, store.add_column("region", "TEXT", "'EU'")]
     monkeypatch.setattr(store, "MIGRATIONS", steps)
     monkeypatch.setattr(store, "SCHEMA_VERSION", len(steps))
     cache = DeviceCache(tmp_path / "devices.db")
     assert cache.all()[0].alias == "Kettle"  # rows kept
     db = sqlite3.connect(tmp_path / "devices.db")
-    assert db.execute("SELECT family FROM devices").fetchone()[0] == "IOT"
+    assert db.execute("SELECT region FROM devices").fetchone()[0] == "EU"
     assert db.execute("PRAGMA user_version").fetchone()[0] == len(steps)
     with db:
-        db.execute("UPDATE devices SET family = 'SMART'")
+        db.execute("UPDATE devices SET region = 'US'")
     # an answer stores what it carries and leaves the rest of the row alone, moves included
     cache.merge(_record(2, "Kettle"))
     moved = DeviceRecord("127.63.0.9", alias="Kettle", mac=f"{MAC}2")
     assert cache.observe(moved).conflict is not None
     assert cache.observe(moved, move=True).moved_from == "127.63.0.2"
-    assert db.execute("SELECT host, family FROM devices").fetchall() == [("127.63.0.9", "SMART")]
+    assert db.execute("SELECT host, region FROM devices").fetchall() == [("127.63.0.9", "US")]
 
 
 def test_devices_json_is_imported_once(tmp_path: Path) -> None:

@@ -7,10 +7,17 @@ import pytest
 from conftest import eventually
 
 from kshell import protocol
+from kshell.device.protocols.iot import IotProtocol
+from kshell.device.transports.xor import XorTransport
 from kshell.errors import DeviceTimeout, ProtocolError, TransportError, UnsupportedDevice
-from kshell.transport import Connection, udp_query
+from kshell.transport import udp_query
 
 HOST = "127.61.0.1"
+
+
+def Connection(host, port, timeout):
+    """The IOT protocol over the XOR transport: a whole answer per request."""
+    return IotProtocol(XorTransport(host, port, timeout))
 
 
 async def serve(handler, host=HOST, port=0):
@@ -58,7 +65,7 @@ def test_kept_open_connection_serves_many_requests():
         server, port = await serve(handler)
         conn = Connection(HOST, port, 2)
         for _ in range(5):
-            assert (await conn.query({"system": {"get_sysinfo": {}}}))["system"]["get_sysinfo"][
+            assert (await conn.raw({"system": {"get_sysinfo": {}}}))["system"]["get_sysinfo"][
                 "alias"
             ] == "x"
         conn.close()
@@ -82,7 +89,7 @@ def test_malformed_answers_are_protocol_errors_naming_the_host(reply, message):
         server, port = await serve(_once(reply))
         try:
             with pytest.raises(ProtocolError, match=message) as info:
-                await Connection(HOST, port, 2).query({"a": {}})
+                await Connection(HOST, port, 2).raw({"a": {}})
             assert HOST in str(info.value)
         finally:
             server.close()
@@ -109,7 +116,7 @@ def test_silent_plug_times_out_within_the_deadline():
         loop = asyncio.get_running_loop()
         start = loop.time()
         with pytest.raises(DeviceTimeout, match="within 0.3 s"):
-            await Connection(HOST, port, 0.3).query({"a": {}})
+            await Connection(HOST, port, 0.3).raw({"a": {}})
         server.close()
         return loop.time() - start
 
@@ -131,9 +138,9 @@ def test_connection_found_stale_before_sending_reconnects():
 
         server, port = await serve(one_answer_then_close)
         conn = Connection(HOST, port, 2)
-        await conn.query({"system": {"get_sysinfo": {}}})
+        await conn.raw({"system": {"get_sysinfo": {}}})
         await asyncio.sleep(0.05)  # the close reaches us while idle: stale before sending
-        await conn.query({"system": {"set_relay_state": {"state": 1}}})
+        await conn.raw({"system": {"set_relay_state": {"state": 1}}})
         server.close()
         return seen, connections
 
@@ -159,9 +166,9 @@ def test_state_change_is_never_sent_twice_when_the_answer_is_lost():
 
         server, port = await serve(swallow)
         conn = Connection(HOST, port, 2)
-        await conn.query({"system": {"get_sysinfo": {}}})
+        await conn.raw({"system": {"get_sysinfo": {}}})
         with pytest.raises(TransportError, match="without an answer"):
-            await conn.query({"system": {"set_relay_state": {"state": 1}}})
+            await conn.raw({"system": {"set_relay_state": {"state": 1}}})
         await eventually(lambda: len(seen) == 2)
         server.close()
         return seen
@@ -176,7 +183,7 @@ def test_refused_port_is_a_transport_error():
         server.close()
         await server.wait_closed()
         with pytest.raises(TransportError, match="refused"):
-            await Connection(HOST, port, 1).query({"a": {}})
+            await Connection(HOST, port, 1).raw({"a": {}})
 
     run(go())
 
@@ -188,7 +195,7 @@ def test_klap_plug_is_named_as_unsupported():
 
         server, _ = await serve(http, "127.61.0.2", 80)  # 9999 closed, 80 open: newer firmware
         with pytest.raises(UnsupportedDevice, match="KLAP"):
-            await Connection("127.61.0.2", 9999, 2).query({"a": {}})
+            await Connection("127.61.0.2", 9999, 2).raw({"a": {}})
         server.close()
 
     run(go())

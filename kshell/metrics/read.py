@@ -1,7 +1,8 @@
 """Reading one plug for the exporter: the one place that knows the device layer's API.
 
 Everything above this module sees ``PlugReading`` only, so a change in how devices are read
-(a new device layer, another protocol family) is a change here and nowhere else.
+is a change here and nowhere else. Every family (IOT on XOR or KLAP, SMART on KLAP or AES)
+reads the same way: ``Device.update`` and the ``meter`` capability.
 """
 
 from __future__ import annotations
@@ -48,52 +49,46 @@ def _int(value: object) -> float | None:
 async def read_plug(ctx: Context, target: Target) -> PlugReading:
     """Read the plug's state and every meter it has (each outlet of a strip), in turn.
 
-    Today's IOT ``Device``; raises KshellError when the plug does not answer.
+    Through the device layer's capability modules, the same for every protocol family;
+    raises KshellError when the plug does not answer.
     """
-    from kshell import device as dev
-    from kshell.device import Device
-    from kshell.watch import ask_meter
+    from kshell.targets import learn_link
 
+    await learn_link(ctx, target)  # a plug on the HTTP port: its announcement, once a session
     device = target.device(ctx)
     info = await device.update()
-    model = dev.model(info)
-    rating = emeter.rating_for(model)
-    metered = dev.has_emeter(info)
+    rating = emeter.rating_for(info.model)
 
     async def meter(child_id: str | None) -> tuple[emeter.Reading | None, bool]:
-        if not metered:
+        if not info.has_meter:
             return None, False
-        outlet = Device(device.conn, child_id, device.label) if child_id else device
-        reading = emeter.normalise(await ask_meter(outlet, "get_realtime", idempotent=True))
+        reading = await device.meter.read(child_id)
         return reading, bool(emeter.check(reading, rating))
 
     relays = []
-    kids = dev.children(info)
-    for child in kids:
-        reading, implausible = await meter(child["id"])
+    for child in info.children:
+        reading, implausible = await meter(child.id)
         relays.append(
             RelayReading(
-                child["number"],
-                clean(child["alias"], LABEL_LIMIT),
-                child["state"],
-                _int(child["on_time"]),
+                child.number,
+                clean(child.alias, LABEL_LIMIT),
+                child.state,
+                _int(child.on_time),
                 reading,
                 implausible,
             )
         )
-    alias = clean(dev.text(info, "alias") or target.label, LABEL_LIMIT)
-    if not kids:
+    alias = clean(info.alias or target.label, LABEL_LIMIT)
+    if not info.children:
         reading, implausible = await meter(None)
         relays.append(
-            RelayReading(
-                None, alias, dev.relay_state(info), _int(info.get("on_time")), reading, implausible
-            )
+            RelayReading(None, alias, info.relay, _int(info.on_time), reading, implausible)
         )
     return PlugReading(
         alias=alias,
-        model=clean(model, LABEL_LIMIT),
-        mac=normalise_mac(dev.text(info, "mac") or dev.text(info, "mic_mac") or ""),
-        family="iot",
-        rssi_dbm=_int(info.get("rssi")),
+        model=clean(info.model, LABEL_LIMIT),
+        mac=normalise_mac(info.mac),
+        family=clean(info.family, 20),
+        rssi_dbm=_int(info.raw.get("rssi")),
         relays=tuple(relays),
     )

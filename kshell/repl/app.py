@@ -70,6 +70,7 @@ class Shell:
         ctx.interactive = True
         ctx.invocation = replace(ctx.invocation, typed=True)  # unique alias prefixes allowed
         ctx.ask = confirm.ask
+        ctx.read_secret = confirm.read_secret
         ctx.extras["print_above"] = terminal.print_above
         loop = asyncio.get_running_loop()
         loop.add_signal_handler(signal.SIGINT, self._interrupt)
@@ -94,6 +95,7 @@ class Shell:
             for task in self.background:
                 task.cancel()
             ctx.ask = None
+            ctx.read_secret = None
             ctx.interactive = False
         return EXIT_OK
 

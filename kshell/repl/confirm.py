@@ -17,3 +17,14 @@ async def ask(question: str) -> bool:
     except (KeyboardInterrupt, EOFError):
         return False
     return answer.strip().lower() in ("y", "yes")
+
+
+async def read_secret(question: str) -> str | None:
+    """A password typed at the terminal, not echoed and kept out of the prompt history;
+    None on Ctrl-C or Ctrl-D."""
+    session: PromptSession[str] = PromptSession()  # its own history: never the shell's
+    message = FormattedText([("class:confirm", clean(question, 200)), ("", " ")])
+    try:
+        return await session.prompt_async(message, is_password=True, handle_sigint=False)
+    except (KeyboardInterrupt, EOFError):
+        return None

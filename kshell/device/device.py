@@ -1,0 +1,158 @@
+"""A plug, whatever it speaks: capability modules over one protocol, and its last state.
+
+Commands, ``emeter watch`` and ``firmware stage`` use only this: ``update()`` reads the
+plug's ``Info``; ``relay``, ``led``, ``alias``, ``meter``, ``clock``, ``firmware`` and
+``reboot`` act in the family's own language; ``children`` are the strip's outlets as last
+read. One object per plug per session (``kshell.device.pool``).
+"""
+
+from __future__ import annotations
+
+import functools
+from typing import TYPE_CHECKING, Any
+
+from kshell.device.modules import base
+from kshell.device.protocols.iot import IotProtocol
+from kshell.device.protocols.smart import SmartProtocol
+from kshell.device.state import Child, Info
+from kshell.device.transports import defaults
+from kshell.errors import DeviceError, KshellError
+
+if TYPE_CHECKING:
+    from kshell.device.modules.away import AwayModule
+    from kshell.device.modules.clock import TimeModule
+    from kshell.device.modules.dimmer import DimmerModule
+    from kshell.device.modules.feature import FeatureModule
+    from kshell.device.modules.schedule import ScheduleModule
+    from kshell.device.modules.timers import TimersModule
+
+Protocol = IotProtocol | SmartProtocol
+
+
+class Device:
+    def __init__(self, protocol: Protocol, modules: base.Modules) -> None:
+        self.protocol = protocol
+        self._info_module = modules.info
+        self.relay = modules.relay
+        self.led = modules.led
+        self.alias = modules.alias
+        self.meter = modules.meter
+        self.clock = modules.clock
+        self.firmware = modules.firmware
+        self.reboot = modules.reboot
+        self.info: Info | None = None  # the last state read
+
+    # everyday control (issue 12): built on first use, each picks its family's language
+    @functools.cached_property
+    def time(self) -> TimeModule:
+        from kshell.device.modules import clock
+
+        return clock.build(self.protocol)
+
+    @functools.cached_property
+    def schedule(self) -> ScheduleModule:
+        from kshell.device.modules import schedule
+
+        return schedule.build(self.protocol)
+
+    @functools.cached_property
+    def dimmer(self) -> DimmerModule:
+        from kshell.device.modules import dimmer
+
+        return dimmer.build(self.protocol)
+
+    @functools.cached_property
+    def features(self) -> FeatureModule:
+        from kshell.device.modules import feature
+
+        return feature.build(self.protocol)
+
+    @functools.cached_property
+    def timers(self) -> TimersModule:
+        from kshell.device.modules import timers
+
+        return timers.build(self.protocol)
+
+    @functools.cached_property
+    def away(self) -> AwayModule:
+        from kshell.device.modules import away
+
+        return away.build(self.protocol)
+
+    @property
+    def family(self) -> str:
+        return self.protocol.family
+
+    @property
+    def label(self) -> str:
+        return self.protocol.label
+
+    @property
+    def state(self) -> Info:
+        """The last state read (``update`` first)."""
+        if self.info is None:
+            raise KshellError("the plug has not been read yet", target=self.label)
+        return self.info
+
+    @property
+    def children(self) -> tuple[Child, ...]:
+        return self.info.children if self.info else ()
+
+    def connection(self) -> dict[str, Any]:
+        """How the shell talks to this plug, for `info`: protocol, transport, login version;
+        whether the plug proved it knows the password; whether it is unclaimed."""
+        transport = self.protocol.transport
+        kind = type(transport).__name__.removesuffix("Transport").upper()
+        out: dict[str, Any] = {"protocol": f"{self.family.upper()} over {kind}"}
+        version = getattr(transport, "login_version", None)
+        if isinstance(version, int) and kind != "XOR":
+            out["login_version"] = version
+        if getattr(transport, "authenticates_plug", True) is False:
+            out["caution"] = (
+                "AES cannot prove the plug knows the password (it sends the credentials to "
+                "whoever answers"
+                + (
+                    ", the password only base64-encoded with login version 1)"
+                    if version == 1
+                    else ")"
+                )
+            )
+        source = getattr(transport, "credentials_source", None)
+        if isinstance(source, str) and source != defaults.OWNER:
+            out["unclaimed"] = f"yes: the plug took {source} (set it up in the Kasa/Tapo app)"
+        return out
+
+    async def update(self) -> Info:
+        """Read the plug afresh; the answer becomes its last state."""
+        self.info = await self._info_module.read()
+        return self.info
+
+    async def ping(self) -> None:
+        """The family's cheapest full request (a round trip that proves the plug answers)."""
+        await self._info_module.ping()
+
+    async def raw(self, request: dict[str, Any], child: str | None = None) -> dict[str, Any]:
+        """A request in the family's own shape, sent once; the answer as it is."""
+        return await self.protocol.raw(request, child_id=child)
+
+    def errors_in(
+        self, request: dict[str, Any], answer: dict[str, Any], target: str
+    ) -> list[DeviceError]:
+        """The errors a raw answer carries, as the family reports them."""
+        return self.protocol.errors_in(request, answer, target)
+
+    def close(self) -> None:
+        """Drop the link (a plug about to restart); the next request starts afresh."""
+        self.protocol.close()
+
+
+def iot_device(protocol: IotProtocol) -> Device:
+    from kshell.device.modules import iot
+
+    return Device(protocol, iot.modules(protocol))
+
+
+def smart_device(protocol: SmartProtocol) -> Device:
+    from kshell.device.modules import smart
+
+    return Device(protocol, smart.modules(protocol))

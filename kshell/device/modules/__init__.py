@@ -1,0 +1,1 @@
+"""Capability modules: one interface each (base), implemented per family (iot, smart)."""

@@ -1,0 +1,104 @@
+"""The capabilities a plug offers, one small interface each, the same for every family.
+
+Each family implements them in its own language (``iot.py``, ``smart.py``); commands,
+``emeter watch`` and ``firmware stage`` see only these. ``child`` names a strip's outlet.
+"""
+
+from __future__ import annotations
+
+import abc
+from dataclasses import dataclass
+
+from kshell.device.state import Clock, Energy, FirmwareState, Info
+from kshell.emeter import Reading
+
+
+class InfoModule(abc.ABC):
+    @abc.abstractmethod
+    async def read(self) -> Info:
+        """Everything the plug says about itself, as one typed reading."""
+
+    @abc.abstractmethod
+    async def ping(self) -> None:
+        """One cheap read, to time a round trip."""
+
+
+class RelayModule(abc.ABC):
+    @abc.abstractmethod
+    async def set(self, on: bool, child: str | None = None) -> None:
+        """Switch the relay (a strip's outlet when ``child`` is given)."""
+
+
+class LedModule(abc.ABC):
+    @abc.abstractmethod
+    async def set(self, on: bool) -> None:
+        """Turn the status light on or off."""
+
+
+class AliasModule(abc.ABC):
+    @abc.abstractmethod
+    async def set(self, name: str, child: str | None = None) -> None:
+        """Rename the plug, or one outlet of a strip."""
+
+
+class MeterModule(abc.ABC):
+    @abc.abstractmethod
+    async def read(self, child: str | None = None) -> Reading:
+        """One realtime reading in W, V, A (and kWh where the plug keeps a total)."""
+
+    @abc.abstractmethod
+    async def days(self, year: int, month: int, child: str | None = None) -> list[Energy]:
+        """Energy per day of a month, as far as the plug keeps it."""
+
+    @abc.abstractmethod
+    async def months(self, year: int, child: str | None = None) -> list[Energy]:
+        """Energy per month of a year, as far as the plug keeps it."""
+
+    @abc.abstractmethod
+    async def erase(self, child: str | None = None) -> None:
+        """Erase the statistics (callers read back: some firmware erases nothing)."""
+
+
+class ClockModule(abc.ABC):
+    @abc.abstractmethod
+    async def read(self) -> Clock:
+        """The plug's clock."""
+
+
+class FirmwareModule(abc.ABC):
+    @property
+    @abc.abstractmethod
+    def staging_refusal(self) -> str | None:
+        """Why this plug cannot take an image from a local server; None when it can."""
+
+    @abc.abstractmethod
+    async def state(self) -> FirmwareState:
+        """What the plug reports about its own firmware download or update."""
+
+    @abc.abstractmethod
+    async def download(self, url: str) -> None:
+        """Tell the plug to fetch an image from ``url``."""
+
+    @abc.abstractmethod
+    async def flash(self) -> None:
+        """Tell the plug to flash the image it downloaded (it restarts)."""
+
+
+class RebootModule(abc.ABC):
+    @abc.abstractmethod
+    async def reboot(self, delay: int) -> None:
+        """Restart the plug after ``delay`` seconds."""
+
+
+@dataclass(frozen=True)
+class Modules:
+    """One family's implementation of every capability, over one protocol."""
+
+    info: InfoModule
+    relay: RelayModule
+    led: LedModule
+    alias: AliasModule
+    meter: MeterModule
+    clock: ClockModule
+    firmware: FirmwareModule
+    reboot: RebootModule

@@ -1,0 +1,193 @@
+"""The capabilities in the IOT family's language (``system``, ``emeter``, ``time`` modules)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from kshell import emeter
+from kshell.device import sysinfo as si
+from kshell.device.modules import base
+from kshell.device.protocols.iot import IotProtocol
+from kshell.device.state import Child, Clock, Energy, FirmwareState, Info
+from kshell.errors import DeviceError, UnsupportedDevice
+
+METER_MODULES = ("emeter", "smartlife.iot.common.emeter")  # plugs and strips; bulbs
+_NOT_SUPPORTED = (-1, -2)  # "module not support", "member not support"
+DOWNLOAD_STATUS = {0: "idle", 1: "downloading", 2: "downloaded, ready to flash"}
+
+
+def info_of(sysinfo: dict[str, Any]) -> Info:
+    """A sysinfo answer as the typed reading every family shares."""
+    kind = si.kind_of(sysinfo)
+    on_time = sysinfo.get("on_time")
+    return Info(
+        family="iot",
+        alias=si.text(sysinfo, "alias") or "",
+        model=si.model(sysinfo),
+        kind=kind,
+        mac=si.text(sysinfo, "mac") or si.text(sysinfo, "mic_mac") or "",
+        hw_ver=si.text(sysinfo, "hw_ver") or "",
+        sw_ver=si.text(sysinfo, "sw_ver") or "",
+        relay=si.relay_state(sysinfo),
+        led=si.led_on(sysinfo),
+        on_time=on_time if isinstance(on_time, int) and not isinstance(on_time, bool) else None,
+        has_meter=si.has_emeter(sysinfo),
+        updating=sysinfo.get("updating") == 1,
+        children=tuple(Child(**c) for c in si.children(sysinfo)),
+        hw=si.hw_info(sysinfo),
+        raw=sysinfo,
+    )
+
+
+class IotInfo(base.InfoModule):
+    def __init__(self, proto: IotProtocol) -> None:
+        self.proto = proto
+
+    async def read(self) -> Info:
+        # sysinfo alone: some firmware fails a request naming a module it lacks
+        info = info_of(await self.proto.query("system", "get_sysinfo", idempotent=True))
+        if info.kind == "bulb":
+            raise UnsupportedDevice("a bulb, not a plug: not supported", target=self.proto.label)
+        return info
+
+    async def ping(self) -> None:
+        await self.proto.query("system", "get_sysinfo", idempotent=True)
+
+
+class IotRelay(base.RelayModule):
+    def __init__(self, proto: IotProtocol) -> None:
+        self.proto = proto
+
+    async def set(self, on: bool, child: str | None = None) -> None:
+        await self.proto.query("system", "set_relay_state", {"state": int(on)}, child_id=child)
+
+
+class IotLed(base.LedModule):
+    def __init__(self, proto: IotProtocol) -> None:
+        self.proto = proto
+
+    async def set(self, on: bool) -> None:
+        await self.proto.query("system", "set_led_off", {"off": int(not on)})
+
+
+class IotAlias(base.AliasModule):
+    def __init__(self, proto: IotProtocol) -> None:
+        self.proto = proto
+
+    async def set(self, name: str, child: str | None = None) -> None:
+        await self.proto.query("system", "set_dev_alias", {"alias": name}, child_id=child)
+
+
+class IotMeter(base.MeterModule):
+    """``emeter`` on plugs and strips; some models name it differently (asked once)."""
+
+    def __init__(self, proto: IotProtocol) -> None:
+        self.proto = proto
+        self.module = METER_MODULES[0]
+
+    async def _ask(
+        self, method: str, params: dict[str, Any] | None, child: str | None, idempotent: bool
+    ) -> dict[str, Any]:
+        try:
+            return await self.proto.query(
+                self.module, method, params, child_id=child, idempotent=idempotent
+            )
+        except DeviceError as exc:
+            if exc.code not in _NOT_SUPPORTED or self.module != METER_MODULES[0]:
+                raise
+            self.module = METER_MODULES[1]
+            return await self.proto.query(
+                self.module, method, params, child_id=child, idempotent=idempotent
+            )
+
+    async def read(self, child: str | None = None) -> emeter.Reading:
+        return emeter.normalise(await self._ask("get_realtime", None, child, True))
+
+    async def days(self, year: int, month: int, child: str | None = None) -> list[Energy]:
+        answer = await self._ask("get_daystat", {"year": year, "month": month}, child, True)
+        return [
+            Energy(year, month, when.get("day", 0), kwh)
+            for when, kwh in emeter.energy_entries(answer, "day_list")
+            if when.get("year") == year and when.get("month") == month
+        ]
+
+    async def months(self, year: int, child: str | None = None) -> list[Energy]:
+        answer = await self._ask("get_monthstat", {"year": year}, child, True)
+        return [
+            Energy(year, when.get("month", 0), 0, kwh)
+            for when, kwh in emeter.energy_entries(answer, "month_list")
+            if when.get("year") == year and 1 <= when.get("month", 0) <= 12
+        ]
+
+    async def erase(self, child: str | None = None) -> None:
+        await self._ask("erase_emeter_stat", None, child, False)
+
+
+class IotClock(base.ClockModule):
+    def __init__(self, proto: IotProtocol) -> None:
+        self.proto = proto
+
+    async def read(self) -> Clock:
+        answer = await self.proto.query("time", "get_time", idempotent=True)
+        parts = [answer.get(k) for k in ("year", "month", "mday", "hour", "min", "sec")]
+        if not all(isinstance(p, int) and not isinstance(p, bool) for p in parts):
+            return Clock("?", None)
+        y, mo, d, h, mi, s = parts
+        return Clock(f"{y:04d}-{mo:02d}-{d:02d} {h:02d}:{mi:02d}:{s:02d}", None)
+
+
+class IotFirmware(base.FirmwareModule):
+    def __init__(self, proto: IotProtocol) -> None:
+        self.proto = proto
+
+    @property
+    def staging_refusal(self) -> str | None:
+        return None
+
+    async def state(self) -> FirmwareState:
+        answer = await self.proto.query("system", "get_download_state", idempotent=True)
+        status = answer.get("status")
+        return FirmwareState(
+            status=DOWNLOAD_STATUS.get(status, str(status))
+            if isinstance(status, int)
+            else str(status),
+            ratio=_int(answer.get("ratio")),
+            flash_time=_int(answer.get("flash_time")),
+            reboot_time=_int(answer.get("reboot_time")),
+            extra={
+                k: v
+                for k, v in answer.items()
+                if k not in ("status", "ratio", "flash_time", "reboot_time", "err_code")
+            },
+        )
+
+    async def download(self, url: str) -> None:
+        await self.proto.query("system", "download_firmware", {"url": url})
+
+    async def flash(self) -> None:
+        await self.proto.query("system", "flash_firmware")
+
+
+class IotReboot(base.RebootModule):
+    def __init__(self, proto: IotProtocol) -> None:
+        self.proto = proto
+
+    async def reboot(self, delay: int) -> None:
+        await self.proto.query("system", "reboot", {"delay": delay})
+
+
+def _int(value: Any) -> int | None:
+    return value if isinstance(value, int) and not isinstance(value, bool) else None
+
+
+def modules(proto: IotProtocol) -> base.Modules:
+    return base.Modules(
+        info=IotInfo(proto),
+        relay=IotRelay(proto),
+        led=IotLed(proto),
+        alias=IotAlias(proto),
+        meter=IotMeter(proto),
+        clock=IotClock(proto),
+        firmware=IotFirmware(proto),
+        reboot=IotReboot(proto),
+    )

@@ -1,0 +1,1 @@
+"""Protocols: a family's language over any transport (IOT JSON, SMART JSON-RPC)."""

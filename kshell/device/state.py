@@ -1,0 +1,114 @@
+"""Typed readings of a plug, the same for every family: what commands and streams read.
+
+Each family's modules build these from their own answers (checking every type: what a
+plug says is untrusted); nothing above the device layer reads a raw answer by string keys.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+
+@dataclass(frozen=True, slots=True)
+class Child:
+    """One outlet of a strip: ``number`` counts from 1 (a SMART child's ``position``)."""
+
+    number: int
+    id: str
+    alias: str
+    state: bool | None
+    on_time: int | None
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "number": self.number,
+            "id": self.id,
+            "alias": self.alias,
+            "state": self.state,
+            "on_time": self.on_time,
+        }
+
+
+@dataclass(frozen=True)
+class Info:
+    """What a plug says about itself, read once by ``Device.update``."""
+
+    family: str  # "iot" | "smart": for the store and `info`, never for a branch above
+    alias: str
+    model: str
+    kind: str  # plug | strip | dimmer | bulb | unknown
+    mac: str
+    hw_ver: str
+    sw_ver: str
+    relay: bool | None  # None on a strip parent
+    led: bool | None
+    on_time: int | None
+    has_meter: bool
+    updating: bool
+    children: tuple[Child, ...] = ()
+    hw: dict[str, str] = field(default_factory=dict)  # sw_ver, hw_ver, mac, type, hwId...
+    raw: dict[str, Any] = field(default_factory=dict)  # shown by `info` (base64 decoded)
+
+    def child(self, child_id: str | None) -> Child | None:
+        return next((c for c in self.children if c.id == child_id), None)
+
+    def is_on(self, child_id: str | None = None) -> bool | None:
+        """The relay, an outlet's relay, or for a strip: is any outlet on?"""
+        if child_id:
+            child = self.child(child_id)
+            return None if child is None else child.state
+        if self.relay is None and self.children:
+            return any(c.state for c in self.children)
+        return self.relay
+
+    def summary(self) -> dict[str, Any]:
+        """The fields the device store keeps, in the sysinfo shape it reads."""
+        out: dict[str, Any] = {
+            "alias": self.alias,
+            "mac": self.mac,
+            "model": self.model,
+            "hw_ver": self.hw_ver,
+            "sw_ver": self.sw_ver,
+            "type": self.hw.get("type", ""),
+            "feature": "TIM:ENE" if self.has_meter else "TIM",
+        }
+        if self.kind == "bulb":
+            out["is_color"] = 0
+        if self.relay is not None:
+            out["relay_state"] = int(self.relay)
+        if self.children:
+            out["children"] = [
+                {"id": c.id, "alias": c.alias, "state": int(bool(c.state)), "on_time": c.on_time}
+                for c in self.children
+            ]
+        return out
+
+
+@dataclass(frozen=True, slots=True)
+class Clock:
+    """The plug's own idea of the time (local, as it keeps it) and its UTC offset."""
+
+    local: str  # "YYYY-MM-DD HH:MM:SS"
+    utc_offset_min: int | None
+
+
+@dataclass(frozen=True, slots=True)
+class FirmwareState:
+    """What a plug reports about its own firmware download or update."""
+
+    status: str
+    ratio: int | None
+    flash_time: int | None
+    reboot_time: int | None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class Energy:
+    """One period's energy from the plug's statistics: (year, month, day) and kWh."""
+
+    year: int
+    month: int
+    day: int
+    kwh: float

@@ -1,0 +1,196 @@
+"""Discovery of the current generation: the UDP 20002 announcement (beside the 9999 broadcast)
+and, in a sweep, HTTP port 80 confirmed by a unicast 20002 probe (an open port 80 is not a
+plug; a host that did not announce itself is never handshaken with). Each announced plug is
+read through the device layer with the owner's credentials while the window is open.
+
+What is stored follows the transport pinned to the plug's MAC (``kshell.device.announce``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass, field
+from typing import Any
+
+from kshell.cache import DeviceRecord, normalise_mac
+from kshell.context import Context
+from kshell.device import announce, tdp
+from kshell.device.announce import Heard
+from kshell.device.transports.xor import HTTP_PORT
+from kshell.errors import KshellError, TargetError
+from kshell.transport import DEFAULT_PORT, tcp_probe
+
+READ_GRACE = 0.05  # after the window: reads still running get this long (the +0.1 s budget)
+
+
+async def listen(
+    ctx: Context, addresses: list[str], timeout: float, until: asyncio.Event | None = None
+) -> list[Heard]:
+    """Announcements to the probe sent to ``addresses``; each plug read as it announces."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    reads: dict[str, asyncio.Task[Heard]] = {}
+
+    def on_answer(found: tdp.Announcement) -> None:
+        limit = max(0.2, deadline - loop.time())
+        reads[found.host] = loop.create_task(announce.read(ctx.devices, found, limit))
+
+    announced = await tdp.listen(addresses, ctx.tdp_port, timeout, on_answer=on_answer, until=until)
+    return await _settle(announced, reads)
+
+
+async def sweep(
+    ctx: Context, hosts: list[str], timeout: float, concurrency: int = 256
+) -> list[Heard]:
+    """Every host with port 80 open that confirms, on UDP 20002, that it is a plug."""
+    gate = asyncio.Semaphore(concurrency)
+
+    async def one(host: str) -> Heard | None:
+        async with gate:
+            if not await tcp_probe(host, 80, timeout):
+                return None
+            found = await tdp.probe(host, ctx.tdp_port, timeout)
+        return None if found is None else await announce.read(ctx.devices, found, timeout * 2)
+
+    return [h for h in await asyncio.gather(*(one(h) for h in hosts)) if h is not None]
+
+
+async def _settle(
+    announced: list[tdp.Announcement], reads: dict[str, asyncio.Task[Heard]]
+) -> list[Heard]:
+    if reads:
+        await asyncio.wait(reads.values(), timeout=READ_GRACE)
+    out = []
+    for found in announced:
+        task = reads.get(found.host)
+        if task is not None and task.done() and not task.cancelled():
+            out.append(task.result())
+        else:
+            if task is not None:
+                task.cancel()
+            out.append(Heard(found, problem="no answer in time"))
+    return out
+
+
+@dataclass
+class Merged:
+    """What the store took from the announcements, and what the report says about them."""
+
+    records: list[DeviceRecord] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+    data: dict[str, Any] = field(default_factory=dict)
+
+
+async def store(ctx: Context, heard: list[Heard], how: str) -> Merged:
+    """Remember the plugs read; name those that need credentials, moved, or are held."""
+    from kshell.targets import remember
+
+    out = Merged()
+    needs, failed, unclaimed, moved, held, silent = [], [], [], [], [], []
+    for one in heard:
+        found, name = one.announcement, one.announcement.host
+        known = ctx.cache.by_mac(normalise_mac(found.mac))
+        decision = announce.pin(known.transport or "xor", one) if known else announce.SAME
+        if known is not None and decision == announce.HOLD:
+            held.append(f"{known.alias or known.address} now answers over {found.label}")
+            continue
+        if one.info is None:
+            where = f"{name} ({found.model})"
+            if one.problem == "needs credentials":
+                needs.append(where)
+            elif one.problem == "credentials failed":
+                failed.append(where)
+            else:
+                silent.append(f"{where}: {one.problem}")
+            if known is None:  # what the announcement tells: enough to reach it later
+                ctx.cache.observe(_record_of(found, how))
+            continue
+        seen = await remember(
+            ctx, name, one.port, one.info, how, replace=decision == announce.FOLLOW
+        )
+        if seen.conflict is not None:
+            continue
+        out.records.append(seen.record)
+        if decision == announce.FOLLOW and known is not None:
+            moved.append(f"{known.alias or name} now speaks {found.label} (proven)")
+        if one.unclaimed:
+            unclaimed.append(seen.record.alias or name)
+    for label, names in (
+        ("need credentials (set KSHELL_USERNAME and KSHELL_PASSWORD, or login)", needs),
+        ("credentials failed", failed),
+        ("unclaimed (factory default: set them up in the Kasa/Tapo app)", unclaimed),
+        ("moved", moved),
+        ("not followed (AES proves nothing; add HOST --replace if the change is yours)", held),
+        ("announced but unread", silent),
+    ):
+        if names:
+            out.notes.append(f"{label}: {', '.join(names)}")
+    out.data = {
+        "current_generation": len(heard),
+        "need_credentials": needs,
+        "credentials_failed": failed,
+        "unclaimed": unclaimed,
+        "moved": moved,
+        "not_followed": held,
+    }
+    return out
+
+
+def _record_of(found: tdp.Announcement, how: str) -> DeviceRecord:
+    import time
+
+    return DeviceRecord(
+        host=found.host,
+        port=found.http_port,
+        mac=normalise_mac(found.mac),
+        model=found.model,
+        family=found.link.family,
+        transport=found.link.transport,
+        login_version=found.link.login_version,
+        factory_default=found.factory_default,
+        last_heard=time.time(),
+        heard_by=how,
+    )
+
+
+# -- add HOST -----------------------------------------------------------------------------
+def check_pinned(ctx: Context, host: str, port: int, info: Any, replace: bool) -> None:
+    """A known plug (same MAC) now reached another way: followed, or held until --replace."""
+    known = ctx.cache.by_mac(normalise_mac(info.mac))
+    if known is None or replace:
+        return
+    device = ctx.devices.get(host, port)
+    link = ctx.devices.link(host, port)
+    was = known.transport or "xor"
+    if announce.pin_device(was, link.transport if link else "xor", device) == announce.HOLD:
+        now = link.transport.upper() if link else "XOR"
+        raise TargetError(
+            f"{known.alias or known.address} spoke {was.upper()} and now answers over {now}, "
+            "which does not prove it knows the password: not followed; if the change is "
+            f"yours (a firmware update), add {host} --replace",
+            target=host,
+        )
+
+
+async def identify(ctx: Context, host: str, port: int) -> tuple[int, Any]:
+    """Find out what a plug speaks: its UDP 20002 announcement (KLAP or AES, IOT or SMART
+    inside), asked while the old protocol is tried on PORT; returns (port, its Info)."""
+    announced = asyncio.ensure_future(tdp.probe(host, ctx.tdp_port, min(1.0, ctx.timeout)))
+    try:
+        if port != HTTP_PORT:
+            try:
+                return port, await ctx.devices.get(host, port).update()
+            except KshellError:
+                if await announced is None:
+                    raise
+        found = await announced
+        if found is None:  # never handshake with a host that did not announce itself
+            raise KshellError(
+                "did not announce itself on UDP 20002: not a plug kshell can talk to",
+                target=f"{host}:{port}",
+            )
+        port = found.http_port if port == DEFAULT_PORT else port
+        ctx.devices.learn(host, port, found.link)
+        return port, await ctx.devices.get(host, port).update()
+    finally:
+        announced.cancel()

@@ -18,11 +18,13 @@ import json
 import os
 import re
 import sys
-from collections.abc import AsyncIterator
-from typing import Any, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
 
 from kshell.errors import KshellError
 from kshell.results import Chart, Failure, Record, Result, Table, Text, error_json
+
+if TYPE_CHECKING:
+    from kshell.events import Row
 
 # Controls and everything that breaks a line somewhere (str.splitlines, a terminal, a mail
 # client, JavaScript), plus the bidi overrides that reorder what a line seems to say.
@@ -196,6 +198,13 @@ class Output:
                 return
         self._write(self.out, text)
 
+    def emit_row(self, row: Row) -> None:
+        """A stream's row (a meter sample): its JSON object or its line, nothing built between."""
+        if self.as_json:
+            self._write(self.out, json_line(row.json()))
+        else:
+            self._write(self.out, clean_lines(row.line()))
+
     def error(self, error: KshellError) -> None:
         if self.as_json:
             self._write(self.err, json_line(error_json(error)))
@@ -206,15 +215,6 @@ class Output:
         """A side remark for a person (never on stdout in JSON mode); never stops a run."""
         with contextlib.suppress(OutputClosed):
             self._write(self.err if self.as_json else self.out, clean_lines(text))
-
-    async def stream(self, results: AsyncIterator[Result]) -> None:
-        """A stream of results: a live view on a terminal when the stream offers one."""
-        live = getattr(results, "live_view", None)
-        if live is not None and self.interactive_view:
-            await live(self)
-            return
-        async for result in results:
-            self.emit(result)
 
     def _write(self, stream: TextIO, text: str) -> None:
         if not self.closed:

@@ -1,0 +1,92 @@
+"""One sample of ``emeter watch``: a reading (or a failed attempt) of one meter, at a time."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from functools import lru_cache
+from typing import TYPE_CHECKING, Any
+
+from kshell import emeter
+from kshell.errors import KshellError
+from kshell.events import Row
+
+if TYPE_CHECKING:
+    from kshell.watch.stats import Meter
+
+
+class Sample(Row):
+    """One reading (or one failed attempt) of one meter."""
+
+    __slots__ = ("address", "error", "flags", "label", "outlet", "reading", "reset", "round", "t")
+
+    def __init__(
+        self,
+        t: float,
+        round_: int,
+        meter: Meter,
+        reading: emeter.Reading | None = None,
+        flags: list[str] | None = None,
+        reset: bool = False,
+        error: KshellError | None = None,
+    ) -> None:
+        self.t = t
+        self.round = round_
+        self.label = meter.label
+        self.address = meter.address
+        self.outlet = meter.outlet
+        self.reading = reading
+        self.flags = flags or []
+        self.reset = reset
+        self.error = error
+
+    @property
+    def ok(self) -> bool:
+        return self.reading is not None
+
+    def line(self) -> str:
+        stamp = datetime.fromtimestamp(self.t).strftime("%H:%M:%S")
+        if self.reading is None:
+            return f"{stamp}  {self.label}: offline ({self.error.message if self.error else '?'})"
+        r = self.reading
+        line = (
+            f"{stamp}  {self.label}: {num(r.power_w, 1)} W  {num(r.voltage_v, 1)} V  "
+            f"{num(r.current_a, 3)} A  {num(r.total_kwh, 3)} kWh"
+        )
+        if self.reset:
+            line += "  (counter reset)"
+        if self.flags:
+            line += "  IMPLAUSIBLE: " + "; ".join(self.flags)
+        return line
+
+    def json(self) -> dict[str, Any]:
+        t = round(self.t, 3)
+        out: dict[str, Any] = {
+            "t": t,
+            "time": iso_time(t),
+            "round": self.round,
+            "target": self.label,
+            "host": self.address,
+            "outlet": self.outlet,
+            "status": "ok" if self.reading is not None else "offline",
+        }
+        if self.reading is not None:
+            out.update(emeter.reading_json(self.reading, self.flags))
+            out["counter_reset"] = self.reset
+        elif self.error is not None:
+            out["error"] = {"kind": self.error.kind, "message": self.error.message}
+        return out
+
+
+def iso_time(t: float) -> str:
+    """UTC ISO 8601 with milliseconds; the date part is formatted once per second."""
+    whole, ms = divmod(round(t * 1000), 1000)
+    return f"{_whole_second(whole)}.{ms:03d}+00:00"
+
+
+@lru_cache(maxsize=4)
+def _whole_second(whole: int) -> str:
+    return datetime.fromtimestamp(whole, UTC).strftime("%Y-%m-%dT%H:%M:%S")
+
+
+def num(value: float | None, digits: int) -> str:
+    return "-" if value is None else f"{value:.{digits}f}"

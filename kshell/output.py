@@ -139,6 +139,8 @@ def json_safe(text: str) -> str:
     """JSON text with nothing that breaks a line raw. Both writers leave U+2028/2029, NEL and
     the other C1 controls raw; they only ever occur inside strings, so their \\u escapes
     keep the JSON what it was."""
+    if text.isascii():  # what every sample line is: nothing to look for
+        return text
     return _JSON_RAW.sub(_json_escape, text) if _JSON_RAW.search(text) else text
 
 

@@ -67,13 +67,21 @@ class Watch(Stream):
         self._halted = False
 
     # the pollers use these ----------------------------------------------------------------
-    async def emit(self, item: Sample | Failure) -> None:
+    def emit(self, item: Sample | Failure) -> bool:
+        """Hand an item on; False when the output is behind (``await room()``, then again)."""
+        if not self._fan.offer(item):
+            return False
         if isinstance(item, Sample):
             if self.writer is not None:
                 self.writer.write(item)
         else:
             self.failed = True  # the runner's exit status: some plug failed
-        await self._fan.put(item)
+        return True
+
+    async def put(self, item: Sample | Failure) -> None:
+        """``emit``, waiting while the output is behind: a slow reader slows the polling."""
+        while not self.emit(item):
+            await self._fan.room()
 
     def write(self, sample: Sample) -> None:
         if self.writer is not None:

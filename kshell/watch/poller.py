@@ -101,7 +101,7 @@ class PlugPoller:
         except UnsupportedDevice as exc:  # said once; its row says why it stays empty
             for meter in self.meters:
                 meter.status, meter.note = "no meter", exc.message
-            await self.watch.emit(Failure(exc))
+            await self.watch.put(Failure(exc))
             raise _NoMeter from None
         except KshellError as exc:
             await self._offline(r, exc)
@@ -117,7 +117,7 @@ class PlugPoller:
                 reading = await read(meter.target.child_id)
             except DeviceError as exc:  # it answered, with an error: keep the pace
                 meter.status, meter.note = "error", exc.message
-                await watch.emit(Failure(labelled(exc, meter.label)))
+                await watch.put(Failure(labelled(exc, meter.label)))
                 continue
             except KshellError as exc:
                 await self._offline(r, exc)
@@ -126,12 +126,13 @@ class PlugPoller:
             sample = Sample(time.time(), r, meter, reading, flags, reset)
             meter.record(sample)
             watch.last_power[meter.label] = reading.power_w
-            await watch.emit(sample)
+            if not watch.emit(sample):  # the output is behind: wait for it (no coroutine else)
+                await watch.put(sample)
         return True
 
     async def _offline(self, r: int, exc: KshellError) -> None:
         self.ctx.cache.mark(self.target.host, self.target.port, online=False)
-        await self.watch.emit(Failure(labelled(exc, self.target.label)))
+        await self.watch.put(Failure(labelled(exc, self.target.label)))
         now = time.time()
         for meter in self.meters:
             sample = Sample(now, r, meter, error=exc)

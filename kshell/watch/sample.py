@@ -60,6 +60,26 @@ class Sample(Row):
 
     def json(self) -> dict[str, Any]:
         t = round(self.t, 3)
+        r = self.reading
+        if r is not None:  # one dict built at once: thousands a second go through here
+            flags = self.flags
+            return {
+                "t": t,
+                "time": iso_time(t),
+                "round": self.round,
+                "target": self.label,
+                "host": self.address,
+                "outlet": self.outlet,
+                "status": "ok",
+                "power_w": r.power_w,
+                "voltage_v": r.voltage_v,
+                "current_a": r.current_a,
+                "total_kwh": r.total_kwh,
+                "plausible": not flags,
+                "flags": flags,
+                "schema": r.schema,
+                "counter_reset": self.reset,
+            }
         out: dict[str, Any] = {
             "t": t,
             "time": iso_time(t),
@@ -67,12 +87,9 @@ class Sample(Row):
             "target": self.label,
             "host": self.address,
             "outlet": self.outlet,
-            "status": "ok" if self.reading is not None else "offline",
+            "status": "offline",
         }
-        if self.reading is not None:
-            out.update(emeter.reading_json(self.reading, self.flags))
-            out["counter_reset"] = self.reset
-        elif self.error is not None:
+        if self.error is not None:
             out["error"] = {"kind": self.error.kind, "message": self.error.message}
         return out
 

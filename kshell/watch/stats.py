@@ -65,15 +65,17 @@ class Meter:
             self.history.append("!")
             return
         watts = reading.power_w or 0.0
+        t = sample.t
         self.samples += 1
         self.sum_w += watts
         self.min_w = min(self.min_w, watts)
         self.max_w = max(self.max_w, watts)
-        if self._prev is not None:
-            t0, w0 = self._prev
-            if 0 < sample.t - t0 <= self.max_gap:  # a longer gap is unknown, not a straight line
-                self.energy_wh += (w0 + watts) / 2 * (sample.t - t0) / 3600
-        self._prev = (sample.t, watts)
+        prev = self._prev
+        if prev is not None:
+            t0, w0 = prev
+            if 0 < t - t0 <= self.max_gap:  # a longer gap is unknown, not a straight line
+                self.energy_wh += (w0 + watts) / 2 * (t - t0) / 3600
+        self._prev = (t, watts)
         self.history.append(watts)
 
     def judge(self, reading: emeter.Reading) -> tuple[list[str], bool]:

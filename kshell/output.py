@@ -144,8 +144,12 @@ def json_safe(text: str) -> str:
     return _JSON_RAW.sub(_json_escape, text) if _JSON_RAW.search(text) else text
 
 
+# one encoder made once: json.dumps with options builds a new one for every line
+_STDLIB_ENCODER = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False, default=str)
+
+
 def _stdlib_json(obj: Any) -> str:
-    return json.dumps(obj, separators=(",", ":"), ensure_ascii=False, default=str)
+    return _STDLIB_ENCODER.encode(obj)
 
 
 try:  # the speedups extra: a stream of samples spends much of its time here

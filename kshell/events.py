@@ -11,7 +11,7 @@ writing the answer into the event before asking the stream for the next one.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator, AsyncIterator
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, Literal
 
@@ -59,13 +59,17 @@ class Stream(ABC):
 
     view: ClassVar[ViewKind] = "lines"
     failed: bool = False  # some part failed: the command's exit status
+    _running: AsyncGenerator[Event, None] | None = None  # the events being read
 
     def __aiter__(self) -> AsyncIterator[Event]:
-        return self.events()
+        self._running = self.events()
+        return self._running
 
     @abstractmethod
-    def events(self) -> AsyncIterator[Event]:
+    def events(self) -> AsyncGenerator[Event, None]:
         """The events, once; leaving early (Ctrl-C, a closed pipe) must clean up."""
 
     async def aclose(self) -> None:
-        """Stop whatever still runs (a stream left early)."""
+        """Stop whatever still runs (a stream left early): its steps' ``finally`` run now."""
+        if self._running is not None:
+            await self._running.aclose()

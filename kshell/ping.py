@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator
 from dataclasses import dataclass, field
 from functools import partial
 
@@ -81,7 +81,7 @@ class Ping(Stream):
         self.interval = interval
         self._fan: FanIn[Result] = FanIn()
 
-    async def events(self) -> AsyncIterator[Event]:
+    async def events(self) -> AsyncGenerator[Event, None]:
         self._fan.start(partial(self._ping, tally) for tally in self.tallies)
         interrupted = False
         try:
@@ -97,6 +97,7 @@ class Ping(Stream):
             raise asyncio.CancelledError  # Ctrl-C goes on to stop the command line
 
     async def aclose(self) -> None:
+        await super().aclose()
         await self._fan.cancel()
 
     async def _ping(self, tally: Tally) -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import ast
 import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator
 from pathlib import Path
 
 import pytest
@@ -142,7 +142,7 @@ class _Asks(Stream):
     def __init__(self) -> None:
         self.asked: Confirm | None = None
 
-    async def events(self) -> AsyncIterator[Event]:
+    async def events(self) -> AsyncGenerator[Event, None]:
         yield Progress("half way", {"step": "download", "ratio": 50}, milestone=True)
         yield Progress("tick", {"step": "reboot"})  # not a milestone: no line of its own
         self.asked = Confirm("Flash Kitchen?", touches=["Kitchen"])

@@ -19,7 +19,7 @@ Safety rules, in the order they apply:
 
 from __future__ import annotations
 
-from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncGenerator, Awaitable, Callable
 from contextlib import aclosing
 from functools import partial
 from typing import ClassVar
@@ -36,14 +36,14 @@ from kshell.flash.download import (
     serving_text,
     stopped_text,
 )
-from kshell.flash.plan import FirmwareError, PlugRun, Settings, StageOptions
+from kshell.flash.plan import SIM_MAGIC, FirmwareError, PlugRun, Settings, StageOptions
 from kshell.flash.reboot import flash
 from kshell.fwlibrary import ChosenImage
 from kshell.results import Failure, Text
 from kshell.staging import StagingServer, Transfer
 from kshell.targets import Target
 
-__all__ = ["FirmwareError", "FirmwareFlow", "PlugRun", "Settings", "StageOptions"]
+__all__ = ["SIM_MAGIC", "FirmwareError", "FirmwareFlow", "PlugRun", "Settings", "StageOptions"]
 
 Job = Callable[[Emit], Awaitable[None]]
 
@@ -71,7 +71,7 @@ class FirmwareFlow(Stream):
         self._phase_fan: FanIn[Event] | None = None  # where the server's requests go
         self._late: list[Text] = []  # requests heard between phases
 
-    async def events(self) -> AsyncIterator[Event]:
+    async def events(self) -> AsyncGenerator[Event, None]:
         try:
             async for event in self._run():
                 yield event
@@ -80,12 +80,13 @@ class FirmwareFlow(Stream):
 
     async def aclose(self) -> None:
         self._stop_server()
+        await super().aclose()  # the phase under way cancels its jobs
 
     def _stop_server(self) -> None:
         if self.server is not None:
             self.server.close()
 
-    async def _run(self) -> AsyncIterator[Event]:
+    async def _run(self) -> AsyncGenerator[Event, None]:
         runs: list[PlugRun] = []
         async with aclosing(
             self._phase([partial(self._check, t, runs) for t in self.targets])

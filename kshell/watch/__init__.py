@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator
 from pathlib import Path
 from typing import ClassVar
 
@@ -64,7 +64,7 @@ class Watch(Stream):
         self._fan: FanIn[Sample] = FanIn(QUEUE_SIZE)
         self._tasks: list[asyncio.Task[None]] = []
         self._timer: asyncio.Task[None] | None = None
-        self._halted = False
+        self._halting: asyncio.Future[None] | None = None  # the one wind-down, once begun
 
     # the pollers use these ----------------------------------------------------------------
     def emit(self, item: Sample | Failure) -> bool:
@@ -97,7 +97,7 @@ class Watch(Stream):
         self.meters = kept[:at] + new + kept[at:]
 
     # the stream ------------------------------------------------------------------------------
-    async def events(self) -> AsyncIterator[Event]:
+    async def events(self) -> AsyncGenerator[Event, None]:
         self._start()
         interrupted = False
         try:
@@ -144,15 +144,21 @@ class Watch(Stream):
         await self._halt()
 
     async def _halt(self) -> None:
-        """Stop gently: no new request, a moment for those in flight, then cancel.
+        """Stop gently, once, whoever asks first (the --duration timer, the end, Ctrl-C);
+        a wind-down begun is finished even if the one who asked is cancelled."""
+        if self.schedule is None:
+            return
+        if self._halting is None:
+            self._halting = asyncio.ensure_future(self._wind_down(self.schedule))
+        await asyncio.shield(self._halting)
+
+    async def _wind_down(self, schedule: Schedule) -> None:
+        """No new request, a moment for those in flight, then cancel.
 
         Cutting a request off closes its socket under the plug's answer; real plugs (and the
         npm simulator) take that badly, so the ones about to answer are let finish.
         """
-        if self.schedule is None or self._halted:
-            return
-        self._halted = True
-        self.schedule.stopping.set()
+        schedule.stopping.set()
         pending = [t for t in self._tasks if not t.done()]
         if pending:
             await asyncio.wait(pending, timeout=STOP_GRACE)
@@ -170,6 +176,7 @@ class Watch(Stream):
         await self._halt()
 
     async def aclose(self) -> None:
+        await super().aclose()
         await self.stop()
 
     # the summary -------------------------------------------------------------------------

@@ -30,6 +30,11 @@ class Row(ABC):
     @abstractmethod
     def json(self) -> dict[str, Any]: ...
 
+    def json_text(self) -> str | None:
+        """``json()`` as the standard library writes it (compact, ``ensure_ascii=False``),
+        when the row can write it faster than a generic encoder; None: encode ``json()``."""
+        return None
+
 
 @dataclass
 class Progress:

@@ -10,6 +10,8 @@ from pathlib import Path
 
 import pytest
 from conftest import ROOT
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from kshell import emeter
 from kshell.errors import KshellError, Refused
@@ -187,3 +189,54 @@ def test_a_sample_says_what_emeter_says_of_a_reading():
         line = Sample(1_700_000_000.5, 3, meter, reading, flags, False).json()
         assert line.items() >= emeter.reading_json(reading, flags).items()
         assert line["time"] == "2023-11-14T22:13:20.500+00:00" and line["counter_reset"] is False
+
+
+_numbers = (
+    st.none() | st.floats(allow_nan=False, allow_infinity=False) | st.integers(-(10**6), 10**12)
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    label=st.text(max_size=30),
+    outlet=st.none() | st.integers(1, 6),
+    values=st.tuples(_numbers, _numbers, _numbers, _numbers),
+    flags=st.lists(st.text(max_size=20), max_size=3),
+    reset=st.booleans(),
+    t=st.floats(0, 4e9),
+)
+def test_a_samples_own_json_line_is_what_the_stdlib_writes(label, outlet, values, flags, reset, t):
+    """Without the speedups a sample writes its JSON line itself; it must be the very text
+    the standard library's encoder would write for its json()."""
+    import json
+
+    from kshell.targets import Target
+    from kshell.watch import Meter, Sample
+
+    meter = Meter(Target("127.0.0.9", 9999, None, None, outlet))
+    meter.label = label
+    reading = emeter.Reading(*values, "v2", {})
+    sample = Sample(t, 7, meter, reading, flags, reset)
+    expected = json.dumps(sample.json(), separators=(",", ":"), ensure_ascii=False)
+    assert sample.json_text() == expected
+    assert Sample(t, 7, meter, error=Refused("gone")).json_text() is None  # the generic way
+
+
+def test_without_the_speedups_the_output_writes_a_samples_own_line(monkeypatch):
+    import json
+
+    from kshell import output
+    from kshell.targets import Target
+    from kshell.watch import Meter, Sample
+
+    meter = Meter(Target("127.0.0.9", 9999, None))
+    meter.label = "Kettle\u2028 \u00e9"  # escaped for line readers either way
+    reading = emeter.normalise({"power_mw": 5000, "voltage_mv": 230000, "current_ma": 30})
+    lines = []
+    for fast in (True, False):
+        monkeypatch.setattr(output, "FAST_ENCODER", fast)
+        out = Collector(as_json=True)
+        out.emit_row(Sample(1_700_000_000.25, 1, meter, reading, [], False))
+        lines.append(out.text())
+    assert json.loads(lines[0]) == json.loads(lines[1])
+    assert "\\u2028" in lines[1] and "\u2028" not in lines[1]

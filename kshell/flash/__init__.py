@@ -105,7 +105,7 @@ class FirmwareFlow(Stream):
         )
         await server.start()
         for run in runs:
-            run.url = server.issue(run.label, run.address)
+            run.url = server.issue(run.label, run.address, client=run.target.host)
         yield serving_text(server, self.image, runs)
         if self.options.dry_run:
             for run in runs:

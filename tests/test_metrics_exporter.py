@@ -90,7 +90,7 @@ def test_a_slow_plug_costs_the_deadline_and_never_fails_the_page(sim, home):
             started = time.monotonic()
             status, page = await _get(port, _request("/metrics"))
             took = time.monotonic() - started
-            assert status == 200 and took < 0.5 + 0.3
+            assert status == 200 and took < 0.5 + 0.1
             text = page.decode()
             assert f'kasa_up{{alias="Slow",family="iot",host="{SLOW}"' in text
             assert f'host="{SLOW}",mac=' in text
@@ -105,7 +105,7 @@ def test_a_slow_plug_costs_the_deadline_and_never_fails_the_page(sim, home):
                 for line in text.splitlines()
                 if line.startswith("kasa_scrape_duration_seconds") and SLOW in line
             )
-            assert float(duration.rsplit(" ", 1)[1]) == pytest.approx(0.5)
+            assert float(duration.rsplit(" ", 1)[1]) == pytest.approx(0.5, abs=0.1)
             # Prometheus's own timeout header shortens the deadline further
             started = time.monotonic()
             headers = "X-Prometheus-Scrape-Timeout-Seconds: 0.3\r\n"

@@ -59,6 +59,7 @@ class MetricsServer:
         self.address: tuple[str, int] | None = None
         self.scrapes = 0
         self.last_scrape: dict[str, Any] = {}
+        self._render_s = 0.0  # how long the last page took to write
 
     @property
     def running(self) -> bool:
@@ -94,8 +95,9 @@ class MetricsServer:
 
     # -- HTTP ------------------------------------------------------------------------------
     async def handle(self, request: Request) -> Response:
+        started = time.monotonic()
         if request.path == "/metrics":
-            return await self.page(self.known_plugs(), self.deadline(request), whole=True)
+            return await self.page(self.known_plugs(), self.deadline(request), started, whole=True)
         if request.path == "/probe":
             words = request.query.get("target", [])
             if len(words) != 1 or not words[0] or len(words[0]) > MAX_TARGET:
@@ -104,7 +106,7 @@ class MetricsServer:
                 targets = self.probe_targets(words[0])
             except KshellError as exc:
                 return text(400, f"probe: {clean(exc.message, 200)}")
-            return await self.page(targets, self.deadline(request), whole=False)
+            return await self.page(targets, self.deadline(request), started, whole=False)
         if request.path == "/":
             return text(200, "kshell exporter: /metrics (every plug), /probe?target=PLUG (one)")
         return text(404, "not found: /metrics or /probe?target=PLUG")
@@ -137,14 +139,20 @@ class MetricsServer:
         plugs = {(t.host, t.port): t for t in targets}  # an outlet probes its whole strip
         return [Target(t.host, t.port, t.record) for t in plugs.values()]
 
-    async def page(self, targets: list[Target], deadline: float, *, whole: bool) -> Response:
-        started = time.monotonic()
-        results = await self.poller.scrape(targets, deadline)
+    async def page(
+        self, targets: list[Target], deadline: float, started: float, *, whole: bool
+    ) -> Response:
+        # the page itself is due by the deadline: the plugs get what is left once reading
+        # the store and writing the page (as long as it took last time) are counted
+        spent = time.monotonic() - started
+        results = await self.poller.scrape(targets, max(0.0, deadline - spent - self._render_s))
         self.collector.results = results  # generate_latest reads it synchronously: no race
+        rendering = time.monotonic()
         try:
             body = generate_latest(self.registry)
         finally:
             self.collector.results = []
+        self._render_s = min(deadline / 2, time.monotonic() - rendering)
         if whole:
             self.scrapes += 1
             self.last_scrape = {

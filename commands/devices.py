@@ -319,6 +319,11 @@ async def forget(ctx: Context, args: Any) -> list[Result]:
             if t.record is None:
                 out.append(Failure(TargetError(f"{t.address} is not in the device list")))
                 continue
+            if t.child_id is not None:  # removing the record would drop the whole strip
+                strip = t.record.alias or t.record.address
+                why = f"outlets cannot be forgotten alone; forget the strip: forget '{strip}'"
+                out.append(Failure(TargetError(why, target=t.label)))
+                continue
             if not ctx.cache.remove(t.record):  # another kshell forgot or moved it meanwhile
                 out.append(Failure(TargetError(f"{t.address} is no longer in the device list")))
                 continue

@@ -23,7 +23,7 @@ from kshell.errors import KshellError, TargetError, TransportError
 from kshell.names import fold, ip_literal, is_mac, prefix_matches
 from kshell.output import clean
 from kshell.registry import Arg
-from kshell.results import Failure, Result
+from kshell.results import Failure, Result, Text
 from kshell.transport import DEFAULT_PORT
 
 _OUTLET = re.compile(r"^(?P<parent>.+)/(?P<n>\d{1,2})$")
@@ -203,6 +203,48 @@ def _unknown_message(word: str, records: list[DeviceRecord]) -> str:
     if not records:
         return f"unknown target '{word}': no plugs known yet, run discover (or add HOST)"
     return f"unknown target '{word}' (devices lists the known plugs)"
+
+
+# What a record whose details were read says about each capability an Arg ``needs``:
+# completion hides the plugs without it, and ``all`` skips them (see resolve_capable).
+CAPABLE: dict[str, Callable[[DeviceRecord], bool]] = {
+    "emeter": lambda r: r.emeter,
+    "led": lambda r: r.kind in ("plug", "strip"),  # the light is the whole device's
+}
+_LACKING = {"emeter": "an energy meter", "led": "a status light"}
+
+
+def known_to_lack(record: DeviceRecord | None, needs: tuple[str, ...]) -> bool:
+    """True only when the store read this plug's details and they lack a need (never a
+    guess: a plug not read yet is tried, and its own error says why)."""
+    if record is None or not record.model or record.model == "?":
+        return False
+    return any(not CAPABLE[need](record) for need in needs)
+
+
+def resolve_capable(
+    ctx: Context, words: list[str], needs: tuple[str, ...]
+) -> tuple[list[Target], Text | None]:
+    """resolve_all where ``all`` means every plug that can (the Arg's ``needs``): plugs known
+    to lack one are skipped and counted in one line; a plug named on its own is kept."""
+    targets = resolve_all(ctx, words)
+    if not needs or not any(w.lower() == "all" for w in words):
+        return targets, None
+    named = {(t.host, t.port) for t in resolve_all(ctx, [w for w in words if w.lower() != "all"])}
+    skipped = [
+        t for t in targets if known_to_lack(t.record, needs) and (t.host, t.port) not in named
+    ]
+    if not skipped:
+        return targets, None
+    kept = [t for t in targets if t not in skipped]
+    what = " or ".join(_LACKING[n] for n in needs)
+    names = [t.label for t in skipped]
+    count = f"{len(skipped)} plug{'s' if len(skipped) > 1 else ''}"
+    note = Text(
+        clean(f"skipped {count} without {what}: {', '.join(names)}", 300),
+        {"skipped": names, "without": list(needs)},
+    )
+    return kept, note
 
 
 def resolve_all(ctx: Context, words: list[str]) -> list[Target]:

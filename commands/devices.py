@@ -104,15 +104,19 @@ async def discover(ctx: Context, args: Any) -> Result:
     else:
         plan = broadcast_plan(ctx, args.target)
         ended = asyncio.Event()  # the old generation's round ended: so does the listening
+        answered = discovery.Answered([a for _, a in plan])  # --target: ends when all have
 
         async def old_generation() -> Any:
             try:
-                return await discovery.broadcast(plan, port, timeout, tcp_port=tcp_port)
+                return await discovery.broadcast(
+                    plan, port, timeout, tcp_port=tcp_port, answered=answered
+                )
             finally:
                 ended.set()
 
         report, heard = await asyncio.gather(
-            old_generation(), current.listen(ctx, [a for _, a in plan], timeout, ended)
+            old_generation(),
+            current.listen(ctx, [a for _, a in plan], timeout, ended, answered),
         )
         how = "broadcast"
     merged = await current.store(ctx, heard, how)

@@ -94,6 +94,8 @@ async def discover(ctx: Context, args: Any) -> Result:
     timeout = args.timeout if args.timeout is not None else ctx.discovery_timeout
     if timeout <= 0 or timeout > 120:
         raise UsageError("discover: --timeout must be between 0 and 120 seconds")
+    # the names stored before asking: an answer never undoes a rename made meanwhile
+    names = {(r.host, r.port): r.alias for r in ctx.cache.all()}
     if args.cidr:
         hosts = discovery.sweep_hosts(args.cidr)
         report, heard = await asyncio.gather(
@@ -120,7 +122,7 @@ async def discover(ctx: Context, args: Any) -> Result:
         )
         how = "broadcast"
     merged = await current.store(ctx, heard, how)
-    return await _merge_report(ctx, report, args.verbose, merged)
+    return await _merge_report(ctx, report, args.verbose, merged, names)
 
 
 def broadcast_plan(ctx: Context, chosen: list[str]) -> list[tuple[str, str]]:
@@ -133,14 +135,19 @@ def broadcast_plan(ctx: Context, chosen: list[str]) -> list[tuple[str, str]]:
     return [("target", address) for address in wanted]
 
 
-async def _merge_report(ctx: Context, report: Any, verbose: bool, merged: Any) -> Table:
+async def _merge_report(
+    ctx: Context, report: Any, verbose: bool, merged: Any, names: dict[tuple[str, int], str]
+) -> Table:
     """Store what answered (only that: silence marks nothing offline) and describe the round."""
     import asyncio
 
     from kshell.targets import remember
 
     seen = await asyncio.gather(
-        *(remember(ctx, f.host, f.port, f.info, f.how) for f in report.found)
+        *(
+            remember(ctx, f.host, f.port, f.info, f.how, alias_was=names.get((f.host, f.port)))
+            for f in report.found
+        )
     )
     rows, conflicts = [], []
     for found, observation in zip(report.found, seen, strict=True):

@@ -325,8 +325,10 @@ async def refresh(ctx: Context, target: Target, device: Device | None = None) ->
     if device is None:
         await learn_link(ctx, target)
     device = device or target.device(ctx)
+    known = ctx.cache.by_address(target.host, target.port)  # its name before we ask
     info = await device.update()
-    seen = await remember(ctx, target.host, target.port, info)
+    alias_was = known.alias if known is not None else None
+    seen = await remember(ctx, target.host, target.port, info, alias_was=alias_was)
     if seen.conflict is None:
         target.record = seen.record
     return device
@@ -340,8 +342,10 @@ async def remember(
     how: str = "direct",
     *,
     replace: bool = False,
+    alias_was: str | None = None,
 ) -> Observation:
-    """Store what the plug at host:port said about itself, guarding names against theft.
+    """Store what the plug at host:port said about itself, guarding names against theft
+    (``alias_was``: the stored name when the plug was asked, see DeviceCache.observe).
 
     Its MAC known at another address moves there only when the old address no longer answers
     with that MAC (a DHCP move), or ``replace`` (the operator's ``add HOST --replace``) says so;
@@ -352,7 +356,7 @@ async def remember(
     record.family, record.transport = link.family, link.transport
     record.login_version = link.login_version if link.encrypted else 0
     record.factory_default = link.factory_default
-    seen = ctx.cache.observe(record)
+    seen = ctx.cache.observe(record, alias_was=alias_was)
     if seen.conflict is None:
         return seen
     if replace or not await answers_as(ctx, seen.conflict):

@@ -40,7 +40,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Self
 
@@ -256,14 +256,14 @@ async def kasa_watch(hosts: list[str], seconds: float) -> tuple[float, float, fl
     )
     connect = time.perf_counter() - t0
 
-    async def run(read: Callable[[Device], object]) -> float:
+    async def run(read: Callable[[Device], Awaitable[None]]) -> float:
         count = 0
         stop = time.perf_counter() + seconds
 
         async def loop(dev: Device) -> None:
             nonlocal count
             while time.perf_counter() < stop:
-                await read(dev)  # type: ignore[misc]  # each read returns an awaitable
+                await read(dev)
                 count += 1
 
         start = time.perf_counter()
@@ -272,7 +272,7 @@ async def kasa_watch(hosts: list[str], seconds: float) -> tuple[float, float, fl
 
     async def energy(dev: Device) -> None:
         module = dev.modules["Energy"]
-        answer = await dev.protocol.query(module.query())  # type: ignore[attr-defined]
+        answer = await dev.protocol.query(module.query())
         if not answer:
             raise RuntimeError("no energy answer")
 
@@ -289,7 +289,10 @@ async def kasa_watch(hosts: list[str], seconds: float) -> tuple[float, float, fl
 
 def bench_watch(n: int, seconds: float, rounds: int) -> dict[str, float]:
     hosts = hosts_of(WATCH_BASE, n)
-    ours, steady, theirs, full = [], [], [], []
+    ours: list[float] = []
+    steady: list[float] = []
+    theirs: list[float] = []
+    full: list[float] = []
     home = make_home()  # a user's home: the plugs discovered once beforehand
     with Plugs("watch", n):
         timed(kshell(home, f"discover --target {BROADCAST} --timeout 2"), lambda out: True)
@@ -407,7 +410,11 @@ def kasa_discover(timeout: int) -> tuple[float, int]:
 
 
 def bench_discover(n: int, timeout: int, rounds: int) -> dict[str, float]:
-    ours, own, theirs, ours_found, theirs_found = [], [], [], [], []
+    ours: list[float] = []
+    own: list[float] = []
+    theirs: list[float] = []
+    ours_found: list[int] = []
+    theirs_found: list[int] = []
     with Plugs("discover", n):
         for r in range(rounds):
             for who in ("kshell", "kasa") if r % 2 == 0 else ("kasa", "kshell"):

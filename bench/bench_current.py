@@ -138,6 +138,10 @@ def timed(argv: list[str], check: Callable[[str], bool]) -> float:
     return elapsed
 
 
+def showing(text: str) -> Callable[[str], bool]:
+    return lambda out: text in out
+
+
 def spread(samples: list[float], unit: float = 1000, fmt: str = "6.0f") -> str:
     return (
         f"median {statistics.median(samples) * unit:{fmt}}  "
@@ -146,54 +150,47 @@ def spread(samples: list[float], unit: float = 1000, fmt: str = "6.0f") -> str:
 
 
 # -- 1. one-shot info ------------------------------------------------------------------
-def bench_info(runs: int) -> dict[str, float]:
-    home = make_home()
-    ours_new = kshell(home, f"info {INFO_HOST}")
-    ours_old = kshell(home, f"info {OLD_HOST}")
-    theirs = [
-        kasa_cli(),
-        "--host",
-        INFO_HOST,
-        "--username",
-        USER,
-        "--password",
-        PASSWORD,
-        "state",
-    ]
-    samples: dict[str, list[float]] = {"kshell": [], "kasa": [], "old": []}
-
-    def ours(out: str) -> bool:
-        return "P110" in out
-
+def bench_info(runs: int, before: Path | None) -> dict[str, float]:
+    home, old_home = make_home(), make_home()
+    login = ["--username", USER, "--password", PASSWORD]
+    # name -> (argv, what its output must show)
+    commands: dict[str, tuple[list[str], str]] = {
+        "kshell": (kshell(home, f"info {INFO_HOST}"), "P110"),
+        "kasa": ([kasa_cli(), "--host", INFO_HOST, *login, "state"], "P110"),
+        "old": (kshell(home, f"info {OLD_HOST}"), "HS110"),
+        "old kasa": ([kasa_cli(), "--host", OLD_HOST, "--type", "plug", "sysinfo"], "HS110"),
+    }
+    if before is not None:
+        argv = kshell(old_home, f"info {OLD_HOST}")
+        argv[1] = str(before / "shell.py")
+        commands["old before"] = (argv, "HS110")
+    samples: dict[str, list[float]] = {name: [] for name in commands}
+    names = list(commands)
     try:
         with Plugs("info", 2):
-            timed(ours_new, ours)  # warm the file cache; the home now knows the plug
-            timed(theirs, lambda out: "P110" in out)
-            timed(ours_old, lambda out: "HS110" in out)
+            for argv, shows in commands.values():  # warm up; our home now knows the plugs
+                timed(argv, showing(shows))
             for r in range(runs):
-                order = ("kshell", "kasa", "old") if r % 2 == 0 else ("kasa", "old", "kshell")
-                for who in order:
-                    if who == "kshell":
-                        samples[who].append(timed(ours_new, ours))
-                    elif who == "old":
-                        samples[who].append(timed(ours_old, lambda out: "HS110" in out))
-                    else:
-                        samples[who].append(timed(theirs, lambda out: "P110" in out))
+                for name in names[r % len(names) :] + names[: r % len(names)]:  # rotate
+                    argv, shows = commands[name]
+                    samples[name].append(timed(argv, showing(shows)))
     finally:
         shutil.rmtree(home, ignore_errors=True)
-    ratio = statistics.median(samples["kshell"]) / statistics.median(samples["kasa"])
-    print(f"1. one-shot info of a KLAP v2 plug (P110), {runs} alternating runs each, ms")
-    print(f"   kshell  -c 'info HOST'           {spread(samples['kshell'])}")
-    print(f"   python-kasa  kasa --host H state {spread(samples['kasa'])}")
-    print(
-        f"   kshell / python-kasa: {ratio:.3f}  (goal <= 0.25: {'met' if ratio <= 0.25 else 'NOT met'})"
-    )
-    print(f"   old generation: kshell -c 'info HOST' of an HS110 on 9999: {spread(samples['old'])}")
-    return {
-        "info_kshell": statistics.median(samples["kshell"]),
-        "info_kasa": statistics.median(samples["kasa"]),
-        "info_old": statistics.median(samples["old"]),
-    }
+        shutil.rmtree(old_home, ignore_errors=True)
+    median = {name: statistics.median(values) for name, values in samples.items()}
+    ratio = median["kshell"] / median["kasa"]
+    print(f"1. one-shot info, {runs} runs each, order rotated every run; ms")
+    print(f"   KLAP v2 plug (P110), kshell -c 'info HOST'      {spread(samples['kshell'])}")
+    print(f"   KLAP v2 plug (P110), kasa --host H ... state    {spread(samples['kasa'])}")
+    verdict = "met" if ratio <= 0.25 else "NOT met"
+    print(f"   kshell / python-kasa: {ratio:.3f}  (goal <= 0.25: {verdict})")
+    print(f"   old plug (HS110, 9999), kshell -c 'info HOST'   {spread(samples['old'])}")
+    print(f"   old plug, kasa --host H --type plug sysinfo     {spread(samples['old kasa'])}")
+    print(f"   old-generation ratio: {median['old'] / median['old kasa']:.3f}")
+    if before is not None:
+        print(f"   old plug, kshell before ({before})  {spread(samples['old before'])}")
+        print(f"   old plug, now / before: {median['old'] / median['old before']:.3f}")
+    return median
 
 
 # -- 2. emeter watch -----------------------------------------------------------------------
@@ -472,6 +469,12 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=3, help="watch/discover rounds (default 3)")
     parser.add_argument("--discover-plugs", type=int, default=200, help="default 200")
     parser.add_argument("--timeout", type=int, default=1, help="discover: seconds (default 1)")
+    parser.add_argument(
+        "--before",
+        type=Path,
+        help="info: also time the old-generation one-shot of an earlier kshell checkout "
+        "(a directory with its shell.py, e.g. from 'git archive COMMIT | tar -x -C DIR')",
+    )
     parser.add_argument("--serve", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.serve:
@@ -480,7 +483,7 @@ def main() -> None:
     in_namespace(sys.argv[1:])
     parts = {p.strip() for p in args.only.split(",")}
     if "info" in parts:
-        bench_info(args.runs)
+        bench_info(args.runs, args.before.resolve() if args.before else None)
     if "watch" in parts:
         bench_watch(args.plugs, args.seconds, args.rounds)
     if "discover" in parts:

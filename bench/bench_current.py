@@ -33,6 +33,7 @@ import argparse
 import asyncio
 import json
 import os
+import resource
 import shlex
 import shutil
 import statistics
@@ -200,16 +201,17 @@ def hosts_of(base: str, n: int) -> list[str]:
     return addresses(base, n)
 
 
-def kshell_watch(home: Path, hosts: list[str], seconds: float) -> tuple[float, float, int]:
+def kshell_watch(home: Path, seconds: float) -> tuple[float, float, int, float]:
     """(readings per second of wall time from process start, the same over the steady
-    part, readings), from the JSON lines printed to a file (a reader would steal CPU)."""
+    part, readings, CPU seconds per reading), from the JSON lines printed to a file (a
+    reader would steal CPU)."""
     # 'all': the home knows exactly these plugs. (Addresses as targets do not reach a KLAP
     # plug in 'emeter watch' today: it stops at "did not announce itself on UDP 20002".)
     argv = kshell(home, f"emeter watch all --interval 0 --duration {seconds:g}")
     argv.insert(4, "--json")
     out_path = home / "samples.jsonl"
     try:
-        started = time.time()
+        started, before = time.time(), resource.getrusage(resource.RUSAGE_CHILDREN)
         with out_path.open("wb") as out:
             done = subprocess.run(
                 argv,
@@ -220,7 +222,7 @@ def kshell_watch(home: Path, hosts: list[str], seconds: float) -> tuple[float, f
                 timeout=60,
                 check=False,
             )
-        wall = time.time() - started
+        wall, after = time.time() - started, resource.getrusage(resource.RUSAGE_CHILDREN)
         stamps = []
         with out_path.open("rb") as lines:
             for raw in lines:
@@ -234,27 +236,26 @@ def kshell_watch(home: Path, hosts: list[str], seconds: float) -> tuple[float, f
         sys.exit(f"kshell printed no readings: {done.stderr.decode()[-400:]}")
     lo, hi = stamps[0] + 0.5, stamps[-1]
     steady = sum(lo <= t <= hi for t in stamps) / max(1e-9, hi - lo)
-    return len(stamps) / wall, steady, len(stamps)
+    cpu = after.ru_utime + after.ru_stime - before.ru_utime - before.ru_stime
+    return len(stamps) / wall, steady, len(stamps), cpu / len(stamps)
 
 
 async def kasa_watch(hosts: list[str], seconds: float) -> tuple[float, float, float, float]:
-    """(get_emeter_data reads/s, energy-module reads/s, update()/s, seconds to connect),
-    all over the same kept sessions."""
+    """(get_emeter_data reads/s, CPU seconds per such read, energy-module reads/s,
+    update()/s), all over the same kept sessions, made beforehand."""
     from kasa import Credentials, Device, DeviceConfig
     from kasa.deviceconfig import DeviceConnectionParameters
 
     params = DeviceConnectionParameters.from_values("SMART.TAPOPLUG", "KLAP", login_version=2)
     creds = Credentials(USER, PASSWORD)
-    t0 = time.perf_counter()
     devices = await asyncio.gather(
         *(
             Device.connect(config=DeviceConfig(h, credentials=creds, connection_type=params))
             for h in hosts
         )
     )
-    connect = time.perf_counter() - t0
 
-    async def run(read: Callable[[Device], Awaitable[None]]) -> float:
+    async def run(read: Callable[[Device], Awaitable[None]]) -> tuple[float, float]:
         count = 0
         stop = time.perf_counter() + seconds
 
@@ -264,9 +265,10 @@ async def kasa_watch(hosts: list[str], seconds: float) -> tuple[float, float, fl
                 await read(dev)
                 count += 1
 
-        start = time.perf_counter()
+        start, cpu = time.perf_counter(), time.process_time()
         await asyncio.gather(*(loop(d) for d in devices))
-        return count / (time.perf_counter() - start)
+        rate = count / (time.perf_counter() - start)
+        return rate, (time.process_time() - cpu) / max(1, count)
 
     async def energy(dev: Device) -> None:
         module = dev.modules["Energy"]
@@ -284,12 +286,12 @@ async def kasa_watch(hosts: list[str], seconds: float) -> tuple[float, float, fl
         if "power_mw" not in answer.get("get_emeter_data", {}):
             raise RuntimeError(f"no power in {answer}")
 
-    best = await run(one_method)
-    module = await run(energy)
-    full = await run(update)
+    best, cpu = await run(one_method)
+    module, _ = await run(energy)
+    full, _ = await run(update)
     for dev in devices:
         await dev.disconnect()
-    return best, module, full, connect
+    return best, cpu, module, full
 
 
 def bench_watch(n: int, seconds: float, rounds: int) -> dict[str, float]:
@@ -322,22 +324,23 @@ def watch_rounds(
         for who in ("kasa", "kshell") if r % 2 == 0 else ("kshell", "kasa"):
             with Plugs("watch", n):  # a fresh simulator for each measurement
                 if who == "kshell":
-                    rate, steady_rate, count = kshell_watch(home, hosts, seconds)
+                    rate, steady_rate, count, cpu = kshell_watch(home, seconds)
                     ours.append(rate)
                     steady.append(steady_rate)
                     print(
                         f"   round {r + 1}: kshell       {rate:7,.0f} readings/s from process "
-                        f"start ({count} readings; steady {steady_rate:,.0f}/s)"
+                        f"start ({count} readings; steady {steady_rate:,.0f}/s; "
+                        f"{cpu * 1e6:.0f} us CPU each, start-up included)"
                     )
                 else:
-                    best, module, upd, connect = asyncio.run(kasa_watch(hosts, seconds))
+                    best, cpu, module, upd = asyncio.run(kasa_watch(hosts, seconds))
                     theirs.append(best)
                     modules.append(module)
                     full.append(upd)
                     print(
                         f"   round {r + 1}: python-kasa  {best:7,.0f} get_emeter_data/s, "
                         f"{module:,.0f} energy-module reads/s, "
-                        f"{upd:,.0f} update()/s (sessions made beforehand in {connect:.1f} s)"
+                        f"{upd:,.0f} update()/s; {cpu * 1e6:.0f} us CPU each get_emeter_data"
                     )
 
 

@@ -11,7 +11,6 @@ import argparse
 import asyncio
 import os
 import sys
-import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -73,6 +72,8 @@ def main(argv: list[str] | None = None) -> int:
     throwaway = None
     if args.demo and not args.home and not os.environ.get("KSHELL_HOME"):
         # keep a user's real cache clean; the folder goes when the demo does, however it ends
+        import tempfile  # only the demo makes a throwaway home
+
         throwaway = args.home = tempfile.mkdtemp(prefix="kshell-demo-")
         _exit_on_termination()
     try:

@@ -13,6 +13,7 @@ import shutil
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -35,9 +36,20 @@ def loopback_only(tmp_path_factory):
     sys.path.insert(0, str(GUARD))
     import sitecustomize  # noqa: F401 - installs the guard in this process too
 
-    yield
+    yield log
     if log.exists() and log.read_text().strip():
         pytest.fail("traffic to a non-loopback address was attempted:\n" + log.read_text())
+
+
+@pytest.fixture(autouse=True)
+def loopback_only_here(loopback_only: Path) -> Iterator[None]:
+    """The same guard, told per test: the test whose processes tried it fails, by name."""
+    before = loopback_only.stat().st_size if loopback_only.exists() else 0
+    yield
+    if loopback_only.exists() and loopback_only.stat().st_size > before:
+        with loopback_only.open(encoding="utf-8") as log:
+            log.seek(before)
+            pytest.fail("this test tried a non-loopback address:\n" + log.read())
 
 
 def wait_until(predicate: Any, timeout: float = 5.0, step: float = 0.02, what: str = "") -> None:

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import run_shell
+from conftest import run_shell, write_config
 
 from kshell.simulator import PlugSpec, SimulatorThread
 from kshell.simulator.accounts import DEMO_ACCOUNT
@@ -43,6 +43,7 @@ def sim() -> Iterator[SimulatorThread]:
 @pytest.fixture(scope="module")
 def house(tmp_path_factory: pytest.TempPathFactory, sim: SimulatorThread) -> Path:
     home = tmp_path_factory.mktemp("everyday") / "home"
+    write_config(home)  # loopback-only discovery: a test opens the prompt here
     for host in (LAMP, FAST, DIM, SWITCH, KETTLE, SDIM, NOWHERE):
         result = run_shell(home, "-c", f"add {host}", env=CREDS)
         assert result.returncode == 0, result.stderr
@@ -218,6 +219,7 @@ def test_npm_peer_stores_rules_but_answers_0_to_a_zone_it_never_stores(
 ) -> None:
     npm_peer([{"address": "127.61.1.2", "port": 9999, "model": "hs100", "alias": "Peer"}], 0)
     home = tmp_path / "home"
+    write_config(home)
     assert run_shell(home, "-c", "add 127.61.1.2").returncode == 0
     added = js(home, "schedule add Peer on 06:45 weekdays")
     assert added["rule"]["text"] == "weekdays 06:45 on"

@@ -9,7 +9,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from conftest import run_shell
+from conftest import run_shell, write_config
 from test_repl_pty import Terminal
 
 from kshell.simulator import PlugSpec, SimulatorThread
@@ -29,6 +29,7 @@ def sim() -> Iterator[SimulatorThread]:
 @pytest.fixture()
 def home(tmp_path: Path, sim: SimulatorThread) -> Iterator[Path]:
     home = tmp_path / "home"
+    write_config(home)  # loopback-only discovery: the prompt refreshes on start
     assert run_shell(home, "-c", f"add {KETTLE}", env=CREDS).returncode == 0
     yield home
 

@@ -12,7 +12,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from conftest import json_lines, run_shell
+from conftest import json_lines, run_shell, write_config
 
 from kshell.simulator import PlugSpec, SimulatorThread
 from kshell.simulator.accounts import DEMO_ACCOUNT
@@ -59,6 +59,7 @@ def sim() -> Iterator[SimulatorThread]:
 def house(tmp_path_factory: pytest.TempPathFactory, sim: SimulatorThread) -> Path:
     """A state folder that knows every plug, added by address (`add` finds out the family)."""
     home = tmp_path_factory.mktemp("smart") / "home"
+    write_config(home)  # loopback-only discovery whatever a test runs here
     for host in (KETTLE, HEATER, STRIP, DIMMER, GARDEN, FREEZER, OLD, SPARE, COMPUTER):
         result = run_shell(home, "-c", f"add {host}", env=CREDS)
         assert result.returncode == 0, result.stderr
@@ -231,6 +232,7 @@ def test_a_factory_default_plug_takes_the_setup_credentials_and_is_flagged_uncla
     tmp_path: Path, sim: SimulatorThread
 ) -> None:
     home = tmp_path / "home"
+    write_config(home)
     none = {"KSHELL_USERNAME": "", "KSHELL_PASSWORD": ""}
     result = run_shell(home, "-c", f"add {UNBOXED}", env=none)
     assert result.returncode == 0 and "Unboxed" in result.stdout, result.stderr

@@ -9,7 +9,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from conftest import run_shell
+from conftest import run_shell, write_config
 
 from kshell.completer.engine import Model, suggest
 from kshell.registry import build_registry
@@ -51,6 +51,7 @@ def test_the_documented_command_runs_against_a_plug(
     tmp_path: Path, folder: Path, lamp: SimulatorThread
 ) -> None:
     home = tmp_path / "home"
+    write_config(home)
     assert shell(home, "-c", f"add {LAMP}").returncode == 0
     result = shell(
         home, "--commands", str(folder), "-c", "nightlight 'Bedroom Lamp' --minutes 0.002"

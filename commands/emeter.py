@@ -133,11 +133,11 @@ async def _reading(
     reading = await device.meter.read(target.child_id)
     answer = reading.raw
     flags = emeter.check(reading, rating)
-    totals: dict[str, float] = ctx.extras.setdefault("last_total", {})
+    totals = ctx.readings.total_kwh
     reset = emeter.counter_reset(totals.get(target.label), reading.total_kwh)
     if reading.total_kwh is not None:
         totals[target.label] = reading.total_kwh
-    ctx.extras.setdefault("last_power", {})[target.label] = reading.power_w
+    ctx.readings.power_w[target.label] = reading.power_w
     data = {
         "target": target.label,
         "host": target.address,

@@ -7,16 +7,19 @@ same without a prompt. The mail stack is imported only here, inside the commands
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from kshell.context import Context
 from kshell.errors import KshellError, UsageError
 from kshell.registry import Arg, ByMail, command
 from kshell.results import Failure, Record, Result, Table, Text
 
+if TYPE_CHECKING:
+    from kshell.remote.service import RemoteService
 
-def _service(ctx: Context) -> Any:
-    return ctx.extras.get("remote_service")
+
+def _service(ctx: Context) -> RemoteService | None:
+    return ctx.remote
 
 
 @command("remote on", permission="admin", examples=("remote on",), by_mail=ByMail.NO)

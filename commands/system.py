@@ -89,7 +89,7 @@ def _by_mail(cmd: Any) -> str:
 @command("exit", permission="read", examples=("exit",), by_mail=ByMail.NO)
 async def exit_(ctx: Context, args: Any) -> None:
     """Leave the shell (Ctrl-D does the same)."""
-    ctx.extras["exit"] = True
+    ctx.ports.exit_requested = True
 
 
 # --- the machine and the plugs, as the original mail script's ipconfig/ping/uptime ----------

@@ -62,16 +62,15 @@ class Recorder:
 
 
 def active(ctx: Context) -> Recorder | None:
-    recorder = ctx.extras.get("recorder")
-    return recorder if isinstance(recorder, Recorder) else None
+    return ctx.recorder
 
 
 def start(ctx: Context, path: Path, *, append: bool = False) -> Recorder:
-    if active(ctx) is not None:
-        raise UsageError(f"record: already recording to {active(ctx).path} (record stop first)")  # type: ignore[union-attr]
+    if ctx.recorder is not None:
+        raise UsageError(f"record: already recording to {ctx.recorder.path} (record stop first)")
     recorder = Recorder(path, append=append)
-    ctx.extras["recorder"] = recorder
-    ctx.extras.setdefault("after_command", []).append(recorder.hook)
+    ctx.recorder = recorder
+    ctx.after_command.append(recorder.hook)
     return recorder
 
 
@@ -79,9 +78,8 @@ def stop(ctx: Context) -> Recorder:
     recorder = active(ctx)
     if recorder is None:
         raise UsageError("record stop: not recording (record FILE starts)")
-    hooks = ctx.extras.get("after_command", [])
-    if recorder.hook in hooks:
-        hooks.remove(recorder.hook)
-    del ctx.extras["recorder"]
+    if recorder.hook in ctx.after_command:
+        ctx.after_command.remove(recorder.hook)
+    ctx.recorder = None
     recorder.close()
     return recorder

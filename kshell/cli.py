@@ -57,7 +57,7 @@ def parse_cli(argv: list[str] | None) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_cli(argv)
-    from kshell.app import build_context
+    from kshell.app import build_session
     from kshell.errors import KshellError
     from kshell.output import Output, OutputClosed
 
@@ -69,7 +69,7 @@ def main(argv: list[str] | None = None) -> int:
         _exit_on_termination()
     try:
         try:
-            ctx = build_context(args)
+            ctx = build_session(args)
         except KshellError as exc:
             output.error(exc)
             return EXIT_USAGE

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import traceback
-from collections.abc import AsyncIterator, Callable, Coroutine
+from collections.abc import AsyncIterator, Coroutine
 from typing import Any
 
 from kshell import gate
@@ -23,8 +23,6 @@ from kshell.results import Failure, Text
 
 # A stream that stops itself at its mail time limit (a watch) still gets to say its summary.
 LIMIT_GRACE_S = 2.0
-
-AfterHook = Callable[[Context, Line, bool], None]
 
 
 async def run_line(ctx: Context, text: str, output: Output) -> bool:
@@ -59,7 +57,7 @@ async def run_command(ctx: Context, line: Line, output: Output) -> bool:
             KshellError(f"internal error: {type(exc).__name__}: {exc} (--debug shows more)")
         )
         ok = False
-    for hook in ctx.extras.get("after_command", []):
+    for hook in list(ctx.after_command):
         hook(ctx, line, ok)
     return ok
 

@@ -471,7 +471,7 @@ class Watch:
         self.out = out
         gap = max(60.0, 5 * interval)
         self.meters: list[Meter] = [Meter(t, gap) for t in targets]
-        self.last_power: dict[str, float | None] = ctx.extras.setdefault("last_power", {})
+        self.last_power: dict[str, float | None] = ctx.readings.power_w
         self.writer: SampleWriter | None = None
         self.queue: asyncio.Queue[Sample | Failure | None] | None = None
         self.schedule: Schedule | None = None

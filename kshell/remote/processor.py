@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import dataclasses
 import time
 
 from kshell.context import Context
@@ -283,17 +282,10 @@ class Processor:
         await self._send_reply(mail, sender, self._transcript(sections, sender, verdict))
 
     def _mail_context(self, permission: str) -> Context:
-        """A copy of the session for one mail: the sender's permission, nobody to ask, the
-        operator's mail rules; every line passes the runner's gate with this Invocation."""
-        own = ("after_command", "exit", "remote_status", "remote_service")
-        return dataclasses.replace(
-            self.ctx,
-            invocation=Invocation.for_mail(permission, self.settings.mail_rules()),
-            assume_yes=False,  # the operator's --yes is not the sender's
-            interactive=False,
-            current=None,
-            extras={k: v for k, v in self.ctx.extras.items() if k not in own},
-        )
+        """The session as one mail sees it: the sender's permission, nobody to ask (the
+        operator's --yes is not the sender's), the operator's mail rules; every line passes
+        the runner's gate with this Invocation."""
+        return self.ctx.for_invocation(Invocation.for_mail(permission, self.settings.mail_rules()))
 
     async def _run_one(self, mail_ctx: Context, text: str) -> tuple[bool, str]:
         """The runner's gate decides what the mail may run and for how long."""

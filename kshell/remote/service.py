@@ -83,8 +83,7 @@ class RemoteService:
             raise
         self.journal = journal
         self.task = asyncio.create_task(self._run(), name="kshell-remote")
-        self.ctx.extras["remote_status"] = self.describe()
-        self.ctx.extras["remote_service"] = self
+        self.ctx.remote = self  # the toolbar and `remote status` find it here
 
     async def _run(self) -> None:
         assert self.processor is not None
@@ -95,7 +94,6 @@ class RemoteService:
         except Exception as exc:  # noqa: BLE001 - said once; the shell goes on
             self.failure = f"{type(exc).__name__}: {exc}"
             self.report(f"remote: stopped: {clean(self.failure, 300)}")
-            self.ctx.extras.pop("remote_status", None)
 
     async def stop(self) -> None:
         if self.task is not None:
@@ -110,9 +108,8 @@ class RemoteService:
         if self.journal is not None:
             self.journal.close()
             self.journal = None
-        self.ctx.extras.pop("remote_status", None)
-        if self.ctx.extras.get("remote_service") is self:
-            self.ctx.extras.pop("remote_service", None)
+        if self.ctx.remote is self:
+            self.ctx.remote = None
 
     def status(self) -> dict[str, Any]:
         s = self.settings
@@ -198,10 +195,10 @@ async def run_headless(ctx: Context, output: Any) -> int:
 def printer(ctx: Context) -> Callable[[str], None]:
     """Report lines for the interactive shell, printed above the prompt (the repl's
     ``print_above`` when it offers one, else a plain print, which patch_stdout moves up)."""
-    above = ctx.extras.get("print_above")
+    above = ctx.ports.print_above
 
     def show(text: str) -> None:
-        if callable(above):
+        if above is not None:
             above(clean(text, 2000))
         else:
             print(clean(text, 2000), flush=True)

@@ -67,18 +67,18 @@ class Shell:
 
     async def run(self) -> int:
         ctx = self.ctx
-        ctx.interactive = True
+        ctx.ports.prompt_open = True
         ctx.invocation = replace(ctx.invocation, typed=True)  # unique alias prefixes allowed
         ctx.ask = confirm.ask
         ctx.read_secret = confirm.read_secret
-        ctx.extras["print_above"] = terminal.print_above
+        ctx.ports.print_above = terminal.print_above
         loop = asyncio.get_running_loop()
         loop.add_signal_handler(signal.SIGINT, self._interrupt)
         try:
             self._banner()
             if refresh.wanted(ctx):
                 self.background.append(loop.create_task(refresh.refresh(ctx, self._redraw)))
-            while not ctx.extras.get("exit"):
+            while not ctx.ports.exit_requested:
                 try:
                     with patch_stdout(raw=True):
                         text = await self.session.prompt_async(handle_sigint=False)
@@ -96,7 +96,8 @@ class Shell:
                 task.cancel()
             ctx.ask = None
             ctx.read_secret = None
-            ctx.interactive = False
+            ctx.ports.prompt_open = False
+            ctx.ports.print_above = None
         return EXIT_OK
 
     async def handle(self, text: str) -> None:

@@ -14,7 +14,6 @@ import signal
 from collections.abc import Callable
 from typing import Any
 
-from kshell.context import Context
 from kshell.errors import KshellError
 from kshell.output import clean
 from kshell.remote.audit import AuditLog
@@ -24,13 +23,14 @@ from kshell.remote.reply import ReplySender
 from kshell.remote.settings import RemoteSettings, load_settings
 from kshell.remote.sources import Reporter, Step, make_source
 from kshell.remote.trust import DnsFunc
+from kshell.session import Session
 
 JOURNAL_NAME = "remote-journal.sqlite"
 AUDIT_NAME = "remote-audit.log"
 
 
 class RemoteService:
-    def __init__(self, ctx: Context, report: Reporter, *, dnsfunc: DnsFunc | None = None) -> None:
+    def __init__(self, ctx: Session, report: Reporter, *, dnsfunc: DnsFunc | None = None) -> None:
         self.ctx = ctx
         self.report = report
         self.dnsfunc = dnsfunc
@@ -154,7 +154,7 @@ class RemoteService:
         return steps
 
 
-async def run_headless(ctx: Context, output: Any) -> int:
+async def run_headless(ctx: Session, output: Any) -> int:
     """``--listen``: remote mode without a prompt, until SIGTERM or SIGINT; then exit 0."""
     loop = asyncio.get_running_loop()
     stop = asyncio.Event()
@@ -192,7 +192,7 @@ async def run_headless(ctx: Context, output: Any) -> int:
     return 0
 
 
-def printer(ctx: Context) -> Callable[[str], None]:
+def printer(ctx: Session) -> Callable[[str], None]:
     """Report lines for the interactive shell, printed above the prompt (the repl's
     ``print_above`` when it offers one, else a plain print, which patch_stdout moves up)."""
     above = ctx.ports.print_above

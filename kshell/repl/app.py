@@ -22,7 +22,6 @@ from prompt_toolkit.patch_stdout import patch_stdout
 from kshell import __version__
 from kshell.completer.engine import Model, describe
 from kshell.completer.prompt import KshellCompleter
-from kshell.context import Context
 from kshell.output import Output, clean
 from kshell.repl import confirm, refresh, terminal
 from kshell.repl.highlight import KshellHighlighter
@@ -30,12 +29,13 @@ from kshell.repl.keys import build_key_bindings, wants_literal_question_mark
 from kshell.repl.style import build_style, color_depth
 from kshell.repl.toolbar import prompt_text, toolbar_text
 from kshell.runner import run_line
+from kshell.session import Session
 
 EXIT_OK = 0
 
 
 class Shell:
-    def __init__(self, ctx: Context) -> None:
+    def __init__(self, ctx: Session) -> None:
         self.ctx = ctx
         self.model = Model.from_context(ctx)
         self.running: asyncio.Task[bool] | None = None

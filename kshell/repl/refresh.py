@@ -10,12 +10,12 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable
 
-from kshell.context import Context
 from kshell.errors import KshellError
 from kshell.registry import parse_args
+from kshell.session import Session
 
 
-def wanted(ctx: Context) -> bool:
+def wanted(ctx: Session) -> bool:
     try:
         enabled = ctx.config.getboolean("discovery", "refresh_on_start", fallback=True)
     except ValueError:
@@ -23,7 +23,7 @@ def wanted(ctx: Context) -> bool:
     return enabled and "discover" in ctx.registry.commands
 
 
-async def refresh(ctx: Context, done: Callable[[], None]) -> None:
+async def refresh(ctx: Session, done: Callable[[], None]) -> None:
     """Discover once; ``done`` is called afterwards (to redraw the toolbar)."""
     cmd = ctx.registry.commands["discover"]
     ctx.refresh_status = "discovering..."

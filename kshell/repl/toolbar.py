@@ -11,12 +11,12 @@ from __future__ import annotations
 from prompt_toolkit.formatted_text import StyleAndTextTuples
 
 from kshell.completer.engine import Model
-from kshell.context import Context
 from kshell.errors import KshellError
 from kshell.output import clean
+from kshell.session import Session
 
 
-def prompt_text(ctx: Context) -> StyleAndTextTuples:
+def prompt_text(ctx: Session) -> StyleAndTextTuples:
     parts: StyleAndTextTuples = [("class:prompt", "kshell")]
     if ctx.current:
         parts.append(("class:prompt.target", " " + clean(ctx.current, 40)))
@@ -26,12 +26,12 @@ def prompt_text(ctx: Context) -> StyleAndTextTuples:
     return parts
 
 
-def remote_status(ctx: Context) -> str:
+def remote_status(ctx: Session) -> str:
     remote = ctx.remote
     return clean(remote.describe(), 60) if remote is not None and remote.running else ""
 
 
-def toolbar_text(ctx: Context, model: Model) -> StyleAndTextTuples:
+def toolbar_text(ctx: Session, model: Model) -> StyleAndTextTuples:
     index = model.index()
     parts: StyleAndTextTuples = [
         ("class:bottom-toolbar", f" {index.count} known, {index.online} online")
@@ -52,7 +52,7 @@ def toolbar_text(ctx: Context, model: Model) -> StyleAndTextTuples:
     return parts
 
 
-def _current(ctx: Context) -> StyleAndTextTuples:
+def _current(ctx: Session) -> StyleAndTextTuples:
     """The current plug's state and its last power reading, from memory only."""
     from kshell.targets import resolve
 

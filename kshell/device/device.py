@@ -64,7 +64,12 @@ class Device:
         if getattr(transport, "authenticates_plug", True) is False:
             out["caution"] = (
                 "AES cannot prove the plug knows the password (it sends the credentials to "
-                "whoever answers)"
+                "whoever answers"
+                + (
+                    ", the password only base64-encoded with login version 1)"
+                    if version == 1
+                    else ")"
+                )
             )
         source = getattr(transport, "credentials_source", None)
         if isinstance(source, str) and source != defaults.OWNER:

@@ -70,7 +70,7 @@ class Info:
             "model": self.model,
             "hw_ver": self.hw_ver,
             "sw_ver": self.sw_ver,
-            "type": {"strip": "IOT.SMARTPLUGSWITCH"}.get(self.kind, self.hw.get("type", "")),
+            "type": self.hw.get("type", ""),
             "feature": "TIM:ENE" if self.has_meter else "TIM",
         }
         if self.kind == "bulb":

@@ -139,9 +139,12 @@ class SmartProtocol:
                 self.batching = False
                 pending = batch + pending
                 break
-            answered = self._responses(result, out)
-            pending = [c for c in batch if c[0] not in answered] + pending
-            if len(answered) == 0:  # nothing taken: ask the rest one at a time
+            before = len(out)
+            self._responses(result, out)
+            # an entry the device answered with an error is its answer; the ones after it
+            # (the device stops at the first failing entry) go in the next batch
+            pending = [c for c in batch if c[0] not in out] + pending
+            if len(out) == before:  # nothing taken: ask the rest one at a time
                 break
         for method, params in pending:
             try:
@@ -152,11 +155,10 @@ class SmartProtocol:
 
     def _responses(
         self, result: dict[str, Any], out: dict[str, dict[str, Any] | SmartError]
-    ) -> set[str]:
+    ) -> None:
         responses = result.get("responses")
         if not isinstance(responses, list):
             raise ProtocolError("multipleRequest answer lacks responses", target=self.label)
-        answered: set[str] = set()
         for entry in responses[: BATCH * 2]:
             if not isinstance(entry, dict) or not isinstance(entry.get("method"), str):
                 continue
@@ -164,11 +166,9 @@ class SmartProtocol:
             code = _code(entry)
             if code:
                 out[method] = SmartError(method, code, target=self.label)
-                continue  # asked again on its own: the batch may have failed for another
+                continue
             value = entry.get("result", {})
             out[method] = value if isinstance(value, dict) else {}
-            answered.add(method)
-        return answered
 
     async def call_paged(
         self,

@@ -41,6 +41,8 @@ async def start_demo(ctx: Session, output: Output, *, quiet: bool = False) -> An
     # discovery on loopback only, at the simulator's UDP port; the home is a temporary one.
     # The settings are the session's, given here: the config (and its file) stay as they are.
     announced = [p.tdp_port for p in sim.plugs if p.is_http and p.tdp_port]
+    if sim.udp_port is None:  # house_specs asked for a shared port: this is a bug, not input
+        raise KshellError("demo: the simulated plugs answer no discovery")
     ctx.discovery = replace(
         ctx.discovery,
         broadcast=(LOOPBACK_BROADCAST,),

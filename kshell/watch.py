@@ -64,7 +64,7 @@ class Sample(Text):
         return self.reading is not None
 
     @property
-    def text(self) -> str:  # type: ignore[override]
+    def text(self) -> str:  # type: ignore[override]  # Text's field, computed here
         stamp = datetime.fromtimestamp(self.t).strftime("%H:%M:%S")
         if self.reading is None:
             return f"{stamp}  {self.label}: offline ({self.error.message if self.error else '?'})"
@@ -80,7 +80,7 @@ class Sample(Text):
         return line
 
     @property
-    def data(self) -> dict[str, Any]:  # type: ignore[override]
+    def data(self) -> dict[str, Any]:  # type: ignore[override]  # Text's field, computed here
         return self.json()
 
     def json(self) -> dict[str, Any]:

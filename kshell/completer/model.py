@@ -9,8 +9,8 @@ from pathlib import Path
 
 from kshell.cache import DeviceRecord
 from kshell.completer.capable import lacking
-from kshell.completer.files import FolderLister, ImageEntry, ImageShelf
-from kshell.completer.known import Known
+from kshell.completer.files import FolderLister, ImageShelf
+from kshell.completer.known import ImageEntry, Known
 from kshell.completer.targets import TargetIndex
 from kshell.names import PrefixIndex
 from kshell.registry import Registry

@@ -21,7 +21,7 @@ from kshell.remote.journal import Journal
 from kshell.remote.processor import Processor
 from kshell.remote.reply import ReplySender
 from kshell.remote.settings import RemoteSettings, load_settings
-from kshell.remote.sources import Reporter, Step, make_source
+from kshell.remote.sources import Reporter, Source, Step, make_source
 from kshell.remote.trust import DnsFunc
 from kshell.session import Session
 
@@ -39,7 +39,7 @@ class RemoteService:
             from kshell.remote.dns import resolver_lookup
 
             self.dnsfunc = resolver_lookup(*self.settings.dns)
-        self.source: Any = make_source(self.settings, ctx.paths.data, report)
+        self.source: Source = make_source(self.settings, ctx.paths.data, report)
         self.replies = ReplySender(self.settings.reply)
         self.journal: Journal | None = None
         self.processor: Processor | None = None
@@ -65,8 +65,9 @@ class RemoteService:
         journal = Journal(self.ctx.paths.data / JOURNAL_NAME)  # raises if another listener has it
         try:
             self.source.prepare()
-            if hasattr(self.source, "bind"):
-                await self.source.bind()
+            bind = getattr(self.source, "bind", None)  # the SMTP listener takes its port now
+            if bind is not None:
+                await bind()
             self.processor = Processor(
                 self.ctx,
                 self.settings,

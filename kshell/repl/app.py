@@ -113,8 +113,8 @@ class Shell:
             await asyncio.wait([self.running])
             if self.running.cancelled():
                 output.note("interrupted")
-            elif self.running.exception() is not None:
-                self._report(self.running.exception())  # type: ignore[arg-type]
+            elif (failure := self.running.exception()) is not None:
+                self._report(failure)
         finally:
             self.running = None
             self.model.invalidate()

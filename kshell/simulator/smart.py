@@ -127,7 +127,8 @@ class SmartApi(EnergyMethods):
             if static is not None and any(c == comp for c, _ in comps):
                 return dict(static)
             raise SmartError(UNKNOWN_METHOD)
-        return fn(self, params, child)
+        answer: Result | None = fn(self, params, child)
+        return answer
 
     def _multiple(self, params: Result, child: Socket | None) -> Result:
         requests = params.get("requests")

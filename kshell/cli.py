@@ -13,9 +13,12 @@ import os
 import sys
 import tempfile
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from kshell import __version__
+
+if TYPE_CHECKING:  # types only: a one-shot command imports what it runs, no more
+    from kshell.session import Session
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
 EXIT_PIPE = 141  # what a shell reports for a writer killed by SIGPIPE (`| head`)
@@ -99,7 +102,7 @@ def _exit_on_termination() -> None:
         signal.signal(sig, leave)
 
 
-def _loop_factory(ctx: Any, args: argparse.Namespace) -> Any:
+def _loop_factory(ctx: Session, args: argparse.Namespace) -> Any:
     """uvloop, when the speedups extra installed it, for work that runs long (the prompt,
     remote mode, scripts, a watch over many plugs spends much of its time in the event loop);
     a quick one-shot command keeps the standard loop and saves uvloop's import."""
@@ -112,7 +115,7 @@ def _loop_factory(ctx: Any, args: argparse.Namespace) -> Any:
     return uvloop.new_event_loop
 
 
-def _runs_long(ctx: Any, text: str) -> bool:
+def _runs_long(ctx: Session, text: str) -> bool:
     """Does any command on the line declare that it runs long (a stream, a flow)?"""
     from kshell.errors import KshellError
     from kshell.grammar import split_commands
@@ -146,7 +149,7 @@ def _quiet_loop_errors(debug: bool) -> Any:
     return handle
 
 
-async def _main(args: argparse.Namespace, ctx: Any, output: Any) -> int:
+async def _main(args: argparse.Namespace, ctx: Session, output: Any) -> int:
     from kshell.errors import KshellError
 
     asyncio.get_running_loop().set_exception_handler(_quiet_loop_errors(ctx.debug))
@@ -191,7 +194,7 @@ async def _main(args: argparse.Namespace, ctx: Any, output: Any) -> int:
             demo.stop()
 
 
-async def _run_script(ctx: Any, name: str, output: Any, keep_going: bool = False) -> int:
+async def _run_script(ctx: Session, name: str, output: Any, keep_going: bool = False) -> int:
     """Run a script file line by line; stop at the first failed line unless ``keep_going``.
 
     Every error of a line names it as ``FILE:LINE:``, as a compiler would.

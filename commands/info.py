@@ -34,12 +34,27 @@ async def info(ctx: Context, args: Any) -> list[Result]:
             outlet["state"] = state_word(outlet.get("state"))
             data = {"parent": state.alias, "model": state.model, **outlet}
             return Record(f"{target.label} (outlet of {target.address})", data, target.label)
-        shown = {**state.raw, **device.connection()}
+        shown = {**state.raw, **device.connection(), **await _clock_flag(device)}
         if state.children:
             return _strip(target, state, shown)
         return Record(f"{target.label} ({target.address})", shown, target.label)
 
     return await for_each(ctx, resolve_all(ctx, args.targets), one)
+
+
+async def _clock_flag(device: Any) -> dict[str, Any]:
+    """``clock_drift`` when the plug's clock is more than a minute off (schedules and daily
+    statistics depend on it); nothing otherwise, or when the clock cannot be read."""
+    from kshell.errors import KshellError
+
+    try:
+        reading = await device.time.read()
+    except KshellError:
+        return {}
+    if not reading.drifting or reading.drift_s is None:
+        return {}
+    word = "ahead" if reading.drift_s > 0 else "behind"
+    return {"clock_drift": f"{abs(reading.drift_s):.0f} s {word}: run `time sync`"}
 
 
 @dataclass

@@ -10,6 +10,7 @@ from typing import Any
 
 from kshell.context import Context
 from kshell.errors import TargetError, UsageError
+from kshell.output import clean
 from kshell.registry import Arg, ByMail, Opt, command
 from kshell.results import Result, Text
 from kshell.targets import TARGETS_ARG as TARGETS
@@ -154,12 +155,15 @@ async def _read_alias(ctx: Context, target: Target) -> Result:
         name = child.get("alias")
     name = name if isinstance(name, str) else ""
     where = f"{_parent_name(target)}/{target.outlet}" if target.outlet else target.address
-    return Text(f"{where}: {name}", {"target": where, "host": target.host, "alias": name})
+    return Text(
+        f"{where}: {clean(name, 120)}", {"target": where, "host": target.host, "alias": name}
+    )
 
 
 def _parent_name(target: Target) -> str:
     record = target.record
-    return record.alias if record is not None and record.alias else target.address
+    # shown in a Text, whose own line breaks are real: the plug's name escaped, as a label is
+    return clean(record.alias, 120) if record is not None and record.alias else target.address
 
 
 def _refuse_taken(ctx: Context, target: Target, new: str) -> None:

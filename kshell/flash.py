@@ -228,7 +228,7 @@ class FirmwareFlow:
         try:
             await self.server.start()
             for run in runs:
-                run.url = self.server.issue(run.label, run.address)
+                run.url = self.server.issue(run.label, run.address, client=run.target.host)
             yield self._serving_text(runs)
             if self.options.dry_run:
                 for run in runs:

@@ -3,8 +3,10 @@
 Plugs fetch firmware over plain HTTP only (with ``https://`` they accept the request and
 then fail), so the image must be served from this machine for the length of the flow:
 
-* each plug gets its own unguessable path (``/<random token>/<image name>``): the server
-  knows which plug fetched what, even when the plugs' requests come from one address;
+* each plug gets its own unguessable path (``/<random token>/<image name>``), answered only
+  to that plug's own address when it is known: a bystander who sniffed a URL gets 404 and
+  is never counted as the plug's download ("the whole image went out" is what the flow
+  checks before flashing);
 * everything else (other paths, ``..``, queries, other methods) is answered 404: no listing,
   no traversal, since the only thing served is a bytes object held in memory;
 * the bytes served are the bytes whose hash was checked (read once, before the server starts);
@@ -89,7 +91,7 @@ class StagingServer:
         self.on_request = on_request
         self.send_timeout = send_timeout
         self.transfers: list[Transfer] = []
-        self._paths: dict[str, str] = {}  # path -> plug label
+        self._paths: dict[str, tuple[str, str | None]] = {}  # path -> (plug label, its address)
         self._servers: list[asyncio.AbstractServer] = []
         self._handlers: set[asyncio.Task[Any]] = set()
         self._writers: set[asyncio.StreamWriter] = set()
@@ -143,10 +145,12 @@ class StagingServer:
 
     # -- what the flow asks ------------------------------------------------------------
 
-    def issue(self, plug: str, address: str) -> str:
-        """A fresh URL for one plug, on the local ``address`` that plug can reach."""
+    def issue(self, plug: str, address: str, client: str | None = None) -> str:
+        """A fresh URL for one plug, on the local ``address`` that plug can reach; with
+        ``client`` (the plug's own IP address), answered to that address only (a host name
+        is not resolved here: its URL is answered to anyone who has it, as before)."""
         path = f"/{secrets.token_urlsafe(24)}/{self.name}"
-        self._paths[path] = plug
+        self._paths[path] = (plug, _normal(client) if client else None)
         host = f"[{address}]" if ":" in address else address
         return f"http://{host}:{self.port}{path}"
 
@@ -192,7 +196,8 @@ class StagingServer:
                 return
             method, path = _request_line(head)
             transfer.method, transfer.path = method[:16], _loggable(path)
-            plug = self._paths.get(path) if method in ("GET", "HEAD") else None
+            owner = self._paths.get(path) if method in ("GET", "HEAD") else None
+            plug = owner[0] if owner and owner[1] in (None, _normal(str(peer[0]))) else None
             if plug is None:
                 transfer.status = 404
                 await self._reply(writer, 404, b"not found\n")
@@ -266,6 +271,17 @@ def _loggable(path: str) -> str:
     """A request path fit for a log line: bounded, control characters made visible."""
     text = "".join(ch if 32 <= ord(ch) < 127 else f"\\x{ord(ch):02x}" for ch in path[:200])
     return text + ("..." if len(path) > 200 else "")
+
+
+def _normal(address: str) -> str | None:
+    """An address as the kernel reports peers (an IPv4-mapped IPv6 one as IPv4); None for
+    a host name."""
+    try:
+        ip = ipaddress.ip_address(address)
+    except ValueError:
+        return None
+    mapped = getattr(ip, "ipv4_mapped", None)
+    return str(mapped or ip)
 
 
 def _family(host: str) -> int:

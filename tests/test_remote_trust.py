@@ -279,7 +279,7 @@ def test_dkim_signature_aligned_and_covering_from(dkim_key: tuple[bytes, bytes])
     raw = _signed(private, "home.test", COVERED + [b"subject"], ORDER)
     v = _judge_raw(raw, dns)
     assert v.trusted and "DKIM" in v.how
-    assert v.signatures and len(v.signatures[0]) > 100  # its b=, for the journal
+    assert v.signatures and v.signatures[0].startswith("signed:")  # what it signs, for the journal
 
 
 COVERED = [b"from", b"date", b"message-id"]

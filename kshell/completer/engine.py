@@ -19,6 +19,7 @@ from kshell.completer.roles import TARGET_KINDS, Binding, Slot, bind, keywords, 
 from kshell.completer.targets import quote_word
 from kshell.grammar import COMMENT, WORD, Token, current_command, group_commands, scan
 from kshell.names import fold
+from kshell.output import clean
 from kshell.registry import Arg, Command
 
 MAX_OFFERED = 500  # plugs offered at most for one word
@@ -111,6 +112,12 @@ def _for_slot(known: Known, b: Binding, slot: Slot, match: Matcher) -> list[Sugg
         return image_suggestions(known.images(), match)
     if arg.kind == "file":
         return path_suggestions(known.listdir, match.typed)
+    if arg.kind == "rule":
+        word = b.positional[0] if b.positional else known.current
+        found = [("all", "every rule")] if arg.name == "rule" and not arg.optional else []
+        found += known.rules(word) if word else []
+        items = [Suggestion(rid, rid, text, "keyword") for rid, text in found]
+        return match.rank(items, key=lambda s: s.text)
     return []
 
 
@@ -141,7 +148,8 @@ def target_suggestions(
         if len(out) >= MAX_OFFERED:
             break  # a menu longer than this helps nobody; typing more narrows it
         if c.text not in exclude:
-            out.append(Suggestion(quote_word(c.text), c.text, c.meta, c.kind))
+            # shown escaped: a plug names itself, and a menu line must stay one line
+            out.append(Suggestion(quote_word(c.text), clean(c.text, 64), c.meta, c.kind))
     if typed[:1].isdigit():  # hosts and MACs by prefix only: a substring of an address is noise
         low = fold(typed)
         out += [

@@ -53,3 +53,5 @@ class Known:
     current: str | None = None
     images: Callable[[], list[ImageEntry]] = list  # the firmware library, read on demand
     listdir: Callable[[str], list[FileEntry]] = lambda folder: []  # a folder as typed
+    # a plug's schedule rules as this session last read them: (id, rule in words)
+    rules: Callable[[str], list[tuple[str, str]]] = lambda target: []

@@ -31,7 +31,9 @@ class Model:
         fingerprint: Callable[[], object] | None = None,
         max_age: float = 0.5,
         clock: Callable[[], float] = time.monotonic,
+        rules: Callable[[str], list[tuple[str, str]]] = lambda target: [],
     ) -> None:
+        self.rules = rules
         self.registry = registry
         self._records = records
         self.current = current
@@ -63,6 +65,7 @@ class Model:
             firmware_dir=lambda: firmware_library(ctx),
             shipped_dir=shipped_firmware,
             fingerprint=lambda: cache_fingerprint(ctx.cache),
+            rules=lambda word: session_rules(ctx, word),
         )
 
     def index(self) -> TargetIndex:
@@ -101,10 +104,32 @@ class Model:
             self.current(),
             self.images,
             self.listdir,
+            self.rules,
         )
 
     def invalidate(self) -> None:
         self._index = None
+
+
+def session_rules(ctx: object, word: str) -> list[tuple[str, str]]:
+    """The schedule rules of the plug ``word`` names, as this session last read them (no
+    request is sent while typing); nothing when it has not read them."""
+    from kshell.context import Context
+    from kshell.errors import KshellError
+    from kshell.targets import resolve
+
+    assert isinstance(ctx, Context)
+    try:
+        targets = resolve(ctx, word)
+    except KshellError:
+        return []
+    out: list[tuple[str, str]] = []
+    for target in targets[:1]:
+        device = ctx.devices.peek(target.host, target.port)
+        module = device.__dict__.get("schedule") if device is not None else None  # built?
+        last = getattr(module, "last", None)
+        out.extend((r.id, r.words()) for r in getattr(last, "rules", ()))
+    return out
 
 
 def cache_fingerprint(cache: object) -> int:

@@ -8,7 +8,8 @@ read. One object per plug per session (``kshell.device.pool``).
 
 from __future__ import annotations
 
-from typing import Any
+import functools
+from typing import TYPE_CHECKING, Any
 
 from kshell.device.modules import base
 from kshell.device.protocols.iot import IotProtocol
@@ -16,6 +17,14 @@ from kshell.device.protocols.smart import SmartProtocol
 from kshell.device.state import Child, Info
 from kshell.device.transports import defaults
 from kshell.errors import DeviceError, KshellError
+
+if TYPE_CHECKING:
+    from kshell.device.modules.away import AwayModule
+    from kshell.device.modules.clock import TimeModule
+    from kshell.device.modules.dimmer import DimmerModule
+    from kshell.device.modules.feature import FeatureModule
+    from kshell.device.modules.schedule import ScheduleModule
+    from kshell.device.modules.timers import TimersModule
 
 Protocol = IotProtocol | SmartProtocol
 
@@ -32,6 +41,43 @@ class Device:
         self.firmware = modules.firmware
         self.reboot = modules.reboot
         self.info: Info | None = None  # the last state read
+
+    # everyday control (issue 12): built on first use, each picks its family's language
+    @functools.cached_property
+    def time(self) -> TimeModule:
+        from kshell.device.modules import clock
+
+        return clock.build(self.protocol)
+
+    @functools.cached_property
+    def schedule(self) -> ScheduleModule:
+        from kshell.device.modules import schedule
+
+        return schedule.build(self.protocol)
+
+    @functools.cached_property
+    def dimmer(self) -> DimmerModule:
+        from kshell.device.modules import dimmer
+
+        return dimmer.build(self.protocol)
+
+    @functools.cached_property
+    def features(self) -> FeatureModule:
+        from kshell.device.modules import feature
+
+        return feature.build(self.protocol)
+
+    @functools.cached_property
+    def timers(self) -> TimersModule:
+        from kshell.device.modules import timers
+
+        return timers.build(self.protocol)
+
+    @functools.cached_property
+    def away(self) -> AwayModule:
+        from kshell.device.modules import away
+
+        return away.build(self.protocol)
 
     @property
     def family(self) -> str:

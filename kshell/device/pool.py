@@ -60,6 +60,10 @@ class DevicePool:
         self._links[key] = link
         return device
 
+    def peek(self, host: str, port: int = DEFAULT_PORT) -> Device | None:
+        """The plug's device if the session has one (never makes one)."""
+        return self._devices.get((host, port))
+
     def link(self, host: str, port: int) -> Link | None:
         """What the session has learned about how this plug speaks (None: nothing yet)."""
         return self._links.get((host, port))

@@ -10,7 +10,7 @@ too many commands, over the rate), ``unreadable`` (could not be parsed: never pa
 again), ``duplicate`` is never stored (the first one is).
 
 Beside the messages: TOTP codes used (never accepted twice), wrong codes and the senders
-whose TOTP they locked, and the DKIM signatures (``b=``) that ran (one signature runs once).
+whose TOTP they locked, and what the DKIM signatures that ran signed (one signed order runs once).
 
 One listener per journal: an exclusive lock on a file beside it.
 """

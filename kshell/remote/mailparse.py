@@ -106,7 +106,28 @@ def _parse(incoming: Incoming) -> Mail:
     for part in parts:
         digest.update(part.encode("utf-8", "surrogateescape") + b"\0")
     key = "mail:" + digest.hexdigest()
-    return Mail(incoming, msg, msgid or key, key, subject, body, duplicate_header(msg))
+    refusal = two_readings(raw, msg) or duplicate_header(msg)
+    return Mail(incoming, msg, msgid or key, key, subject, body, refusal)
+
+
+def two_readings(raw: bytes, msg: Message) -> str | None:
+    """Why Python's parser and DKIM's would read this header section differently, or None.
+
+    Python ends a line at a bare CR, dkimpy only at LF: ``X: y\\r\\r\\n`` ends the header
+    section for one and not the other, and ``X: y\\rDate: ...`` is two headers for one and
+    one for the other. Either way a signature would vouch for headers (and command lines)
+    that it never saw, so such a mail proves nothing: it is refused on its form."""
+    fields = 0
+    for line in re.split(rb"\r?\n", raw):
+        if not line:
+            break
+        if b"\r" in line:
+            return "a header line holds a bare CR (parsers disagree on where it ends)"
+        if line[:1] not in (b" ", b"\t") and not line.startswith(b"From "):
+            fields += 1
+    if fields != len(msg.keys()):
+        return "the header section cannot be read one way only (a malformed header line)"
+    return None
 
 
 def _check_tree(msg: Message) -> None:

@@ -9,9 +9,11 @@ once the journal has it.
 Before trust: the mail is parsed within bounds (what cannot be read is journaled as
 unreadable, moved, and never parsed again) and refused on its form (a once-only header
 twice, more than one ``auth`` line). Mail that proves no sender draws on its own hourly
-budget; past it no DNS lookup or code is tried for it. After trust: automated mail runs
+budget; past it no DNS lookup is made for it (a code is still tried: it costs none, and
+wrong codes lock TOTP for their claimed sender). After trust: automated mail runs
 nothing and gets no answer, a trusted sender's rate counts refusals too (so replies to
-refusals stay within it), and one DKIM signature runs once.
+refusals stay within it), and one DKIM signature is settled once (before the rate, so a
+replayed copy costs the owner nothing).
 """
 
 from __future__ import annotations
@@ -33,7 +35,7 @@ from kshell.remote.reply import ReplySender, build_reply, notice, transcript
 from kshell.remote.settings import RemoteSettings
 from kshell.remote.sources import Incoming, Reporter
 from kshell.remote.totp import TotpBook, TotpGuard, lower_permission
-from kshell.remote.trust import DnsFunc, Verdict, judge
+from kshell.remote.trust import DnsFunc, ProvenKeys, Verdict, judge
 from kshell.runner import run_line
 
 HOUR = 3600.0
@@ -60,6 +62,7 @@ class Processor:
         self.report = report
         self.trust_authres = trust_authres
         self.dnsfunc = dnsfunc
+        self.keys = ProvenKeys()  # DKIM keys that proved a sender: still used in a flood
         self.totp = TotpGuard(TotpBook(settings.totp, settings.totp_file, settings.secret), journal)
         self.stats = {
             "messages": 0,
@@ -94,12 +97,23 @@ class Processor:
             else:
                 return  # not journaled: leave it where it is rather than lose it
         try:
-            await incoming.finish()
+            if incoming.discard is not None and self._proved_nothing(incoming, mail):
+                await incoming.discard()
+            else:
+                await incoming.finish()
         except asyncio.CancelledError:
             raise
         except Exception as exc:  # the source reconnects; the journal has it
             self.report(f"remote: could not move {clean(incoming.where)}: {clean(str(exc), 200)}")
             raise
+
+    def _proved_nothing(self, incoming: Incoming, mail: Mail | None) -> bool:
+        """Whether the journal has this mail as unreadable or rejected (no sender proven)."""
+        if mail is None:
+            entry = self.journal.find(unreadable_key(incoming.raw))
+            return entry is not None and entry.state == "unreadable"
+        entry = self.journal.find(mail.key)
+        return entry is not None and entry.state == "rejected"
 
     async def _journal_in(self, incoming: Incoming) -> Mail | None:
         """The mail, journaled as received, or None when there is nothing (more) to do."""
@@ -157,9 +171,12 @@ class Processor:
             dnsfunc=self.dnsfunc,
             trust_authres=self.trust_authres,
             lookups=not flood,
+            keys=self.keys,
         )
         sender = verdict.sender
-        if sender in s.senders and not (flood and not verdict.trusted):
+        # a code is tried even in a flood: it costs no lookup, and wrong ones lock TOTP for
+        # their claimed sender only (a stranger's junk must not shut the owner's codes out)
+        if sender in s.senders:
             assert sender is not None
             verdict = self._settle_code(mail, verdict, sender, orders.auth_codes)
         if flood and not verdict.trusted:
@@ -168,6 +185,19 @@ class Processor:
             self._reject(mail, sender, verdict.how)
             return
         assert sender is not None and verdict.permission is not None
+        # one signature is settled once, before the rate and the age: a stranger replaying
+        # a signed mail (a blank line more makes a new journal key) gets it no second
+        # answer and costs the owner's rate nothing; the copy counts as unproven mail
+        for key in verdict.signatures:
+            before = self.journal.use_signature(key, mail.key)
+            if before is not None and before != mail.key:
+                self.stats["duplicates"] += 1
+                self.journal.set_state(mail.key, "rejected", "DKIM signature seen before")
+                self._audit(mail, sender, None, "duplicate signature", "not run")
+                self.report(
+                    f"remote: mail from {sender}: its DKIM signature was seen before; not run"
+                )
+                return
         machine = automated(mail.msg)
         if machine is not None:
             self._refuse(mail, sender, f"automated mail ({machine}) is never an order")
@@ -177,14 +207,6 @@ class Processor:
             reason, reply = why
             await self._refuse_and_reply(mail, sender, reason, reply)
             return
-        for b in verdict.signatures:
-            before = self.journal.use_signature(b, mail.key)
-            if before is not None and before != mail.key:
-                self.stats["duplicates"] += 1
-                self.journal.set_state(mail.key, "refused", "DKIM signature ran before")
-                self._audit(mail, sender, None, "duplicate signature", "not run")
-                self.report(f"remote: mail from {sender}: its DKIM signature ran before; not run")
-                return
         await self._run(mail, orders, sender, verdict)
 
     def _settle_code(self, mail: Mail, verdict: Verdict, sender: str, codes: list[str]) -> Verdict:

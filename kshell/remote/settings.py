@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import configparser
 import ipaddress
+import re
 import socket
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -109,8 +110,12 @@ def load_settings(config: configparser.ConfigParser, data_dir: Path) -> RemoteSe
         raise UsageError("[remote] reply_security must be none, starttls or ssl")
     reply = parse_reply(reply_text, security) if reply_text else None
     marker = get("marker", "!") or "!"
-    if any(ch.isspace() or ch.isalnum() for ch in marker) or marker.startswith(">"):
-        raise UsageError("[remote] marker must be punctuation such as ! (not a letter, space or >)")
+    # every reply line starts with "| " or "> ": a marker either begins with would make each
+    # of them an order when a reply is quoted back
+    if any(ch.isspace() or ch.isalnum() for ch in marker) or marker.startswith((">", "|")):
+        raise UsageError(
+            "[remote] marker must be punctuation such as ! (not a letter, space, > or |)"
+        )
     fmt = get("reply_format", "full").lower() or "full"
     if fmt not in ("full", "compact"):
         raise UsageError("[remote] reply_format must be full or compact")
@@ -239,9 +244,11 @@ def _host_port(text: str, default: int, key: str) -> tuple[str, int]:
 
 
 def _redact(text: str) -> str:
-    """A URL as it may be shown: the password replaced by ***."""
+    """A URL as it may be shown: whatever stands before its last ``@`` (a user and a
+    password, however mistyped the rest is: ``imap:/``, ``imap//``) reduced to the scheme
+    and ``***``."""
     head, at, tail = text.rpartition("@")
-    if not at or "://" not in head:
+    if not at:
         return text
-    scheme, _, userinfo = head.partition("://")
-    return f"{scheme}://{userinfo.partition(':')[0]}:***@{tail}"
+    scheme = re.match(r"[A-Za-z][A-Za-z0-9+.-]*", head)
+    return f"{scheme.group() if scheme else ''}:***@{tail}"

@@ -12,13 +12,16 @@
   at most two of them per mail, each lookup with a short timeout.
 
 The third proof, a TOTP code, is decided by ``kshell.remote.totp`` (it needs the journal).
-The ``b=`` of every aligned signature is returned, so the journal runs one signature once
-whatever the headers around it say. Addresses are compared bare and lower-cased, never by
+What every aligned signature signs (its domain, body hash and the signed From, Date and
+Message-ID) is returned as a key, so the journal runs one signed order once whatever the
+headers around it say, and whatever the spelling of its ``b=`` (dkimpy reads ``b=`` as a
+number of any length: zero bytes in front of it verify too, so its text is no key). Addresses are compared bare and lower-cased, never by
 display name.
 """
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from email.message import Message
@@ -31,7 +34,7 @@ class Verdict:
     sender: str | None  # the bare From: address, lower-cased, when there is exactly one
     permission: str | None = None
     how: str = ""  # the proof that passed, or why the mail is not trusted
-    signatures: list[str] = field(default_factory=list)  # b= of the aligned DKIM signatures
+    signatures: list[str] = field(default_factory=list)  # what aligned signatures sign (keys)
 
 
 def from_address(msg: Message) -> str | None:
@@ -110,13 +113,16 @@ DnsFunc = Callable[..., bytes | None]
 DKIM_SIGNED = (b"from", b"date", b"message-id")  # what a signature must cover to prove an order
 DKIM_MAX_LOOKUPS = 2  # aligned signatures checked per mail; the others are junk
 DNS_TIMEOUT = 2.0
+# base64 of an 8192-bit RSA signature, the longest any signer makes: dkimpy turns b= into a
+# number byte by byte (quadratic), so a longer one is refused before any work
+DKIM_MAX_B = 1400
 
 
 @dataclass
 class Signature:
     index: int  # among the DKIM-Signature headers, as dkimpy counts them
     domain: str
-    b: str  # the signature value, whitespace removed: what the journal keeps
+    b: str  # what it signs, as a key: what the journal keeps (one signed order runs once)
     problem: str | None  # why it cannot prove anything, before any lookup
 
 
@@ -143,13 +149,34 @@ def aligned_signatures(raw: bytes, from_domain: str) -> list[Signature]:
         signed = {h.strip().lower() for h in tags.get(b"h", b"").split(b":")}
         missing = [h.decode() for h in DKIM_SIGNED if h not in signed]
         problem = None
-        if b"l" in tags:
+        if len(b"".join(tags.get(b"b", b"").split())) > DKIM_MAX_B:
+            problem = "the signature is longer than any key makes"
+        elif b"l" in tags:
             problem = "the signature has l= (text could be appended)"
         elif missing:
             problem = f"the signature does not cover {', '.join(missing)}"
-        b = b"".join(tags.get(b"b", b"").split()).decode("ascii", "replace")
-        found.append(Signature(index, domain, b, problem))
+        found.append(Signature(index, domain, _signed_key(domain, tags, headers), problem))
     return found
+
+
+def _signed_key(domain: str, tags: dict[bytes, bytes], headers: list[list[bytes]]) -> str:
+    """What a signature vouches for, as dkimpy reads the mail: its domain, its body hash
+    (decoded: one hash has several base64 spellings) and the last From, Date and Message-ID
+    (the copies it verifies), whitespace folded as relaxed canonicalisation folds it."""
+    import base64
+    import binascii
+    import hashlib
+
+    digest = hashlib.sha256(domain.encode() + b"\0")
+    bh = b"".join(tags.get(b"bh", b"").split())
+    try:
+        digest.update(base64.b64decode(bh) + b"\0")
+    except (binascii.Error, ValueError):
+        digest.update(bh + b"\0")
+    for name in DKIM_SIGNED:
+        values = [value for key, value in headers if key.strip().lower() == name]
+        digest.update(b" ".join((values[-1] if values else b"").split()) + b"\0")
+    return "signed:" + digest.hexdigest()
 
 
 def _tags(parse: Callable[[bytes], dict[bytes, bytes]], value: bytes) -> dict[bytes, bytes] | None:
@@ -163,29 +190,65 @@ def dkim_proof(
     raw: bytes,
     signatures: list[Signature],
     dnsfunc: DnsFunc | None = None,
+    *,
+    lookups: bool = True,
+    keys: ProvenKeys | None = None,
 ) -> tuple[str | None, str]:
     """The first usable aligned signature that dkimpy verifies: (proof, why not).
 
-    At most ``DKIM_MAX_LOOKUPS`` lookups. Blocking (DNS): call it in a thread.
+    At most ``DKIM_MAX_LOOKUPS`` lookups; none with ``lookups`` off, where only ``keys``
+    that proved a sender before are used. Blocking (DNS): call it in a thread.
     """
     usable = [sig for sig in signatures if sig.problem is None][:DKIM_MAX_LOOKUPS]
     if not usable:
         return None, next((sig.problem for sig in signatures if sig.problem), "") or ""
     import dkim  # only remote mode needs it
 
+    keys = keys if keys is not None else ProvenKeys()
     verifier = dkim.DKIM(raw, minkey=1024, timeout=DNS_TIMEOUT)
     for sig in usable:
+        fetched: dict[str, bytes] = {}
         try:
-            ok = (
-                verifier.verify(idx=sig.index, dnsfunc=dnsfunc)
-                if dnsfunc
-                else verifier.verify(idx=sig.index)
-            )
+            ok = verifier.verify(idx=sig.index, dnsfunc=keys.lookup(dnsfunc, lookups, fetched))
         except Exception:  # noqa: BLE001 - dkimpy raises many kinds on malformed input
             ok = False
         if ok:
+            keys.remember(fetched)
             return f"DKIM signature of {sig.domain}", ""
     return None, "no aligned DKIM signature verified"
+
+
+@dataclass
+class ProvenKeys:
+    """DKIM keys that proved a sender lately. With lookups off (a flood of unproven mail:
+    junk must cost no DNS) the owner's signature still verifies with the key that proved it
+    last time; with lookups on, keys are always asked afresh (a revoked key stops at once)."""
+
+    keep_s: float = 3600.0
+    keys: dict[str, tuple[bytes, float]] = field(default_factory=dict)
+
+    def lookup(self, dnsfunc: DnsFunc | None, lookups: bool, fetched: dict[str, bytes]) -> DnsFunc:
+        def get_txt(name: bytes | str, timeout: float = DNS_TIMEOUT) -> bytes | None:
+            key = (name.decode("ascii", "replace") if isinstance(name, bytes) else name).lower()
+            if not lookups:
+                kept = self.keys.get(key)
+                return kept[0] if kept and time.monotonic() - kept[1] < self.keep_s else None
+            if dnsfunc is not None:
+                record = dnsfunc(name, timeout=timeout)
+            else:
+                from dkim.dnsplug import get_txt as system_txt
+
+                record = system_txt(name, timeout=timeout)
+            if record:
+                fetched[key] = record
+            return record
+
+        return get_txt
+
+    def remember(self, fetched: dict[str, bytes]) -> None:
+        now = time.monotonic()
+        self.keys = {k: v for k, v in self.keys.items() if now - v[1] < self.keep_s}
+        self.keys.update((name, (record, now)) for name, record in fetched.items())
 
 
 def judge(
@@ -197,11 +260,13 @@ def judge(
     dnsfunc: DnsFunc | None = None,
     trust_authres: bool = True,
     lookups: bool = True,
+    keys: ProvenKeys | None = None,
 ) -> Verdict:
     """Allowlist first, then the cheapest proof that holds. Blocking (DKIM, DNS): use a thread.
 
     ``trust_authres`` is off where no server of ours wrote the headers (the SMTP listener);
-    ``lookups`` off (too much unproven mail lately) means no DNS at all.
+    ``lookups`` off (too much unproven mail lately) means no DNS at all: only ``keys`` that
+    proved a sender before still verify.
     """
     sender = from_address(msg)
     if sender is None:
@@ -214,11 +279,12 @@ def judge(
     found = [sig.b for sig in signatures if sig.b]
     proof = authres_proof(msg, authserv_id, domain) if trust_authres else None
     why = ""
-    if proof is not None and signatures and all(sig.problem for sig in signatures):
-        # the server's pass is for a signature we would refuse (l=, or Date not signed)
+    if proof is not None and any(sig.problem for sig in signatures):
+        # the server's pass may be for a signature we would refuse (l=, or Date not signed)
+        # while the one we would take failed: check the signatures ourselves
         proof, why = None, next(sig.problem for sig in signatures if sig.problem) or ""
-    if proof is None and lookups:
-        proof, why = dkim_proof(raw, signatures, dnsfunc)
+    if proof is None:
+        proof, why = dkim_proof(raw, signatures, dnsfunc, lookups=lookups, keys=keys)
     if proof is None:
         return Verdict(
             False,

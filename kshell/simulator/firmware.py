@@ -136,8 +136,11 @@ def _loopback_only(host: str) -> bool:
 class DownloadJob:
     """One background download started by ``download_firmware``."""
 
-    def __init__(self, url: str, config: FirmwareConfig, faults: Faults) -> None:
+    def __init__(
+        self, url: str, config: FirmwareConfig, faults: Faults, source: str | None = None
+    ) -> None:
         self.url = url
+        self.source = source  # the plug's own address: a real plug fetches from it
         self.config = config
         self.faults = faults
         self.status = STATUS_DOWNLOADING
@@ -201,7 +204,8 @@ class DownloadJob:
         path = parts.path or "/"
         if parts.query:
             path += "?" + parts.query
-        reader, writer = await asyncio.open_connection(host, port)
+        local = (self.source, 0) if self.source else None
+        reader, writer = await asyncio.open_connection(host, port, local_addr=local)
         try:
             netloc = f"[{host}]" if ":" in host else host
             writer.write(

@@ -224,6 +224,25 @@ MODELS: dict[str, ModelSpec] = {
             mac_prefix="50:C7:BF",
             rated_current_a=0.1,
         ),
+        ModelSpec(  # a dimmer wall switch (HS220(US) 1.0 answers as recorded by pyHS100)
+            model="HS220(US)",
+            hw_ver="1.0",
+            sw_ver="1.5.7 Build 180912 Rel.104837",
+            key_order=_ORDER_MIC + ("fwId", "brightness"),
+            dev_name="Smart Wi-Fi Dimmer",
+            mac_prefix="B0:BE:76",
+            rated_current_a=5.0,
+            type_key="mic_type",
+        ),
+        ModelSpec(  # a plain wall switch (python-kasa fixture HS200(US) 2.0 1.5.7)
+            model="HS200(US)",
+            hw_ver="2.0",
+            sw_ver="1.5.7 Build 180912 Rel.104837",
+            key_order=_ORDER_15X,
+            dev_name="Smart Wi-Fi Light Switch",
+            mac_prefix="B0:BE:76",
+            rated_current_a=15.0,
+        ),
     )
 }
 

@@ -30,6 +30,7 @@ from dataclasses import dataclass
 from datetime import date, datetime, tzinfo
 from typing import Any
 
+from kshell.simulator import everyday
 from kshell.simulator.accounts import Account
 from kshell.simulator.energy import PROFILES, EnergyMeter, LoadProfile, local_day
 from kshell.simulator.faults import Faults
@@ -98,6 +99,8 @@ class PlugSpec:
     faults: tuple[
         tuple[str, Any], ...
     ] = ()  # faults the plug starts with: (("bogus_power", True),)
+    clock_drift: float = 0.0  # seconds the plug's own clock is off (everyday.PlugClock)
+    clock_speed: float = 1.0  # how fast the plug's clock runs: tests fire rules quickly
 
 
 def _transport(spec: PlugSpec, key: str) -> tuple[str, int]:
@@ -248,6 +251,7 @@ class SimPlug:
         self._stuck_after: Callable[[], None] | None = None
         self._job: DownloadJob | None = None
         self.cloud = {"username": "", "server": "devs.tplinkcloud.com", "binded": 0}
+        self.wall = everyday.PlugClock(clock(), spec.clock_drift, spec.clock_speed)
         self.schedule = RuleTable(enable=1)
         self.anti_theft = RuleTable(enable=0)
         self.count_down = RuleTable(enable=1, limit=1)
@@ -380,6 +384,7 @@ class SimPlug:
     def handle(self, request: dict[str, Any]) -> Answer:
         """Answer one decoded request the way the device's firmware would."""
         now = self.clock()
+        everyday.catch_up(self, now)
         table = self._table()
         context = request.get("context") if self.kind.is_strip else None
         out: Answer = {}
@@ -416,6 +421,8 @@ class SimPlug:
     def _table(self) -> dict[str, dict[str, Handler]]:
         if self.kind.is_bulb:
             return _BULB_TABLE
+        if "brightness" in self.kind.key_order:
+            return _DIMMER_TABLE
         return _METER_TABLE if self.kind.has_emeter else _PLUG_TABLE
 
     def _targets(self, context: Any) -> list[Socket] | None:
@@ -473,6 +480,7 @@ class SimPlug:
             "latitude_i": int(self.latitude * 10000),
             "longitude_i": int(self.longitude * 10000),
             "next_action": {"type": -1},
+            "brightness": self.light["brightness"],
             **k.extra,
         }
         if k.is_strip:
@@ -663,7 +671,7 @@ class SimPlug:
             raise DeviceError(INVALID_ARGUMENT)
         if self._job is not None:
             self._job.cancel()
-        self._job = DownloadJob(url, self.firmware, self.faults)
+        self._job = DownloadJob(url, self.firmware, self.faults, source=self.host)
         self._job.start()
         return {"err_code": 0}
 
@@ -963,16 +971,21 @@ _CLOUD: dict[str, Handler] = {
     "set_server_url": SimPlug._cloud_set_server,
     "unbind": SimPlug._cloud_unbind,
 }
+_TIME.update(everyday.IOT_TIME)  # the plug's own drifting clock, settable
 _PLUG_TABLE: dict[str, dict[str, Handler]] = {
     "system": _SYSTEM,
     "schedule": _SCHEDULE,
     "anti_theft": _rules_module("anti_theft"),
-    "count_down": _rules_module("count_down"),
+    "count_down": {**_rules_module("count_down"), **everyday.IOT_COUNTDOWN},
     "time": _TIME,
     "cnCloud": _CLOUD,
-    "netif": {"get_scaninfo": SimPlug._scaninfo},
+    "netif": {"get_scaninfo": everyday.scaninfo, "set_stainfo": everyday.set_stainfo},
 }
 _METER_TABLE = {**_PLUG_TABLE, "emeter": _EMETER}
+_DIMMER_TABLE: dict[str, dict[str, Handler]] = {
+    **_PLUG_TABLE,
+    "smartlife.iot.dimmer": everyday.IOT_DIMMER,
+}
 _BULB_TABLE: dict[str, dict[str, Handler]] = {
     "system": {
         "get_sysinfo": SimPlug._get_sysinfo,

@@ -31,6 +31,7 @@ import zoneinfo
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
+from kshell.simulator import everyday
 from kshell.simulator.smart_energy import (
     INVALID_PARAMS,
     JSON_FORMAT,
@@ -93,6 +94,7 @@ class SmartApi(EnergyMethods):
         """One top-level request (a ``multipleRequest`` included)."""
         if not isinstance(request, dict) or not isinstance(request.get("method"), str):
             return {"error_code": JSON_FORMAT}
+        everyday.catch_up(self.plug, self.plug.clock())
         return self._call(request["method"], request.get("params"), None)
 
     def _call(self, method: str, params: Any, child: Socket | None) -> Result:
@@ -127,8 +129,8 @@ class SmartApi(EnergyMethods):
             if static is not None and any(c == comp for c, _ in comps):
                 return dict(static)
             raise SmartError(UNKNOWN_METHOD)
-        answer: Result | None = fn(self, params, child)
-        return answer
+        result: Result | None = fn(self, params, child)
+        return result
 
     def _multiple(self, params: Result, child: Socket | None) -> Result:
         requests = params.get("requests")
@@ -358,10 +360,19 @@ _METHODS: dict[str, _Method] = {
         "get_energy_data",
     )
 }
+_METHODS["get_device_time"] = everyday.smart_device_time  # the plug's drifting clock
+_METHODS["set_device_time"] = everyday.smart_set_device_time
+_METHODS["set_auto_off_config"] = everyday.smart_set_auto_off
+_METHODS["get_wireless_scan_info"] = everyday.smart_scan
+_METHODS["get_schedule_rules"] = everyday.smart_schedule
+_METHODS["set_qs_info"] = everyday.smart_join
 _NEEDS = {  # the component a method needs on the device itself
     "get_led_info": "led",
     "set_led_info": "led",
     "get_auto_off_config": "auto_off",
+    "set_auto_off_config": "auto_off",
+    "get_wireless_scan_info": "wireless",
+    "get_schedule_rules": "schedule",
     "get_max_power": "power_protection",
     "get_child_device_list": "child_device",
     "get_child_device_component_list": "child_device",

@@ -25,6 +25,10 @@ class Incoming:
     mailbox_key: str | None  # "imap:UIDVALIDITY:UID" where the mailbox has UIDs
     where: str  # for people: "INBOX uid 7", a file name
     finish: Callable[[], Awaitable[None]]  # move it to the processed folder
+    # where set (our own SMTP listener's store), called instead of ``finish`` for mail that
+    # proves no sender or cannot be read: a stranger's mail is on record (journal, audit
+    # log) but not kept, so writing the owner's address in From: cannot fill the disk
+    discard: Callable[[], Awaitable[None]] | None = None
 
 
 Handler = Callable[[Incoming], Awaitable[None]]

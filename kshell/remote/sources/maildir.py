@@ -26,8 +26,11 @@ def ensure_maildir(path: Path) -> None:
 class MaildirSource:
     trust_authres = True  # a mail server of the operator delivered it
 
-    def __init__(self, root: Path, settings: RemoteSettings, report: Reporter) -> None:
+    def __init__(
+        self, root: Path, settings: RemoteSettings, report: Reporter, *, keep_rejected: bool = True
+    ) -> None:
         self.root = root
+        self.keep_rejected = keep_rejected  # False: mail that proves no sender is deleted
         self.settings = settings
         self.report = report
         self.processed = root / f".{settings.processed_folder}"
@@ -86,7 +89,23 @@ class MaildirSource:
         async def finish() -> None:
             self._move(path)
 
-        return Incoming(raw, size, size <= limit, None, path.name, finish)
+        async def discard() -> None:
+            try:
+                path.unlink()
+            except FileNotFoundError:
+                pass
+            except OSError:
+                self._move(path)  # cannot delete it: at least never handle it again
+
+        return Incoming(
+            raw,
+            size,
+            size <= limit,
+            None,
+            path.name,
+            finish,
+            None if self.keep_rejected else discard,
+        )
 
     def _move(self, path: Path) -> None:
         base = path.name.split(":", 1)[0]

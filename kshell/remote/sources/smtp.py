@@ -7,8 +7,10 @@ same ``.Executed``. Authentication-Results headers are not trusted here: no serv
 ours wrote them, the sender did.
 
 What it keeps is bounded at DATA time: a message over ``max_message_bytes`` is refused in the
-dialogue (552), and one whose From: is not on the allowlist is refused (550) and kept
-nowhere: a stranger cannot fill the disk.
+dialogue (552), and one whose From: is not on the allowlist is dropped unwritten (answered
+250 like any other: a refusal would be an allowlist oracle): a stranger cannot fill the disk. One who writes an allowed address in From: is
+kept only until the mail proves no sender: then it is deleted (the journal and the audit
+log keep the record).
 """
 
 from __future__ import annotations
@@ -34,13 +36,17 @@ class _Deliver:
         self.wake = wake
         self.senders = senders
         self.count = 0
+        self.dropped = 0  # mail whose From: is not on the allowlist: never written
 
     async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
         data = envelope.original_content or envelope.content or b""
         if isinstance(data, str):
             data = data.encode("utf-8", "surrogateescape")
         if _claimed_sender(bytes(data)) not in self.senders:
-            return "550 5.7.1 Sender not accepted here"
+            # dropped unwritten, but answered as an allowed sender's mail is: a 550 here
+            # would tell a stranger, address by address, who may send orders
+            self.dropped += 1
+            return "250 Message accepted for delivery"
         self.count += 1
         name = f"{time.time():.6f}.P{os.getpid()}Q{self.count}.{socket.gethostname() or 'kshell'}"
         try:
@@ -83,7 +89,7 @@ class SmtpSource:
         self.spec = spec
         self.settings = settings
         self.report = report
-        self.store = MaildirSource(maildir, settings, report)
+        self.store = MaildirSource(maildir, settings, report, keep_rejected=False)
         self.server: asyncio.AbstractServer | None = None
 
     def describe(self) -> str:

@@ -1,0 +1,82 @@
+"""The plug's clock: `time` shows it with its zone and drift; `time sync` sets it."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from kshell.context import Context
+from kshell.errors import KshellError
+from kshell.registry import ByMail, Opt, command
+from kshell.results import Result, Text
+from kshell.targets import TARGETS_ARG as TARGETS
+from kshell.targets import Target, for_each, resolve_all
+
+
+def drift_words(drift: float | None) -> str:
+    if drift is None:
+        return "drift unknown (zone not known)"
+    if abs(drift) < 1:
+        return "in step"
+    word = "ahead" if drift > 0 else "behind"
+    shown = f"{abs(drift):.0f} s" if abs(drift) < 120 else f"{abs(drift) / 60:.0f} min"
+    flag = "  ! more than a minute off: run `time sync`" if abs(drift) > 60 else ""
+    return f"{shown} {word}{flag}"
+
+
+@command(
+    "time",
+    args=(TARGETS,),
+    permission="read",
+    examples=("time Kitchen", "time all", "time all --json"),
+    by_mail=ByMail.YES,
+)
+async def show_time(ctx: Context, args: Any) -> list[Result]:
+    """Show each plug's clock, its time zone and its drift from this machine (in UTC)."""
+
+    async def one(target: Target) -> Result:
+        reading = await target.device(ctx).time.read()
+        zone = reading.zone or "zone unknown"
+        return Text(
+            f"{target.label}: {reading.local} {zone}, {drift_words(reading.drift_s)}",
+            {"target": target.label, "host": target.host, **reading.as_dict()},
+        )
+
+    return await for_each(ctx, resolve_all(ctx, args.targets), one)
+
+
+@command(
+    "time sync",
+    args=(TARGETS,),
+    options=(Opt("--zone", "str", "an IANA zone name (default: this machine's)"),),
+    permission="admin",
+    examples=("time sync Kitchen", "time sync all --zone Europe/Berlin"),
+    by_mail=ByMail.YES,
+)
+async def sync_time(ctx: Context, args: Any) -> list[Result]:
+    """Set plugs' clocks to this machine's time and zone; read back to prove it stuck."""
+    from kshell.device.modules.clock import check_zone, local_zone
+
+    zone = args.zone or local_zone()
+    check_zone(zone)
+
+    async def one(target: Target) -> Result:
+        device = target.device(ctx)
+        await device.time.sync(zone)
+        after = await device.time.read()
+        if after.drift_s is not None and abs(after.drift_s) > 60:
+            raise KshellError("the plug answered 0 but its clock did not change")
+        if after.zone is not None and not _same_zone(after.zone, zone):
+            raise KshellError(f"the plug answered 0 but kept its zone {after.zone} (not {zone})")
+        return Text(
+            f"{target.label}: set to {after.local} {after.zone or zone}",
+            {"target": target.label, "host": target.host, "zone": zone, **after.as_dict()},
+        )
+
+    return await for_each(ctx, resolve_all(ctx, args.targets), one)
+
+
+def _same_zone(kept: str, wanted: str) -> bool:
+    """The same name, or (IOT: a table entry) the same offsets all year."""
+    from kshell.device.modules import iot_zones
+
+    return kept == wanted or iot_zones.index_of(kept) == iot_zones.index_of(wanted)

@@ -1,0 +1,196 @@
+"""Schedules the plug runs by itself: list in words, add, delete, enable and disable.
+
+Every write is read back: a plug that answers success but does not store is told apart.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import TYPE_CHECKING, Any
+
+from kshell.context import Context
+from kshell.device.modules.rule_words import AT_HELP, DAYS_HELP, parse_at, parse_days
+from kshell.errors import UsageError
+from kshell.registry import Arg, ByMail, command
+from kshell.results import Result, Table, Text
+from kshell.targets import Target, for_each, resolve_all
+
+if TYPE_CHECKING:
+    from kshell.device.modules.clock import PlugTime
+    from kshell.device.modules.rule_words import Rule
+
+TARGET = Arg("target", "target", "plug alias, host[:port] or MAC")
+RULE = Arg("rule", "rule", "a rule id (see `schedule TARGET`)", optional=True)
+SUN_WARNING = "the plug's location is unset (latitude/longitude 0): it will fire at the wrong time"
+
+
+def _one_target(ctx: Context, word: str) -> list[Target]:
+    targets = resolve_all(ctx, [word])
+    if any(t.child_id for t in targets):
+        raise UsageError("schedules belong to the whole plug, not one outlet")
+    return targets
+
+
+def next_action(rules: tuple[Rule, ...], clock: PlugTime | None) -> str | None:
+    """The next enabled clock rule from the plug's own local time (sun rules: their day)."""
+    if clock is None or clock.local == "?":
+        return None
+    now = dt.datetime.strptime(clock.local, "%Y-%m-%d %H:%M:%S")
+    best: tuple[dt.datetime, str] | None = None
+    for rule in rules:
+        if not rule.enabled:
+            continue
+        for ahead in range(8):
+            day = now.date() + dt.timedelta(days=ahead)
+            if not rule.wday[(day.weekday() + 1) % 7]:  # wday is Sunday first
+                continue
+            minute = (
+                rule.when.minute
+                if rule.when.option == 0
+                else (6 if rule.when.option == 1 else 18) * 60
+            )
+            at = dt.datetime.combine(day, dt.time()) + dt.timedelta(minutes=minute)
+            if at <= now and rule.when.option == 0:
+                continue
+            shown = (
+                at.strftime("%a %H:%M")
+                if rule.when.option == 0
+                else f"{day:%a} {rule.when.words()}"
+            )
+            if best is None or at < best[0]:
+                best = (at, f"{'on' if rule.on else 'off'} {shown}")
+            break
+    return best[1] if best else None
+
+
+@command(
+    "schedule",
+    args=(TARGET,),
+    permission="read",
+    examples=("schedule Kitchen", "schedule Kitchen --json"),
+    by_mail=ByMail.YES,
+)
+async def schedule_list(ctx: Context, args: Any) -> list[Result]:
+    """List a plug's schedule rules in words, with its next action."""
+
+    async def one(target: Target) -> Result:
+        device = target.device(ctx)
+        schedule = await device.schedule.read()
+        try:
+            clock: PlugTime | None = await device.time.read()
+        except Exception:  # noqa: BLE001 - the list stands without the next action
+            clock = None
+        upcoming = next_action(schedule.rules, clock) if schedule.enabled else None
+        rows = [[r.id, r.words(), "yes" if r.enabled else "no"] for r in schedule.rules]
+        notes = [f"next: {upcoming}" if upcoming else "next: nothing scheduled"]
+        if not schedule.enabled:
+            notes.append("the schedule is disabled as a whole (`schedule enable TARGET`)")
+        if schedule.location_unset and any(r.when.option for r in schedule.rules):
+            notes.append(f"warning: {SUN_WARNING}")
+        if not schedule.writable:
+            notes.append("read only here: this plug's schedule writes are not on record")
+        data = {
+            "target": target.label,
+            "enabled": schedule.enabled,
+            "rules": [r.as_dict() for r in schedule.rules],
+            "next": upcoming,
+            "location_unset": schedule.location_unset,
+            "writable": schedule.writable,
+        }
+        return Table(
+            ["id", "rule", "enabled"], rows, data, f"{target.label}: schedule", "\n".join(notes)
+        )
+
+    return await for_each(ctx, _one_target(ctx, args.target), one)
+
+
+@command(
+    "schedule add",
+    args=(
+        TARGET,
+        Arg("action", "choice", "on or off", choices=("on", "off")),
+        Arg("at", "word", AT_HELP),
+        Arg("days", "word", DAYS_HELP, optional=True),
+    ),
+    permission="control",
+    examples=(
+        "schedule add Lamp on 07:30 mon-fri",
+        "schedule add Lamp off sunset+15 daily",
+        "schedule add Heater off 23:00 sat,sun",
+    ),
+    by_mail=ByMail.YES,
+)
+async def schedule_add(ctx: Context, args: Any) -> list[Result]:
+    """Add a rule: switch on or off at HH:MM or sunrise/sunset (+-MIN), on the given days."""
+    when = parse_at(args.at)
+    wday, repeat = parse_days(args.days)
+
+    async def one(target: Target) -> Result:
+        device = target.device(ctx)
+        rule = await device.schedule.add(args.action == "on", when, wday, repeat)
+        text = f"{target.label}: added {rule.id}: {rule.words()}"
+        warning = None
+        if when.option and (await device.schedule.read()).location_unset:
+            warning = SUN_WARNING
+            text += f"\nwarning: {warning}"
+        data = {"target": target.label, "rule": rule.as_dict(), "warning": warning}
+        return Text(text, data)
+
+    return await for_each(ctx, _one_target(ctx, args.target), one)
+
+
+@command(
+    "schedule delete",
+    args=(TARGET, Arg("rule", "rule", "a rule id, or all")),
+    permission="control",
+    confirm=True,
+    examples=("schedule delete Lamp 1F3C... --yes", "schedule delete Lamp all --yes"),
+    by_mail=ByMail.YES,
+)
+async def schedule_delete(ctx: Context, args: Any) -> list[Result]:
+    """Delete one schedule rule, or all of them."""
+    rule_id = None if args.rule == "all" else args.rule
+
+    async def one(target: Target) -> Result:
+        gone = await target.device(ctx).schedule.delete(rule_id)
+        what = f"rule {rule_id}" if rule_id else f"all rules ({gone})"
+        return Text(f"{target.label}: deleted {what}", {"target": target.label, "deleted": gone})
+
+    return await for_each(ctx, _one_target(ctx, args.target), one)
+
+
+async def _enable(ctx: Context, args: Any, on: bool) -> list[Result]:
+    rule_id = args.rule
+
+    async def one(target: Target) -> Result:
+        await target.device(ctx).schedule.enable(rule_id, on)
+        what = f"rule {rule_id}" if rule_id else "schedule"
+        word = "enabled" if on else "disabled"
+        data = {"target": target.label, "rule": rule_id, "enabled": on}
+        return Text(f"{target.label}: {what} {word}", data)
+
+    return await for_each(ctx, _one_target(ctx, args.target), one)
+
+
+@command(
+    "schedule enable",
+    args=(TARGET, RULE),
+    permission="control",
+    examples=("schedule enable Lamp", "schedule enable Lamp 1F3C..."),
+    by_mail=ByMail.YES,
+)
+async def schedule_enable(ctx: Context, args: Any) -> list[Result]:
+    """Enable one rule, or the plug's whole schedule without a rule id."""
+    return await _enable(ctx, args, True)
+
+
+@command(
+    "schedule disable",
+    args=(TARGET, RULE),
+    permission="control",
+    examples=("schedule disable Lamp", "schedule disable Lamp 1F3C..."),
+    by_mail=ByMail.YES,
+)
+async def schedule_disable(ctx: Context, args: Any) -> list[Result]:
+    """Disable one rule, or the plug's whole schedule without a rule id."""
+    return await _enable(ctx, args, False)

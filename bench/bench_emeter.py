@@ -11,6 +11,14 @@ Three figures from the same plugs in the same run:
   (pacing, normalising, plausibility, statistics, one JSON line per sample on a pipe),
   counted from the JSON lines it prints, over the steady part of the run.
 
+``--user`` measures as a user sees it instead: every reading kshell delivered over a whole
+``emeter watch HOSTS --interval 0 --duration S --json`` run divided by the run's wall time
+from process start to exit (start-up, first connections and the stop included), against
+python-kasa's concurrent loop over the same plugs for the same S seconds (connections
+included), each side in its own process with its speedups (``--plain``: without: orjson,
+kasa-crypt and uvloop made unimportable on both sides). CPU per reading is the process's
+whole CPU time (start-up included) over its readings.
+
 The plugs run in another process (the npm ``tplink-smarthome-simulator``, or kshell's own
 simulator), so the client under test has a CPU to itself on a two-core machine.
 """
@@ -182,6 +190,124 @@ def kshell_watch(addresses: list[str], seconds: float, home: Path) -> tuple[floa
     return len(steady) / max(1e-9, hi - lo), len(stamps), flagged, cpu / len(stamps)
 
 
+# python-kasa's concurrent loop in a process of its own, so its CPU time can be read and its
+# speedups (orjson, kasa-crypt) blocked like ours
+KASA_LOOP = """
+import asyncio, json, resource, sys, time
+if {plain}:
+    sys.modules.update(dict.fromkeys(("orjson", "kasa_crypt", "uvloop")))
+from kasa.deviceconfig import DeviceConfig
+from kasa.protocols import IotProtocol
+from kasa.transports import XorTransport
+
+async def main(addresses, seconds):
+    protocols = [IotProtocol(transport=XorTransport(config=DeviceConfig(a))) for a in addresses]
+    count = 0
+    stop = time.perf_counter() + seconds
+
+    async def loop(proto):
+        nonlocal count
+        while time.perf_counter() < stop:
+            answer = await proto.query({request!r})
+            if "power" in answer["emeter"]["get_realtime"] or "power_mw" in answer["emeter"][
+                "get_realtime"
+            ]:
+                count += 1
+
+    await asyncio.gather(*(loop(p) for p in protocols))
+    for proto in protocols:
+        await proto.close()
+    return count
+
+count = asyncio.run(main({addresses!r}, {seconds!r}))
+usage = resource.getrusage(resource.RUSAGE_SELF)
+print(json.dumps({{"count": count, "cpu": usage.ru_utime + usage.ru_stime}}))
+"""
+
+# kshell's entry point with the speedups made unimportable (a plain install)
+PLAIN_SHELL = (
+    "import sys; sys.modules.update(dict.fromkeys(('orjson', 'kasa_crypt', 'uvloop'))); "
+    "from kshell.cli import main; sys.exit(main())"
+)
+
+
+def kasa_user(addresses: list[str], seconds: float, plain: bool) -> tuple[float, float]:
+    """python-kasa's readings per second over ``seconds`` (connections included), CPU each."""
+    code = KASA_LOOP.format(plain=plain, request=REQUEST, addresses=addresses, seconds=seconds)
+    proc = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, check=False
+    )
+    if proc.returncode != 0:
+        sys.exit(f"python-kasa failed: {proc.stderr[-500:]}")
+    result = json.loads(proc.stdout.strip().splitlines()[-1])
+    count = max(1, int(result["count"]))
+    return count / seconds, float(result["cpu"]) / count
+
+
+def kshell_user(
+    addresses: list[str], seconds: float, home: Path, plain: bool
+) -> tuple[float, int, float]:
+    """kshell's readings per second over the whole run, from process start to exit."""
+    home.mkdir(parents=True, exist_ok=True)
+    (home / "kshell.ini").write_text("[shell]\ntimeout = 5\n[discovery]\nrefresh_on_start = no\n")
+    entry = ["-c", PLAIN_SHELL] if plain else [str(ROOT / "shell.py")]
+    line = "emeter watch " + " ".join(addresses) + f" --interval 0 --duration {seconds:g}"
+    cmd = [sys.executable, *entry, "--home", str(home), "--json", "-c", line]
+    out_path = home / "samples.jsonl"
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    started = time.perf_counter()
+    with out_path.open("wb") as out:
+        proc = subprocess.run(cmd, stdout=out, stderr=subprocess.PIPE, cwd=ROOT, check=False)
+    wall = time.perf_counter() - started
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = (after.ru_utime + after.ru_stime) - (before.ru_utime + before.ru_stime)
+    with out_path.open("rb") as lines:
+        count = sum(1 for raw in lines if raw.startswith(b'{"t":') and b'"status":"ok"' in raw)
+    if not count:
+        sys.exit(f"kshell printed no samples: {proc.stderr.decode()[-500:]}")
+    return count / wall, count, cpu / count
+
+
+def main_user(args: argparse.Namespace, addresses: list[str]) -> None:
+    import statistics
+    import tempfile
+
+    label = "without speedups" if args.plain else "with speedups"
+    theirs, ours = [], []
+    for r in range(args.rounds):  # alternate who goes first, a fresh simulator each time
+        for who in ("kasa", "kshell") if r % 2 == 0 else ("kshell", "kasa"):
+            sim = start_npm(addresses) if args.sim == "npm" else start_kshell(addresses)
+            try:
+                if who == "kasa":
+                    rate, cpu = kasa_user(addresses, args.seconds, args.plain)
+                    theirs.append(rate)
+                    print(
+                        f"  round {r + 1}: python-kasa {rate:9,.0f} readings/s, "
+                        f"{cpu * 1e6:6.1f} us CPU each"
+                    )
+                else:
+                    with tempfile.TemporaryDirectory(prefix="kshell-bench-") as tmp:
+                        rate, total, cpu = kshell_user(
+                            addresses, args.seconds, Path(tmp) / "home", args.plain
+                        )
+                    ours.append(rate)
+                    print(
+                        f"  round {r + 1}: kshell      {rate:9,.0f} readings/s, "
+                        f"{cpu * 1e6:6.1f} us CPU each ({total} readings)"
+                    )
+            finally:
+                if sim.stdin:
+                    sim.stdin.close()
+                sim.terminate()
+                sim.wait(10)
+    best, rate = statistics.median(theirs), statistics.median(ours)
+    print(
+        f"as a user sees it, {label}: kshell {rate:,.0f}/s, python-kasa {best:,.0f}/s "
+        f"(medians): {rate / best:.2f}x ({args.plugs} plugs, {args.seconds:g} s, "
+        f"{args.rounds} rounds, {args.sim} simulator)"
+    )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--plugs", type=int, default=100)
@@ -189,8 +315,13 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--sim", choices=("npm", "kshell"), default="npm")
     parser.add_argument("--skip-naive", action="store_true")
+    parser.add_argument("--user", action="store_true", help="whole runs, from process start")
+    parser.add_argument("--plain", action="store_true", help="--user without any speedups")
     args = parser.parse_args()
     addresses = hosts(args.plugs)
+    if args.user:
+        main_user(args, addresses)
+        return
     import statistics
     import tempfile
 

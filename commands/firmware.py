@@ -190,7 +190,7 @@ async def firmware_stage(ctx: Context, args: Any) -> Any:
     options = StageOptions(
         force=bool(args.force), dry_run=bool(args.dry_run), bind=args.bind, port=args.port or 0
     )
-    return FirmwareFlow(ctx, args, targets, image, options)
+    return FirmwareFlow(ctx, targets, image, options)
 
 
 @command(

@@ -20,6 +20,7 @@ from kshell.history.store import HistoryStore
 
 from kshell.context import Context
 from kshell.errors import KshellError, UsageError
+from kshell.events import Row
 from kshell.grammar import split_commands
 from kshell.output import Output
 from kshell.results import Failure, Result, Text
@@ -106,9 +107,8 @@ class _Relay(Output):
     def note(self, text: str) -> None:
         self.queue.put_nowait(Text(text))
 
-    async def stream(self, results: AsyncIterator[Result]) -> None:
-        async for result in results:
-            self.queue.put_nowait(result)
+    def emit_row(self, row: Row) -> None:
+        self.queue.put_nowait(row)
 
 
 _DONE = object()
@@ -116,7 +116,7 @@ _DONE = object()
 
 async def run_steps(
     ctx: Context, steps: list[Step], *, step: bool = False, keep_going: bool = False
-) -> AsyncIterator[Result]:
+) -> AsyncIterator[Result | Row]:
     """Run each step through the dispatcher, yielding its results as they arrive."""
     failed = ran = 0
     for item in steps:

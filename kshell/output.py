@@ -18,11 +18,13 @@ import json
 import os
 import re
 import sys
-from collections.abc import AsyncIterator
-from typing import Any, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
 
 from kshell.errors import KshellError
 from kshell.results import Chart, Failure, Record, Result, Table, Text, error_json
+
+if TYPE_CHECKING:
+    from kshell.events import Row
 
 # Controls and everything that breaks a line somewhere (str.splitlines, a terminal, a mail
 # client, JavaScript), plus the bidi overrides that reorder what a line seems to say.
@@ -137,15 +139,23 @@ def json_safe(text: str) -> str:
     """JSON text with nothing that breaks a line raw. Both writers leave U+2028/2029, NEL and
     the other C1 controls raw; they only ever occur inside strings, so their \\u escapes
     keep the JSON what it was."""
+    if text.isascii():  # what every sample line is: nothing to look for
+        return text
     return _JSON_RAW.sub(_json_escape, text) if _JSON_RAW.search(text) else text
 
 
+# one encoder made once: json.dumps with options builds a new one for every line
+_STDLIB_ENCODER = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False, default=str)
+
+
 def _stdlib_json(obj: Any) -> str:
-    return json.dumps(obj, separators=(",", ":"), ensure_ascii=False, default=str)
+    return _STDLIB_ENCODER.encode(obj)
 
 
 try:  # the speedups extra: a stream of samples spends much of its time here
     import orjson as _orjson
+
+    FAST_ENCODER = True  # faster than a row's own json_text()
 
     def json_line(obj: Any) -> str:
         try:
@@ -155,6 +165,7 @@ try:  # the speedups extra: a stream of samples spends much of its time here
         return json_safe(text)
 
 except ImportError:
+    FAST_ENCODER = False
 
     def json_line(obj: Any) -> str:
         return json_safe(_stdlib_json(obj))
@@ -196,6 +207,14 @@ class Output:
                 return
         self._write(self.out, text)
 
+    def emit_row(self, row: Row) -> None:
+        """A stream's row (a meter sample): its JSON object or its line, nothing built between."""
+        if self.as_json:
+            text = None if FAST_ENCODER else row.json_text()
+            self._write(self.out, json_line(row.json()) if text is None else json_safe(text))
+        else:
+            self._write(self.out, clean_lines(row.line()))
+
     def error(self, error: KshellError) -> None:
         if self.as_json:
             self._write(self.err, json_line(error_json(error)))
@@ -206,15 +225,6 @@ class Output:
         """A side remark for a person (never on stdout in JSON mode); never stops a run."""
         with contextlib.suppress(OutputClosed):
             self._write(self.err if self.as_json else self.out, clean_lines(text))
-
-    async def stream(self, results: AsyncIterator[Result]) -> None:
-        """A stream of results: a live view on a terminal when the stream offers one."""
-        live = getattr(results, "live_view", None)
-        if live is not None and self.interactive_view:
-            await live(self)
-            return
-        async for result in results:
-            self.emit(result)
 
     def _write(self, stream: TextIO, text: str) -> None:
         if not self.closed:

@@ -8,12 +8,15 @@ as interrupted. Nothing here draws: the output shows the events as they come.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import time
+from collections.abc import AsyncGenerator
 from dataclasses import dataclass, field
+from functools import partial
 
 from kshell.context import Context
 from kshell.errors import KshellError, TransportError
+from kshell.events import Event, Stream
+from kshell.fanin import FanIn
 from kshell.results import Failure, Result, Text
 from kshell.targets import Target, learn_link
 
@@ -68,7 +71,7 @@ class Tally:
         return Text(text, data)
 
 
-class Ping:
+class Ping(Stream):
     """The stream ``ping`` returns: reply events as they come, then one summary per plug."""
 
     def __init__(self, ctx: Context, targets: list[Target], count: int, interval: float) -> None:
@@ -76,47 +79,26 @@ class Ping:
         self.tallies = [Tally(t) for t in targets]
         self.count = count
         self.interval = interval
-        self.queue: asyncio.Queue[Result | None] = asyncio.Queue()
-        self.tasks: list[asyncio.Task[None]] = []
-        self.pending: list[Result] | None = None  # the summaries, once the pings are over
-        self.interrupted = False
+        self._fan: FanIn[Result] = FanIn()
 
-    def __aiter__(self) -> Ping:
-        return self
-
-    async def __anext__(self) -> Result:
-        if not self.tasks and self.pending is None:
-            self.tasks = [asyncio.ensure_future(self._ping(t)) for t in self.tallies]
-        while self.pending is None:
-            try:
-                item = await self.queue.get()
-            except (asyncio.CancelledError, KeyboardInterrupt):
-                self.interrupted = True
-                await asyncio.shield(self._stop())
-                self.pending = self._summaries()
-                break
-            if item is not None:
-                return item
-            if all(task.done() for task in self.tasks):
-                self.pending = self._summaries()
-        if self.pending:
-            return self.pending.pop(0)
-        if self.interrupted:
+    async def events(self) -> AsyncGenerator[Event, None]:
+        self._fan.start(partial(self._ping, tally) for tally in self.tallies)
+        interrupted = False
+        try:
+            async for item in self._fan.items():
+                yield item
+        except (asyncio.CancelledError, KeyboardInterrupt):
+            interrupted = True
+            await asyncio.shield(self._fan.cancel())
+        self.ctx.cache.save()
+        for tally in self.tallies:
+            yield tally.summary(interrupted)
+        if interrupted:
             raise asyncio.CancelledError  # Ctrl-C goes on to stop the command line
-        raise StopAsyncIteration
 
     async def aclose(self) -> None:
-        await self._stop()
-
-    async def _stop(self) -> None:
-        for task in self.tasks:
-            task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await asyncio.gather(*self.tasks, return_exceptions=True)
-
-    def _summaries(self) -> list[Result]:
-        self.ctx.cache.save()
-        return [tally.summary(self.interrupted) for tally in self.tallies]
+        await super().aclose()
+        await self._fan.cancel()
 
     async def _ping(self, tally: Tally) -> None:
         target = tally.target
@@ -125,24 +107,21 @@ class Ping:
         except KshellError:
             pass  # the first request says what is wrong
         device = target.device(self.ctx)
-        try:
-            for seq in range(1, self.count + 1):
-                if seq > 1:
-                    await asyncio.sleep(self.interval)
-                started = time.perf_counter()
-                try:
-                    await device.ping()
-                except KshellError as exc:
-                    tally.sent += 1
-                    tally.last_error = exc.message
-                    if isinstance(exc, TransportError):
-                        self.ctx.cache.mark(target.host, target.port, online=False)
-                    self.queue.put_nowait(tally.reply(seq, None, exc.message))
-                    continue
-                rtt = (time.perf_counter() - started) * 1000
+        for seq in range(1, self.count + 1):
+            if seq > 1:
+                await asyncio.sleep(self.interval)
+            started = time.perf_counter()
+            try:
+                await device.ping()
+            except KshellError as exc:
                 tally.sent += 1
-                tally.times.append(rtt)
-                self.ctx.cache.mark(target.host, target.port, online=True)
-                self.queue.put_nowait(tally.reply(seq, rtt))
-        finally:
-            self.queue.put_nowait(None)  # this plug is done (or stopped)
+                tally.last_error = exc.message
+                if isinstance(exc, TransportError):
+                    self.ctx.cache.mark(target.host, target.port, online=False)
+                self._fan.emit(tally.reply(seq, None, exc.message))
+                continue
+            rtt = (time.perf_counter() - started) * 1000
+            tally.sent += 1
+            tally.times.append(rtt)
+            self.ctx.cache.mark(target.host, target.port, online=True)
+            self._fan.emit(tally.reply(seq, rtt))

@@ -30,12 +30,13 @@ def _py_encrypt(plain: bytes) -> bytes:
 
 
 def _py_decrypt(cipher: bytes) -> bytes:
-    key = FIRST_KEY
-    out = bytearray(len(cipher))
-    for i, byte in enumerate(cipher):
-        out[i] = key ^ byte
-        key = byte
-    return bytes(out)
+    # each byte's key is the cipher byte before it: the whole answer XORed at once with the
+    # cipher shifted by one (as big integers, in C), not a Python loop over every byte
+    if not cipher:
+        return b""
+    keys = bytes((FIRST_KEY,)) + cipher[:-1]
+    plain = int.from_bytes(cipher, "big") ^ int.from_bytes(keys, "big")
+    return plain.to_bytes(len(cipher), "big")
 
 
 try:  # optional C implementation (the speedups extra), same results

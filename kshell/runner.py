@@ -10,16 +10,18 @@ from __future__ import annotations
 
 import asyncio
 import traceback
-from collections.abc import AsyncIterator, Coroutine
+from collections.abc import AsyncIterable, Coroutine
 from typing import Any
 
 from kshell import gate
 from kshell.context import Context
 from kshell.errors import KshellError, Refused
+from kshell.events import Confirm, Stream
 from kshell.grammar import Line, split_commands
 from kshell.output import Output, OutputClosed
 from kshell.registry import Command, parse_args
 from kshell.results import Failure, Text
+from kshell.views import Answer
 
 # A stream that stops itself at its mail time limit (a watch) still gets to say its summary.
 LIMIT_GRACE_S = 2.0
@@ -66,7 +68,11 @@ async def _execute(ctx: Context, cmd: Command, args: Any, line: Line, output: Ou
     if cmd.confirm is True and not await confirmed(ctx, args, f"{line.text} -- go ahead?"):
         output.emit(Text("cancelled", {"cancelled": True}))
         return True
-    return await deliver(await cmd.func(ctx, args), output)
+
+    async def answer(question: Confirm) -> bool:
+        return await confirmed(ctx, args, question.question)
+
+    return await deliver(await cmd.func(ctx, args), output, answer)
 
 
 async def _within_limit(ctx: Context, cmd: Command, work: Coroutine[Any, Any, bool]) -> bool:
@@ -91,41 +97,26 @@ async def confirmed(ctx: Context, args: Any, question: str) -> bool:
     return await ctx.ask(question)
 
 
-async def deliver(result: Any, output: Output) -> bool:
-    """Send a command's return value to the output; False if any part failed."""
+async def deliver(result: Any, output: Output, answer: Answer | None = None) -> bool:
+    """Send a command's return value to the output; False if any part failed.
+
+    A stream (long work) goes to the view of the output's surface; its questions go to
+    ``answer`` (none given: nobody can answer, so a question is refused)."""
     if result is None:
         return True
-    if hasattr(result, "__aiter__"):
-        watcher = _FailureWatch(result)
+    if isinstance(result, AsyncIterable):  # a Stream, or a replay's results
+        from kshell.views import show
+
         try:
-            await output.stream(watcher)
+            return await show(result, output, answer or _nobody)
         finally:
-            close = getattr(result, "aclose", None)
-            if close is not None:  # a stream left early (an output error) still cleans up
-                await close()
-        # a live view reads the stream itself, past the watcher: the stream may say `failed`
-        return not watcher.failed and not getattr(result, "failed", False)
+            if isinstance(result, Stream):  # a stream left early (an output error) cleans up
+                await result.aclose()
     items = result if isinstance(result, list) else [result]
     for item in items:
         output.emit(item)
     return not any(isinstance(item, Failure) for item in items)
 
 
-class _FailureWatch:
-    """Passes a stream through, remembering whether any item was a Failure."""
-
-    def __init__(self, inner: AsyncIterator[Any]) -> None:
-        self.inner = inner
-        self.failed = False
-        live = getattr(inner, "live_view", None)
-        if live is not None:
-            self.live_view = live
-
-    def __aiter__(self) -> _FailureWatch:
-        return self
-
-    async def __anext__(self) -> Any:
-        item = await self.inner.__anext__()
-        if isinstance(item, Failure):
-            self.failed = True
-        return item
+async def _nobody(question: Confirm) -> bool:
+    raise Refused("this command asks before acting and nobody can answer here: add --yes")

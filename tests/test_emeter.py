@@ -10,8 +10,8 @@ import pytest
 
 from kshell import emeter
 from kshell.errors import ProtocolError
-from kshell.liveview import sparkline
 from kshell.targets import Target
+from kshell.views.meters import sparkline
 from kshell.watch import Meter, Sample, SampleWriter, backoff
 
 # answers as real plugs give them (python-kasa's fixtures HS110(EU) 1.0 1.2.5 and
@@ -298,7 +298,7 @@ def test_the_live_frame_marks_flagged_and_offline_rows():
     import io
     from types import SimpleNamespace
 
-    from kshell.liveview import LiveView
+    from kshell.views.meters import LiveView
 
     ok, bad, gone = (Meter(Target(f"127.30.9.{n}")) for n in (5, 6, 7))
     for meter in (ok, bad):

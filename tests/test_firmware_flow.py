@@ -466,7 +466,6 @@ def test_an_output_that_breaks_mid_flow_still_stops_the_server_and_the_polling(t
 
 def test_a_simulator_image_never_goes_to_a_plug_off_loopback(tmp_path, monkeypatch):
     """The demo image (and any file in the simulator's format) is for 127.x plugs only."""
-    from kshell import flash
     from kshell.app import build_context
     from kshell.output import Collector
     from kshell.runner import run_line
@@ -478,7 +477,9 @@ def test_a_simulator_image_never_goes_to_a_plug_off_loopback(tmp_path, monkeypat
     async def seems_real(target):  # type: ignore[no-untyped-def]
         return "203.0.113.40"  # as if the plug were on a real network (TEST-NET-3, never sent to)
 
-    monkeypatch.setattr(flash, "_plug_ip", seems_real)
+    from kshell.flash import checks
+
+    monkeypatch.setattr(checks, "plug_ip", seems_real)
 
     async def scenario() -> tuple[bool, str]:
         ctx = build_context(SimpleNamespace(home=str(home), config=None, commands=[]))

@@ -68,7 +68,8 @@ def test_flash_minus_5_is_a_clear_error_naming_the_step(npm_peer, tmp_path):
     """The flash step on its own (the peer never completes a download, so the flow
     cannot reach it through the command)."""
     from kshell.app import build_context
-    from kshell.flash import FirmwareError, FirmwareFlow, PlugRun, StageOptions
+    from kshell.flash import FirmwareError, PlugRun, Settings
+    from kshell.flash.reboot import flash
     from kshell.fwlibrary import Library, choose_image
     from kshell.targets import resolve
 
@@ -80,10 +81,9 @@ def test_flash_minus_5_is_a_clear_error_naming_the_step(npm_peer, tmp_path):
         try:
             image = choose_image(Library(tmp_path / "lib"), "hs100.bin")
             target = resolve(ctx, HOST)[0]
-            flow = FirmwareFlow(ctx, SimpleNamespace(yes=True), [target], image, StageOptions())
             run = PlugRun(target, "HS100(US)", "1.0", "1.2.5", flash_time=1, reboot_time=1)
             with pytest.raises(FirmwareError) as caught:
-                await flow._flash(run, lambda item: None)
+                await flash(ctx, run, image, Settings(), lambda item: None)
             return caught.value
         finally:
             ctx.close_connections()

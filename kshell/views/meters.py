@@ -1,5 +1,8 @@
 """A table redrawn in place on a terminal, with sparklines: the ``emeter watch`` view.
 
+The watch's samples and failures show in its rows (its figures are kept by the watch);
+the summary comes after the last frame.
+
 Plain ANSI (cursor up, erase line), no full-screen library: the view sits below the
 prompt's scrollback like any command's output, and what is left when it ends is the last
 frame. Lines are cut to the terminal's width so none wraps (a wrapped line would throw
@@ -8,15 +11,16 @@ the cursor arithmetic off). Everything a plug says passes through ``output.clean
 
 from __future__ import annotations
 
+import asyncio
 import os
-from collections.abc import Iterable
+from collections.abc import AsyncIterable, Iterable
 from datetime import timedelta
-from typing import TYPE_CHECKING, TextIO
+from typing import TextIO
 
-from kshell.output import clean
-
-if TYPE_CHECKING:
-    from kshell.watch import Meter, Watch
+from kshell.events import Progress, Row
+from kshell.output import Output, clean
+from kshell.results import Failure, Result
+from kshell.watch import Meter, Watch
 
 BARS = "▁▂▃▄▅▆▇█"
 HIDE, SHOW, ERASE_LINE, ERASE_BELOW = "\x1b[?25l", "\x1b[?25h", "\x1b[2K", "\x1b[J"
@@ -40,6 +44,37 @@ def sparkline(points: Iterable[float | None | str]) -> str:
         else:
             out.append(BARS[min(7, int((p - lo) / span * 8))])
     return "".join(out)
+
+
+async def show_meters(
+    watch: Watch, events: AsyncIterable[Result | Row | Progress], output: Output
+) -> None:
+    """Redraw the table until the watch ends or Ctrl-C; then the summary."""
+    view = LiveView(output.out, color=output.color)
+    after: list[Result] = []
+    interrupted = False
+    drawer = asyncio.create_task(_redraw(view, watch))
+    try:
+        async for event in events:
+            if not isinstance(event, Row | Progress | Failure):
+                after.append(event)  # the summary: below the last frame
+    except (asyncio.CancelledError, KeyboardInterrupt):
+        interrupted = True
+    finally:
+        drawer.cancel()
+        await asyncio.gather(drawer, return_exceptions=True)
+        view.draw(watch, final=True)
+        view.close()
+    for result in after:
+        output.emit(result)
+    if interrupted:
+        raise asyncio.CancelledError  # Ctrl-C goes on to stop the command line
+
+
+async def _redraw(view: LiveView, watch: Watch) -> None:
+    while True:
+        view.draw(watch)
+        await asyncio.sleep(view.period)
 
 
 def _label(meter: Meter) -> str:

@@ -1,0 +1,150 @@
+"""One task per plug: polls that plug's meters in turn over its kept-open connection.
+
+At most one request is ever in flight per plug. A plug that fails is marked offline and
+retried after a growing back-off while the others go on.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import TYPE_CHECKING
+
+from kshell import emeter
+from kshell.context import Context
+from kshell.device import Device
+from kshell.errors import DeviceError, KshellError, UnsupportedDevice
+from kshell.results import Failure
+from kshell.targets import Target, refresh
+from kshell.watch.sample import Sample
+from kshell.watch.schedule import Schedule, backoff
+from kshell.watch.stats import Meter
+
+if TYPE_CHECKING:
+    from kshell.watch import Watch
+
+
+class PlugPoller:
+    """Polls the meters of one plug in turn; owns its back-off."""
+
+    def __init__(
+        self, ctx: Context, target: Target, meters: list[Meter], watch: Watch, schedule: Schedule
+    ) -> None:
+        self.ctx = ctx
+        self.target = target
+        self.meters = meters  # placeholder row until the plug has been read once
+        self.watch = watch
+        self.schedule = schedule
+        self.device: Device | None = None
+        self.failures = 0
+        self.ready = False
+
+    async def run(self) -> None:
+        schedule = self.schedule
+        r: int | None = 0
+        while True:
+            r = await schedule.wait(r or 0)
+            if r is None:
+                return
+            try:
+                answered = await self.poll(r)
+            except _NoMeter:
+                return
+            if answered:
+                if self.failures:  # back after an outage
+                    self.ctx.cache.mark(self.target.host, self.target.port, online=True)
+                self.failures = 0
+                r += 1
+            else:
+                self.failures += 1
+                delay = backoff(self.failures, schedule.interval)
+                if schedule.interval > 0:
+                    r = schedule.round_after(r, delay)
+                elif await schedule.sleep(delay):
+                    r = max(r + 1, schedule.rounds_seen - 1)  # rejoin the others' front
+                else:
+                    return
+
+    async def setup(self) -> None:
+        """Read sysinfo once: which meters (outlets) to poll and against what rating."""
+        target = self.target
+        device = await refresh(self.ctx, target)
+        state = device.state
+        if not state.has_meter:
+            raise UnsupportedDevice(
+                f"{state.model} has no energy meter (no ENE in its features)",
+                target=target.label,
+            )
+        rating = emeter.rating_for(state.model)
+        kids = state.children
+        if kids and target.child_id is None:  # a whole strip: one row per outlet
+            wanted = [Target(target.host, target.port, target.record, c.id, c.number) for c in kids]
+        else:
+            wanted = [target]
+        old = {m.target.child_id: m for m in self.meters}
+        meters = []
+        for t in wanted:
+            meter = old.get(t.child_id) or Meter(t, self.meters[0].max_gap)
+            meter.target, meter.rating = t, rating
+            meter.label, meter.outlet = t.label, t.outlet  # the alias, once it is known
+            meter.name = next((c.alias for c in kids if c.id == t.child_id), "")
+            meters.append(meter)
+        self.watch.replace_meters(self.meters, meters)
+        self.meters = meters
+        self.device = device
+        self.ready = True
+
+    async def poll(self, r: int) -> bool:
+        """One round over this plug's meters; False when the plug did not answer."""
+        try:
+            if not self.ready:
+                await self.setup()
+        except UnsupportedDevice as exc:  # said once; its row says why it stays empty
+            for meter in self.meters:
+                meter.status, meter.note = "no meter", exc.message
+            await self.watch.put(Failure(exc))
+            raise _NoMeter from None
+        except KshellError as exc:
+            await self._offline(r, exc)
+            return False
+        assert self.device is not None
+        read = self.device.meter.read
+        stopping = self.schedule.stopping
+        watch = self.watch
+        for meter in self.meters:
+            if stopping.is_set():
+                break
+            try:
+                reading = await read(meter.target.child_id)
+            except DeviceError as exc:  # it answered, with an error: keep the pace
+                meter.status, meter.note = "error", exc.message
+                await watch.put(Failure(labelled(exc, meter.label)))
+                continue
+            except KshellError as exc:
+                await self._offline(r, exc)
+                return False
+            flags, reset = meter.judge(reading)
+            sample = Sample(time.time(), r, meter, reading, flags, reset)
+            meter.record(sample)
+            watch.last_power[meter.label] = reading.power_w
+            if not watch.emit(sample):  # the output is behind: wait for it (no coroutine else)
+                await watch.put(sample)
+        return True
+
+    async def _offline(self, r: int, exc: KshellError) -> None:
+        self.ctx.cache.mark(self.target.host, self.target.port, online=False)
+        await self.watch.put(Failure(labelled(exc, self.target.label)))
+        now = time.time()
+        for meter in self.meters:
+            sample = Sample(now, r, meter, error=exc)
+            meter.record(sample)
+            self.watch.write(sample)
+
+
+class _NoMeter(Exception):
+    """This plug cannot be watched: stop its task, the others go on."""
+
+
+def labelled(exc: KshellError, label: str) -> KshellError:
+    if not exc.target or label not in str(exc.target):
+        exc.target = f"{label} ({exc.target})" if exc.target else label
+    return exc

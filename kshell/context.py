@@ -1,7 +1,8 @@
 """Transition only: ``Context`` is now ``kshell.session.Session``.
 
-Branches started before the rename (new command files, the event streams) still import
-``Context`` from here; once they are merged, this module goes.
+Nothing in kshell/, commands/ or history/ imports this module any more; branches started
+before the rename (and a user's command module written against it) still may. It goes once
+they are merged.
 """
 
 from kshell.session import Session as Context

@@ -15,10 +15,10 @@ from collections.abc import AsyncGenerator
 from pathlib import Path
 from typing import ClassVar
 
-from kshell.context import Context
 from kshell.events import Event, Stream, ViewKind
 from kshell.fanin import FanIn
 from kshell.results import Failure, Table
+from kshell.session import Session
 from kshell.targets import Target
 from kshell.watch.poller import PlugPoller
 from kshell.watch.sample import Sample, iso_time, num
@@ -39,7 +39,7 @@ class Watch(Stream):
 
     def __init__(
         self,
-        ctx: Context,
+        ctx: Session,
         targets: list[Target],
         *,
         interval: float,

@@ -94,6 +94,8 @@ async def discover(ctx: Session, args: Any) -> Result:
     timeout = args.timeout if args.timeout is not None else ctx.discovery_timeout
     if timeout <= 0 or timeout > 120:
         raise UsageError("discover: --timeout must be between 0 and 120 seconds")
+    # the names stored before asking: an answer never undoes a rename made meanwhile
+    names = {(r.host, r.port): r.alias for r in ctx.cache.all()}
     if args.cidr:
         hosts = discovery.sweep_hosts(args.cidr)
         report, heard = await asyncio.gather(
@@ -104,19 +106,23 @@ async def discover(ctx: Session, args: Any) -> Result:
     else:
         plan = broadcast_plan(ctx, args.target)
         ended = asyncio.Event()  # the old generation's round ended: so does the listening
+        answered = discovery.Answered([a for _, a in plan])  # --target: ends when all have
 
         async def old_generation() -> Any:
             try:
-                return await discovery.broadcast(plan, port, timeout, tcp_port=tcp_port)
+                return await discovery.broadcast(
+                    plan, port, timeout, tcp_port=tcp_port, answered=answered
+                )
             finally:
                 ended.set()
 
         report, heard = await asyncio.gather(
-            old_generation(), current.listen(ctx, [a for _, a in plan], timeout, ended)
+            old_generation(),
+            current.listen(ctx, [a for _, a in plan], timeout, ended, answered),
         )
         how = "broadcast"
     merged = await current.store(ctx, heard, how)
-    return await _merge_report(ctx, report, args.verbose, merged)
+    return await _merge_report(ctx, report, args.verbose, merged, names)
 
 
 def broadcast_plan(ctx: Session, chosen: list[str]) -> list[tuple[str, str]]:
@@ -129,14 +135,19 @@ def broadcast_plan(ctx: Session, chosen: list[str]) -> list[tuple[str, str]]:
     return [("target", address) for address in wanted]
 
 
-async def _merge_report(ctx: Session, report: Any, verbose: bool, merged: Any) -> Table:
+async def _merge_report(
+    ctx: Session, report: Any, verbose: bool, merged: Any, names: dict[tuple[str, int], str]
+) -> Table:
     """Store what answered (only that: silence marks nothing offline) and describe the round."""
     import asyncio
 
     from kshell.targets import remember
 
     seen = await asyncio.gather(
-        *(remember(ctx, f.host, f.port, f.info, f.how) for f in report.found)
+        *(
+            remember(ctx, f.host, f.port, f.info, f.how, alias_was=names.get((f.host, f.port)))
+            for f in report.found
+        )
     )
     rows, conflicts = [], []
     for found, observation in zip(report.found, seen, strict=True):
@@ -318,6 +329,11 @@ async def forget(ctx: Session, args: Any) -> list[Result]:
         for t in targets:
             if t.record is None:
                 out.append(Failure(TargetError(f"{t.address} is not in the device list")))
+                continue
+            if t.child_id is not None:  # removing the record would drop the whole strip
+                strip = t.record.alias or t.record.address
+                why = f"outlets cannot be forgotten alone; forget the strip: forget '{strip}'"
+                out.append(Failure(TargetError(why, target=t.label)))
                 continue
             if not ctx.cache.remove(t.record):  # another kshell forgot or moved it meanwhile
                 out.append(Failure(TargetError(f"{t.address} is no longer in the device list")))

@@ -16,7 +16,7 @@ from kshell.errors import DeviceError, KshellError, UnsupportedDevice, UsageErro
 from kshell.registry import Arg, ByMail, Opt, command
 from kshell.results import Result, Text
 from kshell.session import Session
-from kshell.targets import Target, for_each, refresh, resolve_all
+from kshell.targets import Target, for_each, refresh, resolve_all, resolve_capable
 
 if TYPE_CHECKING:
     from kshell.device import Device, Info
@@ -31,6 +31,13 @@ METERED = Arg(
     "targets",
     "targets",
     "plugs with a meter: alias, host[:port], MAC, all, or alias/N",
+    needs=("emeter",),
+)
+WATCHED = Arg(
+    "targets",
+    "targets",
+    "plugs to watch (default: the one in use, else all)",
+    optional=True,
     needs=("emeter",),
 )
 MAX_COUNT = 10_000_000
@@ -72,7 +79,9 @@ async def emeter_now(ctx: Session, args: Any) -> list[Result]:
             return readings[0]
         return _strip_reading(target, state.model, rating, readings)
 
-    return await for_each(ctx, resolve_all(ctx, args.targets), one)
+    targets, skipped = resolve_capable(ctx, args.targets, METERED.needs)
+    results = await for_each(ctx, targets, one)
+    return results + [skipped] if skipped else results
 
 
 def _outlets(target: Target, state: Info) -> list[Target]:
@@ -168,15 +177,7 @@ def _v(value: float | None, digits: int) -> str:
 # -- emeter watch -----------------------------------------------------------------------------
 @command(
     "emeter watch",
-    args=(
-        Arg(
-            "targets",
-            "targets",
-            "plugs to watch (default: the one in use, else all)",
-            optional=True,
-            needs=("emeter",),
-        ),
-    ),
+    args=(WATCHED,),
     options=(
         Opt("--interval", "float", "seconds between rounds (default 1; 0: as fast as they answer)"),
         Opt("--count", "int", "stop after N polling rounds"),
@@ -225,13 +226,10 @@ async def watch(ctx: Session, args: Any) -> Any:
     if ctx.invocation.by_mail:  # end by itself, with a summary, before the gate stops it
         duration = min(duration or MAIL_MAX_S, MAIL_MAX_S)
     words = args.targets or ([ctx.current] if ctx.current else ["all"])
-    targets = resolve_all(ctx, words)
-    if any(w.lower() == "all" for w in words):
-        # `all` means every plug known to have a meter; named plugs are tried regardless
-        named = resolve_all(ctx, [w for w in words if w.lower() != "all"]) if len(words) > 1 else []
-        targets = [t for t in targets if (t.record and t.record.emeter) or t in named]
-        if not targets:
-            raise UsageError("emeter watch: no known plug has an energy meter (run discover)")
+    # `all` means every plug that has a meter (the Arg's needs); named plugs are tried regardless
+    targets, _skipped = resolve_capable(ctx, words, WATCHED.needs)
+    if not targets:
+        raise UsageError("emeter watch: no known plug has an energy meter (run discover)")
     return Watch(ctx, targets, interval=interval, count=args.count, duration=duration, out=out)
 
 

@@ -14,7 +14,7 @@ from kshell.registry import Arg, ByMail, Opt, command
 from kshell.results import Result, Text
 from kshell.session import Session
 from kshell.targets import TARGETS_ARG as TARGETS
-from kshell.targets import Target, for_each, refresh, resolve_all, state_word
+from kshell.targets import Target, for_each, refresh, resolve_all, resolve_capable, state_word
 
 
 async def _switch(ctx: Session, words: list[str], want: bool | None) -> list[Result]:
@@ -71,10 +71,13 @@ async def toggle(ctx: Session, args: Any) -> list[Result]:
     return await _switch(ctx, args.targets, None)
 
 
+LED_TARGET = Arg("target", "target", "plug", needs=("led",))
+
+
 @command(
     "led",
     args=(
-        Arg("target", "target", "plug", needs=("led",)),
+        LED_TARGET,
         Arg(
             "state",
             "choice",
@@ -101,7 +104,9 @@ async def led(ctx: Session, args: Any) -> list[Result]:
             {"target": target.label, "host": target.host, "led": state_word(lit)},
         )
 
-    return await for_each(ctx, resolve_all(ctx, [word]), one)
+    targets, skipped = resolve_capable(ctx, [word], LED_TARGET.needs)
+    results = await for_each(ctx, targets, one)
+    return results + [skipped] if skipped else results
 
 
 @command(

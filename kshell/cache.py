@@ -300,12 +300,16 @@ class DeviceCache:
 
     # --- writing, record by record ------------------------------------------------------
 
-    def observe(self, record: DeviceRecord, *, move: bool = False) -> Observation:
+    def observe(
+        self, record: DeviceRecord, *, move: bool = False, alias_was: str | None = None
+    ) -> Observation:
         """Store what a plug just said about itself (it answered, so it is online).
 
         Only this plug's row is touched. When its MAC is known at another address, nothing is
         stored and the known plug comes back as ``conflict``, unless ``move`` says the old
-        address no longer answers with that MAC (then the row moves here).
+        address no longer answers with that MAC (then the row moves here). ``alias_was``: the
+        stored name when the plug was asked; if another process renamed it since, the answer
+        predates that rename and the new name stays.
         """
         address = (record.host, record.port)
         with self._write() as db:
@@ -325,6 +329,8 @@ class DeviceCache:
             elif here is not None and here.mac and record.mac and here.mac != record.mac:
                 # another plug took this address (DHCP): the old plug's row goes
                 db.execute("DELETE FROM devices WHERE host = ? AND port = ?", address)
+            elif here is not None and alias_was is not None and here.alias != alias_was:
+                record.alias = here.alias
             upsert(db, record)
         return Observation(record, moved_from=moved_from)
 

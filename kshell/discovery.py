@@ -94,6 +94,22 @@ def is_unicast(address: str) -> bool:
     return all(address != iface.broadcast for iface in interfaces())
 
 
+class Answered:
+    """``discover --target`` of single plugs: the round ends once each has answered, on
+    either protocol (a current-generation plug once its read is done). Shared by both."""
+
+    def __init__(self, addresses: list[str]) -> None:
+        unicast = bool(addresses) and all(is_unicast(a) for a in addresses)
+        self.wanted = set(addresses) if unicast else set()
+        self.heard: set[str] = set()
+        self.everyone = asyncio.Event()
+
+    def __call__(self, host: str) -> None:
+        self.heard.add(host)
+        if self.wanted and self.wanted <= self.heard:
+            self.everyone.set()
+
+
 class _Round(asyncio.DatagramProtocol):
     """One discovery round: every answer once, and every send error by destination.
 
@@ -129,7 +145,12 @@ class _Round(asyncio.DatagramProtocol):
 
 
 async def _udp_round(
-    addresses: list[str], request: dict[str, Any], port: int, timeout: float, on_answer: Any
+    addresses: list[str],
+    request: dict[str, Any],
+    port: int,
+    timeout: float,
+    on_answer: Any,
+    until: asyncio.Event | None = None,
 ) -> _Round:
     """Send ``request`` to each address twice; collect answers until ``timeout``, or until
     every address has answered when all of them are single plugs (``discover --target``)."""
@@ -157,12 +178,22 @@ async def _udp_round(
                 if attempt == 0:
                     await asyncio.sleep(gap)
             if len(round_.errors) < len(addresses):
-                await round_.all_answered.wait()
+                await _first(round_.all_answered, until)
     except TimeoutError:
         pass
     finally:
         transport.close()
     return round_
+
+
+async def _first(event: asyncio.Event, other: asyncio.Event | None) -> None:
+    """Wait until either event is set."""
+    waits = [asyncio.ensure_future(e.wait()) for e in (event, other) if e is not None]
+    try:
+        await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for wait in waits:
+            wait.cancel()
 
 
 async def broadcast(
@@ -172,8 +203,10 @@ async def broadcast(
     *,
     tcp_port: int = DEFAULT_PORT,
     check_tcp: bool = True,
+    answered: Answered | None = None,
 ) -> DiscoveryReport:
-    """Broadcast get_sysinfo; each answer's TCP side is probed while the window is open."""
+    """Broadcast get_sysinfo; each answer's TCP side is probed while the window is open.
+    ``answered``: the named plugs heard on either protocol (the round ends when all have)."""
     report = DiscoveryReport(sent_to=targets)
     probes: dict[str, asyncio.Task[bool]] = {}
     loop = asyncio.get_running_loop()
@@ -184,12 +217,17 @@ async def broadcast(
             probes[datagram.host] = loop.create_task(
                 tcp_probe(datagram.host, tcp_port, min(1.0, max(0.2, timeout / 2)))
             )
+        if answered is not None:
+            answered(datagram.host)
 
-    round_ = await _udp_round([addr for _, addr in targets], SYSINFO, port, timeout, on_answer)
+    until = answered.everyone if answered is not None else None
+    addresses = [addr for _, addr in targets]
+    round_ = await _udp_round(addresses, SYSINFO, port, timeout, on_answer, until)
     names = {addr: name for name, addr in targets}
     report.send_errors = [(names.get(a, "?"), a, why) for a, why in sorted(round_.errors.items())]
     if probes:  # a unicast round ends early: give its probes their own short window
-        wait = min(1.0, max(0.2, timeout / 2)) if round_.all_answered.is_set() else 0.05
+        early = round_.all_answered.is_set() or (until is not None and until.is_set())
+        wait = min(1.0, max(0.2, timeout / 2)) if early else 0.05
         await asyncio.wait(probes.values(), timeout=wait)
     for datagram in round_.answers.values():
         if datagram.answer is None:

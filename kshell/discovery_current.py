@@ -9,6 +9,7 @@ What is stored follows the transport pinned to the plug's MAC (``kshell.device.a
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -24,16 +25,23 @@ READ_GRACE = 0.05  # after the window: reads still running get this long (the +0
 
 
 async def listen(
-    ctx: Session, addresses: list[str], timeout: float, until: asyncio.Event | None = None
+    ctx: Session,
+    addresses: list[str],
+    timeout: float,
+    until: asyncio.Event | None = None,
+    answered: Callable[[str], None] | None = None,
 ) -> list[Heard]:
-    """Announcements to the probe sent to ``addresses``; each plug read as it announces."""
+    """Announcements to the probe sent to ``addresses``; each plug read as it announces
+    (``answered`` is told each host once its read is done)."""
     loop = asyncio.get_running_loop()
     deadline = loop.time() + timeout
     reads: dict[str, asyncio.Task[Heard]] = {}
 
     def on_answer(found: tdp.Announcement) -> None:
         limit = max(0.2, deadline - loop.time())
-        reads[found.host] = loop.create_task(announce.read(ctx.devices, found, limit))
+        reads[found.host] = task = loop.create_task(announce.read(ctx.devices, found, limit))
+        if answered is not None:
+            task.add_done_callback(lambda _: answered(found.host))
 
     announced = await tdp.listen(addresses, ctx.tdp_port, timeout, on_answer=on_answer, until=until)
     return await _settle(announced, reads)

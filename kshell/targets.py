@@ -22,7 +22,7 @@ from kshell.errors import KshellError, TargetError, TransportError
 from kshell.names import fold, ip_literal, is_mac, prefix_matches
 from kshell.output import clean
 from kshell.registry import Arg
-from kshell.results import Failure, Result
+from kshell.results import Failure, Result, Text
 from kshell.session import Session
 from kshell.transport import DEFAULT_PORT
 
@@ -205,6 +205,48 @@ def _unknown_message(word: str, records: list[DeviceRecord]) -> str:
     return f"unknown target '{word}' (devices lists the known plugs)"
 
 
+# What a record whose details were read says about each capability an Arg ``needs``:
+# completion hides the plugs without it, and ``all`` skips them (see resolve_capable).
+CAPABLE: dict[str, Callable[[DeviceRecord], bool]] = {
+    "emeter": lambda r: r.emeter,
+    "led": lambda r: r.kind in ("plug", "strip"),  # the light is the whole device's
+}
+_LACKING = {"emeter": "an energy meter", "led": "a status light"}
+
+
+def known_to_lack(record: DeviceRecord | None, needs: tuple[str, ...]) -> bool:
+    """True only when the store read this plug's details and they lack a need (never a
+    guess: a plug not read yet is tried, and its own error says why)."""
+    if record is None or not record.model or record.model == "?":
+        return False
+    return any(not CAPABLE[need](record) for need in needs)
+
+
+def resolve_capable(
+    ctx: Session, words: list[str], needs: tuple[str, ...]
+) -> tuple[list[Target], Text | None]:
+    """resolve_all where ``all`` means every plug that can (the Arg's ``needs``): plugs known
+    to lack one are skipped and counted in one line; a plug named on its own is kept."""
+    targets = resolve_all(ctx, words)
+    if not needs or not any(w.lower() == "all" for w in words):
+        return targets, None
+    named = {(t.host, t.port) for t in resolve_all(ctx, [w for w in words if w.lower() != "all"])}
+    skipped = [
+        t for t in targets if known_to_lack(t.record, needs) and (t.host, t.port) not in named
+    ]
+    if not skipped:
+        return targets, None
+    kept = [t for t in targets if t not in skipped]
+    what = " or ".join(_LACKING[n] for n in needs)
+    names = [t.label for t in skipped]
+    count = f"{len(skipped)} plug{'s' if len(skipped) > 1 else ''}"
+    note = Text(
+        clean(f"skipped {count} without {what}: {', '.join(names)}", 300),
+        {"skipped": names, "without": list(needs)},
+    )
+    return kept, note
+
+
 def resolve_all(ctx: Session, words: list[str]) -> list[Target]:
     """Several target words -> targets, each plug once, in order."""
     seen: set[tuple[str, int, str | None]] = set()
@@ -283,8 +325,10 @@ async def refresh(ctx: Session, target: Target, device: Device | None = None) ->
     if device is None:
         await learn_link(ctx, target)
     device = device or target.device(ctx)
+    known = ctx.cache.by_address(target.host, target.port)  # its name before we ask
     info = await device.update()
-    seen = await remember(ctx, target.host, target.port, info)
+    alias_was = known.alias if known is not None else None
+    seen = await remember(ctx, target.host, target.port, info, alias_was=alias_was)
     if seen.conflict is None:
         target.record = seen.record
     return device
@@ -298,8 +342,10 @@ async def remember(
     how: str = "direct",
     *,
     replace: bool = False,
+    alias_was: str | None = None,
 ) -> Observation:
-    """Store what the plug at host:port said about itself, guarding names against theft.
+    """Store what the plug at host:port said about itself, guarding names against theft
+    (``alias_was``: the stored name when the plug was asked, see DeviceCache.observe).
 
     Its MAC known at another address moves there only when the old address no longer answers
     with that MAC (a DHCP move), or ``replace`` (the operator's ``add HOST --replace``) says so;
@@ -310,7 +356,7 @@ async def remember(
     record.family, record.transport = link.family, link.transport
     record.login_version = link.login_version if link.encrypted else 0
     record.factory_default = link.factory_default
-    seen = ctx.cache.observe(record)
+    seen = ctx.cache.observe(record, alias_was=alias_was)
     if seen.conflict is None:
         return seen
     if replace or not await answers_as(ctx, seen.conflict):

@@ -235,3 +235,14 @@ def test_default_discovery_broadcasts_on_every_interface_inside_a_private_namesp
     sent = {(s["interface"], s["address"]) for s in report["sent_to"]}
     assert ("all", "255.255.255.255") in sent and ("kd0", "198.18.7.255") in sent
     assert not any(addr.startswith("127.") for _, addr in sent)  # loopback skipped unless targeted
+
+
+def test_forget_refuses_an_outlet_and_keeps_the_strip(house):
+    _sim, home = house
+    out = run_shell(home, "-c", "forget 'Media Strip/2'")
+    assert out.returncode == 1
+    lines = out.stderr.strip().splitlines()
+    assert len(lines) == 1 and "outlets cannot be forgotten alone" in lines[0], lines
+    assert "forget 'Media Strip'" in lines[0] or "forget the strip" in lines[0]
+    devices = json_lines(run_shell(home, "--json", "-c", "devices").stdout)[0]["devices"]
+    assert "Media Strip" in {d["alias"] for d in devices} and len(devices) == 5

@@ -162,3 +162,18 @@ def test_the_demo_is_a_mixed_house_with_its_credentials_preset(tmp_path: Path) -
     transports = {d["transport"] for d in listed["devices"]}
     assert len(listed["devices"]) == 10 and {"xor", "klap", "aes"} <= transports
     assert kettle["protocol"] == "SMART over KLAP"
+
+
+def test_discover_target_ends_when_every_named_plug_answered_on_either_protocol(fleet) -> None:  # type: ignore[no-untyped-def]
+    sim, home = house(fleet, 4)
+    new = [p.host for p in sim.plugs if p.is_http]
+    old = [p.host for p in sim.plugs if not p.is_http]
+    for targets in ([new[0]], [new[0], old[0]]):
+        line = "discover --timeout 6 " + " ".join(f"--target {t}" for t in targets)
+        started = time.monotonic()
+        result = run_shell(home, "--json", "-c", line, env=CREDS)
+        took = time.monotonic() - started
+        assert result.returncode == 0, result.stderr
+        report = json_lines(result.stdout)[0]
+        assert {d["host"] for d in report["devices"]} == set(targets)
+        assert report["elapsed_s"] < 2.0 and took < 4.5, (report["elapsed_s"], took)

@@ -107,10 +107,16 @@ def sim() -> SimulatorThread:
 
 
 def configure(
-    home: Path, sink: ReplySink, extra: str = "", senders: str = "", totp: str = ""
+    home: Path,
+    sink: ReplySink,
+    extra: str = "",
+    senders: str = "",
+    totp: str = "",
+    udp_port: int = 9999,
 ) -> None:
     write_config(
         home,
+        udp_port=udp_port,
         extra=(
             "\n[remote]\n"
             f"reply = smtp://127.0.0.1:{sink.port}\nreply_from = kshell@home.test\n"

@@ -268,3 +268,28 @@ def test_hostile_answers_are_one_line_naming_the_plug(
     assert result.returncode == 1
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1 and "Kettle" in lines[0] and "Traceback" not in result.stderr
+
+
+def test_erase_on_a_smart_plug_says_the_statistics_are_kept_vendor_side(house: Path) -> None:
+    result = sh(house, "-c", "emeter erase Freezer --yes")
+    assert result.returncode == 1
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and "vendor" in lines[0] and "cannot erase" in lines[0], lines
+
+
+def test_emeter_all_skips_plugs_without_a_meter_in_one_line(house: Path) -> None:
+    result = sh(house, "-c", "emeter all")
+    assert result.returncode == 0, result.stderr
+    assert "has no energy meter" not in result.stderr
+    skipped = [line for line in result.stdout.splitlines() if "skipped" in line]
+    assert len(skipped) == 1 and "3 plugs without an energy meter" in skipped[0], skipped
+    data = json_lines(sh(house, "--json", "-c", "emeter all").stdout)
+    assert sorted(next(d for d in data if "skipped" in d)["skipped"]) == [
+        "Desk Strip",
+        "Dimmer",
+        "Garden",
+    ]
+    assert {"Kettle ☕", "Freezer", "Computer"} <= {d.get("target") for d in data}
+    # named explicitly, a plug without a meter is still an error
+    named = sh(house, "-c", "emeter Garden")
+    assert named.returncode == 1 and "has no energy meter" in named.stderr

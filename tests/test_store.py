@@ -1,7 +1,7 @@
 """The device store: SQLite in the state folder, shared by every kshell process of a user.
 
-Nothing one process writes may undo another's edit: two one-shot processes and an open shell
-(tmux) edit one home at once and nothing is lost (bench/soak_store.py runs the same for an
+Nothing one process writes may undo another's edit: two one-shot processes, an open shell
+(tmux) and a mail listener edit one home at once and nothing is lost (bench/soak_store.py runs the same for an
 hour); each write touches only the rows it concerns.
 """
 
@@ -10,12 +10,15 @@ from __future__ import annotations
 import json
 import sqlite3
 import sys
+import threading
+import time
 from pathlib import Path
 
 from conftest import ROOT, run_shell
 
 from kshell import cache as store
 from kshell.cache import DeviceCache, DeviceRecord
+from kshell.remote.service import AUDIT_NAME
 from kshell.simulator import SimulatorThread
 
 sys.path.insert(0, str(ROOT / "bench"))
@@ -103,18 +106,85 @@ def test_a_damaged_store_is_one_line_not_a_traceback(tmp_path: Path) -> None:
     assert "device store" in out.stderr and len(out.stderr.strip().splitlines()) == 1
 
 
-def test_two_one_shot_processes_and_an_open_shell_lose_nothing(tmp_path: Path) -> None:
+def test_two_shells_and_a_listener_on_one_home_lose_nothing(tmp_path: Path, sink) -> None:  # type: ignore[no-untyped-def]
+    """Two one-shot loops and an open shell (tmux) add, forget, rename and discover while a
+    ``--listen`` process handles mails that read and switch the broadcast-visible plugs."""
     import soak_store
+    from test_remote_headless import Headless
+    from test_remote_maildir import configure
     from test_repl_pty import Terminal
 
     with SimulatorThread(soak_store.house()) as sim:
         home = tmp_path / "home"
-        soak_store.write_home(home, sim.udp_port or 9999)
+        # soak_store's home, and [remote] with room for one mail every 0.2 s
+        configure(home, sink, "rate_per_hour = 100000\n", udp_port=sim.udp_port or 9999)
+        seen = [p.host for p in sim.plugs if p.host.startswith(f"{soak_store.BASE}.9.")]
+        listener = Headless(home)
         terminal = Terminal(home)
+        until = time.monotonic() + 20.0
+        mails: dict[str, object] = {}
+        mailer = threading.Thread(target=lambda: mails.update(_mail_loop(home, seen, until)))
         try:
+            mailer.start()
             outcome = soak_store.run(home, sim, 20.0, seed=7, terminal=terminal)
             terminal.leave()
+            mailer.join(timeout=60)
         finally:
             terminal.close()
+            code, _out, err = listener.stop()
+        relays = {host: sim.plug(host).relay_state for host in seen}
+    assert code == 0, err
     assert outcome["commands"] > 30
     assert outcome["lost"] == []
+    assert mails["handled"] >= 5, mails  # type: ignore[operator]
+    audit = [json.loads(x) for x in (home / AUDIT_NAME).read_text().splitlines()]
+    assert len(audit) == 2 * mails["handled"]  # type: ignore[operator]
+    assert [a for a in audit if a["outcome"] != "ok"] == []
+    last: dict[str, str] = mails["last"]  # type: ignore[assignment]
+    assert {h: ("on" if relays[h] else "off") for h in last} == last  # no order was lost
+
+
+def _mail_loop(home: Path, seen: list[str], until: float) -> dict[str, object]:
+    """Mails to the listener, one at a time: read a visible plug, then switch it."""
+    from test_remote_headless import deliver, wait_for
+    from test_remote_maildir import make_mail
+
+    handled, last = 0, {}
+    while time.monotonic() < until:
+        host = seen[handled % len(seen)]
+        want = "off" if (handled // len(seen)) % 2 == 0 else "on"
+        done = deliver(home, make_mail(f"!info {host}\n!{want} {host}"), f"{handled}.store")
+        wait_for(done.exists, f"mail {handled} to be handled")
+        handled += 1
+        last[host] = want
+        time.sleep(0.2)  # the listener is one process of four on a shared machine
+    return {"handled": handled, "last": last}
+
+
+def test_an_answer_asked_before_a_rename_elsewhere_does_not_undo_it(tmp_path: Path) -> None:
+    """`info` asks a slow plug; meanwhile another process renames it in the store. The answer
+    predates that rename, so writing it back must keep the new name."""
+    import subprocess
+
+    from conftest import write_config
+
+    from kshell.simulator import PlugSpec
+
+    host = "127.63.1.2"
+    with SimulatorThread([PlugSpec(host=host, alias="Old Name", udp_port=None)]) as sim:
+        home = tmp_path / "home"
+        write_config(home)
+        assert run_shell(home, "-c", f"add {host}").returncode == 0
+        sim.set_fault(host, "delay", 1.5)
+        slow = subprocess.Popen(
+            [sys.executable, str(ROOT / "shell.py"), "--home", str(home), "-c", f"info {host}"],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        time.sleep(0.8)  # it has asked; the answer is on its way
+        assert DeviceCache(home / "devices.db").update(host, 9999, alias="New Name")
+        _out, err = slow.communicate(timeout=30)
+        assert slow.returncode == 0, err
+    [record] = DeviceCache(home / "devices.db").all()
+    assert record.alias == "New Name"

@@ -7,17 +7,12 @@ does not hide what it does not know.
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
 from kshell.cache import DeviceRecord
 from kshell.names import fold
+from kshell.targets import CAPABLE
 from kshell.transport import DEFAULT_PORT
 
-# What a record (whose details were read) says about each capability.
-_HAS: dict[str, Callable[[DeviceRecord], bool]] = {
-    "emeter": lambda r: r.emeter,
-    "led": lambda r: r.kind in ("plug", "strip"),  # the light is the whole device's
-}
+_HAS = CAPABLE  # the one rule: `all` skips the same plugs completion hides
 _OUTLETS_HAVE = {"emeter"}  # a strip outlet has its own meter; the light is the strip's
 
 

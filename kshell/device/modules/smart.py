@@ -168,7 +168,9 @@ class SmartMeter(base.MeterModule):
 
     async def erase(self, child: str | None = None) -> None:
         raise UnsupportedDevice(
-            "this plug offers no way to erase its statistics locally", target=self.proto.label
+            "current-generation plugs keep their energy statistics on the vendor's side: "
+            "kshell cannot erase them",
+            target=self.proto.label,
         )
 
 

@@ -182,13 +182,19 @@ def _v(value: float | None, digits: int) -> str:
         Opt("--interval", "float", "seconds between rounds (default 1; 0: as fast as they answer)"),
         Opt("--count", "int", "stop after N polling rounds"),
         Opt("--duration", "float", "stop after S seconds"),
-        Opt("--out", "file", "also write every sample to FILE (.csv or .jsonl), appended"),
+        Opt(
+            "--out",
+            "file",
+            "also write every sample to FILE (.csv, .jsonl, .lp), appended, "
+            "or to influx://HOST:PORT/DATABASE",
+        ),
     ),
     permission="read",
     examples=(
         "emeter watch all",
         "emeter watch Kettle Fridge --interval 2",
         "emeter watch all --count 10 --out power.csv",
+        "emeter watch all --out influx://127.0.0.1:8086/kasa",
         "emeter watch 'Media Strip'",
     ),
     long_running=True,
@@ -221,7 +227,7 @@ async def watch(ctx: Session, args: Any) -> Any:
         raise UsageError("emeter watch: --count must be at least 1")
     if args.duration is not None and args.duration <= 0:
         raise UsageError("emeter watch: --duration must be more than 0 seconds")
-    out = Path(args.out).expanduser() if args.out else None
+    out = _watch_out(args.out) if args.out else None
     duration = args.duration
     if ctx.invocation.by_mail:  # end by itself, with a summary, before the gate stops it
         duration = min(duration or MAIL_MAX_S, MAIL_MAX_S)
@@ -231,6 +237,16 @@ async def watch(ctx: Session, args: Any) -> Any:
     if not targets:
         raise UsageError("emeter watch: no known plug has an energy meter (run discover)")
     return Watch(ctx, targets, interval=interval, count=args.count, duration=duration, out=out)
+
+
+def _watch_out(out: str) -> Path | str:
+    """A file for the CSV/JSON writer, or line protocol (a .lp file, InfluxDB) as a str."""
+    if out.startswith("influx://"):
+        from kshell.metrics.influx import parse_url
+
+        parse_url(out)  # a malformed URL is a usage error now, not when the watch starts
+        return out
+    return str(Path(out).expanduser()) if out.lower().endswith(".lp") else Path(out).expanduser()
 
 
 # -- statistics -------------------------------------------------------------------------------

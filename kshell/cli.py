@@ -11,7 +11,6 @@ import argparse
 import asyncio
 import os
 import sys
-import tempfile
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -37,6 +36,14 @@ def parse_cli(argv: list[str] | None) -> argparse.Namespace:
     )
     parser.add_argument("--demo", action="store_true", help="simulated plugs on loopback")
     parser.add_argument("--listen", action="store_true", help="run remote (mail) mode headless")
+    parser.add_argument(
+        "--serve-metrics",
+        metavar="[ADDR:]PORT",
+        help="serve a Prometheus exporter headless (/metrics, /probe; default address 127.0.0.1)",
+    )
+    parser.add_argument(
+        "--scrape-timeout", type=float, metavar="S", help="exporter: one deadline per scrape (5)"
+    )
     parser.add_argument("--home", metavar="DIR", help="state folder (default: XDG folders)")
     parser.add_argument("--config", metavar="FILE", help="config file (default: in the home)")
     parser.add_argument(
@@ -68,6 +75,8 @@ def main(argv: list[str] | None = None) -> int:
     throwaway = None
     if args.demo and not args.home and not os.environ.get("KSHELL_HOME"):
         # keep a user's real cache clean; the folder goes when the demo does, however it ends
+        import tempfile  # only the demo makes a throwaway home
+
         throwaway = args.home = tempfile.mkdtemp(prefix="kshell-demo-")
         _exit_on_termination()
     try:
@@ -171,6 +180,13 @@ async def _main(args: argparse.Namespace, ctx: Session, output: Any) -> int:
             return EXIT_OK if await run_line(ctx, args.command, output) else EXIT_FAILED
         if args.script is not None:
             return await _run_script(ctx, args.script, output, args.keep_going)
+        if args.serve_metrics is not None:
+            from kshell.metrics.server import serve_headless, start_server
+
+            if not args.listen:
+                return await serve_headless(ctx, output, args.serve_metrics, args.scrape_timeout)
+            server = await start_server(ctx, args.serve_metrics, args.scrape_timeout)
+            output.note(f"metrics: serving {server.describe()}")
         if args.listen:
             from kshell.remote.service import run_headless
 
@@ -188,6 +204,8 @@ async def _main(args: argparse.Namespace, ctx: Session, output: Any) -> int:
         if not prompt_opened:  # lazy loading finds broken modules late: report at the end
             for problem in ctx.registry.load_errors:
                 output.note(f"warning: command module skipped: {problem}")
+        if ctx.metrics is not None:
+            await ctx.metrics.stop()
         ctx.close_connections()
         ctx.cache.save()
         if demo is not None:

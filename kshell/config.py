@@ -68,6 +68,12 @@ toolbar =
 # seconds between readings in "emeter watch"
 interval = 1
 
+[metrics]
+# the Prometheus exporter (kshell --serve-metrics, metrics on): one deadline per scrape, and
+# the least time between two real polls of a plug (scrapes within it get the last readings)
+scrape_timeout = 5
+min_interval = 1
+
 [firmware]
 # folder of firmware images and their manifest (empty: the default library)
 library =

@@ -29,6 +29,7 @@ if TYPE_CHECKING:  # types only: none of these is imported when a session is bui
     from kshell.grammar import Line
     from kshell.history.record import Recorder
     from kshell.history.store import HistoryStore
+    from kshell.metrics.server import MetricsServer
     from kshell.remote.service import RemoteService
 
 ReadSecret = Callable[[str], Awaitable[str | None]]
@@ -95,6 +96,7 @@ class Session:
     readings: Readings = field(default_factory=Readings)
     refresh_status: str | None = None  # the start-up discovery, for the toolbar
     remote: RemoteService | None = None  # remote mode's service while `remote on` holds it
+    metrics: MetricsServer | None = None  # the Prometheus exporter, while it serves
     history: HistoryStore | None = None  # opened on first use (kshell.history.store)
     recorder: Recorder | None = None  # `record FILE` until `record stop`
     after_command: list[AfterCommand] = field(default_factory=list)

@@ -91,7 +91,12 @@ def resolve(ctx: Session, word: str) -> list[Target]:
     literal = ip_literal(word)
     if literal is not None:
         host, port = literal[0], literal[1] or DEFAULT_PORT
-        return [Target(host, port, ctx.cache.by_address(host, port))]
+        record = ctx.cache.by_address(host, port)
+        if record is None and literal[1] is None:  # a bare address: the one plug known there
+            at_host = [r for r in records if r.host == host]
+            record = at_host[0] if len(at_host) == 1 else None
+            port = record.port if record is not None else port
+        return [Target(host, port, record)]
     if is_mac(word):
         mac = normalise_mac(word)
         for r in records:

@@ -120,7 +120,14 @@ def missing_peers() -> list[str]:
     missing = []
     if not (PEER / "node_modules" / "tplink-smarthome-simulator").is_dir():
         missing.append("the npm plug simulator (tests/peer/node_modules)")
-    for binary, package in (("node", "nodejs"), ("dovecot", "dovecot-imapd"), ("tmux", "tmux")):
+    for binary, package in (
+        ("node", "nodejs"),
+        ("dovecot", "dovecot-imapd"),
+        ("tmux", "tmux"),
+        ("prometheus", "prometheus"),
+        ("promtool", "prometheus"),
+        ("influxd", "influxdb"),
+    ):
         if shutil.which(binary) is None and not Path("/usr/sbin", binary).exists():
             missing.append(f"{binary} (Debian package {package})")
     return missing

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Provision the real peers the tests talk to, where missing: the npm plug simulator
 # (tplink-smarthome-simulator, pinned by tests/peer/package-lock.json), Debian's dovecot-imapd
-# (the IMAP tests start their own instance) and tmux (the real terminal of the shell tests).
+# (the IMAP tests start their own instance), tmux (the real terminal of the shell tests), and
+# prometheus and influxdb (the metrics tests start their own, on loopback).
 # Every step is bounded: a registry that cannot be reached is a clear failure, never a hang.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -10,6 +11,9 @@ apt_missing=()
 command -v node >/dev/null 2>&1 && command -v npm >/dev/null 2>&1 || apt_missing+=(nodejs npm)
 command -v dovecot >/dev/null 2>&1 || [ -x /usr/sbin/dovecot ] || apt_missing+=(dovecot-imapd)
 command -v tmux >/dev/null 2>&1 || apt_missing+=(tmux)
+# the exporter's and the InfluxDB sink's tests start a real Prometheus (with promtool) and influxd
+command -v prometheus >/dev/null 2>&1 && command -v promtool >/dev/null 2>&1 || apt_missing+=(prometheus)
+command -v influxd >/dev/null 2>&1 || apt_missing+=(influxdb)
 if [ ${#apt_missing[@]} -gt 0 ]; then
   if [ "$(id -u)" != 0 ] || ! command -v apt-get >/dev/null 2>&1; then
     echo "peers.sh: missing ${apt_missing[*]}: install them (Debian: apt-get install ${apt_missing[*]})" >&2

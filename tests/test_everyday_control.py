@@ -165,11 +165,16 @@ def test_bad_schedule_input_is_one_line_and_writes_nothing(
     assert sim.plug(LAMP).schedule.rules == before
 
 
-def test_a_sun_rule_on_a_plug_without_location_is_accepted_with_a_warning(house: Path) -> None:
+def test_a_sun_rule_on_a_plug_without_location_is_accepted_with_a_warning(
+    house: Path, sim: SimulatorThread
+) -> None:
     added = js(house, "schedule add Nowhere off sunset+15 daily")
     assert added["rule"]["text"] == "every day sunset+15 min off"
     assert "wrong time" in added["warning"]
     assert "wrong time" in sh(house, "-c", "schedule Nowhere").stdout
+    # the offset goes where the recorded protocol keeps it: soffset, with smin unused
+    (stored,) = [r for r in sim.plug(NOWHERE).schedule.rules if r["id"] == added["rule"]["id"]]
+    assert (stored["stime_opt"], stored["soffset"], stored["smin"]) == (2, 15, 0)
 
 
 def _smart_rule(rid: str, minute: int, week_day: int, on: bool) -> dict[str, Any]:

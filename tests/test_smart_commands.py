@@ -309,3 +309,13 @@ def test_emeter_all_skips_plugs_without_a_meter_in_one_line(house: Path) -> None
     # named explicitly, a plug without a meter is still an error
     named = sh(house, "-c", "emeter Garden")
     assert named.returncode == 1 and "has no energy meter" in named.stderr
+
+
+def test_a_bare_address_reaches_the_plug_known_there_on_its_own_port(house: Path) -> None:
+    """An owner types the address `devices` shows; the store knows the plug speaks on port 80."""
+    once = sh(house, "--json", "-c", f"emeter {KETTLE}")
+    assert once.returncode == 0, once.stderr
+    watch = sh(house, "--json", "-c", f"emeter watch {KETTLE} --count 1 --interval 0")
+    assert watch.returncode == 0, watch.stderr
+    samples = [line for line in json_lines(watch.stdout) if "summary" not in line]
+    assert len(samples) == 1 and samples[0]["power_w"] >= 0

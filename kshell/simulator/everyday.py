@@ -76,6 +76,7 @@ def catch_up(plug: SimPlug, real: float) -> None:
         for start, act in (("s", 1), ("e", 0)):
             edge = {**rule, "sact": act, "stime_opt": rule.get(f"{start}time_opt")}
             edge["smin"] = rule.get(f"{start}min", 0)
+            edge["soffset"] = rule.get(f"{start}offset", 0)
             due.extend((at, act) for at in _moments(edge, since, now, zone_of(plug)))
     for rule in plug.count_down.rules:
         armed = clock.countdowns.get(str(rule.get("id", "")))
@@ -93,7 +94,9 @@ def catch_up(plug: SimPlug, real: float) -> None:
 def _moments(rule: Answer, since: float, now: float, zone: dt.tzinfo) -> list[float]:
     if not rule.get("enable") or rule.get("sact") not in (0, 1):
         return []
-    option, minute, wday = rule.get("stime_opt"), rule.get("smin", 0), rule.get("wday")
+    # a clock rule fires at smin; a sun rule at sunrise/sunset + soffset (smin unused)
+    option, wday = rule.get("stime_opt"), rule.get("wday")
+    minute = rule.get("smin" if option == 0 else "soffset", 0)
     if not isinstance(wday, list) or len(wday) != 7 or not isinstance(minute, int):
         return []
     at_minute = minute if option == 0 else SUN_MINUTE.get(int(option or 0), -9999) + minute

@@ -13,7 +13,7 @@ import asyncio
 import time
 from collections.abc import AsyncGenerator
 from pathlib import Path
-from typing import ClassVar
+from typing import Any, ClassVar
 
 from kshell.events import Event, Stream, ViewKind
 from kshell.fanin import FanIn
@@ -45,7 +45,7 @@ class Watch(Stream):
         interval: float,
         count: int | None = None,
         duration: float | None = None,
-        out: Path | None = None,
+        out: Path | str | None = None,  # a str: line protocol (influx://... or FILE.lp)
     ) -> None:
         self.ctx = ctx
         self.targets = targets
@@ -56,7 +56,7 @@ class Watch(Stream):
         gap = max(60.0, 5 * interval)
         self.meters: list[Meter] = [Meter(t, gap) for t in targets]
         self.last_power: dict[str, float | None] = ctx.readings.power_w
-        self.writer: SampleWriter | None = None
+        self.writer: SampleWriter | Any = None  # or a line-protocol sink (kshell.metrics)
         self.schedule: Schedule | None = None
         self.started = 0.0
         self.stopped = 0.0
@@ -114,7 +114,11 @@ class Watch(Stream):
     def _start(self) -> None:
         if self.schedule is not None:
             return
-        if self.out is not None:
+        if isinstance(self.out, str):  # influx://HOST:PORT/DB or FILE.lp
+            from kshell.metrics.influx import open_sink
+
+            self.writer = open_sink(self.out)
+        elif self.out is not None:
             self.writer = SampleWriter(self.out)
         schedule = self.schedule = Schedule(self.interval, self.count)
         self.started = time.time()
@@ -165,7 +169,7 @@ class Watch(Stream):
         await self._fan.cancel()
         self.stopped = time.time()
         if self.writer is not None:
-            self.writer.close()
+            await self.writer.aclose() if hasattr(self.writer, "aclose") else self.writer.close()
         self.ctx.cache.save()
 
     async def stop(self) -> None:
@@ -210,7 +214,7 @@ class Watch(Stream):
         footer = (
             f"{total} samples ({flagged} flagged, kept out of the figures) over "
             f"{seconds:.1f} s, {rounds} rounds" + (f"; written to {self.out}" if self.out else "")
-        )
+        ) + (self.writer.report() if hasattr(self.writer, "report") else "")
         return Table(
             ["target", "samples", "flagged", "offline", "min W", "avg W", "max W", "Wh", "resets"],
             rows,
@@ -221,6 +225,7 @@ class Watch(Stream):
                     "samples": total,
                     "flagged": flagged,
                     "targets": data,
+                    **({"out": self.writer.stats()} if hasattr(self.writer, "stats") else {}),
                 }
             },
             title="emeter watch summary",

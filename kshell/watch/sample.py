@@ -18,7 +18,18 @@ if TYPE_CHECKING:
 class Sample(Row):
     """One reading (or one failed attempt) of one meter."""
 
-    __slots__ = ("address", "error", "flags", "label", "outlet", "reading", "reset", "round", "t")
+    __slots__ = (
+        "address",
+        "error",
+        "flags",
+        "label",
+        "name",
+        "outlet",
+        "reading",
+        "reset",
+        "round",
+        "t",
+    )
 
     def __init__(
         self,
@@ -33,6 +44,7 @@ class Sample(Row):
         self.t = t
         self.round = round_
         self.label = meter.label
+        self.name = meter.name  # a strip outlet's own alias
         self.address = meter.address
         self.outlet = meter.outlet
         self.reading = reading

@@ -11,7 +11,7 @@ import abc
 from dataclasses import dataclass
 from typing import Any
 
-from kshell.device.modules.rule_words import When, days_words, safe_id
+from kshell.device.modules.rule_words import When, days_words, safe_id, when_fields, when_of
 from kshell.device.protocols.iot import IotProtocol
 from kshell.device.protocols.smart import SmartError, SmartProtocol
 from kshell.errors import DeviceError, KshellError, UnsupportedDevice
@@ -73,13 +73,9 @@ class IotAway(AwayModule):
         for raw in listed[:32] if isinstance(listed, list) else []:
             if not isinstance(raw, dict) or safe_id(raw.get("id")) is None:
                 continue
-            s_opt, s_min, e_opt, e_min = (
-                _num(raw.get(k)) for k in ("stime_opt", "smin", "etime_opt", "emin")
-            )
-            wday = raw.get("wday")
-            if None in (s_opt, s_min, e_opt, e_min) or not isinstance(wday, list) or len(wday) != 7:
+            start, end, wday = when_of("s", raw), when_of("e", raw), raw.get("wday")
+            if start is None or end is None or not isinstance(wday, list) or len(wday) != 7:
                 continue
-            start, end = When(s_opt or 0, s_min or 0), When(e_opt or 0, e_min or 0)
             flags = tuple(1 if d else 0 for d in wday)
             out.append(
                 AwayRule(
@@ -94,10 +90,8 @@ class IotAway(AwayModule):
             "name": "kshell away",
             "enable": 1,
             "frequency": FREQUENCY,
-            "stime_opt": start.option,
-            "smin": start.minute,
-            "etime_opt": end.option,
-            "emin": end.minute,
+            **when_fields("s", start),
+            **when_fields("e", end),
             "wday": list(wday),
             "repeat": int(repeat),
             "year": 0,

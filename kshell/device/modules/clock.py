@@ -10,14 +10,16 @@ from __future__ import annotations
 import abc
 import datetime as dt
 import time
-import zoneinfo
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from kshell.device.modules import iot_zones
 from kshell.device.protocols.iot import IotProtocol
 from kshell.device.protocols.smart import SmartProtocol
 from kshell.errors import DeviceError, UnsupportedDevice
+
+if TYPE_CHECKING:
+    import zoneinfo
 
 DRIFT_FLAG_S = 60  # more than this is worth saying: schedules and daily statistics depend on it
 _TIME_MODULES = ("time", "smartlife.iot.common.timesetting")
@@ -64,6 +66,8 @@ def local_zone() -> str:
 
 
 def check_zone(name: str) -> zoneinfo.ZoneInfo:
+    import zoneinfo  # only when a zone is named: a one-shot read never pays for it
+
     try:
         return zoneinfo.ZoneInfo(name)
     except (zoneinfo.ZoneInfoNotFoundError, ValueError):

@@ -6,7 +6,10 @@ Facts from python-kasa's ``iot/iottimezone.py`` (the firmware's zone list, indic
 from __future__ import annotations
 
 import datetime as dt
-import zoneinfo
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    import zoneinfo
 
 ZONES: tuple[str, ...] = (
     "Etc/GMT+12",
@@ -124,6 +127,8 @@ ZONES: tuple[str, ...] = (
 
 def zone_of(index: int) -> zoneinfo.ZoneInfo | None:
     """The IANA zone behind an index, None when the index is unknown or this host lacks it."""
+    import zoneinfo  # imported when a zone is looked up, not by every one-shot command
+
     if not 0 <= index < len(ZONES):
         return None
     try:
@@ -134,6 +139,8 @@ def zone_of(index: int) -> zoneinfo.ZoneInfo | None:
 
 def index_of(name: str) -> int | None:
     """The index for an IANA zone: by name, else the first that keeps the same offsets all year."""
+    import zoneinfo
+
     if name in ZONES:
         return ZONES.index(name)
     try:

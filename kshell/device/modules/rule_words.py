@@ -36,6 +36,25 @@ class When:
         return f"{sun}{'+' if self.minute > 0 else '-'}{abs(self.minute)} min"
 
 
+def when_fields(prefix: str, when: When) -> dict[str, int]:
+    """An IOT rule's fields for one moment. On record: a clock time goes in ``smin`` (minutes
+    past midnight); a sun time is ``stime_opt`` 1 or 2 with its offset in ``soffset``
+    (minutes, may be negative), ``smin`` then unused (``e...`` likewise for an end)."""
+    if when.option == 0:
+        return {f"{prefix}time_opt": 0, f"{prefix}min": when.minute}
+    return {f"{prefix}time_opt": when.option, f"{prefix}min": 0, f"{prefix}offset": when.minute}
+
+
+def when_of(prefix: str, raw: dict[str, Any]) -> When | None:
+    """The moment an IOT rule names (``s`` start or ``e`` end), None if its fields are not."""
+    option = raw.get(f"{prefix}time_opt")
+    key = f"{prefix}min" if option == 0 else f"{prefix}offset"
+    value = raw.get(key, 0)
+    if option not in (0, 1, 2) or isinstance(value, bool) or not isinstance(value, int):
+        return None
+    return When(option, value)
+
+
 def parse_at(text: str) -> When:
     found = _AT.match(text.strip().lower())
     if not found:

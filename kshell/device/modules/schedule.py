@@ -11,7 +11,7 @@ import abc
 from dataclasses import dataclass
 from typing import Any
 
-from kshell.device.modules.rule_words import Rule, When, safe_id
+from kshell.device.modules.rule_words import Rule, When, safe_id, when_fields, when_of
 from kshell.device.protocols.iot import IotProtocol
 from kshell.device.protocols.smart import SmartError, SmartProtocol
 from kshell.errors import DeviceError, KshellError, UnsupportedDevice
@@ -103,8 +103,7 @@ class IotSchedule(ScheduleModule):
             "wday": list(wday),
             "repeat": int(repeat),
             "sact": int(on),
-            "stime_opt": when.option,
-            "smin": when.minute,
+            **when_fields("s", when),
             "etime_opt": -1,
             "eact": -1,
             "emin": 0,
@@ -162,17 +161,17 @@ def iot_rule(raw: Any) -> Rule | None:
     if not isinstance(raw, dict):
         return None
     rid, wday = safe_id(raw.get("id")), raw.get("wday")
-    option, minute, action = (_num(raw.get(k)) for k in ("stime_opt", "smin", "sact"))
+    when, action = when_of("s", raw), _num(raw.get("sact"))
     if rid is None or not isinstance(wday, list) or len(wday) != 7:
         return None
-    if option not in (0, 1, 2) or minute is None or action is None:
+    if when is None or action is None:
         return None
     flags = tuple(1 if d else 0 for d in wday)
     return Rule(
         rid,
         raw.get("enable") != 0,
         action == 1,
-        When(option, minute),
+        when,
         flags,
         raw.get("repeat") != 0,
     )

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import calendar
 import time
 from typing import Any
 
@@ -144,9 +143,13 @@ class SmartMeter(base.MeterModule):
             answer = await self.proto.call("get_device_time", idempotent=True)
             diff = answer.get("time_diff")
             self.info.time_diff = diff if isinstance(diff, int) and abs(diff) <= 1440 else 0
+        import calendar  # statistics only
+
         return calendar.timegm((year, month, 1, 0, 0, 0)) - self.info.time_diff * 60
 
     async def days(self, year: int, month: int, child: str | None = None) -> list[Energy]:
+        import calendar
+
         last = calendar.monthrange(year, month)[1]
         start = await self._midnight(year, month)
         values = await self._energy(start, start + last * 86400 - 1, DAILY, child)

@@ -10,9 +10,8 @@ reached through the parent with ``control_child``. Facts: PROTOCOLS.md, section 
 from __future__ import annotations
 
 import base64
-import hashlib
+import os
 import time
-import uuid
 from typing import Any
 
 from kshell import protocol
@@ -72,7 +71,7 @@ class SmartProtocol:
 
     def __init__(self, transport: Transport) -> None:
         self.transport = transport
-        self.terminal = base64.b64encode(hashlib.md5(uuid.uuid4().bytes).digest()).decode()
+        self.terminal = base64.b64encode(os.urandom(16)).decode()  # any 16 bytes, as a client id
         self.batching = True  # off once the device shows it cannot take multipleRequest
 
     @property

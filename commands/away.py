@@ -4,17 +4,17 @@ from __future__ import annotations
 
 from typing import Any
 
-from kshell.context import Context
 from kshell.device.modules.rule_words import AT_HELP, DAYS_HELP, parse_at, parse_days
 from kshell.errors import UsageError
 from kshell.registry import Arg, ByMail, command
 from kshell.results import Result, Table, Text
+from kshell.session import Session
 from kshell.targets import Target, for_each, resolve_all
 
 TARGET = Arg("target", "target", "plug alias, host[:port] or MAC")
 
 
-def _whole_plug(ctx: Context, word: str) -> list[Target]:
+def _whole_plug(ctx: Session, word: str) -> list[Target]:
     targets = resolve_all(ctx, [word])
     if any(t.child_id for t in targets):
         raise UsageError("away mode belongs to the whole plug, not one outlet")
@@ -33,7 +33,7 @@ def _whole_plug(ctx: Context, word: str) -> list[Target]:
     examples=("away Lamp", "away Lamp 18:00 23:30", "away Lamp sunset 23:00 sat,sun"),
     by_mail=ByMail.YES,
 )
-async def away(ctx: Context, args: Any) -> list[Result]:
+async def away(ctx: Session, args: Any) -> list[Result]:
     """Make a plug look lived-in: random on/off between two times; without them, list."""
     if (args.start is None) != (args.end is None):
         raise UsageError("away: give both FROM and TO, or neither to list")
@@ -62,7 +62,7 @@ async def away(ctx: Context, args: Any) -> list[Result]:
     examples=("away off Lamp",),
     by_mail=ByMail.YES,
 )
-async def away_off(ctx: Context, args: Any) -> list[Result]:
+async def away_off(ctx: Session, args: Any) -> list[Result]:
     """Remove a plug's away-mode rules."""
 
     async def one(target: Target) -> Result:

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from kshell.context import Context
 from kshell.errors import KshellError
 from kshell.registry import ByMail, Opt, command
 from kshell.results import Result, Text
+from kshell.session import Session
 from kshell.targets import TARGETS_ARG as TARGETS
 from kshell.targets import Target, for_each, resolve_all
 
@@ -30,7 +30,7 @@ def drift_words(drift: float | None) -> str:
     examples=("time Kitchen", "time all", "time all --json"),
     by_mail=ByMail.YES,
 )
-async def show_time(ctx: Context, args: Any) -> list[Result]:
+async def show_time(ctx: Session, args: Any) -> list[Result]:
     """Show each plug's clock, its time zone and its drift from this machine (in UTC)."""
 
     async def one(target: Target) -> Result:
@@ -52,7 +52,7 @@ async def show_time(ctx: Context, args: Any) -> list[Result]:
     examples=("time sync Kitchen", "time sync all --zone Europe/Berlin"),
     by_mail=ByMail.YES,
 )
-async def sync_time(ctx: Context, args: Any) -> list[Result]:
+async def sync_time(ctx: Session, args: Any) -> list[Result]:
     """Set plugs' clocks to this machine's time and zone; read back to prove it stuck."""
     from kshell.device.modules.clock import check_zone, local_zone
 

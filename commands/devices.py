@@ -5,11 +5,11 @@ from __future__ import annotations
 from typing import Any
 
 from kshell.cache import DeviceRecord
-from kshell.context import Context
 from kshell.errors import KshellError, TargetError, UsageError
 from kshell.output import clean
 from kshell.registry import Arg, ByMail, Opt, command
 from kshell.results import Failure, Result, Table, Text
+from kshell.session import Session
 from kshell.targets import parse_address, resolve, resolve_all
 
 DEVICE_HEADERS = ["alias", "host", "model", "hw", "firmware", "state", "mac", "last heard"]
@@ -75,7 +75,7 @@ def _record_json(r: DeviceRecord) -> dict[str, Any]:
     examples=("discover", "discover --target 192.168.1.255", "discover 192.168.7.0/24"),
     by_mail=ByMail.YES,
 )
-async def discover(ctx: Context, args: Any) -> Result:
+async def discover(ctx: Session, args: Any) -> Result:
     """Find plugs: broadcast on every interface, or sweep a CIDR with TCP probes.
 
     Both generations: the old one answers on UDP 9999, the current one (KLAP, AES) announces
@@ -125,7 +125,7 @@ async def discover(ctx: Context, args: Any) -> Result:
     return await _merge_report(ctx, report, args.verbose, merged, names)
 
 
-def broadcast_plan(ctx: Context, chosen: list[str]) -> list[tuple[str, str]]:
+def broadcast_plan(ctx: Session, chosen: list[str]) -> list[tuple[str, str]]:
     """Where to broadcast: --target, else the config, else every interface."""
     from kshell import discovery
 
@@ -136,7 +136,7 @@ def broadcast_plan(ctx: Context, chosen: list[str]) -> list[tuple[str, str]]:
 
 
 async def _merge_report(
-    ctx: Context, report: Any, verbose: bool, merged: Any, names: dict[tuple[str, int], str]
+    ctx: Session, report: Any, verbose: bool, merged: Any, names: dict[tuple[str, int], str]
 ) -> Table:
     """Store what answered (only that: silence marks nothing offline) and describe the round."""
     import asyncio
@@ -218,7 +218,7 @@ async def _merge_report(
     examples=("add 192.168.1.50", "add plug.lan:9999", "add 192.168.1.77 --replace"),
     by_mail=ByMail.YES,
 )
-async def add(ctx: Context, args: Any) -> Result:
+async def add(ctx: Session, args: Any) -> Result:
     """Add one plug by address: finds out what it speaks (the old protocol on 9999, or its
     KLAP/AES announcement on UDP 20002), asks it about itself, then remembers it.
 
@@ -255,7 +255,7 @@ async def add(ctx: Context, args: Any) -> Result:
 
 
 @command("devices", permission="read", examples=("devices",), by_mail=ByMail.YES)
-async def devices(ctx: Context, args: Any) -> Result:
+async def devices(ctx: Session, args: Any) -> Result:
     """List the known plugs from the store, as last heard (state asks them now)."""
     records = ctx.cache.all()
     rows = [_device_row(r) for r in records]
@@ -273,7 +273,7 @@ async def devices(ctx: Context, args: Any) -> Result:
     examples=("state", "state Kitchen Garage"),
     by_mail=ByMail.YES,
 )
-async def state(ctx: Context, args: Any) -> Result:
+async def state(ctx: Session, args: Any) -> Result:
     """Ask plugs for their state now, all at once: devices, but fresh."""
     from kshell.targets import Target, for_each, refresh
 
@@ -317,7 +317,7 @@ async def state(ctx: Context, args: Any) -> Result:
     examples=("forget 'Old Lamp'",),
     by_mail=ByMail.YES,
 )
-async def forget(ctx: Context, args: Any) -> list[Result]:
+async def forget(ctx: Session, args: Any) -> list[Result]:
     """Drop plugs from the device list (discover finds them again if they answer)."""
     out: list[Result] = []
     for word in args.targets:
@@ -349,7 +349,7 @@ async def forget(ctx: Context, args: Any) -> list[Result]:
     examples=("use Kitchen", "use none"),
     by_mail=ByMail.YES,
 )
-async def use(ctx: Context, args: Any) -> Result:
+async def use(ctx: Session, args: Any) -> Result:
     """Set the current plug: commands may then leave their target out."""
     if args.target.lower() in ("none", "-"):
         ctx.current = None

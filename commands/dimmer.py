@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from kshell.context import Context
 from kshell.registry import Arg, ByMail, command
 from kshell.results import Result, Text
+from kshell.session import Session
 from kshell.targets import Target, for_each, resolve_all
 
 
@@ -21,7 +21,7 @@ from kshell.targets import Target, for_each, resolve_all
     examples=("brightness Hall", "brightness Hall 40"),
     by_mail=ByMail.YES,
 )
-async def brightness(ctx: Context, args: Any) -> list[Result]:
+async def brightness(ctx: Session, args: Any) -> list[Result]:
     """Read a dimmer's brightness, or set it (1-100; read back)."""
     from kshell.device.modules.dimmer import check_level
 

@@ -12,10 +12,10 @@ from datetime import date
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from kshell.context import Context
 from kshell.errors import DeviceError, KshellError, UnsupportedDevice, UsageError
 from kshell.registry import Arg, ByMail, Opt, command
 from kshell.results import Result, Text
+from kshell.session import Session
 from kshell.targets import Target, for_each, refresh, resolve_all, resolve_capable
 
 if TYPE_CHECKING:
@@ -52,7 +52,7 @@ MAIL_MAX_S = 60.0  # a watch asked for by mail: its mail time limit, where it en
     examples=("emeter Kettle", "emeter 'Media Strip/2'", "emeter all"),
     by_mail=ByMail.YES,
 )
-async def emeter_now(ctx: Context, args: Any) -> list[Result]:
+async def emeter_now(ctx: Session, args: Any) -> list[Result]:
     """One reading: power, voltage, current and total, checked for plausibility.
 
     Both meter schemas (W/V/A/kWh on older HS110 firmware, mW/mV/mA/Wh on newer devices)
@@ -135,18 +135,18 @@ def _strip_reading(target: Target, model: str, rating: Any, readings: list[Text]
 
 
 async def _reading(
-    ctx: Context, device: Device, target: Target, model: str, rating: Any, name: str | None = None
+    ctx: Session, device: Device, target: Target, model: str, rating: Any, name: str | None = None
 ) -> Text:
     from kshell import emeter
 
     reading = await device.meter.read(target.child_id)
     answer = reading.raw
     flags = emeter.check(reading, rating)
-    totals: dict[str, float] = ctx.extras.setdefault("last_total", {})
+    totals = ctx.readings.total_kwh
     reset = emeter.counter_reset(totals.get(target.label), reading.total_kwh)
     if reading.total_kwh is not None:
         totals[target.label] = reading.total_kwh
-    ctx.extras.setdefault("last_power", {})[target.label] = reading.power_w
+    ctx.readings.power_w[target.label] = reading.power_w
     data = {
         "target": target.label,
         "host": target.address,
@@ -201,7 +201,7 @@ def _v(value: float | None, digits: int) -> str:
     by_mail=ByMail.YES,  # --out is a file: the gate refuses it by mail
     mail_time_limit=MAIL_MAX_S,
 )
-async def watch(ctx: Context, args: Any) -> Any:
+async def watch(ctx: Session, args: Any) -> Any:
     """Live power readings: one row per plug (per outlet for a strip), redrawn in place.
 
     Rows show W, V, A, min/avg/max, a sparkline of recent power and flags; a plug that
@@ -250,7 +250,7 @@ def _watch_out(out: str) -> Path | str:
 
 
 # -- statistics -------------------------------------------------------------------------------
-async def _meter_target(ctx: Context, word: str) -> tuple[Target, Device]:
+async def _meter_target(ctx: Session, word: str) -> tuple[Target, Device]:
     """The one target of a statistics command, read afresh: it must have a meter."""
     targets = resolve_all(ctx, [word])
     if len(targets) != 1:
@@ -273,7 +273,7 @@ async def _meter_target(ctx: Context, word: str) -> tuple[Target, Device]:
     examples=("emeter day Kettle", "emeter day Kettle 2026 10"),
     by_mail=ByMail.YES,
 )
-async def day(ctx: Context, args: Any) -> Result:
+async def day(ctx: Session, args: Any) -> Result:
     """Energy per day of a month, as a table with a bar chart and the total.
 
     A strip shows each outlet by name and the strip's sum. A day above what the plug's
@@ -309,7 +309,7 @@ async def day(ctx: Context, args: Any) -> Result:
     examples=("emeter month Kettle", "emeter month Kettle 2025"),
     by_mail=ByMail.YES,
 )
-async def month(ctx: Context, args: Any) -> Result:
+async def month(ctx: Session, args: Any) -> Result:
     """Energy per month of a year, as a table with a bar chart and the total.
 
     A strip shows each outlet by name and the strip's sum; a month above what the plug's
@@ -351,7 +351,7 @@ ERASED_KWH = 0.002  # what a just-erased month may already hold again (a minute 
     examples=("emeter erase Kettle --yes",),
     by_mail=ByMail.YES,
 )
-async def erase(ctx: Context, args: Any) -> Result:
+async def erase(ctx: Session, args: Any) -> Result:
     """Erase a plug's energy statistics (days, months, total), then read back to check.
 
     Some firmware answers success and erases nothing: the read-back says so.

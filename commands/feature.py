@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from kshell.context import Context
 from kshell.errors import UsageError
 from kshell.registry import Arg, ByMail, command
 from kshell.results import Result, Table, Text
+from kshell.session import Session
 from kshell.targets import Target, for_each, resolve_all
 
 
@@ -24,7 +24,7 @@ from kshell.targets import Target, for_each, resolve_all
     examples=("feature Kettle", "feature Kettle auto_off on", "feature Hall brightness 30"),
     by_mail=ByMail.YES,
 )
-async def feature(ctx: Context, args: Any) -> list[Result]:
+async def feature(ctx: Session, args: Any) -> list[Result]:
     """List the settings a plug reports (with what each takes), show one, or set one."""
     if args.value is not None and not args.value.strip():
         raise UsageError("feature: the value is empty")

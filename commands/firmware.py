@@ -11,14 +11,14 @@ import ipaddress
 from pathlib import Path
 from typing import Any
 
-from kshell.context import Context
 from kshell.errors import Refused, UsageError
 from kshell.registry import Arg, ByMail, Opt, command
 from kshell.results import Result, Table, Text
+from kshell.session import Session
 from kshell.targets import TARGETS_ARG, Target, for_each, resolve_all
 
 
-def _library(ctx: Context) -> Any:
+def _library(ctx: Session) -> Any:
     from kshell.fwlibrary import open_library
 
     return open_library(ctx.config, ctx.paths.data)
@@ -30,7 +30,7 @@ def _library(ctx: Context) -> Any:
     examples=("firmware list",),
     by_mail=ByMail.IF_ALLOW_FIRMWARE,
 )
-async def firmware_list(ctx: Context, args: Any) -> Result:
+async def firmware_list(ctx: Session, args: Any) -> Result:
     """Show the firmware library: each image, what it is for, and files the manifest lacks.
 
     The library is the state folder's firmware/ (or [firmware] library); a checkout's
@@ -106,7 +106,7 @@ async def firmware_list(ctx: Context, args: Any) -> Result:
     examples=("firmware add hs110v2_1.5.10.bin --model 'HS110(EU)' --hw 2.0 --version 1.5.10",),
     by_mail=ByMail.IF_ALLOW_FIRMWARE,
 )
-async def firmware_add(ctx: Context, args: Any) -> Result:
+async def firmware_add(ctx: Session, args: Any) -> Result:
     """Add an image to the library: copied in, its sha256 computed, recorded in the manifest."""
     if not args.version:
         raise UsageError("firmware add: --version is required (the version the image installs)")
@@ -148,7 +148,7 @@ async def firmware_add(ctx: Context, args: Any) -> Result:
     long_running=True,
     by_mail=ByMail.IF_ALLOW_FIRMWARE,
 )
-async def firmware_stage(ctx: Context, args: Any) -> Any:
+async def firmware_stage(ctx: Session, args: Any) -> Any:
     """Serve an image to plugs, have them download it, flash it and verify the new version.
 
     The image must be in the manifest and fit each plug (model, hardware, newer version)
@@ -200,7 +200,7 @@ async def firmware_stage(ctx: Context, args: Any) -> Any:
     examples=("firmware state Kitchen",),
     by_mail=ByMail.IF_ALLOW_FIRMWARE,
 )
-async def firmware_state(ctx: Context, args: Any) -> list[Result]:
+async def firmware_state(ctx: Session, args: Any) -> list[Result]:
     """A plug's firmware download state: status, progress, flash and reboot times."""
 
     async def one(target: Target) -> Result:

@@ -9,10 +9,10 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from kshell.context import Context
 from kshell.errors import UsageError
 from kshell.registry import Arg, ByMail, Opt, command
 from kshell.results import Result, Table, Text
+from kshell.session import Session
 
 HISTORY_SPEC = r"\d+(-\d+)?"
 
@@ -26,7 +26,7 @@ HISTORY_SPEC = r"\d+(-\d+)?"
     by_mail=ByMail.YES,
     mail_permission="admin",  # the operator's own prompt lines
 )
-async def history(ctx: Context, args: Any) -> Result:
+async def history(ctx: Session, args: Any) -> Result:
     """Show the numbered lines typed at the prompt (replay N runs one again)."""
     from kshell.history.store import store_for
 
@@ -63,7 +63,7 @@ async def history(ctx: Context, args: Any) -> Result:
     long_running=True,
     by_mail=ByMail.YES,
 )
-async def replay(ctx: Context, args: Any) -> Any:
+async def replay(ctx: Session, args: Any) -> Any:
     """Run history entries or a script file again, stopping at the first error.
 
     A script file is the format `python shell.py FILE` runs and `record` writes. The
@@ -92,7 +92,7 @@ async def replay(ctx: Context, args: Any) -> Any:
     examples=("record morning.kshell", "record stop", "record"),
     by_mail=ByMail.NO,
 )
-async def record(ctx: Context, args: Any) -> Result:
+async def record(ctx: Session, args: Any) -> Result:
     """Save the commands that run from now on as a replayable script (record stop ends).
 
     Without FILE, says whether a recording is running.
@@ -114,7 +114,7 @@ async def record(ctx: Context, args: Any) -> Result:
 
 
 @command("record stop", permission="admin", examples=("record stop",), by_mail=ByMail.NO)
-async def record_stop(ctx: Context, args: Any) -> Result:
+async def record_stop(ctx: Session, args: Any) -> Result:
     """Stop recording and close the script."""
     from kshell.history import record as rec
 

@@ -5,9 +5,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from kshell.context import Context
 from kshell.registry import ByMail, command
 from kshell.results import Record, Result
+from kshell.session import Session
 from kshell.targets import TARGETS_ARG as TARGETS
 from kshell.targets import Target, for_each, refresh, resolve_all, state_word
 
@@ -22,7 +22,7 @@ if TYPE_CHECKING:
     examples=("info Kitchen", "info all"),
     by_mail=ByMail.YES,
 )
-async def info(ctx: Context, args: Any) -> list[Result]:
+async def info(ctx: Session, args: Any) -> list[Result]:
     """Show a plug's sysinfo: everything it reports about itself."""
 
     async def one(target: Target) -> Result:
@@ -86,7 +86,7 @@ def _strip(target: Target, state: Info, shown: dict[str, Any]) -> Result:
 @command(
     "hw_info", args=(TARGETS,), permission="read", examples=("hw_info Kitchen",), by_mail=ByMail.YES
 )
-async def hw_info(ctx: Context, args: Any) -> list[Result]:
+async def hw_info(ctx: Session, args: Any) -> list[Result]:
     """Show a plug's hardware: sw_ver, hw_ver, mac, type, hwId, fwId, oemId, dev_name."""
 
     async def one(target: Target) -> Result:

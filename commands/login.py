@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from kshell.context import Context
 from kshell.errors import UsageError
 from kshell.registry import Arg, ByMail, Opt, command
 from kshell.results import Result, Text
+from kshell.session import Session
 
 MAX_FIELD = 256
 
@@ -22,7 +22,7 @@ MAX_FIELD = 256
     examples=("login me@example.com", "login me@example.com --save"),
     by_mail=ByMail.NO,  # a password is typed at the terminal, never sent by mail
 )
-async def login(ctx: Context, args: Any) -> Result:
+async def login(ctx: Session, args: Any) -> Result:
     """Type the owner's cloud e-mail and password (hidden) for KLAP and AES plugs.
 
     They are kept for this session only, unless --save writes them to their own file in the

@@ -9,10 +9,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from kshell.context import Context
 from kshell.errors import UsageError
 from kshell.registry import Arg, ByMail, Opt, command
 from kshell.results import Record, Result, Text
+from kshell.session import Session
 
 LISTEN = Arg("listen", "word", "[ADDR:]PORT to serve on (default address 127.0.0.1)")
 
@@ -25,7 +25,7 @@ LISTEN = Arg("listen", "word", "[ADDR:]PORT to serve on (default address 127.0.0
     examples=("metrics on 9101", "metrics on 127.0.0.1:9101"),
     by_mail=ByMail.NO,
 )
-async def metrics_on(ctx: Context, args: Any) -> Result:
+async def metrics_on(ctx: Session, args: Any) -> Result:
     """Serve a Prometheus exporter: /metrics (every known plug) and /probe?target=PLUG.
 
     Plugs are read when scraped, concurrently, under one deadline; a plug that does not
@@ -47,7 +47,7 @@ async def metrics_on(ctx: Context, args: Any) -> Result:
 
 
 @command("metrics off", permission="admin", examples=("metrics off",), by_mail=ByMail.NO)
-async def metrics_off(ctx: Context, args: Any) -> Result:
+async def metrics_off(ctx: Session, args: Any) -> Result:
     """Stop serving metrics."""
     server = ctx.metrics
     if server is None or not server.running:
@@ -58,7 +58,7 @@ async def metrics_off(ctx: Context, args: Any) -> Result:
 
 
 @command("metrics status", permission="read", examples=("metrics status",), by_mail=ByMail.NO)
-async def metrics_status(ctx: Context, args: Any) -> Result:
+async def metrics_status(ctx: Session, args: Any) -> Result:
     """Whether the exporter is serving, where, and how its scrapes went."""
     server = ctx.metrics
     if server is None:

@@ -8,16 +8,16 @@ from __future__ import annotations
 
 from typing import Any
 
-from kshell.context import Context
 from kshell.errors import TargetError, UsageError
 from kshell.output import clean
 from kshell.registry import Arg, ByMail, Opt, command
 from kshell.results import Result, Text
+from kshell.session import Session
 from kshell.targets import TARGETS_ARG as TARGETS
 from kshell.targets import Target, for_each, refresh, resolve_all, resolve_capable, state_word
 
 
-async def _switch(ctx: Context, words: list[str], want: bool | None) -> list[Result]:
+async def _switch(ctx: Session, words: list[str], want: bool | None) -> list[Result]:
     async def one(target: Target) -> Result:
         device = target.device(ctx)
         before: bool | None = None
@@ -42,7 +42,7 @@ async def _switch(ctx: Context, words: list[str], want: bool | None) -> list[Res
     examples=("on Kitchen", "on all", "on Strip/2"),
     by_mail=ByMail.YES,
 )
-async def on(ctx: Context, args: Any) -> list[Result]:
+async def on(ctx: Session, args: Any) -> list[Result]:
     """Switch plugs (or strip outlets) on."""
     return await _switch(ctx, args.targets, True)
 
@@ -54,7 +54,7 @@ async def on(ctx: Context, args: Any) -> list[Result]:
     examples=("off Kitchen", "off all"),
     by_mail=ByMail.YES,
 )
-async def off(ctx: Context, args: Any) -> list[Result]:
+async def off(ctx: Session, args: Any) -> list[Result]:
     """Switch plugs (or strip outlets) off."""
     return await _switch(ctx, args.targets, False)
 
@@ -66,7 +66,7 @@ async def off(ctx: Context, args: Any) -> list[Result]:
     examples=("toggle Kitchen",),
     by_mail=ByMail.YES,
 )
-async def toggle(ctx: Context, args: Any) -> list[Result]:
+async def toggle(ctx: Session, args: Any) -> list[Result]:
     """Switch plugs over: on becomes off, off becomes on."""
     return await _switch(ctx, args.targets, None)
 
@@ -90,7 +90,7 @@ LED_TARGET = Arg("target", "target", "plug", needs=("led",))
     examples=("led Kitchen", "led Kitchen off"),
     by_mail=ByMail.YES,
 )
-async def led(ctx: Context, args: Any) -> list[Result]:
+async def led(ctx: Session, args: Any) -> list[Result]:
     """Read a plug's status light, or turn it on or off."""
     word, want = args.target, args.state  # `use Kitchen` then `led off`: the binder knows
 
@@ -119,7 +119,7 @@ async def led(ctx: Context, args: Any) -> list[Result]:
     examples=("alias Kitchen", "alias 127.0.0.2 'Living Room'", "alias Strip/3 Radio"),
     by_mail=ByMail.YES,
 )
-async def alias(ctx: Context, args: Any) -> list[Result]:
+async def alias(ctx: Session, args: Any) -> list[Result]:
     """Read or change the name of one plug or strip outlet (never several at once)."""
     from kshell.names import check_new_alias
 
@@ -152,7 +152,7 @@ async def alias(ctx: Context, args: Any) -> list[Result]:
     return await for_each(ctx, targets, one)
 
 
-async def _read_alias(ctx: Context, target: Target) -> Result:
+async def _read_alias(ctx: Session, target: Target) -> Result:
     device = await refresh(ctx, target)
     name = device.state.alias if target.child_id is None else None
     if target.child_id is not None and target.record is not None:
@@ -171,7 +171,7 @@ def _parent_name(target: Target) -> str:
     return clean(record.alias, 120) if record is not None and record.alias else target.address
 
 
-def _refuse_taken(ctx: Context, target: Target, new: str) -> None:
+def _refuse_taken(ctx: Session, target: Target, new: str) -> None:
     """A name another plug or outlet already has (case and accents aside) is refused."""
     from kshell.names import fold
 
@@ -201,7 +201,7 @@ def _refuse_taken(ctx: Context, target: Target, new: str) -> None:
     examples=("reboot Kitchen --yes",),
     by_mail=ByMail.YES,
 )
-async def reboot(ctx: Context, args: Any) -> list[Result]:
+async def reboot(ctx: Session, args: Any) -> list[Result]:
     """Restart plugs (they drop off the network for a few seconds)."""
     delay = args.delay if args.delay is not None else 1
     if not 0 <= delay <= 3600:

@@ -6,10 +6,10 @@ import json
 import re
 from typing import Any
 
-from kshell.context import Context
 from kshell.errors import UsageError
 from kshell.registry import Arg, ByMail, command
 from kshell.results import Failure, Result
+from kshell.session import Session
 from kshell.targets import Target, resolve_all
 
 MAX_REQUEST = 16 * 1024
@@ -32,7 +32,7 @@ EXAMPLE = """raw Kitchen '{"system":{"get_sysinfo":{}}}'"""
     ),
     by_mail=ByMail.IF_ALLOW_RAW,
 )
-async def raw(ctx: Context, args: Any) -> list[Result]:
+async def raw(ctx: Session, args: Any) -> list[Result]:
     """Send a JSON request as it is and show the whole answer as JSON (err_code included).
 
     An err_code other than 0 anywhere in the answer is a failure (exit status 1), shown

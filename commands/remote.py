@@ -7,20 +7,23 @@ same without a prompt. The mail stack is imported only here, inside the commands
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from kshell.context import Context
 from kshell.errors import KshellError, UsageError
 from kshell.registry import Arg, ByMail, command
 from kshell.results import Failure, Record, Result, Table, Text
+from kshell.session import Session
+
+if TYPE_CHECKING:
+    from kshell.remote.service import RemoteService
 
 
-def _service(ctx: Context) -> Any:
-    return ctx.extras.get("remote_service")
+def _service(ctx: Session) -> RemoteService | None:
+    return ctx.remote
 
 
 @command("remote on", permission="admin", examples=("remote on",), by_mail=ByMail.NO)
-async def remote_on(ctx: Context, args: Any) -> Result:
+async def remote_on(ctx: Session, args: Any) -> Result:
     """Start listening for command mail ([remote] in the config) in the background."""
     from kshell.remote.service import RemoteService, printer
 
@@ -47,7 +50,7 @@ async def remote_on(ctx: Context, args: Any) -> Result:
 
 
 @command("remote off", permission="admin", examples=("remote off",), by_mail=ByMail.NO)
-async def remote_off(ctx: Context, args: Any) -> Result:
+async def remote_off(ctx: Session, args: Any) -> Result:
     """Stop listening for command mail."""
     service = _service(ctx)
     if service is None:
@@ -57,7 +60,7 @@ async def remote_off(ctx: Context, args: Any) -> Result:
 
 
 @command("remote status", permission="read", examples=("remote status",), by_mail=ByMail.NO)
-async def remote_status(ctx: Context, args: Any) -> Result:
+async def remote_status(ctx: Session, args: Any) -> Result:
     """Whether remote mode is on, where it listens, and what it has handled."""
     service = _service(ctx)
     if service is None:
@@ -68,7 +71,7 @@ async def remote_status(ctx: Context, args: Any) -> Result:
 
 
 @command("remote test", permission="admin", examples=("remote test",), by_mail=ByMail.NO)
-async def remote_test(ctx: Context, args: Any) -> list[Result]:
+async def remote_test(ctx: Session, args: Any) -> list[Result]:
     """Check each configured path: log in to the source, reach the reply server."""
     service = _service(ctx)
     if service is None:
@@ -100,7 +103,7 @@ async def remote_test(ctx: Context, args: Any) -> list[Result]:
     examples=("remote totp add boss@example.org",),
     by_mail=ByMail.NO,
 )
-async def remote_totp(ctx: Context, args: Any) -> Result:
+async def remote_totp(ctx: Session, args: Any) -> Result:
     """Make a sender's own TOTP secret, store it (0600) and print its otpauth URI once."""
     from kshell.remote.settings import load_settings
     from kshell.remote.totp import add_secret, provisioning_uri
@@ -128,7 +131,7 @@ async def remote_totp(ctx: Context, args: Any) -> Result:
     examples=("remote unlock boss@example.org",),
     by_mail=ByMail.NO,
 )
-async def remote_unlock(ctx: Context, args: Any) -> Result:
+async def remote_unlock(ctx: Session, args: Any) -> Result:
     """Let a sender prove itself by TOTP code again after too many wrong codes."""
     from kshell.remote.audit import AuditLog
     from kshell.remote.journal import unlock_totp

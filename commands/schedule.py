@@ -8,11 +8,11 @@ from __future__ import annotations
 import datetime as dt
 from typing import TYPE_CHECKING, Any
 
-from kshell.context import Context
 from kshell.device.modules.rule_words import AT_HELP, DAYS_HELP, parse_at, parse_days
 from kshell.errors import UsageError
 from kshell.registry import Arg, ByMail, command
 from kshell.results import Result, Table, Text
+from kshell.session import Session
 from kshell.targets import Target, for_each, resolve_all
 
 if TYPE_CHECKING:
@@ -24,7 +24,7 @@ RULE = Arg("rule", "rule", "a rule id (see `schedule TARGET`)", optional=True)
 SUN_WARNING = "the plug's location is unset (latitude/longitude 0): it will fire at the wrong time"
 
 
-def _one_target(ctx: Context, word: str) -> list[Target]:
+def _one_target(ctx: Session, word: str) -> list[Target]:
     targets = resolve_all(ctx, [word])
     if any(t.child_id for t in targets):
         raise UsageError("schedules belong to the whole plug, not one outlet")
@@ -70,7 +70,7 @@ def next_action(rules: tuple[Rule, ...], clock: PlugTime | None) -> str | None:
     examples=("schedule Kitchen", "schedule Kitchen --json"),
     by_mail=ByMail.YES,
 )
-async def schedule_list(ctx: Context, args: Any) -> list[Result]:
+async def schedule_list(ctx: Session, args: Any) -> list[Result]:
     """List a plug's schedule rules in words, with its next action."""
 
     async def one(target: Target) -> Result:
@@ -120,7 +120,7 @@ async def schedule_list(ctx: Context, args: Any) -> list[Result]:
     ),
     by_mail=ByMail.YES,
 )
-async def schedule_add(ctx: Context, args: Any) -> list[Result]:
+async def schedule_add(ctx: Session, args: Any) -> list[Result]:
     """Add a rule: switch on or off at HH:MM or sunrise/sunset (+-MIN), on the given days."""
     when = parse_at(args.at)
     wday, repeat = parse_days(args.days)
@@ -147,7 +147,7 @@ async def schedule_add(ctx: Context, args: Any) -> list[Result]:
     examples=("schedule delete Lamp 1F3C... --yes", "schedule delete Lamp all --yes"),
     by_mail=ByMail.YES,
 )
-async def schedule_delete(ctx: Context, args: Any) -> list[Result]:
+async def schedule_delete(ctx: Session, args: Any) -> list[Result]:
     """Delete one schedule rule, or all of them."""
     rule_id = None if args.rule == "all" else args.rule
 
@@ -159,7 +159,7 @@ async def schedule_delete(ctx: Context, args: Any) -> list[Result]:
     return await for_each(ctx, _one_target(ctx, args.target), one)
 
 
-async def _enable(ctx: Context, args: Any, on: bool) -> list[Result]:
+async def _enable(ctx: Session, args: Any, on: bool) -> list[Result]:
     rule_id = args.rule
 
     async def one(target: Target) -> Result:
@@ -179,7 +179,7 @@ async def _enable(ctx: Context, args: Any, on: bool) -> list[Result]:
     examples=("schedule enable Lamp", "schedule enable Lamp 1F3C..."),
     by_mail=ByMail.YES,
 )
-async def schedule_enable(ctx: Context, args: Any) -> list[Result]:
+async def schedule_enable(ctx: Session, args: Any) -> list[Result]:
     """Enable one rule, or the plug's whole schedule without a rule id."""
     return await _enable(ctx, args, True)
 
@@ -191,6 +191,6 @@ async def schedule_enable(ctx: Context, args: Any) -> list[Result]:
     examples=("schedule disable Lamp", "schedule disable Lamp 1F3C..."),
     by_mail=ByMail.YES,
 )
-async def schedule_disable(ctx: Context, args: Any) -> list[Result]:
+async def schedule_disable(ctx: Session, args: Any) -> list[Result]:
     """Disable one rule, or the plug's whole schedule without a rule id."""
     return await _enable(ctx, args, False)

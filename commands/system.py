@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from kshell.context import Context
 from kshell.errors import UsageError
 from kshell.registry import Arg, ByMail, Opt, command
 from kshell.results import Result, Table, Text
+from kshell.session import Session
 
 
 @command(
@@ -20,7 +20,7 @@ from kshell.results import Result, Table, Text
     examples=("help", "help on", "help emeter watch"),
     by_mail=ByMail.YES,
 )
-async def help_(ctx: Context, args: Any) -> Result:
+async def help_(ctx: Session, args: Any) -> Result:
     """List the commands, or explain one: usage, options and examples."""
     reg = ctx.registry
     if not args.verb:
@@ -87,16 +87,16 @@ def _by_mail(cmd: Any) -> str:
 
 
 @command("exit", permission="read", examples=("exit",), by_mail=ByMail.NO)
-async def exit_(ctx: Context, args: Any) -> None:
+async def exit_(ctx: Session, args: Any) -> None:
     """Leave the shell (Ctrl-D does the same)."""
-    ctx.extras["exit"] = True
+    ctx.ports.exit_requested = True
 
 
 # --- the machine and the plugs, as the original mail script's ipconfig/ping/uptime ----------
 
 
 @command("ifaces", permission="read", examples=("ifaces",), by_mail=ByMail.YES)
-async def ifaces(ctx: Context, args: Any) -> Result:
+async def ifaces(ctx: Session, args: Any) -> Result:
     """Show this machine's IPv4 interfaces: address, netmask, broadcast (what discovery uses).
 
     Discovery broadcasts to 255.255.255.255 and to each interface's own broadcast address.
@@ -176,7 +176,7 @@ def _network(address: str, netmask: str) -> str:
     long_running=True,
     by_mail=ByMail.YES,
 )
-async def ping(ctx: Context, args: Any) -> Any:
+async def ping(ctx: Session, args: Any) -> Any:
     """Time sysinfo requests to plugs: each answer as it comes, then min/avg/max and loss.
 
     Each request goes over the plug's kept-open connection, as every command's does, so
@@ -202,7 +202,7 @@ async def ping(ctx: Context, args: Any) -> Any:
     examples=("uptime", "uptime Kitchen"),
     by_mail=ByMail.YES,
 )
-async def uptime(ctx: Context, args: Any) -> list[Result]:
+async def uptime(ctx: Session, args: Any) -> list[Result]:
     """How long this shell has run, and how long each plug's relay has been on (on_time)."""
     import time
 

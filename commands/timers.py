@@ -5,10 +5,10 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from kshell.context import Context
 from kshell.errors import UsageError
 from kshell.registry import Arg, ByMail, Opt, command
 from kshell.results import Result, Table, Text
+from kshell.session import Session
 from kshell.targets import Target, for_each, resolve_all
 
 TARGET = Arg("target", "target", "plug alias, host[:port] or MAC")
@@ -29,7 +29,7 @@ def parse_duration(text: str) -> int:
     return total
 
 
-def _whole_plug(ctx: Context, word: str) -> list[Target]:
+def _whole_plug(ctx: Session, word: str) -> list[Target]:
     targets = resolve_all(ctx, [word])
     if any(t.child_id for t in targets):
         raise UsageError("this belongs to the whole plug, not one outlet")
@@ -47,7 +47,7 @@ def _whole_plug(ctx: Context, word: str) -> list[Target]:
     examples=("countdown Heater 10m off", "countdown Heater"),
     by_mail=ByMail.YES,
 )
-async def countdown(ctx: Context, args: Any) -> list[Result]:
+async def countdown(ctx: Session, args: Any) -> list[Result]:
     """Start a countdown (switch on or off when it runs out), or list the plug's timer."""
     if (args.duration is None) != (args.action is None):
         raise UsageError("countdown: give both a duration and on|off, or neither to list")
@@ -78,7 +78,7 @@ async def countdown(ctx: Context, args: Any) -> list[Result]:
     examples=("countdown cancel Heater",),
     by_mail=ByMail.YES,
 )
-async def countdown_cancel(ctx: Context, args: Any) -> list[Result]:
+async def countdown_cancel(ctx: Session, args: Any) -> list[Result]:
     """Cancel the plug's countdown."""
 
     async def one(target: Target) -> Result:
@@ -98,7 +98,7 @@ async def countdown_cancel(ctx: Context, args: Any) -> list[Result]:
     examples=("cloud Kitchen",),
     by_mail=ByMail.YES,
 )
-async def cloud(ctx: Context, args: Any) -> list[Result]:
+async def cloud(ctx: Session, args: Any) -> list[Result]:
     """Show whether a plug is bound to the vendor's cloud, and to which account."""
 
     async def one(target: Target) -> Result:
@@ -119,7 +119,7 @@ async def cloud(ctx: Context, args: Any) -> list[Result]:
     return await for_each(ctx, _whole_plug(ctx, args.target), one)
 
 
-async def _owner(ctx: Context, target: Target) -> tuple[str, bool | None]:
+async def _owner(ctx: Session, target: Target) -> tuple[str, bool | None]:
     """The owner hash the plug announces (md5 of the e-mail), and whether it is the
     configured account's (None: no account configured)."""
     import hashlib
@@ -145,7 +145,7 @@ async def _owner(ctx: Context, target: Target) -> tuple[str, bool | None]:
     examples=("cloud unbind Kitchen --yes",),
     by_mail=ByMail.YES,
 )
-async def cloud_unbind(ctx: Context, args: Any) -> list[Result]:
+async def cloud_unbind(ctx: Session, args: Any) -> list[Result]:
     """Unbind a plug from the vendor's cloud account (it stays usable on the local network)."""
 
     async def one(target: Target) -> Result:
@@ -164,7 +164,7 @@ async def cloud_unbind(ctx: Context, args: Any) -> list[Result]:
     examples=("wifi scan Kitchen",),
     by_mail=ByMail.YES,
 )
-async def wifi_scan(ctx: Context, args: Any) -> list[Result]:
+async def wifi_scan(ctx: Session, args: Any) -> list[Result]:
     """List the Wi-Fi networks a plug sees: name, signal and security."""
 
     async def one(target: Target) -> Result:
@@ -200,7 +200,7 @@ def check_passphrase(secret: str, security: str) -> str:
     return secret
 
 
-async def _passphrase(ctx: Context, path: str | None, ssid: str) -> str:
+async def _passphrase(ctx: Session, path: str | None, ssid: str) -> str:
     """From --password-file (its first line), else typed hidden; never echoed or recorded."""
     if path is not None:
         from pathlib import Path
@@ -224,7 +224,7 @@ async def _passphrase(ctx: Context, path: str | None, ssid: str) -> str:
     examples=("wifi join 127.0.0.2 HomeNet", "wifi join New HomeNet --password-file ~/wifi.txt"),
     by_mail=ByMail.NO,  # a passphrase is typed here, never sent by mail
 )
-async def wifi_join(ctx: Context, args: Any) -> list[Result]:
+async def wifi_join(ctx: Session, args: Any) -> list[Result]:
     """Move a plug to another Wi-Fi network (asks for the passphrase, hidden).
 
     The plug leaves its current network (its setup network, for a new one) at once; find

@@ -11,9 +11,9 @@ from datetime import datetime
 from pathlib import Path
 from typing import TextIO
 
-from kshell.context import Context
 from kshell.errors import UsageError
 from kshell.grammar import Line
+from kshell.session import Session
 
 SKIPPED_VERBS = ("record", "replay", "history")
 HEADER = (
@@ -43,7 +43,7 @@ class Recorder:
         else:
             self._write(f"# continued {when}\n")
 
-    def hook(self, ctx: Context, line: Line, ok: bool) -> None:
+    def hook(self, ctx: Session, line: Line, ok: bool) -> None:
         if ctx.invocation.by_mail or not line.words or line.words[0] in SKIPPED_VERBS:
             return
         if ok:
@@ -61,27 +61,25 @@ class Recorder:
         self.handle.close()
 
 
-def active(ctx: Context) -> Recorder | None:
-    recorder = ctx.extras.get("recorder")
-    return recorder if isinstance(recorder, Recorder) else None
+def active(ctx: Session) -> Recorder | None:
+    return ctx.recorder
 
 
-def start(ctx: Context, path: Path, *, append: bool = False) -> Recorder:
-    if active(ctx) is not None:
-        raise UsageError(f"record: already recording to {active(ctx).path} (record stop first)")  # type: ignore[union-attr]
+def start(ctx: Session, path: Path, *, append: bool = False) -> Recorder:
+    if ctx.recorder is not None:
+        raise UsageError(f"record: already recording to {ctx.recorder.path} (record stop first)")
     recorder = Recorder(path, append=append)
-    ctx.extras["recorder"] = recorder
-    ctx.extras.setdefault("after_command", []).append(recorder.hook)
+    ctx.recorder = recorder
+    ctx.after_command.append(recorder.hook)
     return recorder
 
 
-def stop(ctx: Context) -> Recorder:
+def stop(ctx: Session) -> Recorder:
     recorder = active(ctx)
     if recorder is None:
         raise UsageError("record stop: not recording (record FILE starts)")
-    hooks = ctx.extras.get("after_command", [])
-    if recorder.hook in hooks:
-        hooks.remove(recorder.hook)
-    del ctx.extras["recorder"]
+    if recorder.hook in ctx.after_command:
+        ctx.after_command.remove(recorder.hook)
+    ctx.recorder = None
     recorder.close()
     return recorder

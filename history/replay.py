@@ -18,12 +18,12 @@ from typing import Any
 
 from kshell.history.store import HistoryStore
 
-from kshell.context import Context
 from kshell.errors import KshellError, UsageError
 from kshell.events import Row
 from kshell.grammar import split_commands
 from kshell.output import Output
 from kshell.results import Failure, Result, Text
+from kshell.session import Session
 
 _RANGE = re.compile(r"^(\d+)(?:-(\d+))?$")
 # Commands about history itself are not replayed: replaying a replay would loop.
@@ -115,7 +115,7 @@ _DONE = object()
 
 
 async def run_steps(
-    ctx: Context, steps: list[Step], *, step: bool = False, keep_going: bool = False
+    ctx: Session, steps: list[Step], *, step: bool = False, keep_going: bool = False
 ) -> AsyncIterator[Result | Row]:
     """Run each step through the dispatcher, yielding its results as they arrive."""
     failed = ran = 0
@@ -146,7 +146,7 @@ async def run_steps(
     yield Text(summary, {"replayed": ran, "failed": failed})
 
 
-async def _run_one(ctx: Context, text: str, queue: asyncio.Queue[Any]) -> bool:
+async def _run_one(ctx: Session, text: str, queue: asyncio.Queue[Any]) -> bool:
     from kshell.runner import run_line
 
     typed = ctx.invocation.typed  # a replayed line means what it meant: no prefixes
@@ -158,7 +158,7 @@ async def _run_one(ctx: Context, text: str, queue: asyncio.Queue[Any]) -> bool:
         queue.put_nowait(_DONE)
 
 
-async def _ask(ctx: Context, question: str) -> bool:
+async def _ask(ctx: Session, question: str) -> bool:
     if ctx.ask is None:
         from kshell.errors import Refused
 

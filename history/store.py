@@ -12,8 +12,12 @@ import os
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from kshell.errors import UsageError
+
+if TYPE_CHECKING:
+    from kshell.session import Session
 
 
 @dataclass(frozen=True)
@@ -106,16 +110,12 @@ def _range_message(number: int, size: int) -> str:
     return f"no history entry {number}: the history has entries 1-{size}"
 
 
-def store_for(ctx: object) -> HistoryStore:
-    """The session's store (one per Context, so the prompt and the commands share it)."""
-    from kshell.context import Context
-
-    assert isinstance(ctx, Context)
-    store = ctx.extras.get("history")
-    if not isinstance(store, HistoryStore):
+def store_for(session: Session) -> HistoryStore:
+    """The session's store (one per Session, so the prompt and the commands share it)."""
+    if session.history is None:
         try:
-            limit = ctx.config.getint("shell", "history_size", fallback=10000)
+            limit = session.config.getint("shell", "history_size", fallback=10000)
         except ValueError:
             limit = 10000
-        store = ctx.extras["history"] = HistoryStore(ctx.paths.history, limit)
-    return store
+        session.history = HistoryStore(session.paths.history, limit)
+    return session.history

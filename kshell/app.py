@@ -1,4 +1,4 @@
-"""Building a session: paths, config, device cache and command registry."""
+"""Building a session: paths, config, device store, command registry, discovery settings."""
 
 from __future__ import annotations
 
@@ -7,23 +7,28 @@ from pathlib import Path
 
 from kshell.cache import DeviceCache
 from kshell.config import get_float, get_list, load_config, resolve_paths
-from kshell.context import Context
+from kshell.invocation import Invocation
 from kshell.registry import build_registry
+from kshell.session import DiscoverySettings, Session
 
 
-def build_context(args: argparse.Namespace) -> Context:
+def build_session(args: argparse.Namespace) -> Session:
     paths = resolve_paths(getattr(args, "home", None), getattr(args, "config", None))
     paths.data.mkdir(parents=True, exist_ok=True)
     config = load_config(paths.config_file)
     folders = [Path(p).expanduser() for p in get_list(config, "shell", "command_folders")]
     folders += [Path(p).expanduser() for p in getattr(args, "commands", []) or []]
     timeout = getattr(args, "timeout", None) or get_float(config, "shell", "timeout", 5.0)
-    return Context(
+    return Session(
         paths=paths,
         config=config,
         cache=DeviceCache(paths.devices),
         registry=build_registry(folders, index=paths.data / "command-index.json"),
         timeout=timeout,
-        assume_yes=bool(getattr(args, "yes", False)),
+        invocation=Invocation(assume_yes=bool(getattr(args, "yes", False))),
         debug=bool(getattr(args, "debug", False)),
+        discovery=DiscoverySettings.from_config(config),
     )
+
+
+build_context = build_session  # the name branches started before the Session still call

@@ -12,9 +12,12 @@ import asyncio
 import os
 import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from kshell import __version__
+
+if TYPE_CHECKING:  # types only: a one-shot command imports what it runs, no more
+    from kshell.session import Session
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
 EXIT_PIPE = 141  # what a shell reports for a writer killed by SIGPIPE (`| head`)
@@ -64,7 +67,7 @@ def parse_cli(argv: list[str] | None) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_cli(argv)
-    from kshell.app import build_context
+    from kshell.app import build_session
     from kshell.errors import KshellError
     from kshell.output import Output, OutputClosed
 
@@ -78,7 +81,7 @@ def main(argv: list[str] | None = None) -> int:
         _exit_on_termination()
     try:
         try:
-            ctx = build_context(args)
+            ctx = build_session(args)
         except KshellError as exc:
             output.error(exc)
             return EXIT_USAGE
@@ -108,7 +111,7 @@ def _exit_on_termination() -> None:
         signal.signal(sig, leave)
 
 
-def _loop_factory(ctx: Any, args: argparse.Namespace) -> Any:
+def _loop_factory(ctx: Session, args: argparse.Namespace) -> Any:
     """uvloop, when the speedups extra installed it, for work that runs long (the prompt,
     remote mode, scripts, a watch over many plugs spends much of its time in the event loop);
     a quick one-shot command keeps the standard loop and saves uvloop's import."""
@@ -121,7 +124,7 @@ def _loop_factory(ctx: Any, args: argparse.Namespace) -> Any:
     return uvloop.new_event_loop
 
 
-def _runs_long(ctx: Any, text: str) -> bool:
+def _runs_long(ctx: Session, text: str) -> bool:
     """Does any command on the line declare that it runs long (a stream, a flow)?"""
     from kshell.errors import KshellError
     from kshell.grammar import split_commands
@@ -155,7 +158,7 @@ def _quiet_loop_errors(debug: bool) -> Any:
     return handle
 
 
-async def _main(args: argparse.Namespace, ctx: Any, output: Any) -> int:
+async def _main(args: argparse.Namespace, ctx: Session, output: Any) -> int:
     from kshell.errors import KshellError
 
     asyncio.get_running_loop().set_exception_handler(_quiet_loop_errors(ctx.debug))
@@ -209,7 +212,7 @@ async def _main(args: argparse.Namespace, ctx: Any, output: Any) -> int:
             demo.stop()
 
 
-async def _run_script(ctx: Any, name: str, output: Any, keep_going: bool = False) -> int:
+async def _run_script(ctx: Session, name: str, output: Any, keep_going: bool = False) -> int:
     """Run a script file line by line; stop at the first failed line unless ``keep_going``.
 
     Every error of a line names it as ``FILE:LINE:``, as a compiler would.

@@ -20,13 +20,13 @@ from kshell.device.transports.base import Credentials
 from kshell.errors import KshellError
 
 if TYPE_CHECKING:
-    from kshell.context import Context
+    from kshell.session import Session
 
 SAVED_NAME = "credentials"
 MAX_FIELD = 256
 
 
-def find(ctx: Context) -> Credentials | None:
+def find(ctx: Session) -> Credentials | None:
     user, password = os.environ.get("KSHELL_USERNAME"), os.environ.get("KSHELL_PASSWORD")
     if user is not None and password is not None:
         return Credentials(user[:MAX_FIELD], password[:MAX_FIELD])
@@ -40,7 +40,7 @@ def find(ctx: Context) -> Credentials | None:
     return None
 
 
-def source(ctx: Context) -> str:
+def source(ctx: Session) -> str:
     """Where the credentials in force come from (for `login` and messages; never the values)."""
     if os.environ.get("KSHELL_USERNAME") is not None:
         return "KSHELL_USERNAME / KSHELL_PASSWORD"
@@ -53,7 +53,7 @@ def source(ctx: Context) -> str:
     return "none"
 
 
-def saved_path(ctx: Context) -> Path:
+def saved_path(ctx: Session) -> Path:
     return ctx.paths.data / SAVED_NAME
 
 
@@ -89,7 +89,7 @@ def _read(path: Path, section: str, label: str) -> Credentials | None:
     return Credentials(user[:MAX_FIELD], password[:MAX_FIELD])
 
 
-def save(ctx: Context, creds: Credentials) -> Path:
+def save(ctx: Session, creds: Credentials) -> Path:
     """Write the credentials to their own 0600 file (created so: never readable by others)."""
     path = saved_path(ctx)
     path.parent.mkdir(parents=True, exist_ok=True)

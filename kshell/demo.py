@@ -6,12 +6,13 @@ is pointed at 127.255.255.255 only, so a demo never sends a packet off this mach
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
-from kshell.context import Context
 from kshell.errors import KshellError
 from kshell.output import Output
 from kshell.runner import run_line
+from kshell.session import Session
 
 LOOPBACK_BROADCAST = "127.255.255.255"
 # Where to put the demo's plugs; later bases are used when an earlier one is taken
@@ -19,7 +20,7 @@ LOOPBACK_BROADCAST = "127.255.255.255"
 BASES = ("127.0.0.2", "127.0.2.2", "127.0.3.2", "127.0.4.2")
 
 
-async def start_demo(ctx: Context, output: Output, *, quiet: bool = False) -> Any:
+async def start_demo(ctx: Session, output: Output, *, quiet: bool = False) -> Any:
     """Start the simulated plugs, discover them, return the running simulator."""
     from kshell.device.transports.base import Credentials
     from kshell.simulator import SimulatorThread, house_specs
@@ -37,15 +38,20 @@ async def start_demo(ctx: Context, output: Output, *, quiet: bool = False) -> An
         break
     else:
         raise KshellError(f"demo: cannot start simulated plugs ({last_error})")
-    # discovery on loopback only, at the simulator's UDP port; the home is a temporary one
-    ctx.config.set("discovery", "broadcast", LOOPBACK_BROADCAST)
-    ctx.config.set("discovery", "port", str(sim.udp_port))
+    # discovery on loopback only, at the simulator's UDP port; the home is a temporary one.
+    # The settings are the session's, given here: the config (and its file) stay as they are.
     announced = [p.tdp_port for p in sim.plugs if p.is_http and p.tdp_port]
-    if announced:  # the current generation announces itself on this port (not 20002)
-        ctx.config.set("discovery", "tdp_port", str(announced[0]))
+    if sim.udp_port is None:  # house_specs asked for a shared port: this is a bug, not input
+        raise KshellError("demo: the simulated plugs answer no discovery")
+    ctx.discovery = replace(
+        ctx.discovery,
+        broadcast=(LOOPBACK_BROADCAST,),
+        port=sim.udp_port,
+        # the current generation announces itself on this port (not 20002)
+        tdp_port=announced[0] if announced else ctx.discovery.tdp_port,
+        timeout=0.5,
+    )
     ctx.login = Credentials(DEMO_ACCOUNT.username, DEMO_ACCOUNT.password)  # the demo's account
-    ctx.config.set("discovery", "timeout", "0.5")
-    ctx.extras["demo"] = sim
     if not quiet:
         output.note(
             f"demo: {len(sim.plugs)} simulated plugs on {sim.plugs[0].host} and up "

@@ -14,18 +14,18 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from kshell.cache import DeviceRecord, normalise_mac
-from kshell.context import Context
 from kshell.device import announce, tdp
 from kshell.device.announce import Heard
 from kshell.device.transports.xor import HTTP_PORT
 from kshell.errors import KshellError, TargetError
+from kshell.session import Session
 from kshell.transport import DEFAULT_PORT, tcp_probe
 
 READ_GRACE = 0.05  # after the window: reads still running get this long (the +0.1 s budget)
 
 
 async def listen(
-    ctx: Context,
+    ctx: Session,
     addresses: list[str],
     timeout: float,
     until: asyncio.Event | None = None,
@@ -48,7 +48,7 @@ async def listen(
 
 
 async def sweep(
-    ctx: Context, hosts: list[str], timeout: float, concurrency: int = 256
+    ctx: Session, hosts: list[str], timeout: float, concurrency: int = 256
 ) -> list[Heard]:
     """Every host with port 80 open that confirms, on UDP 20002, that it is a plug."""
     gate = asyncio.Semaphore(concurrency)
@@ -89,7 +89,7 @@ class Merged:
     data: dict[str, Any] = field(default_factory=dict)
 
 
-async def store(ctx: Context, heard: list[Heard], how: str) -> Merged:
+async def store(ctx: Session, heard: list[Heard], how: str) -> Merged:
     """Remember the plugs read; name those that need credentials, moved, or are held."""
     from kshell.targets import remember
 
@@ -162,7 +162,7 @@ def _record_of(found: tdp.Announcement, how: str) -> DeviceRecord:
 
 
 # -- add HOST -----------------------------------------------------------------------------
-def check_pinned(ctx: Context, host: str, port: int, info: Any, replace: bool) -> None:
+def check_pinned(ctx: Session, host: str, port: int, info: Any, replace: bool) -> None:
     """A known plug (same MAC) now reached another way: followed, or held until --replace."""
     known = ctx.cache.by_mac(normalise_mac(info.mac))
     if known is None or replace:
@@ -180,7 +180,7 @@ def check_pinned(ctx: Context, host: str, port: int, info: Any, replace: bool) -
         )
 
 
-async def identify(ctx: Context, host: str, port: int) -> tuple[int, Any]:
+async def identify(ctx: Session, host: str, port: int) -> tuple[int, Any]:
     """Find out what a plug speaks: its UDP 20002 announcement (KLAP or AES, IOT or SMART
     inside), asked while the old protocol is tried on PORT; returns (port, its Info)."""
     announced = asyncio.ensure_future(tdp.probe(host, ctx.tdp_port, min(1.0, ctx.timeout)))

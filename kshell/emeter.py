@@ -142,8 +142,9 @@ def check(reading: Reading, rating: Rating) -> list[str]:
         flags.append(f"current {_fmt(i)} A above the {_fmt(rating.amps)} A rating")
     if v is not None and v >= 0 and not VOLTAGE_MIN <= v <= VOLTAGE_MAX:
         flags.append(f"voltage {_fmt(v)} V outside {VOLTAGE_MIN:g}-{VOLTAGE_MAX:g} V")
-    has_all = p is not None and v is not None and i is not None
-    if has_all and v > 0 and i >= 0 and p > v * i * _VA_SLACK + _VA_MARGIN_W:  # type: ignore[operator]
+    if p is None or v is None or i is None:
+        return flags
+    if v > 0 and i >= 0 and p > v * i * _VA_SLACK + _VA_MARGIN_W:
         flags.append(f"power {_fmt(p)} W exceeds volts x amps ({_fmt(v * i)} VA)")
     return flags
 

@@ -12,10 +12,10 @@ import ipaddress
 import re
 from typing import Any
 
-from kshell.context import Context
 from kshell.errors import Refused
 from kshell.invocation import Invocation, MailRules
 from kshell.registry import PERMISSIONS, ByMail, Command
+from kshell.session import Session
 
 # Why a setting is off, said the way the config spells it.
 _SWITCHES = {
@@ -24,7 +24,7 @@ _SWITCHES = {
 }
 
 
-def admit(ctx: Context, cmd: Command) -> None:
+def admit(ctx: Session, cmd: Command) -> None:
     """Before the arguments are bound: may this source run this command at all?"""
     inv = ctx.invocation
     if inv.by_mail:
@@ -37,7 +37,7 @@ def admit(ctx: Context, cmd: Command) -> None:
         )
 
 
-def admit_args(ctx: Context, cmd: Command, args: Any) -> None:
+def admit_args(ctx: Session, cmd: Command, args: Any) -> None:
     """With the arguments bound: mail never names a file and probes nothing new unasked."""
     inv = ctx.invocation
     if not inv.by_mail:
@@ -91,7 +91,7 @@ def _no_files(cmd: Command, args: Any) -> None:
             raise Refused(f"{cmd.name}: mail never reads or writes files ({opt.name})")
 
 
-def _reaches_new(ctx: Context, cmd: Command, args: Any, rules: MailRules) -> str:
+def _reaches_new(ctx: Session, cmd: Command, args: Any, rules: MailRules) -> str:
     """What the line would contact that the device list does not know yet ('' if nothing)."""
     declared = [(a.name, a.kind, a.reaches) for a in cmd.args]
     declared += [(o.dest, o.kind, o.reaches) for o in cmd.options]
@@ -113,7 +113,7 @@ def _reaches_new(ctx: Context, cmd: Command, args: Any, rules: MailRules) -> str
     return ""
 
 
-def _unknown_address(ctx: Context, word: str) -> bool:
+def _unknown_address(ctx: Session, word: str) -> bool:
     from kshell.errors import KshellError
     from kshell.targets import parse_address, resolve
 

@@ -1,8 +1,8 @@
 """The facts about the line being run that the gate reads: who asked, with what permission,
 whether anyone can answer a question, and (for a mail) what the operator allows mail to do.
 
-A Context carries one Invocation; the mail service gives each mail a copy of the session
-with its own (mail, the sender's permission, nobody to ask, the [remote] rules).
+A Session carries one Invocation; the mail service runs each mail's lines on the same
+session with its own (mail, the sender's permission, nobody to ask, the [remote] rules).
 """
 
 from __future__ import annotations
@@ -29,6 +29,7 @@ class Invocation:
     source: Source = "local"
     permission: str = "admin"  # what this source may do: read | control | admin
     ask: Ask | None = None  # who can answer a question; None: nobody (refuse without --yes)
+    assume_yes: bool = False  # `--yes` on the command line: every question answered yes
     mail: MailRules | None = None  # set exactly when the line came from a mail
     # typed by a person (the prompt, -c): a unique prefix may name a plug; never in a script
     # file, a replayed line or a mail, where a later rename must not change what a line means

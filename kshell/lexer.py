@@ -54,7 +54,7 @@ ROLE_TOKENS: dict[str, _TokenType] = {
 }
 
 
-class KshellLexer(Lexer):
+class KshellLexer(Lexer):  # type: ignore[misc]  # pygments ships no types (no stubs installed)
     name = "kshell"
     aliases: ClassVar[list[str]] = ["kshell"]
     filenames: ClassVar[list[str]] = ["*.kshell"]

@@ -13,11 +13,11 @@ from collections.abc import AsyncGenerator
 from dataclasses import dataclass, field
 from functools import partial
 
-from kshell.context import Context
 from kshell.errors import KshellError, TransportError
 from kshell.events import Event, Stream
 from kshell.fanin import FanIn
 from kshell.results import Failure, Result, Text
+from kshell.session import Session
 from kshell.targets import Target, learn_link
 
 
@@ -74,7 +74,7 @@ class Tally:
 class Ping(Stream):
     """The stream ``ping`` returns: reply events as they come, then one summary per plug."""
 
-    def __init__(self, ctx: Context, targets: list[Target], count: int, interval: float) -> None:
+    def __init__(self, ctx: Session, targets: list[Target], count: int, interval: float) -> None:
         self.ctx = ctx
         self.tallies = [Tally(t) for t in targets]
         self.count = count

@@ -40,7 +40,7 @@ def _py_decrypt(cipher: bytes) -> bytes:
 
 
 try:  # optional C implementation (the speedups extra), same results
-    from kasa_crypt import decrypt as _c_decrypt  # type: ignore[import-not-found]
+    from kasa_crypt import decrypt as _c_decrypt
     from kasa_crypt import encrypt as _c_encrypt
 
     # kasa_crypt works on UTF-8 text and frames what it encrypts; anything else (or a build
@@ -55,7 +55,8 @@ try:  # optional C implementation (the speedups extra), same results
     def decrypt(cipher: bytes) -> bytes:
         """XOR-autokey decrypt ``cipher`` (unframed)."""
         try:
-            return _c_decrypt(cipher).encode("utf-8")
+            text: str = _c_decrypt(cipher)
+            return text.encode("utf-8")
         except UnicodeDecodeError:
             return _py_decrypt(cipher)
 
@@ -67,7 +68,7 @@ except Exception:  # noqa: BLE001 - any problem with the extra means: use the fa
     decrypt = _py_decrypt
 
 try:
-    import orjson as _orjson  # type: ignore[import-not-found]
+    import orjson as _orjson
 
     def dumps(obj: Any) -> bytes:
         return _orjson.dumps(obj)
@@ -102,7 +103,7 @@ def frame_length(header: bytes) -> int:
     """Length announced by a 4-byte header; refuses truncated headers and huge frames."""
     if len(header) != HEADER_SIZE:
         raise ProtocolError(f"truncated frame header ({len(header)} of 4 bytes)")
-    (length,) = HEADER.unpack(header)
+    length = int(HEADER.unpack(header)[0])
     if length > MAX_FRAME:
         raise ProtocolError(f"frame claims {length} bytes, more than the {MAX_FRAME} allowed")
     return length

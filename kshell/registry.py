@@ -122,13 +122,17 @@ class Registry:
     the module that declares its verb (start-up is a feature); anything that lists commands
     (help, completion, the prompt) loads them all."""
 
-    def __init__(self) -> None:
+    def __init__(
+        self, sources: list[tuple[Path, str]] | None = None, *, index: Path | None = None
+    ) -> None:
+        """``sources``: (folder, package name) pairs whose ``*.py`` declare commands, read
+        lazily through ``index`` when one is given, at once otherwise."""
         self._commands: dict[str, Command] = {}
         self.load_errors: list[str] = []
-        self._sources: list[tuple[Path, str]] = []  # (folder, package name)
-        self._index_path: Path | None = None
+        self._sources = list(sources or [])
+        self._index_path = index
         self._loaded: set[Path] = set()
-        self._all_loaded = True
+        self._all_loaded = not self._sources
 
     @property
     def commands(self) -> dict[str, Command]:
@@ -181,7 +185,7 @@ class Registry:
         for path, package in self._files():
             if path in self._loaded:
                 module = sys.modules.get(f"{package}.{path.stem}")
-                cmds = list(getattr(module, "__kshell_commands__", []))
+                cmds = declared(module) if module is not None else []
             else:
                 cmds = self._load_file(path, package)
             index[str(path)] = {
@@ -237,8 +241,20 @@ def _stamp(path: Path) -> list[int]:
     return [st.st_mtime_ns, st.st_size]
 
 
-# Decorated functions collect here until a loader moves them into a Registry.
-_PENDING: list[Command] = []
+# A decorated function carries its declarations under this attribute; a loader reads them
+# from the module it imported (no list shared between imports).
+DECLARED = "__kshell_commands__"
+
+
+def declared(module: object) -> list[Command]:
+    """The commands a module's functions declare, in the order they were defined."""
+    found: list[Command] = []
+    name = getattr(module, "__name__", None)
+    for value in list(vars(module).values()):
+        for cmd in getattr(value, DECLARED, ()) if callable(value) else ():
+            if isinstance(cmd, Command) and cmd.module == name and cmd not in found:
+                found.append(cmd)
+    return found
 
 
 def command(
@@ -264,22 +280,27 @@ def command(
         raise ValueError("mail_time_limit must be between 0 and 3600 seconds")
 
     def register(func: Callable[..., Any]) -> Callable[..., Any]:
-        _PENDING.append(
-            Command(
-                name=name,
-                func=func,
-                help=inspect.cleandoc(func.__doc__ or ""),
-                args=args,
-                options=options,
-                permission=permission,
-                confirm=confirm,
-                examples=examples,
-                module=func.__module__,
-                long_running=long_running,
-                by_mail=by_mail,
-                mail_time_limit=mail_time_limit,
-                mail_permission=mail_permission,
-            )
+        setattr(
+            func,
+            DECLARED,
+            [
+                *getattr(func, DECLARED, ()),
+                Command(
+                    name=name,
+                    func=func,
+                    help=inspect.cleandoc(func.__doc__ or ""),
+                    args=args,
+                    options=options,
+                    permission=permission,
+                    confirm=confirm,
+                    examples=examples,
+                    module=func.__module__,
+                    long_running=long_running,
+                    by_mail=by_mail,
+                    mail_time_limit=mail_time_limit,
+                    mail_permission=mail_permission,
+                ),
+            ],
         )
         return func
 
@@ -296,7 +317,6 @@ def builtin_folder() -> Path:
 def load_file(registry: Registry, path: Path, package: str) -> list[Command]:
     """Import one command module by path; a module that fails is reported, not fatal."""
     name = f"{package}.{path.stem}"
-    _PENDING.clear()
     try:
         module = sys.modules.get(name)
         if module is None or getattr(module, "__file__", None) != str(path):
@@ -306,8 +326,7 @@ def load_file(registry: Registry, path: Path, package: str) -> list[Command]:
             module = importlib.util.module_from_spec(spec)
             sys.modules[name] = module
             spec.loader.exec_module(module)
-            module.__kshell_commands__ = list(_PENDING)  # type: ignore[attr-defined]
-        cmds = list(getattr(module, "__kshell_commands__", []))
+        cmds = declared(module)
         for cmd in cmds:
             registry.add(cmd)
         return cmds
@@ -315,8 +334,6 @@ def load_file(registry: Registry, path: Path, package: str) -> list[Command]:
         sys.modules.pop(name, None)
         registry.load_errors.append(f"{path}: {type(exc).__name__}: {exc}")
         return []
-    finally:
-        _PENDING.clear()
 
 
 def load_folder(registry: Registry, folder: Path, package: str) -> None:
@@ -331,15 +348,15 @@ def build_registry(
 ) -> Registry:
     """The built-in commands plus the user's folders. With ``index`` (a file in the state
     folder), modules are imported only when a command needs them."""
-    registry = Registry()
-    registry._sources.append((builtin_folder(), "kshell.commands"))
+    sources = [(builtin_folder(), "kshell.commands")]
+    missing = []
     for folder in extra_folders or []:
         if folder.is_dir():
-            registry._sources.append((folder, f"kshell_user_{abs(hash(str(folder.resolve())))}"))
+            sources.append((folder, f"kshell_user_{abs(hash(str(folder.resolve())))}"))
         else:
-            registry.load_errors.append(f"{folder}: command folder not found")
-    registry._index_path = index
-    registry._all_loaded = False
+            missing.append(f"{folder}: command folder not found")
+    registry = Registry(sources, index=index)
+    registry.load_errors += missing
     if index is None:
         registry.load_all()
     return registry

@@ -10,26 +10,24 @@ from __future__ import annotations
 
 import asyncio
 import traceback
-from collections.abc import AsyncIterable, Callable, Coroutine
+from collections.abc import AsyncIterable, Coroutine
 from typing import Any
 
 from kshell import gate
-from kshell.context import Context
 from kshell.errors import KshellError, Refused
 from kshell.events import Confirm, Stream
 from kshell.grammar import Line, split_commands
 from kshell.output import Output, OutputClosed
 from kshell.registry import Command, parse_args
 from kshell.results import Failure, Text
+from kshell.session import Session
 from kshell.views import Answer
 
 # A stream that stops itself at its mail time limit (a watch) still gets to say its summary.
 LIMIT_GRACE_S = 2.0
 
-AfterHook = Callable[[Context, Line, bool], None]
 
-
-async def run_line(ctx: Context, text: str, output: Output) -> bool:
+async def run_line(ctx: Session, text: str, output: Output) -> bool:
     """Run every command on a line (``;``-separated); True only if all succeeded."""
     try:
         lines = split_commands(text)
@@ -42,7 +40,7 @@ async def run_line(ctx: Context, text: str, output: Output) -> bool:
     return ok
 
 
-async def run_command(ctx: Context, line: Line, output: Output) -> bool:
+async def run_command(ctx: Session, line: Line, output: Output) -> bool:
     try:
         cmd, rest = ctx.registry.lookup(line.words)
         gate.admit(ctx, cmd)
@@ -61,12 +59,12 @@ async def run_command(ctx: Context, line: Line, output: Output) -> bool:
             KshellError(f"internal error: {type(exc).__name__}: {exc} (--debug shows more)")
         )
         ok = False
-    for hook in ctx.extras.get("after_command", []):
+    for hook in list(ctx.after_command):
         hook(ctx, line, ok)
     return ok
 
 
-async def _execute(ctx: Context, cmd: Command, args: Any, line: Line, output: Output) -> bool:
+async def _execute(ctx: Session, cmd: Command, args: Any, line: Line, output: Output) -> bool:
     if cmd.confirm is True and not await confirmed(ctx, args, f"{line.text} -- go ahead?"):
         output.emit(Text("cancelled", {"cancelled": True}))
         return True
@@ -77,7 +75,7 @@ async def _execute(ctx: Context, cmd: Command, args: Any, line: Line, output: Ou
     return await deliver(await cmd.func(ctx, args), output, answer)
 
 
-async def _within_limit(ctx: Context, cmd: Command, work: Coroutine[Any, Any, bool]) -> bool:
+async def _within_limit(ctx: Session, cmd: Command, work: Coroutine[Any, Any, bool]) -> bool:
     limit = gate.time_limit(cmd, ctx.invocation)
     if limit is None:
         return await work
@@ -90,7 +88,7 @@ async def _within_limit(ctx: Context, cmd: Command, work: Coroutine[Any, Any, bo
         raise KshellError(f"{cmd.name}: stopped after {limit:g} s (mail commands must end)")
 
 
-async def confirmed(ctx: Context, args: Any, question: str) -> bool:
+async def confirmed(ctx: Session, args: Any, question: str) -> bool:
     """Ask a person, or refuse where nobody can answer unless ``--yes`` was given."""
     if getattr(args, "yes", False) or ctx.assume_yes:
         return True

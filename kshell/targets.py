@@ -15,7 +15,6 @@ from dataclasses import dataclass
 from typing import Any
 
 from kshell.cache import DeviceRecord, Observation, normalise_mac
-from kshell.context import Context
 from kshell.device import Device, Info
 from kshell.device.pool import XOR, Link
 from kshell.device.transports.xor import HTTP_PORT, CurrentGeneration
@@ -24,6 +23,7 @@ from kshell.names import fold, ip_literal, is_mac, prefix_matches
 from kshell.output import clean
 from kshell.registry import Arg
 from kshell.results import Failure, Result, Text
+from kshell.session import Session
 from kshell.transport import DEFAULT_PORT
 
 _OUTLET = re.compile(r"^(?P<parent>.+)/(?P<n>\d{1,2})$")
@@ -50,11 +50,11 @@ class Target:
     def address(self) -> str:
         return self.host if self.port == DEFAULT_PORT else f"{self.host}:{self.port}"
 
-    def device(self, ctx: Context) -> Device:
+    def device(self, ctx: Session) -> Device:
         """The plug's device from the session's pool (an outlet is named by ``child_id``)."""
         return ctx.devices.get(self.host, self.port, link_of(self.record))
 
-    def probe(self, ctx: Context, timeout: float) -> Device:
+    def probe(self, ctx: Session, timeout: float) -> Device:
         """A device of its own with a short timeout, outside the pool (reboot watching)."""
         from kshell.device.pool import make_device
 
@@ -76,7 +76,7 @@ def link_of(record: DeviceRecord | None) -> Link | None:
     )
 
 
-def resolve(ctx: Context, word: str) -> list[Target]:
+def resolve(ctx: Session, word: str) -> list[Target]:
     """Every plug (or outlet) ``word`` names; raises TargetError when it names none.
 
     In order: ``all``; an IP literal (with or without :PORT) or a MAC, always an address;
@@ -228,7 +228,7 @@ def known_to_lack(record: DeviceRecord | None, needs: tuple[str, ...]) -> bool:
 
 
 def resolve_capable(
-    ctx: Context, words: list[str], needs: tuple[str, ...]
+    ctx: Session, words: list[str], needs: tuple[str, ...]
 ) -> tuple[list[Target], Text | None]:
     """resolve_all where ``all`` means every plug that can (the Arg's ``needs``): plugs known
     to lack one are skipped and counted in one line; a plug named on its own is kept."""
@@ -252,7 +252,7 @@ def resolve_capable(
     return kept, note
 
 
-def resolve_all(ctx: Context, words: list[str]) -> list[Target]:
+def resolve_all(ctx: Session, words: list[str]) -> list[Target]:
     """Several target words -> targets, each plug once, in order."""
     seen: set[tuple[str, int, str | None]] = set()
     out = []
@@ -266,7 +266,7 @@ def resolve_all(ctx: Context, words: list[str]) -> list[Target]:
 
 
 async def for_each(
-    ctx: Context, targets: list[Target], action: Callable[[Target], Awaitable[Result]]
+    ctx: Session, targets: list[Target], action: Callable[[Target], Awaitable[Result]]
 ) -> list[Result]:
     """Run ``action`` on every target concurrently; a failure is that target's result only."""
 
@@ -299,7 +299,7 @@ def state_word(on: Any) -> str:
 TARGETS_ARG = Arg("targets", "targets", "plug alias, host[:port], MAC, all, or alias/N")
 
 
-async def learn_link(ctx: Context, target: Target, *, moved: bool = False) -> bool:
+async def learn_link(ctx: Session, target: Target, *, moved: bool = False) -> bool:
     """Learn how a plug on the HTTP port speaks (its UDP 20002 announcement), once a session.
 
     ``moved``: 9999 was refused and port 80 answers, so ask the host whether it is a plug of
@@ -321,7 +321,7 @@ async def learn_link(ctx: Context, target: Target, *, moved: bool = False) -> bo
     return True
 
 
-async def refresh(ctx: Context, target: Target, device: Device | None = None) -> Device:
+async def refresh(ctx: Session, target: Target, device: Device | None = None) -> Device:
     """Read a target afresh and update its store entry; returns the device.
 
     A plug that reports the MAC of a known plug elsewhere is not taken for it (see
@@ -340,7 +340,7 @@ async def refresh(ctx: Context, target: Target, device: Device | None = None) ->
 
 
 async def remember(
-    ctx: Context,
+    ctx: Session,
     host: str,
     port: int,
     info: Info,
@@ -369,7 +369,7 @@ async def remember(
     return seen
 
 
-async def answers_as(ctx: Context, record: DeviceRecord) -> bool:
+async def answers_as(ctx: Session, record: DeviceRecord) -> bool:
     """Does the plug at ``record``'s address still answer with ``record``'s MAC?"""
     from kshell.device.pool import make_device
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import socket
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -55,18 +55,22 @@ class Datagram:
 
 
 class _Collector(asyncio.DatagramProtocol):
-    def __init__(self, limit: int) -> None:
+    def __init__(self, limit: int, on_answer: Callable[[Datagram], None] | None = None) -> None:
         self.answers: dict[str, Datagram] = {}
         self.limit = limit
+        self.on_answer = on_answer  # told of each new answer as it arrives
 
     def datagram_received(self, data: bytes, addr: tuple[str, int]) -> None:
         host, port = addr[0], addr[1]
         if host in self.answers or len(self.answers) >= self.limit:
             return
         try:
-            self.answers[host] = Datagram(host, port, protocol.decode_datagram(data))
+            answer = Datagram(host, port, protocol.decode_datagram(data))
         except ProtocolError as exc:
-            self.answers[host] = Datagram(host, port, None, exc)
+            answer = Datagram(host, port, None, exc)
+        self.answers[host] = answer
+        if self.on_answer is not None:
+            self.on_answer(answer)
 
     def error_received(self, exc: Exception) -> None:  # ICMP errors: nothing to collect
         pass
@@ -88,17 +92,7 @@ async def udp_query(
     each new answer arrives, so callers can start follow-up work before the window closes.
     """
     loop = asyncio.get_running_loop()
-    collector = _Collector(limit)
-    if on_answer is not None:
-        original = collector.datagram_received
-
-        def relay(data: bytes, addr: tuple[str, int]) -> None:
-            before = len(collector.answers)
-            original(data, addr)
-            if len(collector.answers) > before:
-                on_answer(collector.answers[addr[0]])
-
-        collector.datagram_received = relay  # type: ignore[method-assign]
+    collector = _Collector(limit, on_answer)
     transport, _ = await loop.create_datagram_endpoint(
         lambda: collector, family=socket.AF_INET, allow_broadcast=True
     )

@@ -210,7 +210,7 @@ def test_a_plug_that_drops_out_is_retried_while_the_others_go_on(home, sim):
                 others_meanwhile += 1
         await stream.stop()
         kettle = next(m for m in stream.meters if m.label == "Kettle")
-        return before, after, others_meanwhile, kettle.failures, ctx.extras["last_power"]
+        return before, after, others_meanwhile, kettle.failures, ctx.readings.power_w
 
     before, after, others, failures, last_power = asyncio.run(main())
     assert before == 3 and after == 2 and failures >= 1

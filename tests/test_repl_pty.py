@@ -252,16 +252,28 @@ def test_prompt_and_toolbar_show_the_current_plug_its_power_and_remote_mode(
     assert flat(prompt_text(ctx)) == "kshell> "
     assert flat(toolbar_text(ctx, model)).startswith(" 2 known, 1 online")
     ctx.current = "Fridge"
-    ctx.extras["last_power"] = {"Fridge": 87.25}
-    ctx.extras["remote_status"] = "imap: idle, 3 done"
+    ctx.readings.power_w["Fridge"] = 87.25
+    ctx.remote = _Listening("imap: idle, 3 done")  # type: ignore[assignment]  # what the toolbar reads
     assert flat(prompt_text(ctx)) == "kshell Fridge [remote]> "
     bar = flat(toolbar_text(ctx, model))
     assert "Fridge: on, 87.2 W" in bar
     assert "remote: imap: idle, 3 done" in bar
     ctx.current = "Shed"
-    del ctx.extras["remote_status"]
+    ctx.remote = None
     assert flat(prompt_text(ctx)) == "kshell Shed> "
     assert "Shed: offline" in flat(toolbar_text(ctx, model))
+
+
+class _Listening:
+    """A remote service as the toolbar sees it: running, and where it listens."""
+
+    running = True
+
+    def __init__(self, where: str) -> None:
+        self.where = where
+
+    def describe(self) -> str:
+        return self.where
 
 
 def test_tab_typed_in_the_same_burst_as_the_word_still_completes(

@@ -137,6 +137,22 @@ def test_led_alias_and_reboot(house: Path, sim: SimulatorThread) -> None:
 def test_reboot_restarts_a_smart_plug(house: Path, sim: SimulatorThread) -> None:
     result = sh(house, "-c", "reboot Spare --delay 1 --yes")
     assert result.returncode == 0 and "Spare: rebooting in 1 s" in result.stdout, result.stderr
+    _wait_for_reboot(sim, SPARE)  # the later tests ask Spare again: not in its outage
+
+
+def _wait_for_reboot(sim: SimulatorThread, host: str, timeout: float = 30.0) -> None:
+    """Deadline polling: the plug goes down after its delay, then answers again."""
+    import time
+
+    deadline = time.monotonic() + timeout
+    went_down = False
+    while time.monotonic() < deadline:
+        down = sim.call(lambda: sim.plug(host).down)
+        went_down = went_down or down
+        if went_down and not down:
+            return
+        time.sleep(0.02)
+    raise AssertionError(f"{host} did not reboot and come back within {timeout:g} s")
 
 
 def test_emeter_reads_watts_volts_amps_by_the_best_method(house: Path) -> None:

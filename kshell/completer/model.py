@@ -55,9 +55,9 @@ class Model:
 
     @classmethod
     def from_context(cls, ctx: object) -> Model:
-        from kshell.context import Context
+        from kshell.session import Session
 
-        assert isinstance(ctx, Context)
+        assert isinstance(ctx, Session)
         return cls(
             ctx.registry,
             ctx.cache.all,
@@ -114,11 +114,11 @@ class Model:
 def session_rules(ctx: object, word: str) -> list[tuple[str, str]]:
     """The schedule rules of the plug ``word`` names, as this session last read them (no
     request is sent while typing); nothing when it has not read them."""
-    from kshell.context import Context
     from kshell.errors import KshellError
+    from kshell.session import Session
     from kshell.targets import resolve
 
-    assert isinstance(ctx, Context)
+    assert isinstance(ctx, Session)
     try:
         targets = resolve(ctx, word)
     except KshellError:
@@ -140,9 +140,9 @@ def cache_fingerprint(cache: object) -> int:
 
 def firmware_library(ctx: object) -> Path | None:
     """The firmware image folder, found the way the firmware commands find it."""
-    from kshell.context import Context
+    from kshell.session import Session
 
-    assert isinstance(ctx, Context)
+    assert isinstance(ctx, Session)
     try:
         from kshell.fwlibrary import library_folder
     except ImportError:

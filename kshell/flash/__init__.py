@@ -24,7 +24,6 @@ from contextlib import aclosing
 from functools import partial
 from typing import ClassVar
 
-from kshell.context import Context
 from kshell.events import Confirm, Event, Stream, ViewKind
 from kshell.fanin import FanIn
 from kshell.flash.checks import check, checked_text
@@ -40,6 +39,7 @@ from kshell.flash.plan import SIM_MAGIC, FirmwareError, PlugRun, Settings, Stage
 from kshell.flash.reboot import flash
 from kshell.fwlibrary import ChosenImage
 from kshell.results import Failure, Text
+from kshell.session import Session
 from kshell.staging import StagingServer, Transfer
 from kshell.targets import Target
 
@@ -55,7 +55,7 @@ class FirmwareFlow(Stream):
 
     def __init__(
         self,
-        ctx: Context,
+        ctx: Session,
         targets: list[Target],
         image: ChosenImage,
         options: StageOptions,

@@ -9,17 +9,17 @@ import asyncio
 import ipaddress
 import socket
 
-from kshell.context import Context
 from kshell.errors import KshellError, Refused
 from kshell.flash.plan import SIM_MAGIC, FirmwareError, PlugRun, StageOptions
 from kshell.fwlibrary import ChosenImage
 from kshell.fwversion import is_newer
 from kshell.results import Text
+from kshell.session import Session
 from kshell.staging import choose_local_address
 from kshell.targets import Target, refresh
 
 
-async def check(ctx: Context, target: Target, image: ChosenImage, options: StageOptions) -> PlugRun:
+async def check(ctx: Session, target: Target, image: ChosenImage, options: StageOptions) -> PlugRun:
     """The plug's run through the flow, once it passed every check (or --force)."""
     label = target.label
     if target.child_id:

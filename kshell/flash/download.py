@@ -13,12 +13,12 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from kshell.context import Context
 from kshell.errors import KshellError
 from kshell.events import Event, Progress
 from kshell.flash.plan import STAGING_LOG, FirmwareError, PlugRun, Settings, clamp, size
 from kshell.fwlibrary import ChosenImage
 from kshell.results import Text
+from kshell.session import Session
 from kshell.staging import StagingServer, Transfer
 
 Emit = Callable[[Event], None]
@@ -84,7 +84,7 @@ def stopped_text(server: StagingServer) -> Text:
 
 
 async def download(
-    ctx: Context,
+    ctx: Session,
     run: PlugRun,
     server: StagingServer,
     image: ChosenImage,

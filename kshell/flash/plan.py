@@ -6,8 +6,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from kshell.config import get_float
-from kshell.context import Context
 from kshell.errors import KshellError
+from kshell.session import Session
 from kshell.targets import Target
 
 # the first bytes of a simulated image (kshell.simulator.firmware.MAGIC; not imported, so the
@@ -35,7 +35,7 @@ class Settings:
     probe_timeout: float = 2.0
 
     @classmethod
-    def from_config(cls, ctx: Context) -> Settings:
+    def from_config(cls, ctx: Session) -> Settings:
         def value(key: str, default: float) -> float:
             return max(0.05, get_float(ctx.config, "firmware", key, default))
 

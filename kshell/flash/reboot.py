@@ -8,7 +8,6 @@ from __future__ import annotations
 import asyncio
 import time
 
-from kshell.context import Context
 from kshell.device import Device, Info
 from kshell.errors import DeviceError, KshellError, TransportError
 from kshell.events import Progress
@@ -17,11 +16,12 @@ from kshell.flash.plan import FirmwareError, PlugRun, Settings
 from kshell.fwlibrary import ChosenImage
 from kshell.fwversion import same_version
 from kshell.results import Text
+from kshell.session import Session
 from kshell.targets import refresh
 
 
 async def flash(
-    ctx: Context, run: PlugRun, image: ChosenImage, settings: Settings, emit: Emit
+    ctx: Session, run: PlugRun, image: ChosenImage, settings: Settings, emit: Emit
 ) -> None:
     """Flash, watch the plug go away and come back, read the new version back."""
     target = run.target
@@ -80,7 +80,7 @@ async def flash(
 
 
 async def await_reboot(
-    ctx: Context, run: PlugRun, settings: Settings, expected: int, emit: Emit
+    ctx: Session, run: PlugRun, settings: Settings, expected: int, emit: Emit
 ) -> Info:
     """Wait until the plug has gone away and answers again; returns its new state."""
     probe = run.target.probe(ctx, settings.probe_timeout)

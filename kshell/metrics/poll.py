@@ -14,10 +14,10 @@ import time
 from collections import OrderedDict
 from dataclasses import dataclass
 
-from kshell.context import Context
 from kshell.errors import KshellError
 from kshell.metrics.read import PlugReading, read_plug
 from kshell.output import clean
+from kshell.session import Session
 from kshell.targets import Target
 
 MAX_REMEMBERED = 4096  # last readings kept (probes may name plugs the store does not know)
@@ -41,7 +41,7 @@ class PlugResult:
 class Poller:
     """The plugs' last readings and the polls in flight, for one exporter."""
 
-    def __init__(self, ctx: Context, *, min_interval: float) -> None:
+    def __init__(self, ctx: Session, *, min_interval: float) -> None:
         self.ctx = ctx
         self.min_interval = min_interval
         self.polls = 0  # real polls started, for `metrics status`

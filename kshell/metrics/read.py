@@ -11,8 +11,8 @@ from dataclasses import dataclass
 
 from kshell import emeter
 from kshell.cache import normalise_mac
-from kshell.context import Context
 from kshell.output import clean
+from kshell.session import Session
 from kshell.targets import Target
 
 LABEL_LIMIT = 120  # an alias as a label value: one line, bounded
@@ -46,7 +46,7 @@ def _int(value: object) -> float | None:
     return float(value) if isinstance(value, int) and not isinstance(value, bool) else None
 
 
-async def read_plug(ctx: Context, target: Target) -> PlugReading:
+async def read_plug(ctx: Session, target: Target) -> PlugReading:
     """Read the plug's state and every meter it has (each outlet of a strip), in turn.
 
     Through the device layer's capability modules, the same for every protocol family;

@@ -15,13 +15,13 @@ from typing import Any
 
 from prometheus_client.exposition import CONTENT_TYPE_PLAIN_0_0_4, generate_latest
 
-from kshell.context import Context
 from kshell.errors import KshellError, UsageError
 from kshell.invocation import Invocation
 from kshell.metrics.collector import PlugCollector, new_registry
 from kshell.metrics.http import HttpServer, Request, Response, text
 from kshell.metrics.poll import Poller
 from kshell.output import clean
+from kshell.session import Session
 from kshell.targets import Target, resolve
 
 DEFAULT_ADDRESS = "127.0.0.1"
@@ -45,7 +45,7 @@ def parse_listen(text_: str) -> tuple[str, int]:
 class MetricsServer:
     def __init__(
         self,
-        ctx: Context,
+        ctx: Session,
         *,
         scrape_timeout: float = DEFAULT_SCRAPE_TIMEOUT,
         min_interval: float = DEFAULT_MIN_INTERVAL,
@@ -163,7 +163,7 @@ class MetricsServer:
         return Response(200, body, CONTENT_TYPE_PLAIN_0_0_4)
 
 
-async def serve_headless(ctx: Context, output: Any, listen: str, scrape_timeout: float) -> int:
+async def serve_headless(ctx: Session, output: Any, listen: str, scrape_timeout: float) -> int:
     """``--serve-metrics`` alone: serve until SIGTERM or SIGINT, then exit 0."""
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -184,7 +184,7 @@ async def serve_headless(ctx: Context, output: Any, listen: str, scrape_timeout:
     return 0
 
 
-async def start_server(ctx: Context, listen: str, scrape_timeout: float | None) -> MetricsServer:
+async def start_server(ctx: Session, listen: str, scrape_timeout: float | None) -> MetricsServer:
     from kshell.config import get_float
 
     host, port = parse_listen(listen)

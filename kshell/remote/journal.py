@@ -159,21 +159,24 @@ class Journal:
         """How many of this sender's trusted messages were run or refused lately."""
         since = time.time() - seconds
         marks = ", ".join("?" * len(COUNTED))
-        return self.db.execute(
+        return self._count(
             f"SELECT COUNT(*) FROM messages WHERE sender = ? AND received >= ? "
             f"AND state IN ({marks})",
             (sender, since, *COUNTED),
-        ).fetchone()[0]
+        )
 
     def unproven_within(self, seconds: float) -> int:
         """How many messages lately proved no sender: their own bucket, apart from the
         trusted senders' (a flood of them never eats a trusted sender's rate)."""
         since = time.time() - seconds
-        return self.db.execute(
+        return self._count(
             "SELECT COUNT(*) FROM messages WHERE received >= ? AND state IN "
             "('rejected', 'unreadable')",
             (since,),
-        ).fetchone()[0]
+        )
+
+    def _count(self, sql: str, params: tuple[object, ...]) -> int:
+        return int(self.db.execute(sql, params).fetchone()[0])
 
     def rate_notice_sent(self, sender: str, seconds: float) -> bool:
         """Whether this sender was already told "over the rate" lately (one reply says so)."""

@@ -20,10 +20,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import dataclasses
 import time
 
-from kshell.context import Context
 from kshell.errors import KshellError
 from kshell.grammar import split_commands
 from kshell.invocation import Invocation
@@ -38,6 +36,7 @@ from kshell.remote.sources import Incoming, Reporter
 from kshell.remote.totp import TotpBook, TotpGuard, lower_permission
 from kshell.remote.trust import DnsFunc, ProvenKeys, Verdict, judge
 from kshell.runner import run_line
+from kshell.session import Session
 
 HOUR = 3600.0
 
@@ -45,7 +44,7 @@ HOUR = 3600.0
 class Processor:
     def __init__(
         self,
-        ctx: Context,
+        ctx: Session,
         settings: RemoteSettings,
         journal: Journal,
         audit: AuditLog,
@@ -304,20 +303,13 @@ class Processor:
         self.last = f"{sender}: {len(sections)} command(s), {failed} failed"
         await self._send_reply(mail, sender, self._transcript(sections, sender, verdict))
 
-    def _mail_context(self, permission: str) -> Context:
-        """A copy of the session for one mail: the sender's permission, nobody to ask, the
-        operator's mail rules; every line passes the runner's gate with this Invocation."""
-        own = ("after_command", "exit", "remote_status", "remote_service")
-        return dataclasses.replace(
-            self.ctx,
-            invocation=Invocation.for_mail(permission, self.settings.mail_rules()),
-            assume_yes=False,  # the operator's --yes is not the sender's
-            interactive=False,
-            current=None,
-            extras={k: v for k, v in self.ctx.extras.items() if k not in own},
-        )
+    def _mail_context(self, permission: str) -> Session:
+        """The session as one mail sees it: the sender's permission, nobody to ask (the
+        operator's --yes is not the sender's), the operator's mail rules; every line passes
+        the runner's gate with this Invocation."""
+        return self.ctx.for_invocation(Invocation.for_mail(permission, self.settings.mail_rules()))
 
-    async def _run_one(self, mail_ctx: Context, text: str) -> tuple[bool, str]:
+    async def _run_one(self, mail_ctx: Session, text: str) -> tuple[bool, str]:
         """The runner's gate decides what the mail may run and for how long."""
         collector = Collector()
         ok = await run_line(mail_ctx, text, collector)

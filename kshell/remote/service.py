@@ -14,7 +14,6 @@ import signal
 from collections.abc import Callable
 from typing import Any
 
-from kshell.context import Context
 from kshell.errors import KshellError
 from kshell.output import clean
 from kshell.remote.audit import AuditLog
@@ -22,15 +21,16 @@ from kshell.remote.journal import Journal
 from kshell.remote.processor import Processor
 from kshell.remote.reply import ReplySender
 from kshell.remote.settings import RemoteSettings, load_settings
-from kshell.remote.sources import Reporter, Step, make_source
+from kshell.remote.sources import Reporter, Source, Step, make_source
 from kshell.remote.trust import DnsFunc
+from kshell.session import Session
 
 JOURNAL_NAME = "remote-journal.sqlite"
 AUDIT_NAME = "remote-audit.log"
 
 
 class RemoteService:
-    def __init__(self, ctx: Context, report: Reporter, *, dnsfunc: DnsFunc | None = None) -> None:
+    def __init__(self, ctx: Session, report: Reporter, *, dnsfunc: DnsFunc | None = None) -> None:
         self.ctx = ctx
         self.report = report
         self.dnsfunc = dnsfunc
@@ -39,7 +39,7 @@ class RemoteService:
             from kshell.remote.dns import resolver_lookup
 
             self.dnsfunc = resolver_lookup(*self.settings.dns)
-        self.source: Any = make_source(self.settings, ctx.paths.data, report)
+        self.source: Source = make_source(self.settings, ctx.paths.data, report)
         self.replies = ReplySender(self.settings.reply)
         self.journal: Journal | None = None
         self.processor: Processor | None = None
@@ -65,8 +65,9 @@ class RemoteService:
         journal = Journal(self.ctx.paths.data / JOURNAL_NAME)  # raises if another listener has it
         try:
             self.source.prepare()
-            if hasattr(self.source, "bind"):
-                await self.source.bind()
+            bind = getattr(self.source, "bind", None)  # the SMTP listener takes its port now
+            if bind is not None:
+                await bind()
             self.processor = Processor(
                 self.ctx,
                 self.settings,
@@ -83,8 +84,7 @@ class RemoteService:
             raise
         self.journal = journal
         self.task = asyncio.create_task(self._run(), name="kshell-remote")
-        self.ctx.extras["remote_status"] = self.describe()
-        self.ctx.extras["remote_service"] = self
+        self.ctx.remote = self  # the toolbar and `remote status` find it here
 
     async def _run(self) -> None:
         assert self.processor is not None
@@ -95,7 +95,6 @@ class RemoteService:
         except Exception as exc:  # noqa: BLE001 - said once; the shell goes on
             self.failure = f"{type(exc).__name__}: {exc}"
             self.report(f"remote: stopped: {clean(self.failure, 300)}")
-            self.ctx.extras.pop("remote_status", None)
 
     async def stop(self) -> None:
         if self.task is not None:
@@ -110,9 +109,8 @@ class RemoteService:
         if self.journal is not None:
             self.journal.close()
             self.journal = None
-        self.ctx.extras.pop("remote_status", None)
-        if self.ctx.extras.get("remote_service") is self:
-            self.ctx.extras.pop("remote_service", None)
+        if self.ctx.remote is self:
+            self.ctx.remote = None
 
     def status(self) -> dict[str, Any]:
         s = self.settings
@@ -157,7 +155,7 @@ class RemoteService:
         return steps
 
 
-async def run_headless(ctx: Context, output: Any) -> int:
+async def run_headless(ctx: Session, output: Any) -> int:
     """``--listen``: remote mode without a prompt, until SIGTERM or SIGINT; then exit 0."""
     loop = asyncio.get_running_loop()
     stop = asyncio.Event()
@@ -195,13 +193,13 @@ async def run_headless(ctx: Context, output: Any) -> int:
     return 0
 
 
-def printer(ctx: Context) -> Callable[[str], None]:
+def printer(ctx: Session) -> Callable[[str], None]:
     """Report lines for the interactive shell, printed above the prompt (the repl's
     ``print_above`` when it offers one, else a plain print, which patch_stdout moves up)."""
-    above = ctx.extras.get("print_above")
+    above = ctx.ports.print_above
 
     def show(text: str) -> None:
-        if callable(above):
+        if above is not None:
             above(clean(text, 2000))
         else:
             print(clean(text, 2000), flush=True)

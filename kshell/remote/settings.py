@@ -11,6 +11,7 @@ import configparser
 import ipaddress
 import re
 import socket
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -92,7 +93,7 @@ def load_settings(config: configparser.ConfigParser, data_dir: Path) -> RemoteSe
     def get(key: str, default: str = "") -> str:
         return config.get(sec, key, fallback=default).strip()
 
-    def number(key: str, default: float, low: float, kind: type = int) -> float:
+    def number(key: str, default: float, low: float, kind: Callable[[str], float] = int) -> float:
         text = get(key) or str(default)
         try:
             value = kind(text)

@@ -10,9 +10,14 @@ Imported only when the prompt opens, so one-shot commands never load prompt_tool
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
 
-async def run_prompt(ctx: object) -> int:
+if TYPE_CHECKING:
+    from kshell.session import Session
+
+
+async def run_prompt(ctx: Session) -> int:
     """Open the prompt on ``ctx``; returns the exit status when the operator leaves."""
     from kshell.repl.app import Shell
 
-    return await Shell(ctx).run()  # type: ignore[arg-type]
+    return await Shell(ctx).run()

@@ -22,7 +22,6 @@ from prompt_toolkit.patch_stdout import patch_stdout
 from kshell import __version__
 from kshell.completer.engine import Model, describe
 from kshell.completer.prompt import KshellCompleter
-from kshell.context import Context
 from kshell.output import Output, clean
 from kshell.repl import confirm, refresh, terminal
 from kshell.repl.highlight import KshellHighlighter
@@ -30,12 +29,13 @@ from kshell.repl.keys import build_key_bindings, wants_literal_question_mark
 from kshell.repl.style import build_style, color_depth
 from kshell.repl.toolbar import prompt_text, toolbar_text
 from kshell.runner import run_line
+from kshell.session import Session
 
 EXIT_OK = 0
 
 
 class Shell:
-    def __init__(self, ctx: Context) -> None:
+    def __init__(self, ctx: Session) -> None:
         self.ctx = ctx
         self.model = Model.from_context(ctx)
         self.running: asyncio.Task[bool] | None = None
@@ -67,18 +67,18 @@ class Shell:
 
     async def run(self) -> int:
         ctx = self.ctx
-        ctx.interactive = True
+        ctx.ports.prompt_open = True
         ctx.invocation = replace(ctx.invocation, typed=True)  # unique alias prefixes allowed
         ctx.ask = confirm.ask
         ctx.read_secret = confirm.read_secret
-        ctx.extras["print_above"] = terminal.print_above
+        ctx.ports.print_above = terminal.print_above
         loop = asyncio.get_running_loop()
         loop.add_signal_handler(signal.SIGINT, self._interrupt)
         try:
             self._banner()
             if refresh.wanted(ctx):
                 self.background.append(loop.create_task(refresh.refresh(ctx, self._redraw)))
-            while not ctx.extras.get("exit"):
+            while not ctx.ports.exit_requested:
                 try:
                     with patch_stdout(raw=True):
                         text = await self.session.prompt_async(handle_sigint=False)
@@ -96,7 +96,8 @@ class Shell:
                 task.cancel()
             ctx.ask = None
             ctx.read_secret = None
-            ctx.interactive = False
+            ctx.ports.prompt_open = False
+            ctx.ports.print_above = None
         return EXIT_OK
 
     async def handle(self, text: str) -> None:
@@ -112,8 +113,8 @@ class Shell:
             await asyncio.wait([self.running])
             if self.running.cancelled():
                 output.note("interrupted")
-            elif self.running.exception() is not None:
-                self._report(self.running.exception())  # type: ignore[arg-type]
+            elif (failure := self.running.exception()) is not None:
+                self._report(failure)
         finally:
             self.running = None
             self.model.invalidate()

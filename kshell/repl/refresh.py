@@ -10,12 +10,12 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable
 
-from kshell.context import Context
 from kshell.errors import KshellError
 from kshell.registry import parse_args
+from kshell.session import Session
 
 
-def wanted(ctx: Context) -> bool:
+def wanted(ctx: Session) -> bool:
     try:
         enabled = ctx.config.getboolean("discovery", "refresh_on_start", fallback=True)
     except ValueError:
@@ -23,20 +23,20 @@ def wanted(ctx: Context) -> bool:
     return enabled and "discover" in ctx.registry.commands
 
 
-async def refresh(ctx: Context, done: Callable[[], None]) -> None:
+async def refresh(ctx: Session, done: Callable[[], None]) -> None:
     """Discover once; ``done`` is called afterwards (to redraw the toolbar)."""
     cmd = ctx.registry.commands["discover"]
-    ctx.extras["refresh_status"] = "discovering..."
+    ctx.refresh_status = "discovering..."
     done()
     try:
         table = await cmd.func(ctx, parse_args(cmd, []))
         answered = getattr(table, "data", {}).get("answered", 0)
-        ctx.extras["refresh_status"] = f"{answered} answered discovery"
+        ctx.refresh_status = f"{answered} answered discovery"
     except asyncio.CancelledError:
-        ctx.extras.pop("refresh_status", None)
+        ctx.refresh_status = None
         raise
     except KshellError as exc:
-        ctx.extras["refresh_status"] = f"discovery failed: {exc.message}"
+        ctx.refresh_status = f"discovery failed: {exc.message}"
     except Exception as exc:  # noqa: BLE001 - a background refresh must never end the shell
-        ctx.extras["refresh_status"] = f"discovery failed: {type(exc).__name__}"
+        ctx.refresh_status = f"discovery failed: {type(exc).__name__}"
     done()

@@ -2,7 +2,7 @@
 
 Remote mode (and the start-up discovery) run as tasks in the prompt's event loop; what
 they print must appear above the line being typed, not in the middle of it.
-``ctx.extras["print_above"](text)`` does that; call it from the event loop's thread.
+``session.ports.print_above(text)`` does that; call it from the event loop's thread.
 """
 
 from __future__ import annotations

@@ -2,8 +2,8 @@
 
 Both are redrawn on every keystroke, so they read in-memory state only: the device index,
 the current plug's store entry (online unless a request to it failed; when it was last heard
-and how), ``ctx.extras["last_power"]`` (filled by the energy
-commands) and ``ctx.extras["remote_status"]`` (set by remote mode while it runs).
+and how), the session's last readings (filled by the energy
+commands) and its remote service (while remote mode runs).
 """
 
 from __future__ import annotations
@@ -11,12 +11,12 @@ from __future__ import annotations
 from prompt_toolkit.formatted_text import StyleAndTextTuples
 
 from kshell.completer.engine import Model
-from kshell.context import Context
 from kshell.errors import KshellError
 from kshell.output import clean
+from kshell.session import Session
 
 
-def prompt_text(ctx: Context) -> StyleAndTextTuples:
+def prompt_text(ctx: Session) -> StyleAndTextTuples:
     parts: StyleAndTextTuples = [("class:prompt", "kshell")]
     if ctx.current:
         parts.append(("class:prompt.target", " " + clean(ctx.current, 40)))
@@ -26,18 +26,18 @@ def prompt_text(ctx: Context) -> StyleAndTextTuples:
     return parts
 
 
-def remote_status(ctx: Context) -> str:
-    status = ctx.extras.get("remote_status")
-    return clean(status, 60) if isinstance(status, str) and status else ""
+def remote_status(ctx: Session) -> str:
+    remote = ctx.remote
+    return clean(remote.describe(), 60) if remote is not None and remote.running else ""
 
 
-def toolbar_text(ctx: Context, model: Model) -> StyleAndTextTuples:
+def toolbar_text(ctx: Session, model: Model) -> StyleAndTextTuples:
     index = model.index()
     parts: StyleAndTextTuples = [
         ("class:bottom-toolbar", f" {index.count} known, {index.online} online")
     ]
-    refresh = ctx.extras.get("refresh_status")
-    if isinstance(refresh, str) and refresh:
+    refresh = ctx.refresh_status
+    if refresh:
         parts.append(("class:bottom-toolbar", f" ({clean(refresh, 40)})"))
     if ctx.current:
         parts.append(("class:bottom-toolbar", "  |  "))
@@ -52,7 +52,7 @@ def toolbar_text(ctx: Context, model: Model) -> StyleAndTextTuples:
     return parts
 
 
-def _current(ctx: Context) -> StyleAndTextTuples:
+def _current(ctx: Session) -> StyleAndTextTuples:
     """The current plug's state and its last power reading, from memory only."""
     from kshell.targets import resolve
 
@@ -75,8 +75,7 @@ def _current(ctx: Context) -> StyleAndTextTuples:
         ("class:bottom-toolbar", f"{clean(target.label, 40)}: "),
         ("class:bottom-toolbar.on" if state == "on" else "class:bottom-toolbar", state),
     ]
-    power = ctx.extras.get("last_power", {})
-    watts = power.get(target.label) if isinstance(power, dict) else None
+    watts = ctx.readings.power_w.get(target.label)
     if isinstance(watts, (int, float)):
         parts.append(("class:bottom-toolbar", f", {watts:.1f} W"))
     if record is not None and record.last_heard:

@@ -15,10 +15,10 @@ from collections.abc import AsyncGenerator
 from pathlib import Path
 from typing import Any, ClassVar
 
-from kshell.context import Context
 from kshell.events import Event, Stream, ViewKind
 from kshell.fanin import FanIn
 from kshell.results import Failure, Table
+from kshell.session import Session
 from kshell.targets import Target
 from kshell.watch.poller import PlugPoller
 from kshell.watch.sample import Sample, iso_time, num
@@ -39,7 +39,7 @@ class Watch(Stream):
 
     def __init__(
         self,
-        ctx: Context,
+        ctx: Session,
         targets: list[Target],
         *,
         interval: float,
@@ -55,7 +55,7 @@ class Watch(Stream):
         self.out = out
         gap = max(60.0, 5 * interval)
         self.meters: list[Meter] = [Meter(t, gap) for t in targets]
-        self.last_power: dict[str, float | None] = ctx.extras.setdefault("last_power", {})
+        self.last_power: dict[str, float | None] = ctx.readings.power_w
         self.writer: SampleWriter | Any = None  # or a line-protocol sink (kshell.metrics)
         self.schedule: Schedule | None = None
         self.started = 0.0

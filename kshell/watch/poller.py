@@ -10,10 +10,10 @@ import time
 from typing import TYPE_CHECKING
 
 from kshell import emeter
-from kshell.context import Context
 from kshell.device import Device
 from kshell.errors import DeviceError, KshellError, UnsupportedDevice
 from kshell.results import Failure
+from kshell.session import Session
 from kshell.targets import Target, refresh
 from kshell.watch.sample import Sample
 from kshell.watch.schedule import Schedule, backoff
@@ -27,7 +27,7 @@ class PlugPoller:
     """Polls the meters of one plug in turn; owns its back-off."""
 
     def __init__(
-        self, ctx: Context, target: Target, meters: list[Meter], watch: Watch, schedule: Schedule
+        self, ctx: Session, target: Target, meters: list[Meter], watch: Watch, schedule: Schedule
     ) -> None:
         self.ctx = ctx
         self.target = target

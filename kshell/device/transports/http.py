@@ -17,7 +17,7 @@ import socket
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import ClassVar
+from typing import ClassVar, cast
 
 from kshell.device.transports.base import Credentials, Transport
 from kshell.errors import DeviceTimeout, KshellError, ProtocolError, TransportError
@@ -126,7 +126,8 @@ class _AnswerReader(asyncio.Protocol):
         self.idle_since = 0.0  # loop time of the last answer
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        self.transport = transport  # type: ignore[assignment]
+        # a stream connection's transport (asyncio's or uvloop's, which need not subclass it)
+        self.transport = cast(asyncio.Transport, transport)
 
     def expect(self, waiter: asyncio.Future[HttpAnswer]) -> None:
         self.waiter, self.head = waiter, None
@@ -231,7 +232,8 @@ class HttpConnection:
         loop = asyncio.get_running_loop()
         if reader is not None and (
             reader.closed
-            or reader.transport.is_closing()  # type: ignore[union-attr]
+            or reader.transport is None
+            or reader.transport.is_closing()
             or (fresh_after is not None and loop.time() - reader.idle_since > fresh_after)
         ):
             self.close()
@@ -246,7 +248,8 @@ class HttpConnection:
         reader.expect(waiter)
         timer = loop.call_at(deadline, _expire, waiter)
         try:
-            reader.transport.write(request)  # type: ignore[union-attr]
+            assert reader.transport is not None  # connected above, or reused while open
+            reader.transport.write(request)
             answer = await waiter
         finally:
             timer.cancel()

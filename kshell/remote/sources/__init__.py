@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Protocol
 
 from kshell.remote.settings import RemoteSettings
 
@@ -35,7 +35,18 @@ Handler = Callable[[Incoming], Awaitable[None]]
 Reporter = Callable[[str], None]
 
 
-def make_source(settings: RemoteSettings, data_dir: Path, report: Reporter) -> Any:
+class Source(Protocol):
+    """What the service needs of every source (an SMTP listener also binds first)."""
+
+    trust_authres: bool  # whether an Authentication-Results header here is the operator's
+
+    def describe(self) -> str: ...
+    def prepare(self) -> None: ...
+    async def run(self, handle: Handler) -> None: ...
+    async def check(self) -> list[Step]: ...
+
+
+def make_source(settings: RemoteSettings, data_dir: Path, report: Reporter) -> Source:
     """The source the config names (imported lazily: each pulls its own library)."""
     spec = settings.source
     if spec.kind == "imap":

@@ -277,7 +277,7 @@ def _client_class() -> Any:
     """
     import aioimaplib
 
-    class Protocol(aioimaplib.IMAP4ClientProtocol):
+    class Protocol(aioimaplib.IMAP4ClientProtocol):  # type: ignore[misc]  # aioimaplib: untyped
         exists_seen = False
 
         def _untagged_response(self, line: bytes) -> Any:
@@ -285,7 +285,7 @@ def _client_class() -> Any:
                 self.exists_seen = True
             return super()._untagged_response(line)
 
-    class Client(aioimaplib.IMAP4):
+    class Client(aioimaplib.IMAP4):  # type: ignore[misc]  # aioimaplib ships no types
         def create_client(
             self, host: str, port: int, loop: Any, conn_lost_cb: Any = None, ssl_context: Any = None
         ) -> None:

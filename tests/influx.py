@@ -19,6 +19,17 @@ from pathlib import Path
 from typing import Any, Self
 
 
+def stop_process(proc: subprocess.Popen[bytes] | None) -> None:
+    """End a server the test started: SIGTERM, then SIGKILL if it is not gone in 10 s."""
+    if proc is not None and proc.poll() is None:
+        proc.terminate()
+        try:
+            proc.wait(10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(5)
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -98,13 +109,7 @@ class Influx:
             return False
 
     def stop(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(5)
+        stop_process(self.proc)
         self.proc = None
 
     def restart(self, down: float = 0.0) -> None:

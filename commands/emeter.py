@@ -19,7 +19,8 @@ from kshell.session import Session
 from kshell.targets import Target, for_each, refresh, resolve_all, resolve_capable
 
 if TYPE_CHECKING:
-    from kshell.device import Device, Info
+    from kshell.device.device import Device
+    from kshell.device.state import Info
 
 TARGET = Arg(
     "target",

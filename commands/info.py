@@ -12,7 +12,7 @@ from kshell.targets import TARGETS_ARG as TARGETS
 from kshell.targets import Target, for_each, refresh, resolve_all, state_word
 
 if TYPE_CHECKING:
-    from kshell.device import Info
+    from kshell.device.state import Info
 
 
 @command(

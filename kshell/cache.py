@@ -24,9 +24,9 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
-from kshell import device as dev
+from kshell.device import sysinfo as dev
+from kshell.device.transports.xor import DEFAULT_PORT
 from kshell.errors import KshellError
-from kshell.transport import DEFAULT_PORT
 
 HOW = ("broadcast", "direct", "sweep")  # how a plug was last heard
 

@@ -13,10 +13,11 @@ import socket
 from dataclasses import dataclass, field
 from typing import Any
 
-from kshell import device as dev
 from kshell import protocol
 from kshell.cache import DeviceRecord
-from kshell.device import SYSINFO, Info, check_answer
+from kshell.device import sysinfo as dev
+from kshell.device.state import Info
+from kshell.device.sysinfo import SYSINFO, check_answer
 from kshell.errors import KshellError, ProtocolError, UsageError
 from kshell.transport import DEFAULT_PORT, Connection, Datagram, tcp_probe
 

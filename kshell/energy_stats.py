@@ -11,7 +11,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from kshell import emeter
-from kshell.device import Device, Info
+from kshell.device.device import Device
+from kshell.device.state import Info
 from kshell.emeter import Rating
 from kshell.results import Chart, Result, Table
 from kshell.targets import Target

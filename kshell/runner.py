@@ -11,17 +11,19 @@ from __future__ import annotations
 import asyncio
 import traceback
 from collections.abc import AsyncIterable, Coroutine
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from kshell import gate
 from kshell.errors import KshellError, Refused
-from kshell.events import Confirm, Stream
 from kshell.grammar import Line, split_commands
 from kshell.output import Output, OutputClosed
 from kshell.registry import Command, parse_args
 from kshell.results import Failure, Text
 from kshell.session import Session
-from kshell.views import Answer
+
+if TYPE_CHECKING:  # a command that returns a stream brings the events and views with it
+    from kshell.events import Confirm
+    from kshell.views import Answer
 
 # A stream that stops itself at its mail time limit (a watch) still gets to say its summary.
 LIMIT_GRACE_S = 2.0
@@ -105,6 +107,7 @@ async def deliver(result: Any, output: Output, answer: Answer | None = None) -> 
     if result is None:
         return True
     if isinstance(result, AsyncIterable):  # a Stream, or a replay's results
+        from kshell.events import Stream
         from kshell.views import show
 
         try:

@@ -21,9 +21,9 @@ from kshell.cache import DeviceCache
 from kshell.config import Paths, get_float, get_list
 from kshell.device.pool import DevicePool
 from kshell.device.transports.base import Credentials
+from kshell.device.transports.xor import DEFAULT_PORT
 from kshell.invocation import Ask, Invocation
 from kshell.registry import Registry
-from kshell.transport import DEFAULT_PORT
 
 if TYPE_CHECKING:  # types only: none of these is imported when a session is built
     from kshell.grammar import Line

@@ -12,19 +12,21 @@ import ipaddress
 import re
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from kshell.cache import DeviceRecord, Observation, normalise_mac
-from kshell.device import Device, Info
 from kshell.device.pool import XOR, Link
-from kshell.device.transports.xor import HTTP_PORT, CurrentGeneration
+from kshell.device.transports.xor import DEFAULT_PORT, HTTP_PORT, CurrentGeneration
 from kshell.errors import KshellError, TargetError, TransportError
 from kshell.names import fold, ip_literal, is_mac, prefix_matches
 from kshell.output import clean
 from kshell.registry import Arg
 from kshell.results import Failure, Result, Text
 from kshell.session import Session
-from kshell.transport import DEFAULT_PORT
+
+if TYPE_CHECKING:
+    from kshell.device.device import Device
+    from kshell.device.state import Info
 
 _OUTLET = re.compile(r"^(?P<parent>.+)/(?P<n>\d{1,2})$")
 _HOSTNAME = re.compile(

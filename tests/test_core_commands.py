@@ -10,7 +10,7 @@ import pytest
 from conftest import ROOT, json_lines, run_shell
 
 from kshell.cache import DeviceCache
-from kshell.device import check_answer
+from kshell.device.sysinfo import check_answer
 from kshell.errors import DeviceError
 from kshell.simulator import PlugSpec, demo_specs
 

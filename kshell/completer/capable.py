@@ -8,9 +8,9 @@ does not hide what it does not know.
 from __future__ import annotations
 
 from kshell.cache import DeviceRecord
+from kshell.device.transports.xor import DEFAULT_PORT
 from kshell.names import fold
 from kshell.targets import CAPABLE
-from kshell.transport import DEFAULT_PORT
 
 _HAS = CAPABLE  # the one rule: `all` skips the same plugs completion hides
 _OUTLETS_HAVE = {"emeter"}  # a strip outlet has its own meter; the light is the strip's

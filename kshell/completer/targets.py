@@ -10,9 +10,9 @@ import re
 from dataclasses import dataclass, field
 
 from kshell.cache import DeviceRecord, normalise_mac
+from kshell.device.transports.xor import DEFAULT_PORT
 from kshell.names import fold
 from kshell.output import clean
-from kshell.transport import DEFAULT_PORT
 
 _NEEDS_QUOTES = re.compile(r"[\s'\"\\;#$`]|^$")
 

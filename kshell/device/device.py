@@ -11,22 +11,22 @@ from __future__ import annotations
 import functools
 from typing import TYPE_CHECKING, Any
 
-from kshell.device.modules import base
-from kshell.device.protocols.iot import IotProtocol
-from kshell.device.protocols.smart import SmartProtocol
-from kshell.device.state import Child, Info
 from kshell.device.transports import defaults
 from kshell.errors import DeviceError, KshellError
 
-if TYPE_CHECKING:
+if TYPE_CHECKING:  # a plug's family is imported when a plug of it is used (kshell.device.pool)
+    from kshell.device.modules import base
     from kshell.device.modules.away import AwayModule
     from kshell.device.modules.clock import TimeModule
     from kshell.device.modules.dimmer import DimmerModule
     from kshell.device.modules.feature import FeatureModule
     from kshell.device.modules.schedule import ScheduleModule
     from kshell.device.modules.timers import TimersModule
+    from kshell.device.protocols.iot import IotProtocol
+    from kshell.device.protocols.smart import SmartProtocol
+    from kshell.device.state import Child, Info
 
-Protocol = IotProtocol | SmartProtocol
+    Protocol = IotProtocol | SmartProtocol
 
 
 class Device:

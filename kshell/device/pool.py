@@ -8,12 +8,13 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-from kshell.device.device import Device, iot_device, smart_device
-from kshell.device.protocols.iot import IotProtocol
-from kshell.device.protocols.smart import SmartProtocol
-from kshell.device.transports.base import Credentials, Transport
-from kshell.device.transports.xor import DEFAULT_PORT, XorTransport
+from kshell.device.transports.xor import DEFAULT_PORT
+
+if TYPE_CHECKING:  # each family and transport is imported when a plug of it is made
+    from kshell.device.device import Device
+    from kshell.device.transports.base import Credentials, Transport
 
 FAMILIES = ("iot", "smart")
 TRANSPORTS = ("xor", "klap", "aes")
@@ -95,6 +96,8 @@ def make_transport(
     credentials: Callable[[], Credentials | None],
 ) -> Transport:
     if link.transport == "xor":
+        from kshell.device.transports.xor import XorTransport
+
         return XorTransport(host, port, timeout)
     creds = credentials()  # None: the transport says what to set, when it first needs them
     if link.transport == "klap":
@@ -130,5 +133,11 @@ def make_device(
 ) -> Device:
     transport = make_transport(host, port, link, timeout, credentials)
     if link.family == "smart":
+        from kshell.device.device import smart_device
+        from kshell.device.protocols.smart import SmartProtocol
+
         return smart_device(SmartProtocol(transport))
+    from kshell.device.device import iot_device
+    from kshell.device.protocols.iot import IotProtocol
+
     return iot_device(IotProtocol(transport))

@@ -83,32 +83,3 @@ class Info:
                 for c in self.children
             ]
         return out
-
-
-@dataclass(frozen=True, slots=True)
-class Clock:
-    """The plug's own idea of the time (local, as it keeps it) and its UTC offset."""
-
-    local: str  # "YYYY-MM-DD HH:MM:SS"
-    utc_offset_min: int | None
-
-
-@dataclass(frozen=True, slots=True)
-class FirmwareState:
-    """What a plug reports about its own firmware download or update."""
-
-    status: str
-    ratio: int | None
-    flash_time: int | None
-    reboot_time: int | None
-    extra: dict[str, Any] = field(default_factory=dict)
-
-
-@dataclass(frozen=True, slots=True)
-class Energy:
-    """One period's energy from the plug's statistics: (year, month, day) and kWh."""
-
-    year: int
-    month: int
-    day: int
-    kwh: float

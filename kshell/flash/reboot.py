@@ -8,7 +8,8 @@ from __future__ import annotations
 import asyncio
 import time
 
-from kshell.device import Device, Info
+from kshell.device.device import Device
+from kshell.device.state import Info
 from kshell.errors import DeviceError, KshellError, TransportError
 from kshell.events import Progress
 from kshell.flash.download import Emit

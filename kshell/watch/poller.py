@@ -10,7 +10,7 @@ import time
 from typing import TYPE_CHECKING
 
 from kshell import emeter
-from kshell.device import Device
+from kshell.device.device import Device
 from kshell.errors import DeviceError, KshellError, UnsupportedDevice
 from kshell.results import Failure
 from kshell.session import Session

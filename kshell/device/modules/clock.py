@@ -11,15 +11,16 @@ import abc
 import datetime as dt
 import time
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from kshell.device.modules import iot_zones
-from kshell.device.protocols.iot import IotProtocol
-from kshell.device.protocols.smart import SmartProtocol
 from kshell.errors import DeviceError, UnsupportedDevice
 
 if TYPE_CHECKING:
     import zoneinfo
+
+    from kshell.device.protocols.iot import IotProtocol
+    from kshell.device.protocols.smart import SmartProtocol
 
 DRIFT_FLAG_S = 60  # more than this is worth saying: schedules and daily statistics depend on it
 _TIME_MODULES = ("time", "smartlife.iot.common.timesetting")
@@ -177,4 +178,7 @@ def _int_or_none(value: Any) -> int | None:
 
 
 def build(proto: IotProtocol | SmartProtocol) -> TimeModule:
-    return IotTime(proto) if isinstance(proto, IotProtocol) else SmartTime(proto)
+    # by family, not isinstance: a one-shot loads only the protocol its plug speaks
+    if proto.family == "iot":
+        return IotTime(cast("IotProtocol", proto))
+    return SmartTime(cast("SmartProtocol", proto))

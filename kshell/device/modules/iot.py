@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from kshell import emeter
 from kshell.device import sysinfo as si
 from kshell.device.modules import base
-from kshell.device.protocols.iot import IotProtocol
-from kshell.device.state import Child, Clock, Energy, FirmwareState, Info
+from kshell.device.state import Child, Info
 from kshell.errors import DeviceError, UnsupportedDevice
+
+if TYPE_CHECKING:
+    from kshell.device.protocols.iot import IotProtocol
+    from kshell.device.readings import Clock, Energy, FirmwareState
 
 METER_MODULES = ("emeter", "smartlife.iot.common.emeter")  # plugs and strips; bulbs
 _NOT_SUPPORTED = (-1, -2)  # "module not support", "member not support"
@@ -104,6 +107,8 @@ class IotMeter(base.MeterModule):
         return emeter.normalise(await self._ask("get_realtime", None, child, True))
 
     async def days(self, year: int, month: int, child: str | None = None) -> list[Energy]:
+        from kshell.device.readings import Energy
+
         answer = await self._ask("get_daystat", {"year": year, "month": month}, child, True)
         return [
             Energy(year, month, when.get("day", 0), kwh)
@@ -112,6 +117,8 @@ class IotMeter(base.MeterModule):
         ]
 
     async def months(self, year: int, child: str | None = None) -> list[Energy]:
+        from kshell.device.readings import Energy
+
         answer = await self._ask("get_monthstat", {"year": year}, child, True)
         return [
             Energy(year, when.get("month", 0), 0, kwh)
@@ -128,6 +135,8 @@ class IotClock(base.ClockModule):
         self.proto = proto
 
     async def read(self) -> Clock:
+        from kshell.device.readings import Clock
+
         answer = await self.proto.query("time", "get_time", idempotent=True)
         parts = [answer.get(k) for k in ("year", "month", "mday", "hour", "min", "sec")]
         if not all(isinstance(p, int) and not isinstance(p, bool) for p in parts):
@@ -145,6 +154,8 @@ class IotFirmware(base.FirmwareModule):
         return None
 
     async def state(self) -> FirmwareState:
+        from kshell.device.readings import FirmwareState
+
         answer = await self.proto.query("system", "get_download_state", idempotent=True)
         status = answer.get("status")
         return FirmwareState(

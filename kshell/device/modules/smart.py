@@ -9,7 +9,8 @@ from kshell import emeter
 from kshell.device.modules import base
 from kshell.device.modules import smart_info as si
 from kshell.device.protocols.smart import SmartError, SmartProtocol
-from kshell.device.state import Clock, Energy, FirmwareState, Info
+from kshell.device.readings import Clock, Energy, FirmwareState
+from kshell.device.state import Info
 from kshell.errors import ProtocolError, UnsupportedDevice
 
 # watts, best method first: mW with V and A; mW alone; whole watts (a low-precision fallback)

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, cast
 
 from kshell.device.modules import iot_zones
+from kshell.device.sysinfo import check_answer
 from kshell.errors import DeviceError, UnsupportedDevice
 
 if TYPE_CHECKING:
@@ -94,16 +95,39 @@ class IotTime(TimeModule):
         try:
             return await self.proto.query(self.module, method, params, idempotent=not params)
         except DeviceError as exc:
-            if exc.code not in (-1, -2) or self.module != _TIME_MODULES[0]:
-                if exc.code in (-1, -2):
-                    raise UnsupportedDevice("the plug keeps no clock", target=self.proto.label)
-                raise
-            self.module = _TIME_MODULES[1]  # bulbs and some switches name it so
+            self._other_name(exc)
             return await self.proto.query(self.module, method, params, idempotent=not params)
 
+    def _other_name(self, exc: DeviceError) -> None:
+        """A plug without the ``time`` module may name it the bulbs' way (asked once)."""
+        if exc.code not in (-1, -2) or self.module != _TIME_MODULES[0]:
+            if exc.code in (-1, -2):
+                raise UnsupportedDevice("the plug keeps no clock", target=self.proto.label)
+            raise exc
+        self.module = _TIME_MODULES[1]
+
+    async def _clock_and_zone(self) -> tuple[dict[str, Any], dict[str, Any]]:
+        """``get_time`` and ``get_timezone`` in one request: one module, two methods (a
+        plug that lacks the module fails both alike, so nothing is lost by asking both)."""
+        for attempt in range(2):
+            answer = await self.proto.raw(
+                {self.module: {"get_time": {}, "get_timezone": {}}}, idempotent=True
+            )
+            try:
+                label = self.proto.label
+                return (
+                    check_answer(answer, self.module, "get_time", label),
+                    check_answer(answer, self.module, "get_timezone", label),
+                )
+            except DeviceError as exc:
+                if attempt:
+                    raise
+                self._other_name(exc)
+        raise AssertionError("unreachable")  # the loop returns or raises
+
     async def read(self) -> PlugTime:
-        fields = await self._ask("get_time")
-        index = _int_or_none((await self._ask("get_timezone")).get("index"))
+        fields, zone_answer = await self._clock_and_zone()
+        index = _int_or_none(zone_answer.get("index"))
         now = time.time()
         parts = [
             _int_or_none(fields.get(k)) for k in ("year", "month", "mday", "hour", "min", "sec")

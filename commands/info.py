@@ -12,6 +12,7 @@ from kshell.targets import TARGETS_ARG as TARGETS
 from kshell.targets import Target, for_each, refresh, resolve_all, state_word
 
 if TYPE_CHECKING:
+    from kshell.device.modules.clock import PlugTime
     from kshell.device.state import Info
 
 
@@ -26,7 +27,7 @@ async def info(ctx: Session, args: Any) -> list[Result]:
     """Show a plug's sysinfo: everything it reports about itself."""
 
     async def one(target: Target) -> Result:
-        device = await refresh(ctx, target)
+        device = await refresh(ctx, target, clock=not target.child_id)
         state = device.state
         if target.child_id:
             child = state.child(target.child_id)
@@ -34,7 +35,7 @@ async def info(ctx: Session, args: Any) -> list[Result]:
             outlet["state"] = state_word(outlet.get("state"))
             data = {"parent": state.alias, "model": state.model, **outlet}
             return Record(f"{target.label} (outlet of {target.address})", data, target.label)
-        shown = {**state.raw, **device.connection(), **await _clock_flag(device)}
+        shown = {**state.raw, **device.connection(), **_clock_flag(device.clock_reading)}
         if state.children:
             return _strip(target, state, shown)
         return Record(f"{target.label} ({target.address})", shown, target.label)
@@ -42,16 +43,10 @@ async def info(ctx: Session, args: Any) -> list[Result]:
     return await for_each(ctx, resolve_all(ctx, args.targets), one)
 
 
-async def _clock_flag(device: Any) -> dict[str, Any]:
+def _clock_flag(reading: PlugTime | None) -> dict[str, Any]:
     """``clock_drift`` when the plug's clock is more than a minute off (schedules and daily
-    statistics depend on it); nothing otherwise, or when the clock cannot be read."""
-    from kshell.errors import KshellError
-
-    try:
-        reading = await device.time.read()
-    except KshellError:
-        return {}
-    if not reading.drifting or reading.drift_s is None:
+    statistics depend on it); nothing otherwise, or when the clock could not be read."""
+    if reading is None or not reading.drifting or reading.drift_s is None:
         return {}
     word = "ahead" if reading.drift_s > 0 else "behind"
     return {"clock_drift": f"{abs(reading.drift_s):.0f} s {word}: run `time sync`"}

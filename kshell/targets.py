@@ -323,8 +323,11 @@ async def learn_link(ctx: Session, target: Target, *, moved: bool = False) -> bo
     return True
 
 
-async def refresh(ctx: Session, target: Target, device: Device | None = None) -> Device:
-    """Read a target afresh and update its store entry; returns the device.
+async def refresh(
+    ctx: Session, target: Target, device: Device | None = None, *, clock: bool = False
+) -> Device:
+    """Read a target afresh and update its store entry; returns the device (``clock``: its
+    clock too, in ``device.clock_reading``).
 
     A plug that reports the MAC of a known plug elsewhere is not taken for it (see
     ``remember``): the target then keeps the record it had (none for a bare address).
@@ -333,7 +336,7 @@ async def refresh(ctx: Session, target: Target, device: Device | None = None) ->
         await learn_link(ctx, target)
     device = device or target.device(ctx)
     known = ctx.cache.by_address(target.host, target.port)  # its name before we ask
-    info = await device.update()
+    info = await device.update(clock=clock)
     was = (known.alias, known.children) if known is not None else (None, None)
     seen = await remember(
         ctx, target.host, target.port, info, alias_was=was[0], children_was=was[1]

@@ -128,3 +128,41 @@ def test_info_asks_an_old_plugs_clock_in_one_request_and_still_flags_drift(
         {"system": {"get_sysinfo": {}}},
         {"time": {"get_time": {}, "get_timezone": {}}},
     ]
+
+
+def test_info_reads_a_smart_plugs_clock_in_the_same_batch(
+    house: Path, sim: SimulatorThread
+) -> None:
+    api = sim.plug(KLAP).smart
+    asked: list[Any] = []
+    answer = api.handle
+
+    def recording(request: Any) -> Any:
+        asked.append(request)
+        return answer(request)
+
+    api.handle = recording  # type: ignore[method-assign]  # records, still answers itself
+    try:
+        result = run_shell(house, "--json", "-c", "info New", env=CREDS)
+    finally:
+        del api.handle
+    assert result.returncode == 0, result.stderr
+    assert "clock_drift" not in json.loads(result.stdout.splitlines()[0])  # on time
+    assert [r["method"] for r in asked] == ["multipleRequest"], asked  # one exchange
+    methods = [r["method"] for r in asked[0]["params"]["requests"]]
+    assert sorted(methods) == [
+        "component_nego",
+        "get_device_info",
+        "get_device_time",
+        "get_led_info",
+    ]
+
+
+def test_info_flags_a_smart_plugs_drifting_clock(house: Path, sim: SimulatorThread) -> None:
+    plug = sim.plug(KLAP)
+    plug.wall.drift -= 200  # the plug's clock now runs 200 s behind
+    try:
+        shown = json.loads(run_shell(house, "--json", "-c", "info New", env=CREDS).stdout)
+    finally:
+        plug.wall.drift += 200
+    assert "s behind: run `time sync`" in shown["clock_drift"]

@@ -17,7 +17,7 @@ from kshell.errors import DeviceError, KshellError
 if TYPE_CHECKING:  # a plug's family is imported when a plug of it is used (kshell.device.pool)
     from kshell.device.modules import base
     from kshell.device.modules.away import AwayModule
-    from kshell.device.modules.clock import TimeModule
+    from kshell.device.modules.clock import PlugTime, TimeModule
     from kshell.device.modules.dimmer import DimmerModule
     from kshell.device.modules.feature import FeatureModule
     from kshell.device.modules.schedule import ScheduleModule
@@ -41,6 +41,7 @@ class Device:
         self.firmware = modules.firmware
         self.reboot = modules.reboot
         self.info: Info | None = None  # the last state read
+        self.clock_reading: PlugTime | None = None  # the clock, read with update(clock=True)
 
     # everyday control (issue 12): built on first use, each picks its family's language
     @functools.cached_property
@@ -122,9 +123,14 @@ class Device:
             out["unclaimed"] = f"yes: the plug took {source} (set it up in the Kasa/Tapo app)"
         return out
 
-    async def update(self) -> Info:
-        """Read the plug afresh; the answer becomes its last state."""
-        self.info = await self._info_module.read()
+    async def update(self, *, clock: bool = False) -> Info:
+        """Read the plug afresh; the answer becomes its last state. ``clock``: read its clock
+        too, in the same exchange where the family allows it (``clock_reading``; None when
+        it could not be read)."""
+        if clock:
+            self.info, self.clock_reading = await self._info_module.read_with_clock(self.time)
+        else:
+            self.info = await self._info_module.read()
         return self.info
 
     async def ping(self) -> None:

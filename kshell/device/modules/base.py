@@ -10,6 +10,7 @@ import abc
 from typing import TYPE_CHECKING, NamedTuple
 
 if TYPE_CHECKING:
+    from kshell.device.modules.clock import PlugTime, TimeModule
     from kshell.device.readings import Clock, Energy, FirmwareState
     from kshell.device.state import Info
     from kshell.emeter import Reading
@@ -23,6 +24,17 @@ class InfoModule(abc.ABC):
     @abc.abstractmethod
     async def ping(self) -> None:
         """One cheap read, to time a round trip."""
+
+    async def read_with_clock(self, clock: TimeModule) -> tuple[Info, PlugTime | None]:
+        """``read`` and the plug's clock (None: it could not be read), in as few exchanges
+        as the family allows; by default one after the other."""
+        from kshell.errors import KshellError
+
+        info = await self.read()
+        try:
+            return info, await clock.read()
+        except KshellError:
+            return info, None
 
 
 class RelayModule(abc.ABC):

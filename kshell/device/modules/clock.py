@@ -175,15 +175,7 @@ class SmartTime(TimeModule):
 
     async def read(self) -> PlugTime:
         answer = await self.proto.call("get_device_time", idempotent=True)
-        now = time.time()
-        stamp, diff = _int_or_none(answer.get("timestamp")), _int_or_none(answer.get("time_diff"))
-        region = answer.get("region")
-        offset = diff if diff is not None and abs(diff) <= 24 * 60 else None
-        zone = region[:64] if isinstance(region, str) and region.isprintable() else None
-        if stamp is None:
-            return PlugTime("?", zone, offset, None)
-        local = time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(stamp + (offset or 0) * 60))
-        return PlugTime(local, zone, offset, stamp - now)
+        return smart_time_of(answer, time.time())
 
     async def sync(self, zone: str) -> None:
         place = check_zone(zone)
@@ -195,6 +187,18 @@ class SmartTime(TimeModule):
             "region": zone,
         }
         await self.proto.call("set_device_time", params)
+
+
+def smart_time_of(answer: dict[str, Any], now: float) -> PlugTime:
+    """A SMART ``get_device_time`` answer, received at ``now`` (this machine's UTC)."""
+    stamp, diff = _int_or_none(answer.get("timestamp")), _int_or_none(answer.get("time_diff"))
+    region = answer.get("region")
+    offset = diff if diff is not None and abs(diff) <= 24 * 60 else None
+    zone = region[:64] if isinstance(region, str) and region.isprintable() else None
+    if stamp is None:
+        return PlugTime("?", zone, offset, None)
+    local = time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(stamp + (offset or 0) * 60))
+    return PlugTime(local, zone, offset, stamp - now)
 
 
 def _int_or_none(value: Any) -> int | None:

@@ -3,15 +3,20 @@
 from __future__ import annotations
 
 import time
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from kshell import emeter
 from kshell.device.modules import base
 from kshell.device.modules import smart_info as si
 from kshell.device.protocols.smart import SmartError, SmartProtocol
-from kshell.device.readings import Clock, Energy, FirmwareState
 from kshell.device.state import Info
 from kshell.errors import ProtocolError, UnsupportedDevice
+
+if TYPE_CHECKING:
+    from kshell.device.modules.clock import PlugTime, TimeModule
+    from kshell.device.readings import Clock, Energy, FirmwareState
+
+Answers = dict[str, dict[str, Any] | SmartError]
 
 # watts, best method first: mW with V and A; mW alone; whole watts (a low-precision fallback)
 POWER_METHODS = ("get_emeter_data", "get_energy_usage", "get_current_power")
@@ -19,7 +24,7 @@ DAILY, MONTHLY = 1440, 43200  # get_energy_data intervals, in minutes
 
 
 class SmartInfo(base.InfoModule):
-    """One ``update``: device info (and the LED) batched; the component list asked once."""
+    """One ``update``: device info and the LED in one batch; the component list asked once."""
 
     def __init__(self, proto: SmartProtocol) -> None:
         self.proto = proto
@@ -28,18 +33,30 @@ class SmartInfo(base.InfoModule):
         self.time_diff: int | None = None  # minutes east of UTC, as the plug keeps time
 
     async def read(self) -> Info:
+        return (await self._read(()))[0]
+
+    async def read_with_clock(self, clock: TimeModule) -> tuple[Info, PlugTime | None]:
+        """The clock in the same batch as the device info (one exchange, not two)."""
+        from kshell.device.modules.clock import smart_time_of
+
+        info, answers = await self._read(("get_device_time",))
+        answer = answers.get("get_device_time")
+        return info, smart_time_of(answer, time.time()) if isinstance(answer, dict) else None
+
+    async def _read(self, extra: tuple[str, ...]) -> tuple[Info, Answers]:
         calls: list[tuple[str, dict[str, Any] | None]] = [("get_device_info", None)]
         if self.components is None:
-            calls.append(("component_nego", None))
-        elif "led" in self.components:
+            calls.append(("component_nego", None))  # asked once
+        calls += [(method, None) for method in extra]
+        # the LED last: asked before the components are known (nearly every plug has one),
+        # and a plug that stops a batch at a failing entry stops after everything else
+        if self.components is None or "led" in self.components:
             calls.append(("get_led_info", None))
         answers = await self.proto.call_many(calls)
         device = _ok(answers, "get_device_info")
         if self.components is None:
             self.components = si.components(_ok(answers, "component_nego"))
-            if "led" in self.components:
-                answers.update(await self.proto.call_many([("get_led_info", None)]))
-        led = answers.get("get_led_info")
+        led = answers.get("get_led_info") if "led" in self.components else None
         kids: tuple[Any, ...] = ()
         if "child_device" in self.components or "control_child" in self.components:
             raw = await self.proto.call_paged("get_child_device_list", "child_device_list")
@@ -50,7 +67,7 @@ class SmartInfo(base.InfoModule):
         info = si.info_of(device, self.components, led if isinstance(led, dict) else None, kids)
         if info.kind == "bulb":
             raise UnsupportedDevice("a bulb, not a plug: not supported", target=self.proto.label)
-        return info
+        return info, answers
 
     async def ping(self) -> None:
         await self.proto.call("get_device_info", idempotent=True)
@@ -151,6 +168,8 @@ class SmartMeter(base.MeterModule):
     async def days(self, year: int, month: int, child: str | None = None) -> list[Energy]:
         import calendar
 
+        from kshell.device.readings import Energy
+
         last = calendar.monthrange(year, month)[1]
         start = await self._midnight(year, month)
         values = await self._energy(start, start + last * 86400 - 1, DAILY, child)
@@ -161,6 +180,8 @@ class SmartMeter(base.MeterModule):
         ]
 
     async def months(self, year: int, child: str | None = None) -> list[Energy]:
+        from kshell.device.readings import Energy
+
         start = await self._midnight(year, 1)
         end = await self._midnight(year + 1, 1) - 1
         values = await self._energy(start, end, MONTHLY, child)
@@ -205,6 +226,8 @@ class SmartClock(base.ClockModule):
         self.proto = proto
 
     async def read(self) -> Clock:
+        from kshell.device.readings import Clock
+
         answer = await self.proto.call("get_device_time", idempotent=True)
         stamp, diff = answer.get("timestamp"), answer.get("time_diff")
         if not isinstance(stamp, int) or isinstance(stamp, bool):
@@ -223,6 +246,8 @@ class SmartFirmware(base.FirmwareModule):
         return "a SMART plug takes firmware only from the vendor's servers, not from kshell"
 
     async def state(self) -> FirmwareState:
+        from kshell.device.readings import FirmwareState
+
         answers = await self.proto.call_many(
             [("get_fw_download_state", None), ("get_latest_fw", None)]
         )

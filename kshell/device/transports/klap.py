@@ -17,7 +17,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
-import secrets
+import os
 import struct
 from dataclasses import dataclass
 from typing import Any
@@ -239,7 +239,7 @@ class KlapTransport(HttpTransport):
 
     async def _handshake(self, deadline: float) -> KlapSession:
         self._session = None
-        local_seed = secrets.token_bytes(16)
+        local_seed = os.urandom(16)  # what secrets.token_bytes does, without its imports
         first = await self._post(
             "/app/handshake1", local_seed, deadline, resend=True, headers=HEADERS
         )

@@ -22,7 +22,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field, fields
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from kshell.device import sysinfo as dev
 from kshell.device.transports.xor import DEFAULT_PORT
@@ -113,8 +113,7 @@ def normalise_mac(text: str) -> str:
     return ":".join(hexdigits[i : i + 2] for i in range(0, 12, 2))
 
 
-@dataclass
-class Observation:
+class Observation(NamedTuple):
     """What ``observe`` did with an answer."""
 
     record: DeviceRecord  # what the store now holds (on a conflict: the plug already known)

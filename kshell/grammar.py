@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import shlex
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
 from kshell.errors import UsageError
 
@@ -24,8 +25,7 @@ SEPARATORS = ";\n"
 DOUBLE_QUOTE_ESCAPES = '\\"'
 
 
-@dataclass(frozen=True)
-class Token:
+class Token(NamedTuple):  # immutable and cheap: made per word, on every keystroke too
     kind: str  # word | separator (";" or a newline) | comment
     value: str  # the word as it runs: quotes removed, escapes applied
     start: int

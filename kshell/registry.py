@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from enum import Enum
 from pathlib import Path
 from types import SimpleNamespace
-from typing import Any, Literal
+from typing import Any, Literal, NamedTuple
 
 from kshell.errors import UsageError
 
@@ -42,8 +42,9 @@ class ByMail(Enum):
 Capability = Literal["emeter", "led"]  # an energy meter; a status light that can be switched
 
 
-@dataclass(frozen=True)
-class Arg:
+# Arg and Opt are NamedTuples: immutable declarations, and cheaper than dataclasses to define
+# when a one-shot command starts.
+class Arg(NamedTuple):
     """A positional argument. ``kind`` tells completion what can go there."""
 
     name: str
@@ -61,8 +62,7 @@ class Arg:
         return self.kind == "targets"
 
 
-@dataclass(frozen=True)
-class Opt:
+class Opt(NamedTuple):
     """An ``--option``: a flag when ``kind == 'flag'``, else it takes a value."""
 
     name: str

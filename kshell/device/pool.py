@@ -7,8 +7,7 @@ else (PROTOCOLS.md section 2): IOT over XOR on 9999, IOT over KLAP, SMART over K
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NamedTuple
 
 from kshell.device.transports.xor import DEFAULT_PORT
 
@@ -20,9 +19,9 @@ FAMILIES = ("iot", "smart")
 TRANSPORTS = ("xor", "klap", "aes")
 
 
-@dataclass(frozen=True)
-class Link:
-    """How a plug speaks: what discovery or the store says about it."""
+class Link(NamedTuple):
+    """How a plug speaks: what discovery or the store says about it (immutable; a
+    NamedTuple, cheaper than a dataclass to define at start-up)."""
 
     family: str = "iot"  # iot | smart
     transport: str = "xor"  # xor | klap | aes

@@ -363,7 +363,11 @@ class DeviceCache:
 
     def heard(self, host: str, port: int, how: str = "direct") -> None:
         """The plug at this address answered (without telling us anything new)."""
-        self.update(host, port, online=True, last_heard=time.time(), heard_by=how)
+        now = time.time()
+        known = self.by_address(host, port)  # as any process left it (data_version)
+        if known and known.online and known.heard_by == how and now - known.last_heard < 1:
+            return  # its answer was stored just now (a read's observe): no second write
+        self.update(host, port, online=True, last_heard=now, heard_by=how)
 
     def failed(self, host: str, port: int) -> None:
         """A request made to this plug got no answer: offline until it answers again."""

@@ -23,11 +23,36 @@ EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
 EXIT_PIPE = 141  # what a shell reports for a writer killed by SIGPIPE (`| head`)
 
 
+class _Formatter(argparse.HelpFormatter):
+    """argparse's own help layout, told the terminal's width: left to find it, argparse
+    imports shutil (and with it bz2, lzma and zlib) for every option it adds."""
+
+    def __init__(self, prog: str) -> None:
+        super().__init__(prog, width=_columns() - 2)
+
+
+def _columns() -> int:
+    """The terminal's width as shutil.get_terminal_size finds it ($COLUMNS first), or 80."""
+    try:
+        columns = int(os.environ.get("COLUMNS", "0"))
+    except ValueError:
+        columns = 0
+    if columns > 0:
+        return columns
+    if sys.__stdout__ is None:
+        return 80
+    try:
+        return os.get_terminal_size(sys.__stdout__.fileno()).columns or 80
+    except (AttributeError, ValueError, OSError):
+        return 80
+
+
 def parse_cli(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         prog="kshell",
         description="A shell for TP-Link Kasa smart plugs on your local network.",
         epilog="Run 'help' inside the shell, or: kshell -c help",
+        formatter_class=_Formatter,
     )
     parser.add_argument("script", nargs="?", help="run commands from this file ('-' = stdin)")
     parser.add_argument("-c", dest="command", metavar="CMDS", help="run these commands and exit")

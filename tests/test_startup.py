@@ -12,6 +12,7 @@ import json
 import os
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -19,6 +20,7 @@ from typing import Any
 import pytest
 from conftest import ROOT, run_shell, write_config
 
+from kshell.cache import DeviceCache, DeviceRecord
 from kshell.simulator import PlugSpec, SimulatorThread
 from kshell.simulator.accounts import DEMO_ACCOUNT
 
@@ -34,6 +36,9 @@ NEVER = (  # drawn, asked or mailed: never by a one-shot `info`
     "email",
     "kshell.repl",
     "kshell.remote",
+    "shutil",  # argparse's help formatter imports it, and with it bz2 and lzma
+    "bz2",
+    "lzma",
 )
 SMART_SIDE = (  # the current generation's device layer
     "kshell.device.protocols.smart",
@@ -166,3 +171,19 @@ def test_info_flags_a_smart_plugs_drifting_clock(house: Path, sim: SimulatorThre
     finally:
         plug.wall.drift += 200
     assert "s behind: run `time sync`" in shown["clock_drift"]
+
+
+def test_an_answer_just_stored_is_not_written_again_as_heard(tmp_path: Path) -> None:
+    cache = DeviceCache(tmp_path / "devices.db")
+    # what a read's answer stores: heard just now, directly
+    record = DeviceRecord("127.66.0.9", alias="Lamp", mac="50:C7:BF:00:00:09")
+    record.last_heard, record.heard_by = time.time(), "direct"
+    cache.observe(record)
+    statements: list[str] = []
+    cache._db.set_trace_callback(statements.append)
+    cache.heard("127.66.0.9", 9999)  # the same answer, told again by for_each
+    assert not [s for s in statements if s.startswith(("BEGIN", "UPDATE"))], statements
+    cache.failed("127.66.0.9", 9999)  # another outcome is written at once
+    cache.heard("127.66.0.9", 9999)
+    assert cache.by_address("127.66.0.9", 9999).online  # type: ignore[union-attr]
+    cache.close()

@@ -11,7 +11,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 from types import SimpleNamespace
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from kshell.errors import UsageError
 
@@ -19,8 +19,7 @@ if TYPE_CHECKING:
     from kshell.registry import Arg, Command, Opt
 
 
-@dataclass(frozen=True)
-class Use:
+class Use(NamedTuple):  # immutable, made per word (on every keystroke too): a tuple is cheap
     """What one word is: an option (``opt`` None when unknown), an option's value, or a
     positional argument (``arg`` None when the command takes no more)."""
 

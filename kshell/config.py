@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import configparser
 import os
-from dataclasses import dataclass
 from pathlib import Path
+from typing import NamedTuple
 
 CONFIG_NAME = "kshell.ini"
 
@@ -126,8 +126,7 @@ reply_format = full
 """
 
 
-@dataclass
-class Paths:
+class Paths(NamedTuple):  # a NamedTuple: cheaper than a dataclass to define at start-up
     data: Path
     config_file: Path
 

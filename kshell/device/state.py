@@ -6,12 +6,10 @@ plug says is untrusted); nothing above the device layer reads a raw answer by st
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 
 
-@dataclass(frozen=True, slots=True)
-class Child:
+class Child(NamedTuple):
     """One outlet of a strip: ``number`` counts from 1 (a SMART child's ``position``)."""
 
     number: int
@@ -30,9 +28,10 @@ class Child:
         }
 
 
-@dataclass(frozen=True)
-class Info:
-    """What a plug says about itself, read once by ``Device.update``."""
+class Info(NamedTuple):
+    """What a plug says about itself, read once by ``Device.update`` (immutable; NamedTuples
+    here because a one-shot command defines these classes on every start, and a dataclass
+    costs far more to define)."""
 
     family: str  # "iot" | "smart": for the store and `info`, never for a branch above
     alias: str
@@ -46,9 +45,9 @@ class Info:
     on_time: int | None
     has_meter: bool
     updating: bool
-    children: tuple[Child, ...] = ()
-    hw: dict[str, str] = field(default_factory=dict)  # sw_ver, hw_ver, mac, type, hwId...
-    raw: dict[str, Any] = field(default_factory=dict)  # shown by `info` (base64 decoded)
+    children: tuple[Child, ...]
+    hw: dict[str, str]  # sw_ver, hw_ver, mac, type, hwId...
+    raw: dict[str, Any]  # shown by `info` (base64 decoded)
 
     def child(self, child_id: str | None) -> Child | None:
         return next((c for c in self.children if c.id == child_id), None)

@@ -3,16 +3,28 @@
 from __future__ import annotations
 
 import abc
-from dataclasses import dataclass
 
 
-@dataclass(frozen=True)
 class Credentials:
     """The owner's cloud account, which KLAP and AES plugs check. Never printed: the
-    password is left out of ``repr`` so a traceback or a log line cannot show it."""
+    password is left out of ``repr`` so a traceback or a log line cannot show it. (A plain
+    class: a dataclass costs a one-shot command's start-up more to define.)"""
 
+    __slots__ = ("password", "username")
     username: str
     password: str
+
+    def __init__(self, username: str, password: str) -> None:
+        self.username = username
+        self.password = password
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Credentials):
+            return NotImplemented
+        return (self.username, self.password) == (other.username, other.password)
+
+    def __hash__(self) -> int:
+        return hash((self.username, self.password))
 
     def __repr__(self) -> str:
         return f"Credentials(username={self.username!r}, password=<hidden>)"

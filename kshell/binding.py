@@ -30,6 +30,8 @@ class Use(NamedTuple):  # immutable, made per word (on every keystroke too): a t
 
 @dataclass
 class Placement:
+    """Where every word of a line went (``place``)."""
+
     uses: list[Use] = field(default_factory=list)  # one per word
     positional: list[str] = field(default_factory=list)
     pending: Opt | None = None  # an option still waiting for its value at the end

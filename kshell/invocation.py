@@ -25,6 +25,8 @@ class MailRules(NamedTuple):  # immutable; cheaper than a dataclass to define at
 
 @dataclass(frozen=True)
 class Invocation:
+    """The facts about one line: its source, its permission, who answers its questions."""
+
     source: Source = "local"
     permission: str = "admin"  # what this source may do: read | control | admin
     ask: Ask | None = None  # who can answer a question; None: nobody (refuse without --yes)

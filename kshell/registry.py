@@ -79,6 +79,8 @@ class Opt(NamedTuple):
 
 @dataclass
 class Command:
+    """A declared command: what dispatch, help, completion and the gate read."""
+
     name: str  # "on", or "emeter watch" for a subverb
     func: Callable[..., Any]
     help: str

@@ -78,8 +78,13 @@ class Readings:
 AfterCommand = Callable[["Session", "Line", bool], None]
 
 
-@dataclass
+@dataclass(eq=False)  # one object per process (its views share it): compared by identity
 class Session:
+    """Everything one kshell process holds while it runs (see the module's docstring).
+
+    Every dataclass here has a docstring: without one, dataclass builds it from the
+    signature, which costs a one-shot command's start-up time."""
+
     paths: Paths
     config: configparser.ConfigParser
     cache: DeviceCache

@@ -36,6 +36,8 @@ _HOSTNAME = re.compile(
 
 @dataclass
 class Target:
+    """One plug (or a strip's outlet) a command acts on, with its store record if known."""
+
     host: str
     port: int = DEFAULT_PORT
     record: DeviceRecord | None = None

@@ -28,10 +28,9 @@ if TYPE_CHECKING:
     from kshell.device.device import Device
     from kshell.device.state import Info
 
-_OUTLET = re.compile(r"^(?P<parent>.+)/(?P<n>\d{1,2})$")
-_HOSTNAME = re.compile(
-    r"^[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?(\.[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?)+$"
-)
+# patterns, compiled on first use (re caches them): `info 127.0.0.2` never needs them
+_OUTLET = r"^(?P<parent>.+)/(?P<n>\d{1,2})$"
+_HOSTNAME = r"^[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?(\.[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?)+$"
 
 
 @dataclass
@@ -119,7 +118,7 @@ def resolve(ctx: Session, word: str) -> list[Target]:
     outlet = _outlet_by_alias(records, word)
     if outlet:
         return [outlet]
-    m = _OUTLET.match(word)
+    m = re.match(_OUTLET, word)
     if m:
         parents = resolve(ctx, m.group("parent"))
         return [_outlet_of(p, int(m.group("n"))) for p in parents]
@@ -192,7 +191,7 @@ def parse_address(word: str) -> tuple[str, int] | None:
         return host, port
     except ValueError:
         pass
-    if _HOSTNAME.match(host) and not host.replace(".", "").isdigit():
+    if re.match(_HOSTNAME, host) and not host.replace(".", "").isdigit():
         return host, port
     return None
 

@@ -19,8 +19,7 @@ import hmac
 import json
 import os
 import struct
-from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 from kshell.device.transports import defaults
 from kshell.device.transports.base import Credentials
@@ -77,8 +76,7 @@ def client_proof(version: int, local_seed: bytes, remote_seed: bytes, auth: byte
     return _sha256(remote_seed + local_seed + auth)
 
 
-@dataclass(frozen=True)
-class KlapKeys:
+class KlapKeys(NamedTuple):  # immutable; cheaper to define than a dataclass at start-up
     """The session's keys, all from ``local_seed ‖ remote_seed ‖ auth``."""
 
     key: bytes  # AES-128

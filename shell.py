@@ -3,7 +3,7 @@
 
 import sys
 
-from kshell.cli import main
+from kshell.cli import run
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(run())

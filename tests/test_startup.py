@@ -187,3 +187,29 @@ def test_an_answer_just_stored_is_not_written_again_as_heard(tmp_path: Path) -> 
     cache.heard("127.66.0.9", 9999)
     assert cache.by_address("127.66.0.9", 9999).online  # type: ignore[union-attr]
     cache.close()
+
+
+def test_the_program_freezes_start_up_objects_and_a_caller_of_main_keeps_its_collector(
+    house: Path,
+) -> None:
+    probe = (
+        "import gc, sys; from kshell import cli; "
+        "sys.argv = ['kshell', '--home', sys.argv[1], '-c', 'info Old']; "
+        "program = cli.run(); frozen = gc.get_freeze_count(); gc.unfreeze(); "
+        "code = cli.main(['--home', sys.argv[2], '-c', 'info Old']); "
+        "print(program, code, frozen, gc.get_freeze_count(), gc.isenabled())"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", probe, str(house), str(house)],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        env={**os.environ, **CREDS},
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    program, code, frozen, frozen_after_main, enabled = done.stdout.split()[-5:]
+    assert (program, code) == ("0", "0")
+    assert int(frozen) > 5000  # start-up's modules, classes and session: never scanned again
+    assert (frozen_after_main, enabled) == ("0", "True")  # main() alone changes nothing

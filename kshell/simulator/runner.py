@@ -22,8 +22,9 @@ from typing import Any, Self, TypeVar
 from kshell.simulator.accounts import DEMO_ACCOUNT, Account
 from kshell.simulator.firmware import FirmwareConfig
 from kshell.simulator.models import PLUG_MODELS
-from kshell.simulator.plug import PlugSpec, SimPlug
+from kshell.simulator.plug import SimPlug
 from kshell.simulator.server import Simulator
+from kshell.simulator.spec import PlugSpec
 
 T = TypeVar("T")
 

@@ -39,7 +39,8 @@ from kshell.simulator.accounts import DEMO_ACCOUNT, Account
 from kshell.simulator.faults import FAULTS
 from kshell.simulator.firmware import FirmwareConfig
 from kshell.simulator.http import DecoyHttp, HttpConn
-from kshell.simulator.plug import PlugSpec, SimPlug
+from kshell.simulator.plug import SimPlug
+from kshell.simulator.spec import PlugSpec
 from kshell.simulator.xor import XorConn
 
 if TYPE_CHECKING:

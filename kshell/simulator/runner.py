@@ -128,6 +128,10 @@ class SimulatorThread:
     def plug(self, host: str) -> SimPlug:
         return self.sim.plug(host)
 
+    def open_connections(self, host: str) -> int:
+        """Connections plug ``host`` holds open now: what a test waits on instead of sleeping."""
+        return self.call(self.sim.open_connections, host)
+
     def call(self, fn: Callable[..., T], *args: Any) -> T:
         """Run ``fn(*args)`` on the simulator's loop and return its result."""
         loop = self._require_loop()

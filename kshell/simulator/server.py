@@ -134,6 +134,11 @@ class Simulator:
         """A plug by ``host``, ``host:port`` or alias."""
         return self._node(host).plug
 
+    def open_connections(self, host: str) -> int:
+        """TCP connections plug ``host`` holds open now (XOR and HTTP)."""
+        node = self._node(host)
+        return len(node.conns) + len(node.http_conns)
+
     def _node(self, key: str | SimPlug) -> _Node:
         for node in self._nodes:
             p = node.plug

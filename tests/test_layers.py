@@ -212,6 +212,23 @@ def test_the_output_layer_renders_and_knows_no_device():
     assert outside(EDGES, ("kshell.output",), allowed) == []
 
 
+# Who may import the output layer: the sources of lines and the views (they hold an Output),
+# the mail audit log and the watch's file sinks (each writes JSON lines of its own). Below
+# them, text is made safe with ``kshell.escape`` and returned, never written.
+WRITERS = TOP + ("kshell.remote.audit", "kshell.watch.sinks")
+
+
+def test_only_the_surfaces_import_the_output_layer():
+    """Commands, the resolver, the completer, the metrics and the device layer return data:
+    none of them imports ``kshell.output``."""
+    assert [
+        f"{e.where}: {e.importer} imports {e.imported}"
+        for e in EDGES
+        if within(e.imported, ("kshell.output",))
+        and not within(e.importer, WRITERS + ("kshell.output",))
+    ] == []
+
+
 def test_the_simulator_shares_no_client_code_beyond_the_codec():
     assert outside(EDGES, ("kshell.simulator",), SIMULATOR_MAY_IMPORT) == []
 

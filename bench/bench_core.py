@@ -29,9 +29,19 @@ PY = sys.executable
 KASA = shutil.which("kasa", path=os.path.dirname(PY)) or shutil.which("kasa")
 
 
+def bytecode_env() -> dict[str, str]:
+    """The environment with bytecode written and read, as an installed package has it
+    (start-up is measured: PYTHONDONTWRITEBYTECODE would make every run compile afresh)."""
+    env = dict(os.environ)
+    env.pop("PYTHONDONTWRITEBYTECODE", None)
+    return env
+
+
 def timed(cmd: list[str], env: dict[str, str] | None = None) -> tuple[float, str]:
     start = time.perf_counter()
-    out = subprocess.run(cmd, check=False, capture_output=True, text=True, env=env, timeout=120)
+    out = subprocess.run(
+        cmd, check=False, capture_output=True, text=True, env=env or bytecode_env(), timeout=120
+    )
     elapsed = time.perf_counter() - start
     if out.returncode != 0:
         raise SystemExit(f"failed: {' '.join(cmd)}\n{out.stderr[-2000:]}")

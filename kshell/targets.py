@@ -18,8 +18,8 @@ from kshell.cache import DeviceRecord, Observation, normalise_mac
 from kshell.device.pool import XOR, Link
 from kshell.device.transports.xor import DEFAULT_PORT, HTTP_PORT, CurrentGeneration
 from kshell.errors import KshellError, TargetError, TransportError
+from kshell.escape import clean
 from kshell.names import fold, ip_literal, is_mac, prefix_matches
-from kshell.output import clean
 from kshell.registry import Arg
 from kshell.results import Failure, Result, Text
 from kshell.session import Session

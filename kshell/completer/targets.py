@@ -11,8 +11,8 @@ from dataclasses import dataclass, field
 
 from kshell.cache import DeviceRecord, normalise_mac
 from kshell.device.transports.xor import DEFAULT_PORT
+from kshell.escape import clean
 from kshell.names import fold
-from kshell.output import clean
 
 _NEEDS_QUOTES = re.compile(r"[\s'\"\\;#$`]|^$")
 

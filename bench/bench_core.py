@@ -56,7 +56,7 @@ def home_for(udp_port: int, timeout: float) -> str:
     return home
 
 
-def bench_info(runs: int) -> None:
+def bench_info(runs: int, before: Path | None = None) -> None:
     with SimulatorThread(demo_specs(1, "127.71.0.2", udp_port=None)) as sim:
         host = sim.hosts[0]
         home = home_for(9999, 1)
@@ -65,11 +65,18 @@ def bench_info(runs: int) -> None:
         kasa = [KASA, "--host", host, "--type", "plug", "sysinfo"] if KASA else None
         if kasa:
             timed(kasa)
-        mine, theirs = [], []
-        for _ in range(runs):
+        earlier = None
+        if before is not None:  # an earlier checkout, its own home (its store may differ)
+            earlier = [PY, str(before / "shell.py"), "--home", home_for(9999, 1)]
+            earlier += ["-c", f"info {host}"]
+            timed(earlier)
+        mine, theirs, then = [], [], []
+        for _ in range(runs):  # taking turns: all see the same load
             mine.append(timed(ours)[0])
             if kasa:
                 theirs.append(timed(kasa)[0])
+            if earlier:
+                then.append(timed(earlier)[0])
     print(f"one-shot sysinfo of one plug, {runs} paired runs (median, min):")
     print(
         f"  kshell -c 'info HOST'            {statistics.median(mine) * 1000:7.1f} ms  "
@@ -86,6 +93,12 @@ def bench_info(runs: int) -> None:
         )
     else:
         print("  python-kasa's CLI not installed: pip install 'python-kasa[speedups]'")
+    if then:
+        print(
+            f"  kshell before ({before})  {statistics.median(then) * 1000:7.1f} ms  "
+            f"{min(then) * 1000:7.1f} ms; now / before "
+            f"{statistics.median(mine) / statistics.median(then):.2f}"
+        )
 
 
 def bench_discovery(count: int, timeout: float) -> None:
@@ -128,8 +141,14 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=15)
     parser.add_argument("--plugs", type=int, default=200)
     parser.add_argument("--timeout", type=float, default=3.0)
+    parser.add_argument(
+        "--before",
+        type=Path,
+        help="also time the one-shot of an earlier checkout (a directory with its shell.py, "
+        "e.g. from 'git archive COMMIT | tar -x -C DIR'), in the same turns",
+    )
     args = parser.parse_args()
-    bench_info(args.runs)
+    bench_info(args.runs, args.before.resolve() if args.before else None)
     bench_discovery(args.plugs, args.timeout)
 
 

@@ -15,9 +15,13 @@ Three figures from the same plugs in the same run:
 ``emeter watch HOSTS --interval 0 --duration S --json`` run divided by the run's wall time
 from process start to exit (start-up, first connections and the stop included), against
 python-kasa's concurrent loop over the same plugs for the same S seconds (connections
-included), each side in its own process with its speedups (``--plain``: without: orjson,
-kasa-crypt and uvloop made unimportable on both sides). CPU per reading is the process's
-whole CPU time (start-up included) over its readings.
+included, its imports not), each side in its own process. The pairs: by default kshell with
+its ``speedups`` extra (kasa-crypt, orjson, uvloop) against python-kasa with its own
+(orjson, kasa-crypt; it runs on the standard loop); ``--plain``, each without: orjson,
+kasa-crypt and uvloop made unimportable on both sides. CPU per reading is the process's
+whole CPU time (start-up included) over its readings. kshell's bytecode is compiled first,
+as an installed package has it (an editable checkout under PYTHONDONTWRITEBYTECODE would
+compile every module again in every run).
 
 The plugs run in another process (the npm ``tplink-smarthome-simulator``, or kshell's own
 simulator), so the client under test has a CPU to itself on a two-core machine.
@@ -273,6 +277,19 @@ def main_user(args: argparse.Namespace, addresses: list[str]) -> None:
     import tempfile
 
     label = "without speedups" if args.plain else "with speedups"
+    pairing = (
+        "kshell plain vs python-kasa plain (orjson, kasa-crypt, uvloop unimportable on both)"
+        if args.plain
+        else "kshell with its speedups extra (kasa-crypt, orjson, uvloop) vs python-kasa with "
+        "its own (orjson, kasa-crypt; standard loop)"
+    )
+    print(f"pairing: {pairing}")
+    subprocess.run(  # the bytecode an installed kshell has
+        [sys.executable, "-m", "compileall", "-q", "kshell", "commands", "history"],
+        cwd=ROOT,
+        check=True,
+        stdout=subprocess.DEVNULL,
+    )
     theirs, ours = [], []
     for r in range(args.rounds):  # alternate who goes first, a fresh simulator each time
         for who in ("kasa", "kshell") if r % 2 == 0 else ("kshell", "kasa"):

@@ -58,12 +58,11 @@ class IotProtocol:
         else:
             message = _plain_request(module, method, child_id)
         plain = await self.transport.send(message, idempotent=idempotent)  # no extra frame:
-        try:  # a watch asks this tens of thousands of times a second
-            answer = protocol.parse_payload(plain)
-        except ProtocolError as exc:
+        try:  # a watch asks this tens of thousands of times a second; named only on error
+            return check_answer(protocol.parse_payload(plain), module, method, None)
+        except (ProtocolError, DeviceError) as exc:
             exc.target = self.label
             raise
-        return check_answer(answer, module, method, self.label)
 
     async def raw(
         self, request: dict[str, Any], *, child_id: str | None = None, idempotent: bool = False

@@ -20,6 +20,7 @@ from kshell.errors import DeviceTimeout, ProtocolError, TransportError, Unsuppor
 
 DEFAULT_PORT = 9999
 DEFAULT_TIMEOUT = 5.0
+_TIMER_SLACK = 0.002  # seconds: a loop's timer may fire this much before its time
 HTTP_PORT = 80  # newer firmware closes 9999 and speaks KLAP or AES over HTTP here
 
 
@@ -39,7 +40,8 @@ class _Framed(asyncio.Protocol):
         self.transport: asyncio.Transport | None = None
         self.buffer = bytearray()
         self.waiter: asyncio.Future[bytes] | None = None
-        self.timer: asyncio.TimerHandle | None = None  # the waiter's deadline
+        self.deadline = 0.0  # the waiter's
+        self.timer: asyncio.TimerHandle | None = None  # the watchdog (see ``_watch``)
         self.closed = False
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
@@ -50,18 +52,28 @@ class _Framed(asyncio.Protocol):
         TimeoutError at ``deadline``). Not a coroutine: a read costs no frame of its own."""
         waiter: asyncio.Future[bytes] = self.loop.create_future()
         self.waiter = waiter
+        self.deadline = deadline
         self.buffer.clear()
-        self.timer = self.loop.call_at(deadline, _expire, waiter)
+        if self.timer is None:
+            self.timer = self.loop.call_at(deadline, self._watch)
         assert self.transport is not None
         self.transport.write(message)
         return waiter
 
-    def settle(self) -> None:
-        """The request is over (answered, failed or cancelled): drop its waiter and timer."""
-        self.waiter = None
-        if self.timer is not None:
-            self.timer.cancel()
-            self.timer = None
+    def _watch(self) -> None:
+        """One deadline watchdog per connection rather than a timer per request: it fails the
+        request in flight once its deadline is reached, else sleeps on until that deadline.
+        An answer takes milliseconds and the deadline is seconds away, so it wakes about once
+        per deadline whatever the number of requests; it is always due at or before the
+        deadline of the request in flight (later requests have later deadlines)."""
+        self.timer = None
+        waiter = self.waiter
+        if waiter is None or waiter.done():
+            return  # nothing in flight: the next request sets it again
+        if self.loop.time() >= self.deadline - _TIMER_SLACK:
+            waiter.set_exception(TimeoutError())
+        else:
+            self.timer = self.loop.call_at(self.deadline, self._watch)
 
     def data_received(self, data: bytes) -> None:
         waiter = self.waiter
@@ -93,6 +105,9 @@ class _Framed(asyncio.Protocol):
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.closed = True
+        if self.timer is not None:
+            self.timer.cancel()
+            self.timer = None
         waiter = self.waiter
         if waiter is None or waiter.done():
             return
@@ -148,7 +163,7 @@ class XorTransport(Transport):
                             raise TransportError("connection closed without an answer") from None
                         body = await self._fresh(frame(request), deadline)
                     finally:
-                        proto.settle()
+                        proto.waiter = None
                 else:
                     self.close()  # found stale before sending: reconnecting cannot send twice
                     body = await self._fresh(frame(request), deadline)
@@ -166,7 +181,10 @@ class XorTransport(Transport):
                 raise
             return protocol.decrypt(body)
         finally:
-            self._pass_turn()
+            if self._turns:
+                self._pass_turn()
+            else:
+                self._busy = False
 
     async def _wait_turn(self) -> None:
         turn = asyncio.get_running_loop().create_future()
@@ -196,7 +214,7 @@ class XorTransport(Transport):
         except _ClosedBeforeAnswer:
             raise TransportError("connection closed without an answer") from None
         finally:
-            proto.settle()
+            proto.waiter = None
 
     async def _connect(self, deadline: float) -> _Framed:
         loop = asyncio.get_running_loop()
@@ -224,11 +242,6 @@ class XorTransport(Transport):
         if self._proto is not None and self._proto.transport is not None:
             self._proto.transport.close()
         self._proto = None
-
-
-def _expire(waiter: asyncio.Future[bytes]) -> None:
-    if not waiter.done():
-        waiter.set_exception(TimeoutError())
 
 
 class CurrentGeneration(UnsupportedDevice):

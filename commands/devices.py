@@ -95,7 +95,7 @@ async def discover(ctx: Session, args: Any) -> Result:
     if timeout <= 0 or timeout > 120:
         raise UsageError("discover: --timeout must be between 0 and 120 seconds")
     # the names stored before asking: an answer never undoes a rename made meanwhile
-    names = {(r.host, r.port): r.alias for r in ctx.cache.all()}
+    names = {(r.host, r.port): r for r in ctx.cache.all()}
     if args.cidr:
         hosts = discovery.sweep_hosts(args.cidr)
         report, heard = await asyncio.gather(
@@ -136,16 +136,20 @@ def broadcast_plan(ctx: Session, chosen: list[str]) -> list[tuple[str, str]]:
 
 
 async def _merge_report(
-    ctx: Session, report: Any, verbose: bool, merged: Any, names: dict[tuple[str, int], str]
+    ctx: Session, report: Any, verbose: bool, merged: Any, names: dict[tuple[str, int], Any]
 ) -> Table:
     """Store what answered (only that: silence marks nothing offline) and describe the round."""
     import asyncio
 
     from kshell.targets import remember
 
+    def asked(host: str, port: int) -> dict[str, Any]:
+        known = names.get((host, port))
+        return {} if known is None else {"alias_was": known.alias, "children_was": known.children}
+
     seen = await asyncio.gather(
         *(
-            remember(ctx, f.host, f.port, f.info, f.how, alias_was=names.get((f.host, f.port)))
+            remember(ctx, f.host, f.port, f.info, f.how, **asked(f.host, f.port))
             for f in report.found
         )
     )

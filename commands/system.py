@@ -95,7 +95,13 @@ async def exit_(ctx: Session, args: Any) -> None:
 # --- the machine and the plugs, as the original mail script's ipconfig/ping/uptime ----------
 
 
-@command("ifaces", permission="read", examples=("ifaces",), by_mail=ByMail.YES)
+@command(
+    "ifaces",
+    permission="read",
+    mail_permission="control",  # the machine's own networks: recon by mail, as a sweep is
+    examples=("ifaces",),
+    by_mail=ByMail.YES,
+)
 async def ifaces(ctx: Session, args: Any) -> Result:
     """Show this machine's IPv4 interfaces: address, netmask, broadcast (what discovery uses).
 

@@ -301,7 +301,12 @@ class DeviceCache:
     # --- writing, record by record ------------------------------------------------------
 
     def observe(
-        self, record: DeviceRecord, *, move: bool = False, alias_was: str | None = None
+        self,
+        record: DeviceRecord,
+        *,
+        move: bool = False,
+        alias_was: str | None = None,
+        children_was: list[dict[str, Any]] | None = None,
     ) -> Observation:
         """Store what a plug just said about itself (it answered, so it is online).
 
@@ -309,7 +314,8 @@ class DeviceCache:
         stored and the known plug comes back as ``conflict``, unless ``move`` says the old
         address no longer answers with that MAC (then the row moves here). ``alias_was``: the
         stored name when the plug was asked; if another process renamed it since, the answer
-        predates that rename and the new name stays.
+        predates that rename and the new name stays; ``children_was`` does the same for each
+        outlet's name.
         """
         address = (record.host, record.port)
         with self._write() as db:
@@ -329,8 +335,11 @@ class DeviceCache:
             elif here is not None and here.mac and record.mac and here.mac != record.mac:
                 # another plug took this address (DHCP): the old plug's row goes
                 db.execute("DELETE FROM devices WHERE host = ? AND port = ?", address)
-            elif here is not None and alias_was is not None and here.alias != alias_was:
-                record.alias = here.alias
+            elif here is not None:
+                if alias_was is not None and here.alias != alias_was:
+                    record.alias = here.alias
+                if children_was is not None:
+                    keep_renamed_outlets(record.children, children_was, here.children)
             upsert(db, record)
         return Observation(record, moved_from=moved_from)
 
@@ -380,6 +389,18 @@ class DeviceCache:
 
     def save(self) -> None:
         """Nothing to do: every change is committed as it is made (kept for callers)."""
+
+
+def keep_renamed_outlets(
+    answer: list[dict[str, Any]], asked: list[dict[str, Any]], stored: list[dict[str, Any]]
+) -> None:
+    """An outlet whose stored name changed since the plug was asked keeps the stored name."""
+    name_asked = {c.get("id"): c.get("alias") for c in asked}
+    name_now = {c.get("id"): c.get("alias") for c in stored}
+    for child in answer:
+        key = child.get("id")
+        if key in name_now and key in name_asked and name_now[key] != name_asked[key]:
+            child["alias"] = name_now[key]
 
 
 def upsert(db: sqlite3.Connection, record: DeviceRecord) -> None:

@@ -332,8 +332,10 @@ async def refresh(ctx: Session, target: Target, device: Device | None = None) ->
     device = device or target.device(ctx)
     known = ctx.cache.by_address(target.host, target.port)  # its name before we ask
     info = await device.update()
-    alias_was = known.alias if known is not None else None
-    seen = await remember(ctx, target.host, target.port, info, alias_was=alias_was)
+    was = (known.alias, known.children) if known is not None else (None, None)
+    seen = await remember(
+        ctx, target.host, target.port, info, alias_was=was[0], children_was=was[1]
+    )
     if seen.conflict is None:
         target.record = seen.record
     return device
@@ -348,9 +350,11 @@ async def remember(
     *,
     replace: bool = False,
     alias_was: str | None = None,
+    children_was: list[dict[str, Any]] | None = None,
 ) -> Observation:
     """Store what the plug at host:port said about itself, guarding names against theft
-    (``alias_was``: the stored name when the plug was asked, see DeviceCache.observe).
+    (``alias_was``, ``children_was``: the stored names when the plug was asked, see
+    DeviceCache.observe).
 
     Its MAC known at another address moves there only when the old address no longer answers
     with that MAC (a DHCP move), or ``replace`` (the operator's ``add HOST --replace``) says so;
@@ -361,7 +365,7 @@ async def remember(
     record.family, record.transport = link.family, link.transport
     record.login_version = link.login_version if link.encrypted else 0
     record.factory_default = link.factory_default
-    seen = ctx.cache.observe(record, alias_was=alias_was)
+    seen = ctx.cache.observe(record, alias_was=alias_was, children_was=children_was)
     if seen.conflict is None:
         return seen
     if replace or not await answers_as(ctx, seen.conflict):

@@ -55,6 +55,7 @@ READER = [
     "discover --target 127.50.1.9",
     "discover --tcp-port 22",
     "add 127.50.1.9",
+    "ifaces",  # the machine's own addresses and networks: recon, as a sweep is
     "history",
     "replay 1 --dry-run",
     "replay /etc/passwd --dry-run",

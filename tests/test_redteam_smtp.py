@@ -74,3 +74,48 @@ def test_the_listener_answers_strangers_as_it_answers_the_allowed(
     assert answers[0] == answers[1], answers
     maildir = home / "Maildir"
     assert not [p for p in maildir.rglob("*") if p.is_file() and p.parent.name in ("new", "cur")]
+
+
+def test_a_flood_of_idle_connections_is_bounded_and_the_owner_still_gets_through(
+    home: Path, sink: ReplySink
+) -> None:
+    """Each SMTP connection held a session (and a file descriptor) for its 60 s timeout, with no
+    bound on how many: a stranger opening thousands ran the shell out of descriptors, and
+    with them the plugs' connections. Connections over the bound are answered 421 at once
+    and closed; once the flood goes, the owner's order gets through."""
+    import socket
+
+    port = free_port()
+    configure(home, sink, port)
+    greetings: list[bytes] = []
+
+    def flood() -> list[socket.socket]:
+        held = []
+        for _ in range(120):
+            conn = socket.create_connection(("127.0.0.1", port), timeout=10)
+            greetings.append(conn.recv(512))
+            held.append(conn)
+        return held
+
+    async def scenario(service: RemoteService) -> None:
+        held = await asyncio.to_thread(flood)
+        for conn in held:
+            conn.close()
+        code = pyotp.TOTP(SECRET).now()
+        raw = make_mail(f"!auth {code}\n!off {PLUG}", proof=None)
+        for _ in range(100):  # the listener sees the closes a moment later
+            try:
+                await asyncio.to_thread(send, port, raw)
+                break
+            except Exception:  # noqa: BLE001 - a 421 while the flood drains: try again
+                await asyncio.sleep(0.05)
+        await until(lambda: len(sink.messages) == 1, "the reply to the owner's order")
+
+    spec = PlugSpec(host=PLUG, port=9999, udp_port=None, alias="Fan", relay_state=1)
+    with SimulatorThread([spec]) as sim:
+        listen(home, scenario)
+        assert sim.plug(PLUG).relay_state == 0
+    busy = [g for g in greetings if g.startswith(b"421")]
+    welcomed = [g for g in greetings if g.startswith(b"220")]
+    assert len(welcomed) <= 32, len(welcomed)
+    assert len(busy) == len(greetings) - len(welcomed), greetings[-1]

@@ -188,3 +188,28 @@ def test_an_answer_asked_before_a_rename_elsewhere_does_not_undo_it(tmp_path: Pa
         assert slow.returncode == 0, err
     [record] = DeviceCache(home / "devices.db").all()
     assert record.alias == "New Name"
+
+
+def test_an_outlet_renamed_elsewhere_is_not_undone_by_an_older_answer(tmp_path: Path) -> None:
+    """The plug's own name was guarded against an answer asked before a rename elsewhere; its
+    outlets' names were not: a strip's answer in flight wrote the old outlet name back."""
+    db = tmp_path / "devices.db"
+    kids = [
+        {"number": 1, "id": "A1", "alias": "Lamp", "state": "on"},
+        {"number": 2, "id": "A2", "alias": "Fan", "state": "off"},
+    ]
+    strip = DeviceRecord("127.63.2.2", alias="Strip", mac=f"{MAC}9", model="HS300(US)")
+    strip.children = [dict(k) for k in kids]
+    mine = DeviceCache(db)
+    mine.observe(strip)
+    asked = mine.by_address("127.63.2.2", 9999)  # what this process knew when it asked
+    assert asked is not None
+    renamed = [dict(k) for k in kids]
+    renamed[1]["alias"] = "Radio"
+    assert DeviceCache(db).update("127.63.2.2", 9999, children=renamed)  # another process
+    answer = DeviceRecord("127.63.2.2", alias="Strip", mac=f"{MAC}9", model="HS300(US)")
+    answer.children = [dict(k, state="on") for k in kids]  # asked before the rename
+    mine.observe(answer, alias_was=asked.alias, children_was=asked.children)
+    [stored] = DeviceCache(db).all()
+    assert [c["alias"] for c in stored.children] == ["Lamp", "Radio"]
+    assert [c["state"] for c in stored.children] == ["on", "on"]  # the news is still taken

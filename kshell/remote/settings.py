@@ -69,6 +69,7 @@ class RemoteSettings:
     processed_folder: str = "Executed"
     max_commands: int = 10
     max_message_bytes: int = 65536
+    smtp_connections: int = 16  # the listener's open sessions at most; more get 421
     max_age_minutes: float = 15.0
     rate_per_hour: int = 30
     allow_firmware: bool = False
@@ -138,6 +139,7 @@ def load_settings(config: configparser.ConfigParser, data_dir: Path) -> RemoteSe
         processed_folder=get("processed_folder", "Executed") or "Executed",
         max_commands=int(number("max_commands", 10, 1)),
         max_message_bytes=int(number("max_message_bytes", 65536, 1024)),
+        smtp_connections=int(number("smtp_connections", 16, 1)),
         max_age_minutes=float(number("max_age_minutes", 15, 0.1, float)),
         rate_per_hour=int(number("rate_per_hour", 30, 1)),
         allow_firmware=allow_firmware,

@@ -66,6 +66,30 @@ class _Deliver:
         os.replace(tmp, self.maildir / "new" / name)
 
 
+class _Sessions:
+    """How many SMTP sessions are open: each holds a descriptor for up to its 60 s timeout,
+    so a stranger opening thousands would starve the plugs' connections of descriptors."""
+
+    def __init__(self, most: int) -> None:
+        self.most = most
+        self.open = 0
+
+    def take(self) -> bool:
+        if self.open >= self.most:
+            return False
+        self.open += 1
+        return True
+
+
+class _Busy(asyncio.Protocol):
+    """A connection over the bound: told so at once (RFC 5321 421) and closed."""
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        assert isinstance(transport, asyncio.WriteTransport)
+        transport.write(b"421 kshell too many connections, try again later\r\n")
+        transport.close()
+
+
 def _claimed_sender(data: bytes) -> str | None:
     """The bare From: address of a message's head (None: none, several, or junk)."""
     from email.parser import BytesParser
@@ -101,18 +125,26 @@ class SmtpSource:
         deliver = _Deliver(self.store.root, self.store.wake, self.settings.senders)
         limit = self.settings.max_message_bytes
         loop = asyncio.get_running_loop()
-        return await loop.create_server(
-            lambda: SMTP(
+        sessions = _Sessions(self.settings.smtp_connections)
+
+        class CountedSMTP(SMTP):
+            def connection_lost(self, exc: Exception | None) -> None:
+                sessions.open -= 1  # however the session ends
+                super().connection_lost(exc)
+
+        def session() -> asyncio.BaseProtocol:
+            if not sessions.take():
+                return _Busy()
+            return CountedSMTP(
                 deliver,
                 data_size_limit=limit,
                 enable_SMTPUTF8=True,
                 hostname="kshell",
                 timeout=60,
                 loop=loop,
-            ),
-            self.spec.host,
-            self.spec.port,
-        )
+            )
+
+        return await loop.create_server(session, self.spec.host, self.spec.port)
 
     def prepare(self) -> None:
         self.store.prepare()

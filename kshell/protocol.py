@@ -81,7 +81,13 @@ except ImportError:
     def dumps(obj: Any) -> bytes:
         return json.dumps(obj, separators=(",", ":")).encode()
 
-    _LOADS = json.loads
+    _decode_text = json.JSONDecoder().decode
+
+    def _stdlib_loads(raw: bytes) -> Any:
+        # UTF-8, as orjson reads it (json.loads would sniff for UTF-16 and -32 every time)
+        return _decode_text(raw.decode("utf-8"))
+
+    _LOADS = _stdlib_loads
     _JSON_ERRORS = (ValueError,)
 
 

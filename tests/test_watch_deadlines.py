@@ -11,8 +11,11 @@ from __future__ import annotations
 import argparse
 import asyncio
 import struct
+import subprocess
+import sys
 
 import pytest
+from conftest import ROOT, json_lines
 
 from kshell import protocol
 from kshell.device.protocols.iot import IotProtocol
@@ -200,3 +203,44 @@ def test_a_plug_that_stalls_mid_watch_goes_offline_at_its_deadline(home, sim):
     assert isinstance(error, DeviceTimeout) and "Stalling" in str(error.target)
     assert 0.4 <= waited < 1.5  # its own deadline (0.5 s), not sooner, not much later
     assert steady_after > 10  # the other plug was read all the while
+
+
+BLOCKED = "import sys; sys.modules.update(dict.fromkeys(('orjson', 'kasa_crypt', 'uvloop')))\n"
+
+
+def test_without_the_speedups_the_watch_delivers_the_same_lines(home, sim):
+    """A plain install (no orjson, kasa-crypt or uvloop) reads and writes what the speedups do."""
+    script = BLOCKED + "from kshell.cli import main\nsys.exit(main(sys.argv[1:]))\n"
+    line = f"emeter watch {STEADY} {STALLING} --interval 0 --count 3"
+    done = subprocess.run(  # noqa: PLW1510 - checked below
+        [sys.executable, "-c", script, "--home", str(home), "--json", "-c", line],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=ROOT,
+    )
+    assert done.returncode == 0, done.stderr
+    lines = json_lines(done.stdout)
+    samples = [obj for obj in lines if obj.get("status") == "ok"]
+    assert len(samples) == 6 and {s["target"] for s in samples} == {"Steady", "Stalling"}
+    assert {s["schema"] for s in samples} == {"v1", "v2"} and all(s["plausible"] for s in samples)
+    assert lines[-1]["summary"]["samples"] == 6
+
+
+def test_without_orjson_an_answer_that_is_not_utf8_is_refused():
+    """The standard library's parser reads UTF-8 only, as orjson does: nothing else slips in."""
+    check = BLOCKED + (
+        "from kshell import protocol\n"
+        "from kshell.errors import ProtocolError\n"
+        "assert protocol.parse_payload(b'{\"a\": {\"b\": 1}}') == {'a': {'b': 1}}\n"
+        "for bad in (b'{\"a\": \"\\xff\"}', '{\"a\": 1}'.encode('utf-16'), b'[1]', b'{'):\n"
+        "    try:\n"
+        "        protocol.parse_payload(bad)\n"
+        "    except ProtocolError:\n"
+        "        continue\n"
+        "    raise SystemExit(f'accepted {bad!r}')\n"
+    )
+    done = subprocess.run(  # noqa: PLW1510 - checked below
+        [sys.executable, "-c", check], capture_output=True, text=True, timeout=60, cwd=ROOT
+    )
+    assert done.returncode == 0, done.stderr

@@ -6,7 +6,7 @@ from typing import Any
 
 from kshell.cache import DeviceRecord
 from kshell.errors import KshellError, TargetError, UsageError
-from kshell.output import clean
+from kshell.escape import clean
 from kshell.registry import Arg, ByMail, Opt, command
 from kshell.results import Failure, Result, Table, Text
 from kshell.session import Session

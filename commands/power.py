@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 from kshell.errors import TargetError, UsageError
-from kshell.output import clean
+from kshell.escape import clean
 from kshell.registry import Arg, ByMail, Opt, command
 from kshell.results import Result, Text
 from kshell.session import Session

@@ -17,6 +17,8 @@ from typing import TYPE_CHECKING, Any
 from kshell import __version__
 
 if TYPE_CHECKING:  # types only: a one-shot command imports what it runs, no more
+    from collections.abc import Coroutine
+
     from kshell.session import Session
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
@@ -79,6 +81,7 @@ def main(argv: list[str] | None = None) -> int:
 
         throwaway = args.home = tempfile.mkdtemp(prefix="kshell-demo-")
         _exit_on_termination()
+    ended_by: list[int] = []  # the signal that ended a demo, once its loop has run
     try:
         try:
             ctx = build_session(args)
@@ -87,16 +90,27 @@ def main(argv: list[str] | None = None) -> int:
             return EXIT_USAGE
         try:
             with asyncio.Runner(loop_factory=_loop_factory(ctx, args)) as runner:
-                return runner.run(_main(args, ctx, output))
+                work = _main(args, ctx, output)
+                if throwaway is not None:
+                    work = _until_terminated(work, ended_by)
+                code = runner.run(work)
+            return 128 + ended_by[0] if ended_by else code
         except KeyboardInterrupt:
             print("interrupted", file=sys.stderr)
             return EXIT_INTERRUPTED
+        except asyncio.CancelledError:
+            if not ended_by:
+                raise
+            return 128 + ended_by[0]
         except OutputClosed:
             return EXIT_PIPE
     finally:
         if throwaway is not None:
             import shutil
+            import signal
 
+            for sig in (signal.SIGTERM, signal.SIGHUP):  # we are leaving: let nothing stop the
+                signal.signal(sig, signal.SIG_IGN)  # removal half-way
             shutil.rmtree(throwaway, ignore_errors=True)
 
 
@@ -109,6 +123,25 @@ def _exit_on_termination() -> None:
 
     for sig in (signal.SIGTERM, signal.SIGHUP):
         signal.signal(sig, leave)
+
+
+async def _until_terminated(work: Coroutine[Any, Any, int], ended_by: list[int]) -> int:
+    """Run the demo's ``work``; SIGTERM and SIGHUP cancel it through the event loop, so its
+    cleanup runs in order. (Raised from a plain signal handler, the exit could land inside a
+    transport's callback, be reported as a background error and lost: the demo ran on.)"""
+    import signal
+
+    loop = asyncio.get_running_loop()
+    task = asyncio.current_task()
+    assert task is not None
+
+    def stop(signum: int) -> None:
+        ended_by.append(signum)
+        task.cancel()
+
+    for sig in (signal.SIGTERM, signal.SIGHUP):
+        loop.add_signal_handler(sig, stop, sig)
+    return await work
 
 
 def _loop_factory(ctx: Session, args: argparse.Namespace) -> Any:

@@ -1,7 +1,7 @@
 """The only place that prints: results as tables for people, JSON lines for machines.
 
 Everything a plug or a mail says may hold control or line-breaking characters. One rule,
-``clean()``, escapes them all (every C0 and C1 control, LF, CR and TAB included, DEL,
+``clean()`` (in ``kshell.escape``, below everything that shows text), escapes them all (every C0 and C1 control, LF, CR and TAB included, DEL,
 U+2028/2029 and the bidi overrides) wherever text is shown: a table cell, a record value,
 a title, an error, each line of a Text, the mail transcript and the report. The only line
 breaks in the output are the ones this module writes (a Text's or a footer's own "\n").
@@ -21,62 +21,21 @@ import sys
 from typing import TYPE_CHECKING, Any, TextIO
 
 from kshell.errors import KshellError
+from kshell.escape import BEYOND_C0, MAX_CELL, clean, clean_lines
 from kshell.results import Chart, Failure, Record, Result, Table, Text, error_json
 
 if TYPE_CHECKING:
     from kshell.events import Row
 
-# Controls and everything that breaks a line somewhere (str.splitlines, a terminal, a mail
-# client, JavaScript), plus the bidi overrides that reorder what a line seems to say.
-# JSON writers escape C0 themselves and leave the rest raw inside strings. Lone surrogates
-# (a plug's \ud800, read by the stdlib parser) cannot even be encoded for a terminal.
-_BEYOND_C0 = (
-    r"\x7f-\x9f\u2028\u2029"  # DEL, C1 (NEL among them), line and paragraph separators
-    r"\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069\ufeff"  # bidi marks and overrides, BOM
-    r"\ud800-\udfff"  # lone surrogates
-)
-_CONTROL = re.compile(rf"[\x00-\x1f{_BEYOND_C0}]")
-_JSON_RAW = re.compile(rf"[{_BEYOND_C0}]")
-MAX_CELL = 200
+_JSON_RAW = re.compile(rf"[{BEYOND_C0}]")  # JSON writers escape C0 themselves
 
 
 class OutputClosed(Exception):
     """The reader went away (``kshell -c ... | head``): stop, quietly."""
 
 
-def clean(value: Any, limit: int = MAX_CELL) -> str:
-    """A value as one line of text, safe anywhere: controls and line breaks escaped
-    (``\\x0a``, ``\\u2028``), bounded to ``limit`` characters."""
-    text = value if isinstance(value, str) else _plain(value)
-    if _CONTROL.search(text):
-        text = _CONTROL.sub(_escape, text)
-    return text if len(text) <= limit else text[: limit - 1] + "…"
-
-
-def clean_lines(text: str, limit: int = 2000) -> str:
-    """Text whose own "\\n" separate lines (a command's message, a footer): each line cleaned."""
-    return "\n".join(clean(line, limit) for line in text.split("\n"))
-
-
-def _escape(match: re.Match[str]) -> str:
-    code = ord(match.group())
-    return f"\\x{code:02x}" if code < 256 else f"\\u{code:04x}"
-
-
 def _json_escape(match: re.Match[str]) -> str:
     return f"\\u{ord(match.group()):04x}"
-
-
-def _plain(value: Any) -> str:
-    if value is None:
-        return "-"
-    if isinstance(value, bool):
-        return "yes" if value else "no"
-    if isinstance(value, float):
-        return f"{value:.3f}".rstrip("0").rstrip(".") if abs(value) < 1e6 else f"{value:.0f}"
-    if isinstance(value, (dict, list)):
-        return json.dumps(value, separators=(",", ":"))[:MAX_CELL]
-    return str(value)
 
 
 def render(result: Result, *, color: bool = False) -> str:
@@ -317,3 +276,19 @@ class Collector(Output):
     def text(self) -> str:
         self._write_rows()
         return self.buffer.getvalue()
+
+
+# clean and clean_lines are kshell.escape's, named here too for the views that render with them
+__all__ = [
+    "FAST_ENCODER",
+    "MAX_CELL",
+    "Collector",
+    "Output",
+    "OutputClosed",
+    "clean",
+    "clean_lines",
+    "json_line",
+    "json_safe",
+    "render",
+    "render_chart",
+]

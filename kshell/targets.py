@@ -19,8 +19,8 @@ from kshell.device import Device, Info
 from kshell.device.pool import XOR, Link
 from kshell.device.transports.xor import HTTP_PORT, CurrentGeneration
 from kshell.errors import KshellError, TargetError, TransportError
+from kshell.escape import clean
 from kshell.names import fold, ip_literal, is_mac, prefix_matches
-from kshell.output import clean
 from kshell.registry import Arg
 from kshell.results import Failure, Result, Text
 from kshell.session import Session

@@ -186,8 +186,8 @@ class NpmPeer:
 @pytest.fixture
 def npm_peer():
     """Factory: npm_peer(devices, udp_port) -> NpmPeer, stopped after the test."""
-    if shutil.which("node") is None:
-        pytest.skip("node is not installed: the third-party simulator needs it")
+    if shutil.which("node") is None:  # pytest_sessionstart stops the run first; never a skip
+        pytest.fail("node not found: the npm plug simulator needs it (run tests/peers.sh)", False)
     started: list[NpmPeer] = []
 
     def start(devices: list[dict], udp_port: int) -> NpmPeer:

@@ -8,7 +8,8 @@ Used as a context manager::
     with Dovecot(users={"kshell": "secret"}) as server:
         server.append("kshell", raw_bytes)
 
-``Dovecot.available()`` says why it cannot run (no ``dovecot`` binary), for ``pytest.skip``.
+``Dovecot.available()`` says why it cannot run (no ``dovecot`` binary); ``require()`` makes that
+a test's clear failure (a hard test dependency is never skipped).
 """
 
 from __future__ import annotations
@@ -85,6 +86,15 @@ class Dovecot:
         if binary() is None:
             return "dovecot binary not found (Debian package dovecot-imapd)"
         return None
+
+    @staticmethod
+    def require() -> None:
+        """Fail the calling test, naming the peer, when Dovecot cannot run here."""
+        reason = Dovecot.available()
+        if reason:
+            import pytest  # only the tests call this; the benchmark uses available()
+
+            pytest.fail(f"{reason}: Dovecot is a hard test dependency (run tests/peers.sh)", False)
 
     # -- lifetime -------------------------------------------------------------------------
 

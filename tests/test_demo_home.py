@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import selectors
 import signal
 import subprocess
 import sys
@@ -26,6 +27,18 @@ def demo(tmp: Path, *args: str, **popen: object) -> subprocess.Popen[str]:
     )
 
 
+def first_line(proc: subprocess.Popen[str], timeout: float) -> str:
+    """The first line the process writes, waited for without blocking past ``timeout``."""
+    assert proc.stdout is not None
+    deadline = time.monotonic() + timeout
+    with selectors.DefaultSelector() as ready:
+        ready.register(proc.stdout, selectors.EVENT_READ)
+        while not ready.select(timeout=0.1):
+            assert proc.poll() is None, proc.communicate()
+            assert time.monotonic() < deadline, "no output in time"
+    return proc.stdout.readline()
+
+
 def homes(tmp: Path) -> list[Path]:
     return list(tmp.glob("kshell-demo-*"))
 
@@ -44,11 +57,8 @@ def test_the_demo_home_goes_when_the_demo_ends(tmp_path: Path, line: str, status
 def test_the_demo_home_goes_on_ctrl_c_and_termination(tmp_path: Path, sig: int) -> None:
     proc = demo(tmp_path, "-c", "ping all --count 10000 --interval 0.05")
     try:
-        deadline = time.monotonic() + 30
-        while not (homes(tmp_path) and any(homes(tmp_path)[0].iterdir())):  # started
-            assert proc.poll() is None and time.monotonic() < deadline, proc.stderr
-            time.sleep(0.05)
-        time.sleep(1.0)  # discovering or pinging by now
+        first = first_line(proc, timeout=30)  # pinging the demo's plugs by now
+        assert " seq 1: " in first and homes(tmp_path), first
         proc.send_signal(sig)
         proc.communicate(timeout=30)
     finally:

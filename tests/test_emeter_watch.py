@@ -19,8 +19,8 @@ import pytest
 from conftest import ROOT, json_lines, run_shell
 
 from kshell.results import Failure
-from kshell.simulator.plug import PlugSpec
 from kshell.simulator.runner import SimulatorThread
+from kshell.simulator.spec import PlugSpec
 from kshell.watch import Sample
 
 HEATER, KETTLE, STRIP, LAMP, FREEZER = (f"127.30.10.{n}" for n in range(2, 7))

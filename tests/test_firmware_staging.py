@@ -61,7 +61,7 @@ def test_serves_the_image_at_each_plugs_path_and_counts_the_bytes():
             status, body = await http(srv.port, get(path_a))
             head = f"HEAD {path_b} HTTP/1.0\r\n\r\n".encode()
             status_head, head_body = await http(srv.port, head)
-            await asyncio.sleep(0.05)
+            await eventually(lambda: len(seen) == 2 and srv.complete("Kitchen"))
             return url_a, url_b, status, body, status_head, head_body, srv, seen
 
     url_a, url_b, status, body, status_head, head_body, srv, seen = run(scenario())

@@ -8,12 +8,8 @@ import sys
 
 import pytest
 
-from kshell.device.transports.http import (
-    ClosedBeforeAnswer,
-    HttpConnection,
-    parse_head,
-    session_lifetime,
-)
+from kshell.device.transports.http import session_lifetime
+from kshell.device.transports.httpclient import ClosedBeforeAnswer, HttpConnection, parse_head
 from kshell.errors import ProtocolError
 
 HOST = "127.0.0.1"

@@ -20,8 +20,8 @@ from hypothesis import strategies as st
 from prometheus_client.exposition import generate_latest
 
 from kshell.invocation import Invocation
-from kshell.simulator.plug import PlugSpec
 from kshell.simulator.runner import SimulatorThread
+from kshell.simulator.spec import PlugSpec
 
 FAST, SLOW, STRIP = (f"127.80.1.{n}" for n in range(2, 5))
 

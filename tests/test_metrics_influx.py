@@ -19,8 +19,8 @@ from hypothesis import strategies as st
 from influx import Influx, _open, free_port
 
 from kshell.output import clean
-from kshell.simulator.plug import PlugSpec
 from kshell.simulator.runner import SimulatorThread
+from kshell.simulator.spec import PlugSpec
 
 HEATER, STRIP, HOSTILE = (f"127.80.2.{n}" for n in range(2, 5))
 HOSTILE_ALIAS = 'Evil "x"\\ }\n,a=b c\\'

@@ -20,8 +20,8 @@ from prometheus import Prometheus, binary
 
 from kshell.output import clean
 from kshell.simulator.accounts import DEMO_ACCOUNT
-from kshell.simulator.plug import PlugSpec
 from kshell.simulator.runner import SimulatorThread
+from kshell.simulator.spec import PlugSpec
 
 HEATER, KETTLE, STRIP, DEAD, BOGUS, HOSTILE = (f"127.80.0.{n}" for n in range(2, 8))
 # the current generation: SMART over KLAP (a metering plug, a strip, a 28 kW meter), IOT over KLAP

@@ -105,9 +105,7 @@ def test_the_same_forgery_through_a_real_imap_server_runs_nothing(
     from dovecot import Dovecot
     from test_remote_imap import audit, configure, listen, until
 
-    reason = Dovecot.available()
-    if reason:
-        pytest.skip(reason)
+    Dovecot.require()
     private, record = dkim_key
     letter = signed(private, make_mail("see you at 8", proof=None, date=formatdate(1e9)))
     head, _, rest = letter.partition(b"\r\nFrom: ")

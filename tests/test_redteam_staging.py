@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import asyncio
 
+from conftest import eventually
+
 from kshell.staging import StagingServer
 
 BIND = "127.40.9.1"
@@ -33,10 +35,10 @@ def test_only_the_plugs_own_address_gets_its_image_and_credits_it() -> None:
         async with StagingServer(IMAGE, "img.bin", [BIND]) as srv:
             path = srv.issue("Kitchen", BIND, client=PLUG).split(str(srv.port), 1)[1]
             stranger = await _fetch(srv.port, path, STRANGER)
-            await asyncio.sleep(0.05)
+            await eventually(lambda: any(t.client.startswith(STRANGER) for t in srv.transfers))
             credited = srv.complete("Kitchen") or srv.bytes_sent("Kitchen") > 0
             plug = await _fetch(srv.port, path, PLUG)
-            await asyncio.sleep(0.05)
+            await eventually(lambda: srv.complete("Kitchen"))
             return stranger, credited, plug, srv
 
     stranger, credited, plug, srv = asyncio.run(scenario())

@@ -29,9 +29,7 @@ USERS = {f"user{i}": f"pw{i}%" for i in range(8)}  # a % in the password, as rea
 
 @pytest.fixture(scope="module")
 def dovecot() -> Dovecot:
-    reason = Dovecot.available()
-    if reason:
-        pytest.skip(reason)
+    Dovecot.require()
     with Dovecot(users=USERS) as server:
         yield server
 
@@ -178,9 +176,7 @@ def test_a_huge_mail_by_imap_is_refused_with_a_reply(
 def test_listener_reconnects_when_the_imap_server_restarts(
     home: Path, sim: SimulatorThread, sink: ReplySink
 ) -> None:
-    reason = Dovecot.available()
-    if reason:
-        pytest.skip(reason)
+    Dovecot.require()
     with Dovecot(users={"kshell": "secret"}) as server:
         configure(home, server, "kshell", sink)
 
@@ -198,9 +194,7 @@ def test_listener_reconnects_when_the_imap_server_restarts(
 
 
 def test_without_idle_the_listener_polls(home: Path, sim: SimulatorThread, sink: ReplySink) -> None:
-    reason = Dovecot.available()
-    if reason:
-        pytest.skip(reason)
+    Dovecot.require()
     with Dovecot(capabilities="IMAP4rev1 LITERAL+ UIDPLUS") as server:  # no IDLE, no MOVE
         configure(home, server, "kshell", sink)
         server.append("kshell", make_mail("!off 127.50.2.2"))

@@ -17,6 +17,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
+from conftest import wait_until
 from cryptography.hazmat.primitives import padding, serialization
 from cryptography.hazmat.primitives.asymmetric import padding as rsa_padding
 from cryptography.hazmat.primitives.asymmetric import rsa
@@ -256,7 +257,7 @@ def test_http_bounds_header_flood_and_get(sim: SimulatorThread) -> None:
         for _ in range(MAX_CONNECTIONS)
     ]
     try:
-        time.sleep(0.1)  # let the simulator account for them
+        wait_until(lambda: sim.open_connections(plug.host) == MAX_CONNECTIONS, what="held")
         with socket.create_connection((plug.host, plug.http_port), timeout=3) as extra:
             extra.sendall(
                 b"POST /app/handshake1 HTTP/1.1\r\nContent-Length: 16\r\n\r\n" + bytes(16)
@@ -266,7 +267,7 @@ def test_http_bounds_header_flood_and_get(sim: SimulatorThread) -> None:
     finally:
         for s in held:
             s.close()
-    time.sleep(0.1)
+    wait_until(lambda: sim.open_connections(plug.host) == 0, what="the held ones closed")
     assert post(plug.host, plug.http_port, "/app/handshake1", os.urandom(16))[0] == 200
     with socket.create_connection((plug.host, plug.http_port), timeout=3) as s:
         s.sendall(b"POST /app HTTP/1.1\r\n" + b"X-Pad: " + b"a" * 9000 + b"\r\n")

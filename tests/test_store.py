@@ -14,7 +14,7 @@ import threading
 import time
 from pathlib import Path
 
-from conftest import ROOT, run_shell
+from conftest import ROOT, run_shell, wait_until
 
 from kshell import cache as store
 from kshell.cache import DeviceCache, DeviceRecord
@@ -182,7 +182,8 @@ def test_an_answer_asked_before_a_rename_elsewhere_does_not_undo_it(tmp_path: Pa
             stderr=subprocess.PIPE,
             text=True,
         )
-        time.sleep(0.8)  # it has asked; the answer is on its way
+        # it has connected and asked (the plug holds the answer for 1.5 s)
+        wait_until(lambda: sim.open_connections(host) > 0, timeout=20, what="info to ask")
         assert DeviceCache(home / "devices.db").update(host, 9999, alias="New Name")
         _out, err = slow.communicate(timeout=30)
         assert slow.returncode == 0, err

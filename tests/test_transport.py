@@ -139,7 +139,8 @@ def test_connection_found_stale_before_sending_reconnects():
         server, port = await serve(one_answer_then_close)
         conn = Connection(HOST, port, 2)
         await conn.raw({"system": {"get_sysinfo": {}}})
-        await asyncio.sleep(0.05)  # the close reaches us while idle: stale before sending
+        # the close reaches us while idle: the line is stale before the switch is sent
+        await eventually(lambda: not conn.transport._proto.is_usable())
         await conn.raw({"system": {"set_relay_state": {"state": 1}}})
         server.close()
         return seen, connections

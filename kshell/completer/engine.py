@@ -17,9 +17,9 @@ from kshell.completer.matcher import Matcher
 from kshell.completer.model import Model
 from kshell.completer.roles import TARGET_KINDS, Binding, Slot, bind, keywords, still_typing
 from kshell.completer.targets import quote_word
+from kshell.escape import clean
 from kshell.grammar import COMMENT, WORD, Token, current_command, group_commands, scan
 from kshell.names import fold
-from kshell.output import clean
 from kshell.registry import Arg, Command
 
 MAX_OFFERED = 500  # plugs offered at most for one word

@@ -76,7 +76,7 @@ class ImageShelf:
 
 
 def clean_meta(text: str) -> str:
-    from kshell.output import clean
+    from kshell.escape import clean
 
     return clean(text, 120)
 

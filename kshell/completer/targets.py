@@ -10,8 +10,8 @@ import re
 from dataclasses import dataclass, field
 
 from kshell.cache import DeviceRecord, normalise_mac
+from kshell.escape import clean
 from kshell.names import fold
-from kshell.output import clean
 from kshell.transport import DEFAULT_PORT
 
 _NEEDS_QUOTES = re.compile(r"[\s'\"\\;#$`]|^$")

@@ -106,7 +106,7 @@ def families(results: list[PlugResult]) -> list[Metric]:
 
 
 def _stored_alias(result: PlugResult) -> str:
-    from kshell.output import clean
+    from kshell.escape import clean
 
     record = result.target.record
     return clean(record.alias, 120) if record and record.alias else result.address
@@ -114,7 +114,7 @@ def _stored_alias(result: PlugResult) -> str:
 
 def _identity(result: PlugResult) -> tuple[str, str, str]:
     """Model, MAC and family of a plug that did not answer, as the store knows them."""
-    from kshell.output import clean
+    from kshell.escape import clean
 
     record = result.target.record
     if record is None:

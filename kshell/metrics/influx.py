@@ -22,8 +22,8 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from kshell.errors import UsageError
+from kshell.escape import clean
 from kshell.metrics.lineproto import sample_line
-from kshell.output import clean
 
 BATCH = 1000  # lines per write
 MAX_BUFFER = 100_000  # lines held while the server is away (about 15 MB)

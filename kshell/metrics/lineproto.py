@@ -17,7 +17,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from kshell.output import clean
+from kshell.escape import clean
 
 MEASUREMENT = "kasa"
 TAG_LIMIT = 120

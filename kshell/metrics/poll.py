@@ -15,8 +15,8 @@ from collections import OrderedDict
 from dataclasses import dataclass
 
 from kshell.errors import KshellError
+from kshell.escape import clean
 from kshell.metrics.read import PlugReading, read_plug
-from kshell.output import clean
 from kshell.session import Session
 from kshell.targets import Target
 

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 from kshell import emeter
 from kshell.cache import normalise_mac
-from kshell.output import clean
+from kshell.escape import clean
 from kshell.session import Session
 from kshell.targets import Target
 

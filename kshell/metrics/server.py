@@ -16,11 +16,11 @@ from typing import Any
 from prometheus_client.exposition import CONTENT_TYPE_PLAIN_0_0_4, generate_latest
 
 from kshell.errors import KshellError, UsageError
+from kshell.escape import clean
 from kshell.invocation import Invocation
 from kshell.metrics.collector import PlugCollector, new_registry
 from kshell.metrics.http import HttpServer, Request, Response, text
 from kshell.metrics.poll import Poller
-from kshell.output import clean
 from kshell.session import Session
 from kshell.targets import Target, resolve
 

@@ -23,9 +23,10 @@ import contextlib
 import time
 
 from kshell.errors import KshellError
+from kshell.escape import clean
 from kshell.grammar import split_commands
 from kshell.invocation import Invocation
-from kshell.output import Collector, clean
+from kshell.output import Collector
 from kshell.remote.audit import AuditLog
 from kshell.remote.body import Orders, Unreadable, parse_orders
 from kshell.remote.journal import Journal

@@ -15,7 +15,7 @@ from collections.abc import Callable
 from typing import Any
 
 from kshell.errors import KshellError
-from kshell.output import clean
+from kshell.escape import clean
 from kshell.remote.audit import AuditLog
 from kshell.remote.journal import Journal
 from kshell.remote.processor import Processor

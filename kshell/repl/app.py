@@ -22,7 +22,8 @@ from prompt_toolkit.patch_stdout import patch_stdout
 from kshell import __version__
 from kshell.completer.engine import Model, describe
 from kshell.completer.prompt import KshellCompleter
-from kshell.output import Output, clean
+from kshell.escape import clean
+from kshell.output import Output
 from kshell.repl import confirm, refresh, terminal
 from kshell.repl.highlight import KshellHighlighter
 from kshell.repl.keys import build_key_bindings, wants_literal_question_mark

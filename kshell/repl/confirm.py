@@ -5,7 +5,7 @@ from __future__ import annotations
 from prompt_toolkit import PromptSession
 from prompt_toolkit.formatted_text import FormattedText
 
-from kshell.output import clean
+from kshell.escape import clean
 
 
 async def ask(question: str) -> bool:

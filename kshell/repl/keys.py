@@ -13,8 +13,8 @@ from prompt_toolkit.application import run_in_terminal
 from prompt_toolkit.key_binding import KeyBindings, KeyPressEvent
 
 from kshell.completer.engine import Model, describe
+from kshell.escape import clean
 from kshell.grammar import COMMENT, WORD, scan
-from kshell.output import clean
 
 
 def wants_literal_question_mark(text: str) -> bool:

@@ -12,7 +12,7 @@ from prompt_toolkit.formatted_text import StyleAndTextTuples
 
 from kshell.completer.engine import Model
 from kshell.errors import KshellError
-from kshell.output import clean
+from kshell.escape import clean
 from kshell.session import Session
 
 

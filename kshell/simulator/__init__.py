@@ -13,7 +13,7 @@ from kshell.simulator.accounts import DEMO_ACCOUNT, Account
 from kshell.simulator.faults import FAULTS
 from kshell.simulator.firmware import FirmwareConfig, make_image, parse_image
 from kshell.simulator.models import MODELS, ModelSpec, get_model
-from kshell.simulator.plug import PlugSpec, SimPlug
+from kshell.simulator.plug import SimPlug
 from kshell.simulator.runner import (
     SimulatorThread,
     addresses,
@@ -22,6 +22,7 @@ from kshell.simulator.runner import (
     house_specs,
 )
 from kshell.simulator.server import BROADCAST, Simulator
+from kshell.simulator.spec import PlugSpec
 
 __all__ = [
     "BROADCAST",

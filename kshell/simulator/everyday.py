@@ -196,7 +196,7 @@ def smart_device_time(api: Any, params: Answer, child: Any) -> Answer:
 
 
 def smart_set_device_time(api: Any, params: Answer, child: Any) -> None:
-    from kshell.simulator.smart import INVALID_PARAMS, SmartError  # type: ignore[attr-defined]  # smart imports them
+    from kshell.simulator.smart_energy import INVALID_PARAMS, SmartError
 
     stamp, region = params.get("timestamp"), params.get("region")
     if isinstance(stamp, bool) or not isinstance(stamp, int):
@@ -211,7 +211,7 @@ def smart_set_device_time(api: Any, params: Answer, child: Any) -> None:
 
 
 def smart_set_auto_off(api: Any, params: Answer, child: Any) -> None:
-    from kshell.simulator.smart import INVALID_PARAMS, SmartError  # type: ignore[attr-defined]  # smart imports them
+    from kshell.simulator.smart_energy import INVALID_PARAMS, SmartError
 
     enable, delay = params.get("enable", api.auto_off["enable"]), params.get("delay_min", 0)
     if not isinstance(enable, bool) or isinstance(delay, bool) or not isinstance(delay, int):
@@ -245,7 +245,7 @@ def set_stainfo(plug: SimPlug, args: Answer, ctx: Any, real: float) -> Answer:
 def smart_join(api: Any, params: Answer, child: Any) -> None:
     import base64
 
-    from kshell.simulator.smart import INVALID_PARAMS, SmartError  # type: ignore[attr-defined]  # smart imports them
+    from kshell.simulator.smart_energy import INVALID_PARAMS, SmartError
 
     wireless = params.get("wireless")
     if not isinstance(wireless, dict) or not isinstance(params.get("account"), dict):

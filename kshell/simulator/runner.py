@@ -22,8 +22,9 @@ from typing import Any, Self, TypeVar
 from kshell.simulator.accounts import DEMO_ACCOUNT, Account
 from kshell.simulator.firmware import FirmwareConfig
 from kshell.simulator.models import PLUG_MODELS
-from kshell.simulator.plug import PlugSpec, SimPlug
+from kshell.simulator.plug import SimPlug
 from kshell.simulator.server import Simulator
+from kshell.simulator.spec import PlugSpec
 
 T = TypeVar("T")
 
@@ -126,6 +127,10 @@ class SimulatorThread:
 
     def plug(self, host: str) -> SimPlug:
         return self.sim.plug(host)
+
+    def open_connections(self, host: str) -> int:
+        """Connections plug ``host`` holds open now: what a test waits on instead of sleeping."""
+        return self.call(self.sim.open_connections, host)
 
     def call(self, fn: Callable[..., T], *args: Any) -> T:
         """Run ``fn(*args)`` on the simulator's loop and return its result."""

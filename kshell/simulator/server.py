@@ -19,27 +19,21 @@ Everything here runs on the loop; use ``SimulatorThread`` from other threads.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import errno
 import functools
 import ipaddress
 import logging
-import os
 import socket
 from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any, Self
 
-from kshell.errors import ProtocolError
-from kshell.protocol import (
-    decode_datagram,
-    encode_datagram,
-)
-from kshell.simulator import tdp
+from kshell.simulator import udp
 from kshell.simulator.accounts import DEMO_ACCOUNT, Account
 from kshell.simulator.faults import FAULTS
 from kshell.simulator.firmware import FirmwareConfig
 from kshell.simulator.http import DecoyHttp, HttpConn
-from kshell.simulator.plug import PlugSpec, SimPlug
+from kshell.simulator.plug import SimPlug
+from kshell.simulator.spec import PlugSpec
 from kshell.simulator.xor import XorConn
 
 if TYPE_CHECKING:
@@ -55,7 +49,7 @@ def _check_loopback(host: str) -> None:
         raise ValueError(f"simulated plugs live on 127.0.0.0/8 only, not {host}")
 
 
-class _Node:
+class Node:
     """The network side of one plug: listeners, connections, UDP socket."""
 
     def __init__(self, plug: SimPlug, account: Account) -> None:
@@ -72,32 +66,6 @@ class _Node:
         self.conns: set[XorConn] = set()
         self.http_conns: set[HttpConn] = set()
         self.lock = asyncio.Lock()  # one re-plan of the listeners at a time
-
-
-class _PlugDatagram(asyncio.DatagramProtocol):
-    def __init__(self, sim: Simulator, node: _Node) -> None:
-        self.sim = sim
-        self.node = node
-
-    def datagram_received(self, data: bytes, addr: tuple[str, int]) -> None:
-        self.sim._on_datagram(self.node, data, addr)
-
-    def error_received(self, exc: Exception) -> None:  # ICMP from a vanished client
-        pass
-
-
-class _BroadcastDatagram(asyncio.DatagramProtocol):
-    def __init__(self, sim: Simulator, port: int) -> None:
-        self.sim = sim
-        self.port = port
-
-    def datagram_received(self, data: bytes, addr: tuple[str, int]) -> None:
-        for node in self.sim._nodes:
-            if node.plug.discovery_port == self.port:
-                self.sim._on_datagram(node, data, addr)
-
-    def error_received(self, exc: Exception) -> None:
-        pass
 
 
 class Simulator:
@@ -119,7 +87,7 @@ class Simulator:
             if plug.port and (plug.host, plug.port) in seen:
                 raise ValueError(f"two simulated plugs on {plug.host}:{plug.port}")
             seen.add((plug.host, plug.port))
-        self._nodes = [_Node(p, account) for p in plugs]
+        self._nodes = [Node(p, account) for p in plugs]
         self._broadcast: dict[int, asyncio.DatagramTransport] = {}
         self._free_port: dict[bool, int] = {}  # is_http -> the port 0 resolved to
         self._tasks: set[asyncio.Task[None]] = set()
@@ -133,7 +101,12 @@ class Simulator:
         """A plug by ``host``, ``host:port`` or alias."""
         return self._node(host).plug
 
-    def _node(self, key: str | SimPlug) -> _Node:
+    def open_connections(self, host: str) -> int:
+        """TCP connections plug ``host`` holds open now (XOR and HTTP)."""
+        node = self._node(host)
+        return len(node.conns) + len(node.http_conns)
+
+    def _node(self, key: str | SimPlug) -> Node:
         for node in self._nodes:
             p = node.plug
             if key is p or key in (p.host, f"{p.host}:{p.port}", p.alias):
@@ -159,7 +132,7 @@ class Simulator:
         for node in self._nodes:
             await self._bind_discovery(node)
 
-    async def _bind_discovery(self, node: _Node) -> None:
+    async def _bind_discovery(self, node: Node) -> None:
         """Bind the plug's unicast discovery socket (and the broadcast one for its port).
 
         Port 0 of the old and of the new generation are two free ports, each shared by every
@@ -187,7 +160,7 @@ class Simulator:
                 exc.errno, f"cannot bind UDP {plug.host}:{port}: {exc.strerror}"
             ) from None
         node.udp, _ = await asyncio.get_running_loop().create_datagram_endpoint(
-            functools.partial(_PlugDatagram, self, node), sock=sock
+            functools.partial(udp.PlugDatagram, node), sock=sock
         )
 
     async def _listen_broadcast(self, port: int) -> int:
@@ -200,7 +173,7 @@ class Simulator:
             raise
         bound: int = sock.getsockname()[1]
         transport, _ = await asyncio.get_running_loop().create_datagram_endpoint(
-            functools.partial(_BroadcastDatagram, self, bound), sock=sock
+            functools.partial(udp.BroadcastDatagram, self._nodes, bound), sock=sock
         )
         self._broadcast[bound] = transport
         return bound
@@ -282,7 +255,7 @@ class Simulator:
         await self._sync(node)
 
     # -- listeners follow the plug's state --------------------------------------------------
-    def _network_changed(self, node: _Node) -> Any:
+    def _network_changed(self, node: Node) -> Any:
         def changed() -> None:
             task = asyncio.get_running_loop().create_task(self._sync(node))
             self._tasks.add(task)
@@ -295,12 +268,12 @@ class Simulator:
         if not task.cancelled() and task.exception() is not None:
             _log.error("simulator: %s", task.exception())
 
-    async def _sync(self, node: _Node) -> None:
+    async def _sync(self, node: Node) -> None:
         """Open or close the plug's TCP listener (and KLAP decoy) to match its state."""
         async with node.lock:
             await self._sync_locked(node)
 
-    async def _sync_locked(self, node: _Node) -> None:
+    async def _sync_locked(self, node: Node) -> None:
         plug = node.plug
         if plug.answers_tcp and node.server is None:
             loop = asyncio.get_running_loop()
@@ -346,7 +319,7 @@ class Simulator:
         elif not plug.answers_http:
             await self._close_http(node)
 
-    async def _close_tcp(self, node: _Node) -> None:
+    async def _close_tcp(self, node: Node) -> None:
         if node.server is not None:
             node.server.close()
             node.server = None
@@ -354,7 +327,7 @@ class Simulator:
             conn.abort()  # a rebooting plug drops its connections
         node.conns.clear()
 
-    async def _close_http(self, node: _Node) -> None:
+    async def _close_http(self, node: Node) -> None:
         if node.http is not None:
             node.http.close()
             node.http = None
@@ -364,45 +337,10 @@ class Simulator:
             conn.abort()
         node.http_conns.clear()
 
-    async def _close_klap(self, node: _Node) -> None:
+    async def _close_klap(self, node: Node) -> None:
         if node.klap is not None:
             node.klap.close()
             node.klap = None
-
-    # -- UDP -----------------------------------------------------------------------------------
-    def _on_datagram(self, node: _Node, data: bytes, addr: tuple[str, int]) -> None:
-        plug = node.plug
-        if not plug.answers_udp or node.udp is None:
-            return
-        if plug.is_http:
-            if tdp.parse_probe(data) is None:
-                return  # not a probe of the current generation: silence
-            request: dict[str, Any] = {}
-        else:
-            try:
-                request = decode_datagram(data)
-            except ProtocolError:
-                return  # not a Kasa datagram: a real plug stays silent
-        delay = plug.faults.get("delay")
-        if delay:
-            asyncio.get_running_loop().call_later(delay, self._reply, node, request, addr)
-        else:
-            self._reply(node, request, addr)
-
-    def _reply(self, node: _Node, request: dict[str, Any], addr: tuple[str, int]) -> None:
-        plug = node.plug
-        if node.udp is None or not plug.answers_udp:
-            return
-        if "garbage" in plug.faults:
-            datagram = os.urandom(64)
-        elif plug.is_http:
-            datagram = tdp.answer(
-                tdp.discovery_result(plug, node.web.account if node.web else None)
-            )
-        else:
-            datagram = encode_datagram(plug.handle(request))
-        with contextlib.suppress(OSError):
-            node.udp.sendto(datagram, addr)
 
 
 __all__ = ["BROADCAST", "FAULTS", "Simulator"]

@@ -43,7 +43,8 @@ from kshell.simulator.smart_energy import (
 from kshell.simulator.smart_models import GETTER_COMPONENT, REGIONS, STATIC_GETTERS, SmartModel
 
 if TYPE_CHECKING:
-    from kshell.simulator.plug import SimPlug, Socket
+    from kshell.simulator.parts import Socket
+    from kshell.simulator.plug import SimPlug
 
 MAX_BATCH = 32
 CHILD_PAGE = 10

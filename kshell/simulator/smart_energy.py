@@ -18,7 +18,8 @@ from typing import TYPE_CHECKING, Any
 from kshell.simulator.energy import Reading, local_day
 
 if TYPE_CHECKING:
-    from kshell.simulator.plug import SimPlug, Socket
+    from kshell.simulator.parts import Socket
+    from kshell.simulator.plug import SimPlug
     from kshell.simulator.smart_models import SmartModel
 
 UNKNOWN_METHOD = -1002

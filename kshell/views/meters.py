@@ -17,8 +17,9 @@ from collections.abc import AsyncIterable, Iterable
 from datetime import timedelta
 from typing import TextIO
 
+from kshell.escape import clean
 from kshell.events import Progress, Row
-from kshell.output import Output, clean
+from kshell.output import Output
 from kshell.results import Failure, Result
 from kshell.watch import Meter, Watch
 

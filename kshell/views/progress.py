@@ -7,8 +7,9 @@ import shutil
 from collections.abc import AsyncIterable
 from typing import Any
 
+from kshell.escape import clean
 from kshell.events import Progress, Row
-from kshell.output import Output, clean
+from kshell.output import Output
 from kshell.results import Result, Text
 
 

@@ -28,11 +28,8 @@ from typing import Any
 
 from kshell.device.transports import defaults
 from kshell.device.transports.base import Credentials
-from kshell.device.transports.http import (
-    HttpAnswer,
-    HttpTransport,
-    snippet,
-)
+from kshell.device.transports.http import HttpTransport
+from kshell.device.transports.httpclient import HttpAnswer, snippet
 from kshell.errors import AuthenticationError, ProtocolError
 
 COMPACT = (",", ":")  # python-kasa's JSON shape: its handshake body is 314 bytes

@@ -24,11 +24,8 @@ from typing import Any
 
 from kshell.device.transports import defaults
 from kshell.device.transports.base import Credentials
-from kshell.device.transports.http import (
-    HttpAnswer,
-    HttpTransport,
-    snippet,
-)
+from kshell.device.transports.http import HttpTransport
+from kshell.device.transports.httpclient import HttpAnswer, snippet
 from kshell.errors import AuthenticationError, ProtocolError
 
 SEQ = struct.Struct(">i")  # signed: python-kasa packs it with ">l", the plug reads it so

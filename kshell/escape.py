@@ -1,0 +1,57 @@
+"""One rule for showing untrusted text: what a plug, a mail or a file says, made safe to show.
+
+``clean()`` escapes every C0 and C1 control (LF, CR and TAB included), DEL, U+2028/2029 and
+the bidi overrides, and bounds the length, wherever text is shown: a table cell, a record
+value, a title, an error, each line of a Text, the mail transcript, a completion's meta, a
+metric's label. It lives here, below everything that shows text, so that the resolver, the
+completer or the metrics need not import the output layer to use it; ``output`` renders with it.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from typing import Any
+
+# Controls and everything that breaks a line somewhere (str.splitlines, a terminal, a mail
+# client, JavaScript), plus the bidi overrides that reorder what a line seems to say.
+# JSON writers escape C0 themselves and leave the rest raw inside strings. Lone surrogates
+# (a plug's \ud800, read by the stdlib parser) cannot even be encoded for a terminal.
+BEYOND_C0 = (
+    r"\x7f-\x9f\u2028\u2029"  # DEL, C1 (NEL among them), line and paragraph separators
+    r"\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069\ufeff"  # bidi marks and overrides, BOM
+    r"\ud800-\udfff"  # lone surrogates
+)
+_CONTROL = re.compile(rf"[\x00-\x1f{BEYOND_C0}]")
+MAX_CELL = 200
+
+
+def clean(value: Any, limit: int = MAX_CELL) -> str:
+    """A value as one line of text, safe anywhere: controls and line breaks escaped
+    (``\\x0a``, ``\\u2028``), bounded to ``limit`` characters."""
+    text = value if isinstance(value, str) else _plain(value)
+    if _CONTROL.search(text):
+        text = _CONTROL.sub(_escape, text)
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def clean_lines(text: str, limit: int = 2000) -> str:
+    """Text whose own "\\n" separate lines (a command's message, a footer): each line cleaned."""
+    return "\n".join(clean(line, limit) for line in text.split("\n"))
+
+
+def _escape(match: re.Match[str]) -> str:
+    code = ord(match.group())
+    return f"\\x{code:02x}" if code < 256 else f"\\u{code:04x}"
+
+
+def _plain(value: Any) -> str:
+    if value is None:
+        return "-"
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, float):
+        return f"{value:.3f}".rstrip("0").rstrip(".") if abs(value) < 1e6 else f"{value:.0f}"
+    if isinstance(value, (dict, list)):
+        return json.dumps(value, separators=(",", ":"))[:MAX_CELL]
+    return str(value)

@@ -280,7 +280,6 @@ class Collector(Output):
 
 # clean and clean_lines are kshell.escape's, named here too for the views that render with them
 __all__ = [
-    "FAST_ENCODER",
     "MAX_CELL",
     "Collector",
     "Output",

@@ -15,9 +15,15 @@ Three figures from the same plugs in the same run:
 ``emeter watch HOSTS --interval 0 --duration S --json`` run divided by the run's wall time
 from process start to exit (start-up, first connections and the stop included), against
 python-kasa's concurrent loop over the same plugs for the same S seconds (connections
-included), each side in its own process with its speedups (``--plain``: without: orjson,
-kasa-crypt and uvloop made unimportable on both sides). CPU per reading is the process's
-whole CPU time (start-up included) over its readings.
+included, its imports not), each side in its own process. The pairs: by default kshell with
+its ``speedups`` extra (kasa-crypt, orjson, uvloop) against python-kasa with its own
+(orjson, kasa-crypt; it runs on the standard loop); ``--plain``, each without: orjson,
+kasa-crypt and uvloop made unimportable on both sides. CPU per reading is the process's
+whole CPU time (start-up included) over its readings. kshell's bytecode is compiled first,
+as an installed package has it (an editable checkout under PYTHONDONTWRITEBYTECODE would
+compile every module again in every run), and each run's fresh home has been used once
+(``help``), as a user's has: its command index exists (a home's very first command imports
+every command module to find its verb). Its device store stays empty.
 
 The plugs run in another process (the npm ``tplink-smarthome-simulator``, or kshell's own
 simulator), so the client under test has a CPU to itself on a two-core machine.
@@ -201,6 +207,8 @@ from kasa.protocols import IotProtocol
 from kasa.transports import XorTransport
 
 async def main(addresses, seconds):
+    global elapsed, loop_cpu
+    started, cpu = time.perf_counter(), time.process_time()
     protocols = [IotProtocol(transport=XorTransport(config=DeviceConfig(a))) for a in addresses]
     count = 0
     stop = time.perf_counter() + seconds
@@ -215,13 +223,15 @@ async def main(addresses, seconds):
                 count += 1
 
     await asyncio.gather(*(loop(p) for p in protocols))
+    elapsed, loop_cpu = time.perf_counter() - started, time.process_time() - cpu
     for proto in protocols:
         await proto.close()
     return count
 
 count = asyncio.run(main({addresses!r}, {seconds!r}))
 usage = resource.getrusage(resource.RUSAGE_SELF)
-print(json.dumps({{"count": count, "cpu": usage.ru_utime + usage.ru_stime}}))
+print(json.dumps({{"count": count, "seconds": elapsed, "cpu": usage.ru_utime + usage.ru_stime,
+                  "loop_cpu": loop_cpu}}))
 """
 
 # kshell's entry point with the speedups made unimportable (a plain install)
@@ -231,8 +241,10 @@ PLAIN_SHELL = (
 )
 
 
-def kasa_user(addresses: list[str], seconds: float, plain: bool) -> tuple[float, float]:
-    """python-kasa's readings per second over ``seconds`` (connections included), CPU each."""
+def kasa_user(addresses: list[str], seconds: float, plain: bool) -> tuple[float, float, float]:
+    """python-kasa's readings per second over its loop's own time (``seconds`` and the last
+    answers; connections included, imports not); CPU each: the whole process's (imports
+    included, as kshell's is) and its loop's alone."""
     code = KASA_LOOP.format(plain=plain, request=REQUEST, addresses=addresses, seconds=seconds)
     proc = subprocess.run(
         [sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, check=False
@@ -241,7 +253,11 @@ def kasa_user(addresses: list[str], seconds: float, plain: bool) -> tuple[float,
         sys.exit(f"python-kasa failed: {proc.stderr[-500:]}")
     result = json.loads(proc.stdout.strip().splitlines()[-1])
     count = max(1, int(result["count"]))
-    return count / seconds, float(result["cpu"]) / count
+    return (
+        count / float(result["seconds"]),
+        float(result["cpu"]) / count,
+        float(result["loop_cpu"]) / count,
+    )
 
 
 def kshell_user(
@@ -251,6 +267,14 @@ def kshell_user(
     home.mkdir(parents=True, exist_ok=True)
     (home / "kshell.ini").write_text("[shell]\ntimeout = 5\n[discovery]\nrefresh_on_start = no\n")
     entry = ["-c", PLAIN_SHELL] if plain else [str(ROOT / "shell.py")]
+    # a home kshell has run in before, as a user's is: its command index made (without it
+    # the first run of a new home imports every command module to find the verb)
+    subprocess.run(
+        [sys.executable, *entry, "--home", str(home), "-c", "help"],
+        stdout=subprocess.DEVNULL,
+        cwd=ROOT,
+        check=True,
+    )
     line = "emeter watch " + " ".join(addresses) + f" --interval 0 --duration {seconds:g}"
     cmd = [sys.executable, *entry, "--home", str(home), "--json", "-c", line]
     out_path = home / "samples.jsonl"
@@ -273,17 +297,34 @@ def main_user(args: argparse.Namespace, addresses: list[str]) -> None:
     import tempfile
 
     label = "without speedups" if args.plain else "with speedups"
-    theirs, ours = [], []
-    for r in range(args.rounds):  # alternate who goes first, a fresh simulator each time
+    pairing = (
+        "kshell plain vs python-kasa plain (orjson, kasa-crypt, uvloop unimportable on both)"
+        if args.plain
+        else "kshell with its speedups extra (kasa-crypt, orjson, uvloop) vs python-kasa with "
+        "its own (orjson, kasa-crypt; standard loop)"
+    )
+    print(f"pairing: {pairing}")
+    subprocess.run(  # the bytecode an installed kshell has
+        [sys.executable, "-m", "compileall", "-q", "kshell", "commands", "history"],
+        cwd=ROOT,
+        check=True,
+        stdout=subprocess.DEVNULL,
+    )
+    theirs: list[float] = []
+    ours: list[float] = []
+    # whoever goes first in a round tends to do better on this machine: an even number of
+    # rounds, so that each side goes first as often as the other
+    rounds = args.rounds + args.rounds % 2
+    for r in range(rounds):  # alternate who goes first, a fresh simulator each time
         for who in ("kasa", "kshell") if r % 2 == 0 else ("kshell", "kasa"):
             sim = start_npm(addresses) if args.sim == "npm" else start_kshell(addresses)
             try:
                 if who == "kasa":
-                    rate, cpu = kasa_user(addresses, args.seconds, args.plain)
+                    rate, cpu, loop_cpu = kasa_user(addresses, args.seconds, args.plain)
                     theirs.append(rate)
                     print(
                         f"  round {r + 1}: python-kasa {rate:9,.0f} readings/s, "
-                        f"{cpu * 1e6:6.1f} us CPU each"
+                        f"{cpu * 1e6:6.1f} us CPU each ({loop_cpu * 1e6:.1f} in its loop)"
                     )
                 else:
                     with tempfile.TemporaryDirectory(prefix="kshell-bench-") as tmp:
@@ -301,10 +342,13 @@ def main_user(args: argparse.Namespace, addresses: list[str]) -> None:
                 sim.terminate()
                 sim.wait(10)
     best, rate = statistics.median(theirs), statistics.median(ours)
+    # each round's two runs come back to back, under the same load: their ratio is the pair
+    paired = [o / t for o, t in zip(ours, theirs)]
+    print(f"  per round, kshell / python-kasa: {', '.join(f'{p:.2f}' for p in paired)}")
     print(
-        f"as a user sees it, {label}: kshell {rate:,.0f}/s, python-kasa {best:,.0f}/s "
-        f"(medians): {rate / best:.2f}x ({args.plugs} plugs, {args.seconds:g} s, "
-        f"{args.rounds} rounds, {args.sim} simulator)"
+        f"as a user sees it, {label}: {statistics.median(paired):.2f}x median of the paired "
+        f"rounds; medians kshell {rate:,.0f}/s, python-kasa {best:,.0f}/s: {rate / best:.2f}x "
+        f"({args.plugs} plugs, {args.seconds:g} s, {rounds} rounds, {args.sim} simulator)"
     )
 
 

@@ -40,9 +40,13 @@ class FanIn(Generic[T]):
 
     def offer(self, item: T | Failure) -> bool:
         """Take ``item`` unless a bounded fan-in is full (then ``room()`` and try again)."""
-        if self._limit and len(self._items) >= self._limit:
+        items = self._items
+        if self._limit and len(items) >= self._limit:
             return False
-        self.emit(item)
+        items.append(item)  # ``emit`` spelled out: every sample of a watch comes this way
+        reader = self._reader
+        if reader is not None and not reader.done():
+            reader.set_result(None)
         return True
 
     async def put(self, item: T | Failure) -> None:

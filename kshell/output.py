@@ -114,8 +114,6 @@ def _stdlib_json(obj: Any) -> str:
 try:  # the speedups extra: a stream of samples spends much of its time here
     import orjson as _orjson
 
-    FAST_ENCODER = True  # faster than a row's own json_text()
-
     def json_line(obj: Any) -> str:
         try:
             text = _orjson.dumps(obj, default=str, option=_orjson.OPT_NON_STR_KEYS).decode()
@@ -124,7 +122,6 @@ try:  # the speedups extra: a stream of samples spends much of its time here
         return json_safe(text)
 
 except ImportError:
-    FAST_ENCODER = False
 
     def json_line(obj: Any) -> str:
         return json_safe(_stdlib_json(obj))
@@ -148,6 +145,7 @@ class Output:
         self.interactive_view = tty and not as_json
         self.color = (tty and "NO_COLOR" not in os.environ) if color is None else color
         self._pending_flush: set[TextIO] = set()
+        self._rows: list[str] = []  # rows of this turn of the event loop, not yet written
         self.closed = False  # the reader went away (a closed pipe)
         self._stopped = False  # OutputClosed was raised once: later writes are dropped
 
@@ -167,12 +165,40 @@ class Output:
         self._write(self.out, text)
 
     def emit_row(self, row: Row) -> None:
-        """A stream's row (a meter sample): its JSON object or its line, nothing built between."""
+        """A stream's row (a meter sample): its JSON object or its line, nothing built between.
+        Rows come thousands a second: those of one turn of the event loop go out in one
+        write, whatever buffering the stream has (``PYTHONUNBUFFERED`` writes every call)."""
         if self.as_json:
-            text = None if FAST_ENCODER else row.json_text()
-            self._write(self.out, json_line(row.json()) if text is None else json_safe(text))
+            text = row.json_text()  # a meter sample writes its own, faster than any encoder
+            line = json_line(row.json()) if text is None else json_safe(text)
         else:
-            self._write(self.out, clean_lines(row.line()))
+            line = clean_lines(row.line())
+        if self.closed:
+            self._stop()
+            return
+        rows = self._rows
+        rows.append(line)
+        if len(rows) == 1:
+            try:
+                asyncio.get_running_loop().call_soon(self._write_rows)
+            except RuntimeError:  # no loop (a plain call): at once
+                self._write_rows()
+
+    def _write_rows(self) -> None:
+        """The rows kept since the last write, in one write (a loop callback, or before any
+        other line so the order holds); a closed pipe stops the run at the next write."""
+        rows = self._rows
+        if not rows:
+            return
+        text = "\n".join(rows) + "\n"
+        rows.clear()
+        if self.closed:
+            return
+        try:
+            self.out.write(text)
+            self.out.flush()
+        except (BrokenPipeError, ValueError):  # ValueError: the stream was closed
+            self._reader_gone(self.out)
 
     def error(self, error: KshellError) -> None:
         if self.as_json:
@@ -186,6 +212,8 @@ class Output:
             self._write(self.err if self.as_json else self.out, clean_lines(text))
 
     def _write(self, stream: TextIO, text: str) -> None:
+        if self._rows and stream is self.out:
+            self._write_rows()  # rows kept for the loop's turn go first
         if not self.closed:
             try:
                 stream.write(text + "\n")
@@ -246,12 +274,12 @@ class Collector(Output):
         self.interactive_view = False
 
     def text(self) -> str:
+        self._write_rows()
         return self.buffer.getvalue()
 
 
 # clean and clean_lines are kshell.escape's, named here too for the views that render with them
 __all__ = [
-    "FAST_ENCODER",
     "MAX_CELL",
     "Collector",
     "Output",

@@ -22,12 +22,13 @@ def check_answer(
     mod = answer.get(module)
     if not isinstance(mod, dict):
         raise ProtocolError(f"answer lacks the '{module}' module", target=target)
-    if _err(mod):  # firmware reports a missing module at this level
+    if "err_code" in mod and _err(mod):  # firmware reports a missing module at this level
         raise DeviceError(module, method, _err(mod), _msg(mod), target=target)
     result = mod.get(method)
     if not isinstance(result, dict):
         raise ProtocolError(f"answer lacks '{module}.{method}'", target=target)
-    if _err(result):
+    code = result.get("err_code", 0)
+    if code != 0 or not isinstance(code, int):  # what _err() says, without a call
         raise DeviceError(module, method, _err(result), _msg(result), target=target)
     return result
 

@@ -40,9 +40,10 @@ class PlugPoller:
 
     async def run(self) -> None:
         schedule = self.schedule
+        clockless = schedule.interval <= 0  # as fast as it answers: no await between rounds
         r: int | None = 0
         while True:
-            r = await schedule.wait(r or 0)
+            r = schedule.take(r or 0) if clockless else await schedule.wait(r or 0)
             if r is None:
                 return
             try:
@@ -110,6 +111,7 @@ class PlugPoller:
         read = self.device.meter.read
         stopping = self.schedule.stopping
         watch = self.watch
+        last_power = watch.last_power
         for meter in self.meters:
             if stopping.is_set():
                 break
@@ -125,7 +127,7 @@ class PlugPoller:
             flags, reset = meter.judge(reading)
             sample = Sample(time.time(), r, meter, reading, flags, reset)
             meter.record(sample)
-            watch.last_power[meter.label] = reading.power_w
+            last_power[meter.label] = reading.power_w
             if not watch.emit(sample):  # the output is behind: wait for it (no coroutine else)
                 await watch.put(sample)
         return True

@@ -32,12 +32,8 @@ class Schedule:
 
     async def wait(self, r: int) -> int | None:
         """Sleep until round ``r`` (or the round under way if we are late); None when over."""
-        if self.interval <= 0:  # as fast as the plug answers: no clock to read
-            if (self.count is not None and r >= self.count) or self.stopping.is_set():
-                return None
-            if r >= self.rounds_seen:
-                self.rounds_seen = r + 1
-            return r
+        if self.interval <= 0:
+            return self.take(r)
         current = int((self.now() - self.start) / self.interval)
         r = max(r, current)  # late: skip the missed rounds, never burst
         if (self.count is not None and r >= self.count) or self.stopping.is_set():
@@ -46,6 +42,15 @@ class Schedule:
         if delay > 0 and not await self.sleep(delay):
             return None
         self.rounds_seen = max(self.rounds_seen, r + 1)
+        return r
+
+    def take(self, r: int) -> int | None:
+        """Round ``r`` at once when there is no clock (interval 0: as fast as the plug
+        answers); None when over. Not a coroutine: it is asked once per reading."""
+        if (self.count is not None and r >= self.count) or self.stopping.is_set():
+            return None
+        if r >= self.rounds_seen:
+            self.rounds_seen = r + 1
         return r
 
     def round_after(self, r: int, delay: float) -> int:

@@ -80,9 +80,9 @@ class Meter:
 
     def judge(self, reading: emeter.Reading) -> tuple[list[str], bool]:
         """Flags of a reading and whether its total went backwards since the last one."""
-        return emeter.check(reading, self.rating), emeter.counter_reset(
-            self._prev_total, reading.total_kwh
-        )
+        previous, total = self._prev_total, reading.total_kwh
+        reset = previous is not None and total is not None and emeter.counter_reset(previous, total)
+        return emeter.check(reading, self.rating), reset
 
     @property
     def avg_w(self) -> float | None:

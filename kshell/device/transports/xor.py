@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import functools
 import socket
+from collections import deque
 from typing import cast
 
 from kshell import protocol
@@ -19,6 +20,7 @@ from kshell.errors import DeviceTimeout, ProtocolError, TransportError, Unsuppor
 
 DEFAULT_PORT = 9999
 DEFAULT_TIMEOUT = 5.0
+_TIMER_SLACK = 0.002  # seconds: a loop's timer may fire this much before its time
 HTTP_PORT = 80  # newer firmware closes 9999 and speaks KLAP or AES over HTTP here
 
 
@@ -34,36 +36,78 @@ class _Framed(asyncio.Protocol):
     a hundred plugs makes tens of thousands of requests a second)."""
 
     def __init__(self) -> None:
+        self.loop = asyncio.get_running_loop()  # kept: each lookup costs a getpid() call
         self.transport: asyncio.Transport | None = None
         self.buffer = bytearray()
         self.waiter: asyncio.Future[bytes] | None = None
+        self.deadline = 0.0  # the waiter's
+        self.timer: asyncio.TimerHandle | None = None  # the watchdog (see ``_watch``)
         self.closed = False
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = cast(asyncio.Transport, transport)  # uvloop's is not a subclass
 
-    def data_received(self, data: bytes) -> None:
-        self.buffer += data
+    def ask(self, message: bytes, deadline: float) -> asyncio.Future[bytes]:
+        """Send one framed request; the future gets the answer's body, or fails (a
+        TimeoutError at ``deadline``). Not a coroutine: a read costs no frame of its own."""
+        waiter: asyncio.Future[bytes] = self.loop.create_future()
+        self.waiter = waiter
+        self.deadline = deadline
+        self.buffer.clear()
+        if self.timer is None:
+            self.timer = self.loop.call_at(deadline, self._watch)
+        assert self.transport is not None
+        self.transport.write(message)
+        return waiter
+
+    def _watch(self) -> None:
+        """One deadline watchdog per connection rather than a timer per request: it fails the
+        request in flight once its deadline is reached, else sleeps on until that deadline.
+        An answer takes milliseconds and the deadline is seconds away, so it wakes about once
+        per deadline whatever the number of requests; it is always due at or before the
+        deadline of the request in flight (later requests have later deadlines)."""
+        self.timer = None
         waiter = self.waiter
         if waiter is None or waiter.done():
-            if len(self.buffer) > protocol.MAX_FRAME and self.transport is not None:
+            return  # nothing in flight: the next request sets it again
+        if self.loop.time() >= self.deadline - _TIMER_SLACK:
+            waiter.set_exception(TimeoutError())
+        else:
+            self.timer = self.loop.call_at(self.deadline, self._watch)
+
+    def data_received(self, data: bytes) -> None:
+        waiter = self.waiter
+        if not self.buffer and waiter is not None and not waiter.done() and len(data) > 4:
+            # the everyday answer: one whole frame in one chunk, taken without copying twice
+            length = int.from_bytes(data[: protocol.HEADER_SIZE], "big")
+            if length <= protocol.MAX_FRAME and len(data) == protocol.HEADER_SIZE + length:
+                waiter.set_result(data[protocol.HEADER_SIZE :])
+                return
+        buffer = self.buffer
+        buffer += data
+        waiter = self.waiter
+        if waiter is None or waiter.done():
+            if len(buffer) > protocol.MAX_FRAME and self.transport is not None:
                 self.transport.close()  # talking out of turn, and a lot
             return
-        if len(self.buffer) < protocol.HEADER_SIZE:
+        if len(buffer) < protocol.HEADER_SIZE:
             return
         try:
-            length = protocol.frame_length(bytes(self.buffer[: protocol.HEADER_SIZE]))
+            length = protocol.frame_length(bytes(buffer[: protocol.HEADER_SIZE]))
         except ProtocolError as exc:
             waiter.set_exception(exc)
             return
         end = protocol.HEADER_SIZE + length
-        if len(self.buffer) >= end:
-            body = bytes(self.buffer[protocol.HEADER_SIZE : end])
-            del self.buffer[:end]
+        if len(buffer) >= end:
+            body = bytes(buffer[protocol.HEADER_SIZE : end])
+            del buffer[:end]
             waiter.set_result(body)
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.closed = True
+        if self.timer is not None:
+            self.timer.cancel()
+            self.timer = None
         waiter = self.waiter
         if waiter is None or waiter.done():
             return
@@ -93,17 +137,36 @@ class XorTransport(Transport):
         self.port = port
         self.timeout = timeout
         self._proto: _Framed | None = None
-        self._lock = asyncio.Lock()
+        self._busy = False  # a request is in flight: the next one waits its turn
+        self._turns: deque[asyncio.Future[None]] = deque()  # waiting, first come first served
 
     @property
     def default_port(self) -> int:
         return DEFAULT_PORT
 
     async def send(self, request: bytes, *, idempotent: bool) -> bytes:
-        async with self._lock:
-            deadline = asyncio.get_running_loop().time() + self.timeout
+        if self._busy:
+            await self._wait_turn()
+        else:
+            self._busy = True
+        try:
+            proto = self._proto
+            loop = proto.loop if proto is not None else asyncio.get_running_loop()
+            deadline = loop.time() + self.timeout
             try:
-                body = await self._exchange(frame(request), idempotent, deadline)
+                if proto is not None and proto.is_usable():  # a kept connection: the fast path
+                    try:
+                        body = await proto.ask(frame(request), deadline)
+                    except _ClosedBeforeAnswer:  # closed before a byte of answer
+                        self.close()
+                        if not idempotent:
+                            raise TransportError("connection closed without an answer") from None
+                        body = await self._fresh(frame(request), deadline)
+                    finally:
+                        proto.waiter = None
+                else:
+                    self.close()  # found stale before sending: reconnecting cannot send twice
+                    body = await self._fresh(frame(request), deadline)
             except TimeoutError:
                 self.close()  # a late answer would be taken for the next request's
                 raise DeviceTimeout(
@@ -117,26 +180,41 @@ class XorTransport(Transport):
                 self.close()  # a half-read answer would poison the next request
                 raise
             return protocol.decrypt(body)
+        finally:
+            if self._turns:
+                self._pass_turn()
+            else:
+                self._busy = False
 
-    async def _exchange(self, message: bytes, idempotent: bool, deadline: float) -> bytes:
-        proto = self._proto
-        if proto is not None and not proto.is_usable():
-            self.close()  # found stale before sending: reconnecting cannot send twice
-            proto = None
-        reused = proto is not None
-        if proto is None:
-            proto = await self._connect(deadline)
+    async def _wait_turn(self) -> None:
+        turn = asyncio.get_running_loop().create_future()
+        self._turns.append(turn)
         try:
-            return await self._send_and_read(proto, message, deadline)
-        except _ClosedBeforeAnswer:
-            self.close()
-            if not (reused and idempotent):
-                raise TransportError("connection closed without an answer") from None
+            await turn
+        except asyncio.CancelledError:
+            if turn.done() and not turn.cancelled():  # handed the turn, then cancelled
+                self._pass_turn()
+            raise
+
+    def _pass_turn(self) -> None:
+        """The request is over: the next one waiting goes (still busy), or nobody is."""
+        turns = self._turns
+        while turns:
+            turn = turns.popleft()
+            if not turn.done():
+                turn.set_result(None)
+                return
+        self._busy = False
+
+    async def _fresh(self, message: bytes, deadline: float) -> bytes:
+        """One request on a new connection (the kept one is gone or was never made)."""
         proto = await self._connect(deadline)
         try:
-            return await self._send_and_read(proto, message, deadline)
+            return await proto.ask(message, deadline)
         except _ClosedBeforeAnswer:
             raise TransportError("connection closed without an answer") from None
+        finally:
+            proto.waiter = None
 
     async def _connect(self, deadline: float) -> _Framed:
         loop = asyncio.get_running_loop()
@@ -160,30 +238,10 @@ class XorTransport(Transport):
         self._proto = proto
         return proto
 
-    @staticmethod
-    async def _send_and_read(proto: _Framed, message: bytes, deadline: float) -> bytes:
-        loop = asyncio.get_running_loop()
-        waiter: asyncio.Future[bytes] = loop.create_future()
-        proto.waiter = waiter
-        proto.buffer.clear()
-        timer = loop.call_at(deadline, _expire, waiter)
-        try:
-            assert proto.transport is not None
-            proto.transport.write(message)
-            return await waiter
-        finally:
-            timer.cancel()
-            proto.waiter = None
-
     def close(self) -> None:
         if self._proto is not None and self._proto.transport is not None:
             self._proto.transport.close()
         self._proto = None
-
-
-def _expire(waiter: asyncio.Future[bytes]) -> None:
-    if not waiter.done():
-        waiter.set_exception(TimeoutError())
 
 
 class CurrentGeneration(UnsupportedDevice):

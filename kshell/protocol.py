@@ -81,11 +81,20 @@ except ImportError:
     def dumps(obj: Any) -> bytes:
         return json.dumps(obj, separators=(",", ":")).encode()
 
-    _decode_text = json.JSONDecoder().decode
+    _decoder = json.JSONDecoder()
+    _decode_text = _decoder.decode
+    # the decoder's own scanner, without its two whitespace regexes
+    _scan: Callable[[str, int], tuple[Any, int]] = getattr(_decoder, "scan_once")  # noqa: B009 - typeshed omits the attribute
 
     def _stdlib_loads(raw: bytes) -> Any:
-        # UTF-8, as orjson reads it (json.loads would sniff for UTF-16 and -32 every time)
-        return _decode_text(raw.decode("utf-8"))
+        # UTF-8, as orjson reads it (json.loads would sniff for UTF-16 and -32 every time);
+        # a plug's answer has no whitespace around it: scanned at once, else decoded fully
+        text = raw.decode("utf-8")
+        try:
+            obj, end = _scan(text, 0)
+        except StopIteration:
+            return _decode_text(text)  # raises the decoder's own error
+        return obj if end == len(text) else _decode_text(text)
 
     _LOADS = _stdlib_loads
     _JSON_ERRORS = (ValueError,)

@@ -325,10 +325,16 @@ async def learn_link(ctx: Session, target: Target, *, moved: bool = False) -> bo
 
 
 async def refresh(
-    ctx: Session, target: Target, device: Device | None = None, *, clock: bool = False
+    ctx: Session,
+    target: Target,
+    device: Device | None = None,
+    *,
+    clock: bool = False,
+    reading: bool = False,
 ) -> Device:
     """Read a target afresh and update its store entry; returns the device (``clock``: its
-    clock too, in ``device.clock_reading``).
+    clock too, in ``device.clock_reading``; ``reading``: its realtime reading where it came
+    in the same exchange, in ``device.realtime``).
 
     A plug that reports the MAC of a known plug elsewhere is not taken for it (see
     ``remember``): the target then keeps the record it had (none for a bare address).
@@ -337,7 +343,7 @@ async def refresh(
         await learn_link(ctx, target)
     device = device or target.device(ctx)
     known = ctx.cache.by_address(target.host, target.port)  # its name before we ask
-    info = await device.update(clock=clock)
+    info = await device.update(clock=clock, reading=reading)
     was = (known.alias, known.children) if known is not None else (None, None)
     seen = await remember(
         ctx, target.host, target.port, info, alias_was=was[0], children_was=was[1]

@@ -11,13 +11,18 @@ import asyncio
 import csv
 import json
 import signal
+import socket
+import struct
 import subprocess
 import sys
+import threading
 
 import pexpect
 import pytest
 from conftest import ROOT, json_lines, run_shell
 
+from kshell import protocol
+from kshell.cache import DeviceCache
 from kshell.results import Failure
 from kshell.simulator.runner import SimulatorThread
 from kshell.simulator.spec import PlugSpec
@@ -139,6 +144,124 @@ def test_watch_gives_a_row_per_strip_outlet(home):
     samples = json_lines(result.stdout)[:-1]
     assert sorted(s["outlet"] for s in samples) == [1, 1, 2, 2, 3, 3, 4, 4, 5, 5, 6, 6]
     assert {s["target"] for s in samples} == {f"Strip/{n}" for n in range(1, 7)}
+
+
+def _recording(sim, host):
+    """The requests the simulated plug at ``host`` answers from now on, as it decoded them."""
+    plug = sim.plug(host)
+    seen: list[dict] = []
+    answer = plug.handle
+
+    def handle(request):
+        seen.append(request)
+        return answer(request)
+
+    sim.call(setattr, plug, "handle", handle)
+    return seen, lambda: sim.call(delattr, plug, "handle")
+
+
+@pytest.mark.parametrize("host", [HEATER, KETTLE])  # old and new schema
+def test_the_first_reading_comes_with_the_sysinfo_in_one_request(home, sim, host):
+    seen, restore = _recording(sim, host)
+    try:
+        result = run_shell(home, "--json", "-c", f"emeter watch {host} --count 1 --interval 0")
+    finally:
+        restore()
+    assert result.returncode == 0, result.stderr
+    sample, summary = json_lines(result.stdout)
+    assert sample["status"] == "ok" and sample["plausible"] is True and sample["round"] == 0
+    assert sample["target"] in ("Heater", "Kettle")  # named from the sysinfo in the same answer
+    assert seen == [{"system": {"get_sysinfo": {}}, "emeter": {"get_realtime": {}}}]
+    assert summary["summary"]["samples"] == 1
+    stored = DeviceCache(home / "devices.db").by_address(host, 9999)  # the plug is still stored
+    assert stored is not None and stored.alias == sample["target"] and stored.mac
+
+
+PICKY = "127.30.10.9"
+
+
+@pytest.fixture
+def picky_plug(request):
+    """A plug whose firmware refuses a request naming two modules (an error, or a closed
+    connection), and answers sysinfo and emeter each alone."""
+    refusal = request.param
+    server = socket.socket()
+    server.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    server.bind((PICKY, 9999))
+    server.listen()
+    stop = threading.Event()
+    asked: list[dict] = []
+    sysinfo = {
+        "alias": "Picky",
+        "model": "HS110(EU)",
+        "mac": "50:C7:BF:00:00:09",
+        "feature": "TIM:ENE",
+        "relay_state": 1,
+        "err_code": 0,
+    }
+    realtime = {"power": 12.5, "voltage": 230.1, "current": 0.06, "total": 1.5, "err_code": 0}
+
+    def serve() -> None:
+        server.settimeout(0.1)
+        while not stop.is_set():
+            try:
+                conn, _ = server.accept()
+            except OSError:
+                continue
+            with conn:
+                conn.settimeout(2)
+                while True:
+                    header = conn.recv(4)
+                    if len(header) < 4:
+                        break
+                    body = b""
+                    while len(body) < struct.unpack(">I", header)[0]:
+                        body += conn.recv(65536)
+                    req = protocol.decode(header + body)
+                    asked.append(req)
+                    if len(req) > 1 and refusal == "close":
+                        break
+                    if len(req) > 1:
+                        answer = {"err_code": -1, "err_msg": "module not support"}
+                    elif "system" in req:
+                        answer = {"system": {"get_sysinfo": sysinfo}}
+                    else:
+                        answer = {"emeter": {"get_realtime": realtime}}
+                    conn.sendall(protocol.encode(answer))
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    yield asked
+    stop.set()
+    thread.join()
+    server.close()
+
+
+@pytest.mark.parametrize("picky_plug", ["error", "close"], indirect=True)
+def test_a_plug_that_refuses_the_paired_request_is_asked_one_module_at_a_time(home, picky_plug):
+    result = run_shell(home, "--json", "-c", f"emeter watch {PICKY} --count 2 --interval 0")
+    assert result.returncode == 0, result.stderr
+    samples = json_lines(result.stdout)[:-1]
+    assert [(s["target"], s["power_w"], s["round"]) for s in samples] == [
+        ("Picky", 12.5, 0),
+        ("Picky", 12.5, 1),
+    ]
+    assert len(picky_plug[0]) == 2  # asked for both once, then one module at a time
+    assert all(len(r) == 1 for r in picky_plug[1:])
+
+
+def test_watching_a_plug_without_a_meter_is_one_line_the_others_go_on(home, sim):
+    result = run_shell(
+        home, "--json", "-c", f"emeter watch {LAMP} {FREEZER} --count 2 --interval 0"
+    )
+    assert result.returncode == 1  # some plug failed
+    errors = json_lines(result.stderr)
+    assert len(errors) == 1 and errors[0]["error"]["kind"] == "unsupported"
+    assert "has no energy meter" in errors[0]["error"]["message"]
+    samples = json_lines(result.stdout)[:-1]
+    assert [s["target"] for s in samples] == ["Freezer", "Freezer"]
+    human = run_shell(home, "-c", f"emeter watch {LAMP} --count 1 --interval 0")
+    assert "HS105(US) has no energy meter" in human.stderr and "Traceback" not in human.stderr
 
 
 def test_flagged_readings_are_counted_but_kept_out_of_the_figures(home, sim):

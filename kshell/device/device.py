@@ -25,6 +25,7 @@ if TYPE_CHECKING:  # a plug's family is imported when a plug of it is used (kshe
     from kshell.device.protocols.iot import IotProtocol
     from kshell.device.protocols.smart import SmartProtocol
     from kshell.device.state import Child, Info
+    from kshell.emeter import Reading
 
     Protocol = IotProtocol | SmartProtocol
 
@@ -42,6 +43,7 @@ class Device:
         self.reboot = modules.reboot
         self.info: Info | None = None  # the last state read
         self.clock_reading: PlugTime | None = None  # the clock, read with update(clock=True)
+        self.realtime: Reading | None = None  # the reading that came with update(reading=True)
 
     # everyday control (issue 12): built on first use, each picks its family's language
     @functools.cached_property
@@ -123,12 +125,15 @@ class Device:
             out["unclaimed"] = f"yes: the plug took {source} (set it up in the Kasa/Tapo app)"
         return out
 
-    async def update(self, *, clock: bool = False) -> Info:
+    async def update(self, *, clock: bool = False, reading: bool = False) -> Info:
         """Read the plug afresh; the answer becomes its last state. ``clock``: read its clock
         too, in the same exchange where the family allows it (``clock_reading``; None when
-        it could not be read)."""
+        it could not be read). ``reading``: its realtime reading too, where the family can
+        ask both at once (``realtime``; None when it did not come with it)."""
         if clock:
             self.info, self.clock_reading = await self._info_module.read_with_clock(self.time)
+        elif reading:
+            self.info, self.realtime = await self._info_module.read_with_reading(self.meter)
         else:
             self.info = await self._info_module.read()
         return self.info

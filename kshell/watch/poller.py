@@ -65,10 +65,11 @@ class PlugPoller:
                 else:
                     return
 
-    async def setup(self) -> None:
-        """Read sysinfo once: which meters (outlets) to poll and against what rating."""
+    async def setup(self) -> emeter.Reading | None:
+        """Read sysinfo once: which meters (outlets) to poll and against what rating; the
+        whole plug's first reading when it came in the same exchange."""
         target = self.target
-        device = await refresh(self.ctx, target)
+        device = await refresh(self.ctx, target, reading=True)
         state = device.state
         if not state.has_meter:
             raise UnsupportedDevice(
@@ -93,12 +94,16 @@ class PlugPoller:
         self.meters = meters
         self.device = device
         self.ready = True
+        first = device.realtime
+        device.realtime = None
+        return first if len(meters) == 1 and meters[0].target.child_id is None else None
 
     async def poll(self, r: int) -> bool:
         """One round over this plug's meters; False when the plug did not answer."""
         try:
-            if not self.ready:
-                await self.setup()
+            if not self.ready and (first := await self.setup()) is not None:
+                await self._take(r, self.meters[0], first)
+                return True
         except UnsupportedDevice as exc:  # said once; its row says why it stays empty
             for meter in self.meters:
                 meter.status, meter.note = "no meter", exc.message
@@ -131,6 +136,14 @@ class PlugPoller:
             if not watch.emit(sample):  # the output is behind: wait for it (no coroutine else)
                 await watch.put(sample)
         return True
+
+    async def _take(self, r: int, meter: Meter, reading: emeter.Reading) -> None:
+        """A reading that came with the plug's sysinfo, taken as the loop below takes one."""
+        flags, reset = meter.judge(reading)
+        sample = Sample(time.time(), r, meter, reading, flags, reset)
+        meter.record(sample)
+        self.watch.last_power[meter.label] = reading.power_w
+        await self.watch.put(sample)
 
     async def _offline(self, r: int, exc: KshellError) -> None:
         self.ctx.cache.mark(self.target.host, self.target.port, online=False)

@@ -36,6 +36,11 @@ class InfoModule(abc.ABC):
         except KshellError:
             return info, None
 
+    async def read_with_reading(self, meter: MeterModule) -> tuple[Info, Reading | None]:
+        """``read`` and, where the family can ask both in one exchange, the whole plug's
+        realtime reading (None: none came with it; ask ``meter`` as usual)."""
+        return await self.read(), None
+
 
 class RelayModule(abc.ABC):
     @abc.abstractmethod

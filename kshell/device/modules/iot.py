@@ -8,7 +8,13 @@ from kshell import emeter
 from kshell.device import sysinfo as si
 from kshell.device.modules import base
 from kshell.device.state import Child, Info
-from kshell.errors import DeviceError, UnsupportedDevice
+from kshell.errors import (
+    DeviceError,
+    DeviceTimeout,
+    ProtocolError,
+    TransportError,
+    UnsupportedDevice,
+)
 
 if TYPE_CHECKING:
     from kshell.device.protocols.iot import IotProtocol
@@ -48,10 +54,43 @@ class IotInfo(base.InfoModule):
 
     async def read(self) -> Info:
         # sysinfo alone: some firmware fails a request naming a module it lacks
-        info = info_of(await self.proto.query("system", "get_sysinfo", idempotent=True))
+        return self._checked(
+            info_of(await self.proto.query("system", "get_sysinfo", idempotent=True))
+        )
+
+    def _checked(self, info: Info) -> Info:
         if info.kind == "bulb":
             raise UnsupportedDevice("a bulb, not a plug: not supported", target=self.proto.label)
         return info
+
+    async def read_with_reading(
+        self, meter: base.MeterModule
+    ) -> tuple[Info, emeter.Reading | None]:
+        """sysinfo and the meter's realtime reading in one request (a watch's first reading
+        comes with its first round trip). A plug that fails the pair (firmware that refuses
+        a module it lacks) is asked for sysinfo alone, as ``read`` does."""
+        if not isinstance(meter, IotMeter):
+            return await self.read(), None
+        label = self.proto.label
+        request: dict[str, Any] = {
+            "system": {"get_sysinfo": {}},
+            meter.module: {"get_realtime": {}},
+        }
+        try:
+            answer = await self.proto.raw(request, idempotent=True)
+            info = info_of(si.check_answer(answer, "system", "get_sysinfo", label))
+        except DeviceTimeout:
+            raise  # it did not answer at all: offline, as for sysinfo alone
+        except (DeviceError, ProtocolError, TransportError):
+            return await self.read(), None
+        info = self._checked(info)
+        if not info.has_meter or info.children:  # a strip's readings are per outlet
+            return info, None
+        try:
+            realtime = si.check_answer(answer, meter.module, "get_realtime", label)
+            return info, emeter.normalise(realtime)
+        except (DeviceError, ProtocolError):
+            return info, None  # the meter is asked as usual (it knows the other module name)
 
     async def ping(self) -> None:
         await self.proto.query("system", "get_sysinfo", idempotent=True)

@@ -234,10 +234,11 @@ print(json.dumps({{"count": count, "seconds": elapsed, "cpu": usage.ru_utime + u
                   "loop_cpu": loop_cpu}}))
 """
 
-# kshell's entry point with the speedups made unimportable (a plain install)
+# kshell's entry point (shell.py's: ``run``, the program a user starts, not ``main`` alone)
+# with the speedups made unimportable (a plain install)
 PLAIN_SHELL = (
     "import sys; sys.modules.update(dict.fromkeys(('orjson', 'kasa_crypt', 'uvloop'))); "
-    "from kshell.cli import main; sys.exit(main())"
+    "from kshell.cli import run; sys.exit(run())"
 )
 
 

@@ -234,10 +234,13 @@ async def watch(ctx: Session, args: Any) -> Any:
         duration = min(duration or MAIL_MAX_S, MAIL_MAX_S)
     words = args.targets or ([ctx.current] if ctx.current else ["all"])
     # `all` means every plug that has a meter (the Arg's needs); named plugs are tried regardless
-    targets, _skipped = resolve_capable(ctx, words, WATCHED.needs)
+    targets, skipped = resolve_capable(ctx, words, WATCHED.needs)
     if not targets:
         raise UsageError("emeter watch: no known plug has an energy meter (run discover)")
-    return Watch(ctx, targets, interval=interval, count=args.count, duration=duration, out=out)
+    notes = (skipped,) if skipped else ()
+    return Watch(
+        ctx, targets, interval=interval, count=args.count, duration=duration, out=out, notes=notes
+    )
 
 
 def _watch_out(out: str) -> Path | str:

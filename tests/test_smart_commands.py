@@ -321,3 +321,15 @@ def test_a_bare_address_reaches_the_plug_known_there_on_its_own_port(house: Path
     assert watch.returncode == 0, watch.stderr
     samples = [line for line in json_lines(watch.stdout) if "summary" not in line]
     assert len(samples) == 1 and samples[0]["power_w"] >= 0
+
+
+def test_emeter_watch_all_says_in_one_line_which_plugs_it_skipped(house: Path) -> None:
+    """`emeter all` said which plugs it skipped; `emeter watch all` skipped them silently."""
+    result = sh(house, "--json", "-c", "emeter watch all --count 1 --interval 0")
+    assert result.returncode == 0, result.stderr
+    data = json_lines(result.stdout)
+    notes = [d for d in data if "skipped" in d]
+    assert len(notes) == 1 and sorted(notes[0]["skipped"]) == ["Desk Strip", "Dimmer", "Garden"]
+    assert {"Kettle ☕", "Freezer"} <= {d.get("plug") or d.get("target") for d in data}
+    shown = sh(house, "-c", "emeter watch all --count 1 --interval 0").stdout
+    assert len([line for line in shown.splitlines() if "skipped 3 plugs" in line]) == 1, shown

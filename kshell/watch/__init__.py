@@ -17,7 +17,7 @@ from typing import Any, ClassVar
 
 from kshell.events import Event, Stream, ViewKind
 from kshell.fanin import FanIn
-from kshell.results import Failure, Table
+from kshell.results import Failure, Result, Table
 from kshell.session import Session
 from kshell.targets import Target
 from kshell.watch.poller import PlugPoller
@@ -46,6 +46,7 @@ class Watch(Stream):
         count: int | None = None,
         duration: float | None = None,
         out: Path | str | None = None,  # a str: line protocol (influx://... or FILE.lp)
+        notes: tuple[Result, ...] = (),  # said before the first sample (what `all` skipped)
     ) -> None:
         self.ctx = ctx
         self.targets = targets
@@ -53,6 +54,7 @@ class Watch(Stream):
         self.count = count
         self.duration = duration
         self.out = out
+        self.notes = notes
         gap = max(60.0, 5 * interval)
         self.meters: list[Meter] = [Meter(t, gap) for t in targets]
         self.last_power: dict[str, float | None] = ctx.readings.power_w
@@ -98,6 +100,8 @@ class Watch(Stream):
     # the stream ------------------------------------------------------------------------------
     async def events(self) -> AsyncGenerator[Event, None]:
         self._start()
+        for note in self.notes:
+            yield note
         interrupted = False
         try:
             async for item in self._fan.items():

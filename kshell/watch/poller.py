@@ -37,6 +37,8 @@ class PlugPoller:
         self.device: Device | None = None
         self.failures = 0
         self.ready = False
+        self._round = 0  # the round of the next reading of a repeated read (``_repeat``)
+        self._held: Sample | None = None  # a sample the output had no room for yet
 
     async def run(self) -> None:
         schedule = self.schedule
@@ -47,6 +49,11 @@ class PlugPoller:
             if r is None:
                 return
             try:
+                if clockless and self.ready and not self.failures and len(self.meters) == 1:
+                    streamed = await self._repeat(r)  # the steady state, when the link can
+                    if streamed is not None:
+                        r = streamed
+                        continue
                 answered = await self.poll(r)
             except _NoMeter:
                 return
@@ -136,6 +143,44 @@ class PlugPoller:
             if not watch.emit(sample):  # the output is behind: wait for it (no coroutine else)
                 await watch.put(sample)
         return True
+
+    async def _repeat(self, r: int) -> int | None:
+        """Rounds from ``r`` on as one repeated read (no coroutine resumed per reading), while
+        nothing else happens; the round to go on with, or None when the link cannot repeat
+        (then ``poll``). Its failures are taken as ``poll`` takes them."""
+        assert self.device is not None
+        meter = self.meters[0]
+        self._round = r
+        try:
+            if not await self.device.meter.read_while(self._reading, meter.target.child_id):
+                return None
+        except DeviceError as exc:  # it answered, with an error: keep the pace
+            meter.status, meter.note = "error", exc.message
+            await self.watch.put(Failure(labelled(exc, meter.label)))
+            return self._round + 1
+        except KshellError as exc:
+            await self._offline(self._round, exc)
+            self.failures += 1
+            if await self.schedule.sleep(backoff(self.failures, 0)):
+                return max(self._round + 1, self.schedule.rounds_seen - 1)  # rejoin the front
+            return self._round  # stopping: ``take`` ends the run
+        held, self._held = self._held, None
+        if held is not None:  # the output was behind: wait for it here
+            await self.watch.put(held)
+        return self._round
+
+    def _reading(self, reading: emeter.Reading) -> bool:
+        """One reading of a repeated read, taken as ``poll`` takes one; True: read again."""
+        meter, r, watch = self.meters[0], self._round, self.watch
+        flags, reset = meter.judge(reading)
+        sample = Sample(time.time(), r, meter, reading, flags, reset)
+        meter.record(sample)
+        watch.last_power[meter.label] = reading.power_w
+        self._round = r + 1
+        if not watch.emit(sample):
+            self._held = sample
+            return False
+        return self.schedule.take(r + 1) is not None
 
     async def _take(self, r: int, meter: Meter, reading: emeter.Reading) -> None:
         """A reading that came with the plug's sysinfo, taken as the loop below takes one."""

@@ -7,6 +7,7 @@ Each family implements them in its own language (``iot.py``, ``smart.py``); comm
 from __future__ import annotations
 
 import abc
+from collections.abc import Callable
 from typing import TYPE_CHECKING, NamedTuple
 
 if TYPE_CHECKING:
@@ -64,6 +65,15 @@ class MeterModule(abc.ABC):
     @abc.abstractmethod
     async def read(self, child: str | None = None) -> Reading:
         """One realtime reading in W, V, A (and kWh where the plug keeps a total)."""
+
+    async def read_while(
+        self, on_reading: Callable[[Reading], bool], child: str | None = None
+    ) -> bool:
+        """Realtime readings one after the other, each handed to ``on_reading`` (called in
+        the event loop's callback: it must not wait), for as long as it says True, where the
+        family's link can repeat a read without resuming a coroutine per answer. False:
+        nothing was read this way (use ``read``)."""
+        return False
 
     @abc.abstractmethod
     async def days(self, year: int, month: int, child: str | None = None) -> list[Energy]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from kshell import emeter
@@ -15,6 +16,7 @@ from kshell.errors import (
     TransportError,
     UnsupportedDevice,
 )
+from kshell.protocol import parse_payload
 
 if TYPE_CHECKING:
     from kshell.device.protocols.iot import IotProtocol
@@ -155,6 +157,29 @@ class IotMeter(base.MeterModule):
                 self.module, "get_realtime", child_id=child, idempotent=True
             )
         return emeter.normalise(answer)
+
+    async def read_while(
+        self, on_reading: Callable[[emeter.Reading], bool], child: str | None = None
+    ) -> bool:
+        """``read`` repeated over the plug's kept link (a watch's steady state). A plug that
+        says it lacks the usual module is left to ``read``, which knows the other name."""
+        module = self.module
+        proto = self.proto
+
+        def on_answer(plain: bytes) -> bool:
+            answer = si.check_answer(parse_payload(plain), module, "get_realtime", None)
+            return on_reading(emeter.normalise(answer))
+
+        try:
+            return await proto.transport.repeat(proto.realtime_request(module, child), on_answer)
+        except DeviceError as exc:
+            if exc.code in _NOT_SUPPORTED and module == METER_MODULES[0]:
+                return False
+            exc.target = proto.label
+            raise
+        except ProtocolError as exc:
+            exc.target = exc.target or proto.label
+            raise
 
     async def days(self, year: int, month: int, child: str | None = None) -> list[Energy]:
         from kshell.device.readings import Energy

@@ -64,6 +64,10 @@ class IotProtocol:
             exc.target = self.label
             raise
 
+    def realtime_request(self, module: str, child_id: str | None) -> bytes:
+        """The encoded ``get_realtime`` request (made once) for ``read_while``."""
+        return _plain_request(module, "get_realtime", child_id)
+
     async def raw(
         self, request: dict[str, Any], *, child_id: str | None = None, idempotent: bool = False
     ) -> dict[str, Any]:

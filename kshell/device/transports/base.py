@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import abc
+from collections.abc import Callable
 
 
 class Credentials:
@@ -62,6 +63,12 @@ class Transport(abc.ABC):
     @abc.abstractmethod
     async def send(self, request: bytes, *, idempotent: bool) -> bytes:
         """One request, one answer, within the transport's timeout."""
+
+    async def repeat(self, request: bytes, on_answer: Callable[[bytes], bool]) -> bool:
+        """Send a read again each time ``on_answer`` (given each plaintext answer in the
+        event loop's callback, so it must not wait) says so, each within the timeout.
+        False: nothing was sent (this transport cannot, or has no kept link): use ``send``."""
+        return False
 
     @abc.abstractmethod
     def close(self) -> None:

@@ -12,6 +12,7 @@ import asyncio
 import functools
 import socket
 from collections import deque
+from collections.abc import Callable
 from typing import cast
 
 from kshell import protocol
@@ -43,6 +44,12 @@ class _Framed(asyncio.Protocol):
         self.deadline = 0.0  # the waiter's
         self.timer: asyncio.TimerHandle | None = None  # the watchdog (see ``_watch``)
         self.closed = False
+        # a repeated read (``repeat``): each answer goes to ``on_answer``, which says whether
+        # to send ``message`` again; the waiter then settles only when the repetition ends
+        self.on_answer: Callable[[bytes], bool] | None = None
+        self.message = b""
+        self.timeout = 0.0
+        self.turns: deque[asyncio.Future[None]] | None = None  # others waiting: end early
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = cast(asyncio.Transport, transport)  # uvloop's is not a subclass
@@ -59,6 +66,36 @@ class _Framed(asyncio.Protocol):
         assert self.transport is not None
         self.transport.write(message)
         return waiter
+
+    def repeat(
+        self,
+        message: bytes,
+        timeout: float,
+        on_answer: Callable[[bytes], bool],
+        turns: deque[asyncio.Future[None]],
+    ) -> asyncio.Future[bytes]:
+        """``ask``, then again for as long as ``on_answer`` says so (and nobody else waits
+        for the connection), each request with a deadline ``timeout`` from its sending; no
+        coroutine is resumed per answer. The future settles when the repetition ends."""
+        self.on_answer, self.message, self.timeout, self.turns = on_answer, message, timeout, turns
+        return self.ask(message, self.loop.time() + timeout)
+
+    def _again(self, waiter: asyncio.Future[bytes], body: bytes) -> None:
+        """A repeated read's answer: handed on, then the next request, or the end."""
+        assert self.on_answer is not None and self.transport is not None
+        try:
+            again = self.on_answer(protocol.decrypt(body))
+        except Exception as exc:  # noqa: BLE001 - the reader's error, raised by ``repeat``
+            waiter.set_exception(_ReaderError(exc))
+            return
+        if not again or self.turns:
+            waiter.set_result(b"")
+            return
+        self.buffer.clear()
+        self.deadline = deadline = self.loop.time() + self.timeout
+        if self.timer is None:
+            self.timer = self.loop.call_at(deadline, self._watch)
+        self.transport.write(self.message)
 
     def _watch(self) -> None:
         """One deadline watchdog per connection rather than a timer per request: it fails the
@@ -81,7 +118,10 @@ class _Framed(asyncio.Protocol):
             # the everyday answer: one whole frame in one chunk, taken without copying twice
             length = int.from_bytes(data[: protocol.HEADER_SIZE], "big")
             if length <= protocol.MAX_FRAME and len(data) == protocol.HEADER_SIZE + length:
-                waiter.set_result(data[protocol.HEADER_SIZE :])
+                if self.on_answer is None:
+                    waiter.set_result(data[protocol.HEADER_SIZE :])
+                else:
+                    self._again(waiter, data[protocol.HEADER_SIZE :])
                 return
         buffer = self.buffer
         buffer += data
@@ -101,7 +141,10 @@ class _Framed(asyncio.Protocol):
         if len(buffer) >= end:
             body = bytes(buffer[protocol.HEADER_SIZE : end])
             del buffer[:end]
-            waiter.set_result(body)
+            if self.on_answer is None:
+                waiter.set_result(body)
+            else:
+                self._again(waiter, body)
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.closed = True
@@ -186,6 +229,38 @@ class XorTransport(Transport):
             else:
                 self._busy = False
 
+    async def repeat(self, request: bytes, on_answer: Callable[[bytes], bool]) -> bool:
+        """Over the kept connection only (a new one is made by ``send``): on its errors it is
+        closed, as ``send`` closes it; an error ``on_answer`` raised leaves it open. Closed
+        before an answer: True all the same (the next ``send`` reconnects and asks again)."""
+        proto = self._proto
+        if self._busy or proto is None or not proto.is_usable():
+            return False
+        self._busy = True
+        try:
+            await proto.repeat(frame(request), self.timeout, on_answer, self._turns)
+        except _ReaderError as exc:
+            raise exc.error from None
+        except _ClosedBeforeAnswer:
+            self.close()
+        except TimeoutError:
+            self.close()  # a late answer would be taken for the next request's
+            raise DeviceTimeout(f"no answer within {self.timeout:g} s", target=self.label) from None
+        except (ProtocolError, TransportError) as exc:
+            self.close()
+            exc.target = exc.target or self.label
+            raise
+        except asyncio.CancelledError:
+            self.close()  # a half-read answer would poison the next request
+            raise
+        finally:
+            proto.waiter = proto.on_answer = proto.turns = None
+            if self._turns:
+                self._pass_turn()
+            else:
+                self._busy = False
+        return True
+
     async def _wait_turn(self) -> None:
         turn = asyncio.get_running_loop().create_future()
         self._turns.append(turn)
@@ -246,6 +321,14 @@ class XorTransport(Transport):
 
 class CurrentGeneration(UnsupportedDevice):
     """9999 is closed and port 80 open: nothing was sent; the plug may speak KLAP or AES."""
+
+
+class _ReaderError(Exception):
+    """What a repeated read's ``on_answer`` raised, carried out of the transport's callback."""
+
+    def __init__(self, error: Exception) -> None:
+        super().__init__()
+        self.error = error
 
 
 class _ClosedBeforeAnswer(Exception):

@@ -202,8 +202,15 @@ class DeviceCache:
         return self._fresh().get((host, port))
 
     def by_mac(self, mac: str) -> DeviceRecord | None:
+        """Asked once per plug while a discovery stores what it heard, between its writes:
+        one indexed row, not the snapshot (reloaded after every write, that was quadratic)."""
         mac = normalise_mac(mac)
-        return next((r for r in self._fresh().values() if mac and r.mac == mac), None)
+        if not mac:
+            return None
+        try:
+            return _row(self._db, "mac = ?", mac)
+        except sqlite3.Error as exc:
+            raise StoreError(f"device store: {exc}") from None
 
     # --- writing, record by record ------------------------------------------------------
 

@@ -141,7 +141,7 @@ async def _merge_report(
     """Store what answered (only that: silence marks nothing offline) and describe the round."""
     import asyncio
 
-    from kshell.targets import remember
+    from kshell.identity import remember
 
     def asked(host: str, port: int) -> dict[str, Any]:
         known = names.get((host, port))
@@ -232,7 +232,7 @@ async def add(ctx: Session, args: Any) -> Result:
     with --replace; one that moved to KLAP is followed once its handshake proved it.
     """
     from kshell import discovery_current as current
-    from kshell.targets import remember
+    from kshell.identity import remember
 
     address = parse_address(args.host)
     if address is None:

@@ -91,7 +91,7 @@ class Merged:
 
 async def store(ctx: Session, heard: list[Heard], how: str) -> Merged:
     """Remember the plugs read; name those that need credentials, moved, or are held."""
-    from kshell.targets import remember
+    from kshell.identity import remember
 
     out = Merged()
     needs, failed, unclaimed, moved, held, silent = [], [], [], [], [], []

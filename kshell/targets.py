@@ -14,11 +14,12 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from kshell.cache import DeviceRecord, Observation, normalise_mac
-from kshell.device.pool import XOR, Link
+from kshell.cache import DeviceRecord, normalise_mac
+from kshell.device.pool import XOR
 from kshell.device.transports.xor import DEFAULT_PORT, HTTP_PORT, CurrentGeneration
 from kshell.errors import KshellError, TargetError, TransportError
 from kshell.escape import clean
+from kshell.identity import link_of, remember
 from kshell.names import fold, ip_literal, is_mac, prefix_matches
 from kshell.registry import Arg
 from kshell.results import Failure, Result, Text
@@ -26,7 +27,6 @@ from kshell.session import Session
 
 if TYPE_CHECKING:
     from kshell.device.device import Device
-    from kshell.device.state import Info
 
 # patterns, compiled on first use (re caches them): `info 127.0.0.2` never needs them
 _OUTLET = r"^(?P<parent>.+)/(?P<n>\d{1,2})$"
@@ -63,20 +63,6 @@ class Target:
 
         link = link_of(self.record) or ctx.devices.link(self.host, self.port) or XOR
         return make_device(self.host, self.port, link, timeout, ctx.credentials)
-
-
-def link_of(record: DeviceRecord | None) -> Link | None:
-    """How the store says a plug speaks; None when it does not know (the pool's default)."""
-    family = getattr(record, "family", "") or ""
-    transport = getattr(record, "transport", "") or ""
-    if not family or not transport:
-        return None
-    return Link(
-        family=family,
-        transport=transport,
-        login_version=int(getattr(record, "login_version", 0) or 2),
-        factory_default=bool(getattr(record, "factory_default", False)),
-    )
 
 
 def resolve(ctx: Session, word: str) -> list[Target]:
@@ -341,7 +327,19 @@ async def refresh(
     """
     if device is None:
         await learn_link(ctx, target)
-    device = device or target.device(ctx)
+        device = target.device(ctx)
+        try:
+            return await _refresh(ctx, target, device, clock, reading)
+        except CurrentGeneration:  # refused before anything was sent: safe to try again
+            if not await learn_link(ctx, target, moved=True):
+                raise
+            device = target.device(ctx)
+    return await _refresh(ctx, target, device, clock, reading)
+
+
+async def _refresh(
+    ctx: Session, target: Target, device: Device, clock: bool, reading: bool
+) -> Device:
     known = ctx.cache.by_address(target.host, target.port)  # its name before we ask
     info = await device.update(clock=clock, reading=reading)
     was = (known.alias, known.children) if known is not None else (None, None)
@@ -351,50 +349,3 @@ async def refresh(
     if seen.conflict is None:
         target.record = seen.record
     return device
-
-
-async def remember(
-    ctx: Session,
-    host: str,
-    port: int,
-    info: Info,
-    how: str = "direct",
-    *,
-    replace: bool = False,
-    alias_was: str | None = None,
-    children_was: list[dict[str, Any]] | None = None,
-) -> Observation:
-    """Store what the plug at host:port said about itself, guarding names against theft
-    (``alias_was``, ``children_was``: the stored names when the plug was asked, see
-    DeviceCache.observe).
-
-    Its MAC known at another address moves there only when the old address no longer answers
-    with that MAC (a DHCP move), or ``replace`` (the operator's ``add HOST --replace``) says so;
-    when both answer, the known plug is kept and the observation names the conflict.
-    """
-    record = DeviceRecord.from_sysinfo(host, port, info.summary(), heard_by=how)
-    link = ctx.devices.link(host, port) or XOR
-    record.family, record.transport = link.family, link.transport
-    record.login_version = link.login_version if link.encrypted else 0
-    record.factory_default = link.factory_default
-    seen = ctx.cache.observe(record, alias_was=alias_was, children_was=children_was)
-    if seen.conflict is None:
-        return seen
-    if replace or not await answers_as(ctx, seen.conflict):
-        return ctx.cache.observe(record, move=True)
-    return seen
-
-
-async def answers_as(ctx: Session, record: DeviceRecord) -> bool:
-    """Does the plug at ``record``'s address still answer with ``record``'s MAC?"""
-    from kshell.device.pool import make_device
-
-    link = link_of(record) or ctx.devices.link(record.host, record.port) or XOR
-    device = make_device(record.host, record.port, link, min(ctx.timeout, 2.0), ctx.credentials)
-    try:
-        info = await device.update()
-    except KshellError:
-        return False
-    finally:
-        device.close()
-    return normalise_mac(info.mac) == record.mac

@@ -333,3 +333,21 @@ def test_emeter_watch_all_says_in_one_line_which_plugs_it_skipped(house: Path) -
     assert {"Kettle ☕", "Freezer"} <= {d.get("plug") or d.get("target") for d in data}
     shown = sh(house, "-c", "emeter watch all --count 1 --interval 0").stdout
     assert len([line for line in shown.splitlines() if "skipped 3 plugs" in line]) == 1, shown
+
+
+@pytest.mark.parametrize(
+    "line",
+    [f"emeter watch {FREEZER} --count 1 --interval 0", f"emeter {FREEZER}", f"info {FREEZER}"],
+)
+def test_a_current_plug_never_seen_before_is_reached_by_its_address(
+    tmp_path: Path, sim: SimulatorThread, line: str
+) -> None:
+    """`info ADDRESS` of a KLAP plug in a new home found its way (9999 refused, port 80
+    answers, the plug announces itself on 20002); `emeter watch ADDRESS` stopped at 'did not
+    announce itself' because the watch read the plug without that step."""
+    home = tmp_path / "home"
+    write_config(home)
+    result = sh(home, "--json", "-c", line)
+    assert result.returncode == 0, result.stderr
+    assert "did not announce" not in result.stderr
+    assert "Freezer" in result.stdout

@@ -17,7 +17,13 @@ from typing import cast
 
 from kshell import protocol
 from kshell.device.transports.base import Transport
-from kshell.errors import DeviceTimeout, ProtocolError, TransportError, UnsupportedDevice
+from kshell.errors import (
+    DeviceTimeout,
+    KshellError,
+    ProtocolError,
+    TransportError,
+    UnsupportedDevice,
+)
 
 DEFAULT_PORT = 9999
 DEFAULT_TIMEOUT = 5.0
@@ -223,16 +229,9 @@ class XorTransport(Transport):
                     self.close()  # found stale before sending: reconnecting cannot send twice
                     body = await self._fresh(frame(request), deadline)
             except TimeoutError:
-                self.close()  # a late answer would be taken for the next request's
-                raise DeviceTimeout(
-                    f"no answer within {self.timeout:g} s", target=self.label
-                ) from None
-            except (ProtocolError, TransportError) as exc:
-                self.close()
-                exc.target = exc.target or self.label
-                raise
-            except asyncio.CancelledError:
-                self.close()  # a half-read answer would poison the next request
+                raise self._timed_out() from None
+            except (ProtocolError, TransportError, asyncio.CancelledError) as exc:
+                self._failed(exc)
                 raise
             return protocol.decrypt(body)
         finally:
@@ -256,14 +255,9 @@ class XorTransport(Transport):
         except _ClosedBeforeAnswer:
             self.close()
         except TimeoutError:
-            self.close()  # a late answer would be taken for the next request's
-            raise DeviceTimeout(f"no answer within {self.timeout:g} s", target=self.label) from None
-        except (ProtocolError, TransportError) as exc:
-            self.close()
-            exc.target = exc.target or self.label
-            raise
-        except asyncio.CancelledError:
-            self.close()  # a half-read answer would poison the next request
+            raise self._timed_out() from None
+        except (ProtocolError, TransportError, asyncio.CancelledError) as exc:
+            self._failed(exc)
             raise
         finally:
             proto.waiter = proto.on_answer = proto.turns = None
@@ -272,6 +266,17 @@ class XorTransport(Transport):
             else:
                 self._busy = False
         return True
+
+    def _timed_out(self) -> DeviceTimeout:
+        self.close()  # a late answer would be taken for the next request's
+        return DeviceTimeout(f"no answer within {self.timeout:g} s", target=self.label)
+
+    def _failed(self, exc: BaseException) -> None:
+        """A request failed or was cancelled: the connection goes (a half-read answer would
+        poison the next request), and the error names the plug."""
+        self.close()
+        if isinstance(exc, KshellError):
+            exc.target = exc.target or self.label
 
     async def _wait_turn(self) -> None:
         turn = asyncio.get_running_loop().create_future()

@@ -12,11 +12,11 @@ from datetime import date
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from kshell.errors import DeviceError, KshellError, UnsupportedDevice, UsageError
+from kshell.errors import DeviceError, KshellError, UsageError
 from kshell.registry import Arg, ByMail, Opt, command
 from kshell.results import Result, Text
 from kshell.session import Session
-from kshell.targets import Target, for_each, refresh, resolve_all, resolve_capable
+from kshell.targets import Target, for_each, refresh_meter, resolve_all, resolve_capable
 
 if TYPE_CHECKING:
     from kshell.device.device import Device
@@ -63,13 +63,8 @@ async def emeter_now(ctx: Session, args: Any) -> list[Result]:
     from kshell import emeter
 
     async def one(target: Target) -> Result:
-        device = await refresh(ctx, target)
+        device = await refresh_meter(ctx, target)
         state = device.state
-        if not state.has_meter:
-            raise UnsupportedDevice(
-                f"{state.model} has no energy meter (no ENE in its features)",
-                target=target.label,
-            )
         rating = emeter.rating_for(state.model)
         names = {c.id: c.alias for c in state.children}
         readings = [
@@ -260,10 +255,7 @@ async def _meter_target(ctx: Session, word: str) -> tuple[Target, Device]:
     if len(targets) != 1:
         raise UsageError(f"name one plug, not {len(targets)}")
     target = targets[0]
-    device = await refresh(ctx, target)
-    if not device.state.has_meter:
-        raise UnsupportedDevice(f"{device.state.model} has no energy meter", target=target.label)
-    return target, device
+    return target, await refresh_meter(ctx, target)
 
 
 @command(

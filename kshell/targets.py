@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 from kshell.cache import DeviceRecord, normalise_mac
 from kshell.device.pool import XOR
 from kshell.device.transports.xor import DEFAULT_PORT, HTTP_PORT, CurrentGeneration
-from kshell.errors import KshellError, TargetError, TransportError
+from kshell.errors import KshellError, TargetError, TransportError, UnsupportedDevice
 from kshell.escape import clean
 from kshell.identity import link_of, remember
 from kshell.names import fold, ip_literal, is_mac, prefix_matches
@@ -335,6 +335,17 @@ async def refresh(
                 raise
             device = target.device(ctx)
     return await _refresh(ctx, target, device, clock, reading)
+
+
+async def refresh_meter(ctx: Session, target: Target, *, reading: bool = False) -> Device:
+    """``refresh``, for a command that reads the plug's meter: one without is its error."""
+    device = await refresh(ctx, target, reading=reading)
+    if not device.state.has_meter:
+        raise UnsupportedDevice(
+            f"{device.state.model} has no energy meter (no ENE in its features)",
+            target=target.label,
+        )
+    return device
 
 
 async def _refresh(

@@ -14,7 +14,7 @@ from kshell.device.device import Device
 from kshell.errors import DeviceError, KshellError, UnsupportedDevice
 from kshell.results import Failure
 from kshell.session import Session
-from kshell.targets import Target, refresh
+from kshell.targets import Target, refresh_meter
 from kshell.watch.sample import Sample
 from kshell.watch.schedule import Schedule, backoff
 from kshell.watch.stats import Meter
@@ -76,13 +76,8 @@ class PlugPoller:
         """Read sysinfo once: which meters (outlets) to poll and against what rating; the
         whole plug's first reading when it came in the same exchange."""
         target = self.target
-        device = await refresh(self.ctx, target, reading=True)
+        device = await refresh_meter(self.ctx, target, reading=True)
         state = device.state
-        if not state.has_meter:
-            raise UnsupportedDevice(
-                f"{state.model} has no energy meter (no ENE in its features)",
-                target=target.label,
-            )
         rating = emeter.rating_for(state.model)
         kids = state.children
         if kids and target.child_id is None:  # a whole strip: one row per outlet

@@ -95,7 +95,7 @@ async def discover(ctx: Session, args: Any) -> Result:
     if timeout <= 0 or timeout > 120:
         raise UsageError("discover: --timeout must be between 0 and 120 seconds")
     # the names stored before asking: an answer never undoes a rename made meanwhile
-    names = {(r.host, r.port): r for r in ctx.cache.all()}
+    stored = {(r.host, r.port): r for r in ctx.cache.all()}
     if args.cidr:
         hosts = discovery.sweep_hosts(args.cidr)
         report, heard = await asyncio.gather(
@@ -122,7 +122,7 @@ async def discover(ctx: Session, args: Any) -> Result:
         )
         how = "broadcast"
     merged = await current.store(ctx, heard, how)
-    return await _merge_report(ctx, report, args.verbose, merged, names)
+    return await _merge_report(ctx, report, args.verbose, merged, stored)
 
 
 def broadcast_plan(ctx: Session, chosen: list[str]) -> list[tuple[str, str]]:
@@ -136,20 +136,20 @@ def broadcast_plan(ctx: Session, chosen: list[str]) -> list[tuple[str, str]]:
 
 
 async def _merge_report(
-    ctx: Session, report: Any, verbose: bool, merged: Any, names: dict[tuple[str, int], Any]
+    ctx: Session,
+    report: Any,
+    verbose: bool,
+    merged: Any,
+    stored: dict[tuple[str, int], DeviceRecord],
 ) -> Table:
     """Store what answered (only that: silence marks nothing offline) and describe the round."""
     import asyncio
 
     from kshell.identity import remember
 
-    def asked(host: str, port: int) -> dict[str, Any]:
-        known = names.get((host, port))
-        return {} if known is None else {"alias_was": known.alias, "children_was": known.children}
-
     seen = await asyncio.gather(
         *(
-            remember(ctx, f.host, f.port, f.info, f.how, **asked(f.host, f.port))
+            remember(ctx, f.host, f.port, f.info, f.how, asked=stored.get((f.host, f.port)))
             for f in report.found
         )
     )

@@ -219,17 +219,15 @@ class DeviceCache:
         record: DeviceRecord,
         *,
         move: bool = False,
-        alias_was: str | None = None,
-        children_was: list[dict[str, Any]] | None = None,
+        asked: DeviceRecord | None = None,
     ) -> Observation:
         """Store what a plug just said about itself (it answered, so it is online).
 
         Only this plug's row is touched. When its MAC is known at another address, nothing is
         stored and the known plug comes back as ``conflict``, unless ``move`` says the old
-        address no longer answers with that MAC (then the row moves here). ``alias_was``: the
-        stored name when the plug was asked; if another process renamed it since, the answer
-        predates that rename and the new name stays; ``children_was`` does the same for each
-        outlet's name.
+        address no longer answers with that MAC (then the row moves here). ``asked``: the
+        stored record when the plug was asked; a name (the plug's or an outlet's) another
+        process changed since then stays, as the answer predates that rename.
         """
         address = (record.host, record.port)
         with self._write() as db:
@@ -249,11 +247,10 @@ class DeviceCache:
             elif here is not None and here.mac and record.mac and here.mac != record.mac:
                 # another plug took this address (DHCP): the old plug's row goes
                 db.execute("DELETE FROM devices WHERE host = ? AND port = ?", address)
-            elif here is not None:
-                if alias_was is not None and here.alias != alias_was:
+            elif here is not None and asked is not None:
+                if here.alias != asked.alias:
                     record.alias = here.alias
-                if children_was is not None:
-                    keep_renamed_outlets(record.children, children_was, here.children)
+                keep_renamed_outlets(record.children, asked.children, here.children)
             upsert(db, record)
         return Observation(record, moved_from=moved_from)
 

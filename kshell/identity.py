@@ -8,7 +8,7 @@ the store says a plug speaks.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from kshell.cache import DeviceRecord, Observation, normalise_mac
 from kshell.device.pool import XOR, Link
@@ -41,12 +41,10 @@ async def remember(
     how: str = "direct",
     *,
     replace: bool = False,
-    alias_was: str | None = None,
-    children_was: list[dict[str, Any]] | None = None,
+    asked: DeviceRecord | None = None,
 ) -> Observation:
     """Store what the plug at host:port said about itself, guarding names against theft
-    (``alias_was``, ``children_was``: the stored names when the plug was asked, see
-    DeviceCache.observe).
+    (``asked``: the stored record when the plug was asked, see DeviceCache.observe).
 
     Its MAC known at another address moves there only when the old address no longer answers
     with that MAC (a DHCP move), or ``replace`` (the operator's ``add HOST --replace``) says so;
@@ -57,7 +55,7 @@ async def remember(
     record.family, record.transport = link.family, link.transport
     record.login_version = link.login_version if link.encrypted else 0
     record.factory_default = link.factory_default
-    seen = ctx.cache.observe(record, alias_was=alias_was, children_was=children_was)
+    seen = ctx.cache.observe(record, asked=asked)
     if seen.conflict is None:
         return seen
     if replace or not await answers_as(ctx, seen.conflict):

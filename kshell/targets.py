@@ -351,12 +351,9 @@ async def refresh_meter(ctx: Session, target: Target, *, reading: bool = False) 
 async def _refresh(
     ctx: Session, target: Target, device: Device, clock: bool, reading: bool
 ) -> Device:
-    known = ctx.cache.by_address(target.host, target.port)  # its name before we ask
+    asked = ctx.cache.by_address(target.host, target.port)  # its names before we ask
     info = await device.update(clock=clock, reading=reading)
-    was = (known.alias, known.children) if known is not None else (None, None)
-    seen = await remember(
-        ctx, target.host, target.port, info, alias_was=was[0], children_was=was[1]
-    )
+    seen = await remember(ctx, target.host, target.port, info, asked=asked)
     if seen.conflict is None:
         target.record = seen.record
     return device

@@ -210,7 +210,7 @@ def test_an_outlet_renamed_elsewhere_is_not_undone_by_an_older_answer(tmp_path: 
     assert DeviceCache(db).update("127.63.2.2", 9999, children=renamed)  # another process
     answer = DeviceRecord("127.63.2.2", alias="Strip", mac=f"{MAC}9", model="HS300(US)")
     answer.children = [dict(k, state="on") for k in kids]  # asked before the rename
-    mine.observe(answer, alias_was=asked.alias, children_was=asked.children)
+    mine.observe(answer, asked=asked)
     [stored] = DeviceCache(db).all()
     assert [c["alias"] for c in stored.children] == ["Lamp", "Radio"]
     assert [c["state"] for c in stored.children] == ["on", "on"]  # the news is still taken

@@ -11,18 +11,15 @@ import asyncio
 import csv
 import json
 import signal
-import socket
-import struct
 import subprocess
 import sys
-import threading
 import time
 
 import pexpect
 import pytest
 from conftest import ROOT, json_lines, run_shell
+from scripted_plug import scripted_plug
 
-from kshell import protocol
 from kshell.cache import DeviceCache
 from kshell.results import Failure
 from kshell.simulator.runner import SimulatorThread
@@ -186,12 +183,6 @@ def picky_plug(request):
     """A plug whose firmware refuses a request naming two modules (an error, or a closed
     connection), and answers sysinfo and emeter each alone."""
     refusal = request.param
-    server = socket.socket()
-    server.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    server.bind((PICKY, 9999))
-    server.listen()
-    stop = threading.Event()
-    asked: list[dict] = []
     sysinfo = {
         "alias": "Picky",
         "model": "HS110(EU)",
@@ -202,40 +193,17 @@ def picky_plug(request):
     }
     realtime = {"power": 12.5, "voltage": 230.1, "current": 0.06, "total": 1.5, "err_code": 0}
 
-    def serve() -> None:
-        server.settimeout(0.1)
-        while not stop.is_set():
-            try:
-                conn, _ = server.accept()
-            except OSError:
-                continue
-            with conn:
-                conn.settimeout(2)
-                while True:
-                    header = conn.recv(4)
-                    if len(header) < 4:
-                        break
-                    body = b""
-                    while len(body) < struct.unpack(">I", header)[0]:
-                        body += conn.recv(65536)
-                    req = protocol.decode(header + body)
-                    asked.append(req)
-                    if len(req) > 1 and refusal == "close":
-                        break
-                    if len(req) > 1:
-                        answer = {"err_code": -1, "err_msg": "module not support"}
-                    elif "system" in req:
-                        answer = {"system": {"get_sysinfo": sysinfo}}
-                    else:
-                        answer = {"emeter": {"get_realtime": realtime}}
-                    conn.sendall(protocol.encode(answer))
+    def answer(req: dict) -> dict | None:
+        if len(req) > 1 and refusal == "close":
+            return None
+        if len(req) > 1:
+            return {"err_code": -1, "err_msg": "module not support"}
+        if "system" in req:
+            return {"system": {"get_sysinfo": sysinfo}}
+        return {"emeter": {"get_realtime": realtime}}
 
-    thread = threading.Thread(target=serve, daemon=True)
-    thread.start()
-    yield asked
-    stop.set()
-    thread.join()
-    server.close()
+    with scripted_plug(PICKY, answer) as asked:
+        yield asked
 
 
 @pytest.mark.parametrize("picky_plug", ["error", "close"], indirect=True)

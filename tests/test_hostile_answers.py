@@ -1,13 +1,9 @@
 """Well-formed JSON with the wrong types or sizes: a plug's answer is untrusted."""
 
-import socket
-import struct
-import threading
-
 import pytest
 from conftest import json_lines, run_shell
+from scripted_plug import scripted_plug
 
-from kshell import protocol
 from kshell.cache import DeviceCache
 
 HOST = "127.63.0.2"
@@ -26,50 +22,18 @@ HOSTILE = {
 }
 
 
+def _hostile_answer(request: dict) -> dict:
+    module = next(iter(request))
+    method = next(iter(request[module]))
+    if module == "system" and method == "get_sysinfo":
+        return {"system": {"get_sysinfo": HOSTILE}}
+    return {module: {method: {"err_code": 0}}}
+
+
 @pytest.fixture
 def hostile_plug():
-    server = socket.socket()
-    server.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    server.bind((HOST, 9999))
-    server.listen()
-    stop = threading.Event()
-
-    def serve() -> None:
-        server.settimeout(0.2)
-        while not stop.is_set():
-            try:
-                conn, _ = server.accept()
-            except OSError:
-                continue
-            with conn:
-                conn.settimeout(2)
-                try:
-                    while True:
-                        header = conn.recv(4)
-                        if len(header) < 4:
-                            break
-                        body = b""
-                        while len(body) < struct.unpack(">I", header)[0]:
-                            body += conn.recv(65536)
-                        request = protocol.decode(header + body)
-                        module, method = (
-                            next(iter(request.items()))[0],
-                            next(iter(next(iter(request.values())))),
-                        )
-                        if module == "system" and method == "get_sysinfo":
-                            answer = {"system": {"get_sysinfo": HOSTILE}}
-                        else:
-                            answer = {module: {method: {"err_code": 0}}}
-                        conn.sendall(protocol.encode(answer))
-                except OSError:
-                    pass
-
-    thread = threading.Thread(target=serve, daemon=True)
-    thread.start()
-    yield
-    stop.set()
-    thread.join(2)
-    server.close()
+    with scripted_plug(HOST, _hostile_answer):
+        yield
 
 
 def test_wrong_types_are_checked_not_trusted(home, hostile_plug):

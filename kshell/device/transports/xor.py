@@ -67,7 +67,7 @@ class _Framed(asyncio.BufferedProtocol):
         return self.inbox
 
     def buffer_updated(self, nbytes: int) -> None:
-        self.data_received(self.inbox[:nbytes].tobytes())
+        self._received(self.inbox[:nbytes])
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = cast(asyncio.Transport, transport)  # uvloop's is not a subclass
@@ -77,13 +77,17 @@ class _Framed(asyncio.BufferedProtocol):
         TimeoutError at ``deadline``). Not a coroutine: a read costs no frame of its own."""
         waiter: asyncio.Future[bytes] = self.loop.create_future()
         self.waiter = waiter
+        self._send(message, deadline)
+        return waiter
+
+    def _send(self, message: bytes, deadline: float) -> None:
+        """The request out, its answer awaited from scratch until ``deadline``."""
         self.deadline = deadline
         self.buffer.clear()
         if self.timer is None:
             self.timer = self.loop.call_at(deadline, self._watch)
         assert self.transport is not None
         self.transport.write(message)
-        return waiter
 
     def repeat(
         self,
@@ -100,7 +104,7 @@ class _Framed(asyncio.BufferedProtocol):
 
     def _again(self, waiter: asyncio.Future[bytes], body: bytes) -> None:
         """A repeated read's answer: handed on, then the next request, or the end."""
-        assert self.on_answer is not None and self.transport is not None
+        assert self.on_answer is not None
         try:
             again = self.on_answer(protocol.decrypt(body))
         except Exception as exc:  # noqa: BLE001 - the reader's error, raised by ``repeat``
@@ -109,11 +113,7 @@ class _Framed(asyncio.BufferedProtocol):
         if not again or self.turns:
             waiter.set_result(b"")
             return
-        self.buffer.clear()
-        self.deadline = deadline = self.loop.time() + self.timeout
-        if self.timer is None:
-            self.timer = self.loop.call_at(deadline, self._watch)
-        self.transport.write(self.message)
+        self._send(self.message, self.loop.time() + self.timeout)
 
     def _watch(self) -> None:
         """One deadline watchdog per connection rather than a timer per request: it fails the
@@ -130,16 +130,14 @@ class _Framed(asyncio.BufferedProtocol):
         else:
             self.timer = self.loop.call_at(self.deadline, self._watch)
 
-    def data_received(self, data: bytes) -> None:
+    def _received(self, data: memoryview) -> None:
+        """What a read put in ``inbox`` (a view of it, reused by the next read)."""
         waiter = self.waiter
         if not self.buffer and waiter is not None and not waiter.done() and len(data) > 4:
-            # the everyday answer: one whole frame in one chunk, taken without copying twice
+            # the everyday answer: one whole frame in one chunk, copied out of inbox once
             length = int.from_bytes(data[: protocol.HEADER_SIZE], "big")
             if length <= protocol.MAX_FRAME and len(data) == protocol.HEADER_SIZE + length:
-                if self.on_answer is None:
-                    waiter.set_result(data[protocol.HEADER_SIZE :])
-                else:
-                    self._again(waiter, data[protocol.HEADER_SIZE :])
+                self._deliver(waiter, data[protocol.HEADER_SIZE :].tobytes())
                 return
         buffer = self.buffer
         buffer += data
@@ -159,10 +157,13 @@ class _Framed(asyncio.BufferedProtocol):
         if len(buffer) >= end:
             body = bytes(buffer[protocol.HEADER_SIZE : end])
             del buffer[:end]
-            if self.on_answer is None:
-                waiter.set_result(body)
-            else:
-                self._again(waiter, body)
+            self._deliver(waiter, body)
+
+    def _deliver(self, waiter: asyncio.Future[bytes], body: bytes) -> None:
+        if self.on_answer is None:
+            waiter.set_result(body)
+        else:
+            self._again(waiter, body)
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.closed = True

@@ -12,7 +12,7 @@ import ipaddress
 import re
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from kshell.cache import DeviceRecord, normalise_mac
 from kshell.device.pool import XOR
@@ -27,6 +27,8 @@ from kshell.session import Session
 
 if TYPE_CHECKING:
     from kshell.device.device import Device
+
+T = TypeVar("T")
 
 # patterns, compiled on first use (re caches them): `info 127.0.0.2` never needs them
 _OUTLET = r"^(?P<parent>.+)/(?P<n>\d{1,2})$"
@@ -261,13 +263,7 @@ async def for_each(
 
     async def one(target: Target) -> Result:
         try:
-            await learn_link(ctx, target)
-            try:
-                result = await action(target)
-            except CurrentGeneration:  # refused before anything was sent: safe to try again
-                if not await learn_link(ctx, target, moved=True):
-                    raise
-                result = await action(target)
+            result = await reaching(ctx, target, lambda: action(target))
         except KshellError as exc:
             exc.target = exc.target or target.label
             if target.label not in str(exc.target):
@@ -286,6 +282,19 @@ def state_word(on: Any) -> str:
 
 
 TARGETS_ARG = Arg("targets", "targets", "plug alias, host[:port], MAC, all, or alias/N")
+
+
+async def reaching(ctx: Session, target: Target, attempt: Callable[[], Awaitable[T]]) -> T:
+    """``attempt`` on a target once how it speaks is learned; a plug whose 9999 refused the
+    connection (nothing was sent: safe to try again) and that announces itself on port 80 is
+    attempted again there."""
+    await learn_link(ctx, target)
+    try:
+        return await attempt()
+    except CurrentGeneration:
+        if not await learn_link(ctx, target, moved=True):
+            raise
+        return await attempt()
 
 
 async def learn_link(ctx: Session, target: Target, *, moved: bool = False) -> bool:
@@ -325,15 +334,10 @@ async def refresh(
     A plug that reports the MAC of a known plug elsewhere is not taken for it (see
     ``remember``): the target then keeps the record it had (none for a bare address).
     """
-    if device is None:
-        await learn_link(ctx, target)
-        device = target.device(ctx)
-        try:
-            return await _refresh(ctx, target, device, clock, reading)
-        except CurrentGeneration:  # refused before anything was sent: safe to try again
-            if not await learn_link(ctx, target, moved=True):
-                raise
-            device = target.device(ctx)
+    if device is None:  # made per attempt: a plug that moved to port 80 is a new device
+        return await reaching(
+            ctx, target, lambda: _refresh(ctx, target, target.device(ctx), clock, reading)
+        )
     return await _refresh(ctx, target, device, clock, reading)
 
 

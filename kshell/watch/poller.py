@@ -104,7 +104,7 @@ class PlugPoller:
         """One round over this plug's meters; False when the plug did not answer."""
         try:
             if not self.ready and (first := await self.setup()) is not None:
-                await self._take(r, self.meters[0], first)
+                await self.watch.put(self._sample(r, self.meters[0], first))
                 return True
         except UnsupportedDevice as exc:  # said once; its row says why it stays empty
             for meter in self.meters:
@@ -118,23 +118,18 @@ class PlugPoller:
         read = self.device.meter.read
         stopping = self.schedule.stopping
         watch = self.watch
-        last_power = watch.last_power
         for meter in self.meters:
             if stopping.is_set():
                 break
             try:
                 reading = await read(meter.target.child_id)
             except DeviceError as exc:  # it answered, with an error: keep the pace
-                meter.status, meter.note = "error", exc.message
-                await watch.put(Failure(labelled(exc, meter.label)))
+                await self._refused(meter, exc)
                 continue
             except KshellError as exc:
                 await self._offline(r, exc)
                 return False
-            flags, reset = meter.judge(reading)
-            sample = Sample(time.time(), r, meter, reading, flags, reset)
-            meter.record(sample)
-            last_power[meter.label] = reading.power_w
+            sample = self._sample(r, meter, reading)
             if not watch.emit(sample):  # the output is behind: wait for it (no coroutine else)
                 await watch.put(sample)
         return True
@@ -150,8 +145,7 @@ class PlugPoller:
             if not await self.device.meter.read_while(self._reading, meter.target.child_id):
                 return None
         except DeviceError as exc:  # it answered, with an error: keep the pace
-            meter.status, meter.note = "error", exc.message
-            await self.watch.put(Failure(labelled(exc, meter.label)))
+            await self._refused(meter, exc)
             return self._round + 1
         except KshellError as exc:
             await self._offline(self._round, exc)
@@ -166,24 +160,26 @@ class PlugPoller:
 
     def _reading(self, reading: emeter.Reading) -> bool:
         """One reading of a repeated read, taken as ``poll`` takes one; True: read again."""
-        meter, r, watch = self.meters[0], self._round, self.watch
-        flags, reset = meter.judge(reading)
-        sample = Sample(time.time(), r, meter, reading, flags, reset)
-        meter.record(sample)
-        watch.last_power[meter.label] = reading.power_w
+        r = self._round
+        sample = self._sample(r, self.meters[0], reading)
         self._round = r + 1
-        if not watch.emit(sample):
+        if not self.watch.emit(sample):
             self._held = sample
             return False
         return self.schedule.take(r + 1) is not None
 
-    async def _take(self, r: int, meter: Meter, reading: emeter.Reading) -> None:
-        """A reading that came with the plug's sysinfo, taken as the loop below takes one."""
+    def _sample(self, r: int, meter: Meter, reading: emeter.Reading) -> Sample:
+        """A reading judged, counted in its meter's figures and remembered as its last power."""
         flags, reset = meter.judge(reading)
         sample = Sample(time.time(), r, meter, reading, flags, reset)
         meter.record(sample)
         self.watch.last_power[meter.label] = reading.power_w
-        await self.watch.put(sample)
+        return sample
+
+    async def _refused(self, meter: Meter, exc: DeviceError) -> None:
+        """The plug answered a reading with an error: said, and the pace kept."""
+        meter.status, meter.note = "error", exc.message
+        await self.watch.put(Failure(labelled(exc, meter.label)))
 
     async def _offline(self, r: int, exc: KshellError) -> None:
         self.ctx.cache.mark(self.target.host, self.target.port, online=False)

@@ -205,10 +205,11 @@ class DeviceCache:
         """Asked once per plug while a discovery stores what it heard, between its writes:
         one indexed row, not the snapshot (reloaded after every write, that was quadratic)."""
         mac = normalise_mac(mac)
-        if not mac:
-            return None
+        return self._one("mac = ?", mac) if mac else None
+
+    def _one(self, where: str, *params: Any) -> DeviceRecord | None:
         try:
-            return _row(self._db, "mac = ?", mac)
+            return _row(self._db, where, *params)
         except sqlite3.Error as exc:
             raise StoreError(f"device store: {exc}") from None
 
@@ -276,7 +277,9 @@ class DeviceCache:
     def heard(self, host: str, port: int, how: str = "direct") -> None:
         """The plug at this address answered (without telling us anything new)."""
         now = time.time()
-        known = self.by_address(host, port)  # as any process left it (data_version)
+        # its row as any process left it; one indexed row, not the snapshot, which every
+        # write of this process makes stale (`info all` would reload the store per plug)
+        known = self._one("host = ? AND port = ?", host, port)
         if known and known.online and known.heard_by == how and now - known.last_heard < 1:
             return  # its answer was stored just now (a read's observe): no second write
         self.update(host, port, online=True, last_heard=now, heard_by=how)

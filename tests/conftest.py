@@ -226,3 +226,21 @@ def sink():
 
     with ReplySink() as running:
         yield running
+
+
+@pytest.fixture(scope="session")
+def dkim_key() -> tuple[bytes, bytes]:
+    """A DKIM signing key: (PEM private key, the DNS TXT record that publishes it)."""
+    import base64
+
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import rsa
+
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    private = key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    )
+    public = key.public_key().public_bytes(
+        serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
+    )
+    return private, b"v=DKIM1; k=rsa; p=" + base64.b64encode(public)

@@ -15,7 +15,6 @@ Over the Maildir source with a simulated plug, a real SMTP sink and a DNS server
 
 from __future__ import annotations
 
-import base64
 from collections.abc import Iterator
 from email.utils import formatdate, make_msgid
 from pathlib import Path
@@ -34,21 +33,6 @@ def sim() -> Iterator[SimulatorThread]:
     spec = PlugSpec(host=PLUG, port=9999, udp_port=None, alias="Kettle", model="HS110(EU) 2.0")
     with SimulatorThread([spec]) as running:
         yield running
-
-
-@pytest.fixture(scope="module")
-def dkim_key() -> tuple[bytes, bytes]:
-    from cryptography.hazmat.primitives import serialization
-    from cryptography.hazmat.primitives.asymmetric import rsa
-
-    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-    private = key.private_bytes(
-        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
-    )
-    public = key.public_key().public_bytes(
-        serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
-    )
-    return private, b"v=DKIM1; k=rsa; p=" + base64.b64encode(public)
 
 
 def _fresh() -> bytes:

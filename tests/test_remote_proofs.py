@@ -9,7 +9,6 @@ exactly once. Plugs here live on 127.50.1.x (the Maildir tests' plug).
 
 from __future__ import annotations
 
-import base64
 import time
 from collections.abc import Iterator
 from email.utils import formatdate, make_msgid
@@ -253,21 +252,6 @@ def test_a_new_config_is_private_and_status_shows_no_secret(tmp_path: Path) -> N
 
 
 # -- 3. replayed signed mail, 8. DKIM lookups ----------------------------------------------------
-
-
-@pytest.fixture(scope="module")
-def dkim_key() -> tuple[bytes, bytes]:
-    from cryptography.hazmat.primitives import serialization
-    from cryptography.hazmat.primitives.asymmetric import rsa
-
-    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-    private = key.private_bytes(
-        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
-    )
-    public = key.public_key().public_bytes(
-        serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
-    )
-    return private, b"v=DKIM1; k=rsa; p=" + base64.b64encode(public)
 
 
 def signed(private: bytes, raw: bytes, domain: bytes = b"home.test", length: bool = False) -> bytes:

@@ -215,21 +215,6 @@ def test_totp_code_is_accepted_once(tmp_path: Path) -> None:
 # DKIM, with a real key pair and a DNS answer served from memory
 
 
-@pytest.fixture(scope="module")
-def dkim_key() -> tuple[bytes, bytes]:
-    from cryptography.hazmat.primitives import serialization
-    from cryptography.hazmat.primitives.asymmetric import rsa
-
-    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-    private = key.private_bytes(
-        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
-    )
-    public = key.public_key().public_bytes(
-        serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
-    )
-    return private, b"v=DKIM1; k=rsa; p=" + base64.b64encode(public)
-
-
 def _signed(private: bytes, domain: str, headers: list[bytes], text: str) -> bytes:
     import dkim
 

@@ -1,9 +1,10 @@
 """One rule for showing untrusted text: what a plug, a mail or a file says, made safe to show.
 
 ``clean()`` escapes every C0 and C1 control (LF, CR and TAB included), DEL, U+2028/2029 and
-the bidi overrides, and bounds the length, wherever text is shown: a table cell, a record
-value, a title, an error, each line of a Text, the mail transcript, a completion's meta, a
-metric's label. It lives here, below everything that shows text, so that the resolver, the
+every format character (Unicode category Cf: bidi controls, zero-width characters, the soft
+hyphen, word joiners, tags, the BOM), and bounds the length, wherever text is shown: a table
+cell, a record value, a title, an error, each line of a Text, the mail transcript, a
+completion's meta, a metric's label. It lives here, below everything that shows text, so that the resolver, the
 completer or the metrics need not import the output layer to use it; ``output`` renders with it.
 """
 
@@ -14,13 +15,23 @@ import re
 from typing import Any
 
 # Controls and everything that breaks a line somewhere (str.splitlines, a terminal, a mail
-# client, JavaScript), plus the bidi overrides that reorder what a line seems to say.
+# client, JavaScript), plus the format characters (Cf): bidi controls reorder what a line seems
+# to say, and the invisible ones make "Kitchen\u200b" look exactly like "Kitchen".
 # JSON writers escape C0 themselves and leave the rest raw inside strings. Lone surrogates
 # (a plug's \ud800, read by the stdlib parser) cannot even be encoded for a terminal.
+# FORMAT is Cf as of Unicode 15.1, written out: deriving it from unicodedata at import would
+# walk every code point on each start (tests/test_names_capture.py checks it against the
+# tables); a range's unassigned neighbours (U+2065) are escaped with it.
+FORMAT = (
+    r"\xad\u0600-\u0605\u061c\u06dd\u070f\u0890\u0891\u08e2\u180e"
+    r"\u200b-\u200f\u202a-\u202e\u2060-\u206f\ufeff\ufff9-\ufffb"
+    r"\U000110bd\U000110cd\U00013430-\U0001343f\U0001bca0-\U0001bca3\U0001d173-\U0001d17a"
+    r"\U000e0001\U000e0020-\U000e007f"
+)
 BEYOND_C0 = (
     r"\x7f-\x9f\u2028\u2029"  # DEL, C1 (NEL among them), line and paragraph separators
-    r"\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069\ufeff"  # bidi marks and overrides, BOM
-    r"\ud800-\udfff"  # lone surrogates
+    + FORMAT  # bidi marks and overrides, zero-width characters, soft hyphen, tags, BOM
+    + r"\ud800-\udfff"  # lone surrogates
 )
 _CONTROL = re.compile(rf"[\x00-\x1f{BEYOND_C0}]")
 MAX_CELL = 200
@@ -42,7 +53,9 @@ def clean_lines(text: str, limit: int = 2000) -> str:
 
 def _escape(match: re.Match[str]) -> str:
     code = ord(match.group())
-    return f"\\x{code:02x}" if code < 256 else f"\\u{code:04x}"
+    if code < 256:
+        return f"\\x{code:02x}"
+    return f"\\u{code:04x}" if code < 0x10000 else f"\\U{code:08x}"
 
 
 def _plain(value: Any) -> str:

@@ -14,8 +14,11 @@ import ipaddress
 import unicodedata
 from bisect import bisect_left
 from collections.abc import Iterable
+from typing import TypeVar
 
 from kshell.errors import UsageError
+
+T = TypeVar("T")
 
 MAX_ALIAS = 31  # what the plugs accept
 RESERVED = frozenset({"all", "none", "-"})
@@ -25,16 +28,30 @@ def fold(name: str) -> str:
     """``'Büro Lampe'`` -> ``'buro lampe'``: case-folded, accents and other marks dropped.
 
     Compatibility forms are unified too (``'ﬁ'`` -> ``'fi'``, a full-width ``'Ａ'`` -> ``'a'``),
-    so two names that look alike to a person compare equal.
+    and format characters (category Cf: zero-width, soft hyphen, word joiners, tags, BOM, bidi
+    controls) are dropped, so two names that look alike to a person compare equal.
     """
     if name.isascii():
         return name.lower()  # the common case, without the Unicode tables
     decomposed = unicodedata.normalize("NFKD", name.casefold())
-    return "".join(ch for ch in decomposed if not unicodedata.combining(ch))
+    return "".join(
+        ch
+        for ch in decomposed
+        if not unicodedata.combining(ch) and unicodedata.category(ch) != "Cf"
+    )
+
+
+def shared(named: Iterable[tuple[T, str]]) -> list[list[tuple[T, str]]]:
+    """The groups of ``(owner, name)`` whose names fold onto one key, two or more to a group,
+    in the order given: the names that are ambiguous in every spelling."""
+    by_key: dict[str, list[tuple[T, str]]] = {}
+    for owner, name in named:
+        by_key.setdefault(fold(name), []).append((owner, name))
+    return [group for group in by_key.values() if len(group) > 1]
 
 
 def prefix_matches(typed: str, names: Iterable[str]) -> list[str]:
-    """The names that start with ``typed``, folded; an exact (folded) match alone wins.
+    """The names that start with ``typed``, folded; the exact (folded) matches alone win.
 
     ``[]``: nothing matches; one name: a unique prefix; several: ambiguous (list them).
     """
@@ -54,7 +71,8 @@ class PrefixIndex:
 
     def matches(self, typed: str, limit: int | None = None) -> list[str]:
         """As ``prefix_matches``, in the order the names were given; ``limit``: stop early
-        (2 is enough to tell unique from ambiguous)."""
+        (2 is enough to tell unique from ambiguous). Names that fold onto the typed key all
+        come back (``Space Heater``, ``space heater``): an exact match is never one of them."""
         key = fold(typed)
         if not key:
             return []
@@ -68,7 +86,7 @@ class PrefixIndex:
             if limit is not None and end - start >= limit and not exact:
                 break
         if exact:
-            return exact[:1]
+            return sorted(exact, key=self._order.__getitem__)
         found = self._names[start:end]
         return sorted(found, key=self._order.__getitem__)
 

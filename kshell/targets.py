@@ -71,8 +71,9 @@ def resolve(ctx: Session, word: str) -> list[Target]:
     """Every plug (or outlet) ``word`` names; raises TargetError when it names none.
 
     In order: ``all``; an IP literal (with or without :PORT) or a MAC, always an address;
-    an exact alias (case, then case and accents folded); an outlet's alias; ALIAS/N; a dotted
-    host name; and, for a line typed at the prompt or in -c only, a unique prefix of an alias.
+    a plug's or an outlet's alias (case, accents and invisible characters folded); ALIAS/N; a
+    dotted host name; and, for a line typed at the prompt or in -c only, a unique prefix of an
+    alias. A name that folds onto two stored names is the shared error in every spelling.
     """
     records = ctx.cache.all()
     if word.lower() == "all":
@@ -94,18 +95,9 @@ def resolve(ctx: Session, word: str) -> list[Target]:
             if r.mac == mac:
                 return [Target(r.host, r.port, r)]
         raise TargetError(f"no known plug has MAC {mac}: run discover first")
-    matches = [r for r in records if r.alias == word] or [
-        r for r in records if r.alias and fold(r.alias) == fold(word)
-    ]
-    if len(matches) > 1:
-        hosts = ", ".join(r.address for r in matches)
-        raise TargetError(f"alias '{word}' is shared by {hosts}: use the host instead")
-    if matches:
-        r = matches[0]
-        return [Target(r.host, r.port, r)]
-    outlet = _outlet_by_alias(records, word)
-    if outlet:
-        return [outlet]
+    named = _by_name(records, word)
+    if named is not None:
+        return [named]
     m = re.match(_OUTLET, word)
     if m:
         parents = resolve(ctx, m.group("parent"))
@@ -125,33 +117,54 @@ def _by_prefix(records: list[DeviceRecord], word: str) -> Target | None:
     """The one plug whose alias starts with ``word`` (folded), as completion offers it;
     several: an error naming them, and nothing is touched."""
     found = prefix_matches(word, (r.alias for r in records if r.alias))
-    if len(found) > 1:
+    if len({fold(name) for name in found}) > 1:
         names = ", ".join(repr(clean(name, 40)) for name in found[:8])
         more = f" and {len(found) - 8} more" if len(found) > 8 else ""
         raise TargetError(f"could be {names}{more}: type more of the name", target=word)
+    return _by_name(records, found[0]) if found else None
+
+
+Named = tuple[DeviceRecord, dict[str, Any] | None]  # a plug, or a strip and one of its outlets
+
+
+def stored_names(records: list[DeviceRecord]) -> list[tuple[Named, str]]:
+    """Every name the store holds: each plug's alias and each outlet's."""
+    out: list[tuple[Named, str]] = []
+    for r in records:
+        if r.alias:
+            out.append(((r, None), r.alias))
+        out += [((r, c), str(c["alias"])) for c in r.children if c.get("alias")]
+    return out
+
+
+def _by_name(records: list[DeviceRecord], word: str) -> Target | None:
+    """The plug or outlet whose alias folds onto ``word``'s. Two: the shared error, even for
+    the one spelled exactly as typed: a stranger's plug can copy any spelling it sees."""
+    key = fold(word)
+    found = [(owner, name) for owner, name in stored_names(records) if fold(name) == key]
+    if len(found) > 1:
+        raise TargetError(shared_message(word, found), target=word)
     if not found:
         return None
-    owners = [r for r in records if r.alias == found[0]]
-    if len(owners) > 1:
-        hosts = ", ".join(r.address for r in owners)
-        raise TargetError(f"alias '{found[0]}' is shared by {hosts}: use the host instead")
-    return Target(owners[0].host, owners[0].port, owners[0])
+    (r, child), _ = found[0]
+    if child is None:
+        return Target(r.host, r.port, r)
+    return Target(r.host, r.port, r, child["id"], child["number"])
 
 
-def _outlet_by_alias(records: list[DeviceRecord], word: str) -> Target | None:
-    found = [
-        (r, c)
-        for r in records
-        for c in r.children
-        if c.get("alias") and fold(str(c["alias"])) == fold(word)
-    ]
-    if len(found) > 1:
-        where = ", ".join(f"{r.alias}/{c['number']}" for r, c in found)
-        raise TargetError(f"outlet alias '{word}' is shared by {where}: use ALIAS/N")
-    if found:
-        r, c = found[0]
-        return Target(r.host, r.port, r, c["id"], c["number"])
-    return None
+def name_of(owner: Named, name: str) -> str:
+    """``'Space Heater' at 127.0.0.2``; an outlet: ``'TV' (Media Strip/1) at ..``, escaped."""
+    r, child = owner
+    where = f" ({clean(r.alias or r.address, 40)}/{child.get('number')})" if child else ""
+    return f"'{clean(name, 40)}'{where} at {r.address}"
+
+
+def shared_message(word: str, found: list[tuple[Named, str]]) -> str:
+    both = ", ".join(name_of(owner, name) for owner, name in found[:-1])
+    return (
+        f"'{clean(word, 40)}' is shared by {both} and {name_of(*found[-1])}: "
+        "use the host or MAC, or rename one (alias HOST NEW-NAME)"
+    )
 
 
 def _outlet_of(parent: Target, number: int) -> Target:

@@ -10,7 +10,14 @@ from kshell.escape import clean
 from kshell.registry import Arg, ByMail, Opt, command
 from kshell.results import Failure, Result, Table, Text
 from kshell.session import Session
-from kshell.targets import parse_address, resolve, resolve_all
+from kshell.targets import (
+    Named,
+    parse_address,
+    resolve,
+    resolve_all,
+    shared_names,
+    shared_note,
+)
 
 DEVICE_HEADERS = ["alias", "host", "model", "hw", "firmware", "state", "mac", "last heard"]
 
@@ -45,6 +52,14 @@ def _record_json(r: DeviceRecord) -> dict[str, Any]:
         "login_version": r.login_version or None,
         "unclaimed": r.factory_default,
     }
+
+
+def _shared_json(owner: Named, name: str) -> dict[str, Any]:
+    record, child = owner
+    out: dict[str, Any] = {"alias": name, "host": record.host, "port": record.port}
+    if child is not None:
+        out["outlet"] = child.get("number")
+    return out
 
 
 @command(
@@ -180,6 +195,13 @@ async def _merge_report(
     bulbs = [f.host for f in report.found if f.kind == "bulb"]
     if bulbs:
         footer.append(f"{len(bulbs)} bulb(s) answered, not supported: {', '.join(bulbs)}")
+    round_ = {(r.host, r.port) for r in [o.record for o in seen] + merged.records}
+    collisions = [  # a look-alike name is stored, and wins no lookup: say which
+        group
+        for group in shared_names(ctx.cache.all())
+        if any((r.host, r.port) in round_ for (r, _), _ in group)
+    ]
+    footer += [shared_note(group) for group in collisions]
     if conflicts:
         footer.append(
             "not taken (the known plug still answers with that MAC; at the prompt, "
@@ -205,6 +227,7 @@ async def _merge_report(
         "tcp_refused": refused,
         "unreadable": report.garbled,
         "conflicts": conflicts,
+        "shared_names": [[_shared_json(owner, name) for owner, name in g] for g in collisions],
         "devices": [_record_json(o.record) for o in seen if o.conflict is None]
         + [_record_json(r) for r in merged.records],
         **merged.data,
@@ -262,12 +285,23 @@ async def add(ctx: Session, args: Any) -> Result:
 async def devices(ctx: Session, args: Any) -> Result:
     """List the known plugs from the store, as last heard (state asks them now)."""
     records = ctx.cache.all()
-    rows = [_device_row(r) for r in records]
+    sharing = {(r.host, r.port) for g in shared_names(records) for (r, _), _ in g}
+    rows, listed = [], []
+    for r in records:
+        row, data = _device_row(r), _record_json(r)
+        data["shared_name"] = (r.host, r.port) in sharing
+        if data["shared_name"]:
+            row[0] = f"{r.alias or r.address} *"
+        rows.append(row)
+        listed.append(data)
     online = sum(1 for r in records if r.online)
     footer = f"{len(records)} known, {online} online" if records else "no plugs known: run discover"
-    return Table(
-        DEVICE_HEADERS, rows, {"devices": [_record_json(r) for r in records]}, footer=footer
-    )
+    if sharing:
+        footer += (
+            "\n* shares its name (or an outlet's) with another plug, case, accents and "
+            "invisible characters aside: name it by host or MAC, or rename one"
+        )
+    return Table(DEVICE_HEADERS, rows, {"devices": listed}, footer=footer)
 
 
 @command(

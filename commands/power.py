@@ -183,7 +183,8 @@ def _refuse_taken(ctx: Session, target: Target, new: str) -> None:
             and fold(record.alias) == wanted
             and not (same_plug and not target.child_id)
         ):
-            raise UsageError(f"alias: '{new}' is already the name of {record.address}")
+            taken = f"'{clean(record.alias, 40)}' at {record.address}"
+            raise UsageError(f"alias: '{new}' is already the name of {taken}")
         for child in record.children:
             if str(child.get("alias", "")) and fold(str(child["alias"])) == wanted:
                 if same_plug and child.get("id") == target.child_id:

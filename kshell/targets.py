@@ -20,7 +20,7 @@ from kshell.device.transports.xor import DEFAULT_PORT, HTTP_PORT, CurrentGenerat
 from kshell.errors import KshellError, TargetError, TransportError, UnsupportedDevice
 from kshell.escape import clean
 from kshell.identity import link_of, remember
-from kshell.names import fold, ip_literal, is_mac, prefix_matches
+from kshell.names import fold, ip_literal, is_mac, prefix_matches, shared
 from kshell.registry import Arg
 from kshell.results import Failure, Result, Text
 from kshell.session import Session
@@ -157,6 +157,21 @@ def name_of(owner: Named, name: str) -> str:
     r, child = owner
     where = f" ({clean(r.alias or r.address, 40)}/{child.get('number')})" if child else ""
     return f"'{clean(name, 40)}'{where} at {r.address}"
+
+
+def shared_names(records: list[DeviceRecord]) -> list[list[tuple[Named, str]]]:
+    """The stored names that fold onto one another: each group answers to no name until the
+    owner renames one of them (``discover`` and ``devices`` say so)."""
+    return shared(stored_names(records))
+
+
+def shared_note(group: list[tuple[Named, str]]) -> str:
+    """One line naming a group of look-alike names, and the way out."""
+    names = ", ".join(name_of(owner, name) for owner, name in group)
+    return (
+        f"names that fold onto one (case, accents, invisible characters aside): {names}; "
+        "none answers to it until one is renamed (use the host or MAC meanwhile)"
+    )
 
 
 def shared_message(word: str, found: list[tuple[Named, str]]) -> str:

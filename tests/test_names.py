@@ -203,7 +203,7 @@ def test_completion_knows_names_as_the_resolver_reads_them():
     index = TargetIndex.build(records)
     assert index.is_known("tele") and index.is_known("buro") and index.is_known("strip/1")
     metas = {c.text: c.meta for c in index.aliases}
-    assert "shared alias" in metas["Büro"] and "offline" in metas["BURO"]
+    assert "shared name" in metas["Büro"] and "offline" in metas["BURO"]
     cache = DeviceCache(None)
     for r in records:
         cache.merge(r)

@@ -149,7 +149,8 @@ def target_suggestions(
             break  # a menu longer than this helps nobody; typing more narrows it
         if c.text not in exclude:
             # shown escaped: a plug names itself, and a menu line must stay one line
-            out.append(Suggestion(quote_word(c.text), clean(c.text, 64), c.meta, c.kind))
+            text, kind = (c.insert, "host") if c.insert else (quote_word(c.text), c.kind)
+            out.append(Suggestion(text, clean(c.text, 64), c.meta, kind))
     if typed[:1].isdigit():  # hosts and MACs by prefix only: a substring of an address is noise
         low = fold(typed)
         out += [

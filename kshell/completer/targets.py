@@ -25,6 +25,9 @@ class Candidate:
     kind: str  # alias | outlet | host | mac | keyword
     meta: str
     lower: str = ""  # folded (kshell.names.fold): what typed text is compared with
+    # typed in place of ``text`` when it differs: a name two plugs share resolves to neither,
+    # so its plugs are offered by address (the shared name shown beside each)
+    insert: str = ""
 
 
 @dataclass
@@ -40,9 +43,10 @@ class TargetIndex:
     def build(cls, records: list[DeviceRecord]) -> TargetIndex:
         index = cls()
         seen_aliases: dict[str, int] = {}
-        for r in records:
-            if r.alias:  # shared as the resolver reads names: case and accents aside
-                seen_aliases[fold(r.alias)] = seen_aliases.get(fold(r.alias), 0) + 1
+        for r in records:  # shared as the resolver reads names: plugs' and outlets' alike
+            for name in [r.alias] + [str(c.get("alias") or "") for c in r.children]:
+                if name:
+                    seen_aliases[fold(name)] = seen_aliases.get(fold(name), 0) + 1
         for r in records:
             index.count += 1
             index.online += 1 if r.online else 0
@@ -51,11 +55,10 @@ class TargetIndex:
                 state = "bulb, unsupported"
             alias = clean(r.alias, 64)
             where = r.host if r.port == DEFAULT_PORT else f"{r.host}:{r.port}"
+            shared = bool(r.alias) and seen_aliases[fold(r.alias)] > 1
             if r.alias:
-                shared = " (shared alias!)" if seen_aliases[fold(r.alias)] > 1 else ""
-                index.aliases.append(
-                    _cand(r.alias, "alias", f"{r.model}  {where}  {state}{shared}")
-                )
+                meta = f"{r.model}  {where}  {state}"
+                index.aliases.append(_cand(r.alias, "alias", meta, shared, where))
                 index.known.add(fold(r.alias))
             index.hosts.append(_cand(where, "host", f"{alias or '-'}  {r.model}  {state}"))
             index.known.add(where.lower())
@@ -70,9 +73,8 @@ class TargetIndex:
                 name = f"{parent}/{number}"
                 child_alias = clean(str(child.get("alias", "")), 64)
                 child_state = child.get("state") or "?"
-                index.aliases.append(
-                    _cand(name, "outlet", f"outlet {number}: {child_alias}  {child_state}")
-                )
+                meta = f"outlet {number}: {child_alias}  {child_state}"
+                index.aliases.append(_cand(name, "outlet", meta, shared, f"{where}/{number}"))
                 index.known.add(fold(name))
                 if child.get("alias"):
                     index.known.add(fold(str(child["alias"])))
@@ -86,7 +88,10 @@ class TargetIndex:
         return bool(mac) and mac.lower() in self.known
 
 
-def _cand(text: str, kind: str, meta: str) -> Candidate:
+def _cand(text: str, kind: str, meta: str, shared: bool = False, where: str = "") -> Candidate:
+    if shared:  # offered by address: the name would be the resolver's shared error
+        meta = f"{meta}  (shared name: {text})"
+        return Candidate(text, kind, clean(meta, 120), fold(text), where)
     return Candidate(text, kind, clean(meta, 120), fold(text))
 
 

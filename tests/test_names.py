@@ -211,3 +211,37 @@ def test_completion_knows_names_as_the_resolver_reads_them():
     assert resolve(typed, "tele")[0].child_id == "C1"  # type: ignore[arg-type]
     with pytest.raises(TargetError, match="shared"):
         resolve(typed, "buro")  # type: ignore[arg-type]
+
+
+def test_invisible_characters_fold_away():
+    from kshell.names import fold
+
+    for invisible in ("\u200b", "\u00ad", "\u2060", "\u2064", "\ufeff", "\u202e", "\U000e0041"):
+        assert fold(f"Kit{invisible}chen") == fold("KITCHEN") == "kitchen", hex(ord(invisible))
+    assert fold("Büro\u200d") == fold("buro")
+
+
+def test_a_shared_key_is_ambiguous_in_every_spelling():
+    strip = DeviceRecord("127.61.7.2", alias="Media Strip", kind="strip")
+    strip.children = [{"number": 1, "id": "C1", "alias": "Heater", "state": "on"}]
+    cache = DeviceCache(None)
+    for record in (
+        strip,
+        DeviceRecord("127.61.7.3", alias="Space Heater"),
+        DeviceRecord("127.61.7.4", alias="space heater"),
+        DeviceRecord("127.61.7.5", alias="HEATER"),  # an outlet's name too
+        DeviceRecord("127.61.7.6", alias="Lamp"),
+        DeviceRecord("127.61.7.7", alias="Lamp\u200b"),
+    ):
+        cache.merge(record)
+    typed = SimpleNamespace(cache=cache, invocation=Invocation(typed=True))
+    for word in ("Space Heater", "space heater", "space", "Heater", "HEATER", "Lamp", "lam"):
+        with pytest.raises(TargetError, match="is shared by") as caught:
+            resolve(typed, word)  # type: ignore[arg-type]
+        assert "host or MAC, or rename one" in caught.value.message, word
+    with pytest.raises(TargetError, match=r"'Heater' \(Media Strip/1\) at 127\.61\.7\.2"):
+        resolve(typed, "heater")  # type: ignore[arg-type]
+    with pytest.raises(TargetError, match=r"'Lamp\\u200b' at 127\.61\.7\.7"):
+        resolve(typed, "Lamp\u200b")  # type: ignore[arg-type]
+    assert resolve(typed, "Media Strip/1")[0].child_id == "C1"  # type: ignore[arg-type]
+    assert resolve(typed, "127.61.7.4")[0].record.alias == "space heater"  # type: ignore[arg-type,union-attr]

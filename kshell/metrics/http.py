@@ -27,7 +27,7 @@ FIRST_BYTE_TIMEOUT = 2.0  # a scraper sends its request as soon as it connects
 READ_TIMEOUT = 5.0  # for the whole request head
 WRITE_TIMEOUT = 10.0  # for the whole answer
 BACKLOG = 256
-SLOW_AFTER = 1.0  # a connection still sending its head after this is a slow one
+SLOW_AFTER = 0.5  # a connection still sending its head after this is a slow one
 MAX_REFUSING = 16  # 429/503 answers being written at once
 _REASONS = {
     200: "OK",

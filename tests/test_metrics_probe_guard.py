@@ -67,7 +67,9 @@ async def get(
 ) -> tuple[int, bytes]:
     reader, writer = await asyncio.open_connection("127.0.0.1", port, local_addr=(source, 0))
     try:
-        head = f"Host: {host if host is not None else f'127.0.0.1:{port}'}\r\n" if host != "" else ""
+        head = (
+            f"Host: {host if host is not None else f'127.0.0.1:{port}'}\r\n" if host != "" else ""
+        )
         writer.write(f"GET {path} HTTP/1.1\r\n{head}{headers}\r\n".encode())
         await writer.drain()
         data = await asyncio.wait_for(reader.read(), 15)
@@ -278,7 +280,7 @@ def test_slow_clients_do_not_fail_real_scrapes(home):
         async def slowloris(n: int) -> None:
             source = "127.0.0.1" if n % 2 else f"127.0.0.{2 + n % 9}"
             try:
-                reader, writer = await asyncio.open_connection(
+                _reader, writer = await asyncio.open_connection(
                     "127.0.0.1", port, local_addr=(source, 0)
                 )
                 writer.write(b"GET /metrics HTTP/1.1\r\n")

@@ -73,6 +73,19 @@ interval = 1
 # the least time between two real polls of a plug (scrapes within it get the last readings)
 scrape_timeout = 5
 min_interval = 1
+# what /probe?target= may read besides the plugs in the device store: networks in CIDR
+# form, comma separated (e.g. 192.0.2.0/24), on the plugs' port only; such a plug is read
+# over the old XOR protocol only (an unknown encrypted plug never gets your login).
+# Empty: stored plugs only
+probe_networks =
+# look up a probe's host name in DNS (no: only names of stored plugs are accepted)
+resolve_names = no
+# host names the exporter answers to besides the address it serves (localhost too, on
+# loopback), comma separated; any other Host header is refused (DNS rebinding)
+hosts =
+# a file (chmod 600) holding the token every request must bring as
+# "Authorization: Bearer TOKEN" (Prometheus's authorization setting); empty: none
+bearer_token_file =
 
 [firmware]
 # folder of firmware images and their manifest (empty: the default library)
@@ -185,7 +198,8 @@ def holds_secret(parser: configparser.ConfigParser) -> str | None:
         for key, value in parser.items(section):
             if not value.strip():
                 continue
-            if section == "totp" or any(word in key.lower() for word in SECRET_WORDS):
+            named = any(word in key.lower() for word in SECRET_WORDS)
+            if section == "totp" or (named and not key.endswith("_file")):  # a path, no secret
                 return f"[{section}] {key}"
             userinfo, at, _ = value.strip().partition("://")[2].partition("@")
             if at and ":" in userinfo and "/" not in userinfo:  # scheme://user:password@host

@@ -3,6 +3,9 @@
 Plugs fetch firmware over plain HTTP only (with ``https://`` they accept the request and
 then fail), so the image must be served from this machine for the length of the flow:
 
+* a peer that is not a plug being updated (its address is given to ``issue``) is closed at
+  accept, before it can hold a connection: strangers cannot starve the plug's download. Each
+  peer may hold only a few connections at once (a plug fetches one image at a time);
 * each plug gets its own unguessable path (``/<random token>/<image name>``), answered only
   to that plug's own address when it is known: a bystander who sniffed a URL gets 404 and
   is never counted as the plug's download ("the whole image went out" is what the flow
@@ -35,6 +38,8 @@ HEAD_TIMEOUT = 10.0  # seconds a client may take to send its request
 SEND_TIMEOUT = 30.0  # seconds a client may leave a chunk unread before we give up on it
 CHUNK = 64 * 1024
 MAX_CLIENTS = 256
+MAX_PER_PEER = 4  # connections at once from one address
+MAX_LOGGED_STRANGERS = 32  # strangers logged one line each (the first time), then counted
 
 
 class StagingError(KshellError):
@@ -95,6 +100,9 @@ class StagingServer:
         self._servers: list[asyncio.AbstractServer] = []
         self._handlers: set[asyncio.Task[Any]] = set()
         self._writers: set[asyncio.StreamWriter] = set()
+        self._peers: dict[str | None, int] = {}  # connections open per peer address
+        self.strangers = 0  # connections closed at accept: not from a plug being updated
+        self._strangers_seen: set[str | None] = set()
         self.closed = False
 
     # -- lifecycle -------------------------------------------------------------------
@@ -170,12 +178,49 @@ class StagingServer:
 
     # -- HTTP ----------------------------------------------------------------------------
 
+    def _admits(self, peer: str | None) -> bool:
+        """Is this peer a plug being updated? Anyone, while a path was issued for a plug known
+        only by name (not resolved here)."""
+        clients = {owner for _, owner in self._paths.values()}
+        return None in clients or peer in clients
+
+    def _turn_away(self, writer: asyncio.StreamWriter, peer: tuple[Any, ...], why: int) -> None:
+        writer.transport.abort()  # no answer, no buffer, no descriptor kept
+        self.strangers += 1
+        address = _normal(str(peer[0]))
+        if address in self._strangers_seen or len(self._strangers_seen) >= MAX_LOGGED_STRANGERS:
+            return  # logged once per address: a flood must not flood the log too
+        self._strangers_seen.add(address)
+        transfer = Transfer(client=f"{peer[0]}:{peer[1]}", method="-", path="-", status=why)
+        transfer.ended = time.monotonic()
+        self.transfers.append(transfer)
+        if self.on_request is not None:
+            self.on_request(transfer)
+
     async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        peer = writer.get_extra_info("peername") or ("?", 0)
+        address = _normal(str(peer[0]))
+        if not self._admits(address):
+            self._turn_away(writer, peer, 403)  # closed at accept
+            return
+        if self._peers.get(address, 0) >= MAX_PER_PEER:
+            self._turn_away(writer, peer, 429)
+            return
+        self._peers[address] = self._peers.get(address, 0) + 1
+        try:
+            await self._serve_admitted(reader, writer, peer)
+        finally:
+            self._peers[address] -= 1
+            if not self._peers[address]:
+                del self._peers[address]
+
+    async def _serve_admitted(
+        self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, peer: tuple[Any, ...]
+    ) -> None:
         task = asyncio.current_task()
         if task is not None:
             self._handlers.add(task)
         self._writers.add(writer)
-        peer = writer.get_extra_info("peername") or ("?", 0)
         transfer = Transfer(client=f"{peer[0]}:{peer[1]}", method="-", path="-")
         try:
             if self.closed or len(self._writers) > MAX_CLIENTS:

@@ -40,7 +40,9 @@ def sim():
 @pytest.fixture(scope="module")
 def home(sim, tmp_path_factory):
     path = tmp_path_factory.mktemp("exporter") / "home"
-    write_config(path, udp_port=sim.udp_port or 9999, extra="\n[metrics]\nmin_interval = 2\n")
+    write_config(
+        path, udp_port=sim.udp_port or 9999, extra="\n[metrics]\nmin_interval = 2\nhosts = x\n"
+    )
     assert run_shell(path, "-c", "discover").returncode == 0
     return path
 

@@ -12,6 +12,7 @@ import os
 import re
 import subprocess
 import sys
+import urllib.error
 import urllib.request
 
 import pytest
@@ -30,6 +31,7 @@ HTTP = {h: f"{h}:80" for h in (P110, EP40M, SMART_BOGUS, KP115_KLAP)}  # the hos
 NEW = (P110, EP40M, SMART_BOGUS, KP115_KLAP)
 CREDS = {"KSHELL_USERNAME": DEMO_ACCOUNT.username, "KSHELL_PASSWORD": DEMO_ACCOUNT.password}
 HOSTILE_ALIAS = 'Evil "x"\\ }\n{y="1"} \\'
+TOKEN = "scrape-token-7f3a"
 OUTLETS = ("TV", "Soundbar", "Console", "Router", "Desk Lamp", "Charger")
 
 
@@ -59,7 +61,12 @@ def sim():
 @pytest.fixture(scope="module")
 def home(sim, tmp_path_factory):
     path = tmp_path_factory.mktemp("metrics") / "home"
-    write_config(path, udp_port=sim.udp_port or 9999)
+    token = path.parent / "token"  # Prometheus brings it as its authorization setting says
+    token.write_text(TOKEN + "\n")
+    token.chmod(0o600)
+    write_config(
+        path, udp_port=sim.udp_port or 9999, extra=f"\n[metrics]\nbearer_token_file = {token}\n"
+    )
     found = run_shell(path, "--json", "-c", "discover")
     assert found.returncode == 0, found.stderr
     for host in NEW:  # `add` finds out what each plug speaks
@@ -92,16 +99,22 @@ def exporter(home):
 
 
 @pytest.fixture(scope="module")
-def prom(exporter, tmp_path_factory):
+def prom(exporter, home, tmp_path_factory):
     address = exporter.removeprefix("http://")
+    authorization = {"credentials_file": str(home.parent / "token")}  # type Bearer
     server = Prometheus(
         tmp_path_factory.mktemp("prometheus"),
         [
-            {"job_name": "kasa", "static_configs": [{"targets": [address]}]},
+            {
+                "job_name": "kasa",
+                "authorization": authorization,
+                "static_configs": [{"targets": [address]}],
+            },
             {
                 "job_name": "kasa_probe",
                 "metrics_path": "/probe",
                 "params": {"target": ["Kettle"]},
+                "authorization": authorization,
                 "static_configs": [{"targets": [address]}],
             },
         ],
@@ -214,7 +227,13 @@ def test_promtool_accepts_the_page(exporter):
     promtool = binary("promtool")
     assert promtool, "promtool missing (Debian package prometheus): run tests/peers.sh"
     opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
-    page = opener.open(f"{exporter}/metrics", timeout=10).read()
+    asked = urllib.request.Request(
+        f"{exporter}/metrics", headers={"Authorization": f"Bearer {TOKEN}"}
+    )
+    page = opener.open(asked, timeout=10).read()
+    with pytest.raises(urllib.error.HTTPError) as refused:  # without the token: nothing
+        opener.open(f"{exporter}/metrics", timeout=10)
+    assert refused.value.code == 401
     assert b"kasa_up{" in page and b"# HELP kasa_energy_joules_total" in page
     checked = subprocess.run(
         [promtool, "check", "metrics"], check=False, input=page, capture_output=True, timeout=20

@@ -105,7 +105,7 @@ class FirmwareFlow(Stream):
         )
         await server.start()
         for run in runs:
-            run.url = server.issue(run.label, run.address, client=run.target.host)
+            run.url = server.issue(run.label, run.address, client=run.plug_ip or run.target.host)
         yield serving_text(server, self.image, runs)
         if self.options.dry_run:
             for run in runs:

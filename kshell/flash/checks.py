@@ -52,6 +52,7 @@ async def check(ctx: Session, target: Target, image: ChosenImage, options: Stage
             target=label,
         )
     run.forced = problems
+    run.plug_ip = address
     if options.bind:
         run.address, run.route = options.bind, "--bind"
     else:

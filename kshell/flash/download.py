@@ -44,7 +44,10 @@ def serving_text(server: StagingServer, image: ChosenImage, runs: list[PlugRun])
 def request_text(transfer: Transfer) -> Text:
     """One request the server answered, as the operator sees it."""
     who = transfer.plug or "not a plug's path"
-    if transfer.status == 200:
+    if transfer.method == "-" and transfer.status in (403, 429):
+        why = "not a plug being updated" if transfer.status == 403 else "too many connections"
+        line = f"server: closed a connection from {transfer.client} at accept ({why})"
+    elif transfer.status == 200:
         amount = f"{size(transfer.bytes_sent)} of {size(transfer.size)}"
         how = "complete" if transfer.complete else "incomplete"
         line = f"server: {transfer.method} from {transfer.client} ({who}): 200, {amount} ({how})"

@@ -56,7 +56,8 @@ class PlugRun:
     model: str = ""
     hw_ver: str = ""
     old: str = ""
-    address: str = ""
+    address: str = ""  # the local address the image is served from
+    plug_ip: str = ""  # the plug's own address: the only peer the staging server lets in
     route: str = ""
     url: str = ""
     flash_time: int = 0

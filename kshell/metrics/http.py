@@ -1,29 +1,44 @@
 """A small HTTP/1.1 server for scrapers, bounded against whoever connects.
 
 One request per connection (``Connection: close``); GET and HEAD only; the request head
-is limited in size and must arrive within a deadline; a client that does not read its
-answer is dropped after a deadline too; only so many connections at once (the others are
-closed at once). What a client sends never reaches a log raw.
+is limited in size, its first byte must come soon and the whole head within a deadline; a
+client that does not read its answer is dropped after a deadline too. Connections are
+accepted one at a time, only while there is room (the rest wait in the kernel's queue, not
+in our descriptors): at most so many at once, and so many per client address. A client at
+its cap, or a full server, loses its oldest connection still sending its head (a slow
+client's, never a request being answered); when none is, the newcomer is answered 429/503
+at once. What a client sends never reaches a log raw.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Awaitable, Callable
+import socket
+import time
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
 from urllib.parse import parse_qs, unquote, urlsplit
 
 MAX_HEAD = 8192  # request line and headers together
 MAX_CLIENTS = 64
+MAX_PER_CLIENT = 8  # connections at once from one address
+FIRST_BYTE_TIMEOUT = 2.0  # a scraper sends its request as soon as it connects
 READ_TIMEOUT = 5.0  # for the whole request head
 WRITE_TIMEOUT = 10.0  # for the whole answer
+BACKLOG = 256
+SLOW_AFTER = 0.5  # a connection still sending its head after this is a slow one
+MAX_REFUSING = 16  # 429/503 answers being written at once
 _REASONS = {
     200: "OK",
     400: "Bad Request",
+    401: "Unauthorized",
+    403: "Forbidden",
     404: "Not Found",
     405: "Method Not Allowed",
     408: "Request Timeout",
+    421: "Misdirected Request",
+    429: "Too Many Requests",
     431: "Request Header Fields Too Large",
     503: "Service Unavailable",
 }
@@ -52,65 +67,163 @@ def text(status: int, message: str) -> Response:
 Handler = Callable[[Request], Awaitable[Response]]
 
 
+@dataclass
+class _Client:
+    address: str
+    since: float
+    task: asyncio.Task[None]
+    reading_head: bool = True
+
+
 class HttpServer:
     def __init__(
         self,
         handler: Handler,
         *,
         read_timeout: float = READ_TIMEOUT,
+        first_byte_timeout: float = FIRST_BYTE_TIMEOUT,
         write_timeout: float = WRITE_TIMEOUT,
         max_clients: int = MAX_CLIENTS,
+        max_per_client: int = MAX_PER_CLIENT,
     ) -> None:
         self.handler = handler
         self.read_timeout = read_timeout
+        self.first_byte_timeout = first_byte_timeout
         self.write_timeout = write_timeout
         self.max_clients = max_clients
+        self.max_per_client = max_per_client
         self.requests = 0
-        self._clients: set[asyncio.Task[None]] = set()
-        self._server: asyncio.Server | None = None
+        self.turned_away = 0  # connections answered 429/503 or dropped to make room
+        self._clients: dict[asyncio.Task[None], _Client] = {}
+        self._listener: socket.socket | None = None
+        self._accepting: asyncio.Task[None] | None = None
+        self._refusing: set[asyncio.Task[None]] = set()
+        self._freed = asyncio.Event()
 
     async def start(self, host: str, port: int) -> tuple[str, int]:
         """Listen; returns the bound address (port 0 picks a free one)."""
-        self._server = await asyncio.start_server(self._accept, host, port, limit=MAX_HEAD)
-        bound = self._server.sockets[0].getsockname()
+        family = socket.AF_INET6 if ":" in host else socket.AF_INET
+        listener = socket.create_server((host, port), family=family, backlog=BACKLOG)
+        listener.setblocking(False)
+        self._listener = listener
+        self._accepting = asyncio.create_task(self._accept_loop(), name="kshell-metrics-accept")
+        bound = listener.getsockname()
         return bound[0], bound[1]
 
     async def close(self) -> None:
-        if self._server is not None:
-            self._server.close()
-            self._server = None
-        for task in list(self._clients):
+        if self._accepting is not None:
+            self._accepting.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._accepting
+            self._accepting = None
+        if self._listener is not None:
+            self._listener.close()
+            self._listener = None
+        tasks = [*self._clients, *self._refusing]
+        for task in tasks:
             task.cancel()
-        if self._clients:
-            await asyncio.gather(*self._clients, return_exceptions=True)
+        if tasks:
+            await asyncio.gather(*tasks, return_exceptions=True)
 
-    async def _accept(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    # -- accepting, bounded ----------------------------------------------------------------
+    async def _accept_loop(self) -> None:
+        loop = asyncio.get_running_loop()
+        assert self._listener is not None
+        while True:
+            while self._full():  # wait in the kernel's queue: no descriptor of ours
+                self._freed.clear()
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._freed.wait(), SLOW_AFTER / 2)
+            try:
+                sock, peer = await loop.sock_accept(self._listener)
+            except OSError:  # out of descriptors, a reset before accept: try again shortly
+                await asyncio.sleep(0.05)
+                continue
+            sock.setblocking(False)
+            address = str(peer[0])
+            refusal = self._make_room(address)
+            task = asyncio.create_task(self._connection(sock, refusal))
+            if refusal is None:
+                self._clients[task] = _Client(address, time.monotonic(), task)
+            else:
+                self.turned_away += 1
+                self._refusing.add(task)
+            await asyncio.sleep(0)  # the connection task starts before the next accept
+
+    def _full(self) -> bool:
+        if len(self._refusing) >= MAX_REFUSING:
+            return True
+        return len(self._clients) >= self.max_clients and not self._slow(self._clients.values())
+
+    @staticmethod
+    def _slow(clients: Iterable[_Client]) -> list[_Client]:
+        """Connections still sending their head long after a scraper would have sent it."""
+        now = time.monotonic()
+        return [c for c in clients if c.reading_head and now - c.since >= SLOW_AFTER]
+
+    def _make_room(self, address: str) -> Response | None:
+        """Room for one more connection from ``address``, a slow client's connection dropped
+        if need be; else the answer to give the newcomer."""
+        mine = [c for c in self._clients.values() if c.address == address]
+        if len(mine) >= self.max_per_client and not self._drop_oldest(mine):
+            return text(429, "too many connections from your address")
+        if len(self._clients) >= self.max_clients and not self._drop_oldest(
+            list(self._clients.values())
+        ):
+            return text(503, "busy: try again at the next interval")
+        return None
+
+    def _drop_oldest(self, clients: list[_Client]) -> bool:
+        slow = self._slow(clients)
+        if not slow:
+            return False
+        oldest = min(slow, key=lambda c: c.since)
+        del self._clients[oldest.task]
+        self.turned_away += 1
+        oldest.task.cancel()
+        return True
+
+    async def _connection(self, sock: socket.socket, refusal: Response | None) -> None:
         task = asyncio.current_task()
-        if len(self._clients) >= self.max_clients:
-            writer.close()  # too many at once: the scraper tries again next interval
-            return
-        assert task is not None
-        self._clients.add(task)
+        writer: asyncio.StreamWriter | None = None
         try:
-            response, head_only = await self._answer(reader)
+            reader, writer = await asyncio.open_connection(sock=sock, limit=MAX_HEAD)
+            if refusal is not None:
+                await asyncio.wait_for(self._send(writer, refusal, False), 1.0)
+                return
+            response, head_only = await self._answer(reader, task)
             await asyncio.wait_for(self._send(writer, response, head_only), self.write_timeout)
-        except (TimeoutError, ConnectionError):
+        except (TimeoutError, ConnectionError, OSError):
             pass  # a client that does not read (or left): drop it
         finally:
-            self._clients.discard(task)
-            writer.close()
-            with contextlib.suppress(Exception):
-                await asyncio.wait_for(writer.wait_closed(), 1.0)
+            if task is not None:
+                self._clients.pop(task, None)
+                self._refusing.discard(task)
+                self._freed.set()
+            if writer is not None:
+                writer.close()
+                with contextlib.suppress(Exception):
+                    await asyncio.wait_for(writer.wait_closed(), 1.0)
+            else:
+                sock.close()
 
-    async def _answer(self, reader: asyncio.StreamReader) -> tuple[Response, bool]:
+    async def _answer(
+        self, reader: asyncio.StreamReader, task: asyncio.Task[None] | None
+    ) -> tuple[Response, bool]:
+        started = time.monotonic()
         try:
-            head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), self.read_timeout)
+            first = await asyncio.wait_for(reader.readexactly(1), self.first_byte_timeout)
+            left = max(0.0, self.read_timeout - (time.monotonic() - started))
+            head = first + await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), left)
         except TimeoutError:
             return text(408, "request head not received in time"), False
         except asyncio.LimitOverrunError:
             return text(431, "request head too large"), False
         except asyncio.IncompleteReadError:
             raise ConnectionError("client left") from None
+        client = self._clients.get(task) if task is not None else None
+        if client is not None:
+            client.reading_head = False  # a request being answered is never dropped for room
         request = parse_head(head)
         if request is None:
             return text(400, "bad request"), False

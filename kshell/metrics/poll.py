@@ -1,17 +1,19 @@
 """Polling plugs at scrape time: concurrently, under one deadline, never faster than asked.
 
-Each plug has at most one poll in flight (real plugs stall when polled harder). A scrape
-waits for every plug's poll until its deadline and then answers with what it has: a plug
-still being read counts as not answering this time, and its poll goes on (bounded by the
-request timeout) so the next scrape may find it done. A plug read less than
-``min_interval`` seconds ago is not asked again: repeated scrapes get its last reading.
+Each plug has at most one poll in flight (real plugs stall when polled harder), and the
+whole exporter at most ``max_polls`` (each holds a connection). A scrape waits for every
+plug's poll until its deadline and then answers with what it has: a plug still being read
+counts as not answering this time, and its poll is cancelled unless another request still
+waits for it: no poll outlives the requests that asked for it, so requests cannot pile up
+connections. A plug read less than ``min_interval`` seconds ago is not asked again: repeated
+scrapes get its last reading.
 """
 
 from __future__ import annotations
 
 import asyncio
 import time
-from collections import OrderedDict
+from collections import Counter, OrderedDict
 from dataclasses import dataclass
 
 from kshell.errors import KshellError
@@ -20,6 +22,7 @@ from kshell.metrics.read import PlugReading, read_plug
 from kshell.session import Session
 from kshell.targets import Target
 
+MAX_POLLS = 32  # polls in flight across the exporter
 MAX_REMEMBERED = 4096  # last readings kept (probes may name plugs the store does not know)
 
 
@@ -41,23 +44,32 @@ class PlugResult:
 class Poller:
     """The plugs' last readings and the polls in flight, for one exporter."""
 
-    def __init__(self, ctx: Session, *, min_interval: float) -> None:
+    def __init__(self, ctx: Session, *, min_interval: float, max_polls: int = MAX_POLLS) -> None:
         self.ctx = ctx
         self.min_interval = min_interval
         self.polls = 0  # real polls started, for `metrics status`
+        self.reading = 0  # polls holding a slot now (at most max_polls)
+        self._slots = asyncio.Semaphore(max_polls)
         self._last: OrderedDict[tuple[str, int], PlugResult] = OrderedDict()
         self._inflight: dict[tuple[str, int], asyncio.Task[PlugResult]] = {}
+        self._waiting: Counter[tuple[str, int]] = Counter()  # requests waiting per poll
 
     async def scrape(self, targets: list[Target], deadline: float) -> list[PlugResult]:
         """Every target's result within ``deadline`` seconds, in the targets' order."""
         started = time.monotonic()
         futures = [self._poll_for(t) for t in targets]
-        pending = {f for f in futures if not f.done()}
-        if pending:
-            await asyncio.wait(pending, timeout=max(0.0, deadline - (time.monotonic() - started)))
+        joined = [(t.host, t.port) for t, f in zip(targets, futures, strict=True) if not f.done()]
+        self._waiting.update(joined)
+        try:
+            pending = {f for f in futures if not f.done()}
+            if pending:
+                left = max(0.0, deadline - (time.monotonic() - started))
+                await asyncio.wait(pending, timeout=left)
+        finally:
+            self._let_go(joined)
         out = []
         for target, future in zip(targets, futures, strict=True):
-            if future.done():
+            if future.done() and not future.cancelled():
                 out.append(future.result())
             else:
                 out.append(
@@ -70,6 +82,17 @@ class Poller:
                     )
                 )
         return out
+
+    def _let_go(self, keys: list[tuple[str, int]]) -> None:
+        """This request no longer waits: a poll nobody waits for is cancelled."""
+        self._waiting.subtract(keys)
+        for key in set(keys):
+            if self._waiting[key] > 0:
+                continue
+            del self._waiting[key]
+            task = self._inflight.pop(key, None)
+            if task is not None and not task.done():
+                task.cancel()
 
     def _poll_for(self, target: Target) -> asyncio.Future[PlugResult]:
         key = (target.host, target.port)
@@ -88,18 +111,26 @@ class Poller:
 
     async def _poll(self, target: Target) -> PlugResult:
         key = (target.host, target.port)
-        started = time.monotonic()
         reading: PlugReading | None = None
         error = ""
         try:
-            # every request has the session's deadline; a strip asks several: bound the lot
-            reading = await asyncio.wait_for(read_plug(self.ctx, target), 3 * self.ctx.timeout)
-        except TimeoutError:
-            error = "no answer"
-        except KshellError as exc:
-            error = clean(exc.message, 200)
+            async with self._slots:
+                started = time.monotonic()
+                self.reading += 1
+                try:
+                    # every request has the session's deadline; a strip asks several
+                    reading = await asyncio.wait_for(
+                        read_plug(self.ctx, target), 3 * self.ctx.timeout
+                    )
+                except TimeoutError:
+                    error = "no answer"
+                except KshellError as exc:
+                    error = clean(exc.message, 200)
+                finally:
+                    self.reading -= 1
         finally:
-            self._inflight.pop(key, None)
+            if self._inflight.get(key) is asyncio.current_task():
+                self._inflight.pop(key)
         now = time.monotonic()
         result = PlugResult(target, reading, error, now - started, now)
         self._last[key] = result

@@ -8,12 +8,16 @@ reads the same way: ``Device.update`` and the ``meter`` capability.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from kshell import emeter
 from kshell.cache import normalise_mac
 from kshell.escape import clean
 from kshell.session import Session
 from kshell.targets import Target
+
+if TYPE_CHECKING:
+    from kshell.device.device import Device
 
 LABEL_LIMIT = 120  # an alias as a label value: one line, bounded
 
@@ -50,12 +54,25 @@ async def read_plug(ctx: Session, target: Target) -> PlugReading:
     """Read the plug's state and every meter it has (each outlet of a strip), in turn.
 
     Through the device layer's capability modules, the same for every protocol family;
-    raises KshellError when the plug does not answer.
+    raises KshellError when the plug does not answer. A target the store does not hold (a
+    probe into ``[metrics] probe_networks``) is read over XOR only, on a device of its own
+    closed afterwards: never a handshake, never the owner's login, whatever it announces.
     """
+    if target.record is None:
+        from kshell.device.pool import XOR, make_device
+
+        device = make_device(target.host, target.port, XOR, ctx.timeout, lambda: None)
+        try:
+            return await _read(device, target)
+        finally:
+            device.close()
     from kshell.targets import learn_link
 
     await learn_link(ctx, target)  # a plug on the HTTP port: its announcement, once a session
-    device = target.device(ctx)
+    return await _read(target.device(ctx), target)
+
+
+async def _read(device: Device, target: Target) -> PlugReading:
     info = await device.update()
     rating = emeter.rating_for(info.model)
 

@@ -2,7 +2,10 @@
 
 Started by ``kshell --serve-metrics [ADDR:]PORT`` (headless, beside ``--listen`` or alone)
 or ``metrics on`` at the prompt. Each server owns its registry, collector and poller;
-nothing is global.
+nothing is global. Every request must name this exporter in its Host header (and carry the
+bearer token when one is configured, see kshell.metrics.guard); a probe names a plug the
+device store holds, or an address in ``[metrics] probe_networks``, and nothing else: an
+unknown target is refused before any connection is made.
 """
 
 from __future__ import annotations
@@ -10,17 +13,21 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import signal
+import socket
 import time
 from typing import Any
 
 from prometheus_client.exposition import CONTENT_TYPE_PLAIN_0_0_4, generate_latest
 
+from kshell.device.transports.xor import DEFAULT_PORT
 from kshell.errors import KshellError, UsageError
 from kshell.escape import clean
 from kshell.invocation import Invocation
 from kshell.metrics.collector import PlugCollector, new_registry
+from kshell.metrics.guard import Guard
 from kshell.metrics.http import HttpServer, Request, Response, text
 from kshell.metrics.poll import Poller
+from kshell.names import ip_literal
 from kshell.session import Session
 from kshell.targets import Target, resolve
 
@@ -42,6 +49,10 @@ def parse_listen(text_: str) -> tuple[str, int]:
     return host, int(port_text)
 
 
+class NotStored(KshellError):
+    """A probe target that is neither a stored plug nor in the probe networks."""
+
+
 class MetricsServer:
     def __init__(
         self,
@@ -49,8 +60,10 @@ class MetricsServer:
         *,
         scrape_timeout: float = DEFAULT_SCRAPE_TIMEOUT,
         min_interval: float = DEFAULT_MIN_INTERVAL,
+        guard: Guard | None = None,
     ) -> None:
         self.ctx = ctx
+        self.guard = guard or Guard()
         self.scrape_timeout = scrape_timeout
         self.poller = Poller(ctx, min_interval=min_interval)
         self.collector = PlugCollector()
@@ -96,6 +109,9 @@ class MetricsServer:
     # -- HTTP ------------------------------------------------------------------------------
     async def handle(self, request: Request) -> Response:
         started = time.monotonic()
+        refusal = self.refusal(request)
+        if refusal is not None:
+            return refusal
         if request.path == "/metrics":
             return await self.page(self.known_plugs(), self.deadline(request), started, whole=True)
         if request.path == "/probe":
@@ -103,13 +119,30 @@ class MetricsServer:
             if len(words) != 1 or not words[0] or len(words[0]) > MAX_TARGET:
                 return text(400, "probe: give one target=ALIAS, HOST or HOST:PORT")
             try:
-                targets = self.probe_targets(words[0])
+                targets = await self.probe_targets(words[0])
+            except NotStored as exc:
+                return text(404, f"probe: {clean(exc.message, 200)}")
             except KshellError as exc:
                 return text(400, f"probe: {clean(exc.message, 200)}")
             return await self.page(targets, self.deadline(request), started, whole=False)
         if request.path == "/":
             return text(200, "kshell exporter: /metrics (every plug), /probe?target=PLUG (one)")
         return text(404, "not found: /metrics or /probe?target=PLUG")
+
+    def refusal(self, request: Request) -> Response | None:
+        """The answer to a request that did not name this exporter or lacks the token."""
+        assert self.address is not None
+        host = request.headers.get("host")
+        if not host:
+            return text(400, "a Host header is required")
+        if not self.guard.host_ok(host, self.address):
+            # a name nobody listed: a web page's request after DNS rebinding, or a typo
+            return text(421, "wrong Host: list the name in [metrics] hosts to allow it")
+        if not self.guard.token_ok(request.headers.get("authorization")):
+            return Response(
+                401, b"a bearer token is required\n", headers={"WWW-Authenticate": "Bearer"}
+            )
+        return None
 
     def deadline(self, request: Request) -> float:
         """The scrape timeout, shortened to what the scraper says it will wait (its header)."""
@@ -126,7 +159,9 @@ class MetricsServer:
         self.poller.forget_except({(t.host, t.port) for t in targets})
         return targets
 
-    def probe_targets(self, word: str) -> list[Target]:
+    async def probe_targets(self, word: str) -> list[Target]:
+        """The stored plug ``word`` names (alias, host[:port], MAC), or an address in the
+        probe networks; NotStored for anything else, before any connection is made."""
         if word.lower() == "all":
             raise UsageError("name one plug; /metrics has them all")
         # a scraper's word names a plug exactly (no unique prefixes: a later alias must not
@@ -136,8 +171,44 @@ class MetricsServer:
             targets = resolve(self.ctx, word)
         finally:
             self.ctx.invocation = typed
-        plugs = {(t.host, t.port): t for t in targets}  # an outlet probes its whole strip
-        return [Target(t.host, t.port, t.record) for t in plugs.values()]
+        if all(t.record is not None for t in targets):
+            plugs = {(t.host, t.port): t for t in targets}  # an outlet probes its whole strip
+            return [Target(t.host, t.port, t.record) for t in plugs.values()]
+        [target] = targets  # only an address the store does not hold lacks a record
+        host = target.host
+        if ip_literal(host) is None:
+            if not self.guard.resolve_names:
+                raise NotStored(
+                    f"'{word}' is not a stored plug (host names are not resolved: "
+                    "[metrics] resolve_names = yes)"
+                )
+            host = await self._lookup(host)
+            record = self.ctx.cache.by_address(host, target.port)
+            if record is not None:
+                return [Target(host, target.port, record)]
+        if self.guard.allows(host) and target.port in self._plug_ports() and not self._own(host):
+            return [Target(host, target.port, None)]  # read over XOR only (read.py)
+        raise NotStored(
+            f"'{word}' is not a stored plug (add it, or list its network in "
+            "[metrics] probe_networks)"
+        )
+
+    def _plug_ports(self) -> set[int]:
+        from kshell.config import get_float
+
+        return {DEFAULT_PORT, int(get_float(self.ctx.config, "discovery", "tcp_port", 9999))}
+
+    def _own(self, host: str) -> bool:
+        return self.address is not None and host == self.address[0]
+
+    async def _lookup(self, name: str) -> str:
+        loop = asyncio.get_running_loop()
+        try:
+            async with asyncio.timeout(min(2.0, self.scrape_timeout)):
+                infos = await loop.getaddrinfo(name, None, type=socket.SOCK_STREAM)
+        except (OSError, TimeoutError):
+            raise NotStored(f"'{name}' does not resolve") from None
+        return str(infos[0][4][0])
 
     async def page(
         self, targets: list[Target], deadline: float, started: float, *, whole: bool
@@ -194,7 +265,12 @@ async def start_server(ctx: Session, listen: str, scrape_timeout: float | None) 
     if not 0 < timeout <= 300:
         raise UsageError("metrics: the scrape timeout must be 0-300 seconds")
     min_interval = get_float(ctx.config, "metrics", "min_interval", DEFAULT_MIN_INTERVAL)
-    server = MetricsServer(ctx, scrape_timeout=timeout, min_interval=max(0.0, min_interval))
+    server = MetricsServer(
+        ctx,
+        scrape_timeout=timeout,
+        min_interval=max(0.0, min_interval),
+        guard=Guard.from_config(ctx.config),
+    )
     await server.start(host, port)
     ctx.metrics = server
     return server

@@ -158,6 +158,11 @@ def load_config(path: Path, *, write_default: bool = True) -> configparser.Confi
     parser.optionxform = str  # type: ignore[assignment, method-assign]  # keep sender addresses as written
     parser.read_string(DEFAULT_CONFIG)
     if path.exists():
+        from kshell.home import check_trusted
+
+        check_trusted(
+            path, "config", f"use a config of your own, or chown it to you and chmod 600 {path}"
+        )
         try:
             parser.read(path, encoding="utf-8")
         except (configparser.Error, UnicodeDecodeError) as exc:
@@ -167,8 +172,8 @@ def load_config(path: Path, *, write_default: bool = True) -> configparser.Confi
         check_private_config(path, parser)
     elif write_default:
         try:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
             with os.fdopen(fd, "w", encoding="utf-8") as handle:
                 handle.write(DEFAULT_CONFIG)
         except OSError:

@@ -111,9 +111,8 @@ def _range_message(number: int, size: int) -> str:
 def store_for(session: Session) -> HistoryStore:
     """The session's store (one per Session, so the prompt and the commands share it)."""
     if session.history is None:
-        try:
-            limit = session.config.getint("shell", "history_size", fallback=10000)
-        except ValueError:
-            limit = 10000
+        from kshell.config import integer
+
+        limit = integer(session.config, "shell", "history_size", 10000)
         session.history = HistoryStore(session.paths.history, limit)
     return session.history

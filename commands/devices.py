@@ -103,9 +103,10 @@ async def discover(ctx: Session, args: Any) -> Result:
 
     from kshell import discovery
     from kshell import discovery_current as current
+    from kshell.config import port as config_port
 
     port = args.port or ctx.discovery_port
-    tcp_port = args.tcp_port or ctx.config.getint("discovery", "tcp_port", fallback=9999)
+    tcp_port = args.tcp_port or config_port(ctx.config, "discovery", "tcp_port", 9999)
     timeout = args.timeout if args.timeout is not None else ctx.discovery_timeout
     if timeout <= 0 or timeout > 120:
         raise UsageError("discover: --timeout must be between 0 and 120 seconds")

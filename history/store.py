@@ -8,13 +8,13 @@ file, so ``replay 12`` means the same line in every session until the file is tr
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from kshell.errors import UsageError
+from kshell.home import open_append, write_private
 
 if TYPE_CHECKING:
     from kshell.session import Session
@@ -46,8 +46,8 @@ class HistoryStore:
         entry = Entry(len(entries) + 1, when, line)
         block = f"\n# {when}\n" + "".join(f"+{part}\n" for part in line.split("\n"))
         try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            with self.path.open("a", encoding="utf-8") as handle:
+            self.path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+            with open(open_append(self.path), "a", encoding="utf-8") as handle:
                 handle.write(block)
         except OSError:
             pass  # a read-only home keeps the session's history in memory only
@@ -97,9 +97,7 @@ class HistoryStore:
             f"\n# {e.when}\n" + "".join(f"+{p}\n" for p in e.line.split("\n")) for e in kept
         )
         try:
-            tmp = self.path.with_name(self.path.name + ".tmp")
-            tmp.write_text(body, encoding="utf-8")
-            os.replace(tmp, self.path)
+            write_private(self.path, body, sync=False)
         except OSError:
             pass
 
@@ -113,9 +111,8 @@ def _range_message(number: int, size: int) -> str:
 def store_for(session: Session) -> HistoryStore:
     """The session's store (one per Session, so the prompt and the commands share it)."""
     if session.history is None:
-        try:
-            limit = session.config.getint("shell", "history_size", fallback=10000)
-        except ValueError:
-            limit = 10000
+        from kshell.config import integer
+
+        limit = integer(session.config, "shell", "history_size", 10000)
         session.history = HistoryStore(session.paths.history, limit)
     return session.history

@@ -7,6 +7,7 @@ from pathlib import Path
 
 from kshell.cache import DeviceCache
 from kshell.config import get_float, get_list, load_config, resolve_paths
+from kshell.home import prepare_home
 from kshell.invocation import Invocation
 from kshell.registry import build_registry
 from kshell.session import DiscoverySettings, Session
@@ -14,7 +15,7 @@ from kshell.session import DiscoverySettings, Session
 
 def build_session(args: argparse.Namespace) -> Session:
     paths = resolve_paths(getattr(args, "home", None), getattr(args, "config", None))
-    paths.data.mkdir(parents=True, exist_ok=True)
+    prepare_home(paths.data)  # refused when not safely ours, before anything in it is read
     config = load_config(paths.config_file)
     folders = [Path(p).expanduser() for p in get_list(config, "shell", "command_folders")]
     folders += [Path(p).expanduser() for p in getattr(args, "commands", []) or []]

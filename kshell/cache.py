@@ -26,6 +26,7 @@ from typing import Any
 
 from kshell.device_record import HOW, DeviceRecord, Observation, normalise_mac
 from kshell.errors import KshellError
+from kshell.home import make_private
 
 __all__ = ["HOW", "DeviceCache", "DeviceRecord", "Observation", "StoreError", "normalise_mac"]
 
@@ -126,6 +127,8 @@ class DeviceCache:
             )
             db.row_factory = sqlite3.Row
             if path is not None:
+                # before WAL mode: SQLite gives its -wal and -shm files the database's mode
+                make_private(path, *(path.with_name(path.name + end) for end in ("-wal", "-shm")))
                 db.execute("PRAGMA journal_mode=WAL")
                 db.execute("PRAGMA synchronous=NORMAL")
             self._migrate(db, path)

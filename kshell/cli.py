@@ -100,6 +100,9 @@ def run() -> int:
     cost a one-shot command a fifth of its time). Only a whole process may set this: a caller
     of ``main`` (a test) keeps its collector as it is."""
     gc.disable()
+    # what kshell writes (the store and its -wal/-shm, journal, audit log, mail, history,
+    # secrets) is the user's alone, whatever the login's umask: as ssh-keygen and gpg do
+    os.umask(0o077)
     try:
         return main()
     finally:

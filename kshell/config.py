@@ -9,6 +9,7 @@ are laid over the packaged defaults, so every key always has a value.
 from __future__ import annotations
 
 import configparser
+import math
 import os
 from pathlib import Path
 from typing import NamedTuple
@@ -167,10 +168,14 @@ def resolve_paths(home: str | None, config: str | None) -> Paths:
 def load_config(path: Path, *, write_default: bool = True) -> configparser.ConfigParser:
     """Defaults, overlaid with the user's file; the commented default written on first run
     (readable by its owner only: it is where passwords and secrets go)."""
-    parser = configparser.ConfigParser(interpolation=None)
-    parser.optionxform = str  # type: ignore[assignment, method-assign]  # keep sender addresses as written
+    parser = Config(path)
     parser.read_string(DEFAULT_CONFIG)
     if path.exists():
+        from kshell.home import check_trusted
+
+        check_trusted(
+            path, "config", f"use a config of your own, or chown it to you and chmod 600 {path}"
+        )
         try:
             parser.read(path, encoding="utf-8")
         except (configparser.Error, UnicodeDecodeError) as exc:
@@ -180,8 +185,8 @@ def load_config(path: Path, *, write_default: bool = True) -> configparser.Confi
         check_private_config(path, parser)
     elif write_default:
         try:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
             with os.fdopen(fd, "w", encoding="utf-8") as handle:
                 handle.write(DEFAULT_CONFIG)
         except OSError:
@@ -222,11 +227,122 @@ def check_private_config(path: Path, parser: configparser.ConfigParser) -> None:
         )
 
 
-def get_float(parser: configparser.ConfigParser, section: str, key: str, default: float) -> float:
+class Bounds(NamedTuple):
+    """What a numeric key may hold: finite, within ``low``-``high`` (``low`` itself refused
+    when ``above``: a timeout of 0 waits for nothing); a whole number when ``whole``."""
+
+    low: float
+    high: float
+    above: bool = False
+    whole: bool = False
+
+    def describe(self) -> str:
+        kind = "a whole number" if self.whole else "a number"
+        low = f"{self.low:g}"
+        return f"{kind} {'above ' + low + ', up to' if self.above else 'from ' + low + ' to'} {self.high:g}"
+
+    def admits(self, value: float) -> bool:
+        if not math.isfinite(value):
+            return False  # nan compares false with everything: it would pass any range check
+        return (value > self.low if self.above else value >= self.low) and value <= self.high
+
+
+PORT = Bounds(1, 65535, whole=True)
+SOME = Bounds(0, 1e9, above=True)  # a key not listed below: finite and positive
+# Every numeric key, with what it may hold (seconds unless named otherwise).
+NUMBERS: dict[tuple[str, str], Bounds] = {
+    ("shell", "timeout"): Bounds(0, 600, above=True),
+    ("shell", "history_size"): Bounds(1, 1_000_000, whole=True),
+    ("discovery", "port"): PORT,
+    ("discovery", "tcp_port"): PORT,
+    ("discovery", "tdp_port"): PORT,
+    ("discovery", "timeout"): Bounds(0, 120, above=True),
+    ("emeter", "interval"): Bounds(0, 86_400),
+    ("metrics", "scrape_timeout"): Bounds(0, 300, above=True),
+    ("metrics", "min_interval"): Bounds(0, 86_400),
+    ("firmware", "poll_interval"): Bounds(0.05, 60),
+    ("firmware", "stall_timeout"): Bounds(0, 86_400, above=True),
+    ("firmware", "download_timeout"): Bounds(0, 86_400, above=True),
+    ("firmware", "reboot_grace"): Bounds(0, 3600),
+    ("remote", "unproven_per_hour"): Bounds(1, 1_000_000, whole=True),
+    ("remote", "max_commands"): Bounds(1, 1000, whole=True),
+    ("remote", "max_message_bytes"): Bounds(1024, 100 * 2**20, whole=True),
+    ("remote", "smtp_connections"): Bounds(1, 1024, whole=True),
+    ("remote", "max_age_minutes"): Bounds(0.1, 7 * 24 * 60),  # a week at most: never off
+    ("remote", "rate_per_hour"): Bounds(1, 1_000_000, whole=True),
+}
+
+
+class Config(configparser.ConfigParser):
+    """The config, knowing the file it was read from, so that an error can name it."""
+
+    def __init__(self, source: Path | None = None) -> None:
+        super().__init__(interpolation=None)
+        self.source = source
+
+    def optionxform(self, optionstr: str) -> str:
+        return optionstr  # keep sender addresses as written
+
+
+def _where(parser: configparser.ConfigParser, section: str, key: str) -> str:
+    source = parser.source if isinstance(parser, Config) else None
+    return f"{source or CONFIG_NAME} [{section}] {key}"
+
+
+def _raw(parser: configparser.ConfigParser, section: str, key: str, default: object) -> str:
+    return parser.get(section, key, fallback=str(default)).strip() or str(default)
+
+
+def number(
+    parser: configparser.ConfigParser,
+    section: str,
+    key: str,
+    default: float,
+    bounds: Bounds | None = None,
+) -> float:
+    """The one checked reader of a numeric key: its value, or a UsageError naming the file,
+    section and key (a value out of range is refused, never clamped or defaulted)."""
+    bounds = bounds or NUMBERS.get((section, key), SOME)
+    text = _raw(parser, section, key, default)
     try:
-        return parser.getfloat(section, key, fallback=default)
+        value = float(int(text)) if bounds.whole else float(text)
     except ValueError:
-        return default
+        value = math.nan
+    if not bounds.admits(value):
+        from kshell.errors import UsageError
+
+        what = "a port (1-65535)" if bounds is PORT else bounds.describe()
+        raise UsageError(f"{_where(parser, section, key)}: '{text[:40]}' is not {what}")
+    return value
+
+
+def integer(
+    parser: configparser.ConfigParser,
+    section: str,
+    key: str,
+    default: int,
+    bounds: Bounds | None = None,
+) -> int:
+    return int(number(parser, section, key, default, bounds))
+
+
+def port(parser: configparser.ConfigParser, section: str, key: str, default: int) -> int:
+    return int(number(parser, section, key, default, PORT))
+
+
+def flag(parser: configparser.ConfigParser, section: str, key: str, default: bool) -> bool:
+    """A yes/no key (yes, no, on, off, true, false, 1, 0); anything else is refused."""
+    text = _raw(parser, section, key, "yes" if default else "no").lower()
+    if text not in parser.BOOLEAN_STATES:
+        from kshell.errors import UsageError
+
+        raise UsageError(f"{_where(parser, section, key)}: '{text[:40]}' is not yes or no")
+    return parser.BOOLEAN_STATES[text]
+
+
+def get_float(parser: configparser.ConfigParser, section: str, key: str, default: float) -> float:
+    """The name callers already use: the checked reader."""
+    return number(parser, section, key, default)
 
 
 def get_list(parser: configparser.ConfigParser, section: str, key: str) -> list[str]:

@@ -90,14 +90,16 @@ def _read(path: Path, section: str, label: str) -> Credentials | None:
 
 
 def save(ctx: Session, creds: Credentials) -> Path:
-    """Write the credentials to their own 0600 file (created so: never readable by others)."""
+    """Write the credentials to their own 0600 file (created so: never readable by others;
+    a symlink planted at its name, or at a temporary one, is replaced, never written through)."""
+    import io
+
+    from kshell.home import write_private
+
     path = saved_path(ctx)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{SAVED_NAME}.{os.getpid()}.tmp")
     parser = configparser.ConfigParser(interpolation=None)
     parser["login"] = {"username": creds.username, "password": creds.password}
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w", encoding="utf-8") as handle:
-        parser.write(handle)
-    os.replace(tmp, path)
+    text = io.StringIO()
+    parser.write(text)
+    write_private(path, text.getvalue())  # a fresh 0600 file renamed over it: no symlink followed
     return path

@@ -11,7 +11,6 @@ from __future__ import annotations
 import importlib.util
 import inspect
 import json
-import os
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -227,10 +226,10 @@ class Registry:
     def _save_index(self, index: dict[str, Any]) -> None:
         if self._index_path is None:
             return
+        from kshell.home import write_private
+
         try:
-            tmp = self._index_path.with_suffix(".tmp")
-            tmp.write_text(json.dumps(index))
-            os.replace(tmp, self._index_path)
+            write_private(self._index_path, json.dumps(index), sync=False)
         except OSError:
             pass  # a read-only home only costs start-up time
 
@@ -345,6 +344,17 @@ def load_folder(registry: Registry, folder: Path, package: str) -> None:
             load_file(registry, path, package)
 
 
+def _check_folder(folder: Path) -> None:
+    """A user's command folder runs as us: refused, with its modules, when another user
+    owns it or others may write it (they could plant or rewrite a module)."""
+    from kshell.home import check_trusted
+
+    fix = f"chown it to you and chmod go-w {folder} (and its modules)"
+    check_trusted(folder, "command folder", fix)
+    for path in folder.glob("*.py"):
+        check_trusted(path, "command module", f"chown it to you and chmod go-w {path}")
+
+
 def build_registry(
     extra_folders: list[Path] | None = None, *, index: Path | None = None
 ) -> Registry:
@@ -354,6 +364,7 @@ def build_registry(
     missing = []
     for folder in extra_folders or []:
         if folder.is_dir():
+            _check_folder(folder)
             sources.append((folder, f"kshell_user_{abs(hash(str(folder.resolve())))}"))
         else:
             missing.append(f"{folder}: command folder not found")

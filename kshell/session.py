@@ -18,7 +18,7 @@ from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING
 
 from kshell.cache import DeviceCache
-from kshell.config import Paths, get_float, get_list
+from kshell.config import Paths, flag, get_float, get_list, port
 from kshell.device.pool import DevicePool
 from kshell.device.transports.base import Credentials
 from kshell.device.transports.xor import DEFAULT_PORT
@@ -46,15 +46,17 @@ class DiscoverySettings:
     tcp_port: int = DEFAULT_PORT  # what an answer's plug is asked on afterwards
     tdp_port: int = 20002  # UDP, where the current generation announces itself
     timeout: float = 3.0
+    refresh_on_start: bool = True  # the prompt discovers in the background as it opens
 
     @classmethod
     def from_config(cls, config: configparser.ConfigParser) -> DiscoverySettings:
         return cls(
             broadcast=tuple(get_list(config, "discovery", "broadcast") or ["auto"]),
-            port=config.getint("discovery", "port", fallback=DEFAULT_PORT),
-            tcp_port=config.getint("discovery", "tcp_port", fallback=DEFAULT_PORT),
-            tdp_port=config.getint("discovery", "tdp_port", fallback=20002),
+            port=port(config, "discovery", "port", DEFAULT_PORT),
+            tcp_port=port(config, "discovery", "tcp_port", DEFAULT_PORT),
+            tdp_port=port(config, "discovery", "tdp_port", 20002),
             timeout=get_float(config, "discovery", "timeout", 3.0),
+            refresh_on_start=flag(config, "discovery", "refresh_on_start", True),
         )
 
 

@@ -17,6 +17,7 @@ from kshell.errors import KshellError
 from kshell.events import Event, Progress
 from kshell.flash.plan import STAGING_LOG, FirmwareError, PlugRun, Settings, clamp, size
 from kshell.fwlibrary import ChosenImage
+from kshell.home import open_append
 from kshell.results import Text
 from kshell.session import Session
 from kshell.staging import StagingServer, Transfer
@@ -67,7 +68,7 @@ def append_log(folder: Path, image: ChosenImage, transfer: Transfer) -> None:
         **transfer.json(),
     }
     try:
-        with (folder / STAGING_LOG).open("a", encoding="utf-8") as fh:
+        with open(open_append(folder / STAGING_LOG), "a", encoding="utf-8") as fh:
             fh.write(json.dumps(entry, separators=(",", ":")) + "\n")
     except OSError:
         pass  # a read-only home must not stop a flash half way

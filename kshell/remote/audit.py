@@ -11,13 +11,14 @@ import time
 from pathlib import Path
 from typing import Any
 
+from kshell.home import open_append
 from kshell.output import json_safe
 
 
 class AuditLog:
     def __init__(self, path: Path) -> None:
         self.path = path
-        path.parent.mkdir(parents=True, exist_ok=True)
+        path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
 
     def write(
         self,
@@ -40,6 +41,6 @@ class AuditLog:
             "duration": round(duration, 4),
             **extra,
         }
-        with self.path.open("a", encoding="utf-8") as handle:
+        with open(open_append(self.path), "a", encoding="utf-8") as handle:  # 0600, no symlink
             # the output's escaping: one line, whatever a plug or a mail put in it
             handle.write(json_safe(json.dumps(line, ensure_ascii=False)) + "\n")

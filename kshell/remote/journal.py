@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from kshell.errors import KshellError
+from kshell.home import make_private
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS messages (
@@ -70,10 +71,11 @@ class JournalLocked(KshellError):
 class Journal:
     def __init__(self, path: Path) -> None:
         self.path = path
-        path.parent.mkdir(parents=True, exist_ok=True)
+        path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
         self._lock_file = _take_lock(path.with_name(path.name + ".lock"))
         try:
             self.db = sqlite3.connect(str(path), isolation_level=None, check_same_thread=False)
+            make_private(path)  # before WAL mode: its -wal and -shm files take this mode
             self.db.execute("PRAGMA journal_mode=WAL")
             # Only "running" must reach the disk before the next step (a lost "received" or
             # "done" is harmless: see set_state), so the rest is not synced one by one.
@@ -254,9 +256,10 @@ def unlock_totp(path: Path, sender: str) -> bool:
     """Lift a TOTP lock (and forget the sender's wrong codes); True if it was locked.
 
     Works beside a running listener: SQLite's own locking, not the listener's lock file."""
-    path.parent.mkdir(parents=True, exist_ok=True)
+    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
     try:
         db = sqlite3.connect(str(path), isolation_level=None, timeout=5)
+        make_private(path)
     except sqlite3.Error as exc:
         raise KshellError(f"journal {path}: {exc}") from None
     try:
@@ -277,7 +280,8 @@ def _entry(row: tuple[Any, ...]) -> Entry:
 
 def _take_lock(path: Path) -> TextIO:
     """An exclusive, non-blocking lock: a second listener on the same journal is refused."""
-    handle = open(path, "a+")  # noqa: SIM115 - held open for the listener's lifetime
+    fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_APPEND | os.O_NOFOLLOW, 0o600)
+    handle = open(fd, "a+")  # noqa: SIM115 - held open for the listener's lifetime
     try:
         fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
     except OSError:

@@ -11,7 +11,6 @@ import configparser
 import ipaddress
 import re
 import socket
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -94,15 +93,10 @@ def load_settings(config: configparser.ConfigParser, data_dir: Path) -> RemoteSe
     def get(key: str, default: str = "") -> str:
         return config.get(sec, key, fallback=default).strip()
 
-    def number(key: str, default: float, low: float, kind: Callable[[str], float] = int) -> float:
-        text = get(key) or str(default)
-        try:
-            value = kind(text)
-        except ValueError:
-            raise UsageError(f"[remote] {key} must be a number, not '{text}'") from None
-        if value < low:
-            raise UsageError(f"[remote] {key} must be at least {low}")
-        return value
+    def number(key: str, default: float) -> float:  # bounds per key: kshell.config.NUMBERS
+        from kshell.config import number as checked
+
+        return checked(config, sec, key, default)
 
     source = parse_source(get("source"), data_dir)
     reply_text = get("reply")
@@ -135,13 +129,13 @@ def load_settings(config: configparser.ConfigParser, data_dir: Path) -> RemoteSe
         totp=section_secrets(config, "kshell.ini"),
         totp_file=totp_file if totp_file.is_absolute() else data_dir / totp_file,
         dns=parse_dns(get("dns")) if get("dns") else None,
-        unproven_per_hour=int(number("unproven_per_hour", 60, 1)),
+        unproven_per_hour=int(number("unproven_per_hour", 60)),
         processed_folder=get("processed_folder", "Executed") or "Executed",
-        max_commands=int(number("max_commands", 10, 1)),
-        max_message_bytes=int(number("max_message_bytes", 65536, 1024)),
-        smtp_connections=int(number("smtp_connections", 16, 1)),
-        max_age_minutes=float(number("max_age_minutes", 15, 0.1, float)),
-        rate_per_hour=int(number("rate_per_hour", 30, 1)),
+        max_commands=int(number("max_commands", 10)),
+        max_message_bytes=int(number("max_message_bytes", 65536)),
+        smtp_connections=int(number("smtp_connections", 16)),
+        max_age_minutes=number("max_age_minutes", 15),
+        rate_per_hour=int(number("rate_per_hour", 30)),
         allow_firmware=allow_firmware,
         reply_format=fmt,
         senders=load_senders(config),
@@ -151,10 +145,9 @@ def load_settings(config: configparser.ConfigParser, data_dir: Path) -> RemoteSe
 
 
 def _yes_no(config: configparser.ConfigParser, key: str) -> bool:
-    try:
-        return config.getboolean("remote", key, fallback=False)
-    except ValueError:
-        raise UsageError(f"[remote] {key} must be yes or no") from None
+    from kshell.config import flag
+
+    return flag(config, "remote", key, False)
 
 
 def _networks(text: str) -> tuple[str, ...]:

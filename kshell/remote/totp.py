@@ -131,8 +131,11 @@ def add_secret(path: Path, address: str) -> str:
     bare = address.strip().lower()
     if "@" not in bare or any(ch.isspace() or ch in '<>",;=:[]' for ch in bare):
         raise UsageError(f"'{address}' is not a bare mail address")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    lock = os.open(path.with_name(path.name + ".lock"), os.O_RDWR | os.O_CREAT, 0o600)
+    from kshell.home import PRIVATE_DIR, write_private
+
+    path.parent.mkdir(mode=PRIVATE_DIR, parents=True, exist_ok=True)
+    lock_flags = os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW
+    lock = os.open(path.with_name(path.name + ".lock"), lock_flags, 0o600)
     try:
         fcntl.flock(lock, fcntl.LOCK_EX)
         secrets = read_secrets(path)
@@ -143,13 +146,7 @@ def add_secret(path: Path, address: str) -> str:
         if "[totp]" not in text:
             text += ("\n" if text and not text.endswith("\n") else "") + "[totp]\n"
         text += ("" if text.endswith("\n") else "\n") + f"{bare} = {secret}\n"
-        tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(text)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
+        write_private(path, text)  # exclusive, unguessable temporary file; no symlink followed
     finally:
         with contextlib.suppress(OSError):
             os.close(lock)

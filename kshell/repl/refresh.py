@@ -16,11 +16,7 @@ from kshell.session import Session
 
 
 def wanted(ctx: Session) -> bool:
-    try:
-        enabled = ctx.config.getboolean("discovery", "refresh_on_start", fallback=True)
-    except ValueError:
-        enabled = True
-    return enabled and "discover" in ctx.registry.commands
+    return ctx.discovery.refresh_on_start and "discover" in ctx.registry.commands
 
 
 async def refresh(ctx: Session, done: Callable[[], None]) -> None:

@@ -20,7 +20,7 @@ POLL = 0.2  # seconds between scans; a scan is one listdir per folder
 
 def ensure_maildir(path: Path) -> None:
     for sub in ("tmp", "new", "cur"):
-        (path / sub).mkdir(parents=True, exist_ok=True)
+        (path / sub).mkdir(mode=0o700, parents=True, exist_ok=True)
 
 
 class MaildirSource:

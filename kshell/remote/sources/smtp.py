@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from kshell.errors import KshellError
+from kshell.home import EXCLUSIVE
 from kshell.remote.settings import RemoteSettings, SourceSpec
 from kshell.remote.sources import Handler, Reporter, Step
 from kshell.remote.sources.maildir import MaildirSource, ensure_maildir
@@ -59,7 +60,7 @@ class _Deliver:
     def _write(self, name: str, data: bytes) -> None:
         ensure_maildir(self.maildir)
         tmp = self.maildir / "tmp" / name
-        with tmp.open("wb") as handle:
+        with open(os.open(tmp, EXCLUSIVE, 0o600), "wb") as handle:  # mail is the user's alone
             handle.write(data)
             handle.flush()
             os.fsync(handle.fileno())

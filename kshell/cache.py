@@ -16,6 +16,7 @@ a new address only when the caller says the old one no longer answers with it
 from __future__ import annotations
 
 import json
+import os
 import sqlite3
 import threading
 import time
@@ -152,7 +153,7 @@ class DeviceCache:
             if cache_open.needs_migration(reader):
                 self._migrate(reader)
         except (sqlite3.Error, OSError) as exc:
-            raise StoreError(f"device store {self.path}: {_cause(exc)}") from None
+            raise StoreError(f"device store {self.path}: {self._why(exc)}") from None
         return reader
 
     def _migrate(self, reader: sqlite3.Connection) -> None:
@@ -160,14 +161,34 @@ class DeviceCache:
 
         assert self.path is not None
         version = reader.execute("PRAGMA user_version").fetchone()[0]
-        try:
-            with self._lock:
-                cache_open.migrate(self._writable(), self.path)
-        except (sqlite3.Error, OSError, StoreError) as exc:
-            if version < SCHEMA_VERSION:  # its rows lack columns this kshell reads
-                cause = exc.message if isinstance(exc, StoreError) else _cause(exc)
-                raise StoreError(f"device store {self.path}: cannot upgrade it: {cause}") from None
-            # a store of this schema only lacks its mark: read it, mark it another time
+        deadline = time.monotonic() + (PATIENCE_S if version < SCHEMA_VERSION else 0.0)
+        while True:
+            try:
+                with self._lock:
+                    cache_open.migrate(self._writable(), self.path)
+                return
+            except (sqlite3.Error, OSError) as exc:
+                if isinstance(exc, sqlite3.Error) and _busy(exc) and time.monotonic() < deadline:
+                    continue  # another process is writing (or migrating): its turn is short
+                if version < SCHEMA_VERSION:  # its rows lack columns this kshell reads
+                    cause = self._why(exc)
+                    raise StoreError(
+                        f"device store {self.path}: cannot upgrade it: {cause}"
+                    ) from None
+                return  # a store of this schema only lacks its mark: marked another time
+
+    def _why(self, exc: BaseException) -> str:
+        """SQLite's cause, told as the disk being full where it is (SQLite reports a full
+        disk met while making the WAL's shared memory as a plain I/O error)."""
+        cause = _cause(exc)
+        if self.path is not None and "I/O error" in cause:
+            try:
+                room = os.statvfs(self.path.parent)
+            except OSError:
+                return cause
+            if room.f_bavail * room.f_frsize < 64 * 1024:
+                return f"the disk is full ({cause})"
+        return cause
 
     def _writable(self) -> sqlite3.Connection:
         if self._writer is None:
@@ -196,7 +217,7 @@ class DeviceCache:
                 db.execute("COMMIT")
             except sqlite3.Error as exc:
                 rollback(db)
-                raise StoreError(_cause(exc)) from None
+                raise StoreError(self._why(exc)) from None
             except BaseException:
                 rollback(db)
                 raise
@@ -214,10 +235,10 @@ class DeviceCache:
             except sqlite3.Error as exc:
                 now = time.monotonic()
                 if not _busy(exc):
-                    raise StoreError(_cause(exc)) from None
+                    raise StoreError(self._why(exc)) from None
                 if once or now - start >= patience:
                     self._give_up_until = now + PATIENCE_S
-                    raise StoreError(_cause(exc)) from None
+                    raise StoreError(self._why(exc)) from None
 
     def _later(self, work: Callable[[], object]) -> None:
         """Run a write on the writer thread, after those queued before it."""
@@ -255,6 +276,7 @@ class DeviceCache:
     def _status(self, host: str, port: int, **values: Any) -> None:
         """A plug's status (answered, or not): queued on the event loop's thread."""
         if self.path is not None and _on_event_loop():
+            self._db  # noqa: B018 - opened on this thread, never racing the loop's reads
             self._later(lambda: self.update(host, port, **values))
         else:
             self.update(host, port, **values)
@@ -281,7 +303,7 @@ class DeviceCache:
                 else None
             )
         except sqlite3.Error as exc:
-            raise StoreError(f"device store: {_cause(exc)}") from None
+            raise StoreError(f"device store: {self._why(exc)}") from None
         if rows is not None:
             self._snapshot = {(r["host"], r["port"]): _decode(r) for r in rows}
             self._sorted = sorted(

@@ -174,10 +174,10 @@ def _tell_unrecorded(ctx: Session, output: Any) -> None:
     lost = ctx.cache.unrecorded
     if lost:
         many = f"{len(lost)} changes" if len(lost) > 1 else "a change"
-        try:
+        from contextlib import suppress
+
+        with suppress(Exception):  # the reader has gone: nothing more to tell
             output.note(f"warning: device store: {many} not recorded ({lost[-1]})")
-        except Exception:  # noqa: BLE001 - the reader has gone: nothing more to tell
-            pass
 
 
 def _exit_on_termination() -> None:

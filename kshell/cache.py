@@ -16,17 +16,22 @@ a new address only when the caller says the old one no longer answers with it
 from __future__ import annotations
 
 import json
+import os
 import sqlite3
+import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import fields
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from kshell.device_record import HOW, DeviceRecord, Observation, normalise_mac
 from kshell.errors import KshellError
 from kshell.home import make_private
+
+if TYPE_CHECKING:
+    from concurrent.futures import ThreadPoolExecutor
 
 __all__ = ["HOW", "DeviceCache", "DeviceRecord", "Observation", "StoreError", "normalise_mac"]
 
@@ -99,86 +104,211 @@ class StoreError(KshellError):
     kind = "state"
 
 
+APPLICATION_ID = 0x4B53484C  # "KSHL" in PRAGMA application_id: a devices.db kshell made
+PATIENCE_S = 1.0  # how long a write retries another process's lock before it gives up
+
+
 class DeviceCache:
     """The device store (the name is kept from its JSON days: every caller knows it).
 
-    ``path=None`` keeps the store in memory (tests, a throwaway session).
+    ``path=None`` keeps the store in memory (tests, a throwaway session). The file is opened
+    on first use (``help`` never opens it), for reading on one connection and for writing on
+    another. Writes wait for another process's lock in short steps, up to PATIENCE_S, and
+    never on the event loop's thread: there, status writes (``heard``, ``failed``) are queued
+    to one writer thread, in order, and answers are stored through ``observe_async``. A write
+    that fails raises StoreError with SQLite's own cause; a queued one is counted in
+    ``unrecorded`` (told once, when the process ends).
     """
 
     def __init__(self, path: Path | None) -> None:
         self.path = path
-        self._db = self._open(path)
+        self._reader: sqlite3.Connection | None = None
+        self._writer: sqlite3.Connection | None = None
+        self._lock = threading.Lock()  # one transaction at a time on the write connection
+        self._pool: ThreadPoolExecutor | None = None  # the writer thread, once needed
+        self._give_up_until = 0.0  # after a write gave up on a lock: the next try only once
+        self._closing = False
+        self.unrecorded: list[str] = []  # causes of queued writes that failed
         self._snapshot: dict[tuple[str, int], DeviceRecord] = {}
         self._sorted: list[DeviceRecord] = []
         self._seen_version: tuple[int, int] | None = None
         self._writes = 0  # our own commits: data_version counts only other connections'
 
-    # --- opening, migrating, importing --------------------------------------------------
+    # --- opening ----------------------------------------------------------------------
 
-    def _open(self, path: Path | None) -> sqlite3.Connection:
+    @property
+    def _db(self) -> sqlite3.Connection:
+        """The read connection, opened (and the store made or migrated) on first use."""
+        if self._reader is None:
+            self._reader = self._open()
+        return self._reader
+
+    def _open(self) -> sqlite3.Connection:
+        from kshell import cache_open
+
+        if self.path is None:
+            self._writer = cache_open.in_memory()
+            return self._writer
         try:
-            if path is not None:
-                path.parent.mkdir(parents=True, exist_ok=True)
-            db = sqlite3.connect(
-                str(path) if path is not None else ":memory:",
-                timeout=10.0,  # another process's write transaction: wait, they are short
-                isolation_level=None,  # we say BEGIN ourselves
-                check_same_thread=False,
-            )
-            db.row_factory = sqlite3.Row
-            if path is not None:
-                # before WAL mode: SQLite gives its -wal and -shm files the database's mode
-                make_private(path, *(path.with_name(path.name + end) for end in ("-wal", "-shm")))
-                db.execute("PRAGMA journal_mode=WAL")
-                db.execute("PRAGMA synchronous=NORMAL")
-            self._migrate(db, path)
-        except sqlite3.Error as exc:
-            raise StoreError(f"device store {path}: {exc}") from None
-        return db
+            # before the reader: SQLite gives its -wal and -shm files the database's mode
+            ends = ("", "-wal", "-shm")
+            make_private(*(self.path.with_name(self.path.name + end) for end in ends))
+            reader = cache_open.open_reader(self.path)
+            if cache_open.needs_migration(reader):
+                self._migrate(reader)
+        except (sqlite3.Error, OSError) as exc:
+            raise StoreError(f"device store {self.path}: {self._why(exc)}") from None
+        return reader
 
-    def _migrate(self, db: sqlite3.Connection, path: Path | None) -> None:
-        if db.execute("PRAGMA user_version").fetchone()[0] >= SCHEMA_VERSION:
-            return
-        db.execute("BEGIN IMMEDIATE")  # one process migrates; the others wait, then skip
-        try:
-            version = db.execute("PRAGMA user_version").fetchone()[0]
-            for step in MIGRATIONS[version:]:
-                step(db)
-            if version == 0 and path is not None:
-                from kshell.cache_import import import_json
+    def _migrate(self, reader: sqlite3.Connection) -> None:
+        from kshell import cache_open
 
-                import_json(db, path.with_name("devices.json"))
-            db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
-            db.execute("COMMIT")
-        except BaseException:
-            db.execute("ROLLBACK")
-            raise
+        assert self.path is not None
+        version = reader.execute("PRAGMA user_version").fetchone()[0]
+        deadline = time.monotonic() + (PATIENCE_S if version < SCHEMA_VERSION else 0.0)
+        while True:
+            try:
+                with self._lock:
+                    cache_open.migrate(self._writable(), self.path)
+                return
+            except (sqlite3.Error, OSError) as exc:
+                if isinstance(exc, sqlite3.Error) and _busy(exc) and time.monotonic() < deadline:
+                    continue  # another process is writing (or migrating): its turn is short
+                if version < SCHEMA_VERSION:  # its rows lack columns this kshell reads
+                    cause = self._why(exc)
+                    raise StoreError(
+                        f"device store {self.path}: cannot upgrade it: {cause}"
+                    ) from None
+                return  # a store of this schema only lacks its mark: marked another time
+
+    def _why(self, exc: BaseException) -> str:
+        """SQLite's cause, told as the disk being full where it is (SQLite reports a full
+        disk met while making the WAL's shared memory as a plain I/O error)."""
+        cause = _cause(exc)
+        if self.path is not None and "I/O error" in cause:
+            try:
+                room = os.statvfs(self.path.parent)
+            except OSError:
+                return cause
+            if room.f_bavail * room.f_frsize < 64 * 1024:
+                return f"the disk is full ({cause})"
+        return cause
+
+    def _writable(self) -> sqlite3.Connection:
+        if self._writer is None:
+            from kshell import cache_open
+
+            assert self.path is not None
+            self._writer = cache_open.open_writer(self.path)
+        return self._writer
+
+    # --- writing, off the event loop --------------------------------------------------
 
     @contextmanager
-    def _write(self) -> Iterator[sqlite3.Connection]:
-        """One short write transaction; BEGIN IMMEDIATE takes the lock before reading."""
-        try:
-            self._db.execute("BEGIN IMMEDIATE")
-        except sqlite3.Error as exc:
-            raise StoreError(f"device store: {exc}") from None
-        try:
-            yield self._db
-            self._db.execute("COMMIT")
-        except BaseException:
-            self._db.execute("ROLLBACK")
-            raise
-        finally:
-            self._writes += 1
+    def _write(self, patience: float = PATIENCE_S) -> Iterator[sqlite3.Connection]:
+        """One short write transaction; BEGIN IMMEDIATE takes the lock before reading.
+
+        Another process's lock is waited for in short steps (the busy timeout) up to
+        PATIENCE_S; a failure is a StoreError naming SQLite's cause, never a failed ROLLBACK.
+        """
+        from kshell.cache_open import rollback
+
+        self._db  # noqa: B018 - opened (made, migrated) before the first write
+        with self._lock:
+            db = self._begin(patience)
+            try:
+                yield db
+                db.execute("COMMIT")
+            except sqlite3.Error as exc:
+                rollback(db)
+                raise StoreError(self._why(exc)) from None
+            except BaseException:
+                rollback(db)
+                raise
+            finally:
+                self._writes += 1
+
+    def _begin(self, patience: float) -> sqlite3.Connection:
+        start = time.monotonic()
+        once = self._closing or start < self._give_up_until  # the lock is held long: one try
+        while True:
+            try:
+                db = self._writable()
+                db.execute("BEGIN IMMEDIATE")  # waits up to the busy timeout itself
+                return db
+            except sqlite3.Error as exc:
+                now = time.monotonic()
+                if not _busy(exc):
+                    raise StoreError(self._why(exc)) from None
+                if once or now - start >= patience:
+                    self._give_up_until = now + PATIENCE_S
+                    raise StoreError(self._why(exc)) from None
+
+    def _later(self, work: Callable[[], object]) -> None:
+        """Run a write on the writer thread, after those queued before it."""
+
+        def run() -> None:
+            try:
+                work()
+            except StoreError as exc:
+                self.unrecorded.append(exc.message)
+
+        self._thread().submit(run)
+
+    def _thread(self) -> ThreadPoolExecutor:
+        if self._pool is None:
+            from concurrent.futures import ThreadPoolExecutor
+
+            self._pool = ThreadPoolExecutor(1, thread_name_prefix="kshell-store")
+        return self._pool
+
+    async def observe_async(
+        self, record: DeviceRecord, *, move: bool = False, asked: DeviceRecord | None = None
+    ) -> Observation:
+        """``observe`` on the writer thread, in order with the writes queued before it: the
+        event loop goes on while another process holds the store. Its caller waits for it,
+        so it waits for a lock once (the busy timeout: another kshell's writes are one row,
+        short), not PATIENCE_S: a plug's answer is never held up by its record."""
+        self._db  # noqa: B018 - opened here, so the loop's reads never race the opening
+        if self.path is None:
+            return self.observe(record, move=move, asked=asked)
+        import asyncio
+
+        future = self._thread().submit(lambda: self._observe(record, move, asked, 0.0))
+        return await asyncio.wrap_future(future)
+
+    def _status(self, host: str, port: int, **values: Any) -> None:
+        """A plug's status (answered, or not): queued on the event loop's thread."""
+        if self.path is not None and _on_event_loop():
+            self._db  # noqa: B018 - opened on this thread, never racing the loop's reads
+            self._later(lambda: self.update(host, port, **values))
+        else:
+            self.update(host, port, **values)
 
     def close(self) -> None:
-        self._db.close()
+        """Write what is queued (one try each: the process is leaving), then close."""
+        self._closing = True
+        if self._pool is not None:
+            self._pool.shutdown(wait=True)
+            self._pool = None
+        for db in {id(c): c for c in (self._reader, self._writer) if c is not None}.values():
+            db.close()
+        self._reader = self._writer = None
 
     # --- reading ------------------------------------------------------------------------
 
     def _fresh(self) -> dict[tuple[str, int], DeviceRecord]:
-        version = (self._db.execute("PRAGMA data_version").fetchone()[0], self._writes)
-        if version != self._seen_version:
-            rows = self._db.execute("SELECT * FROM devices").fetchall()
+        db = self._db
+        try:
+            version = (db.execute("PRAGMA data_version").fetchone()[0], self._writes)
+            rows = (
+                db.execute("SELECT * FROM devices").fetchall()
+                if version != self._seen_version
+                else None
+            )
+        except sqlite3.Error as exc:
+            raise StoreError(f"device store: {self._why(exc)}") from None
+        if rows is not None:
             self._snapshot = {(r["host"], r["port"]): _decode(r) for r in rows}
             self._sorted = sorted(
                 self._snapshot.values(), key=lambda r: (r.alias.lower(), r.host, r.port)
@@ -233,8 +363,13 @@ class DeviceCache:
         stored record when the plug was asked; a name (the plug's or an outlet's) another
         process changed since then stays, as the answer predates that rename.
         """
+        return self._observe(record, move, asked, PATIENCE_S)
+
+    def _observe(
+        self, record: DeviceRecord, move: bool, asked: DeviceRecord | None, patience: float
+    ) -> Observation:
         address = (record.host, record.port)
-        with self._write() as db:
+        with self._write(patience) as db:
             known = _row(db, "mac = ?", record.mac) if record.mac else None
             here = _row(db, "host = ? AND port = ?", *address)
             moved_from = ""
@@ -285,11 +420,11 @@ class DeviceCache:
         known = self._one("host = ? AND port = ?", host, port)
         if known and known.online and known.heard_by == how and now - known.last_heard < 1:
             return  # its answer was stored just now (a read's observe): no second write
-        self.update(host, port, online=True, last_heard=now, heard_by=how)
+        self._status(host, port, online=True, last_heard=now, heard_by=how)
 
     def failed(self, host: str, port: int) -> None:
         """A request made to this plug got no answer: offline until it answers again."""
-        self.update(host, port, online=False)
+        self._status(host, port, online=False)
 
     def mark(self, host: str, port: int, online: bool) -> None:
         if online:
@@ -334,6 +469,27 @@ def upsert(db: sqlite3.Connection, record: DeviceRecord) -> None:
         f"ON CONFLICT (host, port) DO UPDATE SET {settings}",
         [encode(name, getattr(record, name)) for name in COLUMNS],
     )
+
+
+def _cause(exc: BaseException) -> str:
+    """SQLite's (or the system's) own words for what went wrong, on one line."""
+    text = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+    return " ".join(text.split()) or type(exc).__name__
+
+
+def _busy(exc: sqlite3.Error) -> bool:
+    code = getattr(exc, "sqlite_errorcode", None)
+    return code in (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED) or "locked" in str(exc)
+
+
+def _on_event_loop() -> bool:
+    import asyncio
+
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return False
+    return True
 
 
 def _row(db: sqlite3.Connection, where: str, *params: Any) -> DeviceRecord | None:

@@ -161,6 +161,7 @@ def main(argv: list[str] | None = None) -> int:
             return EXIT_PIPE
         finally:
             ctx.cache.close()  # the store's last checkpoint now, not left to the collector
+            _tell_unrecorded(ctx, output)
     finally:
         if throwaway is not None:
             import shutil
@@ -169,6 +170,17 @@ def main(argv: list[str] | None = None) -> int:
             for sig in (signal.SIGTERM, signal.SIGHUP):  # we are leaving: let nothing stop the
                 signal.signal(sig, signal.SIG_IGN)  # removal half-way
             shutil.rmtree(throwaway, ignore_errors=True)
+
+
+def _tell_unrecorded(ctx: Session, output: Any) -> None:
+    """Status writes queued while the store was locked or full, and lost: said once."""
+    lost = ctx.cache.unrecorded
+    if lost:
+        many = f"{len(lost)} changes" if len(lost) > 1 else "a change"
+        from contextlib import suppress
+
+        with suppress(Exception):  # the reader has gone: nothing more to tell
+            output.note(f"warning: device store: {many} not recorded ({lost[-1]})")
 
 
 def _exit_on_termination() -> None:

@@ -111,7 +111,7 @@ async def store(ctx: Session, heard: list[Heard], how: str) -> Merged:
             else:
                 silent.append(f"{where}: {one.problem}")
             if known is None:  # what the announcement tells: enough to reach it later
-                ctx.cache.observe(_record_of(found, how))
+                await ctx.cache.observe_async(_record_of(found, how))
             continue
         seen = await remember(
             ctx, name, one.port, one.info, how, replace=decision == announce.FOLLOW

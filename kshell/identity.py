@@ -55,11 +55,11 @@ async def remember(
     record.family, record.transport = link.family, link.transport
     record.login_version = link.login_version if link.encrypted else 0
     record.factory_default = link.factory_default
-    seen = ctx.cache.observe(record, asked=asked)
+    seen = await ctx.cache.observe_async(record, asked=asked)
     if seen.conflict is None:
         return seen
     if replace or not await answers_as(ctx, seen.conflict):
-        return ctx.cache.observe(record, move=True)
+        return await ctx.cache.observe_async(record, move=True)
     return seen
 
 

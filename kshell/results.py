@@ -82,5 +82,19 @@ class Chart:
 Result = Text | Record | Table | Failure | Chart
 
 
+def not_recorded(result: Result, cause: str) -> Result:
+    """A result whose plug acted but whose store could not record it: the action stands,
+    and the same line says what was not recorded and why (``not_recorded`` in JSON)."""
+    note = f"not recorded: {cause}"
+    if isinstance(result, Text):
+        return Text(f"{result.text} ({note})", {**result.json(), "not_recorded": cause})
+    if isinstance(result, Record):
+        return Record(result.title, {**result.data, "not recorded": cause}, result.target)
+    if isinstance(result, Table):
+        footer = f"{result.footer}; {note}" if result.footer else note
+        return Table(result.headers, result.rows, result.data, result.title, footer)
+    return result
+
+
 def error_json(error: KshellError) -> dict[str, Any]:
     return {"error": {"target": error.target, "kind": error.kind, "message": error.message}}

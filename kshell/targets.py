@@ -14,7 +14,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from kshell.cache import DeviceRecord, normalise_mac
+from kshell.cache import DeviceRecord, StoreError, normalise_mac
 from kshell.device.pool import XOR
 from kshell.device.transports.xor import DEFAULT_PORT, HTTP_PORT, CurrentGeneration
 from kshell.errors import KshellError, TargetError, TransportError, UnsupportedDevice
@@ -22,7 +22,7 @@ from kshell.escape import clean
 from kshell.identity import link_of, remember
 from kshell.names import fold, ip_literal, is_mac, prefix_matches, shared
 from kshell.registry import Arg
-from kshell.results import Failure, Result, Text
+from kshell.results import Failure, Result, Text, not_recorded
 from kshell.session import Session
 
 if TYPE_CHECKING:
@@ -44,6 +44,7 @@ class Target:
     record: DeviceRecord | None = None
     child_id: str | None = None
     outlet: int | None = None  # N of alias/N, counted from 1
+    unrecorded: str = ""  # why the store could not record what the plug said (it did act)
 
     @property
     def label(self) -> str:
@@ -299,6 +300,8 @@ async def for_each(
             if isinstance(exc, TransportError):  # asked and not answered: now it is offline
                 ctx.cache.failed(target.host, target.port)
             return Failure(exc)
+        if target.unrecorded:  # what the plug did stands: said with the store's cause
+            return not_recorded(result, target.unrecorded)
         ctx.cache.heard(target.host, target.port)  # it answered: online, heard just now
         return result
 
@@ -385,7 +388,11 @@ async def _refresh(
 ) -> Device:
     asked = ctx.cache.by_address(target.host, target.port)  # its names before we ask
     info = await device.update(clock=clock, reading=reading)
-    seen = await remember(ctx, target.host, target.port, info, asked=asked)
+    try:
+        seen = await remember(ctx, target.host, target.port, info, asked=asked)
+    except StoreError as exc:  # the plug answered (and acted): only the record is missing
+        target.unrecorded = exc.message
+        return device
     if seen.conflict is None:
         target.record = seen.record
     return device

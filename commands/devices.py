@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from kshell.cache import DeviceRecord
-from kshell.errors import KshellError, TargetError, UsageError
+from kshell.errors import KshellError, Refused, TargetError, UsageError
 from kshell.escape import clean
 from kshell.registry import Arg, ByMail, Opt, command
 from kshell.results import Failure, Result, Table, Text
@@ -241,9 +241,19 @@ async def _merge_report(
     args=(Arg("host", "word", "HOST or HOST:PORT of the plug", reaches="address"),),
     options=(
         Opt("--replace", help="this plug is the one whose MAC is known elsewhere: move it here"),
+        Opt(
+            "--send-password",
+            help="an AES plug on login version 1: send it your cloud password itself (base64)",
+        ),
     ),
     permission="read",
-    examples=("add 192.168.1.50", "add plug.lan:9999", "add 192.168.1.77 --replace"),
+    confirm="inline",  # asks before an unproven AES plug is sent the cloud login
+    examples=(
+        "add 192.168.1.50",
+        "add plug.lan:9999",
+        "add 192.168.1.77 --replace",
+        "add 192.168.1.60 --yes",
+    ),
     by_mail=ByMail.YES,
 )
 async def add(ctx: Session, args: Any) -> Result:
@@ -254,6 +264,11 @@ async def add(ctx: Session, args: Any) -> Result:
     when the old address no longer answers with that MAC; --replace says it does anyway. A
     known plug that now speaks AES (which cannot prove it knows the password) is followed only
     with --replace; one that moved to KLAP is followed once its handshake proved it.
+
+    An AES plug cannot prove it is yours, so before it is sent your cloud login you are asked
+    (--yes where nobody can ask; never by mail); from then on it is trusted at that address
+    with that MAC. One on login version 1, which sends the password itself, also needs
+    --send-password (or a yes to a second question at the prompt).
     """
     from kshell import discovery_current as current
     from kshell.identity import remember
@@ -264,7 +279,11 @@ async def add(ctx: Session, args: Any) -> Result:
     if args.replace and ctx.invocation.by_mail:
         raise UsageError("add --replace is for the operator at the prompt, not for mail")
     host, port = address
-    port, info = await current.identify(ctx, host, port)
+
+    async def consent(found: Any, port: int) -> str:
+        return await _aes_consent(ctx, args, host, port, found)
+
+    port, info = await current.identify(ctx, host, port, consent, bool(args.replace))
     current.check_pinned(ctx, host, port, info, bool(args.replace))
     seen = await remember(ctx, host, port, info, replace=bool(args.replace))
     if seen.conflict is not None:
@@ -276,10 +295,58 @@ async def add(ctx: Session, args: Any) -> Result:
             target=args.host,
         )
     data = _record_json(seen.record)
+    notes = []
     if seen.moved_from:
         data["moved_from"] = seen.moved_from
-    footer = f"moved from {seen.moved_from}" if seen.moved_from else None
+        notes.append(f"moved from {seen.moved_from}")
+    sent = getattr(ctx.devices.get(host, port).protocol.transport, "owner_login_sent", False)
+    data["credentials_sent"] = bool(sent)
+    if sent:
+        what = "your cloud password itself" if seen.record.login_version == 1 else "hashes"
+        data["credentials"] = (
+            f"sent your cloud login ({what}) to {host}, an AES plug that cannot prove it is "
+            "yours; it is trusted from now on at this address with this MAC"
+        )
+        notes.append(data["credentials"])
+    footer = "\n".join(notes) or None
     return Table(DEVICE_HEADERS, [_device_row(seen.record)], data, footer=footer)
+
+
+async def _aes_consent(ctx: Session, args: Any, host: str, port: int, found: Any) -> str:
+    """The owner's word before an unproven AES plug gets the cloud login: the trust given
+    (login version 2 only, or version 1's password too), or Refused."""
+    from kshell.device.pool import HASHED, PASSWORD
+
+    if ctx.invocation.by_mail:
+        raise Refused(
+            f"{host} is an AES plug kshell does not trust: trusting it with your cloud login "
+            "is for the operator at the prompt, never by mail (nothing was sent)"
+        )
+    said_yes = bool(args.yes or ctx.assume_yes)
+    about = f"{clean(found.model, 40)}, MAC {clean(found.mac, 20)} as it announced them"
+    if not ctx.devices.login_trust(host, port):
+        if not said_yes and ctx.ask is None:
+            raise Refused(
+                f"{host} ({about}) is an AES plug, which cannot prove it is yours: nothing "
+                f"sent; add {host} --yes sends it your cloud login (nobody can answer here)"
+            )
+        question = f"send your cloud login to this unproven plug {host} ({about})?"
+        if not said_yes and ctx.ask is not None and not await ctx.ask(question):
+            raise Refused(f"{host}: not added, nothing sent")
+    if found.link.login_version != 1:
+        return HASHED
+    if args.send_password:
+        return PASSWORD
+    question = (
+        f"{host} asks for login version 1, which sends your cloud password itself (base64) "
+        "to whoever answers there: send it?"
+    )
+    if not said_yes and ctx.ask is not None and await ctx.ask(question):
+        return PASSWORD
+    raise Refused(
+        f"{host} asks for login version 1 (your cloud password itself, base64): nothing "
+        f"sent; add {host} --send-password allows it for this plug"
+    )
 
 
 @command("devices", permission="read", examples=("devices",), by_mail=ByMail.YES)

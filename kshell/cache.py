@@ -65,6 +65,17 @@ def add_column(name: str, sql_type: str, default: str) -> Callable[[sqlite3.Conn
     return step
 
 
+def _add_login_trust(db: sqlite3.Connection) -> None:
+    """Which AES plugs get the owner's login. A plug an earlier kshell read over AES with
+    login version 2 is kept trusted (it was logged in to, as ssh keeps a known host); version
+    1 (the password itself) needs the owner's word again."""
+    add_column("login_trust", "TEXT", "''")(db)
+    db.execute(
+        "UPDATE devices SET login_trust = 'hashed' WHERE transport = 'aes' AND mac != ''"
+        " AND sw_ver != '' AND login_version = 2"
+    )
+
+
 # MIGRATIONS[n] takes a database at schema version n to n + 1 (PRAGMA user_version). To add
 # a field: add it to DeviceRecord with a default, and append add_column(...) here.
 MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [
@@ -73,6 +84,7 @@ MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [
     add_column("transport", "TEXT", "''"),
     add_column("login_version", "INTEGER", "0"),
     add_column("factory_default", "INTEGER", "0"),
+    _add_login_trust,
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
 

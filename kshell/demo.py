@@ -22,6 +22,7 @@ BASES = ("127.0.0.2", "127.0.2.2", "127.0.3.2", "127.0.4.2")
 
 async def start_demo(ctx: Session, output: Output, *, quiet: bool = False) -> Any:
     """Start the simulated plugs, discover them, return the running simulator."""
+    from kshell.device.pool import HASHED, PASSWORD
     from kshell.device.transports.base import Credentials
     from kshell.simulator import SimulatorThread, house_specs
     from kshell.simulator.accounts import DEMO_ACCOUNT
@@ -52,6 +53,10 @@ async def start_demo(ctx: Session, output: Output, *, quiet: bool = False) -> An
         timeout=0.5,
     )
     ctx.login = Credentials(DEMO_ACCOUNT.username, DEMO_ACCOUNT.password)  # the demo's account
+    for plug in sim.plugs:  # the demo's own AES plugs: trusted as if the owner had added them
+        if plug.transport == "aes":
+            trust = PASSWORD if plug.login_version == 1 else HASHED
+            ctx.devices.grant(plug.host, plug.http_port, trust)
     if not quiet:
         output.note(
             f"demo: {len(sim.plugs)} simulated plugs on {sim.plugs[0].host} and up "

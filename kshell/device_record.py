@@ -36,6 +36,9 @@ class DeviceRecord:
     transport: str = ""  # xor | klap | aes, pinned to the MAC (kshell.device.announce)
     login_version: int = 0  # KLAP/AES login version; 0 for XOR
     factory_default: bool = False  # announced unclaimed: only then the setup credentials
+    # an AES plug the owner trusts with the cloud login (AES cannot prove itself): "" never,
+    # "hashed" login version 2 (SHA-1 of e-mail and password), "password" version 1 as well
+    login_trust: str = ""
 
     @property
     def address(self) -> str:

@@ -1,7 +1,8 @@
 """Discovery of the current generation: the UDP 20002 announcement (beside the 9999 broadcast)
 and, in a sweep, HTTP port 80 confirmed by a unicast 20002 probe (an open port 80 is not a
 plug; a host that did not announce itself is never handshaken with). Each announced plug is
-read through the device layer with the owner's credentials while the window is open.
+read through the device layer with the owner's credentials while the window is open, except
+an AES plug the owner has not trusted: it is listed, from what it announced, and sent nothing.
 
 What is stored follows the transport pinned to the plug's MAC (``kshell.device.announce``).
 """
@@ -9,18 +10,23 @@ What is stored follows the transport pinned to the plug's MAC (``kshell.device.a
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 from kshell.cache import DeviceRecord, normalise_mac
 from kshell.device import announce, tdp
-from kshell.device.announce import Heard
+from kshell.device.announce import NOT_LOGGED_IN, Heard
+from kshell.device.pool import allows
 from kshell.device.transports.xor import HTTP_PORT
 from kshell.errors import KshellError, TargetError
 from kshell.session import Session
 from kshell.transport import DEFAULT_PORT, tcp_probe
 
+UNPROVEN_NOTE = (
+    "AES plug, not logged in (model and MAC as it announced them, unverified; nothing was "
+    "sent to it): add HOST to trust it"
+)
 READ_GRACE = 0.05  # after the window: reads still running get this long (the +0.1 s budget)
 
 
@@ -95,6 +101,7 @@ async def store(ctx: Session, heard: list[Heard], how: str) -> Merged:
 
     out = Merged()
     needs, failed, unclaimed, moved, held, silent = [], [], [], [], [], []
+    unproven: list[str] = []
     for one in heard:
         found, name = one.announcement, one.announcement.host
         known = ctx.cache.by_mac(normalise_mac(found.mac))
@@ -108,10 +115,14 @@ async def store(ctx: Session, heard: list[Heard], how: str) -> Merged:
                 needs.append(where)
             elif one.problem == "credentials failed":
                 failed.append(where)
+            elif one.problem == NOT_LOGGED_IN:
+                unproven.append(f"{name} ({found.model}, MAC {normalise_mac(found.mac)})")
             else:
                 silent.append(f"{where}: {one.problem}")
             if known is None:  # what the announcement tells: enough to reach it later
-                await ctx.cache.observe_async(_record_of(found, how))
+                listed = await ctx.cache.observe_async(_record_of(found, how))
+                if one.problem == NOT_LOGGED_IN and listed.conflict is None:
+                    out.records.append(listed.record)
             continue
         seen = await remember(
             ctx, name, one.port, one.info, how, replace=decision == announce.FOLLOW
@@ -130,6 +141,7 @@ async def store(ctx: Session, heard: list[Heard], how: str) -> Merged:
         ("moved", moved),
         ("not followed (AES proves nothing; add HOST --replace if the change is yours)", held),
         ("announced but unread", silent),
+        (UNPROVEN_NOTE, unproven),
     ):
         if names:
             out.notes.append(f"{label}: {', '.join(names)}")
@@ -140,6 +152,7 @@ async def store(ctx: Session, heard: list[Heard], how: str) -> Merged:
         "unclaimed": unclaimed,
         "moved": moved,
         "not_followed": held,
+        "not_logged_in": unproven,
     }
     return out
 
@@ -180,9 +193,20 @@ def check_pinned(ctx: Session, host: str, port: int, info: Any, replace: bool) -
         )
 
 
-async def identify(ctx: Session, host: str, port: int) -> tuple[int, Any]:
+# asked before an announced AES plug the owner does not trust yet is sent the login: the
+# trust the owner gives it (pool.HASHED or pool.PASSWORD), or it raises Refused; given the
+# announcement and the port the plug is reached on
+Consent = Callable[[tdp.Announcement, int], Awaitable[str]]
+
+
+async def identify(
+    ctx: Session, host: str, port: int, consent: Consent | None = None, replace: bool = False
+) -> tuple[int, Any]:
     """Find out what a plug speaks: its UDP 20002 announcement (KLAP or AES, IOT or SMART
-    inside), asked while the old protocol is tried on PORT; returns (port, its Info)."""
+    inside), asked while the old protocol is tried on PORT; returns (port, its Info).
+
+    An AES plug is sent the owner's login only as far as the store trusts it or ``consent``
+    grants; its MAC pin is checked before any handshake (``replace`` lifts it)."""
     announced = asyncio.ensure_future(tdp.probe(host, ctx.tdp_port, min(1.0, ctx.timeout)))
     try:
         if port != HTTP_PORT:
@@ -198,7 +222,33 @@ async def identify(ctx: Session, host: str, port: int) -> tuple[int, Any]:
                 target=f"{host}:{port}",
             )
         port = found.http_port if port == DEFAULT_PORT else port
-        ctx.devices.learn(host, port, found.link)
+        ctx.devices.learn(host, port, found.link, found.mac)
+        if found.link.transport == "aes":
+            await _trust_aes(ctx, host, port, found, consent, replace)
         return port, await ctx.devices.get(host, port).update()
     finally:
         announced.cancel()
+
+
+async def _trust_aes(
+    ctx: Session,
+    host: str,
+    port: int,
+    found: tdp.Announcement,
+    consent: Consent | None,
+    replace: bool,
+) -> None:
+    """Before any handshake with an announced AES plug: a MAC pinned to another transport is
+    not followed (unless ``replace``), and an address the store does not trust asks
+    ``consent`` (without one, the device layer sends nothing)."""
+    known = ctx.cache.by_mac(normalise_mac(found.mac))
+    was = (known.transport or "xor") if known is not None else "aes"
+    if known is not None and was != "aes" and not replace:
+        raise TargetError(
+            f"{known.alias or known.address} spoke {was.upper()} and now announces AES, "
+            "which does not prove it knows the password: not followed, nothing sent; if the "
+            f"change is yours (a firmware update), add {host} --replace",
+            target=host,
+        )
+    if consent is not None and not allows(ctx.devices.login_trust(host, port), found.link):
+        ctx.devices.grant(host, port, await consent(found, port))

@@ -80,3 +80,10 @@ class AuthenticationError(KshellError):
     """A KLAP or AES plug refused the credentials, or proved it does not know them."""
 
     kind = "auth"
+
+
+class Unproven(AuthenticationError):
+    """The owner's login was withheld from a plug that cannot prove it is the owner's (AES)
+    and that the owner has not said to trust: nothing was sent to it."""
+
+    kind = "unproven"

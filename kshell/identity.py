@@ -55,6 +55,9 @@ async def remember(
     record.family, record.transport = link.family, link.transport
     record.login_version = link.login_version if link.encrypted else 0
     record.factory_default = link.factory_default
+    # an AES plug keeps the trust it was read under, as far as it answered with its MAC
+    if link.transport == "aes":
+        record.login_trust = ctx.devices.login_trust(host, port, record.mac)
     seen = await ctx.cache.observe_async(record, asked=asked)
     if seen.conflict is None:
         return seen
@@ -65,10 +68,8 @@ async def remember(
 
 async def answers_as(ctx: Session, record: DeviceRecord) -> bool:
     """Does the plug at ``record``'s address still answer with ``record``'s MAC?"""
-    from kshell.device.pool import make_device
-
     link = link_of(record) or ctx.devices.link(record.host, record.port) or XOR
-    device = make_device(record.host, record.port, link, min(ctx.timeout, 2.0), ctx.credentials)
+    device = ctx.devices.detached(record.host, record.port, link, min(ctx.timeout, 2.0))
     try:
         info = await device.update()
     except KshellError:

@@ -110,7 +110,7 @@ class Session:
     devices: DevicePool = field(init=False, repr=False)  # one device per plug, kept open
 
     def __post_init__(self) -> None:
-        self.devices = DevicePool(self.timeout, self.credentials)
+        self.devices = DevicePool(self.timeout, self.credentials, self.login_trust)
 
     def for_invocation(self, invocation: Invocation) -> Session:
         """The same session for lines from another source (a mail): everything shared
@@ -125,6 +125,20 @@ class Session:
         from kshell.credentials import find
 
         return find(self)
+
+    def login_trust(self, host: str, port: int, mac: str) -> str:
+        """How far the store trusts the AES plug at host:port with the owner's login: only
+        a row at that address that is that AES plug (the MAC ``mac`` claims, when one was
+        claimed) and that the owner trusted (``add``), as ssh's known_hosts does."""
+        from kshell.cache import normalise_mac
+        from kshell.device.pool import LOGIN_TRUST, UNTRUSTED
+
+        record = self.cache.by_address(host, port)
+        if record is None or record.transport != "aes" or not record.mac:
+            return UNTRUSTED
+        if mac and normalise_mac(mac) != record.mac:
+            return UNTRUSTED  # another plug claims this address
+        return record.login_trust if record.login_trust in LOGIN_TRUST else UNTRUSTED
 
     @property
     def interactive(self) -> bool:

@@ -62,10 +62,8 @@ class Target:
 
     def probe(self, ctx: Session, timeout: float) -> Device:
         """A device of its own with a short timeout, outside the pool (reboot watching)."""
-        from kshell.device.pool import make_device
-
         link = link_of(self.record) or ctx.devices.link(self.host, self.port) or XOR
-        return make_device(self.host, self.port, link, timeout, ctx.credentials)
+        return ctx.devices.detached(self.host, self.port, link, timeout)
 
 
 def resolve(ctx: Session, word: str) -> list[Target]:
@@ -345,7 +343,7 @@ async def learn_link(ctx: Session, target: Target, *, moved: bool = False) -> bo
     if found is None:
         return False
     port = found.http_port if moved else target.port
-    ctx.devices.learn(target.host, port, found.link)
+    ctx.devices.learn(target.host, port, found.link, found.mac)
     target.port = port
     return True
 

@@ -30,9 +30,13 @@ def sim() -> Iterator[SimulatorThread]:
         yield running
 
 
-def hear(creds: Credentials | None) -> dict[str, announce.Heard]:
+def hear(creds: Credentials | None, *trusted: str) -> dict[str, announce.Heard]:
+    """What the announced plugs answer; an AES plug is logged in to only when ``trusted``."""
+
     async def go() -> dict[str, announce.Heard]:
         pool = DevicePool(2.0, lambda: creds)
+        for host in trusted:
+            pool.grant(host, 80)
         found = await tdp.listen([BROADCAST], timeout=0.5)
         heard = await asyncio.gather(*(announce.read(pool, a, 2.0) for a in found))
         pool.close_all()
@@ -42,18 +46,19 @@ def hear(creds: Credentials | None) -> dict[str, announce.Heard]:
 
 
 def test_announced_plugs_are_read_with_the_owners_credentials(sim: SimulatorThread) -> None:
-    heard = hear(OWNER)
+    heard = hear(OWNER, HS220)
     assert heard[P110].info is not None and heard[P110].info.alias == "Kettle"
     assert heard[P110].proven and not heard[P110].unclaimed
     assert heard[HS220].info is not None and not heard[HS220].proven  # AES proves nothing
+    assert hear(OWNER)[HS220].problem == announce.NOT_LOGGED_IN  # untrusted: nothing sent
     assert heard[UNBOXED].info is not None and heard[UNBOXED].unclaimed
 
 
 def test_without_or_with_wrong_credentials_the_plugs_are_named(sim: SimulatorThread) -> None:
-    heard = hear(None)
+    heard = hear(None, HS220)
     assert heard[P110].problem == heard[HS220].problem == "needs credentials"
     assert heard[UNBOXED].info is not None  # factory default: the setup credentials
-    heard = hear(Credentials(DEMO_ACCOUNT.username, "wrong"))
+    heard = hear(Credentials(DEMO_ACCOUNT.username, "wrong"), HS220)
     assert heard[P110].problem == heard[HS220].problem == "credentials failed"
 
 

@@ -45,7 +45,8 @@ def house(tmp_path_factory: pytest.TempPathFactory, sim: SimulatorThread) -> Pat
     home = tmp_path_factory.mktemp("everyday") / "home"
     write_config(home)  # loopback-only discovery: a test opens the prompt here
     for host in (LAMP, FAST, DIM, SWITCH, KETTLE, SDIM, NOWHERE):
-        result = run_shell(home, "-c", f"add {host}", env=CREDS)
+        trust = " --yes" if host == SDIM else ""  # AES: the owner says to send the login
+        result = run_shell(home, "-c", f"add {host}{trust}", env=CREDS)
         assert result.returncode == 0, result.stderr
     return home
 

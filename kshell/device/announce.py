@@ -1,6 +1,11 @@
 """What discovery does with a current-generation plug's announcement: read it through the
-device layer (with the owner's credentials), and decide whether a known plug that now speaks
-another transport is followed.
+device layer (with the owner's credentials where the pool allows), and decide whether a known
+plug that now speaks another transport is followed.
+
+An announcement is a claim anyone on the network can make. An AES plug is logged in to only
+when the pool trusts that address with that claimed MAC (``DevicePool.login_trust``); any
+other is "not logged in" and nothing is sent to it, so a MAC stored as KLAP that now announces
+AES is refused before any handshake, not after.
 
 The transport a plug used is pinned to its MAC: a plug that moves to KLAP (a firmware update,
 the usual cause) is followed once the KLAP handshake proved it knows the owner's credentials;
@@ -18,9 +23,10 @@ from kshell.device.pool import DevicePool
 from kshell.device.state import Info
 from kshell.device.tdp import Announcement
 from kshell.device.transports import defaults
-from kshell.errors import AuthenticationError, KshellError
+from kshell.errors import AuthenticationError, KshellError, Unproven
 
 SAME, FOLLOW, HOLD = "same", "follow", "hold"
+NOT_LOGGED_IN = "not logged in"  # an AES plug the owner does not trust: nothing was sent
 
 
 @dataclass
@@ -29,7 +35,7 @@ class Heard:
 
     announcement: Announcement
     info: Info | None = None
-    problem: str = ""  # "" | needs credentials | credentials failed | ...
+    problem: str = ""  # "" | needs credentials | credentials failed | not logged in | ...
     proven: bool = False  # the plug proved it knows the owner's credentials (KLAP)
     unclaimed: bool = False  # it took the vendor's setup credentials
 
@@ -42,11 +48,14 @@ async def read(pool: DevicePool, announcement: Announcement, timeout: float) -> 
     """The plug's state over the link it announced, within ``timeout``."""
     heard = Heard(announcement)
     host, port = announcement.host, announcement.http_port
-    pool.learn(host, port, announcement.link)
+    pool.learn(host, port, announcement.link, announcement.mac)
     try:
         device = pool.get(host, port)
         async with asyncio.timeout(timeout):
             heard.info = await device.update()
+    except Unproven:
+        heard.problem = NOT_LOGGED_IN
+        return heard
     except AuthenticationError as exc:
         creds = pool.credentials()
         heard.problem = (

@@ -106,9 +106,12 @@ class AesServer:
         self.account = account
         self.timeout = timeout
         self.sessions: OrderedDict[str, AesSession] = OrderedDict()
+        # what clients sent, for tests: "handshake", then each login_device's params
+        self.received: list[Any] = []
 
     def handshake(self, params: Any) -> tuple[AesSession | None, dict[str, Any]]:
         """A new session and the answer; no session when the key is not a usable RSA key."""
+        self.received.append("handshake")
         pem = params.get("key") if isinstance(params, dict) else None
         public = _load_key(pem)
         if public is None:
@@ -138,6 +141,7 @@ class AesServer:
         self, session: AesSession, params: Any, *, accept_any: bool = False
     ) -> dict[str, Any]:
         """The inner answer to ``login_device``."""
+        self.received.append(dict(params) if isinstance(params, dict) else params)
         expected = login_params(self.version, self.account)
         given = {k: params.get(k) for k in expected} if isinstance(params, dict) else {}
         if accept_any or given == expected:

@@ -98,6 +98,8 @@ class SimPlug:
         for name, value in spec.faults:
             self.faults.set(name, value)
         self.smart: Any = None  # the SmartApi of a SMART plug, set by the server (web.make_web)
+        # what an AES client sent it ("handshake", each login_device's params), for tests
+        self.aes_received: list[Any] = []
         self.down = False  # rebooting / flashing: not answering
         self.on_network_change: Callable[[], None] | None = None  # set by the server
         self._outage: asyncio.TimerHandle | None = None

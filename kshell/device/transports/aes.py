@@ -11,6 +11,11 @@ itself in base64**. So the README and ``info`` say so, a plug that offers KLAP i
 reached over KLAP, and a plug known to speak KLAP that now announces AES is not followed
 blindly. This transport never falls back from login version 2 to 1 on its own.
 
+Whether a plug is trusted with the login is decided above it, in one place
+(``kshell.device.pool``): an untrusted plug's transport is made without the owner's
+credentials and with ``withheld`` saying why, and then refuses before any handshake
+(``Unproven``). ``owner_login_sent`` says whether the owner's login ever went out.
+
 The session (cookie, keys, token) is kept and renewed before the plug's TIMEOUT or when the
 plug answers that it timed out (9999).
 """
@@ -30,7 +35,7 @@ from kshell.device.transports import defaults
 from kshell.device.transports.base import Credentials
 from kshell.device.transports.http import HttpTransport
 from kshell.device.transports.httpclient import HttpAnswer, snippet
-from kshell.errors import AuthenticationError, ProtocolError
+from kshell.errors import AuthenticationError, ProtocolError, Unproven
 
 COMPACT = (",", ":")  # python-kasa's JSON shape: its handshake body is 314 bytes
 HEADERS = {"Content-Type": "application/json", "requestByApp": "true", "Accept": "application/json"}
@@ -160,6 +165,7 @@ class AesTransport(HttpTransport):
         timeout: float = 5.0,
         login_version: int = 2,
         try_defaults: bool = False,
+        withheld: str = "",
     ) -> None:
         super().__init__(
             host,
@@ -170,6 +176,8 @@ class AesTransport(HttpTransport):
             try_defaults=try_defaults,
         )
         self._session: AesSession | None = None
+        self.withheld = withheld  # why the owner's login is not ours to send here ("": it is)
+        self.owner_login_sent = False
 
     def _has_session(self) -> bool:
         return self._session is not None and self._session.token is not None
@@ -213,16 +221,22 @@ class AesTransport(HttpTransport):
                 defaults.SETUP_CREDENTIALS, key=lambda c: c[1] != defaults.TAPO_SETUP
             )
             candidates += tapo_first
+        if not candidates and self.withheld:
+            raise Unproven(self.withheld)  # nothing was sent: not even a handshake
         if not candidates:
             raise AuthenticationError(
                 f"the plug needs its owner's cloud credentials: {defaults.WHAT_TO_SET}"
             )
         for source, credentials in candidates:
             session = await self._handshake(deadline)
+            if source == defaults.OWNER:
+                self.owner_login_sent = True
             if await self._login(session, credentials, deadline):
                 self.credentials_source = source
                 self._session = session
                 return session
+        if self.withheld:  # the setup defaults failed; the owner's were never ours to send
+            raise Unproven(self.withheld)
         refused = defaults.code_meaning(LOGIN_REFUSED)
         raise AuthenticationError(
             f"the plug refused the credentials (login_device: {refused}; {defaults.WHAT_TO_SET})"

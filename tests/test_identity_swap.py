@@ -178,7 +178,7 @@ def test_a_read_reports_the_plug_that_answered_as_a_different_plug(fleet: Fleet)
 
 def test_every_changing_command_checks_first(fleet: Fleet) -> None:
     """Not only on: a rename and a status light go to the named plug or to none."""
-    sim, before = setup_swapped(fleet)
+    sim, _ = setup_swapped(fleet)
     result = sh(fleet.home, "-c", "led Lamp off")
     assert result.returncode == 0, result.stderr
     assert sim.plug("Lamp").led_off == 1 and sim.plug("Space Heater").led_off == 0
@@ -198,16 +198,16 @@ def test_a_named_address_is_the_address(fleet: Fleet) -> None:
 # -- strips ----------------------------------------------------------------------------------
 def two_strips(*, swapped: bool) -> list[PlugSpec]:
     off = (0, 0, 0, 0, 0, 0)
-    desk = dict(model="HS300(US) 1.0", alias="Desk", udp_port=0, outlet_states=off,
-                outlet_aliases=("Monitor", "Radio", "Fan", "D4", "D5", "D6"))
-    shop = dict(model="HS300(US) 1.0", alias="Workshop", udp_port=0, outlet_states=off,
-                outlet_aliases=("Saw", "Grinder", "Welder", "W4", "W5", "W6"))  # fmt: skip
+
+    def strip(host: str, alias: str, outlets: tuple[str, ...], born: str | None) -> PlugSpec:
+        return PlugSpec(host=host, model="HS300(US) 1.0", alias=alias, udp_port=0,
+                        outlet_states=off, outlet_aliases=outlets, identity=born)  # fmt: skip
+
+    desk = ("Monitor", "Radio", "Fan", "D4", "D5", "D6")
+    shop = ("Saw", "Grinder", "Welder", "W4", "W5", "W6")
     if not swapped:
-        return [PlugSpec(host=A, **desk), PlugSpec(host=B, **shop)]  # type: ignore[arg-type]
-    return [
-        PlugSpec(host=B, identity=A, **desk),  # type: ignore[arg-type]
-        PlugSpec(host=A, identity=B, **shop),  # type: ignore[arg-type]
-    ]
+        return [strip(A, "Desk", desk, None), strip(B, "Workshop", shop, None)]
+    return [strip(B, "Desk", desk, A), strip(A, "Workshop", shop, B)]
 
 
 def test_a_strip_outlet_is_checked_by_the_strip_and_the_outlet_id(fleet: Fleet) -> None:
@@ -265,7 +265,7 @@ def test_ours_applies_a_write_sent_behind_a_sysinfo_read(fleet: Fleet) -> None:
     assert sim.plug("Lamp").sockets[0].state == 1  # ...and the write was applied all the same
 
 
-def test_the_npm_simulator_applies_it_too(npm_peer) -> None:  # noqa: ANN001 - the fixture
+def test_the_npm_simulator_applies_it_too(npm_peer) -> None:
     port = _free_udp_port()
     npm_peer([{"model": "hs100", "address": C, "port": 9999, "data": {"alias": "Npm"}}], port)
     assert _xor_query(C, 9999, {"system": {"set_relay_state": {"state": 0}}})

@@ -14,7 +14,15 @@ from kshell.registry import Arg, ByMail, Opt, command
 from kshell.results import Result, Text
 from kshell.session import Session
 from kshell.targets import TARGETS_ARG as TARGETS
-from kshell.targets import Target, for_each, refresh, resolve_all, resolve_capable, state_word
+from kshell.targets import (
+    Target,
+    for_each,
+    read_this_line,
+    refresh,
+    resolve_all,
+    resolve_capable,
+    state_word,
+)
 
 
 async def _switch(ctx: Session, words: list[str], want: bool | None) -> list[Result]:
@@ -22,7 +30,7 @@ async def _switch(ctx: Session, words: list[str], want: bool | None) -> list[Res
         device = target.device(ctx)
         before: bool | None = None
         if want is None:  # toggle: the plug's own state decides
-            before = (await device.update()).is_on(target.child_id)
+            before = (await read_this_line(ctx, device)).is_on(target.child_id)
             if before is None:
                 raise UsageError("cannot tell whether it is on, so cannot toggle it")
         await device.relay.set(not before if want is None else want, target.child_id)

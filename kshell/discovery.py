@@ -187,6 +187,14 @@ async def _udp_round(
     return round_
 
 
+async def ask_round(
+    addresses: list[str], port: int, timeout: float, on_answer: Any, until: asyncio.Event
+) -> None:
+    """One sysinfo round to ``addresses``, each answer handed to ``on_answer`` as it comes,
+    until ``until`` is set or ``timeout`` (the identity check's search for one MAC)."""
+    await _udp_round(addresses, SYSINFO, port, timeout, on_answer, until)
+
+
 async def _first(event: asyncio.Event, other: asyncio.Event | None) -> None:
     """Wait until either event is set."""
     waits = [asyncio.ensure_future(e.wait()) for e in (event, other) if e is not None]

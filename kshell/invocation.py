@@ -35,6 +35,9 @@ class Invocation:
     # typed by a person (the prompt, -c): a unique prefix may name a plug; never in a script
     # file, a replayed line or a mail, where a later rename must not change what a line means
     typed: bool = False
+    # the command being run changes plugs (its declaration): each target is checked first
+    changes: bool = False
+    line_started: float = 0.0  # time.monotonic() when the line began: a read since is reused
 
     @property
     def by_mail(self) -> bool:

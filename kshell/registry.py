@@ -93,6 +93,9 @@ class Command:
     by_mail: ByMail | None = None  # None: undeclared, so never run by mail
     mail_time_limit: float = MAIL_TIME_LIMIT
     mail_permission: str | None = None  # needs more by mail than at the prompt (history)
+    # it changes the plugs it names: each is checked to be the plug named before it acts
+    # (kshell.identity); undeclared, any command beyond `read` permission does
+    changes: bool = False
 
     @property
     def summary(self) -> str:
@@ -270,6 +273,7 @@ def command(
     by_mail: ByMail | None = None,
     mail_time_limit: float = MAIL_TIME_LIMIT,
     mail_permission: str | None = None,
+    changes: bool | None = None,
 ) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
     """Declare a command. The docstring is its help; an undeclared permission is admin, and
     an undeclared ``by_mail`` means the command never runs for a mail."""
@@ -300,6 +304,7 @@ def command(
                     by_mail=by_mail,
                     mail_time_limit=mail_time_limit,
                     mail_permission=mail_permission,
+                    changes=permission != "read" if changes is None else changes,
                 ),
             ],
         )

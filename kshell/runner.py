@@ -9,8 +9,10 @@ user's command runs is checked as the line that brought it.
 from __future__ import annotations
 
 import asyncio
+import time
 import traceback
 from collections.abc import AsyncIterable, Coroutine
+from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 from kshell import gate
@@ -31,6 +33,7 @@ LIMIT_GRACE_S = 2.0
 
 async def run_line(ctx: Session, text: str, output: Output) -> bool:
     """Run every command on a line (``;``-separated); True only if all succeeded."""
+    ctx.invocation = replace(ctx.invocation, line_started=time.monotonic())
     try:
         lines = split_commands(text)
     except KshellError as exc:
@@ -48,7 +51,15 @@ async def run_command(ctx: Session, line: Line, output: Output) -> bool:
         gate.admit(ctx, cmd)
         args = parse_args(cmd, rest, ctx.current)
         gate.admit_args(ctx, cmd, args)
-        ok = await _within_limit(ctx, cmd, _execute(ctx, cmd, args, line, output))
+        # only this field is put back: the prompt may plug its `ask` in or out meanwhile
+        before, ctx.invocation = (
+            ctx.invocation.changes,
+            replace(ctx.invocation, changes=cmd.changes),
+        )
+        try:
+            ok = await _within_limit(ctx, cmd, _execute(ctx, cmd, args, line, output))
+        finally:
+            ctx.invocation = replace(ctx.invocation, changes=before)
     except KshellError as exc:
         output.error(exc)
         ok = False

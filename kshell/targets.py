@@ -14,6 +14,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, TypeVar
 
+from kshell import identity
 from kshell.cache import DeviceRecord, StoreError, normalise_mac
 from kshell.device.pool import XOR
 from kshell.device.transports.xor import DEFAULT_PORT, HTTP_PORT, CurrentGeneration
@@ -27,6 +28,7 @@ from kshell.session import Session
 
 if TYPE_CHECKING:
     from kshell.device.device import Device
+    from kshell.device.state import Info
 
 T = TypeVar("T")
 
@@ -44,6 +46,8 @@ class Target:
     record: DeviceRecord | None = None
     child_id: str | None = None
     outlet: int | None = None  # N of alias/N, counted from 1
+    by_address: bool = False  # named by address: whoever answers there (no identity check)
+    note: str = ""  # what the identity check found (kshell.identity), said on the result
     unrecorded: str = ""  # why the store could not record what the plug said (it did act)
 
     @property
@@ -87,7 +91,7 @@ def resolve(ctx: Session, word: str) -> list[Target]:
             at_host = [r for r in records if r.host == host]
             record = at_host[0] if len(at_host) == 1 else None
             port = record.port if record is not None else port
-        return [Target(host, port, record)]
+        return [Target(host, port, record, by_address=True)]
     if is_mac(word):
         mac = normalise_mac(word)
         for r in records:
@@ -108,7 +112,7 @@ def resolve(ctx: Session, word: str) -> list[Target]:
     address = parse_address(word)
     if address:
         host, port = address
-        return [Target(host, port, ctx.cache.by_address(host, port))]
+        return [Target(host, port, ctx.cache.by_address(host, port), by_address=True)]
     raise TargetError(_unknown_message(word, records), target=word)
 
 
@@ -286,11 +290,18 @@ def resolve_all(ctx: Session, words: list[str]) -> list[Target]:
 async def for_each(
     ctx: Session, targets: list[Target], action: Callable[[Target], Awaitable[Result]]
 ) -> list[Result]:
-    """Run ``action`` on every target concurrently; a failure is that target's result only."""
+    """Run ``action`` on every target concurrently; a failure is that target's result only.
+    A command that changes plugs (its declaration) acts only on the plug each target names
+    (``identity.verified``)."""
+
+    async def checked(target: Target) -> Result:
+        if ctx.invocation.changes:
+            await identity.verified(ctx, target)
+        return await action(target)
 
     async def one(target: Target) -> Result:
         try:
-            result = await reaching(ctx, target, lambda: action(target))
+            result = await reaching(ctx, target, lambda: checked(target))
         except KshellError as exc:
             exc.target = exc.target or target.label
             if target.label not in str(exc.target):
@@ -300,10 +311,20 @@ async def for_each(
             return Failure(exc)
         if target.unrecorded:  # what the plug did stands: said with the store's cause
             return not_recorded(result, target.unrecorded)
+        if target.note:  # another plug answered there: the named one was not heard
+            return identity.mark(result, target.note)
         ctx.cache.heard(target.host, target.port)  # it answered: online, heard just now
         return result
 
     return list(await asyncio.gather(*(one(t) for t in targets)))
+
+
+async def read_this_line(ctx: Session, device: Device) -> Info:
+    """The plug's state as this line already read it (the identity check's read), else
+    read afresh: a toggle asks once, not twice."""
+    if device.info is not None and device.read_at >= ctx.invocation.line_started > 0:
+        return device.info
+    return await device.update()
 
 
 def state_word(on: Any) -> str:
@@ -386,6 +407,14 @@ async def _refresh(
 ) -> Device:
     asked = ctx.cache.by_address(target.host, target.port)  # its names before we ask
     info = await device.update(clock=clock, reading=reading)
+    if not identity.answers_for(target, info):
+        if not ctx.invocation.changes or target.note:  # a read: say who answered, store nothing
+            target.note = identity.stranger(target, info)
+            target.record = DeviceRecord.from_sysinfo(target.host, target.port, info.summary())
+            return device
+        device = await identity.follow(ctx, target, info)  # a read before a change (erase)
+        asked = ctx.cache.by_address(target.host, target.port)
+        info = await device.update(clock=clock, reading=reading)
     try:
         seen = await remember(ctx, target.host, target.port, info, asked=asked)
     except StoreError as exc:  # the plug answered (and acted): only the record is missing

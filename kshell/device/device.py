@@ -9,6 +9,7 @@ read. One object per plug per session (``kshell.device.pool``).
 from __future__ import annotations
 
 import functools
+import time
 from typing import TYPE_CHECKING, Any
 
 from kshell.device.transports import defaults
@@ -42,6 +43,7 @@ class Device:
         self.firmware = modules.firmware
         self.reboot = modules.reboot
         self.info: Info | None = None  # the last state read
+        self.read_at = 0.0  # time.monotonic() of that read: a caller may reuse a recent one
         self.clock_reading: PlugTime | None = None  # the clock, read with update(clock=True)
         self.realtime: Reading | None = None  # the reading that came with update(reading=True)
 
@@ -136,6 +138,7 @@ class Device:
             self.info, self.realtime = await self._info_module.read_with_reading(self.meter)
         else:
             self.info = await self._info_module.read()
+        self.read_at = time.monotonic()
         return self.info
 
     async def ping(self) -> None:

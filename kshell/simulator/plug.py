@@ -80,7 +80,8 @@ class SimPlug:
             else int(hashlib.sha1(f"{spec.host}:{spec.port}".encode()).hexdigest()[:8], 16)
         )
         rng = random.Random(self.seed)
-        ident = make_identity(self.kind, spec.host, spec.port)
+        born_host, _, born_port = (spec.identity or spec.host).partition(":")
+        ident = make_identity(self.kind, born_host, int(born_port or spec.port))
         self.device_id = ident.device_id
         self.hw_id = ident.hw_id
         self.oem_id = ident.oem_id

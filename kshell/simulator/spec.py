@@ -39,6 +39,9 @@ class PlugSpec:
     ] = ()  # faults the plug starts with: (("bogus_power", True),)
     clock_drift: float = 0.0  # seconds the plug's own clock is off (everyday.PlugClock)
     clock_speed: float = 1.0  # how fast the plug's clock runs: tests fire rules quickly
+    # "host" or "host:port" whose MAC and deviceId this plug carries (None: its own address's):
+    # the plug DHCP moved there, so two plugs can trade addresses and stay themselves
+    identity: str | None = None
 
 
 def resolve_transport(spec: PlugSpec, key: str) -> tuple[str, int]:

@@ -50,6 +50,18 @@ def _columns() -> int:
         return 80
 
 
+def _seconds(text: str) -> float:
+    """A deadline given on the command line: finite, above zero, at most a day (``nan``
+    would switch every deadline off, as it did in the config)."""
+    try:
+        value = float(text)
+    except ValueError:
+        value = float("nan")
+    if not 0 < value <= 86400:  # false for nan too
+        raise argparse.ArgumentTypeError(f"'{text[:40]}' is not a number of seconds (0-86400]")
+    return value
+
+
 def parse_cli(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         prog="kshell",
@@ -70,7 +82,7 @@ def parse_cli(argv: list[str] | None) -> argparse.Namespace:
         help="serve a Prometheus exporter headless (/metrics, /probe; default address 127.0.0.1)",
     )
     parser.add_argument(
-        "--scrape-timeout", type=float, metavar="S", help="exporter: one deadline per scrape (5)"
+        "--scrape-timeout", type=_seconds, metavar="S", help="exporter: one deadline per scrape (5)"
     )
     parser.add_argument("--home", metavar="DIR", help="state folder (default: XDG folders)")
     parser.add_argument("--config", metavar="FILE", help="config file (default: in the home)")
@@ -81,7 +93,9 @@ def parse_cli(argv: list[str] | None) -> argparse.Namespace:
         default=[],
         help="extra folder of command modules (repeatable)",
     )
-    parser.add_argument("--timeout", type=float, metavar="S", help="per-request deadline, seconds")
+    parser.add_argument(
+        "--timeout", type=_seconds, metavar="S", help="per-request deadline, seconds"
+    )
     parser.add_argument(
         "--keep-going",
         action="store_true",

@@ -131,3 +131,15 @@ def test_max_age_minutes_that_is_not_a_sane_number_never_lets_an_old_order_run(
     assert result.returncode in (1, 2)
     error = one_line_error(result)
     assert f"[remote] max_age_minutes: '{value}' " in error, error
+
+
+@pytest.mark.parametrize("flag", ["--timeout", "--scrape-timeout"])
+@pytest.mark.parametrize("value", ["nan", "inf", "-1", "0", "x"])
+def test_a_deadline_flag_that_is_not_a_sane_number_is_refused(
+    tmp_path: Path, flag: str, value: str
+) -> None:
+    write_config(tmp_path)
+    result = run_shell(tmp_path, f"{flag}={value}", "-c", "help")
+    assert result.returncode == 2
+    assert f"{flag}: '{value}' is not a number of seconds" in result.stderr
+    assert "Traceback" not in result.stderr

@@ -3,7 +3,7 @@
 
 import sys
 
-from kshell.cli import run
+from kshell.app.cli import run
 
 if __name__ == "__main__":
     sys.exit(run())

@@ -23,12 +23,12 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from prompt_toolkit.completion import CompleteEvent
 from prompt_toolkit.document import Document
 
-from kshell.cache import DeviceRecord
-from kshell.completer.engine import Model
-from kshell.completer.prompt import KshellCompleter
-from kshell.completer.targets import TargetIndex
-from kshell.lexer import KshellLexer
-from kshell.registry import build_registry
+from kshell.app.repl.lexer import KshellLexer
+from kshell.lang.registry import build_registry
+from kshell.store.devices import DeviceRecord
+from kshell.ui.completer.engine import Model
+from kshell.ui.completer.prompt import KshellCompleter
+from kshell.ui.completer.targets import TargetIndex
 
 MODELS = ("HS100(US)", "HS105(US)", "HS110(EU)", "KP115(EU)", "HS300(US)")
 METERED = ("HS110(EU)", "KP115(EU)", "HS300(US)")  # completion filters meter commands by these

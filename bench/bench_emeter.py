@@ -238,7 +238,7 @@ print(json.dumps({{"count": count, "seconds": elapsed, "cpu": usage.ru_utime + u
 # with the speedups made unimportable (a plain install)
 PLAIN_SHELL = (
     "import sys; sys.modules.update(dict.fromkeys(('orjson', 'kasa_crypt', 'uvloop'))); "
-    "from kshell.cli import run; sys.exit(run())"
+    "from kshell.app.cli import run; sys.exit(run())"
 )
 
 

@@ -24,10 +24,10 @@ from types import SimpleNamespace
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from kshell.app import build_context
-from kshell.output import Collector
-from kshell.runner import run_line
+from kshell.app.build import build_context
 from kshell.simulator import FirmwareConfig, SimulatorThread, bulk_specs, make_image
+from kshell.ui.output import Collector
+from kshell.ui.runner import run_line
 
 BASE = "127.40.100.1"
 

@@ -29,7 +29,7 @@ sys.path.insert(0, str(ROOT))
 
 
 def make_home(plugs: int) -> Path:
-    from kshell.cache import DeviceCache, DeviceRecord
+    from kshell.store.devices import DeviceCache, DeviceRecord
 
     home = Path(tempfile.mkdtemp(prefix="kshell-bench-"))
     (home / "kshell.ini").write_text("[discovery]\nrefresh_on_start = no\n")

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from kshell.device.modules.rule_words import AT_HELP, DAYS_HELP, parse_at, parse_days
+from kshell.core.session import Session
+from kshell.core.targets import Target, for_each, resolve_all
+from kshell.device.capabilities.rule_words import AT_HELP, DAYS_HELP, parse_at, parse_days
 from kshell.errors import UsageError
-from kshell.registry import Arg, ByMail, command
+from kshell.lang.registry import Arg, ByMail, command
 from kshell.results import Result, Table, Text
-from kshell.session import Session
-from kshell.targets import Target, for_each, resolve_all
 
 TARGET = Arg("target", "target", "plug alias, host[:port] or MAC")
 

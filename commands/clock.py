@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from typing import Any
 
+from kshell.core.session import Session
+from kshell.core.targets import TARGETS_ARG as TARGETS
+from kshell.core.targets import Target, for_each, resolve_all
 from kshell.errors import KshellError
-from kshell.registry import ByMail, Opt, command
+from kshell.lang.registry import ByMail, Opt, command
 from kshell.results import Result, Text
-from kshell.session import Session
-from kshell.targets import TARGETS_ARG as TARGETS
-from kshell.targets import Target, for_each, resolve_all
 
 
 def drift_words(drift: float | None) -> str:
@@ -54,7 +54,7 @@ async def show_time(ctx: Session, args: Any) -> list[Result]:
 )
 async def sync_time(ctx: Session, args: Any) -> list[Result]:
     """Set plugs' clocks to this machine's time and zone; read back to prove it stuck."""
-    from kshell.device.modules.clock import check_zone, local_zone
+    from kshell.device.capabilities.clock import check_zone, local_zone
 
     zone = args.zone or local_zone()
     check_zone(zone)
@@ -77,6 +77,6 @@ async def sync_time(ctx: Session, args: Any) -> list[Result]:
 
 def _same_zone(kept: str, wanted: str) -> bool:
     """The same name, or (IOT: a table entry) the same offsets all year."""
-    from kshell.device.modules import iot_zones
+    from kshell.device.capabilities import iot_zones
 
     return kept == wanted or iot_zones.index_of(kept) == iot_zones.index_of(wanted)

@@ -4,13 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from kshell.cache import DeviceRecord
-from kshell.errors import KshellError, Refused, TargetError, UsageError
-from kshell.escape import clean
-from kshell.registry import Arg, ByMail, Opt, command
-from kshell.results import Failure, Result, Table, Text
-from kshell.session import Session
-from kshell.targets import (
+from kshell.core.session import Session
+from kshell.core.targets import (
     Named,
     parse_address,
     resolve,
@@ -18,6 +13,11 @@ from kshell.targets import (
     shared_names,
     shared_note,
 )
+from kshell.errors import KshellError, Refused, TargetError, UsageError
+from kshell.lang.registry import Arg, ByMail, Opt, command
+from kshell.results import Failure, Result, Table, Text
+from kshell.store.devices import DeviceRecord
+from kshell.text import clean
 
 DEVICE_HEADERS = ["alias", "host", "model", "hw", "firmware", "state", "mac", "last heard"]
 
@@ -101,9 +101,9 @@ async def discover(ctx: Session, args: Any) -> Result:
     """
     import asyncio
 
-    from kshell import discovery
-    from kshell import discovery_current as current
-    from kshell.config import port as config_port
+    from kshell.core.discovery import broadcast as discovery
+    from kshell.core.discovery import current
+    from kshell.store.config import port as config_port
 
     port = args.port or ctx.discovery_port
     tcp_port = args.tcp_port or config_port(ctx.config, "discovery", "tcp_port", 9999)
@@ -143,7 +143,7 @@ async def discover(ctx: Session, args: Any) -> Result:
 
 def broadcast_plan(ctx: Session, chosen: list[str]) -> list[tuple[str, str]]:
     """Where to broadcast: --target, else the config, else every interface."""
-    from kshell import discovery
+    from kshell.core.discovery import broadcast as discovery
 
     wanted = chosen or ctx.broadcast_setting()
     if wanted == ["auto"]:
@@ -161,7 +161,7 @@ async def _merge_report(
     """Store what answered (only that: silence marks nothing offline) and describe the round."""
     import asyncio
 
-    from kshell.identity import remember
+    from kshell.core.identity import remember
 
     seen = await asyncio.gather(
         *(
@@ -270,8 +270,8 @@ async def add(ctx: Session, args: Any) -> Result:
     with that MAC. One on login version 1, which sends the password itself, also needs
     --send-password (or a yes to a second question at the prompt).
     """
-    from kshell import discovery_current as current
-    from kshell.identity import remember
+    from kshell.core.discovery import current
+    from kshell.core.identity import remember
 
     address = parse_address(args.host)
     if address is None:
@@ -381,7 +381,7 @@ async def devices(ctx: Session, args: Any) -> Result:
 )
 async def state(ctx: Session, args: Any) -> Result:
     """Ask plugs for their state now, all at once: devices, but fresh."""
-    from kshell.targets import Target, for_each, refresh
+    from kshell.core.targets import Target, for_each, refresh
 
     words = args.targets or ["all"]
     targets = [t for t in resolve_all(ctx, words) if t.child_id is None]

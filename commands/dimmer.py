@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from kshell.registry import Arg, ByMail, command
+from kshell.core.session import Session
+from kshell.core.targets import Target, for_each, resolve_all
+from kshell.lang.registry import Arg, ByMail, command
 from kshell.results import Result, Text
-from kshell.session import Session
-from kshell.targets import Target, for_each, resolve_all
 
 
 @command(
@@ -23,7 +23,7 @@ from kshell.targets import Target, for_each, resolve_all
 )
 async def brightness(ctx: Session, args: Any) -> list[Result]:
     """Read a dimmer's brightness, or set it (1-100; read back)."""
-    from kshell.device.modules.dimmer import check_level
+    from kshell.device.capabilities.dimmer import check_level
 
     level = None if args.level is None else check_level(args.level)
 

@@ -12,11 +12,11 @@ from datetime import date
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from kshell.core.session import Session
+from kshell.core.targets import Target, for_each, refresh_meter, resolve_all, resolve_capable
 from kshell.errors import DeviceError, KshellError, UsageError
-from kshell.registry import Arg, ByMail, Opt, command
+from kshell.lang.registry import Arg, ByMail, Opt, command
 from kshell.results import Result, Text
-from kshell.session import Session
-from kshell.targets import Target, for_each, refresh_meter, resolve_all, resolve_capable
 
 if TYPE_CHECKING:
     from kshell.device.device import Device
@@ -60,7 +60,7 @@ async def emeter_now(ctx: Session, args: Any) -> list[Result]:
     come out in W, V, A and kWh. A strip shows each outlet. Implausible readings (above the
     model's rating, negative, voltage outside 90-270 V) are shown with the reasons.
     """
-    from kshell import emeter
+    from kshell.device import meter_rules as emeter
 
     async def one(target: Target) -> Result:
         device = await refresh_meter(ctx, target)
@@ -89,7 +89,7 @@ def _outlets(target: Target, state: Info) -> list[Target]:
 
 def _strip_reading(target: Target, model: str, rating: Any, readings: list[Text]) -> Text:
     """Each outlet by name, then the strip's total, judged against the strip's rating."""
-    from kshell import emeter
+    from kshell.device import meter_rules as emeter
 
     parts = [r.data or {} for r in readings]
 
@@ -133,7 +133,7 @@ def _strip_reading(target: Target, model: str, rating: Any, readings: list[Text]
 async def _reading(
     ctx: Session, device: Device, target: Target, model: str, rating: Any, name: str | None = None
 ) -> Text:
-    from kshell import emeter
+    from kshell.device import meter_rules as emeter
 
     reading = await device.meter.read(target.child_id)
     answer = reading.raw
@@ -209,8 +209,8 @@ async def watch(ctx: Session, args: Any) -> Any:
     one request at a time each, and one that fails is left alone a while (up to 30 s).
     By mail a watch stops after 60 s at most and cannot write files.
     """
-    from kshell.config import get_float
-    from kshell.watch import Watch
+    from kshell.store.config import get_float
+    from kshell.work.watch import Watch
 
     interval = (
         args.interval
@@ -241,7 +241,7 @@ async def watch(ctx: Session, args: Any) -> Any:
 def _watch_out(out: str) -> Path | str:
     """A file for the CSV/JSON writer, or line protocol (a .lp file, InfluxDB) as a str."""
     if out.startswith("influx://"):
-        from kshell.metrics.influx import parse_url
+        from kshell.work.metrics.influx import parse_url
 
         parse_url(out)  # a malformed URL is a usage error now, not when the watch starts
         return out
@@ -275,7 +275,7 @@ async def day(ctx: Session, args: Any) -> Result:
     A strip shows each outlet by name and the strip's sum. A day above what the plug's
     rating allows in 24 hours (or below zero) is shown and flagged as implausible.
     """
-    from kshell import energy_stats as stats
+    from kshell.work import energy as stats
 
     today = date.today()
     if (args.year is None) != (args.month is None):
@@ -311,7 +311,7 @@ async def month(ctx: Session, args: Any) -> Result:
     A strip shows each outlet by name and the strip's sum; a month above what the plug's
     rating allows in that many days is flagged as implausible.
     """
-    from kshell import energy_stats as stats
+    from kshell.work import energy as stats
 
     year = args.year if args.year is not None else date.today().year
     _check_year(year)

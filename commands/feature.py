@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from typing import Any
 
+from kshell.core.session import Session
+from kshell.core.targets import Target, for_each, resolve_all
 from kshell.errors import UsageError
-from kshell.registry import Arg, ByMail, command
+from kshell.lang.registry import Arg, ByMail, command
 from kshell.results import Result, Table, Text
-from kshell.session import Session
-from kshell.targets import Target, for_each, resolve_all
 
 
 @command(

@@ -11,15 +11,15 @@ import ipaddress
 from pathlib import Path
 from typing import Any
 
+from kshell.core.session import Session
+from kshell.core.targets import TARGETS_ARG, Target, for_each, resolve_all
 from kshell.errors import Refused, UsageError
-from kshell.registry import Arg, ByMail, Opt, command
+from kshell.lang.registry import Arg, ByMail, Opt, command
 from kshell.results import Result, Table, Text
-from kshell.session import Session
-from kshell.targets import TARGETS_ARG, Target, for_each, resolve_all
 
 
 def _library(ctx: Session) -> Any:
-    from kshell.fwlibrary import open_library
+    from kshell.work.firmware.library import open_library
 
     return open_library(ctx.config, ctx.paths.data)
 
@@ -36,7 +36,7 @@ async def firmware_list(ctx: Session, args: Any) -> Result:
     The library is the state folder's firmware/ (or [firmware] library); a checkout's
     shipped demo images are listed beside it, read-only.
     """
-    from kshell.fwlibrary import sha256_file
+    from kshell.work.firmware.library import sha256_file
 
     library = _library(ctx)
     listing = library.listing()
@@ -158,8 +158,8 @@ async def firmware_stage(ctx: Session, args: Any) -> Any:
     --dry-run goes as far as the download (a plug that cannot fetch from this machine, or
     answers -7, fails there) and flashes nothing.
     """
-    from kshell.flash import FirmwareFlow, StageOptions
-    from kshell.fwlibrary import choose_image
+    from kshell.work.firmware.flash import FirmwareFlow, StageOptions
+    from kshell.work.firmware.library import choose_image
 
     if args.bind is not None:
         try:

@@ -9,10 +9,10 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from kshell.core.session import Session
 from kshell.errors import UsageError
-from kshell.registry import Arg, ByMail, Opt, command
+from kshell.lang.registry import Arg, ByMail, Opt, command
 from kshell.results import Result, Table, Text
-from kshell.session import Session
 
 HISTORY_SPEC = r"\d+(-\d+)?"
 

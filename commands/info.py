@@ -5,14 +5,14 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from kshell.registry import ByMail, command
+from kshell.core.session import Session
+from kshell.core.targets import TARGETS_ARG as TARGETS
+from kshell.core.targets import Target, for_each, refresh, resolve_all, state_word
+from kshell.lang.registry import ByMail, command
 from kshell.results import Record, Result
-from kshell.session import Session
-from kshell.targets import TARGETS_ARG as TARGETS
-from kshell.targets import Target, for_each, refresh, resolve_all, state_word
 
 if TYPE_CHECKING:
-    from kshell.device.modules.clock import PlugTime
+    from kshell.device.capabilities.clock import PlugTime
     from kshell.device.state import Info
 
 

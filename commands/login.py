@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
+from kshell.core.session import Session
 from kshell.errors import UsageError
-from kshell.registry import Arg, ByMail, Opt, command
+from kshell.lang.registry import Arg, ByMail, Opt, command
 from kshell.results import Result, Text
-from kshell.session import Session
 
 MAX_FIELD = 256
 
@@ -29,8 +29,8 @@ async def login(ctx: Session, args: Any) -> Result:
     state folder (mode 0600; kshell.ini is never rewritten). KSHELL_USERNAME and
     KSHELL_PASSWORD, when set, still win. The password is never shown, logged or recorded.
     """
-    from kshell import credentials
     from kshell.device.transports.base import Credentials
+    from kshell.store import credentials
 
     if ctx.read_secret is None:
         raise UsageError(

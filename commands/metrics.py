@@ -9,10 +9,10 @@ from __future__ import annotations
 
 from typing import Any
 
+from kshell.core.session import Session
 from kshell.errors import UsageError
-from kshell.registry import Arg, ByMail, Opt, command
+from kshell.lang.registry import Arg, ByMail, Opt, command
 from kshell.results import Record, Result, Text
-from kshell.session import Session
 
 LISTEN = Arg("listen", "word", "[ADDR:]PORT to serve on (default address 127.0.0.1)")
 
@@ -32,7 +32,7 @@ async def metrics_on(ctx: Session, args: Any) -> Result:
     answer in time shows as kasa_up 0 and never fails the page. Serving on an address
     other than loopback is your explicit choice: anyone who reaches it can read the plugs.
     """
-    from kshell.metrics.server import start_server
+    from kshell.work.metrics.server import start_server
 
     old = ctx.metrics
     if old is not None and old.running:

@@ -8,13 +8,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from kshell.errors import TargetError, UsageError
-from kshell.escape import clean
-from kshell.registry import Arg, ByMail, Opt, command
-from kshell.results import Result, Text
-from kshell.session import Session
-from kshell.targets import TARGETS_ARG as TARGETS
-from kshell.targets import (
+from kshell.core.session import Session
+from kshell.core.targets import TARGETS_ARG as TARGETS
+from kshell.core.targets import (
     Target,
     for_each,
     read_this_line,
@@ -23,6 +19,10 @@ from kshell.targets import (
     resolve_capable,
     state_word,
 )
+from kshell.errors import TargetError, UsageError
+from kshell.lang.registry import Arg, ByMail, Opt, command
+from kshell.results import Result, Text
+from kshell.text import clean
 
 
 async def _switch(ctx: Session, words: list[str], want: bool | None) -> list[Result]:
@@ -129,7 +129,7 @@ async def led(ctx: Session, args: Any) -> list[Result]:
 )
 async def alias(ctx: Session, args: Any) -> list[Result]:
     """Read or change the name of one plug or strip outlet (never several at once)."""
-    from kshell.names import check_new_alias
+    from kshell.store.names import check_new_alias
 
     if args.target.lower() == "all":
         raise UsageError("alias: name one plug; renaming every plug at once is not possible")
@@ -181,7 +181,7 @@ def _parent_name(target: Target) -> str:
 
 def _refuse_taken(ctx: Session, target: Target, new: str) -> None:
     """A name another plug or outlet already has (case and accents aside) is refused."""
-    from kshell.names import fold
+    from kshell.store.names import fold
 
     wanted = fold(new)
     for record in ctx.cache.all():

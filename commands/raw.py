@@ -6,11 +6,11 @@ import json
 import re
 from typing import Any
 
+from kshell.core.session import Session
+from kshell.core.targets import Target, resolve_all
 from kshell.errors import UsageError
-from kshell.registry import Arg, ByMail, command
+from kshell.lang.registry import Arg, ByMail, command
 from kshell.results import Failure, Result
-from kshell.session import Session
-from kshell.targets import Target, resolve_all
 
 MAX_REQUEST = 16 * 1024
 # what a shell leaves of unquoted JSON: {system:{get_sysinfo:{}}}
@@ -38,8 +38,8 @@ async def raw(ctx: Session, args: Any) -> list[Result]:
     An err_code other than 0 anywhere in the answer is a failure (exit status 1), shown
     after the answer. Quote the request, or the shell takes its quotes away.
     """
-    from kshell.pager import Document
-    from kshell.targets import for_each
+    from kshell.core.targets import for_each
+    from kshell.ui.pager import Document
 
     request = parse_request(args.request)
     failures: list[Failure] = []

@@ -9,13 +9,13 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from kshell.core.session import Session
 from kshell.errors import KshellError, UsageError
-from kshell.registry import Arg, ByMail, command
+from kshell.lang.registry import Arg, ByMail, command
 from kshell.results import Failure, Record, Result, Table, Text
-from kshell.session import Session
 
 if TYPE_CHECKING:
-    from kshell.remote.service import RemoteService
+    from kshell.app.remote.service import RemoteService
 
 
 def _service(ctx: Session) -> RemoteService | None:
@@ -25,7 +25,7 @@ def _service(ctx: Session) -> RemoteService | None:
 @command("remote on", permission="admin", examples=("remote on",), by_mail=ByMail.NO)
 async def remote_on(ctx: Session, args: Any) -> Result:
     """Start listening for command mail ([remote] in the config) in the background."""
-    from kshell.remote.service import RemoteService, printer
+    from kshell.app.remote.service import RemoteService, printer
 
     old = _service(ctx)
     if old is not None and old.running:
@@ -64,7 +64,7 @@ async def remote_status(ctx: Session, args: Any) -> Result:
     """Whether remote mode is on, where it listens, and what it has handled."""
     service = _service(ctx)
     if service is None:
-        from kshell.remote.service import RemoteService
+        from kshell.app.remote.service import RemoteService
 
         service = RemoteService(ctx, lambda _text: None)  # only reads the config
     return Record("remote", service.status())
@@ -75,7 +75,7 @@ async def remote_test(ctx: Session, args: Any) -> list[Result]:
     """Check each configured path: log in to the source, reach the reply server."""
     service = _service(ctx)
     if service is None:
-        from kshell.remote.service import RemoteService
+        from kshell.app.remote.service import RemoteService
 
         service = RemoteService(ctx, lambda _text: None)
     steps = await service.test()
@@ -105,8 +105,8 @@ async def remote_test(ctx: Session, args: Any) -> list[Result]:
 )
 async def remote_totp(ctx: Session, args: Any) -> Result:
     """Make a sender's own TOTP secret, store it (0600) and print its otpauth URI once."""
-    from kshell.remote.settings import load_settings
-    from kshell.remote.totp import add_secret, provisioning_uri
+    from kshell.app.remote.settings import load_settings
+    from kshell.app.remote.totp import add_secret, provisioning_uri
 
     if ctx.invocation.by_mail:  # a secret is never made, nor shown, by mail (ByMail.NO too)
         raise UsageError("remote totp cannot be run by mail")
@@ -133,9 +133,9 @@ async def remote_totp(ctx: Session, args: Any) -> Result:
 )
 async def remote_unlock(ctx: Session, args: Any) -> Result:
     """Let a sender prove itself by TOTP code again after too many wrong codes."""
-    from kshell.remote.audit import AuditLog
-    from kshell.remote.journal import unlock_totp
-    from kshell.remote.service import AUDIT_NAME, JOURNAL_NAME
+    from kshell.app.remote.audit import AuditLog
+    from kshell.app.remote.journal import unlock_totp
+    from kshell.app.remote.service import AUDIT_NAME, JOURNAL_NAME
 
     address = args.address.strip().lower()
     was_locked = unlock_totp(ctx.paths.data / JOURNAL_NAME, address)

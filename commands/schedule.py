@@ -8,16 +8,16 @@ from __future__ import annotations
 import datetime as dt
 from typing import TYPE_CHECKING, Any
 
-from kshell.device.modules.rule_words import AT_HELP, DAYS_HELP, parse_at, parse_days
+from kshell.core.session import Session
+from kshell.core.targets import Target, for_each, resolve_all
+from kshell.device.capabilities.rule_words import AT_HELP, DAYS_HELP, parse_at, parse_days
 from kshell.errors import UsageError
-from kshell.registry import Arg, ByMail, command
+from kshell.lang.registry import Arg, ByMail, command
 from kshell.results import Result, Table, Text
-from kshell.session import Session
-from kshell.targets import Target, for_each, resolve_all
 
 if TYPE_CHECKING:
-    from kshell.device.modules.clock import PlugTime
-    from kshell.device.modules.rule_words import Rule
+    from kshell.device.capabilities.clock import PlugTime
+    from kshell.device.capabilities.rule_words import Rule
 
 TARGET = Arg("target", "target", "plug alias, host[:port] or MAC")
 RULE = Arg("rule", "rule", "a rule id (see `schedule TARGET`)", optional=True)

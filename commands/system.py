@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
+from kshell.core.session import Session
 from kshell.errors import UsageError
-from kshell.registry import Arg, ByMail, Opt, command
+from kshell.lang.registry import Arg, ByMail, Opt, command
 from kshell.results import Result, Table, Text
-from kshell.session import Session
 
 
 @command(
@@ -77,7 +77,7 @@ async def help_(ctx: Session, args: Any) -> Result:
 
 def _by_mail(cmd: Any) -> str:
     """The command's mail policy as `help` says it (the gate reads the same declaration)."""
-    from kshell.registry import ByMail
+    from kshell.lang.registry import ByMail
 
     if cmd.by_mail in (None, ByMail.NO):
         return "never" if cmd.by_mail else "never (it does not declare by_mail)"
@@ -111,7 +111,7 @@ async def ifaces(ctx: Session, args: Any) -> Result:
     """
     import ipaddress
 
-    from kshell.discovery import interfaces
+    from kshell.core.discovery.broadcast import interfaces
 
     setting = ctx.broadcast_setting()
     rows, data = [], []
@@ -189,8 +189,8 @@ async def ping(ctx: Session, args: Any) -> Any:
     the first one may include connecting. A request without an answer within the
     timeout counts as lost. Ctrl-C stops and still shows the statistics so far.
     """
-    from kshell.ping import Ping
-    from kshell.targets import resolve_all
+    from kshell.core.targets import resolve_all
+    from kshell.work.ping import Ping
 
     count = 4 if args.count is None else args.count
     interval = 0.5 if args.interval is None else args.interval
@@ -212,8 +212,8 @@ async def uptime(ctx: Session, args: Any) -> list[Result]:
     """How long this shell has run, and how long each plug's relay has been on (on_time)."""
     import time
 
+    from kshell.core.targets import Target, for_each, refresh, resolve_all
     from kshell.results import Failure
-    from kshell.targets import Target, for_each, refresh, resolve_all
 
     shell_up = time.time() - ctx.started
     since = time.strftime("%H:%M:%S", time.localtime(ctx.started))

@@ -5,11 +5,11 @@ from __future__ import annotations
 import re
 from typing import Any
 
+from kshell.core.session import Session
+from kshell.core.targets import Target, for_each, resolve_all
 from kshell.errors import UsageError
-from kshell.registry import Arg, ByMail, Opt, command
+from kshell.lang.registry import Arg, ByMail, Opt, command
 from kshell.results import Result, Table, Text
-from kshell.session import Session
-from kshell.targets import Target, for_each, resolve_all
 
 TARGET = Arg("target", "target", "plug alias, host[:port] or MAC")
 _DURATION = re.compile(r"^(?:(\d{1,2})h)?(?:(\d{1,4})m)?(?:(\d{1,5})s)?$")
@@ -17,7 +17,7 @@ _DURATION = re.compile(r"^(?:(\d{1,2})h)?(?:(\d{1,4})m)?(?:(\d{1,5})s)?$")
 
 def parse_duration(text: str) -> int:
     """``10m``, ``1h30m``, ``90s`` -> seconds, within what the plugs take (1 s to 23 h 59 min)."""
-    from kshell.device.modules.timers import LONGEST_S
+    from kshell.device.capabilities.timers import LONGEST_S
 
     found = _DURATION.match(text.strip().lower())
     if not text.strip() or not found or not any(found.groups()):
@@ -124,8 +124,8 @@ async def _owner(ctx: Session, target: Target) -> tuple[str, bool | None]:
     configured account's (None: no account configured)."""
     import hashlib
 
-    from kshell import credentials
     from kshell.device import tdp
+    from kshell.store import credentials
 
     found = await tdp.probe(target.host, ctx.tdp_port, min(1.0, ctx.timeout))
     if found is None or not found.owner:
@@ -230,7 +230,7 @@ async def wifi_join(ctx: Session, args: Any) -> list[Result]:
     The plug leaves its current network (its setup network, for a new one) at once; find
     it afterwards on the new one with `discover`, or by its address there.
     """
-    from kshell import credentials
+    from kshell.store import credentials
 
     ssid = check_ssid(args.ssid)
     targets = _whole_plug(ctx, args.target)

@@ -11,9 +11,9 @@ from datetime import datetime
 from pathlib import Path
 from typing import TextIO
 
+from kshell.core.session import Session
 from kshell.errors import UsageError
-from kshell.grammar import Line
-from kshell.session import Session
+from kshell.lang.grammar import Line
 
 SKIPPED_VERBS = ("record", "replay", "history")
 HEADER = (

@@ -18,12 +18,12 @@ from typing import Any
 
 from kshell.history.store import HistoryStore
 
+from kshell.core.session import Session
 from kshell.errors import KshellError, UsageError
 from kshell.events import Row
-from kshell.grammar import split_commands
-from kshell.output import Output
+from kshell.lang.grammar import split_commands
 from kshell.results import Failure, Result, Text
-from kshell.session import Session
+from kshell.ui.output import Output
 
 _RANGE = re.compile(r"^(\d+)(?:-(\d+))?$")
 # Commands about history itself are not replayed: replaying a replay would loop.
@@ -147,7 +147,7 @@ async def run_steps(
 
 
 async def _run_one(ctx: Session, text: str, queue: asyncio.Queue[Any]) -> bool:
-    from kshell.runner import run_line
+    from kshell.ui.runner import run_line
 
     typed = ctx.invocation.typed  # a replayed line means what it meant: no prefixes
     ctx.invocation = replace(ctx.invocation, typed=False)

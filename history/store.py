@@ -17,7 +17,7 @@ from kshell.errors import UsageError
 from kshell.home import open_append, write_private
 
 if TYPE_CHECKING:
-    from kshell.session import Session
+    from kshell.core.session import Session
 
 
 @dataclass(frozen=True)
@@ -111,7 +111,7 @@ def _range_message(number: int, size: int) -> str:
 def store_for(session: Session) -> HistoryStore:
     """The session's store (one per Session, so the prompt and the commands share it)."""
     if session.history is None:
-        from kshell.config import integer
+        from kshell.store.config import integer
 
         limit = integer(session.config, "shell", "history_size", 10000)
         session.history = HistoryStore(session.paths.history, limit)

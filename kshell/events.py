@@ -3,7 +3,7 @@
 A long-running command returns a ``Stream``: an async iterator of events. Results (a Text,
 a Failure, a summary Table, or a ``Row`` such as a meter sample) are what it found;
 ``Progress`` says how far it is; a ``Confirm`` is a question. The stream never draws and
-never asks by itself: the view of the surface it runs on renders it (kshell.views), and
+never asks by itself: the view of the surface it runs on renders it (kshell.ui.views), and
 the runner answers questions (a person, ``--yes``, or a refusal where nobody can answer),
 writing the answer into the event before asking the stream for the next one.
 """

@@ -14,7 +14,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
-from kshell import protocol
+from kshell.device import codec as protocol
 
 Answer = Callable[[dict[str, Any]], dict[str, Any] | None]
 

@@ -23,16 +23,16 @@ from typing import Any
 import pytest
 from conftest import json_lines, run_shell, write_config
 
-from kshell.app import build_session
-from kshell.cache import DeviceRecord, normalise_mac
+from kshell.app.build import build_session
+from kshell.core.invocation import Invocation, MailRules
+from kshell.core.session import Session
 from kshell.device.transports.base import Credentials
 from kshell.errors import KshellError
-from kshell.invocation import Invocation, MailRules
-from kshell.output import Collector
-from kshell.runner import run_line
-from kshell.session import Session
 from kshell.simulator import PlugSpec, SimulatorThread
 from kshell.simulator.accounts import DEMO_ACCOUNT
+from kshell.store.devices import DeviceRecord, normalise_mac
+from kshell.ui.output import Collector
+from kshell.ui.runner import run_line
 
 STRANGER, HALL = "127.43.0.2", "127.43.0.3"
 OWNER = Credentials(DEMO_ACCOUNT.username, DEMO_ACCOUNT.password)
@@ -154,8 +154,8 @@ def test_a_mail_can_neither_trust_nor_reach_an_unproven_plug(
 
 
 def test_the_exporters_probe_path_sends_nothing(sim: SimulatorThread, fresh: Path) -> None:
-    from kshell.metrics.read import read_plug
-    from kshell.targets import resolve
+    from kshell.core.targets import resolve
+    from kshell.work.metrics.read import read_plug
 
     ctx = session(fresh)
 

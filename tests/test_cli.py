@@ -90,8 +90,8 @@ def test_config_percent_signs_are_literal(tmp_path):
 def test_only_long_running_one_shot_lines_pick_the_faster_loop(home):
     import argparse
 
-    from kshell.app import build_context
-    from kshell.cli import _runs_long
+    from kshell.app.build import build_context
+    from kshell.app.cli import _runs_long
 
     ctx = build_context(argparse.Namespace(home=str(home), config=None, commands=[]))
     assert not _runs_long(ctx, "info Kitchen; on all")
@@ -106,7 +106,7 @@ def test_an_error_inside_the_event_loop_is_one_line_unless_debug(home, tmp_path)
     folder.mkdir()
     (folder / "broken_callback.py").write_text(
         "import asyncio\n"
-        "from kshell.registry import command\n"
+        "from kshell.lang.registry import command\n"
         "from kshell.results import Text\n\n"
         "@command('oops', permission='read')\n"
         "async def oops(ctx, args):\n"

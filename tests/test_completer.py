@@ -12,11 +12,11 @@ import pytest
 from prompt_toolkit.completion import CompleteEvent
 from prompt_toolkit.document import Document
 
-from kshell.cache import DeviceRecord
-from kshell.completer.engine import Model, describe, suggest
-from kshell.completer.prompt import KshellCompleter
-from kshell.grammar import scan
-from kshell.registry import build_registry
+from kshell.lang.grammar import scan
+from kshell.lang.registry import build_registry
+from kshell.store.devices import DeviceRecord
+from kshell.ui.completer.engine import Model, describe, suggest
+from kshell.ui.completer.prompt import KshellCompleter
 
 REGISTRY = build_registry()
 
@@ -164,7 +164,7 @@ def test_replay_completes_script_files(tmp_path: Path) -> None:
 
 
 def test_image_arguments_complete_from_the_firmware_library(tmp_path: Path) -> None:
-    from kshell.registry import Arg, Command, Registry
+    from kshell.lang.registry import Arg, Command, Registry
 
     async def flash(ctx: object, args: object) -> None:
         return None
@@ -238,8 +238,8 @@ def test_the_prompt_toolkit_completer_replaces_the_word_under_the_cursor(typed: 
 
 
 def test_a_plug_found_in_the_background_is_offered_without_a_new_command() -> None:
-    from kshell.cache import DeviceCache
-    from kshell.completer.model import cache_fingerprint
+    from kshell.store.devices import DeviceCache
+    from kshell.ui.completer.model import cache_fingerprint
 
     cache = DeviceCache(None)
     cache.merge(DeviceRecord("127.20.9.2", alias="Kitchen Kettle"))
@@ -286,8 +286,8 @@ def test_led_offers_only_plugs_with_a_status_light_and_no_outlets() -> None:
 
 
 def test_every_word_the_index_offers_for_a_plug_carries_its_capabilities() -> None:
-    from kshell.completer.capable import lacking
-    from kshell.completer.targets import TargetIndex
+    from kshell.ui.completer.capable import lacking
+    from kshell.ui.completer.targets import TargetIndex
 
     # nothing here has a meter or a light: every word completion offers must say so
     records = [
@@ -317,10 +317,10 @@ def test_completion_folds_accents_and_case() -> None:
 
 
 def test_what_next_is_pure_and_reads_the_disk_only_through_its_providers() -> None:
-    from kshell.completer.engine import what_next
-    from kshell.completer.known import FileEntry, ImageEntry, Known
-    from kshell.completer.targets import TargetIndex
-    from kshell.names import PrefixIndex
+    from kshell.store.names import PrefixIndex
+    from kshell.ui.completer.engine import what_next
+    from kshell.ui.completer.known import FileEntry, ImageEntry, Known
+    from kshell.ui.completer.targets import TargetIndex
 
     asked: list[str] = []
 

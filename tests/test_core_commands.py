@@ -9,10 +9,10 @@ import sys
 import pytest
 from conftest import ROOT, json_lines, run_shell
 
-from kshell.cache import DeviceCache
 from kshell.device.sysinfo import check_answer
 from kshell.errors import DeviceError
 from kshell.simulator import PlugSpec, demo_specs
+from kshell.store.devices import DeviceCache
 
 BASE = "127.60.0.2"
 

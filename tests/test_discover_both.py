@@ -66,7 +66,7 @@ def test_the_report_names_plugs_that_need_credentials(fleet) -> None:  # type: i
 def test_discovery_keeps_its_time_budget(fleet) -> None:  # type: ignore[no-untyped-def]
     from kshell.commands import devices
 
-    from kshell.app import build_context
+    from kshell.app.build import build_context
 
     _sim, home = house(fleet)
 

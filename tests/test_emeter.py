@@ -8,11 +8,11 @@ import math
 
 import pytest
 
-from kshell import emeter
+from kshell.core.targets import Target
+from kshell.device import meter_rules as emeter
 from kshell.errors import ProtocolError
-from kshell.targets import Target
-from kshell.views.meters import sparkline
-from kshell.watch import Meter, Sample, SampleWriter, backoff
+from kshell.ui.views.meters import sparkline
+from kshell.work.watch import Meter, Sample, SampleWriter, backoff
 
 # answers as real plugs give them (python-kasa's fixtures HS110(EU) 1.0 1.2.5 and
 # HS300(US) 2.0 1.0.12, KP125(US) 1.0 1.0.6)
@@ -273,7 +273,7 @@ def test_writer_refuses_other_formats(tmp_path):
 def test_the_other_module_name_is_asked_when_emeter_is_not_supported():
     import asyncio
 
-    from kshell.device.modules.iot import IotMeter
+    from kshell.device.capabilities.iot import IotMeter
     from kshell.errors import DeviceError
 
     class Plug:  # answers only under the bulbs' module name, like some firmware
@@ -298,7 +298,7 @@ def test_the_live_frame_marks_flagged_and_offline_rows():
     import io
     from types import SimpleNamespace
 
-    from kshell.views.meters import LiveView
+    from kshell.ui.views.meters import LiveView
 
     ok, bad, gone = (Meter(Target(f"127.30.9.{n}")) for n in (5, 6, 7))
     for meter in (ok, bad):

@@ -20,11 +20,11 @@ import pytest
 from conftest import ROOT, json_lines, run_shell
 from scripted_plug import scripted_plug
 
-from kshell.cache import DeviceCache
 from kshell.results import Failure
 from kshell.simulator.runner import SimulatorThread
 from kshell.simulator.spec import PlugSpec
-from kshell.watch import Sample
+from kshell.store.devices import DeviceCache
+from kshell.work.watch import Sample
 
 HEATER, KETTLE, STRIP, LAMP, FREEZER = (f"127.30.10.{n}" for n in range(2, 7))
 
@@ -284,8 +284,8 @@ def test_pipe_output_is_one_line_per_sample_then_the_summary(home):
 # -- in-process streams, driven by what they deliver --------------------------------------
 def _stream(home, *words):
     """The `emeter watch` stream as the runner would get it, in the test's event loop."""
-    from kshell.app import build_context
-    from kshell.registry import parse_args
+    from kshell.app.build import build_context
+    from kshell.lang.registry import parse_args
 
     ctx = build_context(
         argparse.Namespace(
@@ -435,11 +435,11 @@ def test_erase_asks_first_then_reads_back(home, sim):
 
 
 def test_by_mail_a_watch_is_bounded_and_writes_no_file(home, tmp_path):
-    from kshell.app import build_context
-    from kshell.invocation import Invocation, MailRules
-    from kshell.output import Collector
-    from kshell.registry import parse_args
-    from kshell.runner import run_line
+    from kshell.app.build import build_context
+    from kshell.core.invocation import Invocation, MailRules
+    from kshell.lang.registry import parse_args
+    from kshell.ui.output import Collector
+    from kshell.ui.runner import run_line
 
     ctx = build_context(
         argparse.Namespace(

@@ -13,25 +13,25 @@ from conftest import ROOT
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from kshell import emeter
+from kshell.device import meter_rules as emeter
 from kshell.errors import KshellError, Refused
 from kshell.events import Confirm, Event, Progress, Stream
 from kshell.fanin import FanIn
-from kshell.output import Collector
 from kshell.results import Failure, Text
-from kshell.runner import deliver
+from kshell.ui.output import Collector
+from kshell.ui.runner import deliver
 
 LONG_WORK = [
-    *sorted((ROOT / "kshell" / "watch").glob("*.py")),
-    *sorted((ROOT / "kshell" / "flash").glob("*.py")),
-    ROOT / "kshell" / "ping.py",
+    *sorted((ROOT / "kshell" / "work" / "watch").glob("*.py")),
+    *sorted((ROOT / "kshell" / "work" / "firmware" / "flash").glob("*.py")),
+    ROOT / "kshell" / "work" / "ping.py",
     ROOT / "kshell" / "events.py",
     ROOT / "kshell" / "fanin.py",
 ]
 DRAWS_OR_ASKS = (
-    "kshell.views",
-    "kshell.runner",
-    "kshell.repl",
+    "kshell.ui.views",
+    "kshell.ui.runner",
+    "kshell.app.repl",
     "kshell.liveview",
     "prompt_toolkit",
 )
@@ -55,7 +55,7 @@ def test_long_work_imports_no_view_no_runner_and_no_repl():
 
 
 def test_long_work_modules_stay_small():
-    for path in [*LONG_WORK, *sorted((ROOT / "kshell" / "views").glob("*.py"))]:
+    for path in [*LONG_WORK, *sorted((ROOT / "kshell" / "ui" / "views").glob("*.py"))]:
         lines = len(path.read_text().splitlines())
         assert lines <= 400, f"{path.relative_to(ROOT)} has {lines} lines"
 
@@ -180,8 +180,8 @@ def test_a_question_where_nobody_can_answer_is_refused():
 
 def test_a_sample_says_what_emeter_says_of_a_reading():
     """The watch builds its JSON line in one go; the reading's part must stay emeter's."""
-    from kshell.targets import Target
-    from kshell.watch import Meter, Sample
+    from kshell.core.targets import Target
+    from kshell.work.watch import Meter, Sample
 
     reading = emeter.normalise({"power_mw": 5000, "voltage_mv": 230000, "current_ma": 30})
     meter = Meter(Target("127.0.0.9", 9999, None))
@@ -210,8 +210,8 @@ def test_a_samples_own_json_line_is_what_the_stdlib_writes(label, outlet, values
     the standard library's encoder would write for its json()."""
     import json
 
-    from kshell.targets import Target
-    from kshell.watch import Meter, Sample
+    from kshell.core.targets import Target
+    from kshell.work.watch import Meter, Sample
 
     meter = Meter(Target("127.0.0.9", 9999, None, None, outlet))
     meter.label = label
@@ -225,9 +225,9 @@ def test_a_samples_own_json_line_is_what_the_stdlib_writes(label, outlet, values
 def test_the_output_writes_a_samples_own_line_as_an_encoder_would():
     import json
 
-    from kshell.output import json_line
-    from kshell.targets import Target
-    from kshell.watch import Meter, Sample
+    from kshell.core.targets import Target
+    from kshell.ui.output import json_line
+    from kshell.work.watch import Meter, Sample
 
     meter = Meter(Target("127.0.0.9", 9999, None))
     meter.label = "Kettle\u2028 \u00e9"  # escaped for line readers either way

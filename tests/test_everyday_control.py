@@ -350,7 +350,7 @@ def test_bad_wifi_join_is_one_line_and_sends_nothing(
 
 
 def test_each_command_declares_its_permission_and_mail_policy() -> None:
-    from kshell.registry import ByMail, build_registry
+    from kshell.lang.registry import ByMail, build_registry
 
     commands = build_registry().commands
     expected = {
@@ -406,11 +406,11 @@ def test_completion_offers_the_rule_ids_this_session_read_with_their_text(
 ) -> None:
     import argparse
 
-    from kshell.app import build_context
-    from kshell.completer.engine import suggest
-    from kshell.completer.model import Model
-    from kshell.output import Collector
-    from kshell.runner import run_line
+    from kshell.app.build import build_context
+    from kshell.ui.completer.engine import suggest
+    from kshell.ui.completer.model import Model
+    from kshell.ui.output import Collector
+    from kshell.ui.runner import run_line
 
     js(house, "schedule delete Nowhere all --yes")
     rid = js(house, "schedule add Nowhere on 06:15 weekends")["rule"]["id"]
@@ -431,10 +431,10 @@ def test_completion_offers_the_rule_ids_this_session_read_with_their_text(
 def test_wifi_join_is_refused_by_mail_and_time_sync_needs_admin() -> None:
     from types import SimpleNamespace
 
+    from kshell.core.gate import admit
+    from kshell.core.invocation import Invocation, MailRules
     from kshell.errors import Refused
-    from kshell.gate import admit
-    from kshell.invocation import Invocation, MailRules
-    from kshell.registry import build_registry
+    from kshell.lang.registry import build_registry
 
     commands = build_registry().commands
 

@@ -268,9 +268,9 @@ def test_without_yes_nobody_can_answer_so_nothing_is_sent(tmp_path):
 
 def test_answering_no_cancels_after_the_download_and_frees_the_port(tmp_path):
     """In-process, with a person who says no: downloaded, never flashed, server gone."""
-    from kshell.app import build_context
-    from kshell.output import Collector
-    from kshell.runner import run_line
+    from kshell.app.build import build_context
+    from kshell.ui.output import Collector
+    from kshell.ui.runner import run_line
 
     home = fw_home(tmp_path)
     add_image(home, tmp_path)
@@ -425,9 +425,9 @@ def test_with_several_plugs_a_refused_one_does_not_stop_the_others(tmp_path):
 
 def test_an_output_that_breaks_mid_flow_still_stops_the_server_and_the_polling(tmp_path):
     """Whatever ends the stream (here the output itself fails), the server is closed."""
-    from kshell.app import build_context
-    from kshell.output import Collector
-    from kshell.runner import run_line
+    from kshell.app.build import build_context
+    from kshell.ui.output import Collector
+    from kshell.ui.runner import run_line
 
     home = fw_home(tmp_path, stall_timeout="60")
     add_image(home, tmp_path)
@@ -466,9 +466,9 @@ def test_an_output_that_breaks_mid_flow_still_stops_the_server_and_the_polling(t
 
 def test_a_simulator_image_never_goes_to_a_plug_off_loopback(tmp_path, monkeypatch):
     """The demo image (and any file in the simulator's format) is for 127.x plugs only."""
-    from kshell.app import build_context
-    from kshell.output import Collector
-    from kshell.runner import run_line
+    from kshell.app.build import build_context
+    from kshell.ui.output import Collector
+    from kshell.ui.runner import run_line
 
     home = fw_home(tmp_path)
     add_image(home, tmp_path)
@@ -477,7 +477,7 @@ def test_a_simulator_image_never_goes_to_a_plug_off_loopback(tmp_path, monkeypat
     async def seems_real(target):  # type: ignore[no-untyped-def]
         return "203.0.113.40"  # as if the plug were on a real network (TEST-NET-3, never sent to)
 
-    from kshell.flash import checks
+    from kshell.work.firmware.flash import checks
 
     monkeypatch.setattr(checks, "plug_ip", seems_real)
 

@@ -10,10 +10,10 @@ import pytest
 from conftest import ROOT, json_lines, run_shell, write_config
 
 from kshell.errors import UsageError
-from kshell.flash import SIM_MAGIC
-from kshell.fwlibrary import Library, LibraryError, choose_image
-from kshell.fwversion import is_newer, parse_version, same_version
 from kshell.simulator.firmware import MAGIC, make_image, parse_image
+from kshell.work.firmware.flash import SIM_MAGIC
+from kshell.work.firmware.library import Library, LibraryError, choose_image
+from kshell.work.firmware.version import is_newer, parse_version, same_version
 
 
 @pytest.mark.parametrize(
@@ -166,13 +166,13 @@ def test_the_checkouts_library_and_its_demo_image_agree():
 def test_the_library_is_in_the_home_and_a_checkout_only_ships_demo_images(tmp_path, monkeypatch):
     import configparser
 
-    from kshell import fwlibrary
+    from kshell.work.firmware import library as fwlibrary
 
     config = configparser.ConfigParser()
     config.read_string("[firmware]\nlibrary =\n")
     assert fwlibrary.library_folder(config, tmp_path) == tmp_path / "firmware"  # a checkout
     assert fwlibrary.shipped_folder() == ROOT / "firmware"
-    monkeypatch.setattr(fwlibrary, "__file__", str(tmp_path / "site" / "kshell" / "fwlibrary.py"))
+    monkeypatch.setattr(fwlibrary, "__file__", str(tmp_path / "site" / "kshell" / "work" / "firmware" / "library.py"))
     assert fwlibrary.library_folder(config, tmp_path) == tmp_path / "firmware"  # installed
     assert fwlibrary.shipped_folder() is None
     config.set("firmware", "library", str(tmp_path / "mine"))

@@ -67,11 +67,11 @@ def test_download_state_minus_7_ends_the_flow_and_stops_the_server(npm_peer, tmp
 def test_flash_minus_5_is_a_clear_error_naming_the_step(npm_peer, tmp_path):
     """The flash step on its own (the peer never completes a download, so the flow
     cannot reach it through the command)."""
-    from kshell.app import build_context
-    from kshell.flash import FirmwareError, PlugRun, Settings
-    from kshell.flash.reboot import flash
-    from kshell.fwlibrary import Library, choose_image
-    from kshell.targets import resolve
+    from kshell.app.build import build_context
+    from kshell.core.targets import resolve
+    from kshell.work.firmware.flash import FirmwareError, PlugRun, Settings
+    from kshell.work.firmware.flash.reboot import flash
+    from kshell.work.firmware.library import Library, choose_image
 
     npm_peer(DEVICES, UDP_PORT)
     home = peer_home(tmp_path)

@@ -9,7 +9,7 @@ import socket
 import pytest
 from conftest import eventually
 
-from kshell.staging import StagingError, StagingServer, choose_local_address
+from kshell.work.firmware.staging import StagingError, StagingServer, choose_local_address
 
 BIND = "127.40.9.1"
 IMAGE = bytes(range(256)) * 1200  # 300 KiB: several chunks

@@ -6,12 +6,12 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from kshell.cache import DeviceCache, DeviceRecord
+from kshell.core.invocation import Invocation
+from kshell.core.targets import parse_address, resolve, resolve_all
 from kshell.errors import TargetError, UsageError
-from kshell.grammar import split_commands
-from kshell.invocation import Invocation
-from kshell.registry import Arg, Command, Opt, parse_args
-from kshell.targets import parse_address, resolve, resolve_all
+from kshell.lang.grammar import split_commands
+from kshell.lang.registry import Arg, Command, Opt, parse_args
+from kshell.store.devices import DeviceCache, DeviceRecord
 
 
 def words(line):
@@ -51,7 +51,7 @@ def test_a_newline_separates_commands_and_a_backslash_joins_lines():
 
 
 def test_strict_and_tolerant_scans_agree_wherever_the_strict_one_succeeds():
-    from kshell.grammar import scan
+    from kshell.lang.grammar import scan
 
     line = 'on \'Living Room\' a\\ b; off "x\\"y" # done'
     assert scan(line) == scan(line, strict=True)
@@ -168,7 +168,7 @@ def test_parse_address():
 
 
 def test_names_fold_case_and_accents_and_find_unique_prefixes():
-    from kshell.names import fold, prefix_matches
+    from kshell.store.names import fold, prefix_matches
 
     assert fold("Büro Lampe") == fold("BURO LAMPE") == "buro lampe"
     assert fold("Ｋｉｔｃｈｅｎ") == "kitchen"  # full-width letters look alike to a person
@@ -184,7 +184,7 @@ def test_names_fold_case_and_accents_and_find_unique_prefixes():
     st.text(alphabet="abBüÜ é", max_size=3),
 )
 def test_the_sorted_prefix_index_reads_names_as_the_plain_rule_does(names, typed):
-    from kshell.names import PrefixIndex, fold
+    from kshell.store.names import PrefixIndex, fold
 
     key = fold(typed)
     distinct = list(dict.fromkeys(names))

@@ -18,11 +18,11 @@ from pathlib import Path
 import pytest
 from conftest import ROOT, run_shell, wait_until, write_config
 
-from kshell import credentials
-from kshell.app import build_session
+from kshell.app.build import build_session
+from kshell.app.remote.totp import add_secret
 from kshell.device.transports.base import Credentials
-from kshell.remote.totp import add_secret
 from kshell.simulator import PlugSpec, SimulatorThread
+from kshell.store import credentials
 
 NOBODY = 65534
 PLUG = "127.185.0.2"

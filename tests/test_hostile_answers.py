@@ -4,7 +4,7 @@ import pytest
 from conftest import json_lines, run_shell
 from scripted_plug import scripted_plug
 
-from kshell.cache import DeviceCache
+from kshell.store.devices import DeviceCache
 
 HOST = "127.63.0.2"
 

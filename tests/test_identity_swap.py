@@ -243,7 +243,7 @@ def test_a_strip_gone_refuses_its_outlet(fleet: Fleet) -> None:
 
 # -- what the plugs do with a read in front of a write ---------------------------------------
 def _xor_query(host: str, port: int, request: dict) -> dict:
-    from kshell import protocol
+    from kshell.device import codec as protocol
 
     with socket.create_connection((host, port), timeout=3) as conn:
         conn.sendall(protocol.encode(request))

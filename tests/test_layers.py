@@ -73,15 +73,15 @@ EDGES = read_edges()
 # The sources of lines and the surfaces that draw: the only modules that may call the runner,
 # hold the prompt or pick a view. Everything under them is reached, never reaches back.
 TOP = (
-    "kshell.cli",
-    "kshell.app",
-    "kshell.demo",
-    "kshell.repl",
-    "kshell.lexer",
-    "kshell.runner",
-    "kshell.views",
-    "kshell.remote.service",  # mail: the service and its processor feed lines to the runner
-    "kshell.remote.processor",
+    "kshell.app.cli",
+    "kshell.app.build",
+    "kshell.app.demo",
+    "kshell.app.repl",
+    "kshell.app.repl.lexer",
+    "kshell.ui.runner",
+    "kshell.ui.views",
+    "kshell.app.remote.service",  # mail: the service and its processor feed lines to the runner
+    "kshell.app.remote.processor",
     "kshell.history.replay",  # a script's lines, run as typed ones
 )
 # Two commands start or run a source of lines, as a shell's `source` does: `replay` runs a
@@ -89,27 +89,32 @@ TOP = (
 # Named here so that no other command can join them unseen (docs/flow.md, "Known edges").
 STARTS_A_SOURCE = {
     ("kshell.commands.history", "kshell.history.replay"),
-    ("kshell.commands.remote", "kshell.remote.service"),
+    ("kshell.commands.remote", "kshell.app.remote.service"),
 }
 DRAWING = ("prompt_toolkit", "pygments")
-PROMPT_ADAPTER = "kshell.completer.prompt"
+PROMPT_ADAPTER = "kshell.ui.completer.prompt"
 # what is below a command: the wire and the device, and the leaf modules they read
-DEVICE_MAY_IMPORT = ("kshell.device", "kshell.errors", "kshell.protocol", "kshell.emeter")
+DEVICE_MAY_IMPORT = (
+    "kshell.device",
+    "kshell.errors",
+    "kshell.device.codec",
+    "kshell.device.meter_rules",
+)
 LONG_WORK = (
-    "kshell.watch",
-    "kshell.flash",
+    "kshell.work.watch",
+    "kshell.work.firmware.flash",
     "kshell.fanin",
     "kshell.events",
-    "kshell.ping",
-    "kshell.staging",
+    "kshell.work.ping",
+    "kshell.work.firmware.staging",
 )
 # the simulator mirrors the client and shares no code with it, except the XOR codec and the
 # firmware's zone table (facts, not behaviour); pinned here so the list cannot grow unseen
 SIMULATOR_MAY_IMPORT = (
     "kshell.simulator",
     "kshell.errors",
-    "kshell.protocol",
-    "kshell.device.modules.iot_zones",
+    "kshell.device.codec",
+    "kshell.device.capabilities.iot_zones",
 )
 
 
@@ -166,14 +171,14 @@ def test_the_reader_sees_the_imports_it_must_judge():
     """The rules below are only as good as the edges: spot-check that lazy, relative-free,
     TYPE_CHECKING and ``from package import module`` imports are all read."""
     pairs = {(e.importer, e.imported) for e in EDGES}
-    assert ("kshell.runner", "kshell.views") in pairs  # from kshell.views import ...
-    assert ("kshell.cli", "kshell.repl") in pairs  # lazy, inside main()
-    assert ("kshell.session", "kshell.remote.service") in pairs  # under TYPE_CHECKING
-    assert ("kshell.commands.remote", "kshell.remote.service") in pairs  # commands/ mapped
+    assert ("kshell.ui.runner", "kshell.ui.views") in pairs  # from kshell.ui.views import ...
+    assert ("kshell.app.cli", "kshell.app.repl") in pairs  # lazy, inside main()
+    assert ("kshell.core.session", "kshell.app.remote.service") in pairs  # under TYPE_CHECKING
+    assert ("kshell.commands.remote", "kshell.app.remote.service") in pairs  # commands/ mapped
     hints = {(e.importer, e.imported) for e in EDGES if e.type_only}
-    assert ("kshell.session", "kshell.remote.service") in hints
-    assert ("kshell.runner", "kshell.grammar") not in hints  # a plain import at the top
-    assert ("kshell.completer.prompt", "prompt_toolkit.completion") in pairs
+    assert ("kshell.core.session", "kshell.app.remote.service") in hints
+    assert ("kshell.ui.runner", "kshell.lang.grammar") not in hints  # a plain import at the top
+    assert ("kshell.ui.completer.prompt", "prompt_toolkit.completion") in pairs
     assert len(EDGES) > 1000
 
 
@@ -186,7 +191,7 @@ def test_the_device_layer_reaches_nothing_above_it():
 
 def test_long_work_neither_draws_nor_asks():
     """A watch or a flash yields events: it imports no view, runner, prompt or mail."""
-    forbidden = TOP + DRAWING + ("kshell.commands", "kshell.completer")
+    forbidden = TOP + DRAWING + ("kshell.commands", "kshell.ui.completer")
     assert violations(EDGES, LONG_WORK, forbidden) == []
 
 
@@ -201,31 +206,31 @@ def test_nothing_below_the_sources_of_lines_reaches_up_to_them():
 def test_the_completion_engine_is_pure_all_the_way_down():
     """What the engine imports, and what those import in turn (lazily too), never loads
     prompt_toolkit, pygments, the REPL, the runner or a view."""
-    reached = closure(EDGES, "kshell.completer.engine")
+    reached = closure(EDGES, "kshell.ui.completer.engine")
     bad = [how for module, how in reached.items() if within(module, TOP + DRAWING)]
     assert bad == []
 
 
 def test_the_output_layer_renders_and_knows_no_device():
     """``output`` turns results into text: it imports no device, store, session or command."""
-    allowed = ("kshell.errors", "kshell.results", "kshell.events", "kshell.pager", "kshell.escape")
-    assert outside(EDGES, ("kshell.output",), allowed) == []
+    allowed = ("kshell.errors", "kshell.results", "kshell.events", "kshell.ui.pager", "kshell.text")
+    assert outside(EDGES, ("kshell.ui.output",), allowed) == []
 
 
 # Who may import the output layer: the sources of lines and the views (they hold an Output),
 # the mail audit log and the watch's file sinks (each writes JSON lines of its own). Below
-# them, text is made safe with ``kshell.escape`` and returned, never written.
-WRITERS = TOP + ("kshell.remote.audit", "kshell.watch.sinks")
+# them, text is made safe with ``kshell.text`` and returned, never written.
+WRITERS = TOP + ("kshell.app.remote.audit", "kshell.work.watch.sinks")
 
 
 def test_only_the_surfaces_import_the_output_layer():
     """Commands, the resolver, the completer, the metrics and the device layer return data:
-    none of them imports ``kshell.output``."""
+    none of them imports ``kshell.ui.output``."""
     assert [
         f"{e.where}: {e.importer} imports {e.imported}"
         for e in EDGES
-        if within(e.imported, ("kshell.output",))
-        and not within(e.importer, WRITERS + ("kshell.output",))
+        if within(e.imported, ("kshell.ui.output",))
+        and not within(e.importer, WRITERS + ("kshell.ui.output",))
     ] == []
 
 
@@ -236,11 +241,11 @@ def test_the_simulator_shares_no_client_code_beyond_the_codec():
 @pytest.mark.parametrize(
     ("path", "line", "rule"),
     [
-        ("kshell/device/transports/xor.py", "from kshell.runner import run_line", "device"),
-        ("kshell/watch/stats.py", "from kshell.views import show", "long work"),
-        ("kshell/targets.py", "from kshell.repl import run_prompt", "below top"),
-        ("kshell/completer/files.py", "import prompt_toolkit", "engine"),
-        ("kshell/registry.py", "    from kshell.runner import run_line", "engine"),
+        ("kshell/device/transports/xor.py", "from kshell.ui.runner import run_line", "device"),
+        ("kshell/work/watch/stats.py", "from kshell.ui.views import show", "long work"),
+        ("kshell/core/targets.py", "from kshell.app.repl import run_prompt", "below top"),
+        ("kshell/ui/completer/files.py", "import prompt_toolkit", "engine"),
+        ("kshell/lang/registry.py", "    from kshell.ui.runner import run_line", "engine"),
     ],
 )
 def test_each_rule_fails_on_an_upward_import(tmp_path, path, line, rule):
@@ -262,7 +267,7 @@ def test_each_rule_fails_on_an_upward_import(tmp_path, path, line, rule):
         "below top": below_top(edges),
         "engine": [
             how
-            for module, how in closure(edges, "kshell.completer.engine").items()
+            for module, how in closure(edges, "kshell.ui.completer.engine").items()
             if within(module, TOP + DRAWING)
         ],
     }[rule]

@@ -9,13 +9,13 @@ from hypothesis import strategies as st
 from prompt_toolkit.document import Document
 from pygments.token import Comment, Error, Keyword, Name, Number, Operator, String, Text
 
-from kshell.cache import DeviceRecord
-from kshell.completer.engine import Model, suggest
+from kshell.app.repl.highlight import KshellHighlighter
+from kshell.app.repl.lexer import KshellLexer
 from kshell.errors import UsageError
-from kshell.grammar import split_commands
-from kshell.lexer import KshellLexer
-from kshell.registry import build_registry
-from kshell.repl.highlight import KshellHighlighter
+from kshell.lang.grammar import split_commands
+from kshell.lang.registry import build_registry
+from kshell.store.devices import DeviceRecord
+from kshell.ui.completer.engine import Model, suggest
 
 REGISTRY = build_registry()
 RECORDS = [
@@ -151,8 +151,8 @@ def test_a_quote_left_open_on_one_line_colours_the_next_as_it_runs() -> None:
 def test_colours_come_from_the_config_and_bad_values_are_reported() -> None:
     import configparser
 
-    from kshell.config import DEFAULT_CONFIG
-    from kshell.repl.style import build_style, color_depth
+    from kshell.app.repl.style import build_style, color_depth
+    from kshell.store.config import DEFAULT_CONFIG
 
     config = configparser.ConfigParser(interpolation=None)
     config.read_string(DEFAULT_CONFIG)
@@ -216,8 +216,8 @@ BAD_ROLES = {"bad_option", "bad_number", "bad_choice", "extra"}
 def test_a_word_coloured_wrong_is_exactly_one_the_command_refuses(
     name: str, words: list[str], current: str | None
 ) -> None:
-    from kshell.completer.engine import analyse
-    from kshell.registry import parse_args
+    from kshell.lang.registry import parse_args
+    from kshell.ui.completer.engine import analyse
 
     line = " ".join([name, *words])
     model = Model(REGISTRY, lambda: RECORDS, current=lambda: current)

@@ -17,8 +17,8 @@ from dovecot import ReplySink
 from kshell.history.store import HistoryStore
 from test_remote_maildir import Listener, body, configure, make_mail, replies, run
 
-from kshell.cache import DeviceRecord
 from kshell.simulator import PlugSpec, SimulatorThread
+from kshell.store.devices import DeviceRecord
 
 KNOWN, STRANGER = "127.50.7.2", "127.50.7.3"
 
@@ -115,7 +115,7 @@ def test_chained_lines_are_each_gated(home: Path, plugs: SimulatorThread, sink: 
 # -- declarations --------------------------------------------------------------------------------
 
 UNDECLARED = '''
-from kshell.registry import command
+from kshell.lang.registry import command
 from kshell.results import Text
 
 
@@ -131,7 +131,7 @@ async def sneak(ctx, args):
 SLOW = '''
 import asyncio
 
-from kshell.registry import ByMail, command
+from kshell.lang.registry import ByMail, command
 from kshell.results import Text
 
 
@@ -227,7 +227,7 @@ def test_sweeps_by_mail_stay_inside_sweep_networks(
 
 
 def test_every_built_in_command_declares_its_mail_policy(home: Path) -> None:
-    from kshell.registry import ByMail, build_registry
+    from kshell.lang.registry import ByMail, build_registry
 
     commands = build_registry().commands.values()
     assert all(isinstance(c.by_mail, ByMail) for c in commands), [

@@ -19,7 +19,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from prometheus_client.exposition import generate_latest
 
-from kshell.invocation import Invocation
+from kshell.core.invocation import Invocation
 from kshell.simulator.runner import SimulatorThread
 from kshell.simulator.spec import PlugSpec
 
@@ -55,7 +55,7 @@ def clean_faults(sim):
 
 
 def _context(home):
-    from kshell.app import build_context
+    from kshell.app.build import build_context
 
     return build_context(argparse.Namespace(home=str(home), config=None, timeout=3.0))
 
@@ -75,7 +75,7 @@ def _request(path: str, extra: str = "") -> bytes:
 
 
 async def _serving(home, scrape_timeout: float = 5.0):
-    from kshell.metrics.server import start_server
+    from kshell.work.metrics.server import start_server
 
     ctx = _context(home)
     server = await start_server(ctx, "127.0.0.1:0", scrape_timeout)
@@ -171,7 +171,7 @@ def test_http_is_bounded_and_answers_only_its_two_paths(home):
 
 
 def test_metrics_commands_are_admin_and_never_by_mail(home):
-    from kshell.registry import ByMail, build_registry
+    from kshell.lang.registry import ByMail, build_registry
 
     registry = build_registry([], index=None)
     for name in ("metrics on", "metrics off", "metrics status"):
@@ -185,7 +185,7 @@ def test_metrics_commands_are_admin_and_never_by_mail(home):
 
 def test_one_shot_commands_do_not_import_prometheus_client(home):
     probe = (
-        "import sys; from kshell.cli import main; main(['--home', sys.argv[1], '-c', "
+        "import sys; from kshell.app.cli import main; main(['--home', sys.argv[1], '-c', "
         "'devices; emeter Fast']); assert 'prometheus_client' not in sys.modules, 'imported'"
     )
     done = subprocess.run(
@@ -218,12 +218,12 @@ def test_any_alias_keeps_the_exposition_format(aliases):
     reads back as the alias kshell shows (one line)."""
     from prometheus_client.parser import text_string_to_metric_families
 
-    from kshell import emeter
-    from kshell.metrics.collector import PlugCollector, new_registry
-    from kshell.metrics.poll import PlugResult
-    from kshell.metrics.read import PlugReading, RelayReading
-    from kshell.output import clean
-    from kshell.targets import Target
+    from kshell.core.targets import Target
+    from kshell.device import meter_rules as emeter
+    from kshell.ui.output import clean
+    from kshell.work.metrics.collector import PlugCollector, new_registry
+    from kshell.work.metrics.poll import PlugResult
+    from kshell.work.metrics.read import PlugReading, RelayReading
 
     reading = emeter.normalise({"power": 1.5, "voltage": 230.0, "current": 0.1, "total": 2})
     collector = PlugCollector()

@@ -18,9 +18,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from influx import Influx, _open, free_port
 
-from kshell.output import clean
 from kshell.simulator.runner import SimulatorThread
 from kshell.simulator.spec import PlugSpec
+from kshell.ui.output import clean
 
 HEATER, STRIP, HOSTILE = (f"127.80.2.{n}" for n in range(2, 5))
 HOSTILE_ALIAS = 'Evil "x"\\ }\n,a=b c\\'
@@ -154,10 +154,10 @@ def test_a_line_protocol_file_is_what_influxdb_takes(home, influx, tmp_path):
 
 def test_the_buffer_is_bounded_and_the_drops_are_counted(home):
     """A server that never answers: the sink keeps the newest lines up to its bound."""
-    from kshell import emeter
-    from kshell.metrics.influx import InfluxSink
-    from kshell.targets import Target
-    from kshell.watch import Meter, Sample
+    from kshell.core.targets import Target
+    from kshell.device import meter_rules as emeter
+    from kshell.work.metrics.influx import InfluxSink
+    from kshell.work.watch import Meter, Sample
 
     async def go() -> InfluxSink:
         sink = InfluxSink(f"influx://127.0.0.1:{free_port()}/none", max_buffer=5)
@@ -196,10 +196,10 @@ HOSTILE_TEXT = st.text(
 )
 @given(aliases=st.lists(HOSTILE_TEXT, min_size=10, max_size=30))
 def test_any_alias_is_one_line_influxdb_takes(influx, aliases):
-    from kshell import emeter
-    from kshell.metrics.lineproto import sample_line
-    from kshell.targets import Target
-    from kshell.watch import Meter, Sample
+    from kshell.core.targets import Target
+    from kshell.device import meter_rules as emeter
+    from kshell.work.metrics.lineproto import sample_line
+    from kshell.work.watch import Meter, Sample
 
     reading = emeter.normalise({"power": 1.5, "voltage": 230.0, "current": 0.1, "total": 2})
     lines = []

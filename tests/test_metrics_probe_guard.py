@@ -52,7 +52,7 @@ def home(sim, tmp_path_factory):
 
 
 def _context(home: Path):
-    from kshell.app import build_context
+    from kshell.app.build import build_context
 
     return build_context(argparse.Namespace(home=str(home), config=None, timeout=2.0))
 
@@ -85,7 +85,7 @@ def serve(home: Path, check) -> None:  # type: ignore[no-untyped-def]
     """Run ``check(server, port)`` against an exporter on 127.0.0.1 in this event loop."""
 
     async def go() -> None:
-        from kshell.metrics.server import start_server
+        from kshell.work.metrics.server import start_server
 
         ctx = _context(home)
         server = await start_server(ctx, "127.0.0.1:0", 3.0)
@@ -149,7 +149,7 @@ def test_an_unknown_target_is_refused_and_never_connected_to(home):
 
 
 def test_a_stored_plug_is_served_by_alias_host_and_mac(home):
-    from kshell.cache import DeviceCache
+    from kshell.store.devices import DeviceCache
 
     [mac] = [r.mac for r in DeviceCache(home / "devices.db").all() if r.alias == "Lamp"]
 
@@ -181,7 +181,7 @@ def test_probe_networks_let_the_owner_read_a_plug_the_store_lacks(sim, tmp_path)
         assert trap.connections() == 0
     finally:
         trap.close()
-    from kshell.cache import DeviceCache
+    from kshell.store.devices import DeviceCache
 
     stored = DeviceCache(home / "devices.db").all()
     assert STRANGER not in {r.host for r in stored}  # a probe never adds a plug

@@ -19,10 +19,10 @@ import pytest
 from conftest import ROOT, json_lines, run_shell, write_config
 from prometheus import Prometheus, binary
 
-from kshell.output import clean
 from kshell.simulator.accounts import DEMO_ACCOUNT
 from kshell.simulator.runner import SimulatorThread
 from kshell.simulator.spec import PlugSpec
+from kshell.ui.output import clean
 
 HEATER, KETTLE, STRIP, DEAD, BOGUS, HOSTILE = (f"127.80.0.{n}" for n in range(2, 8))
 # the current generation: SMART over KLAP (a metering plug, a strip, a 28 kW meter), IOT over KLAP

@@ -11,11 +11,11 @@ from types import SimpleNamespace
 import pytest
 from conftest import json_lines, run_shell
 
-from kshell.cache import DeviceCache, DeviceRecord
+from kshell.core.invocation import Invocation, MailRules
+from kshell.core.targets import resolve
 from kshell.errors import TargetError
-from kshell.invocation import Invocation, MailRules
 from kshell.simulator import PlugSpec, demo_specs
-from kshell.targets import resolve
+from kshell.store.devices import DeviceCache, DeviceRecord
 
 KETTLE, FAKE = "127.61.0.2", "127.61.0.3"
 
@@ -180,7 +180,7 @@ def test_a_unique_prefix_at_the_prompt(fleet):
 
 def test_what_a_name_may_be():
     from kshell.errors import UsageError
-    from kshell.names import check_new_alias, fold, is_mac
+    from kshell.store.names import check_new_alias, fold, is_mac
 
     assert fold("Büro Lampe") == fold("BURO lampe") and fold("Straße") == fold("STRASSE")
     assert is_mac("50-c7-bf-00-11-22") and not is_mac("50c7bf00112g")
@@ -191,7 +191,7 @@ def test_what_a_name_may_be():
 
 
 def test_completion_knows_names_as_the_resolver_reads_them():
-    from kshell.completer.targets import TargetIndex
+    from kshell.ui.completer.targets import TargetIndex
 
     strip = DeviceRecord("127.61.6.2", alias="Strip", kind="strip")
     strip.children = [{"number": 1, "id": "C1", "alias": "Télé", "state": "on"}]
@@ -214,7 +214,7 @@ def test_completion_knows_names_as_the_resolver_reads_them():
 
 
 def test_invisible_characters_fold_away():
-    from kshell.names import fold
+    from kshell.store.names import fold
 
     for invisible in ("\u200b", "\u00ad", "\u2060", "\u2064", "\ufeff", "\u202e", "\U000e0041"):
         assert fold(f"Kit{invisible}chen") == fold("KITCHEN") == "kitchen", hex(ord(invisible))

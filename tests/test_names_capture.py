@@ -14,8 +14,8 @@ from pathlib import Path
 import pytest
 from conftest import json_lines, run_shell
 
-from kshell.cache import DeviceRecord
 from kshell.simulator import PlugSpec
+from kshell.store.devices import DeviceRecord
 
 OWNER, STRANGER = "127.62.0.2", "127.62.0.3"
 
@@ -122,8 +122,8 @@ def test_an_invisible_character_neither_captures_the_name_nor_hides(fleet, invis
 
 
 def test_clean_escapes_every_format_character():
-    from kshell.escape import clean
-    from kshell.output import json_line
+    from kshell.text import clean
+    from kshell.ui.output import json_line
 
     every = [chr(c) for c in range(0x110000) if unicodedata.category(chr(c)) == "Cf"]
     assert len(every) > 150
@@ -136,8 +136,8 @@ def test_clean_escapes_every_format_character():
 
 
 def test_completion_offers_no_shared_name_as_unique():
-    from kshell.completer.engine import Model, suggest
-    from kshell.registry import build_registry
+    from kshell.lang.registry import build_registry
+    from kshell.ui.completer.engine import Model, suggest
 
     def records() -> list[DeviceRecord]:
         return [

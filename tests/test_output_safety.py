@@ -18,7 +18,7 @@ from conftest import ROOT, json_lines, run_shell
 from dovecot import ReplySink
 from test_remote_maildir import Listener, body, configure, make_mail, replies, run
 
-from kshell.remote.service import AUDIT_NAME
+from kshell.app.remote.service import AUDIT_NAME
 from kshell.simulator import PlugSpec, SimulatorThread
 
 EVIL = "127.50.8.2"
@@ -80,7 +80,7 @@ def test_json_lines_escape_every_line_break_without_orjson(
 ) -> None:
     blocked = (
         "import sys; sys.modules['orjson'] = None\n"
-        "from kshell.cli import main\n"
+        "from kshell.app.cli import main\n"
         "sys.exit(main(sys.argv[1:]))\n"
     )
     done = subprocess.run(  # noqa: PLW1510 - checked below
@@ -146,7 +146,7 @@ from hypothesis import strategies as st
 
 @given(st.text())
 def test_clean_text_is_one_printable_line(text: str) -> None:
-    from kshell.output import clean
+    from kshell.ui.output import clean
 
     shown = clean(text, 10_000)
     assert len(shown.splitlines()) <= 1 and shown == shown.strip("\n")
@@ -157,7 +157,7 @@ def test_clean_text_is_one_printable_line(text: str) -> None:
 
 @given(st.dictionaries(st.text(max_size=5), st.text()))
 def test_json_lines_are_one_line_on_both_writers(obj: dict[str, str]) -> None:
-    from kshell.output import json_line, json_safe
+    from kshell.ui.output import json_line, json_safe
 
     for line in (json_line(obj), json_safe(json.dumps(obj, ensure_ascii=False))):
         assert len(line.splitlines()) == 1

@@ -1,6 +1,6 @@
 """An installed kshell, not the checkout: build a wheel, install it into a fresh venv and run
 the installed ``kshell`` from a folder far from the tree (issue 10: a wheel that left out
-kshell.completer worked for one-shot commands and broke the prompt).
+kshell.ui.completer worked for one-shot commands and broke the prompt).
 
 The venv holds only the wheel; it sees the test venv's dependencies through a path file,
 never the checkout (the test venv's editable finder is not activated: only a .pth in a
@@ -144,7 +144,7 @@ def test_the_installed_kshell_imports_itself_not_the_checkout(installed: Install
     where = installed.run(
         str(installed.bin / "python"),
         "-c",
-        "import kshell, kshell.commands.power as p, kshell.repl, kshell.completer;"
+        "import kshell, kshell.commands.power as p, kshell.app.repl, kshell.ui.completer;"
         "print(kshell.__file__); print(p.__file__)",
     )
     assert where.returncode == 0, where.stderr

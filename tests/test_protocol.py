@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from kshell import protocol
+from kshell.device import codec as protocol
 from kshell.errors import ProtocolError
 
 # The sysinfo request as every Kasa client sends it, encrypted with first key 171.

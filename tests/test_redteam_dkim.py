@@ -133,7 +133,7 @@ def test_a_pass_for_a_weak_signature_beside_a_failing_strong_one_proves_nothing(
 
     import dkim
 
-    from kshell.remote.trust import judge
+    from kshell.app.remote.trust import judge
 
     private, record = dkim_key
     raw = make_mail(f"!off {PLUG}", proof=None, date=formatdate(1e9))
@@ -164,8 +164,8 @@ def test_a_pass_for_a_weak_signature_beside_a_failing_strong_one_proves_nothing(
     ],
 )
 def test_a_second_copy_in_any_spelling_is_refused_on_its_form(extra: bytes) -> None:
-    from kshell.remote.mailparse import parse_mail
-    from kshell.remote.sources import Incoming
+    from kshell.app.remote.mailparse import parse_mail
+    from kshell.app.remote.sources import Incoming
 
     async def finish() -> None:
         return None
@@ -182,7 +182,7 @@ def test_an_oversized_signature_costs_no_lookup_and_no_big_number(
     quarter of a second per signature. No key is longer than 8192 bits (1,366 characters)."""
     from email import message_from_bytes
 
-    from kshell.remote.trust import judge
+    from kshell.app.remote.trust import judge
 
     private, record = dkim_key
     order = signed(private, make_mail(f"!off {PLUG}", proof=None))

@@ -20,8 +20,8 @@ from test_remote_maildir import PLUG, Listener, configure, make_mail, run
 from kshell.simulator import PlugSpec, SimulatorThread
 
 USER_COMMANDS = '''
-from kshell.registry import ByMail, command
-from kshell.runner import run_line
+from kshell.lang.registry import ByMail, command
+from kshell.ui.runner import run_line
 
 
 @command("tidy", permission="read")

@@ -16,7 +16,7 @@ from test_remote_imap import audit, listen, until
 from test_remote_maildir import SECRET, make_mail
 from test_remote_smtp import PLUG, configure, send
 
-from kshell.remote.service import RemoteService
+from kshell.app.remote.service import RemoteService
 from kshell.simulator import PlugSpec, SimulatorThread
 
 

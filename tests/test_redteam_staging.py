@@ -13,7 +13,7 @@ import asyncio
 
 from conftest import eventually
 
-from kshell.staging import StagingServer
+from kshell.work.firmware.staging import StagingServer
 
 BIND = "127.40.9.1"
 PLUG = "127.40.9.5"

@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import re
 
-from kshell.cache import DeviceRecord
-from kshell.completer.engine import Model, suggest
-from kshell.registry import build_registry
+from kshell.lang.registry import build_registry
+from kshell.store.devices import DeviceRecord
+from kshell.ui.completer.engine import Model, suggest
 
 EVIL = "Ket\x1b[2Jtle\n!reboot all --yes\u2028\u202eX\x85"
 RAW = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e]")

@@ -20,7 +20,7 @@ from conftest import ROOT, run_shell
 from dovecot import ReplySink
 from test_remote_maildir import body, configure, make_mail, replies
 
-from kshell.remote.service import AUDIT_NAME, JOURNAL_NAME
+from kshell.app.remote.service import AUDIT_NAME, JOURNAL_NAME
 from kshell.simulator import PlugSpec, SimulatorThread
 
 PLUG = "127.50.4.2"

@@ -19,8 +19,8 @@ from conftest import run_shell, write_config
 from dovecot import Dovecot, ReplySink
 from test_remote_maildir import body, make_mail
 
-from kshell.app import build_context
-from kshell.remote.service import AUDIT_NAME, RemoteService
+from kshell.app.build import build_context
+from kshell.app.remote.service import AUDIT_NAME, RemoteService
 from kshell.simulator import PlugSpec, SimulatorThread
 
 PLUG = "127.50.2.2"

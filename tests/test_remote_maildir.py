@@ -22,8 +22,8 @@ import pytest
 from conftest import write_config
 from dovecot import ReplySink
 
-from kshell.app import build_context
-from kshell.remote.service import AUDIT_NAME, RemoteService
+from kshell.app.build import build_context
+from kshell.app.remote.service import AUDIT_NAME, RemoteService
 from kshell.simulator import PlugSpec, SimulatorThread
 
 PLUG = "127.50.1.2"
@@ -202,7 +202,7 @@ def test_trusted_sender_switches_a_plug_off_and_gets_the_transcript(
 
 
 def _record():  # type: ignore[no-untyped-def]
-    from kshell.cache import DeviceRecord
+    from kshell.store.devices import DeviceRecord
 
     return DeviceRecord(host=PLUG, alias="Kettle", model="HS110(EU)", state="on")
 

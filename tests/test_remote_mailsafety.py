@@ -23,11 +23,11 @@ from hypothesis import strategies as st
 from test_remote_imap import audit, listen, until
 from test_remote_maildir import SECRET, Listener, body, configure, make_mail, replies, run
 
-from kshell.remote.body import Unreadable, parse_orders
-from kshell.remote.mailparse import automated, parse_mail
-from kshell.remote.reply import ReplyError, build_reply
-from kshell.remote.service import JOURNAL_NAME, RemoteService
-from kshell.remote.sources import Incoming
+from kshell.app.remote.body import Unreadable, parse_orders
+from kshell.app.remote.mailparse import automated, parse_mail
+from kshell.app.remote.reply import ReplyError, build_reply
+from kshell.app.remote.service import JOURNAL_NAME, RemoteService
+from kshell.app.remote.sources import Incoming
 from kshell.simulator import PlugSpec, SimulatorThread
 
 PLUG = "127.50.6.2"

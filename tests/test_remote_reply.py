@@ -12,8 +12,8 @@ from pathlib import Path
 import pytest
 from dovecot import ReplySink
 
-from kshell.remote.reply import ReplyError, ReplySender, build_reply
-from kshell.remote.settings import parse_reply
+from kshell.app.remote.reply import ReplyError, ReplySender, build_reply
+from kshell.app.remote.settings import parse_reply
 
 
 @pytest.fixture(scope="module")

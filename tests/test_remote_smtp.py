@@ -16,7 +16,7 @@ from dovecot import ReplySink, free_port
 from test_remote_imap import audit, listen, until
 from test_remote_maildir import SECRET, body, make_mail, replies
 
-from kshell.remote.service import RemoteService
+from kshell.app.remote.service import RemoteService
 from kshell.simulator import PlugSpec, SimulatorThread
 
 PLUG = "127.50.3.2"

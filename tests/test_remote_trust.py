@@ -12,13 +12,13 @@ from pathlib import Path
 import pyotp
 import pytest
 
-from kshell.config import DEFAULT_CONFIG
+from kshell.app.remote.body import body_text, html_to_text, parse_orders
+from kshell.app.remote.journal import Journal, JournalLocked
+from kshell.app.remote.settings import load_settings, parse_source
+from kshell.app.remote.totp import TotpBook, TotpGuard
+from kshell.app.remote.trust import aligned, from_address, judge, parse_authres
 from kshell.errors import UsageError
-from kshell.remote.body import body_text, html_to_text, parse_orders
-from kshell.remote.journal import Journal, JournalLocked
-from kshell.remote.settings import load_settings, parse_source
-from kshell.remote.totp import TotpBook, TotpGuard
-from kshell.remote.trust import aligned, from_address, judge, parse_authres
+from kshell.store.config import DEFAULT_CONFIG
 
 SENDERS = {"boss@home.test": "control"}
 SECRET = "JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP"
@@ -425,8 +425,8 @@ def test_two_listeners_never_share_one_journal(tmp_path: Path) -> None:
     ["From", "Date", "Message-ID", "Subject", "To", "Content-Type", "Content-Transfer-Encoding"],
 )
 def test_a_header_that_may_appear_once_appears_twice(name: str) -> None:
-    from kshell.remote.mailparse import parse_mail
-    from kshell.remote.sources import Incoming
+    from kshell.app.remote.mailparse import parse_mail
+    from kshell.app.remote.sources import Incoming
 
     head = {
         "From": "boss@home.test",

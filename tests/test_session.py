@@ -14,12 +14,12 @@ from conftest import write_config
 from dovecot import ReplySink
 from test_remote_maildir import Listener, configure, make_mail
 
-from kshell.app import build_session
-from kshell.cache import DeviceRecord
-from kshell.invocation import Invocation, MailRules
-from kshell.output import Collector
-from kshell.runner import run_line
+from kshell.app.build import build_session
+from kshell.core.invocation import Invocation, MailRules
 from kshell.simulator import PlugSpec, SimulatorThread
+from kshell.store.devices import DeviceRecord
+from kshell.ui.output import Collector
+from kshell.ui.runner import run_line
 
 PLUG = "127.50.7.2"
 
@@ -67,7 +67,7 @@ def test_a_mail_does_not_inherit_the_prompts_plug_or_its_yes(home: Path) -> None
 def test_the_demo_leaves_the_config_alone(tmp_path: Path) -> None:
     """--demo points discovery at its loopback plugs through the session, so a `config`
     read or a saved file never carries the demo's broadcast and ports."""
-    from kshell.demo import LOOPBACK_BROADCAST, start_demo
+    from kshell.app.demo import LOOPBACK_BROADCAST, start_demo
 
     home = tmp_path / "home"
     write_config(home)

@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 from kasa import AuthenticationError, Credentials, Device, Discover, KasaException, Module
 
-from kshell.protocol import decode_datagram, encode_datagram
+from kshell.device.codec import decode_datagram, encode_datagram
 from kshell.simulator import BROADCAST, PlugSpec, SimulatorThread, house_specs
 from kshell.simulator.accounts import DEMO_ACCOUNT, Account
 from kshell.simulator.tdp import discovery_result

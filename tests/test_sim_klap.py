@@ -424,7 +424,7 @@ def test_a_bulk_fleet_of_smart_meters_answers_the_broadcast_probe() -> None:
 
 
 def test_a_firmware_update_moves_an_old_plug_to_klap_then_aes() -> None:
-    from kshell.protocol import encode_datagram
+    from kshell.device.codec import encode_datagram
 
     spec = PlugSpec(host="127.11.13.1", model="KP115(EU) 1.0", port=0, udp_port=0, tdp_port=0)
     with SimulatorThread([spec, new_gen("127.11.13.2")]) as sim:

@@ -21,14 +21,14 @@ import kasa
 import pytest
 from conftest import holds, wait_until
 
-from kshell.errors import ProtocolError
-from kshell.protocol import (
+from kshell.device.codec import (
     HEADER_SIZE,
     decode_datagram,
     encode,
     encode_datagram,
     frame_length,
 )
+from kshell.errors import ProtocolError
 from kshell.simulator import (
     BROADCAST,
     FAULTS,

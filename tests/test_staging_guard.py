@@ -15,7 +15,7 @@ from conftest import eventually
 
 from kshell.device.pool import XOR, make_device
 from kshell.simulator import FirmwareConfig, PlugSpec, SimulatorThread, make_image
-from kshell.staging import StagingServer
+from kshell.work.firmware.staging import StagingServer
 
 BIND, PLUG = "127.42.9.1", "127.42.9.2"
 IMAGE = make_image("HS110(EU)", "2.0", "1.5.10", size=200_000)

@@ -20,9 +20,9 @@ from typing import Any
 import pytest
 from conftest import ROOT, run_shell, write_config
 
-from kshell.cache import DeviceCache, DeviceRecord
 from kshell.simulator import PlugSpec, SimulatorThread
 from kshell.simulator.accounts import DEMO_ACCOUNT
+from kshell.store.devices import DeviceCache, DeviceRecord
 
 OLD, KLAP = "127.66.0.2", "127.66.0.3"
 CREDS = {"KSHELL_USERNAME": DEMO_ACCOUNT.username, "KSHELL_PASSWORD": DEMO_ACCOUNT.password}
@@ -34,21 +34,21 @@ NEVER = (  # drawn, asked or mailed: never by a one-shot `info`
     "imaplib",
     "smtplib",
     "email",
-    "kshell.repl",
-    "kshell.remote",
+    "kshell.app.repl",
+    "kshell.app.remote",
     "shutil",  # argparse's help formatter imports it, and with it bz2 and lzma
     "bz2",
     "lzma",
 )
 SMART_SIDE = (  # the current generation's device layer
     "kshell.device.protocols.smart",
-    "kshell.device.modules.smart",
+    "kshell.device.capabilities.smart",
     "kshell.device.transports.http",
     "kshell.device.transports.klap",
     "kshell.device.transports.aes",
     "cryptography",
 )
-IOT_SIDE = ("kshell.device.modules.iot", "kshell.device.protocols.iot")
+IOT_SIDE = ("kshell.device.capabilities.iot", "kshell.device.protocols.iot")
 
 
 @pytest.fixture(scope="module")
@@ -74,7 +74,7 @@ def house(tmp_path_factory: pytest.TempPathFactory, sim: SimulatorThread) -> Pat
 def imported_by(home: Path, line: str) -> set[str]:
     """Every module a one-shot ``kshell -c LINE`` had imported when it ended."""
     probe = (
-        "import json, sys; from kshell.cli import main; "
+        "import json, sys; from kshell.app.cli import main; "
         "code = main(['--home', sys.argv[1], '--json', '-c', sys.argv[2]]); "
         "print(json.dumps(sorted(sys.modules)), file=sys.stderr); sys.exit(code)"
     )
@@ -98,14 +98,14 @@ def loaded(modules: set[str], packages: tuple[str, ...]) -> list[str]:
 
 def test_info_of_an_old_plug_loads_only_its_own_family(house: Path) -> None:
     modules = imported_by(house, "info Old")
-    assert "kshell.device.modules.iot" in modules  # the probe saw the command run
+    assert "kshell.device.capabilities.iot" in modules  # the probe saw the command run
     assert not loaded(modules, NEVER), loaded(modules, NEVER)
     assert not loaded(modules, SMART_SIDE), loaded(modules, SMART_SIDE)
 
 
 def test_info_of_a_klap_plug_loads_only_its_own_family(house: Path) -> None:
     modules = imported_by(house, "info New")
-    assert "kshell.device.modules.smart" in modules
+    assert "kshell.device.capabilities.smart" in modules
     assert not loaded(modules, NEVER), loaded(modules, NEVER)
     assert not loaded(modules, IOT_SIDE), loaded(modules, IOT_SIDE)
 

@@ -16,10 +16,10 @@ from pathlib import Path
 
 from conftest import ROOT, run_shell, wait_until
 
-from kshell import cache as store
-from kshell.cache import DeviceCache, DeviceRecord
-from kshell.remote.service import AUDIT_NAME
+from kshell.app.remote.service import AUDIT_NAME
 from kshell.simulator import SimulatorThread
+from kshell.store import devices as store
+from kshell.store.devices import DeviceCache, DeviceRecord
 
 sys.path.insert(0, str(ROOT / "bench"))
 

@@ -27,8 +27,8 @@ from pathlib import Path
 import pytest
 from conftest import ROOT, json_lines, run_shell, write_config
 
-from kshell import cache as store
 from kshell.simulator import PlugSpec, SimulatorThread
+from kshell.store import devices as store
 
 LAMP, HEATER = "127.81.0.2", "127.81.0.3"
 

@@ -6,11 +6,11 @@ import struct
 import pytest
 from conftest import eventually
 
-from kshell import protocol
+from kshell.device import codec as protocol
 from kshell.device.protocols.iot import IotProtocol
 from kshell.device.transports.xor import XorTransport
+from kshell.device.udp import udp_query
 from kshell.errors import DeviceTimeout, ProtocolError, TransportError, UnsupportedDevice
-from kshell.transport import udp_query
 
 HOST = "127.61.0.1"
 

@@ -11,9 +11,9 @@ from pathlib import Path
 import pytest
 from conftest import run_shell, write_config
 
-from kshell.completer.engine import Model, suggest
-from kshell.registry import build_registry
+from kshell.lang.registry import build_registry
 from kshell.simulator import PlugSpec, SimulatorThread
+from kshell.ui.completer.engine import Model, suggest
 
 ROOT = Path(__file__).resolve().parent.parent
 LAMP = "127.20.4.2"

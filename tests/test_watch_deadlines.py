@@ -17,14 +17,14 @@ import sys
 import pytest
 from conftest import ROOT, json_lines
 
-from kshell import protocol
+from kshell.device import codec as protocol
 from kshell.device.protocols.iot import IotProtocol
 from kshell.device.transports.xor import XorTransport
 from kshell.errors import DeviceTimeout, ProtocolError
 from kshell.results import Failure
 from kshell.simulator.plug import PlugSpec
 from kshell.simulator.runner import SimulatorThread
-from kshell.watch import Sample
+from kshell.work.watch import Sample
 
 pytestmark = pytest.mark.timeout(30)  # a broken turn or deadline hangs: fail it sooner
 
@@ -166,8 +166,8 @@ def sim():
 def test_a_plug_that_stalls_mid_watch_goes_offline_at_its_deadline(home, sim):
     """Mid-watch, a plug that stops answering on its kept connection is reported offline
     once its deadline has passed, while the other plug goes on being read."""
-    from kshell.app import build_context
-    from kshell.registry import parse_args
+    from kshell.app.build import build_context
+    from kshell.lang.registry import parse_args
 
     async def main():
         ctx = build_context(
@@ -210,7 +210,7 @@ BLOCKED = "import sys; sys.modules.update(dict.fromkeys(('orjson', 'kasa_crypt',
 
 def test_without_the_speedups_the_watch_delivers_the_same_lines(home, sim):
     """A plain install (no orjson, kasa-crypt or uvloop) reads and writes what the speedups do."""
-    script = BLOCKED + "from kshell.cli import main\nsys.exit(main(sys.argv[1:]))\n"
+    script = BLOCKED + "from kshell.app.cli import main\nsys.exit(main(sys.argv[1:]))\n"
     line = f"emeter watch {STEADY} {STALLING} --interval 0 --count 3"
     done = subprocess.run(  # noqa: PLW1510 - checked below
         [sys.executable, "-c", script, "--home", str(home), "--json", "-c", line],

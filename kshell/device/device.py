@@ -16,17 +16,17 @@ from kshell.device.transports import defaults
 from kshell.errors import DeviceError, KshellError
 
 if TYPE_CHECKING:  # a plug's family is imported when a plug of it is used (kshell.device.pool)
-    from kshell.device.modules import base
-    from kshell.device.modules.away import AwayModule
-    from kshell.device.modules.clock import PlugTime, TimeModule
-    from kshell.device.modules.dimmer import DimmerModule
-    from kshell.device.modules.feature import FeatureModule
-    from kshell.device.modules.schedule import ScheduleModule
-    from kshell.device.modules.timers import TimersModule
+    from kshell.device.capabilities import base
+    from kshell.device.capabilities.away import AwayModule
+    from kshell.device.capabilities.clock import PlugTime, TimeModule
+    from kshell.device.capabilities.dimmer import DimmerModule
+    from kshell.device.capabilities.feature import FeatureModule
+    from kshell.device.capabilities.schedule import ScheduleModule
+    from kshell.device.capabilities.timers import TimersModule
+    from kshell.device.meter_rules import Reading
     from kshell.device.protocols.iot import IotProtocol
     from kshell.device.protocols.smart import SmartProtocol
     from kshell.device.state import Child, Info
-    from kshell.emeter import Reading
 
     Protocol = IotProtocol | SmartProtocol
 
@@ -50,37 +50,37 @@ class Device:
     # everyday control (issue 12): built on first use, each picks its family's language
     @functools.cached_property
     def time(self) -> TimeModule:
-        from kshell.device.modules import clock
+        from kshell.device.capabilities import clock
 
         return clock.build(self.protocol)
 
     @functools.cached_property
     def schedule(self) -> ScheduleModule:
-        from kshell.device.modules import schedule
+        from kshell.device.capabilities import schedule
 
         return schedule.build(self.protocol)
 
     @functools.cached_property
     def dimmer(self) -> DimmerModule:
-        from kshell.device.modules import dimmer
+        from kshell.device.capabilities import dimmer
 
         return dimmer.build(self.protocol)
 
     @functools.cached_property
     def features(self) -> FeatureModule:
-        from kshell.device.modules import feature
+        from kshell.device.capabilities import feature
 
         return feature.build(self.protocol)
 
     @functools.cached_property
     def timers(self) -> TimersModule:
-        from kshell.device.modules import timers
+        from kshell.device.capabilities import timers
 
         return timers.build(self.protocol)
 
     @functools.cached_property
     def away(self) -> AwayModule:
-        from kshell.device.modules import away
+        from kshell.device.capabilities import away
 
         return away.build(self.protocol)
 
@@ -161,12 +161,12 @@ class Device:
 
 
 def iot_device(protocol: IotProtocol) -> Device:
-    from kshell.device.modules import iot
+    from kshell.device.capabilities import iot
 
     return Device(protocol, iot.modules(protocol))
 
 
 def smart_device(protocol: SmartProtocol) -> Device:
-    from kshell.device.modules import smart
+    from kshell.device.capabilities import smart
 
     return Device(protocol, smart.modules(protocol))

@@ -1,7 +1,7 @@
 """Reading the IOT family's answers: ``err_code`` checks and the sysinfo fields.
 
 Pure functions that check types, because what a plug says is untrusted. The SMART family
-maps its own answers onto the same readings (``kshell.device.modules.smart_info``).
+maps its own answers onto the same readings (``kshell.device.capabilities.smart_info``).
 """
 
 from __future__ import annotations

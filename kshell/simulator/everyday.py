@@ -16,7 +16,7 @@ import datetime as dt
 import zoneinfo
 from typing import TYPE_CHECKING, Any
 
-from kshell.device.modules import iot_zones
+from kshell.device.capabilities import iot_zones
 
 if TYPE_CHECKING:
     from kshell.simulator.plug import SimPlug

@@ -13,8 +13,8 @@ import contextlib
 import os
 from typing import TYPE_CHECKING, Any
 
+from kshell.device.codec import decode_datagram, encode_datagram
 from kshell.errors import ProtocolError
-from kshell.protocol import decode_datagram, encode_datagram
 from kshell.simulator import tdp
 
 if TYPE_CHECKING:

@@ -10,8 +10,8 @@ import asyncio
 import os
 from collections import deque
 
+from kshell.device.codec import HEADER_SIZE, MAX_FRAME, decode_datagram, encode
 from kshell.errors import ProtocolError
-from kshell.protocol import HEADER_SIZE, MAX_FRAME, decode_datagram, encode
 from kshell.simulator.plug import SimPlug
 
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 import functools
 from typing import Any
 
-from kshell import protocol
+from kshell.device import codec as protocol
 from kshell.device.sysinfo import check_answer
 from kshell.device.transports.base import Transport
 from kshell.errors import DeviceError, ProtocolError

@@ -14,7 +14,7 @@ import os
 import time
 from typing import Any
 
-from kshell import protocol
+from kshell.device import codec as protocol
 from kshell.device.transports.base import Transport
 from kshell.errors import AuthenticationError, DeviceError, ProtocolError, UsageError
 

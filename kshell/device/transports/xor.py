@@ -15,7 +15,7 @@ from collections import deque
 from collections.abc import Callable
 from typing import cast
 
-from kshell import protocol
+from kshell.device import codec as protocol
 from kshell.device.transports.base import Transport
 from kshell.errors import (
     DeviceTimeout,

@@ -1,0 +1,1 @@
+"""The surfaces: the command line, the demo, the REPL and remote mode."""

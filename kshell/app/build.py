@@ -1,0 +1,35 @@
+"""Building a session: paths, config, device store, command registry, discovery settings."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from kshell.core.invocation import Invocation
+from kshell.core.session import DiscoverySettings, Session
+from kshell.home import prepare_home
+from kshell.lang.registry import build_registry
+from kshell.store.config import get_float, get_list, load_config, resolve_paths
+from kshell.store.devices import DeviceCache
+
+
+def build_session(args: argparse.Namespace) -> Session:
+    paths = resolve_paths(getattr(args, "home", None), getattr(args, "config", None))
+    prepare_home(paths.data)  # refused when not safely ours, before anything in it is read
+    config = load_config(paths.config_file)
+    folders = [Path(p).expanduser() for p in get_list(config, "shell", "command_folders")]
+    folders += [Path(p).expanduser() for p in getattr(args, "commands", []) or []]
+    timeout = getattr(args, "timeout", None) or get_float(config, "shell", "timeout", 5.0)
+    return Session(
+        paths=paths,
+        config=config,
+        cache=DeviceCache(paths.devices),
+        registry=build_registry(folders, index=paths.data / "command-index.json"),
+        timeout=timeout,
+        invocation=Invocation(assume_yes=bool(getattr(args, "yes", False))),
+        debug=bool(getattr(args, "debug", False)),
+        discovery=DiscoverySettings.from_config(config),
+    )
+
+
+build_context = build_session  # the name branches started before the Session still call

@@ -1,0 +1,207 @@
+"""Remote mode as a service: started by ``remote on`` (a task in the shell's own loop) or by
+``python shell.py --listen`` (headless, until SIGTERM or SIGINT).
+
+It owns the journal (and its lock: one listener per journal), the audit log, the reply
+connection and the source, and reports every mail through one ``report`` callable: a
+plain print above the prompt, or the headless output.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import signal
+from collections.abc import Callable
+from typing import Any
+
+from kshell.app.remote.audit import AuditLog
+from kshell.app.remote.journal import Journal
+from kshell.app.remote.processor import Processor
+from kshell.app.remote.reply import ReplySender
+from kshell.app.remote.settings import RemoteSettings, load_settings
+from kshell.app.remote.sources import Reporter, Source, Step, make_source
+from kshell.app.remote.trust import DnsFunc
+from kshell.core.session import Session
+from kshell.errors import KshellError
+from kshell.text import clean
+
+JOURNAL_NAME = "remote-journal.sqlite"
+AUDIT_NAME = "remote-audit.log"
+
+
+class RemoteService:
+    def __init__(self, ctx: Session, report: Reporter, *, dnsfunc: DnsFunc | None = None) -> None:
+        self.ctx = ctx
+        self.report = report
+        self.dnsfunc = dnsfunc
+        self.settings: RemoteSettings = load_settings(ctx.config, ctx.paths.data)
+        if dnsfunc is None and self.settings.dns is not None:
+            from kshell.app.remote.dns import resolver_lookup
+
+            self.dnsfunc = resolver_lookup(*self.settings.dns)
+        self.source: Source = make_source(self.settings, ctx.paths.data, report)
+        self.replies = ReplySender(self.settings.reply)
+        self.journal: Journal | None = None
+        self.processor: Processor | None = None
+        self.task: asyncio.Task[None] | None = None
+        self.failure: str | None = None
+
+    @property
+    def running(self) -> bool:
+        return self.task is not None and not self.task.done()
+
+    def describe(self) -> str:
+        return self.source.describe()
+
+    async def start(self) -> None:
+        from kshell.app.remote.totp import read_secrets
+
+        read_secrets(self.settings.totp_file)  # a secrets file others can read: refused here
+        if self.settings.secret:
+            self.report(
+                "remote: [remote] secret is shared by every sender, so a code made with it "
+                "proves read at most; give each sender its own: remote totp add ADDRESS"
+            )
+        journal = Journal(self.ctx.paths.data / JOURNAL_NAME)  # raises if another listener has it
+        try:
+            self.source.prepare()
+            bind = getattr(self.source, "bind", None)  # the SMTP listener takes its port now
+            if bind is not None:
+                await bind()
+            self.processor = Processor(
+                self.ctx,
+                self.settings,
+                journal,
+                AuditLog(self.ctx.paths.data / AUDIT_NAME),
+                self.replies,
+                self.report,
+                trust_authres=self.source.trust_authres,
+                dnsfunc=self.dnsfunc,
+            )
+            self.processor.report_interrupted()
+        except BaseException:
+            journal.close()
+            raise
+        self.journal = journal
+        self.task = asyncio.create_task(self._run(), name="kshell-remote")
+        self.ctx.remote = self  # the toolbar and `remote status` find it here
+
+    async def _run(self) -> None:
+        assert self.processor is not None
+        try:
+            await self.source.run(self.processor.handle)
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:  # noqa: BLE001 - said once; the shell goes on
+            self.failure = f"{type(exc).__name__}: {exc}"
+            self.report(f"remote: stopped: {clean(self.failure, 300)}")
+
+    async def stop(self) -> None:
+        if self.task is not None:
+            # cancel until it is done: a library's wait_for (Python 3.11) can swallow one cancel
+            while not self.task.done():
+                self.task.cancel()
+                await asyncio.wait({self.task}, timeout=1)
+            with contextlib.suppress(asyncio.CancelledError, Exception):  # already reported
+                self.task.result()
+            self.task = None
+        await asyncio.to_thread(self.replies.close)
+        if self.journal is not None:
+            self.journal.close()
+            self.journal = None
+        if self.ctx.remote is self:
+            self.ctx.remote = None
+
+    def status(self) -> dict[str, Any]:
+        s = self.settings
+        info: dict[str, Any] = {
+            "state": "on"
+            if self.running
+            else ("stopped: " + self.failure if self.failure else "off"),
+            "source": self.describe(),
+            **({"connected": self.source.connected} if hasattr(self.source, "connected") else {}),
+            "reply": s.reply.describe() if s.reply else "not configured",
+            "senders": len(s.senders),
+            "marker": s.marker,
+        }
+        from kshell.app.remote.totp import TotpBook
+
+        own = TotpBook(s.totp, s.totp_file).senders()
+        info["totp"] = f"{len(own)} sender(s) with their own secret" + (
+            "; shared secret: read at most" if s.secret else ""
+        )
+        if self.processor is not None:
+            info.update(self.processor.stats)
+            if self.processor.last:
+                info["last"] = self.processor.last
+        if self.journal is not None:
+            info["journal"] = ", ".join(
+                f"{k} {v}" for k, v in sorted(self.journal.counts().items())
+            )
+            locked = self.journal.totp_locks()
+            if locked:
+                info["totp locked"] = ", ".join(locked)
+        return info
+
+    async def test(self) -> list[Step]:
+        """Each configured path, step by step: the source, then the reply server."""
+        steps: list[Step] = []
+        if not self.settings.senders:
+            steps.append(("senders", False, "no [senders]: every mail would be rejected"))
+        else:
+            steps.append(("senders", True, f"{len(self.settings.senders)} allowed"))
+        steps += await self.source.check()
+        steps += await self.replies.check()
+        return steps
+
+
+async def run_headless(ctx: Session, output: Any) -> int:
+    """``--listen``: remote mode without a prompt, until SIGTERM or SIGINT; then exit 0."""
+    loop = asyncio.get_running_loop()
+    stop = asyncio.Event()
+    handled: list[signal.Signals] = []
+    for sig in (signal.SIGTERM, signal.SIGINT):  # before saying "listening": a stop is clean
+        try:
+            loop.add_signal_handler(sig, stop.set)
+            handled.append(sig)
+        except (NotImplementedError, RuntimeError):
+            pass
+    try:
+        service = RemoteService(ctx, output.note)
+        await service.start()
+    except BaseException:
+        for sig in handled:
+            loop.remove_signal_handler(sig)
+        raise
+    reply = service.settings.reply.describe() if service.settings.reply else "no reply server"
+    output.note(
+        f"remote: listening on {service.describe()}; replies via {reply}; "
+        "stop with Ctrl-C or SIGTERM"
+    )
+    waiter = asyncio.ensure_future(stop.wait())
+    try:
+        assert service.task is not None
+        await asyncio.wait({waiter, service.task}, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        waiter.cancel()
+        for sig in handled:
+            loop.remove_signal_handler(sig)
+        await service.stop()
+    if service.failure:
+        raise KshellError(f"remote mode stopped: {service.failure}")
+    output.note("remote: stopped")
+    return 0
+
+
+def printer(ctx: Session) -> Callable[[str], None]:
+    """Report lines for the interactive shell, printed above the prompt (the repl's
+    ``print_above`` when it offers one, else a plain print, which patch_stdout moves up)."""
+    above = ctx.ports.print_above
+
+    def show(text: str) -> None:
+        if above is not None:
+            above(clean(text, 2000))
+        else:
+            print(clean(text, 2000), flush=True)
+
+    return show

@@ -1,0 +1,249 @@
+"""The ``[remote]`` and ``[senders]`` sections of the config, read once into typed values.
+
+URLs are split by hand rather than with urllib: the config is read with interpolation off
+so that a ``%`` (or an ``@``) in a password is just that character, and percent-decoding
+would change it.
+"""
+
+from __future__ import annotations
+
+import configparser
+import ipaddress
+import re
+import socket
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from kshell.core.invocation import MailRules
+from kshell.errors import UsageError
+from kshell.lang.registry import PERMISSIONS
+
+SOURCE_FORMS = "maildir:PATH | imap://USER:PASSWORD@HOST:PORT/FOLDER | smtp://HOST:PORT"
+
+
+@dataclass(frozen=True)
+class SourceSpec:
+    kind: str  # maildir | imap | smtp
+    path: Path | None = None  # maildir
+    host: str = ""
+    port: int = 0
+    user: str = ""
+    password: str = field(default="", repr=False)
+    folder: str = "INBOX"
+    tls: bool = False  # imaps://
+
+    def describe(self) -> str:
+        """Where it listens, for the toolbar and status (no password)."""
+        if self.kind == "maildir":
+            return f"maildir {self.path}"
+        if self.kind == "imap":
+            return f"imap{'s' if self.tls else ''} {self.host}:{self.port}/{self.folder}"
+        return f"smtp {self.host}:{self.port}"
+
+
+@dataclass(frozen=True)
+class ReplySpec:
+    host: str
+    port: int
+    user: str = ""
+    password: str = field(default="", repr=False)
+    security: str = "none"  # none | starttls | ssl
+
+    def describe(self) -> str:
+        return f"smtp {self.host}:{self.port} ({self.security})"
+
+
+@dataclass(frozen=True)
+class RemoteSettings:
+    source: SourceSpec
+    reply: ReplySpec | None
+    reply_from: str
+    marker: str = "!"
+    trusted_authserv_id: str = ""
+    secret: str = field(default="", repr=False)  # the old shared TOTP secret: read at most
+    totp: dict[str, str] = field(default_factory=dict, repr=False)  # kshell.ini's [totp]
+    totp_file: Path = Path("kshell-totp.ini")
+    dns: tuple[str, int] | None = None  # the resolver for DKIM keys (None: the system's)
+    unproven_per_hour: int = 60
+    processed_folder: str = "Executed"
+    max_commands: int = 10
+    max_message_bytes: int = 65536
+    smtp_connections: int = 16  # the listener's open sessions at most; more get 421
+    max_age_minutes: float = 15.0
+    rate_per_hour: int = 30
+    allow_firmware: bool = False
+    reply_format: str = "full"
+    senders: dict[str, str] = field(default_factory=dict)  # bare address -> permission
+    allow_raw: bool = False
+    sweep_networks: tuple[str, ...] = ()  # CIDRs a mail may sweep with discover
+
+    def mail_rules(self) -> MailRules:
+        """What the runner's gate needs to know about mail from this config."""
+        return MailRules(
+            allow_raw=self.allow_raw,
+            allow_firmware=self.allow_firmware,
+            sweep_networks=self.sweep_networks,
+        )
+
+
+def load_settings(config: configparser.ConfigParser, data_dir: Path) -> RemoteSettings:
+    """Read and check the remote sections; a mistake is one UsageError naming the key."""
+    sec = "remote"
+
+    def get(key: str, default: str = "") -> str:
+        return config.get(sec, key, fallback=default).strip()
+
+    def number(key: str, default: float) -> float:  # bounds per key: kshell.store.config.NUMBERS
+        from kshell.store.config import number as checked
+
+        return checked(config, sec, key, default)
+
+    source = parse_source(get("source"), data_dir)
+    reply_text = get("reply")
+    security = get("reply_security", "none").lower() or "none"
+    if security not in ("none", "starttls", "ssl"):
+        raise UsageError("[remote] reply_security must be none, starttls or ssl")
+    reply = parse_reply(reply_text, security) if reply_text else None
+    marker = get("marker", "!") or "!"
+    # every reply line starts with "| " or "> ": a marker either begins with would make each
+    # of them an order when a reply is quoted back
+    if any(ch.isspace() or ch.isalnum() for ch in marker) or marker.startswith((">", "|")):
+        raise UsageError(
+            "[remote] marker must be punctuation such as ! (not a letter, space, > or |)"
+        )
+    fmt = get("reply_format", "full").lower() or "full"
+    if fmt not in ("full", "compact"):
+        raise UsageError("[remote] reply_format must be full or compact")
+    allow_firmware, allow_raw = (_yes_no(config, key) for key in ("allow_firmware", "allow_raw"))
+    from kshell.app.remote.dns import parse_dns
+    from kshell.app.remote.totp import FILE_NAME, section_secrets
+
+    totp_file = Path(get("totp_file") or FILE_NAME).expanduser()
+    return RemoteSettings(
+        source=source,
+        reply=reply,
+        reply_from=get("reply_from") or f"kshell@{socket.gethostname() or 'localhost'}",
+        marker=marker,
+        trusted_authserv_id=get("trusted_authserv_id").lower(),
+        secret=get("secret").replace(" ", ""),
+        totp=section_secrets(config, "kshell.ini"),
+        totp_file=totp_file if totp_file.is_absolute() else data_dir / totp_file,
+        dns=parse_dns(get("dns")) if get("dns") else None,
+        unproven_per_hour=int(number("unproven_per_hour", 60)),
+        processed_folder=get("processed_folder", "Executed") or "Executed",
+        max_commands=int(number("max_commands", 10)),
+        max_message_bytes=int(number("max_message_bytes", 65536)),
+        smtp_connections=int(number("smtp_connections", 16)),
+        max_age_minutes=number("max_age_minutes", 15),
+        rate_per_hour=int(number("rate_per_hour", 30)),
+        allow_firmware=allow_firmware,
+        reply_format=fmt,
+        senders=load_senders(config),
+        allow_raw=allow_raw,
+        sweep_networks=_networks(get("sweep_networks")),
+    )
+
+
+def _yes_no(config: configparser.ConfigParser, key: str) -> bool:
+    from kshell.store.config import flag
+
+    return flag(config, "remote", key, False)
+
+
+def _networks(text: str) -> tuple[str, ...]:
+    """``[remote] sweep_networks``: CIDRs separated by commas or spaces, each checked."""
+    out = []
+    for word in text.replace(",", " ").split():
+        try:
+            out.append(str(ipaddress.ip_network(word, strict=False)))
+        except ValueError:
+            raise UsageError(f"[remote] sweep_networks: '{word}' is not a network (CIDR)") from None
+    return tuple(out)
+
+
+def load_senders(config: configparser.ConfigParser) -> dict[str, str]:
+    senders: dict[str, str] = {}
+    if not config.has_section("senders"):
+        return senders
+    for address, level in config.items("senders"):
+        bare = address.strip().lower()
+        level = level.strip().lower()
+        if "@" not in bare or any(ch.isspace() or ch in '<>",' for ch in bare):
+            raise UsageError(f"[senders] '{address}' is not a bare mail address")
+        if level not in PERMISSIONS:
+            raise UsageError(f"[senders] {address} = {level}: use one of {', '.join(PERMISSIONS)}")
+        senders[bare] = level
+    return senders
+
+
+def parse_source(text: str, data_dir: Path) -> SourceSpec:
+    """The configured source; empty means the Maildir in the state folder (no server needed)."""
+    if not text:
+        return SourceSpec("maildir", path=data_dir / "Maildir")
+    scheme, sep, rest = text.partition(":")
+    scheme = scheme.lower()
+    if sep and scheme == "maildir":
+        if not rest.strip():
+            raise UsageError(f"[remote] source: maildir needs a path ({SOURCE_FORMS})")
+        return SourceSpec("maildir", path=Path(rest.strip()).expanduser())
+    if scheme in ("imap", "imaps") and rest.startswith("//"):
+        userinfo, at, hostpart = rest[2:].rpartition("@")
+        if not at or ":" not in userinfo:
+            raise UsageError(f"[remote] source: IMAP needs USER:PASSWORD@ ({SOURCE_FORMS})")
+        user, _, password = userinfo.partition(":")
+        hostport, _, folder = hostpart.partition("/")
+        host, port = _host_port(hostport, 993 if scheme == "imaps" else 143, "source")
+        return SourceSpec(
+            "imap",
+            host=host,
+            port=port,
+            user=user,
+            password=password,
+            folder=folder or "INBOX",
+            tls=scheme == "imaps",
+        )
+    if scheme == "smtp" and rest.startswith("//"):
+        host, port = _host_port(rest[2:].rstrip("/"), 2525, "source")
+        return SourceSpec("smtp", host=host, port=port)
+    raise UsageError(f"[remote] source '{_redact(text)}' is not one of: {SOURCE_FORMS}")
+
+
+def parse_reply(text: str, security: str) -> ReplySpec:
+    scheme, _, rest = text.partition("://")
+    if scheme.lower() not in ("smtp", "smtps") or not rest:
+        raise UsageError(
+            f"[remote] reply '{_redact(text)}' must be smtp://[USER:PASSWORD@]HOST:PORT"
+        )
+    userinfo, at, hostport = rest.rpartition("@")
+    user, _, password = userinfo.partition(":") if at else ("", "", "")
+    if scheme.lower() == "smtps":
+        security = "ssl"
+    default_port = {"ssl": 465, "starttls": 587}.get(security, 25)
+    host, port = _host_port(hostport.rstrip("/"), default_port, "reply")
+    return ReplySpec(host, port, user, password, security)
+
+
+def _host_port(text: str, default: int, key: str) -> tuple[str, int]:
+    if text.startswith("["):  # [::1]:25
+        host, _, tail = text[1:].partition("]")
+        port_text = tail.lstrip(":")
+    else:
+        host, sep, port_text = text.rpartition(":")
+        if not sep:
+            host, port_text = text, ""
+    if not host:
+        raise UsageError(f"[remote] {key}: missing host")
+    if port_text and (not port_text.isdigit() or not 0 < int(port_text) < 65536):
+        raise UsageError(f"[remote] {key}: bad port '{port_text}'")
+    return host, int(port_text) if port_text else default
+
+
+def _redact(text: str) -> str:
+    """A URL as it may be shown: whatever stands before its last ``@`` (a user and a
+    password, however mistyped the rest is: ``imap:/``, ``imap//``) reduced to the scheme
+    and ``***``."""
+    head, at, tail = text.rpartition("@")
+    if not at:
+        return text
+    scheme = re.match(r"[A-Za-z][A-Za-z0-9+.-]*", head)
+    return f"{scheme.group() if scheme else ''}:***@{tail}"

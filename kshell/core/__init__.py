@@ -1,0 +1,1 @@
+"""The session and what acts on plugs for a command: targets, identity, the gate, discovery."""

@@ -1,0 +1,425 @@
+"""One ``resolve_target()``: alias, host[:port], MAC, ``all`` or ``alias/N`` -> plugs.
+
+Rules (DESIGN.md): an exact alias wins over splitting a trailing ``/N``; an alias two
+plugs share is an error listing both; an unknown name is an error naming the nearest
+known aliases.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import ipaddress
+import re
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, TypeVar
+
+from kshell.core import identity
+from kshell.core.identity import link_of, remember
+from kshell.core.session import Session
+from kshell.device.pool import XOR
+from kshell.device.transports.xor import DEFAULT_PORT, HTTP_PORT, CurrentGeneration
+from kshell.errors import KshellError, TargetError, TransportError, UnsupportedDevice
+from kshell.lang.registry import Arg
+from kshell.results import Failure, Result, Text, not_recorded
+from kshell.store.devices import DeviceRecord, StoreError, normalise_mac
+from kshell.store.names import fold, ip_literal, is_mac, prefix_matches, shared
+from kshell.text import clean
+
+if TYPE_CHECKING:
+    from kshell.device.device import Device
+    from kshell.device.state import Info
+
+T = TypeVar("T")
+
+# patterns, compiled on first use (re caches them): `info 127.0.0.2` never needs them
+_OUTLET = r"^(?P<parent>.+)/(?P<n>\d{1,2})$"
+_HOSTNAME = r"^[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?(\.[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?)+$"
+
+
+@dataclass
+class Target:
+    """One plug (or a strip's outlet) a command acts on, with its store record if known."""
+
+    host: str
+    port: int = DEFAULT_PORT
+    record: DeviceRecord | None = None
+    child_id: str | None = None
+    outlet: int | None = None  # N of alias/N, counted from 1
+    by_address: bool = False  # named by address: whoever answers there (no identity check)
+    note: str = ""  # what the identity check found (kshell.core.identity), said on the result
+    unrecorded: str = ""  # why the store could not record what the plug said (it did act)
+
+    @property
+    def label(self) -> str:
+        """The plug's name as shown: one line whatever the plug calls itself."""
+        base = self.record.alias if self.record and self.record.alias else self.address
+        return clean(f"{base}/{self.outlet}" if self.outlet else base, 120)
+
+    @property
+    def address(self) -> str:
+        return self.host if self.port == DEFAULT_PORT else f"{self.host}:{self.port}"
+
+    def device(self, ctx: Session) -> Device:
+        """The plug's device from the session's pool (an outlet is named by ``child_id``)."""
+        return ctx.devices.get(self.host, self.port, link_of(self.record))
+
+    def probe(self, ctx: Session, timeout: float) -> Device:
+        """A device of its own with a short timeout, outside the pool (reboot watching)."""
+        link = link_of(self.record) or ctx.devices.link(self.host, self.port) or XOR
+        return ctx.devices.detached(self.host, self.port, link, timeout)
+
+
+def resolve(ctx: Session, word: str) -> list[Target]:
+    """Every plug (or outlet) ``word`` names; raises TargetError when it names none.
+
+    In order: ``all``; an IP literal (with or without :PORT) or a MAC, always an address;
+    a plug's or an outlet's alias (case, accents and invisible characters folded); ALIAS/N; a
+    dotted host name; and, for a line typed at the prompt or in -c only, a unique prefix of an
+    alias. A name that folds onto two stored names is the shared error in every spelling.
+    """
+    records = ctx.cache.all()
+    if word.lower() == "all":
+        if not records:
+            raise TargetError("no known plugs: run discover first")
+        return [Target(r.host, r.port, r) for r in records if r.kind != "bulb"]
+    literal = ip_literal(word)
+    if literal is not None:
+        host, port = literal[0], literal[1] or DEFAULT_PORT
+        record = ctx.cache.by_address(host, port)
+        if record is None and literal[1] is None:  # a bare address: the one plug known there
+            at_host = [r for r in records if r.host == host]
+            record = at_host[0] if len(at_host) == 1 else None
+            port = record.port if record is not None else port
+        return [Target(host, port, record, by_address=True)]
+    if is_mac(word):
+        mac = normalise_mac(word)
+        for r in records:
+            if r.mac == mac:
+                return [Target(r.host, r.port, r)]
+        raise TargetError(f"no known plug has MAC {mac}: run discover first")
+    named = _by_name(records, word)
+    if named is not None:
+        return [named]
+    m = re.match(_OUTLET, word)
+    if m:
+        parents = resolve(ctx, m.group("parent"))
+        return [_outlet_of(p, int(m.group("n"))) for p in parents]
+    if ctx.invocation.typed:
+        found = _by_prefix(records, word)
+        if found is not None:
+            return [found]
+    address = parse_address(word)
+    if address:
+        host, port = address
+        return [Target(host, port, ctx.cache.by_address(host, port), by_address=True)]
+    raise TargetError(_unknown_message(word, records), target=word)
+
+
+def _by_prefix(records: list[DeviceRecord], word: str) -> Target | None:
+    """The one plug whose alias starts with ``word`` (folded), as completion offers it;
+    several: an error naming them, and nothing is touched."""
+    found = prefix_matches(word, (r.alias for r in records if r.alias))
+    if len({fold(name) for name in found}) > 1:
+        names = ", ".join(repr(clean(name, 40)) for name in found[:8])
+        more = f" and {len(found) - 8} more" if len(found) > 8 else ""
+        raise TargetError(f"could be {names}{more}: type more of the name", target=word)
+    return _by_name(records, found[0]) if found else None
+
+
+Named = tuple[DeviceRecord, dict[str, Any] | None]  # a plug, or a strip and one of its outlets
+
+
+def stored_names(records: list[DeviceRecord]) -> list[tuple[Named, str]]:
+    """Every name the store holds: each plug's alias and each outlet's."""
+    out: list[tuple[Named, str]] = []
+    for r in records:
+        if r.alias:
+            out.append(((r, None), r.alias))
+        out += [((r, c), str(c["alias"])) for c in r.children if c.get("alias")]
+    return out
+
+
+def _by_name(records: list[DeviceRecord], word: str) -> Target | None:
+    """The plug or outlet whose alias folds onto ``word``'s. Two: the shared error, even for
+    the one spelled exactly as typed: a stranger's plug can copy any spelling it sees."""
+    key = fold(word)
+    found = [(owner, name) for owner, name in stored_names(records) if fold(name) == key]
+    if len(found) > 1:
+        raise TargetError(shared_message(word, found), target=word)
+    if not found:
+        return None
+    (r, child), _ = found[0]
+    if child is None:
+        return Target(r.host, r.port, r)
+    return Target(r.host, r.port, r, child["id"], child["number"])
+
+
+def name_of(owner: Named, name: str) -> str:
+    """``'Space Heater' at 127.0.0.2``; an outlet: ``'TV' (Media Strip/1) at ..``, escaped."""
+    r, child = owner
+    where = f" ({clean(r.alias or r.address, 40)}/{child.get('number')})" if child else ""
+    return f"'{clean(name, 40)}'{where} at {r.address}"
+
+
+def shared_names(records: list[DeviceRecord]) -> list[list[tuple[Named, str]]]:
+    """The stored names that fold onto one another: each group answers to no name until the
+    owner renames one of them (``discover`` and ``devices`` say so)."""
+    return shared(stored_names(records))
+
+
+def shared_note(group: list[tuple[Named, str]]) -> str:
+    """One line naming a group of look-alike names, and the way out."""
+    names = ", ".join(name_of(owner, name) for owner, name in group)
+    return (
+        f"names that fold onto one (case, accents, invisible characters aside): {names}; "
+        "none answers to it until one is renamed (use the host or MAC meanwhile)"
+    )
+
+
+def shared_message(word: str, found: list[tuple[Named, str]]) -> str:
+    both = ", ".join(name_of(owner, name) for owner, name in found[:-1])
+    return (
+        f"'{clean(word, 40)}' is shared by {both} and {name_of(*found[-1])}: "
+        "use the host or MAC, or rename one (alias HOST NEW-NAME)"
+    )
+
+
+def _outlet_of(parent: Target, number: int) -> Target:
+    record = parent.record
+    if record is None or not record.children:
+        raise TargetError(f"{parent.label} has no outlets (not a strip, or not discovered yet)")
+    for child in record.children:
+        if child.get("number") == number:
+            return Target(parent.host, parent.port, record, child["id"], number)
+    raise TargetError(f"{record.alias} has outlets 1-{len(record.children)}, not {number}")
+
+
+def parse_address(word: str) -> tuple[str, int] | None:
+    """'127.0.0.2', '127.0.0.2:9998', 'plug.lan' -> (host, port); None if not an address."""
+    host, sep, port_text = word.rpartition(":")
+    if not sep:
+        host, port_text = word, ""
+    port = DEFAULT_PORT
+    if port_text:
+        if not port_text.isdigit() or not 0 < int(port_text) < 65536:
+            return None
+        port = int(port_text)
+    try:
+        ipaddress.IPv4Address(host)
+        return host, port
+    except ValueError:
+        pass
+    if re.match(_HOSTNAME, host) and not host.replace(".", "").isdigit():
+        return host, port
+    return None
+
+
+def _unknown_message(word: str, records: list[DeviceRecord]) -> str:
+    import difflib  # only on this error path: start-up is a feature
+
+    aliases = [r.alias for r in records if r.alias]
+    lowered = {a.lower(): a for a in aliases}
+    near = [
+        lowered[a] for a in difflib.get_close_matches(word.lower(), list(lowered), n=3, cutoff=0.5)
+    ]
+    near += [a for a in aliases if word.lower() in a.lower() and a not in near]
+    if near:
+        hint = ", ".join(repr(a) for a in near[:3])
+        return f"unknown target '{word}'; did you mean {hint}?"
+    if not records:
+        return f"unknown target '{word}': no plugs known yet, run discover (or add HOST)"
+    return f"unknown target '{word}' (devices lists the known plugs)"
+
+
+# What a record whose details were read says about each capability an Arg ``needs``:
+# completion hides the plugs without it, and ``all`` skips them (see resolve_capable).
+CAPABLE: dict[str, Callable[[DeviceRecord], bool]] = {
+    "emeter": lambda r: r.emeter,
+    "led": lambda r: r.kind in ("plug", "strip"),  # the light is the whole device's
+}
+_LACKING = {"emeter": "an energy meter", "led": "a status light"}
+
+
+def known_to_lack(record: DeviceRecord | None, needs: tuple[str, ...]) -> bool:
+    """True only when the store read this plug's details and they lack a need (never a
+    guess: a plug not read yet is tried, and its own error says why)."""
+    if record is None or not record.model or record.model == "?":
+        return False
+    return any(not CAPABLE[need](record) for need in needs)
+
+
+def resolve_capable(
+    ctx: Session, words: list[str], needs: tuple[str, ...]
+) -> tuple[list[Target], Text | None]:
+    """resolve_all where ``all`` means every plug that can (the Arg's ``needs``): plugs known
+    to lack one are skipped and counted in one line; a plug named on its own is kept."""
+    targets = resolve_all(ctx, words)
+    if not needs or not any(w.lower() == "all" for w in words):
+        return targets, None
+    named = {(t.host, t.port) for t in resolve_all(ctx, [w for w in words if w.lower() != "all"])}
+    skipped = [
+        t for t in targets if known_to_lack(t.record, needs) and (t.host, t.port) not in named
+    ]
+    if not skipped:
+        return targets, None
+    kept = [t for t in targets if t not in skipped]
+    what = " or ".join(_LACKING[n] for n in needs)
+    names = [t.label for t in skipped]
+    count = f"{len(skipped)} plug{'s' if len(skipped) > 1 else ''}"
+    note = Text(
+        clean(f"skipped {count} without {what}: {', '.join(names)}", 300),
+        {"skipped": names, "without": list(needs)},
+    )
+    return kept, note
+
+
+def resolve_all(ctx: Session, words: list[str]) -> list[Target]:
+    """Several target words -> targets, each plug once, in order."""
+    seen: set[tuple[str, int, str | None]] = set()
+    out = []
+    for word in words:
+        for target in resolve(ctx, word):
+            key = (target.host, target.port, target.child_id)
+            if key not in seen:
+                seen.add(key)
+                out.append(target)
+    return out
+
+
+async def for_each(
+    ctx: Session, targets: list[Target], action: Callable[[Target], Awaitable[Result]]
+) -> list[Result]:
+    """Run ``action`` on every target concurrently; a failure is that target's result only.
+    A command that changes plugs (its declaration) acts only on the plug each target names
+    (``identity.verified``)."""
+
+    async def checked(target: Target) -> Result:
+        if ctx.invocation.changes:
+            await identity.verified(ctx, target)
+        return await action(target)
+
+    async def one(target: Target) -> Result:
+        try:
+            result = await reaching(ctx, target, lambda: checked(target))
+        except KshellError as exc:
+            exc.target = exc.target or target.label
+            if target.label not in str(exc.target):
+                exc.target = f"{target.label} ({exc.target})"
+            if isinstance(exc, TransportError):  # asked and not answered: now it is offline
+                ctx.cache.failed(target.host, target.port)
+            return Failure(exc)
+        if target.unrecorded:  # what the plug did stands: said with the store's cause
+            return not_recorded(result, target.unrecorded)
+        if target.note:  # another plug answered there: the named one was not heard
+            return identity.mark(result, target.note)
+        ctx.cache.heard(target.host, target.port)  # it answered: online, heard just now
+        return result
+
+    return list(await asyncio.gather(*(one(t) for t in targets)))
+
+
+async def read_this_line(ctx: Session, device: Device) -> Info:
+    """The plug's state as this line already read it (the identity check's read), else
+    read afresh: a toggle asks once, not twice."""
+    if device.info is not None and device.read_at >= ctx.invocation.line_started > 0:
+        return device.info
+    return await device.update()
+
+
+def state_word(on: Any) -> str:
+    return "on" if on else "off" if on is not None else "?"
+
+
+TARGETS_ARG = Arg("targets", "targets", "plug alias, host[:port], MAC, all, or alias/N")
+
+
+async def reaching(ctx: Session, target: Target, attempt: Callable[[], Awaitable[T]]) -> T:
+    """``attempt`` on a target once how it speaks is learned; a plug whose 9999 refused the
+    connection (nothing was sent: safe to try again) and that announces itself on port 80 is
+    attempted again there."""
+    await learn_link(ctx, target)
+    try:
+        return await attempt()
+    except CurrentGeneration:
+        if not await learn_link(ctx, target, moved=True):
+            raise
+        return await attempt()
+
+
+async def learn_link(ctx: Session, target: Target, *, moved: bool = False) -> bool:
+    """Learn how a plug on the HTTP port speaks (its UDP 20002 announcement), once a session.
+
+    ``moved``: 9999 was refused and port 80 answers, so ask the host whether it is a plug of
+    the current generation; if it says so, the target moves to its HTTP port. True when a
+    link was learned. A host that does not announce itself is never handshaken with.
+    """
+    if link_of(target.record) is not None:
+        return False
+    if not moved and (target.port != HTTP_PORT or ctx.devices.link(target.host, target.port)):
+        return False
+    from kshell.device import tdp
+
+    found = await tdp.probe(target.host, ctx.tdp_port, min(1.0, ctx.timeout))
+    if found is None:
+        return False
+    port = found.http_port if moved else target.port
+    ctx.devices.learn(target.host, port, found.link, found.mac)
+    target.port = port
+    return True
+
+
+async def refresh(
+    ctx: Session,
+    target: Target,
+    device: Device | None = None,
+    *,
+    clock: bool = False,
+    reading: bool = False,
+) -> Device:
+    """Read a target afresh and update its store entry; returns the device (``clock``: its
+    clock too, in ``device.clock_reading``; ``reading``: its realtime reading where it came
+    in the same exchange, in ``device.realtime``).
+
+    A plug that reports the MAC of a known plug elsewhere is not taken for it (see
+    ``remember``): the target then keeps the record it had (none for a bare address).
+    """
+    if device is None:  # made per attempt: a plug that moved to port 80 is a new device
+        return await reaching(
+            ctx, target, lambda: _refresh(ctx, target, target.device(ctx), clock, reading)
+        )
+    return await _refresh(ctx, target, device, clock, reading)
+
+
+async def refresh_meter(ctx: Session, target: Target, *, reading: bool = False) -> Device:
+    """``refresh``, for a command that reads the plug's meter: one without is its error."""
+    device = await refresh(ctx, target, reading=reading)
+    if not device.state.has_meter:
+        raise UnsupportedDevice(
+            f"{device.state.model} has no energy meter (no ENE in its features)",
+            target=target.label,
+        )
+    return device
+
+
+async def _refresh(
+    ctx: Session, target: Target, device: Device, clock: bool, reading: bool
+) -> Device:
+    asked = ctx.cache.by_address(target.host, target.port)  # its names before we ask
+    info = await device.update(clock=clock, reading=reading)
+    if not identity.answers_for(target, info):
+        if not ctx.invocation.changes or target.note:  # a read: say who answered, store nothing
+            target.note = identity.stranger(target, info)
+            target.record = DeviceRecord.from_sysinfo(target.host, target.port, info.summary())
+            return device
+        device = await identity.follow(ctx, target, info)  # a read before a change (erase)
+        asked = ctx.cache.by_address(target.host, target.port)
+        info = await device.update(clock=clock, reading=reading)
+    try:
+        seen = await remember(ctx, target.host, target.port, info, asked=asked)
+    except StoreError as exc:  # the plug answered (and acted): only the record is missing
+        target.unrecorded = exc.message
+        return device
+    if seen.conflict is None:
+        target.record = seen.record
+    return device

@@ -1,0 +1,279 @@
+"""The capabilities in the IOT family's language (``system``, ``emeter``, ``time`` modules)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+from kshell.device import meter_rules as emeter
+from kshell.device import sysinfo as si
+from kshell.device.capabilities import base
+from kshell.device.codec import parse_payload
+from kshell.device.state import Child, Info
+from kshell.errors import (
+    DeviceError,
+    DeviceTimeout,
+    ProtocolError,
+    TransportError,
+    UnsupportedDevice,
+)
+
+if TYPE_CHECKING:
+    from kshell.device.protocols.iot import IotProtocol
+    from kshell.device.readings import Clock, Energy, FirmwareState
+
+METER_MODULES = ("emeter", "smartlife.iot.common.emeter")  # plugs and strips; bulbs
+_NOT_SUPPORTED = (-1, -2)  # "module not support", "member not support"
+DOWNLOAD_STATUS = {0: "idle", 1: "downloading", 2: "downloaded, ready to flash"}
+
+
+def info_of(sysinfo: dict[str, Any]) -> Info:
+    """A sysinfo answer as the typed reading every family shares."""
+    kind = si.kind_of(sysinfo)
+    on_time = sysinfo.get("on_time")
+    return Info(
+        family="iot",
+        alias=si.text(sysinfo, "alias") or "",
+        model=si.model(sysinfo),
+        kind=kind,
+        mac=si.text(sysinfo, "mac") or si.text(sysinfo, "mic_mac") or "",
+        hw_ver=si.text(sysinfo, "hw_ver") or "",
+        sw_ver=si.text(sysinfo, "sw_ver") or "",
+        relay=si.relay_state(sysinfo),
+        led=si.led_on(sysinfo),
+        on_time=on_time if isinstance(on_time, int) and not isinstance(on_time, bool) else None,
+        has_meter=si.has_emeter(sysinfo),
+        updating=sysinfo.get("updating") == 1,
+        children=tuple(Child(**c) for c in si.children(sysinfo)),
+        hw=si.hw_info(sysinfo),
+        raw=sysinfo,
+    )
+
+
+class IotInfo(base.InfoModule):
+    def __init__(self, proto: IotProtocol) -> None:
+        self.proto = proto
+
+    async def read(self) -> Info:
+        # sysinfo alone: some firmware fails a request naming a module it lacks
+        return self._checked(
+            info_of(await self.proto.query("system", "get_sysinfo", idempotent=True))
+        )
+
+    def _checked(self, info: Info) -> Info:
+        if info.kind == "bulb":
+            raise UnsupportedDevice("a bulb, not a plug: not supported", target=self.proto.label)
+        return info
+
+    async def read_with_reading(
+        self, meter: base.MeterModule
+    ) -> tuple[Info, emeter.Reading | None]:
+        """sysinfo and the meter's realtime reading in one request (a watch's first reading
+        comes with its first round trip). A plug that fails the pair (firmware that refuses
+        a module it lacks) is asked for sysinfo alone, as ``read`` does."""
+        if not isinstance(meter, IotMeter):
+            return await self.read(), None
+        label = self.proto.label
+        request: dict[str, Any] = {
+            "system": {"get_sysinfo": {}},
+            meter.module: {"get_realtime": {}},
+        }
+        try:
+            answer = await self.proto.raw(request, idempotent=True)
+            info = info_of(si.check_answer(answer, "system", "get_sysinfo", label))
+        except DeviceTimeout:
+            raise  # it did not answer at all: offline, as for sysinfo alone
+        except (DeviceError, ProtocolError, TransportError):
+            return await self.read(), None
+        info = self._checked(info)
+        if not info.has_meter or info.children:  # a strip's readings are per outlet
+            return info, None
+        try:
+            realtime = si.check_answer(answer, meter.module, "get_realtime", label)
+            return info, emeter.normalise(realtime)
+        except (DeviceError, ProtocolError):
+            return info, None  # the meter is asked as usual (it knows the other module name)
+
+    async def ping(self) -> None:
+        await self.proto.query("system", "get_sysinfo", idempotent=True)
+
+
+class IotRelay(base.RelayModule):
+    def __init__(self, proto: IotProtocol) -> None:
+        self.proto = proto
+
+    async def set(self, on: bool, child: str | None = None) -> None:
+        await self.proto.query("system", "set_relay_state", {"state": int(on)}, child_id=child)
+
+
+class IotLed(base.LedModule):
+    def __init__(self, proto: IotProtocol) -> None:
+        self.proto = proto
+
+    async def set(self, on: bool) -> None:
+        await self.proto.query("system", "set_led_off", {"off": int(not on)})
+
+
+class IotAlias(base.AliasModule):
+    def __init__(self, proto: IotProtocol) -> None:
+        self.proto = proto
+
+    async def set(self, name: str, child: str | None = None) -> None:
+        await self.proto.query("system", "set_dev_alias", {"alias": name}, child_id=child)
+
+
+class IotMeter(base.MeterModule):
+    """``emeter`` on plugs and strips; some models name it differently (asked once)."""
+
+    def __init__(self, proto: IotProtocol) -> None:
+        self.proto = proto
+        self.module = METER_MODULES[0]
+
+    async def _ask(
+        self, method: str, params: dict[str, Any] | None, child: str | None, idempotent: bool
+    ) -> dict[str, Any]:
+        try:
+            return await self.proto.query(
+                self.module, method, params, child_id=child, idempotent=idempotent
+            )
+        except DeviceError as exc:
+            if exc.code not in _NOT_SUPPORTED or self.module != METER_MODULES[0]:
+                raise
+            self.module = METER_MODULES[1]
+            return await self.proto.query(
+                self.module, method, params, child_id=child, idempotent=idempotent
+            )
+
+    async def read(self, child: str | None = None) -> emeter.Reading:
+        try:  # ``_ask`` spelled out: a watch reads this all day, one frame fewer each time
+            answer = await self.proto.query(
+                self.module, "get_realtime", child_id=child, idempotent=True
+            )
+        except DeviceError as exc:
+            if exc.code not in _NOT_SUPPORTED or self.module != METER_MODULES[0]:
+                raise
+            self.module = METER_MODULES[1]
+            answer = await self.proto.query(
+                self.module, "get_realtime", child_id=child, idempotent=True
+            )
+        return emeter.normalise(answer)
+
+    async def read_while(
+        self, on_reading: Callable[[emeter.Reading], bool], child: str | None = None
+    ) -> bool:
+        """``read`` repeated over the plug's kept link (a watch's steady state). A plug that
+        says it lacks the usual module is left to ``read``, which knows the other name."""
+        module = self.module
+        proto = self.proto
+
+        def on_answer(plain: bytes) -> bool:
+            answer = si.check_answer(parse_payload(plain), module, "get_realtime", None)
+            return on_reading(emeter.normalise(answer))
+
+        try:
+            return await proto.transport.repeat(proto.realtime_request(module, child), on_answer)
+        except DeviceError as exc:
+            if exc.code in _NOT_SUPPORTED and module == METER_MODULES[0]:
+                return False
+            exc.target = proto.label
+            raise
+        except ProtocolError as exc:
+            exc.target = exc.target or proto.label
+            raise
+
+    async def days(self, year: int, month: int, child: str | None = None) -> list[Energy]:
+        from kshell.device.readings import Energy
+
+        answer = await self._ask("get_daystat", {"year": year, "month": month}, child, True)
+        return [
+            Energy(year, month, when.get("day", 0), kwh)
+            for when, kwh in emeter.energy_entries(answer, "day_list")
+            if when.get("year") == year and when.get("month") == month
+        ]
+
+    async def months(self, year: int, child: str | None = None) -> list[Energy]:
+        from kshell.device.readings import Energy
+
+        answer = await self._ask("get_monthstat", {"year": year}, child, True)
+        return [
+            Energy(year, when.get("month", 0), 0, kwh)
+            for when, kwh in emeter.energy_entries(answer, "month_list")
+            if when.get("year") == year and 1 <= when.get("month", 0) <= 12
+        ]
+
+    async def erase(self, child: str | None = None) -> None:
+        await self._ask("erase_emeter_stat", None, child, False)
+
+
+class IotClock(base.ClockModule):
+    def __init__(self, proto: IotProtocol) -> None:
+        self.proto = proto
+
+    async def read(self) -> Clock:
+        from kshell.device.readings import Clock
+
+        answer = await self.proto.query("time", "get_time", idempotent=True)
+        parts = [answer.get(k) for k in ("year", "month", "mday", "hour", "min", "sec")]
+        if not all(isinstance(p, int) and not isinstance(p, bool) for p in parts):
+            return Clock("?", None)
+        y, mo, d, h, mi, s = parts
+        return Clock(f"{y:04d}-{mo:02d}-{d:02d} {h:02d}:{mi:02d}:{s:02d}", None)
+
+
+class IotFirmware(base.FirmwareModule):
+    def __init__(self, proto: IotProtocol) -> None:
+        self.proto = proto
+
+    @property
+    def staging_refusal(self) -> str | None:
+        return None
+
+    async def state(self) -> FirmwareState:
+        from kshell.device.readings import FirmwareState
+
+        answer = await self.proto.query("system", "get_download_state", idempotent=True)
+        status = answer.get("status")
+        return FirmwareState(
+            status=DOWNLOAD_STATUS.get(status, str(status))
+            if isinstance(status, int)
+            else str(status),
+            ratio=_int(answer.get("ratio")),
+            flash_time=_int(answer.get("flash_time")),
+            reboot_time=_int(answer.get("reboot_time")),
+            extra={
+                k: v
+                for k, v in answer.items()
+                if k not in ("status", "ratio", "flash_time", "reboot_time", "err_code")
+            },
+        )
+
+    async def download(self, url: str) -> None:
+        await self.proto.query("system", "download_firmware", {"url": url})
+
+    async def flash(self) -> None:
+        await self.proto.query("system", "flash_firmware")
+
+
+class IotReboot(base.RebootModule):
+    def __init__(self, proto: IotProtocol) -> None:
+        self.proto = proto
+
+    async def reboot(self, delay: int) -> None:
+        await self.proto.query("system", "reboot", {"delay": delay})
+
+
+def _int(value: Any) -> int | None:
+    return value if isinstance(value, int) and not isinstance(value, bool) else None
+
+
+def modules(proto: IotProtocol) -> base.Modules:
+    return base.Modules(
+        info=IotInfo(proto),
+        relay=IotRelay(proto),
+        led=IotLed(proto),
+        alias=IotAlias(proto),
+        meter=IotMeter(proto),
+        clock=IotClock(proto),
+        firmware=IotFirmware(proto),
+        reboot=IotReboot(proto),
+    )

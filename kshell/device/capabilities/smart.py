@@ -1,0 +1,304 @@
+"""The capabilities in the SMART family's language (JSON-RPC methods; PROTOCOLS.md section 5)."""
+
+from __future__ import annotations
+
+import time
+from typing import TYPE_CHECKING, Any
+
+from kshell.device import meter_rules as emeter
+from kshell.device.capabilities import base
+from kshell.device.capabilities import smart_info as si
+from kshell.device.protocols.smart import SmartError, SmartProtocol
+from kshell.device.state import Info
+from kshell.errors import ProtocolError, UnsupportedDevice
+
+if TYPE_CHECKING:
+    from kshell.device.capabilities.clock import PlugTime, TimeModule
+    from kshell.device.readings import Clock, Energy, FirmwareState
+
+Answers = dict[str, dict[str, Any] | SmartError]
+
+# watts, best method first: mW with V and A; mW alone; whole watts (a low-precision fallback)
+POWER_METHODS = ("get_emeter_data", "get_energy_usage", "get_current_power")
+DAILY, MONTHLY = 1440, 43200  # get_energy_data intervals, in minutes
+
+
+class SmartInfo(base.InfoModule):
+    """One ``update``: device info and the LED in one batch; the component list asked once."""
+
+    def __init__(self, proto: SmartProtocol) -> None:
+        self.proto = proto
+        self.components: dict[str, int] | None = None
+        self.children: tuple[str, ...] = ()  # outlet ids, for `on STRIP`
+        self.time_diff: int | None = None  # minutes east of UTC, as the plug keeps time
+
+    async def read(self) -> Info:
+        return (await self._read(()))[0]
+
+    async def read_with_clock(self, clock: TimeModule) -> tuple[Info, PlugTime | None]:
+        """The clock in the same batch as the device info (one exchange, not two)."""
+        from kshell.device.capabilities.clock import smart_time_of
+
+        info, answers = await self._read(("get_device_time",))
+        answer = answers.get("get_device_time")
+        return info, smart_time_of(answer, time.time()) if isinstance(answer, dict) else None
+
+    async def _read(self, extra: tuple[str, ...]) -> tuple[Info, Answers]:
+        calls: list[tuple[str, dict[str, Any] | None]] = [("get_device_info", None)]
+        if self.components is None:
+            calls.append(("component_nego", None))  # asked once
+        calls += [(method, None) for method in extra]
+        # the LED last: asked before the components are known (nearly every plug has one),
+        # and a plug that stops a batch at a failing entry stops after everything else
+        if self.components is None or "led" in self.components:
+            calls.append(("get_led_info", None))
+        answers = await self.proto.call_many(calls)
+        device = _ok(answers, "get_device_info")
+        if self.components is None:
+            self.components = si.components(_ok(answers, "component_nego"))
+        led = answers.get("get_led_info") if "led" in self.components else None
+        kids: tuple[Any, ...] = ()
+        if "child_device" in self.components or "control_child" in self.components:
+            raw = await self.proto.call_paged("get_child_device_list", "child_device_list")
+            kids = si.children_of(raw)
+        self.children = tuple(c.id for c in kids)
+        diff = device.get("time_diff")
+        self.time_diff = diff if isinstance(diff, int) and abs(diff) <= 24 * 60 else None
+        info = si.info_of(device, self.components, led if isinstance(led, dict) else None, kids)
+        if info.kind == "bulb":
+            raise UnsupportedDevice("a bulb, not a plug: not supported", target=self.proto.label)
+        return info, answers
+
+    async def ping(self) -> None:
+        await self.proto.call("get_device_info", idempotent=True)
+
+
+def _ok(answers: dict[str, dict[str, Any] | SmartError], method: str) -> dict[str, Any]:
+    answer = answers.get(method)
+    if isinstance(answer, SmartError):
+        raise answer
+    if answer is None:
+        raise ProtocolError(f"no answer to {method}")
+    return answer
+
+
+class SmartRelay(base.RelayModule):
+    def __init__(self, proto: SmartProtocol, info: SmartInfo) -> None:
+        self.proto = proto
+        self.info = info
+
+    async def set(self, on: bool, child: str | None = None) -> None:
+        if child is None and self.info.components is None:
+            await self.info.read()  # is it a strip? its outlets are switched one by one
+        if child is None and self.info.children:  # a strip's parent has no relay of its own
+            for outlet in self.info.children:
+                await self.proto.call("set_device_info", {"device_on": on}, child_id=outlet)
+            return
+        await self.proto.call("set_device_info", {"device_on": on}, child_id=child)
+
+
+class SmartLed(base.LedModule):
+    def __init__(self, proto: SmartProtocol) -> None:
+        self.proto = proto
+
+    async def set(self, on: bool) -> None:
+        current = await self.proto.call("get_led_info", idempotent=True)
+        rule = {**current, "led_rule": "always" if on else "never"}
+        await self.proto.call("set_led_info", rule)
+
+
+class SmartAlias(base.AliasModule):
+    def __init__(self, proto: SmartProtocol) -> None:
+        self.proto = proto
+
+    async def set(self, name: str, child: str | None = None) -> None:
+        await self.proto.call("set_device_info", {"nickname": si.b64(name)}, child_id=child)
+
+
+class SmartMeter(base.MeterModule):
+    """Watts by the best method the plug answers (remembered), in the shared units."""
+
+    def __init__(self, proto: SmartProtocol, info: SmartInfo) -> None:
+        self.proto = proto
+        self.info = info
+        self.method = POWER_METHODS[0]
+
+    async def read(self, child: str | None = None) -> emeter.Reading:
+        while True:
+            try:
+                answer = await self.proto.call(self.method, child_id=child, idempotent=True)
+            except SmartError as exc:
+                later = POWER_METHODS.index(self.method) + 1
+                if exc.code not in (-1, -1002) or later >= len(POWER_METHODS):
+                    raise
+                self.method = POWER_METHODS[later]  # this firmware lacks it: the next best
+                continue
+            return reading_of(self.method, answer)
+
+    async def _energy(
+        self, start: int, end: int, interval: int, child: str | None
+    ) -> list[float | None]:
+        params = {"start_timestamp": start, "end_timestamp": end, "interval": interval}
+        try:
+            answer = await self.proto.call(
+                "get_energy_data", params, child_id=child, idempotent=True
+            )
+        except SmartError as exc:
+            if exc.code in (-1, -1002):
+                raise UnsupportedDevice(
+                    f"the plug keeps no energy statistics (get_energy_data: error {exc.code})",
+                    target=self.proto.label,
+                ) from None
+            raise
+        data = answer.get("data")
+        if not isinstance(data, list):
+            raise ProtocolError("get_energy_data answer lacks 'data'", target=self.proto.label)
+        return [emeter.number(v) for v in data[:400]]
+
+    async def _midnight(self, year: int, month: int) -> int:
+        """The first of the month at midnight, as the plug keeps its days (its own zone)."""
+        if self.info.time_diff is None:
+            answer = await self.proto.call("get_device_time", idempotent=True)
+            diff = answer.get("time_diff")
+            self.info.time_diff = diff if isinstance(diff, int) and abs(diff) <= 1440 else 0
+        import calendar  # statistics only
+
+        return calendar.timegm((year, month, 1, 0, 0, 0)) - self.info.time_diff * 60
+
+    async def days(self, year: int, month: int, child: str | None = None) -> list[Energy]:
+        import calendar
+
+        from kshell.device.readings import Energy
+
+        last = calendar.monthrange(year, month)[1]
+        start = await self._midnight(year, month)
+        values = await self._energy(start, start + last * 86400 - 1, DAILY, child)
+        return [
+            Energy(year, month, day, wh / 1000)
+            for day, wh in enumerate(values[:last], start=1)
+            if wh is not None and wh > 0
+        ]
+
+    async def months(self, year: int, child: str | None = None) -> list[Energy]:
+        from kshell.device.readings import Energy
+
+        start = await self._midnight(year, 1)
+        end = await self._midnight(year + 1, 1) - 1
+        values = await self._energy(start, end, MONTHLY, child)
+        return [
+            Energy(year, m, 0, wh / 1000)
+            for m, wh in enumerate(values[:12], start=1)
+            if wh is not None and wh > 0
+        ]
+
+    async def erase(self, child: str | None = None) -> None:
+        raise UnsupportedDevice(
+            "current-generation plugs keep their energy statistics on the vendor's side: "
+            "kshell cannot erase them",
+            target=self.proto.label,
+        )
+
+
+def reading_of(method: str, answer: dict[str, Any]) -> emeter.Reading:
+    """A SMART energy answer in W, V, A (kWh: the plug's lifetime total, where it gives one)."""
+    n = emeter.number
+    if method == "get_emeter_data":
+        mw, mv, ma, wh = (
+            n(answer.get(k)) for k in ("power_mw", "voltage_mv", "current_ma", "energy_wh")
+        )
+        power = None if mw is None else mw / 1000
+        volts = None if mv is None else mv / 1000
+        amps = None if ma is None else ma / 1000
+        total = None if wh is None else wh / 1000
+    elif method == "get_energy_usage":
+        mw = n(answer.get("current_power"))
+        power, volts, amps, total = (None if mw is None else mw / 1000), None, None, None
+    else:
+        power, volts, amps, total = n(answer.get("current_power")), None, None, None
+    if power is None:
+        keys = ", ".join(sorted(answer)[:8]) or "none"
+        raise ProtocolError(f"{method} answer carries no power reading (keys: {keys})")
+    return emeter.Reading(power, volts, amps, total, "smart", answer)
+
+
+class SmartClock(base.ClockModule):
+    def __init__(self, proto: SmartProtocol) -> None:
+        self.proto = proto
+
+    async def read(self) -> Clock:
+        from kshell.device.readings import Clock
+
+        answer = await self.proto.call("get_device_time", idempotent=True)
+        stamp, diff = answer.get("timestamp"), answer.get("time_diff")
+        if not isinstance(stamp, int) or isinstance(stamp, bool):
+            return Clock("?", None)
+        offset = diff if isinstance(diff, int) and not isinstance(diff, bool) else 0
+        local = time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(stamp + offset * 60))
+        return Clock(local, offset)
+
+
+class SmartFirmware(base.FirmwareModule):
+    def __init__(self, proto: SmartProtocol) -> None:
+        self.proto = proto
+
+    @property
+    def staging_refusal(self) -> str | None:
+        return "a SMART plug takes firmware only from the vendor's servers, not from kshell"
+
+    async def state(self) -> FirmwareState:
+        from kshell.device.readings import FirmwareState
+
+        answers = await self.proto.call_many(
+            [("get_fw_download_state", None), ("get_latest_fw", None)]
+        )
+        download = answers.get("get_fw_download_state")
+        latest = answers.get("get_latest_fw")
+        download = download if isinstance(download, dict) else {}
+        extra: dict[str, Any] = {}
+        if isinstance(latest, dict):
+            extra = {
+                "latest": si.text(latest, "fw_ver"),
+                "need_to_upgrade": latest.get("need_to_upgrade") is True,
+            }
+        status = download.get("status")
+        status = "idle" if status == 0 else status
+        progress = download.get("download_progress")
+        return FirmwareState(
+            status=str(status) if isinstance(status, (int, str)) else "unknown",
+            ratio=progress if isinstance(progress, int) else None,
+            flash_time=_int(download.get("upgrade_time")),
+            reboot_time=_int(download.get("reboot_time")),
+            extra=extra,
+        )
+
+    async def download(self, url: str) -> None:
+        raise UnsupportedDevice(self.staging_refusal or "", target=self.proto.label)
+
+    async def flash(self) -> None:
+        raise UnsupportedDevice(self.staging_refusal or "", target=self.proto.label)
+
+
+class SmartReboot(base.RebootModule):
+    def __init__(self, proto: SmartProtocol) -> None:
+        self.proto = proto
+
+    async def reboot(self, delay: int) -> None:
+        await self.proto.call("device_reboot", {"delay": delay})
+
+
+def _int(value: Any) -> int | None:
+    return value if isinstance(value, int) and not isinstance(value, bool) else None
+
+
+def modules(proto: SmartProtocol) -> base.Modules:
+    info = SmartInfo(proto)
+    return base.Modules(
+        info=info,
+        relay=SmartRelay(proto, info),
+        led=SmartLed(proto),
+        alias=SmartAlias(proto),
+        meter=SmartMeter(proto, info),
+        clock=SmartClock(proto),
+        firmware=SmartFirmware(proto),
+        reboot=SmartReboot(proto),
+    )

@@ -1,0 +1,1 @@
+"""The command language: the grammar of a line, the declarations and the registry."""

@@ -1,0 +1,1 @@
+"""What kshell keeps in its state folder: plugs, config, credentials, names."""

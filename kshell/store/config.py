@@ -1,0 +1,349 @@
+"""Where state lives and what the INI config says.
+
+``--home DIR`` (or ``KSHELL_HOME``) holds everything: device cache, history, journal,
+audit log and the config file. Without it, the XDG data and config folders. The config
+is read with interpolation off, so a ``%`` in a password is just a ``%``. User values
+are laid over the packaged defaults, so every key always has a value.
+"""
+
+from __future__ import annotations
+
+import configparser
+import math
+import os
+from pathlib import Path
+from typing import NamedTuple
+
+CONFIG_NAME = "kshell.ini"
+
+DEFAULT_CONFIG = """\
+# kshell configuration. Written on first run; every key shown with its default.
+# Values here are read with interpolation off: a % is just a %.
+
+[shell]
+# seconds allowed for one request to a plug (connect, send, answer, any retry)
+timeout = 5
+# folders of extra command modules (one .py file per command family), comma separated
+command_folders =
+# ask before commands that change a plug in a way that is hard to undo (reboot, erase...)
+confirm = yes
+# colours in the interactive shell: auto | never
+color = auto
+# colour theme for the prompt's highlighting (a pygments style name)
+style = native
+# how many lines of history to keep
+history_size = 10000
+
+[discovery]
+# where to broadcast: "auto" = 255.255.255.255 plus every interface's broadcast address,
+# or a comma separated list of addresses (e.g. 127.255.255.255 for simulated plugs)
+broadcast = auto
+# UDP port discovery broadcasts to, and the TCP port plugs answer on (9999 on real plugs)
+port = 9999
+tcp_port = 9999
+# seconds to wait for answers to a broadcast
+timeout = 3
+# refresh the device list in the background when the shell starts
+refresh_on_start = yes
+
+[colors]
+# colours of the interactive shell, as prompt_toolkit style strings: "bold ansigreen",
+# "#ff8700 underline", "bg:#303030 #ffffff", ... ; empty = the theme's (style above)
+verb = bold ansicyan
+subverb = ansicyan
+target = ansigreen
+address = ansiyellow
+unknown_target = ansired underline
+keyword = bold ansigreen
+option = ansimagenta
+string = ansiyellow
+number = ansiblue
+comment = italic ansibrightblack
+error = bold ansired bg:default
+prompt = bold
+prompt_target = bold ansigreen
+prompt_remote = bold ansimagenta
+toolbar =
+
+[emeter]
+# seconds between readings in "emeter watch"
+interval = 1
+
+[metrics]
+# the Prometheus exporter (kshell --serve-metrics, metrics on): one deadline per scrape, and
+# the least time between two real polls of a plug (scrapes within it get the last readings)
+scrape_timeout = 5
+min_interval = 1
+# what /probe?target= may read besides the plugs in the device store: networks in CIDR
+# form, comma separated (e.g. 192.0.2.0/24), on the plugs' port only; such a plug is read
+# over the old XOR protocol only (an unknown encrypted plug never gets your login).
+# Empty: stored plugs only
+probe_networks =
+# look up a probe's host name in DNS (no: only names of stored plugs are accepted)
+resolve_names = no
+# host names the exporter answers to besides the address it serves (localhost too, on
+# loopback), comma separated; any other Host header is refused (DNS rebinding)
+hosts =
+# a file (chmod 600) holding the token every request must bring as
+# "Authorization: Bearer TOKEN" (Prometheus's authorization setting); empty: none
+bearer_token_file =
+
+[firmware]
+# folder of firmware images and their manifest (empty: the default library)
+library =
+# seconds between download-state polls while plugs download an image
+poll_interval = 0.5
+# give up on a download that makes no progress for this many seconds
+stall_timeout = 60
+# give up on a download that is not finished after this many seconds
+download_timeout = 900
+# seconds to wait for a flashed plug beyond the flash and reboot times it reported
+reboot_grace = 90
+
+[remote]
+# where command mail comes from: maildir:PATH | imap://USER:PASSWORD@HOST:PORT/FOLDER |
+# smtp://HOST:PORT (listen)
+source =
+# how replies are sent: smtp://[USER:PASSWORD@]HOST:PORT
+reply =
+reply_security = none
+reply_from =
+# lines of a mail body that start with this are command lines
+marker = !
+# the authserv-id of your own mail server, the only Authentication-Results trusted
+trusted_authserv_id =
+# per-sender TOTP secrets for "!auth CODE" lines live in a [totp] section
+# (ADDRESS = BASE32SECRET), here or in this file (empty: kshell-totp.ini in the state
+# folder, where "remote totp add ADDRESS" writes); either must be chmod 600
+totp_file =
+# the old TOTP secret shared by every sender: a code made with it proves "read" at most
+secret =
+# the DNS resolver for DKIM keys, HOST[:PORT] (empty: the system's)
+dns =
+# mail that proves no sender: at most this many an hour are checked with DNS or codes
+unproven_per_hour = 60
+processed_folder = Executed
+max_commands = 10
+max_message_bytes = 65536
+max_age_minutes = 15
+rate_per_hour = 30
+# what mail may run beyond each command's own declaration (help NAME says "by mail")
+allow_firmware = no
+allow_raw = no
+# networks a mail may sweep with "discover CIDR" (e.g. 192.0.2.0/24); empty: no sweep by mail
+sweep_networks =
+# full: tables as at the prompt; compact: one short line per command (for a phone)
+reply_format = full
+
+[senders]
+# one line per allowed sender: ADDRESS = read | control | admin
+"""
+
+
+class Paths(NamedTuple):  # a NamedTuple: cheaper than a dataclass to define at start-up
+    data: Path
+    config_file: Path
+
+    @property
+    def devices(self) -> Path:
+        return self.data / "devices.db"  # the SQLite device store (kshell.store.devices)
+
+    @property
+    def history(self) -> Path:
+        return self.data / "history"
+
+
+def resolve_paths(home: str | None, config: str | None) -> Paths:
+    home = home or os.environ.get("KSHELL_HOME")
+    if home:
+        data = Path(home).expanduser()
+        cfg = Path(config).expanduser() if config else data / CONFIG_NAME
+        return Paths(data, cfg)
+    xdg_data = Path(os.environ.get("XDG_DATA_HOME") or Path.home() / ".local" / "share")
+    xdg_config = Path(os.environ.get("XDG_CONFIG_HOME") or Path.home() / ".config")
+    cfg = Path(config).expanduser() if config else xdg_config / "kshell" / CONFIG_NAME
+    return Paths(xdg_data / "kshell", cfg)
+
+
+def load_config(path: Path, *, write_default: bool = True) -> configparser.ConfigParser:
+    """Defaults, overlaid with the user's file; the commented default written on first run
+    (readable by its owner only: it is where passwords and secrets go)."""
+    parser = Config(path)
+    parser.read_string(DEFAULT_CONFIG)
+    if path.exists():
+        from kshell.home import check_trusted
+
+        check_trusted(
+            path, "config", f"use a config of your own, or chown it to you and chmod 600 {path}"
+        )
+        try:
+            parser.read(path, encoding="utf-8")
+        except (configparser.Error, UnicodeDecodeError) as exc:
+            from kshell.errors import UsageError
+
+            raise UsageError(f"config {path}: {str(exc).splitlines()[0]}") from None
+        check_private_config(path, parser)
+    elif write_default:
+        try:
+            path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
+            with os.fdopen(fd, "w", encoding="utf-8") as handle:
+                handle.write(DEFAULT_CONFIG)
+        except OSError:
+            pass  # a read-only home (or another shell writing it first) still runs on defaults
+    return parser
+
+
+SECRET_WORDS = ("password", "secret", "token", "passphrase")
+
+
+def holds_secret(parser: configparser.ConfigParser) -> str | None:
+    """Where the config holds a password or secret (``[section] key``), or None."""
+    for section in parser.sections():
+        for key, value in parser.items(section):
+            if not value.strip():
+                continue
+            named = any(word in key.lower() for word in SECRET_WORDS)
+            if section == "totp" or (named and not key.endswith("_file")):  # a path, no secret
+                return f"[{section}] {key}"
+            userinfo, at, _ = value.strip().partition("://")[2].partition("@")
+            if at and ":" in userinfo and "/" not in userinfo:  # scheme://user:password@host
+                return f"[{section}] {key}"
+    return None
+
+
+def check_private_config(path: Path, parser: configparser.ConfigParser) -> None:
+    """A config that holds a secret must be readable by its owner only: refused otherwise."""
+    try:
+        mode = path.stat().st_mode
+    except OSError:
+        return
+    where = holds_secret(parser) if mode & 0o077 else None
+    if where is not None:
+        from kshell.errors import UsageError
+
+        raise UsageError(
+            f"config {path} holds a secret ({where}) and others can read it: chmod 600 {path}"
+        )
+
+
+class Bounds(NamedTuple):
+    """What a numeric key may hold: finite, within ``low``-``high`` (``low`` itself refused
+    when ``above``: a timeout of 0 waits for nothing); a whole number when ``whole``."""
+
+    low: float
+    high: float
+    above: bool = False
+    whole: bool = False
+
+    def describe(self) -> str:
+        kind = "a whole number" if self.whole else "a number"
+        low = f"{self.low:g}"
+        return f"{kind} {'above ' + low + ', up to' if self.above else 'from ' + low + ' to'} {self.high:g}"
+
+    def admits(self, value: float) -> bool:
+        if not math.isfinite(value):
+            return False  # nan compares false with everything: it would pass any range check
+        return (value > self.low if self.above else value >= self.low) and value <= self.high
+
+
+PORT = Bounds(1, 65535, whole=True)
+SOME = Bounds(0, 1e9, above=True)  # a key not listed below: finite and positive
+# Every numeric key, with what it may hold (seconds unless named otherwise).
+NUMBERS: dict[tuple[str, str], Bounds] = {
+    ("shell", "timeout"): Bounds(0, 600, above=True),
+    ("shell", "history_size"): Bounds(1, 1_000_000, whole=True),
+    ("discovery", "port"): PORT,
+    ("discovery", "tcp_port"): PORT,
+    ("discovery", "tdp_port"): PORT,
+    ("discovery", "timeout"): Bounds(0, 120, above=True),
+    ("emeter", "interval"): Bounds(0, 86_400),
+    ("metrics", "scrape_timeout"): Bounds(0, 300, above=True),
+    ("metrics", "min_interval"): Bounds(0, 86_400),
+    ("firmware", "poll_interval"): Bounds(0.05, 60),
+    ("firmware", "stall_timeout"): Bounds(0, 86_400, above=True),
+    ("firmware", "download_timeout"): Bounds(0, 86_400, above=True),
+    ("firmware", "reboot_grace"): Bounds(0, 3600),
+    ("remote", "unproven_per_hour"): Bounds(1, 1_000_000, whole=True),
+    ("remote", "max_commands"): Bounds(1, 1000, whole=True),
+    ("remote", "max_message_bytes"): Bounds(1024, 100 * 2**20, whole=True),
+    ("remote", "smtp_connections"): Bounds(1, 1024, whole=True),
+    ("remote", "max_age_minutes"): Bounds(0.1, 7 * 24 * 60),  # a week at most: never off
+    ("remote", "rate_per_hour"): Bounds(1, 1_000_000, whole=True),
+}
+
+
+class Config(configparser.ConfigParser):
+    """The config, knowing the file it was read from, so that an error can name it."""
+
+    def __init__(self, source: Path | None = None) -> None:
+        super().__init__(interpolation=None)
+        self.source = source
+
+    def optionxform(self, optionstr: str) -> str:
+        return optionstr  # keep sender addresses as written
+
+
+def _where(parser: configparser.ConfigParser, section: str, key: str) -> str:
+    source = parser.source if isinstance(parser, Config) else None
+    return f"{source or CONFIG_NAME} [{section}] {key}"
+
+
+def _raw(parser: configparser.ConfigParser, section: str, key: str, default: object) -> str:
+    return parser.get(section, key, fallback=str(default)).strip() or str(default)
+
+
+def number(
+    parser: configparser.ConfigParser,
+    section: str,
+    key: str,
+    default: float,
+    bounds: Bounds | None = None,
+) -> float:
+    """The one checked reader of a numeric key: its value, or a UsageError naming the file,
+    section and key (a value out of range is refused, never clamped or defaulted)."""
+    bounds = bounds or NUMBERS.get((section, key), SOME)
+    text = _raw(parser, section, key, default)
+    try:
+        value = float(int(text)) if bounds.whole else float(text)
+    except ValueError:
+        value = math.nan
+    if not bounds.admits(value):
+        from kshell.errors import UsageError
+
+        what = "a port (1-65535)" if bounds is PORT else bounds.describe()
+        raise UsageError(f"{_where(parser, section, key)}: '{text[:40]}' is not {what}")
+    return value
+
+
+def integer(
+    parser: configparser.ConfigParser,
+    section: str,
+    key: str,
+    default: int,
+    bounds: Bounds | None = None,
+) -> int:
+    return int(number(parser, section, key, default, bounds))
+
+
+def port(parser: configparser.ConfigParser, section: str, key: str, default: int) -> int:
+    return int(number(parser, section, key, default, PORT))
+
+
+def flag(parser: configparser.ConfigParser, section: str, key: str, default: bool) -> bool:
+    """A yes/no key (yes, no, on, off, true, false, 1, 0); anything else is refused."""
+    text = _raw(parser, section, key, "yes" if default else "no").lower()
+    if text not in parser.BOOLEAN_STATES:
+        from kshell.errors import UsageError
+
+        raise UsageError(f"{_where(parser, section, key)}: '{text[:40]}' is not yes or no")
+    return parser.BOOLEAN_STATES[text]
+
+
+def get_float(parser: configparser.ConfigParser, section: str, key: str, default: float) -> float:
+    """The name callers already use: the checked reader."""
+    return number(parser, section, key, default)
+
+
+def get_list(parser: configparser.ConfigParser, section: str, key: str) -> list[str]:
+    return [v.strip() for v in parser.get(section, key, fallback="").split(",") if v.strip()]

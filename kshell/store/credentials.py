@@ -1,0 +1,105 @@
+"""The owner's cloud credentials, which KLAP and AES plugs check.
+
+Where they come from, first found wins: ``KSHELL_USERNAME`` / ``KSHELL_PASSWORD``; what
+was typed at the prompt with ``login`` this session; the file ``login`` saved when asked
+(``credentials`` in the state folder, 0600, its own file so kshell.ini keeps its comments);
+``[credentials] username`` / ``password`` in kshell.ini, which must be 0600 too. The
+password stays inside a ``Credentials`` (whose repr hides it): it is never put in a
+result, a log line, the store or history.
+"""
+
+from __future__ import annotations
+
+import configparser
+import os
+import stat
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from kshell.device.transports.base import Credentials
+from kshell.errors import KshellError
+
+if TYPE_CHECKING:
+    from kshell.core.session import Session
+
+SAVED_NAME = "credentials"
+MAX_FIELD = 256
+
+
+def find(ctx: Session) -> Credentials | None:
+    user, password = os.environ.get("KSHELL_USERNAME"), os.environ.get("KSHELL_PASSWORD")
+    if user is not None and password is not None:
+        return Credentials(user[:MAX_FIELD], password[:MAX_FIELD])
+    if ctx.login is not None:
+        return ctx.login
+    saved = saved_path(ctx)
+    if saved.exists():
+        return _read(saved, "login", f"{saved}")
+    if ctx.config.has_section("credentials"):
+        return _from_section(ctx.config, ctx.paths.config_file)
+    return None
+
+
+def source(ctx: Session) -> str:
+    """Where the credentials in force come from (for `login` and messages; never the values)."""
+    if os.environ.get("KSHELL_USERNAME") is not None:
+        return "KSHELL_USERNAME / KSHELL_PASSWORD"
+    if ctx.login is not None:
+        return "typed with login (this session)"
+    if saved_path(ctx).exists():
+        return str(saved_path(ctx))
+    if ctx.config.has_section("credentials"):
+        return f"[credentials] in {ctx.paths.config_file}"
+    return "none"
+
+
+def saved_path(ctx: Session) -> Path:
+    return ctx.paths.data / SAVED_NAME
+
+
+def _private(path: Path) -> None:
+    try:
+        mode = path.stat().st_mode
+    except OSError:
+        return
+    if mode & (stat.S_IRWXG | stat.S_IRWXO):
+        raise KshellError(f"{path} holds a password but others can read it: chmod 600 {path}")
+
+
+def _from_section(config: configparser.ConfigParser, path: Path) -> Credentials | None:
+    user = config.get("credentials", "username", fallback=None)
+    password = config.get("credentials", "password", fallback=None)
+    if user is None or password is None:
+        return None
+    _private(path)
+    return Credentials(user[:MAX_FIELD], password[:MAX_FIELD])
+
+
+def _read(path: Path, section: str, label: str) -> Credentials | None:
+    _private(path)
+    parser = configparser.ConfigParser(interpolation=None)
+    try:
+        parser.read(path, encoding="utf-8")
+    except (OSError, configparser.Error, UnicodeDecodeError):
+        raise KshellError(f"{label}: unreadable; run login again") from None
+    user = parser.get(section, "username", fallback=None)
+    password = parser.get(section, "password", fallback=None)
+    if user is None or password is None:
+        return None
+    return Credentials(user[:MAX_FIELD], password[:MAX_FIELD])
+
+
+def save(ctx: Session, creds: Credentials) -> Path:
+    """Write the credentials to their own 0600 file (created so: never readable by others;
+    a symlink planted at its name, or at a temporary one, is replaced, never written through)."""
+    import io
+
+    from kshell.home import write_private
+
+    path = saved_path(ctx)
+    parser = configparser.ConfigParser(interpolation=None)
+    parser["login"] = {"username": creds.username, "password": creds.password}
+    text = io.StringIO()
+    parser.write(text)
+    write_private(path, text.getvalue())  # a fresh 0600 file renamed over it: no symlink followed
+    return path

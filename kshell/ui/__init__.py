@@ -1,0 +1,1 @@
+"""Turning results into text: the runner, the output layer, pager, views, completion."""

@@ -1,0 +1,136 @@
+"""One dispatcher for every source of lines: prompt, ``-c``, script file, mail.
+
+line -> grammar -> registry lookup -> the gate (permission, mail policy) -> confirmation
+-> command -> results -> output. Errors become one line; the next command still runs.
+Every command passes here, so every command passes the gate: a replayed line or one a
+user's command runs is checked as the line that brought it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+import traceback
+from collections.abc import AsyncIterable, Coroutine
+from dataclasses import replace
+from typing import TYPE_CHECKING, Any
+
+from kshell.core import gate
+from kshell.core.session import Session
+from kshell.errors import KshellError, Refused
+from kshell.lang.grammar import Line, split_commands
+from kshell.lang.registry import Command, parse_args
+from kshell.results import Failure, Text
+from kshell.ui.output import Output, OutputClosed
+
+if TYPE_CHECKING:  # a command that returns a stream brings the events and views with it
+    from kshell.events import Confirm
+    from kshell.ui.views import Answer
+
+# A stream that stops itself at its mail time limit (a watch) still gets to say its summary.
+LIMIT_GRACE_S = 2.0
+
+
+async def run_line(ctx: Session, text: str, output: Output) -> bool:
+    """Run every command on a line (``;``-separated); True only if all succeeded."""
+    ctx.invocation = replace(ctx.invocation, line_started=time.monotonic())
+    try:
+        lines = split_commands(text)
+    except KshellError as exc:
+        output.error(exc)
+        return False
+    ok = True
+    for line in lines:
+        ok = await run_command(ctx, line, output) and ok
+    return ok
+
+
+async def run_command(ctx: Session, line: Line, output: Output) -> bool:
+    try:
+        cmd, rest = ctx.registry.lookup(line.words)
+        gate.admit(ctx, cmd)
+        args = parse_args(cmd, rest, ctx.current)
+        gate.admit_args(ctx, cmd, args)
+        # only this field is put back: the prompt may plug its `ask` in or out meanwhile
+        before, ctx.invocation = (
+            ctx.invocation.changes,
+            replace(ctx.invocation, changes=cmd.changes),
+        )
+        try:
+            ok = await _within_limit(ctx, cmd, _execute(ctx, cmd, args, line, output))
+        finally:
+            ctx.invocation = replace(ctx.invocation, changes=before)
+    except KshellError as exc:
+        output.error(exc)
+        ok = False
+    except OutputClosed:
+        raise  # nobody reads on: the whole run stops, quietly (kshell -c ... | head)
+    except Exception as exc:  # noqa: BLE001 - the shell must survive a bug in one command
+        if ctx.debug:
+            traceback.print_exc()
+        output.error(
+            KshellError(f"internal error: {type(exc).__name__}: {exc} (--debug shows more)")
+        )
+        ok = False
+    for hook in list(ctx.after_command):
+        hook(ctx, line, ok)
+    return ok
+
+
+async def _execute(ctx: Session, cmd: Command, args: Any, line: Line, output: Output) -> bool:
+    if cmd.confirm is True and not await confirmed(ctx, args, f"{line.text} -- go ahead?"):
+        output.emit(Text("cancelled", {"cancelled": True}))
+        return True
+
+    async def answer(question: Confirm) -> bool:
+        return await confirmed(ctx, args, question.question)
+
+    return await deliver(await cmd.func(ctx, args), output, answer)
+
+
+async def _within_limit(ctx: Session, cmd: Command, work: Coroutine[Any, Any, bool]) -> bool:
+    limit = gate.time_limit(cmd, ctx.invocation)
+    if limit is None:
+        return await work
+    try:
+        async with asyncio.timeout(limit + LIMIT_GRACE_S) as deadline:
+            return await work
+    except TimeoutError:
+        if not deadline.expired():
+            raise  # a timeout inside the command is the command's own error
+        raise KshellError(f"{cmd.name}: stopped after {limit:g} s (mail commands must end)")
+
+
+async def confirmed(ctx: Session, args: Any, question: str) -> bool:
+    """Ask a person, or refuse where nobody can answer unless ``--yes`` was given."""
+    if getattr(args, "yes", False) or ctx.assume_yes:
+        return True
+    if ctx.ask is None:
+        raise Refused("this command asks before acting and nobody can answer here: add --yes")
+    return await ctx.ask(question)
+
+
+async def deliver(result: Any, output: Output, answer: Answer | None = None) -> bool:
+    """Send a command's return value to the output; False if any part failed.
+
+    A stream (long work) goes to the view of the output's surface; its questions go to
+    ``answer`` (none given: nobody can answer, so a question is refused)."""
+    if result is None:
+        return True
+    if isinstance(result, AsyncIterable):  # a Stream, or a replay's results
+        from kshell.events import Stream
+        from kshell.ui.views import show
+
+        try:
+            return await show(result, output, answer or _nobody)
+        finally:
+            if isinstance(result, Stream):  # a stream left early (an output error) cleans up
+                await result.aclose()
+    items = result if isinstance(result, list) else [result]
+    for item in items:
+        output.emit(item)
+    return not any(isinstance(item, Failure) for item in items)
+
+
+async def _nobody(question: Confirm) -> bool:
+    raise Refused("this command asks before acting and nobody can answer here: add --yes")

@@ -1,0 +1,1 @@
+"""Long work a command starts: watches, energy, ping, firmware, metrics."""

@@ -1,0 +1,1 @@
+"""Firmware: the library, versions, the staging server and the flash."""

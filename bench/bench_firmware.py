@@ -64,14 +64,14 @@ def main() -> int:
 
 
 async def run(home: Path, line: str) -> tuple[float, dict[str, float], bool, list[dict]]:
-    ctx = build_context(SimpleNamespace(home=str(home), config=None, commands=[]))
+    session = build_context(SimpleNamespace(home=str(home), config=None, commands=[]))
     out = _Timed(as_json=True)
     start = time.perf_counter()
     out.start = start
     try:
-        ok = await run_line(ctx, line, out)
+        ok = await run_line(session, line, out)
     finally:
-        ctx.close_connections()
+        session.close_connections()
     elapsed = time.perf_counter() - start
     lines = [json.loads(t) for t in out.text().splitlines() if t.strip()]
     return elapsed, out.marks, ok, lines

@@ -14,8 +14,8 @@ from kshell.results import Result, Table, Text
 TARGET = Arg("target", "target", "plug alias, host[:port] or MAC")
 
 
-def _whole_plug(ctx: Session, word: str) -> list[Target]:
-    targets = resolve_all(ctx, [word])
+def _whole_plug(session: Session, word: str) -> list[Target]:
+    targets = resolve_all(session, [word])
     if any(t.child_id for t in targets):
         raise UsageError("away mode belongs to the whole plug, not one outlet")
     return targets
@@ -33,7 +33,7 @@ def _whole_plug(ctx: Session, word: str) -> list[Target]:
     examples=("away Lamp", "away Lamp 18:00 23:30", "away Lamp sunset 23:00 sat,sun"),
     by_mail=ByMail.YES,
 )
-async def away(ctx: Session, args: Any) -> list[Result]:
+async def away(session: Session, args: Any) -> list[Result]:
     """Make a plug look lived-in: random on/off between two times; without them, list."""
     if (args.start is None) != (args.end is None):
         raise UsageError("away: give both FROM and TO, or neither to list")
@@ -42,7 +42,7 @@ async def away(ctx: Session, args: Any) -> list[Result]:
         window = (parse_at(args.start), parse_at(args.end), *parse_days(args.days))
 
     async def one(target: Target) -> Result:
-        module = target.device(ctx).away
+        module = target.device(session).away
         if window is None:
             rules = await module.read()
             rows = [[r.id, r.words(), "yes" if r.enabled else "no"] for r in rules]
@@ -52,7 +52,7 @@ async def away(ctx: Session, args: Any) -> list[Result]:
         text = f"{target.label}: away {rule.words()}"
         return Text(text, {"target": target.label, "rule": rule.as_dict()})
 
-    return await for_each(ctx, _whole_plug(ctx, args.target), one)
+    return await for_each(session, _whole_plug(session, args.target), one)
 
 
 @command(
@@ -62,14 +62,14 @@ async def away(ctx: Session, args: Any) -> list[Result]:
     examples=("away off Lamp",),
     by_mail=ByMail.YES,
 )
-async def away_off(ctx: Session, args: Any) -> list[Result]:
+async def away_off(session: Session, args: Any) -> list[Result]:
     """Remove a plug's away-mode rules."""
 
     async def one(target: Target) -> Result:
-        gone = await target.device(ctx).away.clear()
+        gone = await target.device(session).away.clear()
         return Text(
             f"{target.label}: away mode off ({gone} rule(s))",
             {"target": target.label, "removed": gone},
         )
 
-    return await for_each(ctx, _whole_plug(ctx, args.target), one)
+    return await for_each(session, _whole_plug(session, args.target), one)

@@ -30,18 +30,18 @@ def drift_words(drift: float | None) -> str:
     examples=("time Kitchen", "time all", "time all --json"),
     by_mail=ByMail.YES,
 )
-async def show_time(ctx: Session, args: Any) -> list[Result]:
+async def show_time(session: Session, args: Any) -> list[Result]:
     """Show each plug's clock, its time zone and its drift from this machine (in UTC)."""
 
     async def one(target: Target) -> Result:
-        reading = await target.device(ctx).time.read()
+        reading = await target.device(session).time.read()
         zone = reading.zone or "zone unknown"
         return Text(
             f"{target.label}: {reading.local} {zone}, {drift_words(reading.drift_s)}",
             {"target": target.label, "host": target.host, **reading.as_dict()},
         )
 
-    return await for_each(ctx, resolve_all(ctx, args.targets), one)
+    return await for_each(session, resolve_all(session, args.targets), one)
 
 
 @command(
@@ -52,7 +52,7 @@ async def show_time(ctx: Session, args: Any) -> list[Result]:
     examples=("time sync Kitchen", "time sync all --zone Europe/Berlin"),
     by_mail=ByMail.YES,
 )
-async def sync_time(ctx: Session, args: Any) -> list[Result]:
+async def sync_time(session: Session, args: Any) -> list[Result]:
     """Set plugs' clocks to this machine's time and zone; read back to prove it stuck."""
     from kshell.device.capabilities.clock import check_zone, local_zone
 
@@ -60,7 +60,7 @@ async def sync_time(ctx: Session, args: Any) -> list[Result]:
     check_zone(zone)
 
     async def one(target: Target) -> Result:
-        device = target.device(ctx)
+        device = target.device(session)
         await device.time.sync(zone)
         after = await device.time.read()
         if after.drift_s is not None and abs(after.drift_s) > 60:
@@ -72,7 +72,7 @@ async def sync_time(ctx: Session, args: Any) -> list[Result]:
             {"target": target.label, "host": target.host, "zone": zone, **after.as_dict()},
         )
 
-    return await for_each(ctx, resolve_all(ctx, args.targets), one)
+    return await for_each(session, resolve_all(session, args.targets), one)
 
 
 def _same_zone(kept: str, wanted: str) -> bool:

@@ -90,7 +90,7 @@ def _shared_json(owner: Named, name: str) -> dict[str, Any]:
     examples=("discover", "discover --target 192.168.1.255", "discover 192.168.7.0/24"),
     by_mail=ByMail.YES,
 )
-async def discover(ctx: Session, args: Any) -> Result:
+async def discover(session: Session, args: Any) -> Result:
     """Find plugs: broadcast on every interface, or sweep a CIDR with TCP probes.
 
     Both generations: the old one answers on UDP 9999, the current one (KLAP, AES) announces
@@ -105,22 +105,22 @@ async def discover(ctx: Session, args: Any) -> Result:
     from kshell.core.discovery import current
     from kshell.store.config import port as config_port
 
-    port = args.port or ctx.discovery_port
-    tcp_port = args.tcp_port or config_port(ctx.config, "discovery", "tcp_port", 9999)
-    timeout = args.timeout if args.timeout is not None else ctx.discovery_timeout
+    port = args.port or session.discovery_port
+    tcp_port = args.tcp_port or config_port(session.config, "discovery", "tcp_port", 9999)
+    timeout = args.timeout if args.timeout is not None else session.discovery_timeout
     if timeout <= 0 or timeout > 120:
         raise UsageError("discover: --timeout must be between 0 and 120 seconds")
     # the names stored before asking: an answer never undoes a rename made meanwhile
-    stored = {(r.host, r.port): r for r in ctx.cache.all()}
+    stored = {(r.host, r.port): r for r in session.cache.all()}
     if args.cidr:
         hosts = discovery.sweep_hosts(args.cidr)
         report, heard = await asyncio.gather(
             discovery.sweep(args.cidr, tcp_port, min(timeout, 2.0)),
-            current.sweep(ctx, hosts, min(timeout, 2.0)),
+            current.sweep(session, hosts, min(timeout, 2.0)),
         )
         how = "sweep"
     else:
-        plan = broadcast_plan(ctx, args.target)
+        plan = broadcast_plan(session, args.target)
         ended = asyncio.Event()  # the old generation's round ended: so does the listening
         answered = discovery.Answered([a for _, a in plan])  # --target: ends when all have
 
@@ -134,25 +134,25 @@ async def discover(ctx: Session, args: Any) -> Result:
 
         report, heard = await asyncio.gather(
             old_generation(),
-            current.listen(ctx, [a for _, a in plan], timeout, ended, answered),
+            current.listen(session, [a for _, a in plan], timeout, ended, answered),
         )
         how = "broadcast"
-    merged = await current.store(ctx, heard, how)
-    return await _merge_report(ctx, report, args.verbose, merged, stored)
+    merged = await current.store(session, heard, how)
+    return await _merge_report(session, report, args.verbose, merged, stored)
 
 
-def broadcast_plan(ctx: Session, chosen: list[str]) -> list[tuple[str, str]]:
+def broadcast_plan(session: Session, chosen: list[str]) -> list[tuple[str, str]]:
     """Where to broadcast: --target, else the config, else every interface."""
     from kshell.core.discovery import broadcast as discovery
 
-    wanted = chosen or ctx.broadcast_setting()
+    wanted = chosen or session.broadcast_setting()
     if wanted == ["auto"]:
         return discovery.broadcast_targets()
     return [("target", address) for address in wanted]
 
 
 async def _merge_report(
-    ctx: Session,
+    session: Session,
     report: Any,
     verbose: bool,
     merged: Any,
@@ -165,7 +165,7 @@ async def _merge_report(
 
     seen = await asyncio.gather(
         *(
-            remember(ctx, f.host, f.port, f.info, f.how, asked=stored.get((f.host, f.port)))
+            remember(session, f.host, f.port, f.info, f.how, asked=stored.get((f.host, f.port)))
             for f in report.found
         )
     )
@@ -179,7 +179,7 @@ async def _merge_report(
             continue
         record = observation.record
         if found.tcp_ok is False:  # we asked its TCP side and it refused
-            ctx.cache.failed(record.host, record.port)
+            session.cache.failed(record.host, record.port)
             record.online = False
         rows.append(_device_row(record))
     rows += [_device_row(r) for r in merged.records]
@@ -199,7 +199,7 @@ async def _merge_report(
     round_ = {(r.host, r.port) for r in [o.record for o in seen] + merged.records}
     collisions = [  # a look-alike name is stored, and wins no lookup: say which
         group
-        for group in shared_names(ctx.cache.all())
+        for group in shared_names(session.cache.all())
         if any((r.host, r.port) in round_ for (r, _), _ in group)
     ]
     footer += [shared_note(group) for group in collisions]
@@ -256,7 +256,7 @@ async def _merge_report(
     ),
     by_mail=ByMail.YES,
 )
-async def add(ctx: Session, args: Any) -> Result:
+async def add(session: Session, args: Any) -> Result:
     """Add one plug by address: finds out what it speaks (the old protocol on 9999, or its
     KLAP/AES announcement on UDP 20002), asks it about itself, then remembers it.
 
@@ -276,16 +276,16 @@ async def add(ctx: Session, args: Any) -> Result:
     address = parse_address(args.host)
     if address is None:
         raise UsageError(f"add: '{args.host}' is not HOST or HOST:PORT")
-    if args.replace and ctx.invocation.by_mail:
+    if args.replace and session.invocation.by_mail:
         raise UsageError("add --replace is for the operator at the prompt, not for mail")
     host, port = address
 
     async def consent(found: Any, port: int) -> str:
-        return await _aes_consent(ctx, args, host, port, found)
+        return await _aes_consent(session, args, host, port, found)
 
-    port, info = await current.identify(ctx, host, port, consent, bool(args.replace))
-    current.check_pinned(ctx, host, port, info, bool(args.replace))
-    seen = await remember(ctx, host, port, info, replace=bool(args.replace))
+    port, info = await current.identify(session, host, port, consent, bool(args.replace))
+    current.check_pinned(session, host, port, info, bool(args.replace))
+    seen = await remember(session, host, port, info, replace=bool(args.replace))
     if seen.conflict is not None:
         known = seen.conflict
         raise TargetError(
@@ -299,7 +299,7 @@ async def add(ctx: Session, args: Any) -> Result:
     if seen.moved_from:
         data["moved_from"] = seen.moved_from
         notes.append(f"moved from {seen.moved_from}")
-    sent = getattr(ctx.devices.get(host, port).protocol.transport, "owner_login_sent", False)
+    sent = getattr(session.devices.get(host, port).protocol.transport, "owner_login_sent", False)
     data["credentials_sent"] = bool(sent)
     if sent:
         what = "your cloud password itself" if seen.record.login_version == 1 else "hashes"
@@ -312,26 +312,26 @@ async def add(ctx: Session, args: Any) -> Result:
     return Table(DEVICE_HEADERS, [_device_row(seen.record)], data, footer=footer)
 
 
-async def _aes_consent(ctx: Session, args: Any, host: str, port: int, found: Any) -> str:
+async def _aes_consent(session: Session, args: Any, host: str, port: int, found: Any) -> str:
     """The owner's word before an unproven AES plug gets the cloud login: the trust given
     (login version 2 only, or version 1's password too), or Refused."""
     from kshell.device.pool import HASHED, PASSWORD
 
-    if ctx.invocation.by_mail:
+    if session.invocation.by_mail:
         raise Refused(
             f"{host} is an AES plug kshell does not trust: trusting it with your cloud login "
             "is for the operator at the prompt, never by mail (nothing was sent)"
         )
-    said_yes = bool(args.yes or ctx.assume_yes)
+    said_yes = bool(args.yes or session.assume_yes)
     about = f"{clean(found.model, 40)}, MAC {clean(found.mac, 20)} as it announced them"
-    if not ctx.devices.login_trust(host, port):
-        if not said_yes and ctx.ask is None:
+    if not session.devices.login_trust(host, port):
+        if not said_yes and session.ask is None:
             raise Refused(
                 f"{host} ({about}) is an AES plug, which cannot prove it is yours: nothing "
                 f"sent; add {host} --yes sends it your cloud login (nobody can answer here)"
             )
         question = f"send your cloud login to this unproven plug {host} ({about})?"
-        if not said_yes and ctx.ask is not None and not await ctx.ask(question):
+        if not said_yes and session.ask is not None and not await session.ask(question):
             raise Refused(f"{host}: not added, nothing sent")
     if found.link.login_version != 1:
         return HASHED
@@ -341,7 +341,7 @@ async def _aes_consent(ctx: Session, args: Any, host: str, port: int, found: Any
         f"{host} asks for login version 1, which sends your cloud password itself (base64) "
         "to whoever answers there: send it?"
     )
-    if not said_yes and ctx.ask is not None and await ctx.ask(question):
+    if not said_yes and session.ask is not None and await session.ask(question):
         return PASSWORD
     raise Refused(
         f"{host} asks for login version 1 (your cloud password itself, base64): nothing "
@@ -350,9 +350,9 @@ async def _aes_consent(ctx: Session, args: Any, host: str, port: int, found: Any
 
 
 @command("devices", permission="read", examples=("devices",), by_mail=ByMail.YES)
-async def devices(ctx: Session, args: Any) -> Result:
+async def devices(session: Session, args: Any) -> Result:
     """List the known plugs from the store, as last heard (state asks them now)."""
-    records = ctx.cache.all()
+    records = session.cache.all()
     sharing = {(r.host, r.port) for g in shared_names(records) for (r, _), _ in g}
     rows, listed = [], []
     for r in records:
@@ -379,23 +379,23 @@ async def devices(ctx: Session, args: Any) -> Result:
     examples=("state", "state Kitchen Garage"),
     by_mail=ByMail.YES,
 )
-async def state(ctx: Session, args: Any) -> Result:
+async def state(session: Session, args: Any) -> Result:
     """Ask plugs for their state now, all at once: devices, but fresh."""
     from kshell.core.targets import Target, for_each, refresh
 
     words = args.targets or ["all"]
-    targets = [t for t in resolve_all(ctx, words) if t.child_id is None]
+    targets = [t for t in resolve_all(session, words) if t.child_id is None]
     if not targets:
         raise TargetError("no known plugs: run discover first")
 
     async def ask(target: Target) -> Result:
-        await refresh(ctx, target)
+        await refresh(session, target)
         return Text("answered")
 
-    results = await for_each(ctx, targets, ask)
+    results = await for_each(session, targets, ask)
     rows, failed = [], []
     for target, result in zip(targets, results, strict=True):
-        record = ctx.cache.by_address(target.host, target.port) or target.record
+        record = session.cache.by_address(target.host, target.port) or target.record
         if isinstance(result, Failure):
             failed.append(f"{target.label}: {result.error.message}")
             row = _device_row(record) if record else [target.label, target.address] + [""] * 6
@@ -409,7 +409,7 @@ async def state(ctx: Session, args: Any) -> Result:
         "devices": [
             _record_json(r)
             for t in targets
-            if (r := ctx.cache.by_address(t.host, t.port)) is not None
+            if (r := session.cache.by_address(t.host, t.port)) is not None
         ],
         "failed": failed,
     }
@@ -423,12 +423,12 @@ async def state(ctx: Session, args: Any) -> Result:
     examples=("forget 'Old Lamp'",),
     by_mail=ByMail.YES,
 )
-async def forget(ctx: Session, args: Any) -> list[Result]:
+async def forget(session: Session, args: Any) -> list[Result]:
     """Drop plugs from the device list (discover finds them again if they answer)."""
     out: list[Result] = []
     for word in args.targets:
         try:
-            targets = resolve(ctx, word)
+            targets = resolve(session, word)
         except KshellError as exc:
             out.append(Failure(exc))
             continue
@@ -441,7 +441,7 @@ async def forget(ctx: Session, args: Any) -> list[Result]:
                 why = f"outlets cannot be forgotten alone; forget the strip: forget '{strip}'"
                 out.append(Failure(TargetError(why, target=t.label)))
                 continue
-            if not ctx.cache.remove(t.record):  # another kshell forgot or moved it meanwhile
+            if not session.cache.remove(t.record):  # another kshell forgot or moved it meanwhile
                 out.append(Failure(TargetError(f"{t.address} is no longer in the device list")))
                 continue
             out.append(Text(f"forgot {t.label} ({t.address})", {"forgot": t.label, "host": t.host}))
@@ -455,19 +455,19 @@ async def forget(ctx: Session, args: Any) -> list[Result]:
     examples=("use Kitchen", "use none"),
     by_mail=ByMail.YES,
 )
-async def use(ctx: Session, args: Any) -> Result:
+async def use(session: Session, args: Any) -> Result:
     """Set the current plug: commands may then leave their target out."""
     if args.target.lower() in ("none", "-"):
-        ctx.current = None
+        session.current = None
         return Text("no current plug", {"current": None})
-    targets = resolve_all(ctx, [args.target])
+    targets = resolve_all(session, [args.target])
     if len(targets) != 1:
         raise UsageError("use: name one plug, not several")
     target = targets[0]
     # the plug's own name, not a prefix typed for it: a later plug must not make it ambiguous
     if target.record is not None and target.record.alias:
         outlet = f"/{target.outlet}" if target.outlet else ""
-        ctx.current = target.record.alias + outlet
+        session.current = target.record.alias + outlet
     else:
-        ctx.current = args.target
-    return Text(f"using {target.label} ({target.address})", {"current": ctx.current})
+        session.current = args.target
+    return Text(f"using {target.label} ({target.address})", {"current": session.current})

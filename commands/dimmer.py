@@ -21,18 +21,18 @@ from kshell.results import Result, Text
     examples=("brightness Hall", "brightness Hall 40"),
     by_mail=ByMail.YES,
 )
-async def brightness(ctx: Session, args: Any) -> list[Result]:
+async def brightness(session: Session, args: Any) -> list[Result]:
     """Read a dimmer's brightness, or set it (1-100; read back)."""
     from kshell.device.capabilities.dimmer import check_level
 
     level = None if args.level is None else check_level(args.level)
 
     async def one(target: Target) -> Result:
-        device = target.device(ctx)
+        device = target.device(session)
         now = await (device.dimmer.read() if level is None else device.dimmer.set(level))
         return Text(
             f"{target.label}: brightness {now}",
             {"target": target.label, "host": target.host, "brightness": now},
         )
 
-    return await for_each(ctx, resolve_all(ctx, [args.target]), one)
+    return await for_each(session, resolve_all(session, [args.target]), one)

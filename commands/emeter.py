@@ -53,7 +53,7 @@ MAIL_MAX_S = 60.0  # a watch asked for by mail: its mail time limit, where it en
     examples=("emeter Kettle", "emeter 'Media Strip/2'", "emeter all"),
     by_mail=ByMail.YES,
 )
-async def emeter_now(ctx: Session, args: Any) -> list[Result]:
+async def emeter_now(session: Session, args: Any) -> list[Result]:
     """One reading: power, voltage, current and total, checked for plausibility.
 
     Both meter schemas (W/V/A/kWh on older HS110 firmware, mW/mV/mA/Wh on newer devices)
@@ -63,20 +63,20 @@ async def emeter_now(ctx: Session, args: Any) -> list[Result]:
     from kshell.device import meter_rules as emeter
 
     async def one(target: Target) -> Result:
-        device = await refresh_meter(ctx, target)
+        device = await refresh_meter(session, target)
         state = device.state
         rating = emeter.rating_for(state.model)
         names = {c.id: c.alias for c in state.children}
         readings = [
-            await _reading(ctx, device, t, state.model, rating, names.get(t.child_id or ""))
+            await _reading(session, device, t, state.model, rating, names.get(t.child_id or ""))
             for t in _outlets(target, state)
         ]
         if len(readings) == 1:
             return readings[0]
         return _strip_reading(target, state.model, rating, readings)
 
-    targets, skipped = resolve_capable(ctx, args.targets, METERED.needs)
-    results = await for_each(ctx, targets, one)
+    targets, skipped = resolve_capable(session, args.targets, METERED.needs)
+    results = await for_each(session, targets, one)
     return results + [skipped] if skipped else results
 
 
@@ -131,18 +131,23 @@ def _strip_reading(target: Target, model: str, rating: Any, readings: list[Text]
 
 
 async def _reading(
-    ctx: Session, device: Device, target: Target, model: str, rating: Any, name: str | None = None
+    session: Session,
+    device: Device,
+    target: Target,
+    model: str,
+    rating: Any,
+    name: str | None = None,
 ) -> Text:
     from kshell.device import meter_rules as emeter
 
     reading = await device.meter.read(target.child_id)
     answer = reading.raw
     flags = emeter.check(reading, rating)
-    totals = ctx.readings.total_kwh
+    totals = session.readings.total_kwh
     reset = emeter.counter_reset(totals.get(target.label), reading.total_kwh)
     if reading.total_kwh is not None:
         totals[target.label] = reading.total_kwh
-    ctx.readings.power_w[target.label] = reading.power_w
+    session.readings.power_w[target.label] = reading.power_w
     data = {
         "target": target.label,
         "host": target.address,
@@ -197,7 +202,7 @@ def _v(value: float | None, digits: int) -> str:
     by_mail=ByMail.YES,  # --out is a file: the gate refuses it by mail
     mail_time_limit=MAIL_MAX_S,
 )
-async def watch(ctx: Session, args: Any) -> Any:
+async def watch(session: Session, args: Any) -> Any:
     """Live power readings: one row per plug (per outlet for a strip), redrawn in place.
 
     Rows show W, V, A, min/avg/max, a sparkline of recent power and flags; a plug that
@@ -215,7 +220,7 @@ async def watch(ctx: Session, args: Any) -> Any:
     interval = (
         args.interval
         if args.interval is not None
-        else get_float(ctx.config, "emeter", "interval", 1.0)
+        else get_float(session.config, "emeter", "interval", 1.0)
     )
     if interval < 0 or interval > 86_400:
         raise UsageError("emeter watch: --interval must be 0-86400 seconds")
@@ -225,16 +230,22 @@ async def watch(ctx: Session, args: Any) -> Any:
         raise UsageError("emeter watch: --duration must be more than 0 seconds")
     out = _watch_out(args.out) if args.out else None
     duration = args.duration
-    if ctx.invocation.by_mail:  # end by itself, with a summary, before the gate stops it
+    if session.invocation.by_mail:  # end by itself, with a summary, before the gate stops it
         duration = min(duration or MAIL_MAX_S, MAIL_MAX_S)
-    words = args.targets or ([ctx.current] if ctx.current else ["all"])
+    words = args.targets or ([session.current] if session.current else ["all"])
     # `all` means every plug that has a meter (the Arg's needs); named plugs are tried regardless
-    targets, skipped = resolve_capable(ctx, words, WATCHED.needs)
+    targets, skipped = resolve_capable(session, words, WATCHED.needs)
     if not targets:
         raise UsageError("emeter watch: no known plug has an energy meter (run discover)")
     notes = (skipped,) if skipped else ()
     return Watch(
-        ctx, targets, interval=interval, count=args.count, duration=duration, out=out, notes=notes
+        session,
+        targets,
+        interval=interval,
+        count=args.count,
+        duration=duration,
+        out=out,
+        notes=notes,
     )
 
 
@@ -249,13 +260,13 @@ def _watch_out(out: str) -> Path | str:
 
 
 # -- statistics -------------------------------------------------------------------------------
-async def _meter_target(ctx: Session, word: str) -> tuple[Target, Device]:
+async def _meter_target(session: Session, word: str) -> tuple[Target, Device]:
     """The one target of a statistics command, read afresh: it must have a meter."""
-    targets = resolve_all(ctx, [word])
+    targets = resolve_all(session, [word])
     if len(targets) != 1:
         raise UsageError(f"name one plug, not {len(targets)}")
     target = targets[0]
-    return target, await refresh_meter(ctx, target)
+    return target, await refresh_meter(session, target)
 
 
 @command(
@@ -269,7 +280,7 @@ async def _meter_target(ctx: Session, word: str) -> tuple[Target, Device]:
     examples=("emeter day Kettle", "emeter day Kettle 2026 10"),
     by_mail=ByMail.YES,
 )
-async def day(ctx: Session, args: Any) -> Result:
+async def day(session: Session, args: Any) -> Result:
     """Energy per day of a month, as a table with a bar chart and the total.
 
     A strip shows each outlet by name and the strip's sum. A day above what the plug's
@@ -284,7 +295,7 @@ async def day(ctx: Session, args: Any) -> Result:
     _check_year(year)
     if not 1 <= month <= 12:
         raise UsageError("emeter day: MONTH must be 1-12")
-    target, device = await _meter_target(ctx, args.target)
+    target, device = await _meter_target(session, args.target)
     series = await stats.series(target, device, year, month)
     return stats.judged(
         target,
@@ -305,7 +316,7 @@ async def day(ctx: Session, args: Any) -> Result:
     examples=("emeter month Kettle", "emeter month Kettle 2025"),
     by_mail=ByMail.YES,
 )
-async def month(ctx: Session, args: Any) -> Result:
+async def month(session: Session, args: Any) -> Result:
     """Energy per month of a year, as a table with a bar chart and the total.
 
     A strip shows each outlet by name and the strip's sum; a month above what the plug's
@@ -315,7 +326,7 @@ async def month(ctx: Session, args: Any) -> Result:
 
     year = args.year if args.year is not None else date.today().year
     _check_year(year)
-    target, device = await _meter_target(ctx, args.target)
+    target, device = await _meter_target(session, args.target)
     series = await stats.series(target, device, year)
     for one in series:  # a month number outside 1-12 is no month
         one.values = {m: v for m, v in one.values.items() if 1 <= m <= 12}
@@ -347,12 +358,12 @@ ERASED_KWH = 0.002  # what a just-erased month may already hold again (a minute 
     examples=("emeter erase Kettle --yes",),
     by_mail=ByMail.YES,
 )
-async def erase(ctx: Session, args: Any) -> Result:
+async def erase(session: Session, args: Any) -> Result:
     """Erase a plug's energy statistics (days, months, total), then read back to check.
 
     Some firmware answers success and erases nothing: the read-back says so.
     """
-    target, device = await _meter_target(ctx, args.target)
+    target, device = await _meter_target(session, args.target)
     if device.state.children and target.child_id is None:
         raise UsageError(f"{target.label} is a strip: name an outlet, e.g. {target.label}/1")
     today = date.today()

@@ -24,13 +24,13 @@ from kshell.results import Result, Table, Text
     examples=("feature Kettle", "feature Kettle auto_off on", "feature Hall brightness 30"),
     by_mail=ByMail.YES,
 )
-async def feature(ctx: Session, args: Any) -> list[Result]:
+async def feature(session: Session, args: Any) -> list[Result]:
     """List the settings a plug reports (with what each takes), show one, or set one."""
     if args.value is not None and not args.value.strip():
         raise UsageError("feature: the value is empty")
 
     async def one(target: Target) -> Result:
-        features = target.device(ctx).features
+        features = target.device(session).features
         if args.name is None:
             listed = await features.list()
             rows = [[f.name, f.value, f.allowed] for f in listed]
@@ -48,4 +48,4 @@ async def feature(ctx: Session, args: Any) -> list[Result]:
             {"target": target.label, **found.as_dict()},
         )
 
-    return await for_each(ctx, resolve_all(ctx, [args.target]), one)
+    return await for_each(session, resolve_all(session, [args.target]), one)

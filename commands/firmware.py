@@ -18,10 +18,10 @@ from kshell.lang.registry import Arg, ByMail, Opt, command
 from kshell.results import Result, Table, Text
 
 
-def _library(ctx: Session) -> Any:
+def _library(session: Session) -> Any:
     from kshell.work.firmware.library import open_library
 
-    return open_library(ctx.config, ctx.paths.data)
+    return open_library(session.config, session.paths.data)
 
 
 @command(
@@ -30,7 +30,7 @@ def _library(ctx: Session) -> Any:
     examples=("firmware list",),
     by_mail=ByMail.IF_ALLOW_FIRMWARE,
 )
-async def firmware_list(ctx: Session, args: Any) -> Result:
+async def firmware_list(session: Session, args: Any) -> Result:
     """Show the firmware library: each image, what it is for, and files the manifest lacks.
 
     The library is the state folder's firmware/ (or [firmware] library); a checkout's
@@ -38,7 +38,7 @@ async def firmware_list(ctx: Session, args: Any) -> Result:
     """
     from kshell.work.firmware.library import sha256_file
 
-    library = _library(ctx)
+    library = _library(session)
     listing = library.listing()
     rows: list[list[Any]] = []
     data: list[dict[str, Any]] = []
@@ -106,11 +106,11 @@ async def firmware_list(ctx: Session, args: Any) -> Result:
     examples=("firmware add hs110v2_1.5.10.bin --model 'HS110(EU)' --hw 2.0 --version 1.5.10",),
     by_mail=ByMail.IF_ALLOW_FIRMWARE,
 )
-async def firmware_add(ctx: Session, args: Any) -> Result:
+async def firmware_add(session: Session, args: Any) -> Result:
     """Add an image to the library: copied in, its sha256 computed, recorded in the manifest."""
     if not args.version:
         raise UsageError("firmware add: --version is required (the version the image installs)")
-    library = _library(ctx)
+    library = _library(session)
     source = Path(args.file).expanduser()
     if not source.exists() and (library.folder / args.file).is_file():
         source = library.folder / args.file  # registering a file already in the folder
@@ -148,7 +148,7 @@ async def firmware_add(ctx: Session, args: Any) -> Result:
     long_running=True,
     by_mail=ByMail.IF_ALLOW_FIRMWARE,
 )
-async def firmware_stage(ctx: Session, args: Any) -> Any:
+async def firmware_stage(session: Session, args: Any) -> Any:
     """Serve an image to plugs, have them download it, flash it and verify the new version.
 
     The image must be in the manifest and fit each plug (model, hardware, newer version)
@@ -174,14 +174,14 @@ async def firmware_stage(ctx: Session, args: Any) -> Any:
             )
     if args.port is not None and not 0 <= args.port <= 65535:
         raise UsageError("firmware stage: --port must be 0-65535")
-    if not (args.dry_run or args.yes or ctx.assume_yes or ctx.ask is not None):
+    if not (args.dry_run or args.yes or session.assume_yes or session.ask is not None):
         # say so now, before any plug downloads an image nobody could approve
         raise Refused(
             "firmware stage asks before flashing and nobody can answer here: "
             "add --yes (or --dry-run)"
         )
-    targets = resolve_all(ctx, args.targets)
-    image = choose_image(_library(ctx), args.image)
+    targets = resolve_all(session, args.targets)
+    image = choose_image(_library(session), args.image)
     if image.entry is None and not args.force:
         raise Refused(
             f"{image.path} is not in the firmware manifest: add it with 'firmware add' "
@@ -190,7 +190,7 @@ async def firmware_stage(ctx: Session, args: Any) -> Any:
     options = StageOptions(
         force=bool(args.force), dry_run=bool(args.dry_run), bind=args.bind, port=args.port or 0
     )
-    return FirmwareFlow(ctx, targets, image, options)
+    return FirmwareFlow(session, targets, image, options)
 
 
 @command(
@@ -200,11 +200,11 @@ async def firmware_stage(ctx: Session, args: Any) -> Any:
     examples=("firmware state Kitchen",),
     by_mail=ByMail.IF_ALLOW_FIRMWARE,
 )
-async def firmware_state(ctx: Session, args: Any) -> list[Result]:
+async def firmware_state(session: Session, args: Any) -> list[Result]:
     """A plug's firmware download state: status, progress, flash and reboot times."""
 
     async def one(target: Target) -> Result:
-        state = await target.device(ctx).firmware.state()
+        state = await target.device(session).firmware.state()
         shown = {
             "status": state.status,
             "ratio": state.ratio,
@@ -218,4 +218,4 @@ async def firmware_state(ctx: Session, args: Any) -> list[Result]:
             {"target": target.label, "host": target.host, **shown, **extra},
         )
 
-    return await for_each(ctx, resolve_all(ctx, args.targets), one)
+    return await for_each(session, resolve_all(session, args.targets), one)

@@ -26,11 +26,11 @@ HISTORY_SPEC = r"\d+(-\d+)?"
     by_mail=ByMail.YES,
     mail_permission="admin",  # the operator's own prompt lines
 )
-async def history(ctx: Session, args: Any) -> Result:
+async def history(session: Session, args: Any) -> Result:
     """Show the numbered lines typed at the prompt (replay N runs one again)."""
     from kshell.history.store import store_for
 
-    entries = store_for(ctx).entries()
+    entries = store_for(session).entries()
     if args.grep:
         entries = [e for e in entries if args.grep.lower() in e.line.lower()]
     count = 25 if args.count is None else args.count
@@ -63,7 +63,7 @@ async def history(ctx: Session, args: Any) -> Result:
     long_running=True,
     by_mail=ByMail.YES,
 )
-async def replay(ctx: Session, args: Any) -> Any:
+async def replay(session: Session, args: Any) -> Any:
     """Run history entries or a script file again, stopping at the first error.
 
     A script file is the format `python shell.py FILE` runs and `record` writes. The
@@ -72,8 +72,8 @@ async def replay(ctx: Session, args: Any) -> Any:
     from kshell.history.replay import run_steps, select
     from kshell.history.store import store_for
 
-    files = ctx.invocation.may_use_files
-    steps, skipped = select(args.what, store_for(ctx), Path.cwd(), files=files)
+    files = session.invocation.may_use_files
+    steps, skipped = select(args.what, store_for(session), Path.cwd(), files=files)
     note = f"; {skipped} replay/record/history command(s) left out" if skipped else ""
     if args.dry_run:
         rows = [[s.label, s.line] for s in steps]
@@ -81,7 +81,7 @@ async def replay(ctx: Session, args: Any) -> Any:
         return Table(["from", "would run"], rows, data, footer=f"dry run: nothing was run{note}")
     if not steps:
         return Text(f"nothing to replay{note}", {"replayed": 0})
-    return run_steps(ctx, steps, step=args.step, keep_going=args.keep_going)
+    return run_steps(session, steps, step=args.step, keep_going=args.keep_going)
 
 
 @command(
@@ -92,7 +92,7 @@ async def replay(ctx: Session, args: Any) -> Any:
     examples=("record morning.kshell", "record stop", "record"),
     by_mail=ByMail.NO,
 )
-async def record(ctx: Session, args: Any) -> Result:
+async def record(session: Session, args: Any) -> Result:
     """Save the commands that run from now on as a replayable script (record stop ends).
 
     Without FILE, says whether a recording is running.
@@ -100,25 +100,25 @@ async def record(ctx: Session, args: Any) -> Result:
     from kshell.history import record as rec
 
     if not args.file:
-        current = rec.active(ctx)
+        current = rec.active(session)
         if current is None:
             return Text("not recording (record FILE starts)", {"recording": None})
         return Text(
             f"recording to {current.path}: {current.count} command(s) so far",
             {"recording": str(current.path), "count": current.count},
         )
-    recorder = rec.start(ctx, Path(args.file).expanduser(), append=args.append)
+    recorder = rec.start(session, Path(args.file).expanduser(), append=args.append)
     return Text(
         f"recording to {recorder.path} (record stop ends)", {"recording": str(recorder.path)}
     )
 
 
 @command("record stop", permission="admin", examples=("record stop",), by_mail=ByMail.NO)
-async def record_stop(ctx: Session, args: Any) -> Result:
+async def record_stop(session: Session, args: Any) -> Result:
     """Stop recording and close the script."""
     from kshell.history import record as rec
 
-    recorder = rec.stop(ctx)
+    recorder = rec.stop(session)
     failed = f", {recorder.failed} failed one(s) kept as comments" if recorder.failed else ""
     return Text(
         f"saved {recorder.count} command(s) to {recorder.path}{failed}; "

@@ -23,11 +23,11 @@ if TYPE_CHECKING:
     examples=("info Kitchen", "info all"),
     by_mail=ByMail.YES,
 )
-async def info(ctx: Session, args: Any) -> list[Result]:
+async def info(session: Session, args: Any) -> list[Result]:
     """Show a plug's sysinfo: everything it reports about itself."""
 
     async def one(target: Target) -> Result:
-        device = await refresh(ctx, target, clock=not target.child_id)
+        device = await refresh(session, target, clock=not target.child_id)
         state = device.state
         if target.child_id:
             child = state.child(target.child_id)
@@ -40,7 +40,7 @@ async def info(ctx: Session, args: Any) -> list[Result]:
             return _strip(target, state, shown)
         return Record(f"{target.label} ({target.address})", shown, target.label)
 
-    return await for_each(ctx, resolve_all(ctx, args.targets), one)
+    return await for_each(session, resolve_all(session, args.targets), one)
 
 
 def _clock_flag(reading: PlugTime | None) -> dict[str, Any]:
@@ -81,11 +81,11 @@ def _strip(target: Target, state: Info, shown: dict[str, Any]) -> Result:
 @command(
     "hw_info", args=(TARGETS,), permission="read", examples=("hw_info Kitchen",), by_mail=ByMail.YES
 )
-async def hw_info(ctx: Session, args: Any) -> list[Result]:
+async def hw_info(session: Session, args: Any) -> list[Result]:
     """Show a plug's hardware: sw_ver, hw_ver, mac, type, hwId, fwId, oemId, dev_name."""
 
     async def one(target: Target) -> Result:
-        state = (await refresh(ctx, target)).state
+        state = (await refresh(session, target)).state
         return Record(f"{target.label} ({target.address})", state.hw, target.label)
 
-    return await for_each(ctx, resolve_all(ctx, args.targets), one)
+    return await for_each(session, resolve_all(session, args.targets), one)

@@ -22,7 +22,7 @@ MAX_FIELD = 256
     examples=("login me@example.com", "login me@example.com --save"),
     by_mail=ByMail.NO,  # a password is typed at the terminal, never sent by mail
 )
-async def login(ctx: Session, args: Any) -> Result:
+async def login(session: Session, args: Any) -> Result:
     """Type the owner's cloud e-mail and password (hidden) for KLAP and AES plugs.
 
     They are kept for this session only, unless --save writes them to their own file in the
@@ -32,27 +32,27 @@ async def login(ctx: Session, args: Any) -> Result:
     from kshell.device.transports.base import Credentials
     from kshell.store import credentials
 
-    if ctx.read_secret is None:
+    if session.read_secret is None:
         raise UsageError(
             "login: needs a terminal to type the password; otherwise set KSHELL_USERNAME "
             "and KSHELL_PASSWORD, or [credentials] username/password in kshell.ini (chmod 600)"
         )
-    username = args.username or await ctx.read_secret("cloud e-mail:") or ""
-    password = await ctx.read_secret(f"password for {username[:80]}:") if username else None
+    username = args.username or await session.read_secret("cloud e-mail:") or ""
+    password = await session.read_secret(f"password for {username[:80]}:") if username else None
     if not username or not password:
         raise UsageError("login: nothing typed; the credentials are unchanged")
     if len(username) > MAX_FIELD or len(password) > MAX_FIELD:
         raise UsageError(f"login: at most {MAX_FIELD} characters each")
     if any(ord(ch) < 32 for ch in username + password):
         raise UsageError("login: control characters cannot be part of the e-mail or password")
-    ctx.login = Credentials(username, password)
-    ctx.devices.close_all()  # sessions made with the old credentials are dropped
+    session.login = Credentials(username, password)
+    session.devices.close_all()  # sessions made with the old credentials are dropped
     text = f"logged in as {username} for this session"
     data: dict[str, Any] = {"username": username, "saved": None}
     if args.save:
-        path = credentials.save(ctx, ctx.login)
+        path = credentials.save(session, session.login)
         text += f"; saved to {path} (mode 0600)"
         data["saved"] = str(path)
-    if credentials.source(ctx).startswith("KSHELL_USERNAME"):
+    if credentials.source(session).startswith("KSHELL_USERNAME"):
         text += " (KSHELL_USERNAME / KSHELL_PASSWORD are set and still win)"
     return Text(text, data)

@@ -25,7 +25,7 @@ LISTEN = Arg("listen", "word", "[ADDR:]PORT to serve on (default address 127.0.0
     examples=("metrics on 9101", "metrics on 127.0.0.1:9101"),
     by_mail=ByMail.NO,
 )
-async def metrics_on(ctx: Session, args: Any) -> Result:
+async def metrics_on(session: Session, args: Any) -> Result:
     """Serve a Prometheus exporter: /metrics (every known plug) and /probe?target=PLUG.
 
     Plugs are read when scraped, concurrently, under one deadline; a plug that does not
@@ -34,33 +34,33 @@ async def metrics_on(ctx: Session, args: Any) -> Result:
     """
     from kshell.work.metrics.server import start_server
 
-    old = ctx.metrics
+    old = session.metrics
     if old is not None and old.running:
         return Text(f"metrics: already on, serving {old.describe()}", {"metrics": old.status()})
-    if not ctx.interactive:
+    if not session.interactive:
         raise UsageError(
             "metrics on keeps serving in the interactive shell; "
             "without a prompt use: kshell --serve-metrics [ADDR:]PORT"
         )
-    server = await start_server(ctx, args.listen, args.scrape_timeout)
+    server = await start_server(session, args.listen, args.scrape_timeout)
     return Text(f"metrics: on, serving {server.describe()}", {"metrics": server.status()})
 
 
 @command("metrics off", permission="admin", examples=("metrics off",), by_mail=ByMail.NO)
-async def metrics_off(ctx: Session, args: Any) -> Result:
+async def metrics_off(session: Session, args: Any) -> Result:
     """Stop serving metrics."""
-    server = ctx.metrics
+    server = session.metrics
     if server is None or not server.running:
         return Text("metrics: already off", {"metrics": {"state": "off"}})
     await server.stop()
-    ctx.metrics = None
+    session.metrics = None
     return Text("metrics: off", {"metrics": {"state": "off"}})
 
 
 @command("metrics status", permission="read", examples=("metrics status",), by_mail=ByMail.NO)
-async def metrics_status(ctx: Session, args: Any) -> Result:
+async def metrics_status(session: Session, args: Any) -> Result:
     """Whether the exporter is serving, where, and how its scrapes went."""
-    server = ctx.metrics
+    server = session.metrics
     if server is None:
         return Record("metrics", {"state": "off"})
     return Record("metrics", server.status())

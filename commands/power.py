@@ -25,22 +25,22 @@ from kshell.results import Result, Text
 from kshell.text import clean
 
 
-async def _switch(ctx: Session, words: list[str], want: bool | None) -> list[Result]:
+async def _switch(session: Session, words: list[str], want: bool | None) -> list[Result]:
     async def one(target: Target) -> Result:
-        device = target.device(ctx)
+        device = target.device(session)
         before: bool | None = None
         if want is None:  # toggle: the plug's own state decides
-            before = (await read_this_line(ctx, device)).is_on(target.child_id)
+            before = (await read_this_line(session, device)).is_on(target.child_id)
             if before is None:
                 raise UsageError("cannot tell whether it is on, so cannot toggle it")
         await device.relay.set(not before if want is None else want, target.child_id)
-        now = (await refresh(ctx, target, device)).state.is_on(target.child_id)
+        now = (await refresh(session, target, device)).state.is_on(target.child_id)
         return Text(
             f"{target.label}: {state_word(now)}",
             {"target": target.label, "host": target.host, "state": state_word(now)},
         )
 
-    return await for_each(ctx, resolve_all(ctx, words), one)
+    return await for_each(session, resolve_all(session, words), one)
 
 
 @command(
@@ -50,9 +50,9 @@ async def _switch(ctx: Session, words: list[str], want: bool | None) -> list[Res
     examples=("on Kitchen", "on all", "on Strip/2"),
     by_mail=ByMail.YES,
 )
-async def on(ctx: Session, args: Any) -> list[Result]:
+async def on(session: Session, args: Any) -> list[Result]:
     """Switch plugs (or strip outlets) on."""
-    return await _switch(ctx, args.targets, True)
+    return await _switch(session, args.targets, True)
 
 
 @command(
@@ -62,9 +62,9 @@ async def on(ctx: Session, args: Any) -> list[Result]:
     examples=("off Kitchen", "off all"),
     by_mail=ByMail.YES,
 )
-async def off(ctx: Session, args: Any) -> list[Result]:
+async def off(session: Session, args: Any) -> list[Result]:
     """Switch plugs (or strip outlets) off."""
-    return await _switch(ctx, args.targets, False)
+    return await _switch(session, args.targets, False)
 
 
 @command(
@@ -74,9 +74,9 @@ async def off(ctx: Session, args: Any) -> list[Result]:
     examples=("toggle Kitchen",),
     by_mail=ByMail.YES,
 )
-async def toggle(ctx: Session, args: Any) -> list[Result]:
+async def toggle(session: Session, args: Any) -> list[Result]:
     """Switch plugs over: on becomes off, off becomes on."""
-    return await _switch(ctx, args.targets, None)
+    return await _switch(session, args.targets, None)
 
 
 LED_TARGET = Arg("target", "target", "plug", needs=("led",))
@@ -98,22 +98,22 @@ LED_TARGET = Arg("target", "target", "plug", needs=("led",))
     examples=("led Kitchen", "led Kitchen off"),
     by_mail=ByMail.YES,
 )
-async def led(ctx: Session, args: Any) -> list[Result]:
+async def led(session: Session, args: Any) -> list[Result]:
     """Read a plug's status light, or turn it on or off."""
     word, want = args.target, args.state  # `use Kitchen` then `led off`: the binder knows
 
     async def one(target: Target) -> Result:
-        device = target.device(ctx)
+        device = target.device(session)
         if want is not None:
             await device.led.set(want == "on")
-        lit = (await refresh(ctx, target, device)).state.led
+        lit = (await refresh(session, target, device)).state.led
         return Text(
             f"{target.label}: led {state_word(lit)}",
             {"target": target.label, "host": target.host, "led": state_word(lit)},
         )
 
-    targets, skipped = resolve_capable(ctx, [word], LED_TARGET.needs)
-    results = await for_each(ctx, targets, one)
+    targets, skipped = resolve_capable(session, [word], LED_TARGET.needs)
+    results = await for_each(session, targets, one)
     return results + [skipped] if skipped else results
 
 
@@ -127,41 +127,41 @@ async def led(ctx: Session, args: Any) -> list[Result]:
     examples=("alias Kitchen", "alias 127.0.0.2 'Living Room'", "alias Strip/3 Radio"),
     by_mail=ByMail.YES,
 )
-async def alias(ctx: Session, args: Any) -> list[Result]:
+async def alias(session: Session, args: Any) -> list[Result]:
     """Read or change the name of one plug or strip outlet (never several at once)."""
     from kshell.store.names import check_new_alias
 
     if args.target.lower() == "all":
         raise UsageError("alias: name one plug; renaming every plug at once is not possible")
     try:
-        targets = resolve_all(ctx, [args.target])
+        targets = resolve_all(session, [args.target])
     except TargetError as exc:
-        if ctx.current and args.new is None:  # `use Kitchen` then `alias Kettle`: say how
-            exc.message += f"; to rename the current plug: alias '{ctx.current}' NEW"
+        if session.current and args.new is None:  # `use Kitchen` then `alias Kettle`: say how
+            exc.message += f"; to rename the current plug: alias '{session.current}' NEW"
         raise
     if len(targets) != 1:
         raise UsageError(f"alias: '{args.target}' names {len(targets)} plugs; name one")
     target = targets[0]
     if args.new is None:
-        return await for_each(ctx, targets, lambda t: _read_alias(ctx, t))
-    new = check_new_alias(args.new, ctx.config.get("remote", "marker", fallback="!") or "!")
-    _refuse_taken(ctx, target, new)
+        return await for_each(session, targets, lambda t: _read_alias(session, t))
+    new = check_new_alias(args.new, session.config.get("remote", "marker", fallback="!") or "!")
+    _refuse_taken(session, target, new)
 
     async def one(target: Target) -> Result:
-        device = target.device(ctx)
+        device = target.device(session)
         await device.alias.set(new, target.child_id)
-        await refresh(ctx, target, device)
+        await refresh(session, target, device)
         where = f"{_parent_name(target)}/{target.outlet}" if target.outlet else target.address
         return Text(
             f"{where}: renamed to {new}",
             {"target": where, "host": target.host, "outlet": target.outlet, "alias": new},
         )
 
-    return await for_each(ctx, targets, one)
+    return await for_each(session, targets, one)
 
 
-async def _read_alias(ctx: Session, target: Target) -> Result:
-    device = await refresh(ctx, target)
+async def _read_alias(session: Session, target: Target) -> Result:
+    device = await refresh(session, target)
     name = device.state.alias if target.child_id is None else None
     if target.child_id is not None and target.record is not None:
         child = next((c for c in target.record.children if c.get("id") == target.child_id), {})
@@ -179,12 +179,12 @@ def _parent_name(target: Target) -> str:
     return clean(record.alias, 120) if record is not None and record.alias else target.address
 
 
-def _refuse_taken(ctx: Session, target: Target, new: str) -> None:
+def _refuse_taken(session: Session, target: Target, new: str) -> None:
     """A name another plug or outlet already has (case and accents aside) is refused."""
     from kshell.store.names import fold
 
     wanted = fold(new)
-    for record in ctx.cache.all():
+    for record in session.cache.all():
         same_plug = (record.host, record.port) == (target.host, target.port)
         if (
             record.alias
@@ -210,7 +210,7 @@ def _refuse_taken(ctx: Session, target: Target, new: str) -> None:
     examples=("reboot Kitchen --yes",),
     by_mail=ByMail.YES,
 )
-async def reboot(ctx: Session, args: Any) -> list[Result]:
+async def reboot(session: Session, args: Any) -> list[Result]:
     """Restart plugs (they drop off the network for a few seconds)."""
     delay = args.delay if args.delay is not None else 1
     if not 0 <= delay <= 3600:
@@ -219,11 +219,11 @@ async def reboot(ctx: Session, args: Any) -> list[Result]:
     async def one(target: Target) -> Result:
         if target.child_id:
             raise UsageError("an outlet cannot reboot on its own; reboot the strip")
-        device = target.device(ctx)
+        device = target.device(session)
         await device.reboot.reboot(delay)
         device.close()  # it is about to go away: the next request connects afresh
         return Text(
             f"{target.label}: rebooting in {delay} s", {"target": target.label, "rebooting": delay}
         )
 
-    return await for_each(ctx, resolve_all(ctx, args.targets), one)
+    return await for_each(session, resolve_all(session, args.targets), one)

@@ -32,7 +32,7 @@ EXAMPLE = """raw Kitchen '{"system":{"get_sysinfo":{}}}'"""
     ),
     by_mail=ByMail.IF_ALLOW_RAW,
 )
-async def raw(ctx: Session, args: Any) -> list[Result]:
+async def raw(session: Session, args: Any) -> list[Result]:
     """Send a JSON request as it is and show the whole answer as JSON (err_code included).
 
     An err_code other than 0 anywhere in the answer is a failure (exit status 1), shown
@@ -45,13 +45,13 @@ async def raw(ctx: Session, args: Any) -> list[Result]:
     failures: list[Failure] = []
 
     async def one(target: Target) -> Result:
-        device = target.device(ctx)
+        device = target.device(session)
         answer = await device.raw(request, target.child_id)
         failures.extend(Failure(e) for e in device.errors_in(request, answer, target.label))
         pretty = json.dumps(answer, indent=2, ensure_ascii=False, default=str)
         return Document(f"{target.label}: answer\n{pretty}", {"target": target.label, **answer})
 
-    results = await for_each(ctx, resolve_all(ctx, [args.target]), one)
+    results = await for_each(session, resolve_all(session, [args.target]), one)
     return results + list(failures)
 
 

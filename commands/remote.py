@@ -18,16 +18,16 @@ if TYPE_CHECKING:
     from kshell.app.remote.service import RemoteService
 
 
-def _service(ctx: Session) -> RemoteService | None:
-    return ctx.remote
+def _service(session: Session) -> RemoteService | None:
+    return session.remote
 
 
 @command("remote on", permission="admin", examples=("remote on",), by_mail=ByMail.NO)
-async def remote_on(ctx: Session, args: Any) -> Result:
+async def remote_on(session: Session, args: Any) -> Result:
     """Start listening for command mail ([remote] in the config) in the background."""
     from kshell.app.remote.service import RemoteService, printer
 
-    old = _service(ctx)
+    old = _service(session)
     if old is not None and old.running:
         return Text(
             f"remote: already on, listening on {old.describe()}",
@@ -35,12 +35,12 @@ async def remote_on(ctx: Session, args: Any) -> Result:
         )
     if old is not None:  # stopped by a failure: let go of its journal before starting again
         await old.stop()
-    if not ctx.interactive:
+    if not session.interactive:
         raise UsageError(
             "remote on keeps listening in the interactive shell; "
             "without a prompt use: python shell.py --listen"
         )
-    service = RemoteService(ctx, printer(ctx))
+    service = RemoteService(session, printer(session))
     await service.start()
     note = "" if service.settings.senders else " (no [senders] yet: every mail will be rejected)"
     return Text(
@@ -50,9 +50,9 @@ async def remote_on(ctx: Session, args: Any) -> Result:
 
 
 @command("remote off", permission="admin", examples=("remote off",), by_mail=ByMail.NO)
-async def remote_off(ctx: Session, args: Any) -> Result:
+async def remote_off(session: Session, args: Any) -> Result:
     """Stop listening for command mail."""
-    service = _service(ctx)
+    service = _service(session)
     if service is None:
         return Text("remote: already off", {"remote": "off"})
     await service.stop()
@@ -60,24 +60,24 @@ async def remote_off(ctx: Session, args: Any) -> Result:
 
 
 @command("remote status", permission="read", examples=("remote status",), by_mail=ByMail.NO)
-async def remote_status(ctx: Session, args: Any) -> Result:
+async def remote_status(session: Session, args: Any) -> Result:
     """Whether remote mode is on, where it listens, and what it has handled."""
-    service = _service(ctx)
+    service = _service(session)
     if service is None:
         from kshell.app.remote.service import RemoteService
 
-        service = RemoteService(ctx, lambda _text: None)  # only reads the config
+        service = RemoteService(session, lambda _text: None)  # only reads the config
     return Record("remote", service.status())
 
 
 @command("remote test", permission="admin", examples=("remote test",), by_mail=ByMail.NO)
-async def remote_test(ctx: Session, args: Any) -> list[Result]:
+async def remote_test(session: Session, args: Any) -> list[Result]:
     """Check each configured path: log in to the source, reach the reply server."""
-    service = _service(ctx)
+    service = _service(session)
     if service is None:
         from kshell.app.remote.service import RemoteService
 
-        service = RemoteService(ctx, lambda _text: None)
+        service = RemoteService(session, lambda _text: None)
     steps = await service.test()
     rows = [[step, "ok" if ok else "FAILED", detail] for step, ok, detail in steps]
     failed = [row for row in rows if row[1] != "ok"]
@@ -103,14 +103,14 @@ async def remote_test(ctx: Session, args: Any) -> list[Result]:
     examples=("remote totp add boss@example.org",),
     by_mail=ByMail.NO,
 )
-async def remote_totp(ctx: Session, args: Any) -> Result:
+async def remote_totp(session: Session, args: Any) -> Result:
     """Make a sender's own TOTP secret, store it (0600) and print its otpauth URI once."""
     from kshell.app.remote.settings import load_settings
     from kshell.app.remote.totp import add_secret, provisioning_uri
 
-    if ctx.invocation.by_mail:  # a secret is never made, nor shown, by mail (ByMail.NO too)
+    if session.invocation.by_mail:  # a secret is never made, nor shown, by mail (ByMail.NO too)
         raise UsageError("remote totp cannot be run by mail")
-    settings = load_settings(ctx.config, ctx.paths.data)
+    settings = load_settings(session.config, session.paths.data)
     address = args.address.strip().lower()
     if address in settings.totp:
         raise UsageError(f"{address} already has a TOTP secret in [totp] of kshell.ini")
@@ -131,15 +131,15 @@ async def remote_totp(ctx: Session, args: Any) -> Result:
     examples=("remote unlock boss@example.org",),
     by_mail=ByMail.NO,
 )
-async def remote_unlock(ctx: Session, args: Any) -> Result:
+async def remote_unlock(session: Session, args: Any) -> Result:
     """Let a sender prove itself by TOTP code again after too many wrong codes."""
     from kshell.app.remote.audit import AuditLog
     from kshell.app.remote.journal import unlock_totp
     from kshell.app.remote.service import AUDIT_NAME, JOURNAL_NAME
 
     address = args.address.strip().lower()
-    was_locked = unlock_totp(ctx.paths.data / JOURNAL_NAME, address)
-    AuditLog(ctx.paths.data / AUDIT_NAME).write(
+    was_locked = unlock_totp(session.paths.data / JOURNAL_NAME, address)
+    AuditLog(session.paths.data / AUDIT_NAME).write(
         sender=address,
         message_id="",
         command=None,

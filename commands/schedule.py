@@ -24,8 +24,8 @@ RULE = Arg("rule", "rule", "a rule id (see `schedule TARGET`)", optional=True)
 SUN_WARNING = "the plug's location is unset (latitude/longitude 0): it will fire at the wrong time"
 
 
-def _one_target(ctx: Session, word: str) -> list[Target]:
-    targets = resolve_all(ctx, [word])
+def _one_target(session: Session, word: str) -> list[Target]:
+    targets = resolve_all(session, [word])
     if any(t.child_id for t in targets):
         raise UsageError("schedules belong to the whole plug, not one outlet")
     return targets
@@ -70,11 +70,11 @@ def next_action(rules: tuple[Rule, ...], clock: PlugTime | None) -> str | None:
     examples=("schedule Kitchen", "schedule Kitchen --json"),
     by_mail=ByMail.YES,
 )
-async def schedule_list(ctx: Session, args: Any) -> list[Result]:
+async def schedule_list(session: Session, args: Any) -> list[Result]:
     """List a plug's schedule rules in words, with its next action."""
 
     async def one(target: Target) -> Result:
-        device = target.device(ctx)
+        device = target.device(session)
         schedule = await device.schedule.read()
         try:
             clock: PlugTime | None = await device.time.read()
@@ -101,7 +101,7 @@ async def schedule_list(ctx: Session, args: Any) -> list[Result]:
             ["id", "rule", "enabled"], rows, data, f"{target.label}: schedule", "\n".join(notes)
         )
 
-    return await for_each(ctx, _one_target(ctx, args.target), one)
+    return await for_each(session, _one_target(session, args.target), one)
 
 
 @command(
@@ -120,13 +120,13 @@ async def schedule_list(ctx: Session, args: Any) -> list[Result]:
     ),
     by_mail=ByMail.YES,
 )
-async def schedule_add(ctx: Session, args: Any) -> list[Result]:
+async def schedule_add(session: Session, args: Any) -> list[Result]:
     """Add a rule: switch on or off at HH:MM or sunrise/sunset (+-MIN), on the given days."""
     when = parse_at(args.at)
     wday, repeat = parse_days(args.days)
 
     async def one(target: Target) -> Result:
-        device = target.device(ctx)
+        device = target.device(session)
         rule = await device.schedule.add(args.action == "on", when, wday, repeat)
         text = f"{target.label}: added {rule.id}: {rule.words()}"
         warning = None
@@ -136,7 +136,7 @@ async def schedule_add(ctx: Session, args: Any) -> list[Result]:
         data = {"target": target.label, "rule": rule.as_dict(), "warning": warning}
         return Text(text, data)
 
-    return await for_each(ctx, _one_target(ctx, args.target), one)
+    return await for_each(session, _one_target(session, args.target), one)
 
 
 @command(
@@ -147,29 +147,29 @@ async def schedule_add(ctx: Session, args: Any) -> list[Result]:
     examples=("schedule delete Lamp 1F3C... --yes", "schedule delete Lamp all --yes"),
     by_mail=ByMail.YES,
 )
-async def schedule_delete(ctx: Session, args: Any) -> list[Result]:
+async def schedule_delete(session: Session, args: Any) -> list[Result]:
     """Delete one schedule rule, or all of them."""
     rule_id = None if args.rule == "all" else args.rule
 
     async def one(target: Target) -> Result:
-        gone = await target.device(ctx).schedule.delete(rule_id)
+        gone = await target.device(session).schedule.delete(rule_id)
         what = f"rule {rule_id}" if rule_id else f"all rules ({gone})"
         return Text(f"{target.label}: deleted {what}", {"target": target.label, "deleted": gone})
 
-    return await for_each(ctx, _one_target(ctx, args.target), one)
+    return await for_each(session, _one_target(session, args.target), one)
 
 
-async def _enable(ctx: Session, args: Any, on: bool) -> list[Result]:
+async def _enable(session: Session, args: Any, on: bool) -> list[Result]:
     rule_id = args.rule
 
     async def one(target: Target) -> Result:
-        await target.device(ctx).schedule.enable(rule_id, on)
+        await target.device(session).schedule.enable(rule_id, on)
         what = f"rule {rule_id}" if rule_id else "schedule"
         word = "enabled" if on else "disabled"
         data = {"target": target.label, "rule": rule_id, "enabled": on}
         return Text(f"{target.label}: {what} {word}", data)
 
-    return await for_each(ctx, _one_target(ctx, args.target), one)
+    return await for_each(session, _one_target(session, args.target), one)
 
 
 @command(
@@ -179,9 +179,9 @@ async def _enable(ctx: Session, args: Any, on: bool) -> list[Result]:
     examples=("schedule enable Lamp", "schedule enable Lamp 1F3C..."),
     by_mail=ByMail.YES,
 )
-async def schedule_enable(ctx: Session, args: Any) -> list[Result]:
+async def schedule_enable(session: Session, args: Any) -> list[Result]:
     """Enable one rule, or the plug's whole schedule without a rule id."""
-    return await _enable(ctx, args, True)
+    return await _enable(session, args, True)
 
 
 @command(
@@ -191,6 +191,6 @@ async def schedule_enable(ctx: Session, args: Any) -> list[Result]:
     examples=("schedule disable Lamp", "schedule disable Lamp 1F3C..."),
     by_mail=ByMail.YES,
 )
-async def schedule_disable(ctx: Session, args: Any) -> list[Result]:
+async def schedule_disable(session: Session, args: Any) -> list[Result]:
     """Disable one rule, or the plug's whole schedule without a rule id."""
-    return await _enable(ctx, args, False)
+    return await _enable(session, args, False)

@@ -20,9 +20,9 @@ from kshell.results import Result, Table, Text
     examples=("help", "help on", "help emeter watch"),
     by_mail=ByMail.YES,
 )
-async def help_(ctx: Session, args: Any) -> Result:
+async def help_(session: Session, args: Any) -> Result:
     """List the commands, or explain one: usage, options and examples."""
-    reg = ctx.registry
+    reg = session.registry
     if not args.verb:
         rows = [[c.name, c.permission, c.summary] for _, c in sorted(reg.commands.items())]
         return Table(
@@ -87,9 +87,9 @@ def _by_mail(cmd: Any) -> str:
 
 
 @command("exit", permission="read", examples=("exit",), by_mail=ByMail.NO)
-async def exit_(ctx: Session, args: Any) -> None:
+async def exit_(session: Session, args: Any) -> None:
     """Leave the shell (Ctrl-D does the same)."""
-    ctx.ports.exit_requested = True
+    session.ports.exit_requested = True
 
 
 # --- the machine and the plugs, as the original mail script's ipconfig/ping/uptime ----------
@@ -102,7 +102,7 @@ async def exit_(ctx: Session, args: Any) -> None:
     examples=("ifaces",),
     by_mail=ByMail.YES,
 )
-async def ifaces(ctx: Session, args: Any) -> Result:
+async def ifaces(session: Session, args: Any) -> Result:
     """Show this machine's IPv4 interfaces: address, netmask, broadcast (what discovery uses).
 
     Discovery broadcasts to 255.255.255.255 and to each interface's own broadcast address.
@@ -113,7 +113,7 @@ async def ifaces(ctx: Session, args: Any) -> Result:
 
     from kshell.core.discovery.broadcast import interfaces
 
-    setting = ctx.broadcast_setting()
+    setting = session.broadcast_setting()
     rows, data = [], []
     for iface in interfaces():
         loopback = ipaddress.IPv4Address(iface.address).is_loopback
@@ -182,7 +182,7 @@ def _network(address: str, netmask: str) -> str:
     long_running=True,
     by_mail=ByMail.YES,
 )
-async def ping(ctx: Session, args: Any) -> Any:
+async def ping(session: Session, args: Any) -> Any:
     """Time sysinfo requests to plugs: each answer as it comes, then min/avg/max and loss.
 
     Each request goes over the plug's kept-open connection, as every command's does, so
@@ -198,7 +198,7 @@ async def ping(ctx: Session, args: Any) -> Any:
         raise UsageError("ping: --count must be 1-10000")
     if not 0 <= interval <= 60:
         raise UsageError("ping: --interval must be 0-60 seconds")
-    return Ping(ctx, resolve_all(ctx, args.targets), count, interval)
+    return Ping(session, resolve_all(session, args.targets), count, interval)
 
 
 @command(
@@ -208,25 +208,25 @@ async def ping(ctx: Session, args: Any) -> Any:
     examples=("uptime", "uptime Kitchen"),
     by_mail=ByMail.YES,
 )
-async def uptime(ctx: Session, args: Any) -> list[Result]:
+async def uptime(session: Session, args: Any) -> list[Result]:
     """How long this shell has run, and how long each plug's relay has been on (on_time)."""
     import time
 
     from kshell.core.targets import Target, for_each, refresh, resolve_all
     from kshell.results import Failure
 
-    shell_up = time.time() - ctx.started
-    since = time.strftime("%H:%M:%S", time.localtime(ctx.started))
+    shell_up = time.time() - session.started
+    since = time.strftime("%H:%M:%S", time.localtime(session.started))
     head = f"kshell up {_duration(shell_up)} (since {since})"
-    words = args.targets or ([ctx.current] if ctx.current else [])
-    if not words and not ctx.cache.all():
+    words = args.targets or ([session.current] if session.current else [])
+    if not words and not session.cache.all():
         return [Text(head, {"shell_uptime_s": round(shell_up, 1), "devices": []})]
-    targets = resolve_all(ctx, words or ["all"])
+    targets = resolve_all(session, words or ["all"])
     rows: list[list[Any]] = []
     data: list[dict[str, Any]] = []
 
     async def one(target: Target) -> Result:
-        state = (await refresh(ctx, target)).state
+        state = (await refresh(session, target)).state
         kids = [c for c in state.children if target.child_id in (None, c.id)]
         if kids:
             parent = state.alias or target.address
@@ -238,7 +238,7 @@ async def uptime(ctx: Session, args: Any) -> list[Result]:
             _uptime_row(rows, data, target.label, target.address, state.relay, state.on_time)
         return Text("")
 
-    results = await for_each(ctx, targets, one)
+    results = await for_each(session, targets, one)
     order = sorted(range(len(rows)), key=lambda i: (str(rows[i][0]).lower(), rows[i][1]))
     rows, data = [rows[i] for i in order], [data[i] for i in order]
     table = Table(

@@ -29,8 +29,8 @@ def parse_duration(text: str) -> int:
     return total
 
 
-def _whole_plug(ctx: Session, word: str) -> list[Target]:
-    targets = resolve_all(ctx, [word])
+def _whole_plug(session: Session, word: str) -> list[Target]:
+    targets = resolve_all(session, [word])
     if any(t.child_id for t in targets):
         raise UsageError("this belongs to the whole plug, not one outlet")
     return targets
@@ -47,14 +47,14 @@ def _whole_plug(ctx: Session, word: str) -> list[Target]:
     examples=("countdown Heater 10m off", "countdown Heater"),
     by_mail=ByMail.YES,
 )
-async def countdown(ctx: Session, args: Any) -> list[Result]:
+async def countdown(session: Session, args: Any) -> list[Result]:
     """Start a countdown (switch on or off when it runs out), or list the plug's timer."""
     if (args.duration is None) != (args.action is None):
         raise UsageError("countdown: give both a duration and on|off, or neither to list")
     delay = None if args.duration is None else parse_duration(args.duration)
 
     async def one(target: Target) -> Result:
-        timers = target.device(ctx).timers
+        timers = target.device(session).timers
         if delay is None:
             listed = await timers.countdowns()
             rows = [[c.id, c.as_dict()["action"], c.delay_s, c.remain_s, c.enabled] for c in listed]
@@ -68,7 +68,7 @@ async def countdown(ctx: Session, args: Any) -> list[Result]:
             {"target": target.label, **timer.as_dict()},
         )
 
-    return await for_each(ctx, _whole_plug(ctx, args.target), one)
+    return await for_each(session, _whole_plug(session, args.target), one)
 
 
 @command(
@@ -78,17 +78,17 @@ async def countdown(ctx: Session, args: Any) -> list[Result]:
     examples=("countdown cancel Heater",),
     by_mail=ByMail.YES,
 )
-async def countdown_cancel(ctx: Session, args: Any) -> list[Result]:
+async def countdown_cancel(session: Session, args: Any) -> list[Result]:
     """Cancel the plug's countdown."""
 
     async def one(target: Target) -> Result:
-        gone = await target.device(ctx).timers.cancel()
+        gone = await target.device(session).timers.cancel()
         return Text(
             f"{target.label}: {gone} timer(s) cancelled",
             {"target": target.label, "cancelled": gone},
         )
 
-    return await for_each(ctx, _whole_plug(ctx, args.target), one)
+    return await for_each(session, _whole_plug(session, args.target), one)
 
 
 @command(
@@ -98,15 +98,15 @@ async def countdown_cancel(ctx: Session, args: Any) -> list[Result]:
     examples=("cloud Kitchen",),
     by_mail=ByMail.YES,
 )
-async def cloud(ctx: Session, args: Any) -> list[Result]:
+async def cloud(session: Session, args: Any) -> list[Result]:
     """Show whether a plug is bound to the vendor's cloud, and to which account."""
 
     async def one(target: Target) -> Result:
-        state = await target.device(ctx).timers.cloud()
+        state = await target.device(session).timers.cloud()
         whom = f" to {state.account}" if state.account else ""
         text = f"{target.label}: {'bound' + whom if state.bound else 'not bound (local only)'}"
         data: dict[str, Any] = {"target": target.label, **state.as_dict()}
-        owner, mine = await _owner(ctx, target)
+        owner, mine = await _owner(session, target)
         if owner:  # plugs that announce themselves name their owner by a hash of the e-mail
             data.update(owner_hash=owner, owner_is_configured_account=mine)
             text += {
@@ -116,10 +116,10 @@ async def cloud(ctx: Session, args: Any) -> list[Result]:
             }[mine]
         return Text(text, data)
 
-    return await for_each(ctx, _whole_plug(ctx, args.target), one)
+    return await for_each(session, _whole_plug(session, args.target), one)
 
 
-async def _owner(ctx: Session, target: Target) -> tuple[str, bool | None]:
+async def _owner(session: Session, target: Target) -> tuple[str, bool | None]:
     """The owner hash the plug announces (md5 of the e-mail), and whether it is the
     configured account's (None: no account configured)."""
     import hashlib
@@ -127,10 +127,10 @@ async def _owner(ctx: Session, target: Target) -> tuple[str, bool | None]:
     from kshell.device import tdp
     from kshell.store import credentials
 
-    found = await tdp.probe(target.host, ctx.tdp_port, min(1.0, ctx.timeout))
+    found = await tdp.probe(target.host, session.tdp_port, min(1.0, session.timeout))
     if found is None or not found.owner:
         return "", None
-    account = credentials.find(ctx)
+    account = credentials.find(session)
     if account is None:
         return found.owner, None
     mine = hashlib.md5(account.username.encode()).hexdigest()  # the hash the plug announces
@@ -145,16 +145,16 @@ async def _owner(ctx: Session, target: Target) -> tuple[str, bool | None]:
     examples=("cloud unbind Kitchen --yes",),
     by_mail=ByMail.YES,
 )
-async def cloud_unbind(ctx: Session, args: Any) -> list[Result]:
+async def cloud_unbind(session: Session, args: Any) -> list[Result]:
     """Unbind a plug from the vendor's cloud account (it stays usable on the local network)."""
 
     async def one(target: Target) -> Result:
-        await target.device(ctx).timers.unbind()
+        await target.device(session).timers.unbind()
         return Text(
             f"{target.label}: unbound from the cloud", {"target": target.label, "bound": False}
         )
 
-    return await for_each(ctx, _whole_plug(ctx, args.target), one)
+    return await for_each(session, _whole_plug(session, args.target), one)
 
 
 @command(
@@ -164,11 +164,11 @@ async def cloud_unbind(ctx: Session, args: Any) -> list[Result]:
     examples=("wifi scan Kitchen",),
     by_mail=ByMail.YES,
 )
-async def wifi_scan(ctx: Session, args: Any) -> list[Result]:
+async def wifi_scan(session: Session, args: Any) -> list[Result]:
     """List the Wi-Fi networks a plug sees: name, signal and security."""
 
     async def one(target: Target) -> Result:
-        networks = await target.device(ctx).timers.scan()
+        networks = await target.device(session).timers.scan()
         rows = [[n.ssid, n.signal, n.security] for n in networks]
         data = {
             "target": target.label,
@@ -178,7 +178,7 @@ async def wifi_scan(ctx: Session, args: Any) -> list[Result]:
         }
         return Table(["ssid", "signal", "security"], rows, data, f"{target.label}: networks")
 
-    return await for_each(ctx, _whole_plug(ctx, args.target), one)
+    return await for_each(session, _whole_plug(session, args.target), one)
 
 
 MAX_SSID = 32  # bytes, as 802.11 allows
@@ -200,7 +200,7 @@ def check_passphrase(secret: str, security: str) -> str:
     return secret
 
 
-async def _passphrase(ctx: Session, path: str | None, ssid: str) -> str:
+async def _passphrase(session: Session, path: str | None, ssid: str) -> str:
     """From --password-file (its first line), else typed hidden; never echoed or recorded."""
     if path is not None:
         from pathlib import Path
@@ -211,9 +211,9 @@ async def _passphrase(ctx: Session, path: str | None, ssid: str) -> str:
         except (OSError, UnicodeDecodeError):
             raise UsageError("wifi join: cannot read a passphrase from --password-file") from None
         return lines[0] if lines else ""
-    if ctx.read_secret is None:
+    if session.read_secret is None:
         raise UsageError("wifi join: nobody can type here: give --password-file FILE")
-    return await ctx.read_secret(f"passphrase for {ssid}:") or ""
+    return await session.read_secret(f"passphrase for {ssid}:") or ""
 
 
 @command(
@@ -224,7 +224,7 @@ async def _passphrase(ctx: Session, path: str | None, ssid: str) -> str:
     examples=("wifi join 127.0.0.2 HomeNet", "wifi join New HomeNet --password-file ~/wifi.txt"),
     by_mail=ByMail.NO,  # a passphrase is typed here, never sent by mail
 )
-async def wifi_join(ctx: Session, args: Any) -> list[Result]:
+async def wifi_join(session: Session, args: Any) -> list[Result]:
     """Move a plug to another Wi-Fi network (asks for the passphrase, hidden).
 
     The plug leaves its current network (its setup network, for a new one) at once; find
@@ -233,16 +233,16 @@ async def wifi_join(ctx: Session, args: Any) -> list[Result]:
     from kshell.store import credentials
 
     ssid = check_ssid(args.ssid)
-    targets = _whole_plug(ctx, args.target)
+    targets = _whole_plug(session, args.target)
     if len(targets) != 1:
         raise UsageError("wifi join: one plug at a time")
 
     async def one(target: Target) -> Result:
-        timers = target.device(ctx).timers
+        timers = target.device(session).timers
         seen = {n.ssid: n for n in await timers.scan()}
         security = seen[ssid].security if ssid in seen else "WPA2"
-        secret = check_passphrase(await _passphrase(ctx, args.password_file, ssid), security)
-        await timers.join(ssid, secret, security, credentials.find(ctx))
+        secret = check_passphrase(await _passphrase(session, args.password_file, ssid), security)
+        await timers.join(ssid, secret, security, credentials.find(session))
         note = "" if ssid in seen else " (the plug did not list it in its scan)"
         text = (
             f"{target.label}: told to join {ssid}{note}; it leaves this network now. "
@@ -250,4 +250,4 @@ async def wifi_join(ctx: Session, args: Any) -> list[Result]:
         )
         return Text(text, {"target": target.label, "ssid": ssid, "seen": ssid in seen})
 
-    return await for_each(ctx, targets, one)
+    return await for_each(session, targets, one)

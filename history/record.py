@@ -43,8 +43,8 @@ class Recorder:
         else:
             self._write(f"# continued {when}\n")
 
-    def hook(self, ctx: Session, line: Line, ok: bool) -> None:
-        if ctx.invocation.by_mail or not line.words or line.words[0] in SKIPPED_VERBS:
+    def hook(self, session: Session, line: Line, ok: bool) -> None:
+        if session.invocation.by_mail or not line.words or line.words[0] in SKIPPED_VERBS:
             return
         if ok:
             self.count += 1
@@ -61,25 +61,27 @@ class Recorder:
         self.handle.close()
 
 
-def active(ctx: Session) -> Recorder | None:
-    return ctx.recorder
+def active(session: Session) -> Recorder | None:
+    return session.recorder
 
 
-def start(ctx: Session, path: Path, *, append: bool = False) -> Recorder:
-    if ctx.recorder is not None:
-        raise UsageError(f"record: already recording to {ctx.recorder.path} (record stop first)")
+def start(session: Session, path: Path, *, append: bool = False) -> Recorder:
+    if session.recorder is not None:
+        raise UsageError(
+            f"record: already recording to {session.recorder.path} (record stop first)"
+        )
     recorder = Recorder(path, append=append)
-    ctx.recorder = recorder
-    ctx.after_command.append(recorder.hook)
+    session.recorder = recorder
+    session.after_command.append(recorder.hook)
     return recorder
 
 
-def stop(ctx: Session) -> Recorder:
-    recorder = active(ctx)
+def stop(session: Session) -> Recorder:
+    recorder = active(session)
     if recorder is None:
         raise UsageError("record stop: not recording (record FILE starts)")
-    if recorder.hook in ctx.after_command:
-        ctx.after_command.remove(recorder.hook)
-    ctx.recorder = None
+    if recorder.hook in session.after_command:
+        session.after_command.remove(recorder.hook)
+    session.recorder = None
     recorder.close()
     return recorder

@@ -115,17 +115,17 @@ _DONE = object()
 
 
 async def run_steps(
-    ctx: Session, steps: list[Step], *, step: bool = False, keep_going: bool = False
+    session: Session, steps: list[Step], *, step: bool = False, keep_going: bool = False
 ) -> AsyncIterator[Result | Row]:
     """Run each step through the dispatcher, yielding its results as they arrive."""
     failed = ran = 0
     for item in steps:
         yield Text(f"--- {item.label}: {item.line}", {"replay": item.label, "line": item.line})
-        if step and not await _ask(ctx, f"run {item.label}: {item.line} ?"):
+        if step and not await _ask(session, f"run {item.label}: {item.line} ?"):
             yield Text("skipped", {"replay": item.label, "skipped": True})
             continue
         queue: asyncio.Queue[Any] = asyncio.Queue()
-        task = asyncio.ensure_future(_run_one(ctx, item.line, queue))
+        task = asyncio.ensure_future(_run_one(session, item.line, queue))
         try:
             while (got := await queue.get()) is not _DONE:
                 yield got
@@ -146,21 +146,21 @@ async def run_steps(
     yield Text(summary, {"replayed": ran, "failed": failed})
 
 
-async def _run_one(ctx: Session, text: str, queue: asyncio.Queue[Any]) -> bool:
+async def _run_one(session: Session, text: str, queue: asyncio.Queue[Any]) -> bool:
     from kshell.ui.runner import run_line
 
-    typed = ctx.invocation.typed  # a replayed line means what it meant: no prefixes
-    ctx.invocation = replace(ctx.invocation, typed=False)
+    typed = session.invocation.typed  # a replayed line means what it meant: no prefixes
+    session.invocation = replace(session.invocation, typed=False)
     try:
-        return await run_line(ctx, text, _Relay(queue))
+        return await run_line(session, text, _Relay(queue))
     finally:
-        ctx.invocation = replace(ctx.invocation, typed=typed)
+        session.invocation = replace(session.invocation, typed=typed)
         queue.put_nowait(_DONE)
 
 
-async def _ask(ctx: Session, question: str) -> bool:
-    if ctx.ask is None:
+async def _ask(session: Session, question: str) -> bool:
+    if session.ask is None:
         from kshell.errors import Refused
 
         raise Refused("replay --step asks before each line and nobody can answer here")
-    return await ctx.ask(question)
+    return await session.ask(question)

@@ -172,7 +172,11 @@ def test_the_library_is_in_the_home_and_a_checkout_only_ships_demo_images(tmp_pa
     config.read_string("[firmware]\nlibrary =\n")
     assert fwlibrary.library_folder(config, tmp_path) == tmp_path / "firmware"  # a checkout
     assert fwlibrary.shipped_folder() == ROOT / "firmware"
-    monkeypatch.setattr(fwlibrary, "__file__", str(tmp_path / "site" / "kshell" / "work" / "firmware" / "library.py"))
+    monkeypatch.setattr(
+        fwlibrary,
+        "__file__",
+        str(tmp_path / "site" / "kshell" / "work" / "firmware" / "library.py"),
+    )
     assert fwlibrary.library_folder(config, tmp_path) == tmp_path / "firmware"  # installed
     assert fwlibrary.shipped_folder() is None
     config.set("firmware", "library", str(tmp_path / "mine"))

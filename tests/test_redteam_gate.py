@@ -98,7 +98,7 @@ def test_what_a_sender_may_not_do_by_mail_stays_undone(
     spec = PlugSpec(host=PLUG, port=9999, udp_port=None, alias="Kettle", model="HS110(EU) 2.0")
 
     async def scenario(listener: Listener) -> None:
-        listener.ctx.current = "Kettle"  # the operator's `use Kettle`: never a mail's target
+        listener.session.current = "Kettle"  # the operator's `use Kettle`: never a mail's target
         for line in lines:  # one mail each, so one refusal never hides another
             await listener.deliver(
                 make_mail(

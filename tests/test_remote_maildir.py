@@ -63,9 +63,9 @@ class Listener:
             home=str(home), config=None, commands=[], timeout=None, yes=False, debug=False
         )
         self.home = home
-        self.ctx = build_context(args)
+        self.session = build_context(args)
         self.lines: list[str] = []
-        self.service = RemoteService(self.ctx, self.lines.append)
+        self.service = RemoteService(self.session, self.lines.append)
         self.maildir = home / "Maildir"
         self.count = 0
 
@@ -181,7 +181,7 @@ def test_trusted_sender_switches_a_plug_off_and_gets_the_transcript(
     )
 
     async def scenario(listener: Listener) -> None:
-        listener.ctx.cache.merge(_record())
+        listener.session.cache.merge(_record())
         await listener.deliver(raw)
 
     listener = run(home, scenario)
@@ -279,7 +279,7 @@ def test_permissions_follow_the_sender(home: Path, sim: SimulatorThread, sink: R
     configure(home, sink)
 
     async def scenario(listener: Listener) -> None:
-        listener.ctx.cache.merge(_record())  # a read sender reaches only known plugs
+        listener.session.cache.merge(_record())  # a read sender reaches only known plugs
         await listener.deliver(
             make_mail("!off 127.50.1.2\n!info 127.50.1.2", sender="reader@home.test")
         )

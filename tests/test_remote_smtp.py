@@ -56,7 +56,7 @@ def test_mail_delivered_to_the_listener_switches_the_plug(
     code = pyotp.TOTP(SECRET).now()
 
     async def scenario(service: RemoteService) -> None:
-        assert service.ctx.remote is service and service.running
+        assert service.session.remote is service and service.running
         assert service.describe() == f"smtp 127.0.0.1:{port}"
         await asyncio.to_thread(send, port, make_mail(f"!auth {code}\n!off 127.50.3.2", proof=None))
         await until(lambda: len(sink.messages) == 1, "the reply")

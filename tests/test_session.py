@@ -37,7 +37,7 @@ def test_a_mails_lines_use_the_sessions_device_pool(home: Path, sink: ReplySink)
     spec = PlugSpec(host=PLUG, port=9999, udp_port=None, alias="Lamp", model="HS100(US) 2.0")
 
     async def main(listener: Listener) -> None:
-        listener.ctx.cache.merge(DeviceRecord(PLUG, alias="Lamp"))
+        listener.session.cache.merge(DeviceRecord(PLUG, alias="Lamp"))
         await listener.service.start()
         try:
             await listener.deliver(make_mail("!off Lamp"))
@@ -48,8 +48,8 @@ def test_a_mails_lines_use_the_sessions_device_pool(home: Path, sink: ReplySink)
         listener = Listener(home)
         asyncio.run(main(listener))
         assert sim.plug(PLUG).relay_state == 0
-    assert listener.ctx.devices.link(PLUG, 9999) is not None  # the session's own pool
-    assert listener.ctx.invocation.source == "local"  # the mail's facts stayed its own
+    assert listener.session.devices.link(PLUG, 9999) is not None  # the session's own pool
+    assert listener.session.invocation.source == "local"  # the mail's facts stayed its own
 
 
 def test_a_mail_does_not_inherit_the_prompts_plug_or_its_yes(home: Path) -> None:

@@ -151,15 +151,15 @@ def main(argv: list[str] | None = None) -> int:
     ended_by: list[int] = []  # the signal that ended a demo, once its loop has run
     try:
         try:
-            ctx = build_session(args)
+            session = build_session(args)
         except KshellError as exc:
             output.error(exc)
             return EXIT_USAGE
         try:
-            loop_factory = _loop_factory(ctx, args)
+            loop_factory = _loop_factory(session, args)
             _started()
             with asyncio.Runner(loop_factory=loop_factory) as runner:
-                work = _main(args, ctx, output)
+                work = _main(args, session, output)
                 if throwaway is not None:
                     work = _until_terminated(work, ended_by)
                 code = runner.run(work)
@@ -174,8 +174,8 @@ def main(argv: list[str] | None = None) -> int:
         except OutputClosed:
             return EXIT_PIPE
         finally:
-            ctx.cache.close()  # the store's last checkpoint now, not left to the collector
-            _tell_unrecorded(ctx, output)
+            session.cache.close()  # the store's last checkpoint now, not left to the collector
+            _tell_unrecorded(session, output)
     finally:
         if throwaway is not None:
             import shutil
@@ -186,9 +186,9 @@ def main(argv: list[str] | None = None) -> int:
             shutil.rmtree(throwaway, ignore_errors=True)
 
 
-def _tell_unrecorded(ctx: Session, output: Any) -> None:
+def _tell_unrecorded(session: Session, output: Any) -> None:
     """Status writes queued while the store was locked or full, and lost: said once."""
-    lost = ctx.cache.unrecorded
+    lost = session.cache.unrecorded
     if lost:
         many = f"{len(lost)} changes" if len(lost) > 1 else "a change"
         from contextlib import suppress
@@ -228,11 +228,11 @@ async def _until_terminated(work: Coroutine[Any, Any, int], ended_by: list[int])
     return await work
 
 
-def _loop_factory(ctx: Session, args: argparse.Namespace) -> Any:
+def _loop_factory(session: Session, args: argparse.Namespace) -> Any:
     """uvloop, when the speedups extra installed it, for work that runs long (the prompt,
     remote mode, scripts, a watch over many plugs spends much of its time in the event loop);
     a quick one-shot command keeps the standard loop and saves uvloop's import."""
-    if args.command is not None and not _runs_long(ctx, args.command):
+    if args.command is not None and not _runs_long(session, args.command):
         return None
     try:
         import uvloop
@@ -241,7 +241,7 @@ def _loop_factory(ctx: Session, args: argparse.Namespace) -> Any:
     return uvloop.new_event_loop
 
 
-def _runs_long(ctx: Session, text: str) -> bool:
+def _runs_long(session: Session, text: str) -> bool:
     """Does any command on the line declare that it runs long (a stream, a flow)?"""
     from kshell.errors import KshellError
     from kshell.lang.grammar import split_commands
@@ -252,7 +252,7 @@ def _runs_long(ctx: Session, text: str) -> bool:
         return False  # the runner reports it
     for line in lines:
         try:
-            cmd, _ = ctx.registry.lookup(line.words)
+            cmd, _ = session.registry.lookup(line.words)
         except KshellError:
             continue
         if cmd.long_running:
@@ -275,12 +275,12 @@ def _quiet_loop_errors(debug: bool) -> Any:
     return handle
 
 
-async def _main(args: argparse.Namespace, ctx: Session, output: Any) -> int:
+async def _main(args: argparse.Namespace, session: Session, output: Any) -> int:
     import asyncio
 
     from kshell.errors import KshellError
 
-    asyncio.get_running_loop().set_exception_handler(_quiet_loop_errors(ctx.debug))
+    asyncio.get_running_loop().set_exception_handler(_quiet_loop_errors(session.debug))
     demo = None
     prompt_opened = False
     try:
@@ -288,50 +288,52 @@ async def _main(args: argparse.Namespace, ctx: Session, output: Any) -> int:
             from kshell.app.demo import start_demo
 
             demo = await start_demo(
-                ctx, output, quiet=bool(args.command or args.script or args.json)
+                session, output, quiet=bool(args.command or args.script or args.json)
             )
         if args.command is not None:
             from dataclasses import replace
 
             from kshell.ui.runner import run_line
 
-            ctx.invocation = replace(ctx.invocation, typed=True)  # unique alias prefixes
-            return EXIT_OK if await run_line(ctx, args.command, output) else EXIT_FAILED
+            session.invocation = replace(session.invocation, typed=True)  # unique alias prefixes
+            return EXIT_OK if await run_line(session, args.command, output) else EXIT_FAILED
         if args.script is not None:
-            return await _run_script(ctx, args.script, output, args.keep_going)
+            return await _run_script(session, args.script, output, args.keep_going)
         if args.serve_metrics is not None:
             from kshell.work.metrics.server import serve_headless, start_server
 
             if not args.listen:
-                return await serve_headless(ctx, output, args.serve_metrics, args.scrape_timeout)
-            server = await start_server(ctx, args.serve_metrics, args.scrape_timeout)
+                return await serve_headless(
+                    session, output, args.serve_metrics, args.scrape_timeout
+                )
+            server = await start_server(session, args.serve_metrics, args.scrape_timeout)
             output.note(f"metrics: serving {server.describe()}")
         if args.listen:
             from kshell.app.remote.service import run_headless
 
-            return await run_headless(ctx, output)
+            return await run_headless(session, output)
         if not sys.stdin.isatty():
-            return await _run_script(ctx, "-", output, args.keep_going)
+            return await _run_script(session, "-", output, args.keep_going)
         from kshell.app.repl import run_prompt
 
         prompt_opened = True  # its banner reports broken command modules itself
-        return await run_prompt(ctx)
+        return await run_prompt(session)
     except KshellError as exc:
         output.error(exc)
         return EXIT_FAILED
     finally:
         if not prompt_opened:  # lazy loading finds broken modules late: report at the end
-            for problem in ctx.registry.load_errors:
+            for problem in session.registry.load_errors:
                 output.note(f"warning: command module skipped: {problem}")
-        if ctx.metrics is not None:
-            await ctx.metrics.stop()
-        ctx.close_connections()
-        ctx.cache.save()
+        if session.metrics is not None:
+            await session.metrics.stop()
+        session.close_connections()
+        session.cache.save()
         if demo is not None:
             demo.stop()
 
 
-async def _run_script(ctx: Session, name: str, output: Any, keep_going: bool = False) -> int:
+async def _run_script(session: Session, name: str, output: Any, keep_going: bool = False) -> int:
     """Run a script file line by line; stop at the first failed line unless ``keep_going``.
 
     Every error of a line names it as ``FILE:LINE:``, as a compiler would.
@@ -351,7 +353,7 @@ async def _run_script(ctx: Session, name: str, output: Any, keep_going: bool = F
         if not text.strip() or text.lstrip().startswith("#"):
             continue
         where = f"{label}:{number}"
-        if await run_line(ctx, text, _located(output, where)):
+        if await run_line(session, text, _located(output, where)):
             continue
         ok = False
         if not keep_going:

@@ -20,7 +20,7 @@ LOOPBACK_BROADCAST = "127.255.255.255"
 BASES = ("127.0.0.2", "127.0.2.2", "127.0.3.2", "127.0.4.2")
 
 
-async def start_demo(ctx: Session, output: Output, *, quiet: bool = False) -> Any:
+async def start_demo(session: Session, output: Output, *, quiet: bool = False) -> Any:
     """Start the simulated plugs, discover them, return the running simulator."""
     from kshell.device.pool import HASHED, PASSWORD
     from kshell.device.transports.base import Credentials
@@ -44,25 +44,25 @@ async def start_demo(ctx: Session, output: Output, *, quiet: bool = False) -> An
     announced = [p.tdp_port for p in sim.plugs if p.is_http and p.tdp_port]
     if sim.udp_port is None:  # house_specs asked for a shared port: this is a bug, not input
         raise KshellError("demo: the simulated plugs answer no discovery")
-    ctx.discovery = replace(
-        ctx.discovery,
+    session.discovery = replace(
+        session.discovery,
         broadcast=(LOOPBACK_BROADCAST,),
         port=sim.udp_port,
         # the current generation announces itself on this port (not 20002)
-        tdp_port=announced[0] if announced else ctx.discovery.tdp_port,
+        tdp_port=announced[0] if announced else session.discovery.tdp_port,
         timeout=0.5,
     )
-    ctx.login = Credentials(DEMO_ACCOUNT.username, DEMO_ACCOUNT.password)  # the demo's account
+    session.login = Credentials(DEMO_ACCOUNT.username, DEMO_ACCOUNT.password)  # the demo's account
     for plug in sim.plugs:  # the demo's own AES plugs: trusted as if the owner had added them
         if plug.transport == "aes":
             trust = PASSWORD if plug.login_version == 1 else HASHED
-            ctx.devices.grant(plug.host, plug.http_port, trust)
+            session.devices.grant(plug.host, plug.http_port, trust)
     if not quiet:
         output.note(
             f"demo: {len(sim.plugs)} simulated plugs on {sim.plugs[0].host} and up "
-            f"(home {ctx.paths.data})"
+            f"(home {session.paths.data})"
         )
-    await run_line(ctx, "discover", output if not quiet else _Silent())
+    await run_line(session, "discover", output if not quiet else _Silent())
     return sim
 
 

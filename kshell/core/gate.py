@@ -24,9 +24,9 @@ _SWITCHES = {
 }
 
 
-def admit(ctx: Session, cmd: Command) -> None:
+def admit(session: Session, cmd: Command) -> None:
     """Before the arguments are bound: may this source run this command at all?"""
-    inv = ctx.invocation
+    inv = session.invocation
     if inv.by_mail:
         _mail_use(cmd, inv.mail or MailRules())
     need = needed_permission(cmd, inv)
@@ -37,13 +37,13 @@ def admit(ctx: Session, cmd: Command) -> None:
         )
 
 
-def admit_args(ctx: Session, cmd: Command, args: Any) -> None:
+def admit_args(session: Session, cmd: Command, args: Any) -> None:
     """With the arguments bound: mail never names a file and probes nothing new unasked."""
-    inv = ctx.invocation
+    inv = session.invocation
     if not inv.by_mail:
         return
     _no_files(cmd, args)
-    reached = _reaches_new(ctx, cmd, args, inv.mail or MailRules())
+    reached = _reaches_new(session, cmd, args, inv.mail or MailRules())
     if reached and not _at_least(inv.permission, "control"):
         raise Refused(
             f"{cmd.name}: by mail, reaching {reached} needs control permission; "
@@ -91,7 +91,7 @@ def _no_files(cmd: Command, args: Any) -> None:
             raise Refused(f"{cmd.name}: mail never reads or writes files ({opt.name})")
 
 
-def _reaches_new(ctx: Session, cmd: Command, args: Any, rules: MailRules) -> str:
+def _reaches_new(session: Session, cmd: Command, args: Any, rules: MailRules) -> str:
     """What the line would contact that the device list does not know yet ('' if nothing)."""
     declared = [(a.name, a.kind, a.reaches) for a in cmd.args]
     declared += [(o.dest, o.kind, o.reaches) for o in cmd.options]
@@ -108,21 +108,21 @@ def _reaches_new(ctx: Session, cmd: Command, args: Any, rules: MailRules) -> str
             return f"another port (--{name.replace('_', '-')})"
         if kind in ("target", "targets") or reaches == "address":
             for word in words:
-                if _unknown_address(ctx, word):
+                if _unknown_address(session, word):
                     return f"{word} (not in the device list)"
     return ""
 
 
-def _unknown_address(ctx: Session, word: str) -> bool:
+def _unknown_address(session: Session, word: str) -> bool:
     from kshell.core.targets import parse_address, resolve
     from kshell.errors import KshellError
 
     try:
-        return any(t.record is None for t in resolve(ctx, word))
+        return any(t.record is None for t in resolve(session, word))
     except KshellError:
         pass  # not a target at all: is it an address?
     address = parse_address(word)
-    return address is not None and ctx.cache.by_address(*address) is None
+    return address is not None and session.cache.by_address(*address) is None
 
 
 def _sweep_allowed(cmd: Command, word: str, rules: MailRules) -> None:

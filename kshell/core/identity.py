@@ -40,7 +40,7 @@ def link_of(record: DeviceRecord | None) -> Link | None:
 
 
 async def remember(
-    ctx: Session,
+    session: Session,
     host: str,
     port: int,
     info: Info,
@@ -57,25 +57,25 @@ async def remember(
     when both answer, the known plug is kept and the observation names the conflict.
     """
     record = DeviceRecord.from_sysinfo(host, port, info.summary(), heard_by=how)
-    link = ctx.devices.link(host, port) or XOR
+    link = session.devices.link(host, port) or XOR
     record.family, record.transport = link.family, link.transport
     record.login_version = link.login_version if link.encrypted else 0
     record.factory_default = link.factory_default
     # an AES plug keeps the trust it was read under, as far as it answered with its MAC
     if link.transport == "aes":
-        record.login_trust = ctx.devices.login_trust(host, port, record.mac)
-    seen = await ctx.cache.observe_async(record, asked=asked)
+        record.login_trust = session.devices.login_trust(host, port, record.mac)
+    seen = await session.cache.observe_async(record, asked=asked)
     if seen.conflict is None:
         return seen
-    if replace or not await answers_as(ctx, seen.conflict):
-        return await ctx.cache.observe_async(record, move=True)
+    if replace or not await answers_as(session, seen.conflict):
+        return await session.cache.observe_async(record, move=True)
     return seen
 
 
-async def answers_as(ctx: Session, record: DeviceRecord) -> bool:
+async def answers_as(session: Session, record: DeviceRecord) -> bool:
     """Does the plug at ``record``'s address still answer with ``record``'s MAC?"""
-    link = link_of(record) or ctx.devices.link(record.host, record.port) or XOR
-    device = ctx.devices.detached(record.host, record.port, link, min(ctx.timeout, 2.0))
+    link = link_of(record) or session.devices.link(record.host, record.port) or XOR
+    device = session.devices.detached(record.host, record.port, link, min(session.timeout, 2.0))
     try:
         info = await device.update()
     except KshellError:
@@ -123,7 +123,7 @@ def stranger(target: Target, info: Info) -> str:
     )
 
 
-async def verified(ctx: Session, target: Target) -> None:
+async def verified(session: Session, target: Target) -> None:
     """Before a command changes the target: make sure its address holds the plug it names.
 
     One sysinfo read on the kept connection (none when this line already read it: the
@@ -134,15 +134,15 @@ async def verified(ctx: Session, target: Target) -> None:
     """
     if not pinned(target):
         return
-    device = target.device(ctx)
+    device = target.device(session)
     info = device.info
-    if info is None or not 0 < ctx.invocation.line_started <= device.read_at:
+    if info is None or not 0 < session.invocation.line_started <= device.read_at:
         info = await device.update()
     if not answers_for(target, info):
-        await follow(ctx, target, info)
+        await follow(session, target, info)
 
 
-async def follow(ctx: Session, target: Target, answered: Info) -> Device:
+async def follow(session: Session, target: Target, answered: Info) -> Device:
     """The named plug is not at its address: find it by broadcast (UDP 9999 and 20002, the
     session's discovery settings), check it there, move the target and the store to it, and
     store who holds the old address. Raises NotThePlug when it is not found."""
@@ -151,12 +151,12 @@ async def follow(ctx: Session, target: Target, answered: Info) -> Device:
     record = target.record
     assert record is not None
     old = target.address
-    found = await search(ctx, record.mac, exclude=target.host)
+    found = await search(session, record.mac, exclude=target.host)
     device, info = None, None
     if found is not None:
         host, port = found
         link = link_of(record) or XOR
-        device = make_device(host, port, link, ctx.timeout, ctx.credentials)
+        device = make_device(host, port, link, session.timeout, session.credentials)
         try:
             info = await device.update()
         except KshellError:
@@ -165,12 +165,12 @@ async def follow(ctx: Session, target: Target, answered: Info) -> Device:
             device.close()
         moved = type(target)(host, port, record, target.child_id, target.outlet)
         if info is not None and answers_for(moved, info):
-            ctx.devices.learn(host, port, link)
-            seen = await remember(ctx, host, port, info, replace=True)
-            await remember(ctx, target.host, target.port, answered)
+            session.devices.learn(host, port, link)
+            seen = await remember(session, host, port, info, replace=True)
+            await remember(session, target.host, target.port, answered)
             target.host, target.port, target.record = host, port, seen.record
             target.note = f"found at {target.address} (it moved from {old})"
-            return target.device(ctx)
+            return target.device(session)
     raise NotThePlug(
         f"{who(record.alias, record.mac)} is not at {old} any more: {old} is now "
         f"{who(answered.alias, normalise_mac(answered.mac))}, and no plug answered a search "
@@ -179,7 +179,7 @@ async def follow(ctx: Session, target: Target, answered: Info) -> Device:
     )
 
 
-async def search(ctx: Session, mac: str, *, exclude: str = "") -> tuple[str, int] | None:
+async def search(session: Session, mac: str, *, exclude: str = "") -> tuple[str, int] | None:
     """Where the plug with ``mac`` answers a broadcast now: (host, port), or None.
 
     Both generations are asked at once, with the session's discovery settings: the sysinfo
@@ -206,18 +206,18 @@ async def search(ctx: Session, mac: str, *, exclude: str = "") -> tuple[str, int
         info = system.get("get_sysinfo") if isinstance(system, dict) else None
         if isinstance(info, dict):
             said = dev.text(info, "mac") or dev.text(info, "mic_mac") or ""
-            note(datagram.host, ctx.discovery.tcp_port, said)
+            note(datagram.host, session.discovery.tcp_port, said)
 
     def current(found: Announcement) -> None:
         note(found.host, found.http_port, found.mac)
 
-    addresses = list(ctx.discovery.broadcast)
+    addresses = list(session.discovery.broadcast)
     if addresses == ["auto"]:
         addresses = [address for _, address in discovery.broadcast_targets()]
-    timeout = ctx.discovery.timeout
+    timeout = session.discovery.timeout
     await asyncio.gather(
-        discovery.ask_round(addresses, ctx.discovery.port, timeout, old_generation, hit),
-        tdp.listen(addresses, ctx.tdp_port, timeout, on_answer=current, until=hit),
+        discovery.ask_round(addresses, session.discovery.port, timeout, old_generation, hit),
+        tdp.listen(addresses, session.tdp_port, timeout, on_answer=current, until=hit),
     )
     return where[0] if where else None
 

@@ -60,17 +60,17 @@ class Target:
     def address(self) -> str:
         return self.host if self.port == DEFAULT_PORT else f"{self.host}:{self.port}"
 
-    def device(self, ctx: Session) -> Device:
+    def device(self, session: Session) -> Device:
         """The plug's device from the session's pool (an outlet is named by ``child_id``)."""
-        return ctx.devices.get(self.host, self.port, link_of(self.record))
+        return session.devices.get(self.host, self.port, link_of(self.record))
 
-    def probe(self, ctx: Session, timeout: float) -> Device:
+    def probe(self, session: Session, timeout: float) -> Device:
         """A device of its own with a short timeout, outside the pool (reboot watching)."""
-        link = link_of(self.record) or ctx.devices.link(self.host, self.port) or XOR
-        return ctx.devices.detached(self.host, self.port, link, timeout)
+        link = link_of(self.record) or session.devices.link(self.host, self.port) or XOR
+        return session.devices.detached(self.host, self.port, link, timeout)
 
 
-def resolve(ctx: Session, word: str) -> list[Target]:
+def resolve(session: Session, word: str) -> list[Target]:
     """Every plug (or outlet) ``word`` names; raises TargetError when it names none.
 
     In order: ``all``; an IP literal (with or without :PORT) or a MAC, always an address;
@@ -78,7 +78,7 @@ def resolve(ctx: Session, word: str) -> list[Target]:
     dotted host name; and, for a line typed at the prompt or in -c only, a unique prefix of an
     alias. A name that folds onto two stored names is the shared error in every spelling.
     """
-    records = ctx.cache.all()
+    records = session.cache.all()
     if word.lower() == "all":
         if not records:
             raise TargetError("no known plugs: run discover first")
@@ -86,7 +86,7 @@ def resolve(ctx: Session, word: str) -> list[Target]:
     literal = ip_literal(word)
     if literal is not None:
         host, port = literal[0], literal[1] or DEFAULT_PORT
-        record = ctx.cache.by_address(host, port)
+        record = session.cache.by_address(host, port)
         if record is None and literal[1] is None:  # a bare address: the one plug known there
             at_host = [r for r in records if r.host == host]
             record = at_host[0] if len(at_host) == 1 else None
@@ -103,16 +103,16 @@ def resolve(ctx: Session, word: str) -> list[Target]:
         return [named]
     m = re.match(_OUTLET, word)
     if m:
-        parents = resolve(ctx, m.group("parent"))
+        parents = resolve(session, m.group("parent"))
         return [_outlet_of(p, int(m.group("n"))) for p in parents]
-    if ctx.invocation.typed:
+    if session.invocation.typed:
         found = _by_prefix(records, word)
         if found is not None:
             return [found]
     address = parse_address(word)
     if address:
         host, port = address
-        return [Target(host, port, ctx.cache.by_address(host, port), by_address=True)]
+        return [Target(host, port, session.cache.by_address(host, port), by_address=True)]
     raise TargetError(_unknown_message(word, records), target=word)
 
 
@@ -250,14 +250,16 @@ def known_to_lack(record: DeviceRecord | None, needs: tuple[str, ...]) -> bool:
 
 
 def resolve_capable(
-    ctx: Session, words: list[str], needs: tuple[str, ...]
+    session: Session, words: list[str], needs: tuple[str, ...]
 ) -> tuple[list[Target], Text | None]:
     """resolve_all where ``all`` means every plug that can (the Arg's ``needs``): plugs known
     to lack one are skipped and counted in one line; a plug named on its own is kept."""
-    targets = resolve_all(ctx, words)
+    targets = resolve_all(session, words)
     if not needs or not any(w.lower() == "all" for w in words):
         return targets, None
-    named = {(t.host, t.port) for t in resolve_all(ctx, [w for w in words if w.lower() != "all"])}
+    named = {
+        (t.host, t.port) for t in resolve_all(session, [w for w in words if w.lower() != "all"])
+    }
     skipped = [
         t for t in targets if known_to_lack(t.record, needs) and (t.host, t.port) not in named
     ]
@@ -274,12 +276,12 @@ def resolve_capable(
     return kept, note
 
 
-def resolve_all(ctx: Session, words: list[str]) -> list[Target]:
+def resolve_all(session: Session, words: list[str]) -> list[Target]:
     """Several target words -> targets, each plug once, in order."""
     seen: set[tuple[str, int, str | None]] = set()
     out = []
     for word in words:
-        for target in resolve(ctx, word):
+        for target in resolve(session, word):
             key = (target.host, target.port, target.child_id)
             if key not in seen:
                 seen.add(key)
@@ -288,41 +290,41 @@ def resolve_all(ctx: Session, words: list[str]) -> list[Target]:
 
 
 async def for_each(
-    ctx: Session, targets: list[Target], action: Callable[[Target], Awaitable[Result]]
+    session: Session, targets: list[Target], action: Callable[[Target], Awaitable[Result]]
 ) -> list[Result]:
     """Run ``action`` on every target concurrently; a failure is that target's result only.
     A command that changes plugs (its declaration) acts only on the plug each target names
     (``identity.verified``)."""
 
     async def checked(target: Target) -> Result:
-        if ctx.invocation.changes:
-            await identity.verified(ctx, target)
+        if session.invocation.changes:
+            await identity.verified(session, target)
         return await action(target)
 
     async def one(target: Target) -> Result:
         try:
-            result = await reaching(ctx, target, lambda: checked(target))
+            result = await reaching(session, target, lambda: checked(target))
         except KshellError as exc:
             exc.target = exc.target or target.label
             if target.label not in str(exc.target):
                 exc.target = f"{target.label} ({exc.target})"
             if isinstance(exc, TransportError):  # asked and not answered: now it is offline
-                ctx.cache.failed(target.host, target.port)
+                session.cache.failed(target.host, target.port)
             return Failure(exc)
         if target.unrecorded:  # what the plug did stands: said with the store's cause
             return not_recorded(result, target.unrecorded)
         if target.note:  # another plug answered there: the named one was not heard
             return identity.mark(result, target.note)
-        ctx.cache.heard(target.host, target.port)  # it answered: online, heard just now
+        session.cache.heard(target.host, target.port)  # it answered: online, heard just now
         return result
 
     return list(await asyncio.gather(*(one(t) for t in targets)))
 
 
-async def read_this_line(ctx: Session, device: Device) -> Info:
+async def read_this_line(session: Session, device: Device) -> Info:
     """The plug's state as this line already read it (the identity check's read), else
     read afresh: a toggle asks once, not twice."""
-    if device.info is not None and device.read_at >= ctx.invocation.line_started > 0:
+    if device.info is not None and device.read_at >= session.invocation.line_started > 0:
         return device.info
     return await device.update()
 
@@ -334,20 +336,20 @@ def state_word(on: Any) -> str:
 TARGETS_ARG = Arg("targets", "targets", "plug alias, host[:port], MAC, all, or alias/N")
 
 
-async def reaching(ctx: Session, target: Target, attempt: Callable[[], Awaitable[T]]) -> T:
+async def reaching(session: Session, target: Target, attempt: Callable[[], Awaitable[T]]) -> T:
     """``attempt`` on a target once how it speaks is learned; a plug whose 9999 refused the
     connection (nothing was sent: safe to try again) and that announces itself on port 80 is
     attempted again there."""
-    await learn_link(ctx, target)
+    await learn_link(session, target)
     try:
         return await attempt()
     except CurrentGeneration:
-        if not await learn_link(ctx, target, moved=True):
+        if not await learn_link(session, target, moved=True):
             raise
         return await attempt()
 
 
-async def learn_link(ctx: Session, target: Target, *, moved: bool = False) -> bool:
+async def learn_link(session: Session, target: Target, *, moved: bool = False) -> bool:
     """Learn how a plug on the HTTP port speaks (its UDP 20002 announcement), once a session.
 
     ``moved``: 9999 was refused and port 80 answers, so ask the host whether it is a plug of
@@ -356,21 +358,21 @@ async def learn_link(ctx: Session, target: Target, *, moved: bool = False) -> bo
     """
     if link_of(target.record) is not None:
         return False
-    if not moved and (target.port != HTTP_PORT or ctx.devices.link(target.host, target.port)):
+    if not moved and (target.port != HTTP_PORT or session.devices.link(target.host, target.port)):
         return False
     from kshell.device import tdp
 
-    found = await tdp.probe(target.host, ctx.tdp_port, min(1.0, ctx.timeout))
+    found = await tdp.probe(target.host, session.tdp_port, min(1.0, session.timeout))
     if found is None:
         return False
     port = found.http_port if moved else target.port
-    ctx.devices.learn(target.host, port, found.link, found.mac)
+    session.devices.learn(target.host, port, found.link, found.mac)
     target.port = port
     return True
 
 
 async def refresh(
-    ctx: Session,
+    session: Session,
     target: Target,
     device: Device | None = None,
     *,
@@ -386,14 +388,16 @@ async def refresh(
     """
     if device is None:  # made per attempt: a plug that moved to port 80 is a new device
         return await reaching(
-            ctx, target, lambda: _refresh(ctx, target, target.device(ctx), clock, reading)
+            session,
+            target,
+            lambda: _refresh(session, target, target.device(session), clock, reading),
         )
-    return await _refresh(ctx, target, device, clock, reading)
+    return await _refresh(session, target, device, clock, reading)
 
 
-async def refresh_meter(ctx: Session, target: Target, *, reading: bool = False) -> Device:
+async def refresh_meter(session: Session, target: Target, *, reading: bool = False) -> Device:
     """``refresh``, for a command that reads the plug's meter: one without is its error."""
-    device = await refresh(ctx, target, reading=reading)
+    device = await refresh(session, target, reading=reading)
     if not device.state.has_meter:
         raise UnsupportedDevice(
             f"{device.state.model} has no energy meter (no ENE in its features)",
@@ -403,20 +407,20 @@ async def refresh_meter(ctx: Session, target: Target, *, reading: bool = False) 
 
 
 async def _refresh(
-    ctx: Session, target: Target, device: Device, clock: bool, reading: bool
+    session: Session, target: Target, device: Device, clock: bool, reading: bool
 ) -> Device:
-    asked = ctx.cache.by_address(target.host, target.port)  # its names before we ask
+    asked = session.cache.by_address(target.host, target.port)  # its names before we ask
     info = await device.update(clock=clock, reading=reading)
     if not identity.answers_for(target, info):
-        if not ctx.invocation.changes or target.note:  # a read: say who answered, store nothing
+        if not session.invocation.changes or target.note:  # a read: say who answered, store nothing
             target.note = identity.stranger(target, info)
             target.record = DeviceRecord.from_sysinfo(target.host, target.port, info.summary())
             return device
-        device = await identity.follow(ctx, target, info)  # a read before a change (erase)
-        asked = ctx.cache.by_address(target.host, target.port)
+        device = await identity.follow(session, target, info)  # a read before a change (erase)
+        asked = session.cache.by_address(target.host, target.port)
         info = await device.update(clock=clock, reading=reading)
     try:
-        seen = await remember(ctx, target.host, target.port, info, asked=asked)
+        seen = await remember(session, target.host, target.port, info, asked=asked)
     except StoreError as exc:  # the plug answered (and acted): only the record is missing
         target.unrecorded = exc.message
         return device

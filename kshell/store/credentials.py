@@ -26,35 +26,35 @@ SAVED_NAME = "credentials"
 MAX_FIELD = 256
 
 
-def find(ctx: Session) -> Credentials | None:
+def find(session: Session) -> Credentials | None:
     user, password = os.environ.get("KSHELL_USERNAME"), os.environ.get("KSHELL_PASSWORD")
     if user is not None and password is not None:
         return Credentials(user[:MAX_FIELD], password[:MAX_FIELD])
-    if ctx.login is not None:
-        return ctx.login
-    saved = saved_path(ctx)
+    if session.login is not None:
+        return session.login
+    saved = saved_path(session)
     if saved.exists():
         return _read(saved, "login", f"{saved}")
-    if ctx.config.has_section("credentials"):
-        return _from_section(ctx.config, ctx.paths.config_file)
+    if session.config.has_section("credentials"):
+        return _from_section(session.config, session.paths.config_file)
     return None
 
 
-def source(ctx: Session) -> str:
+def source(session: Session) -> str:
     """Where the credentials in force come from (for `login` and messages; never the values)."""
     if os.environ.get("KSHELL_USERNAME") is not None:
         return "KSHELL_USERNAME / KSHELL_PASSWORD"
-    if ctx.login is not None:
+    if session.login is not None:
         return "typed with login (this session)"
-    if saved_path(ctx).exists():
-        return str(saved_path(ctx))
-    if ctx.config.has_section("credentials"):
-        return f"[credentials] in {ctx.paths.config_file}"
+    if saved_path(session).exists():
+        return str(saved_path(session))
+    if session.config.has_section("credentials"):
+        return f"[credentials] in {session.paths.config_file}"
     return "none"
 
 
-def saved_path(ctx: Session) -> Path:
-    return ctx.paths.data / SAVED_NAME
+def saved_path(session: Session) -> Path:
+    return session.paths.data / SAVED_NAME
 
 
 def _private(path: Path) -> None:
@@ -89,14 +89,14 @@ def _read(path: Path, section: str, label: str) -> Credentials | None:
     return Credentials(user[:MAX_FIELD], password[:MAX_FIELD])
 
 
-def save(ctx: Session, creds: Credentials) -> Path:
+def save(session: Session, creds: Credentials) -> Path:
     """Write the credentials to their own 0600 file (created so: never readable by others;
     a symlink planted at its name, or at a temporary one, is replaced, never written through)."""
     import io
 
     from kshell.home import write_private
 
-    path = saved_path(ctx)
+    path = saved_path(session)
     parser = configparser.ConfigParser(interpolation=None)
     parser["login"] = {"username": creds.username, "password": creds.password}
     text = io.StringIO()

@@ -31,9 +31,9 @@ if TYPE_CHECKING:  # a command that returns a stream brings the events and views
 LIMIT_GRACE_S = 2.0
 
 
-async def run_line(ctx: Session, text: str, output: Output) -> bool:
+async def run_line(session: Session, text: str, output: Output) -> bool:
     """Run every command on a line (``;``-separated); True only if all succeeded."""
-    ctx.invocation = replace(ctx.invocation, line_started=time.monotonic())
+    session.invocation = replace(session.invocation, line_started=time.monotonic())
     try:
         lines = split_commands(text)
     except KshellError as exc:
@@ -41,55 +41,55 @@ async def run_line(ctx: Session, text: str, output: Output) -> bool:
         return False
     ok = True
     for line in lines:
-        ok = await run_command(ctx, line, output) and ok
+        ok = await run_command(session, line, output) and ok
     return ok
 
 
-async def run_command(ctx: Session, line: Line, output: Output) -> bool:
+async def run_command(session: Session, line: Line, output: Output) -> bool:
     try:
-        cmd, rest = ctx.registry.lookup(line.words)
-        gate.admit(ctx, cmd)
-        args = parse_args(cmd, rest, ctx.current)
-        gate.admit_args(ctx, cmd, args)
+        cmd, rest = session.registry.lookup(line.words)
+        gate.admit(session, cmd)
+        args = parse_args(cmd, rest, session.current)
+        gate.admit_args(session, cmd, args)
         # only this field is put back: the prompt may plug its `ask` in or out meanwhile
-        before, ctx.invocation = (
-            ctx.invocation.changes,
-            replace(ctx.invocation, changes=cmd.changes),
+        before, session.invocation = (
+            session.invocation.changes,
+            replace(session.invocation, changes=cmd.changes),
         )
         try:
-            ok = await _within_limit(ctx, cmd, _execute(ctx, cmd, args, line, output))
+            ok = await _within_limit(session, cmd, _execute(session, cmd, args, line, output))
         finally:
-            ctx.invocation = replace(ctx.invocation, changes=before)
+            session.invocation = replace(session.invocation, changes=before)
     except KshellError as exc:
         output.error(exc)
         ok = False
     except OutputClosed:
         raise  # nobody reads on: the whole run stops, quietly (kshell -c ... | head)
     except Exception as exc:  # noqa: BLE001 - the shell must survive a bug in one command
-        if ctx.debug:
+        if session.debug:
             traceback.print_exc()
         output.error(
             KshellError(f"internal error: {type(exc).__name__}: {exc} (--debug shows more)")
         )
         ok = False
-    for hook in list(ctx.after_command):
-        hook(ctx, line, ok)
+    for hook in list(session.after_command):
+        hook(session, line, ok)
     return ok
 
 
-async def _execute(ctx: Session, cmd: Command, args: Any, line: Line, output: Output) -> bool:
-    if cmd.confirm is True and not await confirmed(ctx, args, f"{line.text} -- go ahead?"):
+async def _execute(session: Session, cmd: Command, args: Any, line: Line, output: Output) -> bool:
+    if cmd.confirm is True and not await confirmed(session, args, f"{line.text} -- go ahead?"):
         output.emit(Text("cancelled", {"cancelled": True}))
         return True
 
     async def answer(question: Confirm) -> bool:
-        return await confirmed(ctx, args, question.question)
+        return await confirmed(session, args, question.question)
 
-    return await deliver(await cmd.func(ctx, args), output, answer)
+    return await deliver(await cmd.func(session, args), output, answer)
 
 
-async def _within_limit(ctx: Session, cmd: Command, work: Coroutine[Any, Any, bool]) -> bool:
-    limit = gate.time_limit(cmd, ctx.invocation)
+async def _within_limit(session: Session, cmd: Command, work: Coroutine[Any, Any, bool]) -> bool:
+    limit = gate.time_limit(cmd, session.invocation)
     if limit is None:
         return await work
     try:
@@ -101,13 +101,13 @@ async def _within_limit(ctx: Session, cmd: Command, work: Coroutine[Any, Any, bo
         raise KshellError(f"{cmd.name}: stopped after {limit:g} s (mail commands must end)")
 
 
-async def confirmed(ctx: Session, args: Any, question: str) -> bool:
+async def confirmed(session: Session, args: Any, question: str) -> bool:
     """Ask a person, or refuse where nobody can answer unless ``--yes`` was given."""
-    if getattr(args, "yes", False) or ctx.assume_yes:
+    if getattr(args, "yes", False) or session.assume_yes:
         return True
-    if ctx.ask is None:
+    if session.ask is None:
         raise Refused("this command asks before acting and nobody can answer here: add --yes")
-    return await ctx.ask(question)
+    return await session.ask(question)
 
 
 async def deliver(result: Any, output: Output, answer: Answer | None = None) -> bool:

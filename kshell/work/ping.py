@@ -74,8 +74,10 @@ class Tally:
 class Ping(Stream):
     """The stream ``ping`` returns: reply events as they come, then one summary per plug."""
 
-    def __init__(self, ctx: Session, targets: list[Target], count: int, interval: float) -> None:
-        self.ctx = ctx
+    def __init__(
+        self, session: Session, targets: list[Target], count: int, interval: float
+    ) -> None:
+        self.session = session
         self.tallies = [Tally(t) for t in targets]
         self.count = count
         self.interval = interval
@@ -90,7 +92,7 @@ class Ping(Stream):
         except (asyncio.CancelledError, KeyboardInterrupt):
             interrupted = True
             await asyncio.shield(self._fan.cancel())
-        self.ctx.cache.save()
+        self.session.cache.save()
         for tally in self.tallies:
             yield tally.summary(interrupted)
         if interrupted:
@@ -103,10 +105,10 @@ class Ping(Stream):
     async def _ping(self, tally: Tally) -> None:
         target = tally.target
         try:
-            await learn_link(self.ctx, target)  # a plug on the HTTP port: how it speaks
+            await learn_link(self.session, target)  # a plug on the HTTP port: how it speaks
         except KshellError:
             pass  # the first request says what is wrong
-        device = target.device(self.ctx)
+        device = target.device(self.session)
         for seq in range(1, self.count + 1):
             if seq > 1:
                 await asyncio.sleep(self.interval)
@@ -117,11 +119,11 @@ class Ping(Stream):
                 tally.sent += 1
                 tally.last_error = exc.message
                 if isinstance(exc, TransportError):
-                    self.ctx.cache.mark(target.host, target.port, online=False)
+                    self.session.cache.mark(target.host, target.port, online=False)
                 self._fan.emit(tally.reply(seq, None, exc.message))
                 continue
             rtt = (time.perf_counter() - started) * 1000
             tally.sent += 1
             tally.times.append(rtt)
-            self.ctx.cache.mark(target.host, target.port, online=True)
+            self.session.cache.mark(target.host, target.port, online=True)
             self._fan.emit(tally.reply(seq, rtt))

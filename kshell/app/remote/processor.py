@@ -45,7 +45,7 @@ HOUR = 3600.0
 class Processor:
     def __init__(
         self,
-        ctx: Session,
+        session: Session,
         settings: RemoteSettings,
         journal: Journal,
         audit: AuditLog,
@@ -55,7 +55,7 @@ class Processor:
         trust_authres: bool = True,
         dnsfunc: DnsFunc | None = None,
     ) -> None:
-        self.ctx = ctx
+        self.session = session
         self.settings = settings
         self.journal = journal
         self.audit = audit
@@ -308,7 +308,9 @@ class Processor:
         """The session as one mail sees it: the sender's permission, nobody to ask (the
         operator's --yes is not the sender's), the operator's mail rules; every line passes
         the runner's gate with this Invocation."""
-        return self.ctx.for_invocation(Invocation.for_mail(permission, self.settings.mail_rules()))
+        return self.session.for_invocation(
+            Invocation.for_mail(permission, self.settings.mail_rules())
+        )
 
     async def _run_one(self, mail_ctx: Session, text: str) -> tuple[bool, str]:
         """The runner's gate decides what the mail may run and for how long."""

@@ -30,16 +30,18 @@ AUDIT_NAME = "remote-audit.log"
 
 
 class RemoteService:
-    def __init__(self, ctx: Session, report: Reporter, *, dnsfunc: DnsFunc | None = None) -> None:
-        self.ctx = ctx
+    def __init__(
+        self, session: Session, report: Reporter, *, dnsfunc: DnsFunc | None = None
+    ) -> None:
+        self.session = session
         self.report = report
         self.dnsfunc = dnsfunc
-        self.settings: RemoteSettings = load_settings(ctx.config, ctx.paths.data)
+        self.settings: RemoteSettings = load_settings(session.config, session.paths.data)
         if dnsfunc is None and self.settings.dns is not None:
             from kshell.app.remote.dns import resolver_lookup
 
             self.dnsfunc = resolver_lookup(*self.settings.dns)
-        self.source: Source = make_source(self.settings, ctx.paths.data, report)
+        self.source: Source = make_source(self.settings, session.paths.data, report)
         self.replies = ReplySender(self.settings.reply)
         self.journal: Journal | None = None
         self.processor: Processor | None = None
@@ -62,17 +64,19 @@ class RemoteService:
                 "remote: [remote] secret is shared by every sender, so a code made with it "
                 "proves read at most; give each sender its own: remote totp add ADDRESS"
             )
-        journal = Journal(self.ctx.paths.data / JOURNAL_NAME)  # raises if another listener has it
+        journal = Journal(
+            self.session.paths.data / JOURNAL_NAME
+        )  # raises if another listener has it
         try:
             self.source.prepare()
             bind = getattr(self.source, "bind", None)  # the SMTP listener takes its port now
             if bind is not None:
                 await bind()
             self.processor = Processor(
-                self.ctx,
+                self.session,
                 self.settings,
                 journal,
-                AuditLog(self.ctx.paths.data / AUDIT_NAME),
+                AuditLog(self.session.paths.data / AUDIT_NAME),
                 self.replies,
                 self.report,
                 trust_authres=self.source.trust_authres,
@@ -84,7 +88,7 @@ class RemoteService:
             raise
         self.journal = journal
         self.task = asyncio.create_task(self._run(), name="kshell-remote")
-        self.ctx.remote = self  # the toolbar and `remote status` find it here
+        self.session.remote = self  # the toolbar and `remote status` find it here
 
     async def _run(self) -> None:
         assert self.processor is not None
@@ -109,8 +113,8 @@ class RemoteService:
         if self.journal is not None:
             self.journal.close()
             self.journal = None
-        if self.ctx.remote is self:
-            self.ctx.remote = None
+        if self.session.remote is self:
+            self.session.remote = None
 
     def status(self) -> dict[str, Any]:
         s = self.settings
@@ -155,7 +159,7 @@ class RemoteService:
         return steps
 
 
-async def run_headless(ctx: Session, output: Any) -> int:
+async def run_headless(session: Session, output: Any) -> int:
     """``--listen``: remote mode without a prompt, until SIGTERM or SIGINT; then exit 0."""
     loop = asyncio.get_running_loop()
     stop = asyncio.Event()
@@ -167,7 +171,7 @@ async def run_headless(ctx: Session, output: Any) -> int:
         except (NotImplementedError, RuntimeError):
             pass
     try:
-        service = RemoteService(ctx, output.note)
+        service = RemoteService(session, output.note)
         await service.start()
     except BaseException:
         for sig in handled:
@@ -193,10 +197,10 @@ async def run_headless(ctx: Session, output: Any) -> int:
     return 0
 
 
-def printer(ctx: Session) -> Callable[[str], None]:
+def printer(session: Session) -> Callable[[str], None]:
     """Report lines for the interactive shell, printed above the prompt (the repl's
     ``print_above`` when it offers one, else a plain print, which patch_stdout moves up)."""
-    above = ctx.ports.print_above
+    above = session.ports.print_above
 
     def show(text: str) -> None:
         if above is not None:

@@ -16,8 +16,8 @@ if TYPE_CHECKING:
     from kshell.core.session import Session
 
 
-async def run_prompt(ctx: Session) -> int:
-    """Open the prompt on ``ctx``; returns the exit status when the operator leaves."""
+async def run_prompt(session: Session) -> int:
+    """Open the prompt on ``session``; returns the exit status when the operator leaves."""
     from kshell.app.repl.app import Shell
 
-    return await Shell(ctx).run()
+    return await Shell(session).run()

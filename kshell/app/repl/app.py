@@ -36,20 +36,20 @@ EXIT_OK = 0
 
 
 class Shell:
-    def __init__(self, ctx: Session) -> None:
-        self.ctx = ctx
-        self.model = Model.from_context(ctx)
+    def __init__(self, session: Session) -> None:
+        self.session = session
+        self.model = Model.from_context(session)
         self.running: asyncio.Task[bool] | None = None
         self.background: list[asyncio.Task[None]] = []
-        style, self.style_problems = build_style(ctx.config)
-        self.session: PromptSession[str] = PromptSession(
-            message=lambda: prompt_text(ctx),
-            bottom_toolbar=lambda: toolbar_text(ctx, self.model),
+        style, self.style_problems = build_style(session.config)
+        self.prompt: PromptSession[str] = PromptSession(
+            message=lambda: prompt_text(session),
+            bottom_toolbar=lambda: toolbar_text(session, self.model),
             completer=KshellCompleter(self.model),
             complete_while_typing=True,
             lexer=KshellHighlighter(self.model),
             style=style,
-            color_depth=color_depth(ctx.config),
+            color_depth=color_depth(session.config),
             include_default_pygments_style=False,
             key_bindings=build_key_bindings(self.model),
             history=self._history(),
@@ -64,25 +64,27 @@ class Shell:
             from kshell.history.store import store_for
         except ImportError:  # history/ missing from an odd install: keep the session's lines only
             return InMemoryHistory()
-        return StoreHistory(store_for(self.ctx))
+        return StoreHistory(store_for(self.session))
 
     async def run(self) -> int:
-        ctx = self.ctx
-        ctx.ports.prompt_open = True
-        ctx.invocation = replace(ctx.invocation, typed=True)  # unique alias prefixes allowed
-        ctx.ask = confirm.ask
-        ctx.read_secret = confirm.read_secret
-        ctx.ports.print_above = terminal.print_above
+        session = self.session
+        session.ports.prompt_open = True
+        session.invocation = replace(
+            session.invocation, typed=True
+        )  # unique alias prefixes allowed
+        session.ask = confirm.ask
+        session.read_secret = confirm.read_secret
+        session.ports.print_above = terminal.print_above
         loop = asyncio.get_running_loop()
         loop.add_signal_handler(signal.SIGINT, self._interrupt)
         try:
             self._banner()
-            if refresh.wanted(ctx):
-                self.background.append(loop.create_task(refresh.refresh(ctx, self._redraw)))
-            while not ctx.ports.exit_requested:
+            if refresh.wanted(session):
+                self.background.append(loop.create_task(refresh.refresh(session, self._redraw)))
+            while not session.ports.exit_requested:
                 try:
                     with patch_stdout(raw=True):
-                        text = await self.session.prompt_async(handle_sigint=False)
+                        text = await self.prompt.prompt_async(handle_sigint=False)
                 except KeyboardInterrupt:
                     continue  # Ctrl-C on the line: drop it, prompt again
                 except EOFError:
@@ -95,10 +97,10 @@ class Shell:
             loop.remove_signal_handler(signal.SIGINT)
             for task in self.background:
                 task.cancel()
-            ctx.ask = None
-            ctx.read_secret = None
-            ctx.ports.prompt_open = False
-            ctx.ports.print_above = None
+            session.ask = None
+            session.read_secret = None
+            session.ports.prompt_open = False
+            session.ports.print_above = None
         return EXIT_OK
 
     async def handle(self, text: str) -> None:
@@ -109,7 +111,7 @@ class Shell:
             print(describe(self.model, stripped[:-1]))
             return
         output = Output()  # made now: it writes to the real stdout, not to patch_stdout's proxy
-        self.running = asyncio.ensure_future(run_line(self.ctx, text, output))
+        self.running = asyncio.ensure_future(run_line(self.session, text, output))
         try:
             await asyncio.wait([self.running])
             if self.running.cancelled():
@@ -127,12 +129,12 @@ class Shell:
 
     def _redraw(self) -> None:
         self.model.invalidate()
-        app = self.session.app
+        app = self.prompt.app
         if app.is_running:
             app.invalidate()
 
     def _report(self, exc: BaseException) -> None:
-        if self.ctx.debug:
+        if self.session.debug:
             traceback.print_exception(exc)
         print(
             f"error: internal error: {type(exc).__name__}: {clean(str(exc), 300)}", file=sys.stderr
@@ -151,6 +153,6 @@ class Shell:
         )
         for problem in self.style_problems:
             print(f"warning: {problem}")
-        for problem in self.ctx.registry.load_errors:
+        for problem in self.session.registry.load_errors:
             if not problem.endswith("command folder not found"):  # the CLI said those already
                 print(f"warning: command module skipped: {clean(problem, 300)}")

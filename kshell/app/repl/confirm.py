@@ -1,4 +1,4 @@
-"""The y/N question a command asks before acting (``ctx.ask`` in the interactive shell)."""
+"""The y/N question a command asks before acting (``session.ask`` in the interactive shell)."""
 
 from __future__ import annotations
 

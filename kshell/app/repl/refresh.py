@@ -15,24 +15,24 @@ from kshell.errors import KshellError
 from kshell.lang.registry import parse_args
 
 
-def wanted(ctx: Session) -> bool:
-    return ctx.discovery.refresh_on_start and "discover" in ctx.registry.commands
+def wanted(session: Session) -> bool:
+    return session.discovery.refresh_on_start and "discover" in session.registry.commands
 
 
-async def refresh(ctx: Session, done: Callable[[], None]) -> None:
+async def refresh(session: Session, done: Callable[[], None]) -> None:
     """Discover once; ``done`` is called afterwards (to redraw the toolbar)."""
-    cmd = ctx.registry.commands["discover"]
-    ctx.refresh_status = "discovering..."
+    cmd = session.registry.commands["discover"]
+    session.refresh_status = "discovering..."
     done()
     try:
-        table = await cmd.func(ctx, parse_args(cmd, []))
+        table = await cmd.func(session, parse_args(cmd, []))
         answered = getattr(table, "data", {}).get("answered", 0)
-        ctx.refresh_status = f"{answered} answered discovery"
+        session.refresh_status = f"{answered} answered discovery"
     except asyncio.CancelledError:
-        ctx.refresh_status = None
+        session.refresh_status = None
         raise
     except KshellError as exc:
-        ctx.refresh_status = f"discovery failed: {exc.message}"
+        session.refresh_status = f"discovery failed: {exc.message}"
     except Exception as exc:  # noqa: BLE001 - a background refresh must never end the shell
-        ctx.refresh_status = f"discovery failed: {type(exc).__name__}"
+        session.refresh_status = f"discovery failed: {type(exc).__name__}"
     done()

@@ -16,33 +16,33 @@ from kshell.text import clean
 from kshell.ui.completer.engine import Model
 
 
-def prompt_text(ctx: Session) -> StyleAndTextTuples:
+def prompt_text(session: Session) -> StyleAndTextTuples:
     parts: StyleAndTextTuples = [("class:prompt", "kshell")]
-    if ctx.current:
-        parts.append(("class:prompt.target", " " + clean(ctx.current, 40)))
-    if remote_status(ctx):
+    if session.current:
+        parts.append(("class:prompt.target", " " + clean(session.current, 40)))
+    if remote_status(session):
         parts.append(("class:prompt.remote", " [remote]"))
     parts.append(("class:prompt", "> "))
     return parts
 
 
-def remote_status(ctx: Session) -> str:
-    remote = ctx.remote
+def remote_status(session: Session) -> str:
+    remote = session.remote
     return clean(remote.describe(), 60) if remote is not None and remote.running else ""
 
 
-def toolbar_text(ctx: Session, model: Model) -> StyleAndTextTuples:
+def toolbar_text(session: Session, model: Model) -> StyleAndTextTuples:
     index = model.index()
     parts: StyleAndTextTuples = [
         ("class:bottom-toolbar", f" {index.count} known, {index.online} online")
     ]
-    refresh = ctx.refresh_status
+    refresh = session.refresh_status
     if refresh:
         parts.append(("class:bottom-toolbar", f" ({clean(refresh, 40)})"))
-    if ctx.current:
+    if session.current:
         parts.append(("class:bottom-toolbar", "  |  "))
-        parts += _current(ctx)
-    remote = remote_status(ctx)
+        parts += _current(session)
+    remote = remote_status(session)
     if remote:
         parts += [
             ("class:bottom-toolbar", "  |  "),
@@ -52,15 +52,15 @@ def toolbar_text(ctx: Session, model: Model) -> StyleAndTextTuples:
     return parts
 
 
-def _current(ctx: Session) -> StyleAndTextTuples:
+def _current(session: Session) -> StyleAndTextTuples:
     """The current plug's state and its last power reading, from memory only."""
     from kshell.core.targets import resolve
 
-    assert ctx.current is not None
+    assert session.current is not None
     try:
-        targets = resolve(ctx, ctx.current)
+        targets = resolve(session, session.current)
     except KshellError:
-        return [("class:bottom-toolbar", f"{clean(ctx.current, 40)}: unknown")]
+        return [("class:bottom-toolbar", f"{clean(session.current, 40)}: unknown")]
     target = targets[0]
     record = target.record
     state = "?"
@@ -75,7 +75,7 @@ def _current(ctx: Session) -> StyleAndTextTuples:
         ("class:bottom-toolbar", f"{clean(target.label, 40)}: "),
         ("class:bottom-toolbar.on" if state == "on" else "class:bottom-toolbar", state),
     ]
-    watts = ctx.readings.power_w.get(target.label)
+    watts = session.readings.power_w.get(target.label)
     if isinstance(watts, (int, float)):
         parts.append(("class:bottom-toolbar", f", {watts:.1f} W"))
     if record is not None and record.last_heard:

@@ -31,7 +31,7 @@ READ_GRACE = 0.05  # after the window: reads still running get this long (the +0
 
 
 async def listen(
-    ctx: Session,
+    session: Session,
     addresses: list[str],
     timeout: float,
     until: asyncio.Event | None = None,
@@ -45,16 +45,18 @@ async def listen(
 
     def on_answer(found: tdp.Announcement) -> None:
         limit = max(0.2, deadline - loop.time())
-        reads[found.host] = task = loop.create_task(announce.read(ctx.devices, found, limit))
+        reads[found.host] = task = loop.create_task(announce.read(session.devices, found, limit))
         if answered is not None:
             task.add_done_callback(lambda _: answered(found.host))
 
-    announced = await tdp.listen(addresses, ctx.tdp_port, timeout, on_answer=on_answer, until=until)
+    announced = await tdp.listen(
+        addresses, session.tdp_port, timeout, on_answer=on_answer, until=until
+    )
     return await _settle(announced, reads)
 
 
 async def sweep(
-    ctx: Session, hosts: list[str], timeout: float, concurrency: int = 256
+    session: Session, hosts: list[str], timeout: float, concurrency: int = 256
 ) -> list[Heard]:
     """Every host with port 80 open that confirms, on UDP 20002, that it is a plug."""
     gate = asyncio.Semaphore(concurrency)
@@ -63,8 +65,8 @@ async def sweep(
         async with gate:
             if not await tcp_probe(host, 80, timeout):
                 return None
-            found = await tdp.probe(host, ctx.tdp_port, timeout)
-        return None if found is None else await announce.read(ctx.devices, found, timeout * 2)
+            found = await tdp.probe(host, session.tdp_port, timeout)
+        return None if found is None else await announce.read(session.devices, found, timeout * 2)
 
     return [h for h in await asyncio.gather(*(one(h) for h in hosts)) if h is not None]
 
@@ -95,7 +97,7 @@ class Merged:
     data: dict[str, Any] = field(default_factory=dict)
 
 
-async def store(ctx: Session, heard: list[Heard], how: str) -> Merged:
+async def store(session: Session, heard: list[Heard], how: str) -> Merged:
     """Remember the plugs read; name those that need credentials, moved, or are held."""
     from kshell.core.identity import remember
 
@@ -104,7 +106,7 @@ async def store(ctx: Session, heard: list[Heard], how: str) -> Merged:
     unproven: list[str] = []
     for one in heard:
         found, name = one.announcement, one.announcement.host
-        known = ctx.cache.by_mac(normalise_mac(found.mac))
+        known = session.cache.by_mac(normalise_mac(found.mac))
         decision = announce.pin(known.transport or "xor", one) if known else announce.SAME
         if known is not None and decision == announce.HOLD:
             held.append(f"{known.alias or known.address} now answers over {found.label}")
@@ -120,12 +122,12 @@ async def store(ctx: Session, heard: list[Heard], how: str) -> Merged:
             else:
                 silent.append(f"{where}: {one.problem}")
             if known is None:  # what the announcement tells: enough to reach it later
-                listed = await ctx.cache.observe_async(_record_of(found, how))
+                listed = await session.cache.observe_async(_record_of(found, how))
                 if one.problem == NOT_LOGGED_IN and listed.conflict is None:
                     out.records.append(listed.record)
             continue
         seen = await remember(
-            ctx, name, one.port, one.info, how, replace=decision == announce.FOLLOW
+            session, name, one.port, one.info, how, replace=decision == announce.FOLLOW
         )
         if seen.conflict is not None:
             continue
@@ -175,13 +177,13 @@ def _record_of(found: tdp.Announcement, how: str) -> DeviceRecord:
 
 
 # -- add HOST -----------------------------------------------------------------------------
-def check_pinned(ctx: Session, host: str, port: int, info: Any, replace: bool) -> None:
+def check_pinned(session: Session, host: str, port: int, info: Any, replace: bool) -> None:
     """A known plug (same MAC) now reached another way: followed, or held until --replace."""
-    known = ctx.cache.by_mac(normalise_mac(info.mac))
+    known = session.cache.by_mac(normalise_mac(info.mac))
     if known is None or replace:
         return
-    device = ctx.devices.get(host, port)
-    link = ctx.devices.link(host, port)
+    device = session.devices.get(host, port)
+    link = session.devices.link(host, port)
     was = known.transport or "xor"
     if announce.pin_device(was, link.transport if link else "xor", device) == announce.HOLD:
         now = link.transport.upper() if link else "XOR"
@@ -200,18 +202,18 @@ Consent = Callable[[tdp.Announcement, int], Awaitable[str]]
 
 
 async def identify(
-    ctx: Session, host: str, port: int, consent: Consent | None = None, replace: bool = False
+    session: Session, host: str, port: int, consent: Consent | None = None, replace: bool = False
 ) -> tuple[int, Any]:
     """Find out what a plug speaks: its UDP 20002 announcement (KLAP or AES, IOT or SMART
     inside), asked while the old protocol is tried on PORT; returns (port, its Info).
 
     An AES plug is sent the owner's login only as far as the store trusts it or ``consent``
     grants; its MAC pin is checked before any handshake (``replace`` lifts it)."""
-    announced = asyncio.ensure_future(tdp.probe(host, ctx.tdp_port, min(1.0, ctx.timeout)))
+    announced = asyncio.ensure_future(tdp.probe(host, session.tdp_port, min(1.0, session.timeout)))
     try:
         if port != HTTP_PORT:
             try:
-                return port, await ctx.devices.get(host, port).update()
+                return port, await session.devices.get(host, port).update()
             except KshellError:
                 if await announced is None:
                     raise
@@ -222,16 +224,16 @@ async def identify(
                 target=f"{host}:{port}",
             )
         port = found.http_port if port == DEFAULT_PORT else port
-        ctx.devices.learn(host, port, found.link, found.mac)
+        session.devices.learn(host, port, found.link, found.mac)
         if found.link.transport == "aes":
-            await _trust_aes(ctx, host, port, found, consent, replace)
-        return port, await ctx.devices.get(host, port).update()
+            await _trust_aes(session, host, port, found, consent, replace)
+        return port, await session.devices.get(host, port).update()
     finally:
         announced.cancel()
 
 
 async def _trust_aes(
-    ctx: Session,
+    session: Session,
     host: str,
     port: int,
     found: tdp.Announcement,
@@ -241,7 +243,7 @@ async def _trust_aes(
     """Before any handshake with an announced AES plug: a MAC pinned to another transport is
     not followed (unless ``replace``), and an address the store does not trust asks
     ``consent`` (without one, the device layer sends nothing)."""
-    known = ctx.cache.by_mac(normalise_mac(found.mac))
+    known = session.cache.by_mac(normalise_mac(found.mac))
     was = (known.transport or "xor") if known is not None else "aes"
     if known is not None and was != "aes" and not replace:
         raise TargetError(
@@ -250,5 +252,5 @@ async def _trust_aes(
             f"change is yours (a firmware update), add {host} --replace",
             target=host,
         )
-    if consent is not None and not allows(ctx.devices.login_trust(host, port), found.link):
-        ctx.devices.grant(host, port, await consent(found, port))
+    if consent is not None and not allows(session.devices.login_trust(host, port), found.link):
+        session.devices.grant(host, port, await consent(found, port))

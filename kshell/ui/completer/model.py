@@ -54,18 +54,18 @@ class Model:
         self.verb_meta = {v: _verb_meta(registry, v) for v in self.verbs}
 
     @classmethod
-    def from_context(cls, ctx: object) -> Model:
+    def from_context(cls, session: object) -> Model:
         from kshell.core.session import Session
 
-        assert isinstance(ctx, Session)
+        assert isinstance(session, Session)
         return cls(
-            ctx.registry,
-            ctx.cache.all,
-            current=lambda: ctx.current,
-            firmware_dir=lambda: firmware_library(ctx),
+            session.registry,
+            session.cache.all,
+            current=lambda: session.current,
+            firmware_dir=lambda: firmware_library(session),
             shipped_dir=shipped_firmware,
-            fingerprint=lambda: cache_fingerprint(ctx.cache),
-            rules=lambda word: session_rules(ctx, word),
+            fingerprint=lambda: cache_fingerprint(session.cache),
+            rules=lambda word: session_rules(session, word),
         )
 
     def index(self) -> TargetIndex:
@@ -111,21 +111,21 @@ class Model:
         self._index = None
 
 
-def session_rules(ctx: object, word: str) -> list[tuple[str, str]]:
+def session_rules(session: object, word: str) -> list[tuple[str, str]]:
     """The schedule rules of the plug ``word`` names, as this session last read them (no
     request is sent while typing); nothing when it has not read them."""
     from kshell.core.session import Session
     from kshell.core.targets import resolve
     from kshell.errors import KshellError
 
-    assert isinstance(ctx, Session)
+    assert isinstance(session, Session)
     try:
-        targets = resolve(ctx, word)
+        targets = resolve(session, word)
     except KshellError:
         return []
     out: list[tuple[str, str]] = []
     for target in targets[:1]:
-        device = ctx.devices.peek(target.host, target.port)
+        device = session.devices.peek(target.host, target.port)
         module = device.__dict__.get("schedule") if device is not None else None  # built?
         last = getattr(module, "last", None)
         out.extend((r.id, r.words()) for r in getattr(last, "rules", ()))
@@ -138,16 +138,16 @@ def cache_fingerprint(cache: object) -> int:
     return hash(tuple((id(r), r.online, r.state) for r in records.values()))
 
 
-def firmware_library(ctx: object) -> Path | None:
+def firmware_library(session: object) -> Path | None:
     """The firmware image folder, found the way the firmware commands find it."""
     from kshell.core.session import Session
 
-    assert isinstance(ctx, Session)
+    assert isinstance(session, Session)
     try:
         from kshell.work.firmware.library import library_folder
     except ImportError:
-        return ctx.paths.data / "firmware"
-    return library_folder(ctx.config, ctx.paths.data)
+        return session.paths.data / "firmware"
+    return library_folder(session.config, session.paths.data)
 
 
 def shipped_firmware() -> Path | None:

@@ -44,8 +44,10 @@ class PlugResult:
 class Poller:
     """The plugs' last readings and the polls in flight, for one exporter."""
 
-    def __init__(self, ctx: Session, *, min_interval: float, max_polls: int = MAX_POLLS) -> None:
-        self.ctx = ctx
+    def __init__(
+        self, session: Session, *, min_interval: float, max_polls: int = MAX_POLLS
+    ) -> None:
+        self.session = session
         self.min_interval = min_interval
         self.polls = 0  # real polls started, for `metrics status`
         self.reading = 0  # polls holding a slot now (at most max_polls)
@@ -120,7 +122,7 @@ class Poller:
                 try:
                     # every request has the session's deadline; a strip asks several
                     reading = await asyncio.wait_for(
-                        read_plug(self.ctx, target), 3 * self.ctx.timeout
+                        read_plug(self.session, target), 3 * self.session.timeout
                     )
                 except TimeoutError:
                     error = "no answer"

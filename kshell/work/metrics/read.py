@@ -50,7 +50,7 @@ def _int(value: object) -> float | None:
     return float(value) if isinstance(value, int) and not isinstance(value, bool) else None
 
 
-async def read_plug(ctx: Session, target: Target) -> PlugReading:
+async def read_plug(session: Session, target: Target) -> PlugReading:
     """Read the plug's state and every meter it has (each outlet of a strip), in turn.
 
     Through the device layer's capability modules, the same for every protocol family;
@@ -61,15 +61,15 @@ async def read_plug(ctx: Session, target: Target) -> PlugReading:
     if target.record is None:
         from kshell.device.pool import XOR, make_device
 
-        device = make_device(target.host, target.port, XOR, ctx.timeout, lambda: None)
+        device = make_device(target.host, target.port, XOR, session.timeout, lambda: None)
         try:
             return await _read(device, target)
         finally:
             device.close()
     from kshell.core.targets import learn_link
 
-    await learn_link(ctx, target)  # a plug on the HTTP port: its announcement, once a session
-    return await _read(target.device(ctx), target)
+    await learn_link(session, target)  # a plug on the HTTP port: its announcement, once a session
+    return await _read(target.device(session), target)
 
 
 async def _read(device: Device, target: Target) -> PlugReading:

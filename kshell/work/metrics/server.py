@@ -56,16 +56,16 @@ class NotStored(KshellError):
 class MetricsServer:
     def __init__(
         self,
-        ctx: Session,
+        session: Session,
         *,
         scrape_timeout: float = DEFAULT_SCRAPE_TIMEOUT,
         min_interval: float = DEFAULT_MIN_INTERVAL,
         guard: Guard | None = None,
     ) -> None:
-        self.ctx = ctx
+        self.session = session
         self.guard = guard or Guard()
         self.scrape_timeout = scrape_timeout
-        self.poller = Poller(ctx, min_interval=min_interval)
+        self.poller = Poller(session, min_interval=min_interval)
         self.collector = PlugCollector()
         self.registry = new_registry(self.collector)
         self.http = HttpServer(self.handle)
@@ -155,7 +155,7 @@ class MetricsServer:
 
     def known_plugs(self) -> list[Target]:
         """Every plug the store knows (bulbs aside), read afresh at each scrape."""
-        targets = [Target(r.host, r.port, r) for r in self.ctx.cache.all() if r.kind != "bulb"]
+        targets = [Target(r.host, r.port, r) for r in self.session.cache.all() if r.kind != "bulb"]
         self.poller.forget_except({(t.host, t.port) for t in targets})
         return targets
 
@@ -166,11 +166,11 @@ class MetricsServer:
             raise UsageError("name one plug; /metrics has them all")
         # a scraper's word names a plug exactly (no unique prefixes: a later alias must not
         # change what a scrape config means); resolve is synchronous, so the swap is private
-        typed, self.ctx.invocation = self.ctx.invocation, Invocation(permission="read")
+        typed, self.session.invocation = self.session.invocation, Invocation(permission="read")
         try:
-            targets = resolve(self.ctx, word)
+            targets = resolve(self.session, word)
         finally:
-            self.ctx.invocation = typed
+            self.session.invocation = typed
         if all(t.record is not None for t in targets):
             plugs = {(t.host, t.port): t for t in targets}  # an outlet probes its whole strip
             return [Target(t.host, t.port, t.record) for t in plugs.values()]
@@ -183,7 +183,7 @@ class MetricsServer:
                     "[metrics] resolve_names = yes)"
                 )
             host = await self._lookup(host)
-            record = self.ctx.cache.by_address(host, target.port)
+            record = self.session.cache.by_address(host, target.port)
             if record is not None:
                 return [Target(host, target.port, record)]
         if self.guard.allows(host) and target.port in self._plug_ports() and not self._own(host):
@@ -196,7 +196,7 @@ class MetricsServer:
     def _plug_ports(self) -> set[int]:
         from kshell.store.config import get_float
 
-        return {DEFAULT_PORT, int(get_float(self.ctx.config, "discovery", "tcp_port", 9999))}
+        return {DEFAULT_PORT, int(get_float(self.session.config, "discovery", "tcp_port", 9999))}
 
     def _own(self, host: str) -> bool:
         return self.address is not None and host == self.address[0]
@@ -234,7 +234,7 @@ class MetricsServer:
         return Response(200, body, CONTENT_TYPE_PLAIN_0_0_4)
 
 
-async def serve_headless(ctx: Session, output: Any, listen: str, scrape_timeout: float) -> int:
+async def serve_headless(session: Session, output: Any, listen: str, scrape_timeout: float) -> int:
     """``--serve-metrics`` alone: serve until SIGTERM or SIGINT, then exit 0."""
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -243,7 +243,7 @@ async def serve_headless(ctx: Session, output: Any, listen: str, scrape_timeout:
         with contextlib.suppress(NotImplementedError, RuntimeError):
             loop.add_signal_handler(sig, stop.set)
             handled.append(sig)
-    server = await start_server(ctx, listen, scrape_timeout)
+    server = await start_server(session, listen, scrape_timeout)
     output.note(f"metrics: serving {server.describe()}; stop with Ctrl-C or SIGTERM")
     try:
         await stop.wait()
@@ -255,22 +255,24 @@ async def serve_headless(ctx: Session, output: Any, listen: str, scrape_timeout:
     return 0
 
 
-async def start_server(ctx: Session, listen: str, scrape_timeout: float | None) -> MetricsServer:
+async def start_server(
+    session: Session, listen: str, scrape_timeout: float | None
+) -> MetricsServer:
     from kshell.store.config import get_float
 
     host, port = parse_listen(listen)
     timeout = scrape_timeout or get_float(
-        ctx.config, "metrics", "scrape_timeout", DEFAULT_SCRAPE_TIMEOUT
+        session.config, "metrics", "scrape_timeout", DEFAULT_SCRAPE_TIMEOUT
     )
     if not 0 < timeout <= 300:
         raise UsageError("metrics: the scrape timeout must be 0-300 seconds")
-    min_interval = get_float(ctx.config, "metrics", "min_interval", DEFAULT_MIN_INTERVAL)
+    min_interval = get_float(session.config, "metrics", "min_interval", DEFAULT_MIN_INTERVAL)
     server = MetricsServer(
-        ctx,
+        session,
         scrape_timeout=timeout,
         min_interval=max(0.0, min_interval),
-        guard=Guard.from_config(ctx.config),
+        guard=Guard.from_config(session.config),
     )
     await server.start(host, port)
-    ctx.metrics = server
+    session.metrics = server
     return server

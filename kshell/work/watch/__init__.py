@@ -39,7 +39,7 @@ class Watch(Stream):
 
     def __init__(
         self,
-        ctx: Session,
+        session: Session,
         targets: list[Target],
         *,
         interval: float,
@@ -48,7 +48,7 @@ class Watch(Stream):
         out: Path | str | None = None,  # a str: line protocol (influx://... or FILE.lp)
         notes: tuple[Result, ...] = (),  # said before the first sample (what `all` skipped)
     ) -> None:
-        self.ctx = ctx
+        self.session = session
         self.targets = targets
         self.interval = interval
         self.count = count
@@ -57,7 +57,7 @@ class Watch(Stream):
         self.notes = notes
         gap = max(60.0, 5 * interval)
         self.meters: list[Meter] = [Meter(t, gap) for t in targets]
-        self.last_power: dict[str, float | None] = ctx.readings.power_w
+        self.last_power: dict[str, float | None] = session.readings.power_w
         self.writer: SampleWriter | Any = None  # or a line-protocol sink (kshell.work.metrics)
         self.schedule: Schedule | None = None
         self.started = 0.0
@@ -140,7 +140,7 @@ class Watch(Stream):
             chosen = whole[:1] or targets  # the whole strip covers its outlets
             for target in chosen:
                 meters = [m for m in self.meters if m.target is target]
-                pollers.append(PlugPoller(self.ctx, target, meters, self, schedule))
+                pollers.append(PlugPoller(self.session, target, meters, self, schedule))
             for target in targets:
                 if target not in chosen:
                     self.meters = [m for m in self.meters if m.target is not target]
@@ -173,7 +173,7 @@ class Watch(Stream):
         self.stopped = time.time()
         if self.writer is not None:
             await self.writer.aclose() if hasattr(self.writer, "aclose") else self.writer.close()
-        self.ctx.cache.save()
+        self.session.cache.save()
 
     async def stop(self) -> None:
         """Stop polling now (Ctrl-C, the end); safe to call more than once."""

@@ -27,9 +27,14 @@ class PlugPoller:
     """Polls the meters of one plug in turn; owns its back-off."""
 
     def __init__(
-        self, ctx: Session, target: Target, meters: list[Meter], watch: Watch, schedule: Schedule
+        self,
+        session: Session,
+        target: Target,
+        meters: list[Meter],
+        watch: Watch,
+        schedule: Schedule,
     ) -> None:
-        self.ctx = ctx
+        self.session = session
         self.target = target
         self.meters = meters  # placeholder row until the plug has been read once
         self.watch = watch
@@ -59,7 +64,7 @@ class PlugPoller:
                 return
             if answered:
                 if self.failures:  # back after an outage
-                    self.ctx.cache.mark(self.target.host, self.target.port, online=True)
+                    self.session.cache.mark(self.target.host, self.target.port, online=True)
                 self.failures = 0
                 r += 1
             else:
@@ -76,7 +81,7 @@ class PlugPoller:
         """Read sysinfo once: which meters (outlets) to poll and against what rating; the
         whole plug's first reading when it came in the same exchange."""
         target = self.target
-        device = await refresh_meter(self.ctx, target, reading=True)
+        device = await refresh_meter(self.session, target, reading=True)
         state = device.state
         rating = emeter.rating_for(state.model)
         kids = state.children
@@ -182,7 +187,7 @@ class PlugPoller:
         await self.watch.put(Failure(labelled(exc, meter.label)))
 
     async def _offline(self, r: int, exc: KshellError) -> None:
-        self.ctx.cache.mark(self.target.host, self.target.port, online=False)
+        self.session.cache.mark(self.target.host, self.target.port, online=False)
         await self.watch.put(Failure(labelled(exc, self.target.label)))
         now = time.time()
         for meter in self.meters:

@@ -61,17 +61,17 @@ class FirmwareFlow(Stream):
 
     def __init__(
         self,
-        ctx: Session,
+        session: Session,
         targets: list[Target],
         image: ChosenImage,
         options: StageOptions,
         settings: Settings | None = None,
     ) -> None:
-        self.ctx = ctx
+        self.session = session
         self.targets = targets
         self.image = image
         self.options = options
-        self.settings = settings or Settings.from_config(ctx)
+        self.settings = settings or Settings.from_config(session)
         self.failed = False
         self.server: StagingServer | None = None
         self._phase_fan: FanIn[Event] | None = None  # where the server's requests go
@@ -158,16 +158,16 @@ class FirmwareFlow(Stream):
 
     # -- the steps, per plug ----------------------------------------------------------------
     async def _check(self, target: Target, runs: list[PlugRun], emit: Emit) -> None:
-        run = await check(self.ctx, target, self.image, self.options)
+        run = await check(self.session, target, self.image, self.options)
         runs.append(run)
         emit(checked_text(run, self.image))
 
     async def _download(self, run: PlugRun, emit: Emit) -> None:
         assert self.server is not None
-        await download(self.ctx, run, self.server, self.image, self.settings, emit)
+        await download(self.session, run, self.server, self.image, self.settings, emit)
 
     async def _flash(self, run: PlugRun, emit: Emit) -> None:
-        await flash(self.ctx, run, self.image, self.settings, emit)
+        await flash(self.session, run, self.image, self.settings, emit)
 
     def _log_request(self, transfer: Transfer) -> None:
         text = request_text(transfer)
@@ -175,7 +175,7 @@ class FirmwareFlow(Stream):
             self._phase_fan.emit(text)
         else:
             self._late.append(text)
-        append_log(self.ctx.paths.data, self.image, transfer)
+        append_log(self.session.paths.data, self.image, transfer)
 
     # -- what the flow says ---------------------------------------------------------------------
     def _question(self, ready: list[PlugRun]) -> Confirm:

@@ -19,7 +19,9 @@ from kshell.work.firmware.staging import choose_local_address
 from kshell.work.firmware.version import is_newer
 
 
-async def check(ctx: Session, target: Target, image: ChosenImage, options: StageOptions) -> PlugRun:
+async def check(
+    session: Session, target: Target, image: ChosenImage, options: StageOptions
+) -> PlugRun:
     """The plug's run through the flow, once it passed every check (or --force)."""
     label = target.label
     if target.child_id:
@@ -27,7 +29,7 @@ async def check(ctx: Session, target: Target, image: ChosenImage, options: Stage
             "check", "an outlet has no firmware of its own: give the strip", target=label
         )
     try:
-        device = await refresh(ctx, target)
+        device = await refresh(session, target)
     except KshellError as exc:
         raise FirmwareError("check", f"cannot read the plug: {exc.message}", target=label) from None
     label = target.label  # now the plug's alias, as in every later step

@@ -95,7 +95,7 @@ def stopped_text(server: StagingServer) -> Text:
 
 
 async def download(
-    ctx: Session,
+    session: Session,
     run: PlugRun,
     server: StagingServer,
     image: ChosenImage,
@@ -104,7 +104,7 @@ async def download(
 ) -> None:
     """Have the plug fetch the image; progress until the server sent it all, or a clear error."""
     total = len(image.data)
-    device = run.target.device(ctx)
+    device = run.target.device(session)
     try:
         await device.firmware.download(run.url)
     except KshellError as exc:

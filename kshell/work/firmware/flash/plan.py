@@ -35,16 +35,16 @@ class Settings:
     probe_timeout: float = 2.0
 
     @classmethod
-    def from_config(cls, ctx: Session) -> Settings:
+    def from_config(cls, session: Session) -> Settings:
         def value(key: str, default: float) -> float:
-            return max(0.05, get_float(ctx.config, "firmware", key, default))
+            return max(0.05, get_float(session.config, "firmware", key, default))
 
         return cls(
             poll_interval=value("poll_interval", 0.5),
             stall_timeout=value("stall_timeout", 60.0),
             download_timeout=value("download_timeout", 900.0),
             reboot_grace=value("reboot_grace", 90.0),
-            probe_timeout=min(2.0, ctx.timeout),
+            probe_timeout=min(2.0, session.timeout),
         )
 
 

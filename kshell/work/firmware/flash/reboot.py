@@ -22,13 +22,13 @@ from kshell.work.firmware.version import same_version
 
 
 async def flash(
-    ctx: Session, run: PlugRun, image: ChosenImage, settings: Settings, emit: Emit
+    session: Session, run: PlugRun, image: ChosenImage, settings: Settings, emit: Emit
 ) -> None:
     """Flash, watch the plug go away and come back, read the new version back."""
     target = run.target
     answered = True
     try:
-        await run.target.device(ctx).firmware.flash()
+        await run.target.device(session).firmware.flash()
     except DeviceError as exc:
         raise FirmwareError(
             "flash_firmware", f"{exc.message}; the plug keeps {run.old}", target=run.label
@@ -36,7 +36,7 @@ async def flash(
     except TransportError:
         answered = False  # it may have started flashing before answering: watch it
     finally:
-        target.device(ctx).close()  # the plug is about to restart
+        target.device(session).close()  # the plug is about to restart
     expected = run.flash_time + run.reboot_time
     emit(
         Text(
@@ -52,10 +52,10 @@ async def flash(
             ),
         )
     )
-    info = await await_reboot(ctx, run, settings, expected, emit)
+    info = await await_reboot(session, run, settings, expected, emit)
     new = info.sw_ver or "?"
     try:
-        await refresh(ctx, target)  # the cache learns the new firmware
+        await refresh(session, target)  # the cache learns the new firmware
     except KshellError:
         pass  # the probe's answer above is proof enough
     if new == run.old:
@@ -81,10 +81,10 @@ async def flash(
 
 
 async def await_reboot(
-    ctx: Session, run: PlugRun, settings: Settings, expected: int, emit: Emit
+    session: Session, run: PlugRun, settings: Settings, expected: int, emit: Emit
 ) -> Info:
     """Wait until the plug has gone away and answers again; returns its new state."""
-    probe = run.target.probe(ctx, settings.probe_timeout)
+    probe = run.target.probe(session, settings.probe_timeout)
     start = time.monotonic()
     limit = expected + settings.reboot_grace
     went_down = False

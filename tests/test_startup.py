@@ -193,7 +193,7 @@ def test_the_program_freezes_start_up_objects_and_a_caller_of_main_keeps_its_col
     house: Path,
 ) -> None:
     probe = (
-        "import gc, sys; from kshell import cli; "
+        "import gc, sys; from kshell.app import cli; "
         "sys.argv = ['kshell', '--home', sys.argv[1], '-c', 'info Old']; "
         "program = cli.run(); frozen = gc.get_freeze_count(); gc.unfreeze(); "
         "code = cli.main(['--home', sys.argv[2], '-c', 'info Old']); "

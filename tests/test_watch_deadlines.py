@@ -230,7 +230,7 @@ def test_without_the_speedups_the_watch_delivers_the_same_lines(home, sim):
 def test_without_orjson_an_answer_that_is_not_utf8_is_refused():
     """The standard library's parser reads UTF-8 only, as orjson does: nothing else slips in."""
     check = BLOCKED + (
-        "from kshell import protocol\n"
+        "from kshell.device import codec as protocol\n"
         "from kshell.errors import ProtocolError\n"
         "assert protocol.parse_payload(b'{\"a\": {\"b\": 1}}') == {'a': {'b': 1}}\n"
         "for bad in (b'{\"a\": \"\\xff\"}', '{\"a\": 1}'.encode('utf-16'), b'[1]', b'{'):\n"

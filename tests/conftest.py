@@ -222,7 +222,7 @@ def fleet(tmp_path):
 @pytest.fixture
 def sink():
     """An SMTP server on loopback that keeps the replies remote mode sends (aiosmtpd)."""
-    from dovecot import ReplySink
+    from helpers.dovecot import ReplySink
 
     with ReplySink() as running:
         yield running

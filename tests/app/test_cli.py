@@ -2,7 +2,7 @@
 
 import json
 
-from conftest import run_shell
+from helpers.shell import run_shell
 
 
 def test_version_and_help(home):
@@ -80,7 +80,7 @@ def test_confirming_command_refuses_without_a_person(home):
 
 
 def test_config_percent_signs_are_literal(tmp_path):
-    from conftest import write_config
+    from helpers.shell import write_config
 
     home = tmp_path / "h"
     write_config(home, extra="\n[remote]\nsecret = 50%off%(x)s\n")

@@ -11,7 +11,7 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import ROOT
+from helpers.shell import ROOT
 
 
 def demo(tmp: Path, *args: str, **popen: object) -> subprocess.Popen[str]:

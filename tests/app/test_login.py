@@ -9,8 +9,8 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from conftest import run_shell, write_config
-from test_repl_pty import Terminal
+from helpers.shell import run_shell, write_config
+from helpers.terminal import Terminal
 
 from kshell.simulator import PlugSpec, SimulatorThread
 from kshell.simulator.accounts import DEMO_ACCOUNT

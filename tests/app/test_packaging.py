@@ -22,7 +22,7 @@ from pathlib import Path
 
 import pexpect
 import pytest
-from conftest import ROOT, write_config
+from helpers.shell import ROOT, write_config
 
 from kshell.simulator import PlugSpec, SimulatorThread
 

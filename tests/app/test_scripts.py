@@ -12,8 +12,8 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from conftest import json_lines, run_shell, write_config
-from test_repl_pty import Terminal
+from helpers.shell import json_lines, run_shell, write_config
+from helpers.terminal import Terminal
 
 from kshell.simulator import PlugSpec, SimulatorThread
 

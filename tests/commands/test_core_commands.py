@@ -7,7 +7,7 @@ import subprocess
 import sys
 
 import pytest
-from conftest import ROOT, json_lines, run_shell
+from helpers.shell import ROOT, json_lines, run_shell
 
 from kshell.device.sysinfo import check_answer
 from kshell.errors import DeviceError

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import run_shell, write_config
+from helpers.shell import run_shell, write_config
 
 from kshell.simulator import PlugSpec, SimulatorThread
 from kshell.simulator.accounts import DEMO_ACCOUNT
@@ -455,7 +455,7 @@ def test_wifi_join_is_refused_by_mail_and_time_sync_needs_admin() -> None:
 def test_wifi_join_at_the_prompt_asks_hidden_and_no_file_keeps_the_passphrase(
     house: Path, sim: SimulatorThread
 ) -> None:
-    from test_repl_pty import Terminal
+    from helpers.terminal import Terminal
 
     secret = "hunter2hunter2"
     term = Terminal(house)

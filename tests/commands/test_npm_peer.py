@@ -1,6 +1,6 @@
 """Our client against a third-party plug simulator (npm tplink-smarthome-simulator)."""
 
-from conftest import json_lines, run_shell, write_config
+from helpers.shell import json_lines, run_shell, write_config
 
 DEVICES = [
     {

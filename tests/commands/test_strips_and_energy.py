@@ -7,7 +7,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from conftest import json_lines, run_shell, write_config
+from helpers.shell import json_lines, run_shell, write_config
 
 from kshell.simulator import PlugSpec, SimulatorThread
 

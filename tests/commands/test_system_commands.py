@@ -8,7 +8,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from conftest import run_shell
+from helpers.shell import run_shell
 
 from kshell.simulator import PlugSpec, SimulatorThread
 

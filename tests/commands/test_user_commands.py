@@ -9,7 +9,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from conftest import run_shell, write_config
+from helpers.shell import run_shell, write_config
 
 from kshell.lang.registry import build_registry
 from kshell.simulator import PlugSpec, SimulatorThread

@@ -21,7 +21,7 @@ from types import SimpleNamespace
 from typing import Any
 
 import pytest
-from conftest import json_lines, run_shell, write_config
+from helpers.shell import json_lines, run_shell, write_config
 
 from kshell.app.build import build_session
 from kshell.core.invocation import Invocation, MailRules

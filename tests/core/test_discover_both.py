@@ -10,7 +10,7 @@ import time
 from pathlib import Path
 from types import SimpleNamespace
 
-from conftest import json_lines, run_shell
+from helpers.shell import json_lines, run_shell
 
 from kshell.simulator import PlugSpec, house_specs
 from kshell.simulator.accounts import DEMO_ACCOUNT

@@ -12,7 +12,7 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import ROOT, json_lines, run_shell, write_config
+from helpers.shell import ROOT, json_lines, run_shell, write_config
 
 from kshell.simulator import PlugSpec, SimulatorThread, demo_specs
 
@@ -59,7 +59,7 @@ def test_silence_on_a_broadcast_leaves_plugs_found_by_a_sweep_online(fleet):
 def test_the_open_shell_keeps_answered_plugs_online_after_its_background_discovery(
     tmp_path: Path,
 ) -> None:
-    from test_repl_pty import Terminal
+    from helpers.terminal import Terminal
 
     specs = [PlugSpec(host=f"127.64.4.{n}", alias=f"Far {n}", udp_port=None) for n in (2, 3, 4)]
     specs.insert(0, PlugSpec(host="127.64.5.2", alias="Near", udp_port=0))

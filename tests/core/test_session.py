@@ -10,9 +10,10 @@ import asyncio
 from pathlib import Path
 from types import SimpleNamespace
 
-from conftest import write_config
 from helpers.dovecot import ReplySink
-from test_remote_maildir import Listener, configure, make_mail
+from helpers.mail import make_mail
+from helpers.maildir import Listener, configure
+from helpers.shell import write_config
 
 from kshell.app.build import build_session
 from kshell.core.invocation import Invocation, MailRules

@@ -1,8 +1,8 @@
 """Well-formed JSON with the wrong types or sizes: a plug's answer is untrusted."""
 
 import pytest
-from conftest import json_lines, run_shell
 from helpers.scripted_plug import scripted_plug
+from helpers.shell import json_lines, run_shell
 
 from kshell.store.devices import DeviceCache
 

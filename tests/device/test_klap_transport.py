@@ -9,8 +9,8 @@ import secrets
 import time
 
 import pytest
-from conftest import eventually
 from helpers.klap_peer import PeerPlug
+from helpers.waiting import eventually
 from kasa.credentials import Credentials as KasaCredentials
 from kasa.deviceconfig import (
     DeviceConfig,

@@ -4,7 +4,7 @@ import asyncio
 import struct
 
 import pytest
-from conftest import eventually
+from helpers.waiting import eventually
 
 from kshell.device import codec as protocol
 from kshell.device.protocols.iot import IotProtocol

@@ -9,7 +9,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from conftest import run_shell
+from helpers.shell import run_shell
 from kshell.history.replay import drop_meta, select
 from kshell.history.store import HistoryStore
 

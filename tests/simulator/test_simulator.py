@@ -19,7 +19,7 @@ from typing import Any
 
 import kasa
 import pytest
-from conftest import holds, wait_until
+from helpers.waiting import holds, wait_until
 
 from kshell.device.codec import (
     HEADER_SIZE,

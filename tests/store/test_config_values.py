@@ -13,7 +13,7 @@ from email.utils import formatdate, make_msgid
 from pathlib import Path
 
 import pytest
-from conftest import ROOT, run_shell, write_config
+from helpers.shell import ROOT, run_shell, write_config
 
 from kshell.simulator import PlugSpec, SimulatorThread
 

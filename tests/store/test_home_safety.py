@@ -16,7 +16,8 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from conftest import ROOT, run_shell, wait_until, write_config
+from helpers.shell import ROOT, run_shell, write_config
+from helpers.waiting import wait_until
 
 from kshell.app.build import build_session
 from kshell.app.remote.totp import add_secret

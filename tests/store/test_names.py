@@ -9,7 +9,7 @@ from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
-from conftest import json_lines, run_shell
+from helpers.shell import json_lines, run_shell
 
 from kshell.core.invocation import Invocation, MailRules
 from kshell.core.targets import resolve
@@ -159,7 +159,7 @@ def test_resolution_order_and_origin():
 
 
 def test_a_unique_prefix_at_the_prompt(fleet):
-    from test_repl_pty import Terminal
+    from helpers.terminal import Terminal
 
     specs = demo_specs(3, "127.61.5.2", udp_port=0)
     specs[0].alias = "Büro Lampe"

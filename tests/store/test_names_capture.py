@@ -12,7 +12,7 @@ import unicodedata
 from pathlib import Path
 
 import pytest
-from conftest import json_lines, run_shell
+from helpers.shell import json_lines, run_shell
 
 from kshell.simulator import PlugSpec
 from kshell.store.devices import DeviceRecord

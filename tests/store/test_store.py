@@ -14,7 +14,8 @@ import threading
 import time
 from pathlib import Path
 
-from conftest import ROOT, run_shell, wait_until
+from helpers.shell import ROOT, run_shell
+from helpers.waiting import wait_until
 
 from kshell.app.remote.service import AUDIT_NAME
 from kshell.simulator import SimulatorThread
@@ -110,9 +111,9 @@ def test_two_shells_and_a_listener_on_one_home_lose_nothing(tmp_path: Path, sink
     """Two one-shot loops and an open shell (tmux) add, forget, rename and discover while a
     ``--listen`` process handles mails that read and switch the broadcast-visible plugs."""
     import soak_store
-    from test_remote_headless import Headless
-    from test_remote_maildir import configure
-    from test_repl_pty import Terminal
+    from helpers.headless import Headless
+    from helpers.maildir import configure
+    from helpers.terminal import Terminal
 
     with SimulatorThread(soak_store.house()) as sim:
         home = tmp_path / "home"
@@ -146,8 +147,8 @@ def test_two_shells_and_a_listener_on_one_home_lose_nothing(tmp_path: Path, sink
 
 def _mail_loop(home: Path, seen: list[str], until: float) -> dict[str, object]:
     """Mails to the listener, one at a time: read a visible plug, then switch it."""
-    from test_remote_headless import deliver, wait_for
-    from test_remote_maildir import make_mail
+    from helpers.headless import deliver, wait_for
+    from helpers.mail import make_mail
 
     handled, last = 0, {}
     while time.monotonic() < until:
@@ -166,7 +167,7 @@ def test_an_answer_asked_before_a_rename_elsewhere_does_not_undo_it(tmp_path: Pa
     predates that rename, so writing it back must keep the new name."""
     import subprocess
 
-    from conftest import write_config
+    from helpers.shell import write_config
 
     from kshell.simulator import PlugSpec
 

@@ -25,7 +25,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from conftest import ROOT, json_lines, run_shell, write_config
+from helpers.shell import ROOT, json_lines, run_shell, write_config
 
 from kshell.simulator import PlugSpec, SimulatorThread
 from kshell.store import devices as store

@@ -14,9 +14,10 @@ import unicodedata
 from pathlib import Path
 
 import pytest
-from conftest import ROOT, json_lines, run_shell
 from helpers.dovecot import ReplySink
-from test_remote_maildir import Listener, body, configure, make_mail, replies, run
+from helpers.mail import body, make_mail, replies
+from helpers.maildir import Listener, configure, run
+from helpers.shell import ROOT, json_lines, run_shell
 
 from kshell.app.remote.service import AUDIT_NAME
 from kshell.simulator import PlugSpec, SimulatorThread

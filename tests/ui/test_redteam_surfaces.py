@@ -39,7 +39,7 @@ def test_the_completion_menu_shows_a_hostile_alias_escaped() -> None:
 def test_reading_a_hostile_alias_shows_it_on_one_line(tmp_path) -> None:  # type: ignore[no-untyped-def]
     """``alias TARGET`` (read) put the plug's own name into a Text raw: its LF made a line
     of the plug's choosing in the terminal."""
-    from conftest import run_shell, write_config
+    from helpers.shell import run_shell, write_config
 
     from kshell.simulator import PlugSpec, SimulatorThread
 

@@ -8,7 +8,7 @@ The peer is started by conftest's npm_peer (from tests/peer); plugs on 127.30.20
 from __future__ import annotations
 
 import pytest
-from conftest import json_lines, run_shell
+from helpers.shell import json_lines, run_shell
 
 HW1, HW2, STRIP, PLAIN = (f"127.30.20.{n}" for n in range(2, 6))
 DEVICES = [

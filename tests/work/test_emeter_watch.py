@@ -17,8 +17,8 @@ import time
 
 import pexpect
 import pytest
-from conftest import ROOT, json_lines, run_shell
 from helpers.scripted_plug import scripted_plug
+from helpers.shell import ROOT, json_lines, run_shell
 
 from kshell.results import Failure
 from kshell.simulator.runner import SimulatorThread

@@ -9,7 +9,7 @@ from collections.abc import AsyncGenerator
 from pathlib import Path
 
 import pytest
-from conftest import ROOT
+from helpers.shell import ROOT
 from hypothesis import given, settings
 from hypothesis import strategies as st
 

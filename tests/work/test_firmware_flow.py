@@ -18,8 +18,9 @@ from typing import Any
 
 import pexpect
 import pytest
-from conftest import ROOT, eventually, json_lines, run_shell, write_config
-from test_firmware_staging import port_is_free
+from helpers.ports import port_is_free
+from helpers.shell import ROOT, json_lines, run_shell, write_config
+from helpers.waiting import eventually
 
 from kshell.simulator import FirmwareConfig, PlugSpec, SimulatorThread, make_image, parse_image
 

@@ -7,7 +7,7 @@ import json
 from pathlib import Path
 
 import pytest
-from conftest import ROOT, json_lines, run_shell, write_config
+from helpers.shell import ROOT, json_lines, run_shell, write_config
 
 from kshell.errors import UsageError
 from kshell.simulator.firmware import MAGIC, make_image, parse_image

@@ -10,8 +10,8 @@ import asyncio
 from types import SimpleNamespace
 
 import pytest
-from conftest import json_lines, run_shell, write_config
-from test_firmware_staging import port_is_free
+from helpers.ports import port_is_free
+from helpers.shell import json_lines, run_shell, write_config
 
 from kshell.simulator import make_image
 

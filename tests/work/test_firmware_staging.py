@@ -3,31 +3,15 @@
 from __future__ import annotations
 
 import asyncio
-import errno
-import socket
 
 import pytest
-from conftest import eventually
+from helpers.ports import port_is_free
+from helpers.waiting import eventually
 
 from kshell.work.firmware.staging import StagingError, StagingServer, choose_local_address
 
 BIND = "127.40.9.1"
 IMAGE = bytes(range(256)) * 1200  # 300 KiB: several chunks
-
-
-def port_is_free(host: str, port: int) -> bool:
-    """Nobody listens there: a connection is refused and a new listener can take the port."""
-    with socket.socket() as client:
-        if client.connect_ex((host, port)) != errno.ECONNREFUSED:
-            return False
-    with socket.socket() as server:
-        server.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # TIME_WAIT is not a listener
-        try:
-            server.bind((host, port))
-            server.listen()
-        except OSError:
-            return False
-    return True
 
 
 async def http(port: int, raw: bytes, host: str = BIND) -> tuple[int, bytes]:

@@ -14,7 +14,7 @@ import sys
 import time
 
 import pytest
-from conftest import ROOT, json_lines, run_shell, write_config
+from helpers.shell import ROOT, json_lines, run_shell, write_config
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from prometheus_client.exposition import generate_latest

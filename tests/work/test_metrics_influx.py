@@ -13,8 +13,9 @@ import sys
 import time
 
 import pytest
-from conftest import ROOT, json_lines, run_shell, wait_until, write_config
 from helpers.influx import Influx, _open, free_port
+from helpers.shell import ROOT, json_lines, run_shell, write_config
+from helpers.waiting import wait_until
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 

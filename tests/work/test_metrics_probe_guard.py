@@ -19,7 +19,7 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import ROOT, run_shell, write_config
+from helpers.shell import ROOT, run_shell, write_config
 
 from kshell.simulator.runner import SimulatorThread
 from kshell.simulator.spec import PlugSpec

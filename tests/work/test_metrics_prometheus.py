@@ -16,8 +16,8 @@ import urllib.error
 import urllib.request
 
 import pytest
-from conftest import ROOT, json_lines, run_shell, write_config
 from helpers.prometheus import Prometheus, binary
+from helpers.shell import ROOT, json_lines, run_shell, write_config
 
 from kshell.simulator.accounts import DEMO_ACCOUNT
 from kshell.simulator.runner import SimulatorThread

@@ -16,10 +16,12 @@ from pathlib import Path
 
 import pexpect
 import pytest
-from conftest import ROOT, run_shell, wait_until
 from helpers.dovecot import ReplySink
-from test_remote_headless import deliver
-from test_remote_maildir import configure, make_mail
+from helpers.headless import deliver
+from helpers.mail import make_mail
+from helpers.maildir import configure
+from helpers.shell import ROOT, run_shell
+from helpers.waiting import wait_until
 
 from kshell.simulator import PlugSpec, SimulatorThread
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import asyncio
 
-from conftest import eventually
+from helpers.waiting import eventually
 
 from kshell.work.firmware.staging import StagingServer
 

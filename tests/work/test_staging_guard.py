@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import time
 
-from conftest import eventually
+from helpers.waiting import eventually
 
 from kshell.device.pool import XOR, make_device
 from kshell.simulator import FirmwareConfig, PlugSpec, SimulatorThread, make_image

@@ -15,7 +15,7 @@ import subprocess
 import sys
 
 import pytest
-from conftest import ROOT, json_lines
+from helpers.shell import ROOT, json_lines
 
 from kshell.device import codec as protocol
 from kshell.device.protocols.iot import IotProtocol

@@ -12,10 +12,11 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from conftest import run_shell
 from helpers.dovecot import ReplySink
+from helpers.mail import body, make_mail, replies
+from helpers.maildir import Listener, configure, run
+from helpers.shell import run_shell
 from kshell.history.store import HistoryStore
-from test_remote_maildir import Listener, body, configure, make_mail, replies, run
 
 from kshell.simulator import PlugSpec, SimulatorThread
 from kshell.store.devices import DeviceRecord

@@ -11,7 +11,8 @@ from pathlib import Path
 
 import pytest
 from helpers.dovecot import ReplySink
-from test_remote_maildir import PLUG, configure, make_mail, run
+from helpers.mail import make_mail
+from helpers.maildir import PLUG, configure, run
 
 from kshell.simulator import PlugSpec, SimulatorThread
 

@@ -22,8 +22,8 @@ from pathlib import Path
 import pytest
 from helpers.dnsstub import DnsStub
 from helpers.dovecot import ReplySink
-from test_remote_maildir import PLUG, Listener, configure, make_mail, run
-from test_remote_proofs import KEY_NAME, ran, signed
+from helpers.mail import KEY_NAME, make_mail, signed
+from helpers.maildir import PLUG, Listener, configure, ran, run
 
 from kshell.simulator import PlugSpec, SimulatorThread
 
@@ -87,7 +87,7 @@ def test_the_same_forgery_through_a_real_imap_server_runs_nothing(
     import asyncio
 
     from helpers.dovecot import Dovecot
-    from test_remote_imap import audit, configure, listen, until
+    from helpers.imap import audit, configure, listen, until
 
     Dovecot.require()
     private, record = dkim_key

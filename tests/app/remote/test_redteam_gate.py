@@ -15,7 +15,8 @@ from pathlib import Path
 
 import pytest
 from helpers.dovecot import ReplySink
-from test_remote_maildir import PLUG, Listener, configure, make_mail, run
+from helpers.mail import make_mail
+from helpers.maildir import PLUG, Listener, configure, run
 
 from kshell.simulator import PlugSpec, SimulatorThread
 
@@ -107,7 +108,7 @@ def test_what_a_sender_may_not_do_by_mail_stays_undone(
             )
 
     with SimulatorThread([spec]) as sim:
-        from conftest import run_shell
+        from helpers.shell import run_shell
 
         assert run_shell(home, "-c", f"add {PLUG}").returncode == 0
         listener = run(home, scenario)
@@ -125,7 +126,7 @@ def test_a_fake_plug_with_a_known_mac_does_not_take_the_name_by_mail(
 ) -> None:
     """Class 4 by a control sender (who may reach a new address): ``!info FAKE`` where the
     fake reports the MAC and the name of a known plug that still answers."""
-    from conftest import run_shell
+    from helpers.shell import run_shell
 
     configure(home, sink)
     fake = "127.50.1.3"

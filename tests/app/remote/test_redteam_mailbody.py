@@ -17,7 +17,8 @@ from pathlib import Path
 
 import pytest
 from helpers.dovecot import ReplySink
-from test_remote_maildir import PLUG, Listener, configure, make_mail, run
+from helpers.mail import make_mail
+from helpers.maildir import PLUG, Listener, configure, run
 
 from kshell.simulator import PlugSpec, SimulatorThread
 
@@ -104,7 +105,7 @@ def test_a_marker_that_reply_lines_start_with_is_refused(
     """Every reply line starts with ``| `` (or ``> ``) so that none can be an order quoted
     back: with ``[remote] marker = |`` every one of them was, a plug named ``reboot all
     --yes #`` included (the ``devices`` row begins with its name)."""
-    from conftest import run_shell
+    from helpers.shell import run_shell
 
     configure(home, sink, f"marker = {marker}\n")
     result = run_shell(home, "--listen", timeout=20)

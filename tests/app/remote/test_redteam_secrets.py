@@ -9,7 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from conftest import run_shell, write_config
+from helpers.shell import run_shell, write_config
 
 PASSWORD = "hunter2pass"
 GOOD_SOURCE = "maildir:/tmp/nowhere-kshell-redteam"

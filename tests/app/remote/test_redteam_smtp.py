@@ -12,9 +12,9 @@ from pathlib import Path
 
 import pyotp
 from helpers.dovecot import ReplySink, free_port
-from test_remote_imap import audit, listen, until
-from test_remote_maildir import SECRET, make_mail
-from test_remote_smtp import PLUG, configure, send
+from helpers.imap import audit, listen, until
+from helpers.mail import SECRET, make_mail
+from helpers.smtp_source import PLUG, configure, send
 
 from kshell.app.remote.service import RemoteService
 from kshell.simulator import PlugSpec, SimulatorThread

@@ -16,7 +16,8 @@ from pathlib import Path
 
 import pyotp
 from helpers.dovecot import ReplySink
-from test_remote_maildir import PLUG, SECRET, Listener, configure, make_mail, run
+from helpers.mail import SECRET, make_mail
+from helpers.maildir import PLUG, Listener, configure, run
 
 from kshell.simulator import PlugSpec, SimulatorThread
 

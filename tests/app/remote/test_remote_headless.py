@@ -7,18 +7,17 @@ Plugs here live on 127.50.4.x.
 from __future__ import annotations
 
 import os
-import signal
 import sqlite3
-import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pexpect
 import pytest
-from conftest import ROOT, run_shell
 from helpers.dovecot import ReplySink
-from test_remote_maildir import body, configure, make_mail, replies
+from helpers.headless import Headless, deliver, wait_for
+from helpers.mail import body, make_mail, replies
+from helpers.maildir import configure
+from helpers.shell import ROOT, run_shell
 
 from kshell.app.remote.service import AUDIT_NAME, JOURNAL_NAME
 from kshell.simulator import PlugSpec, SimulatorThread
@@ -32,53 +31,6 @@ def sim() -> SimulatorThread:
         [PlugSpec(host=PLUG, port=9999, udp_port=None, alias="Lamp", relay_state=1)]
     ) as running:
         yield running
-
-
-class Headless:
-    """``python shell.py --home HOME --listen`` as a child process."""
-
-    def __init__(self, home: Path, *extra: str) -> None:
-        self.home = home
-        self.proc = subprocess.Popen(
-            [sys.executable, str(ROOT / "shell.py"), "--home", str(home), *extra, "--listen"],
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-            cwd=ROOT,
-            env={**os.environ, "NO_COLOR": "1"},
-        )
-        self.said: list[str] = []  # what it printed before "listening"
-        while self.proc.stdout is not None:
-            line = self.proc.stdout.readline()
-            self.said.append(line)
-            if "listening" in line:
-                return
-            if not line:
-                break
-        self.proc.kill()
-        raise AssertionError(f"listener did not start: {self.said} {self.proc.stderr.read()}")
-
-    def stop(self) -> tuple[int, str, str]:
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-        out, err = self.proc.communicate(timeout=20)
-        return self.proc.returncode, out, err
-
-
-def deliver(home: Path, raw: bytes, name: str) -> Path:
-    maildir = home / "Maildir"
-    (maildir / "tmp" / name).write_bytes(raw)
-    os.replace(maildir / "tmp" / name, maildir / "new" / name)
-    return maildir / ".Executed" / "cur" / f"{name}:2,S"
-
-
-def wait_for(check, what: str, timeout: float = 30.0) -> None:  # type: ignore[no-untyped-def]
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if check():
-            return
-        time.sleep(0.02)
-    raise AssertionError(f"gave up waiting for {what}")
 
 
 def journal_state(home: Path) -> list[tuple[str, str]]:

@@ -6,87 +6,17 @@ Plugs here live on 127.50.1.x.
 
 from __future__ import annotations
 
-import asyncio
-import email
-import json
-import os
 import time
-from collections.abc import AsyncIterator
-from email.message import Message
-from email.utils import formatdate, make_msgid
+from email.utils import formatdate
 from pathlib import Path
-from types import SimpleNamespace
 
 import pyotp
 import pytest
-from conftest import write_config
 from helpers.dovecot import ReplySink
+from helpers.mail import SECRET, body, make_mail, replies
+from helpers.maildir import PLUG, Listener, configure, run
 
-from kshell.app.build import build_context
-from kshell.app.remote.service import AUDIT_NAME, RemoteService
 from kshell.simulator import PlugSpec, SimulatorThread
-
-PLUG = "127.50.1.2"
-SECRET = "JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP"
-
-
-def make_mail(
-    body: str,
-    *,
-    sender: str = "Boss <boss@home.test>",
-    subject: str = "plug",
-    proof: str | None = "dkim=pass header.d=home.test",
-    date: str | None = None,
-    msgid: str | None = None,
-    headers: str = "",
-) -> bytes:
-    """A mail as the operator's server delivers it (Authentication-Results on top)."""
-    lines = []
-    if proof:
-        lines.append(f"Authentication-Results: mx.home.test; {proof}")
-    lines += [
-        f"From: {sender}",
-        "To: kshell@home.test",
-        f"Subject: {subject}",
-        f"Date: {date or formatdate(localtime=True)}",
-        f"Message-ID: {msgid or make_msgid(domain='home.test')}",
-    ]
-    head = "\r\n".join(lines) + "\r\n" + headers.replace("\n", "\r\n")
-    return (head + "\r\n" + body.replace("\r\n", "\n").replace("\n", "\r\n")).encode()
-
-
-class Listener:
-    """A running RemoteService on a test home; ``deliver`` waits until the mail is handled."""
-
-    def __init__(self, home: Path) -> None:
-        args = SimpleNamespace(
-            home=str(home), config=None, commands=[], timeout=None, yes=False, debug=False
-        )
-        self.home = home
-        self.session = build_context(args)
-        self.lines: list[str] = []
-        self.service = RemoteService(self.session, self.lines.append)
-        self.maildir = home / "Maildir"
-        self.count = 0
-
-    async def deliver(self, raw: bytes) -> None:
-        self.count += 1
-        name = f"{time.time():.6f}.T{self.count}.test"
-        tmp = self.maildir / "tmp" / name
-        tmp.write_bytes(raw)
-        os.replace(tmp, self.maildir / "new" / name)
-        self.service.source.wake()
-        done = self.maildir / ".Executed" / "cur" / f"{name}:2,S"
-        deadline = time.monotonic() + 15
-        while time.monotonic() < deadline:
-            if done.exists():
-                return
-            await asyncio.sleep(0.01)
-        raise AssertionError(f"{name} was not handled; listener said: {self.lines[-5:]}")
-
-    def audit(self) -> list[dict]:
-        path = self.home / AUDIT_NAME
-        return [json.loads(x) for x in path.read_text().splitlines()] if path.exists() else []
 
 
 @pytest.fixture
@@ -104,66 +34,6 @@ def sim() -> SimulatorThread:
         ]
     ) as running:
         yield running
-
-
-def configure(
-    home: Path,
-    sink: ReplySink,
-    extra: str = "",
-    senders: str = "",
-    totp: str = "",
-    udp_port: int = 9999,
-) -> None:
-    write_config(
-        home,
-        udp_port=udp_port,
-        extra=(
-            "\n[remote]\n"
-            f"reply = smtp://127.0.0.1:{sink.port}\nreply_from = kshell@home.test\n"
-            "trusted_authserv_id = mx.home.test\n"
-            + extra
-            + f"\n[totp]\nboss@home.test = {SECRET}\n{totp}"
-            + "\n[senders]\n"
-            + (
-                senders
-                or "boss@home.test = control\nreader@home.test = read\nroot@home.test = admin\n"
-            )
-        ),
-    )
-
-
-async def _listening(home: Path) -> AsyncIterator[Listener]:
-    listener = Listener(home)
-    await listener.service.start()
-    try:
-        yield listener
-    finally:
-        await listener.service.stop()
-
-
-def run(home: Path, scenario) -> Listener:  # type: ignore[no-untyped-def]
-    """Run ``scenario(listener)`` with a listener on ``home``; returns the listener after."""
-
-    async def main() -> Listener:
-        gen = _listening(home)
-        listener = await gen.__anext__()
-        try:
-            await scenario(listener)
-        finally:
-            await gen.aclose()
-        return listener
-
-    return asyncio.run(main())
-
-
-def replies(sink: ReplySink) -> list[Message]:
-    return [email.message_from_bytes(raw) for raw in sink.messages]
-
-
-def body(msg: Message) -> str:
-    payload = msg.get_payload(decode=True)
-    assert isinstance(payload, bytes)
-    return payload.decode().replace("\r\n", "\n")
 
 
 # -- the stories -------------------------------------------------------------------------------

@@ -16,12 +16,13 @@ from pathlib import Path
 
 import pyotp
 import pytest
-from conftest import write_config
 from helpers.dovecot import ReplySink, free_port
+from helpers.imap import audit, listen, until
+from helpers.mail import SECRET, body, make_mail, replies
+from helpers.maildir import Listener, configure, run
+from helpers.shell import write_config
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from test_remote_imap import audit, listen, until
-from test_remote_maildir import SECRET, Listener, body, configure, make_mail, replies, run
 
 from kshell.app.remote.body import Unreadable, parse_orders
 from kshell.app.remote.mailparse import automated, parse_mail

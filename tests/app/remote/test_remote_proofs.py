@@ -16,24 +16,15 @@ from pathlib import Path
 
 import pyotp
 import pytest
-from conftest import run_shell
 from helpers.dnsstub import DnsStub
 from helpers.dovecot import ReplySink
-from test_remote_maildir import (
-    PLUG,
-    SECRET,
-    Listener,
-    body,
-    configure,
-    make_mail,
-    replies,
-    run,
-)
+from helpers.mail import KEY_NAME, SECRET, body, make_mail, replies, signed
+from helpers.maildir import PLUG, Listener, configure, ran, run
+from helpers.shell import run_shell
 
 from kshell.simulator import PlugSpec, SimulatorThread
 
 OTHER = "KRUGS4ZANFZSA5DIMUQHGZLDOJSXIIDPMYQHEZLBMRSXE4ZB"  # reader@'s own secret
-KEY_NAME = "sel._domainkey.home.test"
 
 
 @pytest.fixture
@@ -45,10 +36,6 @@ def sim() -> Iterator[SimulatorThread]:
 
 def wrong(code: str) -> str:
     return f"{(int(code) + 500_000) % 1_000_000:06d}"
-
-
-def ran(listener: Listener) -> list[str]:
-    return [a["command"] for a in listener.audit() if a["command"] and a["outcome"] == "ok"]
 
 
 # -- 1. TOTP brute force ------------------------------------------------------------------------
@@ -252,13 +239,6 @@ def test_a_new_config_is_private_and_status_shows_no_secret(tmp_path: Path) -> N
 
 
 # -- 3. replayed signed mail, 8. DKIM lookups ----------------------------------------------------
-
-
-def signed(private: bytes, raw: bytes, domain: bytes = b"home.test", length: bool = False) -> bytes:
-    import dkim
-
-    names = [b"from", b"date", b"message-id", b"subject", b"to"]
-    return dkim.sign(raw, b"sel", domain, private, include_headers=names, length=length) + raw
 
 
 def test_a_signed_order_replayed_with_new_headers_runs_once(

@@ -11,15 +11,13 @@ from pathlib import Path
 
 import pyotp
 import pytest
-from conftest import write_config
 from helpers.dovecot import ReplySink, free_port
-from test_remote_imap import audit, listen, until
-from test_remote_maildir import SECRET, body, make_mail, replies
+from helpers.imap import audit, listen, until
+from helpers.mail import SECRET, body, make_mail, replies
+from helpers.smtp_source import PLUG, configure, send
 
 from kshell.app.remote.service import RemoteService
 from kshell.simulator import PlugSpec, SimulatorThread
-
-PLUG = "127.50.3.2"
 
 
 @pytest.fixture
@@ -28,24 +26,6 @@ def sim() -> SimulatorThread:
         [PlugSpec(host=PLUG, port=9999, udp_port=None, alias="Fan", relay_state=1)]
     ) as running:
         yield running
-
-
-def configure(home: Path, sink: ReplySink, port: int) -> None:
-    write_config(
-        home,
-        extra=(
-            f"\n[remote]\nsource = smtp://127.0.0.1:{port}\n"
-            f"reply = smtp://127.0.0.1:{sink.port}\nreply_from = kshell@home.test\n"
-            "trusted_authserv_id = mx.home.test\n"
-            f"[totp]\nboss@home.test = {SECRET}\n"
-            "[senders]\nboss@home.test = control\n"
-        ),
-    )
-
-
-def send(port: int, raw: bytes) -> None:
-    with smtplib.SMTP("127.0.0.1", port, timeout=10) as smtp:
-        smtp.sendmail("boss@home.test", ["kshell@home.test"], raw)
 
 
 def test_mail_delivered_to_the_listener_switches_the_plug(

@@ -9,6 +9,7 @@ import secrets
 import time
 
 import pytest
+from helpers.clock import FakeClock
 from helpers.klap_peer import PeerPlug
 from helpers.waiting import eventually
 from kasa.credentials import Credentials as KasaCredentials
@@ -172,11 +173,14 @@ def test_expired_session_is_renewed_and_a_switch_is_carried_out_once():
 def test_session_is_renewed_before_the_plug_timeout_runs_out():
     async def go():
         peer = await plug(timeout_cookie="2")  # renewed after 1.5 s, before the plug drops it
-        transport = client(peer)
+        clock = FakeClock()
+        transport = client(peer, clock=clock)
         await transport.send(READ, idempotent=True)
         await transport.send(READ, idempotent=True)
         assert peer.handshakes == 1
-        await asyncio.sleep(1.6)
+        clock.advance(1.4)
+        assert transport.session_established
+        clock.advance(0.2)
         assert not transport.session_established
         await transport.send(SWITCH, idempotent=False)
         assert (peer.handshakes, peer.refusals) == (2, 0)

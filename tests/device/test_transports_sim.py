@@ -9,6 +9,7 @@ import json
 from collections.abc import Iterator
 
 import pytest
+from helpers.clock import FakeClock
 
 from kshell.device.transports.aes import AesTransport
 from kshell.device.transports.base import Credentials
@@ -88,9 +89,13 @@ def test_a_kept_session_switches_and_reads_and_survives_an_expired_one(sim, host
 
 def test_session_renewed_before_the_plug_forgets_it(sim):
     async def go():
-        link = transport(sim, "127.13.0.4")  # TIMEOUT=2: renewed after 1.5 s
+        clock = FakeClock()
+        link = transport(sim, "127.13.0.4", clock=clock)  # TIMEOUT=2: renewed after 1.5 s
         await link.send(INFO, idempotent=True)
-        await asyncio.sleep(1.6)
+        clock.advance(1.4)
+        await link.send(INFO, idempotent=True)
+        assert link.handshakes == 1
+        clock.advance(0.2)
         await link.send(INFO, idempotent=True)
         assert link.handshakes == 2
 

@@ -62,3 +62,17 @@ def test_every_test_file_has_a_name_of_its_own() -> None:
     files of one name in two folders would clash."""
     names = [path.name for path in TESTS.rglob("test_*.py") if "peer" not in path.parts]
     assert sorted(names) == sorted(set(names))
+
+
+def test_soak_tests_are_deselected_from_the_suite_and_ci_runs_them_apart() -> None:
+    import configparser
+    import shlex
+
+    config = configparser.ConfigParser()
+    config.read(TESTS.parent / "setup.cfg")
+    pytest_ini = config["tool:pytest"]
+    assert "soak:" in pytest_ini["markers"]
+    assert shlex.split(pytest_ini["addopts"])[-2:] == ["-m", "not soak"]
+    ci = (TESTS.parent / ".ci" / "run").read_text(encoding="utf-8").splitlines()
+    suite = ci.index('pip install -e ".[test]" && tests/peers.sh && python -m pytest')
+    assert "python -m pytest -m soak" in ci[suite + 1 :]

@@ -14,6 +14,7 @@ import threading
 import time
 from pathlib import Path
 
+import pytest
 from helpers.shell import ROOT, run_shell
 from helpers.waiting import wait_until
 
@@ -107,6 +108,7 @@ def test_a_damaged_store_is_one_line_not_a_traceback(tmp_path: Path) -> None:
     assert "device store" in out.stderr and len(out.stderr.strip().splitlines()) == 1
 
 
+@pytest.mark.soak
 def test_two_shells_and_a_listener_on_one_home_lose_nothing(tmp_path: Path, sink) -> None:  # type: ignore[no-untyped-def]
     """Two one-shot loops and an open shell (tmux) add, forget, rename and discover while a
     ``--listen`` process handles mails that read and switch the broadcast-visible plugs."""

@@ -24,7 +24,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path[:0] = [str(ROOT), str(ROOT / "tests")]
 
-from dovecot import Dovecot, ReplySink
+from helpers.dovecot import Dovecot, ReplySink
 
 from kshell.simulator import PlugSpec, SimulatorThread
 

@@ -8,7 +8,7 @@ discover. Each one-shot loop owns a few plugs that broadcast cannot find (so onl
 add and forget decide whether they are known) and renames them; the open shell owns a few
 more, and renames the broadcast-visible plugs between discoveries. At the end the store must
 hold exactly what the last successful command on each plug left: known or not, and its
-name as the plug itself reports it. ``tests/test_store.py`` runs the same work for ~30 s.
+name as the plug itself reports it. ``tests/store/test_store.py`` runs the same work for ~30 s.
 """
 
 from __future__ import annotations
@@ -202,7 +202,7 @@ def main() -> None:
     parser.add_argument("--minutes", type=float, default=60.0)
     parser.add_argument("--seed", type=int, default=1)
     args = parser.parse_args()
-    from test_repl_pty import Terminal
+    from helpers.terminal import Terminal
 
     with SimulatorThread(house()) as sim, tempfile.TemporaryDirectory(prefix="kshell-soak-") as tmp:
         home = Path(tmp) / "home"

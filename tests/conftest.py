@@ -6,20 +6,17 @@ discovery in a test is pointed at 127.255.255.255 (never a real interface).
 
 from __future__ import annotations
 
-import asyncio
 import json
 import os
 import shutil
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
+from helpers.shell import write_config
 
-ROOT = Path(__file__).resolve().parent.parent
 PEER = Path(__file__).resolve().parent / "peer"
 GUARD = Path(__file__).resolve().parent / "loopback_guard"
 
@@ -50,69 +47,6 @@ def loopback_only_here(loopback_only: Path) -> Iterator[None]:
         with loopback_only.open(encoding="utf-8") as log:
             log.seek(before)
             pytest.fail("this test tried a non-loopback address:\n" + log.read())
-
-
-def wait_until(predicate: Any, timeout: float = 5.0, step: float = 0.02, what: str = "") -> None:
-    """Poll until ``predicate()`` is true; fail after ``timeout`` (no fixed sleeps in tests)."""
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"condition not met in {timeout} s{': ' + what if what else ''}")
-        time.sleep(step)
-
-
-def holds(predicate: Any, duration: float, step: float = 0.02) -> None:
-    """Assert ``predicate()`` stays true for the whole of ``duration`` (checked throughout)."""
-    end = time.monotonic() + duration
-    while time.monotonic() < end:
-        assert predicate(), "condition stopped holding"
-        time.sleep(step)
-
-
-async def eventually(predicate: Any, timeout: float = 5.0, step: float = 0.01) -> None:
-    """``wait_until`` for a coroutine: polls without blocking the event loop."""
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"condition not met in {timeout} s")
-        await asyncio.sleep(step)
-
-
-def write_config(home: Path, *, udp_port: int = 9999, extra: str = "") -> Path:
-    """A test home whose discovery stays on loopback."""
-    home.mkdir(parents=True, exist_ok=True)
-    config = home / "kshell.ini"
-    config.write_text(
-        "[shell]\ntimeout = 2\n\n"
-        f"[discovery]\nbroadcast = 127.255.255.255\nport = {udp_port}\ntimeout = 0.6\n"
-        "refresh_on_start = no\n" + extra
-    )
-    config.chmod(0o600)  # a config holding a secret must be its owner's alone
-    return config
-
-
-def run_shell(
-    home: Path,
-    *args: str,
-    input: str | None = None,
-    timeout: float = 60,
-    env: dict[str, str] | None = None,
-    cwd: Path | None = None,
-) -> subprocess.CompletedProcess[str]:
-    """``python shell.py --home HOME ARGS`` as a user would run it."""
-    return subprocess.run(  # noqa: PLW1510 - callers check the status
-        [sys.executable, str(ROOT / "shell.py"), "--home", str(home), *args],
-        capture_output=True,
-        text=True,
-        input=input,
-        timeout=timeout,
-        cwd=cwd or ROOT,
-        env={**os.environ, "NO_COLOR": "1", **(env or {})},
-    )
-
-
-def json_lines(text: str) -> list[dict]:
-    return [json.loads(line) for line in text.splitlines() if line.strip()]
 
 
 @pytest.fixture
@@ -222,7 +156,7 @@ def fleet(tmp_path):
 @pytest.fixture
 def sink():
     """An SMTP server on loopback that keeps the replies remote mode sends (aiosmtpd)."""
-    from dovecot import ReplySink
+    from helpers.dovecot import ReplySink
 
     with ReplySink() as running:
         yield running

@@ -49,9 +49,7 @@ def state_changes(source: str, where: str) -> list[str]:
             continue
         local = {a.arg for a in func.args.args + func.args.kwonlyargs}
         local |= {  # a name the function binds itself is its own, not the module's
-            n.id
-            for n in ast.walk(func)
-            if isinstance(n, ast.Name) and isinstance(n.session, ast.Store)
+            n.id for n in ast.walk(func) if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Store)
         }
         for node in ast.walk(func):
             line = f"{where}:{getattr(node, 'lineno', 0)}"

@@ -24,7 +24,7 @@ def test_a_missing_peer_stops_the_run_and_is_named(tmp_path: Path) -> None:
             "-q",
             "-p",
             "no:cacheprovider",
-            str(HERE / "test_grammar.py"),
+            str(HERE / "lang" / "test_grammar.py"),
         ],
         check=False,
         cwd=HERE.parent,

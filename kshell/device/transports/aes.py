@@ -28,6 +28,7 @@ import hashlib
 import json
 import time
 import urllib.parse
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -165,6 +166,7 @@ class AesTransport(HttpTransport):
         timeout: float = 5.0,
         login_version: int = 2,
         try_defaults: bool = False,
+        clock: Callable[[], float] = time.monotonic,
         withheld: str = "",
     ) -> None:
         super().__init__(
@@ -174,6 +176,7 @@ class AesTransport(HttpTransport):
             timeout=timeout,
             login_version=login_version,
             try_defaults=try_defaults,
+            clock=clock,
         )
         self._session: AesSession | None = None
         self.withheld = withheld  # why the owner's login is not ours to send here ("": it is)

@@ -9,7 +9,7 @@ from __future__ import annotations
 import abc
 import asyncio
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import ClassVar
 
 from kshell.device.transports.base import Credentials, Transport
@@ -53,6 +53,7 @@ class HttpTransport(Transport):
         timeout: float,
         login_version: int,
         try_defaults: bool,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         if login_version not in (1, 2):
             raise ValueError(f"login version {login_version} (1 or 2)")
@@ -66,7 +67,8 @@ class HttpTransport(Transport):
         self.handshakes = 0
         self._http = HttpConnection(host, port)
         self._lock = asyncio.Lock()
-        self._renew_at = 0.0  # time.monotonic() after which the session is renewed first
+        self._clock = clock  # seconds, for the session's renewal; a test passes its own
+        self._renew_at = 0.0  # the clock's time after which the session is renewed first
 
     @property
     def default_port(self) -> int:
@@ -75,7 +77,7 @@ class HttpTransport(Transport):
     @property
     def session_established(self) -> bool:
         """A session is live and not yet due for renewal."""
-        return self._has_session() and time.monotonic() < self._renew_at
+        return self._has_session() and self._clock() < self._renew_at
 
     async def send(self, request: bytes, *, idempotent: bool) -> bytes:
         async with self._lock:
@@ -103,7 +105,7 @@ class HttpTransport(Transport):
 
     def _start_session(self, cookies: Mapping[str, str]) -> None:
         self.handshakes += 1
-        self._renew_at = time.monotonic() + session_lifetime(cookies)
+        self._renew_at = self._clock() + session_lifetime(cookies)
 
     async def _post(
         self,

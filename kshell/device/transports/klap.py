@@ -19,6 +19,8 @@ import hmac
 import json
 import os
 import struct
+import time
+from collections.abc import Callable
 from typing import Any, NamedTuple
 
 from kshell.device.transports import defaults
@@ -178,6 +180,7 @@ class KlapTransport(HttpTransport):
         timeout: float = 5.0,
         login_version: int = 2,
         try_defaults: bool = False,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         super().__init__(
             host,
@@ -186,6 +189,7 @@ class KlapTransport(HttpTransport):
             timeout=timeout,
             login_version=login_version,
             try_defaults=try_defaults,
+            clock=clock,
         )
         self._session: KlapSession | None = None
         self._auth_cache: dict[tuple[int, Credentials], bytes] = {}

@@ -184,7 +184,7 @@ def _refuse_taken(session: Session, target: Target, new: str) -> None:
     from kshell.store.names import fold
 
     wanted = fold(new)
-    for record in session.cache.all():
+    for record in session.store.all():
         same_plug = (record.host, record.port) == (target.host, target.port)
         if (
             record.alias

@@ -23,7 +23,7 @@ from scripted_plug import scripted_plug
 from kshell.results import Failure
 from kshell.simulator.runner import SimulatorThread
 from kshell.simulator.spec import PlugSpec
-from kshell.store.devices import DeviceCache
+from kshell.store.devices import DeviceStore
 from kshell.work.watch import Sample
 
 HEATER, KETTLE, STRIP, LAMP, FREEZER = (f"127.30.10.{n}" for n in range(2, 7))
@@ -171,7 +171,7 @@ def test_the_first_reading_comes_with_the_sysinfo_in_one_request(home, sim, host
     assert sample["target"] in ("Heater", "Kettle")  # named from the sysinfo in the same answer
     assert seen == [{"system": {"get_sysinfo": {}}, "emeter": {"get_realtime": {}}}]
     assert summary["summary"]["samples"] == 1
-    stored = DeviceCache(home / "devices.db").by_address(host, 9999)  # the plug is still stored
+    stored = DeviceStore(home / "devices.db").by_address(host, 9999)  # the plug is still stored
     assert stored is not None and stored.alias == sample["target"] and stored.mac
 
 

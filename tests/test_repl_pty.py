@@ -242,8 +242,8 @@ def test_prompt_and_toolbar_show_the_current_plug_its_power_and_remote_mode(
     from kshell.ui.completer.engine import Model
 
     ctx = build_context(argparse.Namespace(home=str(tmp_path), config=None, commands=[]))
-    ctx.cache.merge(DeviceRecord("127.20.1.9", alias="Fridge", state="on"))
-    ctx.cache.merge(DeviceRecord("127.20.1.10", alias="Shed", state="off", online=False))
+    ctx.store.merge(DeviceRecord("127.20.1.9", alias="Fridge", state="on"))
+    ctx.store.merge(DeviceRecord("127.20.1.10", alias="Shed", state="off", online=False))
     model = Model.from_context(ctx)
 
     def flat(parts: list[tuple[str, str]]) -> str:

@@ -10,7 +10,7 @@ from kshell.core.session import DiscoverySettings, Session
 from kshell.home import prepare_home
 from kshell.lang.registry import build_registry
 from kshell.store.config import get_float, get_list, load_config, resolve_paths
-from kshell.store.devices import DeviceCache
+from kshell.store.devices import DeviceStore
 
 
 def build_session(args: argparse.Namespace) -> Session:
@@ -23,7 +23,7 @@ def build_session(args: argparse.Namespace) -> Session:
     return Session(
         paths=paths,
         config=config,
-        cache=DeviceCache(paths.devices),
+        store=DeviceStore(paths.devices),
         registry=build_registry(folders, index=paths.data / "command-index.json"),
         timeout=timeout,
         invocation=Invocation(assume_yes=bool(getattr(args, "yes", False))),

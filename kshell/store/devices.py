@@ -33,7 +33,7 @@ from kshell.store.records import HOW, DeviceRecord, Observation, normalise_mac
 if TYPE_CHECKING:
     from concurrent.futures import ThreadPoolExecutor
 
-__all__ = ["HOW", "DeviceCache", "DeviceRecord", "Observation", "StoreError", "normalise_mac"]
+__all__ = ["HOW", "DeviceRecord", "DeviceStore", "Observation", "StoreError", "normalise_mac"]
 
 # --- the schema, and how it grows ---------------------------------------------------------
 
@@ -120,7 +120,7 @@ APPLICATION_ID = 0x4B53484C  # "KSHL" in PRAGMA application_id: a devices.db ksh
 PATIENCE_S = 1.0  # how long a write retries another process's lock before it gives up
 
 
-class DeviceCache:
+class DeviceStore:
     """The device store (the name is kept from its JSON days: every caller knows it).
 
     ``path=None`` keeps the store in memory (tests, a throwaway session). The file is opened

@@ -60,11 +60,11 @@ class Model:
         assert isinstance(session, Session)
         return cls(
             session.registry,
-            session.cache.all,
+            session.store.all,
             current=lambda: session.current,
             firmware_dir=lambda: firmware_library(session),
             shipped_dir=shipped_firmware,
-            fingerprint=lambda: cache_fingerprint(session.cache),
+            fingerprint=lambda: cache_fingerprint(session.store),
             rules=lambda word: session_rules(session, word),
         )
 

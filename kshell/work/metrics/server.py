@@ -155,7 +155,7 @@ class MetricsServer:
 
     def known_plugs(self) -> list[Target]:
         """Every plug the store knows (bulbs aside), read afresh at each scrape."""
-        targets = [Target(r.host, r.port, r) for r in self.session.cache.all() if r.kind != "bulb"]
+        targets = [Target(r.host, r.port, r) for r in self.session.store.all() if r.kind != "bulb"]
         self.poller.forget_except({(t.host, t.port) for t in targets})
         return targets
 
@@ -183,7 +183,7 @@ class MetricsServer:
                     "[metrics] resolve_names = yes)"
                 )
             host = await self._lookup(host)
-            record = self.session.cache.by_address(host, target.port)
+            record = self.session.store.by_address(host, target.port)
             if record is not None:
                 return [Target(host, target.port, record)]
         if self.guard.allows(host) and target.port in self._plug_ports() and not self._own(host):

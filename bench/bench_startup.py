@@ -35,7 +35,7 @@ def make_home(plugs: int) -> Path:
     (home / "kshell.ini").write_text("[discovery]\nrefresh_on_start = no\n")
     cache = DeviceStore(home / "devices.db")
     for i in range(plugs):
-        cache.merge(
+        cache.observe(
             DeviceRecord(
                 f"127.40.{i // 250}.{i % 250 + 1}",  # never contacted: loopback anyway
                 alias=f"Plug {i:04d}",

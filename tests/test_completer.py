@@ -242,10 +242,10 @@ def test_a_plug_found_in_the_background_is_offered_without_a_new_command() -> No
     from kshell.ui.completer.model import cache_fingerprint
 
     cache = DeviceStore(None)
-    cache.merge(DeviceRecord("127.20.9.2", alias="Kitchen Kettle"))
+    cache.observe(DeviceRecord("127.20.9.2", alias="Kitchen Kettle"))
     m = Model(REGISTRY, cache.all, fingerprint=lambda: cache_fingerprint(cache), max_age=0)
     assert texts("on Gar", m) == []
-    cache.merge(DeviceRecord("127.20.9.9", alias="Garage", state="on"))  # discovery found it
+    cache.observe(DeviceRecord("127.20.9.9", alias="Garage", state="on"))  # discovery found it
     assert texts("on Gar", m) == ["Garage"]
 
 

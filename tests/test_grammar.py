@@ -97,7 +97,7 @@ def test_confirming_commands_take_yes():
 def _ctx(records):
     cache = DeviceStore(None)
     for r in records:
-        cache.merge(r)
+        cache.observe(r)
     return SimpleNamespace(store=cache, invocation=Invocation())
 
 

@@ -34,7 +34,7 @@ def plugs() -> SimulatorThread:
 
 
 def _known(listener: Listener) -> None:
-    listener.session.store.merge(DeviceRecord(host=KNOWN, alias="Kettle", model="HS110(EU)"))
+    listener.session.store.observe(DeviceRecord(host=KNOWN, alias="Kettle", model="HS110(EU)"))
 
 
 def _order(home: Path, *mails: bytes, before=None) -> Listener:  # type: ignore[no-untyped-def]

@@ -145,8 +145,8 @@ def test_unique_prefixes_at_the_prompt_and_in_c_never_in_scripts(fleet, tmp_path
 
 def test_resolution_order_and_origin():
     cache = DeviceStore(None)
-    cache.merge(DeviceRecord("127.61.4.2", alias="plug.lan bedroom", mac="50:C7:BF:00:00:01"))
-    cache.merge(DeviceRecord("127.61.4.3", alias="127.61.4.2"))
+    cache.observe(DeviceRecord("127.61.4.2", alias="plug.lan bedroom", mac="50:C7:BF:00:00:01"))
+    cache.observe(DeviceRecord("127.61.4.3", alias="127.61.4.2"))
     typed = SimpleNamespace(store=cache, invocation=Invocation(typed=True))
     mailed = SimpleNamespace(store=cache, invocation=Invocation.for_mail("admin", MailRules()))
     assert resolve(typed, "127.61.4.2")[0].record.alias == "plug.lan bedroom"  # type: ignore[arg-type]
@@ -206,7 +206,7 @@ def test_completion_knows_names_as_the_resolver_reads_them():
     assert "shared name" in metas["Büro"] and "offline" in metas["BURO"]
     cache = DeviceStore(None)
     for r in records:
-        cache.merge(r)
+        cache.observe(r)
     typed = SimpleNamespace(store=cache, invocation=Invocation(typed=True))
     assert resolve(typed, "tele")[0].child_id == "C1"  # type: ignore[arg-type]
     with pytest.raises(TargetError, match="shared"):
@@ -233,7 +233,7 @@ def test_a_shared_key_is_ambiguous_in_every_spelling():
         DeviceRecord("127.61.7.6", alias="Lamp"),
         DeviceRecord("127.61.7.7", alias="Lamp\u200b"),
     ):
-        cache.merge(record)
+        cache.observe(record)
     typed = SimpleNamespace(store=cache, invocation=Invocation(typed=True))
     for word in ("Space Heater", "space heater", "space", "Heater", "HEATER", "Lamp", "lam"):
         with pytest.raises(TargetError, match="is shared by") as caught:

@@ -22,7 +22,7 @@ import pytest
 from conftest import write_config
 from dovecot import ReplySink
 
-from kshell.app.build import build_context
+from kshell.app.build import build_session
 from kshell.app.remote.service import AUDIT_NAME, RemoteService
 from kshell.simulator import PlugSpec, SimulatorThread
 
@@ -63,7 +63,7 @@ class Listener:
             home=str(home), config=None, commands=[], timeout=None, yes=False, debug=False
         )
         self.home = home
-        self.session = build_context(args)
+        self.session = build_session(args)
         self.lines: list[str] = []
         self.service = RemoteService(self.session, self.lines.append)
         self.maildir = home / "Maildir"
@@ -181,7 +181,7 @@ def test_trusted_sender_switches_a_plug_off_and_gets_the_transcript(
     )
 
     async def scenario(listener: Listener) -> None:
-        listener.session.store.merge(_record())
+        listener.session.store.observe(_record())
         await listener.deliver(raw)
 
     listener = run(home, scenario)
@@ -279,7 +279,7 @@ def test_permissions_follow_the_sender(home: Path, sim: SimulatorThread, sink: R
     configure(home, sink)
 
     async def scenario(listener: Listener) -> None:
-        listener.session.store.merge(_record())  # a read sender reaches only known plugs
+        listener.session.store.observe(_record())  # a read sender reaches only known plugs
         await listener.deliver(
             make_mail("!off 127.50.1.2\n!info 127.50.1.2", sender="reader@home.test")
         )

@@ -37,7 +37,7 @@ def test_a_mails_lines_use_the_sessions_device_pool(home: Path, sink: ReplySink)
     spec = PlugSpec(host=PLUG, port=9999, udp_port=None, alias="Lamp", model="HS100(US) 2.0")
 
     async def main(listener: Listener) -> None:
-        listener.session.store.merge(DeviceRecord(PLUG, alias="Lamp"))
+        listener.session.store.observe(DeviceRecord(PLUG, alias="Lamp"))
         await listener.service.start()
         try:
             await listener.deliver(make_mail("!off Lamp"))

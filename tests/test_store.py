@@ -33,17 +33,16 @@ def _record(n: int, alias: str) -> DeviceRecord:
 def test_one_process_never_undoes_another_s_edit(tmp_path: Path) -> None:
     shell = DeviceStore(tmp_path / "devices.db")  # the open shell, with its snapshot
     for n, alias in ((2, "Kettle"), (3, "Freezer Meter"), (4, "Lamp")):
-        shell.merge(_record(n, alias))
+        shell.observe(_record(n, alias))
     assert len(shell.all()) == 3
     other = DeviceStore(tmp_path / "devices.db")  # `kshell -c ...` in another terminal
     assert other.remove(other.by_address("127.63.0.3", 9999))  # type: ignore[arg-type]
-    other.merge(_record(4, "Desk Lamp"))  # renamed there
-    other.merge(_record(5, "Fan"))  # added there
+    other.observe(_record(4, "Desk Lamp"))  # renamed there
+    other.observe(_record(5, "Fan"))  # added there
     # the shell goes on: its next command marks plugs and refreshes one it asked
     shell.mark("127.63.0.3", 9999, online=True)
     shell.mark("127.63.0.4", 9999, online=False)
-    shell.merge(_record(2, "Kettle"))
-    shell.save()
+    shell.observe(_record(2, "Kettle"))
     fresh = {r.address: r for r in DeviceStore(tmp_path / "devices.db").all()}
     assert set(fresh) == {"127.63.0.2", "127.63.0.4", "127.63.0.5"}  # forgotten stays gone
     assert fresh["127.63.0.4"].alias == "Desk Lamp" and not fresh["127.63.0.4"].online
@@ -51,14 +50,14 @@ def test_one_process_never_undoes_another_s_edit(tmp_path: Path) -> None:
 
 
 def test_the_store_is_sqlite_in_wal_mode_with_a_schema_version(tmp_path: Path) -> None:
-    DeviceStore(tmp_path / "devices.db").merge(_record(2, "Kettle"))
+    DeviceStore(tmp_path / "devices.db").observe(_record(2, "Kettle"))
     db = sqlite3.connect(tmp_path / "devices.db")
     assert db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
     assert db.execute("PRAGMA user_version").fetchone()[0] == store.SCHEMA_VERSION
 
 
 def test_a_new_field_is_one_migration_step(tmp_path: Path, monkeypatch) -> None:
-    DeviceStore(tmp_path / "devices.db").merge(_record(2, "Kettle"))
+    DeviceStore(tmp_path / "devices.db").observe(_record(2, "Kettle"))
     steps = [*store.MIGRATIONS, store.add_column("region", "TEXT", "'EU'")]
     monkeypatch.setattr(store, "MIGRATIONS", steps)
     monkeypatch.setattr(store, "SCHEMA_VERSION", len(steps))
@@ -70,7 +69,7 @@ def test_a_new_field_is_one_migration_step(tmp_path: Path, monkeypatch) -> None:
     with db:
         db.execute("UPDATE devices SET region = 'US'")
     # an answer stores what it carries and leaves the rest of the row alone, moves included
-    cache.merge(_record(2, "Kettle"))
+    cache.observe(_record(2, "Kettle"))
     moved = DeviceRecord("127.63.0.9", alias="Kettle", mac=f"{MAC}2")
     assert cache.observe(moved).conflict is not None
     assert cache.observe(moved, move=True).moved_from == "127.63.0.2"

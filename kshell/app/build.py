@@ -30,6 +30,3 @@ def build_session(args: argparse.Namespace) -> Session:
         debug=bool(getattr(args, "debug", False)),
         discovery=DiscoverySettings.from_config(config),
     )
-
-
-build_context = build_session  # the name branches started before the Session still call

@@ -328,7 +328,6 @@ async def _main(args: argparse.Namespace, session: Session, output: Any) -> int:
         if session.metrics is not None:
             await session.metrics.stop()
         session.close_connections()
-        session.store.save()
         if demo is not None:
             demo.stop()
 

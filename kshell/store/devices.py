@@ -405,10 +405,6 @@ class DeviceStore:
             upsert(db, record)
         return Observation(record, moved_from=moved_from)
 
-    def merge(self, record: DeviceRecord) -> DeviceRecord:
-        """Store a record (the old name of ``observe``); a MAC conflict keeps the known plug."""
-        return self.observe(record).record
-
     def update(self, host: str, port: int, **values: Any) -> bool:
         """Set some fields of one plug's row; False if the store does not know it (any more)."""
         unknown = set(values) - set(COLUMNS) - {"host", "port"}
@@ -444,9 +440,6 @@ class DeviceStore:
         else:
             self.failed(host, port)
 
-    def set_offline(self, record: DeviceRecord) -> None:
-        self.failed(record.host, record.port)
-
     def remove(self, record: DeviceRecord) -> bool:
         """Forget one plug (its row only); False if it was already gone."""
         with self._write() as db:
@@ -454,9 +447,6 @@ class DeviceStore:
                 "DELETE FROM devices WHERE host = ? AND port = ?", (record.host, record.port)
             )
         return cursor.rowcount > 0
-
-    def save(self) -> None:
-        """Nothing to do: every change is committed as it is made (kept for callers)."""
 
 
 def keep_renamed_outlets(

@@ -92,7 +92,6 @@ class Ping(Stream):
         except (asyncio.CancelledError, KeyboardInterrupt):
             interrupted = True
             await asyncio.shield(self._fan.cancel())
-        self.session.store.save()
         for tally in self.tallies:
             yield tally.summary(interrupted)
         if interrupted:

@@ -133,7 +133,7 @@ def session_rules(session: object, word: str) -> list[tuple[str, str]]:
 
 
 def cache_fingerprint(cache: object) -> int:
-    """Changes whenever a record is added, replaced (merge makes a new one) or marked."""
+    """Changes whenever a record is added, replaced (observe makes a new one) or marked."""
     records = getattr(cache, "records", {})
     return hash(tuple((id(r), r.online, r.state) for r in records.values()))
 

@@ -184,7 +184,7 @@ EXPECTED = {
 
 
 def _stored(info: Info) -> DeviceRecord:
-    record = DeviceRecord.from_sysinfo(HOST, PORT, info.summary())
+    record = DeviceRecord.from_info(HOST, PORT, info)
     assert record.last_heard > 0  # heard just now
     return dataclasses.replace(record, last_heard=0.0)
 

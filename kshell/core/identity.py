@@ -56,7 +56,7 @@ async def remember(
     with that MAC (a DHCP move), or ``replace`` (the operator's ``add HOST --replace``) says so;
     when both answer, the known plug is kept and the observation names the conflict.
     """
-    record = DeviceRecord.from_sysinfo(host, port, info.summary(), heard_by=how)
+    record = DeviceRecord.from_info(host, port, info, heard_by=how)
     link = session.devices.link(host, port) or XOR
     record.family, record.transport = link.family, link.transport
     record.login_version = link.login_version if link.encrypted else 0

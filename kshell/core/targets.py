@@ -414,7 +414,7 @@ async def _refresh(
     if not identity.answers_for(target, info):
         if not session.invocation.changes or target.note:  # a read: say who answered, store nothing
             target.note = identity.stranger(target, info)
-            target.record = DeviceRecord.from_sysinfo(target.host, target.port, info.summary())
+            target.record = DeviceRecord.from_info(target.host, target.port, info)
             return device
         device = await identity.follow(session, target, info)  # a read before a change (erase)
         asked = session.store.by_address(target.host, target.port)

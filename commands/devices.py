@@ -106,7 +106,7 @@ async def discover(session: Session, args: Any) -> Result:
     from kshell.store.config import port as config_port
 
     port = args.port or session.discovery_port
-    tcp_port = args.tcp_port or config_port(session.config, "discovery", "tcp_port", 9999)
+    tcp_port = args.tcp_port or config_port(session.config, "discovery", "tcp_port")
     timeout = args.timeout if args.timeout is not None else session.discovery_timeout
     if timeout <= 0 or timeout > 120:
         raise UsageError("discover: --timeout must be between 0 and 120 seconds")

@@ -220,7 +220,7 @@ async def watch(session: Session, args: Any) -> Any:
     interval = (
         args.interval
         if args.interval is not None
-        else get_float(session.config, "emeter", "interval", 1.0)
+        else get_float(session.config, "emeter", "interval")
     )
     if interval < 0 or interval > 86_400:
         raise UsageError("emeter watch: --interval must be 0-86400 seconds")

@@ -19,7 +19,7 @@ def build_session(args: argparse.Namespace) -> Session:
     config = load_config(paths.config_file)
     folders = [Path(p).expanduser() for p in get_list(config, "shell", "command_folders")]
     folders += [Path(p).expanduser() for p in getattr(args, "commands", []) or []]
-    timeout = getattr(args, "timeout", None) or get_float(config, "shell", "timeout", 5.0)
+    timeout = getattr(args, "timeout", None) or get_float(config, "shell", "timeout")
     return Session(
         paths=paths,
         config=config,

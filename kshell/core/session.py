@@ -52,11 +52,11 @@ class DiscoverySettings:
     def from_config(cls, config: configparser.ConfigParser) -> DiscoverySettings:
         return cls(
             broadcast=tuple(get_list(config, "discovery", "broadcast") or ["auto"]),
-            port=port(config, "discovery", "port", DEFAULT_PORT),
-            tcp_port=port(config, "discovery", "tcp_port", DEFAULT_PORT),
-            tdp_port=port(config, "discovery", "tdp_port", 20002),
-            timeout=get_float(config, "discovery", "timeout", 3.0),
-            refresh_on_start=flag(config, "discovery", "refresh_on_start", True),
+            port=port(config, "discovery", "port"),
+            tcp_port=port(config, "discovery", "tcp_port"),
+            tdp_port=port(config, "discovery", "tdp_port"),
+            timeout=get_float(config, "discovery", "timeout"),
+            refresh_on_start=flag(config, "discovery", "refresh_on_start"),
         )
 
 

@@ -196,7 +196,7 @@ class MetricsServer:
     def _plug_ports(self) -> set[int]:
         from kshell.store.config import get_float
 
-        return {DEFAULT_PORT, int(get_float(self.session.config, "discovery", "tcp_port", 9999))}
+        return {DEFAULT_PORT, int(get_float(self.session.config, "discovery", "tcp_port"))}
 
     def _own(self, host: str) -> bool:
         return self.address is not None and host == self.address[0]
@@ -261,12 +261,10 @@ async def start_server(
     from kshell.store.config import get_float
 
     host, port = parse_listen(listen)
-    timeout = scrape_timeout or get_float(
-        session.config, "metrics", "scrape_timeout", DEFAULT_SCRAPE_TIMEOUT
-    )
+    timeout = scrape_timeout or get_float(session.config, "metrics", "scrape_timeout")
     if not 0 < timeout <= 300:
         raise UsageError("metrics: the scrape timeout must be 0-300 seconds")
-    min_interval = get_float(session.config, "metrics", "min_interval", DEFAULT_MIN_INTERVAL)
+    min_interval = get_float(session.config, "metrics", "min_interval")
     server = MetricsServer(
         session,
         scrape_timeout=timeout,

@@ -14,7 +14,7 @@ from conftest import ROOT
 from kshell.store.config import Config, load_config, number, packaged_defaults, text
 
 SOURCES = ("kshell", "commands", "history")
-GETTERS = {"text", "number", "integer", "port", "flag", "get_float", "get_list"}
+GETTERS = {"text", "number", "integer", "port", "flag", "get_list"}
 
 
 def _modules() -> Iterator[tuple[Path, ast.Module]]:

@@ -9,7 +9,7 @@ from kshell.core.invocation import Invocation
 from kshell.core.session import DiscoverySettings, Session
 from kshell.home import prepare_home
 from kshell.lang.registry import build_registry
-from kshell.store.config import get_float, get_list, load_config, resolve_paths
+from kshell.store.config import get_list, load_config, number, resolve_paths
 from kshell.store.devices import DeviceStore
 
 
@@ -19,7 +19,7 @@ def build_session(args: argparse.Namespace) -> Session:
     config = load_config(paths.config_file)
     folders = [Path(p).expanduser() for p in get_list(config, "shell", "command_folders")]
     folders += [Path(p).expanduser() for p in getattr(args, "commands", []) or []]
-    timeout = getattr(args, "timeout", None) or get_float(config, "shell", "timeout")
+    timeout = getattr(args, "timeout", None) or number(config, "shell", "timeout")
     return Session(
         paths=paths,
         config=config,

@@ -22,7 +22,7 @@ from kshell.device.pool import DevicePool
 from kshell.device.transports.base import Credentials
 from kshell.device.transports.xor import DEFAULT_PORT
 from kshell.lang.registry import Registry
-from kshell.store.config import Paths, flag, get_float, get_list, port
+from kshell.store.config import Paths, flag, get_list, number, port
 from kshell.store.devices import DeviceStore
 
 if TYPE_CHECKING:  # types only: none of these is imported when a session is built
@@ -55,7 +55,7 @@ class DiscoverySettings:
             port=port(config, "discovery", "port"),
             tcp_port=port(config, "discovery", "tcp_port"),
             tdp_port=port(config, "discovery", "tdp_port"),
-            timeout=get_float(config, "discovery", "timeout"),
+            timeout=number(config, "discovery", "timeout"),
             refresh_on_start=flag(config, "discovery", "refresh_on_start"),
         )
 

@@ -352,10 +352,5 @@ def flag(parser: configparser.ConfigParser, section: str, key: str) -> bool:
     return parser.BOOLEAN_STATES[value_text]
 
 
-def get_float(parser: configparser.ConfigParser, section: str, key: str) -> float:
-    """The name callers already use: the checked reader."""
-    return number(parser, section, key)
-
-
 def get_list(parser: configparser.ConfigParser, section: str, key: str) -> list[str]:
     return [v.strip() for v in text(parser, section, key).split(",") if v.strip()]

@@ -194,9 +194,9 @@ class MetricsServer:
         )
 
     def _plug_ports(self) -> set[int]:
-        from kshell.store.config import get_float
+        from kshell.store.config import number
 
-        return {DEFAULT_PORT, int(get_float(self.session.config, "discovery", "tcp_port"))}
+        return {DEFAULT_PORT, int(number(self.session.config, "discovery", "tcp_port"))}
 
     def _own(self, host: str) -> bool:
         return self.address is not None and host == self.address[0]
@@ -258,13 +258,13 @@ async def serve_headless(session: Session, output: Any, listen: str, scrape_time
 async def start_server(
     session: Session, listen: str, scrape_timeout: float | None
 ) -> MetricsServer:
-    from kshell.store.config import get_float
+    from kshell.store.config import number
 
     host, port = parse_listen(listen)
-    timeout = scrape_timeout or get_float(session.config, "metrics", "scrape_timeout")
+    timeout = scrape_timeout or number(session.config, "metrics", "scrape_timeout")
     if not 0 < timeout <= 300:
         raise UsageError("metrics: the scrape timeout must be 0-300 seconds")
-    min_interval = get_float(session.config, "metrics", "min_interval")
+    min_interval = number(session.config, "metrics", "min_interval")
     server = MetricsServer(
         session,
         scrape_timeout=timeout,

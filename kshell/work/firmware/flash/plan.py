@@ -8,7 +8,7 @@ from typing import Any
 from kshell.core.session import Session
 from kshell.core.targets import Target
 from kshell.errors import KshellError
-from kshell.store.config import get_float
+from kshell.store.config import number
 
 # the first bytes of a simulated image (kshell.simulator.firmware.MAGIC; not imported, so the
 # client does not load the simulator): such an image never goes to a plug off loopback
@@ -37,7 +37,7 @@ class Settings:
     @classmethod
     def from_config(cls, session: Session) -> Settings:
         def value(key: str) -> float:
-            return max(0.05, get_float(session.config, "firmware", key))
+            return max(0.05, number(session.config, "firmware", key))
 
         return cls(
             poll_interval=value("poll_interval"),

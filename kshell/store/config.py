@@ -1,6 +1,6 @@
 """Where state lives and what the INI config says.
 
-``--home DIR`` (or ``KSHELL_HOME``) holds everything: device cache, history, journal,
+``--home DIR`` (or ``KSHELL_HOME``) holds everything: device store, history, journal,
 audit log and the config file. Without it, the XDG data and config folders. The config
 is read with interpolation off, so a ``%`` in a password is just a ``%``. User values
 are laid over the packaged defaults, so every key always has a value.
@@ -203,8 +203,7 @@ def load_config(path: Path, *, write_default: bool = True) -> configparser.Confi
 @functools.cache
 def packaged_defaults() -> configparser.ConfigParser:
     """The packaged default config, parsed once: the only place a key's default is written."""
-    parser = configparser.ConfigParser(interpolation=None)
-    parser.optionxform = str  # type: ignore[assignment,method-assign]
+    parser = Config()
     parser.read_string(DEFAULT_CONFIG)
     return parser
 

@@ -24,7 +24,7 @@ from types import SimpleNamespace
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from kshell.app.build import build_context
+from kshell.app.build import build_session
 from kshell.simulator import FirmwareConfig, SimulatorThread, bulk_specs, make_image
 from kshell.ui.output import Collector
 from kshell.ui.runner import run_line
@@ -64,7 +64,7 @@ def main() -> int:
 
 
 async def run(home: Path, line: str) -> tuple[float, dict[str, float], bool, list[dict]]:
-    session = build_context(SimpleNamespace(home=str(home), config=None, commands=[]))
+    session = build_session(SimpleNamespace(home=str(home), config=None, commands=[]))
     out = _Timed(as_json=True)
     start = time.perf_counter()
     out.start = start

@@ -29,13 +29,13 @@ sys.path.insert(0, str(ROOT))
 
 
 def make_home(plugs: int) -> Path:
-    from kshell.store.devices import DeviceCache, DeviceRecord
+    from kshell.store.devices import DeviceRecord, DeviceStore
 
     home = Path(tempfile.mkdtemp(prefix="kshell-bench-"))
     (home / "kshell.ini").write_text("[discovery]\nrefresh_on_start = no\n")
-    cache = DeviceCache(home / "devices.db")
+    cache = DeviceStore(home / "devices.db")
     for i in range(plugs):
-        cache.merge(
+        cache.observe(
             DeviceRecord(
                 f"127.40.{i // 250}.{i % 250 + 1}",  # never contacted: loopback anyway
                 alias=f"Plug {i:04d}",

@@ -106,12 +106,12 @@ async def discover(session: Session, args: Any) -> Result:
     from kshell.store.config import port as config_port
 
     port = args.port or session.discovery_port
-    tcp_port = args.tcp_port or config_port(session.config, "discovery", "tcp_port", 9999)
+    tcp_port = args.tcp_port or config_port(session.config, "discovery", "tcp_port")
     timeout = args.timeout if args.timeout is not None else session.discovery_timeout
     if timeout <= 0 or timeout > 120:
         raise UsageError("discover: --timeout must be between 0 and 120 seconds")
     # the names stored before asking: an answer never undoes a rename made meanwhile
-    stored = {(r.host, r.port): r for r in session.cache.all()}
+    stored = {(r.host, r.port): r for r in session.store.all()}
     if args.cidr:
         hosts = discovery.sweep_hosts(args.cidr)
         report, heard = await asyncio.gather(
@@ -179,7 +179,7 @@ async def _merge_report(
             continue
         record = observation.record
         if found.tcp_ok is False:  # we asked its TCP side and it refused
-            session.cache.failed(record.host, record.port)
+            session.store.failed(record.host, record.port)
             record.online = False
         rows.append(_device_row(record))
     rows += [_device_row(r) for r in merged.records]
@@ -199,7 +199,7 @@ async def _merge_report(
     round_ = {(r.host, r.port) for r in [o.record for o in seen] + merged.records}
     collisions = [  # a look-alike name is stored, and wins no lookup: say which
         group
-        for group in shared_names(session.cache.all())
+        for group in shared_names(session.store.all())
         if any((r.host, r.port) in round_ for (r, _), _ in group)
     ]
     footer += [shared_note(group) for group in collisions]
@@ -352,7 +352,7 @@ async def _aes_consent(session: Session, args: Any, host: str, port: int, found:
 @command("devices", permission="read", examples=("devices",), by_mail=ByMail.YES)
 async def devices(session: Session, args: Any) -> Result:
     """List the known plugs from the store, as last heard (state asks them now)."""
-    records = session.cache.all()
+    records = session.store.all()
     sharing = {(r.host, r.port) for g in shared_names(records) for (r, _), _ in g}
     rows, listed = [], []
     for r in records:
@@ -395,7 +395,7 @@ async def state(session: Session, args: Any) -> Result:
     results = await for_each(session, targets, ask)
     rows, failed = [], []
     for target, result in zip(targets, results, strict=True):
-        record = session.cache.by_address(target.host, target.port) or target.record
+        record = session.store.by_address(target.host, target.port) or target.record
         if isinstance(result, Failure):
             failed.append(f"{target.label}: {result.error.message}")
             row = _device_row(record) if record else [target.label, target.address] + [""] * 6
@@ -409,7 +409,7 @@ async def state(session: Session, args: Any) -> Result:
         "devices": [
             _record_json(r)
             for t in targets
-            if (r := session.cache.by_address(t.host, t.port)) is not None
+            if (r := session.store.by_address(t.host, t.port)) is not None
         ],
         "failed": failed,
     }
@@ -441,7 +441,7 @@ async def forget(session: Session, args: Any) -> list[Result]:
                 why = f"outlets cannot be forgotten alone; forget the strip: forget '{strip}'"
                 out.append(Failure(TargetError(why, target=t.label)))
                 continue
-            if not session.cache.remove(t.record):  # another kshell forgot or moved it meanwhile
+            if not session.store.remove(t.record):  # another kshell forgot or moved it meanwhile
                 out.append(Failure(TargetError(f"{t.address} is no longer in the device list")))
                 continue
             out.append(Text(f"forgot {t.label} ({t.address})", {"forgot": t.label, "host": t.host}))

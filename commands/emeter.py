@@ -214,13 +214,11 @@ async def watch(session: Session, args: Any) -> Any:
     one request at a time each, and one that fails is left alone a while (up to 30 s).
     By mail a watch stops after 60 s at most and cannot write files.
     """
-    from kshell.store.config import get_float
+    from kshell.store.config import number
     from kshell.work.watch import Watch
 
     interval = (
-        args.interval
-        if args.interval is not None
-        else get_float(session.config, "emeter", "interval", 1.0)
+        args.interval if args.interval is not None else number(session.config, "emeter", "interval")
     )
     if interval < 0 or interval > 86_400:
         raise UsageError("emeter watch: --interval must be 0-86400 seconds")

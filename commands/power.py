@@ -22,6 +22,7 @@ from kshell.core.targets import (
 from kshell.errors import TargetError, UsageError
 from kshell.lang.registry import Arg, ByMail, Opt, command
 from kshell.results import Result, Text
+from kshell.store.config import text
 from kshell.text import clean
 
 
@@ -144,7 +145,7 @@ async def alias(session: Session, args: Any) -> list[Result]:
     target = targets[0]
     if args.new is None:
         return await for_each(session, targets, lambda t: _read_alias(session, t))
-    new = check_new_alias(args.new, session.config.get("remote", "marker", fallback="!") or "!")
+    new = check_new_alias(args.new, text(session.config, "remote", "marker"))
     _refuse_taken(session, target, new)
 
     async def one(target: Target) -> Result:
@@ -184,7 +185,7 @@ def _refuse_taken(session: Session, target: Target, new: str) -> None:
     from kshell.store.names import fold
 
     wanted = fold(new)
-    for record in session.cache.all():
+    for record in session.store.all():
         same_plug = (record.host, record.port) == (target.host, target.port)
         if (
             record.alias

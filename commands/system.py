@@ -219,7 +219,7 @@ async def uptime(session: Session, args: Any) -> list[Result]:
     since = time.strftime("%H:%M:%S", time.localtime(session.started))
     head = f"kshell up {_duration(shell_up)} (since {since})"
     words = args.targets or ([session.current] if session.current else [])
-    if not words and not session.cache.all():
+    if not words and not session.store.all():
         return [Text(head, {"shell_uptime_s": round(shell_up, 1), "devices": []})]
     targets = resolve_all(session, words or ["all"])
     rows: list[list[Any]] = []

@@ -113,6 +113,6 @@ def store_for(session: Session) -> HistoryStore:
     if session.history is None:
         from kshell.store.config import integer
 
-        limit = integer(session.config, "shell", "history_size", 10000)
+        limit = integer(session.config, "shell", "history_size")
         session.history = HistoryStore(session.paths.history, limit)
     return session.history

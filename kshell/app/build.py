@@ -9,8 +9,8 @@ from kshell.core.invocation import Invocation
 from kshell.core.session import DiscoverySettings, Session
 from kshell.home import prepare_home
 from kshell.lang.registry import build_registry
-from kshell.store.config import get_float, get_list, load_config, resolve_paths
-from kshell.store.devices import DeviceCache
+from kshell.store.config import get_list, load_config, number, resolve_paths
+from kshell.store.devices import DeviceStore
 
 
 def build_session(args: argparse.Namespace) -> Session:
@@ -19,17 +19,14 @@ def build_session(args: argparse.Namespace) -> Session:
     config = load_config(paths.config_file)
     folders = [Path(p).expanduser() for p in get_list(config, "shell", "command_folders")]
     folders += [Path(p).expanduser() for p in getattr(args, "commands", []) or []]
-    timeout = getattr(args, "timeout", None) or get_float(config, "shell", "timeout", 5.0)
+    timeout = getattr(args, "timeout", None) or number(config, "shell", "timeout")
     return Session(
         paths=paths,
         config=config,
-        cache=DeviceCache(paths.devices),
+        store=DeviceStore(paths.devices),
         registry=build_registry(folders, index=paths.data / "command-index.json"),
         timeout=timeout,
         invocation=Invocation(assume_yes=bool(getattr(args, "yes", False))),
         debug=bool(getattr(args, "debug", False)),
         discovery=DiscoverySettings.from_config(config),
     )
-
-
-build_context = build_session  # the name branches started before the Session still call

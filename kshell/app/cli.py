@@ -174,7 +174,7 @@ def main(argv: list[str] | None = None) -> int:
         except OutputClosed:
             return EXIT_PIPE
         finally:
-            session.cache.close()  # the store's last checkpoint now, not left to the collector
+            session.store.close()  # the store's last checkpoint now, not left to the collector
             _tell_unrecorded(session, output)
     finally:
         if throwaway is not None:
@@ -188,7 +188,7 @@ def main(argv: list[str] | None = None) -> int:
 
 def _tell_unrecorded(session: Session, output: Any) -> None:
     """Status writes queued while the store was locked or full, and lost: said once."""
-    lost = session.cache.unrecorded
+    lost = session.store.unrecorded
     if lost:
         many = f"{len(lost)} changes" if len(lost) > 1 else "a change"
         from contextlib import suppress
@@ -328,7 +328,6 @@ async def _main(args: argparse.Namespace, session: Session, output: Any) -> int:
         if session.metrics is not None:
             await session.metrics.stop()
         session.close_connections()
-        session.cache.save()
         if demo is not None:
             demo.stop()
 

@@ -122,7 +122,7 @@ def _unknown_address(session: Session, word: str) -> bool:
     except KshellError:
         pass  # not a target at all: is it an address?
     address = parse_address(word)
-    return address is not None and session.cache.by_address(*address) is None
+    return address is not None and session.store.by_address(*address) is None
 
 
 def _sweep_allowed(cmd: Command, word: str, rules: MailRules) -> None:

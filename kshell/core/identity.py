@@ -50,13 +50,13 @@ async def remember(
     asked: DeviceRecord | None = None,
 ) -> Observation:
     """Store what the plug at host:port said about itself, guarding names against theft
-    (``asked``: the stored record when the plug was asked, see DeviceCache.observe).
+    (``asked``: the stored record when the plug was asked, see DeviceStore.observe).
 
     Its MAC known at another address moves there only when the old address no longer answers
     with that MAC (a DHCP move), or ``replace`` (the operator's ``add HOST --replace``) says so;
     when both answer, the known plug is kept and the observation names the conflict.
     """
-    record = DeviceRecord.from_sysinfo(host, port, info.summary(), heard_by=how)
+    record = DeviceRecord.from_info(host, port, info, heard_by=how)
     link = session.devices.link(host, port) or XOR
     record.family, record.transport = link.family, link.transport
     record.login_version = link.login_version if link.encrypted else 0
@@ -64,11 +64,11 @@ async def remember(
     # an AES plug keeps the trust it was read under, as far as it answered with its MAC
     if link.transport == "aes":
         record.login_trust = session.devices.login_trust(host, port, record.mac)
-    seen = await session.cache.observe_async(record, asked=asked)
+    seen = await session.store.observe_async(record, asked=asked)
     if seen.conflict is None:
         return seen
     if replace or not await answers_as(session, seen.conflict):
-        return await session.cache.observe_async(record, move=True)
+        return await session.store.observe_async(record, move=True)
     return seen
 
 

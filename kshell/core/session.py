@@ -22,8 +22,8 @@ from kshell.device.pool import DevicePool
 from kshell.device.transports.base import Credentials
 from kshell.device.transports.xor import DEFAULT_PORT
 from kshell.lang.registry import Registry
-from kshell.store.config import Paths, flag, get_float, get_list, port
-from kshell.store.devices import DeviceCache
+from kshell.store.config import Paths, flag, get_list, number, port
+from kshell.store.devices import DeviceStore
 
 if TYPE_CHECKING:  # types only: none of these is imported when a session is built
     from kshell.app.remote.service import RemoteService
@@ -52,11 +52,11 @@ class DiscoverySettings:
     def from_config(cls, config: configparser.ConfigParser) -> DiscoverySettings:
         return cls(
             broadcast=tuple(get_list(config, "discovery", "broadcast") or ["auto"]),
-            port=port(config, "discovery", "port", DEFAULT_PORT),
-            tcp_port=port(config, "discovery", "tcp_port", DEFAULT_PORT),
-            tdp_port=port(config, "discovery", "tdp_port", 20002),
-            timeout=get_float(config, "discovery", "timeout", 3.0),
-            refresh_on_start=flag(config, "discovery", "refresh_on_start", True),
+            port=port(config, "discovery", "port"),
+            tcp_port=port(config, "discovery", "tcp_port"),
+            tdp_port=port(config, "discovery", "tdp_port"),
+            timeout=number(config, "discovery", "timeout"),
+            refresh_on_start=flag(config, "discovery", "refresh_on_start"),
         )
 
 
@@ -89,7 +89,7 @@ class Session:
 
     paths: Paths
     config: configparser.ConfigParser
-    cache: DeviceCache
+    store: DeviceStore
     registry: Registry
     timeout: float = 5.0
     debug: bool = False
@@ -133,7 +133,7 @@ class Session:
         from kshell.device.pool import LOGIN_TRUST, UNTRUSTED
         from kshell.store.devices import normalise_mac
 
-        record = self.cache.by_address(host, port)
+        record = self.store.by_address(host, port)
         if record is None or record.transport != "aes" or not record.mac:
             return UNTRUSTED
         if mac and normalise_mac(mac) != record.mac:

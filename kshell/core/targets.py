@@ -78,7 +78,7 @@ def resolve(session: Session, word: str) -> list[Target]:
     dotted host name; and, for a line typed at the prompt or in -c only, a unique prefix of an
     alias. A name that folds onto two stored names is the shared error in every spelling.
     """
-    records = session.cache.all()
+    records = session.store.all()
     if word.lower() == "all":
         if not records:
             raise TargetError("no known plugs: run discover first")
@@ -86,7 +86,7 @@ def resolve(session: Session, word: str) -> list[Target]:
     literal = ip_literal(word)
     if literal is not None:
         host, port = literal[0], literal[1] or DEFAULT_PORT
-        record = session.cache.by_address(host, port)
+        record = session.store.by_address(host, port)
         if record is None and literal[1] is None:  # a bare address: the one plug known there
             at_host = [r for r in records if r.host == host]
             record = at_host[0] if len(at_host) == 1 else None
@@ -112,7 +112,7 @@ def resolve(session: Session, word: str) -> list[Target]:
     address = parse_address(word)
     if address:
         host, port = address
-        return [Target(host, port, session.cache.by_address(host, port), by_address=True)]
+        return [Target(host, port, session.store.by_address(host, port), by_address=True)]
     raise TargetError(_unknown_message(word, records), target=word)
 
 
@@ -309,13 +309,13 @@ async def for_each(
             if target.label not in str(exc.target):
                 exc.target = f"{target.label} ({exc.target})"
             if isinstance(exc, TransportError):  # asked and not answered: now it is offline
-                session.cache.failed(target.host, target.port)
+                session.store.failed(target.host, target.port)
             return Failure(exc)
         if target.unrecorded:  # what the plug did stands: said with the store's cause
             return not_recorded(result, target.unrecorded)
         if target.note:  # another plug answered there: the named one was not heard
             return identity.mark(result, target.note)
-        session.cache.heard(target.host, target.port)  # it answered: online, heard just now
+        session.store.heard(target.host, target.port)  # it answered: online, heard just now
         return result
 
     return list(await asyncio.gather(*(one(t) for t in targets)))
@@ -409,15 +409,15 @@ async def refresh_meter(session: Session, target: Target, *, reading: bool = Fal
 async def _refresh(
     session: Session, target: Target, device: Device, clock: bool, reading: bool
 ) -> Device:
-    asked = session.cache.by_address(target.host, target.port)  # its names before we ask
+    asked = session.store.by_address(target.host, target.port)  # its names before we ask
     info = await device.update(clock=clock, reading=reading)
     if not identity.answers_for(target, info):
         if not session.invocation.changes or target.note:  # a read: say who answered, store nothing
             target.note = identity.stranger(target, info)
-            target.record = DeviceRecord.from_sysinfo(target.host, target.port, info.summary())
+            target.record = DeviceRecord.from_info(target.host, target.port, info)
             return device
         device = await identity.follow(session, target, info)  # a read before a change (erase)
-        asked = session.cache.by_address(target.host, target.port)
+        asked = session.store.by_address(target.host, target.port)
         info = await device.update(clock=clock, reading=reading)
     try:
         seen = await remember(session, target.host, target.port, info, asked=asked)

@@ -60,25 +60,3 @@ class Info(NamedTuple):
         if self.relay is None and self.children:
             return any(c.state for c in self.children)
         return self.relay
-
-    def summary(self) -> dict[str, Any]:
-        """The fields the device store keeps, in the sysinfo shape it reads."""
-        out: dict[str, Any] = {
-            "alias": self.alias,
-            "mac": self.mac,
-            "model": self.model,
-            "hw_ver": self.hw_ver,
-            "sw_ver": self.sw_ver,
-            "type": self.hw.get("type", ""),
-            "feature": "TIM:ENE" if self.has_meter else "TIM",
-        }
-        if self.kind == "bulb":
-            out["is_color"] = 0
-        if self.relay is not None:
-            out["relay_state"] = int(self.relay)
-        if self.children:
-            out["children"] = [
-                {"id": c.id, "alias": c.alias, "state": int(bool(c.state)), "on_time": c.on_time}
-                for c in self.children
-            ]
-        return out

@@ -1,6 +1,6 @@
 """Where state lives and what the INI config says.
 
-``--home DIR`` (or ``KSHELL_HOME``) holds everything: device cache, history, journal,
+``--home DIR`` (or ``KSHELL_HOME``) holds everything: device store, history, journal,
 audit log and the config file. Without it, the XDG data and config folders. The config
 is read with interpolation off, so a ``%`` in a password is just a ``%``. User values
 are laid over the packaged defaults, so every key always has a value.
@@ -9,10 +9,11 @@ are laid over the packaged defaults, so every key always has a value.
 from __future__ import annotations
 
 import configparser
+import functools
 import math
 import os
+from dataclasses import dataclass
 from pathlib import Path
-from typing import NamedTuple
 
 CONFIG_NAME = "kshell.ini"
 
@@ -41,6 +42,8 @@ broadcast = auto
 # UDP port discovery broadcasts to, and the TCP port plugs answer on (9999 on real plugs)
 port = 9999
 tcp_port = 9999
+# the UDP port of the encrypted generation's discovery (TDP; 20002 on real plugs)
+tdp_port = 20002
 # seconds to wait for answers to a broadcast
 timeout = 3
 # refresh the device list in the background when the shell starts
@@ -125,6 +128,8 @@ unproven_per_hour = 60
 processed_folder = Executed
 max_commands = 10
 max_message_bytes = 65536
+# SMTP sessions the listening source (smtp://) serves at once
+smtp_connections = 16
 max_age_minutes = 15
 rate_per_hour = 30
 # what mail may run beyond each command's own declaration (help NAME says "by mail")
@@ -140,7 +145,8 @@ reply_format = full
 """
 
 
-class Paths(NamedTuple):  # a NamedTuple: cheaper than a dataclass to define at start-up
+@dataclass(frozen=True)
+class Paths:
     data: Path
     config_file: Path
 
@@ -169,7 +175,7 @@ def load_config(path: Path, *, write_default: bool = True) -> configparser.Confi
     """Defaults, overlaid with the user's file; the commented default written on first run
     (readable by its owner only: it is where passwords and secrets go)."""
     parser = Config(path)
-    parser.read_string(DEFAULT_CONFIG)
+    parser.read_dict(packaged_defaults())
     if path.exists():
         from kshell.home import check_trusted
 
@@ -191,6 +197,14 @@ def load_config(path: Path, *, write_default: bool = True) -> configparser.Confi
                 handle.write(DEFAULT_CONFIG)
         except OSError:
             pass  # a read-only home (or another shell writing it first) still runs on defaults
+    return parser
+
+
+@functools.cache
+def packaged_defaults() -> configparser.ConfigParser:
+    """The packaged default config, parsed once: the only place a key's default is written."""
+    parser = Config()
+    parser.read_string(DEFAULT_CONFIG)
     return parser
 
 
@@ -227,7 +241,8 @@ def check_private_config(path: Path, parser: configparser.ConfigParser) -> None:
         )
 
 
-class Bounds(NamedTuple):
+@dataclass(frozen=True)
+class Bounds:
     """What a numeric key may hold: finite, within ``low``-``high`` (``low`` itself refused
     when ``above``: a timeout of 0 waits for nothing); a whole number when ``whole``."""
 
@@ -289,61 +304,52 @@ def _where(parser: configparser.ConfigParser, section: str, key: str) -> str:
     return f"{source or CONFIG_NAME} [{section}] {key}"
 
 
-def _raw(parser: configparser.ConfigParser, section: str, key: str, default: object) -> str:
-    return parser.get(section, key, fallback=str(default)).strip() or str(default)
+def text(parser: configparser.ConfigParser, section: str, key: str) -> str:
+    """A key's value, stripped; left empty (or absent), the packaged default's. A key the
+    packaged defaults lack is a programming error (``configparser.NoOptionError``)."""
+    default = packaged_defaults().get(section, key)
+    given = parser.get(section, key) if parser.has_option(section, key) else ""
+    return given.strip() or default.strip()
 
 
 def number(
-    parser: configparser.ConfigParser,
-    section: str,
-    key: str,
-    default: float,
-    bounds: Bounds | None = None,
+    parser: configparser.ConfigParser, section: str, key: str, bounds: Bounds | None = None
 ) -> float:
     """The one checked reader of a numeric key: its value, or a UsageError naming the file,
     section and key (a value out of range is refused, never clamped or defaulted)."""
     bounds = bounds or NUMBERS.get((section, key), SOME)
-    text = _raw(parser, section, key, default)
+    value_text = text(parser, section, key)
     try:
-        value = float(int(text)) if bounds.whole else float(text)
+        value = float(int(value_text)) if bounds.whole else float(value_text)
     except ValueError:
         value = math.nan
     if not bounds.admits(value):
         from kshell.errors import UsageError
 
         what = "a port (1-65535)" if bounds is PORT else bounds.describe()
-        raise UsageError(f"{_where(parser, section, key)}: '{text[:40]}' is not {what}")
+        raise UsageError(f"{_where(parser, section, key)}: '{value_text[:40]}' is not {what}")
     return value
 
 
 def integer(
-    parser: configparser.ConfigParser,
-    section: str,
-    key: str,
-    default: int,
-    bounds: Bounds | None = None,
+    parser: configparser.ConfigParser, section: str, key: str, bounds: Bounds | None = None
 ) -> int:
-    return int(number(parser, section, key, default, bounds))
+    return int(number(parser, section, key, bounds))
 
 
-def port(parser: configparser.ConfigParser, section: str, key: str, default: int) -> int:
-    return int(number(parser, section, key, default, PORT))
+def port(parser: configparser.ConfigParser, section: str, key: str) -> int:
+    return int(number(parser, section, key, PORT))
 
 
-def flag(parser: configparser.ConfigParser, section: str, key: str, default: bool) -> bool:
+def flag(parser: configparser.ConfigParser, section: str, key: str) -> bool:
     """A yes/no key (yes, no, on, off, true, false, 1, 0); anything else is refused."""
-    text = _raw(parser, section, key, "yes" if default else "no").lower()
-    if text not in parser.BOOLEAN_STATES:
+    value_text = text(parser, section, key).lower()
+    if value_text not in parser.BOOLEAN_STATES:
         from kshell.errors import UsageError
 
-        raise UsageError(f"{_where(parser, section, key)}: '{text[:40]}' is not yes or no")
-    return parser.BOOLEAN_STATES[text]
-
-
-def get_float(parser: configparser.ConfigParser, section: str, key: str, default: float) -> float:
-    """The name callers already use: the checked reader."""
-    return number(parser, section, key, default)
+        raise UsageError(f"{_where(parser, section, key)}: '{value_text[:40]}' is not yes or no")
+    return parser.BOOLEAN_STATES[value_text]
 
 
 def get_list(parser: configparser.ConfigParser, section: str, key: str) -> list[str]:
-    return [v.strip() for v in parser.get(section, key, fallback="").split(",") if v.strip()]
+    return [v.strip() for v in text(parser, section, key).split(",") if v.strip()]

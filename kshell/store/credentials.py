@@ -66,12 +66,19 @@ def _private(path: Path) -> None:
         raise KshellError(f"{path} holds a password but others can read it: chmod 600 {path}")
 
 
+def _login_in(parser: configparser.ConfigParser, section: str) -> tuple[str, str] | None:
+    """A section's username and password (an optional section: no default), or None."""
+    if not (parser.has_option(section, "username") and parser.has_option(section, "password")):
+        return None
+    return parser.get(section, "username"), parser.get(section, "password")
+
+
 def _from_section(config: configparser.ConfigParser, path: Path) -> Credentials | None:
-    user = config.get("credentials", "username", fallback=None)
-    password = config.get("credentials", "password", fallback=None)
-    if user is None or password is None:
+    pair = _login_in(config, "credentials")
+    if pair is None:
         return None
     _private(path)
+    user, password = pair
     return Credentials(user[:MAX_FIELD], password[:MAX_FIELD])
 
 
@@ -82,10 +89,10 @@ def _read(path: Path, section: str, label: str) -> Credentials | None:
         parser.read(path, encoding="utf-8")
     except (OSError, configparser.Error, UnicodeDecodeError):
         raise KshellError(f"{label}: unreadable; run login again") from None
-    user = parser.get(section, "username", fallback=None)
-    password = parser.get(section, "password", fallback=None)
-    if user is None or password is None:
+    pair = _login_in(parser, section)
+    if pair is None:
         return None
+    user, password = pair
     return Credentials(user[:MAX_FIELD], password[:MAX_FIELD])
 
 

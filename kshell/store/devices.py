@@ -33,7 +33,7 @@ from kshell.store.records import HOW, DeviceRecord, Observation, normalise_mac
 if TYPE_CHECKING:
     from concurrent.futures import ThreadPoolExecutor
 
-__all__ = ["HOW", "DeviceCache", "DeviceRecord", "Observation", "StoreError", "normalise_mac"]
+__all__ = ["HOW", "DeviceRecord", "DeviceStore", "Observation", "StoreError", "normalise_mac"]
 
 # --- the schema, and how it grows ---------------------------------------------------------
 
@@ -120,7 +120,7 @@ APPLICATION_ID = 0x4B53484C  # "KSHL" in PRAGMA application_id: a devices.db ksh
 PATIENCE_S = 1.0  # how long a write retries another process's lock before it gives up
 
 
-class DeviceCache:
+class DeviceStore:
     """The device store (the name is kept from its JSON days: every caller knows it).
 
     ``path=None`` keeps the store in memory (tests, a throwaway session). The file is opened
@@ -405,10 +405,6 @@ class DeviceCache:
             upsert(db, record)
         return Observation(record, moved_from=moved_from)
 
-    def merge(self, record: DeviceRecord) -> DeviceRecord:
-        """Store a record (the old name of ``observe``); a MAC conflict keeps the known plug."""
-        return self.observe(record).record
-
     def update(self, host: str, port: int, **values: Any) -> bool:
         """Set some fields of one plug's row; False if the store does not know it (any more)."""
         unknown = set(values) - set(COLUMNS) - {"host", "port"}
@@ -444,9 +440,6 @@ class DeviceCache:
         else:
             self.failed(host, port)
 
-    def set_offline(self, record: DeviceRecord) -> None:
-        self.failed(record.host, record.port)
-
     def remove(self, record: DeviceRecord) -> bool:
         """Forget one plug (its row only); False if it was already gone."""
         with self._write() as db:
@@ -454,9 +447,6 @@ class DeviceCache:
                 "DELETE FROM devices WHERE host = ? AND port = ?", (record.host, record.port)
             )
         return cursor.rowcount > 0
-
-    def save(self) -> None:
-        """Nothing to do: every change is committed as it is made (kept for callers)."""
 
 
 def keep_renamed_outlets(

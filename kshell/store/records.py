@@ -5,10 +5,13 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
-from typing import Any, NamedTuple
+from typing import TYPE_CHECKING, Any
 
 from kshell.device import sysinfo as dev
 from kshell.device.transports.xor import DEFAULT_PORT
+
+if TYPE_CHECKING:
+    from kshell.device.state import Child, Info
 
 HOW = ("broadcast", "direct", "sweep")  # how a plug was last heard
 
@@ -57,6 +60,30 @@ class DeviceRecord:
         return f"{when} ({self.heard_by})" if self.heard_by else when
 
     @classmethod
+    def from_info(cls, host: str, port: int, info: Info, heard_by: str = "direct") -> DeviceRecord:
+        """What a plug just said about itself, from the device layer's typed reading."""
+        kids = [_stored_child(c) for c in info.children]
+        state = info.relay
+        if state is None and kids:
+            state = any(c["state"] == "on" for c in kids)
+        return cls(
+            host=host,
+            port=port,
+            alias=info.alias,
+            mac=normalise_mac(info.mac),
+            model=info.model,
+            hw_ver=info.hw_ver,
+            sw_ver=info.sw_ver,
+            kind=info.kind,
+            state="" if state is None else ("on" if state else "off"),
+            emeter=info.has_meter,
+            online=True,
+            last_heard=time.time(),
+            heard_by=heard_by,
+            children=kids,
+        )
+
+    @classmethod
     def from_sysinfo(
         cls, host: str, port: int, info: dict[str, Any], heard_by: str = "direct"
     ) -> DeviceRecord:
@@ -90,6 +117,11 @@ class DeviceRecord:
         )
 
 
+def _stored_child(child: Child) -> dict[str, Any]:
+    state = "" if child.state is None else ("on" if child.state else "off")
+    return {"number": child.number, "id": child.id, "alias": child.alias, "state": state}
+
+
 def normalise_mac(text: str) -> str:
     """'50c7bf0a1b2c', '50-C7-BF-0A-1B-2C' -> '50:C7:BF:0A:1B:2C'; '' if not a MAC."""
     hexdigits = "".join(ch for ch in text if ch not in ":-").upper()
@@ -98,7 +130,8 @@ def normalise_mac(text: str) -> str:
     return ":".join(hexdigits[i : i + 2] for i in range(0, 12, 2))
 
 
-class Observation(NamedTuple):
+@dataclass(frozen=True)
+class Observation:
     """What ``observe`` did with an answer."""
 
     record: DeviceRecord  # what the store now holds (on a conflict: the plug already known)

@@ -92,7 +92,6 @@ class Ping(Stream):
         except (asyncio.CancelledError, KeyboardInterrupt):
             interrupted = True
             await asyncio.shield(self._fan.cancel())
-        self.session.cache.save()
         for tally in self.tallies:
             yield tally.summary(interrupted)
         if interrupted:
@@ -119,11 +118,11 @@ class Ping(Stream):
                 tally.sent += 1
                 tally.last_error = exc.message
                 if isinstance(exc, TransportError):
-                    self.session.cache.mark(target.host, target.port, online=False)
+                    self.session.store.mark(target.host, target.port, online=False)
                 self._fan.emit(tally.reply(seq, None, exc.message))
                 continue
             rtt = (time.perf_counter() - started) * 1000
             tally.sent += 1
             tally.times.append(rtt)
-            self.session.cache.mark(target.host, target.port, online=True)
+            self.session.store.mark(target.host, target.port, online=True)
             self._fan.emit(tally.reply(seq, rtt))

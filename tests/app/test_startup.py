@@ -22,7 +22,7 @@ from helpers.shell import ROOT, run_shell, write_config
 
 from kshell.simulator import PlugSpec, SimulatorThread
 from kshell.simulator.accounts import DEMO_ACCOUNT
-from kshell.store.devices import DeviceCache, DeviceRecord
+from kshell.store.devices import DeviceRecord, DeviceStore
 
 OLD, KLAP = "127.66.0.2", "127.66.0.3"
 CREDS = {"KSHELL_USERNAME": DEMO_ACCOUNT.username, "KSHELL_PASSWORD": DEMO_ACCOUNT.password}
@@ -174,7 +174,7 @@ def test_info_flags_a_smart_plugs_drifting_clock(house: Path, sim: SimulatorThre
 
 
 def test_an_answer_just_stored_is_not_written_again_as_heard(tmp_path: Path) -> None:
-    cache = DeviceCache(tmp_path / "devices.db")
+    cache = DeviceStore(tmp_path / "devices.db")
     # what a read's answer stores: heard just now, directly
     record = DeviceRecord("127.66.0.9", alias="Lamp", mac="50:C7:BF:00:00:09")
     record.last_heard, record.heard_by = time.time(), "direct"

@@ -12,7 +12,7 @@ from helpers.shell import ROOT, json_lines, run_shell
 from kshell.device.sysinfo import check_answer
 from kshell.errors import DeviceError
 from kshell.simulator import PlugSpec, demo_specs
-from kshell.store.devices import DeviceCache
+from kshell.store.devices import DeviceStore
 
 BASE = "127.60.0.2"
 
@@ -35,7 +35,7 @@ def test_discover_by_loopback_broadcast_finds_every_plug(fleet):
     assert kinds["Media Strip"] == "strip" and kinds["Porch Light"] == "bulb"
     text = run_shell(home, "-c", "devices").stdout
     assert "unsupported (bulb)" in text and "7 known, 7 online" in text
-    stored = DeviceCache(home / "devices.db").all()  # the store other processes read
+    stored = DeviceStore(home / "devices.db").all()  # the store other processes read
     assert {r.host for r in stored} == set(sim.hosts)
     assert all(r.mac and r.model and r.heard_by == "broadcast" for r in stored)
 

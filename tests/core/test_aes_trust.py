@@ -115,7 +115,7 @@ def test_a_mac_stored_as_klap_that_now_announces_aes_is_not_logged_in_at_all(
 ) -> None:
     ctx = session(fresh)
     mac = normalise_mac(sim.call(lambda: sim.plug(STRANGER).mac))
-    ctx.cache.observe(
+    ctx.store.observe(
         DeviceRecord(host=STRANGER, port=80, mac=mac, alias="Kettle", family="smart",
                      transport="klap", login_version=2, sw_ver="1.0")
     )  # fmt: skip
@@ -196,7 +196,7 @@ def test_a_stored_plug_whose_address_now_announces_another_mac_gets_nothing(
     sim: SimulatorThread, fresh: Path
 ) -> None:
     ctx = session(fresh)
-    ctx.cache.observe(  # trusted once at this address, with another MAC than it announces
+    ctx.store.observe(  # trusted once at this address, with another MAC than it announces
         DeviceRecord(host=HALL, port=80, mac="AA:BB:CC:00:00:01", alias="Hall", family="smart",
                      transport="aes", login_version=2, sw_ver="1.0", login_trust="hashed")
     )  # fmt: skip

@@ -38,7 +38,7 @@ def test_a_mails_lines_use_the_sessions_device_pool(home: Path, sink: ReplySink)
     spec = PlugSpec(host=PLUG, port=9999, udp_port=None, alias="Lamp", model="HS100(US) 2.0")
 
     async def main(listener: Listener) -> None:
-        listener.session.cache.merge(DeviceRecord(PLUG, alias="Lamp"))
+        listener.session.store.observe(DeviceRecord(PLUG, alias="Lamp"))
         await listener.service.start()
         try:
             await listener.deliver(make_mail("!off Lamp"))
@@ -61,7 +61,7 @@ def test_a_mail_does_not_inherit_the_prompts_plug_or_its_yes(home: Path) -> None
     session.current = "Lamp"
     mail = session.for_invocation(Invocation.for_mail("control", MailRules()))
     assert mail.current is None and not mail.assume_yes and mail.ask is None
-    assert mail.devices is session.devices and mail.cache is session.cache
+    assert mail.devices is session.devices and mail.store is session.store
     assert session.current == "Lamp" and session.assume_yes
 
 
@@ -89,6 +89,6 @@ def test_the_demo_leaves_the_config_alone(tmp_path: Path) -> None:
         assert session.discovery.broadcast == (LOOPBACK_BROADCAST,)
         assert session.discovery.port == sim.udp_port != 9999
         assert session.discovery.timeout == 0.5
-        assert len(session.cache.all()) == len(sim.plugs)  # discovered through the settings
+        assert len(session.store.all()) == len(sim.plugs)  # discovered through the settings
     finally:
         sim.stop()

@@ -4,7 +4,7 @@ import pytest
 from helpers.scripted_plug import scripted_plug
 from helpers.shell import json_lines, run_shell
 
-from kshell.store.devices import DeviceCache
+from kshell.store.devices import DeviceStore
 
 HOST = "127.63.0.2"
 
@@ -51,4 +51,4 @@ def test_wrong_types_are_checked_not_trusted(home, hostile_plug):
     text = run_shell(home, "-c", f"info {HOST}; devices")
     assert "\x1b" not in text.stdout and "Traceback" not in text.stderr
     assert len(max(text.stdout.splitlines(), key=len)) < 1000  # a 100 kB string is cut
-    assert DeviceCache(home / "devices.db").all()[0].host == HOST
+    assert DeviceStore(home / "devices.db").all()[0].host == HOST

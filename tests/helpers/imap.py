@@ -11,7 +11,7 @@ from types import SimpleNamespace
 
 from helpers.dovecot import Dovecot, ReplySink
 from helpers.shell import write_config
-from kshell.app.build import build_context
+from kshell.app.build import build_session
 from kshell.app.remote.service import AUDIT_NAME, RemoteService
 
 
@@ -37,7 +37,7 @@ def listen(home: Path, scenario: Callable[[RemoteService], Awaitable[None]]) -> 
     lines.clear()
 
     async def main() -> None:
-        ctx = build_context(
+        ctx = build_session(
             SimpleNamespace(
                 home=str(home), config=None, commands=[], timeout=None, yes=False, debug=False
             )

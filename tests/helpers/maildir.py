@@ -14,7 +14,7 @@ from types import SimpleNamespace
 from helpers.dovecot import ReplySink
 from helpers.mail import SECRET
 from helpers.shell import write_config
-from kshell.app.build import build_context
+from kshell.app.build import build_session
 from kshell.app.remote.service import AUDIT_NAME, RemoteService
 
 PLUG = "127.50.1.2"
@@ -28,7 +28,7 @@ class Listener:
             home=str(home), config=None, commands=[], timeout=None, yes=False, debug=False
         )
         self.home = home
-        self.session = build_context(args)
+        self.session = build_session(args)
         self.lines: list[str] = []
         self.service = RemoteService(self.session, self.lines.append)
         self.maildir = home / "Maildir"

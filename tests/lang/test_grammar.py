@@ -11,7 +11,7 @@ from kshell.core.targets import parse_address, resolve, resolve_all
 from kshell.errors import TargetError, UsageError
 from kshell.lang.grammar import split_commands
 from kshell.lang.registry import Arg, Command, Opt, parse_args
-from kshell.store.devices import DeviceCache, DeviceRecord
+from kshell.store.devices import DeviceRecord, DeviceStore
 
 
 def words(line):
@@ -95,10 +95,10 @@ def test_confirming_commands_take_yes():
 
 
 def _ctx(records):
-    cache = DeviceCache(None)
+    cache = DeviceStore(None)
     for r in records:
-        cache.merge(r)
-    return SimpleNamespace(cache=cache, invocation=Invocation())
+        cache.observe(r)
+    return SimpleNamespace(store=cache, invocation=Invocation())
 
 
 STRIP = DeviceRecord(

@@ -123,7 +123,7 @@ def test_login_save_never_writes_through_a_planted_symlink(tmp_path: Path) -> No
     try:
         path = credentials.save(ctx, Credentials("me@example.com", "s3cret"))
     finally:
-        ctx.cache.close()
+        ctx.store.close()
     assert victim.read_text() == "keep me\n"
     assert other.read_text() == "keep me too\n"
     assert not path.is_symlink() and stat.S_IMODE(path.stat().st_mode) == 0o600

@@ -15,7 +15,7 @@ from kshell.core.invocation import Invocation, MailRules
 from kshell.core.targets import resolve
 from kshell.errors import TargetError
 from kshell.simulator import PlugSpec, demo_specs
-from kshell.store.devices import DeviceCache, DeviceRecord
+from kshell.store.devices import DeviceRecord, DeviceStore
 
 KETTLE, FAKE = "127.61.0.2", "127.61.0.3"
 
@@ -144,11 +144,11 @@ def test_unique_prefixes_at_the_prompt_and_in_c_never_in_scripts(fleet, tmp_path
 
 
 def test_resolution_order_and_origin():
-    cache = DeviceCache(None)
-    cache.merge(DeviceRecord("127.61.4.2", alias="plug.lan bedroom", mac="50:C7:BF:00:00:01"))
-    cache.merge(DeviceRecord("127.61.4.3", alias="127.61.4.2"))
-    typed = SimpleNamespace(cache=cache, invocation=Invocation(typed=True))
-    mailed = SimpleNamespace(cache=cache, invocation=Invocation.for_mail("admin", MailRules()))
+    cache = DeviceStore(None)
+    cache.observe(DeviceRecord("127.61.4.2", alias="plug.lan bedroom", mac="50:C7:BF:00:00:01"))
+    cache.observe(DeviceRecord("127.61.4.3", alias="127.61.4.2"))
+    typed = SimpleNamespace(store=cache, invocation=Invocation(typed=True))
+    mailed = SimpleNamespace(store=cache, invocation=Invocation.for_mail("admin", MailRules()))
     assert resolve(typed, "127.61.4.2")[0].record.alias == "plug.lan bedroom"  # type: ignore[arg-type]
     assert resolve(typed, "50-c7-bf-00-00-01")[0].host == "127.61.4.2"  # type: ignore[arg-type]
     assert resolve(typed, "PLUG.LAN")[0].host == "127.61.4.2"  # type: ignore[arg-type]
@@ -204,10 +204,10 @@ def test_completion_knows_names_as_the_resolver_reads_them():
     assert index.is_known("tele") and index.is_known("buro") and index.is_known("strip/1")
     metas = {c.text: c.meta for c in index.aliases}
     assert "shared name" in metas["Büro"] and "offline" in metas["BURO"]
-    cache = DeviceCache(None)
+    cache = DeviceStore(None)
     for r in records:
-        cache.merge(r)
-    typed = SimpleNamespace(cache=cache, invocation=Invocation(typed=True))
+        cache.observe(r)
+    typed = SimpleNamespace(store=cache, invocation=Invocation(typed=True))
     assert resolve(typed, "tele")[0].child_id == "C1"  # type: ignore[arg-type]
     with pytest.raises(TargetError, match="shared"):
         resolve(typed, "buro")  # type: ignore[arg-type]
@@ -224,7 +224,7 @@ def test_invisible_characters_fold_away():
 def test_a_shared_key_is_ambiguous_in_every_spelling():
     strip = DeviceRecord("127.61.7.2", alias="Media Strip", kind="strip")
     strip.children = [{"number": 1, "id": "C1", "alias": "Heater", "state": "on"}]
-    cache = DeviceCache(None)
+    cache = DeviceStore(None)
     for record in (
         strip,
         DeviceRecord("127.61.7.3", alias="Space Heater"),
@@ -233,8 +233,8 @@ def test_a_shared_key_is_ambiguous_in_every_spelling():
         DeviceRecord("127.61.7.6", alias="Lamp"),
         DeviceRecord("127.61.7.7", alias="Lamp\u200b"),
     ):
-        cache.merge(record)
-    typed = SimpleNamespace(cache=cache, invocation=Invocation(typed=True))
+        cache.observe(record)
+    typed = SimpleNamespace(store=cache, invocation=Invocation(typed=True))
     for word in ("Space Heater", "space heater", "space", "Heater", "HEATER", "Lamp", "lam"):
         with pytest.raises(TargetError, match="is shared by") as caught:
             resolve(typed, word)  # type: ignore[arg-type]

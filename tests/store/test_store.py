@@ -21,7 +21,7 @@ from helpers.waiting import wait_until
 from kshell.app.remote.service import AUDIT_NAME
 from kshell.simulator import SimulatorThread
 from kshell.store import devices as store
-from kshell.store.devices import DeviceCache, DeviceRecord
+from kshell.store.devices import DeviceRecord, DeviceStore
 
 sys.path.insert(0, str(ROOT / "bench"))
 
@@ -33,38 +33,37 @@ def _record(n: int, alias: str) -> DeviceRecord:
 
 
 def test_one_process_never_undoes_another_s_edit(tmp_path: Path) -> None:
-    shell = DeviceCache(tmp_path / "devices.db")  # the open shell, with its snapshot
+    shell = DeviceStore(tmp_path / "devices.db")  # the open shell, with its snapshot
     for n, alias in ((2, "Kettle"), (3, "Freezer Meter"), (4, "Lamp")):
-        shell.merge(_record(n, alias))
+        shell.observe(_record(n, alias))
     assert len(shell.all()) == 3
-    other = DeviceCache(tmp_path / "devices.db")  # `kshell -c ...` in another terminal
+    other = DeviceStore(tmp_path / "devices.db")  # `kshell -c ...` in another terminal
     assert other.remove(other.by_address("127.63.0.3", 9999))  # type: ignore[arg-type]
-    other.merge(_record(4, "Desk Lamp"))  # renamed there
-    other.merge(_record(5, "Fan"))  # added there
+    other.observe(_record(4, "Desk Lamp"))  # renamed there
+    other.observe(_record(5, "Fan"))  # added there
     # the shell goes on: its next command marks plugs and refreshes one it asked
     shell.mark("127.63.0.3", 9999, online=True)
     shell.mark("127.63.0.4", 9999, online=False)
-    shell.merge(_record(2, "Kettle"))
-    shell.save()
-    fresh = {r.address: r for r in DeviceCache(tmp_path / "devices.db").all()}
+    shell.observe(_record(2, "Kettle"))
+    fresh = {r.address: r for r in DeviceStore(tmp_path / "devices.db").all()}
     assert set(fresh) == {"127.63.0.2", "127.63.0.4", "127.63.0.5"}  # forgotten stays gone
     assert fresh["127.63.0.4"].alias == "Desk Lamp" and not fresh["127.63.0.4"].online
     assert [r.alias for r in shell.all()] == ["Desk Lamp", "Fan", "Kettle"]  # it sees them
 
 
 def test_the_store_is_sqlite_in_wal_mode_with_a_schema_version(tmp_path: Path) -> None:
-    DeviceCache(tmp_path / "devices.db").merge(_record(2, "Kettle"))
+    DeviceStore(tmp_path / "devices.db").observe(_record(2, "Kettle"))
     db = sqlite3.connect(tmp_path / "devices.db")
     assert db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
     assert db.execute("PRAGMA user_version").fetchone()[0] == store.SCHEMA_VERSION
 
 
 def test_a_new_field_is_one_migration_step(tmp_path: Path, monkeypatch) -> None:
-    DeviceCache(tmp_path / "devices.db").merge(_record(2, "Kettle"))
+    DeviceStore(tmp_path / "devices.db").observe(_record(2, "Kettle"))
     steps = [*store.MIGRATIONS, store.add_column("region", "TEXT", "'EU'")]
     monkeypatch.setattr(store, "MIGRATIONS", steps)
     monkeypatch.setattr(store, "SCHEMA_VERSION", len(steps))
-    cache = DeviceCache(tmp_path / "devices.db")
+    cache = DeviceStore(tmp_path / "devices.db")
     assert cache.all()[0].alias == "Kettle"  # rows kept
     db = sqlite3.connect(tmp_path / "devices.db")
     assert db.execute("SELECT region FROM devices").fetchone()[0] == "EU"
@@ -72,7 +71,7 @@ def test_a_new_field_is_one_migration_step(tmp_path: Path, monkeypatch) -> None:
     with db:
         db.execute("UPDATE devices SET region = 'US'")
     # an answer stores what it carries and leaves the rest of the row alone, moves included
-    cache.merge(_record(2, "Kettle"))
+    cache.observe(_record(2, "Kettle"))
     moved = DeviceRecord("127.63.0.9", alias="Kettle", mac=f"{MAC}2")
     assert cache.observe(moved).conflict is not None
     assert cache.observe(moved, move=True).moved_from == "127.63.0.2"
@@ -89,14 +88,14 @@ def test_devices_json_is_imported_once(tmp_path: Path) -> None:
         ]
     }
     (tmp_path / "devices.json").write_text(json.dumps(legacy))
-    records = {r.alias: r for r in DeviceCache(tmp_path / "devices.db").all()}
+    records = {r.alias: r for r in DeviceStore(tmp_path / "devices.db").all()}
     assert set(records) == {"Kettle", "Lamp"}
     assert records["Kettle"].mac == "50:C7:BF:00:00:02" and records["Kettle"].last_heard == 5.0
     assert records["Lamp"].address == "127.63.0.3:9998" and not records["Lamp"].online
     assert not (tmp_path / "devices.json").exists()
     (tmp_path / "devices.json").write_text(json.dumps({"devices": [{"host": "127.63.0.9"}]}))
-    DeviceCache(tmp_path / "devices.db").remove(records["Lamp"])
-    assert [r.alias for r in DeviceCache(tmp_path / "devices.db").all()] == ["Kettle"]
+    DeviceStore(tmp_path / "devices.db").remove(records["Lamp"])
+    assert [r.alias for r in DeviceStore(tmp_path / "devices.db").all()] == ["Kettle"]
 
 
 def test_a_damaged_store_is_one_line_not_a_traceback(tmp_path: Path) -> None:
@@ -187,10 +186,10 @@ def test_an_answer_asked_before_a_rename_elsewhere_does_not_undo_it(tmp_path: Pa
         )
         # it has connected and asked (the plug holds the answer for 1.5 s)
         wait_until(lambda: sim.open_connections(host) > 0, timeout=20, what="info to ask")
-        assert DeviceCache(home / "devices.db").update(host, 9999, alias="New Name")
+        assert DeviceStore(home / "devices.db").update(host, 9999, alias="New Name")
         _out, err = slow.communicate(timeout=30)
         assert slow.returncode == 0, err
-    [record] = DeviceCache(home / "devices.db").all()
+    [record] = DeviceStore(home / "devices.db").all()
     assert record.alias == "New Name"
 
 
@@ -204,16 +203,16 @@ def test_an_outlet_renamed_elsewhere_is_not_undone_by_an_older_answer(tmp_path: 
     ]
     strip = DeviceRecord("127.63.2.2", alias="Strip", mac=f"{MAC}9", model="HS300(US)")
     strip.children = [dict(k) for k in kids]
-    mine = DeviceCache(db)
+    mine = DeviceStore(db)
     mine.observe(strip)
     asked = mine.by_address("127.63.2.2", 9999)  # what this process knew when it asked
     assert asked is not None
     renamed = [dict(k) for k in kids]
     renamed[1]["alias"] = "Radio"
-    assert DeviceCache(db).update("127.63.2.2", 9999, children=renamed)  # another process
+    assert DeviceStore(db).update("127.63.2.2", 9999, children=renamed)  # another process
     answer = DeviceRecord("127.63.2.2", alias="Strip", mac=f"{MAC}9", model="HS300(US)")
     answer.children = [dict(k, state="on") for k in kids]  # asked before the rename
     mine.observe(answer, asked=asked)
-    [stored] = DeviceCache(db).all()
+    [stored] = DeviceStore(db).all()
     assert [c["alias"] for c in stored.children] == ["Lamp", "Radio"]
     assert [c["state"] for c in stored.children] == ["on", "on"]  # the news is still taken

@@ -238,14 +238,14 @@ def test_the_prompt_toolkit_completer_replaces_the_word_under_the_cursor(typed: 
 
 
 def test_a_plug_found_in_the_background_is_offered_without_a_new_command() -> None:
-    from kshell.store.devices import DeviceCache
+    from kshell.store.devices import DeviceStore
     from kshell.ui.completer.model import cache_fingerprint
 
-    cache = DeviceCache(None)
-    cache.merge(DeviceRecord("127.20.9.2", alias="Kitchen Kettle"))
+    cache = DeviceStore(None)
+    cache.observe(DeviceRecord("127.20.9.2", alias="Kitchen Kettle"))
     m = Model(REGISTRY, cache.all, fingerprint=lambda: cache_fingerprint(cache), max_age=0)
     assert texts("on Gar", m) == []
-    cache.merge(DeviceRecord("127.20.9.9", alias="Garage", state="on"))  # discovery found it
+    cache.observe(DeviceRecord("127.20.9.9", alias="Garage", state="on"))  # discovery found it
     assert texts("on Gar", m) == ["Garage"]
 
 

@@ -23,7 +23,7 @@ from helpers.shell import ROOT, json_lines, run_shell
 from kshell.results import Failure
 from kshell.simulator.runner import SimulatorThread
 from kshell.simulator.spec import PlugSpec
-from kshell.store.devices import DeviceCache
+from kshell.store.devices import DeviceStore
 from kshell.work.watch import Sample
 
 HEATER, KETTLE, STRIP, LAMP, FREEZER = (f"127.30.10.{n}" for n in range(2, 7))
@@ -171,7 +171,7 @@ def test_the_first_reading_comes_with_the_sysinfo_in_one_request(home, sim, host
     assert sample["target"] in ("Heater", "Kettle")  # named from the sysinfo in the same answer
     assert seen == [{"system": {"get_sysinfo": {}}, "emeter": {"get_realtime": {}}}]
     assert summary["summary"]["samples"] == 1
-    stored = DeviceCache(home / "devices.db").by_address(host, 9999)  # the plug is still stored
+    stored = DeviceStore(home / "devices.db").by_address(host, 9999)  # the plug is still stored
     assert stored is not None and stored.alias == sample["target"] and stored.mac
 
 
@@ -284,10 +284,10 @@ def test_pipe_output_is_one_line_per_sample_then_the_summary(home):
 # -- in-process streams, driven by what they deliver --------------------------------------
 def _stream(home, *words):
     """The `emeter watch` stream as the runner would get it, in the test's event loop."""
-    from kshell.app.build import build_context
+    from kshell.app.build import build_session
     from kshell.lang.registry import parse_args
 
-    ctx = build_context(
+    ctx = build_session(
         argparse.Namespace(
             home=str(home), config=None, commands=[], timeout=1.0, yes=False, debug=False
         )
@@ -435,13 +435,13 @@ def test_erase_asks_first_then_reads_back(home, sim):
 
 
 def test_by_mail_a_watch_is_bounded_and_writes_no_file(home, tmp_path):
-    from kshell.app.build import build_context
+    from kshell.app.build import build_session
     from kshell.core.invocation import Invocation, MailRules
     from kshell.lang.registry import parse_args
     from kshell.ui.output import Collector
     from kshell.ui.runner import run_line
 
-    ctx = build_context(
+    ctx = build_session(
         argparse.Namespace(
             home=str(home), config=None, commands=[], timeout=1.0, yes=False, debug=False
         )

@@ -52,9 +52,9 @@ def home(sim, tmp_path_factory):
 
 
 def _context(home: Path):
-    from kshell.app.build import build_context
+    from kshell.app.build import build_session
 
-    return build_context(argparse.Namespace(home=str(home), config=None, timeout=2.0))
+    return build_session(argparse.Namespace(home=str(home), config=None, timeout=2.0))
 
 
 async def get(
@@ -149,9 +149,9 @@ def test_an_unknown_target_is_refused_and_never_connected_to(home):
 
 
 def test_a_stored_plug_is_served_by_alias_host_and_mac(home):
-    from kshell.store.devices import DeviceCache
+    from kshell.store.devices import DeviceStore
 
-    [mac] = [r.mac for r in DeviceCache(home / "devices.db").all() if r.alias == "Lamp"]
+    [mac] = [r.mac for r in DeviceStore(home / "devices.db").all() if r.alias == "Lamp"]
 
     async def check(server, port: int) -> None:
         for target in ("Lamp", LAMP, f"{LAMP}:9999", mac):
@@ -181,9 +181,9 @@ def test_probe_networks_let_the_owner_read_a_plug_the_store_lacks(sim, tmp_path)
         assert trap.connections() == 0
     finally:
         trap.close()
-    from kshell.store.devices import DeviceCache
+    from kshell.store.devices import DeviceStore
 
-    stored = DeviceCache(home / "devices.db").all()
+    stored = DeviceStore(home / "devices.db").all()
     assert STRANGER not in {r.host for r in stored}  # a probe never adds a plug
 
 

@@ -90,28 +90,30 @@ def load_settings(config: configparser.ConfigParser, data_dir: Path) -> RemoteSe
     """Read and check the remote sections; a mistake is one UsageError naming the key."""
     sec = "remote"
 
-    def get(key: str, default: str = "") -> str:
-        return config.get(sec, key, fallback=default).strip()
+    def get(key: str) -> str:
+        from kshell.store.config import text
 
-    def number(key: str, default: float) -> float:  # bounds per key: kshell.store.config.NUMBERS
+        return text(config, sec, key)
+
+    def number(key: str) -> float:  # bounds per key: kshell.store.config.NUMBERS
         from kshell.store.config import number as checked
 
-        return checked(config, sec, key, default)
+        return checked(config, sec, key)
 
     source = parse_source(get("source"), data_dir)
     reply_text = get("reply")
-    security = get("reply_security", "none").lower() or "none"
+    security = get("reply_security").lower()
     if security not in ("none", "starttls", "ssl"):
         raise UsageError("[remote] reply_security must be none, starttls or ssl")
     reply = parse_reply(reply_text, security) if reply_text else None
-    marker = get("marker", "!") or "!"
+    marker = get("marker")
     # every reply line starts with "| " or "> ": a marker either begins with would make each
     # of them an order when a reply is quoted back
     if any(ch.isspace() or ch.isalnum() for ch in marker) or marker.startswith((">", "|")):
         raise UsageError(
             "[remote] marker must be punctuation such as ! (not a letter, space, > or |)"
         )
-    fmt = get("reply_format", "full").lower() or "full"
+    fmt = get("reply_format").lower()
     if fmt not in ("full", "compact"):
         raise UsageError("[remote] reply_format must be full or compact")
     allow_firmware, allow_raw = (_yes_no(config, key) for key in ("allow_firmware", "allow_raw"))
@@ -129,13 +131,13 @@ def load_settings(config: configparser.ConfigParser, data_dir: Path) -> RemoteSe
         totp=section_secrets(config, "kshell.ini"),
         totp_file=totp_file if totp_file.is_absolute() else data_dir / totp_file,
         dns=parse_dns(get("dns")) if get("dns") else None,
-        unproven_per_hour=int(number("unproven_per_hour", 60)),
-        processed_folder=get("processed_folder", "Executed") or "Executed",
-        max_commands=int(number("max_commands", 10)),
-        max_message_bytes=int(number("max_message_bytes", 65536)),
-        smtp_connections=int(number("smtp_connections", 16)),
-        max_age_minutes=number("max_age_minutes", 15),
-        rate_per_hour=int(number("rate_per_hour", 30)),
+        unproven_per_hour=int(number("unproven_per_hour")),
+        processed_folder=get("processed_folder"),
+        max_commands=int(number("max_commands")),
+        max_message_bytes=int(number("max_message_bytes")),
+        smtp_connections=int(number("smtp_connections")),
+        max_age_minutes=number("max_age_minutes"),
+        rate_per_hour=int(number("rate_per_hour")),
         allow_firmware=allow_firmware,
         reply_format=fmt,
         senders=load_senders(config),
@@ -147,7 +149,7 @@ def load_settings(config: configparser.ConfigParser, data_dir: Path) -> RemoteSe
 def _yes_no(config: configparser.ConfigParser, key: str) -> bool:
     from kshell.store.config import flag
 
-    return flag(config, "remote", key, False)
+    return flag(config, "remote", key)
 
 
 def _networks(text: str) -> tuple[str, ...]:

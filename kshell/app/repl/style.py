@@ -11,6 +11,8 @@ import os
 from prompt_toolkit.output import ColorDepth
 from prompt_toolkit.styles import BaseStyle, Style, merge_styles, style_from_pygments_cls
 
+from kshell.store.config import text
+
 # config key -> the style class it colours (lexer tokens are "pygments.*")
 CLASSES = {
     "verb": "pygments.keyword",
@@ -45,7 +47,7 @@ def build_style(config: configparser.ConfigParser) -> tuple[BaseStyle, list[str]
     from pygments.util import ClassNotFound
 
     problems = []
-    theme = config.get("shell", "style", fallback="native").strip() or "native"
+    theme = text(config, "shell", "style")
     try:
         pygments_style = get_style_by_name(theme)
     except ClassNotFound:
@@ -70,7 +72,7 @@ def build_style(config: configparser.ConfigParser) -> tuple[BaseStyle, list[str]
 
 def color_depth(config: configparser.ConfigParser) -> ColorDepth | None:
     """Monochrome when the config or NO_COLOR says so; None lets prompt_toolkit decide."""
-    setting = config.get("shell", "color", fallback="auto").strip().lower()
+    setting = text(config, "shell", "color").lower()
     if setting in ("never", "no", "off", "false") or "NO_COLOR" in os.environ:
         return ColorDepth.MONOCHROME
     return None

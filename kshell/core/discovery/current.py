@@ -106,7 +106,7 @@ async def store(session: Session, heard: list[Heard], how: str) -> Merged:
     unproven: list[str] = []
     for one in heard:
         found, name = one.announcement, one.announcement.host
-        known = session.cache.by_mac(normalise_mac(found.mac))
+        known = session.store.by_mac(normalise_mac(found.mac))
         decision = announce.pin(known.transport or "xor", one) if known else announce.SAME
         if known is not None and decision == announce.HOLD:
             held.append(f"{known.alias or known.address} now answers over {found.label}")
@@ -122,7 +122,7 @@ async def store(session: Session, heard: list[Heard], how: str) -> Merged:
             else:
                 silent.append(f"{where}: {one.problem}")
             if known is None:  # what the announcement tells: enough to reach it later
-                listed = await session.cache.observe_async(_record_of(found, how))
+                listed = await session.store.observe_async(_record_of(found, how))
                 if one.problem == NOT_LOGGED_IN and listed.conflict is None:
                     out.records.append(listed.record)
             continue
@@ -179,7 +179,7 @@ def _record_of(found: tdp.Announcement, how: str) -> DeviceRecord:
 # -- add HOST -----------------------------------------------------------------------------
 def check_pinned(session: Session, host: str, port: int, info: Any, replace: bool) -> None:
     """A known plug (same MAC) now reached another way: followed, or held until --replace."""
-    known = session.cache.by_mac(normalise_mac(info.mac))
+    known = session.store.by_mac(normalise_mac(info.mac))
     if known is None or replace:
         return
     device = session.devices.get(host, port)
@@ -243,7 +243,7 @@ async def _trust_aes(
     """Before any handshake with an announced AES plug: a MAC pinned to another transport is
     not followed (unless ``replace``), and an address the store does not trust asks
     ``consent`` (without one, the device layer sends nothing)."""
-    known = session.cache.by_mac(normalise_mac(found.mac))
+    known = session.store.by_mac(normalise_mac(found.mac))
     was = (known.transport or "xor") if known is not None else "aes"
     if known is not None and was != "aes" and not replace:
         raise TargetError(

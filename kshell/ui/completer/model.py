@@ -60,11 +60,11 @@ class Model:
         assert isinstance(session, Session)
         return cls(
             session.registry,
-            session.cache.all,
+            session.store.all,
             current=lambda: session.current,
             firmware_dir=lambda: firmware_library(session),
             shipped_dir=shipped_firmware,
-            fingerprint=lambda: cache_fingerprint(session.cache),
+            fingerprint=lambda: cache_fingerprint(session.store),
             rules=lambda word: session_rules(session, word),
         )
 
@@ -133,7 +133,7 @@ def session_rules(session: object, word: str) -> list[tuple[str, str]]:
 
 
 def cache_fingerprint(cache: object) -> int:
-    """Changes whenever a record is added, replaced (merge makes a new one) or marked."""
+    """Changes whenever a record is added, replaced (observe makes a new one) or marked."""
     records = getattr(cache, "records", {})
     return hash(tuple((id(r), r.online, r.state) for r in records.values()))
 

@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from kshell.errors import KshellError, UsageError
+from kshell.store.config import text
 from kshell.work.firmware.version import parse_version
 
 MANIFEST = "manifest.json"
@@ -90,7 +91,7 @@ class Listing:
 
 def library_folder(config: Any, data_folder: Path) -> Path:
     """Where the library is: the configured folder, else the state folder's ``firmware``."""
-    configured = config.get("firmware", "library", fallback="").strip()
+    configured = text(config, "firmware", "library")
     if configured:
         return Path(configured).expanduser()
     return data_folder / "firmware"

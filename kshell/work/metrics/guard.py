@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from kshell.errors import UsageError
+from kshell.store.config import flag, text
 
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 Address = ipaddress.IPv4Address | ipaddress.IPv6Address
@@ -34,7 +35,7 @@ class Guard:
     @classmethod
     def from_config(cls, config: configparser.ConfigParser) -> Guard:
         def words(key: str) -> list[str]:
-            raw = config.get("metrics", key, fallback="")
+            raw = text(config, "metrics", key)
             return [w.strip() for w in raw.replace(",", " ").split() if w.strip()]
 
         networks = []
@@ -45,11 +46,8 @@ class Guard:
                 raise UsageError(
                     f"config [metrics] probe_networks: '{word[:60]}' is not a CIDR network"
                 ) from None
-        try:
-            resolve_names = config.getboolean("metrics", "resolve_names", fallback=False)
-        except ValueError:
-            raise UsageError("config [metrics] resolve_names: yes or no") from None
-        token_file = config.get("metrics", "bearer_token_file", fallback="").strip()
+        resolve_names = flag(config, "metrics", "resolve_names")
+        token_file = text(config, "metrics", "bearer_token_file")
         token = read_token(Path(token_file).expanduser()) if token_file else None
         return cls(
             frozenset(h.lower() for h in words("hosts")), tuple(networks), resolve_names, token

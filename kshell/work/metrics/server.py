@@ -155,7 +155,7 @@ class MetricsServer:
 
     def known_plugs(self) -> list[Target]:
         """Every plug the store knows (bulbs aside), read afresh at each scrape."""
-        targets = [Target(r.host, r.port, r) for r in self.session.cache.all() if r.kind != "bulb"]
+        targets = [Target(r.host, r.port, r) for r in self.session.store.all() if r.kind != "bulb"]
         self.poller.forget_except({(t.host, t.port) for t in targets})
         return targets
 
@@ -183,7 +183,7 @@ class MetricsServer:
                     "[metrics] resolve_names = yes)"
                 )
             host = await self._lookup(host)
-            record = self.session.cache.by_address(host, target.port)
+            record = self.session.store.by_address(host, target.port)
             if record is not None:
                 return [Target(host, target.port, record)]
         if self.guard.allows(host) and target.port in self._plug_ports() and not self._own(host):
@@ -194,9 +194,9 @@ class MetricsServer:
         )
 
     def _plug_ports(self) -> set[int]:
-        from kshell.store.config import get_float
+        from kshell.store.config import number
 
-        return {DEFAULT_PORT, int(get_float(self.session.config, "discovery", "tcp_port", 9999))}
+        return {DEFAULT_PORT, int(number(self.session.config, "discovery", "tcp_port"))}
 
     def _own(self, host: str) -> bool:
         return self.address is not None and host == self.address[0]
@@ -258,15 +258,13 @@ async def serve_headless(session: Session, output: Any, listen: str, scrape_time
 async def start_server(
     session: Session, listen: str, scrape_timeout: float | None
 ) -> MetricsServer:
-    from kshell.store.config import get_float
+    from kshell.store.config import number
 
     host, port = parse_listen(listen)
-    timeout = scrape_timeout or get_float(
-        session.config, "metrics", "scrape_timeout", DEFAULT_SCRAPE_TIMEOUT
-    )
+    timeout = scrape_timeout or number(session.config, "metrics", "scrape_timeout")
     if not 0 < timeout <= 300:
         raise UsageError("metrics: the scrape timeout must be 0-300 seconds")
-    min_interval = get_float(session.config, "metrics", "min_interval", DEFAULT_MIN_INTERVAL)
+    min_interval = number(session.config, "metrics", "min_interval")
     server = MetricsServer(
         session,
         scrape_timeout=timeout,

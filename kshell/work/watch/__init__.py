@@ -173,7 +173,6 @@ class Watch(Stream):
         self.stopped = time.time()
         if self.writer is not None:
             await self.writer.aclose() if hasattr(self.writer, "aclose") else self.writer.close()
-        self.session.cache.save()
 
     async def stop(self) -> None:
         """Stop polling now (Ctrl-C, the end); safe to call more than once."""

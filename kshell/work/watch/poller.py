@@ -64,7 +64,7 @@ class PlugPoller:
                 return
             if answered:
                 if self.failures:  # back after an outage
-                    self.session.cache.mark(self.target.host, self.target.port, online=True)
+                    self.session.store.mark(self.target.host, self.target.port, online=True)
                 self.failures = 0
                 r += 1
             else:
@@ -187,7 +187,7 @@ class PlugPoller:
         await self.watch.put(Failure(labelled(exc, meter.label)))
 
     async def _offline(self, r: int, exc: KshellError) -> None:
-        self.session.cache.mark(self.target.host, self.target.port, online=False)
+        self.session.store.mark(self.target.host, self.target.port, online=False)
         await self.watch.put(Failure(labelled(exc, self.target.label)))
         now = time.time()
         for meter in self.meters:

@@ -35,7 +35,7 @@ def plugs() -> SimulatorThread:
 
 
 def _known(listener: Listener) -> None:
-    listener.session.cache.merge(DeviceRecord(host=KNOWN, alias="Kettle", model="HS110(EU)"))
+    listener.session.store.observe(DeviceRecord(host=KNOWN, alias="Kettle", model="HS110(EU)"))
 
 
 def _order(home: Path, *mails: bytes, before=None) -> Listener:  # type: ignore[no-untyped-def]
@@ -197,7 +197,7 @@ def test_a_read_sender_probes_nothing_new(
     assert "sweeps by mail are off ([remote] sweep_networks is empty)" in reply
     assert "history needs admin permission by mail; this source has read" in reply
     assert "Hidden" not in reply and "HS105" not in reply
-    assert listener.session.cache.by_address(STRANGER, 9999) is None
+    assert listener.session.store.by_address(STRANGER, 9999) is None
     assert all(a["outcome"] == "failed" for a in listener.audit())
 
 
@@ -221,7 +221,7 @@ def test_sweeps_by_mail_stay_inside_sweep_networks(
     reply = body(replies(sink)[0])
     assert "127.50.6.0/29 is outside [remote] sweep_networks (127.50.7.0/28)" in reply
     assert "Hidden" in reply  # the allowed sweep ran and found the plug
-    assert listener.session.cache.by_address(STRANGER, 9999) is not None
+    assert listener.session.store.by_address(STRANGER, 9999) is not None
 
 
 # -- the declaration -------------------------------------------------------------------------------

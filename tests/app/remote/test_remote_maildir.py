@@ -51,7 +51,7 @@ def test_trusted_sender_switches_a_plug_off_and_gets_the_transcript(
     )
 
     async def scenario(listener: Listener) -> None:
-        listener.session.cache.merge(_record())
+        listener.session.store.observe(_record())
         await listener.deliver(raw)
 
     listener = run(home, scenario)
@@ -149,7 +149,7 @@ def test_permissions_follow_the_sender(home: Path, sim: SimulatorThread, sink: R
     configure(home, sink)
 
     async def scenario(listener: Listener) -> None:
-        listener.session.cache.merge(_record())  # a read sender reaches only known plugs
+        listener.session.store.observe(_record())  # a read sender reaches only known plugs
         await listener.deliver(
             make_mail("!off 127.50.1.2\n!info 127.50.1.2", sender="reader@home.test")
         )

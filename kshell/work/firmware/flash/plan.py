@@ -8,7 +8,7 @@ from typing import Any
 from kshell.core.session import Session
 from kshell.core.targets import Target
 from kshell.errors import KshellError
-from kshell.store.config import get_float
+from kshell.store.config import number
 
 # the first bytes of a simulated image (kshell.simulator.firmware.MAGIC; not imported, so the
 # client does not load the simulator): such an image never goes to a plug off loopback
@@ -36,14 +36,14 @@ class Settings:
 
     @classmethod
     def from_config(cls, session: Session) -> Settings:
-        def value(key: str, default: float) -> float:
-            return max(0.05, get_float(session.config, "firmware", key, default))
+        def value(key: str) -> float:
+            return max(0.05, number(session.config, "firmware", key))
 
         return cls(
-            poll_interval=value("poll_interval", 0.5),
-            stall_timeout=value("stall_timeout", 60.0),
-            download_timeout=value("download_timeout", 900.0),
-            reboot_grace=value("reboot_grace", 90.0),
+            poll_interval=value("poll_interval"),
+            stall_timeout=value("stall_timeout"),
+            download_timeout=value("download_timeout"),
+            reboot_grace=value("reboot_grace"),
             probe_timeout=min(2.0, session.timeout),
         )
 

@@ -10,10 +10,10 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from types import SimpleNamespace
 from typing import TYPE_CHECKING, Any, NamedTuple
 
 from kshell.errors import UsageError
+from kshell.lang.args import Args
 
 if TYPE_CHECKING:
     from kshell.lang.registry import Arg, Command, Opt
@@ -158,7 +158,7 @@ def fits(kind: str, word: str) -> bool:
     return True
 
 
-def parse(cmd: Command, words: list[str], current: str | None = None) -> SimpleNamespace:
+def parse(cmd: Command, words: list[str], current: str | None = None) -> Args:
     """Bind words to the command's declaration, or raise at the first that does not fit."""
     values: dict[str, Any] = {o.dest: ([] if o.repeat else o.default) for o in cmd.all_options}
     placement = place(cmd, words, current)
@@ -182,7 +182,7 @@ def parse(cmd: Command, words: list[str], current: str | None = None) -> SimpleN
         else:
             values[opt.dest] = value
     values.update(_positional(cmd, placement, current))
-    return SimpleNamespace(**values)
+    return Args(values)
 
 
 def _positional(cmd: Command, placement: Placement, current: str | None) -> dict[str, Any]:

@@ -16,10 +16,10 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from enum import Enum
 from pathlib import Path
-from types import SimpleNamespace
 from typing import Any, Literal, NamedTuple
 
 from kshell.errors import UsageError
+from kshell.lang.args import Args
 
 PERMISSIONS = ("read", "control", "admin")
 MAIL_TIME_LIMIT = 60.0  # seconds: a command run for a mail must end (a reply is waiting)
@@ -380,7 +380,7 @@ def build_registry(
     return registry
 
 
-def parse_args(cmd: Command, words: list[str], current: str | None = None) -> SimpleNamespace:
+def parse_args(cmd: Command, words: list[str], current: str | None = None) -> Args:
     """Bind words to the command's declared arguments and options (``kshell.lang.binding``, the
     binder completion and highlighting read too).
 

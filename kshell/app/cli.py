@@ -139,8 +139,9 @@ def main(argv: list[str] | None = None) -> int:
     from kshell.app.build import build_session
     from kshell.errors import KshellError
     from kshell.ui.output import Output, OutputClosed
+    from kshell.ui.views.terminal import TerminalTheme
 
-    output = Output(as_json=args.json)
+    output = Output(as_json=args.json, theme=TerminalTheme())
     throwaway = None
     if args.demo and not args.home and not os.environ.get("KSHELL_HOME"):
         # keep a user's real cache clean; the folder goes when the demo does, however it ends

@@ -169,6 +169,8 @@ class Output:
         self._rows: list[str] = []  # rows of this turn of the event loop, not yet written
         self.closed = False  # the reader went away (a closed pipe)
         self._stopped = False  # OutputClosed was raised once: later writes are dropped
+        # FILE:LINE of the script line running: every error it reports is prefixed by it
+        self.line_label = ""
 
     def emit(self, result: Result) -> None:
         if isinstance(result, Failure):
@@ -222,6 +224,8 @@ class Output:
             self._reader_gone(self.out)
 
     def error(self, error: KshellError) -> None:
+        if self.line_label:
+            error = _located(error, self.line_label)
         if self.as_json:
             self._write(self.err, json_line(error_json(error)))
         else:
@@ -282,6 +286,13 @@ class Output:
             stream.flush()
         except (BrokenPipeError, ValueError):
             self._reader_gone(stream)  # a loop callback cannot stop the run: the next write does
+
+
+def _located(error: KshellError, label: str) -> KshellError:
+    """The error named by where it happened, as a compiler would; --json keeps its kind."""
+    located = KshellError(f"{label}: {error.message}", target=error.target)
+    located.kind = error.kind
+    return located
 
 
 class Collector(Output):

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, NamedTuple
+from typing import TYPE_CHECKING, Any
 
 from kshell.errors import UsageError
 from kshell.lang.args import Args
@@ -19,7 +19,8 @@ if TYPE_CHECKING:
     from kshell.lang.registry import Arg, Command, Opt
 
 
-class Use(NamedTuple):  # immutable, made per word (on every keystroke too): a tuple is cheap
+@dataclass(frozen=True, slots=True)
+class Use:
     """What one word is: an option (``opt`` None when unknown), an option's value, or a
     positional argument (``arg`` None when the command takes no more)."""
 

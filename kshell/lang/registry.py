@@ -16,7 +16,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from enum import Enum
 from pathlib import Path
-from typing import Any, Literal, NamedTuple
+from typing import Any, Literal
 
 from kshell.errors import UsageError
 from kshell.lang.args import Args
@@ -41,9 +41,8 @@ class ByMail(Enum):
 Capability = Literal["emeter", "led"]  # an energy meter; a status light that can be switched
 
 
-# Arg and Opt are NamedTuples: immutable declarations, and cheaper than dataclasses to define
-# when a one-shot command starts.
-class Arg(NamedTuple):
+@dataclass(frozen=True, slots=True)
+class Arg:
     """A positional argument. ``kind`` tells completion what can go there."""
 
     name: str
@@ -61,7 +60,8 @@ class Arg(NamedTuple):
         return self.kind == "targets"
 
 
-class Opt(NamedTuple):
+@dataclass(frozen=True, slots=True)
+class Opt:
     """An ``--option``: a flag when ``kind == 'flag'``, else it takes a value."""
 
     name: str

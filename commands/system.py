@@ -8,7 +8,7 @@ from kshell.core.session import Session
 from kshell.errors import UsageError
 from kshell.lang.args import Args
 from kshell.lang.registry import Arg, ByMail, Opt, command
-from kshell.results import Result, Table, Text
+from kshell.results import Failure, Result, Table, Text
 
 
 @command(
@@ -214,7 +214,6 @@ async def uptime(session: Session, args: Args) -> list[Result]:
     import time
 
     from kshell.core.targets import Target, for_each, refresh, resolve_all
-    from kshell.results import Failure
 
     shell_up = time.time() - session.started
     since = time.strftime("%H:%M:%S", time.localtime(session.started))

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from kshell.errors import UsageError
+from kshell.home import check_trusted, write_private
 from kshell.lang.args import Args
 
 PERMISSIONS = ("read", "control", "admin")
@@ -229,8 +230,6 @@ class Registry:
     def _save_index(self, index: dict[str, Any]) -> None:
         if self._index_path is None:
             return
-        from kshell.home import write_private
-
         try:
             write_private(self._index_path, json.dumps(index), sync=False)
         except OSError:
@@ -352,8 +351,6 @@ def load_folder(registry: Registry, folder: Path, package: str) -> None:
 def _check_folder(folder: Path) -> None:
     """A user's command folder runs as us: refused, with its modules, when another user
     owns it or others may write it (they could plant or rewrite a module)."""
-    from kshell.home import check_trusted
-
     fix = f"chown it to you and chmod go-w {folder} (and its modules)"
     check_trusted(folder, "command folder", fix)
     for path in folder.glob("*.py"):

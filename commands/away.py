@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from kshell.core.session import Session
 from kshell.core.targets import Target, for_each, resolve_all
 from kshell.device.capabilities.rule_words import AT_HELP, DAYS_HELP, parse_at, parse_days
 from kshell.errors import UsageError
+from kshell.lang.args import Args
 from kshell.lang.registry import Arg, ByMail, command
 from kshell.results import Result, Table, Text
 
@@ -33,7 +32,7 @@ def _whole_plug(session: Session, word: str) -> list[Target]:
     examples=("away Lamp", "away Lamp 18:00 23:30", "away Lamp sunset 23:00 sat,sun"),
     by_mail=ByMail.YES,
 )
-async def away(session: Session, args: Any) -> list[Result]:
+async def away(session: Session, args: Args) -> list[Result]:
     """Make a plug look lived-in: random on/off between two times; without them, list."""
     if (args.start is None) != (args.end is None):
         raise UsageError("away: give both FROM and TO, or neither to list")
@@ -62,7 +61,7 @@ async def away(session: Session, args: Any) -> list[Result]:
     examples=("away off Lamp",),
     by_mail=ByMail.YES,
 )
-async def away_off(session: Session, args: Any) -> list[Result]:
+async def away_off(session: Session, args: Args) -> list[Result]:
     """Remove a plug's away-mode rules."""
 
     async def one(target: Target) -> Result:

@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from kshell.core.session import Session
 from kshell.core.targets import TARGETS_ARG as TARGETS
 from kshell.core.targets import Target, for_each, resolve_all
 from kshell.errors import KshellError
+from kshell.lang.args import Args
 from kshell.lang.registry import ByMail, Opt, command
 from kshell.results import Result, Text
 
@@ -30,7 +29,7 @@ def drift_words(drift: float | None) -> str:
     examples=("time Kitchen", "time all", "time all --json"),
     by_mail=ByMail.YES,
 )
-async def show_time(session: Session, args: Any) -> list[Result]:
+async def show_time(session: Session, args: Args) -> list[Result]:
     """Show each plug's clock, its time zone and its drift from this machine (in UTC)."""
 
     async def one(target: Target) -> Result:
@@ -52,7 +51,7 @@ async def show_time(session: Session, args: Any) -> list[Result]:
     examples=("time sync Kitchen", "time sync all --zone Europe/Berlin"),
     by_mail=ByMail.YES,
 )
-async def sync_time(session: Session, args: Any) -> list[Result]:
+async def sync_time(session: Session, args: Args) -> list[Result]:
     """Set plugs' clocks to this machine's time and zone; read back to prove it stuck."""
     from kshell.device.capabilities.clock import check_zone, local_zone
 

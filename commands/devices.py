@@ -14,6 +14,7 @@ from kshell.core.targets import (
     shared_note,
 )
 from kshell.errors import KshellError, Refused, TargetError, UsageError
+from kshell.lang.args import Args
 from kshell.lang.registry import Arg, ByMail, Opt, command
 from kshell.results import Failure, Result, Table, Text
 from kshell.store.devices import DeviceRecord
@@ -90,7 +91,7 @@ def _shared_json(owner: Named, name: str) -> dict[str, Any]:
     examples=("discover", "discover --target 192.168.1.255", "discover 192.168.7.0/24"),
     by_mail=ByMail.YES,
 )
-async def discover(session: Session, args: Any) -> Result:
+async def discover(session: Session, args: Args) -> Result:
     """Find plugs: broadcast on every interface, or sweep a CIDR with TCP probes.
 
     Both generations: the old one answers on UDP 9999, the current one (KLAP, AES) announces
@@ -256,7 +257,7 @@ async def _merge_report(
     ),
     by_mail=ByMail.YES,
 )
-async def add(session: Session, args: Any) -> Result:
+async def add(session: Session, args: Args) -> Result:
     """Add one plug by address: finds out what it speaks (the old protocol on 9999, or its
     KLAP/AES announcement on UDP 20002), asks it about itself, then remembers it.
 
@@ -312,7 +313,7 @@ async def add(session: Session, args: Any) -> Result:
     return Table(DEVICE_HEADERS, [_device_row(seen.record)], data, footer=footer)
 
 
-async def _aes_consent(session: Session, args: Any, host: str, port: int, found: Any) -> str:
+async def _aes_consent(session: Session, args: Args, host: str, port: int, found: Any) -> str:
     """The owner's word before an unproven AES plug gets the cloud login: the trust given
     (login version 2 only, or version 1's password too), or Refused."""
     from kshell.device.pool import HASHED, PASSWORD
@@ -350,7 +351,7 @@ async def _aes_consent(session: Session, args: Any, host: str, port: int, found:
 
 
 @command("devices", permission="read", examples=("devices",), by_mail=ByMail.YES)
-async def devices(session: Session, args: Any) -> Result:
+async def devices(session: Session, args: Args) -> Result:
     """List the known plugs from the store, as last heard (state asks them now)."""
     records = session.store.all()
     sharing = {(r.host, r.port) for g in shared_names(records) for (r, _), _ in g}
@@ -379,7 +380,7 @@ async def devices(session: Session, args: Any) -> Result:
     examples=("state", "state Kitchen Garage"),
     by_mail=ByMail.YES,
 )
-async def state(session: Session, args: Any) -> Result:
+async def state(session: Session, args: Args) -> Result:
     """Ask plugs for their state now, all at once: devices, but fresh."""
     from kshell.core.targets import Target, for_each, refresh
 
@@ -423,7 +424,7 @@ async def state(session: Session, args: Any) -> Result:
     examples=("forget 'Old Lamp'",),
     by_mail=ByMail.YES,
 )
-async def forget(session: Session, args: Any) -> list[Result]:
+async def forget(session: Session, args: Args) -> list[Result]:
     """Drop plugs from the device list (discover finds them again if they answer)."""
     out: list[Result] = []
     for word in args.targets:
@@ -455,7 +456,7 @@ async def forget(session: Session, args: Any) -> list[Result]:
     examples=("use Kitchen", "use none"),
     by_mail=ByMail.YES,
 )
-async def use(session: Session, args: Any) -> Result:
+async def use(session: Session, args: Args) -> Result:
     """Set the current plug: commands may then leave their target out."""
     if args.target.lower() in ("none", "-"):
         session.current = None

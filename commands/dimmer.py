@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from kshell.core.session import Session
 from kshell.core.targets import Target, for_each, resolve_all
+from kshell.lang.args import Args
 from kshell.lang.registry import Arg, ByMail, command
 from kshell.results import Result, Text
 
@@ -21,7 +20,7 @@ from kshell.results import Result, Text
     examples=("brightness Hall", "brightness Hall 40"),
     by_mail=ByMail.YES,
 )
-async def brightness(session: Session, args: Any) -> list[Result]:
+async def brightness(session: Session, args: Args) -> list[Result]:
     """Read a dimmer's brightness, or set it (1-100; read back)."""
     from kshell.device.capabilities.dimmer import check_level
 

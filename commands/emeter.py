@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 from kshell.core.session import Session
 from kshell.core.targets import Target, for_each, refresh_meter, resolve_all, resolve_capable
 from kshell.errors import DeviceError, KshellError, UsageError
+from kshell.lang.args import Args
 from kshell.lang.registry import Arg, ByMail, Opt, command
 from kshell.results import Result, Text
 
@@ -53,7 +54,7 @@ MAIL_MAX_S = 60.0  # a watch asked for by mail: its mail time limit, where it en
     examples=("emeter Kettle", "emeter 'Media Strip/2'", "emeter all"),
     by_mail=ByMail.YES,
 )
-async def emeter_now(session: Session, args: Any) -> list[Result]:
+async def emeter_now(session: Session, args: Args) -> list[Result]:
     """One reading: power, voltage, current and total, checked for plausibility.
 
     Both meter schemas (W/V/A/kWh on older HS110 firmware, mW/mV/mA/Wh on newer devices)
@@ -202,7 +203,7 @@ def _v(value: float | None, digits: int) -> str:
     by_mail=ByMail.YES,  # --out is a file: the gate refuses it by mail
     mail_time_limit=MAIL_MAX_S,
 )
-async def watch(session: Session, args: Any) -> Any:
+async def watch(session: Session, args: Args) -> Any:
     """Live power readings: one row per plug (per outlet for a strip), redrawn in place.
 
     Rows show W, V, A, min/avg/max, a sparkline of recent power and flags; a plug that
@@ -278,7 +279,7 @@ async def _meter_target(session: Session, word: str) -> tuple[Target, Device]:
     examples=("emeter day Kettle", "emeter day Kettle 2026 10"),
     by_mail=ByMail.YES,
 )
-async def day(session: Session, args: Any) -> Result:
+async def day(session: Session, args: Args) -> Result:
     """Energy per day of a month, as a table with a bar chart and the total.
 
     A strip shows each outlet by name and the strip's sum. A day above what the plug's
@@ -314,7 +315,7 @@ async def day(session: Session, args: Any) -> Result:
     examples=("emeter month Kettle", "emeter month Kettle 2025"),
     by_mail=ByMail.YES,
 )
-async def month(session: Session, args: Any) -> Result:
+async def month(session: Session, args: Args) -> Result:
     """Energy per month of a year, as a table with a bar chart and the total.
 
     A strip shows each outlet by name and the strip's sum; a month above what the plug's
@@ -356,7 +357,7 @@ ERASED_KWH = 0.002  # what a just-erased month may already hold again (a minute 
     examples=("emeter erase Kettle --yes",),
     by_mail=ByMail.YES,
 )
-async def erase(session: Session, args: Any) -> Result:
+async def erase(session: Session, args: Args) -> Result:
     """Erase a plug's energy statistics (days, months, total), then read back to check.
 
     Some firmware answers success and erases nothing: the read-back says so.

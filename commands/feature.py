@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from kshell.core.session import Session
 from kshell.core.targets import Target, for_each, resolve_all
 from kshell.errors import UsageError
+from kshell.lang.args import Args
 from kshell.lang.registry import Arg, ByMail, command
 from kshell.results import Result, Table, Text
 
@@ -24,7 +23,7 @@ from kshell.results import Result, Table, Text
     examples=("feature Kettle", "feature Kettle auto_off on", "feature Hall brightness 30"),
     by_mail=ByMail.YES,
 )
-async def feature(session: Session, args: Any) -> list[Result]:
+async def feature(session: Session, args: Args) -> list[Result]:
     """List the settings a plug reports (with what each takes), show one, or set one."""
     if args.value is not None and not args.value.strip():
         raise UsageError("feature: the value is empty")

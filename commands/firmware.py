@@ -14,6 +14,7 @@ from typing import Any
 from kshell.core.session import Session
 from kshell.core.targets import TARGETS_ARG, Target, for_each, resolve_all
 from kshell.errors import Refused, UsageError
+from kshell.lang.args import Args
 from kshell.lang.registry import Arg, ByMail, Opt, command
 from kshell.results import Result, Table, Text
 
@@ -30,7 +31,7 @@ def _library(session: Session) -> Any:
     examples=("firmware list",),
     by_mail=ByMail.IF_ALLOW_FIRMWARE,
 )
-async def firmware_list(session: Session, args: Any) -> Result:
+async def firmware_list(session: Session, args: Args) -> Result:
     """Show the firmware library: each image, what it is for, and files the manifest lacks.
 
     The library is the state folder's firmware/ (or [firmware] library); a checkout's
@@ -106,7 +107,7 @@ async def firmware_list(session: Session, args: Any) -> Result:
     examples=("firmware add hs110v2_1.5.10.bin --model 'HS110(EU)' --hw 2.0 --version 1.5.10",),
     by_mail=ByMail.IF_ALLOW_FIRMWARE,
 )
-async def firmware_add(session: Session, args: Any) -> Result:
+async def firmware_add(session: Session, args: Args) -> Result:
     """Add an image to the library: copied in, its sha256 computed, recorded in the manifest."""
     if not args.version:
         raise UsageError("firmware add: --version is required (the version the image installs)")
@@ -148,7 +149,7 @@ async def firmware_add(session: Session, args: Any) -> Result:
     long_running=True,
     by_mail=ByMail.IF_ALLOW_FIRMWARE,
 )
-async def firmware_stage(session: Session, args: Any) -> Any:
+async def firmware_stage(session: Session, args: Args) -> Any:
     """Serve an image to plugs, have them download it, flash it and verify the new version.
 
     The image must be in the manifest and fit each plug (model, hardware, newer version)
@@ -200,7 +201,7 @@ async def firmware_stage(session: Session, args: Any) -> Any:
     examples=("firmware state Kitchen",),
     by_mail=ByMail.IF_ALLOW_FIRMWARE,
 )
-async def firmware_state(session: Session, args: Any) -> list[Result]:
+async def firmware_state(session: Session, args: Args) -> list[Result]:
     """A plug's firmware download state: status, progress, flash and reboot times."""
 
     async def one(target: Target) -> Result:

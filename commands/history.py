@@ -11,6 +11,7 @@ from typing import Any
 
 from kshell.core.session import Session
 from kshell.errors import UsageError
+from kshell.lang.args import Args
 from kshell.lang.registry import Arg, ByMail, Opt, command
 from kshell.results import Result, Table, Text
 
@@ -26,7 +27,7 @@ HISTORY_SPEC = r"\d+(-\d+)?"
     by_mail=ByMail.YES,
     mail_permission="admin",  # the operator's own prompt lines
 )
-async def history(session: Session, args: Any) -> Result:
+async def history(session: Session, args: Args) -> Result:
     """Show the numbered lines typed at the prompt (replay N runs one again)."""
     from kshell.history.store import store_for
 
@@ -63,7 +64,7 @@ async def history(session: Session, args: Any) -> Result:
     long_running=True,
     by_mail=ByMail.YES,
 )
-async def replay(session: Session, args: Any) -> Any:
+async def replay(session: Session, args: Args) -> Any:
     """Run history entries or a script file again, stopping at the first error.
 
     A script file is the format `python shell.py FILE` runs and `record` writes. The
@@ -92,7 +93,7 @@ async def replay(session: Session, args: Any) -> Any:
     examples=("record morning.kshell", "record stop", "record"),
     by_mail=ByMail.NO,
 )
-async def record(session: Session, args: Any) -> Result:
+async def record(session: Session, args: Args) -> Result:
     """Save the commands that run from now on as a replayable script (record stop ends).
 
     Without FILE, says whether a recording is running.
@@ -114,7 +115,7 @@ async def record(session: Session, args: Any) -> Result:
 
 
 @command("record stop", permission="admin", examples=("record stop",), by_mail=ByMail.NO)
-async def record_stop(session: Session, args: Any) -> Result:
+async def record_stop(session: Session, args: Args) -> Result:
     """Stop recording and close the script."""
     from kshell.history import record as rec
 

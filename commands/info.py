@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any
 from kshell.core.session import Session
 from kshell.core.targets import TARGETS_ARG as TARGETS
 from kshell.core.targets import Target, for_each, refresh, resolve_all, state_word
+from kshell.lang.args import Args
 from kshell.lang.registry import ByMail, command
 from kshell.results import Record, Result
 
@@ -23,7 +24,7 @@ if TYPE_CHECKING:
     examples=("info Kitchen", "info all"),
     by_mail=ByMail.YES,
 )
-async def info(session: Session, args: Any) -> list[Result]:
+async def info(session: Session, args: Args) -> list[Result]:
     """Show a plug's sysinfo: everything it reports about itself."""
 
     async def one(target: Target) -> Result:
@@ -81,7 +82,7 @@ def _strip(target: Target, state: Info, shown: dict[str, Any]) -> Result:
 @command(
     "hw_info", args=(TARGETS,), permission="read", examples=("hw_info Kitchen",), by_mail=ByMail.YES
 )
-async def hw_info(session: Session, args: Any) -> list[Result]:
+async def hw_info(session: Session, args: Args) -> list[Result]:
     """Show a plug's hardware: sw_ver, hw_ver, mac, type, hwId, fwId, oemId, dev_name."""
 
     async def one(target: Target) -> Result:

@@ -6,6 +6,7 @@ from typing import Any
 
 from kshell.core.session import Session
 from kshell.errors import UsageError
+from kshell.lang.args import Args
 from kshell.lang.registry import Arg, ByMail, Opt, command
 from kshell.results import Result, Text
 
@@ -22,7 +23,7 @@ MAX_FIELD = 256
     examples=("login me@example.com", "login me@example.com --save"),
     by_mail=ByMail.NO,  # a password is typed at the terminal, never sent by mail
 )
-async def login(session: Session, args: Any) -> Result:
+async def login(session: Session, args: Args) -> Result:
     """Type the owner's cloud e-mail and password (hidden) for KLAP and AES plugs.
 
     They are kept for this session only, unless --save writes them to their own file in the

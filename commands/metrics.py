@@ -7,10 +7,9 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from kshell.core.session import Session
 from kshell.errors import UsageError
+from kshell.lang.args import Args
 from kshell.lang.registry import Arg, ByMail, Opt, command
 from kshell.results import Record, Result, Text
 
@@ -25,7 +24,7 @@ LISTEN = Arg("listen", "word", "[ADDR:]PORT to serve on (default address 127.0.0
     examples=("metrics on 9101", "metrics on 127.0.0.1:9101"),
     by_mail=ByMail.NO,
 )
-async def metrics_on(session: Session, args: Any) -> Result:
+async def metrics_on(session: Session, args: Args) -> Result:
     """Serve a Prometheus exporter: /metrics (every known plug) and /probe?target=PLUG.
 
     Plugs are read when scraped, concurrently, under one deadline; a plug that does not
@@ -47,7 +46,7 @@ async def metrics_on(session: Session, args: Any) -> Result:
 
 
 @command("metrics off", permission="admin", examples=("metrics off",), by_mail=ByMail.NO)
-async def metrics_off(session: Session, args: Any) -> Result:
+async def metrics_off(session: Session, args: Args) -> Result:
     """Stop serving metrics."""
     server = session.metrics
     if server is None or not server.running:
@@ -58,7 +57,7 @@ async def metrics_off(session: Session, args: Any) -> Result:
 
 
 @command("metrics status", permission="read", examples=("metrics status",), by_mail=ByMail.NO)
-async def metrics_status(session: Session, args: Any) -> Result:
+async def metrics_status(session: Session, args: Args) -> Result:
     """Whether the exporter is serving, where, and how its scrapes went."""
     server = session.metrics
     if server is None:

@@ -6,8 +6,6 @@ what we asked for.
 
 from __future__ import annotations
 
-from typing import Any
-
 from kshell.core.session import Session
 from kshell.core.targets import TARGETS_ARG as TARGETS
 from kshell.core.targets import (
@@ -20,6 +18,7 @@ from kshell.core.targets import (
     state_word,
 )
 from kshell.errors import TargetError, UsageError
+from kshell.lang.args import Args
 from kshell.lang.registry import Arg, ByMail, Opt, command
 from kshell.results import Result, Text
 from kshell.store.config import text
@@ -51,7 +50,7 @@ async def _switch(session: Session, words: list[str], want: bool | None) -> list
     examples=("on Kitchen", "on all", "on Strip/2"),
     by_mail=ByMail.YES,
 )
-async def on(session: Session, args: Any) -> list[Result]:
+async def on(session: Session, args: Args) -> list[Result]:
     """Switch plugs (or strip outlets) on."""
     return await _switch(session, args.targets, True)
 
@@ -63,7 +62,7 @@ async def on(session: Session, args: Any) -> list[Result]:
     examples=("off Kitchen", "off all"),
     by_mail=ByMail.YES,
 )
-async def off(session: Session, args: Any) -> list[Result]:
+async def off(session: Session, args: Args) -> list[Result]:
     """Switch plugs (or strip outlets) off."""
     return await _switch(session, args.targets, False)
 
@@ -75,7 +74,7 @@ async def off(session: Session, args: Any) -> list[Result]:
     examples=("toggle Kitchen",),
     by_mail=ByMail.YES,
 )
-async def toggle(session: Session, args: Any) -> list[Result]:
+async def toggle(session: Session, args: Args) -> list[Result]:
     """Switch plugs over: on becomes off, off becomes on."""
     return await _switch(session, args.targets, None)
 
@@ -99,7 +98,7 @@ LED_TARGET = Arg("target", "target", "plug", needs=("led",))
     examples=("led Kitchen", "led Kitchen off"),
     by_mail=ByMail.YES,
 )
-async def led(session: Session, args: Any) -> list[Result]:
+async def led(session: Session, args: Args) -> list[Result]:
     """Read a plug's status light, or turn it on or off."""
     word, want = args.target, args.state  # `use Kitchen` then `led off`: the binder knows
 
@@ -128,7 +127,7 @@ async def led(session: Session, args: Any) -> list[Result]:
     examples=("alias Kitchen", "alias 127.0.0.2 'Living Room'", "alias Strip/3 Radio"),
     by_mail=ByMail.YES,
 )
-async def alias(session: Session, args: Any) -> list[Result]:
+async def alias(session: Session, args: Args) -> list[Result]:
     """Read or change the name of one plug or strip outlet (never several at once)."""
     from kshell.store.names import check_new_alias
 
@@ -211,7 +210,7 @@ def _refuse_taken(session: Session, target: Target, new: str) -> None:
     examples=("reboot Kitchen --yes",),
     by_mail=ByMail.YES,
 )
-async def reboot(session: Session, args: Any) -> list[Result]:
+async def reboot(session: Session, args: Args) -> list[Result]:
     """Restart plugs (they drop off the network for a few seconds)."""
     delay = args.delay if args.delay is not None else 1
     if not 0 <= delay <= 3600:

@@ -9,6 +9,7 @@ from typing import Any
 from kshell.core.session import Session
 from kshell.core.targets import Target, resolve_all
 from kshell.errors import UsageError
+from kshell.lang.args import Args
 from kshell.lang.registry import Arg, ByMail, command
 from kshell.results import Failure, Result
 
@@ -32,7 +33,7 @@ EXAMPLE = """raw Kitchen '{"system":{"get_sysinfo":{}}}'"""
     ),
     by_mail=ByMail.IF_ALLOW_RAW,
 )
-async def raw(session: Session, args: Any) -> list[Result]:
+async def raw(session: Session, args: Args) -> list[Result]:
     """Send a JSON request as it is and show the whole answer as JSON (err_code included).
 
     An err_code other than 0 anywhere in the answer is a failure (exit status 1), shown

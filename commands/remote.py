@@ -7,10 +7,11 @@ same without a prompt. The mail stack is imported only here, inside the commands
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from kshell.core.session import Session
 from kshell.errors import KshellError, UsageError
+from kshell.lang.args import Args
 from kshell.lang.registry import Arg, ByMail, command
 from kshell.results import Failure, Record, Result, Table, Text
 
@@ -23,7 +24,7 @@ def _service(session: Session) -> RemoteService | None:
 
 
 @command("remote on", permission="admin", examples=("remote on",), by_mail=ByMail.NO)
-async def remote_on(session: Session, args: Any) -> Result:
+async def remote_on(session: Session, args: Args) -> Result:
     """Start listening for command mail ([remote] in the config) in the background."""
     from kshell.app.remote.service import RemoteService, printer
 
@@ -50,7 +51,7 @@ async def remote_on(session: Session, args: Any) -> Result:
 
 
 @command("remote off", permission="admin", examples=("remote off",), by_mail=ByMail.NO)
-async def remote_off(session: Session, args: Any) -> Result:
+async def remote_off(session: Session, args: Args) -> Result:
     """Stop listening for command mail."""
     service = _service(session)
     if service is None:
@@ -60,7 +61,7 @@ async def remote_off(session: Session, args: Any) -> Result:
 
 
 @command("remote status", permission="read", examples=("remote status",), by_mail=ByMail.NO)
-async def remote_status(session: Session, args: Any) -> Result:
+async def remote_status(session: Session, args: Args) -> Result:
     """Whether remote mode is on, where it listens, and what it has handled."""
     service = _service(session)
     if service is None:
@@ -71,7 +72,7 @@ async def remote_status(session: Session, args: Any) -> Result:
 
 
 @command("remote test", permission="admin", examples=("remote test",), by_mail=ByMail.NO)
-async def remote_test(session: Session, args: Any) -> list[Result]:
+async def remote_test(session: Session, args: Args) -> list[Result]:
     """Check each configured path: log in to the source, reach the reply server."""
     service = _service(session)
     if service is None:
@@ -103,7 +104,7 @@ async def remote_test(session: Session, args: Any) -> list[Result]:
     examples=("remote totp add boss@example.org",),
     by_mail=ByMail.NO,
 )
-async def remote_totp(session: Session, args: Any) -> Result:
+async def remote_totp(session: Session, args: Args) -> Result:
     """Make a sender's own TOTP secret, store it (0600) and print its otpauth URI once."""
     from kshell.app.remote.settings import load_settings
     from kshell.app.remote.totp import add_secret, provisioning_uri
@@ -131,7 +132,7 @@ async def remote_totp(session: Session, args: Any) -> Result:
     examples=("remote unlock boss@example.org",),
     by_mail=ByMail.NO,
 )
-async def remote_unlock(session: Session, args: Any) -> Result:
+async def remote_unlock(session: Session, args: Args) -> Result:
     """Let a sender prove itself by TOTP code again after too many wrong codes."""
     from kshell.app.remote.audit import AuditLog
     from kshell.app.remote.journal import unlock_totp

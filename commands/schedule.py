@@ -6,12 +6,13 @@ Every write is read back: a plug that answers success but does not store is told
 from __future__ import annotations
 
 import datetime as dt
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from kshell.core.session import Session
 from kshell.core.targets import Target, for_each, resolve_all
 from kshell.device.capabilities.rule_words import AT_HELP, DAYS_HELP, parse_at, parse_days
 from kshell.errors import UsageError
+from kshell.lang.args import Args
 from kshell.lang.registry import Arg, ByMail, command
 from kshell.results import Result, Table, Text
 
@@ -70,7 +71,7 @@ def next_action(rules: tuple[Rule, ...], clock: PlugTime | None) -> str | None:
     examples=("schedule Kitchen", "schedule Kitchen --json"),
     by_mail=ByMail.YES,
 )
-async def schedule_list(session: Session, args: Any) -> list[Result]:
+async def schedule_list(session: Session, args: Args) -> list[Result]:
     """List a plug's schedule rules in words, with its next action."""
 
     async def one(target: Target) -> Result:
@@ -120,7 +121,7 @@ async def schedule_list(session: Session, args: Any) -> list[Result]:
     ),
     by_mail=ByMail.YES,
 )
-async def schedule_add(session: Session, args: Any) -> list[Result]:
+async def schedule_add(session: Session, args: Args) -> list[Result]:
     """Add a rule: switch on or off at HH:MM or sunrise/sunset (+-MIN), on the given days."""
     when = parse_at(args.at)
     wday, repeat = parse_days(args.days)
@@ -147,7 +148,7 @@ async def schedule_add(session: Session, args: Any) -> list[Result]:
     examples=("schedule delete Lamp 1F3C... --yes", "schedule delete Lamp all --yes"),
     by_mail=ByMail.YES,
 )
-async def schedule_delete(session: Session, args: Any) -> list[Result]:
+async def schedule_delete(session: Session, args: Args) -> list[Result]:
     """Delete one schedule rule, or all of them."""
     rule_id = None if args.rule == "all" else args.rule
 
@@ -159,7 +160,7 @@ async def schedule_delete(session: Session, args: Any) -> list[Result]:
     return await for_each(session, _one_target(session, args.target), one)
 
 
-async def _enable(session: Session, args: Any, on: bool) -> list[Result]:
+async def _enable(session: Session, args: Args, on: bool) -> list[Result]:
     rule_id = args.rule
 
     async def one(target: Target) -> Result:
@@ -179,7 +180,7 @@ async def _enable(session: Session, args: Any, on: bool) -> list[Result]:
     examples=("schedule enable Lamp", "schedule enable Lamp 1F3C..."),
     by_mail=ByMail.YES,
 )
-async def schedule_enable(session: Session, args: Any) -> list[Result]:
+async def schedule_enable(session: Session, args: Args) -> list[Result]:
     """Enable one rule, or the plug's whole schedule without a rule id."""
     return await _enable(session, args, True)
 
@@ -191,6 +192,6 @@ async def schedule_enable(session: Session, args: Any) -> list[Result]:
     examples=("schedule disable Lamp", "schedule disable Lamp 1F3C..."),
     by_mail=ByMail.YES,
 )
-async def schedule_disable(session: Session, args: Any) -> list[Result]:
+async def schedule_disable(session: Session, args: Args) -> list[Result]:
     """Disable one rule, or the plug's whole schedule without a rule id."""
     return await _enable(session, args, False)

@@ -6,8 +6,9 @@ from typing import Any
 
 from kshell.core.session import Session
 from kshell.errors import UsageError
+from kshell.lang.args import Args
 from kshell.lang.registry import Arg, ByMail, Opt, command
-from kshell.results import Result, Table, Text
+from kshell.results import Failure, Result, Table, Text
 
 
 @command(
@@ -20,7 +21,7 @@ from kshell.results import Result, Table, Text
     examples=("help", "help on", "help emeter watch"),
     by_mail=ByMail.YES,
 )
-async def help_(session: Session, args: Any) -> Result:
+async def help_(session: Session, args: Args) -> Result:
     """List the commands, or explain one: usage, options and examples."""
     reg = session.registry
     if not args.verb:
@@ -87,7 +88,7 @@ def _by_mail(cmd: Any) -> str:
 
 
 @command("exit", permission="read", examples=("exit",), by_mail=ByMail.NO)
-async def exit_(session: Session, args: Any) -> None:
+async def exit_(session: Session, args: Args) -> None:
     """Leave the shell (Ctrl-D does the same)."""
     session.ports.exit_requested = True
 
@@ -102,7 +103,7 @@ async def exit_(session: Session, args: Any) -> None:
     examples=("ifaces",),
     by_mail=ByMail.YES,
 )
-async def ifaces(session: Session, args: Any) -> Result:
+async def ifaces(session: Session, args: Args) -> Result:
     """Show this machine's IPv4 interfaces: address, netmask, broadcast (what discovery uses).
 
     Discovery broadcasts to 255.255.255.255 and to each interface's own broadcast address.
@@ -182,7 +183,7 @@ def _network(address: str, netmask: str) -> str:
     long_running=True,
     by_mail=ByMail.YES,
 )
-async def ping(session: Session, args: Any) -> Any:
+async def ping(session: Session, args: Args) -> Any:
     """Time sysinfo requests to plugs: each answer as it comes, then min/avg/max and loss.
 
     Each request goes over the plug's kept-open connection, as every command's does, so
@@ -208,12 +209,11 @@ async def ping(session: Session, args: Any) -> Any:
     examples=("uptime", "uptime Kitchen"),
     by_mail=ByMail.YES,
 )
-async def uptime(session: Session, args: Any) -> list[Result]:
+async def uptime(session: Session, args: Args) -> list[Result]:
     """How long this shell has run, and how long each plug's relay has been on (on_time)."""
     import time
 
     from kshell.core.targets import Target, for_each, refresh, resolve_all
-    from kshell.results import Failure
 
     shell_up = time.time() - session.started
     since = time.strftime("%H:%M:%S", time.localtime(session.started))

@@ -8,6 +8,7 @@ from typing import Any
 from kshell.core.session import Session
 from kshell.core.targets import Target, for_each, resolve_all
 from kshell.errors import UsageError
+from kshell.lang.args import Args
 from kshell.lang.registry import Arg, ByMail, Opt, command
 from kshell.results import Result, Table, Text
 
@@ -47,7 +48,7 @@ def _whole_plug(session: Session, word: str) -> list[Target]:
     examples=("countdown Heater 10m off", "countdown Heater"),
     by_mail=ByMail.YES,
 )
-async def countdown(session: Session, args: Any) -> list[Result]:
+async def countdown(session: Session, args: Args) -> list[Result]:
     """Start a countdown (switch on or off when it runs out), or list the plug's timer."""
     if (args.duration is None) != (args.action is None):
         raise UsageError("countdown: give both a duration and on|off, or neither to list")
@@ -78,7 +79,7 @@ async def countdown(session: Session, args: Any) -> list[Result]:
     examples=("countdown cancel Heater",),
     by_mail=ByMail.YES,
 )
-async def countdown_cancel(session: Session, args: Any) -> list[Result]:
+async def countdown_cancel(session: Session, args: Args) -> list[Result]:
     """Cancel the plug's countdown."""
 
     async def one(target: Target) -> Result:
@@ -98,7 +99,7 @@ async def countdown_cancel(session: Session, args: Any) -> list[Result]:
     examples=("cloud Kitchen",),
     by_mail=ByMail.YES,
 )
-async def cloud(session: Session, args: Any) -> list[Result]:
+async def cloud(session: Session, args: Args) -> list[Result]:
     """Show whether a plug is bound to the vendor's cloud, and to which account."""
 
     async def one(target: Target) -> Result:
@@ -145,7 +146,7 @@ async def _owner(session: Session, target: Target) -> tuple[str, bool | None]:
     examples=("cloud unbind Kitchen --yes",),
     by_mail=ByMail.YES,
 )
-async def cloud_unbind(session: Session, args: Any) -> list[Result]:
+async def cloud_unbind(session: Session, args: Args) -> list[Result]:
     """Unbind a plug from the vendor's cloud account (it stays usable on the local network)."""
 
     async def one(target: Target) -> Result:
@@ -164,7 +165,7 @@ async def cloud_unbind(session: Session, args: Any) -> list[Result]:
     examples=("wifi scan Kitchen",),
     by_mail=ByMail.YES,
 )
-async def wifi_scan(session: Session, args: Any) -> list[Result]:
+async def wifi_scan(session: Session, args: Args) -> list[Result]:
     """List the Wi-Fi networks a plug sees: name, signal and security."""
 
     async def one(target: Target) -> Result:
@@ -224,7 +225,7 @@ async def _passphrase(session: Session, path: str | None, ssid: str) -> str:
     examples=("wifi join 127.0.0.2 HomeNet", "wifi join New HomeNet --password-file ~/wifi.txt"),
     by_mail=ByMail.NO,  # a passphrase is typed here, never sent by mail
 )
-async def wifi_join(session: Session, args: Any) -> list[Result]:
+async def wifi_join(session: Session, args: Args) -> list[Result]:
     """Move a plug to another Wi-Fi network (asks for the passphrase, hidden).
 
     The plug leaves its current network (its setup network, for a new one) at once; find

@@ -15,12 +15,14 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from kshell import __version__
+from kshell.errors import KshellError, UsageError
 
 if TYPE_CHECKING:  # types only: a one-shot command imports what it runs, no more
     import asyncio
     from collections.abc import Coroutine
 
     from kshell.core.session import Session
+    from kshell.ui.output import Output
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
 EXIT_PIPE = 141  # what a shell reports for a writer killed by SIGPIPE (`| head`)
@@ -137,10 +139,10 @@ def main(argv: list[str] | None = None) -> int:
 
     args = parse_cli(argv)
     from kshell.app.build import build_session
-    from kshell.errors import KshellError
     from kshell.ui.output import Output, OutputClosed
+    from kshell.ui.views.terminal import TerminalTheme
 
-    output = Output(as_json=args.json)
+    output = Output(as_json=args.json, theme=TerminalTheme())
     throwaway = None
     if args.demo and not args.home and not os.environ.get("KSHELL_HOME"):
         # keep a user's real cache clean; the folder goes when the demo does, however it ends
@@ -243,7 +245,6 @@ def _loop_factory(session: Session, args: argparse.Namespace) -> Any:
 
 def _runs_long(session: Session, text: str) -> bool:
     """Does any command on the line declare that it runs long (a stream, a flow)?"""
-    from kshell.errors import KshellError
     from kshell.lang.grammar import split_commands
 
     try:
@@ -277,8 +278,6 @@ def _quiet_loop_errors(debug: bool) -> Any:
 
 async def _main(args: argparse.Namespace, session: Session, output: Any) -> int:
     import asyncio
-
-    from kshell.errors import KshellError
 
     asyncio.get_running_loop().set_exception_handler(_quiet_loop_errors(session.debug))
     demo = None
@@ -332,12 +331,11 @@ async def _main(args: argparse.Namespace, session: Session, output: Any) -> int:
             demo.stop()
 
 
-async def _run_script(session: Session, name: str, output: Any, keep_going: bool = False) -> int:
+async def _run_script(session: Session, name: str, output: Output, keep_going: bool = False) -> int:
     """Run a script file line by line; stop at the first failed line unless ``keep_going``.
 
     Every error of a line names it as ``FILE:LINE:``, as a compiler would.
     """
-    from kshell.errors import KshellError, UsageError
     from kshell.ui.runner import run_line
 
     if name == "-":
@@ -352,30 +350,17 @@ async def _run_script(session: Session, name: str, output: Any, keep_going: bool
         if not text.strip() or text.lstrip().startswith("#"):
             continue
         where = f"{label}:{number}"
-        if await run_line(session, text, _located(output, where)):
-            continue
+        output.line_label = where  # one output for the whole script, told each line's place
+        try:
+            if await run_line(session, text, output):
+                continue
+        finally:
+            output.line_label = ""
         ok = False
         if not keep_going:
             output.error(KshellError(f"stopped at {where} (it failed); --keep-going runs the rest"))
             break
     return EXIT_OK if ok else EXIT_FAILED
-
-
-def _located(output: Any, where: str) -> Any:
-    """The same output (streams, colour, JSON or not), every error it reports prefixed by
-    ``FILE:LINE:``."""
-    from kshell.errors import KshellError
-
-    class Located(type(output)):  # type: ignore[misc]  # whichever Output it is
-        def __init__(self) -> None:
-            self.__dict__ = output.__dict__  # one state: a pipe closed here is closed there
-
-        def error(self, error: KshellError) -> None:
-            located = KshellError(f"{where}: {error.message}", target=error.target)
-            located.kind = error.kind  # --json keeps the error's kind
-            super().error(located)
-
-    return Located()
 
 
 if __name__ == "__main__":

@@ -10,11 +10,11 @@ from __future__ import annotations
 
 import ipaddress
 import re
-from typing import Any
 
 from kshell.core.invocation import Invocation, MailRules
 from kshell.core.session import Session
 from kshell.errors import Refused
+from kshell.lang.args import Args
 from kshell.lang.registry import PERMISSIONS, ByMail, Command
 
 # Why a setting is off, said the way the config spells it.
@@ -37,7 +37,7 @@ def admit(session: Session, cmd: Command) -> None:
         )
 
 
-def admit_args(session: Session, cmd: Command, args: Any) -> None:
+def admit_args(session: Session, cmd: Command, args: Args) -> None:
     """With the arguments bound: mail never names a file and probes nothing new unasked."""
     inv = session.invocation
     if not inv.by_mail:
@@ -78,7 +78,7 @@ def _mail_use(cmd: Command, rules: MailRules) -> None:
         raise Refused(f"{switch[1]} by mail are off ([remote] {switch[0]} = no)")
 
 
-def _no_files(cmd: Command, args: Any) -> None:
+def _no_files(cmd: Command, args: Args) -> None:
     for arg in cmd.args:
         value = getattr(args, arg.name, None)
         if arg.kind != "file" or value is None:
@@ -91,7 +91,7 @@ def _no_files(cmd: Command, args: Any) -> None:
             raise Refused(f"{cmd.name}: mail never reads or writes files ({opt.name})")
 
 
-def _reaches_new(session: Session, cmd: Command, args: Any, rules: MailRules) -> str:
+def _reaches_new(session: Session, cmd: Command, args: Args, rules: MailRules) -> str:
     """What the line would contact that the device list does not know yet ('' if nothing)."""
     declared = [(a.name, a.kind, a.reaches) for a in cmd.args]
     declared += [(o.dest, o.kind, o.reaches) for o in cmd.options]

@@ -10,16 +10,17 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from types import SimpleNamespace
-from typing import TYPE_CHECKING, Any, NamedTuple
+from typing import TYPE_CHECKING, Any
 
 from kshell.errors import UsageError
+from kshell.lang.args import Args
 
 if TYPE_CHECKING:
     from kshell.lang.registry import Arg, Command, Opt
 
 
-class Use(NamedTuple):  # immutable, made per word (on every keystroke too): a tuple is cheap
+@dataclass(frozen=True, slots=True)
+class Use:
     """What one word is: an option (``opt`` None when unknown), an option's value, or a
     positional argument (``arg`` None when the command takes no more)."""
 
@@ -158,7 +159,7 @@ def fits(kind: str, word: str) -> bool:
     return True
 
 
-def parse(cmd: Command, words: list[str], current: str | None = None) -> SimpleNamespace:
+def parse(cmd: Command, words: list[str], current: str | None = None) -> Args:
     """Bind words to the command's declaration, or raise at the first that does not fit."""
     values: dict[str, Any] = {o.dest: ([] if o.repeat else o.default) for o in cmd.all_options}
     placement = place(cmd, words, current)
@@ -182,7 +183,7 @@ def parse(cmd: Command, words: list[str], current: str | None = None) -> SimpleN
         else:
             values[opt.dest] = value
     values.update(_positional(cmd, placement, current))
-    return SimpleNamespace(**values)
+    return Args(values)
 
 
 def _positional(cmd: Command, placement: Placement, current: str | None) -> dict[str, Any]:

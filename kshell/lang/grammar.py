@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import shlex
 from dataclasses import dataclass, field
-from typing import NamedTuple
 
 from kshell.errors import UsageError
 
@@ -25,7 +24,10 @@ SEPARATORS = ";\n"
 DOUBLE_QUOTE_ESCAPES = '\\"'
 
 
-class Token(NamedTuple):  # immutable and cheap: made per word, on every keystroke too
+@dataclass(frozen=True, slots=True)
+class Token:
+    """One word, separator or comment of a line, with its span in the text."""
+
     kind: str  # word | separator (";" or a newline) | comment
     value: str  # the word as it runs: quotes removed, escapes applied
     start: int

@@ -16,10 +16,11 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from enum import Enum
 from pathlib import Path
-from types import SimpleNamespace
-from typing import Any, Literal, NamedTuple
+from typing import Any, Literal
 
 from kshell.errors import UsageError
+from kshell.home import check_trusted, write_private
+from kshell.lang.args import Args
 
 PERMISSIONS = ("read", "control", "admin")
 MAIL_TIME_LIMIT = 60.0  # seconds: a command run for a mail must end (a reply is waiting)
@@ -41,9 +42,8 @@ class ByMail(Enum):
 Capability = Literal["emeter", "led"]  # an energy meter; a status light that can be switched
 
 
-# Arg and Opt are NamedTuples: immutable declarations, and cheaper than dataclasses to define
-# when a one-shot command starts.
-class Arg(NamedTuple):
+@dataclass(frozen=True, slots=True)
+class Arg:
     """A positional argument. ``kind`` tells completion what can go there."""
 
     name: str
@@ -61,7 +61,8 @@ class Arg(NamedTuple):
         return self.kind == "targets"
 
 
-class Opt(NamedTuple):
+@dataclass(frozen=True, slots=True)
+class Opt:
     """An ``--option``: a flag when ``kind == 'flag'``, else it takes a value."""
 
     name: str
@@ -229,8 +230,6 @@ class Registry:
     def _save_index(self, index: dict[str, Any]) -> None:
         if self._index_path is None:
             return
-        from kshell.home import write_private
-
         try:
             write_private(self._index_path, json.dumps(index), sync=False)
         except OSError:
@@ -352,8 +351,6 @@ def load_folder(registry: Registry, folder: Path, package: str) -> None:
 def _check_folder(folder: Path) -> None:
     """A user's command folder runs as us: refused, with its modules, when another user
     owns it or others may write it (they could plant or rewrite a module)."""
-    from kshell.home import check_trusted
-
     fix = f"chown it to you and chmod go-w {folder} (and its modules)"
     check_trusted(folder, "command folder", fix)
     for path in folder.glob("*.py"):
@@ -380,7 +377,7 @@ def build_registry(
     return registry
 
 
-def parse_args(cmd: Command, words: list[str], current: str | None = None) -> SimpleNamespace:
+def parse_args(cmd: Command, words: list[str], current: str | None = None) -> Args:
     """Bind words to the command's declared arguments and options (``kshell.lang.binding``, the
     binder completion and highlighting read too).
 

@@ -7,7 +7,8 @@ a title, an error, each line of a Text, the mail transcript and the report. The 
 breaks in the output are the ones this module writes (a Text's or a footer's own "\n").
 JSON escapes the same characters (``json_line``), so a reader that splits on any line
 break (Python's ``splitlines()``, a JavaScript parser) sees one object per line. Colour
-only on a terminal without NO_COLOR. A closed pipe (``| head``) ends the run quietly.
+only on a terminal without NO_COLOR, marked by the terminal view's ``Theme`` (this module
+writes no escape sequence). A closed pipe (``| head``) ends the run quietly.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ import json
 import os
 import re
 import sys
-from typing import TYPE_CHECKING, Any, TextIO
+from typing import TYPE_CHECKING, Any, Protocol, TextIO
 
 from kshell.errors import KshellError
 from kshell.results import Chart, Failure, Record, Result, Table, Text, error_json
@@ -42,18 +43,38 @@ def _json_escape(match: re.Match[str]) -> str:
     return f"\\u{0xD800 + (code >> 10):04x}\\u{0xDC00 + (code & 0x3FF):04x}"
 
 
-def render(result: Result, *, color: bool = False) -> str:
+class Theme(Protocol):
+    """How text is marked for a person. The terminal view's theme colours it
+    (``kshell.ui.views.terminal``); pipes, ``--json`` and mail keep ``Plain``."""
+
+    def error(self, text: str) -> str: ...
+
+    def strong(self, text: str) -> str: ...
+
+
+class Plain:
+    """No marks: the text as it is."""
+
+    def error(self, text: str) -> str:
+        return text
+
+    def strong(self, text: str) -> str:
+        return text
+
+
+def render(result: Result, *, theme: Theme | None = None) -> str:
     """A result as text for a person (the prompt, a script, a mail reply)."""
+    theme = theme or Plain()
     if isinstance(result, Text):
         return clean_lines(result.text)
     if isinstance(result, Failure):
-        return _red(f"error: {clean(str(result.error), 500)}", color)
+        return theme.error(f"error: {clean(str(result.error), 500)}")
     if isinstance(result, Record):
         # two aligned columns: done by hand, so a one-shot `info` need not import tabulate
         rows = [(clean(k), _cell(v, 120)) for k, v in result.data.items()]
         width = max((len(k) for k, _ in rows), default=0)
         body = "\n".join(f"{k:<{width}}  {v}".rstrip() for k, v in rows)
-        return _bold(clean(result.title), color) + "\n" + body
+        return theme.strong(clean(result.title)) + "\n" + body
     if isinstance(result, Table):
         from tabulate import tabulate
 
@@ -65,7 +86,7 @@ def render(result: Result, *, color: bool = False) -> str:
         )
         if not result.rows:
             body = "(none)"
-        parts = ([_bold(clean(result.title), color)] if result.title else []) + [body]
+        parts = ([theme.strong(clean(result.title))] if result.title else []) + [body]
         if result.footer:
             parts.append(clean_lines(result.footer))
         return "\n".join(parts)
@@ -88,14 +109,6 @@ def render_chart(chart: Chart, width: int = 40) -> str:
         rows.append(f"{clean(label):>10}  {value:10.3f} {chart.unit}  {bar}")
     rows.append(f"{'total':>10}  {sum(chart.values):10.3f} {chart.unit}")
     return clean(chart.title) + "\n" + "\n".join(rows)  # labels cleaned above
-
-
-def _red(text: str, color: bool) -> str:
-    return f"\x1b[31m{text}\x1b[0m" if color else text
-
-
-def _bold(text: str, color: bool) -> str:
-    return f"\x1b[1m{text}\x1b[0m" if color else text
 
 
 def json_safe(text: str) -> str:
@@ -141,17 +154,23 @@ class Output:
         *,
         as_json: bool = False,
         color: bool | None = None,
+        theme: Theme | None = None,
     ) -> None:
+        """``theme``: the terminal view's colours, used only when colour is on (a terminal
+        without NO_COLOR, unless ``color`` says otherwise); plain text otherwise."""
         self.out = out or sys.stdout
         self.err = err or sys.stderr
         self.as_json = as_json
         tty = hasattr(self.out, "isatty") and self.out.isatty()
         self.interactive_view = tty and not as_json
         self.color = (tty and "NO_COLOR" not in os.environ) if color is None else color
+        self.theme: Theme = theme if theme is not None and self.color else Plain()
         self._pending_flush: set[TextIO] = set()
         self._rows: list[str] = []  # rows of this turn of the event loop, not yet written
         self.closed = False  # the reader went away (a closed pipe)
         self._stopped = False  # OutputClosed was raised once: later writes are dropped
+        # FILE:LINE of the script line running: every error it reports is prefixed by it
+        self.line_label = ""
 
     def emit(self, result: Result) -> None:
         if isinstance(result, Failure):
@@ -160,7 +179,7 @@ class Output:
         if self.as_json:
             self._write(self.out, json_line(result.json()))
             return
-        text = render(result, color=self.color)
+        text = render(result, theme=self.theme)
         if getattr(result, "pageable", False) and self.interactive_view:
             from kshell.ui.pager import page  # a long document, a person at a terminal
 
@@ -205,10 +224,12 @@ class Output:
             self._reader_gone(self.out)
 
     def error(self, error: KshellError) -> None:
+        if self.line_label:
+            error = _located(error, self.line_label)
         if self.as_json:
             self._write(self.err, json_line(error_json(error)))
         else:
-            self._write(self.err, _red(f"error: {clean(str(error), 500)}", self.color))
+            self._write(self.err, self.theme.error(f"error: {clean(str(error), 500)}"))
 
     def note(self, text: str) -> None:
         """A side remark for a person (never on stdout in JSON mode); never stops a run."""
@@ -265,6 +286,13 @@ class Output:
             stream.flush()
         except (BrokenPipeError, ValueError):
             self._reader_gone(stream)  # a loop callback cannot stop the run: the next write does
+
+
+def _located(error: KshellError, label: str) -> KshellError:
+    """The error named by where it happened, as a compiler would; --json keeps its kind."""
+    located = KshellError(f"{label}: {error.message}", target=error.target)
+    located.kind = error.kind
+    return located
 
 
 class Collector(Output):

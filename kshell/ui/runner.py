@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 from kshell.core import gate
 from kshell.core.session import Session
 from kshell.errors import KshellError, Refused
+from kshell.lang.args import Args
 from kshell.lang.grammar import Line, split_commands
 from kshell.lang.registry import Command, parse_args
 from kshell.results import Failure, Text
@@ -77,7 +78,7 @@ async def run_command(session: Session, line: Line, output: Output) -> bool:
     return ok
 
 
-async def _execute(session: Session, cmd: Command, args: Any, line: Line, output: Output) -> bool:
+async def _execute(session: Session, cmd: Command, args: Args, line: Line, output: Output) -> bool:
     if cmd.confirm is True and not await confirmed(session, args, f"{line.text} -- go ahead?"):
         output.emit(Text("cancelled", {"cancelled": True}))
         return True
@@ -101,7 +102,7 @@ async def _within_limit(session: Session, cmd: Command, work: Coroutine[Any, Any
         raise KshellError(f"{cmd.name}: stopped after {limit:g} s (mail commands must end)")
 
 
-async def confirmed(session: Session, args: Any, question: str) -> bool:
+async def confirmed(session: Session, args: Args, question: str) -> bool:
     """Ask a person, or refuse where nobody can answer unless ``--yes`` was given."""
     if getattr(args, "yes", False) or session.assume_yes:
         return True

@@ -9,6 +9,7 @@ from hypothesis import strategies as st
 from kshell.core.invocation import Invocation
 from kshell.core.targets import parse_address, resolve, resolve_all
 from kshell.errors import TargetError, UsageError
+from kshell.lang.args import Args
 from kshell.lang.grammar import split_commands
 from kshell.lang.registry import Arg, Command, Opt, parse_args
 from kshell.store.devices import DeviceRecord, DeviceStore
@@ -81,9 +82,7 @@ def test_options_anywhere_with_values_and_flags():
 
 def test_current_target_fills_a_missing_target():
     cmd = _cmd([Arg("target", "target"), Arg("state", "choice", choices=("on", "off"))])
-    assert parse_args(cmd, ["off"], current="Kitchen") == SimpleNamespace(
-        target="Kitchen", state="off"
-    )
+    assert parse_args(cmd, ["off"], current="Kitchen") == Args(target="Kitchen", state="off")
     with pytest.raises(UsageError, match="missing"):
         parse_args(cmd, ["off"])
     with pytest.raises(UsageError, match="must be one of"):

@@ -31,6 +31,7 @@ from kshell.ui.completer.engine import Model, describe
 from kshell.ui.completer.prompt import KshellCompleter
 from kshell.ui.output import Output
 from kshell.ui.runner import run_line
+from kshell.ui.views.terminal import TerminalTheme
 
 EXIT_OK = 0
 
@@ -110,7 +111,9 @@ class Shell:
         if stripped.endswith("?") and not wants_literal_question_mark(stripped[:-1]):
             print(describe(self.model, stripped[:-1]))
             return
-        output = Output()  # made now: it writes to the real stdout, not to patch_stdout's proxy
+        output = Output(
+            theme=TerminalTheme()
+        )  # made now: it writes to the real stdout, not to patch_stdout's proxy
         self.running = asyncio.ensure_future(run_line(self.session, text, output))
         try:
             await asyncio.wait([self.running])

@@ -21,11 +21,11 @@ from kshell.events import Progress, Row
 from kshell.results import Failure, Result
 from kshell.text import clean
 from kshell.ui.output import Output
+from kshell.ui.views.terminal import BOLD, DIM, RED, RESET
 from kshell.work.watch import Meter, Watch
 
 BARS = "▁▂▃▄▅▆▇█"
 HIDE, SHOW, ERASE_LINE, ERASE_BELOW = "\x1b[?25l", "\x1b[?25h", "\x1b[2K", "\x1b[J"
-RED, DIM, BOLD, RESET = "\x1b[31m", "\x1b[2m", "\x1b[1m", "\x1b[0m"
 
 
 def sparkline(points: Iterable[float | None | str]) -> str:

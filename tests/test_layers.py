@@ -1,4 +1,4 @@
-"""The layering docs/flow.md tells, checked on the source: no step reaches back up.
+"""The layering docs/architecture.md tells, checked on the source: no step reaches back up.
 
 Every ``import`` in kshell/, commands/ and history/ is read with ``ast`` (lazy imports inside
 functions and ``TYPE_CHECKING`` imports included: a type-only edge is still an edge a reader
@@ -86,7 +86,7 @@ TOP = (
 )
 # Two commands start or run a source of lines, as a shell's `source` does: `replay` runs a
 # file's lines (nested, one level), `remote on|status|test` start or ask the mail service.
-# Named here so that no other command can join them unseen (docs/flow.md, "Known edges").
+# Named here so that no other command can join them unseen (docs/architecture.md, "Known edges").
 STARTS_A_SOURCE = {
     ("kshell.commands.history", "kshell.history.replay"),
     ("kshell.commands.remote", "kshell.app.remote.service"),

@@ -1,6 +1,6 @@
 """One ``resolve_target()``: alias, host[:port], MAC, ``all`` or ``alias/N`` -> plugs.
 
-Rules (DESIGN.md): an exact alias wins over splitting a trailing ``/N``; an alias two
+Rules: an exact alias wins over splitting a trailing ``/N``; an alias two
 plugs share is an error listing both; an unknown name is an error naming the nearest
 known aliases.
 """

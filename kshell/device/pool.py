@@ -1,7 +1,7 @@
 """One device object per plug per session, made from how the plug speaks (its ``Link``).
 
 The table from "family + transport" to protocol and transport lives here and nowhere
-else (PROTOCOLS.md section 2): IOT over XOR on 9999, IOT over KLAP, SMART over KLAP or AES.
+else (docs/protocols.md): IOT over XOR on 9999, IOT over KLAP, SMART over KLAP or AES.
 
 It is also the one place that decides whether an AES plug gets the owner's cloud login. KLAP
 proves the plug knows the password before anything is sent; AES proves nothing, so an AES

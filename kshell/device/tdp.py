@@ -1,6 +1,6 @@
 """The current generation's announcement on UDP 20002: the probe, and what an answer says.
 
-Facts: PROTOCOLS.md section 1. The probe is the payload-less one (16 bytes, made once: no
+Facts: docs/protocols.md. The probe is the payload-less one (16 bytes, made once: no
 RSA key to generate, so discovery keeps its time budget); the answer is a 16-byte header and
 JSON whose ``result`` names the family (``device_type``), the transport (``mgt_encrypt_schm``)
 and the login version. What a plug announces is untrusted: every field is type-checked.

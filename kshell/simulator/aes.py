@@ -1,6 +1,6 @@
 """The plug's side of the AES "securePassthrough" transport: RSA handshake, login, token.
 
-Facts (python-kasa ``kasa/transports/aestransport.py``; ../shared/PROTOCOLS.md section 4):
+Facts (python-kasa ``kasa/transports/aestransport.py``; docs/protocols.md, "AES"):
 
 * ``{"method":"handshake","params":{"key": PEM}}`` on ``POST /app``: the plug picks an AES-128
   key and IV, answers ``{"error_code":0,"result":{"key": b64(RSA-PKCS1v1.5(key + iv))}}`` and

@@ -1,6 +1,6 @@
 """The plug's side of KLAP (login versions 1 and 2): handshake, session keys, sealed messages.
 
-Facts (python-kasa ``kasa/transports/klaptransport.py``; ../shared/PROTOCOLS.md section 3):
+Facts (python-kasa ``kasa/transports/klaptransport.py``; docs/protocols.md, "KLAP"):
 
 * auth hash: v1 ``md5(md5(user) + md5(password))``, v2 ``sha256(sha1(user) + sha1(password))``;
 * handshake1 takes the client's 16-byte seed and answers ``remote_seed(16) + proof(32)`` with
@@ -11,7 +11,7 @@ Facts (python-kasa ``kasa/transports/klaptransport.py``; ../shared/PROTOCOLS.md 
 * session keys from ``B = local + remote + auth``: AES key ``sha256("lsk"+B)[:16]``, signature
   key ``sha256("ldk"+B)[:28]``, ``sha256("iv"+B)`` gives the IV prefix (its first 12 bytes)
   and the starting sequence (its last 4 bytes, ``fulliv[-4:]`` in python-kasa's
-  ``_iv_derive``, signed big-endian; PROTOCOLS.md says ``[12:16]``);
+  ``_iv_derive``, signed big-endian; not ``[12:16]``, as once thought);
 * each message: ``sig(32) + AES-128-CBC(key, prefix + int32(seq), PKCS7(json))`` with
   ``sig = sha256(sigkey + int32(seq) + ciphertext)``; the answer uses the request's seq.
 

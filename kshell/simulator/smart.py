@@ -1,7 +1,7 @@
 """``SmartApi``: the SMART JSON-RPC of a simulated plug, strip or dimmer (no I/O).
 
 One request ``{"method": M, "params": {...}}`` in, ``{"error_code": E, "result": {...}}`` out
-(``set_*`` and ``device_reboot`` answer no ``result``). Facts: ../shared/PROTOCOLS.md section 5
+(``set_*`` and ``device_reboot`` answer no ``result``). Facts: docs/protocols.md, "SMART JSON-RPC"
 and python-kasa's recordings (``tests/fixtures/smart/``):
 
 * ``multipleRequest {"requests": [...]}`` answers ``{"responses": [{method, error_code,

@@ -1,6 +1,6 @@
 """The energy and usage methods of a SMART plug, from the simulator's own meters.
 
-Units (../shared/PROTOCOLS.md, energy section; python-kasa ``kasa/smart/modules/energy.py``):
+Units (docs/protocols.md, "Energy readings"; python-kasa ``kasa/smart/modules/energy.py``):
 ``get_energy_usage`` gives ``current_power`` in mW, ``today_energy``/``month_energy`` in Wh and
 runtimes in minutes; ``get_current_power`` whole watts; ``get_emeter_data`` mW, mV, mA and Wh
 (only on firmware recorded with it); ``get_device_usage`` minutes (and Wh on meters).

@@ -4,7 +4,7 @@ Facts from python-kasa's recordings (``tests/fixtures/smart/``: P110(AU) 1.0 1.3
 1.0 1.2.3, KP125M(US) 1.0 1.2.3, EP40M(US) 1.0 1.1.0, P300(EU) 1.0 1.0.15, HS220(US) 3.26
 1.0.1; ``tests/fixtures/iot/HS100(UK)_4.1_1.1.0.json``). Component lists are trimmed to what
 the simulator answers (each listed component's getters work); versions are as recorded.
-``get_emeter_data`` exists only on firmware recorded with it (PROTOCOLS.md, energy section).
+``get_emeter_data`` exists only on firmware recorded with it (docs/protocols.md, "Energy readings").
 """
 
 from __future__ import annotations

@@ -1,7 +1,7 @@
 """Discovery of the current generation on UDP 20002: the probe a client sends, the plug's answer.
 
 Facts (python-kasa ``kasa/discover.py`` ``_AesDiscoveryQuery``, ``Discover._get_discovery_json``;
-../shared/PROTOCOLS.md section 1): a 16-byte big-endian header, version 2, msg_type 0,
+docs/protocols.md, "Announcements"): a 16-byte big-endian header, version 2, msg_type 0,
 op_code 1, payload length (u16), flags, a reserved byte, a 32-bit serial and a CRC32 of the
 whole packet computed while the CRC slot holds ``0x5A6B7C8D``; then JSON. A probe's JSON is
 ``{"params":{"rsa_key": PEM}}`` or absent; the answer is ``{"error_code":0,"result":{...}}``

@@ -1,7 +1,7 @@
 """A throwaway Dovecot IMAP server on 127.0.0.1 for the remote-mode tests and benchmark.
 
 Debian's ``dovecot-imapd`` 2.3, started as a child process with its own config, users and
-folders in a temporary directory (see DESIGN.md "Remote mode" for the facts this follows:
+folders in a temporary directory (it runs there, unprivileged, only with these settings:
 no chroot for login and anvil, mail owned by ``nobody``, plaintext auth on loopback only).
 Used as a context manager::
 

@@ -1,4 +1,4 @@
-"""A TEST PEER, not product code: a KLAP or AES plug on loopback, written from PROTOCOLS.md
+"""A TEST PEER, not product code: a KLAP or AES plug on loopback, written from docs/protocols.md
 for the transport tests, with the faults they need. It shares no code with the client
 (its crypto goes through ``cryptography``'s own padding, the client pads by hand), and
 python-kasa's transports talk to it in the tests, which shows it speaks the real protocol.

@@ -1,5 +1,5 @@
 """The simulator's KLAP, AES, HTTP and UDP 20002 sides, spoken to with a small client written
-here from the protocol facts (../shared/PROTOCOLS.md), over real sockets on 127.11.x.y."""
+here from the protocol facts (docs/protocols.md), over real sockets on 127.11.x.y."""
 
 from __future__ import annotations
 

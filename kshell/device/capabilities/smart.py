@@ -1,4 +1,4 @@
-"""The capabilities in the SMART family's language (JSON-RPC methods; PROTOCOLS.md section 5)."""
+"""The capabilities in the SMART family's language (JSON-RPC methods; docs/protocols.md)."""
 
 from __future__ import annotations
 

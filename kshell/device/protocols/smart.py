@@ -4,7 +4,7 @@ Spoken inside KLAP or AES by the current generation (Tapo P1xx/P3xx, KP125M, EP2
 EP40M...). Several reads go in one ``multipleRequest`` (five per batch; a device stops at
 the first failing entry, so the rest are asked one by one); a list answer that carries
 ``start_index`` and ``sum`` is asked again from where it stopped; a strip's outlet is
-reached through the parent with ``control_child``. Facts: PROTOCOLS.md, section 5.
+reached through the parent with ``control_child``. Facts: docs/protocols.md, "SMART JSON-RPC".
 """
 
 from __future__ import annotations

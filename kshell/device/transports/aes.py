@@ -1,5 +1,5 @@
 """AES "securePassthrough" over HTTP (port 80): the older handshake some plugs still speak
-(PROTOCOLS.md section 4).
+(docs/protocols.md, "AES").
 
 The shell sends an RSA public key; the plug answers an AES key and IV encrypted with it; the
 shell then logs in with ``login_device`` inside the encrypted channel and gets a token.

@@ -1,4 +1,4 @@
-"""Facts the KLAP and AES transports share (PROTOCOLS.md sections 3 to 5): the credentials a
+"""Facts the KLAP and AES transports share (docs/protocols.md, KLAP to SMART): the credentials a
 plug knows before its owner claims it, and the error codes their transports answer with.
 
 A KLAP plug that was never bound to an account, or was reset, proves one of these in its

@@ -1,4 +1,4 @@
-"""KLAP over HTTP (port 80): the current generation's usual transport (PROTOCOLS.md section 3).
+"""KLAP over HTTP (port 80): the current generation's usual transport (docs/protocols.md, "KLAP").
 
 handshake1 sends 16 random bytes; the plug answers its own 16 and a proof built from the
 credentials *it* holds. That proof is checked before anything else is sent: a plug that cannot
@@ -91,7 +91,7 @@ class KlapKeys(NamedTuple):  # immutable; cheaper to define than a dataclass at 
             key=_sha256(b"lsk" + both)[:16],
             iv_prefix=iv[:12],
             signature_key=_sha256(b"ldk" + both)[:28],
-            # the LAST four bytes of the digest, as python-kasa reads them (PROTOCOLS.md's
+            # the LAST four bytes of the digest, as python-kasa reads them (an earlier note's
             # "ivfull[12:16]" is wrong: the cross-check test against python-kasa shows it)
             first_seq=SEQ.unpack(iv[-4:])[0],
         )

@@ -1,9 +1,9 @@
 """A plug, whatever it speaks: capability modules over one protocol, and its last state.
 
 Commands, ``emeter watch`` and ``firmware stage`` use only this: ``update()`` reads the
-plug's ``Info``; ``relay``, ``led``, ``alias``, ``meter``, ``clock``, ``firmware`` and
-``reboot`` act in the family's own language; ``children`` are the strip's outlets as last
-read. One object per plug per session (``kshell.device.pool``).
+plug's ``Info``; ``relay``, ``led``, ``alias``, ``meter``, ``firmware``, ``reboot``,
+``time``, ``schedule`` and the rest act in the family's own language; ``children`` are the
+strip's outlets as last read. One object per plug per session (``kshell.device.pool``).
 """
 
 from __future__ import annotations
@@ -39,7 +39,6 @@ class Device:
         self.led = modules.led
         self.alias = modules.alias
         self.meter = modules.meter
-        self.clock = modules.clock
         self.firmware = modules.firmware
         self.reboot = modules.reboot
         self.info: Info | None = None  # the last state read

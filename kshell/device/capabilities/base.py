@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, NamedTuple
 if TYPE_CHECKING:
     from kshell.device.capabilities.clock import PlugTime, TimeModule
     from kshell.device.meter_rules import Reading
-    from kshell.device.readings import Clock, Energy, FirmwareState
+    from kshell.device.readings import Energy, FirmwareState
     from kshell.device.state import Info
 
 
@@ -88,12 +88,6 @@ class MeterModule(abc.ABC):
         """Erase the statistics (callers read back: some firmware erases nothing)."""
 
 
-class ClockModule(abc.ABC):
-    @abc.abstractmethod
-    async def read(self) -> Clock:
-        """The plug's clock."""
-
-
 class FirmwareModule(abc.ABC):
     @property
     @abc.abstractmethod
@@ -127,6 +121,5 @@ class Modules(NamedTuple):  # a NamedTuple, not a dataclass: cheaper to make at 
     led: LedModule
     alias: AliasModule
     meter: MeterModule
-    clock: ClockModule
     firmware: FirmwareModule
     reboot: RebootModule

@@ -20,7 +20,7 @@ from kshell.errors import (
 
 if TYPE_CHECKING:
     from kshell.device.protocols.iot import IotProtocol
-    from kshell.device.readings import Clock, Energy, FirmwareState
+    from kshell.device.readings import Energy, FirmwareState
 
 METER_MODULES = ("emeter", "smartlife.iot.common.emeter")  # plugs and strips; bulbs
 _NOT_SUPPORTED = (-1, -2)  # "module not support", "member not support"
@@ -205,21 +205,6 @@ class IotMeter(base.MeterModule):
         await self._ask("erase_emeter_stat", None, child, False)
 
 
-class IotClock(base.ClockModule):
-    def __init__(self, proto: IotProtocol) -> None:
-        self.proto = proto
-
-    async def read(self) -> Clock:
-        from kshell.device.readings import Clock
-
-        answer = await self.proto.query("time", "get_time", idempotent=True)
-        parts = [answer.get(k) for k in ("year", "month", "mday", "hour", "min", "sec")]
-        if not all(isinstance(p, int) and not isinstance(p, bool) for p in parts):
-            return Clock("?", None)
-        y, mo, d, h, mi, s = parts
-        return Clock(f"{y:04d}-{mo:02d}-{d:02d} {h:02d}:{mi:02d}:{s:02d}", None)
-
-
 class IotFirmware(base.FirmwareModule):
     def __init__(self, proto: IotProtocol) -> None:
         self.proto = proto
@@ -273,7 +258,6 @@ def modules(proto: IotProtocol) -> base.Modules:
         led=IotLed(proto),
         alias=IotAlias(proto),
         meter=IotMeter(proto),
-        clock=IotClock(proto),
         firmware=IotFirmware(proto),
         reboot=IotReboot(proto),
     )

@@ -14,7 +14,7 @@ from kshell.errors import ProtocolError, UnsupportedDevice
 
 if TYPE_CHECKING:
     from kshell.device.capabilities.clock import PlugTime, TimeModule
-    from kshell.device.readings import Clock, Energy, FirmwareState
+    from kshell.device.readings import Energy, FirmwareState
 
 Answers = dict[str, dict[str, Any] | SmartError]
 
@@ -221,22 +221,6 @@ def reading_of(method: str, answer: dict[str, Any]) -> emeter.Reading:
     return emeter.Reading(power, volts, amps, total, "smart", answer)
 
 
-class SmartClock(base.ClockModule):
-    def __init__(self, proto: SmartProtocol) -> None:
-        self.proto = proto
-
-    async def read(self) -> Clock:
-        from kshell.device.readings import Clock
-
-        answer = await self.proto.call("get_device_time", idempotent=True)
-        stamp, diff = answer.get("timestamp"), answer.get("time_diff")
-        if not isinstance(stamp, int) or isinstance(stamp, bool):
-            return Clock("?", None)
-        offset = diff if isinstance(diff, int) and not isinstance(diff, bool) else 0
-        local = time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(stamp + offset * 60))
-        return Clock(local, offset)
-
-
 class SmartFirmware(base.FirmwareModule):
     def __init__(self, proto: SmartProtocol) -> None:
         self.proto = proto
@@ -298,7 +282,6 @@ def modules(proto: SmartProtocol) -> base.Modules:
         led=SmartLed(proto),
         alias=SmartAlias(proto),
         meter=SmartMeter(proto, info),
-        clock=SmartClock(proto),
         firmware=SmartFirmware(proto),
         reboot=SmartReboot(proto),
     )

@@ -19,6 +19,7 @@ from pathlib import Path
 from types import SimpleNamespace
 from typing import Any, Literal, NamedTuple
 
+from kshell.device.capabilities import declaration
 from kshell.errors import UsageError
 
 PERMISSIONS = ("read", "control", "admin")
@@ -38,9 +39,6 @@ class ByMail(Enum):
     IF_ALLOW_FIRMWARE = "allow_firmware"  # only with [remote] allow_firmware = yes
 
 
-Capability = Literal["emeter", "led"]  # an energy meter; a status light that can be switched
-
-
 # Arg and Opt are NamedTuples: immutable declarations, and cheaper than dataclasses to define
 # when a one-shot command starts.
 class Arg(NamedTuple):
@@ -53,8 +51,9 @@ class Arg(NamedTuple):
     choices: tuple[str, ...] = ()
     reaches: Reach | None = None
     mail_pattern: str | None = None  # a `file` argument: the values mail may give (no files)
-    # A target argument that only some plugs can take: completion offers only those.
-    needs: tuple[Capability, ...] = ()
+    # A target argument that only some plugs can take: completion offers only those, and
+    # `all` skips the others. Each names a capability file (kshell.device.capabilities).
+    needs: tuple[str, ...] = ()
 
     @property
     def variadic(self) -> bool:
@@ -144,6 +143,9 @@ class Registry:
         return self._commands
 
     def add(self, cmd: Command) -> None:
+        for arg in cmd.args:
+            for need in arg.needs:
+                declaration.declared(need)  # a misspelt need fails here, not at the first completion
         self._commands[cmd.name] = cmd
 
     def verbs(self) -> list[str]:

@@ -1,19 +1,22 @@
 """The capabilities a plug offers, one small interface each, the same for every family.
 
-Each family implements them in its own language (``iot.py``, ``smart.py``); commands,
-``emeter watch`` and ``firmware stage`` see only these. ``child`` names a strip's outlet.
+A capability in its own file (``led.py``, ``meter.py``: see ``declaration``) holds its
+interface there; the ones below are still implemented per family in ``iot.py`` and
+``smart.py``. Commands, ``emeter watch`` and ``firmware stage`` see only the interfaces.
+``child`` names a strip's outlet.
 """
 
 from __future__ import annotations
 
 import abc
-from collections.abc import Callable
 from typing import TYPE_CHECKING, NamedTuple
 
 if TYPE_CHECKING:
     from kshell.device.capabilities.clock import PlugTime, TimeModule
+    from kshell.device.capabilities.led import LedModule
+    from kshell.device.capabilities.meter import MeterModule
     from kshell.device.meter_rules import Reading
-    from kshell.device.readings import Energy, FirmwareState
+    from kshell.device.readings import FirmwareState
     from kshell.device.state import Info
 
 
@@ -49,43 +52,10 @@ class RelayModule(abc.ABC):
         """Switch the relay (a strip's outlet when ``child`` is given)."""
 
 
-class LedModule(abc.ABC):
-    @abc.abstractmethod
-    async def set(self, on: bool) -> None:
-        """Turn the status light on or off."""
-
-
 class AliasModule(abc.ABC):
     @abc.abstractmethod
     async def set(self, name: str, child: str | None = None) -> None:
         """Rename the plug, or one outlet of a strip."""
-
-
-class MeterModule(abc.ABC):
-    @abc.abstractmethod
-    async def read(self, child: str | None = None) -> Reading:
-        """One realtime reading in W, V, A (and kWh where the plug keeps a total)."""
-
-    async def read_while(
-        self, on_reading: Callable[[Reading], bool], child: str | None = None
-    ) -> bool:
-        """Realtime readings one after the other, each handed to ``on_reading`` (called in
-        the event loop's callback: it must not wait), for as long as it says True, where the
-        family's link can repeat a read without resuming a coroutine per answer. False:
-        nothing was read this way (use ``read``)."""
-        return False
-
-    @abc.abstractmethod
-    async def days(self, year: int, month: int, child: str | None = None) -> list[Energy]:
-        """Energy per day of a month, as far as the plug keeps it."""
-
-    @abc.abstractmethod
-    async def months(self, year: int, child: str | None = None) -> list[Energy]:
-        """Energy per month of a year, as far as the plug keeps it."""
-
-    @abc.abstractmethod
-    async def erase(self, child: str | None = None) -> None:
-        """Erase the statistics (callers read back: some firmware erases nothing)."""
 
 
 class FirmwareModule(abc.ABC):

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from kshell.device import meter_rules as emeter
 from kshell.device import sysinfo as si
 from kshell.device.capabilities import base
-from kshell.device.codec import parse_payload
+from kshell.device.capabilities.led import IotLed
+from kshell.device.capabilities.meter import IotMeter, MeterModule
 from kshell.device.state import Child, Info
 from kshell.errors import (
     DeviceError,
@@ -20,7 +20,7 @@ from kshell.errors import (
 
 if TYPE_CHECKING:
     from kshell.device.protocols.iot import IotProtocol
-    from kshell.device.readings import Energy, FirmwareState
+    from kshell.device.readings import FirmwareState
 
 METER_MODULES = ("emeter", "smartlife.iot.common.emeter")  # plugs and strips; bulbs
 _NOT_SUPPORTED = (-1, -2)  # "module not support", "member not support"
@@ -65,9 +65,7 @@ class IotInfo(base.InfoModule):
             raise UnsupportedDevice("a bulb, not a plug: not supported", target=self.proto.label)
         return info
 
-    async def read_with_reading(
-        self, meter: base.MeterModule
-    ) -> tuple[Info, emeter.Reading | None]:
+    async def read_with_reading(self, meter: MeterModule) -> tuple[Info, emeter.Reading | None]:
         """sysinfo and the meter's realtime reading in one request (a watch's first reading
         comes with its first round trip). A plug that fails the pair (firmware that refuses
         a module it lacks) is asked for sysinfo alone, as ``read`` does."""
@@ -106,103 +104,12 @@ class IotRelay(base.RelayModule):
         await self.proto.query("system", "set_relay_state", {"state": int(on)}, child_id=child)
 
 
-class IotLed(base.LedModule):
-    def __init__(self, proto: IotProtocol) -> None:
-        self.proto = proto
-
-    async def set(self, on: bool) -> None:
-        await self.proto.query("system", "set_led_off", {"off": int(not on)})
-
-
 class IotAlias(base.AliasModule):
     def __init__(self, proto: IotProtocol) -> None:
         self.proto = proto
 
     async def set(self, name: str, child: str | None = None) -> None:
         await self.proto.query("system", "set_dev_alias", {"alias": name}, child_id=child)
-
-
-class IotMeter(base.MeterModule):
-    """``emeter`` on plugs and strips; some models name it differently (asked once)."""
-
-    def __init__(self, proto: IotProtocol) -> None:
-        self.proto = proto
-        self.module = METER_MODULES[0]
-
-    async def _ask(
-        self, method: str, params: dict[str, Any] | None, child: str | None, idempotent: bool
-    ) -> dict[str, Any]:
-        try:
-            return await self.proto.query(
-                self.module, method, params, child_id=child, idempotent=idempotent
-            )
-        except DeviceError as exc:
-            if exc.code not in _NOT_SUPPORTED or self.module != METER_MODULES[0]:
-                raise
-            self.module = METER_MODULES[1]
-            return await self.proto.query(
-                self.module, method, params, child_id=child, idempotent=idempotent
-            )
-
-    async def read(self, child: str | None = None) -> emeter.Reading:
-        try:  # ``_ask`` spelled out: a watch reads this all day, one frame fewer each time
-            answer = await self.proto.query(
-                self.module, "get_realtime", child_id=child, idempotent=True
-            )
-        except DeviceError as exc:
-            if exc.code not in _NOT_SUPPORTED or self.module != METER_MODULES[0]:
-                raise
-            self.module = METER_MODULES[1]
-            answer = await self.proto.query(
-                self.module, "get_realtime", child_id=child, idempotent=True
-            )
-        return emeter.normalise(answer)
-
-    async def read_while(
-        self, on_reading: Callable[[emeter.Reading], bool], child: str | None = None
-    ) -> bool:
-        """``read`` repeated over the plug's kept link (a watch's steady state). A plug that
-        says it lacks the usual module is left to ``read``, which knows the other name."""
-        module = self.module
-        proto = self.proto
-
-        def on_answer(plain: bytes) -> bool:
-            answer = si.check_answer(parse_payload(plain), module, "get_realtime", None)
-            return on_reading(emeter.normalise(answer))
-
-        try:
-            return await proto.transport.repeat(proto.realtime_request(module, child), on_answer)
-        except DeviceError as exc:
-            if exc.code in _NOT_SUPPORTED and module == METER_MODULES[0]:
-                return False
-            exc.target = proto.label
-            raise
-        except ProtocolError as exc:
-            exc.target = exc.target or proto.label
-            raise
-
-    async def days(self, year: int, month: int, child: str | None = None) -> list[Energy]:
-        from kshell.device.readings import Energy
-
-        answer = await self._ask("get_daystat", {"year": year, "month": month}, child, True)
-        return [
-            Energy(year, month, when.get("day", 0), kwh)
-            for when, kwh in emeter.energy_entries(answer, "day_list")
-            if when.get("year") == year and when.get("month") == month
-        ]
-
-    async def months(self, year: int, child: str | None = None) -> list[Energy]:
-        from kshell.device.readings import Energy
-
-        answer = await self._ask("get_monthstat", {"year": year}, child, True)
-        return [
-            Energy(year, when.get("month", 0), 0, kwh)
-            for when, kwh in emeter.energy_entries(answer, "month_list")
-            if when.get("year") == year and 1 <= when.get("month", 0) <= 12
-        ]
-
-    async def erase(self, child: str | None = None) -> None:
-        await self._ask("erase_emeter_stat", None, child, False)
 
 
 class IotFirmware(base.FirmwareModule):

@@ -5,16 +5,17 @@ from __future__ import annotations
 import time
 from typing import TYPE_CHECKING, Any
 
-from kshell.device import meter_rules as emeter
 from kshell.device.capabilities import base
 from kshell.device.capabilities import smart_info as si
+from kshell.device.capabilities.led import SmartLed
+from kshell.device.capabilities.meter import SmartMeter
 from kshell.device.protocols.smart import SmartError, SmartProtocol
 from kshell.device.state import Info
 from kshell.errors import ProtocolError, UnsupportedDevice
 
 if TYPE_CHECKING:
     from kshell.device.capabilities.clock import PlugTime, TimeModule
-    from kshell.device.readings import Energy, FirmwareState
+    from kshell.device.readings import FirmwareState
 
 Answers = dict[str, dict[str, Any] | SmartError]
 
@@ -97,128 +98,12 @@ class SmartRelay(base.RelayModule):
         await self.proto.call("set_device_info", {"device_on": on}, child_id=child)
 
 
-class SmartLed(base.LedModule):
-    def __init__(self, proto: SmartProtocol) -> None:
-        self.proto = proto
-
-    async def set(self, on: bool) -> None:
-        current = await self.proto.call("get_led_info", idempotent=True)
-        rule = {**current, "led_rule": "always" if on else "never"}
-        await self.proto.call("set_led_info", rule)
-
-
 class SmartAlias(base.AliasModule):
     def __init__(self, proto: SmartProtocol) -> None:
         self.proto = proto
 
     async def set(self, name: str, child: str | None = None) -> None:
         await self.proto.call("set_device_info", {"nickname": si.b64(name)}, child_id=child)
-
-
-class SmartMeter(base.MeterModule):
-    """Watts by the best method the plug answers (remembered), in the shared units."""
-
-    def __init__(self, proto: SmartProtocol, info: SmartInfo) -> None:
-        self.proto = proto
-        self.info = info
-        self.method = POWER_METHODS[0]
-
-    async def read(self, child: str | None = None) -> emeter.Reading:
-        while True:
-            try:
-                answer = await self.proto.call(self.method, child_id=child, idempotent=True)
-            except SmartError as exc:
-                later = POWER_METHODS.index(self.method) + 1
-                if exc.code not in (-1, -1002) or later >= len(POWER_METHODS):
-                    raise
-                self.method = POWER_METHODS[later]  # this firmware lacks it: the next best
-                continue
-            return reading_of(self.method, answer)
-
-    async def _energy(
-        self, start: int, end: int, interval: int, child: str | None
-    ) -> list[float | None]:
-        params = {"start_timestamp": start, "end_timestamp": end, "interval": interval}
-        try:
-            answer = await self.proto.call(
-                "get_energy_data", params, child_id=child, idempotent=True
-            )
-        except SmartError as exc:
-            if exc.code in (-1, -1002):
-                raise UnsupportedDevice(
-                    f"the plug keeps no energy statistics (get_energy_data: error {exc.code})",
-                    target=self.proto.label,
-                ) from None
-            raise
-        data = answer.get("data")
-        if not isinstance(data, list):
-            raise ProtocolError("get_energy_data answer lacks 'data'", target=self.proto.label)
-        return [emeter.number(v) for v in data[:400]]
-
-    async def _midnight(self, year: int, month: int) -> int:
-        """The first of the month at midnight, as the plug keeps its days (its own zone)."""
-        if self.info.time_diff is None:
-            answer = await self.proto.call("get_device_time", idempotent=True)
-            diff = answer.get("time_diff")
-            self.info.time_diff = diff if isinstance(diff, int) and abs(diff) <= 1440 else 0
-        import calendar  # statistics only
-
-        return calendar.timegm((year, month, 1, 0, 0, 0)) - self.info.time_diff * 60
-
-    async def days(self, year: int, month: int, child: str | None = None) -> list[Energy]:
-        import calendar
-
-        from kshell.device.readings import Energy
-
-        last = calendar.monthrange(year, month)[1]
-        start = await self._midnight(year, month)
-        values = await self._energy(start, start + last * 86400 - 1, DAILY, child)
-        return [
-            Energy(year, month, day, wh / 1000)
-            for day, wh in enumerate(values[:last], start=1)
-            if wh is not None and wh > 0
-        ]
-
-    async def months(self, year: int, child: str | None = None) -> list[Energy]:
-        from kshell.device.readings import Energy
-
-        start = await self._midnight(year, 1)
-        end = await self._midnight(year + 1, 1) - 1
-        values = await self._energy(start, end, MONTHLY, child)
-        return [
-            Energy(year, m, 0, wh / 1000)
-            for m, wh in enumerate(values[:12], start=1)
-            if wh is not None and wh > 0
-        ]
-
-    async def erase(self, child: str | None = None) -> None:
-        raise UnsupportedDevice(
-            "current-generation plugs keep their energy statistics on the vendor's side: "
-            "kshell cannot erase them",
-            target=self.proto.label,
-        )
-
-
-def reading_of(method: str, answer: dict[str, Any]) -> emeter.Reading:
-    """A SMART energy answer in W, V, A (kWh: the plug's lifetime total, where it gives one)."""
-    n = emeter.number
-    if method == "get_emeter_data":
-        mw, mv, ma, wh = (
-            n(answer.get(k)) for k in ("power_mw", "voltage_mv", "current_ma", "energy_wh")
-        )
-        power = None if mw is None else mw / 1000
-        volts = None if mv is None else mv / 1000
-        amps = None if ma is None else ma / 1000
-        total = None if wh is None else wh / 1000
-    elif method == "get_energy_usage":
-        mw = n(answer.get("current_power"))
-        power, volts, amps, total = (None if mw is None else mw / 1000), None, None, None
-    else:
-        power, volts, amps, total = n(answer.get("current_power")), None, None, None
-    if power is None:
-        keys = ", ".join(sorted(answer)[:8]) or "none"
-        raise ProtocolError(f"{method} answer carries no power reading (keys: {keys})")
-    return emeter.Reading(power, volts, amps, total, "smart", answer)
 
 
 class SmartFirmware(base.FirmwareModule):

@@ -94,3 +94,22 @@ def test_every_capability_file_declares_both_families_under_its_own_name() -> No
             assert capability.absent, capability.name
         else:
             assert capability.iot is not capability.smart, capability.name
+
+
+class _Speaks:
+    """A protocol stand-in: building a form only keeps the protocol it is given."""
+
+    def __init__(self, family: str) -> None:
+        self.family, self.label = family, f"127.20.8.9 ({family})"
+
+
+@pytest.mark.parametrize("family", ["iot", "smart"])
+def test_every_capability_builds_its_own_form_for_each_family(family: str) -> None:
+    for capability in every():
+        form = capability.iot if family == "iot" else capability.smart
+        if form is None:
+            with pytest.raises(KshellError):
+                capability.build(_Speaks(family))
+            continue
+        built = capability.build(_Speaks(family))
+        assert type(built) is form, capability.name

@@ -51,37 +51,37 @@ class Device:
     def time(self) -> TimeModule:
         from kshell.device.capabilities import clock
 
-        return clock.build(self.protocol)
+        return clock.CAPABILITY.build(self.protocol)
 
     @functools.cached_property
     def schedule(self) -> ScheduleModule:
         from kshell.device.capabilities import schedule
 
-        return schedule.build(self.protocol)
+        return schedule.CAPABILITY.build(self.protocol)
 
     @functools.cached_property
     def dimmer(self) -> DimmerModule:
         from kshell.device.capabilities import dimmer
 
-        return dimmer.build(self.protocol)
+        return dimmer.CAPABILITY.build(self.protocol)
 
     @functools.cached_property
     def features(self) -> FeatureModule:
         from kshell.device.capabilities import feature
 
-        return feature.build(self.protocol)
+        return feature.CAPABILITY.build(self.protocol)
 
     @functools.cached_property
     def timers(self) -> TimersModule:
         from kshell.device.capabilities import timers
 
-        return timers.build(self.protocol)
+        return timers.CAPABILITY.build(self.protocol)
 
     @functools.cached_property
     def away(self) -> AwayModule:
         from kshell.device.capabilities import away
 
-        return away.build(self.protocol)
+        return away.CAPABILITY.build(self.protocol)
 
     @property
     def family(self) -> str:

@@ -145,7 +145,9 @@ class Registry:
     def add(self, cmd: Command) -> None:
         for arg in cmd.args:
             for need in arg.needs:
-                declaration.declared(need)  # a misspelt need fails here, not at the first completion
+                declaration.declared(
+                    need
+                )  # a misspelt need fails here, not at the first completion
         self._commands[cmd.name] = cmd
 
     def verbs(self) -> list[str]:

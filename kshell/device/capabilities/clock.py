@@ -10,9 +10,10 @@ from __future__ import annotations
 import abc
 import datetime as dt
 import time
-from typing import TYPE_CHECKING, Any, NamedTuple, cast
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from kshell.device.capabilities import iot_zones
+from kshell.device.capabilities.declaration import Capability
 from kshell.device.sysinfo import check_answer
 from kshell.errors import DeviceError, UnsupportedDevice
 
@@ -204,8 +205,6 @@ def _int_or_none(value: Any) -> int | None:
     return value if isinstance(value, int) and not isinstance(value, bool) else None
 
 
-def build(proto: IotProtocol | SmartProtocol) -> TimeModule:
-    # by family, not isinstance: a one-shot loads only the protocol its plug speaks
-    if proto.family == "iot":
-        return IotTime(cast("IotProtocol", proto))
-    return SmartTime(cast("SmartProtocol", proto))
+CAPABILITY: Capability[TimeModule] = Capability(
+    "clock", iot=IotTime, smart=SmartTime, lacking="a clock kshell can read"
+)

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Generic, Protocol, TypeVar
 
-from kshell.errors import KshellError
+from kshell.errors import KshellError, UnsupportedDevice
 
 PACKAGE = __name__.rpartition(".")[0]
 Form = TypeVar("Form")
@@ -54,6 +54,15 @@ class Capability(Generic[Form]):
     known: Callable[[Known], bool] = _every_plug
     outlets: bool = False
     absent: str = ""
+
+    def build(self, proto: Any) -> Form:
+        """Its form for the family ``proto`` speaks (by ``family``, not isinstance: a
+        one-shot loads only the protocol its plug speaks). A family without one is refused."""
+        form = self.iot if proto.family == "iot" else self.smart
+        if form is None:
+            raise UnsupportedDevice(self.absent, target=proto.label)
+        make: Callable[[Any], Form] = form  # each form is made from the protocol alone
+        return make(proto)
 
     def __post_init__(self) -> None:
         if (self.iot is None or self.smart is None) and not self.absent:

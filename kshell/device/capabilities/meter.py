@@ -10,6 +10,7 @@ from __future__ import annotations
 import abc
 import calendar
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
 
 from kshell.device import meter_rules
@@ -142,12 +143,19 @@ class KeepsZone(Protocol):
     time_diff: int | None
 
 
+@dataclass(slots=True)
+class OwnZone:
+    """The offset kept by the meter itself, when no info capability shares one."""
+
+    time_diff: int | None = None
+
+
 class SmartMeter(MeterModule):
     """Watts by the best method the plug answers (remembered), in the shared units."""
 
-    def __init__(self, proto: SmartProtocol, info: KeepsZone) -> None:
+    def __init__(self, proto: SmartProtocol, info: KeepsZone | None = None) -> None:
         self.proto = proto
-        self.info = info
+        self.info: KeepsZone = info if info is not None else OwnZone()
         self.method = POWER_METHODS[0]
 
     async def read(self, child: str | None = None) -> meter_rules.Reading:

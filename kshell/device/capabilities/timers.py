@@ -14,6 +14,7 @@ import abc
 from dataclasses import dataclass
 from typing import Any
 
+from kshell.device.capabilities.declaration import Capability
 from kshell.device.capabilities.rule_words import safe_id
 from kshell.device.protocols.iot import IotProtocol
 from kshell.device.protocols.smart import SmartError, SmartProtocol
@@ -283,5 +284,6 @@ def _b64(value: Any) -> str | None:
         return None
 
 
-def build(proto: IotProtocol | SmartProtocol) -> TimersModule:
-    return IotTimers(proto) if isinstance(proto, IotProtocol) else SmartTimers(proto)
+CAPABILITY: Capability[TimersModule] = Capability(
+    "timers", iot=IotTimers, smart=SmartTimers, lacking="countdown timers"
+)

@@ -12,11 +12,13 @@ import abc
 from typing import TYPE_CHECKING, NamedTuple
 
 if TYPE_CHECKING:
+    from kshell.device.capabilities.alias import AliasModule
     from kshell.device.capabilities.clock import PlugTime, TimeModule
+    from kshell.device.capabilities.firmware import FirmwareModule
     from kshell.device.capabilities.led import LedModule
     from kshell.device.capabilities.meter import MeterModule
+    from kshell.device.capabilities.reboot import RebootModule
     from kshell.device.meter_rules import Reading
-    from kshell.device.readings import FirmwareState
     from kshell.device.state import Info
 
 
@@ -50,37 +52,6 @@ class RelayModule(abc.ABC):
     @abc.abstractmethod
     async def set(self, on: bool, child: str | None = None) -> None:
         """Switch the relay (a strip's outlet when ``child`` is given)."""
-
-
-class AliasModule(abc.ABC):
-    @abc.abstractmethod
-    async def set(self, name: str, child: str | None = None) -> None:
-        """Rename the plug, or one outlet of a strip."""
-
-
-class FirmwareModule(abc.ABC):
-    @property
-    @abc.abstractmethod
-    def staging_refusal(self) -> str | None:
-        """Why this plug cannot take an image from a local server; None when it can."""
-
-    @abc.abstractmethod
-    async def state(self) -> FirmwareState:
-        """What the plug reports about its own firmware download or update."""
-
-    @abc.abstractmethod
-    async def download(self, url: str) -> None:
-        """Tell the plug to fetch an image from ``url``."""
-
-    @abc.abstractmethod
-    async def flash(self) -> None:
-        """Tell the plug to flash the image it downloaded (it restarts)."""
-
-
-class RebootModule(abc.ABC):
-    @abc.abstractmethod
-    async def reboot(self, delay: int) -> None:
-        """Restart the plug after ``delay`` seconds."""
 
 
 class Modules(NamedTuple):  # a NamedTuple, not a dataclass: cheaper to make at start-up

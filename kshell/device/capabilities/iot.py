@@ -7,8 +7,11 @@ from typing import TYPE_CHECKING, Any
 from kshell.device import meter_rules as emeter
 from kshell.device import sysinfo as si
 from kshell.device.capabilities import base
+from kshell.device.capabilities.alias import IotAlias
+from kshell.device.capabilities.firmware import IotFirmware
 from kshell.device.capabilities.led import IotLed
 from kshell.device.capabilities.meter import IotMeter, MeterModule
+from kshell.device.capabilities.reboot import IotReboot
 from kshell.device.state import Child, Info
 from kshell.errors import (
     DeviceError,
@@ -20,11 +23,9 @@ from kshell.errors import (
 
 if TYPE_CHECKING:
     from kshell.device.protocols.iot import IotProtocol
-    from kshell.device.readings import FirmwareState
 
 METER_MODULES = ("emeter", "smartlife.iot.common.emeter")  # plugs and strips; bulbs
 _NOT_SUPPORTED = (-1, -2)  # "module not support", "member not support"
-DOWNLOAD_STATUS = {0: "idle", 1: "downloading", 2: "downloaded, ready to flash"}
 
 
 def info_of(sysinfo: dict[str, Any]) -> Info:
@@ -102,60 +103,6 @@ class IotRelay(base.RelayModule):
 
     async def set(self, on: bool, child: str | None = None) -> None:
         await self.proto.query("system", "set_relay_state", {"state": int(on)}, child_id=child)
-
-
-class IotAlias(base.AliasModule):
-    def __init__(self, proto: IotProtocol) -> None:
-        self.proto = proto
-
-    async def set(self, name: str, child: str | None = None) -> None:
-        await self.proto.query("system", "set_dev_alias", {"alias": name}, child_id=child)
-
-
-class IotFirmware(base.FirmwareModule):
-    def __init__(self, proto: IotProtocol) -> None:
-        self.proto = proto
-
-    @property
-    def staging_refusal(self) -> str | None:
-        return None
-
-    async def state(self) -> FirmwareState:
-        from kshell.device.readings import FirmwareState
-
-        answer = await self.proto.query("system", "get_download_state", idempotent=True)
-        status = answer.get("status")
-        return FirmwareState(
-            status=DOWNLOAD_STATUS.get(status, str(status))
-            if isinstance(status, int)
-            else str(status),
-            ratio=_int(answer.get("ratio")),
-            flash_time=_int(answer.get("flash_time")),
-            reboot_time=_int(answer.get("reboot_time")),
-            extra={
-                k: v
-                for k, v in answer.items()
-                if k not in ("status", "ratio", "flash_time", "reboot_time", "err_code")
-            },
-        )
-
-    async def download(self, url: str) -> None:
-        await self.proto.query("system", "download_firmware", {"url": url})
-
-    async def flash(self) -> None:
-        await self.proto.query("system", "flash_firmware")
-
-
-class IotReboot(base.RebootModule):
-    def __init__(self, proto: IotProtocol) -> None:
-        self.proto = proto
-
-    async def reboot(self, delay: int) -> None:
-        await self.proto.query("system", "reboot", {"delay": delay})
-
-
-def _int(value: Any) -> int | None:
-    return value if isinstance(value, int) and not isinstance(value, bool) else None
 
 
 def modules(proto: IotProtocol) -> base.Modules:

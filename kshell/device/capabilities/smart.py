@@ -7,15 +7,17 @@ from typing import TYPE_CHECKING, Any
 
 from kshell.device.capabilities import base
 from kshell.device.capabilities import smart_info as si
+from kshell.device.capabilities.alias import SmartAlias
+from kshell.device.capabilities.firmware import SmartFirmware
 from kshell.device.capabilities.led import SmartLed
 from kshell.device.capabilities.meter import SmartMeter
+from kshell.device.capabilities.reboot import SmartReboot
 from kshell.device.protocols.smart import SmartError, SmartProtocol
 from kshell.device.state import Info
 from kshell.errors import ProtocolError, UnsupportedDevice
 
 if TYPE_CHECKING:
     from kshell.device.capabilities.clock import PlugTime, TimeModule
-    from kshell.device.readings import FirmwareState
 
 Answers = dict[str, dict[str, Any] | SmartError]
 
@@ -96,67 +98,6 @@ class SmartRelay(base.RelayModule):
                 await self.proto.call("set_device_info", {"device_on": on}, child_id=outlet)
             return
         await self.proto.call("set_device_info", {"device_on": on}, child_id=child)
-
-
-class SmartAlias(base.AliasModule):
-    def __init__(self, proto: SmartProtocol) -> None:
-        self.proto = proto
-
-    async def set(self, name: str, child: str | None = None) -> None:
-        await self.proto.call("set_device_info", {"nickname": si.b64(name)}, child_id=child)
-
-
-class SmartFirmware(base.FirmwareModule):
-    def __init__(self, proto: SmartProtocol) -> None:
-        self.proto = proto
-
-    @property
-    def staging_refusal(self) -> str | None:
-        return "a SMART plug takes firmware only from the vendor's servers, not from kshell"
-
-    async def state(self) -> FirmwareState:
-        from kshell.device.readings import FirmwareState
-
-        answers = await self.proto.call_many(
-            [("get_fw_download_state", None), ("get_latest_fw", None)]
-        )
-        download = answers.get("get_fw_download_state")
-        latest = answers.get("get_latest_fw")
-        download = download if isinstance(download, dict) else {}
-        extra: dict[str, Any] = {}
-        if isinstance(latest, dict):
-            extra = {
-                "latest": si.text(latest, "fw_ver"),
-                "need_to_upgrade": latest.get("need_to_upgrade") is True,
-            }
-        status = download.get("status")
-        status = "idle" if status == 0 else status
-        progress = download.get("download_progress")
-        return FirmwareState(
-            status=str(status) if isinstance(status, (int, str)) else "unknown",
-            ratio=progress if isinstance(progress, int) else None,
-            flash_time=_int(download.get("upgrade_time")),
-            reboot_time=_int(download.get("reboot_time")),
-            extra=extra,
-        )
-
-    async def download(self, url: str) -> None:
-        raise UnsupportedDevice(self.staging_refusal or "", target=self.proto.label)
-
-    async def flash(self) -> None:
-        raise UnsupportedDevice(self.staging_refusal or "", target=self.proto.label)
-
-
-class SmartReboot(base.RebootModule):
-    def __init__(self, proto: SmartProtocol) -> None:
-        self.proto = proto
-
-    async def reboot(self, delay: int) -> None:
-        await self.proto.call("device_reboot", {"delay": delay})
-
-
-def _int(value: Any) -> int | None:
-    return value if isinstance(value, int) and not isinstance(value, bool) else None
 
 
 def modules(proto: SmartProtocol) -> base.Modules:

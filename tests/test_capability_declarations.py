@@ -12,6 +12,7 @@ import pytest
 from kshell.core.targets import known_to_lack
 from kshell.device.capabilities import declaration
 from kshell.device.capabilities.declaration import Capability, Known, declared, every
+from kshell.device.protocols.smart import Learnt
 from kshell.errors import KshellError
 from kshell.lang.registry import Arg, Command, Registry
 from kshell.store.devices import DeviceRecord
@@ -86,7 +87,7 @@ def test_a_family_without_a_form_must_say_why() -> None:
 
 def test_every_capability_file_declares_both_families_under_its_own_name() -> None:
     found = every()
-    assert {"led", "meter"} <= {c.name for c in found}
+    assert {"info", "relay", "led", "alias", "meter", "clock"} <= {c.name for c in found}
     for capability in found:
         assert declared(capability.name) is capability  # the file's name is the need's word
         assert capability.lacking, capability.name
@@ -101,6 +102,7 @@ class _Speaks:
 
     def __init__(self, family: str) -> None:
         self.family, self.label = family, f"127.20.8.9 ({family})"
+        self.learnt = Learnt()  # what a SMART plug's forms share
 
 
 @pytest.mark.parametrize("family", ["iot", "smart"])

@@ -12,11 +12,11 @@ import functools
 import time
 from typing import TYPE_CHECKING, Any
 
+from kshell.device.capabilities import alias, firmware, info, led, meter, reboot, relay
 from kshell.device.transports import defaults
 from kshell.errors import DeviceError, KshellError
 
 if TYPE_CHECKING:  # a plug's family is imported when a plug of it is used (kshell.device.pool)
-    from kshell.device.capabilities import base
     from kshell.device.capabilities.away import AwayModule
     from kshell.device.capabilities.clock import PlugTime, TimeModule
     from kshell.device.capabilities.dimmer import DimmerModule
@@ -32,15 +32,16 @@ if TYPE_CHECKING:  # a plug's family is imported when a plug of it is used (kshe
 
 
 class Device:
-    def __init__(self, protocol: Protocol, modules: base.Modules) -> None:
+    def __init__(self, protocol: Protocol) -> None:
         self.protocol = protocol
-        self._info_module = modules.info
-        self.relay = modules.relay
-        self.led = modules.led
-        self.alias = modules.alias
-        self.meter = modules.meter
-        self.firmware = modules.firmware
-        self.reboot = modules.reboot
+        # each capability's form for this plug's family (kshell.device.capabilities)
+        self._info_module = info.CAPABILITY.build(protocol)
+        self.relay = relay.CAPABILITY.build(protocol)
+        self.led = led.CAPABILITY.build(protocol)
+        self.alias = alias.CAPABILITY.build(protocol)
+        self.meter = meter.CAPABILITY.build(protocol)
+        self.firmware = firmware.CAPABILITY.build(protocol)
+        self.reboot = reboot.CAPABILITY.build(protocol)
         self.info: Info | None = None  # the last state read
         self.read_at = 0.0  # time.monotonic() of that read: a caller may reuse a recent one
         self.clock_reading: PlugTime | None = None  # the clock, read with update(clock=True)
@@ -157,15 +158,3 @@ class Device:
     def close(self) -> None:
         """Drop the link (a plug about to restart); the next request starts afresh."""
         self.protocol.close()
-
-
-def iot_device(protocol: IotProtocol) -> Device:
-    from kshell.device.capabilities import iot
-
-    return Device(protocol, iot.modules(protocol))
-
-
-def smart_device(protocol: SmartProtocol) -> Device:
-    from kshell.device.capabilities import smart
-
-    return Device(protocol, smart.modules(protocol))

@@ -211,12 +211,12 @@ def make_device(
     trust: str = UNTRUSTED,
 ) -> Device:
     transport = make_transport(host, port, link, timeout, credentials, trust)
+    from kshell.device.device import Device
+
     if link.family == "smart":
-        from kshell.device.device import smart_device
         from kshell.device.protocols.smart import SmartProtocol
 
-        return smart_device(SmartProtocol(transport))
-    from kshell.device.device import iot_device
+        return Device(SmartProtocol(transport))
     from kshell.device.protocols.iot import IotProtocol
 
-    return iot_device(IotProtocol(transport))
+    return Device(IotProtocol(transport))

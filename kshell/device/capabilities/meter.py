@@ -10,8 +10,7 @@ from __future__ import annotations
 import abc
 import calendar
 from collections.abc import Callable
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any
 
 from kshell.device import meter_rules
 from kshell.device import sysinfo as si
@@ -137,25 +136,12 @@ class IotMeter(MeterModule):
         await self._ask("erase_emeter_stat", None, child, False)
 
 
-class KeepsZone(Protocol):
-    """Where a SMART plug's offset from UTC is kept once read (its info capability)."""
-
-    time_diff: int | None
-
-
-@dataclass(slots=True)
-class OwnZone:
-    """The offset kept by the meter itself, when no info capability shares one."""
-
-    time_diff: int | None = None
-
-
 class SmartMeter(MeterModule):
     """Watts by the best method the plug answers (remembered), in the shared units."""
 
-    def __init__(self, proto: SmartProtocol, info: KeepsZone | None = None) -> None:
+    def __init__(self, proto: SmartProtocol) -> None:
         self.proto = proto
-        self.info: KeepsZone = info if info is not None else OwnZone()
+        self.learnt = proto.learnt  # the plug's UTC offset, once read, is kept there
         self.method = POWER_METHODS[0]
 
     async def read(self, child: str | None = None) -> meter_rules.Reading:
@@ -192,11 +178,11 @@ class SmartMeter(MeterModule):
 
     async def _midnight(self, year: int, month: int) -> int:
         """The first of the month at midnight, as the plug keeps its days (its own zone)."""
-        if self.info.time_diff is None:
+        if self.learnt.time_diff is None:
             answer = await self.proto.call("get_device_time", idempotent=True)
             diff = answer.get("time_diff")
-            self.info.time_diff = diff if isinstance(diff, int) and abs(diff) <= 1440 else 0
-        return calendar.timegm((year, month, 1, 0, 0, 0)) - self.info.time_diff * 60
+            self.learnt.time_diff = diff if isinstance(diff, int) and abs(diff) <= 1440 else 0
+        return calendar.timegm((year, month, 1, 0, 0, 0)) - self.learnt.time_diff * 60
 
     async def days(self, year: int, month: int, child: str | None = None) -> list[Energy]:
         last = calendar.monthrange(year, month)[1]

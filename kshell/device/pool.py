@@ -14,7 +14,8 @@ makes its devices here, so none can send the login anywhere else.
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import TYPE_CHECKING, NamedTuple
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from kshell.device.transports.xor import DEFAULT_PORT
 
@@ -44,9 +45,9 @@ def allows(trust: str, link: Link) -> bool:
     return trust == PASSWORD or (trust == HASHED and link.login_version == 2)
 
 
-class Link(NamedTuple):
-    """How a plug speaks: what discovery or the store says about it (immutable; a
-    NamedTuple, cheaper than a dataclass to define at start-up)."""
+@dataclass(frozen=True, slots=True)
+class Link:
+    """How a plug speaks: what discovery or the store says about it."""
 
     family: str = "iot"  # iot | smart
     transport: str = "xor"  # xor | klap | aes

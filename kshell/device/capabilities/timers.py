@@ -11,6 +11,8 @@ joins another network drops the link at once: no answer to the join is expected.
 from __future__ import annotations
 
 import abc
+import base64
+import binascii
 from dataclasses import dataclass
 from typing import Any
 
@@ -241,8 +243,6 @@ class SmartTimers(TimersModule):
     async def join(
         self, ssid: str, password: str, security: str, account: Credentials | None
     ) -> None:
-        import base64
-
         if account is None:
             raise UnsupportedDevice(
                 "joining needs the owner's account (login, or KSHELL_USERNAME/KSHELL_PASSWORD)",
@@ -273,9 +273,6 @@ class SmartTimers(TimersModule):
 
 
 def _b64(value: Any) -> str | None:
-    import base64
-    import binascii
-
     if not isinstance(value, str):
         return None
     try:

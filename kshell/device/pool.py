@@ -23,9 +23,6 @@ if TYPE_CHECKING:  # each family and transport is imported when a plug of it is 
     from kshell.device.device import Device
     from kshell.device.transports.base import Credentials, Transport
 
-FAMILIES = ("iot", "smart")
-TRANSPORTS = ("xor", "klap", "aes")
-
 # How far the owner trusts an AES plug with the cloud login: not at all, login version 2
 # (SHA-1 of the e-mail and of the password), or version 1 as well (the password in base64)
 UNTRUSTED, HASHED, PASSWORD = "", "hashed", "password"

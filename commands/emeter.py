@@ -27,20 +27,20 @@ TARGET = Arg(
     "target",
     "target",
     "plug alias, host[:port], MAC, or alias/N for a strip outlet",
-    needs=("emeter",),
+    needs=("meter",),
 )
 METERED = Arg(
     "targets",
     "targets",
     "plugs with a meter: alias, host[:port], MAC, all, or alias/N",
-    needs=("emeter",),
+    needs=("meter",),
 )
 WATCHED = Arg(
     "targets",
     "targets",
     "plugs to watch (default: the one in use, else all)",
     optional=True,
-    needs=("emeter",),
+    needs=("meter",),
 )
 MAX_COUNT = 10_000_000
 MAIL_MAX_S = 60.0  # a watch asked for by mail: its mail time limit, where it ends by itself

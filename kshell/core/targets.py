@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from kshell.core import identity
 from kshell.core.identity import link_of, remember
 from kshell.core.session import Session
+from kshell.device.capabilities.declaration import declared
 from kshell.device.pool import XOR
 from kshell.device.transports.xor import DEFAULT_PORT, HTTP_PORT, CurrentGeneration
 from kshell.errors import KshellError, TargetError, TransportError, UnsupportedDevice
@@ -232,21 +233,13 @@ def _unknown_message(word: str, records: list[DeviceRecord]) -> str:
     return f"unknown target '{word}' (devices lists the known plugs)"
 
 
-# What a record whose details were read says about each capability an Arg ``needs``:
-# completion hides the plugs without it, and ``all`` skips them (see resolve_capable).
-CAPABLE: dict[str, Callable[[DeviceRecord], bool]] = {
-    "emeter": lambda r: r.emeter,
-    "led": lambda r: r.kind in ("plug", "strip"),  # the light is the whole device's
-}
-_LACKING = {"emeter": "an energy meter", "led": "a status light"}
-
-
 def known_to_lack(record: DeviceRecord | None, needs: tuple[str, ...]) -> bool:
-    """True only when the store read this plug's details and they lack a need (never a
+    """Whether a plug lacks a capability an Arg ``needs`` (each capability's declaration says
+    how to tell; completion hides the same plugs, ``all`` skips them). True only when the store read this plug's details and they lack a need (never a
     guess: a plug not read yet is tried, and its own error says why)."""
     if record is None or not record.model or record.model == "?":
         return False
-    return any(not CAPABLE[need](record) for need in needs)
+    return any(not declared(need).known(record) for need in needs)
 
 
 def resolve_capable(
@@ -266,7 +259,7 @@ def resolve_capable(
     if not skipped:
         return targets, None
     kept = [t for t in targets if t not in skipped]
-    what = " or ".join(_LACKING[n] for n in needs)
+    what = " or ".join(declared(n).lacking for n in needs)
     names = [t.label for t in skipped]
     count = f"{len(skipped)} plug{'s' if len(skipped) > 1 else ''}"
     note = Text(

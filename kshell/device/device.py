@@ -1,9 +1,9 @@
 """A plug, whatever it speaks: capability modules over one protocol, and its last state.
 
 Commands, ``emeter watch`` and ``firmware stage`` use only this: ``update()`` reads the
-plug's ``Info``; ``relay``, ``led``, ``alias``, ``meter``, ``clock``, ``firmware`` and
-``reboot`` act in the family's own language; ``children`` are the strip's outlets as last
-read. One object per plug per session (``kshell.device.pool``).
+plug's ``Info``; ``relay``, ``led``, ``alias``, ``meter``, ``firmware``, ``reboot``,
+``time``, ``schedule`` and the rest act in the family's own language; ``children`` are the
+strip's outlets as last read. One object per plug per session (``kshell.device.pool``).
 """
 
 from __future__ import annotations
@@ -12,11 +12,11 @@ import functools
 import time
 from typing import TYPE_CHECKING, Any
 
+from kshell.device.capabilities import alias, firmware, info, led, meter, reboot, relay
 from kshell.device.transports import defaults
 from kshell.errors import DeviceError, KshellError
 
 if TYPE_CHECKING:  # a plug's family is imported when a plug of it is used (kshell.device.pool)
-    from kshell.device.capabilities import base
     from kshell.device.capabilities.away import AwayModule
     from kshell.device.capabilities.clock import PlugTime, TimeModule
     from kshell.device.capabilities.dimmer import DimmerModule
@@ -32,16 +32,16 @@ if TYPE_CHECKING:  # a plug's family is imported when a plug of it is used (kshe
 
 
 class Device:
-    def __init__(self, protocol: Protocol, modules: base.Modules) -> None:
+    def __init__(self, protocol: Protocol) -> None:
         self.protocol = protocol
-        self._info_module = modules.info
-        self.relay = modules.relay
-        self.led = modules.led
-        self.alias = modules.alias
-        self.meter = modules.meter
-        self.clock = modules.clock
-        self.firmware = modules.firmware
-        self.reboot = modules.reboot
+        # each capability's form for this plug's family (kshell.device.capabilities)
+        self._info_module = info.CAPABILITY.build(protocol)
+        self.relay = relay.CAPABILITY.build(protocol)
+        self.led = led.CAPABILITY.build(protocol)
+        self.alias = alias.CAPABILITY.build(protocol)
+        self.meter = meter.CAPABILITY.build(protocol)
+        self.firmware = firmware.CAPABILITY.build(protocol)
+        self.reboot = reboot.CAPABILITY.build(protocol)
         self.info: Info | None = None  # the last state read
         self.read_at = 0.0  # time.monotonic() of that read: a caller may reuse a recent one
         self.clock_reading: PlugTime | None = None  # the clock, read with update(clock=True)
@@ -52,37 +52,37 @@ class Device:
     def time(self) -> TimeModule:
         from kshell.device.capabilities import clock
 
-        return clock.build(self.protocol)
+        return clock.CAPABILITY.build(self.protocol)
 
     @functools.cached_property
     def schedule(self) -> ScheduleModule:
         from kshell.device.capabilities import schedule
 
-        return schedule.build(self.protocol)
+        return schedule.CAPABILITY.build(self.protocol)
 
     @functools.cached_property
     def dimmer(self) -> DimmerModule:
         from kshell.device.capabilities import dimmer
 
-        return dimmer.build(self.protocol)
+        return dimmer.CAPABILITY.build(self.protocol)
 
     @functools.cached_property
     def features(self) -> FeatureModule:
         from kshell.device.capabilities import feature
 
-        return feature.build(self.protocol)
+        return feature.CAPABILITY.build(self.protocol)
 
     @functools.cached_property
     def timers(self) -> TimersModule:
         from kshell.device.capabilities import timers
 
-        return timers.build(self.protocol)
+        return timers.CAPABILITY.build(self.protocol)
 
     @functools.cached_property
     def away(self) -> AwayModule:
         from kshell.device.capabilities import away
 
-        return away.build(self.protocol)
+        return away.CAPABILITY.build(self.protocol)
 
     @property
     def family(self) -> str:
@@ -158,15 +158,3 @@ class Device:
     def close(self) -> None:
         """Drop the link (a plug about to restart); the next request starts afresh."""
         self.protocol.close()
-
-
-def iot_device(protocol: IotProtocol) -> Device:
-    from kshell.device.capabilities import iot
-
-    return Device(protocol, iot.modules(protocol))
-
-
-def smart_device(protocol: SmartProtocol) -> Device:
-    from kshell.device.capabilities import smart
-
-    return Device(protocol, smart.modules(protocol))

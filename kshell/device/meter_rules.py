@@ -19,7 +19,6 @@ from typing import Any, NamedTuple
 
 from kshell.errors import ProtocolError
 
-MODULES = ("emeter", "smartlife.iot.common.emeter")  # plugs and strips; bulbs
 VOLTAGE_MIN, VOLTAGE_MAX = 90.0, 270.0
 # power factor is at most 1, so P <= V x I; meters sample P and I a moment apart, hence slack
 _VA_SLACK, _VA_MARGIN_W = 1.25, 5.0

@@ -14,16 +14,14 @@ makes its devices here, so none can send the login anywhere else.
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import TYPE_CHECKING, NamedTuple
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from kshell.device.transports.xor import DEFAULT_PORT
 
 if TYPE_CHECKING:  # each family and transport is imported when a plug of it is made
     from kshell.device.device import Device
     from kshell.device.transports.base import Credentials, Transport
-
-FAMILIES = ("iot", "smart")
-TRANSPORTS = ("xor", "klap", "aes")
 
 # How far the owner trusts an AES plug with the cloud login: not at all, login version 2
 # (SHA-1 of the e-mail and of the password), or version 1 as well (the password in base64)
@@ -44,9 +42,9 @@ def allows(trust: str, link: Link) -> bool:
     return trust == PASSWORD or (trust == HASHED and link.login_version == 2)
 
 
-class Link(NamedTuple):
-    """How a plug speaks: what discovery or the store says about it (immutable; a
-    NamedTuple, cheaper than a dataclass to define at start-up)."""
+@dataclass(frozen=True, slots=True)
+class Link:
+    """How a plug speaks: what discovery or the store says about it."""
 
     family: str = "iot"  # iot | smart
     transport: str = "xor"  # xor | klap | aes
@@ -211,12 +209,12 @@ def make_device(
     trust: str = UNTRUSTED,
 ) -> Device:
     transport = make_transport(host, port, link, timeout, credentials, trust)
+    from kshell.device.device import Device
+
     if link.family == "smart":
-        from kshell.device.device import smart_device
         from kshell.device.protocols.smart import SmartProtocol
 
-        return smart_device(SmartProtocol(transport))
-    from kshell.device.device import iot_device
+        return Device(SmartProtocol(transport))
     from kshell.device.protocols.iot import IotProtocol
 
-    return iot_device(IotProtocol(transport))
+    return Device(IotProtocol(transport))

@@ -1,5 +1,5 @@
-"""Typed readings besides ``Info``, the same for every family: the plug's clock, its
-firmware's state, energy per period. Imported when a command asks for one, not by every
+"""Typed readings besides ``Info``, the same for every family: the plug's firmware's state,
+energy per period. Imported when a command asks for one, not by every
 one-shot command (each class costs start-up time to make).
 """
 
@@ -7,14 +7,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from typing import Any
-
-
-@dataclass(frozen=True, slots=True)
-class Clock:
-    """The plug's own idea of the time (local, as it keeps it) and its UTC offset."""
-
-    local: str  # "YYYY-MM-DD HH:MM:SS"
-    utc_offset_min: int | None
 
 
 @dataclass(frozen=True, slots=True)

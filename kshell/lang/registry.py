@@ -18,6 +18,7 @@ from enum import Enum
 from pathlib import Path
 from typing import Any, Literal
 
+from kshell.device.capabilities import declaration
 from kshell.errors import UsageError
 from kshell.home import check_trusted, write_private
 from kshell.lang.args import Args
@@ -39,9 +40,6 @@ class ByMail(Enum):
     IF_ALLOW_FIRMWARE = "allow_firmware"  # only with [remote] allow_firmware = yes
 
 
-Capability = Literal["emeter", "led"]  # an energy meter; a status light that can be switched
-
-
 @dataclass(frozen=True, slots=True)
 class Arg:
     """A positional argument. ``kind`` tells completion what can go there."""
@@ -53,8 +51,9 @@ class Arg:
     choices: tuple[str, ...] = ()
     reaches: Reach | None = None
     mail_pattern: str | None = None  # a `file` argument: the values mail may give (no files)
-    # A target argument that only some plugs can take: completion offers only those.
-    needs: tuple[Capability, ...] = ()
+    # A target argument that only some plugs can take: completion offers only those, and
+    # `all` skips the others. Each names a capability file (kshell.device.capabilities).
+    needs: tuple[str, ...] = ()
 
     @property
     def variadic(self) -> bool:
@@ -145,6 +144,11 @@ class Registry:
         return self._commands
 
     def add(self, cmd: Command) -> None:
+        for arg in cmd.args:
+            for need in arg.needs:
+                declaration.declared(
+                    need
+                )  # a misspelt need fails here, not at the first completion
         self._commands[cmd.name] = cmd
 
     def verbs(self) -> list[str]:

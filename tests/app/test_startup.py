@@ -42,13 +42,12 @@ NEVER = (  # drawn, asked or mailed: never by a one-shot `info`
 )
 SMART_SIDE = (  # the current generation's device layer
     "kshell.device.protocols.smart",
-    "kshell.device.capabilities.smart",
     "kshell.device.transports.http",
     "kshell.device.transports.klap",
     "kshell.device.transports.aes",
     "cryptography",
 )
-IOT_SIDE = ("kshell.device.capabilities.iot", "kshell.device.protocols.iot")
+IOT_SIDE = ("kshell.device.protocols.iot",)  # the capability files hold both families
 
 
 @pytest.fixture(scope="module")
@@ -98,14 +97,14 @@ def loaded(modules: set[str], packages: tuple[str, ...]) -> list[str]:
 
 def test_info_of_an_old_plug_loads_only_its_own_family(house: Path) -> None:
     modules = imported_by(house, "info Old")
-    assert "kshell.device.capabilities.iot" in modules  # the probe saw the command run
+    assert "kshell.device.protocols.iot" in modules  # the probe saw the command run
     assert not loaded(modules, NEVER), loaded(modules, NEVER)
     assert not loaded(modules, SMART_SIDE), loaded(modules, SMART_SIDE)
 
 
 def test_info_of_a_klap_plug_loads_only_its_own_family(house: Path) -> None:
     modules = imported_by(house, "info New")
-    assert "kshell.device.capabilities.smart" in modules
+    assert "kshell.device.protocols.smart" in modules
     assert not loaded(modules, NEVER), loaded(modules, NEVER)
     assert not loaded(modules, IOT_SIDE), loaded(modules, IOT_SIDE)
 

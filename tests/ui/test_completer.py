@@ -303,9 +303,9 @@ def test_every_word_the_index_offers_for_a_plug_carries_its_capabilities() -> No
         DeviceRecord("127.20.9.9", model="KL110(EU)", kind="bulb", children=[{"number": 1}]),
     ]
     index = TargetIndex.build(records)
-    lacks = lacking(records)
+    lacks = lacking(records, ("meter", "led"))
     for candidate in index.aliases + index.hosts + index.macs:
-        assert candidate.lower in lacks["emeter"] and candidate.lower in lacks["led"], candidate
+        assert candidate.lower in lacks["meter"] and candidate.lower in lacks["led"], candidate
 
 
 def test_completion_folds_accents_and_case() -> None:

@@ -273,7 +273,7 @@ def test_writer_refuses_other_formats(tmp_path):
 def test_the_other_module_name_is_asked_when_emeter_is_not_supported():
     import asyncio
 
-    from kshell.device.capabilities.iot import IotMeter
+    from kshell.device.capabilities.meter import IotMeter
     from kshell.errors import DeviceError
 
     class Plug:  # answers only under the bulbs' module name, like some firmware

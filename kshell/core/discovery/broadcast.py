@@ -69,7 +69,7 @@ class Found:
     @property
     def info(self) -> Info:
         """The answer as the device layer reads it (an old-generation plug: IOT)."""
-        from kshell.device.capabilities.iot import info_of
+        from kshell.device.capabilities.info import info_of
 
         return info_of(self.sysinfo)
 

@@ -11,6 +11,7 @@ import abc
 from dataclasses import dataclass
 from typing import Any
 
+from kshell.device.capabilities.declaration import Capability
 from kshell.device.capabilities.rule_words import When, days_words, safe_id, when_fields, when_of
 from kshell.device.protocols.iot import IotProtocol
 from kshell.device.protocols.smart import SmartError, SmartProtocol
@@ -159,5 +160,6 @@ class SmartAway(AwayModule):
         )
 
 
-def build(proto: IotProtocol | SmartProtocol) -> AwayModule:
-    return IotAway(proto) if isinstance(proto, IotProtocol) else SmartAway(proto)
+CAPABILITY: Capability[AwayModule] = Capability(
+    "away", iot=IotAway, smart=SmartAway, lacking="an away mode"
+)

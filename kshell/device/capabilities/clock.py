@@ -9,10 +9,14 @@ from __future__ import annotations
 
 import abc
 import datetime as dt
+import os
 import time
-from typing import TYPE_CHECKING, Any, NamedTuple, cast
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from kshell.device.capabilities import iot_zones
+from kshell.device.capabilities.declaration import Capability
 from kshell.device.sysinfo import check_answer
 from kshell.errors import DeviceError, UnsupportedDevice
 
@@ -26,9 +30,9 @@ DRIFT_FLAG_S = 60  # more than this is worth saying: schedules and daily statist
 _TIME_MODULES = ("time", "smartlife.iot.common.timesetting")
 
 
-class PlugTime(NamedTuple):
-    """One reading of the plug's clock, with this machine's time at the moment of reading
-    (a NamedTuple: immutable, and cheaper than a dataclass to define at start-up)."""
+@dataclass(frozen=True, slots=True)
+class PlugTime:
+    """One reading of the plug's clock, with this machine's time at the moment of reading."""
 
     local: str  # "YYYY-MM-DD HH:MM:SS" as the plug keeps it, "?" when unreadable
     zone: str | None  # IANA name, when the plug's zone is known
@@ -51,9 +55,6 @@ class PlugTime(NamedTuple):
 
 def local_zone() -> str:
     """This machine's IANA zone name ($TZ, /etc/localtime or /etc/timezone); UTC otherwise."""
-    import os
-    from pathlib import Path
-
     named = os.environ.get("TZ", "").lstrip(":")
     if named and "/" in named or named == "UTC":
         return named
@@ -204,8 +205,6 @@ def _int_or_none(value: Any) -> int | None:
     return value if isinstance(value, int) and not isinstance(value, bool) else None
 
 
-def build(proto: IotProtocol | SmartProtocol) -> TimeModule:
-    # by family, not isinstance: a one-shot loads only the protocol its plug speaks
-    if proto.family == "iot":
-        return IotTime(cast("IotProtocol", proto))
-    return SmartTime(cast("SmartProtocol", proto))
+CAPABILITY: Capability[TimeModule] = Capability(
+    "clock", iot=IotTime, smart=SmartTime, lacking="a clock kshell can read"
+)

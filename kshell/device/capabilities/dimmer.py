@@ -10,6 +10,7 @@ from __future__ import annotations
 import abc
 from typing import Any
 
+from kshell.device.capabilities.declaration import Capability
 from kshell.device.protocols.iot import IotProtocol
 from kshell.device.protocols.smart import SmartProtocol
 from kshell.errors import KshellError, UnsupportedDevice
@@ -70,5 +71,6 @@ def _level(answer: dict[str, Any], label: str) -> int:
     return max(0, min(HIGHEST, value))
 
 
-def build(proto: IotProtocol | SmartProtocol) -> DimmerModule:
-    return IotDimmer(proto) if isinstance(proto, IotProtocol) else SmartDimmer(proto)
+CAPABILITY: Capability[DimmerModule] = Capability(
+    "dimmer", iot=IotDimmer, smart=SmartDimmer, lacking="a brightness setting"
+)

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from kshell.device.capabilities import dimmer
+from kshell.device.capabilities.declaration import Capability
 from kshell.device.protocols.iot import IotProtocol
 from kshell.device.protocols.smart import SmartError, SmartProtocol
 from kshell.errors import KshellError
@@ -138,5 +139,6 @@ class SmartFeatures(FeatureModule):
             await self.proto.call("set_auto_off_config", {**current, **change})
 
 
-def build(proto: IotProtocol | SmartProtocol) -> FeatureModule:
-    return IotFeatures(proto) if isinstance(proto, IotProtocol) else SmartFeatures(proto)
+CAPABILITY: Capability[FeatureModule] = Capability(
+    "feature", iot=IotFeatures, smart=SmartFeatures, lacking="settable features"
+)

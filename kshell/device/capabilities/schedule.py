@@ -11,6 +11,7 @@ import abc
 from dataclasses import dataclass
 from typing import Any
 
+from kshell.device.capabilities.declaration import Capability
 from kshell.device.capabilities.rule_words import Rule, When, safe_id, when_fields, when_of
 from kshell.device.protocols.iot import IotProtocol
 from kshell.device.protocols.smart import SmartError, SmartProtocol
@@ -246,5 +247,6 @@ def _num(value: Any) -> int | None:
     return value if isinstance(value, int) and not isinstance(value, bool) else None
 
 
-def build(proto: IotProtocol | SmartProtocol) -> ScheduleModule:
-    return IotSchedule(proto) if isinstance(proto, IotProtocol) else SmartSchedule(proto)
+CAPABILITY: Capability[ScheduleModule] = Capability(
+    "schedule", iot=IotSchedule, smart=SmartSchedule, lacking="a schedule"
+)

@@ -11,9 +11,12 @@ joins another network drops the link at once: no answer to the join is expected.
 from __future__ import annotations
 
 import abc
+import base64
+import binascii
 from dataclasses import dataclass
 from typing import Any
 
+from kshell.device.capabilities.declaration import Capability
 from kshell.device.capabilities.rule_words import safe_id
 from kshell.device.protocols.iot import IotProtocol
 from kshell.device.protocols.smart import SmartError, SmartProtocol
@@ -240,8 +243,6 @@ class SmartTimers(TimersModule):
     async def join(
         self, ssid: str, password: str, security: str, account: Credentials | None
     ) -> None:
-        import base64
-
         if account is None:
             raise UnsupportedDevice(
                 "joining needs the owner's account (login, or KSHELL_USERNAME/KSHELL_PASSWORD)",
@@ -272,9 +273,6 @@ class SmartTimers(TimersModule):
 
 
 def _b64(value: Any) -> str | None:
-    import base64
-    import binascii
-
     if not isinstance(value, str):
         return None
     try:
@@ -283,5 +281,6 @@ def _b64(value: Any) -> str | None:
         return None
 
 
-def build(proto: IotProtocol | SmartProtocol) -> TimersModule:
-    return IotTimers(proto) if isinstance(proto, IotProtocol) else SmartTimers(proto)
+CAPABILITY: Capability[TimersModule] = Capability(
+    "timers", iot=IotTimers, smart=SmartTimers, lacking="countdown timers"
+)

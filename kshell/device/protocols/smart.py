@@ -12,6 +12,7 @@ from __future__ import annotations
 import base64
 import os
 import time
+from dataclasses import dataclass
 from typing import Any
 
 from kshell.device import codec as protocol
@@ -64,6 +65,16 @@ def _call(method: str, params: dict[str, Any] | None) -> dict[str, Any]:
     return {"method": method, "params": params} if params else {"method": method}
 
 
+@dataclass(slots=True)
+class Learnt:
+    """What a SMART plug said about itself, kept for the link's life: written by the info
+    capability, read by the relay (a strip's outlets) and the meter (the plug's days)."""
+
+    components: dict[str, int] | None = None  # component_nego, asked once
+    outlets: tuple[str, ...] = ()  # a strip's outlet ids, for `on STRIP`
+    time_diff: int | None = None  # minutes east of UTC, as the plug keeps time
+
+
 class SmartProtocol:
     """JSON-RPC calls to one device; ``child_id`` sends them to an outlet of a strip."""
 
@@ -73,6 +84,7 @@ class SmartProtocol:
         self.transport = transport
         self.terminal = base64.b64encode(os.urandom(16)).decode()  # any 16 bytes, as a client id
         self.batching = True  # off once the device shows it cannot take multipleRequest
+        self.learnt = Learnt()
 
     @property
     def label(self) -> str:

@@ -21,7 +21,8 @@ import os
 import struct
 import time
 from collections.abc import Callable
-from typing import Any, NamedTuple
+from dataclasses import dataclass
+from typing import Any
 
 from kshell.device.transports import defaults
 from kshell.device.transports.base import Credentials
@@ -75,7 +76,8 @@ def client_proof(version: int, local_seed: bytes, remote_seed: bytes, auth: byte
     return _sha256(remote_seed + local_seed + auth)
 
 
-class KlapKeys(NamedTuple):  # immutable; cheaper to define than a dataclass at start-up
+@dataclass(frozen=True, slots=True)
+class KlapKeys:
     """The session's keys, all from ``local_seed ‖ remote_seed ‖ auth``."""
 
     key: bytes  # AES-128

@@ -1,24 +1,31 @@
 """Which known plugs lack a capability a command's target needs (``Arg.needs``).
 
 Read from what the device store knows of each plug (its model, kind and meter flag), in
-memory. A plug whose details were never read (no model yet) lacks nothing: completion
-does not hide what it does not know.
+memory, by the rule each capability declares (``kshell.device.capabilities.declaration``):
+the same rule by which ``all`` skips a plug. A plug whose details were never read (no model
+yet) lacks nothing: completion does not hide what it does not know.
 """
 
 from __future__ import annotations
 
-from kshell.core.targets import CAPABLE
+from collections.abc import Iterable
+
+from kshell.device.capabilities.declaration import declared
 from kshell.device.transports.xor import DEFAULT_PORT
+from kshell.lang.registry import Registry
 from kshell.store.devices import DeviceRecord
 from kshell.store.names import fold
 
-_HAS = CAPABLE  # the one rule: `all` skips the same plugs completion hides
-_OUTLETS_HAVE = {"emeter"}  # a strip outlet has its own meter; the light is the strip's
+
+def needed(registry: Registry) -> set[str]:
+    """Every capability some command's argument needs."""
+    return {n for cmd in registry.commands.values() for arg in cmd.args for n in arg.needs}
 
 
-def lacking(records: list[DeviceRecord]) -> dict[str, set[str]]:
+def lacking(records: list[DeviceRecord], needs: Iterable[str]) -> dict[str, set[str]]:
     """capability -> the folded words (alias, address, MAC, outlet) of plugs without it."""
-    out: dict[str, set[str]] = {cap: set() for cap in _HAS}
+    capabilities = [declared(need) for need in needs]
+    out: dict[str, set[str]] = {cap.name: set() for cap in capabilities}
     for r in records:
         if not r.model or r.model == "?":
             continue
@@ -26,9 +33,9 @@ def lacking(records: list[DeviceRecord]) -> dict[str, set[str]]:
         names = {fold(n) for n in (r.alias, where, r.mac) if n}
         outlets = {fold(f"{r.alias or where}/{c.get('number')}") for c in r.children}
         outlets |= {fold(str(c["alias"])) for c in r.children if c.get("alias")}
-        for cap, has in _HAS.items():
-            if not has(r):
-                out[cap] |= names | outlets
-            elif cap not in _OUTLETS_HAVE:
-                out[cap] |= outlets
+        for cap in capabilities:
+            if not cap.known(r):
+                out[cap.name] |= names | outlets
+            elif not cap.outlets:  # the whole device's: an outlet has none of its own
+                out[cap.name] |= outlets
     return out

@@ -10,7 +10,7 @@ from pathlib import Path
 from kshell.lang.registry import Registry
 from kshell.store.devices import DeviceRecord
 from kshell.store.names import PrefixIndex
-from kshell.ui.completer.capable import lacking
+from kshell.ui.completer.capable import lacking, needed
 from kshell.ui.completer.files import FolderLister, ImageShelf
 from kshell.ui.completer.known import ImageEntry, Known
 from kshell.ui.completer.targets import TargetIndex
@@ -51,6 +51,7 @@ class Model:
         self._built = 0.0
         self._print: object = None
         self.verbs = registry.verbs()
+        self.needs = needed(registry)  # the capabilities completion tells apart
         self.verb_meta = {v: _verb_meta(registry, v) for v in self.verbs}
 
     @classmethod
@@ -82,7 +83,7 @@ class Model:
             self._print = self.fingerprint()
         records = self._records()
         self._index = TargetIndex.build(records)
-        self._lacking = lacking(records)
+        self._lacking = lacking(records, self.needs)
         self._prefixes = PrefixIndex(r.alias for r in records if r.alias)
         return self._index
 

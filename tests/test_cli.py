@@ -90,10 +90,10 @@ def test_config_percent_signs_are_literal(tmp_path):
 def test_only_long_running_one_shot_lines_pick_the_faster_loop(home):
     import argparse
 
-    from kshell.app.build import build_context
+    from kshell.app.build import build_session
     from kshell.app.cli import _runs_long
 
-    ctx = build_context(argparse.Namespace(home=str(home), config=None, commands=[]))
+    ctx = build_session(argparse.Namespace(home=str(home), config=None, commands=[]))
     assert not _runs_long(ctx, "info Kitchen; on all")
     assert _runs_long(ctx, "help; emeter watch all --count 3")
     assert _runs_long(ctx, "firmware stage Kitchen x.bin --dry-run")

@@ -66,12 +66,12 @@ def test_the_report_names_plugs_that_need_credentials(fleet) -> None:  # type: i
 def test_discovery_keeps_its_time_budget(fleet) -> None:  # type: ignore[no-untyped-def]
     from kshell.commands import devices
 
-    from kshell.app.build import build_context
+    from kshell.app.build import build_session
 
     _sim, home = house(fleet)
 
     async def go() -> tuple[float, dict]:
-        ctx = build_context(SimpleNamespace(home=str(home), config=None))
+        ctx = build_session(SimpleNamespace(home=str(home), config=None))
         args = SimpleNamespace(
             cidr=None, target=[], timeout=0.6, port=None, tcp_port=None, verbose=False
         )

@@ -284,10 +284,10 @@ def test_pipe_output_is_one_line_per_sample_then_the_summary(home):
 # -- in-process streams, driven by what they deliver --------------------------------------
 def _stream(home, *words):
     """The `emeter watch` stream as the runner would get it, in the test's event loop."""
-    from kshell.app.build import build_context
+    from kshell.app.build import build_session
     from kshell.lang.registry import parse_args
 
-    ctx = build_context(
+    ctx = build_session(
         argparse.Namespace(
             home=str(home), config=None, commands=[], timeout=1.0, yes=False, debug=False
         )
@@ -435,13 +435,13 @@ def test_erase_asks_first_then_reads_back(home, sim):
 
 
 def test_by_mail_a_watch_is_bounded_and_writes_no_file(home, tmp_path):
-    from kshell.app.build import build_context
+    from kshell.app.build import build_session
     from kshell.core.invocation import Invocation, MailRules
     from kshell.lang.registry import parse_args
     from kshell.ui.output import Collector
     from kshell.ui.runner import run_line
 
-    ctx = build_context(
+    ctx = build_session(
         argparse.Namespace(
             home=str(home), config=None, commands=[], timeout=1.0, yes=False, debug=False
         )

@@ -406,7 +406,7 @@ def test_completion_offers_the_rule_ids_this_session_read_with_their_text(
 ) -> None:
     import argparse
 
-    from kshell.app.build import build_context
+    from kshell.app.build import build_session
     from kshell.ui.completer.engine import suggest
     from kshell.ui.completer.model import Model
     from kshell.ui.output import Collector
@@ -414,7 +414,7 @@ def test_completion_offers_the_rule_ids_this_session_read_with_their_text(
 
     js(house, "schedule delete Nowhere all --yes")
     rid = js(house, "schedule add Nowhere on 06:15 weekends")["rule"]["id"]
-    ctx = build_context(
+    ctx = build_session(
         argparse.Namespace(
             home=str(house), config=None, commands=[], timeout=2.0, yes=True, debug=False
         )

@@ -268,7 +268,7 @@ def test_without_yes_nobody_can_answer_so_nothing_is_sent(tmp_path):
 
 def test_answering_no_cancels_after_the_download_and_frees_the_port(tmp_path):
     """In-process, with a person who says no: downloaded, never flashed, server gone."""
-    from kshell.app.build import build_context
+    from kshell.app.build import build_session
     from kshell.ui.output import Collector
     from kshell.ui.runner import run_line
 
@@ -282,7 +282,7 @@ def test_answering_no_cancels_after_the_download_and_frees_the_port(tmp_path):
         return False
 
     async def scenario() -> tuple[bool, str]:
-        ctx = build_context(SimpleNamespace(home=str(home), config=None, commands=[]))
+        ctx = build_session(SimpleNamespace(home=str(home), config=None, commands=[]))
         ctx.ask = say_no
         out = Collector(as_json=True)
         try:
@@ -425,7 +425,7 @@ def test_with_several_plugs_a_refused_one_does_not_stop_the_others(tmp_path):
 
 def test_an_output_that_breaks_mid_flow_still_stops_the_server_and_the_polling(tmp_path):
     """Whatever ends the stream (here the output itself fails), the server is closed."""
-    from kshell.app.build import build_context
+    from kshell.app.build import build_session
     from kshell.ui.output import Collector
     from kshell.ui.runner import run_line
 
@@ -444,7 +444,7 @@ def test_an_output_that_breaks_mid_flow_still_stops_the_server_and_the_polling(t
             super().emit(result)
 
     async def scenario() -> tuple[bool, int]:
-        ctx = build_context(SimpleNamespace(home=str(home), config=None, commands=[]))
+        ctx = build_session(SimpleNamespace(home=str(home), config=None, commands=[]))
         try:
             ok = await run_line(ctx, f"firmware stage {host} hs110v2.bin --yes", Breaks())
 
@@ -466,7 +466,7 @@ def test_an_output_that_breaks_mid_flow_still_stops_the_server_and_the_polling(t
 
 def test_a_simulator_image_never_goes_to_a_plug_off_loopback(tmp_path, monkeypatch):
     """The demo image (and any file in the simulator's format) is for 127.x plugs only."""
-    from kshell.app.build import build_context
+    from kshell.app.build import build_session
     from kshell.ui.output import Collector
     from kshell.ui.runner import run_line
 
@@ -482,7 +482,7 @@ def test_a_simulator_image_never_goes_to_a_plug_off_loopback(tmp_path, monkeypat
     monkeypatch.setattr(checks, "plug_ip", seems_real)
 
     async def scenario() -> tuple[bool, str]:
-        ctx = build_context(SimpleNamespace(home=str(home), config=None, commands=[]))
+        ctx = build_session(SimpleNamespace(home=str(home), config=None, commands=[]))
         out = Collector(as_json=True)
         try:
             return await run_line(

@@ -67,7 +67,7 @@ def test_download_state_minus_7_ends_the_flow_and_stops_the_server(npm_peer, tmp
 def test_flash_minus_5_is_a_clear_error_naming_the_step(npm_peer, tmp_path):
     """The flash step on its own (the peer never completes a download, so the flow
     cannot reach it through the command)."""
-    from kshell.app.build import build_context
+    from kshell.app.build import build_session
     from kshell.core.targets import resolve
     from kshell.work.firmware.flash import FirmwareError, PlugRun, Settings
     from kshell.work.firmware.flash.reboot import flash
@@ -77,7 +77,7 @@ def test_flash_minus_5_is_a_clear_error_naming_the_step(npm_peer, tmp_path):
     home = peer_home(tmp_path)
 
     async def scenario() -> FirmwareError:
-        ctx = build_context(SimpleNamespace(home=str(home), config=None, commands=[]))
+        ctx = build_session(SimpleNamespace(home=str(home), config=None, commands=[]))
         try:
             image = choose_image(Library(tmp_path / "lib"), "hs100.bin")
             target = resolve(ctx, HOST)[0]

@@ -55,9 +55,9 @@ def clean_faults(sim):
 
 
 def _context(home):
-    from kshell.app.build import build_context
+    from kshell.app.build import build_session
 
-    return build_context(argparse.Namespace(home=str(home), config=None, timeout=3.0))
+    return build_session(argparse.Namespace(home=str(home), config=None, timeout=3.0))
 
 
 async def _get(port: int, raw: bytes, *, read: bool = True) -> tuple[int, bytes]:

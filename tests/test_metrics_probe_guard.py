@@ -52,9 +52,9 @@ def home(sim, tmp_path_factory):
 
 
 def _context(home: Path):
-    from kshell.app.build import build_context
+    from kshell.app.build import build_session
 
-    return build_context(argparse.Namespace(home=str(home), config=None, timeout=2.0))
+    return build_session(argparse.Namespace(home=str(home), config=None, timeout=2.0))
 
 
 async def get(

@@ -19,7 +19,7 @@ from conftest import run_shell, write_config
 from dovecot import Dovecot, ReplySink
 from test_remote_maildir import body, make_mail
 
-from kshell.app.build import build_context
+from kshell.app.build import build_session
 from kshell.app.remote.service import AUDIT_NAME, RemoteService
 from kshell.simulator import PlugSpec, SimulatorThread
 
@@ -64,7 +64,7 @@ def listen(home: Path, scenario: Callable[[RemoteService], Awaitable[None]]) -> 
     lines.clear()
 
     async def main() -> None:
-        ctx = build_context(
+        ctx = build_session(
             SimpleNamespace(
                 home=str(home), config=None, commands=[], timeout=None, yes=False, debug=False
             )

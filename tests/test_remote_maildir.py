@@ -22,7 +22,7 @@ import pytest
 from conftest import write_config
 from dovecot import ReplySink
 
-from kshell.app.build import build_context
+from kshell.app.build import build_session
 from kshell.app.remote.service import AUDIT_NAME, RemoteService
 from kshell.simulator import PlugSpec, SimulatorThread
 
@@ -63,7 +63,7 @@ class Listener:
             home=str(home), config=None, commands=[], timeout=None, yes=False, debug=False
         )
         self.home = home
-        self.session = build_context(args)
+        self.session = build_session(args)
         self.lines: list[str] = []
         self.service = RemoteService(self.session, self.lines.append)
         self.maildir = home / "Maildir"

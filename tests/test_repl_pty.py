@@ -236,12 +236,12 @@ def test_prompt_and_toolbar_show_the_current_plug_its_power_and_remote_mode(
 ) -> None:
     import argparse
 
-    from kshell.app.build import build_context
+    from kshell.app.build import build_session
     from kshell.app.repl.toolbar import prompt_text, toolbar_text
     from kshell.store.devices import DeviceRecord
     from kshell.ui.completer.engine import Model
 
-    ctx = build_context(argparse.Namespace(home=str(tmp_path), config=None, commands=[]))
+    ctx = build_session(argparse.Namespace(home=str(tmp_path), config=None, commands=[]))
     ctx.cache.merge(DeviceRecord("127.20.1.9", alias="Fridge", state="on"))
     ctx.cache.merge(DeviceRecord("127.20.1.10", alias="Shed", state="off", online=False))
     model = Model.from_context(ctx)

@@ -166,11 +166,11 @@ def sim():
 def test_a_plug_that_stalls_mid_watch_goes_offline_at_its_deadline(home, sim):
     """Mid-watch, a plug that stops answering on its kept connection is reported offline
     once its deadline has passed, while the other plug goes on being read."""
-    from kshell.app.build import build_context
+    from kshell.app.build import build_session
     from kshell.lang.registry import parse_args
 
     async def main():
-        ctx = build_context(
+        ctx = build_session(
             argparse.Namespace(
                 home=str(home), config=None, commands=[], timeout=0.5, yes=False, debug=False
             )

@@ -55,6 +55,10 @@ class RemoteService:
     def describe(self) -> str:
         return self.source.describe()
 
+    @property
+    def has_senders(self) -> bool:
+        return bool(self.settings.senders)
+
     async def start(self) -> None:
         from kshell.app.remote.totp import read_secrets
 

@@ -9,8 +9,9 @@ from hypothesis import strategies as st
 from kshell.core.invocation import Invocation
 from kshell.core.targets import parse_address, resolve, resolve_all
 from kshell.errors import TargetError, UsageError
+from kshell.lang.binding import parse_args
 from kshell.lang.grammar import split_commands
-from kshell.lang.registry import Arg, Command, Opt, parse_args
+from kshell.lang.registry import Arg, Command, Opt
 from kshell.store.devices import DeviceCache, DeviceRecord
 
 

@@ -167,7 +167,7 @@ def test_a_plug_that_stalls_mid_watch_goes_offline_at_its_deadline(home, sim):
     """Mid-watch, a plug that stops answering on its kept connection is reported offline
     once its deadline has passed, while the other plug goes on being read."""
     from kshell.app.build import build_session
-    from kshell.lang.registry import parse_args
+    from kshell.lang.binding import parse_args
 
     async def main():
         ctx = build_session(

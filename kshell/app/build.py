@@ -7,7 +7,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from kshell.app.remote.stack import SessionMail
+from kshell.app.mail import SessionMail
 from kshell.core.invocation import Invocation
 from kshell.core.session import DiscoverySettings, Session
 from kshell.home import prepare_home

@@ -16,7 +16,6 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from enum import Enum
 from pathlib import Path
-from types import SimpleNamespace
 from typing import Any, Literal, NamedTuple
 
 from kshell.errors import UsageError
@@ -378,15 +377,3 @@ def build_registry(
     if index is None:
         registry.load_all()
     return registry
-
-
-def parse_args(cmd: Command, words: list[str], current: str | None = None) -> SimpleNamespace:
-    """Bind words to the command's declared arguments and options (``kshell.lang.binding``, the
-    binder completion and highlighting read too).
-
-    With ``use TARGET`` set (``current``), a command whose first argument is a target
-    may leave it out.
-    """
-    from kshell.lang.binding import parse
-
-    return parse(cmd, words, current)

@@ -19,8 +19,9 @@ from typing import TYPE_CHECKING, Any
 from kshell.core import gate
 from kshell.core.session import Session
 from kshell.errors import KshellError, Refused
+from kshell.lang.binding import parse_args
 from kshell.lang.grammar import Line, split_commands
-from kshell.lang.registry import Command, parse_args
+from kshell.lang.registry import Command
 from kshell.results import Failure, Result, Text
 from kshell.ui.output import Output, OutputClosed
 

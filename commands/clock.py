@@ -5,8 +5,9 @@ from __future__ import annotations
 from typing import Any
 
 from kshell.core.session import Session
+from kshell.core.target import Target
 from kshell.core.targets import TARGETS_ARG as TARGETS
-from kshell.core.targets import Target, for_each, resolve_all
+from kshell.core.targets import for_each, resolve_all
 from kshell.errors import KshellError
 from kshell.lang.registry import ByMail, Opt, command
 from kshell.results import Result, Text

@@ -5,7 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 from kshell.core.session import Session
-from kshell.core.targets import Target, for_each, resolve_all
+from kshell.core.target import Target
+from kshell.core.targets import for_each, resolve_all
 from kshell.lang.registry import Arg, ByMail, command
 from kshell.results import Result, Text
 

@@ -7,7 +7,8 @@ import re
 from typing import Any
 
 from kshell.core.session import Session
-from kshell.core.targets import Target, resolve_all
+from kshell.core.target import Target
+from kshell.core.targets import resolve_all
 from kshell.errors import UsageError
 from kshell.lang.registry import Arg, ByMail, command
 from kshell.results import Failure, Result

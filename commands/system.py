@@ -212,7 +212,8 @@ async def uptime(session: Session, args: Any) -> list[Result]:
     """How long this shell has run, and how long each plug's relay has been on (on_time)."""
     import time
 
-    from kshell.core.targets import Target, for_each, refresh, resolve_all
+    from kshell.core.target import Target
+    from kshell.core.targets import for_each, refresh, resolve_all
     from kshell.results import Failure
 
     shell_up = time.time() - session.started

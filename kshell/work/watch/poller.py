@@ -10,7 +10,8 @@ import time
 from typing import TYPE_CHECKING
 
 from kshell.core.session import Session
-from kshell.core.targets import Target, refresh_meter
+from kshell.core.target import Target
+from kshell.core.targets import refresh_meter
 from kshell.device import meter_rules as emeter
 from kshell.device.device import Device
 from kshell.errors import DeviceError, KshellError, UnsupportedDevice

@@ -226,7 +226,7 @@ def test_the_output_writes_a_samples_own_line_as_an_encoder_would():
     import json
 
     from kshell.core.target import Target
-    from kshell.ui.output import json_line
+    from kshell.text import json_line
     from kshell.work.watch import Meter, Sample
 
     meter = Meter(Target("127.0.0.9", 9999, None))

@@ -22,8 +22,8 @@ from kshell.device.protocols.iot import IotProtocol
 from kshell.device.transports.xor import XorTransport
 from kshell.errors import DeviceTimeout, ProtocolError
 from kshell.results import Failure
-from kshell.simulator.plug import PlugSpec
 from kshell.simulator.runner import SimulatorThread
+from kshell.simulator.spec import PlugSpec
 from kshell.work.watch import Sample
 
 pytestmark = pytest.mark.timeout(30)  # a broken turn or deadline hangs: fail it sooner

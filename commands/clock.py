@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from kshell.core.session import Session
+from kshell.core.target import Target
 from kshell.core.targets import TARGETS_ARG as TARGETS
-from kshell.core.targets import Target, for_each, resolve_all
+from kshell.core.targets import for_each, resolve_all
 from kshell.errors import KshellError
 from kshell.lang.args import Args
 from kshell.lang.registry import ByMail, Opt, command

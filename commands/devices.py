@@ -382,7 +382,8 @@ async def devices(session: Session, args: Args) -> Result:
 )
 async def state(session: Session, args: Args) -> Result:
     """Ask plugs for their state now, all at once: devices, but fresh."""
-    from kshell.core.targets import Target, for_each, refresh
+    from kshell.core.target import Target
+    from kshell.core.targets import for_each, refresh
 
     words = args.targets or ["all"]
     targets = [t for t in resolve_all(session, words) if t.child_id is None]

@@ -13,7 +13,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from kshell.core.session import Session
-from kshell.core.targets import Target, for_each, refresh_meter, resolve_all, resolve_capable
+from kshell.core.target import Target
+from kshell.core.targets import for_each, refresh_meter, resolve_all, resolve_capable
 from kshell.errors import DeviceError, KshellError, UsageError
 from kshell.lang.args import Args
 from kshell.lang.registry import Arg, ByMail, Opt, command

@@ -12,7 +12,8 @@ from pathlib import Path
 from typing import Any
 
 from kshell.core.session import Session
-from kshell.core.targets import TARGETS_ARG, Target, for_each, resolve_all
+from kshell.core.target import Target
+from kshell.core.targets import TARGETS_ARG, for_each, resolve_all
 from kshell.errors import Refused, UsageError
 from kshell.lang.args import Args
 from kshell.lang.registry import Arg, ByMail, Opt, command

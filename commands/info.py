@@ -6,8 +6,9 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from kshell.core.session import Session
+from kshell.core.target import Target
 from kshell.core.targets import TARGETS_ARG as TARGETS
-from kshell.core.targets import Target, for_each, refresh, resolve_all, state_word
+from kshell.core.targets import for_each, refresh, resolve_all, state_word
 from kshell.lang.args import Args
 from kshell.lang.registry import ByMail, command
 from kshell.results import Record, Result

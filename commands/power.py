@@ -7,9 +7,9 @@ what we asked for.
 from __future__ import annotations
 
 from kshell.core.session import Session
+from kshell.core.target import Target
 from kshell.core.targets import TARGETS_ARG as TARGETS
 from kshell.core.targets import (
-    Target,
     for_each,
     read_this_line,
     refresh,

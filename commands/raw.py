@@ -7,11 +7,12 @@ import re
 from typing import Any
 
 from kshell.core.session import Session
-from kshell.core.targets import Target, resolve_all
+from kshell.core.target import Target
+from kshell.core.targets import resolve_all
 from kshell.errors import UsageError
 from kshell.lang.args import Args
 from kshell.lang.registry import Arg, ByMail, command
-from kshell.results import Failure, Result
+from kshell.results import Document, Failure, Result
 
 MAX_REQUEST = 16 * 1024
 # what a shell leaves of unquoted JSON: {system:{get_sysinfo:{}}}
@@ -40,7 +41,6 @@ async def raw(session: Session, args: Args) -> list[Result]:
     after the answer. Quote the request, or the shell takes its quotes away.
     """
     from kshell.core.targets import for_each
-    from kshell.ui.pager import Document
 
     request = parse_request(args.request)
     failures: list[Failure] = []

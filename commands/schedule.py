@@ -9,7 +9,8 @@ import datetime as dt
 from typing import TYPE_CHECKING
 
 from kshell.core.session import Session
-from kshell.core.targets import Target, for_each, resolve_all
+from kshell.core.target import Target
+from kshell.core.targets import for_each, resolve_all
 from kshell.device.capabilities.rule_words import AT_HELP, DAYS_HELP, parse_at, parse_days
 from kshell.errors import UsageError
 from kshell.lang.args import Args

@@ -213,7 +213,8 @@ async def uptime(session: Session, args: Args) -> list[Result]:
     """How long this shell has run, and how long each plug's relay has been on (on_time)."""
     import time
 
-    from kshell.core.targets import Target, for_each, refresh, resolve_all
+    from kshell.core.target import Target
+    from kshell.core.targets import for_each, refresh, resolve_all
 
     shell_up = time.time() - session.started
     since = time.strftime("%H:%M:%S", time.localtime(session.started))

@@ -43,7 +43,7 @@ class Recorder:
         else:
             self._write(f"# continued {when}\n")
 
-    def hook(self, session: Session, line: Line, ok: bool) -> None:
+    def __call__(self, session: Session, line: Line, ok: bool) -> None:
         if session.invocation.by_mail or not line.words or line.words[0] in SKIPPED_VERBS:
             return
         if ok:
@@ -62,17 +62,16 @@ class Recorder:
 
 
 def active(session: Session) -> Recorder | None:
-    return session.recorder
+    """The recording in force: the recorder among the session's after-command hooks."""
+    return next((h for h in session.after_command if isinstance(h, Recorder)), None)
 
 
 def start(session: Session, path: Path, *, append: bool = False) -> Recorder:
-    if session.recorder is not None:
-        raise UsageError(
-            f"record: already recording to {session.recorder.path} (record stop first)"
-        )
+    current = active(session)
+    if current is not None:
+        raise UsageError(f"record: already recording to {current.path} (record stop first)")
     recorder = Recorder(path, append=append)
-    session.recorder = recorder
-    session.after_command.append(recorder.hook)
+    session.after_command.append(recorder)
     return recorder
 
 
@@ -80,8 +79,6 @@ def stop(session: Session) -> Recorder:
     recorder = active(session)
     if recorder is None:
         raise UsageError("record stop: not recording (record FILE starts)")
-    if recorder.hook in session.after_command:
-        session.after_command.remove(recorder.hook)
-    session.recorder = None
+    session.after_command.remove(recorder)
     recorder.close()
     return recorder

@@ -9,7 +9,6 @@ progress and Ctrl-C stops the replay where it is.
 from __future__ import annotations
 
 import asyncio
-import io
 import re
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, replace
@@ -23,7 +22,6 @@ from kshell.errors import KshellError, UsageError
 from kshell.events import Row
 from kshell.lang.grammar import split_commands
 from kshell.results import Failure, Result, Text
-from kshell.ui.output import Output
 
 _RANGE = re.compile(r"^(\d+)(?:-(\d+))?$")
 # Commands about history itself are not replayed: replaying a replay would loop.
@@ -90,27 +88,6 @@ def drop_meta(line: str) -> tuple[str, int]:
     return "; ".join(kept), len(commands) - len(kept)
 
 
-class _Relay(Output):
-    """An Output that hands every result to the replay's stream instead of printing it."""
-
-    def __init__(self, queue: asyncio.Queue[Any]) -> None:
-        super().__init__(io.StringIO(), io.StringIO(), color=False)
-        self.interactive_view = False
-        self.queue = queue
-
-    def emit(self, result: Result) -> None:
-        self.queue.put_nowait(result)
-
-    def error(self, error: KshellError) -> None:
-        self.queue.put_nowait(Failure(error))
-
-    def note(self, text: str) -> None:
-        self.queue.put_nowait(Text(text))
-
-    def emit_row(self, row: Row) -> None:
-        self.queue.put_nowait(row)
-
-
 _DONE = object()
 
 
@@ -147,12 +124,13 @@ async def run_steps(
 
 
 async def _run_one(session: Session, text: str, queue: asyncio.Queue[Any]) -> bool:
-    from kshell.ui.runner import run_line
-
+    if session.run_line is None:
+        queue.put_nowait(_DONE)
+        raise KshellError("replay: no runner in this session (kshell.app.build installs one)")
     typed = session.invocation.typed  # a replayed line means what it meant: no prefixes
     session.invocation = replace(session.invocation, typed=False)
     try:
-        return await run_line(session, text, _Relay(queue))
+        return await session.run_line(session, text, queue.put_nowait)
     finally:
         session.invocation = replace(session.invocation, typed=typed)
         queue.put_nowait(_DONE)

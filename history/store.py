@@ -110,7 +110,7 @@ def _range_message(number: int, size: int) -> str:
 
 def store_for(session: Session) -> HistoryStore:
     """The session's store (one per Session, so the prompt and the commands share it)."""
-    if session.history is None:
+    if not isinstance(session.history, HistoryStore):
         from kshell.store.config import integer
 
         limit = integer(session.config, "shell", "history_size")

@@ -24,6 +24,26 @@ class Text:
         return self.data if self.data is not None else {"message": self.text}
 
 
+# the output layer bounds each line it prints; a longer one is folded here instead of cut
+FOLD = 480
+
+
+@dataclass
+class Document(Text):
+    """Text worth paging at a terminal; its lines are folded, never cut."""
+
+    pageable = True
+
+    def __post_init__(self) -> None:
+        self.text = "\n".join(_fold(line) for line in self.text.splitlines())
+
+
+def _fold(line: str) -> str:
+    if len(line) <= FOLD:
+        return line
+    return "\n".join(line[i : i + FOLD] for i in range(0, len(line), FOLD))
+
+
 @dataclass
 class Record:
     """Key/value pairs about one target (sysinfo, hw_info)."""

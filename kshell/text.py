@@ -68,3 +68,49 @@ def _plain(value: Any) -> str:
     if isinstance(value, (dict, list)):
         return json.dumps(value, separators=(",", ":"))[:MAX_CELL]
     return str(value)
+
+
+# --- JSON lines: the same characters escaped, so a line is one object to every reader ---
+
+_JSON_RAW = re.compile(rf"[{BEYOND_C0}]")  # JSON writers escape C0 themselves
+
+
+def _json_escape(match: re.Match[str]) -> str:
+    code = ord(match.group())
+    if code < 0x10000:
+        return f"\\u{code:04x}"
+    code -= 0x10000  # a tag character: JSON spells it as a surrogate pair
+    return f"\\u{0xD800 + (code >> 10):04x}\\u{0xDC00 + (code & 0x3FF):04x}"
+
+
+def json_safe(text: str) -> str:
+    """JSON text with nothing that breaks a line raw. Both writers leave U+2028/2029, NEL and
+    the other C1 controls raw; they only ever occur inside strings, so their \\u escapes
+    keep the JSON what it was."""
+    if text.isascii():  # what every sample line is: nothing to look for
+        return text
+    return _JSON_RAW.sub(_json_escape, text) if _JSON_RAW.search(text) else text
+
+
+# one encoder made once: json.dumps with options builds a new one for every line
+_STDLIB_ENCODER = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False, default=str)
+
+
+def _stdlib_json(obj: Any) -> str:
+    return _STDLIB_ENCODER.encode(obj)
+
+
+try:  # the speedups extra: a stream of samples spends much of its time here
+    import orjson as _orjson
+
+    def json_line(obj: Any) -> str:
+        try:
+            text = _orjson.dumps(obj, default=str, option=_orjson.OPT_NON_STR_KEYS).decode()
+        except TypeError:  # what orjson refuses (huge ints...), json may still write
+            text = _stdlib_json(obj)
+        return json_safe(text)
+
+except ImportError:
+
+    def json_line(obj: Any) -> str:
+        return json_safe(_stdlib_json(obj))

@@ -1,9 +1,9 @@
-"""The layering docs/architecture.md tells, checked on the source: no step reaches back up.
+"""The packages are layers: a module imports only its own layer or a lower one.
 
 Every ``import`` in kshell/, commands/ and history/ is read with ``ast`` (lazy imports inside
 functions and ``TYPE_CHECKING`` imports included: a type-only edge is still an edge a reader
-follows), and each rule below names who may not import whom. The rules are about the tree as
-it stands, so a new upward import fails here with the file, the line and the rule it breaks.
+follows). One ordered list, ``LAYERS``, says who is below whom; a new upward import fails here
+with the file, the line and the two layers. A second test finds every import cycle.
 """
 
 from __future__ import annotations
@@ -18,6 +18,45 @@ ROOT = Path(__file__).resolve().parent.parent
 # folder -> the package it installs as (setup.cfg's package_dir)
 PACKAGES = {"kshell": "kshell", "commands": "kshell.commands", "history": "kshell.history"}
 
+# Lowest first. The modules of one layer may import each other; a module may import any
+# layer below its own and none above. The leaves are one layer each, in the order they
+# build on each other (results wraps an error, events carry a result, fanin gathers
+# failures, home raises a usage error), so a leaf imports only the leaves before it.
+LAYERS: list[tuple[str, ...]] = [
+    ("kshell.errors",),
+    ("kshell.text",),
+    ("kshell.results",),
+    ("kshell.events",),
+    ("kshell.fanin",),
+    ("kshell.home",),
+    ("kshell.device",),
+    ("kshell.lang",),
+    ("kshell.store",),
+    ("kshell.core",),
+    ("kshell.work",),
+    ("kshell.commands", "kshell.history"),
+    ("kshell.ui",),
+    ("kshell.app",),
+]
+# The package's own __init__ (it only finds commands/ and history/ in a checkout).
+ROOT_PACKAGE = "kshell"
+# The simulator stands outside the layers: it mirrors the plugs and shares no behaviour with
+# the client. It may read the XOR codec and the errors, and one table of facts: the
+# firmware's time-zone table, which the client and the plug must agree on word for word.
+SIMULATOR = "kshell.simulator"
+# Only the app starts simulated plugs (``--demo``); nothing else in the client reads them.
+SIMULATOR_USERS = ("kshell.app",)
+SIMULATOR_MAY_IMPORT = (
+    SIMULATOR,
+    "kshell.errors",
+    "kshell.device.codec",
+    "kshell.device.capabilities.iot_zones",
+)
+# Drawing libraries: only the terminal surfaces (ui/ and app/) load them.
+DRAWING = ("prompt_toolkit", "pygments")
+SURFACES = ("kshell.ui", "kshell.app")
+COMPLETION_ENGINE = "kshell.ui.completer.engine"
+
 
 @dataclass(frozen=True)
 class Edge:
@@ -26,6 +65,9 @@ class Edge:
     where: str  # path:line
     type_only: bool = False  # under ``if TYPE_CHECKING:``: never runs, names a type
 
+    def __str__(self) -> str:
+        return f"{self.where}: {self.importer} imports {self.imported}"
+
 
 def module_name(path: Path, root: Path) -> str:
     parts = path.relative_to(root).with_suffix("").parts
@@ -33,8 +75,12 @@ def module_name(path: Path, root: Path) -> str:
     return ".".join((PACKAGES[parts[0]], *rest))
 
 
+def source_files(root: Path) -> list[Path]:
+    return [p for folder in PACKAGES for p in sorted((root / folder).rglob("*.py"))]
+
+
 def read_edges(root: Path = ROOT) -> list[Edge]:
-    files = [p for folder in PACKAGES for p in sorted((root / folder).rglob("*.py"))]
+    files = source_files(root)
     modules = {module_name(p, root) for p in files}
     edges: list[Edge] = []
     for path in files:
@@ -68,86 +114,41 @@ def within(name: str, prefixes: tuple[str, ...]) -> bool:
     return any(name == p or name.startswith(p + ".") for p in prefixes)
 
 
-EDGES = read_edges()
-
-# The sources of lines and the surfaces that draw: the only modules that may call the runner,
-# hold the prompt or pick a view. Everything under them is reached, never reaches back.
-TOP = (
-    "kshell.app.cli",
-    "kshell.app.build",
-    "kshell.app.demo",
-    "kshell.app.repl",
-    "kshell.app.repl.lexer",
-    "kshell.ui.runner",
-    "kshell.ui.views",
-    "kshell.app.remote.service",  # mail: the service and its processor feed lines to the runner
-    "kshell.app.remote.processor",
-    "kshell.history.replay",  # a script's lines, run as typed ones
-)
-# Two commands start or run a source of lines, as a shell's `source` does: `replay` runs a
-# file's lines (nested, one level), `remote on|status|test` start or ask the mail service.
-# Named here so that no other command can join them unseen (docs/architecture.md, "Known edges").
-STARTS_A_SOURCE = {
-    ("kshell.commands.history", "kshell.history.replay"),
-    ("kshell.commands.remote", "kshell.app.remote.service"),
-}
-DRAWING = ("prompt_toolkit", "pygments")
-PROMPT_ADAPTER = "kshell.ui.completer.prompt"
-# what is below a command: the wire and the device, and the leaf modules they read
-DEVICE_MAY_IMPORT = (
-    "kshell.device",
-    "kshell.errors",
-    "kshell.device.codec",
-    "kshell.device.meter_rules",
-)
-LONG_WORK = (
-    "kshell.work.watch",
-    "kshell.work.firmware.flash",
-    "kshell.fanin",
-    "kshell.events",
-    "kshell.work.ping",
-    "kshell.work.firmware.staging",
-)
-# the simulator mirrors the client and shares no code with it, except the XOR codec and the
-# firmware's zone table (facts, not behaviour); pinned here so the list cannot grow unseen
-SIMULATOR_MAY_IMPORT = (
-    "kshell.simulator",
-    "kshell.errors",
-    "kshell.device.codec",
-    "kshell.device.capabilities.iot_zones",
-)
+def layer_of(module: str) -> int | None:
+    """The index of the module's layer in ``LAYERS``; None outside every layer."""
+    for index, layer in enumerate(LAYERS):
+        if within(module, layer):
+            return index
+    return None
 
 
-def violations(
-    edges: list[Edge], subjects: tuple[str, ...], forbidden: tuple[str, ...]
-) -> list[str]:
-    return [
-        f"{e.where}: {e.importer} imports {e.imported}"
-        for e in edges
-        if within(e.importer, subjects) and within(e.imported, forbidden)
-    ]
-
-
-def outside(edges: list[Edge], subjects: tuple[str, ...], allowed: tuple[str, ...]) -> list[str]:
-    return [
-        f"{e.where}: {e.importer} imports {e.imported}"
-        for e in edges
-        if within(e.importer, subjects)
-        and within(e.imported, ("kshell",))
-        and not within(e.imported, allowed)
-    ]
-
-
-def below_top(edges: list[Edge]) -> list[str]:
+def upward(edges: list[Edge]) -> list[str]:
+    """Every import of a higher layer, and every import out of the simulator but the few it
+    may read (and every import of the simulator by the client)."""
     out = []
     for e in edges:
-        # the completer's prompt_toolkit adapter may draw on prompt_toolkit, nothing more
-        forbidden = TOP if e.importer == PROMPT_ADAPTER else TOP + DRAWING
-        if e.type_only or (e.importer, e.imported) in STARTS_A_SOURCE:
+        if not within(e.imported, (ROOT_PACKAGE,)) or e.imported == ROOT_PACKAGE:
             continue
-        if not within(e.importer, TOP) and within(e.imported, forbidden):
-            out.append(f"{e.where}: {e.importer} imports {e.imported}")
+        if within(e.importer, (SIMULATOR,)):
+            if not within(e.imported, SIMULATOR_MAY_IMPORT):
+                out.append(f"{e} (the simulator shares only the codec, errors, zone table)")
+            continue
+        if within(e.imported, (SIMULATOR,)):
+            if not within(e.importer, SIMULATOR_USERS):
+                out.append(f"{e} (only the app starts simulated plugs)")
+            continue
+        low, high = layer_of(e.importer), layer_of(e.imported)
+        if low is None or high is None:
+            out.append(f"{e} (a module outside every layer: add it to LAYERS)")
+        elif high > low:
+            out.append(f"{e} (layer {LAYERS[low][0]} is below {LAYERS[high][0]})")
     return out
+
+
+def draws_below_the_surfaces(edges: list[Edge]) -> list[str]:
+    return [
+        str(e) for e in edges if within(e.imported, DRAWING) and not within(e.importer, SURFACES)
+    ]
 
 
 def closure(edges: list[Edge], start: str) -> dict[str, str]:
@@ -162,9 +163,67 @@ def closure(edges: list[Edge], start: str) -> dict[str, str]:
     while todo:
         for e in by_importer.get(todo.pop(), []):
             if e.imported not in seen:
-                seen[e.imported] = f"{e.where}: {e.importer} imports {e.imported}"
+                seen[e.imported] = str(e)
                 todo.append(e.imported)
     return seen
+
+
+def engine_draws(edges: list[Edge]) -> list[str]:
+    reached = closure(edges, COMPLETION_ENGINE)
+    return [how for module, how in reached.items() if within(module, DRAWING)]
+
+
+def cycles(edges: list[Edge]) -> list[list[str]]:
+    """The strongly connected components of more than one module (Tarjan's algorithm, with
+    an explicit stack), over every edge between our modules: lazy and type-only too. A
+    package's ``__init__`` importing its own submodule, or a module itself, is no cycle."""
+    graph: dict[str, set[str]] = {}
+    for e in edges:
+        if within(e.imported, (ROOT_PACKAGE,)) and e.imported != e.importer:
+            graph.setdefault(e.importer, set()).add(e.imported)
+            graph.setdefault(e.imported, set())
+    index: dict[str, int] = {}
+    low: dict[str, int] = {}
+    stack: list[str] = []
+    on_stack: set[str] = set()
+    found: list[list[str]] = []
+    for root in sorted(graph):
+        if root in index:
+            continue
+        work = [(root, iter(sorted(graph[root])))]
+        index[root] = low[root] = len(index)
+        stack.append(root)
+        on_stack.add(root)
+        while work:
+            node, children = work[-1]
+            child = next(children, None)
+            if child is not None:
+                if child not in index:
+                    index[child] = low[child] = len(index)
+                    stack.append(child)
+                    on_stack.add(child)
+                    work.append((child, iter(sorted(graph[child]))))
+                elif child in on_stack:
+                    low[node] = min(low[node], index[child])
+                continue
+            work.pop()
+            if work:
+                parent = work[-1][0]
+                low[parent] = min(low[parent], low[node])
+            if low[node] == index[node]:
+                component = []
+                while True:
+                    member = stack.pop()
+                    on_stack.discard(member)
+                    component.append(member)
+                    if member == node:
+                        break
+                if len(component) > 1:
+                    found.append(sorted(component))
+    return sorted(found)
+
+
+EDGES = read_edges()
 
 
 def test_the_reader_sees_the_imports_it_must_judge():
@@ -173,84 +232,72 @@ def test_the_reader_sees_the_imports_it_must_judge():
     pairs = {(e.importer, e.imported) for e in EDGES}
     assert ("kshell.ui.runner", "kshell.ui.views") in pairs  # from kshell.ui.views import ...
     assert ("kshell.app.cli", "kshell.app.repl") in pairs  # lazy, inside main()
-    assert ("kshell.core.session", "kshell.app.remote.service") in pairs  # under TYPE_CHECKING
-    assert ("kshell.commands.remote", "kshell.app.remote.service") in pairs  # commands/ mapped
+    assert ("kshell.commands.history", "kshell.lang.registry") in pairs  # commands/ mapped
     hints = {(e.importer, e.imported) for e in EDGES if e.type_only}
-    assert ("kshell.core.session", "kshell.app.remote.service") in hints
     assert ("kshell.ui.runner", "kshell.lang.grammar") not in hints  # a plain import at the top
     assert ("kshell.ui.completer.prompt", "prompt_toolkit.completion") in pairs
     assert len(EDGES) > 1000
 
 
-def test_the_device_layer_reaches_nothing_above_it():
-    """Transports, protocols, the Device and its modules know no command, session, store,
-    output or surface: only each other and the leaf modules they read."""
-    assert outside(EDGES, ("kshell.device",), DEVICE_MAY_IMPORT) == []
-    assert violations(EDGES, ("kshell.device",), DRAWING) == []
+def test_the_reader_marks_type_only_imports(tmp_path):
+    (tmp_path / "kshell").mkdir()
+    (tmp_path / "kshell" / "a.py").write_text(
+        "from typing import TYPE_CHECKING\nif TYPE_CHECKING:\n    from kshell.b import B\n"
+    )
+    (tmp_path / "kshell" / "b.py").write_text("def f():\n    from kshell import a\n")
+    for folder in ("commands", "history"):
+        (tmp_path / folder).mkdir()
+    edges = {(e.importer, e.imported, e.type_only) for e in read_edges(tmp_path)}
+    assert edges == {
+        ("kshell.a", "typing", False),
+        ("kshell.a", "kshell.b", True),
+        ("kshell.b", "kshell.a", False),
+    }
 
 
-def test_long_work_neither_draws_nor_asks():
-    """A watch or a flash yields events: it imports no view, runner, prompt or mail."""
-    forbidden = TOP + DRAWING + ("kshell.commands", "kshell.ui.completer")
-    assert violations(EDGES, LONG_WORK, forbidden) == []
+def test_every_module_has_a_layer():
+    """A new top-level module or package is placed in LAYERS (or is the simulator)."""
+    modules = {module_name(p, ROOT) for p in source_files(ROOT)}
+    placed = [m for m in modules if m == ROOT_PACKAGE or within(m, (SIMULATOR,))]
+    assert sorted(m for m in modules - set(placed) if layer_of(m) is None) == []
 
 
-def test_nothing_below_the_sources_of_lines_reaches_up_to_them():
-    """Only the sources of lines (the prompt, -c and scripts, replay, mail) and the views
-    import the runner, the REPL, a view or prompt_toolkit; commands, the store, the targets,
-    the output layer and the completer's engine never do. A type-only import (a Session
-    field typed as the mail service) is not a step and is not counted."""
-    assert below_top(EDGES) == []
+def test_no_module_imports_a_layer_above_its_own():
+    """The one rule: commands, the store, the device layer... import only their own layer
+    or lower ones, type-only imports included; the simulator only the codec and errors."""
+    assert upward(EDGES) == []
+
+
+def test_only_the_surfaces_draw():
+    """prompt_toolkit and pygments are loaded by ui/ and app/ only."""
+    assert draws_below_the_surfaces(EDGES) == []
 
 
 def test_the_completion_engine_is_pure_all_the_way_down():
     """What the engine imports, and what those import in turn (lazily too), never loads
-    prompt_toolkit, pygments, the REPL, the runner or a view."""
-    reached = closure(EDGES, "kshell.ui.completer.engine")
-    bad = [how for module, how in reached.items() if within(module, TOP + DRAWING)]
-    assert bad == []
+    prompt_toolkit or pygments: completion is computed, the prompt only shows it."""
+    assert engine_draws(EDGES) == []
 
 
-def test_the_output_layer_renders_and_knows_no_device():
-    """``output`` turns results into text: it imports no device, store, session or command."""
-    allowed = ("kshell.errors", "kshell.results", "kshell.events", "kshell.ui.pager", "kshell.text")
-    assert outside(EDGES, ("kshell.ui.output",), allowed) == []
+def test_there_is_no_import_cycle():
+    """No strongly connected component in the module graph (type-only and lazy imports
+    count): each module can be read knowing only what is below it. The simulator too."""
+    assert cycles(EDGES) == []
 
 
-# Who may import the output layer: the sources of lines and the views (they hold an Output),
-# the mail audit log and the watch's file sinks (each writes JSON lines of its own). Below
-# them, text is made safe with ``kshell.text`` and returned, never written.
-WRITERS = TOP + ("kshell.app.remote.audit", "kshell.work.watch.sinks")
+def test_the_cycle_finder_finds_a_type_only_cycle(tmp_path):
+    for folder in PACKAGES:
+        (tmp_path / folder).mkdir()
+    (tmp_path / "kshell" / "a.py").write_text("from kshell.b import x\n")
+    (tmp_path / "kshell" / "b.py").write_text("if TYPE_CHECKING:\n    from kshell.c import C\n")
+    (tmp_path / "kshell" / "c.py").write_text("def f():\n    import kshell.a\n")
+    (tmp_path / "kshell" / "d.py").write_text("import kshell.a\n")
+    assert cycles(read_edges(tmp_path)) == [["kshell.a", "kshell.b", "kshell.c"]]
 
 
-def test_only_the_surfaces_import_the_output_layer():
-    """Commands, the resolver, the completer, the metrics and the device layer return data:
-    none of them imports ``kshell.ui.output``."""
-    assert [
-        f"{e.where}: {e.importer} imports {e.imported}"
-        for e in EDGES
-        if within(e.imported, ("kshell.ui.output",))
-        and not within(e.importer, WRITERS + ("kshell.ui.output",))
-    ] == []
-
-
-def test_the_simulator_shares_no_client_code_beyond_the_codec():
-    assert outside(EDGES, ("kshell.simulator",), SIMULATOR_MAY_IMPORT) == []
-
-
-@pytest.mark.parametrize(
-    ("path", "line", "rule"),
-    [
-        ("kshell/device/transports/xor.py", "from kshell.ui.runner import run_line", "device"),
-        ("kshell/work/watch/stats.py", "from kshell.ui.views import show", "long work"),
-        ("kshell/core/targets.py", "from kshell.app.repl import run_prompt", "below top"),
-        ("kshell/ui/completer/files.py", "import prompt_toolkit", "engine"),
-        ("kshell/lang/registry.py", "    from kshell.ui.runner import run_line", "engine"),
-    ],
-)
-def test_each_rule_fails_on_an_upward_import(tmp_path, path, line, rule):
-    """Each rule can fail: the same reading over a copy of the tree with one upward import
-    added (at the top, or lazily inside a function) is caught by the rule it breaks."""
+def _tree_with(tmp_path: Path, path: str, line: str) -> list[Edge]:
+    """The same reading over a copy of the tree with one line added to one file (inside a
+    function when it is indented: a lazy import)."""
     for folder in PACKAGES:
         for source in (ROOT / folder).rglob("*.py"):
             copy = tmp_path / source.relative_to(ROOT)
@@ -260,15 +307,37 @@ def test_each_rule_fails_on_an_upward_import(tmp_path, path, line, rule):
     if line.startswith(" "):
         line = f"def _sneaky():\n{line}\n"
     target.write_text(target.read_text(encoding="utf-8") + "\n" + line + "\n", encoding="utf-8")
-    edges = read_edges(tmp_path)
+    return read_edges(tmp_path)
+
+
+@pytest.mark.parametrize(
+    ("path", "line", "rule"),
+    [
+        ("kshell/device/transports/xor.py", "from kshell.ui.runner import run_line", "layers"),
+        ("kshell/work/watch/stats.py", "    from kshell.commands import power", "layers"),
+        ("kshell/core/session.py", "if TYPE_CHECKING:\n    import kshell.app.cli", "layers"),
+        ("commands/power.py", "from kshell.ui.output import Output", "layers"),
+        ("kshell/errors.py", "from kshell.results import Result", "layers"),
+        ("kshell/simulator/plug.py", "from kshell.device.device import Device", "layers"),
+        ("kshell/store/config.py", "from kshell.simulator import plug", "layers"),
+        ("commands/power.py", "import pygments", "drawing"),
+        ("kshell/ui/completer/files.py", "    import prompt_toolkit", "engine"),
+        ("kshell/lang/registry.py", "    import pygments.lexers", "engine"),
+        ("kshell/errors.py", "    import kshell.results", "cycle"),
+        ("kshell/simulator/faults.py", "    from kshell.simulator import plug", "cycle"),
+    ],
+)
+def test_each_rule_fails_on_a_bad_import(tmp_path, path, line, rule):
+    """Each rule can fail: the tree with one bad import added (at the top, lazily inside a
+    function, or under TYPE_CHECKING) is caught by the rule it breaks."""
+    if line.startswith("if TYPE_CHECKING"):
+        line = "from typing import TYPE_CHECKING\n" + line
+    edges = _tree_with(tmp_path, path, line)
     found = {
-        "device": outside(edges, ("kshell.device",), DEVICE_MAY_IMPORT),
-        "long work": violations(edges, LONG_WORK, TOP + DRAWING),
-        "below top": below_top(edges),
-        "engine": [
-            how
-            for module, how in closure(edges, "kshell.ui.completer.engine").items()
-            if within(module, TOP + DRAWING)
-        ],
-    }[rule]
-    assert found and path in found[0], found
+        "layers": upward,
+        "drawing": draws_below_the_surfaces,
+        "engine": engine_draws,
+        "cycle": lambda edges: [" ".join(c) for c in cycles(edges)],
+    }[rule](edges)
+    module = module_name(tmp_path / path, tmp_path)
+    assert any(path in f or module in f.split() for f in found), found

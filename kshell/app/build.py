@@ -1,16 +1,20 @@
-"""Building a session: paths, config, device store, command registry, discovery settings."""
+"""Building a session: paths, config, device store, command registry, discovery settings,
+and the services above core that the session holds behind its interfaces (the mail stack,
+the runner `replay` runs lines through)."""
 
 from __future__ import annotations
 
 import argparse
 from pathlib import Path
 
+from kshell.app.mail import SessionMail
 from kshell.core.invocation import Invocation
 from kshell.core.session import DiscoverySettings, Session
 from kshell.home import prepare_home
 from kshell.lang.registry import build_registry
 from kshell.store.config import get_list, load_config, number, resolve_paths
 from kshell.store.devices import DeviceStore
+from kshell.ui.runner import run_line_into
 
 
 def build_session(args: argparse.Namespace) -> Session:
@@ -20,7 +24,7 @@ def build_session(args: argparse.Namespace) -> Session:
     folders = [Path(p).expanduser() for p in get_list(config, "shell", "command_folders")]
     folders += [Path(p).expanduser() for p in getattr(args, "commands", []) or []]
     timeout = getattr(args, "timeout", None) or number(config, "shell", "timeout")
-    return Session(
+    session = Session(
         paths=paths,
         config=config,
         store=DeviceStore(paths.devices),
@@ -29,4 +33,7 @@ def build_session(args: argparse.Namespace) -> Session:
         invocation=Invocation(assume_yes=bool(getattr(args, "yes", False))),
         debug=bool(getattr(args, "debug", False)),
         discovery=DiscoverySettings.from_config(config),
+        run_line=run_line_into,
     )
+    session.mail = SessionMail(session)
+    return session

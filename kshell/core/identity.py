@@ -3,8 +3,8 @@ before a command changes a plug, check that the plug at the address is the one n
 
 A plug's answer is stored record by record (kshell.store.devices); a MAC already known at another
 address moves only when the old address no longer answers with it (``answers_as``), and a
-name another process changed while the plug was being asked is kept. ``link_of`` reads how
-the store says a plug speaks.
+name another process changed while the plug was being asked is kept. ``link_of``
+(kshell.core.target) reads how the store says a plug speaks.
 """
 
 from __future__ import annotations
@@ -12,31 +12,17 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from kshell.core.session import Session
-from kshell.device.pool import XOR, Link
+from kshell.core.target import Target, link_of
+from kshell.device.pool import XOR
 from kshell.errors import KshellError
 from kshell.store.devices import DeviceRecord, Observation, normalise_mac
 from kshell.text import clean
 
 if TYPE_CHECKING:
-    from kshell.core.targets import Target
     from kshell.device.device import Device
     from kshell.device.state import Info
     from kshell.device.tdp import Announcement
     from kshell.results import Result
-
-
-def link_of(record: DeviceRecord | None) -> Link | None:
-    """How the store says a plug speaks; None when it does not know (the pool's default)."""
-    family = getattr(record, "family", "") or ""
-    transport = getattr(record, "transport", "") or ""
-    if not family or not transport:
-        return None
-    return Link(
-        family=family,
-        transport=transport,
-        login_version=int(getattr(record, "login_version", 0) or 2),
-        factory_default=bool(getattr(record, "factory_default", False)),
-    )
 
 
 async def remember(

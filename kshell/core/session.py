@@ -18,6 +18,7 @@ from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING
 
 from kshell.core.invocation import Ask, Invocation
+from kshell.core.services import HistoryLog, MailService, MailStack, Service
 from kshell.device.pool import DevicePool
 from kshell.device.transports.base import Credentials
 from kshell.device.transports.xor import DEFAULT_PORT
@@ -26,11 +27,9 @@ from kshell.store.config import Paths, flag, get_list, number, port
 from kshell.store.devices import DeviceStore
 
 if TYPE_CHECKING:  # types only: none of these is imported when a session is built
-    from kshell.app.remote.service import RemoteService
-    from kshell.history.record import Recorder
-    from kshell.history.store import HistoryStore
+    from kshell.events import Row
     from kshell.lang.grammar import Line
-    from kshell.work.metrics.server import MetricsServer
+    from kshell.results import Result
 
 ReadSecret = Callable[[str], Awaitable[str | None]]
 PrintAbove = Callable[[str], None]
@@ -78,6 +77,10 @@ class Readings:
 
 
 AfterCommand = Callable[["Session", "Line", bool], None]
+# Runs one line as if typed, handing each result or row to the callback as it comes; whether
+# it succeeded. The ui layer's runner is it (installed by kshell.app.build): `replay` runs
+# its lines through it without importing the surface.
+RunLine = Callable[["Session", str, Callable[["Result | Row"], None]], Awaitable[bool]]
 
 
 @dataclass(eq=False)  # one object per process (its views share it): compared by identity
@@ -102,11 +105,13 @@ class Session:
     ports: Ports = field(default_factory=Ports)
     readings: Readings = field(default_factory=Readings)
     refresh_status: str | None = None  # the start-up discovery, for the toolbar
-    remote: RemoteService | None = None  # remote mode's service while `remote on` holds it
-    metrics: MetricsServer | None = None  # the Prometheus exporter, while it serves
-    history: HistoryStore | None = None  # opened on first use (kshell.history.store)
-    recorder: Recorder | None = None  # `record FILE` until `record stop`
-    after_command: list[AfterCommand] = field(default_factory=list)
+    remote: MailService | None = None  # remote mode's service while `remote on` holds it
+    metrics: Service | None = None  # the Prometheus exporter, while it serves
+    history: HistoryLog | None = None  # opened on first use (kshell.history.store)
+    after_command: list[AfterCommand] = field(default_factory=list)  # `record FILE` is one
+    # what the app hands in (kshell.app.build); None where no app built the session
+    mail: MailStack | None = None  # the mail stack, for the `remote` commands
+    run_line: RunLine | None = None  # how `replay` runs a line
     devices: DevicePool = field(init=False, repr=False)  # one device per plug, kept open
 
     def __post_init__(self) -> None:

@@ -11,14 +11,13 @@ import asyncio
 import ipaddress
 import re
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from kshell.core import identity
-from kshell.core.identity import link_of, remember
+from kshell.core.identity import remember
 from kshell.core.session import Session
+from kshell.core.target import Target, link_of
 from kshell.device.capabilities.declaration import declared
-from kshell.device.pool import XOR
 from kshell.device.transports.xor import DEFAULT_PORT, HTTP_PORT, CurrentGeneration
 from kshell.errors import KshellError, TargetError, TransportError, UnsupportedDevice
 from kshell.lang.registry import Arg
@@ -36,39 +35,6 @@ T = TypeVar("T")
 # patterns, compiled on first use (re caches them): `info 127.0.0.2` never needs them
 _OUTLET = r"^(?P<parent>.+)/(?P<n>\d{1,2})$"
 _HOSTNAME = r"^[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?(\.[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?)+$"
-
-
-@dataclass
-class Target:
-    """One plug (or a strip's outlet) a command acts on, with its store record if known."""
-
-    host: str
-    port: int = DEFAULT_PORT
-    record: DeviceRecord | None = None
-    child_id: str | None = None
-    outlet: int | None = None  # N of alias/N, counted from 1
-    by_address: bool = False  # named by address: whoever answers there (no identity check)
-    note: str = ""  # what the identity check found (kshell.core.identity), said on the result
-    unrecorded: str = ""  # why the store could not record what the plug said (it did act)
-
-    @property
-    def label(self) -> str:
-        """The plug's name as shown: one line whatever the plug calls itself."""
-        base = self.record.alias if self.record and self.record.alias else self.address
-        return clean(f"{base}/{self.outlet}" if self.outlet else base, 120)
-
-    @property
-    def address(self) -> str:
-        return self.host if self.port == DEFAULT_PORT else f"{self.host}:{self.port}"
-
-    def device(self, session: Session) -> Device:
-        """The plug's device from the session's pool (an outlet is named by ``child_id``)."""
-        return session.devices.get(self.host, self.port, link_of(self.record))
-
-    def probe(self, session: Session, timeout: float) -> Device:
-        """A device of its own with a short timeout, outside the pool (reboot watching)."""
-        link = link_of(self.record) or session.devices.link(self.host, self.port) or XOR
-        return session.devices.detached(self.host, self.port, link, timeout)
 
 
 def resolve(session: Session, word: str) -> list[Target]:

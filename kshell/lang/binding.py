@@ -1,6 +1,6 @@
 """The one binder: which declared argument or option each word of a command is.
 
-Running (``registry.parse_args``) and typing (completion and highlighting) both place
+Running (``parse_args``) and typing (completion and highlighting) both place
 words here, so the word the prompt colours as a TARGET is the word the command gets as
 its target. ``place`` never fails (a line being typed); ``parse`` raises a ``UsageError``
 at the first word that does not fit, as the dispatcher needs.
@@ -159,7 +159,7 @@ def fits(kind: str, word: str) -> bool:
     return True
 
 
-def parse(cmd: Command, words: list[str], current: str | None = None) -> Args:
+def parse_args(cmd: Command, words: list[str], current: str | None = None) -> Args:
     """Bind words to the command's declaration, or raise at the first that does not fit."""
     values: dict[str, Any] = {o.dest: ([] if o.repeat else o.default) for o in cmd.all_options}
     placement = place(cmd, words, current)

@@ -21,7 +21,6 @@ from typing import Any, Literal
 from kshell.device.capabilities import declaration
 from kshell.errors import UsageError
 from kshell.home import check_trusted, write_private
-from kshell.lang.args import Args
 
 PERMISSIONS = ("read", "control", "admin")
 MAIL_TIME_LIMIT = 60.0  # seconds: a command run for a mail must end (a reply is waiting)
@@ -379,15 +378,3 @@ def build_registry(
     if index is None:
         registry.load_all()
     return registry
-
-
-def parse_args(cmd: Command, words: list[str], current: str | None = None) -> Args:
-    """Bind words to the command's declared arguments and options (``kshell.lang.binding``, the
-    binder completion and highlighting read too).
-
-    With ``use TARGET`` set (``current``), a command whose first argument is a target
-    may leave it out.
-    """
-    from kshell.lang.binding import parse
-
-    return parse(cmd, words, current)

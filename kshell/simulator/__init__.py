@@ -12,7 +12,7 @@ show and ``firmware`` for the firmware flow and image format.
 from kshell.simulator.accounts import DEMO_ACCOUNT, Account
 from kshell.simulator.faults import FAULTS
 from kshell.simulator.firmware import FirmwareConfig, make_image, parse_image
-from kshell.simulator.models import MODELS, ModelSpec, get_model
+from kshell.simulator.models import MODELS, ModelSpec
 from kshell.simulator.plug import SimPlug
 from kshell.simulator.runner import (
     SimulatorThread,
@@ -22,6 +22,7 @@ from kshell.simulator.runner import (
     house_specs,
 )
 from kshell.simulator.server import BROADCAST, Simulator
+from kshell.simulator.smart_models import get_model
 from kshell.simulator.spec import PlugSpec
 
 __all__ = [

@@ -17,48 +17,22 @@ import zoneinfo
 from typing import TYPE_CHECKING, Any
 
 from kshell.device.capabilities import iot_zones
+from kshell.simulator.wall import PlugClock
 
 if TYPE_CHECKING:
-    from kshell.simulator.plug import SimPlug
+    from kshell.simulator.state import PlugState
 
 Answer = dict[str, Any]
 SUN_MINUTE = {1: 6 * 60, 2: 18 * 60}
 INVALID = {"err_code": -3, "err_msg": "invalid argument"}
 
 
-class PlugClock:
-    """The plug's own time: fast and drifting as the spec says; setting it moves the drift."""
-
-    def __init__(self, start: float, drift: float = 0.0, speed: float = 1.0) -> None:
-        self.start = start
-        self.drift = drift
-        self.speed = speed
-        self.last_look: float | None = None  # plug time rules were last caught up to
-        self.countdowns: dict[str, float] = {}  # rule id -> plug time it was armed
-        self.joined: tuple[str, str] | None = None  # the network a join told it (ssid, key)
-        self.smart_rules: list[
-            Answer
-        ] = []  # a SMART plug's schedule, as get_schedule_rules lists it
-
-    def now(self, real: float) -> float:
-        return self.start + (real - self.start) * self.speed + self.drift
-
-    def advance(self, seconds: float) -> None:
-        """Let ``seconds`` of plug time pass at once (a test running the clock fast): what
-        falls due in them fires at the next request, as if the time had gone by."""
-        self.drift += seconds
-
-    def set(self, real: float, plug_time: float) -> None:
-        self.drift += plug_time - self.now(real)
-        self.last_look = plug_time  # setting the clock never fires what it skips over
-
-
-def zone_of(plug: SimPlug) -> dt.tzinfo:
+def zone_of(plug: PlugState) -> dt.tzinfo:
     return iot_zones.zone_of(plug.tz_index) or dt.UTC
 
 
 # -- rules firing ---------------------------------------------------------------------------
-def catch_up(plug: SimPlug, real: float) -> None:
+def catch_up(plug: PlugState, real: float) -> None:
     """Fire every schedule rule and countdown whose moment passed since the last look."""
     clock: PlugClock = plug.wall
     now = clock.now(real)
@@ -114,17 +88,17 @@ def _moments(rule: Answer, since: float, now: float, zone: dt.tzinfo) -> list[fl
 
 
 # -- IOT handlers ---------------------------------------------------------------------------
-def get_time(plug: SimPlug, args: Answer, ctx: Any, real: float) -> Answer:
+def get_time(plug: PlugState, args: Answer, ctx: Any, real: float) -> Answer:
     t = dt.datetime.fromtimestamp(plug.wall.now(real), zone_of(plug))
     fields = {"year": t.year, "month": t.month, "mday": t.day, "hour": t.hour}
     return {**fields, "min": t.minute, "sec": t.second, "err_code": 0}
 
 
-def get_timezone(plug: SimPlug, args: Answer, ctx: Any, real: float) -> Answer:
+def get_timezone(plug: PlugState, args: Answer, ctx: Any, real: float) -> Answer:
     return {"index": plug.tz_index, "err_code": 0}
 
 
-def set_time(plug: SimPlug, args: Answer, ctx: Any, real: float) -> Answer:
+def set_time(plug: PlugState, args: Answer, ctx: Any, real: float) -> Answer:
     keys = ("year", "month", "mday", "hour", "min", "sec")
     if not all(isinstance(args.get(k), int) and not isinstance(args.get(k), bool) for k in keys):
         return dict(INVALID)
@@ -142,7 +116,7 @@ def set_time(plug: SimPlug, args: Answer, ctx: Any, real: float) -> Answer:
     return {"err_code": 0}
 
 
-def set_brightness(plug: SimPlug, args: Answer, ctx: Any, real: float) -> Answer:
+def set_brightness(plug: PlugState, args: Answer, ctx: Any, real: float) -> Answer:
     value = args.get("brightness")
     if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= 100:
         return dict(INVALID)
@@ -150,7 +124,7 @@ def set_brightness(plug: SimPlug, args: Answer, ctx: Any, real: float) -> Answer
     return {"err_code": 0}
 
 
-def countdown_rules(plug: SimPlug, args: Answer, ctx: Any, real: float) -> Answer:
+def countdown_rules(plug: PlugState, args: Answer, ctx: Any, real: float) -> Answer:
     now = plug.wall.now(real)
     listed = []
     for rule in plug.count_down.rules:
@@ -160,7 +134,7 @@ def countdown_rules(plug: SimPlug, args: Answer, ctx: Any, real: float) -> Answe
     return {"rule_list": listed, "err_code": 0}
 
 
-def countdown_add(plug: SimPlug, args: Answer, ctx: Any, real: float) -> Answer:
+def countdown_add(plug: PlugState, args: Answer, ctx: Any, real: float) -> Answer:
     delay, act = args.get("delay"), args.get("act")
     if not isinstance(delay, int) or not 1 <= delay <= 86400 or act not in (0, 1):
         return dict(INVALID)
@@ -169,7 +143,7 @@ def countdown_add(plug: SimPlug, args: Answer, ctx: Any, real: float) -> Answer:
     return answer
 
 
-def countdown_edit(plug: SimPlug, args: Answer, ctx: Any, real: float) -> Answer:
+def countdown_edit(plug: PlugState, args: Answer, ctx: Any, real: float) -> Answer:
     answer = plug.count_down.edit(args)
     plug.wall.countdowns[args["id"]] = plug.wall.now(real)
     return answer
@@ -227,12 +201,12 @@ def smart_set_auto_off(api: Any, params: Answer, child: Any) -> None:
 NETWORKS = (("KasaSimNet", -48, 3), ("Neighbours", -71, 3), ("Cafe Guest", -80, 0))
 
 
-def scaninfo(plug: SimPlug, args: Answer, ctx: Any, real: float) -> Answer:
+def scaninfo(plug: PlugState, args: Answer, ctx: Any, real: float) -> Answer:
     aps = [{"ssid": ssid, "key_type": key, "rssi": rssi} for ssid, rssi, key in NETWORKS]
     return {"ap_list": aps, "err_code": 0}
 
 
-def set_stainfo(plug: SimPlug, args: Answer, ctx: Any, real: float) -> Answer:
+def set_stainfo(plug: PlugState, args: Answer, ctx: Any, real: float) -> Answer:
     ssid, password, key = args.get("ssid"), args.get("password"), args.get("key_type")
     if not isinstance(ssid, str) or not 1 <= len(ssid.encode()) <= 32:
         return dict(INVALID)

@@ -1,5 +1,5 @@
 """The IOT firmware's answers for the energy meter and the runtime statistics: one handler
-per method, ``(plug, args, context, now) -> answer``, over a ``SimPlug``'s outlets."""
+per method, ``(plug, args, context, now) -> answer``, over a ``PlugState``'s outlets."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from kshell.simulator.energy import local_day
 from kshell.simulator.parts import Answer, Socket, int_arg
 
 if TYPE_CHECKING:
-    from kshell.simulator.plug import SimPlug
+    from kshell.simulator.state import PlugState
 
 BOGUS_DAY_WH = 29_380_000.0
 
@@ -30,7 +30,7 @@ def _month_values(
 
 
 # -- emeter --------------------------------------------------------------------------
-def get_realtime(plug: SimPlug, args: Answer, ctx: Any, now: float) -> Answer:
+def get_realtime(plug: PlugState, args: Answer, ctx: Any, now: float) -> Answer:
     s = plug.outlet_named(ctx)
     reading = s.meter.reading(now, bool(s.state), bogus=plug.faults.consume("bogus_power"))
     if plug.kind.is_bulb:
@@ -44,27 +44,27 @@ def get_realtime(plug: SimPlug, args: Answer, ctx: Any, now: float) -> Answer:
     return answer
 
 
-def _energy_entry(plug: SimPlug, wh: float) -> Answer:
+def _energy_entry(plug: PlugState, wh: float) -> Answer:
     if plug.kind.emeter == "v1":
         return {"energy": round(wh / 1000, 3)}
     return {"energy_wh": round(wh)}
 
 
-def _history(plug: SimPlug, ctx: Any, now: float) -> tuple[Socket, date]:
+def _history(plug: PlugState, ctx: Any, now: float) -> tuple[Socket, date]:
     """The addressed socket, its meter brought up to now, and today's date."""
     s = plug.outlet_named(ctx)
     s.meter.advance(now, bool(s.state))
     return s, local_day(now)
 
 
-def _day_wh(plug: SimPlug, s: Socket, day: date, today: date) -> float | None:
+def _day_wh(plug: PlugState, s: Socket, day: date, today: date) -> float | None:
     wh = s.meter.day_wh(day, today)
     if wh is not None and day == today and "bogus_energy" in plug.faults:
         return BOGUS_DAY_WH  # the firmware bug seen: a day of 29,380 kWh
     return wh
 
 
-def get_daystat(plug: SimPlug, args: Answer, ctx: Any, now: float) -> Answer:
+def get_daystat(plug: PlugState, args: Answer, ctx: Any, now: float) -> Answer:
     year = int_arg(args, "year", range(1970, 2100))
     month = int_arg(args, "month", range(1, 13))
     s, today = _history(plug, ctx, now)
@@ -78,7 +78,7 @@ def get_daystat(plug: SimPlug, args: Answer, ctx: Any, now: float) -> Answer:
     }
 
 
-def get_monthstat(plug: SimPlug, args: Answer, ctx: Any, now: float) -> Answer:
+def get_monthstat(plug: PlugState, args: Answer, ctx: Any, now: float) -> Answer:
     year = int_arg(args, "year", range(1970, 2100))
     s, today = _history(plug, ctx, now)
     months = []
@@ -91,19 +91,19 @@ def get_monthstat(plug: SimPlug, args: Answer, ctx: Any, now: float) -> Answer:
     return {"month_list": months, "err_code": 0}
 
 
-def get_vgain_igain(plug: SimPlug, args: Answer, ctx: Any, now: float) -> Answer:
+def get_vgain_igain(plug: PlugState, args: Answer, ctx: Any, now: float) -> Answer:
     s = plug.outlet_named(ctx)
     return {"vgain": s.vgain, "igain": s.igain, "err_code": 0}
 
 
-def set_vgain_igain(plug: SimPlug, args: Answer, ctx: Any, now: float) -> Answer:
+def set_vgain_igain(plug: PlugState, args: Answer, ctx: Any, now: float) -> Answer:
     s = plug.outlet_named(ctx)
     s.vgain = int_arg(args, "vgain", range(1, 1 << 20))
     s.igain = int_arg(args, "igain", range(1, 1 << 20))
     return {"err_code": 0}
 
 
-def erase_emeter_stat(plug: SimPlug, args: Answer, ctx: Any, now: float) -> Answer:
+def erase_emeter_stat(plug: PlugState, args: Answer, ctx: Any, now: float) -> Answer:
     targets = plug.outlets_named(ctx) or plug.sockets
     if "erase_noop" not in plug.faults:  # that firmware says 0 and erases nothing
         for s in targets:
@@ -112,7 +112,7 @@ def erase_emeter_stat(plug: SimPlug, args: Answer, ctx: Any, now: float) -> Answ
 
 
 # -- schedule: runtime statistics (its rules are in iot_tables) ---------------------------
-def runtime_daystat(plug: SimPlug, args: Answer, ctx: Any, now: float) -> Answer:
+def runtime_daystat(plug: PlugState, args: Answer, ctx: Any, now: float) -> Answer:
     year = int_arg(args, "year", range(1970, 2100))
     month = int_arg(args, "month", range(1, 13))
     s, today = _history(plug, ctx, now)
@@ -125,7 +125,7 @@ def runtime_daystat(plug: SimPlug, args: Answer, ctx: Any, now: float) -> Answer
     }
 
 
-def runtime_monthstat(plug: SimPlug, args: Answer, ctx: Any, now: float) -> Answer:
+def runtime_monthstat(plug: PlugState, args: Answer, ctx: Any, now: float) -> Answer:
     year = int_arg(args, "year", range(1970, 2100))
     s, today = _history(plug, ctx, now)
     months = []
@@ -136,9 +136,9 @@ def runtime_monthstat(plug: SimPlug, args: Answer, ctx: Any, now: float) -> Answ
     return {"month_list": months, "err_code": 0}
 
 
-def erase_runtime_stat(plug: SimPlug, args: Answer, ctx: Any, now: float) -> Answer:
+def erase_runtime_stat(plug: PlugState, args: Answer, ctx: Any, now: float) -> Answer:
     return {"err_code": 0}
 
 
-def get_next_action(plug: SimPlug, args: Answer, ctx: Any, now: float) -> Answer:
+def get_next_action(plug: PlugState, args: Answer, ctx: Any, now: float) -> Answer:
     return {"type": -1, "err_code": 0}

@@ -1,5 +1,5 @@
 """The IOT firmware's answers for sysinfo, system, time, cloud and a bulb's light: one
-handler per method, ``(plug, args, context, now) -> answer``, over a ``SimPlug``'s state."""
+handler per method, ``(plug, args, context, now) -> answer``, over a ``PlugState``'s state."""
 
 from __future__ import annotations
 
@@ -13,12 +13,12 @@ from kshell.simulator.firmware import STATUS_IDLE, DownloadJob, parse_image
 from kshell.simulator.parts import INVALID_ARGUMENT, Answer, DeviceError, int_arg
 
 if TYPE_CHECKING:
-    from kshell.simulator.plug import SimPlug
+    from kshell.simulator.state import PlugState
 
 _TZ_NAMES = {41: "Europe/Amsterdam", 39: "Europe/London", 18: "America/New_York"}
 
 
-def sysinfo(plug: SimPlug, now: float) -> Answer:
+def sysinfo(plug: PlugState, now: float) -> Answer:
     """get_sysinfo's answer: the model's keys in its order."""
     k = plug.kind
     main = plug.sockets[0]
@@ -71,7 +71,7 @@ def sysinfo(plug: SimPlug, now: float) -> Answer:
     return {key: values[key] for key in k.key_order if key in values}
 
 
-def active_mode(plug: SimPlug) -> str:
+def active_mode(plug: PlugState) -> str:
     if plug.count_down.rules and plug.count_down.enable:
         return "count_down"
     if plug.schedule.rules and plug.schedule.enable:
@@ -79,7 +79,7 @@ def active_mode(plug: SimPlug) -> str:
     return "none"
 
 
-def bulb_sysinfo(plug: SimPlug) -> Answer:
+def bulb_sysinfo(plug: PlugState) -> Answer:
     return {
         "dev_state": "normal",
         "is_factory": False,
@@ -97,18 +97,18 @@ def bulb_sysinfo(plug: SimPlug) -> Answer:
     }
 
 
-def light_state(plug: SimPlug) -> Answer:
+def light_state(plug: PlugState) -> Answer:
     if plug.sockets[0].state:
         return {"on_off": 1, **plug.light}
     return {"on_off": 0, "dft_on_state": dict(plug.light)}
 
 
 # -- system ------------------------------------------------------------------------
-def get_sysinfo(plug: SimPlug, args: Answer, ctx: Any, now: float) -> Answer:
+def get_sysinfo(plug: PlugState, args: Answer, ctx: Any, now: float) -> Answer:
     return sysinfo(plug, now)
 
 
-def set_relay_state(plug: SimPlug, args: Answer, ctx: Any, now: float) -> Answer:
+def set_relay_state(plug: PlugState, args: Answer, ctx: Any, now: float) -> Answer:
     state = int_arg(args, "state", range(2))
     targets = plug.outlets_named(ctx)
     if targets is None:
@@ -118,12 +118,12 @@ def set_relay_state(plug: SimPlug, args: Answer, ctx: Any, now: float) -> Answer
     return {"err_code": 0}
 
 
-def set_led_off(plug: SimPlug, args: Answer, ctx: Any, now: float) -> Answer:
+def set_led_off(plug: PlugState, args: Answer, ctx: Any, now: float) -> Answer:
     plug.led_off = int_arg(args, "off", range(2))
     return {"err_code": 0}
 
 
-def set_dev_alias(plug: SimPlug, args: Answer, ctx: Any, now: float) -> Answer:
+def set_dev_alias(plug: PlugState, args: Answer, ctx: Any, now: float) -> Answer:
     alias = args.get("alias")
     if not isinstance(alias, str) or not alias or len(alias) > 64:
         raise DeviceError(INVALID_ARGUMENT)
@@ -135,7 +135,7 @@ def set_dev_alias(plug: SimPlug, args: Answer, ctx: Any, now: float) -> Answer:
     return {"err_code": 0}
 
 
-def set_dev_location(plug: SimPlug, args: Answer, ctx: Any, now: float) -> Answer:
+def set_dev_location(plug: PlugState, args: Answer, ctx: Any, now: float) -> Answer:
     if "latitude_i" in args or "longitude_i" in args:
         plug.latitude = int_arg(args, "latitude_i", range(-900000, 900001)) / 10000
         plug.longitude = int_arg(args, "longitude_i", range(-1800000, 1800001)) / 10000
@@ -145,17 +145,17 @@ def set_dev_location(plug: SimPlug, args: Answer, ctx: Any, now: float) -> Answe
     return {"err_code": 0}
 
 
-def get_dev_icon(plug: SimPlug, args: Answer, ctx: Any, now: float) -> Answer:
+def get_dev_icon(plug: PlugState, args: Answer, ctx: Any, now: float) -> Answer:
     return {"icon": "", "hash": "", "err_code": 0}
 
 
-def reboot(plug: SimPlug, args: Answer, ctx: Any, now: float) -> Answer:
+def reboot(plug: PlugState, args: Answer, ctx: Any, now: float) -> Answer:
     delay = int_arg(args, "delay", range(3601)) if "delay" in args else 1
     plug.schedule_outage(delay, plug.firmware.reboot_time)
     return {"err_code": 0}
 
 
-def reset(plug: SimPlug, args: Answer, ctx: Any, now: float) -> Answer:
+def reset(plug: PlugState, args: Answer, ctx: Any, now: float) -> Answer:
     delay = int_arg(args, "delay", range(3601)) if "delay" in args else 1
 
     def factory_defaults() -> None:
@@ -168,7 +168,7 @@ def reset(plug: SimPlug, args: Answer, ctx: Any, now: float) -> Answer:
     return {"err_code": 0}
 
 
-def download_firmware(plug: SimPlug, args: Answer, ctx: Any, now: float) -> Answer:
+def download_firmware(plug: PlugState, args: Answer, ctx: Any, now: float) -> Answer:
     url = args.get("url")
     if not isinstance(url, str) or not url:
         raise DeviceError(INVALID_ARGUMENT)
@@ -179,7 +179,7 @@ def download_firmware(plug: SimPlug, args: Answer, ctx: Any, now: float) -> Answ
     return {"err_code": 0}
 
 
-def get_download_state(plug: SimPlug, args: Answer, ctx: Any, now: float) -> Answer:
+def get_download_state(plug: PlugState, args: Answer, ctx: Any, now: float) -> Answer:
     if plug.download_job is None:
         return {
             "status": STATUS_IDLE,
@@ -191,7 +191,7 @@ def get_download_state(plug: SimPlug, args: Answer, ctx: Any, now: float) -> Ans
     return plug.download_job.answer()
 
 
-def flash_firmware(plug: SimPlug, args: Answer, ctx: Any, now: float) -> Answer:
+def flash_firmware(plug: PlugState, args: Answer, ctx: Any, now: float) -> Answer:
     job = plug.download_job
     if job is None or job.data is None or job.failed:
         raise DeviceError({"err_code": -5, "err_msg": "firmware not downloaded"})
@@ -210,7 +210,7 @@ def flash_firmware(plug: SimPlug, args: Answer, ctx: Any, now: float) -> Answer:
 
 
 # -- time, cloud, netif ----------------------------------------------------------------
-def get_time(plug: SimPlug, args: Answer, ctx: Any, now: float) -> Answer:
+def get_time(plug: PlugState, args: Answer, ctx: Any, now: float) -> Answer:
     t = datetime.fromtimestamp(now, _zone(plug.tz_index))  # the plug keeps its own zone
     return {
         "year": t.year,
@@ -223,17 +223,17 @@ def get_time(plug: SimPlug, args: Answer, ctx: Any, now: float) -> Answer:
     }
 
 
-def get_timezone(plug: SimPlug, args: Answer, ctx: Any, now: float) -> Answer:
+def get_timezone(plug: PlugState, args: Answer, ctx: Any, now: float) -> Answer:
     return {"index": plug.tz_index, "err_code": 0}
 
 
-def set_timezone(plug: SimPlug, args: Answer, ctx: Any, now: float) -> Answer:
+def set_timezone(plug: PlugState, args: Answer, ctx: Any, now: float) -> Answer:
     if "index" in args:
         plug.tz_index = int_arg(args, "index", range(110))
     return {"err_code": 0}
 
 
-def cloud_info(plug: SimPlug, args: Answer, ctx: Any, now: float) -> Answer:
+def cloud_info(plug: PlugState, args: Answer, ctx: Any, now: float) -> Answer:
     bound = plug.cloud["binded"]
     return {
         "username": plug.cloud["username"],
@@ -250,11 +250,11 @@ def cloud_info(plug: SimPlug, args: Answer, ctx: Any, now: float) -> Answer:
     }
 
 
-def cloud_fw_list(plug: SimPlug, args: Answer, ctx: Any, now: float) -> Answer:
+def cloud_fw_list(plug: PlugState, args: Answer, ctx: Any, now: float) -> Answer:
     return {"fw_list": [], "err_code": 0}
 
 
-def cloud_set_server(plug: SimPlug, args: Answer, ctx: Any, now: float) -> Answer:
+def cloud_set_server(plug: PlugState, args: Answer, ctx: Any, now: float) -> Answer:
     server = args.get("server")
     if not isinstance(server, str) or not server:
         raise DeviceError(INVALID_ARGUMENT)
@@ -262,23 +262,23 @@ def cloud_set_server(plug: SimPlug, args: Answer, ctx: Any, now: float) -> Answe
     return {"err_code": 0}
 
 
-def cloud_unbind(plug: SimPlug, args: Answer, ctx: Any, now: float) -> Answer:
+def cloud_unbind(plug: PlugState, args: Answer, ctx: Any, now: float) -> Answer:
     if not plug.cloud["binded"]:
         raise DeviceError({"err_code": -4002, "err_msg": "Device hasn't bound to any account yet"})
     plug.cloud.update(username="", binded=0)
     return {"err_code": 0}
 
 
-def scaninfo(plug: SimPlug, args: Answer, ctx: Any, now: float) -> Answer:
+def scaninfo(plug: PlugState, args: Answer, ctx: Any, now: float) -> Answer:
     return {"ap_list": [{"ssid": "KasaSimNet", "key_type": 3}], "err_code": 0}
 
 
 # -- bulbs ---------------------------------------------------------------------------
-def get_light_state(plug: SimPlug, args: Answer, ctx: Any, now: float) -> Answer:
+def get_light_state(plug: PlugState, args: Answer, ctx: Any, now: float) -> Answer:
     return {**light_state(plug), "err_code": 0}
 
 
-def transition_light_state(plug: SimPlug, args: Answer, ctx: Any, now: float) -> Answer:
+def transition_light_state(plug: PlugState, args: Answer, ctx: Any, now: float) -> Answer:
     if "brightness" in args:
         plug.light["brightness"] = int_arg(args, "brightness", range(101))
         load = plug.sockets[0].meter.profile

@@ -14,42 +14,42 @@ from kshell.simulator import everyday, iot_meter, iot_system
 from kshell.simulator.parts import Answer, DeviceError, RuleTable, int_arg
 
 if TYPE_CHECKING:
-    from kshell.simulator.plug import SimPlug
+    from kshell.simulator.state import PlugState
 
-Handler = Callable[["SimPlug", Answer, Any, float], Answer]
+Handler = Callable[["PlugState", Answer, Any, float], Answer]
 Table = dict[str, dict[str, Handler]]
 
 
 def _rules_module(attr: str) -> dict[str, Handler]:
     """get_rules / add_rule / edit_rule / delete_rule / ... over one RuleTable."""
 
-    def table(plug: SimPlug) -> RuleTable:
+    def table(plug: PlugState) -> RuleTable:
         found: RuleTable = getattr(plug, attr)
         return found
 
-    def get_rules(plug: SimPlug, args: Answer, ctx: Any, now: float) -> Answer:
+    def get_rules(plug: PlugState, args: Answer, ctx: Any, now: float) -> Answer:
         t = table(plug)
         answer: Answer = {"rule_list": [dict(r) for r in t.rules]}
         if attr != "count_down":
             answer.update(enable=t.enable, version=2)
         return {**answer, "err_code": 0}
 
-    def add_rule(plug: SimPlug, args: Answer, ctx: Any, now: float) -> Answer:
+    def add_rule(plug: PlugState, args: Answer, ctx: Any, now: float) -> Answer:
         return table(plug).add(args)
 
-    def edit_rule(plug: SimPlug, args: Answer, ctx: Any, now: float) -> Answer:
+    def edit_rule(plug: PlugState, args: Answer, ctx: Any, now: float) -> Answer:
         return table(plug).edit(args)
 
-    def delete_rule(plug: SimPlug, args: Answer, ctx: Any, now: float) -> Answer:
+    def delete_rule(plug: PlugState, args: Answer, ctx: Any, now: float) -> Answer:
         if "id" not in args:
             raise DeviceError({"err_code": -10002, "err_msg": "Missing neccesary argument"})
         return table(plug).delete(args["id"])
 
-    def delete_all_rules(plug: SimPlug, args: Answer, ctx: Any, now: float) -> Answer:
+    def delete_all_rules(plug: PlugState, args: Answer, ctx: Any, now: float) -> Answer:
         table(plug).rules.clear()
         return {"err_code": 0}
 
-    def set_overall_enable(plug: SimPlug, args: Answer, ctx: Any, now: float) -> Answer:
+    def set_overall_enable(plug: PlugState, args: Answer, ctx: Any, now: float) -> Answer:
         table(plug).enable = int_arg(args, "enable", range(2))
         return {"err_code": 0}
 

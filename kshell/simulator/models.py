@@ -249,24 +249,6 @@ MODELS: dict[str, ModelSpec] = {
 PLUG_MODELS = tuple(k for k, m in MODELS.items() if not m.is_bulb)
 
 
-def get_model(name: str) -> ModelSpec:
-    """Look a model up by "HS110(EU) 2.0", "HS110(EU)_2.0", "HS110(EU)/2.0" or "HS110(EU)".
-
-    A bare model name picks the first hardware version listed for it.
-    """
-    from kshell.simulator.smart_models import NEW_MODELS
-
-    norm = name.strip().replace("_", " ").replace("/", " ")
-    known = {**MODELS, **NEW_MODELS}
-    for key, spec in known.items():
-        if key.lower() == norm.lower():
-            return spec
-    for spec in known.values():
-        if spec.model.lower() == norm.lower():
-            return spec
-    raise KeyError(f"unknown simulated model {name!r}; known: {', '.join(known)}")
-
-
 def _hex(seed: str, n: int) -> str:
     return hashlib.sha256(seed.encode()).hexdigest()[:n].upper()
 

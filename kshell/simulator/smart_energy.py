@@ -19,8 +19,8 @@ from kshell.simulator.energy import Reading, local_day
 
 if TYPE_CHECKING:
     from kshell.simulator.parts import Socket
-    from kshell.simulator.plug import SimPlug
     from kshell.simulator.smart_models import SmartModel
+    from kshell.simulator.state import PlugState
 
 UNKNOWN_METHOD = -1002
 JSON_FORMAT = -1003
@@ -56,7 +56,7 @@ def _span(first: date, stop: date) -> list[date]:
 class EnergyMethods:
     """Mixed into ``SmartApi``: energy and usage answers for the plug or one outlet."""
 
-    plug: SimPlug
+    plug: PlugState
     model: SmartModel
     zone: zoneinfo.ZoneInfo
 

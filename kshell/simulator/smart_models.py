@@ -12,7 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from kshell.simulator.models import _ORDER_MIC, ModelSpec
+from kshell.simulator.models import _ORDER_MIC, MODELS, ModelSpec
 
 TAPO_PLUG = "SMART.TAPOPLUG"
 KASA_PLUG = "SMART.KASAPLUG"
@@ -200,3 +200,19 @@ REGIONS = {  # region of the model's market -> (time zone as the plug names it)
     "US": "America/New_York",
     "AU": "Australia/Sydney",
 }
+
+
+def get_model(name: str) -> ModelSpec:
+    """Look a model up by "HS110(EU) 2.0", "HS110(EU)_2.0", "HS110(EU)/2.0" or "HS110(EU)".
+
+    A bare model name picks the first hardware version listed for it.
+    """
+    norm = name.strip().replace("_", " ").replace("/", " ")
+    known = {**MODELS, **NEW_MODELS}
+    for key, spec in known.items():
+        if key.lower() == norm.lower():
+            return spec
+    for spec in known.values():
+        if spec.model.lower() == norm.lower():
+            return spec
+    raise KeyError(f"unknown simulated model {name!r}; known: {', '.join(known)}")

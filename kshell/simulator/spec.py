@@ -37,7 +37,7 @@ class PlugSpec:
     faults: tuple[
         tuple[str, Any], ...
     ] = ()  # faults the plug starts with: (("bogus_power", True),)
-    clock_drift: float = 0.0  # seconds the plug's own clock is off (everyday.PlugClock)
+    clock_drift: float = 0.0  # seconds the plug's own clock is off (wall.PlugClock)
     clock_speed: float = 1.0  # how fast the plug's clock runs: tests fire rules quickly
     # "host" or "host:port" whose MAC and deviceId this plug carries (None: its own address's):
     # the plug DHCP moved there, so two plugs can trade addresses and stay themselves

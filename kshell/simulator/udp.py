@@ -11,14 +11,34 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
-from typing import TYPE_CHECKING, Any
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any, Protocol
 
 from kshell.device.codec import decode_datagram, encode_datagram
 from kshell.errors import ProtocolError
 from kshell.simulator import tdp
 
 if TYPE_CHECKING:
-    from kshell.simulator.server import Node
+    from kshell.simulator.accounts import Account
+    from kshell.simulator.plug import SimPlug
+
+
+class Web(Protocol):
+    @property
+    def account(self) -> Account: ...
+
+
+class Node(Protocol):
+    """What answering a datagram needs of a plug's network side (``server.Node`` is one)."""
+
+    @property
+    def plug(self) -> SimPlug: ...
+
+    @property
+    def udp(self) -> asyncio.DatagramTransport | None: ...
+
+    @property
+    def web(self) -> Web | None: ...
 
 
 class PlugDatagram(asyncio.DatagramProtocol):
@@ -37,7 +57,7 @@ class PlugDatagram(asyncio.DatagramProtocol):
 class BroadcastDatagram(asyncio.DatagramProtocol):
     """The one socket on 127.255.255.255:PORT, fanning a broadcast out to the port's plugs."""
 
-    def __init__(self, nodes: list[Node], port: int) -> None:
+    def __init__(self, nodes: Sequence[Node], port: int) -> None:
         self.nodes = nodes
         self.port = port
 

@@ -14,19 +14,26 @@ import configparser
 import os
 import stat
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import Protocol
 
 from kshell.device.transports.base import Credentials
 from kshell.errors import KshellError
+from kshell.store.config import Paths
 
-if TYPE_CHECKING:
-    from kshell.core.session import Session
+
+class Holder(Protocol):
+    """What the credentials are looked up in: the session (core, above the store) is one."""
+
+    login: Credentials | None
+    config: configparser.ConfigParser
+    paths: Paths
+
 
 SAVED_NAME = "credentials"
 MAX_FIELD = 256
 
 
-def find(session: Session) -> Credentials | None:
+def find(session: Holder) -> Credentials | None:
     user, password = os.environ.get("KSHELL_USERNAME"), os.environ.get("KSHELL_PASSWORD")
     if user is not None and password is not None:
         return Credentials(user[:MAX_FIELD], password[:MAX_FIELD])
@@ -40,7 +47,7 @@ def find(session: Session) -> Credentials | None:
     return None
 
 
-def source(session: Session) -> str:
+def source(session: Holder) -> str:
     """Where the credentials in force come from (for `login` and messages; never the values)."""
     if os.environ.get("KSHELL_USERNAME") is not None:
         return "KSHELL_USERNAME / KSHELL_PASSWORD"
@@ -53,7 +60,7 @@ def source(session: Session) -> str:
     return "none"
 
 
-def saved_path(session: Session) -> Path:
+def saved_path(session: Holder) -> Path:
     return session.paths.data / SAVED_NAME
 
 
@@ -96,7 +103,7 @@ def _read(path: Path, section: str, label: str) -> Credentials | None:
     return Credentials(user[:MAX_FIELD], password[:MAX_FIELD])
 
 
-def save(session: Session, creds: Credentials) -> Path:
+def save(session: Holder, creds: Credentials) -> Path:
     """Write the credentials to their own 0600 file (created so: never readable by others;
     a symlink planted at its name, or at a temporary one, is replaced, never written through)."""
     import io

@@ -15,108 +15,25 @@ a new address only when the caller says the old one no longer answers with it
 
 from __future__ import annotations
 
-import json
 import os
 import sqlite3
 import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import fields
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from kshell.errors import KshellError
 from kshell.home import make_private
+from kshell.store import schema
 from kshell.store.records import HOW, DeviceRecord, Observation, normalise_mac
+from kshell.store.schema import COLUMNS, StoreError, decode, encode, upsert
 
 if TYPE_CHECKING:
     from concurrent.futures import ThreadPoolExecutor
 
 __all__ = ["HOW", "DeviceRecord", "DeviceStore", "Observation", "StoreError", "normalise_mac"]
 
-# --- the schema, and how it grows ---------------------------------------------------------
-
-COLUMNS = tuple(f.name for f in fields(DeviceRecord))
-_BOOLS = frozenset(f.name for f in fields(DeviceRecord) if f.type == "bool")
-_JSON = frozenset(f.name for f in fields(DeviceRecord) if str(f.type).startswith(("list", "dict")))
-
-
-def _create_v1(db: sqlite3.Connection) -> None:
-    db.execute(
-        "CREATE TABLE devices (host TEXT NOT NULL, port INTEGER NOT NULL,"
-        " alias TEXT NOT NULL DEFAULT '', mac TEXT NOT NULL DEFAULT '',"
-        " model TEXT NOT NULL DEFAULT '', hw_ver TEXT NOT NULL DEFAULT '',"
-        " sw_ver TEXT NOT NULL DEFAULT '', kind TEXT NOT NULL DEFAULT 'plug',"
-        " state TEXT NOT NULL DEFAULT '', emeter INTEGER NOT NULL DEFAULT 0,"
-        " online INTEGER NOT NULL DEFAULT 1, last_heard REAL NOT NULL DEFAULT 0,"
-        " heard_by TEXT NOT NULL DEFAULT '', children TEXT NOT NULL DEFAULT '[]',"
-        " PRIMARY KEY (host, port))"
-    )
-    db.execute("CREATE UNIQUE INDEX devices_mac ON devices (mac) WHERE mac != ''")
-
-
-def add_column(name: str, sql_type: str, default: str) -> Callable[[sqlite3.Connection], None]:
-    """A migration step adding one column (e.g. a per-plug ``family`` or ``transport``)."""
-
-    def step(db: sqlite3.Connection) -> None:
-        db.execute(f"ALTER TABLE devices ADD COLUMN {name} {sql_type} NOT NULL DEFAULT {default}")
-
-    return step
-
-
-def _add_login_trust(db: sqlite3.Connection) -> None:
-    """Which AES plugs get the owner's login. A plug an earlier kshell read over AES with
-    login version 2 is kept trusted (it was logged in to, as ssh keeps a known host); version
-    1 (the password itself) needs the owner's word again."""
-    add_column("login_trust", "TEXT", "''")(db)
-    db.execute(
-        "UPDATE devices SET login_trust = 'hashed' WHERE transport = 'aes' AND mac != ''"
-        " AND sw_ver != '' AND login_version = 2"
-    )
-
-
-# MIGRATIONS[n] takes a database at schema version n to n + 1 (PRAGMA user_version). To add
-# a field: add it to DeviceRecord with a default, and append add_column(...) here.
-MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [
-    _create_v1,
-    add_column("family", "TEXT", "''"),
-    add_column("transport", "TEXT", "''"),
-    add_column("login_version", "INTEGER", "0"),
-    add_column("factory_default", "INTEGER", "0"),
-    _add_login_trust,
-]
-SCHEMA_VERSION = len(MIGRATIONS)
-
-
-def encode(name: str, value: Any) -> Any:
-    if name in _JSON:
-        return json.dumps(value)
-    if name in _BOOLS:
-        return int(bool(value))
-    return value
-
-
-def _decode(row: sqlite3.Row) -> DeviceRecord:
-    values: dict[str, Any] = {}
-    for name in COLUMNS:
-        value = row[name]
-        if name in _JSON:
-            try:
-                value = json.loads(value)
-            except ValueError:
-                value = []
-        elif name in _BOOLS:
-            value = bool(value)
-        values[name] = value
-    return DeviceRecord(**values)
-
-
-class StoreError(KshellError):
-    kind = "state"
-
-
-APPLICATION_ID = 0x4B53484C  # "KSHL" in PRAGMA application_id: a devices.db kshell made
 PATIENCE_S = 1.0  # how long a write retries another process's lock before it gives up
 
 
@@ -177,7 +94,7 @@ class DeviceStore:
 
         assert self.path is not None
         version = reader.execute("PRAGMA user_version").fetchone()[0]
-        deadline = time.monotonic() + (PATIENCE_S if version < SCHEMA_VERSION else 0.0)
+        deadline = time.monotonic() + (PATIENCE_S if version < schema.SCHEMA_VERSION else 0.0)
         while True:
             try:
                 with self._lock:
@@ -186,7 +103,7 @@ class DeviceStore:
             except (sqlite3.Error, OSError) as exc:
                 if isinstance(exc, sqlite3.Error) and _busy(exc) and time.monotonic() < deadline:
                     continue  # another process is writing (or migrating): its turn is short
-                if version < SCHEMA_VERSION:  # its rows lack columns this kshell reads
+                if version < schema.SCHEMA_VERSION:  # its rows lack columns this kshell reads
                     cause = self._why(exc)
                     raise StoreError(
                         f"device store {self.path}: cannot upgrade it: {cause}"
@@ -321,7 +238,7 @@ class DeviceStore:
         except sqlite3.Error as exc:
             raise StoreError(f"device store: {self._why(exc)}") from None
         if rows is not None:
-            self._snapshot = {(r["host"], r["port"]): _decode(r) for r in rows}
+            self._snapshot = {(r["host"], r["port"]): decode(r) for r in rows}
             self._sorted = sorted(
                 self._snapshot.values(), key=lambda r: (r.alias.lower(), r.host, r.port)
             )
@@ -461,18 +378,6 @@ def keep_renamed_outlets(
             child["alias"] = name_now[key]
 
 
-def upsert(db: sqlite3.Connection, record: DeviceRecord) -> None:
-    """Write what a plug said about itself into its row: the record's fields only, so a
-    column this record does not carry (one a newer kshell added) keeps its value."""
-    settings = ", ".join(f"{name} = excluded.{name}" for name in COLUMNS[2:])
-    db.execute(
-        f"INSERT INTO devices ({', '.join(COLUMNS)}) "
-        f"VALUES ({', '.join('?' for _ in COLUMNS)}) "
-        f"ON CONFLICT (host, port) DO UPDATE SET {settings}",
-        [encode(name, getattr(record, name)) for name in COLUMNS],
-    )
-
-
 def _cause(exc: BaseException) -> str:
     """SQLite's (or the system's) own words for what went wrong, on one line."""
     text = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
@@ -496,4 +401,4 @@ def _on_event_loop() -> bool:
 
 def _row(db: sqlite3.Connection, where: str, *params: Any) -> DeviceRecord | None:
     row = db.execute(f"SELECT * FROM devices WHERE {where}", params).fetchone()
-    return _decode(row) if row is not None else None
+    return decode(row) if row is not None else None

@@ -7,7 +7,8 @@ import sqlite3
 from pathlib import Path
 from typing import Any
 
-from kshell.store.devices import COLUMNS, DeviceRecord, normalise_mac, upsert
+from kshell.store.records import DeviceRecord, normalise_mac
+from kshell.store.schema import COLUMNS, upsert
 
 
 def import_json(db: sqlite3.Connection, legacy: Path) -> None:

@@ -2,7 +2,7 @@
 migrated, and a file kshell did not make (empty, not SQLite, someone else's database, a
 newer kshell's schema) refused in one line and left exactly as it was.
 
-Our file is told apart by ``PRAGMA application_id`` (store.APPLICATION_ID); stores made before
+Our file is told apart by ``PRAGMA application_id`` (schema.APPLICATION_ID); stores made before
 it was set carry 0 and the ``devices`` table, and get the id at their next migration.
 """
 
@@ -12,7 +12,7 @@ import os
 import sqlite3
 from pathlib import Path
 
-from kshell.store import devices as store
+from kshell.store import schema
 
 BUSY_S = 0.1  # one wait on another process's lock; longer waits are retries off the loop
 _HEADER = b"SQLite format 3\x00"
@@ -65,11 +65,11 @@ def check_header(path: Path) -> None:
     with path.open("rb") as file:
         head = file.read(len(_HEADER))
     if not head:
-        raise store.StoreError(
+        raise schema.StoreError(
             f"device store {path}: an empty file, not a kshell device store; {_MOVE_AWAY}"
         )
     if head != _HEADER:
-        raise store.StoreError(
+        raise schema.StoreError(
             f"device store {path}: not a kshell device store (not a SQLite database); {_MOVE_AWAY}"
         )
 
@@ -78,23 +78,23 @@ def identify(db: sqlite3.Connection, path: Path) -> None:
     """The store's schema version; a file that is not ours, or a newer kshell's, is refused."""
     app = db.execute("PRAGMA application_id").fetchone()[0]
     version = db.execute("PRAGMA user_version").fetchone()[0]
-    ours = app == store.APPLICATION_ID or (app == 0 and version > 0 and _has_devices(db))
+    ours = app == schema.APPLICATION_ID or (app == 0 and version > 0 and _has_devices(db))
     if not ours:
-        raise store.StoreError(
+        raise schema.StoreError(
             f"device store {path}: not a kshell device store (a SQLite database of another"
             f" program); {_MOVE_AWAY}"
         )
-    if version > store.SCHEMA_VERSION:
-        raise store.StoreError(
+    if version > schema.SCHEMA_VERSION:
+        raise schema.StoreError(
             f"device store: {path} is schema {version}; this kshell reads up to"
-            f" {store.SCHEMA_VERSION}: upgrade kshell"
+            f" {schema.SCHEMA_VERSION}: upgrade kshell"
         )
 
 
 def needs_migration(db: sqlite3.Connection) -> bool:
     app = db.execute("PRAGMA application_id").fetchone()[0]
     version = db.execute("PRAGMA user_version").fetchone()[0]
-    return bool(app != store.APPLICATION_ID or version < store.SCHEMA_VERSION)
+    return bool(app != schema.APPLICATION_ID or version < schema.SCHEMA_VERSION)
 
 
 def migrate(db: sqlite3.Connection, path: Path) -> None:
@@ -105,10 +105,10 @@ def migrate(db: sqlite3.Connection, path: Path) -> None:
     try:
         identify(db, path)  # as it is now that we hold the lock
         version = db.execute("PRAGMA user_version").fetchone()[0]
-        for step in store.MIGRATIONS[version:]:
+        for step in schema.MIGRATIONS[version:]:
             step(db)
-        db.execute(f"PRAGMA application_id = {store.APPLICATION_ID}")
-        db.execute(f"PRAGMA user_version = {store.SCHEMA_VERSION}")
+        db.execute(f"PRAGMA application_id = {schema.APPLICATION_ID}")
+        db.execute(f"PRAGMA user_version = {schema.SCHEMA_VERSION}")
         db.execute("COMMIT")
     except BaseException:
         rollback(db)
@@ -156,10 +156,10 @@ def create(path: Path) -> None:
 
 
 def _build(db: sqlite3.Connection) -> None:
-    for step in store.MIGRATIONS:
+    for step in schema.MIGRATIONS:
         step(db)
-    db.execute(f"PRAGMA application_id = {store.APPLICATION_ID}")
-    db.execute(f"PRAGMA user_version = {store.SCHEMA_VERSION}")
+    db.execute(f"PRAGMA application_id = {schema.APPLICATION_ID}")
+    db.execute(f"PRAGMA user_version = {schema.SCHEMA_VERSION}")
 
 
 def _has_devices(db: sqlite3.Connection) -> bool:

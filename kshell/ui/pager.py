@@ -1,7 +1,8 @@
 """Long text for a person: shown whole, through a pager when it would scroll off the screen.
 
-A ``Document`` is a Text a command returns when its text may be long (``raw``'s answer);
-only the output layer decides to page it, and only when a person is at a terminal.
+A ``Document`` (kshell.results) is a Text a command returns when its text may be long
+(``raw``'s answer); only the output layer decides to page it, and only when a person is at a
+terminal.
 """
 
 from __future__ import annotations
@@ -11,29 +12,7 @@ import shlex
 import shutil
 import subprocess
 import sys
-from dataclasses import dataclass
 from typing import TextIO
-
-from kshell.results import Text
-
-# the output layer bounds each line it prints; a longer one is folded here instead of cut
-FOLD = 480
-
-
-@dataclass
-class Document(Text):
-    """Text worth paging at a terminal; its lines are folded, never cut."""
-
-    pageable = True
-
-    def __post_init__(self) -> None:
-        self.text = "\n".join(_fold(line) for line in self.text.splitlines())
-
-
-def _fold(line: str) -> str:
-    if len(line) <= FOLD:
-        return line
-    return "\n".join(line[i : i + FOLD] for i in range(0, len(line), FOLD))
 
 
 def page(text: str, out: TextIO) -> bool:

@@ -9,9 +9,10 @@ user's command runs is checked as the line that brought it.
 from __future__ import annotations
 
 import asyncio
+import io
 import time
 import traceback
-from collections.abc import AsyncIterable, Coroutine
+from collections.abc import AsyncIterable, Callable, Coroutine
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
@@ -19,13 +20,14 @@ from kshell.core import gate
 from kshell.core.session import Session
 from kshell.errors import KshellError, Refused
 from kshell.lang.args import Args
+from kshell.lang.binding import parse_args
 from kshell.lang.grammar import Line, split_commands
-from kshell.lang.registry import Command, parse_args
-from kshell.results import Failure, Text
+from kshell.lang.registry import Command
+from kshell.results import Failure, Result, Text
 from kshell.ui.output import Output, OutputClosed
 
 if TYPE_CHECKING:  # a command that returns a stream brings the events and views with it
-    from kshell.events import Confirm
+    from kshell.events import Confirm, Row
     from kshell.ui.views import Answer
 
 # A stream that stops itself at its mail time limit (a watch) still gets to say its summary.
@@ -44,6 +46,35 @@ async def run_line(session: Session, text: str, output: Output) -> bool:
     for line in lines:
         ok = await run_command(session, line, output) and ok
     return ok
+
+
+class _Relay(Output):
+    """An Output that hands every result to a callback instead of printing it."""
+
+    def __init__(self, deliver: Callable[[Result | Row], None]) -> None:
+        super().__init__(io.StringIO(), io.StringIO(), color=False)
+        self.interactive_view = False
+        self.deliver = deliver
+
+    def emit(self, result: Result) -> None:
+        self.deliver(result)
+
+    def error(self, error: KshellError) -> None:
+        self.deliver(Failure(error))
+
+    def note(self, text: str) -> None:
+        self.deliver(Text(text))
+
+    def emit_row(self, row: Row) -> None:
+        self.deliver(row)
+
+
+async def run_line_into(
+    session: Session, text: str, deliver: Callable[[Result | Row], None]
+) -> bool:
+    """``run_line`` with each result handed to ``deliver`` as it comes (the session's
+    ``run_line``: `replay` streams a script's lines through it)."""
+    return await run_line(session, text, _Relay(deliver))
 
 
 async def run_command(session: Session, line: Line, output: Output) -> bool:

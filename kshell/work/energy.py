@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from kshell.core.targets import Target
+from kshell.core.target import Target
 from kshell.device import meter_rules as emeter
 from kshell.device.device import Device
 from kshell.device.meter_rules import Rating

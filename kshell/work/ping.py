@@ -14,7 +14,8 @@ from dataclasses import dataclass, field
 from functools import partial
 
 from kshell.core.session import Session
-from kshell.core.targets import Target, learn_link
+from kshell.core.target import Target
+from kshell.core.targets import learn_link
 from kshell.errors import KshellError, TransportError
 from kshell.events import Event, Stream
 from kshell.fanin import FanIn

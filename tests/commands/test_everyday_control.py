@@ -478,7 +478,7 @@ def test_wifi_join_at_the_prompt_asks_hidden_and_no_file_keeps_the_passphrase(
 
 
 def test_the_plug_clock_runs_fast_and_drifts_as_the_spec_says() -> None:
-    from kshell.simulator.everyday import PlugClock
+    from kshell.simulator.wall import PlugClock
 
     clock = PlugClock(start=1000.0, drift=30.0, speed=60.0)
     assert clock.now(1000.0) == 1030.0

@@ -10,8 +10,9 @@ from kshell.core.invocation import Invocation
 from kshell.core.targets import parse_address, resolve, resolve_all
 from kshell.errors import TargetError, UsageError
 from kshell.lang.args import Args
+from kshell.lang.binding import parse_args
 from kshell.lang.grammar import split_commands
-from kshell.lang.registry import Arg, Command, Opt, parse_args
+from kshell.lang.registry import Arg, Command, Opt
 from kshell.store.devices import DeviceRecord, DeviceStore
 
 

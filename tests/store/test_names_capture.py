@@ -122,8 +122,7 @@ def test_an_invisible_character_neither_captures_the_name_nor_hides(fleet, invis
 
 
 def test_clean_escapes_every_format_character():
-    from kshell.text import clean
-    from kshell.ui.output import json_line
+    from kshell.text import clean, json_line
 
     every = [chr(c) for c in range(0x110000) if unicodedata.category(chr(c)) == "Cf"]
     assert len(every) > 150

@@ -20,7 +20,7 @@ from helpers.waiting import wait_until
 
 from kshell.app.remote.service import AUDIT_NAME
 from kshell.simulator import SimulatorThread
-from kshell.store import devices as store
+from kshell.store import schema
 from kshell.store.devices import DeviceRecord, DeviceStore
 
 sys.path.insert(0, str(ROOT / "bench"))
@@ -55,14 +55,14 @@ def test_the_store_is_sqlite_in_wal_mode_with_a_schema_version(tmp_path: Path) -
     DeviceStore(tmp_path / "devices.db").observe(_record(2, "Kettle"))
     db = sqlite3.connect(tmp_path / "devices.db")
     assert db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
-    assert db.execute("PRAGMA user_version").fetchone()[0] == store.SCHEMA_VERSION
+    assert db.execute("PRAGMA user_version").fetchone()[0] == schema.SCHEMA_VERSION
 
 
 def test_a_new_field_is_one_migration_step(tmp_path: Path, monkeypatch) -> None:
     DeviceStore(tmp_path / "devices.db").observe(_record(2, "Kettle"))
-    steps = [*store.MIGRATIONS, store.add_column("region", "TEXT", "'EU'")]
-    monkeypatch.setattr(store, "MIGRATIONS", steps)
-    monkeypatch.setattr(store, "SCHEMA_VERSION", len(steps))
+    steps = [*schema.MIGRATIONS, schema.add_column("region", "TEXT", "'EU'")]
+    monkeypatch.setattr(schema, "MIGRATIONS", steps)
+    monkeypatch.setattr(schema, "SCHEMA_VERSION", len(steps))
     cache = DeviceStore(tmp_path / "devices.db")
     assert cache.all()[0].alias == "Kettle"  # rows kept
     db = sqlite3.connect(tmp_path / "devices.db")

@@ -28,7 +28,7 @@ import pytest
 from helpers.shell import ROOT, json_lines, run_shell, write_config
 
 from kshell.simulator import PlugSpec, SimulatorThread
-from kshell.store import devices as store
+from kshell.store import schema
 
 LAMP, HEATER = "127.81.0.2", "127.81.0.3"
 
@@ -258,7 +258,7 @@ def test_a_store_from_a_newer_kshell_says_which_version_it_needs(house: Path) ->
     db.close()
     before = _digest(house / "devices.db")
     _one_line_refusal(
-        house, f"devices.db is schema 7; this kshell reads up to {store.SCHEMA_VERSION}: upgrade"
+        house, f"devices.db is schema 7; this kshell reads up to {schema.SCHEMA_VERSION}: upgrade"
     )
     assert _digest(house / "devices.db") == before
 
@@ -294,9 +294,9 @@ def test_a_store_written_before_application_ids_keeps_opening(home: Path) -> Non
     """Today's stores carry user_version 5 and no application_id: they open, and are marked."""
     db = sqlite3.connect(home / "devices.db", isolation_level=None)
     db.execute("PRAGMA journal_mode=WAL")
-    for step in store.MIGRATIONS:
+    for step in schema.MIGRATIONS:
         step(db)
-    db.execute(f"PRAGMA user_version = {store.SCHEMA_VERSION}")
+    db.execute(f"PRAGMA user_version = {schema.SCHEMA_VERSION}")
     db.execute(
         "INSERT INTO devices (host, port, alias, mac) VALUES (?, 9999, 'Lamp', '50:C7:BF:00:81:02')",
         (LAMP,),
@@ -306,12 +306,12 @@ def test_a_store_written_before_application_ids_keeps_opening(home: Path) -> Non
     assert listed.returncode == 0, listed.stderr
     assert "Lamp" in json.dumps(json_lines(listed.stdout))
     marked = sqlite3.connect(home / "devices.db")
-    assert marked.execute("PRAGMA application_id").fetchone()[0] == store.APPLICATION_ID
+    assert marked.execute("PRAGMA application_id").fetchone()[0] == schema.APPLICATION_ID
 
 
 def test_a_new_home_gets_a_marked_store(home: Path, sim: SimulatorThread) -> None:
     assert run_shell(home, "-c", f"add {LAMP}").returncode == 0
     db = sqlite3.connect(home / "devices.db")
-    assert db.execute("PRAGMA application_id").fetchone()[0] == store.APPLICATION_ID
-    assert db.execute("PRAGMA user_version").fetchone()[0] == store.SCHEMA_VERSION
+    assert db.execute("PRAGMA application_id").fetchone()[0] == schema.APPLICATION_ID
+    assert db.execute("PRAGMA user_version").fetchone()[0] == schema.SCHEMA_VERSION
     assert db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"

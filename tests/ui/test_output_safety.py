@@ -158,7 +158,7 @@ def test_clean_text_is_one_printable_line(text: str) -> None:
 
 @given(st.dictionaries(st.text(max_size=5), st.text()))
 def test_json_lines_are_one_line_on_both_writers(obj: dict[str, str]) -> None:
-    from kshell.ui.output import json_line, json_safe
+    from kshell.text import json_line, json_safe
 
     for line in (json_line(obj), json_safe(json.dumps(obj, ensure_ascii=False))):
         assert len(line.splitlines()) == 1

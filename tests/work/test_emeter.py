@@ -8,7 +8,7 @@ import math
 
 import pytest
 
-from kshell.core.targets import Target
+from kshell.core.target import Target
 from kshell.device import meter_rules as emeter
 from kshell.errors import ProtocolError
 from kshell.ui.views.meters import sparkline

@@ -285,7 +285,7 @@ def test_pipe_output_is_one_line_per_sample_then_the_summary(home):
 def _stream(home, *words):
     """The `emeter watch` stream as the runner would get it, in the test's event loop."""
     from kshell.app.build import build_session
-    from kshell.lang.registry import parse_args
+    from kshell.lang.binding import parse_args
 
     ctx = build_session(
         argparse.Namespace(
@@ -437,7 +437,7 @@ def test_erase_asks_first_then_reads_back(home, sim):
 def test_by_mail_a_watch_is_bounded_and_writes_no_file(home, tmp_path):
     from kshell.app.build import build_session
     from kshell.core.invocation import Invocation, MailRules
-    from kshell.lang.registry import parse_args
+    from kshell.lang.binding import parse_args
     from kshell.ui.output import Collector
     from kshell.ui.runner import run_line
 

@@ -180,7 +180,7 @@ def test_a_question_where_nobody_can_answer_is_refused():
 
 def test_a_sample_says_what_emeter_says_of_a_reading():
     """The watch builds its JSON line in one go; the reading's part must stay emeter's."""
-    from kshell.core.targets import Target
+    from kshell.core.target import Target
     from kshell.work.watch import Meter, Sample
 
     reading = emeter.normalise({"power_mw": 5000, "voltage_mv": 230000, "current_ma": 30})
@@ -210,7 +210,7 @@ def test_a_samples_own_json_line_is_what_the_stdlib_writes(label, outlet, values
     the standard library's encoder would write for its json()."""
     import json
 
-    from kshell.core.targets import Target
+    from kshell.core.target import Target
     from kshell.work.watch import Meter, Sample
 
     meter = Meter(Target("127.0.0.9", 9999, None, None, outlet))
@@ -225,8 +225,8 @@ def test_a_samples_own_json_line_is_what_the_stdlib_writes(label, outlet, values
 def test_the_output_writes_a_samples_own_line_as_an_encoder_would():
     import json
 
-    from kshell.core.targets import Target
-    from kshell.ui.output import json_line
+    from kshell.core.target import Target
+    from kshell.text import json_line
     from kshell.work.watch import Meter, Sample
 
     meter = Meter(Target("127.0.0.9", 9999, None))

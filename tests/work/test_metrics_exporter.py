@@ -218,7 +218,7 @@ def test_any_alias_keeps_the_exposition_format(aliases):
     reads back as the alias kshell shows (one line)."""
     from prometheus_client.parser import text_string_to_metric_families
 
-    from kshell.core.targets import Target
+    from kshell.core.target import Target
     from kshell.device import meter_rules as emeter
     from kshell.ui.output import clean
     from kshell.work.metrics.collector import PlugCollector, new_registry

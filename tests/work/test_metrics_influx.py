@@ -155,7 +155,7 @@ def test_a_line_protocol_file_is_what_influxdb_takes(home, influx, tmp_path):
 
 def test_the_buffer_is_bounded_and_the_drops_are_counted(home):
     """A server that never answers: the sink keeps the newest lines up to its bound."""
-    from kshell.core.targets import Target
+    from kshell.core.target import Target
     from kshell.device import meter_rules as emeter
     from kshell.work.metrics.influx import InfluxSink
     from kshell.work.watch import Meter, Sample
@@ -197,7 +197,7 @@ HOSTILE_TEXT = st.text(
 )
 @given(aliases=st.lists(HOSTILE_TEXT, min_size=10, max_size=30))
 def test_any_alias_is_one_line_influxdb_takes(influx, aliases):
-    from kshell.core.targets import Target
+    from kshell.core.target import Target
     from kshell.device import meter_rules as emeter
     from kshell.work.metrics.lineproto import sample_line
     from kshell.work.watch import Meter, Sample

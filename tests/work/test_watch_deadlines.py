@@ -22,8 +22,8 @@ from kshell.device.protocols.iot import IotProtocol
 from kshell.device.transports.xor import XorTransport
 from kshell.errors import DeviceTimeout, ProtocolError
 from kshell.results import Failure
-from kshell.simulator.plug import PlugSpec
 from kshell.simulator.runner import SimulatorThread
+from kshell.simulator.spec import PlugSpec
 from kshell.work.watch import Sample
 
 pytestmark = pytest.mark.timeout(30)  # a broken turn or deadline hangs: fail it sooner
@@ -167,7 +167,7 @@ def test_a_plug_that_stalls_mid_watch_goes_offline_at_its_deadline(home, sim):
     """Mid-watch, a plug that stops answering on its kept connection is reported offline
     once its deadline has passed, while the other plug goes on being read."""
     from kshell.app.build import build_session
-    from kshell.lang.registry import parse_args
+    from kshell.lang.binding import parse_args
 
     async def main():
         ctx = build_session(

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from kshell.home import open_append
-from kshell.ui.output import json_safe
+from kshell.text import json_safe
 
 
 class AuditLog:

@@ -25,7 +25,7 @@ from email.policy import compat32
 from email.utils import parsedate_to_datetime
 
 from kshell.app.remote.body import Unreadable, body_text
-from kshell.app.remote.sources import Incoming
+from kshell.app.remote.sources.base import Incoming
 from kshell.app.remote.trust import from_address
 
 MAX_HEADERS = 300  # header fields of the top level (real mail through a few hops: ~100)

@@ -28,7 +28,7 @@ from kshell.app.remote.journal import Journal
 from kshell.app.remote.mailparse import Mail, automated, message_age, parse_mail, unreadable_key
 from kshell.app.remote.reply import ReplySender, build_reply, notice, transcript
 from kshell.app.remote.settings import RemoteSettings
-from kshell.app.remote.sources import Incoming, Reporter
+from kshell.app.remote.sources.base import Incoming, Reporter
 from kshell.app.remote.totp import TotpBook, TotpGuard, lower_permission
 from kshell.app.remote.trust import DnsFunc, ProvenKeys, Verdict, judge
 from kshell.core.invocation import Invocation

@@ -19,7 +19,8 @@ from kshell.app.remote.journal import Journal
 from kshell.app.remote.processor import Processor
 from kshell.app.remote.reply import ReplySender
 from kshell.app.remote.settings import RemoteSettings, load_settings
-from kshell.app.remote.sources import Reporter, Source, Step, make_source
+from kshell.app.remote.sources import make_source
+from kshell.app.remote.sources.base import Reporter, Source, Step
 from kshell.app.remote.trust import DnsFunc
 from kshell.core.session import Session
 from kshell.errors import KshellError
@@ -54,6 +55,10 @@ class RemoteService:
 
     def describe(self) -> str:
         return self.source.describe()
+
+    @property
+    def has_senders(self) -> bool:
+        return bool(self.settings.senders)
 
     async def start(self) -> None:
         from kshell.app.remote.totp import read_secrets

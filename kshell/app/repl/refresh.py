@@ -12,7 +12,7 @@ from collections.abc import Callable
 
 from kshell.core.session import Session
 from kshell.errors import KshellError
-from kshell.lang.registry import parse_args
+from kshell.lang.binding import parse_args
 
 
 def wanted(session: Session) -> bool:

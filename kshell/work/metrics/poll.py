@@ -17,7 +17,7 @@ from collections import Counter, OrderedDict
 from dataclasses import dataclass
 
 from kshell.core.session import Session
-from kshell.core.targets import Target
+from kshell.core.target import Target
 from kshell.errors import KshellError
 from kshell.text import clean
 from kshell.work.metrics.read import PlugReading, read_plug

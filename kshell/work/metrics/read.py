@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from kshell.core.session import Session
-from kshell.core.targets import Target
+from kshell.core.target import Target
 from kshell.device import meter_rules as emeter
 from kshell.store.devices import normalise_mac
 from kshell.text import clean

@@ -21,7 +21,8 @@ from prometheus_client.exposition import CONTENT_TYPE_PLAIN_0_0_4, generate_late
 
 from kshell.core.invocation import Invocation
 from kshell.core.session import Session
-from kshell.core.targets import Target, resolve
+from kshell.core.target import Target
+from kshell.core.targets import resolve
 from kshell.device.transports.xor import DEFAULT_PORT
 from kshell.errors import KshellError, UsageError
 from kshell.store.names import ip_literal

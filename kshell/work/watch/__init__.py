@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 from kshell.core.session import Session
-from kshell.core.targets import Target
+from kshell.core.target import Target
 from kshell.events import Event, Stream, ViewKind
 from kshell.fanin import FanIn
 from kshell.results import Failure, Result, Table

@@ -7,10 +7,11 @@ retried after a growing back-off while the others go on.
 from __future__ import annotations
 
 import time
-from typing import TYPE_CHECKING
+from typing import Protocol
 
 from kshell.core.session import Session
-from kshell.core.targets import Target, refresh_meter
+from kshell.core.target import Target
+from kshell.core.targets import refresh_meter
 from kshell.device import meter_rules as emeter
 from kshell.device.device import Device
 from kshell.errors import DeviceError, KshellError, UnsupportedDevice
@@ -19,8 +20,19 @@ from kshell.work.watch.sample import Sample
 from kshell.work.watch.schedule import Schedule, backoff
 from kshell.work.watch.stats import Meter
 
-if TYPE_CHECKING:
-    from kshell.work.watch import Watch
+
+class Watch(Protocol):
+    """What a poller hands its samples to (``kshell.work.watch.Watch``)."""
+
+    last_power: dict[str, float | None]
+
+    def emit(self, item: Sample | Failure) -> bool: ...
+
+    async def put(self, item: Sample | Failure) -> None: ...
+
+    def write(self, sample: Sample) -> None: ...
+
+    def replace_meters(self, old: list[Meter], new: list[Meter]) -> None: ...
 
 
 class PlugPoller:

@@ -5,14 +5,20 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from functools import lru_cache
 from json.encoder import encode_basestring
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 from kshell.device import meter_rules as emeter
 from kshell.errors import KshellError
 from kshell.events import Row
 
-if TYPE_CHECKING:
-    from kshell.work.watch.stats import Meter
+
+class Meter(Protocol):
+    """What a sample copies from the meter it read (``kshell.work.watch.stats.Meter``)."""
+
+    label: str
+    name: str  # a strip outlet's own alias
+    address: str
+    outlet: int | None
 
 
 class Sample(Row):

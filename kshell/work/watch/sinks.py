@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import TextIO
 
 from kshell.errors import UsageError
-from kshell.ui.output import json_line
+from kshell.text import json_line
 from kshell.work.watch.sample import Sample
 
 CSV_COLUMNS = (

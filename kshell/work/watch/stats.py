@@ -10,7 +10,7 @@ import math
 from collections import deque
 from typing import Any
 
-from kshell.core.targets import Target
+from kshell.core.target import Target
 from kshell.device import meter_rules as emeter
 from kshell.work.watch.sample import Sample
 

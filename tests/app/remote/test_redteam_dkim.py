@@ -165,7 +165,7 @@ def test_a_pass_for_a_weak_signature_beside_a_failing_strong_one_proves_nothing(
 )
 def test_a_second_copy_in_any_spelling_is_refused_on_its_form(extra: bytes) -> None:
     from kshell.app.remote.mailparse import parse_mail
-    from kshell.app.remote.sources import Incoming
+    from kshell.app.remote.sources.base import Incoming
 
     async def finish() -> None:
         return None

@@ -28,7 +28,7 @@ from kshell.app.remote.body import Unreadable, parse_orders
 from kshell.app.remote.mailparse import automated, parse_mail
 from kshell.app.remote.reply import ReplyError, build_reply
 from kshell.app.remote.service import JOURNAL_NAME, RemoteService
-from kshell.app.remote.sources import Incoming
+from kshell.app.remote.sources.base import Incoming
 from kshell.simulator import PlugSpec, SimulatorThread
 
 PLUG = "127.50.6.2"

@@ -426,7 +426,7 @@ def test_two_listeners_never_share_one_journal(tmp_path: Path) -> None:
 )
 def test_a_header_that_may_appear_once_appears_twice(name: str) -> None:
     from kshell.app.remote.mailparse import parse_mail
-    from kshell.app.remote.sources import Incoming
+    from kshell.app.remote.sources.base import Incoming
 
     head = {
         "From": "boss@home.test",

@@ -17,7 +17,7 @@ import ssl
 from typing import Any
 
 from kshell.app.remote.settings import RemoteSettings, SourceSpec
-from kshell.app.remote.sources import Handler, Incoming, Reporter, Step
+from kshell.app.remote.sources.base import Handler, Incoming, Reporter, Step
 
 IDLE_REFRESH = 240.0  # re-issue IDLE well before servers drop an idle client (30 min)
 POLL = 1.0  # seconds between checks when the server has no IDLE

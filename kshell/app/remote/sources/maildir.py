@@ -13,7 +13,7 @@ import os
 from pathlib import Path
 
 from kshell.app.remote.settings import RemoteSettings
-from kshell.app.remote.sources import Handler, Incoming, Reporter, Step
+from kshell.app.remote.sources.base import Handler, Incoming, Reporter, Step
 
 POLL = 0.2  # seconds between scans; a scan is one listdir per folder
 

@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from kshell.app.remote.settings import RemoteSettings, SourceSpec
-from kshell.app.remote.sources import Handler, Reporter, Step
+from kshell.app.remote.sources.base import Handler, Reporter, Step
 from kshell.app.remote.sources.maildir import MaildirSource, ensure_maildir
 from kshell.errors import KshellError
 from kshell.home import EXCLUSIVE

@@ -25,7 +25,7 @@ from functools import partial
 from typing import ClassVar
 
 from kshell.core.session import Session
-from kshell.core.targets import Target
+from kshell.core.target import Target
 from kshell.events import Confirm, Event, Stream, ViewKind
 from kshell.fanin import FanIn
 from kshell.results import Failure, Text

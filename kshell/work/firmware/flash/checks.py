@@ -10,7 +10,8 @@ import ipaddress
 import socket
 
 from kshell.core.session import Session
-from kshell.core.targets import Target, refresh
+from kshell.core.target import Target
+from kshell.core.targets import refresh
 from kshell.errors import KshellError, Refused
 from kshell.results import Text
 from kshell.work.firmware.flash.plan import SIM_MAGIC, FirmwareError, PlugRun, StageOptions

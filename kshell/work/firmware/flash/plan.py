@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from kshell.core.session import Session
-from kshell.core.targets import Target
+from kshell.core.target import Target
 from kshell.errors import KshellError
 from kshell.store.config import number
 

@@ -216,7 +216,7 @@ BAD_ROLES = {"bad_option", "bad_number", "bad_choice", "extra"}
 def test_a_word_coloured_wrong_is_exactly_one_the_command_refuses(
     name: str, words: list[str], current: str | None
 ) -> None:
-    from kshell.lang.registry import parse_args
+    from kshell.lang.binding import parse_args
     from kshell.ui.completer.engine import analyse
 
     line = " ".join([name, *words])

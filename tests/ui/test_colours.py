@@ -18,7 +18,7 @@ from kshell.results import Failure, Record, Table
 from kshell.ui.output import Collector, Output
 from kshell.ui.views.terminal import TerminalTheme
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 MAY_COLOUR = ("kshell/ui/views/", "kshell/app/repl/")
 # an escape sequence however a source spells it: \x1b[, \033[, \u001b[, \N{ESCAPE}[ or raw
 ESCAPE = re.compile(r"(\\x1b|\\033|\\u001b|\\N\{ESCAPE\}|\x1b)\[", re.IGNORECASE)

@@ -20,7 +20,7 @@ import pytest
 
 from kshell.errors import UsageError
 from kshell.lang.args import Args
-from kshell.lang.binding import parse
+from kshell.lang.binding import parse_args as parse
 from kshell.lang.registry import Command, Registry, build_registry, builtin_folder, load_file
 
 FunctionNode = ast.FunctionDef | ast.AsyncFunctionDef

@@ -9,7 +9,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from conftest import ROOT
+from helpers.shell import ROOT
 
 from kshell.store.config import Config, load_config, number, packaged_defaults, text
 

@@ -7,7 +7,8 @@ import dataclasses
 
 import pytest
 
-from kshell.device.capabilities import iot, smart_info
+from kshell.device.capabilities import info as iot
+from kshell.device.capabilities import smart_info
 from kshell.device.state import Child, Info
 from kshell.store.records import DeviceRecord
 

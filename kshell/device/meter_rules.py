@@ -38,7 +38,7 @@ class Reading(NamedTuple):
     raw: dict[str, Any]
 
 
-def _number(value: Any) -> float | None:
+def number(value: Any) -> float | None:
     # bool is an int in Python, never a reading; NaN and infinities are garbage too
     kind = type(value)
     if kind is float:
@@ -49,9 +49,6 @@ def _number(value: Any) -> float | None:
         value = float(value)
         return value if math.isfinite(value) else None
     return None
-
-
-number = _number  # the same check, for the other family's meter answers
 
 
 def normalise(answer: dict[str, Any]) -> Reading:
@@ -73,10 +70,10 @@ def normalise(answer: dict[str, Any]) -> Reading:
         )
     else:
         reading = Reading(
-            _number(get("power")),
-            _number(get("voltage")),
-            _number(get("current")),
-            _number(get("total")),
+            number(get("power")),
+            number(get("voltage")),
+            number(get("current")),
+            number(get("total")),
             "v1",
             answer,
         )
@@ -88,10 +85,10 @@ def normalise(answer: dict[str, Any]) -> Reading:
 
 def _milli(value: Any) -> float | None:
     """mW, mV, mA as the plug sent them -> W, V, A; and Wh -> kWh, the same factor."""
-    if type(value) is int:  # what the plugs send: checked as _number would, in one step
+    if type(value) is int:  # what the plugs send: checked as number would, in one step
         return float(value) / 1000
-    number = _number(value)
-    return None if number is None else number / 1000
+    amount = number(value)
+    return None if amount is None else amount / 1000
 
 
 @dataclass(frozen=True, slots=True)
@@ -215,8 +212,8 @@ def energy_entries(answer: dict[str, Any], list_key: str) -> list[tuple[dict[str
             for k in ("year", "month", "day")
             if isinstance(entry.get(k), int) and not isinstance(entry.get(k), bool)
         }
-        wh = _number(entry.get("energy_wh"))
-        kwh = _number(entry.get("energy")) if wh is None else wh / 1000
+        wh = number(entry.get("energy_wh"))
+        kwh = number(entry.get("energy")) if wh is None else wh / 1000
         if kwh is not None and "year" in when:
             out.append((when, kwh))
     return out

@@ -9,8 +9,6 @@ from prompt_toolkit.document import Document
 
 from kshell.ui.completer.engine import MAX_OFFERED, Model, suggest
 
-MAX_SHOWN = MAX_OFFERED  # a menu longer than this helps nobody; typing more narrows it
-
 
 class KshellCompleter(Completer):
     def __init__(self, model: Model) -> None:
@@ -19,7 +17,7 @@ class KshellCompleter(Completer):
     def get_completions(self, document: Document, event: CompleteEvent) -> Iterable[Completion]:
         text = document.text_before_cursor
         found = suggest(self.model, text)
-        for item in found.items[:MAX_SHOWN]:
+        for item in found.items[:MAX_OFFERED]:
             yield Completion(
                 item.text,
                 start_position=found.start - len(text),

@@ -18,7 +18,7 @@ from typing import Any
 from kshell.history.store import HistoryStore
 
 from kshell.core.session import Session
-from kshell.errors import KshellError, UsageError
+from kshell.errors import KshellError, Refused, UsageError
 from kshell.events import Row
 from kshell.lang.grammar import split_commands
 from kshell.results import Failure, Result, Text
@@ -138,7 +138,5 @@ async def _run_one(session: Session, text: str, queue: asyncio.Queue[Any]) -> bo
 
 async def _ask(session: Session, question: str) -> bool:
     if session.ask is None:
-        from kshell.errors import Refused
-
         raise Refused("replay --step asks before each line and nobody can answer here")
     return await session.ask(question)

@@ -13,7 +13,7 @@ import re
 
 from kshell.core.invocation import Invocation, MailRules
 from kshell.core.session import Session
-from kshell.errors import Refused
+from kshell.errors import KshellError, Refused
 from kshell.lang.args import Args
 from kshell.lang.registry import PERMISSIONS, ByMail, Command
 
@@ -115,7 +115,6 @@ def _reaches_new(session: Session, cmd: Command, args: Args, rules: MailRules) -
 
 def _unknown_address(session: Session, word: str) -> bool:
     from kshell.core.targets import parse_address, resolve
-    from kshell.errors import KshellError
 
     try:
         return any(t.record is None for t in resolve(session, word))

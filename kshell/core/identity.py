@@ -15,6 +15,7 @@ from kshell.core.session import Session
 from kshell.core.target import Target, link_of
 from kshell.device.pool import XOR
 from kshell.errors import KshellError
+from kshell.results import Record, Result, Table, Text
 from kshell.store.devices import DeviceRecord, Observation, normalise_mac
 from kshell.text import clean
 
@@ -22,7 +23,6 @@ if TYPE_CHECKING:
     from kshell.device.device import Device
     from kshell.device.state import Info
     from kshell.device.tdp import Announcement
-    from kshell.results import Result
 
 
 async def remember(
@@ -210,7 +210,6 @@ async def search(session: Session, mac: str, *, exclude: str = "") -> tuple[str,
 
 def mark(result: Result, note: str) -> Result:
     """A target's result with what the identity check found said on it (text and JSON)."""
-    from kshell.results import Record, Table, Text
 
     key = "different_plug" if note.startswith("different plug") else "identity"
     if isinstance(result, Text):

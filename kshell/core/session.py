@@ -22,14 +22,14 @@ from kshell.core.services import HistoryLog, MailService, MailStack, Service
 from kshell.device.pool import DevicePool
 from kshell.device.transports.base import Credentials
 from kshell.device.transports.xor import DEFAULT_PORT
+from kshell.events import Row
 from kshell.lang.registry import Registry
+from kshell.results import Result
 from kshell.store.config import Paths, flag, get_list, number, port
 from kshell.store.devices import DeviceStore
 
 if TYPE_CHECKING:  # types only: none of these is imported when a session is built
-    from kshell.events import Row
     from kshell.lang.grammar import Line
-    from kshell.results import Result
 
 ReadSecret = Callable[[str], Awaitable[str | None]]
 PrintAbove = Callable[[str], None]

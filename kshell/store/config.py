@@ -15,6 +15,9 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
+from kshell.errors import UsageError
+from kshell.home import check_trusted
+
 CONFIG_NAME = "kshell.ini"
 
 DEFAULT_CONFIG = """\
@@ -177,16 +180,12 @@ def load_config(path: Path, *, write_default: bool = True) -> configparser.Confi
     parser = Config(path)
     parser.read_dict(packaged_defaults())
     if path.exists():
-        from kshell.home import check_trusted
-
         check_trusted(
             path, "config", f"use a config of your own, or chown it to you and chmod 600 {path}"
         )
         try:
             parser.read(path, encoding="utf-8")
         except (configparser.Error, UnicodeDecodeError) as exc:
-            from kshell.errors import UsageError
-
             raise UsageError(f"config {path}: {str(exc).splitlines()[0]}") from None
         check_private_config(path, parser)
     elif write_default:
@@ -234,8 +233,6 @@ def check_private_config(path: Path, parser: configparser.ConfigParser) -> None:
         return
     where = holds_secret(parser) if mode & 0o077 else None
     if where is not None:
-        from kshell.errors import UsageError
-
         raise UsageError(
             f"config {path} holds a secret ({where}) and others can read it: chmod 600 {path}"
         )
@@ -324,8 +321,6 @@ def number(
     except ValueError:
         value = math.nan
     if not bounds.admits(value):
-        from kshell.errors import UsageError
-
         what = "a port (1-65535)" if bounds is PORT else bounds.describe()
         raise UsageError(f"{_where(parser, section, key)}: '{value_text[:40]}' is not {what}")
     return value
@@ -345,8 +340,6 @@ def flag(parser: configparser.ConfigParser, section: str, key: str) -> bool:
     """A yes/no key (yes, no, on, off, true, false, 1, 0); anything else is refused."""
     value_text = text(parser, section, key).lower()
     if value_text not in parser.BOOLEAN_STATES:
-        from kshell.errors import UsageError
-
         raise UsageError(f"{_where(parser, section, key)}: '{value_text[:40]}' is not yes or no")
     return parser.BOOLEAN_STATES[value_text]
 

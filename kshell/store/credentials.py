@@ -18,6 +18,7 @@ from typing import Protocol
 
 from kshell.device.transports.base import Credentials
 from kshell.errors import KshellError
+from kshell.home import write_private
 from kshell.store.config import Paths
 
 
@@ -107,8 +108,6 @@ def save(session: Holder, creds: Credentials) -> Path:
     """Write the credentials to their own 0600 file (created so: never readable by others;
     a symlink planted at its name, or at a temporary one, is replaced, never written through)."""
     import io
-
-    from kshell.home import write_private
 
     path = saved_path(session)
     parser = configparser.ConfigParser(interpolation=None)

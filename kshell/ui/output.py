@@ -18,14 +18,12 @@ import contextlib
 import json
 import os
 import sys
-from typing import TYPE_CHECKING, Any, Protocol, TextIO
+from typing import Any, Protocol, TextIO
 
 from kshell.errors import KshellError
+from kshell.events import Row
 from kshell.results import Chart, Failure, Record, Result, Table, Text, error_json
 from kshell.text import MAX_CELL, clean, clean_lines, json_line, json_safe
-
-if TYPE_CHECKING:
-    from kshell.events import Row
 
 
 class OutputClosed(Exception):

@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 from kshell.core import gate
 from kshell.core.session import Session
 from kshell.errors import KshellError, Refused
+from kshell.events import Confirm, Row, Stream
 from kshell.lang.args import Args
 from kshell.lang.binding import parse_args
 from kshell.lang.grammar import Line, split_commands
@@ -27,7 +28,6 @@ from kshell.results import Failure, Result, Text
 from kshell.ui.output import Output, OutputClosed
 
 if TYPE_CHECKING:  # a command that returns a stream brings the events and views with it
-    from kshell.events import Confirm, Row
     from kshell.ui.views import Answer
 
 # A stream that stops itself at its mail time limit (a watch) still gets to say its summary.
@@ -150,7 +150,6 @@ async def deliver(result: Any, output: Output, answer: Answer | None = None) -> 
     if result is None:
         return True
     if isinstance(result, AsyncIterable):  # a Stream, or a replay's results
-        from kshell.events import Stream
         from kshell.ui.views import show
 
         try:

@@ -26,6 +26,7 @@ from pathlib import Path
 
 from kshell.app.remote.journal import Journal
 from kshell.errors import UsageError
+from kshell.home import PRIVATE_DIR, write_private
 from kshell.lang.registry import PERMISSIONS
 
 TOTP_STEP = 30
@@ -131,7 +132,6 @@ def add_secret(path: Path, address: str) -> str:
     bare = address.strip().lower()
     if "@" not in bare or any(ch.isspace() or ch in '<>",;=:[]' for ch in bare):
         raise UsageError(f"'{address}' is not a bare mail address")
-    from kshell.home import PRIVATE_DIR, write_private
 
     path.parent.mkdir(mode=PRIVATE_DIR, parents=True, exist_ok=True)
     lock_flags = os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW

@@ -7,6 +7,7 @@ import os
 from collections.abc import Callable
 from pathlib import Path
 
+from kshell.text import clean
 from kshell.ui.completer.known import FileEntry, ImageEntry, Suggestion
 from kshell.ui.completer.matcher import Matcher
 from kshell.ui.completer.targets import quote_word
@@ -76,7 +77,6 @@ class ImageShelf:
 
 
 def clean_meta(text: str) -> str:
-    from kshell.text import clean
 
     return clean(text, 120)
 

@@ -7,6 +7,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+from kshell.errors import KshellError
 from kshell.lang.registry import Registry
 from kshell.store.devices import DeviceRecord
 from kshell.store.names import PrefixIndex
@@ -117,7 +118,6 @@ def session_rules(session: object, word: str) -> list[tuple[str, str]]:
     request is sent while typing); nothing when it has not read them."""
     from kshell.core.session import Session
     from kshell.core.targets import resolve
-    from kshell.errors import KshellError
 
     assert isinstance(session, Session)
     try:

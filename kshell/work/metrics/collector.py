@@ -17,6 +17,7 @@ from collections.abc import Iterator
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector, CollectorRegistry
 
+from kshell.text import clean
 from kshell.work.metrics.poll import PlugResult
 
 PLUG = ["host", "alias"]
@@ -106,7 +107,6 @@ def families(results: list[PlugResult]) -> list[Metric]:
 
 
 def _stored_alias(result: PlugResult) -> str:
-    from kshell.text import clean
 
     record = result.target.record
     return clean(record.alias, 120) if record and record.alias else result.address
@@ -114,7 +114,6 @@ def _stored_alias(result: PlugResult) -> str:
 
 def _identity(result: PlugResult) -> tuple[str, str, str]:
     """Model, MAC and family of a plug that did not answer, as the store knows them."""
-    from kshell.text import clean
 
     record = result.target.record
     if record is None:

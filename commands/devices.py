@@ -13,7 +13,16 @@ from kshell.core.targets import (
     shared_names,
     shared_note,
 )
-from kshell.errors import KshellError, Refused, TargetError, UsageError
+from kshell.errors import (
+    AuthenticationError,
+    KshellError,
+    NoCredentials,
+    Refused,
+    TargetError,
+    TransportError,
+    Unproven,
+    UsageError,
+)
 from kshell.lang.args import Args
 from kshell.lang.registry import Arg, ByMail, Opt, command
 from kshell.results import Failure, Result, Table, Text
@@ -25,11 +34,40 @@ DEVICE_HEADERS = ["alias", "host", "model", "hw", "firmware", "state", "mac", "l
 
 def _device_row(r: DeviceRecord) -> list[Any]:
     state = r.state or "?"
+    if r.children:  # a strip is as on as its outlets: say how many
+        lit = sum(1 for c in r.children if c.get("state") == "on")
+        state = f"{lit} of {len(r.children)} on"
     if not r.online:
         state = "offline"  # a request made to it failed; silence on a broadcast proves nothing
     if r.kind == "bulb":
         state = "unsupported (bulb)"
     return [r.alias, r.address, r.model, r.hw_ver, r.sw_ver, state, r.mac, r.heard_text()]
+
+
+def _outlet_rows(r: DeviceRecord, numbers: set[int] | None = None) -> list[list[Any]]:
+    """A strip's outlets, one row each under the strip's (``numbers``: only those)."""
+    rows: list[list[Any]] = []
+    for child in r.children:
+        number = child.get("number")
+        if numbers is not None and number not in numbers:
+            continue
+        name = clean(str(child.get("alias") or f"outlet {number}"), 80)
+        state = "offline" if not r.online else (child.get("state") or "?")
+        rows.append([f"└ {name}", f"{r.address}/{number}", "", "", "", state, "", ""])
+    return rows
+
+
+def _failed_state(error: KshellError) -> str:
+    """The state column of a plug whose request failed: only silence is "offline"."""
+    if isinstance(error, Unproven):
+        return "not trusted"  # nothing was sent to it
+    if isinstance(error, NoCredentials):
+        return "needs login"
+    if isinstance(error, AuthenticationError):
+        return "login failed"  # it answered; the credentials did not fit
+    if isinstance(error, TransportError):
+        return "offline"
+    return "error"
 
 
 def _record_json(r: DeviceRecord) -> dict[str, Any]:
@@ -362,6 +400,7 @@ async def devices(session: Session, args: Args) -> Result:
         if data["shared_name"]:
             row[0] = f"{r.alias or r.address} *"
         rows.append(row)
+        rows += _outlet_rows(r)
         listed.append(data)
     online = sum(1 for r in records if r.online)
     footer = f"{len(records)} known, {online} online" if records else "no plugs known: run discover"
@@ -380,13 +419,26 @@ async def devices(session: Session, args: Args) -> Result:
     examples=("state", "state Kitchen Garage"),
     by_mail=ByMail.YES,
 )
-async def state(session: Session, args: Args) -> Result:
-    """Ask plugs for their state now, all at once: devices, but fresh."""
+async def state(session: Session, args: Args) -> list[Result]:
+    """Ask plugs for their state now, all at once: devices, but fresh. A strip shows its
+    outlets under it; a plug that failed to answer is an error (exit status 1)."""
+    from dataclasses import replace
+
     from kshell.core.target import Target
     from kshell.core.targets import for_each, refresh
 
     words = args.targets or ["all"]
-    targets = [t for t in resolve_all(session, words) if t.child_id is None]
+    # an outlet is asked through its strip, and shown under it
+    plugs: dict[tuple[str, int], Target] = {}
+    outlets: dict[tuple[str, int], set[int] | None] = {}
+    for t in resolve_all(session, words):
+        key = (t.host, t.port)
+        plugs.setdefault(key, replace(t, child_id=None, outlet=None))
+        if t.child_id is None or t.outlet is None:
+            outlets[key] = None  # the whole strip
+        elif outlets.get(key, set()) is not None:
+            outlets.setdefault(key, set()).add(t.outlet)  # type: ignore[union-attr]
+    targets = list(plugs.values())
     if not targets:
         raise TargetError("no known plugs: run discover first")
 
@@ -395,18 +447,24 @@ async def state(session: Session, args: Args) -> Result:
         return Text("answered")
 
     results = await for_each(session, targets, ask)
-    rows, failed = [], []
+    rows: list[list[Any]] = []
+    failures: list[Result] = []
+    failed: list[str] = []
     for target, result in zip(targets, results, strict=True):
+        key = (target.host, target.port)
         record = session.store.by_address(target.host, target.port) or target.record
         if isinstance(result, Failure):
+            if result.error.target is None:
+                result.error.target = target.label
+            failures.append(result)
             failed.append(f"{target.label}: {result.error.message}")
             row = _device_row(record) if record else [target.label, target.address] + [""] * 6
-            row[5] = "offline"
+            row[5] = _failed_state(result.error)
             rows.append(row)
         elif record is not None:
             rows.append(_device_row(record))
-    footer = [f"{len(targets) - len(failed)} answered, {len(failed)} did not"]
-    footer += failed
+            rows += _outlet_rows(record, outlets.get(key))
+    footer = f"{len(targets) - len(failed)} answered, {len(failed)} did not"
     data = {
         "devices": [
             _record_json(r)
@@ -415,7 +473,7 @@ async def state(session: Session, args: Args) -> Result:
         ],
         "failed": failed,
     }
-    return Table(DEVICE_HEADERS, rows, data, footer="\n".join(footer))
+    return [Table(DEVICE_HEADERS, rows, data, footer=footer), *failures]
 
 
 @command(

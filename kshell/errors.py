@@ -82,6 +82,10 @@ class AuthenticationError(KshellError):
     kind = "auth"
 
 
+class NoCredentials(AuthenticationError):
+    """A KLAP or AES plug needs its owner's login and kshell has none to offer."""
+
+
 class Unproven(AuthenticationError):
     """The owner's login was withheld from a plug that cannot prove it is the owner's (AES)
     and that the owner has not said to trust: nothing was sent to it."""

@@ -126,7 +126,9 @@ def test_state_asks_every_plug_now(fleet):
     assert run_shell(home, "-c", f"raw {kettle} '{switched}'").returncode == 0
     sim.set_fault(heater, "offline")
     out = run_shell(home, "--json", "-c", "state")
-    assert out.returncode == 0, out.stderr
+    # a plug that did not answer is a failed result: exit 1, as on, info and emeter do
+    assert out.returncode == 1, out.stderr
+    assert json_lines(out.stderr)[0]["error"]["kind"] == "transport"
     report = json_lines(out.stdout)[0]
     fresh = {d["host"]: d for d in report["devices"]}
     assert fresh[kettle]["state"] == "off" and fresh[lamp]["state"] == "on"

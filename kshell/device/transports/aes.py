@@ -36,7 +36,7 @@ from kshell.device.transports import defaults
 from kshell.device.transports.base import Credentials
 from kshell.device.transports.http import HttpTransport
 from kshell.device.transports.httpclient import HttpAnswer, snippet
-from kshell.errors import AuthenticationError, ProtocolError, Unproven
+from kshell.errors import AuthenticationError, NoCredentials, ProtocolError, Unproven
 
 COMPACT = (",", ":")  # python-kasa's JSON shape: its handshake body is 314 bytes
 HEADERS = {"Content-Type": "application/json", "requestByApp": "true", "Accept": "application/json"}
@@ -227,7 +227,7 @@ class AesTransport(HttpTransport):
         if not candidates and self.withheld:
             raise Unproven(self.withheld)  # nothing was sent: not even a handshake
         if not candidates:
-            raise AuthenticationError(
+            raise NoCredentials(
                 f"the plug needs its owner's cloud credentials: {defaults.WHAT_TO_SET}"
             )
         for source, credentials in candidates:

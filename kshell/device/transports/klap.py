@@ -28,7 +28,7 @@ from kshell.device.transports import defaults
 from kshell.device.transports.base import Credentials
 from kshell.device.transports.http import HttpTransport
 from kshell.device.transports.httpclient import HttpAnswer, snippet
-from kshell.errors import AuthenticationError, ProtocolError
+from kshell.errors import AuthenticationError, NoCredentials, ProtocolError
 
 SEQ = struct.Struct(">i")  # signed: python-kasa packs it with ">l", the plug reads it so
 SEQ_MAX = 2**31 - 1
@@ -317,7 +317,7 @@ class KlapTransport(HttpTransport):
                         proves=source,
                     )
         if not candidates:
-            raise ProofMismatch(
+            raise NoCredentials(
                 f"the plug needs its owner's cloud credentials: {defaults.WHAT_TO_SET}"
             )
         raise ProofMismatch(

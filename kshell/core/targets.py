@@ -239,13 +239,40 @@ def resolve_all(session: Session, words: list[str]) -> list[Target]:
     """Several target words -> targets, each plug once, in order."""
     seen: set[tuple[str, int, str | None]] = set()
     out = []
-    for word in words:
-        for target in resolve(session, word):
+    for i, word in enumerate(words):
+        try:
+            found = resolve(session, word)
+        except TargetError as exc:
+            joined = _split_alias(session.store.all(), words, i)
+            if joined is None:
+                raise
+            raise TargetError(
+                f"unknown target '{clean(word, 40)}'; '{clean(joined, 60)}' is one name: "
+                f'quote it: "{clean(joined, 60)}"',
+                target=word,
+            ) from exc
+        for target in found:
             key = (target.host, target.port, target.child_id)
             if key not in seen:
                 seen.add(key)
                 out.append(target)
     return out
+
+
+def _split_alias(records: list[DeviceRecord], words: list[str], i: int) -> str | None:
+    """The alias that ``words[i]`` and its neighbours spell together when typed unquoted
+    (``info Kitchen Kettle``), or None."""
+    for size in range(min(len(words), 6), 1, -1):  # the longest name first
+        for start in range(max(0, i - size + 1), min(i, len(words) - size) + 1):
+            span = " ".join(words[start : start + size])
+            outlet = re.match(_OUTLET, span)
+            name = outlet.group("parent") if outlet else span
+            try:
+                if _by_name(records, name) is not None:
+                    return span
+            except TargetError:
+                return span  # a shared name is still the words the owner meant
+    return None
 
 
 async def for_each(

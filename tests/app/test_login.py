@@ -68,6 +68,31 @@ def test_login_types_the_password_hidden_and_keeps_it_out_of_everything(
     assert secret not in everything_written(home)
 
 
+def test_a_wrong_password_is_login_failed_and_changes_nothing(home: Path) -> None:
+    terminal = Terminal(home)
+    try:
+        terminal.send(f"login {DEMO_ACCOUNT.username}")
+        terminal.key("Enter")
+        terminal.expect("password for")
+        terminal.send("not-the-password")
+        terminal.key("Enter")
+        terminal.expect("login failed: refused by Kettle")
+        assert "logged in as" not in terminal.screen()
+        terminal.send("state Kettle")  # it answered: the login failed, it is not offline
+        terminal.key("Enter")
+        terminal.expect("needs login")
+        assert "offline" not in terminal.screen()
+        terminal.send(f"login {DEMO_ACCOUNT.username}")
+        terminal.key("Enter")
+        terminal.expect("password for")
+        terminal.send(DEMO_ACCOUNT.password)
+        terminal.key("Enter")
+        terminal.expect(r"logged in as \S+ for this session \(accepted by 1 plug\)")
+        terminal.leave()
+    finally:
+        terminal.close()
+
+
 def test_login_without_a_terminal_says_what_to_set_instead(home: Path) -> None:
     result = run_shell(home, "-c", "login someone@example.com")
     assert result.returncode == 1

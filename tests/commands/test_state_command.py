@@ -117,3 +117,12 @@ def test_a_plug_that_does_not_answer_is_offline_and_an_error(
     error = json_lines(result.stderr)[0]["error"]
     assert error["kind"] == "transport" and "Porch" in error["target"]
     assert len(json_lines(result.stdout)[0]["failed"]) == 1
+
+
+def test_an_alias_typed_unquoted_is_told_to_be_quoted(house: Path) -> None:
+    result = run_shell(house, "-c", "state Tea Kettle", env=CREDS)
+    assert result.returncode == 1
+    assert "'Tea Kettle' is one name: quote it: \"Tea Kettle\"" in result.stderr
+    assert result.stderr.count("\n") == 1 and "Traceback" not in result.stderr
+    strip = run_shell(house, "-c", "state Garage Media Strip/3", env=CREDS)
+    assert 'quote it: "Media Strip/3"' in strip.stderr or 'quote it: "Media Strip"' in strip.stderr

@@ -47,20 +47,28 @@ async def show_time(session: Session, args: Args) -> list[Result]:
 @command(
     "time sync",
     args=(TARGETS,),
-    options=(Opt("--zone", "str", "an IANA zone name (default: this machine's)"),),
+    options=(Opt("--zone", "str", "an IANA zone name (default: each plug keeps its own zone)"),),
     permission="admin",
-    examples=("time sync Kitchen", "time sync all --zone Europe/Berlin"),
+    examples=("time sync Kitchen", "time sync all", "time sync all --zone Europe/Berlin"),
     by_mail=ByMail.YES,
 )
 async def sync_time(session: Session, args: Args) -> list[Result]:
-    """Set plugs' clocks to this machine's time and zone; read back to prove it stuck."""
+    """Set plugs' clocks to this machine's time, each in the zone it already keeps (--zone
+    moves them all to one); read back to prove it stuck. A plug whose zone is unknown takes
+    this machine's, and says so."""
     from kshell.device.capabilities.clock import check_zone, local_zone
 
-    zone = args.zone or local_zone()
-    check_zone(zone)
+    if args.zone:
+        check_zone(args.zone)
 
     async def one(target: Target) -> Result:
         device = target.device(session)
+        zone, note = args.zone, ""
+        if zone is None:
+            kept = (await device.time.read()).zone
+            zone = kept if kept and _known_zone(kept) else local_zone()
+            if zone != kept:
+                note = f" (its zone was unknown: this machine's {zone})"
         await device.time.sync(zone)
         after = await device.time.read()
         if after.drift_s is not None and abs(after.drift_s) > 60:
@@ -68,15 +76,29 @@ async def sync_time(session: Session, args: Args) -> list[Result]:
         if after.zone is not None and not _same_zone(after.zone, zone):
             raise KshellError(f"the plug answered 0 but kept its zone {after.zone} (not {zone})")
         return Text(
-            f"{target.label}: set to {after.local} {after.zone or zone}",
+            f"{target.label}: set to {after.local} {after.zone or zone}{note}",
             {"target": target.label, "host": target.host, "zone": zone, **after.as_dict()},
         )
 
     return await for_each(session, resolve_all(session, args.targets), one)
 
 
+def _known_zone(name: str) -> bool:
+    from kshell.device.capabilities.clock import check_zone
+    from kshell.errors import UnsupportedDevice
+
+    try:
+        check_zone(name)
+    except UnsupportedDevice:
+        return False
+    return True
+
+
 def _same_zone(kept: str, wanted: str) -> bool:
     """The same name, or (IOT: a table entry) the same offsets all year."""
     from kshell.device.capabilities import iot_zones
+    from kshell.device.capabilities.clock import shown_zone
 
-    return kept == wanted or iot_zones.index_of(kept) == iot_zones.index_of(wanted)
+    if shown_zone(kept) == shown_zone(wanted):
+        return True
+    return iot_zones.index_of(kept) == iot_zones.index_of(wanted)

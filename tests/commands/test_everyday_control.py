@@ -97,6 +97,20 @@ def test_time_sync_sets_clock_and_zone_on_both_families(house: Path, sim: Simula
     assert "unknown time zone" in one_line_error(bad)
 
 
+def test_time_sync_keeps_each_plugs_zone_unless_told_and_utc_has_one_name(house: Path) -> None:
+    assert sh(house, "-c", "time sync Lamp --zone Australia/Sydney").returncode == 0
+    zones = {name: js(house, f"time {name}")["zone"] for name in ("Lamp", "Dimmer")}
+    # the old plugs' table keeps Sydney's offsets under another city's name
+    assert zones == {"Lamp": "Australia/Canberra", "Dimmer": "America/New_York"}
+    result = sh(house, "--json", "-c", "time sync Lamp Dimmer")  # no --zone: each keeps its own
+    assert result.returncode == 0, result.stderr
+    assert {name: js(house, f"time {name}")["zone"] for name in zones} == zones
+    for name, zone in (("Lamp", "UTC"), ("Kettle", "Etc/UTC")):  # old table: UCT; SMART: Etc/UTC
+        assert sh(house, "-c", f"time sync {name} --zone {zone}").returncode == 0
+        assert js(house, f"time {name}")["zone"] == "UTC", name
+    sh(house, "-c", "time sync Dimmer --zone America/New_York")
+
+
 # -- schedules --------------------------------------------------------------------------------
 def _plug_minute(house: Path, name: str) -> tuple[int, int]:
     local = js(house, f"time {name}")["local"]

@@ -133,7 +133,7 @@ class IotTime(TimeModule):
             _int_or_none(fields.get(k)) for k in ("year", "month", "mday", "hour", "min", "sec")
         ]
         zone = iot_zones.zone_of(index) if index is not None else None
-        name = zone.key if zone is not None else None
+        name = shown_zone(zone.key) if zone is not None else None
         numbers = [p for p in parts if p is not None]
         if len(numbers) != 6:
             return PlugTime("?", name, None, None)
@@ -147,7 +147,7 @@ class IotTime(TimeModule):
             return PlugTime(local, None, None, None)
         aware = naive.replace(tzinfo=zone)
         offset = aware.utcoffset() or dt.timedelta()
-        return PlugTime(local, zone.key, int(offset.total_seconds() // 60), aware.timestamp() - now)
+        return PlugTime(local, name, int(offset.total_seconds() // 60), aware.timestamp() - now)
 
     async def sync(self, zone: str) -> None:
         check_zone(zone)
@@ -194,11 +194,22 @@ def smart_time_of(answer: dict[str, Any], now: float) -> PlugTime:
     stamp, diff = _int_or_none(answer.get("timestamp")), _int_or_none(answer.get("time_diff"))
     region = answer.get("region")
     offset = diff if diff is not None and abs(diff) <= 24 * 60 else None
-    zone = region[:64] if isinstance(region, str) and region.isprintable() else None
+    zone = shown_zone(region[:64]) if isinstance(region, str) and region.isprintable() else None
     if stamp is None:
         return PlugTime("?", zone, offset, None)
     local = time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(stamp + (offset or 0) * 60))
     return PlugTime(local, zone, offset, stamp - now)
+
+
+# the names one zone goes by: the old plugs' table says UCT, SMART plugs Etc/UTC
+UTC_NAMES = frozenset(
+    {"UTC", "UCT", "Etc/UTC", "Etc/UCT", "Etc/Universal", "Etc/Zulu", "Universal", "Zulu"}
+)
+
+
+def shown_zone(name: str) -> str:
+    """A zone's name as kshell shows it: UTC by one name, whatever the plug calls it."""
+    return "UTC" if name in UTC_NAMES else name
 
 
 def _int_or_none(value: Any) -> int | None:

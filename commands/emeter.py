@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 from kshell.core.session import Session
 from kshell.core.target import Target
 from kshell.core.targets import for_each, refresh_meter, resolve_all, resolve_capable
-from kshell.errors import DeviceError, KshellError, UsageError
+from kshell.errors import DeviceError, KshellError, Refused, UnsupportedDevice, UsageError
 from kshell.lang.args import Args
 from kshell.lang.registry import Arg, ByMail, Opt, command
 from kshell.results import Result, Text
@@ -354,7 +354,7 @@ ERASED_KWH = 0.002  # what a just-erased month may already hold again (a minute 
     "emeter erase",
     args=(TARGET,),
     permission="admin",
-    confirm=True,
+    confirm="inline",  # asks once the plug is known to be able to: a refusal comes first
     examples=("emeter erase Kettle --yes",),
     by_mail=ByMail.YES,
 )
@@ -364,8 +364,17 @@ async def erase(session: Session, args: Args) -> Result:
     Some firmware answers success and erases nothing: the read-back says so.
     """
     target, device = await _meter_target(session, args.target)
+    named = target.label if target.label == target.address else f"{target.label} ({target.address})"
     if device.state.children and target.child_id is None:
         raise UsageError(f"{target.label} is a strip: name an outlet, e.g. {target.label}/1")
+    why_not = device.meter.cannot_erase()
+    if why_not is not None:
+        raise UnsupportedDevice(why_not, target=named)
+    if not (args.yes or session.assume_yes):
+        if session.ask is None:
+            raise Refused("this command asks before acting and nobody can answer here: add --yes")
+        if not await session.ask(f"erase the energy statistics of {named}?"):
+            return Text("cancelled", {"cancelled": True})
     today = date.today()
     before = await _month_kwh(device, target, today)
     await device.meter.erase(target.child_id)

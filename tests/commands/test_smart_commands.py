@@ -294,6 +294,11 @@ def test_erase_on_a_smart_plug_says_the_statistics_are_kept_vendor_side(house: P
     assert result.returncode == 1
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1 and "vendor" in lines[0] and "cannot erase" in lines[0], lines
+    # refused before any question (without --yes, nobody is asked to confirm a refusal), and
+    # named as the owner typed it, with the address in brackets
+    asked = sh(house, "-c", "emeter erase Freezer")
+    assert asked.returncode == 1 and "--yes" not in asked.stderr
+    assert asked.stderr.startswith(f"error: Freezer ({FREEZER}"), asked.stderr
 
 
 def test_emeter_all_skips_plugs_without_a_meter_in_one_line(house: Path) -> None:

@@ -56,6 +56,11 @@ class MeterModule(abc.ABC):
     async def erase(self, child: str | None = None) -> None:
         """Erase the statistics (callers read back: some firmware erases nothing)."""
 
+    def cannot_erase(self) -> str | None:
+        """Why this family's statistics cannot be erased, known before anything is asked
+        (a command refuses before its question), or None."""
+        return None
+
 
 class IotMeter(MeterModule):
     """``emeter`` on plugs and strips; some models name it differently (asked once)."""
@@ -205,10 +210,12 @@ class SmartMeter(MeterModule):
         ]
 
     async def erase(self, child: str | None = None) -> None:
-        raise UnsupportedDevice(
+        raise UnsupportedDevice(self.cannot_erase() or "", target=self.proto.label)
+
+    def cannot_erase(self) -> str | None:
+        return (
             "current-generation plugs keep their energy statistics on the vendor's side: "
-            "kshell cannot erase them",
-            target=self.proto.label,
+            "kshell cannot erase them"
         )
 
 

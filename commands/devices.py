@@ -253,10 +253,13 @@ async def _merge_report(
         footer.append(
             f"could not send to {len(report.send_errors)} address(es) (--verbose lists them)"
         )
-    if verbose and report.garbled:  # what a plug said: each one line of the footer
-        footer += [f"unreadable answer: {clean(g, 300)}" for g in report.garbled]
-    elif report.garbled:
-        footer.append(f"{len(report.garbled)} unreadable answer(s) (--verbose lists them)")
+    # a plug of the current generation that announced itself is not "unreadable" because
+    # the sweep's old-protocol probe of its port 9999 found no old plug there
+    garbled = [g for g in report.garbled if g.partition(":")[0] not in merged.heard]
+    if verbose and garbled:  # what a plug said: each one line of the footer
+        footer += [f"unreadable answer: {clean(g, 300)}" for g in garbled]
+    elif garbled:
+        footer.append(f"{len(garbled)} unreadable answer(s) (--verbose lists them)")
     data = {
         "sent_to": [{"interface": n, "address": a} for n, a in report.sent_to],
         "send_errors": [
@@ -265,7 +268,7 @@ async def _merge_report(
         "answered": len(report.found) + new,
         "elapsed_s": round(report.elapsed, 3),
         "tcp_refused": refused,
-        "unreadable": report.garbled,
+        "unreadable": garbled,
         "conflicts": conflicts,
         "shared_names": [[_shared_json(owner, name) for owner, name in g] for g in collisions],
         "devices": [_record_json(o.record) for o in seen if o.conflict is None]

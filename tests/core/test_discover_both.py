@@ -141,6 +141,12 @@ def test_a_sweep_probes_port_80_and_counts_only_hosts_that_announce(fleet, tmp_p
     assert {d["host"] for d in report["devices"]} == set(sim.hosts)
     assert report["current_generation"] == 2
     assert hits and not any(hits)  # port 80 was tried, but nothing was ever said to it
+    # the plugs that announced themselves are counted once, as answered, never also as
+    # "unreadable" for the old protocol's probe of their port 9999
+    unreadable = [u.partition(":")[0] for u in report["unreadable"]]
+    assert unreadable == ["127.41.4.14"], report["unreadable"]  # port 80 open, no announcement
+    text = run_shell(home, "-c", "discover 127.41.4.0/28", env=NONE).stdout
+    assert "4 answered" in text and "unreadable" not in text, text
 
 
 def run_cmd(home: Path, line: str) -> list[str]:

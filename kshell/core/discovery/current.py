@@ -95,6 +95,7 @@ class Merged:
     records: list[DeviceRecord] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
     data: dict[str, Any] = field(default_factory=dict)
+    heard: set[str] = field(default_factory=set)  # every host that announced itself
 
 
 async def store(session: Session, heard: list[Heard], how: str) -> Merged:
@@ -106,6 +107,7 @@ async def store(session: Session, heard: list[Heard], how: str) -> Merged:
     unproven: list[str] = []
     for one in heard:
         found, name = one.announcement, one.announcement.host
+        out.heard.add(name)
         known = session.store.by_mac(normalise_mac(found.mac))
         decision = announce.pin(known.transport or "xor", one) if known else announce.SAME
         if known is not None and decision == announce.HOLD:

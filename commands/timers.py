@@ -105,16 +105,19 @@ async def cloud(session: Session, args: Args) -> list[Result]:
 
     async def one(target: Target) -> Result:
         state = await target.device(session).timers.cloud()
-        whom = f" to {state.account}" if state.account else ""
-        text = f"{target.label}: {'bound' + whom if state.bound else 'not bound (local only)'}"
+        whom = f" as {state.account}" if state.account else ""
+        link = f"cloud on{whom}" if state.bound else "cloud off (local only)"
+        text = f"{target.label}: {link}"
         data: dict[str, Any] = {"target": target.label, **state.as_dict()}
         owner, mine = await _owner(session, target)
-        if owner:  # plugs that announce themselves name their owner by a hash of the e-mail
+        if owner:
+            # the announcement names the account the plug was set up with (its login), which
+            # stays when the cloud link is off: two facts, said as two
             data.update(owner_hash=owner, owner_is_configured_account=mine)
             text += {
-                True: "; its owner is the configured account",
-                False: "; its owner is NOT the configured account",
-                None: "; owner unknown here (no account configured)",
+                True: "; set up with the configured account",
+                False: "; set up with ANOTHER account than the configured one",
+                None: "; set-up account unknown here (no account configured)",
             }[mine]
         return Text(text, data)
 

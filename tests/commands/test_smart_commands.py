@@ -357,3 +357,13 @@ def test_a_current_plug_never_seen_before_is_reached_by_its_address(
     assert result.returncode == 0, result.stderr
     assert "did not announce" not in result.stderr
     assert "Freezer" in result.stdout
+
+
+def test_cloud_says_the_link_and_the_set_up_account_as_two_facts(house: Path) -> None:
+    result = sh(house, "-c", "cloud Garden")
+    assert result.returncode == 0, result.stderr
+    line = result.stdout.strip()
+    # the link may be off while the plug keeps the account it was set up with: never
+    # "not bound ... its owner is the configured account" in one breath
+    assert line.startswith("Garden: cloud o") and "set up with the configured account" in line
+    assert "not bound" not in line and "owner is" not in line

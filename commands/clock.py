@@ -53,9 +53,11 @@ async def show_time(session: Session, args: Args) -> list[Result]:
     by_mail=ByMail.YES,
 )
 async def sync_time(session: Session, args: Args) -> list[Result]:
-    """Set plugs' clocks to this machine's time, each in the zone it already keeps (--zone
-    moves them all to one); read back to prove it stuck. A plug whose zone is unknown takes
-    this machine's, and says so."""
+    """Set plugs' clocks to this machine's time, each in its own zone (or --zone's).
+
+    Each plug keeps the zone it has unless --zone moves them all to one; the clock is read
+    back to prove it stuck. A plug whose zone is unknown takes this machine's, and says so.
+    """
     from kshell.device.capabilities.clock import check_zone, local_zone
 
     if args.zone:

@@ -299,8 +299,9 @@ async def _merge_report(
     by_mail=ByMail.YES,
 )
 async def add(session: Session, args: Args) -> Result:
-    """Add one plug by address: finds out what it speaks (the old protocol on 9999, or its
-    KLAP/AES announcement on UDP 20002), asks it about itself, then remembers it.
+    """Add one plug by address: learn what it speaks, ask it about itself, remember it.
+
+    What it speaks: the old protocol on 9999, or the KLAP/AES announcement on UDP 20002.
 
     A plug answering with the MAC of a known plug at another address takes its place only
     when the old address no longer answers with that MAC; --replace says it does anyway. A

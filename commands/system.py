@@ -60,8 +60,17 @@ async def help_(session: Session, args: Args) -> Result:
         + ("; asks before acting (--yes skips the question)" if cmd.confirm else ""),
         f"by mail: {_by_mail(cmd)}",
     ]
-    if cmd.examples:
-        lines += ["", "examples:"] + [f"  {e}" for e in cmd.examples]
+    # a verb with subcommands lists them, with their first examples (as git help stash does)
+    subcommands = (
+        [reg.commands[f"{cmd.name} {s}"] for s in reg.subverbs(cmd.name)] if " " not in name else []
+    )
+    if subcommands:
+        width = max(len(c.name) for c in subcommands) + 2
+        lines += ["", "subcommands (help COMMAND for each):"]
+        lines += [f"  {c.name:<{width}}{c.summary}" for c in subcommands]
+    examples = list(cmd.examples) + [e for c in subcommands for e in c.examples[:2]]
+    if examples:
+        lines += ["", "examples:"] + [f"  {e}" for e in examples]
     data = {
         "command": cmd.name,
         "usage": cmd.usage(),
@@ -69,7 +78,11 @@ async def help_(session: Session, args: Args) -> Result:
         "permission": cmd.permission,
         "confirm": bool(cmd.confirm),
         "by_mail": cmd.by_mail.value if cmd.by_mail else None,
-        "examples": list(cmd.examples),
+        "examples": examples,
+        "subcommands": [
+            {"command": c.name, "permission": c.permission, "summary": c.summary}
+            for c in subcommands
+        ],
         "arguments": [{"name": a.name, "kind": a.kind, "help": a.help} for a in cmd.args],
         "options": [{"name": o.name, "kind": o.kind, "help": o.help} for o in cmd.all_options],
     }

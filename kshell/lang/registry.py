@@ -98,7 +98,10 @@ class Command:
 
     @property
     def summary(self) -> str:
-        return self.help.strip().splitlines()[0] if self.help.strip() else ""
+        """The first sentence of the help, whole (a docstring's wrapped line is no sentence)."""
+        paragraph = " ".join(self.help.strip().split("\n\n")[0].split())
+        end = paragraph.find(". ")
+        return paragraph if end < 0 else paragraph[: end + 1]
 
     @property
     def all_options(self) -> tuple[Opt, ...]:

@@ -33,8 +33,14 @@ def _one_target(session: Session, word: str) -> list[Target]:
     return targets
 
 
-def next_action(rules: tuple[Rule, ...], clock: PlugTime | None) -> str | None:
-    """The next enabled clock rule from the plug's own local time (sun rules: their day)."""
+def next_action(
+    rules: tuple[Rule, ...],
+    clock: PlugTime | None,
+    location: tuple[float, float] | None = None,
+) -> str | None:
+    """The next enabled rule from the plug's own local time. A sun rule is given the clock
+    time it means that day where the plug's place and UTC offset are known ("off Tue 16:47
+    (sunset+15 min)"); without them, its words only."""
     if clock is None or clock.local == "?":
         return None
     now = dt.datetime.strptime(clock.local, "%Y-%m-%d %H:%M:%S")
@@ -46,23 +52,37 @@ def next_action(rules: tuple[Rule, ...], clock: PlugTime | None) -> str | None:
             day = now.date() + dt.timedelta(days=ahead)
             if not rule.wday[(day.weekday() + 1) % 7]:  # wday is Sunday first
                 continue
-            minute = (
-                rule.when.minute
-                if rule.when.option == 0
-                else (6 if rule.when.option == 1 else 18) * 60
-            )
+            minute, known = _minute_of(rule, day, clock, location)
             at = dt.datetime.combine(day, dt.time()) + dt.timedelta(minutes=minute)
-            if at <= now and rule.when.option == 0:
+            if at <= now and known:
                 continue
-            shown = (
-                at.strftime("%a %H:%M")
-                if rule.when.option == 0
-                else f"{day:%a} {rule.when.words()}"
-            )
+            if rule.when.option == 0:
+                shown = at.strftime("%a %H:%M")
+            elif known:
+                shown = f"{at:%a %H:%M} ({rule.when.words()})"
+            else:
+                shown = f"{day:%a} {rule.when.words()}"
             if best is None or at < best[0]:
                 best = (at, f"{'on' if rule.on else 'off'} {shown}")
             break
     return best[1] if best else None
+
+
+def _minute_of(
+    rule: Rule, day: dt.date, clock: PlugTime, location: tuple[float, float] | None
+) -> tuple[float, bool]:
+    """The rule's minute of the plug's local ``day``, and whether it is known (a sun rule
+    without a place or offset is placed at 06:00 or 18:00, only to order it)."""
+    from kshell.device.capabilities.sun import sun_event_utc
+
+    if rule.when.option == 0:
+        return rule.when.minute, True
+    rising = rule.when.option == 1
+    if location is not None and clock.utc_offset_min is not None:
+        event = sun_event_utc(day, location[0], location[1], rising)
+        if event is not None:
+            return event + clock.utc_offset_min + rule.when.minute, True
+    return (6 if rising else 18) * 60, False
 
 
 @command(
@@ -82,8 +102,13 @@ async def schedule_list(session: Session, args: Args) -> list[Result]:
             clock: PlugTime | None = await device.time.read()
         except Exception:  # noqa: BLE001 - the list stands without the next action
             clock = None
-        upcoming = next_action(schedule.rules, clock) if schedule.enabled else None
-        rows = [[r.id, r.words(), "yes" if r.enabled else "no"] for r in schedule.rules]
+        upcoming = (
+            next_action(schedule.rules, clock, schedule.location) if schedule.enabled else None
+        )
+        from kshell.device.capabilities.schedule import short_ids
+
+        shown = short_ids(schedule.rules)  # a unique prefix is accepted wherever an id is
+        rows = [[shown[r.id], r.words(), "yes" if r.enabled else "no"] for r in schedule.rules]
         notes = [f"next: {upcoming}" if upcoming else "next: nothing scheduled"]
         if not schedule.enabled:
             notes.append("the schedule is disabled as a whole (`schedule enable TARGET`)")
@@ -130,7 +155,7 @@ async def schedule_add(session: Session, args: Args) -> list[Result]:
     async def one(target: Target) -> Result:
         device = target.device(session)
         rule = await device.schedule.add(args.action == "on", when, wday, repeat)
-        text = f"{target.label}: added {rule.id}: {rule.words()}"
+        text = f"{target.label}: added {rule.id[:8]}: {rule.words()}"
         warning = None
         if when.option and (await device.schedule.read()).location_unset:
             warning = SUN_WARNING

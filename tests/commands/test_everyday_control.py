@@ -193,6 +193,56 @@ def test_a_sun_rule_on_a_plug_without_location_is_accepted_with_a_warning(
     assert (stored["stime_opt"], stored["soffset"], stored["smin"]) == (2, 15, 0)
 
 
+def test_a_sun_rule_says_the_clock_time_it_means_and_ids_are_short_with_prefixes_taken(
+    house: Path, sim: SimulatorThread
+) -> None:
+    import datetime as dt
+    import re
+
+    from kshell.device.capabilities.sun import sun_event_utc
+
+    js(house, "schedule delete Fast all --yes")
+    added = js(house, "schedule add Fast off sunset+15 daily")["rule"]["id"]
+    listed = js(house, "schedule Fast")
+    found = re.fullmatch(r"off (\w{3}) (\d\d):(\d\d) \(sunset\+15 min\)", listed["next"])
+    assert found, listed["next"]
+    plug = sim.plug(FAST)
+    clock = js(house, "time Fast")
+    day = dt.datetime.strptime(clock["local"], "%Y-%m-%d %H:%M:%S").date()
+    event = sun_event_utc(day, plug.latitude, plug.longitude, rising=False)
+    assert event is not None
+    due = event + clock["utc_offset_min"] + 15
+    shown = int(found.group(2)) * 60 + int(found.group(3))
+    assert abs(shown - due % 1440) <= 1 or found.group(1) != f"{day:%a}", (shown, due)
+    # the table shows 8 characters of a 32-character id; a unique prefix names the rule
+    table = sh(house, "-c", "schedule Fast").stdout
+    assert added[:8] in table and added not in table
+    js(house, "schedule add Fast on 06:00 daily")
+    assert js(house, f"schedule disable Fast {added[:6].lower()}")["enabled"] is False
+    rules = {r["id"]: r for r in js(house, "schedule Fast")["rules"]}
+    assert rules[added]["enabled"] is False and sum(not r["enabled"] for r in rules.values()) == 1
+    assert js(house, f"schedule delete Fast {added[:8]} --yes")["deleted"] == 1
+    js(house, "schedule delete Fast all --yes")
+
+
+def test_a_rule_prefix_shared_by_two_rules_names_neither() -> None:
+    from kshell.device.capabilities.rule_words import Rule, When
+    from kshell.device.capabilities.schedule import Schedule, short_ids
+    from kshell.errors import KshellError
+
+    def rule(rid: str) -> Rule:
+        return Rule(rid, True, True, When(0, 60), (1,) * 7, True)
+
+    both = Schedule(True, (rule("ABCDEFGH01"), rule("ABCDEFGH99")), False, True)
+    assert both.full_id("abcdefgh9", "Lamp") == "ABCDEFGH99"
+    with pytest.raises(KshellError, match="start of 2 rules"):
+        both.full_id("ABCD", "Lamp")
+    with pytest.raises(KshellError, match="no rule"):
+        both.full_id("FFFF", "Lamp")
+    # 8 characters would not tell them apart: more are shown
+    assert short_ids(both.rules) == {"ABCDEFGH01": "ABCDEFGH01", "ABCDEFGH99": "ABCDEFGH99"}
+
+
 def _smart_rule(rid: str, minute: int, week_day: int, on: bool) -> dict[str, Any]:
     """A rule in the shape SMART plugs list them (week_day: Sunday is bit 0)."""
     return {

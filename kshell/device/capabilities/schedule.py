@@ -8,6 +8,7 @@ writes is not: there the rules are listed and every write refused, naming why.
 from __future__ import annotations
 
 import abc
+import math
 from dataclasses import dataclass
 from typing import Any
 
@@ -31,9 +32,38 @@ class Schedule:
     rules: tuple[Rule, ...]
     location_unset: bool  # latitude and longitude 0: sun rules fire at the wrong time
     writable: bool
+    location: tuple[float, float] | None = None  # latitude, longitude (degrees), when set
 
     def rule(self, rule_id: str) -> Rule | None:
         return next((r for r in self.rules if r.id == rule_id), None)
+
+    def full_id(self, word: str, label: str) -> str:
+        """The id a rule word names: the whole id, or a unique prefix of one (any case)."""
+        if self.rule(word) is not None:
+            return word
+        found = [r.id for r in self.rules if r.id.upper().startswith(word.upper())] if word else []
+        if len(found) == 1:
+            return found[0]
+        if len(found) > 1:
+            raise KshellError(
+                f"rule {word[:40]!r} is the start of {len(found)} rules: type more of it",
+                target=label,
+            )
+        raise unknown_rule(word, self, label)
+
+
+SHORT_ID = 8  # characters of a rule id shown: unique among a plug's rules, else more
+
+
+def short_ids(rules: tuple[Rule, ...]) -> dict[str, str]:
+    """Each rule's id cut to the shortest length (at least SHORT_ID) that tells them apart."""
+    size = SHORT_ID
+    ids = [r.id for r in rules]
+    while size < max((len(i) for i in ids), default=0):
+        if len({i[:size].upper() for i in ids}) == len(ids):
+            break
+        size += 4
+    return {i: i[:size] for i in ids}
 
 
 class NotStored(KshellError):
@@ -59,7 +89,7 @@ class ScheduleModule(abc.ABC):
 
 
 def unknown_rule(rule_id: str, schedule: Schedule, label: str) -> KshellError:
-    known = ", ".join(r.id for r in schedule.rules[:8]) or "none"
+    known = ", ".join(short_ids(schedule.rules[:8]).values()) or "none"
     return KshellError(f"no rule {rule_id[:40]!r} (rules: {known})", target=label)
 
 
@@ -91,7 +121,9 @@ class IotSchedule(ScheduleModule):
                 rules.append(rule)
                 self.raw[rule.id] = raw
         sysinfo = await self.proto.query("system", "get_sysinfo", idempotent=True)
-        self.last = Schedule(answer.get("enable") != 0, tuple(rules), _unset(sysinfo), True)
+        self.last = Schedule(
+            answer.get("enable") != 0, tuple(rules), _unset(sysinfo), True, location_of(sysinfo)
+        )
         return self.last
 
     async def add(self, on: bool, when: When, wday: tuple[int, ...], repeat: bool) -> Rule:
@@ -132,9 +164,8 @@ class IotSchedule(ScheduleModule):
         before = await self.read()
         if rule_id is None:
             await self._ask("delete_all_rules")
-        elif before.rule(rule_id) is None:
-            raise unknown_rule(rule_id, before, self.proto.label)
         else:
+            rule_id = before.full_id(rule_id, self.proto.label)
             await self._ask("delete_rule", {"id": rule_id})
         after = await self.read()
         left = [r for r in after.rules if rule_id is None or r.id == rule_id]
@@ -149,8 +180,7 @@ class IotSchedule(ScheduleModule):
             if (await self.read()).enabled != on:
                 raise NotStored("the plug answered 0 but did not change", target=self.proto.label)
             return
-        if before.rule(rule_id) is None:
-            raise unknown_rule(rule_id, before, self.proto.label)
+        rule_id = before.full_id(rule_id, self.proto.label)
         await self._ask("edit_rule", {**self.raw[rule_id], "enable": int(on)})
         stored = (await self.read()).rule(rule_id)
         if stored is None or stored.enabled != on:
@@ -205,7 +235,13 @@ class SmartSchedule(ScheduleModule):
             )
             if r
         )
-        self.last = Schedule(answer.get("enable") is True, rules, _unset(device), False)
+        self.last = Schedule(
+            answer.get("enable") is True,
+            rules,
+            _unset(device),
+            False,
+            location_of(device, smart=True),
+        )
         return self.last
 
     async def add(self, on: bool, when: When, wday: tuple[int, ...], repeat: bool) -> Rule:
@@ -241,6 +277,28 @@ def _unset(info: dict[str, Any]) -> bool:
     values = [info.get(k) for k in ("latitude", "longitude", "latitude_i", "longitude_i")]
     numbers = [v for v in values if isinstance(v, (int, float)) and not isinstance(v, bool)]
     return all(v == 0 for v in numbers)
+
+
+def location_of(info: dict[str, Any], *, smart: bool = False) -> tuple[float, float] | None:
+    """The plug's latitude and longitude in degrees, or None when unset or out of range.
+    IOT plugs send ``latitude_i`` (1/10000 degree) or, on old hardware, ``latitude`` in
+    degrees; SMART plugs send ``latitude`` in 1/10000 degree."""
+    keys = [("latitude", "longitude", 1e-4)] if smart else []
+    keys += [] if smart else [("latitude_i", "longitude_i", 1e-4), ("latitude", "longitude", 1.0)]
+    for lat_key, lon_key, scale in keys:
+        lat, lon = _degrees(info.get(lat_key), scale), _degrees(info.get(lon_key), scale)
+        if lat is None or lon is None:
+            continue
+        if (lat, lon) != (0.0, 0.0) and abs(lat) <= 90 and abs(lon) <= 180:
+            return lat, lon
+        return None
+    return None
+
+
+def _degrees(value: Any, scale: float) -> float | None:
+    if isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value):
+        return float(value) * scale
+    return None
 
 
 def _num(value: Any) -> int | None:

@@ -18,7 +18,7 @@ from kshell.lang.grammar import Line
 SKIPPED_VERBS = ("record", "replay", "history")
 HEADER = (
     "# kshell session script, recorded {when} with 'record'.\n"
-    "# Run it again with: python shell.py {name}   (or, at the kshell prompt: replay {name})\n"
+    "# Run it again with: {program} {name}   (or, at the kshell prompt: replay {name})\n"
     "# One line of commands per line; lines starting with # are comments.\n"
 )
 
@@ -39,7 +39,7 @@ class Recorder:
         self.failed = 0
         when = datetime.now().strftime("%Y-%m-%d %H:%M")
         if not append or path.stat().st_size == 0:
-            self._write(HEADER.format(when=when, name=path))
+            self._write(HEADER.format(when=when, name=path, program=program_name()))
         else:
             self._write(f"# continued {when}\n")
 
@@ -59,6 +59,17 @@ class Recorder:
 
     def close(self) -> None:
         self.handle.close()
+
+
+def program_name() -> str:
+    """How this kshell was started, as the owner would type it again: ``kshell`` when
+    installed, ``python shell.py`` from a checkout, ``python -m kshell`` as a module."""
+    import sys
+
+    started = Path(sys.argv[0]).name if sys.argv and sys.argv[0] else ""
+    if started == "__main__.py":
+        return "python -m kshell"
+    return "python shell.py" if started.endswith(".py") else "kshell"
 
 
 def active(session: Session) -> Recorder | None:

@@ -94,6 +94,34 @@ def _by_prefix(records: list[DeviceRecord], word: str) -> Target | None:
     return _by_name(records, found[0]) if found else None
 
 
+def whole_name(session: Session, word: str) -> str | None:
+    """The whole alias a target word typed as a prefix stands for (``Garage`` for "Garage
+    Freezer", ``Med/2`` for "Media Strip/2"), so a line can be kept as it ran: None when the
+    word names its plug without a prefix (or names none: the command says why)."""
+    records = session.store.all()
+    m = re.match(_OUTLET, word)
+    base, tail = (m.group("parent"), f"/{m.group('n')}") if m else (word, "")
+    if base.lower() == "all" or ip_literal(base) or is_mac(base) or parse_address(base):
+        return None
+    try:
+        if _by_name(records, base) is not None:
+            return None
+        found = _by_prefix(records, base)
+    except TargetError:
+        return None
+    if found is None or found.record is None:
+        return None
+    if found.child_id is not None:  # a prefix of an outlet's own name
+        return (
+            None
+            if tail
+            else next(
+                (str(c["alias"]) for c in found.record.children if c["id"] == found.child_id), None
+            )
+        )
+    return found.record.alias + tail
+
+
 Named = tuple[DeviceRecord, dict[str, Any] | None]  # a plug, or a strip and one of its outlets
 
 

@@ -77,7 +77,42 @@ async def run_line_into(
     return await run_line(session, text, _Relay(deliver))
 
 
+def line_as_it_runs(session: Session, text: str) -> str:
+    """The line with each target typed as a prefix of an alias written as the whole alias
+    (quoted): what history and ``record`` keep, since a file runs names whole (a prefix that
+    is unique today may not be tomorrow). A line that does not parse is kept as typed."""
+    from kshell.core.targets import whole_name
+    from kshell.lang.binding import place
+    from kshell.lang.grammar import quote, split_commands
+
+    if not session.invocation.typed:
+        return text  # prefixes name nothing here: the line runs as it is
+    try:
+        commands = split_commands(text)
+    except KshellError:
+        return text
+    out: list[str] = []
+    changed = False
+    for one in commands:
+        try:
+            cmd, rest = session.registry.lookup(one.words)
+        except KshellError:
+            out.append(one.text)
+            continue
+        head = one.words[: len(one.words) - len(rest)]
+        words = list(rest)
+        for i, use in enumerate(place(cmd, rest, session.current).uses):
+            if use.kind == "arg" and use.arg is not None and use.arg.kind in ("target", "targets"):
+                full = whole_name(session, words[i])
+                if full is not None:
+                    words[i], changed = full, True
+        out.append(" ".join(quote(w) for w in head + words))
+    return "; ".join(out) if changed else text
+
+
 async def run_command(session: Session, line: Line, output: Output) -> bool:
+    ran = line_as_it_runs(session, line.text) if session.after_command else line.text
+    kept = line if ran == line.text else Line(ran, split_commands(ran)[0].words)
     try:
         cmd, rest = session.registry.lookup(line.words)
         gate.admit(session, cmd)
@@ -104,8 +139,8 @@ async def run_command(session: Session, line: Line, output: Output) -> bool:
             KshellError(f"internal error: {type(exc).__name__}: {exc} (--debug shows more)")
         )
         ok = False
-    for hook in list(session.after_command):
-        hook(session, line, ok)
+    for hook in list(session.after_command):  # they keep the line as it ran, names whole
+        hook(session, kept, ok)
     return ok
 
 

@@ -168,3 +168,58 @@ def test_record_refuses_to_overwrite_a_script(home: Path) -> None:
     assert result.returncode == 1
     assert "exists" in result.stderr
     assert (home / "keep.kshell").read_text() == "on Fan\n"
+
+
+def test_a_line_is_recorded_as_it_ran_with_prefixes_written_whole(
+    home: Path, plugs: SimulatorThread
+) -> None:
+    import sys
+
+    result = shell(home, "-c", "record short.kshell; off Desk; on Fa; record stop")
+    assert result.returncode == 0, result.stderr
+    lines = (home / "short.kshell").read_text().splitlines()
+    assert lines[-2:] == ["off 'Desk Lamp'", "on Fan"]  # a file runs names whole
+    assert "python shell.py short.kshell" in lines[1]  # run from the checkout here
+    shell(home, "-c", "on all")
+    replayed = shell(home, "-c", "replay short.kshell")
+    assert replayed.returncode == 0, replayed.stderr
+    assert plugs.plug(HOSTS[0]).sockets[0].state == 0
+    # installed, it says so: the header names the command the owner has
+    installed = Path(sys.executable).parent / "kshell"
+    run = subprocess.run(
+        [str(installed), "--home", str(home), "-c", "record inst.kshell; record stop"],
+        capture_output=True,
+        text=True,
+        cwd=home,
+        timeout=60,
+        check=False,
+    )
+    assert run.returncode == 0, run.stderr
+    assert "Run it again with: kshell inst.kshell" in (home / "inst.kshell").read_text()
+
+
+def test_history_keeps_a_prefix_typed_line_as_it_ran_and_replay_n_runs_it(
+    home: Path, plugs: SimulatorThread
+) -> None:
+    from helpers.terminal import Terminal
+
+    (home / "kshell.ini").write_text(
+        "[discovery]\nbroadcast = 127.255.255.255\nrefresh_on_start = no\n"
+    )
+    (home / "kshell.ini").chmod(0o600)
+    terminal = Terminal(home)
+    try:
+        terminal.send("off Desk")
+        terminal.key("Enter")
+        terminal.expect("Desk Lamp: off")
+        terminal.leave()
+    finally:
+        terminal.close()
+    listed = json.loads(shell(home, "--json", "-c", "history").stdout)
+    lines = [e["line"] for e in (listed if isinstance(listed, list) else listed["entries"])]
+    assert lines[-1] == "off 'Desk Lamp'", lines
+    shell(home, "-c", "on all")
+    number = len(lines)
+    replayed = shell(home, "-c", f"replay {number}")
+    assert replayed.returncode == 0, replayed.stderr
+    assert plugs.plug(HOSTS[0]).sockets[0].state == 0

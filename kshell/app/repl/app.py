@@ -65,7 +65,10 @@ class Shell:
             from kshell.history.store import store_for
         except ImportError:  # history/ missing from an odd install: keep the session's lines only
             return InMemoryHistory()
-        return StoreHistory(store_for(self.session))
+        from kshell.ui.runner import line_as_it_runs
+
+        session = self.session
+        return StoreHistory(store_for(session), lambda text: line_as_it_runs(session, text))
 
     async def run(self) -> int:
         session = self.session

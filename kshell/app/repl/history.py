@@ -4,7 +4,7 @@ runs."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 
 from prompt_toolkit.history import History
 
@@ -12,13 +12,17 @@ from kshell.history.store import HistoryStore
 
 
 class StoreHistory(History):
-    def __init__(self, store: HistoryStore) -> None:
+    """``as_it_runs`` turns a typed line into the one kept (alias prefixes written whole),
+    so ``replay N`` runs what the prompt ran; Up still recalls this session's lines as typed."""
+
+    def __init__(self, store: HistoryStore, as_it_runs: Callable[[str], str] = str) -> None:
         super().__init__()
         self.store = store
+        self.as_it_runs = as_it_runs
 
     def load_history_strings(self) -> Iterable[str]:
         for entry in reversed(self.store.entries()):  # prompt_toolkit wants newest first
             yield entry.line
 
     def store_string(self, string: str) -> None:
-        self.store.append(string)
+        self.store.append(self.as_it_runs(string))

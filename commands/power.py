@@ -17,15 +17,42 @@ from kshell.core.targets import (
     resolve_capable,
     state_word,
 )
-from kshell.errors import TargetError, UsageError
+from kshell.errors import Refused, TargetError, UsageError
 from kshell.lang.args import Args
 from kshell.lang.registry import Arg, ByMail, Opt, command
 from kshell.results import Result, Text
 from kshell.store.config import text
 from kshell.text import clean
 
+ASK_NAMES = 12  # plugs named in the question; more are counted
 
-async def _switch(session: Session, words: list[str], want: bool | None) -> list[Result]:
+
+async def _go_ahead(session: Session, args: Args, what: str, targets: list[Target]) -> bool:
+    """Whether to act on several plugs at once: at the prompt, a line that names ``all`` and
+    reaches more than one plug lists them and asks (``--yes`` skips); ``-c``, scripts and
+    mail have nobody to ask here and act as told."""
+    interactive = session.ask is not None and session.ports.prompt_open
+    if args.yes or session.assume_yes or not interactive or len(targets) < 2:
+        return True
+    assert session.ask is not None
+    names = ", ".join(t.label for t in targets[:ASK_NAMES])
+    if len(targets) > ASK_NAMES:
+        names += f" and {len(targets) - ASK_NAMES} more"
+    return await session.ask(f"{what} {len(targets)} plugs: {names}?")
+
+
+CANCELLED = Text("cancelled: nothing was switched", {"cancelled": True})
+
+
+async def _switch(
+    session: Session, args: Args, words: list[str], want: bool | None
+) -> list[Result]:
+    targets = resolve_all(session, words)
+    if any(w.lower() == "all" for w in words):
+        verb = {True: "switch on", False: "switch off", None: "toggle"}[want]
+        if not await _go_ahead(session, args, verb, targets):
+            return [CANCELLED]
+
     async def one(target: Target) -> Result:
         device = target.device(session)
         before: bool | None = None
@@ -40,43 +67,46 @@ async def _switch(session: Session, words: list[str], want: bool | None) -> list
             {"target": target.label, "host": target.host, "state": state_word(now)},
         )
 
-    return await for_each(session, resolve_all(session, words), one)
+    return await for_each(session, targets, one)
 
 
 @command(
     "on",
     args=(TARGETS,),
     permission="control",
+    confirm="inline",  # at the prompt, `all` reaching several plugs lists them and asks
     examples=("on Kitchen", "on all", "on Strip/2"),
     by_mail=ByMail.YES,
 )
 async def on(session: Session, args: Args) -> list[Result]:
     """Switch plugs (or strip outlets) on."""
-    return await _switch(session, args.targets, True)
+    return await _switch(session, args, args.targets, True)
 
 
 @command(
     "off",
     args=(TARGETS,),
     permission="control",
-    examples=("off Kitchen", "off all"),
+    confirm="inline",  # at the prompt, `all` reaching several plugs lists them and asks
+    examples=("off Kitchen", "off all", "off all --yes"),
     by_mail=ByMail.YES,
 )
 async def off(session: Session, args: Args) -> list[Result]:
     """Switch plugs (or strip outlets) off."""
-    return await _switch(session, args.targets, False)
+    return await _switch(session, args, args.targets, False)
 
 
 @command(
     "toggle",
     args=(TARGETS,),
     permission="control",
+    confirm="inline",  # at the prompt, `all` reaching several plugs lists them and asks
     examples=("toggle Kitchen",),
     by_mail=ByMail.YES,
 )
 async def toggle(session: Session, args: Args) -> list[Result]:
     """Switch plugs over: on becomes off, off becomes on."""
-    return await _switch(session, args.targets, None)
+    return await _switch(session, args, args.targets, None)
 
 
 LED_TARGET = Arg("target", "target", "plug", needs=("led",))
@@ -206,7 +236,7 @@ def _refuse_taken(session: Session, target: Target, new: str) -> None:
     args=(TARGETS,),
     options=(Opt("--delay", "int", "seconds before the plug restarts (default 1)"),),
     permission="admin",
-    confirm=True,
+    confirm="inline",  # asks naming the plugs it will restart
     examples=("reboot Kitchen --yes",),
     by_mail=ByMail.YES,
 )
@@ -215,6 +245,16 @@ async def reboot(session: Session, args: Args) -> list[Result]:
     delay = args.delay if args.delay is not None else 1
     if not 0 <= delay <= 3600:
         raise UsageError("reboot: --delay must be 0-3600 seconds")
+    targets = resolve_all(session, args.targets)
+    if not (args.yes or session.assume_yes):
+        if session.ask is None:
+            raise Refused("this command asks before acting and nobody can answer here: add --yes")
+        names = ", ".join(t.label for t in targets[:ASK_NAMES])
+        if len(targets) > ASK_NAMES:
+            names += f" and {len(targets) - ASK_NAMES} more"
+        count = f"{len(targets)} plugs: " if len(targets) > 1 else ""
+        if not await session.ask(f"restart {count}{names}?"):
+            return [Text("cancelled: nothing was restarted", {"cancelled": True})]
 
     async def one(target: Target) -> Result:
         if target.child_id:
@@ -226,4 +266,4 @@ async def reboot(session: Session, args: Args) -> list[Result]:
             f"{target.label}: rebooting in {delay} s", {"target": target.label, "rebooting": delay}
         )
 
-    return await for_each(session, resolve_all(session, args.targets), one)
+    return await for_each(session, targets, one)

@@ -224,3 +224,25 @@ def test_tab_typed_in_the_same_burst_as_the_word_still_completes(
     term.key("Enter")
     term.expect(r"Kitchen Kettle \(127\.20\.1\.3\)")
     term.leave()
+
+
+def test_off_all_at_the_prompt_lists_the_plugs_and_asks_first(
+    known_home: Path, plugs: SimulatorThread, terminals: list[Terminal]
+) -> None:
+    one_shot(known_home, "on all")
+    term = open_shell(known_home, terminals)
+    type_line(term, "off all")
+    term.expect(r"switch off 4 plugs: .*Kitchen Kettle.*\[y/N\]")
+    type_line(term, "n")
+    term.expect("cancelled: nothing was switched")
+    assert plugs.plug(KETTLE).sockets[0].state == 1  # the answer was no: nothing moved
+    type_line(term, "off all --yes")  # --yes: no question
+    term.expect("Kitchen Kettle: off")
+    assert plugs.plug(KETTLE).sockets[0].state == 0
+    type_line(term, "reboot all")  # a restart names what it restarts
+    term.expect(r"restart 4 plugs: .*Office Heater.*\[y/N\]")
+    type_line(term, "n")
+    term.expect("cancelled: nothing was restarted")
+    term.leave()
+    one_shot(known_home, "on all")  # -c has nobody to ask: acts as told, as before
+    assert plugs.plug(KETTLE).sockets[0].state == 1

@@ -256,7 +256,14 @@ def _watch_out(out: str) -> Path | str:
 
         parse_url(out)  # a malformed URL is a usage error now, not when the watch starts
         return out
-    return str(Path(out).expanduser()) if out.lower().endswith(".lp") else Path(out).expanduser()
+    from kshell.work.rowfile import RowFile
+    from kshell.work.watch.sinks import check_sample_path
+
+    path = Path(out).expanduser()
+    if not out.lower().endswith(".lp"):
+        check_sample_path(path)
+    RowFile.check(path)  # a path that cannot be written is refused before any plug is asked
+    return str(path) if out.lower().endswith(".lp") else path
 
 
 # -- statistics -------------------------------------------------------------------------------

@@ -136,6 +136,70 @@ def test_watch_streams_json_lines_and_writes_csv_and_jsonl(home, tmp_path):
     assert len(records) == 6 and all("power_w" in r and "time" in r for r in records)
 
 
+def test_an_out_path_that_cannot_be_written_is_refused_before_any_plug_is_asked(home, sim):
+    result = run_shell(home, "-c", f"emeter watch {HEATER} --out /nonexistent/x.csv --count 1")
+    assert result.returncode == 1
+    assert result.stderr.strip() == (
+        "error: --out: cannot write /nonexistent/x.csv: No such file or directory"
+    )
+    assert "connecting" not in result.stdout and "Heater" not in result.stdout
+    from helpers.terminal import Terminal  # where the live table would have been drawn first
+
+    terminal = Terminal(home)
+    try:
+        terminal.send(f"emeter watch {HEATER} --out /nonexistent/x.csv")
+        terminal.key("Enter")
+        terminal.expect("cannot write /nonexistent/x.csv")
+        screen = terminal.screen()
+        assert "connecting" not in screen and "emeter watch: 1 meters" not in screen, screen
+        terminal.leave()
+    finally:
+        terminal.close()
+
+
+def test_a_full_disk_is_one_line_the_watch_goes_on_and_the_file_ends_on_a_whole_row(home, tmp_path):
+    """A file-size limit (RLIMIT_FSIZE: writes past it fail, EFBIG, as a full disk fails
+    with ENOSPC) reached mid-watch: one error line, every sample still on screen, a summary
+    that says what was lost, exit 1, and a file that ends on a whole row."""
+    import resource
+
+    out = tmp_path / "full.csv"
+    limit = 256 * 1024
+    header = "time,t,round,target,host,outlet,status,power_w"
+    filler = header + "\n" + ("x" * 99 + "\n") * ((limit - 700) // 100)
+    out.write_text(filler)
+    before = out.stat().st_size
+
+    def small_files() -> None:
+        resource.setrlimit(resource.RLIMIT_FSIZE, (limit, limit))
+
+    result = subprocess.run(
+        [
+            sys.executable,
+            str(ROOT / "shell.py"),
+            "--home",
+            str(home),
+            "--json",
+            "-c",
+            f"emeter watch {HEATER} {KETTLE} --count 40 --interval 0 --out {out}",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        preexec_fn=small_files,
+        check=False,
+    )
+    assert result.returncode == 1, result.stderr
+    errors = json_lines(result.stderr)
+    assert len(errors) == 1 and "writing stopped after" in errors[0]["error"]["message"]
+    lines = json_lines(result.stdout)
+    assert len(lines) == 81  # every sample on screen, then the summary
+    data = out.read_bytes()
+    assert data.endswith(b"\n") and len(data) <= limit and len(data) > before
+    last = data[before:].decode().splitlines()
+    assert all(len(next(csv.reader([row]))) == 15 for row in last), last[-1:]
+
+
 def test_watch_gives_a_row_per_strip_outlet(home):
     result = run_shell(home, "--json", "-c", f"emeter watch {STRIP} --count 2 --interval 0")
     assert result.returncode == 0, result.stderr

@@ -57,7 +57,9 @@ async def show_meters(
     drawer = asyncio.create_task(_redraw(view, watch))
     try:
         async for event in events:
-            if not isinstance(event, Row | Progress | Failure):
+            if isinstance(event, Failure) and event.error.target is None:
+                after.append(event)  # not a plug's (its row shows those): the --out file's
+            elif not isinstance(event, Row | Progress | Failure):
                 after.append(event)  # the summary: below the last frame
     except (asyncio.CancelledError, KeyboardInterrupt):
         interrupted = True
@@ -142,6 +144,8 @@ class LiveView:
                 f"… {len(meters) - len(shown)} more meters (of {len(meters)}): "
                 "the summary lists them all"
             )
+        if getattr(watch, "writer_error", None):  # --out stopped taking rows: said, it goes on
+            out.append(self._style(clean(str(watch.writer_error), cols - 1), BOLD))
         return out
 
     def row(self, meter: Meter, width: int, spark: int, cols: int) -> str:

@@ -216,7 +216,7 @@ class LineFile:
             self.file.close()
 
     def report(self) -> str:
-        return f"; {self.sent} lines of line protocol"
+        return f"; {self.sent} lines of line protocol written to {self.where}"
 
     def stats(self) -> dict[str, Any]:
         return {"where": self.where, "sent": self.sent, "dropped": self.dropped}

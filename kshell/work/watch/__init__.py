@@ -17,6 +17,7 @@ from typing import Any, ClassVar
 
 from kshell.core.session import Session
 from kshell.core.target import Target
+from kshell.errors import KshellError
 from kshell.events import Event, Stream, ViewKind
 from kshell.fanin import FanIn
 from kshell.results import Failure, Result, Table
@@ -59,6 +60,7 @@ class Watch(Stream):
         self.meters: list[Meter] = [Meter(t, gap) for t in targets]
         self.last_power: dict[str, float | None] = session.readings.power_w
         self.writer: SampleWriter | Any = None  # or a line-protocol sink (kshell.work.metrics)
+        self.writer_error: str | None = None  # why the --out file stopped taking rows
         self.schedule: Schedule | None = None
         self.started = 0.0
         self.stopped = 0.0
@@ -77,7 +79,15 @@ class Watch(Stream):
             self.failed = True  # the runner's exit status: some plug failed
         elif self.writer is not None:
             self.writer.write(item)
+            if self.writer_error is None and getattr(self.writer, "error", None):
+                self._writer_failed()
         return True
+
+    def _writer_failed(self) -> None:
+        """The --out file stopped taking rows: said once, as one line; the watch goes on."""
+        self.writer_error = str(self.writer.error)
+        self.failed = True  # what was lost makes the exit status 1
+        self._fan.offer(Failure(KshellError(self.writer_error)))
 
     async def put(self, item: Sample | Failure) -> None:
         """``emit``, waiting while the output is behind: a slow reader slows the polling."""
@@ -87,6 +97,8 @@ class Watch(Stream):
     def write(self, sample: Sample) -> None:
         if self.writer is not None:
             self.writer.write(sample)
+            if self.writer_error is None and getattr(self.writer, "error", None):
+                self._writer_failed()
 
     def replace_meters(self, old: list[Meter], new: list[Meter]) -> None:
         """A strip read for the first time: its placeholder row becomes one row per outlet."""
@@ -110,6 +122,10 @@ class Watch(Stream):
             interrupted = True
         finally:
             await asyncio.shield(self.stop())
+        if self.writer_error is None and getattr(self.writer, "error", None):
+            self.writer_error = str(self.writer.error)  # the last rows, written on closing
+            self.failed = True
+            yield Failure(KshellError(self.writer_error))
         yield self.summary()
         if interrupted:
             raise asyncio.CancelledError  # Ctrl-C goes on to stop the command line
@@ -215,7 +231,7 @@ class Watch(Stream):
         flagged = sum(m.flagged for m in self.meters)
         footer = (
             f"{total} samples ({flagged} flagged, kept out of the figures) over "
-            f"{seconds:.1f} s, {rounds} rounds" + (f"; written to {self.out}" if self.out else "")
+            f"{seconds:.1f} s, {rounds} rounds"
         ) + (self.writer.report() if hasattr(self.writer, "report") else "")
         return Table(
             ["target", "samples", "flagged", "offline", "min W", "avg W", "max W", "Wh", "resets"],

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import contextlib
-import time
+import io
 from pathlib import Path
-from typing import TextIO
 
 from kshell.errors import UsageError
 from kshell.text import json_line
+from kshell.work.rowfile import RowFile
 from kshell.work.watch.sample import Sample
 
 CSV_COLUMNS = (
@@ -31,26 +30,31 @@ CSV_COLUMNS = (
 
 
 class SampleWriter:
-    """Every sample, with its timestamp, to a .csv or .jsonl file (appended, flushed each s)."""
+    """Every sample, with its timestamp, to a .csv or .jsonl file (appended, flushed each
+    second, always ending on a whole row: kshell.work.rowfile)."""
 
     def __init__(self, path: Path) -> None:
-        suffix = path.suffix.lower()
-        if suffix not in (".csv", ".jsonl", ".ndjson"):
-            raise UsageError(f"--out: name a .csv or .jsonl file, not '{path.name}'")
+        self.csv = check_sample_path(path)
         self.path = path
-        self.csv = suffix == ".csv"
-        try:
-            self.file: TextIO = path.open("a", encoding="utf-8", newline="")
-        except OSError as exc:
-            raise UsageError(f"--out: cannot write {path}: {exc.strerror or exc}") from None
-        self._flushed = time.monotonic()
+        self.rows = RowFile(path)
         self.lines = 0
         if self.csv:
             import csv
 
-            self._csv = csv.writer(self.file)
-            if self.file.tell() == 0:
-                self._csv.writerow(CSV_COLUMNS)
+            self._line = io.StringIO()
+            self._csv = csv.writer(self._line)
+            if self.rows.size == 0:
+                self.rows.append(self._csv_row(list(CSV_COLUMNS)))
+
+    @property
+    def error(self) -> str | None:
+        return self.rows.error
+
+    def _csv_row(self, values: list[object]) -> str:
+        self._line.seek(0)
+        self._line.truncate()
+        self._csv.writerow(values)
+        return self._line.getvalue()
 
     def write(self, sample: Sample) -> None:
         data = sample.json()
@@ -58,15 +62,24 @@ class SampleWriter:
             data["flags"] = "; ".join(data.get("flags", []))
             if "error" in data:
                 data["error"] = data["error"]["message"]
-            self._csv.writerow(["" if data.get(c) is None else data.get(c) for c in CSV_COLUMNS])
+            row = ["" if data.get(c) is None else data.get(c) for c in CSV_COLUMNS]
+            self.rows.append(self._csv_row(row))
         else:
-            self.file.write(json_line(data) + "\n")
+            self.rows.append(json_line(data) + "\n")
         self.lines += 1
-        now = time.monotonic()
-        if now - self._flushed >= 1.0:
-            self.file.flush()
-            self._flushed = now
 
     def close(self) -> None:
-        with contextlib.suppress(OSError):
-            self.file.close()
+        self.rows.close()
+
+    def report(self) -> str:
+        if self.rows.error is not None:
+            return f"; {self.rows.error}"
+        return f"; written to {self.path}"
+
+
+def check_sample_path(path: Path) -> bool:
+    """A .csv (True) or .jsonl file (False); anything else is a usage error."""
+    suffix = path.suffix.lower()
+    if suffix not in (".csv", ".jsonl", ".ndjson"):
+        raise UsageError(f"--out: name a .csv or .jsonl file, not '{path.name}'")
+    return suffix == ".csv"

@@ -110,3 +110,25 @@ def layout_block() -> str:
 )
 def test_the_readme_layout_shows_each_package(package: str) -> None:
     assert f"{package}/" in layout_block()
+
+
+def readme_commands() -> list[str]:
+    """The README's quick-start command lines (the ``sh`` blocks of its Quick start)."""
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    section = readme.split("\n## Quick start", 1)[1].split("\n## ", 1)[0]
+    blocks = section.split("```sh\n")[1:]
+    return [b.split("```", 1)[0].strip() for b in blocks]
+
+
+def test_the_quick_start_makes_its_own_virtualenv_and_says_which_python() -> None:
+    """On Debian 12 and Raspberry Pi OS a bare pip install is refused (PEP 668): both
+    commands make and enter a venv first, and the README names the Python they need."""
+    commands = readme_commands()
+    demo = next(c for c in commands if "--demo" in c)
+    tests = next(c for c in commands if "pytest" in c)
+    for line in (demo, tests):
+        assert line.startswith("python3 -m venv .venv && . .venv/bin/activate && pip install")
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    assert "Python 3.11 or newer" in readme
+    # CI runs the README's test command exactly
+    assert tests in (ROOT / ".ci" / "run").read_text(encoding="utf-8")

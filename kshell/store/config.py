@@ -194,6 +194,7 @@ def load_config(path: Path, *, write_default: bool = True) -> configparser.Confi
             fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
             with os.fdopen(fd, "w", encoding="utf-8") as handle:
                 handle.write(DEFAULT_CONFIG)
+            parser.first_written = True
         except OSError:
             pass  # a read-only home (or another shell writing it first) still runs on defaults
     return parser
@@ -291,6 +292,7 @@ class Config(configparser.ConfigParser):
     def __init__(self, source: Path | None = None) -> None:
         super().__init__(interpolation=None)
         self.source = source
+        self.first_written = False  # this run wrote the default file: the first run
 
     def optionxform(self, optionstr: str) -> str:
         return optionstr  # keep sender addresses as written

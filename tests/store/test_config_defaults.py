@@ -124,3 +124,13 @@ def test_the_packaged_defaults_lie_under_the_users_file(tmp_path: Path) -> None:
     assert number(config, "shell", "timeout") == 7  # the user's value
     assert number(config, "discovery", "timeout") == 3  # the packaged default under it
     assert text(config, "remote", "marker") == "!"  # left empty: the default again
+
+
+def test_the_first_run_is_known_so_the_prompt_can_say_where_things_live(tmp_path) -> None:
+    from kshell.store.config import load_config
+
+    path = tmp_path / "conf" / "kshell.ini"
+    first = load_config(path)
+    assert getattr(first, "first_written", False) is True and path.exists()
+    again = load_config(path)
+    assert getattr(again, "first_written", False) is False

@@ -157,6 +157,12 @@ class Shell:
             f"kshell {__version__}: {known}. Tab completes, ? shows usage, help lists commands, "
             "Ctrl-D exits."
         )
+        if getattr(self.session.config, "first_written", False):  # say where things live
+            paths = self.session.paths
+            print(
+                f"first run: the config is {paths.config_file} (every key with its default); "
+                f"plugs, history and logs are kept in {paths.data}"
+            )
         for problem in self.style_problems:
             print(f"warning: {problem}")
         for problem in self.session.registry.load_errors:

@@ -162,6 +162,18 @@ def test_installed_one_shot_against_a_plug(installed: Installed, tmp_path: Path)
     assert "Porch" in out.stdout and "HS110(EU)" in out.stdout
 
 
+def test_the_installed_demo_has_its_firmware_image(installed: Installed) -> None:
+    """pip install . then kshell --demo: the demo image ships in the wheel (data_files under
+    the prefix), so the demo's firmware library is not empty."""
+    names = zipfile.ZipFile(installed.wheel).namelist()
+    assert any(n.endswith("share/kshell/firmware/manifest.json") for n in names), names[-5:]
+    out = installed.run("kshell", "--demo", "--json", "-c", "firmware list")
+    assert out.returncode == 0, out.stderr
+    listed = out.stdout
+    assert "demo-sim-HS110EU-hw2.0-1.5.99.bin" in listed
+    assert str(installed.root) in listed and str(ROOT) not in listed  # the installed copy
+
+
 def test_installed_prompt_through_a_terminal(installed: Installed) -> None:
     child = pexpect.spawn(
         str(installed.bin / "kshell"),

@@ -7,8 +7,9 @@ hash ties that statement to the exact bytes.
 
 Where the library lives: ``[firmware] library`` in the config, else ``<home>/firmware`` (the
 state folder; created on the first ``firmware add``), in a checkout as in an installed shell.
-A checkout's own ``firmware/`` holds only the shipped demo images: listed beside the library,
-usable by name, never written to.
+A checkout's own ``firmware/`` holds only the shipped demo images (installed, they are under
+the prefix's ``share/kshell/firmware``): listed beside the library, usable by name, never
+written to.
 """
 
 from __future__ import annotations
@@ -97,11 +98,21 @@ def library_folder(config: Any, data_folder: Path) -> Path:
     return data_folder / "firmware"
 
 
+INSTALLED_DEMO = Path("share") / "kshell" / "firmware"  # under the install prefix (setup.cfg)
+
+
 def shipped_folder() -> Path | None:
-    """The demo images shipped with a checkout (read-only); None for an installed shell."""
+    """The demo images shipped with kshell (read-only): a checkout's ``firmware/``, or,
+    installed, the copy setup.cfg's data_files puts under the prefix; None without them."""
+    import sys
+
     checkout = Path(__file__).resolve().parents[3]  # kshell/work/firmware/library.py
     if (checkout / "shell.py").is_file() and (checkout / "firmware" / MANIFEST).is_file():
         return checkout / "firmware"
+    for prefix in dict.fromkeys((sys.prefix, sys.base_prefix)):  # a venv, then the system
+        installed = Path(prefix) / INSTALLED_DEMO
+        if (installed / MANIFEST).is_file():
+            return installed
     return None
 
 

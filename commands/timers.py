@@ -174,14 +174,25 @@ async def wifi_scan(session: Session, args: Args) -> list[Result]:
 
     async def one(target: Target) -> Result:
         networks = await target.device(session).timers.scan()
-        rows = [[n.ssid, n.signal, n.security] for n in networks]
+        # one unit: dBm where the plug says it, and the 0-3 bars beside (all a SMART plug says)
+        rows = [
+            [
+                n.ssid,
+                "?" if n.dbm is None else f"{n.dbm} dBm",
+                "?" if n.level is None else "#" * n.level + "." * (3 - n.level),
+                n.security,
+            ]
+            for n in networks
+        ]
         data = {
             "target": target.label,
             "networks": [
-                {"ssid": n.ssid, "signal": n.signal, "security": n.security} for n in networks
+                {"ssid": n.ssid, "signal_dbm": n.dbm, "bars": n.level, "security": n.security}
+                for n in networks
             ],
         }
-        return Table(["ssid", "signal", "security"], rows, data, f"{target.label}: networks")
+        headers = ["ssid", "signal", "bars", "security"]
+        return Table(headers, rows, data, f"{target.label}: networks")
 
     return await for_each(session, _whole_plug(session, args.target), one)
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
@@ -379,6 +380,15 @@ def test_wifi_scan_lists_networks_on_both_families(house: Path) -> None:
         nets = {n["ssid"]: n for n in js(house, f"wifi scan {name}")["networks"]}
         assert set(nets) == {"KasaSimNet", "Neighbours", "Cafe Guest"}
         assert nets["Cafe Guest"]["security"] == "open"
+        # one unit in the signal column: dBm where the plug says it, the 0-3 bars beside
+        assert all(n["bars"] in (1, 2, 3) for n in nets.values()), nets
+        if name == "Lamp":  # the old generation reports rssi in dBm
+            assert all(
+                isinstance(n["signal_dbm"], int) and n["signal_dbm"] < 0 for n in nets.values()
+            )
+        text = sh(house, "-c", f"wifi scan {name}").stdout
+        rows = text.splitlines()[3:]  # the title, the headers and the rule go first
+        assert len(rows) == 3 and all(re.search(r"(-\d+ dBm|\?) +[#.]{3} ", r) for r in rows), text
 
 
 def test_wifi_join_sends_the_passphrase_from_a_file_and_never_shows_or_records_it(

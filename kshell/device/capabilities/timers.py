@@ -59,8 +59,20 @@ class CloudState:
 @dataclass(frozen=True, slots=True)
 class Network:
     ssid: str
-    signal: int | None  # dBm or level, as the plug reports it
+    dbm: int | None  # received signal strength, where the plug says it (IOT: rssi)
+    level: int | None  # 0-3 bars: the plug's own (SMART: signal_level) or from the dBm
     security: str
+
+
+def bars_of(dbm: int | None) -> int | None:
+    """The 0-3 level a SMART plug reports, for a dBm figure (its own thresholds)."""
+    if dbm is None:
+        return None
+    return 3 if dbm > -50 else 2 if dbm > -70 else 1
+
+
+def _level(value: int | None) -> int | None:
+    return value if value is not None and 0 <= value <= 3 else None
 
 
 class TimersModule(abc.ABC):
@@ -167,7 +179,9 @@ class IotTimers(TimersModule):
             if ssid:
                 key = _num(ap.get("key_type"))
                 security = SECURITY.get(key, f"type {key}") if key is not None else "?"
-                out.append(Network(ssid, _num(ap.get("rssi")), security))
+                dbm = _num(ap.get("rssi"))
+                dbm = dbm if dbm is not None and -120 <= dbm <= 0 else None
+                out.append(Network(ssid, dbm, bars_of(dbm), security))
         return out
 
     async def join(
@@ -237,7 +251,12 @@ class SmartTimers(TimersModule):
             if ssid:
                 auth = _num(ap.get("auth"))
                 security = {0: "open"}.get(auth, "secured") if auth is not None else "?"
-                out.append(Network(ssid, _num(ap.get("signal_level")), security))
+                dbm = _num(ap.get("rssi"))  # some firmware sends both
+                dbm = dbm if dbm is not None and -120 <= dbm <= 0 else None
+                level = _level(_num(ap.get("signal_level")))
+                out.append(
+                    Network(ssid, dbm, level if level is not None else bars_of(dbm), security)
+                )
         return out
 
     async def join(

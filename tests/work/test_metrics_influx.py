@@ -178,6 +178,47 @@ def test_the_buffer_is_bounded_and_the_drops_are_counted(home):
     assert sink.dropped == 12 and sink.sent == 0 and "DROPPED" in sink.report()
 
 
+def test_a_watch_whose_influx_never_answers_exits_1_saying_what_was_lost(home):
+    dead = f"influx://127.0.0.1:{free_port()}/none"  # nothing listens there
+    result = run_shell(home, "-c", f"emeter watch Heater --count 2 --interval 0 --out {dead}")
+    assert result.returncode == 1, result.stdout
+    errors = result.stderr.strip().splitlines()
+    assert len(errors) == 1 and "2 points not written" in errors[0], errors
+    assert "2 DROPPED" in result.stdout  # the summary says it too
+
+
+def test_a_full_line_protocol_file_is_one_line_and_ends_on_a_whole_line(home, tmp_path):
+    import resource
+
+    out = tmp_path / "full.lp"
+    limit = 64 * 1024
+    out.write_text("m v=1 1\n" * ((limit - 300) // 8))
+    before = out.stat().st_size
+
+    def small_files() -> None:
+        resource.setrlimit(resource.RLIMIT_FSIZE, (limit, limit))
+
+    result = subprocess.run(
+        [
+            sys.executable,
+            str(ROOT / "shell.py"),
+            "--home",
+            str(home),
+            "-c",
+            f"emeter watch Heater --count 20 --interval 0 --out {out}",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        preexec_fn=small_files,
+        check=False,
+    )
+    assert result.returncode == 1, result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1 and "writing stopped" in result.stderr
+    data = out.read_bytes()
+    assert data.endswith(b"\n") and before < len(data) <= limit
+
+
 def test_a_malformed_influx_url_is_one_line(home):
     for bad in ("influx://127.0.0.1:8086", "influx://127.0.0.1:99999/db", "influx:///db"):
         result = run_shell(home, "-c", f"emeter watch Heater --count 1 --out {bad}")

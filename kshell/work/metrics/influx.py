@@ -19,11 +19,12 @@ import urllib.parse
 import urllib.request
 from collections import deque
 from pathlib import Path
-from typing import Any, TextIO
+from typing import Any
 
 from kshell.errors import UsageError
 from kshell.text import clean
 from kshell.work.metrics.lineproto import sample_line
+from kshell.work.rowfile import RowFile
 
 BATCH = 1000  # lines per write
 MAX_BUFFER = 100_000  # lines held while the server is away (about 15 MB)
@@ -167,6 +168,14 @@ class InfluxSink:
     def close(self) -> None:
         self._task.cancel()
 
+    @property
+    def error(self) -> str | None:
+        """What was lost, once points were: the watch says it and exits 1."""
+        if not self.dropped:
+            return None
+        why = self.last_error or "buffer full"
+        return f"--out {self.where}: {self.dropped} points not written ({why})"
+
     def report(self) -> str:
         note = f"; {self.where}: {self.sent} points written"
         if self.dropped:
@@ -183,39 +192,40 @@ class InfluxSink:
 
 
 class LineFile:
-    """Line protocol appended to a ``.lp`` file (flushed each second, as the CSV writer)."""
+    """Line protocol appended to a ``.lp`` file (flushed each second, ending on a whole line
+    whatever the disk does, as the CSV writer: kshell.work.rowfile)."""
 
     def __init__(self, path: Path) -> None:
         if path.suffix.lower() != ".lp":
             raise UsageError(f"--out: name a .lp file, not '{clean(path.name, 80)}'")
-        try:
-            self.file: TextIO = path.open("a", encoding="utf-8", newline="\n")
-        except OSError as exc:
-            raise UsageError(f"--out: cannot write {path}: {exc.strerror or exc}") from None
+        self.rows = RowFile(path)
         self.where = str(path)
         self.sent = 0
         self.dropped = 0
-        self._flushed = time.monotonic()
+
+    @property
+    def error(self) -> str | None:
+        return self.rows.error
 
     def write(self, sample: Any) -> None:
         line = sample_line(sample)
         if line is None:
             return
-        self.file.write(line + "\n")
+        if self.rows.error is not None:
+            self.dropped += 1
+            return
+        self.rows.append(line + "\n")
         self.sent += 1
-        now = time.monotonic()
-        if now - self._flushed >= 1.0:
-            self.file.flush()
-            self._flushed = now
 
     async def aclose(self) -> None:
         self.close()
 
     def close(self) -> None:
-        with contextlib.suppress(OSError):
-            self.file.close()
+        self.rows.close()
 
     def report(self) -> str:
+        if self.rows.error is not None:
+            return f"; {self.rows.error}"
         return f"; {self.sent} lines of line protocol written to {self.where}"
 
     def stats(self) -> dict[str, Any]:

@@ -361,3 +361,24 @@ def test_the_model_rebuilds_its_index_by_the_injected_clock() -> None:
     assert texts("on Gar", m) == []  # still within max_age
     now[0] = 6.0
     assert texts("on Gar", m) == ["Garage"]
+
+
+def test_prefix_matches_come_first_and_alone_fuzzy_only_without_one() -> None:
+    verbs = texts("em")
+    assert verbs[0] == "emeter" and "remote" not in verbs  # "rEMote" is fuzzy: not offered
+    with_hall = [
+        *records(),
+        DeviceRecord("127.20.9.6", alias="Hallway Dimmer", model="HS220(US)", state="on"),
+    ]
+    m = Model(REGISTRY, lambda: with_hall, current=lambda: None)  # type: ignore[arg-type]
+    assert texts("on all", m) == ["all"]  # "hALLway" is a substring: not beside `all`
+    assert texts("on kttl")[0] == '"Kitchen Kettle"'  # no prefix anywhere: fuzzy still helps
+
+
+def test_a_name_typed_unquoted_completes_whole_over_all_its_words() -> None:
+    found = suggest(model(), "on Media Strip/")
+    assert found.start == len("on ")  # from "Media", not from "Strip/"
+    assert [s.text for s in found.items] == ['"Media Strip/1"', '"Media Strip/2"']
+    two = suggest(model(), "on Kitchen Ke")
+    assert two.start == len("on ") and two.items[0].text == '"Kitchen Kettle"'
+    assert suggest(model(), "on Office Liv").items[0].text == '"Living Room"'  # two plugs

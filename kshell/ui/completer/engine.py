@@ -53,6 +53,11 @@ def what_next(known: Known, text: str) -> Completions:
         partial = words.pop()
     typed = partial.value if partial else ""
     start = partial.start if partial else len(text)
+    joined = _spelt_apart(known, [w.value for w in words], typed) if partial else 0
+    if joined:  # `on Media Strip/` typed unquoted: the whole name replaces all its words
+        start = words[-joined].start
+        typed = " ".join([w.value for w in words[-joined:]] + [typed])
+        words = words[:-joined]
     binding = bind(known, [w.value for w in words], final=False)
     match = Matcher(typed)
     items: list[Suggestion] = []
@@ -73,6 +78,17 @@ def what_next(known: Known, text: str) -> Completions:
             seen.add(item.text)
             unique.append(item)
     return Completions(start, unique)
+
+
+def _spelt_apart(known: Known, before: list[str], typed: str) -> int:
+    """How many words before ``typed`` are the start of one plug's name with it (a name
+    typed unquoted: ``Media Strip/``), the most first; 0 when none (the verb is never one)."""
+    names = [c.lower for c in known.targets.aliases]
+    for count in range(min(3, len(before) - 1), 0, -1):
+        start = fold(" ".join([*before[-count:], typed]))
+        if any(name.startswith(start) for name in names):
+            return count
+    return 0
 
 
 def _for_slot(known: Known, b: Binding, slot: Slot, match: Matcher) -> list[Suggestion]:
@@ -142,9 +158,13 @@ def target_suggestions(
         Suggestion(k, k, "every known plug" if k == "all" else "clear the current plug", "keyword")
         for k in keywords(cmd, arg)
     ]
-    out = match.rank(keyword_items, key=lambda s: s.text)
     pool = [c for c in index.aliases if c.lower not in lacks] if lacks else index.aliases
-    for c in match.rank(pool, key=lambda c: c.lower, folded=True):
+    # prefixes first and only, across keywords and names alike (`on all` offers no "Hallway")
+    strict = any(match.starts(fold(k.text)) for k in keyword_items) or any(
+        match.starts(c.lower) for c in pool
+    )
+    out = match.rank(keyword_items, key=lambda s: s.text, prefix_only=strict)
+    for c in match.rank(pool, key=lambda c: c.lower, folded=True, prefix_only=strict):
         if len(out) >= MAX_OFFERED:
             break  # a menu longer than this helps nobody; typing more narrows it
         if c.text not in exclude:

@@ -9,11 +9,13 @@ from typing import TypeVar
 from kshell.store.names import fold
 
 T = TypeVar("T")
+PREFIX_TIERS = 1  # score tiers that are prefixes: of the whole text (0), of one of its words (1)
 
 
 class Matcher:
-    """Best first: prefix, start of a word, substring, then letters in order. ``bu`` finds
-    "Büro Lampe" first, as the target resolver does (``kshell.store.names.fold``)."""
+    """Best first: prefix, start of a word, substring, then letters in order (the last two
+    only when nothing matches by prefix). ``bu`` finds "Büro Lampe" first, as the target
+    resolver does (``kshell.store.names.fold``)."""
 
     def __init__(self, typed: str) -> None:
         self.typed = typed
@@ -33,8 +35,25 @@ class Matcher:
         found = self._fuzzy.search(candidate) if self._fuzzy else None
         return (3, found.end() - found.start()) if found else None
 
-    def rank(self, items: list[T], key: Callable[[T], str], *, folded: bool = False) -> list[T]:
-        """The items that match, best first; ``folded``: ``key`` gives folded text already."""
+    def starts(self, candidate: str) -> bool:
+        """Whether the typed text begins the folded candidate or one of its words."""
+        score = self.score(candidate)
+        return score is not None and score[0] <= PREFIX_TIERS
+
+    def rank(
+        self,
+        items: list[T],
+        key: Callable[[T], str],
+        *,
+        folded: bool = False,
+        prefix_only: bool | None = None,
+    ) -> list[T]:
+        """The items that match, best first; ``folded``: ``key`` gives folded text already.
+
+        Prefix matches (of the text or of one of its words) first and only: ``em`` offers
+        ``emeter``, not ``remote``; substring and fuzzy matches only when nothing matches by
+        prefix. ``prefix_only`` decides it for several lists ranked apart (None: these items).
+        """
         if not self.low:
             return list(items)
         scored = []
@@ -43,5 +62,9 @@ class Matcher:
             score = self.score(text if folded else fold(text))
             if score is not None:
                 scored.append((score, position, item))
+        if prefix_only is None:
+            prefix_only = any(score[0] <= PREFIX_TIERS for score, _, _ in scored)
+        if prefix_only:
+            scored = [t for t in scored if t[0][0] <= PREFIX_TIERS]
         scored.sort(key=lambda t: (t[0], t[1]))
         return [item for _, _, item in scored]

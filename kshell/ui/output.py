@@ -49,8 +49,9 @@ class Plain:
         return text
 
 
-def render(result: Result, *, theme: Theme | None = None) -> str:
-    """A result as text for a person (the prompt, a script, a mail reply)."""
+def render(result: Result, *, theme: Theme | None = None, width: int | None = None) -> str:
+    """A result as text for a person (the prompt, a script, a mail reply); ``width``: the
+    terminal's columns, which a table is fitted to (its widest text columns wrapped)."""
     theme = theme or Plain()
     if isinstance(result, Text):
         return clean_lines(result.text)
@@ -65,12 +66,11 @@ def render(result: Result, *, theme: Theme | None = None) -> str:
     if isinstance(result, Table):
         from tabulate import tabulate
 
-        body = tabulate(
-            [[_cell(v) for v in row] for row in result.rows],
-            headers=[clean(h) for h in result.headers],
-            tablefmt="simple",
-            disable_numparse=True,
-        )
+        cells = [[_cell(v) for v in row] for row in result.rows]
+        headers = [clean(h) for h in result.headers]
+        body = tabulate(cells, headers=headers, tablefmt="simple", disable_numparse=True)
+        if width is not None and cells and _widest_line(body) > width:
+            body = _fitted(cells, headers, width) or body
         if not result.rows:
             body = "(none)"
         parts = ([theme.strong(clean(result.title))] if result.title else []) + [body]
@@ -80,6 +80,42 @@ def render(result: Result, *, theme: Theme | None = None) -> str:
     if isinstance(result, Chart):
         return render_chart(result)
     return clean(repr(result))
+
+
+MIN_WRAPPED = 12  # a wrapped column keeps at least this many characters a line
+
+
+def _widest_line(text: str) -> int:
+    return max((len(line) for line in text.splitlines()), default=0)
+
+
+def _fitted(cells: list[list[str]], headers: list[str], width: int) -> str | None:
+    """The table within ``width`` columns: the widest text columns wrapped, widest first,
+    never below MIN_WRAPPED; None when even that cannot fit."""
+    from tabulate import tabulate
+
+    columns = len(headers)
+    widths = [
+        max([len(headers[i])] + [len(row[i]) for row in cells if i < len(row)])
+        for i in range(columns)
+    ]
+    limits: list[int | None] = [None] * columns
+    for _ in range(columns):
+        body: str = tabulate(
+            cells, headers=headers, tablefmt="simple", disable_numparse=True, maxcolwidths=limits
+        )
+        excess = _widest_line(body) - width
+        if excess <= 0:
+            return body
+        wide = max(
+            (i for i in range(columns) if (limits[i] or widths[i]) > MIN_WRAPPED),
+            key=lambda i: limits[i] or widths[i],
+            default=None,
+        )
+        if wide is None:
+            return None
+        limits[wide] = max(MIN_WRAPPED, (limits[wide] or widths[wide]) - excess)
+    return None
 
 
 def _cell(value: Any, limit: int = MAX_CELL) -> str:
@@ -133,13 +169,22 @@ class Output:
         if self.as_json:
             self._write(self.out, json_line(result.json()))
             return
-        text = render(result, theme=self.theme)
+        text = render(result, theme=self.theme, width=self.columns())
         if getattr(result, "pageable", False) and self.interactive_view:
             from kshell.ui.pager import page  # a long document, a person at a terminal
 
             if page(text, self.out):
                 return
         self._write(self.out, text)
+
+    def columns(self) -> int | None:
+        """The terminal's width, when a person reads this output on one; None for a pipe."""
+        if not self.interactive_view:
+            return None
+        try:
+            return max(40, os.get_terminal_size(self.out.fileno()).columns)
+        except (OSError, ValueError, AttributeError):
+            return None
 
     def emit_row(self, row: Row) -> None:
         """A stream's row (a meter sample): its JSON object or its line, nothing built between.

@@ -8,6 +8,7 @@ statistics back, because some firmware answers success and erases nothing.
 from __future__ import annotations
 
 import calendar
+from collections.abc import Awaitable, Callable
 from datetime import date
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -18,7 +19,7 @@ from kshell.core.targets import for_each, refresh_meter, resolve_all, resolve_ca
 from kshell.errors import DeviceError, KshellError, Refused, UnsupportedDevice, UsageError
 from kshell.lang.args import Args
 from kshell.lang.registry import Arg, ByMail, Opt, command
-from kshell.results import Result, Text
+from kshell.results import Failure, Result, Table, Text
 
 if TYPE_CHECKING:
     from kshell.device.device import Device
@@ -78,8 +79,91 @@ async def emeter_now(session: Session, args: Args) -> list[Result]:
         return _strip_reading(target, state.model, rating, readings)
 
     targets, skipped = resolve_capable(session, args.targets, METERED.needs)
-    results = await for_each(session, targets, one)
+    several = len(targets) > 1 or any(w.lower() == "all" for w in args.targets)
+    results = await for_each(session, targets, lambda t: _with_days(session, t, one))
+    if several:  # the house at once: one table, today's and this month's energy, a total
+        results = [_house_table(results), *(r for r in results if isinstance(r, Failure))]
     return results + [skipped] if skipped else results
+
+
+async def _with_days(
+    session: Session, target: Target, read: Callable[[Target], Awaitable[Result]]
+) -> Result:
+    """The reading, with today's and this month's kWh from the plug's day statistics (a
+    plug whose statistics do not answer still gives its reading)."""
+    result = await read(target)
+    if not isinstance(result, Text) or result.data is None:
+        return result
+    device = target.device(session)  # read just now by ``read``: its state is fresh
+    today = date.today()
+    parts = result.data.get("outlets") or [result.data]
+    for part in parts:
+        child = _child_of(target, device.state, part)
+        try:
+            days = await device.meter.days(today.year, today.month, child)
+        except KshellError:
+            continue
+        part["today_kwh"] = round(sum(e.kwh for e in days if e.day == today.day), 4)
+        part["month_kwh"] = round(sum(e.kwh for e in days), 4)
+    return result
+
+
+def _child_of(target: Target, state: Info, part: dict[str, Any]) -> str | None:
+    if target.child_id is not None or not state.children:
+        return target.child_id
+    number = part.get("outlet")
+    return next((c.id for c in state.children if c.number == number), None)
+
+
+HOUSE_HEADERS = ["target", "W", "V", "A", "today kWh", "month kWh", "total kWh", "flags"]
+
+
+def _house_table(results: list[Result]) -> Table:
+    """Every meter one row (a strip: each outlet), then the house's total."""
+    rows: list[list[Any]] = []
+    meters: list[dict[str, Any]] = []
+    for result in results:
+        if not isinstance(result, Text) or result.data is None:
+            continue
+        for part in result.data.get("outlets") or [result.data]:
+            meters.append(part)
+            name = f"{part['target']} ({part['alias']})" if part.get("alias") else part["target"]
+            rows.append(
+                [
+                    name,
+                    _v(part.get("power_w"), 1),
+                    _v(part.get("voltage_v"), 1),
+                    _v(part.get("current_a"), 3),
+                    _v(part.get("today_kwh"), 3),
+                    _v(part.get("month_kwh"), 3),
+                    _v(part.get("total_kwh"), 3),
+                    "IMPLAUSIBLE: " + "; ".join(part["flags"]) if part.get("flags") else "",
+                ]
+            )
+    plausible = [m for m in meters if m.get("plausible", True)]  # a 28 kW reading is no sum
+
+    def total(key: str) -> float | None:
+        values = [m[key] for m in plausible if isinstance(m.get(key), (int, float))]
+        return round(sum(values), 4) if values else None
+
+    house = {k: total(k) for k in ("power_w", "current_a", "today_kwh", "month_kwh", "total_kwh")}
+    if meters:
+        rows.append(
+            [
+                f"total ({len(meters)} meters)",
+                _v(house["power_w"], 1),
+                "",
+                _v(house["current_a"], 3),
+                _v(house["today_kwh"], 3),
+                _v(house["month_kwh"], 3),
+                _v(house["total_kwh"], 3),
+                f"{len(meters) - len(plausible)} implausible left out"
+                if len(plausible) < len(meters)
+                else "",
+            ]
+        )
+    data = {"meters": meters, "total": house}
+    return Table(HOUSE_HEADERS, rows, data, numbers=(1, 2, 3, 4, 5, 6))
 
 
 def _outlets(target: Target, state: Info) -> list[Target]:

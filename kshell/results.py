@@ -65,6 +65,7 @@ class Table:
     data: Any = None
     title: str | None = None
     footer: str | None = None
+    numbers: tuple[int, ...] = ()  # columns of figures: right-aligned, as a table of them reads
 
     def json(self) -> Any:
         if self.data is not None:
@@ -112,7 +113,7 @@ def not_recorded(result: Result, cause: str) -> Result:
         return Record(result.title, {**result.data, "not recorded": cause}, result.target)
     if isinstance(result, Table):
         footer = f"{result.footer}; {note}" if result.footer else note
-        return Table(result.headers, result.rows, result.data, result.title, footer)
+        return Table(result.headers, result.rows, result.data, result.title, footer, result.numbers)
     return result
 
 

@@ -68,9 +68,12 @@ def render(result: Result, *, theme: Theme | None = None, width: int | None = No
 
         cells = [[_cell(v) for v in row] for row in result.rows]
         headers = [clean(h) for h in result.headers]
-        body = tabulate(cells, headers=headers, tablefmt="simple", disable_numparse=True)
+        align = [("right" if i in result.numbers else "left") for i in range(len(headers))]
+        body = tabulate(
+            cells, headers=headers, tablefmt="simple", disable_numparse=True, colalign=align
+        )
         if width is not None and cells and _widest_line(body) > width:
-            body = _fitted(cells, headers, width) or body
+            body = _fitted(cells, headers, width, align) or body
         if not result.rows:
             body = "(none)"
         parts = ([theme.strong(clean(result.title))] if result.title else []) + [body]
@@ -89,7 +92,7 @@ def _widest_line(text: str) -> int:
     return max((len(line) for line in text.splitlines()), default=0)
 
 
-def _fitted(cells: list[list[str]], headers: list[str], width: int) -> str | None:
+def _fitted(cells: list[list[str]], headers: list[str], width: int, align: list[str]) -> str | None:
     """The table within ``width`` columns: the widest text columns wrapped, widest first,
     never below MIN_WRAPPED; None when even that cannot fit."""
     from tabulate import tabulate
@@ -102,7 +105,12 @@ def _fitted(cells: list[list[str]], headers: list[str], width: int) -> str | Non
     limits: list[int | None] = [None] * columns
     for _ in range(columns):
         body: str = tabulate(
-            cells, headers=headers, tablefmt="simple", disable_numparse=True, maxcolwidths=limits
+            cells,
+            headers=headers,
+            tablefmt="simple",
+            disable_numparse=True,
+            maxcolwidths=limits,
+            colalign=align,
         )
         excess = _widest_line(body) - width
         if excess <= 0:

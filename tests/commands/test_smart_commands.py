@@ -313,7 +313,35 @@ def test_emeter_all_skips_plugs_without_a_meter_in_one_line(house: Path) -> None
         "Dimmer",
         "Garden",
     ]
-    assert {"Kettle ☕", "Freezer", "Computer"} <= {d.get("target") for d in data}
+    house_table = next(d for d in data if "meters" in d)
+    assert {"Kettle ☕", "Freezer", "Computer"} <= {m["target"] for m in house_table["meters"]}
+    # one table for the house: today's and this month's energy, and a total row
+    total = house_table["total"]
+    plausible = [m for m in house_table["meters"] if m["plausible"]]
+    assert total["power_w"] == round(sum(m["power_w"] for m in plausible), 4)
+    assert all("today_kwh" in m and "month_kwh" in m for m in house_table["meters"])
+    lines = result.stdout.splitlines()
+    assert lines[0].split() == [
+        "target",
+        "W",
+        "V",
+        "A",
+        "today",
+        "kWh",
+        "month",
+        "kWh",
+        "total",
+        "kWh",
+        "flags",
+    ]
+    total_line = next(line for line in lines if line.startswith("total ("))
+    assert "meters)" in total_line
+    # figures right-aligned: the W column's values end where its header ends
+    w_end = lines[0].index(" W ") + 2
+    for line in lines[2:]:
+        if line.startswith("total (") or "skipped" in line or not line.isascii():
+            continue  # (a wide character shifts what follows it on screen)
+        assert line[w_end - 1].isdigit(), (line, w_end)
     # named explicitly, a plug without a meter is still an error
     named = sh(house, "-c", "emeter Garden")
     assert named.returncode == 1 and "has no energy meter" in named.stderr

@@ -233,7 +233,10 @@ def test_backoff_grows_and_is_capped():
 def test_sparkline_scales_and_marks_gaps_and_flags():
     line = sparkline([0.0, 50.0, 100.0, None, "!", 100.0])
     assert line == "▁▅█·!█"
-    assert sparkline([7.0, 7.0, 7.0]) == "▄▄▄"
+    assert sparkline([7.0, 7.0, 7.0]) == "███"  # from zero: a steady load is a level top
+    # a router at 9.6-9.8 W: noise stays noise, the bars all near the top (they were 1 to 8)
+    router = sparkline([9.6, 9.8, 9.7, 9.6, 9.8])
+    assert set(router) <= {"▇", "█"}, router
     assert sparkline([0.0, 0.0]) == "▁▁"
 
 
@@ -320,6 +323,8 @@ def test_the_live_frame_marks_flagged_and_offline_rows():
     assert "28000.0!" in lines[3] and "1 flagged, last: power 28,000 W above" in lines[3]
     assert "\x1b[2J" not in lines[3] and "\\x1b[2J" in lines[3]
     assert "offline" in lines[4] and "connection refused" in lines[4] and lines[4].count("·") == 1
+    # the house now: plausible readings only (the 28 kW one is left out)
+    assert lines[5].startswith("total") and "60.0  (1 of 3 meters answering)" in lines[5]
     small = view.frame(watch, 160, 5)  # a short terminal: rows are cut, the summary has all
     assert small[-1].startswith("… 2 more meters (of 3)")
     view.draw(watch)  # type: ignore[arg-type]

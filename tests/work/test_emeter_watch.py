@@ -542,3 +542,17 @@ def test_another_request_to_a_watched_plug_gets_its_turn_at_once(home, sim):
 
     waited, off = asyncio.run(main())
     assert off and waited < 0.5  # the watch's 1 s timeout would be far longer
+
+
+def test_the_watch_summary_has_a_total_row_and_right_aligned_figures(home):
+    result = run_shell(home, "-c", f"emeter watch {HEATER} {KETTLE} --count 2 --interval 0")
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    at = next(i for i, line in enumerate(lines) if line.startswith("target"))
+    header, rows = lines[at], lines[at + 2 : at + 5]
+    assert rows[-1].startswith("total (2 meters)")
+    end = header.index("samples") + len("samples")  # figures end where their header ends
+    assert all(row[end - 1].isdigit() for row in rows), rows
+    wh = header.index("Wh") + 2
+    heater, kettle, total = (float(row[:wh].split()[-1]) for row in rows)
+    assert abs(heater + kettle - total) < 0.002

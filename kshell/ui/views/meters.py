@@ -29,10 +29,11 @@ HIDE, SHOW, ERASE_LINE, ERASE_BELOW = "\x1b[?25l", "\x1b[?25h", "\x1b[2K", "\x1b
 
 
 def sparkline(points: Iterable[float | None | str]) -> str:
-    """Recent power as bars scaled to its own range; '·' no answer, '!' a flagged reading."""
+    """Recent power as bars scaled from zero to its highest: a router at 9.6-9.8 W draws
+    nine level bars, not its noise full height. '·' no answer, '!' a flagged reading."""
     points = list(points)
     values = [p for p in points if isinstance(p, float | int)]
-    lo, hi = (min(values), max(values)) if values else (0.0, 0.0)
+    lo, hi = (min(0.0, min(values)), max(values)) if values else (0.0, 0.0)
     span = hi - lo
     out = []
     for p in points:
@@ -40,8 +41,8 @@ def sparkline(points: Iterable[float | None | str]) -> str:
             out.append("·")
         elif isinstance(p, str):
             out.append("!")
-        elif span <= max(1e-9, abs(hi) * 1e-3):  # flat: show the level, not noise
-            out.append(BARS[0] if hi <= 0 else BARS[3])
+        elif span <= 1e-9:  # nothing drawn: all zero
+            out.append(BARS[0])
         else:
             out.append(BARS[min(7, int((p - lo) / span * 8))])
     return "".join(out)
@@ -136,9 +137,11 @@ class LiveView:
             f"{'max':>8}  {'recent power':<{spark}}  flags"
         )
         out = [self._style(head[: cols - 1], BOLD), header[: cols - 1]]
-        room = rows - 3
+        room = rows - 3 - (len(meters) > 1)  # the total row takes one
         shown = meters if len(meters) <= room else meters[: max(1, room - 1)]
         out += [self.row(m, width, spark, cols) for m in shown]
+        if len(meters) > 1:
+            out.append(self.total_row(meters, width))
         if len(shown) < len(meters):
             out.append(
                 f"… {len(meters) - len(shown)} more meters (of {len(meters)}): "
@@ -147,6 +150,18 @@ class LiveView:
         if getattr(watch, "writer_error", None):  # --out stopped taking rows: said, it goes on
             out.append(self._style(clean(str(watch.writer_error), cols - 1), BOLD))
         return out
+
+    def total_row(self, meters: list[Meter], width: int) -> str:
+        """The house now: the latest plausible watts of every meter, added up."""
+        latest = [
+            m.last.reading.power_w
+            for m in meters
+            if m.last is not None and m.last.reading is not None and not m.last.flags
+        ]
+        watts = sum(p for p in latest if p is not None) if latest else None
+        label = f"{'total':<{width}}"
+        line = f"{label} {_n(watts, 1, 8)}  ({len(latest)} of {len(meters)} meters answering)"
+        return self._style(line, BOLD)
 
     def row(self, meter: Meter, width: int, spark: int, cols: int) -> str:
         label = f"{_label(meter)[:width]:<{width}}"

@@ -226,6 +226,26 @@ class Watch(Stream):
                     s["counter_resets"],
                 ]
             )
+        if len(data) > 1:  # the house's row: averages and energy add up, extremes do not
+
+            def added(key: str) -> float | None:
+                values = [d[key] for d in data if isinstance(d.get(key), (int, float))]
+                return sum(values) if values else None
+
+            energy = added("energy_wh")
+            rows.append(
+                [
+                    f"total ({len(data)} meters)",
+                    sum(d["samples"] for d in data),
+                    sum(d["flagged"] for d in data),
+                    sum(d["offline"] for d in data),
+                    "",
+                    num(added("avg_w"), 1),
+                    "",
+                    f"{energy:.3f}" if energy is not None else "-",
+                    sum(d["counter_resets"] for d in data),
+                ]
+            )
         rounds = self.schedule.rounds_seen if self.schedule else 0
         total = sum(m.samples for m in self.meters)
         flagged = sum(m.flagged for m in self.meters)
@@ -248,4 +268,5 @@ class Watch(Stream):
             },
             title="emeter watch summary",
             footer=footer,
+            numbers=(1, 2, 3, 4, 5, 6, 7, 8),
         )

@@ -93,7 +93,7 @@ def _widest_line(text: str) -> int:
 
 
 def _fitted(cells: list[list[str]], headers: list[str], width: int, align: list[str]) -> str | None:
-    """The table within ``width`` columns: the widest text columns wrapped, widest first,
+    """The table within ``width`` columns: the widest columns of words wrapped, widest first,
     never below MIN_WRAPPED; None when even that cannot fit."""
     from tabulate import tabulate
 
@@ -102,6 +102,8 @@ def _fitted(cells: list[list[str]], headers: list[str], width: int, align: list[
         max([len(headers[i])] + [len(row[i]) for row in cells if i < len(row)])
         for i in range(columns)
     ]
+    # only text wraps: a column of addresses, MACs or figures (no spaces) is kept whole
+    words = {i for i in range(columns) if any(i < len(row) and " " in row[i] for row in cells)}
     limits: list[int | None] = [None] * columns
     for _ in range(columns):
         body: str = tabulate(
@@ -116,7 +118,7 @@ def _fitted(cells: list[list[str]], headers: list[str], width: int, align: list[
         if excess <= 0:
             return body
         wide = max(
-            (i for i in range(columns) if (limits[i] or widths[i]) > MIN_WRAPPED),
+            (i for i in range(columns) if i in words and (limits[i] or widths[i]) > MIN_WRAPPED),
             key=lambda i: limits[i] or widths[i],
             default=None,
         )

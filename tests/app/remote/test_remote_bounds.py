@@ -275,3 +275,41 @@ def test_stop_with_finish_lets_the_mail_in_hand_complete_and_move(
     assert sim.plug(KETTLE).relay_state == 0
     assert "Kettle: off" in _reply_to(sink, "<last@home.test>")
     assert [r["In-Reply-To"] for r in replies(sink)] == ["<last@home.test>"]
+
+
+# -- a hostile sender --------------------------------------------------------------------------------
+
+
+def test_ten_endless_watches_from_a_reader_stay_within_the_bytes_and_the_budget(
+    home: Path, sim: SimulatorThread, sink: ReplySink
+) -> None:
+    """What a sender with read permission can do at most: ten watches asking for every
+    sample as fast as the plug answers. The reply and the time stay bounded."""
+    configure(home, sink, extra="max_reply_bytes = 4096\nmail_time_budget = 2\n")
+    line = "!emeter watch Kettle --interval 0 --count 100000\n"
+    raw = make_mail(line * 10, sender=READER, msgid="<flood@home.test>")
+    took: list[float] = []
+
+    async def scenario(listener: Listener) -> None:
+        _know_plugs(listener)
+        started = time.monotonic()
+        await listener.deliver(raw)
+        took.append(time.monotonic() - started)
+
+    run(home, scenario)
+    text = _reply_to(sink, "<flood@home.test>")
+    assert len(text.encode()) <= 4096
+    assert took[0] < 4.5
+    assert text.count("not run (time budget): !emeter watch Kettle") == 9
+
+
+def test_one_endless_line_is_dropped_whole_and_counted() -> None:
+    """A command's output with no line break (or one huge line) cannot get past its share
+    by never ending its line; what is kept stays whole lines."""
+    collector = BoundedCollector(400)
+    collector.note("first line")
+    collector.sink.write("x" * 100_000)  # one line that never ends
+    collector.sink.write("y" * 100_000 + "\nz\n")
+    text = collector.text()
+    assert text == "first line\n... truncated (2 more lines)\n"
+    assert collector.kept_bytes <= 400

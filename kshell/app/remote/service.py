@@ -92,7 +92,7 @@ class RemoteService:
             )
             self.processor.report_interrupted()
             self.dispatcher = Dispatcher(
-                self.processor, self.session, self.settings.mail_concurrency, self.report
+                self.processor, self.session, self.settings.mail_concurrency
             )
         except BaseException:
             journal.close()

@@ -14,6 +14,7 @@ import contextlib
 import functools
 import re
 import ssl
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from kshell.app.remote.settings import RemoteSettings, SourceSpec
@@ -135,6 +136,7 @@ class ImapSource:
                     continue  # finished, its move not sent yet: not offered again
                 incoming = await self._fetch(client, uid)
                 if incoming is not None and not handle.in_hand(incoming.where):
+                    incoming.finish = self._same_mailbox(incoming.finish)
                     await handle(incoming)  # journaled now; finished (queued to move) later
                 if len(self._to_move) >= MOVE_BATCH:
                     await self._flush_moves(client)
@@ -148,6 +150,18 @@ class ImapSource:
                 # not announce it again when IDLE starts, so search again first
                 continue
             await self._wait_for_news(client, handle, idle)
+
+    def _same_mailbox(self, finish: Callable[[], Awaitable[None]]) -> Callable[[], Awaitable[None]]:
+        """``finish`` for a mail that may end after a reconnect: its UID is moved only while
+        the folder's UIDVALIDITY is the one it was fetched under (else the UID may name
+        another mail now; the journal has this one, so it is moved when found again)."""
+        validity = self.uidvalidity
+
+        async def finish_if_same() -> None:
+            if self.uidvalidity == validity:
+                await finish()
+
+        return finish_if_same
 
     async def _wait_for_news(self, client: Any, handle: Handler, idle: bool) -> None:
         """IDLE (or a poll) until the folder grows, or until a mail in hand is finished:

@@ -25,6 +25,7 @@ POLL = 1.0  # seconds between checks when the server has no IDLE
 BACKOFF_FIRST, BACKOFF_MAX = 0.2, 30.0
 MOVE_BATCH = 50  # handled messages moved by one UID MOVE while a backlog drains
 TIMEOUT = 15.0  # per IMAP command
+STOP_IDLE_RETRY = 0.02  # seconds before ending IDLE is asked again (it may not have begun)
 
 
 class ImapFailure(Exception):
@@ -186,7 +187,7 @@ class ImapSource:
             # said again until heard, as IDLE may begin by emptying the queue
             while not waiting.done():
                 client.protocol.idle_queue.put_nowait(STOP_WAIT_SERVER_PUSH)
-                await asyncio.wait({waiting}, timeout=0.5)
+                await asyncio.wait({waiting}, timeout=STOP_IDLE_RETRY)
         finally:
             if not waiting.done():  # we are being stopped: the link goes with us
                 waiting.cancel()

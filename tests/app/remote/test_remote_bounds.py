@@ -154,9 +154,13 @@ def test_a_mail_has_one_time_budget_and_lists_what_did_not_run(
         started = time.monotonic()
         await listener.deliver(raw)
         took.append(time.monotonic() - started)
+        # the stopped watch left the Kettle's connection usable: the next order works
+        await listener.deliver(make_mail("!off Kettle", msgid="<after@home.test>"))
 
     listener = run(home, scenario)
     assert 1.8 <= took[0] < 4.5  # near the budget, not 3 x 6 s
+    assert sim.plug(KETTLE).relay_state == 0
+    assert "Kettle: off" in _reply_to(sink, "<after@home.test>")
     text = _reply_to(sink, "<slow@home.test>")
     assert "stopped: the mail's time budget (2 s, mail_time_budget) ran out" in text
     assert text.count("not run (time budget): !emeter watch Kettle --duration 6") == 2
@@ -313,3 +317,27 @@ def test_one_endless_line_is_dropped_whole_and_counted() -> None:
     text = collector.text()
     assert text == "first line\n... truncated (2 more lines)\n"
     assert collector.kept_bytes <= 400
+
+
+@pytest.mark.parametrize(
+    ("key", "value"),
+    [
+        ("mail_min_interval", "0"),  # a mail must never spin
+        ("mail_max_samples", "0"),
+        ("mail_time_budget", "0"),
+        ("max_reply_bytes", "100"),
+        ("mail_concurrency", "0"),
+        ("mail_concurrency", "2.5"),
+    ],
+)
+def test_a_bound_out_of_range_is_refused_naming_its_key(
+    home: Path, sink: ReplySink, key: str, value: str
+) -> None:
+    from kshell.app.remote.settings import load_settings
+    from kshell.errors import UsageError
+    from kshell.store.config import load_config
+
+    configure(home, sink, extra=f"{key} = {value}\n")
+    config = load_config(home / "kshell.ini")
+    with pytest.raises(UsageError, match=key):
+        load_settings(config, home)

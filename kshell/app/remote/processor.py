@@ -85,18 +85,13 @@ class Processor:
         }
         self.last: str = ""
 
-    # -- entry point ----------------------------------------------------------------------
-
-    async def handle(self, incoming: Incoming) -> None:
-        """Handle one message; never raises (a bad mail must not stop the listener)."""
-        received = await self.receive(incoming)
-        if received is not None:
-            await self.complete(received)
+    # -- entry points (the dispatcher's) ---------------------------------------------------
 
     async def receive(self, incoming: Incoming) -> Received | None:
         """The journal's part, in arrival order before anything else: the mail journaled
         (``mail`` None: nothing more to run, only to move), or None when it could not be
-        journaled (it stays where it is rather than be lost)."""
+        journaled (it stays where it is rather than be lost). Never raises: a bad mail must
+        not stop the listener (``complete`` raises only when the move fails)."""
         self.stats["messages"] += 1
         try:
             return Received(incoming, await self._journal_in(incoming))

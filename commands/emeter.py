@@ -298,7 +298,8 @@ async def watch(session: Session, args: Args) -> Any:
     --json, one line per sample, then the summary (in JSON: a last line {"summary": ...});
     a failed attempt is an error line on stderr. --count counts rounds; plugs are asked
     one request at a time each, and one that fails is left alone a while (up to 30 s).
-    By mail a watch stops after 60 s at most and cannot write files.
+    By mail a watch stops after 60 s at most, cannot write files, and takes the
+    [remote] floor and cap (mail_min_interval between rounds, mail_max_samples rounds).
     """
     from kshell.store.config import number
     from kshell.work.watch import Watch
@@ -313,9 +314,13 @@ async def watch(session: Session, args: Args) -> Any:
     if args.duration is not None and args.duration <= 0:
         raise UsageError("emeter watch: --duration must be more than 0 seconds")
     out = _watch_out(args.out) if args.out else None
-    duration = args.duration
-    if session.invocation.by_mail:  # end by itself, with a summary, before the gate stops it
+    duration, count = args.duration, args.count
+    rules = session.invocation.mail
+    if rules is not None:  # end by itself, with a summary, before the gate stops it
         duration = min(duration or MAIL_MAX_S, MAIL_MAX_S)
+        # a floor and a cap: `--interval 0` by mail must not fill the reply and the memory
+        interval = max(interval, rules.min_interval)
+        count = min(count or rules.max_samples, rules.max_samples)
     words = args.targets or ([session.current] if session.current else ["all"])
     # `all` means every plug that has a meter (the Arg's needs); named plugs are tried regardless
     targets, skipped = resolve_capable(session, words, WATCHED.needs)
@@ -326,7 +331,7 @@ async def watch(session: Session, args: Args) -> Any:
         session,
         targets,
         interval=interval,
-        count=args.count,
+        count=count,
         duration=duration,
         out=out,
         notes=notes,

@@ -212,6 +212,10 @@ async def ping(session: Session, args: Args) -> Any:
         raise UsageError("ping: --count must be 1-10000")
     if not 0 <= interval <= 60:
         raise UsageError("ping: --interval must be 0-60 seconds")
+    rules = session.invocation.mail
+    if rules is not None:  # by mail: the [remote] floor and cap of every stream
+        interval = max(interval, rules.min_interval)
+        count = min(count, rules.max_samples)
     return Ping(session, resolve_all(session, args.targets), count, interval)
 
 

@@ -21,6 +21,9 @@ class MailRules(NamedTuple):  # immutable; cheaper than a dataclass to define at
     allow_raw: bool = False
     allow_firmware: bool = False
     sweep_networks: tuple[str, ...] = ()  # CIDRs a mail may sweep (empty: no sweep by mail)
+    # a stream run by mail (a watch, a ping): seconds between rounds at least, samples at most
+    min_interval: float = 1.0
+    max_samples: int = 600
 
 
 @dataclass(frozen=True)

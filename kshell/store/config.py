@@ -142,6 +142,16 @@ allow_raw = no
 sweep_networks =
 # full: tables as at the prompt; compact: one short line per command (for a phone)
 reply_format = full
+# a reply holds at most this many bytes; each command's transcript a share of what is left
+max_reply_bytes = 65536
+# by mail a stream (emeter watch, ping) takes at least this many seconds between rounds
+# and at most this many samples
+mail_min_interval = 1
+mail_max_samples = 600
+# seconds for all the commands of one mail together; what did not run is listed
+mail_time_budget = 120
+# mails from different senders handled at once (one sender's mails always in order)
+mail_concurrency = 4
 
 [senders]
 # one line per allowed sender: ADDRESS = read | control | admin
@@ -283,6 +293,11 @@ NUMBERS: dict[tuple[str, str], Bounds] = {
     ("remote", "smtp_connections"): Bounds(1, 1024, whole=True),
     ("remote", "max_age_minutes"): Bounds(0.1, 7 * 24 * 60),  # a week at most: never off
     ("remote", "rate_per_hour"): Bounds(1, 1_000_000, whole=True),
+    ("remote", "max_reply_bytes"): Bounds(1024, 100 * 2**20, whole=True),
+    ("remote", "mail_min_interval"): Bounds(0.1, 86_400),  # never 0: a mail cannot spin
+    ("remote", "mail_max_samples"): Bounds(1, 1_000_000, whole=True),
+    ("remote", "mail_time_budget"): Bounds(0.5, 24 * 3600),
+    ("remote", "mail_concurrency"): Bounds(1, 64, whole=True),
 }
 
 

@@ -35,14 +35,21 @@ class Listener:
         self.count = 0
 
     async def deliver(self, raw: bytes) -> None:
+        await self.until_moved(self.drop(raw))
+
+    def drop(self, raw: bytes) -> Path:
+        """Deliver ``raw`` without waiting; returns where it lands once handled."""
         self.count += 1
         name = f"{time.time():.6f}.T{self.count}.test"
         tmp = self.maildir / "tmp" / name
         tmp.write_bytes(raw)
         os.replace(tmp, self.maildir / "new" / name)
         self.service.source.wake()
-        done = self.maildir / ".Executed" / "cur" / f"{name}:2,S"
-        deadline = time.monotonic() + 15
+        return self.maildir / ".Executed" / "cur" / f"{name}:2,S"
+
+    async def until_moved(self, done: Path, seconds: float = 15) -> None:
+        name = done.name.split(":", 1)[0]
+        deadline = time.monotonic() + seconds
         while time.monotonic() < deadline:
             if done.exists():
                 return

@@ -21,9 +21,11 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
+from dataclasses import dataclass
 
 from kshell.app.remote.audit import AuditLog
 from kshell.app.remote.body import Orders, Unreadable, parse_orders
+from kshell.app.remote.bounds import BoundedCollector, ReplyBudget, clip
 from kshell.app.remote.journal import Journal
 from kshell.app.remote.mailparse import Mail, automated, message_age, parse_mail, unreadable_key
 from kshell.app.remote.reply import ReplySender, build_reply, notice, transcript
@@ -36,10 +38,18 @@ from kshell.core.session import Session
 from kshell.errors import KshellError
 from kshell.lang.grammar import split_commands
 from kshell.text import clean
-from kshell.ui.output import Collector
 from kshell.ui.runner import run_line
 
 HOUR = 3600.0
+
+
+@dataclass(frozen=True)
+class Received:
+    """A mail the journal has seen: ``mail`` None when there is nothing to run (a copy
+    seen before, an unreadable mail), only the move to do."""
+
+    incoming: Incoming
+    mail: Mail | None
 
 
 class Processor:
@@ -75,28 +85,28 @@ class Processor:
         }
         self.last: str = ""
 
-    # -- entry point ----------------------------------------------------------------------
+    # -- entry points (the dispatcher's) ---------------------------------------------------
 
-    async def handle(self, incoming: Incoming) -> None:
-        """Handle one message; never raises (a bad mail must not stop the listener)."""
+    async def receive(self, incoming: Incoming) -> Received | None:
+        """The journal's part, in arrival order before anything else: the mail journaled
+        (``mail`` None: nothing more to run, only to move), or None when it could not be
+        journaled (it stays where it is rather than be lost). Never raises: a bad mail must
+        not stop the listener (``complete`` raises only when the move fails)."""
         self.stats["messages"] += 1
-        mail: Mail | None = None
         try:
-            mail = await self._journal_in(incoming)
-            if mail is not None:
-                await self._process(mail)
+            return Received(incoming, await self._journal_in(incoming))
         except Exception as exc:  # noqa: BLE001 - one bad mail is reported, the listener goes on
-            self.report(
-                f"remote: internal error on {clean(incoming.where)}: "
-                f"{type(exc).__name__}: {clean(str(exc), 200)}"
-            )
-            if mail is not None:
-                with contextlib.suppress(Exception):  # the journal may be what failed
-                    self.journal.set_state(
-                        mail.key, "failed", f"internal error: {type(exc).__name__}"
-                    )
-            else:
-                return  # not journaled: leave it where it is rather than lose it
+            self._internal_error(incoming, None, exc)
+            return None
+
+    async def complete(self, received: Received) -> None:
+        """Trust, limits, commands and reply, then the move (the source's ``finish``)."""
+        incoming, mail = received.incoming, received.mail
+        if mail is not None:
+            try:
+                await self._process(mail)
+            except Exception as exc:  # noqa: BLE001 - one bad mail is reported, the listener goes on
+                self._internal_error(incoming, mail, exc)
         try:
             if incoming.discard is not None and self._proved_nothing(incoming, mail):
                 await incoming.discard()
@@ -107,6 +117,15 @@ class Processor:
         except Exception as exc:  # the source reconnects; the journal has it
             self.report(f"remote: could not move {clean(incoming.where)}: {clean(str(exc), 200)}")
             raise
+
+    def _internal_error(self, incoming: Incoming, mail: Mail | None, exc: Exception) -> None:
+        self.report(
+            f"remote: internal error on {clean(incoming.where)}: "
+            f"{type(exc).__name__}: {clean(str(exc), 200)}"
+        )
+        if mail is not None:
+            with contextlib.suppress(Exception):  # the journal may be what failed
+                self.journal.set_state(mail.key, "failed", f"internal error: {type(exc).__name__}")
 
     def _proved_nothing(self, incoming: Incoming, mail: Mail | None) -> bool:
         """Whether the journal has this mail as unreadable or rejected (no sender proven)."""
@@ -282,27 +301,54 @@ class Processor:
             )
 
     async def _run(self, mail: Mail, orders: Orders, sender: str, verdict: Verdict) -> None:
+        s = self.settings
         self.stats["ran"] += 1
         self.journal.set_state(mail.key, "running", verdict.how, sender=sender)
         mail_ctx = self._mail_context(verdict.permission or "read")
         sections: list[tuple[str, bool, str]] = []
         self.report(f"remote: mail from {sender} ({verdict.how}), {clean(mail.incoming.where)}:")
-        for line in orders.commands:
-            for text in _split(line):
-                started = time.monotonic()
-                ok, output = await self._run_one(mail_ctx, text)
-                took = time.monotonic() - started
-                sections.append((text, ok, output))
-                self._audit(
-                    mail, sender, text, f"trusted: {verdict.how}", "ok" if ok else "failed", took
+        commands = [text for line in orders.commands for text in split_line(line)]
+        # one budget of time and one of reply bytes for all of the mail's commands
+        deadline = time.monotonic() + s.mail_time_budget
+        budget = ReplyBudget(s.max_reply_bytes, commands)
+        not_run: list[str] = []
+        for index, text in enumerate(commands):
+            left = deadline - time.monotonic()
+            if left <= 0:
+                not_run = commands[index:]
+                break
+            collector = BoundedCollector(budget.share(len(commands) - index))
+            started = time.monotonic()
+            ok, stopped = await self._run_one(mail_ctx, text, collector, left)
+            took = time.monotonic() - started
+            output = collector.text()
+            if stopped:
+                output += (
+                    f"stopped: the mail's time budget ({s.mail_time_budget:g} s, "
+                    "mail_time_budget) ran out\n"
                 )
-                self.report(f"  {self.settings.marker}{clean(text, 300)}")
-                for out_line in output.rstrip("\n").splitlines():
-                    self.report(f"  {clean(out_line, 300)}")
+            budget.spend(collector.reply_bytes())
+            sections.append((text, ok, output))
+            outcome = "stopped (time budget)" if stopped else ("ok" if ok else "failed")
+            self._audit(mail, sender, text, f"trusted: {verdict.how}", outcome, took)
+            self.report(f"  {s.marker}{clean(text, 300)}")
+            for out_line in output.rstrip("\n").splitlines():
+                self.report(f"  {clean(out_line, 300)}")
+        for text in not_run:
+            self._audit(mail, sender, text, f"trusted: {verdict.how}", "not run (time budget)")
+            self.report(f"  not run (time budget): {s.marker}{clean(text, 300)}")
         failed = sum(1 for _, ok, _ in sections if not ok)
-        self.journal.set_state(mail.key, "done", f"{len(sections)} run, {failed} failed")
+        ran = f"{len(sections)} run, {failed} failed" + (
+            f", {len(not_run)} not run (time budget)" if not_run else ""
+        )
+        self.journal.set_state(mail.key, "done", ran)
         self.last = f"{sender}: {len(sections)} command(s), {failed} failed"
-        await self._send_reply(mail, sender, self._transcript(sections, sender, verdict))
+        body = self._transcript(sections, sender, verdict)
+        if not_run:
+            body += "\n" + "".join(
+                f"not run (time budget): {s.marker}{' '.join(text.split())}\n" for text in not_run
+            )
+        await self._send_reply(mail, sender, clip(body, s.max_reply_bytes))
 
     def _mail_context(self, permission: str) -> Session:
         """The session as one mail sees it: the sender's permission, nobody to ask (the
@@ -312,11 +358,19 @@ class Processor:
             Invocation.for_mail(permission, self.settings.mail_rules())
         )
 
-    async def _run_one(self, mail_ctx: Session, text: str) -> tuple[bool, str]:
-        """The runner's gate decides what the mail may run and for how long."""
-        collector = Collector()
-        ok = await run_line(mail_ctx, text, collector)
-        return ok, collector.text()
+    async def _run_one(
+        self, mail_ctx: Session, text: str, collector: BoundedCollector, left: float
+    ) -> tuple[bool, bool]:
+        """(ok, stopped): the runner's gate decides what the mail may run and for how long;
+        the mail's time budget (``left`` seconds of it) stops it, cancelled cleanly (a
+        stream closes its plugs' work before the cancel goes on), if it runs past."""
+        try:
+            async with asyncio.timeout(left) as limit:
+                return await run_line(mail_ctx, text, collector), False
+        except TimeoutError:
+            if not limit.expired():
+                raise
+            return False, True
 
     def _transcript(
         self, sections: list[tuple[str, bool, str]], sender: str, verdict: Verdict
@@ -375,7 +429,7 @@ class Processor:
             )
 
 
-def _split(line: str) -> list[str]:
+def split_line(line: str) -> list[str]:
     """One mail line -> its commands (``;``); a line that does not parse runs as it is,
     so the transcript shows the grammar's own error."""
     try:
@@ -385,4 +439,4 @@ def _split(line: str) -> list[str]:
 
 
 def _count_commands(line: str) -> int:
-    return len(_split(line))
+    return len(split_line(line))

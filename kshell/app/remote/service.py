@@ -15,6 +15,7 @@ from collections.abc import Callable
 from typing import Any
 
 from kshell.app.remote.audit import AuditLog
+from kshell.app.remote.dispatch import Dispatcher
 from kshell.app.remote.journal import Journal
 from kshell.app.remote.processor import Processor
 from kshell.app.remote.reply import ReplySender
@@ -28,6 +29,7 @@ from kshell.text import clean
 
 JOURNAL_NAME = "remote-journal.sqlite"
 AUDIT_NAME = "remote-audit.log"
+FINISH_GRACE_S = 10.0  # stop(finish=True): beyond the mails' budget, for replies and moves
 
 
 class RemoteService:
@@ -47,6 +49,7 @@ class RemoteService:
         self.journal: Journal | None = None
         self.processor: Processor | None = None
         self.task: asyncio.Task[None] | None = None
+        self.dispatcher: Dispatcher | None = None
         self.failure: str | None = None
 
     @property
@@ -88,6 +91,9 @@ class RemoteService:
                 dnsfunc=self.dnsfunc,
             )
             self.processor.report_interrupted()
+            self.dispatcher = Dispatcher(
+                self.processor, self.session, self.settings.mail_concurrency
+            )
         except BaseException:
             journal.close()
             raise
@@ -96,16 +102,24 @@ class RemoteService:
         self.session.remote = self  # the toolbar and `remote status` find it here
 
     async def _run(self) -> None:
-        assert self.processor is not None
+        assert self.dispatcher is not None
         try:
-            await self.source.run(self.processor.handle)
+            await self.source.run(self.dispatcher)
         except asyncio.CancelledError:
             raise
         except Exception as exc:  # noqa: BLE001 - said once; the shell goes on
             self.failure = f"{type(exc).__name__}: {exc}"
             self.report(f"remote: stopped: {clean(self.failure, 300)}")
 
-    async def stop(self) -> None:
+    async def stop(self, finish: bool = False) -> None:
+        """Stop listening. ``finish``: take no new mail, let the mails in hand end (each
+        within its time budget) and be moved, then stop; otherwise cancel them now (the
+        journal has them as running: reported at the next start)."""
+        if finish and self.dispatcher is not None and self.task is not None:
+            grace = self.settings.mail_time_budget + FINISH_GRACE_S
+            await self.dispatcher.drain(grace)
+            # the source sees the hand empty and returns once the moves are done
+            await asyncio.wait({self.task}, timeout=FINISH_GRACE_S)
         if self.task is not None:
             # cancel until it is done: a library's wait_for (Python 3.11) can swallow one cancel
             while not self.task.done():
@@ -114,6 +128,8 @@ class RemoteService:
             with contextlib.suppress(asyncio.CancelledError, Exception):  # already reported
                 self.task.result()
             self.task = None
+        if self.dispatcher is not None:
+            await self.dispatcher.cancel()
         await asyncio.to_thread(self.replies.close)
         if self.journal is not None:
             self.journal.close()

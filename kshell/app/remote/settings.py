@@ -76,6 +76,11 @@ class RemoteSettings:
     senders: dict[str, str] = field(default_factory=dict)  # bare address -> permission
     allow_raw: bool = False
     sweep_networks: tuple[str, ...] = ()  # CIDRs a mail may sweep with discover
+    max_reply_bytes: int = 65536  # a reply's size at most; a command's transcript a share
+    mail_min_interval: float = 1.0  # a stream by mail: seconds between rounds at least
+    mail_max_samples: int = 600  # a stream by mail: samples (rounds) at most
+    mail_time_budget: float = 120.0  # seconds for all of one mail's commands
+    mail_concurrency: int = 4  # mails handled at once (different senders)
 
     def mail_rules(self) -> MailRules:
         """What the runner's gate needs to know about mail from this config."""
@@ -83,6 +88,8 @@ class RemoteSettings:
             allow_raw=self.allow_raw,
             allow_firmware=self.allow_firmware,
             sweep_networks=self.sweep_networks,
+            min_interval=self.mail_min_interval,
+            max_samples=self.mail_max_samples,
         )
 
 
@@ -143,6 +150,11 @@ def load_settings(config: configparser.ConfigParser, data_dir: Path) -> RemoteSe
         senders=load_senders(config),
         allow_raw=allow_raw,
         sweep_networks=_networks(get("sweep_networks")),
+        max_reply_bytes=int(number("max_reply_bytes")),
+        mail_min_interval=number("mail_min_interval"),
+        mail_max_samples=int(number("mail_max_samples")),
+        mail_time_budget=number("mail_time_budget"),
+        mail_concurrency=int(number("mail_concurrency")),
     )
 
 

@@ -101,7 +101,8 @@ def test_the_same_message_delivered_twice_by_imap_runs_once(
     listen(home, scenario)
     assert sim.plug(PLUG).relay_state == 0  # toggled once
     assert len(sink.messages) == 1
-    assert [a["verdict"].split(":")[0] for a in audit(home)] == ["trusted", "duplicate"]
+    # the journal sees the copy (a duplicate) as it arrives, before the first has run
+    assert sorted(a["verdict"].split(":")[0] for a in audit(home)) == ["duplicate", "trusted"]
 
 
 def test_a_huge_mail_by_imap_is_refused_with_a_reply(

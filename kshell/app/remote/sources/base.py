@@ -24,7 +24,20 @@ class Incoming:
     discard: Callable[[], Awaitable[None]] | None = None
 
 
-Handler = Callable[[Incoming], Awaitable[None]]
+class Handler(Protocol):
+    """Where a source hands its mail (the service's ``Dispatcher``): the call returns once
+    the journal has the mail; the mail is finished (``Incoming.finish``) later."""
+
+    closing: bool  # take no new mail: the service is stopping once the mails in hand end
+
+    async def __call__(self, incoming: Incoming) -> None: ...
+    def in_hand(self, where: str) -> bool: ...  # by ``Incoming.where``: not offered again
+    async def finished(self) -> None: ...  # until the next mail in hand is finished
+
+    @property
+    def busy(self) -> bool: ...  # mails in hand
+
+
 Reporter = Callable[[str], None]
 
 

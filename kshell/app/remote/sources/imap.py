@@ -14,6 +14,7 @@ import contextlib
 import functools
 import re
 import ssl
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from kshell.app.remote.settings import RemoteSettings, SourceSpec
@@ -24,6 +25,7 @@ POLL = 1.0  # seconds between checks when the server has no IDLE
 BACKOFF_FIRST, BACKOFF_MAX = 0.2, 30.0
 MOVE_BATCH = 50  # handled messages moved by one UID MOVE while a backlog drains
 TIMEOUT = 15.0  # per IMAP command
+STOP_IDLE_RETRY = 0.02  # seconds before ending IDLE is asked again (it may not have begun)
 
 
 class ImapFailure(Exception):
@@ -129,23 +131,67 @@ class ImapSource:
         while True:
             client.protocol.exists_seen = False
             for uid in await self._new_uids(client):
+                if handle.closing:
+                    break
+                if uid in self._to_move:
+                    continue  # finished, its move not sent yet: not offered again
                 incoming = await self._fetch(client, uid)
-                if incoming is not None:
-                    await handle(incoming)
+                if incoming is not None and not handle.in_hand(incoming.where):
+                    incoming.finish = self._same_mailbox(incoming.finish)
+                    await handle(incoming)  # journaled now; finished (queued to move) later
                 if len(self._to_move) >= MOVE_BATCH:
                     await self._flush_moves(client)
             await self._flush_moves(client)
             if self._lost.is_set():
                 raise ImapFailure("connection lost")
-            if client.protocol.exists_seen:
+            if handle.closing and not handle.busy and not self._to_move:
+                return  # stopping: every mail in hand is finished and moved
+            if client.protocol.exists_seen and not handle.closing:
                 # the server announced new mail in the answer to one of our commands: it will
                 # not announce it again when IDLE starts, so search again first
                 continue
-            if idle:
-                await self._idle(client)
-            else:
-                await asyncio.sleep(POLL)
-                await client.noop()
+            await self._wait_for_news(client, handle, idle)
+
+    def _same_mailbox(self, finish: Callable[[], Awaitable[None]]) -> Callable[[], Awaitable[None]]:
+        """``finish`` for a mail that may end after a reconnect: its UID is moved only while
+        the folder's UIDVALIDITY is the one it was fetched under (else the UID may name
+        another mail now; the journal has this one, so it is moved when found again)."""
+        validity = self.uidvalidity
+
+        async def finish_if_same() -> None:
+            if self.uidvalidity == validity:
+                await finish()
+
+        return finish_if_same
+
+    async def _wait_for_news(self, client: Any, handle: Handler, idle: bool) -> None:
+        """IDLE (or a poll) until the folder grows, or until a mail in hand is finished:
+        its move is due now, not at the next IDLE refresh."""
+        if self._to_move:
+            return
+        if not idle:
+            await asyncio.sleep(POLL)  # a finished mail waits one poll at most
+            await client.noop()
+            return
+        from aioimaplib import STOP_WAIT_SERVER_PUSH
+
+        waiting = asyncio.ensure_future(self._idle(client))
+        try:
+            finished = asyncio.ensure_future(handle.finished())
+            try:
+                await asyncio.wait({waiting, finished}, return_when=asyncio.FIRST_COMPLETED)
+            finally:
+                finished.cancel()
+            # a mail was finished: IDLE is ended the way its own refresh ends it (a cancel
+            # could land before DONE and leave the server idling under the next command);
+            # said again until heard, as IDLE may begin by emptying the queue
+            while not waiting.done():
+                client.protocol.idle_queue.put_nowait(STOP_WAIT_SERVER_PUSH)
+                await asyncio.wait({waiting}, timeout=STOP_IDLE_RETRY)
+        finally:
+            if not waiting.done():  # we are being stopped: the link goes with us
+                waiting.cancel()
+        waiting.result()  # a lost link is raised here
 
     async def _new_uids(self, client: Any) -> list[int]:
         response = await client.uid_search("ALL", charset=None)

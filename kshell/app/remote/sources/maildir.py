@@ -50,9 +50,12 @@ class MaildirSource:
 
     async def run(self, handle: Handler) -> None:
         self.prepare()
-        while True:
+        while not handle.closing:
             for path in self.pending():
-                await handle(self._incoming(path))
+                if handle.closing:
+                    break
+                if not handle.in_hand(path.name):  # being handled: moved when it is done
+                    await handle(self._incoming(path))
             # asyncio.wait, not wait_for: 3.11's wait_for can swallow a cancel that lands
             # as its timeout fires, and then the listener would not stop
             waiter = asyncio.ensure_future(self._wake.wait())

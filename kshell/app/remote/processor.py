@@ -25,7 +25,14 @@ import time
 from kshell.app.remote.audit import AuditLog
 from kshell.app.remote.body import Orders, Unreadable, parse_orders
 from kshell.app.remote.journal import Journal
-from kshell.app.remote.mailparse import Mail, automated, message_age, parse_mail, unreadable_key
+from kshell.app.remote.mailparse import (
+    Mail,
+    automated,
+    message_age,
+    not_for_us,
+    parse_mail,
+    unreadable_key,
+)
 from kshell.app.remote.reply import ReplySender, build_reply, notice, transcript
 from kshell.app.remote.settings import RemoteSettings
 from kshell.app.remote.sources.base import Incoming, Reporter
@@ -159,6 +166,8 @@ class Processor:
         orders = parse_orders(mail.body, s.marker) if mail.incoming.complete else Orders()
         if mail.refusal is None and orders.auth_lines > 1:
             mail.refusal = f"{orders.auth_lines} auth lines (one per mail at most)"
+        if mail.refusal is None:
+            mail.refusal = not_for_us(mail.msg, s.addresses)
         if mail.refusal is not None:
             self._reject(mail, None, mail.refusal)
             return

@@ -190,13 +190,10 @@ MAX_RECIPIENTS = 100  # addresses read from those headers; a real order names on
 
 def recipients(msg: Message) -> set[str]:
     """The bare, lower-cased addresses in To, Cc and Delivered-To (at most MAX_RECIPIENTS)."""
-    values = []
-    for name in RECIPIENT_HEADERS:
-        try:
-            values += [str(v)[:2000] for v in (msg.get_all(name) or [])[:10]]
-        except Exception:  # noqa: BLE001 - a malformed header names no one
-            continue
     try:
+        values = [
+            str(v)[:2000] for name in RECIPIENT_HEADERS for v in (msg.get_all(name) or [])[:10]
+        ]
         pairs = getaddresses(values)
     except Exception:  # noqa: BLE001 - the same
         return set()

@@ -12,6 +12,14 @@ again), ``duplicate`` is never stored (the first one is).
 Beside the messages: TOTP codes used (never accepted twice), wrong codes and the senders
 whose TOTP they locked, and what the DKIM signatures that ran signed (one signed order runs once).
 
+Rates and lock-outs count by when kshell received a mail on a clock that does not jump:
+each message keeps the boot it arrived in (``/proc/sys/kernel/random/boot_id``) and the
+time since that boot (CLOCK_BOOTTIME: it counts a suspend too). Within one boot "the last
+hour" is measured on that clock alone, so moving the wall clock a day ahead and back
+neither locks the owner out nor, set back, lets a flood through. Messages from an earlier
+boot (or where no boot id can be read) fall back to the wall clock, and one dated in the
+future by it (a clock that was ahead then) counts as nothing rather than for a day.
+
 One listener per journal: an exclusive lock on a file beside it.
 """
 
@@ -21,6 +29,8 @@ import fcntl
 import os
 import sqlite3
 import time
+import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TextIO
@@ -46,6 +56,14 @@ CREATE TABLE IF NOT EXISTS totp_failures (sender TEXT NOT NULL, at REAL NOT NULL
 CREATE TABLE IF NOT EXISTS totp_locks (sender TEXT PRIMARY KEY, since REAL NOT NULL);
 CREATE TABLE IF NOT EXISTS signatures (b TEXT PRIMARY KEY, key TEXT NOT NULL, used REAL NOT NULL);
 """
+# added later: a journal written by an older kshell gets them on open (NULL: an earlier boot)
+RECEIVE_COLUMNS = (
+    ("messages", "boot", "TEXT"),
+    ("messages", "since_boot", "REAL"),
+    ("totp_failures", "boot", "TEXT"),
+    ("totp_failures", "since_boot", "REAL"),
+)
+BOOT_ID = Path("/proc/sys/kernel/random/boot_id")
 
 # what counts against a trusted sender's rate: what ran, and what was refused (each refusal
 # may have cost a reply)
@@ -68,9 +86,38 @@ class JournalLocked(KshellError):
     kind = "refused"
 
 
+def boot_id() -> str:
+    """This boot's id, or one of this process's own where the kernel tells none (then every
+    earlier message is judged by the wall clock: sane, if not jump-proof)."""
+    try:
+        text = BOOT_ID.read_text(encoding="ascii").strip()
+    except (OSError, UnicodeDecodeError):
+        text = ""
+    return text[:64] or f"process-{uuid.uuid4()}"
+
+
+def since_boot() -> float:
+    """Seconds since boot, suspend included, never set back (monotonic where unavailable)."""
+    try:
+        return time.clock_gettime(time.CLOCK_BOOTTIME)
+    except (AttributeError, OSError):
+        return time.monotonic()
+
+
+@dataclass(frozen=True)
+class Clocks:
+    """The clocks the journal reads (a test injects its own; none is ever set)."""
+
+    wall: Callable[[], float] = time.time
+    steady: Callable[[], float] = since_boot
+    boot: Callable[[], str] = boot_id
+
+
 class Journal:
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, clocks: Clocks | None = None) -> None:
         self.path = path
+        self.clocks = clocks or Clocks()
+        self.boot = self.clocks.boot()
         path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
         self._lock_file = _take_lock(path.with_name(path.name + ".lock"))
         try:
@@ -82,15 +129,37 @@ class Journal:
             self.db.execute("PRAGMA synchronous=NORMAL")
             self.db.execute("PRAGMA busy_timeout=5000")  # `remote unlock` from another shell
             self.db.executescript(SCHEMA)
+            self._add_columns()
         except sqlite3.Error as exc:
             self._lock_file.close()
             raise KshellError(f"journal {path}: {exc}") from None
+
+    def _add_columns(self) -> None:
+        for table, column, kind in RECEIVE_COLUMNS:
+            have = {row[1] for row in self.db.execute(f"PRAGMA table_info({table})")}
+            if column not in have:
+                self.db.execute(f"ALTER TABLE {table} ADD COLUMN {column} {kind}")
 
     def close(self) -> None:
         try:
             self.db.close()
         finally:
             self._lock_file.close()  # releases the lock
+
+    def _recent(
+        self, seconds: float, wall_column: str = "received"
+    ) -> tuple[str, tuple[object, ...]]:
+        """An SQL condition (and its parameters) for "received in the last ``seconds``"."""
+        wall = self.clocks.wall()
+        steady = self.clocks.steady()
+        condition = (
+            "((boot = ? AND since_boot >= ?) OR "
+            f"(boot IS NOT ? AND {wall_column} >= ? AND {wall_column} <= ?))"
+        )
+        return (
+            condition,
+            (self.boot, steady - seconds, self.boot, wall - seconds, wall),
+        )
 
     # -- messages -------------------------------------------------------------------------
 
@@ -103,11 +172,11 @@ class Journal:
         return _entry(row) if row else None
 
     def receive(self, key: str, mailbox_key: str | None, sender: str | None, subject: str) -> None:
-        now = time.time()
+        now = self.clocks.wall()
         self.db.execute(
-            "INSERT INTO messages (key, mailbox_key, sender, subject, state, received, updated) "
-            "VALUES (?, ?, ?, ?, 'received', ?, ?)",
-            (key, mailbox_key, sender, subject[:200], now, now),
+            "INSERT INTO messages (key, mailbox_key, sender, subject, state, received, updated, "
+            "boot, since_boot) VALUES (?, ?, ?, ?, 'received', ?, ?, ?, ?)",
+            (key, mailbox_key, sender, subject[:200], now, now, self.boot, self.clocks.steady()),
         )
 
     def set_state(
@@ -151,30 +220,30 @@ class Journal:
     def reopen(self, key: str, mailbox_key: str | None) -> None:
         """A message rejected before arrives again: judge it again (it ran nothing), and
         count it again in the unproven bucket."""
+        now = self.clocks.wall()
         self.db.execute(
             "UPDATE messages SET state = 'received', mailbox_key = COALESCE(?, mailbox_key), "
-            "received = ?, updated = ? WHERE key = ? AND state = 'rejected'",
-            (mailbox_key, time.time(), time.time(), key),
+            "received = ?, updated = ?, boot = ?, since_boot = ? "
+            "WHERE key = ? AND state = 'rejected'",
+            (mailbox_key, now, now, self.boot, self.clocks.steady(), key),
         )
 
     def ran_within(self, sender: str, seconds: float) -> int:
         """How many of this sender's trusted messages were run or refused lately."""
-        since = time.time() - seconds
+        recent, params = self._recent(seconds)
         marks = ", ".join("?" * len(COUNTED))
         return self._count(
-            f"SELECT COUNT(*) FROM messages WHERE sender = ? AND received >= ? "
-            f"AND state IN ({marks})",
-            (sender, since, *COUNTED),
+            f"SELECT COUNT(*) FROM messages WHERE sender = ? AND {recent} AND state IN ({marks})",
+            (sender, *params, *COUNTED),
         )
 
     def unproven_within(self, seconds: float) -> int:
         """How many messages lately proved no sender: their own bucket, apart from the
         trusted senders' (a flood of them never eats a trusted sender's rate)."""
-        since = time.time() - seconds
+        recent, params = self._recent(seconds)
         return self._count(
-            "SELECT COUNT(*) FROM messages WHERE received >= ? AND state IN "
-            "('rejected', 'unreadable')",
-            (since,),
+            f"SELECT COUNT(*) FROM messages WHERE {recent} AND state IN ('rejected', 'unreadable')",
+            params,
         )
 
     def _count(self, sql: str, params: tuple[object, ...]) -> int:
@@ -182,12 +251,12 @@ class Journal:
 
     def rate_notice_sent(self, sender: str, seconds: float) -> bool:
         """Whether this sender was already told "over the rate" lately (one reply says so)."""
-        since = time.time() - seconds
+        recent, params = self._recent(seconds)
         return bool(
             self.db.execute(
-                "SELECT 1 FROM messages WHERE sender = ? AND received >= ? AND state = 'refused' "
+                f"SELECT 1 FROM messages WHERE sender = ? AND {recent} AND state = 'refused' "
                 "AND note LIKE 'rate%' AND replied = 1 LIMIT 1",
-                (sender, since),
+                (sender, *params),
             ).fetchone()
         )
 
@@ -213,15 +282,17 @@ class Journal:
 
     def totp_failure(self, sender: str) -> tuple[int, int]:
         """Count a wrong code: (this sender's, everyone's) in the last hour."""
-        now = time.time()
+        now = self.clocks.wall()
         self.db.execute("DELETE FROM totp_failures WHERE at < ?", (now - 86400,))
-        self.db.execute("INSERT INTO totp_failures (sender, at) VALUES (?, ?)", (sender, now))
-        mine = self.db.execute(
-            "SELECT COUNT(*) FROM totp_failures WHERE sender = ? AND at >= ?", (sender, now - HOUR)
-        ).fetchone()[0]
-        total = self.db.execute(
-            "SELECT COUNT(*) FROM totp_failures WHERE at >= ?", (now - HOUR,)
-        ).fetchone()[0]
+        self.db.execute(
+            "INSERT INTO totp_failures (sender, at, boot, since_boot) VALUES (?, ?, ?, ?)",
+            (sender, now, self.boot, self.clocks.steady()),
+        )
+        recent, params = self._recent(HOUR, "at")
+        mine = self._count(
+            f"SELECT COUNT(*) FROM totp_failures WHERE sender = ? AND {recent}", (sender, *params)
+        )
+        total = self._count(f"SELECT COUNT(*) FROM totp_failures WHERE {recent}", params)
         return mine, total
 
     def lock_totp(self, sender: str, failures: int) -> bool:

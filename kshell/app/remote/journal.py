@@ -4,7 +4,10 @@ A sqlite file in the state folder, keyed by Message-ID together with the claimed
 and a hash of the body (or by From, Date, Subject and body when there is no Message-ID)
 and, for IMAP, also by UIDVALIDITY+UID. A message goes
 ``received -> running -> done``; each step is committed (fsync) before the next action, so
-a message found ``running`` after a crash is reported as interrupted, never run again.
+a message found ``running`` after a crash is reported as interrupted, never run again
+(its sender is told what finished: each finished command is journaled), unless every
+command it planned had finished (then it is ``done``); one found ``received`` ran nothing
+and is forgotten, so the source hands it on again and it runs.
 Other end states: ``rejected`` (not trusted), ``refused`` (trusted, not run: too old,
 too many commands, over the rate), ``unreadable`` (could not be parsed: never parsed
 again), ``duplicate`` is never stored (the first one is).
@@ -26,6 +29,7 @@ One listener per journal: an exclusive lock on a file beside it.
 from __future__ import annotations
 
 import fcntl
+import json
 import os
 import sqlite3
 import time
@@ -57,9 +61,12 @@ CREATE TABLE IF NOT EXISTS totp_locks (sender TEXT PRIMARY KEY, since REAL NOT N
 CREATE TABLE IF NOT EXISTS signatures (b TEXT PRIMARY KEY, key TEXT NOT NULL, used REAL NOT NULL);
 """
 # added later: a journal written by an older kshell gets them on open (NULL: an earlier boot)
-RECEIVE_COLUMNS = (
+ADDED_COLUMNS = (
     ("messages", "boot", "TEXT"),
     ("messages", "since_boot", "REAL"),
+    ("messages", "message_id", "TEXT"),
+    ("messages", "planned", "TEXT"),  # JSON: the commands a trusted mail was about to run
+    ("messages", "finished", "TEXT"),  # JSON: those that finished
     ("totp_failures", "boot", "TEXT"),
     ("totp_failures", "since_boot", "REAL"),
 )
@@ -80,6 +87,17 @@ class Entry:
     state: str
     note: str | None
     replied: bool
+
+
+@dataclass
+class Stopped:
+    """A message the last listener left unfinished, and what becomes of it now."""
+
+    entry: Entry
+    outcome: str  # "rerun" (nothing ran) | "done" (all ran) | "interrupted" (some may have)
+    message_id: str
+    planned: list[str]
+    finished: list[str]
 
 
 class JournalLocked(KshellError):
@@ -135,7 +153,7 @@ class Journal:
             raise KshellError(f"journal {path}: {exc}") from None
 
     def _add_columns(self) -> None:
-        for table, column, kind in RECEIVE_COLUMNS:
+        for table, column, kind in ADDED_COLUMNS:
             have = {row[1] for row in self.db.execute(f"PRAGMA table_info({table})")}
             if column not in have:
                 self.db.execute(f"ALTER TABLE {table} ADD COLUMN {column} {kind}")
@@ -202,20 +220,47 @@ class Journal:
     def mark_replied(self, key: str) -> None:
         self.db.execute("UPDATE messages SET replied = 1 WHERE key = ?", (key,))
 
-    def interrupted(self) -> list[Entry]:
-        """Messages a crash left ``running``: now ``interrupted`` (reported, never re-run)."""
+    def plan(self, key: str, message_id: str, commands: list[str]) -> None:
+        """What a trusted mail is about to run (written before ``running``, synced with it)."""
+        self.db.execute(
+            "UPDATE messages SET message_id = ?, planned = ?, finished = '[]' WHERE key = ?",
+            (message_id[:300], json.dumps(commands), key),
+        )
+
+    def finished_command(self, key: str, command: str) -> None:
+        row = self.db.execute("SELECT finished FROM messages WHERE key = ?", (key,)).fetchone()
+        done = _strings(row[0] if row else None)
+        self.db.execute(
+            "UPDATE messages SET finished = ? WHERE key = ?", (json.dumps([*done, command]), key)
+        )
+
+    def interrupted(self) -> list[Stopped]:
+        """What the last listener left unfinished, settled now: a message still
+        ``received`` ran nothing (forgotten: it is handled again), one whose commands all
+        finished is ``done`` (its last write was lost), any other is ``interrupted``
+        (reported, never re-run)."""
         rows = self.db.execute(
-            "SELECT key, mailbox_key, sender, subject, state, note, replied FROM messages "
-            "WHERE state IN ('received', 'running')"
+            "SELECT key, mailbox_key, sender, subject, state, note, replied, message_id, "
+            "planned, finished FROM messages WHERE state IN ('received', 'running') "
+            "OR (state = 'failed' AND planned IS NOT NULL)"
         ).fetchall()
+        stopped = []
         for row in rows:
-            was = row[4]
-            self.set_state(
-                row[0],
-                "interrupted" if was == "running" else "failed",
-                f"listener stopped while {was}",
-            )
-        return [_entry(row) for row in rows]
+            entry = _entry(row[:7])
+            planned, finished = _strings(row[8]), _strings(row[9])
+            if entry.state == "received":
+                outcome = "rerun"
+                self.db.execute("DELETE FROM messages WHERE key = ?", (entry.key,))
+            elif planned and finished[: len(planned)] == planned:
+                outcome = "done"
+                self.set_state(entry.key, "done", f"{len(planned)} run (recorded after a stop)")
+            elif entry.state == "failed":
+                continue  # it failed on its own, and said so then
+            else:
+                outcome = "interrupted"
+                self.set_state(entry.key, "interrupted", "listener stopped while running")
+            stopped.append(Stopped(entry, outcome, row[7] or entry.key, planned, finished))
+        return stopped
 
     def reopen(self, key: str, mailbox_key: str | None) -> None:
         """A message rejected before arrives again: judge it again (it ran nothing), and
@@ -342,6 +387,15 @@ def unlock_totp(path: Path, sender: str) -> bool:
         raise KshellError(f"journal {path}: {exc}") from None
     finally:
         db.close()
+
+
+def _strings(text: str | None) -> list[str]:
+    """A JSON list of strings as the journal wrote it ([] for anything else)."""
+    try:
+        value = json.loads(text or "[]")
+    except ValueError:
+        return []
+    return [v for v in value if isinstance(v, str)] if isinstance(value, list) else []
 
 
 def _entry(row: tuple[Any, ...]) -> Entry:

@@ -24,7 +24,7 @@ import time
 
 from kshell.app.remote.audit import AuditLog
 from kshell.app.remote.body import Orders, Unreadable, parse_orders
-from kshell.app.remote.journal import Journal
+from kshell.app.remote.journal import Journal, Stopped
 from kshell.app.remote.mailparse import (
     Mail,
     automated,
@@ -217,6 +217,8 @@ class Processor:
             reason, reply = why
             await self._refuse_and_reply(mail, sender, reason, reply)
             return
+        planned = [text for line in orders.commands for text in _split(line)]
+        self.journal.plan(mail.key, mail.message_id, planned)  # what a stop would leave undone
         await self._run(mail, orders, sender, verdict)
 
     def _settle_code(self, mail: Mail, verdict: Verdict, sender: str, codes: list[str]) -> Verdict:
@@ -358,6 +360,8 @@ class Processor:
         outcome: str,
         duration: float = 0.0,
     ) -> None:
+        if command is not None:  # a command finished: a stop from now on leaves it done
+            self.journal.finished_command(mail.key, command)
         self.audit.write(
             sender=sender,
             message_id=mail.message_id,
@@ -367,21 +371,70 @@ class Processor:
             duration=duration,
         )
 
-    def report_interrupted(self) -> None:
-        """After a crash: each message left ``running`` is reported, never run again."""
-        for entry in self.journal.interrupted():
-            what = "was running" if entry.state == "running" else "was being checked"
+    async def report_interrupted(self) -> None:
+        """After a stop: what the last listener left unfinished. A mail that ran nothing is
+        handled again (the source still has it); one that had run all its commands is done;
+        one stopped midway is never re-run, and its sender is told what finished."""
+        for stopped in self.journal.interrupted():
+            entry = stopped.entry
+            who = clean(entry.sender or "?")
+            name = clean(entry.key, 120)
+            if stopped.outcome == "rerun":
+                self.report(
+                    f"remote: message {name} from {who} was being checked when the listener "
+                    "stopped; nothing had run: it is handled again"
+                )
+                continue  # its journal line, audit and reply come when it is handled
+            if stopped.outcome == "done":
+                self.report(
+                    f"remote: message {name} from {who} had run all its commands when the "
+                    "listener stopped: done"
+                )
+                continue
             self.report(
-                f"remote: message {clean(entry.key, 120)} from {entry.sender or '?'} {what} "
-                "when the listener stopped: not run again (check the plugs by hand)"
+                f"remote: message {name} from {who} was running when the listener stopped: "
+                f"not run again; finished: {len(stopped.finished)} of {len(stopped.planned)} "
+                "(check the plugs by hand)"
             )
             self.audit.write(
                 sender=entry.sender,
-                message_id=entry.key,
+                message_id=stopped.message_id,
                 command=None,
                 verdict="interrupted",
-                outcome="unknown: not re-run",
+                outcome="unknown: not re-run; finished: "
+                + clean("; ".join(stopped.finished) or "none", 500),
             )
+            if entry.sender in self.settings.senders:
+                await self._tell_interrupted(stopped, entry.sender)
+
+    async def _tell_interrupted(self, stopped: Stopped, sender: str) -> None:
+        """The sender's notice of a mail stopped midway: what finished, what may have
+        started, what did not run; in reply to the order (its subject and Message-ID)."""
+        from email.message import Message
+
+        done = stopped.finished
+        rest = stopped.planned[len(done) :]
+        m = self.settings.marker
+        lines = ["The listener stopped while it ran your order; nothing of it is run again."]
+        lines += ["Finished:", *(f"{m}{c}" for c in done)] if done else ["Finished: none."]
+        if rest:
+            lines += ["Maybe started (check it):", f"{m}{rest[0]}"]
+        if rest[1:]:
+            lines += ["Not run:", *(f"{m}{c}" for c in rest[1:])]
+        original = Message()
+        original["Subject"] = stopped.entry.subject or "kshell"
+        original["Message-ID"] = stopped.message_id
+        if self.settings.reply is None:
+            return
+        try:
+            reply = build_reply(
+                original, sender, self.settings.reply_from, notice("\n".join(lines), m)
+            )
+            await self.replies.send(reply)
+        except KshellError as exc:
+            self.report(f"remote: notice to {sender} failed: {clean(str(exc), 300)}")
+            return
+        self.journal.mark_replied(stopped.entry.key)
 
 
 def _split(line: str) -> list[str]:

@@ -87,7 +87,7 @@ class RemoteService:
                 trust_authres=self.source.trust_authres,
                 dnsfunc=self.dnsfunc,
             )
-            self.processor.report_interrupted()
+            await self.processor.report_interrupted()
         except BaseException:
             journal.close()
             raise

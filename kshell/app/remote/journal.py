@@ -28,9 +28,7 @@ One listener per journal: an exclusive lock on a file beside it.
 
 from __future__ import annotations
 
-import fcntl
 import json
-import os
 import sqlite3
 import time
 import uuid
@@ -39,6 +37,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TextIO
 
+from kshell.app.remote.locks import take_lock
 from kshell.errors import KshellError
 from kshell.home import make_private
 
@@ -138,6 +137,7 @@ class Journal:
         self.boot = self.clocks.boot()
         path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
         self._lock_file = _take_lock(path.with_name(path.name + ".lock"))
+        self._held: list[TextIO] = []
         try:
             self.db = sqlite3.connect(str(path), isolation_level=None, check_same_thread=False)
             make_private(path)  # before WAL mode: its -wal and -shm files take this mode
@@ -158,11 +158,18 @@ class Journal:
             if column not in have:
                 self.db.execute(f"ALTER TABLE {table} ADD COLUMN {column} {kind}")
 
+    def hold(self, lock: TextIO | None) -> None:
+        """Keep another lock (the source's) for as long as the journal is open."""
+        if lock is not None:
+            self._held.append(lock)
+
     def close(self) -> None:
         try:
             self.db.close()
         finally:
-            self._lock_file.close()  # releases the lock
+            for lock in [*self._held, self._lock_file]:
+                lock.close()  # releases the locks
+            self._held.clear()
 
     def _recent(
         self, seconds: float, wall_column: str = "received"
@@ -405,20 +412,11 @@ def _entry(row: tuple[Any, ...]) -> Entry:
 
 def _take_lock(path: Path) -> TextIO:
     """An exclusive, non-blocking lock: a second listener on the same journal is refused."""
-    fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_APPEND | os.O_NOFOLLOW, 0o600)
-    handle = open(fd, "a+")  # noqa: SIM115 - held open for the listener's lifetime
-    try:
-        fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except OSError:
-        handle.seek(0)
-        holder = handle.read().strip() or "another process"
-        handle.close()
-        raise JournalLocked(
+
+    def refused(holder: str) -> KshellError:
+        return JournalLocked(
             f"another listener (pid {holder}) already uses the journal {path.with_suffix('')}; "
             "two listeners never share one journal"
-        ) from None
-    handle.seek(0)
-    handle.truncate()
-    handle.write(str(os.getpid()))
-    handle.flush()
-    return handle
+        )
+
+    return take_lock(path, refused)

@@ -73,6 +73,9 @@ class RemoteService:
             self.session.paths.data / JOURNAL_NAME
         )  # raises if another listener has it
         try:
+            from kshell.app.remote.locks import lock_source
+
+            journal.hold(lock_source(self.settings.source))  # another home's listener: refused
             self.source.prepare()
             bind = getattr(self.source, "bind", None)  # the SMTP listener takes its port now
             if bind is not None:

@@ -73,7 +73,7 @@ class RemoteService:
             self.session.paths.data / JOURNAL_NAME
         )  # raises if another listener has it
         try:
-            from kshell.app.remote.locks import lock_source
+            from kshell.app.remote.sources.lock import lock_source
 
             journal.hold(lock_source(self.settings.source))  # another home's listener: refused
             self.source.prepare()

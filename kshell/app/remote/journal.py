@@ -58,7 +58,9 @@ CREATE TABLE IF NOT EXISTS used_codes (code TEXT PRIMARY KEY, used REAL NOT NULL
 CREATE TABLE IF NOT EXISTS totp_failures (sender TEXT NOT NULL, at REAL NOT NULL);
 CREATE TABLE IF NOT EXISTS totp_locks (sender TEXT PRIMARY KEY, since REAL NOT NULL);
 CREATE TABLE IF NOT EXISTS signatures (b TEXT PRIMARY KEY, key TEXT NOT NULL, used REAL NOT NULL);
+CREATE TABLE IF NOT EXISTS left_alone (mailbox_key TEXT PRIMARY KEY, at REAL NOT NULL);
 """
+LEFT_KEPT = 90 * 86400.0  # a mail left alone is remembered this long (then read once more)
 # added later: a journal written by an older kshell gets them on open (NULL: an earlier boot)
 ADDED_COLUMNS = (
     ("messages", "boot", "TEXT"),
@@ -315,6 +317,22 @@ class Journal:
     def counts(self) -> dict[str, int]:
         return dict(
             self.db.execute("SELECT state, COUNT(*) FROM messages GROUP BY state").fetchall()
+        )
+
+    # -- mail left alone in a shared folder ------------------------------------------------
+
+    def leave(self, mailbox_key: str) -> None:
+        now = self.clocks.wall()
+        self.db.execute("DELETE FROM left_alone WHERE at < ?", (now - LEFT_KEPT,))
+        self.db.execute(
+            "INSERT OR REPLACE INTO left_alone (mailbox_key, at) VALUES (?, ?)", (mailbox_key, now)
+        )
+
+    def was_left(self, mailbox_key: str) -> bool:
+        return bool(
+            self.db.execute(
+                "SELECT 1 FROM left_alone WHERE mailbox_key = ?", (mailbox_key,)
+            ).fetchone()
         )
 
     # -- TOTP codes -----------------------------------------------------------------------

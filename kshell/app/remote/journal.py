@@ -140,6 +140,8 @@ class Journal:
         path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
         self._lock_file = _take_lock(path.with_name(path.name + ".lock"))
         self._held: list[TextIO] = []
+        self._finished: dict[str, list[str]] = {}  # the running mails' finished commands
+        self._unsaved: dict[str, tuple[str, str | None]] = {}  # states a failed write left
         try:
             self.db = sqlite3.connect(str(path), isolation_level=None, check_same_thread=False)
             make_private(path)  # before WAL mode: its -wal and -shm files take this mode
@@ -166,6 +168,7 @@ class Journal:
             self._held.append(lock)
 
     def close(self) -> None:
+        self._write_unsaved()  # a "done" a full disk refused, if it can be written now
         try:
             self.db.close()
         finally:
@@ -199,6 +202,7 @@ class Journal:
         return _entry(row) if row else None
 
     def receive(self, key: str, mailbox_key: str | None, sender: str | None, subject: str) -> None:
+        self._write_unsaved()
         now = self.clocks.wall()
         self.db.execute(
             "INSERT INTO messages (key, mailbox_key, sender, subject, state, received, updated, "
@@ -212,19 +216,55 @@ class Journal:
         """Move a message to ``state``. ``running`` is synced to disk before this returns
         (with it, everything written before: the WAL is one sequential file), so a crash
         after it can never lead to a second run; other states may be lost to a power cut,
-        which at worst handles a message again that ran nothing."""
+        which at worst handles a message again that ran nothing.
+
+        A mail that ran is ``done`` whatever follows: when that write fails (a full disk)
+        it is kept here and written with the next write that works, and no later
+        ``failed`` replaces it."""
+        self._write_unsaved()
+        if state == "failed" and self._is_done(key):
+            return
         durable = state == "running"
         if durable:
             self.db.execute("PRAGMA synchronous=FULL")
         try:
-            self.db.execute(
-                "UPDATE messages SET state = ?, note = COALESCE(?, note), "
-                "sender = COALESCE(?, sender), updated = ? WHERE key = ?",
-                (state, note, sender, time.time(), key),
-            )
+            self._update_state(key, state, note, sender)
+        except sqlite3.Error:
+            if state != "done":
+                raise
+            self._unsaved[key] = (state, note)  # the mail ran: never "interrupted" for this
         finally:
             if durable:
                 self.db.execute("PRAGMA synchronous=NORMAL")
+        if state == "done":
+            self._finished.pop(key, None)
+
+    def _update_state(self, key: str, state: str, note: str | None, sender: str | None) -> None:
+        self.db.execute(
+            "UPDATE messages SET state = ?, note = COALESCE(?, note), "
+            "sender = COALESCE(?, sender), updated = ? WHERE key = ?",
+            (state, note, sender, self.clocks.wall(), key),
+        )
+
+    def _is_done(self, key: str) -> bool:
+        if self._unsaved.get(key, ("", None))[0] == "done":
+            return True
+        row = self.db.execute("SELECT state FROM messages WHERE key = ?", (key,)).fetchone()
+        return bool(row) and row[0] == "done"
+
+    def _write_unsaved(self) -> None:
+        """What a failed write left in memory (what finished, ``done``), written now if the
+        journal can be written again; kept for the next try if not."""
+        try:
+            for key, finished in list(self._finished.items()):
+                if key in self._unsaved:
+                    self._write_finished(key, finished)
+            for key, (state, note) in list(self._unsaved.items()):
+                self._update_state(key, state, note, None)
+                del self._unsaved[key]
+                self._finished.pop(key, None)
+        except sqlite3.Error:
+            pass  # still failing: the caller's own write will say so
 
     def mark_replied(self, key: str) -> None:
         self.db.execute("UPDATE messages SET replied = 1 WHERE key = ?", (key,))
@@ -237,10 +277,18 @@ class Journal:
         )
 
     def finished_command(self, key: str, command: str) -> None:
-        row = self.db.execute("SELECT finished FROM messages WHERE key = ?", (key,)).fetchone()
-        done = _strings(row[0] if row else None)
+        """A command of this mail finished. Kept in memory too: when the write fails (a full
+        disk) the mail goes on, and the list is written whole by the next write that works."""
+        finished = self._finished.setdefault(key, [])
+        finished.append(command)
+        try:
+            self._write_finished(key, finished)
+        except sqlite3.Error:
+            self._unsaved.setdefault(key, ("running", None))  # written with what finished
+
+    def _write_finished(self, key: str, finished: list[str]) -> None:
         self.db.execute(
-            "UPDATE messages SET finished = ? WHERE key = ?", (json.dumps([*done, command]), key)
+            "UPDATE messages SET finished = ? WHERE key = ?", (json.dumps(finished), key)
         )
 
     def interrupted(self) -> list[Stopped]:

@@ -24,6 +24,7 @@ import time
 
 from kshell.app.remote.audit import AuditLog
 from kshell.app.remote.body import Orders, Unreadable, parse_orders
+from kshell.app.remote.faults import Faults
 from kshell.app.remote.journal import Journal, Stopped
 from kshell.app.remote.mailparse import (
     Mail,
@@ -81,6 +82,7 @@ class Processor:
             "unreadable": 0,
         }
         self.last: str = ""
+        self.faults = Faults(report)
 
     # -- entry point ----------------------------------------------------------------------
 
@@ -93,10 +95,7 @@ class Processor:
             if mail is not None:
                 await self._process(mail)
         except Exception as exc:  # noqa: BLE001 - one bad mail is reported, the listener goes on
-            self.report(
-                f"remote: internal error on {clean(incoming.where)}: "
-                f"{type(exc).__name__}: {clean(str(exc), 200)}"
-            )
+            await self.faults.failed(incoming.where, exc)  # said once, counted, backed off
             if mail is not None:
                 with contextlib.suppress(Exception):  # the journal may be what failed
                     self.journal.set_state(
@@ -163,6 +162,7 @@ class Processor:
 
     async def _process(self, mail: Mail) -> None:
         s = self.settings
+        self.faults.recovered()  # journaled: whatever failed before works again
         orders = parse_orders(mail.body, s.marker) if mail.incoming.complete else Orders()
         if mail.refusal is None and orders.auth_lines > 1:
             mail.refusal = f"{orders.auth_lines} auth lines (one per mail at most)"
@@ -362,14 +362,23 @@ class Processor:
     ) -> None:
         if command is not None:  # a command finished: a stop from now on leaves it done
             self.journal.finished_command(mail.key, command)
-        self.audit.write(
-            sender=sender,
-            message_id=mail.message_id,
-            command=command,
-            verdict=verdict,
-            outcome=outcome,
-            duration=duration,
-        )
+        try:
+            self.audit.write(
+                sender=sender,
+                message_id=mail.message_id,
+                command=command,
+                verdict=verdict,
+                outcome=outcome,
+                duration=duration,
+            )
+        except OSError as exc:
+            if command is None:
+                raise
+            # a mail under way goes on when the disk is full: half an order run is worse
+            # than an audit line missing (the journal has what finished)
+            self.report(
+                f"remote: audit log not written for {clean(command, 100)}: {clean(str(exc), 200)}"
+            )
 
     async def report_interrupted(self) -> None:
         """After a stop: what the last listener left unfinished. A mail that ran nothing is

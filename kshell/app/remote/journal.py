@@ -68,6 +68,7 @@ ADDED_COLUMNS = (
     ("messages", "message_id", "TEXT"),
     ("messages", "planned", "TEXT"),  # JSON: the commands a trusted mail was about to run
     ("messages", "finished", "TEXT"),  # JSON: those that finished
+    ("messages", "stops", "INTEGER"),  # how often a stop caught it being checked
     ("totp_failures", "boot", "TEXT"),
     ("totp_failures", "since_boot", "REAL"),
 )
@@ -95,10 +96,16 @@ class Stopped:
     """A message the last listener left unfinished, and what becomes of it now."""
 
     entry: Entry
-    outcome: str  # "rerun" (nothing ran) | "done" (all ran) | "interrupted" (some may have)
+    # "rerun" (nothing ran) | "given up" (nothing ran, stopped too often) | "done" (all ran)
+    # | "interrupted" (some may have)
+    outcome: str
     message_id: str
     planned: list[str]
     finished: list[str]
+
+
+RERUNS = 2  # a mail that a stop caught being checked is tried again this often, no more
+# (the mail itself may be what stops the listener: no endless crash loop on one mail)
 
 
 class JournalLocked(KshellError):
@@ -293,21 +300,29 @@ class Journal:
 
     def interrupted(self) -> list[Stopped]:
         """What the last listener left unfinished, settled now: a message still
-        ``received`` ran nothing (forgotten: it is handled again), one whose commands all
+        ``received`` ran nothing (``retry``: it is handled again, up to ``RERUNS`` times;
+        then it is ``failed``), one whose commands all
         finished is ``done`` (its last write was lost), any other is ``interrupted``
         (reported, never re-run)."""
         rows = self.db.execute(
             "SELECT key, mailbox_key, sender, subject, state, note, replied, message_id, "
-            "planned, finished FROM messages WHERE state IN ('received', 'running') "
+            "planned, finished, stops FROM messages WHERE state IN ('received', 'running') "
             "OR (state = 'failed' AND planned IS NOT NULL)"
         ).fetchall()
         stopped = []
         for row in rows:
             entry = _entry(row[:7])
             planned, finished = _strings(row[8]), _strings(row[9])
-            if entry.state == "received":
-                outcome = "rerun"
-                self.db.execute("DELETE FROM messages WHERE key = ?", (entry.key,))
+            stops = int(row[10] or 0) + 1
+            if entry.state == "received" and stops > RERUNS:
+                outcome = "given up"
+                self.set_state(entry.key, "failed", f"the listener stopped {stops} times on it")
+            elif entry.state == "received":
+                outcome = "rerun"  # judged afresh when the source hands it on again
+                self.db.execute(
+                    "UPDATE messages SET state = 'retry', stops = ? WHERE key = ?",
+                    (stops, entry.key),
+                )
             elif planned and finished[: len(planned)] == planned:
                 outcome = "done"
                 self.set_state(entry.key, "done", f"{len(planned)} run (recorded after a stop)")
@@ -320,13 +335,13 @@ class Journal:
         return stopped
 
     def reopen(self, key: str, mailbox_key: str | None) -> None:
-        """A message rejected before arrives again: judge it again (it ran nothing), and
-        count it again in the unproven bucket."""
+        """A message rejected before (or caught by a stop while checked) arrives again:
+        judge it again (it ran nothing), and count it again in the unproven bucket."""
         now = self.clocks.wall()
         self.db.execute(
             "UPDATE messages SET state = 'received', mailbox_key = COALESCE(?, mailbox_key), "
             "received = ?, updated = ?, boot = ?, since_boot = ? "
-            "WHERE key = ? AND state = 'rejected'",
+            "WHERE key = ? AND state IN ('rejected', 'retry')",
             (mailbox_key, now, now, self.boot, self.clocks.steady(), key),
         )
 

@@ -124,7 +124,8 @@ class Processor:
 
     async def _journal_in(self, incoming: Incoming) -> Mail | None:
         """The mail, journaled as received, or None when there is nothing (more) to do."""
-        if incoming.mailbox_key and self.journal.find("", incoming.mailbox_key) is not None:
+        seen = self.journal.find("", incoming.mailbox_key) if incoming.mailbox_key else None
+        if seen is not None and seen.state != "retry":
             return None  # the same copy again (its move failed last time): just move it now
         bad_key = unreadable_key(incoming.raw)
         if self.journal.find(bad_key) is not None:
@@ -145,7 +146,7 @@ class Processor:
             self.report(f"remote: {clean(incoming.where)} is unreadable ({exc}); moved, not run")
             return None
         entry = self.journal.find(mail.key, incoming.mailbox_key)
-        if entry is not None and entry.state == "rejected":
+        if entry is not None and entry.state in ("rejected", "retry"):
             self.journal.reopen(mail.key, incoming.mailbox_key)  # it ran nothing: judge again
         elif entry is not None:
             self.stats["duplicates"] += 1
@@ -394,6 +395,20 @@ class Processor:
                     "stopped; nothing had run: it is handled again"
                 )
                 continue  # its journal line, audit and reply come when it is handled
+            if stopped.outcome == "given up":
+                self.report(
+                    f"remote: message {name} from {who} was being checked when the listener "
+                    "stopped, again: nothing ran, and it is not tried again (is it the mail "
+                    "that stops the listener?)"
+                )
+                self.audit.write(
+                    sender=entry.sender,
+                    message_id=stopped.message_id,
+                    command=None,
+                    verdict="interrupted while checked, too often",
+                    outcome="not run",
+                )
+                continue
             if stopped.outcome == "done":
                 self.report(
                     f"remote: message {name} from {who} had run all its commands when the "

@@ -19,7 +19,7 @@ from helpers.headless import Headless, deliver, wait_for
 from helpers.mail import KEY_NAME, body, make_mail, replies, signed
 from helpers.maildir import configure
 
-from kshell.app.remote.journal import Journal
+from kshell.app.remote.journal import RERUNS, Journal
 from kshell.app.remote.service import AUDIT_NAME, JOURNAL_NAME
 from kshell.simulator import PlugSpec, SimulatorThread
 
@@ -129,7 +129,35 @@ def test_a_mail_whose_commands_all_finished_is_done_not_interrupted(tmp_path: Pa
         outcomes = {s.entry.key: s.outcome for s in reopened.interrupted()}
         assert outcomes == {"mail:all": "done", "mail:half": "interrupted", "mail:checked": "rerun"}
         assert reopened.find("mail:all").state == "done"  # type: ignore[union-attr]
-        assert reopened.find("mail:checked") is None  # forgotten: handled afresh
+        assert reopened.find("mail:checked").state == "retry"  # type: ignore[union-attr]
         assert reopened.interrupted() == []
     finally:
         reopened.close()
+
+
+def test_a_mail_that_stops_the_listener_again_and_again_is_given_up(tmp_path: Path) -> None:
+    """A mail may be what kills the listener while it is checked: it is tried again
+    RERUNS times, then never again (no endless crash loop under a service manager)."""
+    journal = Journal(tmp_path / "j.sqlite")
+    try:
+        journal.receive("mail:poison", "imap:h:u:INBOX:1:9", None, "s")
+    finally:
+        journal.close()
+    outcomes = []
+    for _ in range(RERUNS + 1):
+        again = Journal(tmp_path / "j.sqlite")  # a restart after the stop
+        try:
+            outcomes += [s.outcome for s in again.interrupted()]
+            entry = again.find("mail:poison")
+            assert entry is not None
+            if entry.state == "retry":
+                again.reopen("mail:poison", "imap:h:u:INBOX:1:9")  # handed on: the stop again
+        finally:
+            again.close()
+    assert outcomes == ["rerun"] * RERUNS + ["given up"]
+    last = Journal(tmp_path / "j.sqlite")
+    try:
+        assert last.find("mail:poison").state == "failed"  # type: ignore[union-attr]
+        assert last.interrupted() == []
+    finally:
+        last.close()

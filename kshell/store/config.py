@@ -114,6 +114,12 @@ source =
 reply =
 reply_security = none
 reply_from =
+# the address(es) command mail is sent to (comma or space separated): To, Cc or
+# Delivered-To must name one of them, or nothing runs (empty: reply_from)
+address =
+# folder_shared = auto | yes | no: in a shared folder (an INBOX) only orders are moved;
+# auto: yes for an IMAP INBOX and a maildir:PATH top folder, no for kshell's own Maildir
+folder_shared = auto
 # lines of a mail body that start with this are command lines
 marker = !
 # the authserv-id of your own mail server, the only Authentication-Results trusted

@@ -15,12 +15,18 @@ from kshell.app.build import build_session
 from kshell.app.remote.service import AUDIT_NAME, RemoteService
 
 
-def configure(home: Path, server: Dovecot, user: str, sink: ReplySink, extra: str = "") -> None:
+def configure(
+    home: Path, server: Dovecot, user: str, sink: ReplySink, extra: str = "", shared: bool = False
+) -> None:
+    """``shared`` False: the INBOX is the listener's alone (every mail is handled and moved,
+    as in a dedicated folder); True: a shared INBOX, as auto decides (only orders are taken)."""
+    url = f"imap://{user}:{server.users[user]}@127.0.0.1:{server.port}/INBOX"
     write_config(
         home,
         extra=(
-            f"\n[remote]\nsource = imap://{user}:{server.users[user]}@127.0.0.1:{server.port}/INBOX\n"
-            f"reply = smtp://127.0.0.1:{sink.port}\nreply_from = kshell@home.test\n"
+            f"\n[remote]\nsource = {url}\n"
+            + ("" if shared else "folder_shared = no\n")
+            + f"reply = smtp://127.0.0.1:{sink.port}\nreply_from = kshell@home.test\n"
             "trusted_authserv_id = mx.home.test\n"
             + extra
             + "\n[senders]\nboss@home.test = control\n"

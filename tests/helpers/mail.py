@@ -22,6 +22,7 @@ def make_mail(
     date: str | None = None,
     msgid: str | None = None,
     headers: str = "",
+    to: str | None = "kshell@home.test",
 ) -> bytes:
     """A mail as the operator's server delivers it (Authentication-Results on top)."""
     lines = []
@@ -29,7 +30,7 @@ def make_mail(
         lines.append(f"Authentication-Results: mx.home.test; {proof}")
     lines += [
         f"From: {sender}",
-        "To: kshell@home.test",
+        *([f"To: {to}"] if to is not None else []),
         f"Subject: {subject}",
         f"Date: {date or formatdate(localtime=True)}",
         f"Message-ID: {msgid or make_msgid(domain='home.test')}",

@@ -22,7 +22,7 @@ from email import message_from_bytes
 from email.message import Message
 from email.parser import BytesParser
 from email.policy import compat32
-from email.utils import parsedate_to_datetime
+from email.utils import getaddresses, parsedate_to_datetime
 
 from kshell.app.remote.body import Unreadable, body_text
 from kshell.app.remote.sources.base import Incoming
@@ -182,6 +182,30 @@ def message_age(msg: Message, now: float | None = None) -> float | None:
         when = when.replace(tzinfo=UTC)
     now_dt = datetime.fromtimestamp(time.time() if now is None else now, UTC)
     return (now_dt - when).total_seconds()
+
+
+RECIPIENT_HEADERS = ("To", "Cc", "Delivered-To")
+MAX_RECIPIENTS = 100  # addresses read from those headers; a real order names one or two
+
+
+def recipients(msg: Message) -> set[str]:
+    """The bare, lower-cased addresses in To, Cc and Delivered-To (at most MAX_RECIPIENTS)."""
+    try:
+        values = [
+            str(v)[:2000] for name in RECIPIENT_HEADERS for v in (msg.get_all(name) or [])[:10]
+        ]
+        pairs = getaddresses(values)
+    except Exception:  # noqa: BLE001 - the same
+        return set()
+    return {addr.strip().lower() for _, addr in pairs[:MAX_RECIPIENTS] if "@" in addr}
+
+
+def not_for_us(msg: Message, addresses: tuple[str, ...]) -> str | None:
+    """Why the mail was not sent to one of our addresses, or None when it was: an order
+    addressed to someone else (a copy forwarded, a list, a misdelivery) never runs."""
+    if recipients(msg) & set(addresses):
+        return None
+    return "not addressed to " + ", ".join(addresses) + " (To, Cc or Delivered-To)"
 
 
 AUTOMATED_PRECEDENCE = ("bulk", "junk", "list", "auto_reply")

@@ -26,8 +26,16 @@ from dataclasses import dataclass
 from kshell.app.remote.audit import AuditLog
 from kshell.app.remote.body import Orders, Unreadable, parse_orders
 from kshell.app.remote.bounds import BoundedCollector, ReplyBudget, clip
-from kshell.app.remote.journal import Journal
-from kshell.app.remote.mailparse import Mail, automated, message_age, parse_mail, unreadable_key
+from kshell.app.remote.faults import Faults
+from kshell.app.remote.journal import Journal, Stopped
+from kshell.app.remote.mailparse import (
+    Mail,
+    automated,
+    message_age,
+    not_for_us,
+    parse_mail,
+    unreadable_key,
+)
 from kshell.app.remote.reply import ReplySender, build_reply, notice, transcript
 from kshell.app.remote.settings import RemoteSettings
 from kshell.app.remote.sources.base import Incoming, Reporter
@@ -84,6 +92,7 @@ class Processor:
             "unreadable": 0,
         }
         self.last: str = ""
+        self.faults = Faults(report)
 
     # -- entry points (the dispatcher's) ---------------------------------------------------
 
@@ -96,7 +105,7 @@ class Processor:
         try:
             return Received(incoming, await self._journal_in(incoming))
         except Exception as exc:  # noqa: BLE001 - one bad mail is reported, the listener goes on
-            self._internal_error(incoming, None, exc)
+            await self._internal_error(incoming, None, exc)
             return None
 
     async def complete(self, received: Received) -> None:
@@ -106,7 +115,7 @@ class Processor:
             try:
                 await self._process(mail)
             except Exception as exc:  # noqa: BLE001 - one bad mail is reported, the listener goes on
-                self._internal_error(incoming, mail, exc)
+                await self._internal_error(incoming, mail, exc)
         try:
             if incoming.discard is not None and self._proved_nothing(incoming, mail):
                 await incoming.discard()
@@ -118,11 +127,8 @@ class Processor:
             self.report(f"remote: could not move {clean(incoming.where)}: {clean(str(exc), 200)}")
             raise
 
-    def _internal_error(self, incoming: Incoming, mail: Mail | None, exc: Exception) -> None:
-        self.report(
-            f"remote: internal error on {clean(incoming.where)}: "
-            f"{type(exc).__name__}: {clean(str(exc), 200)}"
-        )
+    async def _internal_error(self, incoming: Incoming, mail: Mail | None, exc: Exception) -> None:
+        await self.faults.failed(incoming.where, exc)  # said once, counted, backed off
         if mail is not None:
             with contextlib.suppress(Exception):  # the journal may be what failed
                 self.journal.set_state(mail.key, "failed", f"internal error: {type(exc).__name__}")
@@ -137,7 +143,8 @@ class Processor:
 
     async def _journal_in(self, incoming: Incoming) -> Mail | None:
         """The mail, journaled as received, or None when there is nothing (more) to do."""
-        if incoming.mailbox_key and self.journal.find("", incoming.mailbox_key) is not None:
+        seen = self.journal.find("", incoming.mailbox_key) if incoming.mailbox_key else None
+        if seen is not None and seen.state != "retry":
             return None  # the same copy again (its move failed last time): just move it now
         bad_key = unreadable_key(incoming.raw)
         if self.journal.find(bad_key) is not None:
@@ -158,7 +165,7 @@ class Processor:
             self.report(f"remote: {clean(incoming.where)} is unreadable ({exc}); moved, not run")
             return None
         entry = self.journal.find(mail.key, incoming.mailbox_key)
-        if entry is not None and entry.state == "rejected":
+        if entry is not None and entry.state in ("rejected", "retry"):
             self.journal.reopen(mail.key, incoming.mailbox_key)  # it ran nothing: judge again
         elif entry is not None:
             self.stats["duplicates"] += 1
@@ -175,9 +182,12 @@ class Processor:
 
     async def _process(self, mail: Mail) -> None:
         s = self.settings
+        self.faults.recovered()  # journaled: whatever failed before works again
         orders = parse_orders(mail.body, s.marker) if mail.incoming.complete else Orders()
         if mail.refusal is None and orders.auth_lines > 1:
             mail.refusal = f"{orders.auth_lines} auth lines (one per mail at most)"
+        if mail.refusal is None:
+            mail.refusal = not_for_us(mail.msg, s.addresses)
         if mail.refusal is not None:
             self._reject(mail, None, mail.refusal)
             return
@@ -227,6 +237,8 @@ class Processor:
             reason, reply = why
             await self._refuse_and_reply(mail, sender, reason, reply)
             return
+        planned = [text for line in orders.commands for text in split_line(line)]
+        self.journal.plan(mail.key, mail.message_id, planned)  # what a stop would leave undone
         await self._run(mail, orders, sender, verdict)
 
     def _settle_code(self, mail: Mail, verdict: Verdict, sender: str, codes: list[str]) -> Verdict:
@@ -403,30 +415,104 @@ class Processor:
         outcome: str,
         duration: float = 0.0,
     ) -> None:
-        self.audit.write(
-            sender=sender,
-            message_id=mail.message_id,
-            command=command,
-            verdict=verdict,
-            outcome=outcome,
-            duration=duration,
-        )
-
-    def report_interrupted(self) -> None:
-        """After a crash: each message left ``running`` is reported, never run again."""
-        for entry in self.journal.interrupted():
-            what = "was running" if entry.state == "running" else "was being checked"
+        if command is not None:  # a command finished: a stop from now on leaves it done
+            self.journal.finished_command(mail.key, command)
+        try:
+            self.audit.write(
+                sender=sender,
+                message_id=mail.message_id,
+                command=command,
+                verdict=verdict,
+                outcome=outcome,
+                duration=duration,
+            )
+        except OSError as exc:
+            if command is None:
+                raise
+            # a mail under way goes on when the disk is full: half an order run is worse
+            # than an audit line missing (the journal has what finished)
             self.report(
-                f"remote: message {clean(entry.key, 120)} from {entry.sender or '?'} {what} "
-                "when the listener stopped: not run again (check the plugs by hand)"
+                f"remote: audit log not written for {clean(command, 100)}: {clean(str(exc), 200)}"
+            )
+
+    async def report_interrupted(self) -> None:
+        """After a stop: what the last listener left unfinished. A mail that ran nothing is
+        handled again (the source still has it); one that had run all its commands is done;
+        one stopped midway is never re-run, and its sender is told what finished."""
+        for stopped in self.journal.interrupted():
+            entry = stopped.entry
+            who = clean(entry.sender or "?")
+            name = clean(entry.key, 120)
+            if stopped.outcome == "rerun":
+                self.report(
+                    f"remote: message {name} from {who} was being checked when the listener "
+                    "stopped; nothing had run: it is handled again"
+                )
+                continue  # its journal line, audit and reply come when it is handled
+            if stopped.outcome == "given up":
+                self.report(
+                    f"remote: message {name} from {who} was being checked when the listener "
+                    "stopped, again: nothing ran, and it is not tried again (is it the mail "
+                    "that stops the listener?)"
+                )
+                self.audit.write(
+                    sender=entry.sender,
+                    message_id=stopped.message_id,
+                    command=None,
+                    verdict="interrupted while checked, too often",
+                    outcome="not run",
+                )
+                continue
+            if stopped.outcome == "done":
+                self.report(
+                    f"remote: message {name} from {who} had run all its commands when the "
+                    "listener stopped: done"
+                )
+                continue
+            self.report(
+                f"remote: message {name} from {who} was running when the listener stopped: "
+                f"not run again; finished: {len(stopped.finished)} of {len(stopped.planned)} "
+                "(check the plugs by hand)"
             )
             self.audit.write(
                 sender=entry.sender,
-                message_id=entry.key,
+                message_id=stopped.message_id,
                 command=None,
                 verdict="interrupted",
-                outcome="unknown: not re-run",
+                outcome="unknown: not re-run; finished: "
+                + clean("; ".join(stopped.finished) or "none", 500),
             )
+            if entry.sender in self.settings.senders:
+                await self._tell_interrupted(stopped, entry.sender)
+
+    async def _tell_interrupted(self, stopped: Stopped, sender: str) -> None:
+        """The sender's notice of a mail stopped midway: what finished, what may have
+        started, what did not run; in reply to the order (its subject and Message-ID)."""
+        from email.message import Message
+
+        done = stopped.finished
+        rest = stopped.planned[len(done) :]
+        m = self.settings.marker
+        lines = ["The listener stopped while it ran your order; nothing of it is run again."]
+        lines += ["Finished:", *(f"{m}{c}" for c in done)] if done else ["Finished: none."]
+        if rest:
+            lines += ["Maybe started (check it):", f"{m}{rest[0]}"]
+        if rest[1:]:
+            lines += ["Not run:", *(f"{m}{c}" for c in rest[1:])]
+        original = Message()
+        original["Subject"] = stopped.entry.subject or "kshell"
+        original["Message-ID"] = stopped.message_id
+        if self.settings.reply is None:
+            return
+        try:
+            reply = build_reply(
+                original, sender, self.settings.reply_from, notice("\n".join(lines), m)
+            )
+            await self.replies.send(reply)
+        except KshellError as exc:
+            self.report(f"remote: notice to {sender} failed: {clean(str(exc), 300)}")
+            return
+        self.journal.mark_replied(stopped.entry.key)
 
 
 def split_line(line: str) -> list[str]:

@@ -76,6 +76,13 @@ class RemoteService:
             self.session.paths.data / JOURNAL_NAME
         )  # raises if another listener has it
         try:
+            from kshell.app.remote.sources.lock import lock_source
+
+            journal.hold(lock_source(self.settings.source))  # another home's listener: refused
+            if self.settings.folder_shared:  # an INBOX: only orders are taken from it
+                from kshell.app.remote.screen import Screen
+
+                self.source.screen = Screen(self.settings, journal)
             self.source.prepare()
             bind = getattr(self.source, "bind", None)  # the SMTP listener takes its port now
             if bind is not None:
@@ -90,7 +97,7 @@ class RemoteService:
                 trust_authres=self.source.trust_authres,
                 dnsfunc=self.dnsfunc,
             )
-            self.processor.report_interrupted()
+            await self.processor.report_interrupted()
             self.dispatcher = Dispatcher(
                 self.processor, self.session, self.settings.mail_concurrency
             )
@@ -176,6 +183,13 @@ class RemoteService:
         else:
             steps.append(("senders", True, f"{len(self.settings.senders)} allowed"))
         steps += await self.source.check()
+        if self.settings.folder_shared:
+            warning = (
+                "warning: this folder (an INBOX) holds other mail too; kshell takes only "
+                "orders from it, but a dedicated folder filled by a server-side filter is "
+                "safer (README: remote mode in a real home)"
+            )
+            steps.append(("source: shared", True, warning))
         steps += await self.replies.check()
         return steps
 

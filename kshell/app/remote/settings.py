@@ -81,6 +81,8 @@ class RemoteSettings:
     mail_max_samples: int = 600  # a stream by mail: samples (rounds) at most
     mail_time_budget: float = 120.0  # seconds for all of one mail's commands
     mail_concurrency: int = 4  # mails handled at once (different senders)
+    addresses: tuple[str, ...] = ()  # what To/Cc/Delivered-To must name (bare, lower-case)
+    folder_shared: bool = False  # only orders are moved out of the source folder
 
     def mail_rules(self) -> MailRules:
         """What the runner's gate needs to know about mail from this config."""
@@ -108,6 +110,7 @@ def load_settings(config: configparser.ConfigParser, data_dir: Path) -> RemoteSe
         return checked(config, sec, key)
 
     source = parse_source(get("source"), data_dir)
+    text_of_source = bool(get("source"))
     reply_text = get("reply")
     security = get("reply_security").lower()
     if security not in ("none", "starttls", "ssl"):
@@ -128,10 +131,11 @@ def load_settings(config: configparser.ConfigParser, data_dir: Path) -> RemoteSe
     from kshell.app.remote.totp import FILE_NAME, section_secrets
 
     totp_file = Path(get("totp_file") or FILE_NAME).expanduser()
+    reply_from = get("reply_from") or f"kshell@{socket.gethostname() or 'localhost'}"
     return RemoteSettings(
         source=source,
         reply=reply,
-        reply_from=get("reply_from") or f"kshell@{socket.gethostname() or 'localhost'}",
+        reply_from=reply_from,
         marker=marker,
         trusted_authserv_id=get("trusted_authserv_id").lower(),
         secret=get("secret").replace(" ", ""),
@@ -155,7 +159,39 @@ def load_settings(config: configparser.ConfigParser, data_dir: Path) -> RemoteSe
         mail_max_samples=int(number("mail_max_samples")),
         mail_time_budget=number("mail_time_budget"),
         mail_concurrency=int(number("mail_concurrency")),
+        addresses=_addresses(get("address"), reply_from),
+        folder_shared=_folder_shared(get("folder_shared").lower(), source, text_of_source),
     )
+
+
+def _addresses(text: str, reply_from: str) -> tuple[str, ...]:
+    """``[remote] address``: bare addresses; empty means the one replies come from (never
+    "any": a mail must be sent to us to run)."""
+    from email.utils import getaddresses
+
+    words = text.replace(",", " ").split() or [reply_from]
+    out = []
+    for word in words:
+        pairs = [addr for _, addr in getaddresses([word]) if addr]
+        bare = pairs[0].strip().lower() if len(pairs) == 1 else ""
+        local, at, domain = bare.rpartition("@")
+        if not at or not local or not domain or any(c in bare for c in '<>"'):
+            raise UsageError(f"[remote] address: '{word[:80]}' is not a bare mail address")
+        out.append(bare)
+    return tuple(out)
+
+
+def _folder_shared(value: str, source: SourceSpec, configured: bool) -> bool:
+    """Whether the source folder also holds mail that is not for kshell (an INBOX)."""
+    if value in ("yes", "no"):
+        return value == "yes"
+    if value != "auto":
+        raise UsageError("[remote] folder_shared must be auto, yes or no")
+    if source.kind == "imap":
+        return source.folder.upper() == "INBOX"
+    if source.kind == "maildir" and configured and source.path is not None:
+        return not source.path.name.startswith(".")  # a Maildir++ subfolder is ".Name"
+    return False  # kshell's own Maildir, or its own SMTP listener's store
 
 
 def _yes_no(config: configparser.ConfigParser, key: str) -> bool:

@@ -84,7 +84,8 @@ def test_a_crash_while_running_is_reported_not_rerun(
     assert "was running when the listener stopped: not run again" in "".join(again.said)
     assert sim.plug(PLUG).relay_state == 1  # the toggle did not run a second time
     assert [s for _, s in journal_state(home)] == ["interrupted"]
-    assert sink.messages == []
+    [told] = replies(sink)  # the sender is told the order stopped, and nothing runs again
+    assert "Maybe started (check it):\n| !toggle 127.50.4.2" in body(told)
     audit = (home / AUDIT_NAME).read_text()
     assert '"verdict": "interrupted"' in audit
 

@@ -398,7 +398,7 @@ def test_journal_states_codes_and_rate(tmp_path: Path) -> None:
     reopened = Journal(tmp_path / "j.sqlite")  # as after a crash
     try:
         left = reopened.interrupted()
-        assert [e.key for e in left] == ["id:<1@x>"]
+        assert [s.entry.key for s in left] == ["id:<1@x>"]
         entry = reopened.find("id:<1@x>")
         assert entry is not None and entry.state == "interrupted"
         assert reopened.interrupted() == []

@@ -41,10 +41,18 @@ class Handler(Protocol):
 Reporter = Callable[[str], None]
 
 
+class Screener(Protocol):
+    """In a shared folder: which mail is left where it is (``kshell.app.remote.screen``)."""
+
+    def known(self, mailbox_key: str) -> bool: ...
+    def leave(self, incoming: Incoming, mailbox_key: str) -> bool: ...
+
+
 class Source(Protocol):
     """What the service needs of every source (an SMTP listener also binds first)."""
 
     trust_authres: bool  # whether an Authentication-Results header here is the operator's
+    screen: Screener | None  # set for a shared folder: only orders are handed on
 
     def describe(self) -> str: ...
     def prepare(self) -> None: ...

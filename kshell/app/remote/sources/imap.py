@@ -18,7 +18,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from kshell.app.remote.settings import RemoteSettings, SourceSpec
-from kshell.app.remote.sources.base import Handler, Incoming, Reporter, Step
+from kshell.app.remote.sources.base import Handler, Incoming, Reporter, Screener, Step
 
 IDLE_REFRESH = 240.0  # re-issue IDLE well before servers drop an idle client (30 min)
 POLL = 1.0  # seconds between checks when the server has no IDLE
@@ -44,6 +44,7 @@ def _text(lines: list[Any]) -> str:
 
 class ImapSource:
     trust_authres = True  # the operator's mail server delivered into this mailbox
+    screen: Screener | None = None  # a shared folder (INBOX): only orders are taken
 
     def __init__(self, spec: SourceSpec, settings: RemoteSettings, report: Reporter) -> None:
         self.spec = spec
@@ -54,6 +55,7 @@ class ImapSource:
         self.reconnects = 0
         self._lost = asyncio.Event()
         self._to_move: list[int] = []
+        self._left: set[str] = set()  # mailbox keys of a shared folder's mail that is no order
 
     def describe(self) -> str:
         return self.spec.describe()
@@ -208,6 +210,11 @@ class ImapSource:
 
     async def _fetch(self, client: Any, uid: int) -> Incoming | None:
         limit = self.settings.max_message_bytes
+        key = f"imap:{self.spec.host}:{self.spec.user}:{self.spec.folder}:{self.uidvalidity}:{uid}"
+        screen = self.screen
+        if screen is not None and (key in self._left or screen.known(key)):
+            self._left.add(key)
+            return None  # no order, seen before: not fetched again
         response = await client.uid("fetch", str(uid), f"(RFC822.SIZE BODY.PEEK[]<0.{limit + 1}>)")
         if response.result != "OK":
             raise ImapFailure(f"fetch of uid {uid} failed: {_text(response.lines)}")
@@ -226,8 +233,11 @@ class ImapSource:
         async def finish() -> None:
             self._to_move.append(uid)  # moved in one command with the others of this round
 
-        key = f"imap:{self.spec.host}:{self.spec.user}:{self.spec.folder}:{self.uidvalidity}:{uid}"
-        return Incoming(raw, size, size <= limit, key, f"{self.spec.folder} uid {uid}", finish)
+        incoming = Incoming(raw, size, size <= limit, key, f"{self.spec.folder} uid {uid}", finish)
+        if screen is not None and screen.leave(incoming, key):
+            self._left.add(key)  # read with BODY.PEEK: it stays unread, where it is
+            return None
+        return incoming
 
     async def _flush_moves(self, client: Any) -> None:
         """Move the handled messages (the journal has them all) to the processed folder."""

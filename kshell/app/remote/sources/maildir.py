@@ -3,7 +3,9 @@
 New mail is whatever sits in ``new/`` or ``cur/`` of the top folder; handled mail moves
 into the Maildir++ subfolder ``.Executed`` (``processed_folder``) with the Seen flag.
 The folder is scanned every ``POLL`` seconds, and at once when ``wake()`` is called (the
-SMTP listener does after a delivery).
+SMTP listener does after a delivery). In a shared folder (``screen`` set: the top folder of
+a mailbox) only orders are handed on; any other file stays in ``new/`` or ``cur/`` under its
+own name (flags and all), read once and then remembered.
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ import os
 from pathlib import Path
 
 from kshell.app.remote.settings import RemoteSettings
-from kshell.app.remote.sources.base import Handler, Incoming, Reporter, Step
+from kshell.app.remote.sources.base import Handler, Incoming, Reporter, Screener, Step
 
 POLL = 0.2  # seconds between scans; a scan is one listdir per folder
 
@@ -25,6 +27,7 @@ def ensure_maildir(path: Path) -> None:
 
 class MaildirSource:
     trust_authres = True  # a mail server of the operator delivered it
+    screen: Screener | None = None
 
     def __init__(
         self, root: Path, settings: RemoteSettings, report: Reporter, *, keep_rejected: bool = True
@@ -36,6 +39,7 @@ class MaildirSource:
         self.processed = root / f".{settings.processed_folder}"
         self._wake = asyncio.Event()
         self._stuck: set[str] = set()  # files that could not be moved: not handled again and again
+        self._left: set[str] = set()  # mailbox keys of a shared folder's mail that is no order
 
     def describe(self) -> str:
         return f"maildir {self.root}"
@@ -77,8 +81,20 @@ class MaildirSource:
                     ]
             except FileNotFoundError:
                 ensure_maildir(self.root)
+        if self.screen is not None:
+            found = [path for path in found if not self._left_alone(path, self.screen)]
         # Maildir names begin with the delivery time: oldest first
         return sorted(found, key=lambda p: p.name)
+
+    def _left_alone(self, path: Path, screen: Screener) -> bool:
+        """Whether this file of a shared folder is no order (and so is never touched)."""
+        key = f"maildir:{self.root}:{path.name.split(':', 1)[0]}"  # a flag change keeps it
+        if key in self._left:
+            return True
+        if screen.known(key) or screen.leave(self._incoming(path), key):
+            self._left.add(key)
+            return True
+        return False
 
     def _incoming(self, path: Path) -> Incoming:
         limit = self.settings.max_message_bytes

@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from kshell.app.remote.settings import RemoteSettings, SourceSpec
-from kshell.app.remote.sources.base import Handler, Reporter, Step
+from kshell.app.remote.sources.base import Handler, Reporter, Screener, Step
 from kshell.app.remote.sources.maildir import MaildirSource, ensure_maildir
 from kshell.errors import KshellError
 from kshell.home import EXCLUSIVE
@@ -107,6 +107,7 @@ def _claimed_sender(data: bytes) -> str | None:
 
 class SmtpSource:
     trust_authres = False
+    screen: Screener | None = None  # its store holds only what was sent to it
 
     def __init__(
         self, spec: SourceSpec, settings: RemoteSettings, maildir: Path, report: Reporter

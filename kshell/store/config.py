@@ -140,8 +140,18 @@ allow_firmware = no
 allow_raw = no
 # networks a mail may sweep with "discover CIDR" (e.g. 192.0.2.0/24); empty: no sweep by mail
 sweep_networks =
-# full: tables as at the prompt; compact: one short line per command (for a phone)
+# how replies read: full (tables as at the prompt), compact (one line per command, its
+# first line of output) or short (the result in the fewest words, for a text message);
+# empty: as the old reply_format says
+reply_style =
+# the old name of reply_style (full or compact), read when reply_style is empty
 reply_format = full
+# senders who always get short replies (their mail becomes a text message): fnmatch
+# globs, comma separated; Google Voice forwards a text as mail from such an address
+sms_senders = *@txt.voice.google.com
+# a refused TOTP code (expired, used, wrong) is answered, to the configured address only,
+# at most once per sender in this many minutes
+totp_notice_minutes = 10
 
 [senders]
 # one line per allowed sender: ADDRESS = read | control | admin
@@ -282,6 +292,7 @@ NUMBERS: dict[tuple[str, str], Bounds] = {
     ("remote", "smtp_connections"): Bounds(1, 1024, whole=True),
     ("remote", "max_age_minutes"): Bounds(0.1, 7 * 24 * 60),  # a week at most: never off
     ("remote", "rate_per_hour"): Bounds(1, 1_000_000, whole=True),
+    ("remote", "totp_notice_minutes"): Bounds(1, 7 * 24 * 60),
 }
 
 

@@ -28,6 +28,12 @@ from kshell.app.remote.journal import Journal
 from kshell.app.remote.mailparse import Mail, automated, message_age, parse_mail, unreadable_key
 from kshell.app.remote.reply import ReplySender, build_reply, notice, transcript
 from kshell.app.remote.settings import RemoteSettings
+from kshell.app.remote.short import (
+    ResultRecorder,
+    reply_address,
+    reply_style,
+    short_reply,
+)
 from kshell.app.remote.sources.base import Incoming, Reporter
 from kshell.app.remote.totp import TotpBook, TotpGuard, lower_permission
 from kshell.app.remote.trust import DnsFunc, ProvenKeys, Verdict, judge
@@ -36,7 +42,6 @@ from kshell.core.session import Session
 from kshell.errors import KshellError
 from kshell.lang.grammar import split_commands
 from kshell.text import clean
-from kshell.ui.output import Collector
 from kshell.ui.runner import run_line
 
 HOUR = 3600.0
@@ -286,13 +291,15 @@ class Processor:
         self.journal.set_state(mail.key, "running", verdict.how, sender=sender)
         mail_ctx = self._mail_context(verdict.permission or "read")
         sections: list[tuple[str, bool, str]] = []
+        shorts: list[str] = []  # each command's result in the fewest words (short replies)
         self.report(f"remote: mail from {sender} ({verdict.how}), {clean(mail.incoming.where)}:")
         for line in orders.commands:
             for text in _split(line):
                 started = time.monotonic()
-                ok, output = await self._run_one(mail_ctx, text)
+                ok, output, short = await self._run_one(mail_ctx, text)
                 took = time.monotonic() - started
                 sections.append((text, ok, output))
+                shorts.append(short)
                 self._audit(
                     mail, sender, text, f"trusted: {verdict.how}", "ok" if ok else "failed", took
                 )
@@ -302,7 +309,7 @@ class Processor:
         failed = sum(1 for _, ok, _ in sections if not ok)
         self.journal.set_state(mail.key, "done", f"{len(sections)} run, {failed} failed")
         self.last = f"{sender}: {len(sections)} command(s), {failed} failed"
-        await self._send_reply(mail, sender, self._transcript(sections, sender, verdict))
+        await self._send_reply(mail, sender, self._transcript(sections, sender, verdict, shorts))
 
     def _mail_context(self, permission: str) -> Session:
         """The session as one mail sees it: the sender's permission, nobody to ask (the
@@ -312,28 +319,36 @@ class Processor:
             Invocation.for_mail(permission, self.settings.mail_rules())
         )
 
-    async def _run_one(self, mail_ctx: Session, text: str) -> tuple[bool, str]:
-        """The runner's gate decides what the mail may run and for how long."""
-        collector = Collector()
+    async def _run_one(self, mail_ctx: Session, text: str) -> tuple[bool, str, str]:
+        """The runner's gate decides what the mail may run and for how long; the command's
+        transcript, and its result in the fewest words (from the results it returned)."""
+        collector = ResultRecorder()
         ok = await run_line(mail_ctx, text, collector)
-        return ok, collector.text()
+        return ok, collector.text(), collector.summary(ok)
 
     def _transcript(
-        self, sections: list[tuple[str, bool, str]], sender: str, verdict: Verdict
+        self,
+        sections: list[tuple[str, bool, str]],
+        sender: str,
+        verdict: Verdict,
+        shorts: list[str],
     ) -> str:
+        style = reply_style(self.settings, sender)
+        if style == "short":
+            return short_reply(shorts, self.settings.marker)
         failed = sum(1 for _, ok, _ in sections if not ok)
         head = (
             f"kshell ran {len(sections)} command(s) for {sender} ({verdict.how}); {failed} failed."
         )
-        compact = self.settings.reply_format == "compact"
-        return transcript(sections, head, self.settings.marker, compact)
+        return transcript(sections, head, self.settings.marker, style == "compact")
 
     async def _send_reply(self, mail: Mail, sender: str, body: str) -> None:
         if self.settings.reply is None:
             self.report("remote: no reply server configured ([remote] reply): reply not sent")
             return
         try:
-            reply = build_reply(mail.msg, sender, self.settings.reply_from, body)
+            to = reply_address(mail.msg, sender)
+            reply = build_reply(mail.msg, to, self.settings.reply_from, body)
             await self.replies.send(reply)
         except KshellError as exc:
             self.report(f"remote: reply to {sender} failed: {clean(str(exc), 300)}")

@@ -45,6 +45,7 @@ CREATE TABLE IF NOT EXISTS used_codes (code TEXT PRIMARY KEY, used REAL NOT NULL
 CREATE TABLE IF NOT EXISTS totp_failures (sender TEXT NOT NULL, at REAL NOT NULL);
 CREATE TABLE IF NOT EXISTS totp_locks (sender TEXT PRIMARY KEY, since REAL NOT NULL);
 CREATE TABLE IF NOT EXISTS signatures (b TEXT PRIMARY KEY, key TEXT NOT NULL, used REAL NOT NULL);
+CREATE TABLE IF NOT EXISTS code_notices (sender TEXT PRIMARY KEY, at REAL NOT NULL);
 """
 
 # what counts against a trusted sender's rate: what ran, and what was refused (each refusal
@@ -238,6 +239,18 @@ class Journal:
 
     def totp_locks(self) -> list[str]:
         return [row[0] for row in self.db.execute("SELECT sender FROM totp_locks ORDER BY sender")]
+
+    def code_notice_due(self, sender: str, seconds: float) -> bool:
+        """Whether ``sender`` may be told now why a code was refused (none in the last
+        ``seconds``); True records it as told. A notice dated ahead of the clock (the clock
+        went back) no longer counts: at worst one notice more, never a sender left unheard."""
+        now = time.time()
+        cursor = self.db.execute(
+            "INSERT INTO code_notices (sender, at) VALUES (?, ?) ON CONFLICT (sender) "
+            "DO UPDATE SET at = excluded.at WHERE code_notices.at < ? OR code_notices.at > ?",
+            (sender, now, now - seconds, now),
+        )
+        return cursor.rowcount == 1
 
     # -- signatures -----------------------------------------------------------------------
 

@@ -21,6 +21,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
+from email.message import EmailMessage
 
 from kshell.app.remote.audit import AuditLog
 from kshell.app.remote.body import Orders, Unreadable, parse_orders
@@ -29,9 +30,11 @@ from kshell.app.remote.mailparse import Mail, automated, message_age, parse_mail
 from kshell.app.remote.reply import ReplySender, build_reply, notice, transcript
 from kshell.app.remote.settings import RemoteSettings
 from kshell.app.remote.short import (
+    CODE_NOTICES,
     ResultRecorder,
     reply_address,
     reply_style,
+    short_notice,
     short_reply,
 )
 from kshell.app.remote.sources.base import Incoming, Reporter
@@ -45,6 +48,7 @@ from kshell.text import clean
 from kshell.ui.runner import run_line
 
 HOUR = 3600.0
+NOTICE_SUBJECT = "Re: kshell code"  # a refused code's notice: our subject, not the mail's
 
 
 class Processor:
@@ -184,7 +188,7 @@ class Processor:
         # their claimed sender only (a stranger's junk must not shut the owner's codes out)
         if sender in s.senders:
             assert sender is not None
-            verdict = self._settle_code(mail, verdict, sender, orders.auth_codes)
+            verdict = await self._settle_code(mail, verdict, sender, orders.auth_codes)
         if flood and not verdict.trusted:
             verdict.how = f"{verdict.how}; over {s.unproven_per_hour} unproven mails an hour"
         if not verdict.trusted:
@@ -215,8 +219,11 @@ class Processor:
             return
         await self._run(mail, orders, sender, verdict)
 
-    def _settle_code(self, mail: Mail, verdict: Verdict, sender: str, codes: list[str]) -> Verdict:
-        """The verdict once the mail's TOTP code (if any) is used, refused or counted."""
+    async def _settle_code(
+        self, mail: Mail, verdict: Verdict, sender: str, codes: list[str]
+    ) -> Verdict:
+        """The verdict once the mail's TOTP code (if any) is used, refused or counted; a
+        refused code is explained to the sender's configured address."""
         outcome = self.totp.settle(sender, codes, verdict.trusted)
         for note in outcome.notes:
             self.report(f"remote: {note}")
@@ -232,7 +239,37 @@ class Processor:
             return Verdict(True, sender, permission, outcome.proof, verdict.signatures)
         if outcome.refusal is not None and not verdict.trusted:
             verdict.how = outcome.refusal
+            if outcome.kind is not None:
+                await self._tell_code_refused(mail, verdict, sender, outcome.kind)
         return verdict
+
+    async def _tell_code_refused(
+        self, mail: Mail, verdict: Verdict, sender: str, kind: str
+    ) -> None:
+        """Tell the owner why a code was refused, so that a phone does not just go quiet.
+
+        The mail proved nothing (anyone can write From:), so the notice goes to the address
+        in [senders], never to Reply-To or to the From: as written; it names the reason
+        only (never the code expected nor anything of the secret); at most one per sender in
+        ``totp_notice_minutes``; and none for a mail that carries a signature of the
+        sender's domain that does not verify (forged or altered), nor for automated mail.
+        Its subject is ours: a forger's subject is not relayed to the owner."""
+        s = self.settings
+        if s.reply is None or verdict.signatures or automated(mail.msg) is not None:
+            return
+        if not self.journal.code_notice_due(sender, s.totp_notice_minutes * 60):
+            return
+        original = EmailMessage()
+        original["Subject"] = NOTICE_SUBJECT
+        try:
+            notice_mail = build_reply(
+                original, sender, s.reply_from, short_notice(CODE_NOTICES[kind], s.marker)
+            )
+            await self.replies.send(notice_mail)
+        except KshellError as exc:
+            self.report(f"remote: code notice to {sender} failed: {clean(str(exc), 300)}")
+            return
+        self.report(f"remote: told {sender} its code was refused ({kind})")
 
     def _reject(self, mail: Mail, sender: str | None, how: str) -> None:
         self.stats["rejected"] += 1

@@ -172,3 +172,23 @@ def test_many_commands_share_the_text_message() -> None:
     # more lines than fit: each keeps a readable floor, over the limit rather than unreadable
     many = short_reply([f"Plug number {i} with a long name: on" for i in range(10)], "!")
     assert all(len(line) >= 30 for line in many.splitlines())
+
+
+@pytest.mark.parametrize(
+    "sender, proof",
+    [
+        (PHONE, None),  # the owner's Google Voice address, proven by nothing
+        (PHONE, "dkim=pass header.d=evil.test"),  # a pass, but not for its domain
+        ("15551230000.15550000000.zz@txt.voice.google.com", PHONE_PROOF),  # another chat
+        (f"{PHONE}.evil.test", "dkim=pass header.d=evil.test"),  # a look-alike domain
+    ],
+    ids=["unproven", "unaligned", "other-conversation", "look-alike"],
+)
+def test_matching_sms_senders_gives_a_style_never_trust(
+    home: Path, sim: SimulatorThread, sink: ReplySink, sender: str, proof: str | None
+) -> None:
+    configure(home, sink, senders=SENDERS)
+    raw = make_mail(f"!off Kettle\n{FOOTER}", sender=sender, proof=proof)
+    listener = run(home, _deliver_all(raw))
+    assert ran(listener) == [] and sim.plug(PLUG).relay_state == 1
+    assert sink.messages == []  # no reply at all: no backscatter to a forged address

@@ -24,7 +24,7 @@ from kshell.errors import KshellError
 from kshell.events import Row
 from kshell.results import Chart, Failure, Record, Result, Table, Text
 from kshell.text import clean
-from kshell.ui.output import Collector
+from kshell.ui.output import Collector, Output
 
 SMS_LIMIT = 160  # one text message
 KEEP_RESULTS = 20  # results a short line is made of, at most (the transcript keeps its own)
@@ -61,12 +61,13 @@ def reply_style(settings: RemoteSettings, sender: str) -> str:
     return settings.reply_style
 
 
-class ResultRecorder(Collector):
-    """The mail's collector, also keeping what a short line is made of: the first
-    results, and a stream's row count and last row (a watch may send thousands)."""
+class RecordsResults(Output):
+    """Mixed into a mail's collector (before it: ``class X(RecordsResults, Collector)``):
+    also keeps what a short line is made of, the first results and a stream's row count
+    and last row (a watch may send thousands), whatever else the collector does."""
 
-    def __init__(self) -> None:
-        super().__init__()
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
         self.results: list[Result] = []
         self.rows = 0
         self.last_row: Row | None = None
@@ -96,6 +97,10 @@ class ResultRecorder(Collector):
             words.append(_row_words(self.last_row, self.rows))
         text = "; ".join(word for word in words if word)
         return text or ("ok" if ok else "failed")
+
+
+class ResultRecorder(RecordsResults, Collector):
+    """The mail's collector: the transcript's text, and what a short line is made of."""
 
 
 def short_reply(lines: list[str], marker: str) -> str:

@@ -92,7 +92,10 @@ class RecordsResults(Output):
 
     def summary(self, ok: bool) -> str:
         """The command's result in the fewest words, on one line."""
-        words = [_words(result) for result in self.results]
+        results = self.results
+        if self.last_row is not None:  # a stream: its last reading says it, not its summary
+            results = [result for result in results if not isinstance(result, Table)]
+        words = [_words(result) for result in results]
         if self.last_row is not None:
             words.append(_row_words(self.last_row, self.rows))
         text = "; ".join(word for word in words if word)

@@ -192,3 +192,13 @@ def test_matching_sms_senders_gives_a_style_never_trust(
     listener = run(home, _deliver_all(raw))
     assert ran(listener) == [] and sim.plug(PLUG).relay_state == 1
     assert sink.messages == []  # no reply at all: no backscatter to a forged address
+
+
+def test_a_watch_by_text_is_its_last_reading_and_how_many(
+    home: Path, sim: SimulatorThread, sink: ReplySink
+) -> None:
+    configure(home, sink, senders=SENDERS)
+    run(home, _deliver_all(texted("!emeter watch Kettle --count 3 --interval 0.1")))
+    text = body(replies(sink)[0])
+    assert len(text) < SMS_LIMIT and len(text.splitlines()) == 1, text
+    assert re.fullmatch(r"Kettle [\d.]+ W.*\(3 readings\)\n", text), text

@@ -202,3 +202,26 @@ def test_a_watch_by_text_is_its_last_reading_and_how_many(
     text = body(replies(sink)[0])
     assert len(text) < SMS_LIMIT and len(text.splitlines()) == 1, text
     assert re.fullmatch(r"Kettle [\d.]+ W.*\(3 readings\)\n", text), text
+
+
+@pytest.mark.parametrize(
+    "footer",
+    [
+        FOOTER,
+        "\nTo respond to this text message, reply to this email or visit Google Voice.\n",
+        "\nYOUR ACCOUNT HELP CENTER HELP FORUM\n",  # the HTML part, read as text
+    ],
+    ids=["plain", "older", "html"],
+)
+def test_every_form_of_the_footer_ends_the_order_without_a_problem(footer: str) -> None:
+    from kshell.app.remote.body import html_to_text, parse_orders
+
+    orders = parse_orders(f"!state Kettle\n{footer}!off Kettle\n")
+    assert orders.commands == ["state Kettle"] and orders.problems == []
+    html = (
+        "<html><body><div>!state Kettle</div><table><tr><td>YOUR ACCOUNT</td>"
+        "<td>HELP CENTER</td><td>HELP FORUM</td></tr></table>"
+        "<p>To respond to this text message, reply to this email or visit Google Voice.</p>"
+        "<div>!off Kettle</div></body></html>"
+    )
+    assert parse_orders(html_to_text(html)).commands == ["state Kettle"]

@@ -146,3 +146,21 @@ def test_a_locked_code_is_explained_once(home: Path, sim: SimulatorThread, sink:
     assert ran(listener) == []
     assert len(sink.messages) == 1  # five wrong codes lock; the owner hears once
     assert any("TOTP locked for boss@home.test" in line for line in listener.lines)
+
+
+def test_the_notice_window_opens_again_and_survives_a_clock_set_back(tmp_path: Path) -> None:
+    from kshell.app.remote.journal import Journal
+
+    journal = Journal(tmp_path / "journal.sqlite")
+    try:
+        assert journal.code_notice_due(OWNER, 600)
+        assert not journal.code_notice_due(OWNER, 600)
+        assert journal.code_notice_due("reader@home.test", 600)  # per sender
+        journal.db.execute("UPDATE code_notices SET at = at - 601 WHERE sender = ?", (OWNER,))
+        assert journal.code_notice_due(OWNER, 600)  # the window has passed
+        # the clock went back a day after the last notice: it no longer shuts the owner out
+        journal.db.execute("UPDATE code_notices SET at = at + 86400 WHERE sender = ?", (OWNER,))
+        assert journal.code_notice_due(OWNER, 600)
+        assert not journal.code_notice_due(OWNER, 600)
+    finally:
+        journal.close()

@@ -12,7 +12,7 @@ from kshell.core.session import Session
 from kshell.errors import KshellError, UsageError
 from kshell.lang.args import Args
 from kshell.lang.registry import Arg, ByMail, command
-from kshell.results import Failure, Record, Result, Table, Text
+from kshell.results import Failure, QrCode, Record, Result, Table, Text
 
 
 def _service(session: Session) -> MailService | None:
@@ -97,16 +97,19 @@ async def remote_test(session: Session, args: Args) -> list[Result]:
     by_mail=ByMail.NO,
 )
 async def remote_totp(session: Session, args: Args) -> Result:
-    """Make a sender's own TOTP secret, store it (0600) and print its otpauth URI once."""
+    """Make a sender's own TOTP secret, store it (0600) and show it once, as a QR code to scan
+    and as its otpauth URI."""
     if session.invocation.by_mail:  # a secret is never made, nor shown, by mail (ByMail.NO too)
         raise UsageError("remote totp cannot be run by mail")
     address = args.address.strip().lower()
     added = _stack(session).add_totp(address)
     note = "" if added.is_sender else f" ({address} is not in [senders] yet)"
-    return Text(
+    return QrCode(
         f"TOTP secret for {address} stored in {added.file}{note}.\n"
-        f"Add it to the sender's authenticator app (shown once):\n{added.uri}",
+        "Scan the code above with the sender's authenticator app, or add this URI "
+        f"(shown once):\n{added.uri}",
         {"address": address, "file": str(added.file), "uri": added.uri},
+        uri=added.uri,
     )
 
 

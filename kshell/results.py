@@ -24,6 +24,14 @@ class Text:
         return self.data if self.data is not None else {"message": self.text}
 
 
+@dataclass
+class QrCode(Text):
+    """Text with a URI to scan (an authenticator's ``otpauth://``): a terminal view draws
+    the URI as a QR code above the text; JSON is ``data`` alone, never a drawing."""
+
+    uri: str = ""
+
+
 # the output layer bounds each line it prints; a longer one is folded here instead of cut
 FOLD = 480
 

@@ -146,7 +146,11 @@ allow_firmware = no
 allow_raw = no
 # networks a mail may sweep with "discover CIDR" (e.g. 192.0.2.0/24); empty: no sweep by mail
 sweep_networks =
-# full: tables as at the prompt; compact: one short line per command (for a phone)
+# how replies read: full (tables as at the prompt), compact (one line per command, its
+# first line of output) or short (the result in the fewest words, for a text message);
+# empty: as the old reply_format says
+reply_style =
+# the old name of reply_style (full or compact), read when reply_style is empty
 reply_format = full
 # a reply holds at most this many bytes; each command's transcript a share of what is left
 max_reply_bytes = 65536
@@ -158,6 +162,12 @@ mail_max_samples = 600
 mail_time_budget = 120
 # mails from different senders handled at once (one sender's mails always in order)
 mail_concurrency = 4
+# senders who always get short replies (their mail becomes a text message): fnmatch
+# globs, comma separated; Google Voice forwards a text as mail from such an address
+sms_senders = *@txt.voice.google.com
+# a refused TOTP code (expired, used, wrong) is answered, to the configured address only,
+# at most once per sender in this many minutes
+totp_notice_minutes = 10
 
 [senders]
 # one line per allowed sender: ADDRESS = read | control | admin
@@ -304,6 +314,7 @@ NUMBERS: dict[tuple[str, str], Bounds] = {
     ("remote", "mail_max_samples"): Bounds(1, 1_000_000, whole=True),
     ("remote", "mail_time_budget"): Bounds(0.5, 24 * 3600),
     ("remote", "mail_concurrency"): Bounds(1, 64, whole=True),
+    ("remote", "totp_notice_minutes"): Bounds(1, 7 * 24 * 60),
 }
 
 

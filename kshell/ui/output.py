@@ -22,7 +22,7 @@ from typing import Any, Protocol, TextIO
 
 from kshell.errors import KshellError
 from kshell.events import Row
-from kshell.results import Chart, Failure, Record, Result, Table, Text, error_json
+from kshell.results import Chart, Failure, QrCode, Record, Result, Table, Text, error_json
 from kshell.text import MAX_CELL, clean, clean_lines, json_line, json_safe
 
 
@@ -53,6 +53,10 @@ def render(result: Result, *, theme: Theme | None = None, width: int | None = No
     """A result as text for a person (the prompt, a script, a mail reply); ``width``: the
     terminal's columns, which a table is fitted to (its widest text columns wrapped)."""
     theme = theme or Plain()
+    if isinstance(result, QrCode):
+        from kshell.ui.qr import draw  # segno, only where a code is drawn
+
+        return draw(result.uri) + "\n" + clean_lines(result.text)
     if isinstance(result, Text):
         return clean_lines(result.text)
     if isinstance(result, Failure):

@@ -36,6 +36,8 @@ NEVER = (  # drawn, asked or mailed: never by a one-shot `info`
     "email",
     "kshell.app.repl",
     "kshell.app.remote",
+    "segno",  # the QR code of `remote totp add` only
+    "kshell.ui.qr",
     "shutil",  # argparse's help formatter imports it, and with it bz2 and lzma
     "bz2",
     "lzma",

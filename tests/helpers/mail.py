@@ -54,3 +54,16 @@ def signed(private: bytes, raw: bytes, domain: bytes = b"home.test", length: boo
 
     names = [b"from", b"date", b"message-id", b"subject", b"to"]
     return dkim.sign(raw, b"sel", domain, private, include_headers=names, length=length) + raw
+
+
+NOTICE_SUBJECT = "Re: kshell code"  # what kshell calls the notice of a refused TOTP code
+
+
+def code_notices(sink: ReplySink) -> list[Message]:
+    """The notices of refused TOTP codes kshell sent (to the owner's address)."""
+    return [msg for msg in replies(sink) if msg["Subject"] == NOTICE_SUBJECT]
+
+
+def answers(sink: ReplySink) -> list[Message]:
+    """The replies to orders: every mail kshell sent but the notices of refused codes."""
+    return [msg for msg in replies(sink) if msg["Subject"] != NOTICE_SUBJECT]

@@ -4,8 +4,9 @@ The text is the first text/plain part that is not an attachment (nor inside an a
 or forwarded mail); when a mail has only HTML, the HTML as text. Command lines start with the marker (``!`` by default) in the
 first column; quoted lines (``>``) and everything after a ``-- `` signature line or the
 start of an unmarked quote (``-----Original Message-----``, an Outlook ``____`` rule, a
-``From:`` line, ``On ... wrote:``, a forward) are ignored, and so is any other line (SMS
-gateways append text). A line ends at CR or LF only. ``!auth CODE`` is a TOTP
+``From:`` line, ``On ... wrote:``, a forward) or Google Voice's footer under a forwarded
+text (``YOUR ACCOUNT ... HELP CENTER``, ``To respond to this text message...``) are
+ignored, and so is any other line (SMS gateways append text). A line ends at CR or LF only. ``!auth CODE`` is a TOTP
 code, not a command; a mail may hold one such line at most.
 
 A part whose charset is unknown, or names a codec that cannot decode arbitrary bytes
@@ -37,6 +38,12 @@ _QUOTED_BELOW = re.compile(
 # a header block quoted below the sender's text; at the very top it is a gateway's (some
 # SMS-to-mail gateways begin the body with "From: +1555...")
 _HEADER_BELOW = re.compile(r"from:\s", re.IGNORECASE)
+# Google Voice's footer under a forwarded text (its links, then how to answer): the text
+# the owner sent ends above it, and nothing below it is theirs
+_GATEWAY_FOOTER = re.compile(
+    r"YOUR ACCOUNT\b.*\bHELP CENTER\b"
+    r"|(?i:to respond to this text message, reply to this email)"
+)
 _OTHER_BREAK = re.compile("[\x0b\x0c\x1c-\x1e\x85\u2028\u2029]")
 # UTF-7 spells the marker "+ACE-": a line no person or filter reads as an order would be one
 HIDING_CHARSETS = frozenset({"utf_7"})
@@ -118,6 +125,8 @@ def parse_orders(text: str, marker: str = "!") -> Orders:
     for line in _LINE_END.split(text):
         if line in ("-- ", "--") or _QUOTED_BELOW.match(line):  # a signature, or the
             break  # start of what a reply or a forward quotes without "> " (not the sender's)
+        if _GATEWAY_FOOTER.match(line.strip()):
+            break  # an SMS gateway's footer: the end of the text, not a problem
         if written and _HEADER_BELOW.match(line):
             break
         written = written or bool(line.strip())

@@ -59,6 +59,7 @@ CREATE TABLE IF NOT EXISTS totp_failures (sender TEXT NOT NULL, at REAL NOT NULL
 CREATE TABLE IF NOT EXISTS totp_locks (sender TEXT PRIMARY KEY, since REAL NOT NULL);
 CREATE TABLE IF NOT EXISTS signatures (b TEXT PRIMARY KEY, key TEXT NOT NULL, used REAL NOT NULL);
 CREATE TABLE IF NOT EXISTS left_alone (mailbox_key TEXT PRIMARY KEY, at REAL NOT NULL);
+CREATE TABLE IF NOT EXISTS code_notices (sender TEXT PRIMARY KEY, at REAL NOT NULL);
 """
 LEFT_KEPT = 90 * 86400.0  # a mail left alone is remembered this long (then read once more)
 # added later: a journal written by an older kshell gets them on open (NULL: an earlier boot)
@@ -442,6 +443,18 @@ class Journal:
 
     def totp_locks(self) -> list[str]:
         return [row[0] for row in self.db.execute("SELECT sender FROM totp_locks ORDER BY sender")]
+
+    def code_notice_due(self, sender: str, seconds: float) -> bool:
+        """Whether ``sender`` may be told now why a code was refused (none in the last
+        ``seconds``); True records it as told. A notice dated ahead of the clock (the clock
+        went back) no longer counts: at worst one notice more, never a sender left unheard."""
+        now = time.time()
+        cursor = self.db.execute(
+            "INSERT INTO code_notices (sender, at) VALUES (?, ?) ON CONFLICT (sender) "
+            "DO UPDATE SET at = excluded.at WHERE code_notices.at < ? OR code_notices.at > ?",
+            (sender, now, now - seconds, now),
+        )
+        return cursor.rowcount == 1
 
     # -- signatures -----------------------------------------------------------------------
 

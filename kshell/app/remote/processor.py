@@ -22,6 +22,7 @@ import asyncio
 import contextlib
 import time
 from dataclasses import dataclass
+from email.message import EmailMessage
 
 from kshell.app.remote.audit import AuditLog
 from kshell.app.remote.body import Orders, Unreadable, parse_orders
@@ -38,6 +39,14 @@ from kshell.app.remote.mailparse import (
 )
 from kshell.app.remote.reply import ReplySender, build_reply, notice, transcript
 from kshell.app.remote.settings import RemoteSettings
+from kshell.app.remote.short import (
+    CODE_NOTICES,
+    RecordsResults,
+    reply_address,
+    reply_style,
+    short_notice,
+    short_reply,
+)
 from kshell.app.remote.sources.base import Incoming, Reporter
 from kshell.app.remote.totp import TotpBook, TotpGuard, lower_permission
 from kshell.app.remote.trust import DnsFunc, ProvenKeys, Verdict, judge
@@ -49,6 +58,14 @@ from kshell.text import clean
 from kshell.ui.runner import run_line
 
 HOUR = 3600.0
+
+
+class MailCollector(RecordsResults, BoundedCollector):
+    """One command's output by mail: bounded while it runs (``bounds``), and its results
+    kept for a short reply (``short``)."""
+
+
+NOTICE_SUBJECT = "Re: kshell code"  # a refused code's notice: our subject, not the mail's
 
 
 @dataclass(frozen=True)
@@ -208,7 +225,7 @@ class Processor:
         # their claimed sender only (a stranger's junk must not shut the owner's codes out)
         if sender in s.senders:
             assert sender is not None
-            verdict = self._settle_code(mail, verdict, sender, orders.auth_codes)
+            verdict = await self._settle_code(mail, verdict, sender, orders.auth_codes)
         if flood and not verdict.trusted:
             verdict.how = f"{verdict.how}; over {s.unproven_per_hour} unproven mails an hour"
         if not verdict.trusted:
@@ -241,8 +258,11 @@ class Processor:
         self.journal.plan(mail.key, mail.message_id, planned)  # what a stop would leave undone
         await self._run(mail, orders, sender, verdict)
 
-    def _settle_code(self, mail: Mail, verdict: Verdict, sender: str, codes: list[str]) -> Verdict:
-        """The verdict once the mail's TOTP code (if any) is used, refused or counted."""
+    async def _settle_code(
+        self, mail: Mail, verdict: Verdict, sender: str, codes: list[str]
+    ) -> Verdict:
+        """The verdict once the mail's TOTP code (if any) is used, refused or counted; a
+        refused code is explained to the sender's configured address."""
         outcome = self.totp.settle(sender, codes, verdict.trusted)
         for note in outcome.notes:
             self.report(f"remote: {note}")
@@ -258,7 +278,37 @@ class Processor:
             return Verdict(True, sender, permission, outcome.proof, verdict.signatures)
         if outcome.refusal is not None and not verdict.trusted:
             verdict.how = outcome.refusal
+            if outcome.kind is not None:
+                await self._tell_code_refused(mail, verdict, sender, outcome.kind)
         return verdict
+
+    async def _tell_code_refused(
+        self, mail: Mail, verdict: Verdict, sender: str, kind: str
+    ) -> None:
+        """Tell the owner why a code was refused, so that a phone does not just go quiet.
+
+        The mail proved nothing (anyone can write From:), so the notice goes to the address
+        in [senders], never to Reply-To or to the From: as written; it names the reason
+        only (never the code expected nor anything of the secret); at most one per sender in
+        ``totp_notice_minutes``; and none for a mail that carries a signature of the
+        sender's domain that does not verify (forged or altered), nor for automated mail.
+        Its subject is ours: a forger's subject is not relayed to the owner."""
+        s = self.settings
+        if s.reply is None or verdict.signatures or automated(mail.msg) is not None:
+            return
+        if not self.journal.code_notice_due(sender, s.totp_notice_minutes * 60):
+            return
+        original = EmailMessage()
+        original["Subject"] = NOTICE_SUBJECT
+        try:
+            notice_mail = build_reply(
+                original, sender, s.reply_from, short_notice(CODE_NOTICES[kind], s.marker)
+            )
+            await self.replies.send(notice_mail)
+        except KshellError as exc:
+            self.report(f"remote: code notice to {sender} failed: {clean(str(exc), 300)}")
+            return
+        self.report(f"remote: told {sender} its code was refused ({kind})")
 
     def _reject(self, mail: Mail, sender: str | None, how: str) -> None:
         self.stats["rejected"] += 1
@@ -318,6 +368,7 @@ class Processor:
         self.journal.set_state(mail.key, "running", verdict.how, sender=sender)
         mail_ctx = self._mail_context(verdict.permission or "read")
         sections: list[tuple[str, bool, str]] = []
+        shorts: list[str] = []  # each command's result in the fewest words (short replies)
         self.report(f"remote: mail from {sender} ({verdict.how}), {clean(mail.incoming.where)}:")
         commands = [text for line in orders.commands for text in split_line(line)]
         # one budget of time and one of reply bytes for all of the mail's commands
@@ -329,11 +380,12 @@ class Processor:
             if left <= 0:
                 not_run = commands[index:]
                 break
-            collector = BoundedCollector(budget.share(len(commands) - index))
+            collector = MailCollector(budget.share(len(commands) - index))
             started = time.monotonic()
             ok, stopped = await self._run_one(mail_ctx, text, collector, left)
             took = time.monotonic() - started
             output = collector.text()
+            shorts.append("stopped (time budget)" if stopped else collector.summary(ok))
             if stopped:
                 output += (
                     f"stopped: the mail's time budget ({s.mail_time_budget:g} s, "
@@ -346,6 +398,7 @@ class Processor:
             self.report(f"  {s.marker}{clean(text, 300)}")
             for out_line in output.rstrip("\n").splitlines():
                 self.report(f"  {clean(out_line, 300)}")
+        shorts += [f"not run (time budget): {s.marker}{' '.join(t.split())}" for t in not_run]
         for text in not_run:
             self._audit(mail, sender, text, f"trusted: {verdict.how}", "not run (time budget)")
             self.report(f"  not run (time budget): {s.marker}{clean(text, 300)}")
@@ -355,8 +408,8 @@ class Processor:
         )
         self.journal.set_state(mail.key, "done", ran)
         self.last = f"{sender}: {len(sections)} command(s), {failed} failed"
-        body = self._transcript(sections, sender, verdict)
-        if not_run:
+        body = self._transcript(sections, sender, verdict, shorts)
+        if not_run and reply_style(s, sender) != "short":  # short replies list them already
             body += "\n" + "".join(
                 f"not run (time budget): {s.marker}{' '.join(text.split())}\n" for text in not_run
             )
@@ -371,7 +424,7 @@ class Processor:
         )
 
     async def _run_one(
-        self, mail_ctx: Session, text: str, collector: BoundedCollector, left: float
+        self, mail_ctx: Session, text: str, collector: MailCollector, left: float
     ) -> tuple[bool, bool]:
         """(ok, stopped): the runner's gate decides what the mail may run and for how long;
         the mail's time budget (``left`` seconds of it) stops it, cancelled cleanly (a
@@ -385,21 +438,28 @@ class Processor:
             return False, True
 
     def _transcript(
-        self, sections: list[tuple[str, bool, str]], sender: str, verdict: Verdict
+        self,
+        sections: list[tuple[str, bool, str]],
+        sender: str,
+        verdict: Verdict,
+        shorts: list[str],
     ) -> str:
+        style = reply_style(self.settings, sender)
+        if style == "short":
+            return short_reply(shorts, self.settings.marker)
         failed = sum(1 for _, ok, _ in sections if not ok)
         head = (
             f"kshell ran {len(sections)} command(s) for {sender} ({verdict.how}); {failed} failed."
         )
-        compact = self.settings.reply_format == "compact"
-        return transcript(sections, head, self.settings.marker, compact)
+        return transcript(sections, head, self.settings.marker, style == "compact")
 
     async def _send_reply(self, mail: Mail, sender: str, body: str) -> None:
         if self.settings.reply is None:
             self.report("remote: no reply server configured ([remote] reply): reply not sent")
             return
         try:
-            reply = build_reply(mail.msg, sender, self.settings.reply_from, body)
+            to = reply_address(mail.msg, sender)
+            reply = build_reply(mail.msg, to, self.settings.reply_from, body)
             await self.replies.send(reply)
         except KshellError as exc:
             self.report(f"remote: reply to {sender} failed: {clean(str(exc), 300)}")

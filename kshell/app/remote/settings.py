@@ -18,6 +18,7 @@ from kshell.core.invocation import MailRules
 from kshell.errors import UsageError
 from kshell.lang.registry import PERMISSIONS
 
+REPLY_STYLES = ("full", "compact", "short")
 SOURCE_FORMS = "maildir:PATH | imap://USER:PASSWORD@HOST:PORT/FOLDER | smtp://HOST:PORT"
 
 
@@ -72,7 +73,9 @@ class RemoteSettings:
     max_age_minutes: float = 15.0
     rate_per_hour: int = 30
     allow_firmware: bool = False
-    reply_format: str = "full"
+    reply_style: str = "full"  # full | compact | short
+    sms_senders: tuple[str, ...] = ()  # fnmatch globs of senders who always get short replies
+    totp_notice_minutes: float = 10.0
     senders: dict[str, str] = field(default_factory=dict)  # bare address -> permission
     allow_raw: bool = False
     sweep_networks: tuple[str, ...] = ()  # CIDRs a mail may sweep with discover
@@ -123,9 +126,7 @@ def load_settings(config: configparser.ConfigParser, data_dir: Path) -> RemoteSe
         raise UsageError(
             "[remote] marker must be punctuation such as ! (not a letter, space, > or |)"
         )
-    fmt = get("reply_format").lower()
-    if fmt not in ("full", "compact"):
-        raise UsageError("[remote] reply_format must be full or compact")
+    style = _reply_style(get("reply_style"), get("reply_format"))
     allow_firmware, allow_raw = (_yes_no(config, key) for key in ("allow_firmware", "allow_raw"))
     from kshell.app.remote.dns import parse_dns
     from kshell.app.remote.totp import FILE_NAME, section_secrets
@@ -150,7 +151,9 @@ def load_settings(config: configparser.ConfigParser, data_dir: Path) -> RemoteSe
         max_age_minutes=number("max_age_minutes"),
         rate_per_hour=int(number("rate_per_hour")),
         allow_firmware=allow_firmware,
-        reply_format=fmt,
+        reply_style=style,
+        sms_senders=_globs(get("sms_senders")),
+        totp_notice_minutes=number("totp_notice_minutes"),
         senders=load_senders(config),
         allow_raw=allow_raw,
         sweep_networks=_networks(get("sweep_networks")),
@@ -192,6 +195,22 @@ def _folder_shared(value: str, source: SourceSpec, configured: bool) -> bool:
     if source.kind == "maildir" and configured and source.path is not None:
         return not source.path.name.startswith(".")  # a Maildir++ subfolder is ".Name"
     return False  # kshell's own Maildir, or its own SMTP listener's store
+
+
+def _reply_style(style: str, old_format: str) -> str:
+    """``reply_style``, or, left empty, what the old ``reply_format`` key said."""
+    if style:
+        if style.lower() not in REPLY_STYLES:
+            raise UsageError("[remote] reply_style must be full, compact or short")
+        return style.lower()
+    if old_format.lower() not in ("full", "compact"):
+        raise UsageError("[remote] reply_format must be full or compact (or set reply_style)")
+    return old_format.lower()
+
+
+def _globs(text: str) -> tuple[str, ...]:
+    """``sms_senders``: address globs, comma separated, compared lower-cased."""
+    return tuple(word.strip().lower() for word in text.split(",") if word.strip())
 
 
 def _yes_no(config: configparser.ConfigParser, key: str) -> bool:

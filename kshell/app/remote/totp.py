@@ -30,6 +30,7 @@ from kshell.home import PRIVATE_DIR, write_private
 from kshell.lang.registry import PERMISSIONS
 
 TOTP_STEP = 30
+EXPIRED_STEPS = 20  # a code of the last ten minutes is called expired, not wrong
 LOCK_AFTER = 5  # wrong codes for one claimed sender in an hour
 ALERT_AFTER = 20  # wrong codes in total in an hour (then every further 20)
 FILE_NAME = "kshell-totp.ini"
@@ -51,6 +52,23 @@ def totp_step(secret: str, code: str, now: float | None = None) -> int | None:
     except Exception:  # noqa: BLE001 - a bad secret in the config proves nothing
         return None
     return None
+
+
+def expired_code(secret: str, code: str, now: float | None = None) -> bool:
+    """Whether ``code`` was right some time in the last ``EXPIRED_STEPS`` steps (only to
+    say "expired" rather than "wrong": such a code proves nothing)."""
+    if not secret or not re.fullmatch(r"\d{6,8}", code):
+        return False
+    import pyotp
+
+    try:
+        totp = pyotp.TOTP(secret)
+        now = time.time() if now is None else now
+        return any(
+            totp.at(int(now) - back * TOTP_STEP) == code for back in range(2, EXPIRED_STEPS + 1)
+        )
+    except Exception:  # noqa: BLE001 - a bad secret in the config proves nothing
+        return False
 
 
 def check_private(path: Path, what: str) -> None:
@@ -164,6 +182,7 @@ class TotpOutcome:
     proof: str | None = None  # the code proved the sender
     cap: str | None = None  # the most it proves (the shared secret: read)
     refusal: str | None = None  # why the mail is rejected on account of its code
+    kind: str | None = None  # the refusal in one word: locked | used | expired | wrong
     notes: list[str] = field(default_factory=list)  # locks and alerts, for the operator
 
 
@@ -193,7 +212,8 @@ class TotpGuard:
         if self.journal.totp_locked(sender):
             return TotpOutcome(
                 refusal=f"TOTP is locked for {sender} after wrong codes "
-                f"(remote unlock {sender} lifts it)"
+                f"(remote unlock {sender} lifts it)",
+                kind="locked",
             )
         if not secret:
             return TotpOutcome(refusal="no TOTP secret for this sender")
@@ -203,7 +223,12 @@ class TotpGuard:
                     proof="TOTP code of the shared secret (read at most)", cap="read"
                 )
             return TotpOutcome(proof="TOTP code")
-        why = "TOTP code already used" if step is not None else "wrong TOTP code"
+        if step is not None:
+            kind, why = "used", "TOTP code already used"
+        elif expired_code(secret, code):
+            kind, why = "expired", "TOTP code expired"
+        else:
+            kind, why = "wrong", "wrong TOTP code"
         mine, total = self.journal.totp_failure(sender)
         notes = []
         if mine >= LOCK_AFTER and self.journal.lock_totp(sender, mine):
@@ -213,4 +238,4 @@ class TotpGuard:
             )
         if total >= ALERT_AFTER and (total - ALERT_AFTER) % ALERT_AFTER == 0:
             notes.append(f"ALERT: {total} wrong TOTP codes in the last hour (someone is guessing)")
-        return TotpOutcome(refusal=why, notes=notes)
+        return TotpOutcome(refusal=why, kind=kind, notes=notes)

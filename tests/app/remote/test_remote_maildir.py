@@ -13,7 +13,7 @@ from pathlib import Path
 import pyotp
 import pytest
 from helpers.dovecot import ReplySink
-from helpers.mail import SECRET, body, make_mail, replies
+from helpers.mail import SECRET, answers, body, code_notices, make_mail, replies
 from helpers.maildir import PLUG, Listener, configure, run
 
 from kshell.simulator import PlugSpec, SimulatorThread
@@ -190,7 +190,9 @@ def test_totp_code_proves_the_sender_once(
 
     listener = run(home, scenario)
     assert sim.plug(PLUG).relay_state == 0  # the second use of the code ran nothing
-    assert len(sink.messages) == 1
+    assert len(answers(sink)) == 1
+    [notice] = code_notices(sink)  # the owner hears why, in one line
+    assert "code already used" in body(notice)
     assert "already used" in listener.audit()[-1]["verdict"]
 
 

@@ -18,7 +18,7 @@ import pyotp
 import pytest
 from helpers.dovecot import ReplySink, free_port
 from helpers.imap import audit, listen, until
-from helpers.mail import SECRET, body, make_mail, replies
+from helpers.mail import SECRET, answers, body, code_notices, make_mail, replies
 from helpers.maildir import Listener, configure, run
 from helpers.shell import write_config
 from hypothesis import HealthCheck, given, settings
@@ -292,5 +292,7 @@ def test_guessing_codes_through_the_smtp_listener_locks_totp(
 
     listen(home, scenario)
     assert sim.plug(PLUG).relay_state == 1
-    assert sink.messages == []
+    # no answer to the guesser; the owner's own address hears once why codes were refused
+    assert answers(sink) == [] and len(code_notices(sink)) == 1
+    assert code_notices(sink)[0]["To"] == "boss@home.test"
     assert "TOTP is locked" in audit(home)[-1]["verdict"]

@@ -18,7 +18,7 @@ import pyotp
 import pytest
 from helpers.dnsstub import DnsStub
 from helpers.dovecot import ReplySink
-from helpers.mail import KEY_NAME, SECRET, body, make_mail, replies, signed
+from helpers.mail import KEY_NAME, SECRET, answers, body, code_notices, make_mail, replies, signed
 from helpers.maildir import PLUG, Listener, configure, ran, run
 from helpers.shell import run_shell
 
@@ -93,7 +93,8 @@ def test_wrong_codes_lock_totp_for_that_sender_only_until_unlocked(
     assert "unlocked by the operator" in outcomes
     locked = [a for a in listener.audit() if "TOTP is locked" in a["verdict"]]
     assert len(locked) == 1 and locked[0]["sender"] == "boss@home.test"
-    assert len(sink.messages) == 3  # no reply to any guess
+    assert len(answers(sink)) == 3  # no reply to any guess...
+    assert len(code_notices(sink)) == 1  # ...but one notice to boss's own address
 
 
 def test_unproven_mail_has_its_own_bucket_and_skips_dns_when_full(
@@ -180,7 +181,7 @@ def test_a_code_beside_another_proof_is_used_up(
 
     listener = run(home, scenario)
     assert sim.plug(PLUG).relay_state == 1
-    assert len(sink.messages) == 1
+    assert len(answers(sink)) == 1 and len(code_notices(sink)) == 1
     assert "already used" in listener.audit()[-1]["verdict"]
 
 

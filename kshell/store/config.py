@@ -107,12 +107,28 @@ download_timeout = 900
 reboot_grace = 90
 
 [remote]
-# where command mail comes from: maildir:PATH | imap://USER:PASSWORD@HOST:PORT/FOLDER |
+# where command mail comes from: maildir:PATH | imap[s]://USER[:PASSWORD]@HOST:PORT/FOLDER |
 # smtp://HOST:PORT (listen)
 source =
-# how replies are sent: smtp://[USER:PASSWORD@]HOST:PORT
+# how the IMAP source logs in: password (in the URL, or the first line printed by
+# source_password_command), xoauth2 or oauthbearer (an OAuth 2.0 access token printed by
+# source_token_command, run again when the server refuses it); commands run without a shell
+source_auth = password
+source_password_command =
+source_token_command =
+# none, starttls (imap:// upgraded, never plaintext) or ssl (imaps://); empty: as the URL says
+source_security =
+# how replies are sent: smtp[s]://[USER[:PASSWORD]@]HOST:PORT
 reply =
 reply_security = none
+# how replies log in: password (URL or reply_password_command), xoauth2 or oauthbearer
+reply_auth = password
+reply_password_command =
+reply_token_command =
+# a PEM file of the CAs that sign the mail servers' certificates (empty: the system's store)
+ca_file =
+# seconds a password or token command may take
+secret_command_timeout = 10
 reply_from =
 # lines of a mail body that start with this are command lines
 marker = !
@@ -282,6 +298,7 @@ NUMBERS: dict[tuple[str, str], Bounds] = {
     ("remote", "smtp_connections"): Bounds(1, 1024, whole=True),
     ("remote", "max_age_minutes"): Bounds(0.1, 7 * 24 * 60),  # a week at most: never off
     ("remote", "rate_per_hour"): Bounds(1, 1_000_000, whole=True),
+    ("remote", "secret_command_timeout"): Bounds(0, 300, above=True),
 }
 
 

@@ -38,6 +38,9 @@ class AuthError(KshellError):
         super().__init__(message)
         self.step = step
 
+    def __str__(self) -> str:
+        return f"{self.step}: {self.message}"
+
 
 @dataclass(frozen=True)
 class AuthSpec:

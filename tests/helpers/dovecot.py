@@ -203,6 +203,10 @@ class Dovecot:
             )
             args.chmod(0o644)
             oauth2 = f"passdb {{\n  driver = oauth2\n  mechanisms = xoauth2 oauthbearer\n  args = {args}\n}}\n"
+        if self.tls or self.oauth2_url:
+            # refused logins are part of these tests: no failure delay, no anvil penalty
+            # (trusted networks are exempt) to slow the next attempt past a client's timeout
+            oauth2 += "auth_failure_delay = 0\nlogin_trusted_networks = 127.0.0.0/8\n"
         if self.tls:
             ssl = f"ssl = {'required' if self.ssl_required else 'yes'}\n"
             ssl += f"ssl_cert = <{self.tls[0]}\nssl_key = <{self.tls[1]}\n"

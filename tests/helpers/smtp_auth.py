@@ -27,6 +27,7 @@ class AuthSmtp:
         user: str = "kshell",
         password: str | None = None,
         tokens: set[str] | None = None,
+        exclude: tuple[str, ...] = (),
     ) -> None:
         self.port = free_port()
         self.security, self.cert, self.user, self.password = security, cert, user, password
@@ -37,6 +38,7 @@ class AuthSmtp:
         self.answers: list[bytes] = []  # what the client said to an error challenge
         self._arrived = threading.Condition()
         self.controller: Any = None
+        self.exclude = list(exclude)  # mechanisms not offered (LOGIN alone: leave out PLAIN)
 
     # -- the SASL mechanisms aiosmtpd lacks ------------------------------------------------
 
@@ -112,6 +114,7 @@ class AuthSmtp:
             "authenticator": check,
             "auth_required": True,
             "auth_require_tls": self.security == "starttls",
+            "auth_exclude_mechanism": self.exclude,
         }
         if self.security == "ssl":
             options["ssl_context"] = context

@@ -242,3 +242,44 @@ def test_a_password_command_that_fails_or_hangs_is_one_line_naming_the_key(
     )
     assert "source_password_command" in detail and "exited with status 2" in detail
     assert "decryption failed" in detail and "\n" not in detail
+
+
+def test_secrets_from_commands_never_reach_test_status_audit_or_the_reply(
+    home: Path, tmp_path: Path, ca: TestCA, server_cert: ServerCert, dovecot: Dovecot
+) -> None:
+    from helpers.imap import audit, listen, until
+    from helpers.shell import run_shell, write_config
+    from helpers.smtp_auth import AuthSmtp
+
+    smtp_token = "tok-smtp-Secret-42"
+    with AuthSmtp("starttls", server_cert.pair(), tokens={smtp_token}) as peer:
+        write_config(
+            home,
+            extra=(
+                f"\n[remote]\nsource = imaps://kshell@127.0.0.1:{dovecot.ssl_port}/Shown\n"
+                f"source_password_command = {printer(tmp_path, PASSWORD)}\n"
+                f"reply = smtp://kshell@127.0.0.1:{peer.port}\nreply_security = starttls\n"
+                f"reply_auth = xoauth2\nreply_token_command = {token_command(tmp_path, [smtp_token])}\n"
+                f"ca_file = {ca.cert_file}\nreply_from = kshell@home.test\n"
+                "trusted_authserv_id = mx.home.test\n[senders]\nboss@home.test = control\n"
+            ),
+        )
+        dovecot.client("kshell").create("Shown")
+        tested = run_shell(home, "-c", "remote test")
+        status = run_shell(home, "-c", "remote status")
+        dovecot.append("kshell", make_mail("!on 127.50.9.9", msgid="<shown@home.test>"), "Shown")
+
+        async def scenario(service: object) -> None:
+            await until(lambda: len(peer.messages) == 1, "the reply")
+
+        said = listen(home, scenario)
+        [reply] = peer.wait(1)
+    assert tested.returncode == 0, tested.stdout + tested.stderr
+    for step in ("source: connect", "source: TLS", "source: auth", "reply: TLS", "reply: auth"):
+        assert step in tested.stdout
+    everything = tested.stdout + tested.stderr + status.stdout + status.stderr + repr(said)
+    everything += repr(audit(home)) + reply.decode("utf-8", "replace")
+    everything += "".join(p.read_text(errors="replace") for p in home.rglob("*.log"))
+    assert audit(home)  # the mail is on record, without either secret
+    assert PASSWORD not in everything and smtp_token not in everything
+    assert peer.logins == ["XOAUTH2 kshell"] * 2

@@ -102,7 +102,7 @@ def _refused_twice(
         f"source_auth = {kind}\nsource_token_command = {helper}\nca_file = {ca.cert_file}\n",
     )
     steps = source_steps(remote)
-    [(name, ok, detail)] = failed(steps)
+    [(name, _, detail)] = failed(steps)
     assert name == "source: auth", steps
     assert f"{kind} refused for kshell" in detail
     assert "tok-" not in detail and "\n" not in detail and len(detail) < 400

@@ -8,8 +8,8 @@ learns of it through IDLE.
 from __future__ import annotations
 
 import asyncio
-import re
 import email
+import re
 from pathlib import Path
 
 import pytest

@@ -201,6 +201,11 @@ def _reply_with_auth(
     from dataclasses import replace
 
     auth = _auth(config, "reply", reply.password, timeout)
+    if reply.user and not (reply.password or auth.password_command or auth.oauth):
+        raise UsageError(
+            "[remote] reply: smtp://USER@HOST has no password: write USER:PASSWORD@, or set "
+            "reply_password_command, or reply_auth = xoauth2 | oauthbearer"
+        )
     if auth.oauth and not reply.user:
         raise UsageError(f"[remote] reply_auth = {auth.kind} needs a user: smtp://USER@HOST:PORT")
     return replace(reply, auth=auth)

@@ -293,7 +293,6 @@ class ImapSource:
         where = f"{self.spec.host}:{self.spec.port}"
         steps: list[Step] = []
         client = None
-        stage = "folder"
         try:
             client = await self._connect(steps)
             await self._select(client)
@@ -310,6 +309,9 @@ class ImapSource:
         except AuthError as exc:
             steps.append((f"source: {exc.step}", False, bounded(exc.message)))
         except Exception as exc:  # noqa: BLE001 - reported as a failed step
+            done = {name for name, _, _ in steps}
+            # the stage after the last that worked (a time-out in login is an auth failure)
+            stage = next((s for s in ("connect", "auth") if f"source: {s}" not in done), "folder")
             steps.append((f"source: {stage}", False, bounded(f"{where}: {_reason(exc)}")))
         finally:
             if client is not None:

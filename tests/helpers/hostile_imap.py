@@ -17,7 +17,10 @@ ESCAPES = "\x1b[2J\x1b]0;owned\x07\r\n* BYE "  # clears the screen, retitles, fa
 
 class HostileImap:
     def __init__(self, mode: str) -> None:
-        self.mode = mode  # "inject" (after STARTTLS) | "noisy" (a refusal's text)
+        # "inject" (after STARTTLS) | "noisy" (a refusal's text) | "plain-sasl": no SASL-IR,
+        # so the client must wait for "+" before its initial response; accepts ``token``
+        self.mode = mode
+        self.token = "tok-A"
         self.port = free_port()
         self.received: list[bytes] = []
         self._sock = socket.socket()
@@ -52,6 +55,8 @@ class HostileImap:
 
     def _session(self, conn: socket.socket) -> None:
         caps = "IMAP4rev1 STARTTLS SASL-IR AUTH=PLAIN AUTH=XOAUTH2 AUTH=OAUTHBEARER"
+        if self.mode == "plain-sasl":
+            caps = caps.replace(" SASL-IR", "")
         conn.sendall(f"* OK [CAPABILITY {caps}] ready\r\n".encode())
         reader = conn.makefile("rb")
         noise = (ESCAPES + "x" * 50_000).encode()
@@ -67,6 +72,15 @@ class HostileImap:
                     f"{tag} OK begin TLS\r\n* CAPABILITY IMAP4rev1 AUTH=PLAIN\r\n".encode()
                 )
                 return
+            elif verb == "AUTHENTICATE" and self.mode == "plain-sasl":
+                if len(rest.split()) > 2:
+                    conn.sendall(f"{tag} BAD no SASL-IR here\r\n".encode())
+                    continue
+                conn.sendall(b"+ \r\n")
+                answer = reader.readline(65536)
+                self.received.append(answer)
+                ok = f"auth=Bearer {self.token}".encode() in base64.b64decode(answer.strip())
+                conn.sendall(f"{tag} {'OK logged in' if ok else 'NO refused'}\r\n".encode())
             elif verb == "AUTHENTICATE":
                 status = json.dumps({"status": ESCAPES + "y" * 20_000}).encode()
                 conn.sendall(b"+ " + base64.b64encode(status) + b"\r\n")

@@ -51,6 +51,22 @@ def test_a_refusal_is_bounded_and_cleaned(auth: str, tmp_path: Path) -> None:
         assert dummy in server.received
 
 
+@pytest.mark.parametrize("auth", ["xoauth2", "oauthbearer"])
+def test_without_sasl_ir_the_initial_response_waits_for_the_servers_go_ahead(
+    auth: str, tmp_path: Path
+) -> None:
+    with HostileImap("plain-sasl") as server:
+        steps = source_steps(
+            settings(
+                tmp_path,
+                f"source = imap://kshell@127.0.0.1:{server.port}/INBOX\nsource_auth = {auth}\n"
+                f"source_token_command = {token_command(tmp_path, ['tok-A'])}\n",
+            )
+        )
+    assert ("source: auth", True) in [step[:2] for step in steps], steps
+    assert any(line.strip().endswith(auth.upper().encode()) for line in server.received)
+
+
 def script(folder: Path, body: str) -> tuple[str, ...]:
     path = folder / "helper"
     path.write_text(f"#!{sys.executable}\n{body}\n")

@@ -258,6 +258,11 @@ class ReplySender:
                     ) from None
             except smtplib.SMTPNotSupportedError:
                 raise AuthError("the server offers no AUTH", "auth") from None
+            except UnicodeEncodeError:  # smtplib sends SASL in ASCII only
+                raise AuthError(
+                    f"{kind}: the user or the secret is not ASCII, which SMTP AUTH cannot send",
+                    "auth",
+                ) from None
 
     def _drop(self) -> None:
         if self._smtp is not None:

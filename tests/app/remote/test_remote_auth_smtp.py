@@ -166,3 +166,20 @@ def test_a_certificate_that_fails_verification_is_refused(
     assert "certificate refused" in str(err.value)
     assert peer.logins == [] and peer.messages == []
     assert PASSWORD not in detail + str(err.value)
+
+
+def test_a_secret_smtp_cannot_send_is_one_clear_error(
+    tmp_path: Path, ca: TestCA, server_cert: ServerCert
+) -> None:
+    with AuthSmtp("ssl", server_cert.pair(), password="pässword") as peer:
+        replies = sender(
+            tmp_path,
+            f"reply = smtps://kshell@127.0.0.1:{peer.port}\nca_file = {ca.cert_file}\n"
+            f"reply_password_command = {helper(tmp_path, 'pässword')}\n",
+        )
+        steps = asyncio.run(replies.check())
+        with pytest.raises(ReplyError) as err:
+            send(replies)
+    [(name, _, detail)] = failed(steps)
+    assert name == "reply: auth" and "not ASCII" in detail
+    assert "not ASCII" in str(err.value) and "pässword" not in detail + str(err.value)

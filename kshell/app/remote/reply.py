@@ -9,7 +9,9 @@ CR or LF in any header; a reply whose headers still came out wrong is not sent.
 
 smtplib runs in a worker thread (it blocks); one connection is kept open between replies
 so a backlog does not pay a handshake per message, and reopened once if the server
-dropped it while idle.
+dropped it while idle. It logs in as ``auth.py`` says (a password, from the URL or a command,
+or an OAuth 2.0 token as XOAUTH2 or OAUTHBEARER) over TLS verified by ``tls.py``; STARTTLS
+that the server does not offer is an error, never plaintext.
 """
 
 from __future__ import annotations

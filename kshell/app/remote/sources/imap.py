@@ -5,6 +5,11 @@ pollers re-ran mail with after a crash), fetched with BODY.PEEK (nothing is mark
 before the journal has it), and moved to the processed folder with UID MOVE (or COPY +
 \\Deleted + EXPUNGE where MOVE is missing) after the journal has them. When the server
 drops the connection the source reconnects with exponential backoff and goes on.
+
+It logs in by LOGIN (a password from the URL or a command) or by AUTHENTICATE XOAUTH2 /
+OAUTHBEARER (a token from a command; a refused one is answered with the dummy response and
+asked for again once), over IMAPS or STARTTLS verified by ``tls.py``; aioimaplib has no
+STARTTLS and no OAUTHBEARER, so both are done here through its command machinery.
 """
 
 from __future__ import annotations

@@ -338,6 +338,8 @@ async def _starttls(client: Any, context: ssl.SSLContext, host: str) -> None:
     import aioimaplib
 
     protocol = client.protocol
+    if protocol.state == "AUTH":  # PREAUTH in plaintext: no STARTTLS can follow (RFC 3501)
+        raise AuthError(f"{host} pre-authenticated a plaintext connection: refused", "TLS")
     if "STARTTLS" not in protocol.capabilities:
         raise AuthError(f"{host} does not offer STARTTLS: refusing to log in in plaintext", "TLS")
     command = aioimaplib.Command("STARTTLS", protocol.new_tag(), loop=protocol.loop)

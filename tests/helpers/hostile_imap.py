@@ -17,7 +17,7 @@ ESCAPES = "\x1b[2J\x1b]0;owned\x07\r\n* BYE "  # clears the screen, retitles, fa
 
 class HostileImap:
     def __init__(self, mode: str) -> None:
-        # "inject" (after STARTTLS) | "noisy" (a refusal's text) | "plain-sasl": no SASL-IR,
+        # "preauth" (a plaintext greeting that claims we are logged in), "inject" (after STARTTLS) | "noisy" (a refusal's text) | "plain-sasl": no SASL-IR,
         # so the client must wait for "+" before its initial response; accepts ``token``
         self.mode = mode
         self.token = "tok-A"
@@ -57,7 +57,8 @@ class HostileImap:
         caps = "IMAP4rev1 STARTTLS SASL-IR AUTH=PLAIN AUTH=XOAUTH2 AUTH=OAUTHBEARER"
         if self.mode == "plain-sasl":
             caps = caps.replace(" SASL-IR", "")
-        conn.sendall(f"* OK [CAPABILITY {caps}] ready\r\n".encode())
+        greeting = "PREAUTH" if self.mode == "preauth" else "OK"  # "logged in" in plaintext
+        conn.sendall(f"* {greeting} [CAPABILITY {caps}] ready\r\n".encode())
         reader = conn.makefile("rb")
         noise = (ESCAPES + "x" * 50_000).encode()
         while line := reader.readline(65536):

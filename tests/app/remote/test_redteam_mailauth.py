@@ -17,9 +17,12 @@ from helpers.tlsca import TestCA
 from kshell.app.remote.auth import AuthError, run_secret_command
 
 
-def test_plaintext_injected_after_starttls_is_refused_before_any_login(tmp_path: Path) -> None:
+@pytest.mark.parametrize("mode", ["inject", "preauth"])
+def test_plaintext_injected_after_starttls_is_refused_before_any_login(
+    mode: str, tmp_path: Path
+) -> None:
     ca = TestCA(tmp_path / "ca")
-    with HostileImap("inject") as server:
+    with HostileImap(mode) as server:
         steps = source_steps(
             settings(
                 tmp_path,
@@ -28,7 +31,9 @@ def test_plaintext_injected_after_starttls_is_refused_before_any_login(tmp_path:
             )
         )
     [(name, _, detail)] = failed(steps)
-    assert name == "source: TLS" and "sent data after STARTTLS" in detail
+    assert name == "source: TLS"
+    assert ("sent data after STARTTLS" if mode == "inject" else "pre-authenticated") in detail
+    assert not any(b"SELECT" in line for line in server.received)
     assert not any(b"hunter2" in line or b"LOGIN" in line for line in server.received)
 
 

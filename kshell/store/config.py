@@ -107,12 +107,28 @@ download_timeout = 900
 reboot_grace = 90
 
 [remote]
-# where command mail comes from: maildir:PATH | imap://USER:PASSWORD@HOST:PORT/FOLDER |
+# where command mail comes from: maildir:PATH | imap[s]://USER[:PASSWORD]@HOST:PORT/FOLDER |
 # smtp://HOST:PORT (listen)
 source =
-# how replies are sent: smtp://[USER:PASSWORD@]HOST:PORT
+# how the IMAP source logs in: password (in the URL, or the first line printed by
+# source_password_command), xoauth2 or oauthbearer (an OAuth 2.0 access token printed by
+# source_token_command, run again when the server refuses it); commands run without a shell
+source_auth = password
+source_password_command =
+source_token_command =
+# none, starttls (imap:// upgraded, never plaintext) or ssl (imaps://); empty: as the URL says
+source_security =
+# how replies are sent: smtp[s]://[USER[:PASSWORD]@]HOST:PORT
 reply =
 reply_security = none
+# how replies log in: password (URL or reply_password_command), xoauth2 or oauthbearer
+reply_auth = password
+reply_password_command =
+reply_token_command =
+# a PEM file of the CAs that sign the mail servers' certificates (empty: the system's store)
+ca_file =
+# seconds a password or token command may take
+secret_command_timeout = 10
 reply_from =
 # the address(es) command mail is sent to (comma or space separated): To, Cc or
 # Delivered-To must name one of them, or nothing runs (empty: reply_from)
@@ -315,6 +331,7 @@ NUMBERS: dict[tuple[str, str], Bounds] = {
     ("remote", "mail_time_budget"): Bounds(0.5, 24 * 3600),
     ("remote", "mail_concurrency"): Bounds(1, 64, whole=True),
     ("remote", "totp_notice_minutes"): Bounds(1, 7 * 24 * 60),
+    ("remote", "secret_command_timeout"): Bounds(0, 300, above=True),
 }
 
 

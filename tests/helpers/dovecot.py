@@ -69,10 +69,21 @@ class Dovecot:
         users: dict[str, str] | None = None,
         port: int | None = None,
         capabilities: str | None = None,
+        tls: tuple[str, str] | None = None,
+        ssl_required: bool = False,
+        oauth2_url: str | None = None,
+        ca_file: str | None = None,
     ) -> None:
         self.users = users or {"kshell": "secret"}
         self.capabilities = capabilities  # replaces what it announces (e.g. to leave out IDLE)
         self.port = port or free_port()
+        # TLS: (cert, key) PEM files turn SSL on: STARTTLS on ``port``, IMAPS on ``ssl_port``;
+        # ``ssl_required`` refuses every login before TLS; ``ca_file`` is what our own test
+        # client trusts
+        self.tls, self.ssl_required, self.ca_file = tls, ssl_required, ca_file
+        self.ssl_port = free_port() if tls else 0
+        # the oauth2 passdb: XOAUTH2 and OAUTHBEARER tokens checked by POST to this URL
+        self.oauth2_url = oauth2_url
         self.host = "127.0.0.1"
         self.proc: subprocess.Popen[bytes] | None = None
         # mkdtemp makes 0700 folders; Dovecot's unprivileged processes must traverse them
@@ -178,6 +189,29 @@ class Dovecot:
         )
         users.chmod(0o644)
         root = self.root
+        mechanisms = "plain login" + (" xoauth2 oauthbearer" if self.oauth2_url else "")
+        oauth2 = ""
+        if self.oauth2_url:
+            args = root / "dovecot-oauth2.conf.ext"
+            args.write_text(
+                f"introspection_url = {self.oauth2_url}\n"
+                "introspection_mode = post\n"
+                "force_introspection = yes\n"
+                "username_attribute = username\n"
+                "active_attribute = active\n"
+                "active_value = true\n"
+            )
+            args.chmod(0o644)
+            oauth2 = f"passdb {{\n  driver = oauth2\n  mechanisms = xoauth2 oauthbearer\n  args = {args}\n}}\n"
+        if self.tls or self.oauth2_url:
+            # refused logins are part of these tests: no failure delay, no anvil penalty
+            # (trusted networks are exempt) to slow the next attempt past a client's timeout
+            oauth2 += "auth_failure_delay = 0\nlogin_trusted_networks = 127.0.0.0/8\n"
+        if self.tls:
+            ssl = f"ssl = {'required' if self.ssl_required else 'yes'}\n"
+            ssl += f"ssl_cert = <{self.tls[0]}\nssl_key = <{self.tls[1]}\n"
+        else:
+            ssl = "ssl = no\n"
         self.conf.write_text(
             f"""\
 protocols = imap
@@ -186,9 +220,8 @@ base_dir = {root}/run
 state_dir = {root}/state
 log_path = {root}/dovecot.log
 info_log_path = {root}/dovecot.log
-ssl = no
-disable_plaintext_auth = no
-auth_mechanisms = plain login
+{ssl}disable_plaintext_auth = {"yes" if self.ssl_required else "no"}
+auth_mechanisms = {mechanisms}
 default_login_user = dovenull
 default_internal_user = dovecot
 mail_location = maildir:{root}/mail/%u
@@ -197,9 +230,10 @@ mail_gid = {nobody.pw_gid}
 first_valid_uid = 1
 passdb {{
   driver = passwd-file
+  mechanisms = plain login
   args = scheme=PLAIN {users}
 }}
-userdb {{
+{oauth2}userdb {{
   driver = static
   args = uid={nobody.pw_uid} gid={nobody.pw_gid} home={root}/home/%u
 }}
@@ -210,7 +244,8 @@ service imap-login {{
     port = {self.port}
   }}
   inet_listener imaps {{
-    port = 0
+    address = {self.host}
+    port = {self.ssl_port}
   }}
 }}
 service anvil {{
@@ -226,7 +261,13 @@ protocol imap {{
     # -- helpers for tests: a second, independent IMAP client -----------------------------
 
     def client(self, user: str) -> imaplib.IMAP4:
-        imap = imaplib.IMAP4(self.host, self.port)
+        if self.tls:  # by IMAPS, trusting the test's CA
+            import ssl
+
+            context = ssl.create_default_context(cafile=self.ca_file)
+            imap: imaplib.IMAP4 = imaplib.IMAP4_SSL(self.host, self.ssl_port, ssl_context=context)
+        else:
+            imap = imaplib.IMAP4(self.host, self.port)
         imap.login(user, self.users[user])
         return imap
 

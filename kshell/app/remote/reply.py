@@ -9,12 +9,15 @@ CR or LF in any header; a reply whose headers still came out wrong is not sent.
 
 smtplib runs in a worker thread (it blocks); one connection is kept open between replies
 so a backlog does not pay a handshake per message, and reopened once if the server
-dropped it while idle.
+dropped it while idle. It logs in as ``auth.py`` says (a password, from the URL or a command,
+or an OAuth 2.0 token as XOAUTH2 or OAUTHBEARER) over TLS verified by ``tls.py``; STARTTLS
+that the server does not offer is an error, never plaintext.
 """
 
 from __future__ import annotations
 
 import asyncio
+import base64
 import re
 import smtplib
 import ssl
@@ -25,8 +28,18 @@ from email.header import decode_header
 from email.message import EmailMessage, Message
 from email.policy import SMTP
 from email.utils import formatdate, make_msgid
+from pathlib import Path
 
+from kshell.app.remote.auth import (
+    DUMMY_RESPONSE,
+    AuthError,
+    Credentials,
+    bounded,
+    challenge_status,
+    initial_response,
+)
 from kshell.app.remote.settings import ReplySpec
+from kshell.app.remote.tls import client_context, describe_tls_error
 from kshell.errors import KshellError
 
 STRICT = SMTP.clone(raise_on_defect=True, max_line_length=998)
@@ -134,11 +147,15 @@ def notice(text: str, marker: str) -> str:
 
 
 class ReplySender:
-    def __init__(self, spec: ReplySpec | None, timeout: float = 10.0) -> None:
+    def __init__(
+        self, spec: ReplySpec | None, timeout: float = 10.0, ca_file: Path | None = None
+    ) -> None:
         self.spec = spec
         self.timeout = timeout
+        self.ca_file = ca_file  # [remote] ca_file: the CAs trusted for the reply server
         self._smtp: smtplib.SMTP | None = None
         self._lock = threading.Lock()
+        self._credentials = Credentials(spec.auth, spec.password) if spec is not None else None
 
     async def send(self, msg: EmailMessage) -> None:
         if self.spec is None:
@@ -157,30 +174,97 @@ class ReplySender:
                     self._drop()
                     if attempt == 2:
                         raise ReplyError(f"reply server closed the connection: {exc}") from None
+                except AuthError as exc:
+                    self._drop()
+                    raise ReplyError(f"reply not sent: {exc}") from None
                 except (smtplib.SMTPException, OSError, ssl.SSLError) as exc:
                     self._drop()
                     raise ReplyError(f"reply not sent: {_describe(exc)}") from None
 
-    def _connect(self) -> smtplib.SMTP:
+    def _connect(self, steps: list[tuple[str, bool, str]] | None = None) -> smtplib.SMTP:
+        """A connection ready to send: connect, TLS (verified; STARTTLS never skipped), EHLO,
+        auth. A failure is an AuthError naming its stage; ``steps`` gets each that worked."""
         spec = self.spec
         assert spec is not None
-        if spec.security == "ssl":
-            smtp: smtplib.SMTP = smtplib.SMTP_SSL(
-                spec.host, spec.port, timeout=self.timeout, context=ssl.create_default_context()
-            )
-        else:
-            smtp = smtplib.SMTP(spec.host, spec.port, timeout=self.timeout)
+
+        def note(stage: str, detail: str) -> None:
+            if steps is not None:
+                steps.append((f"reply: {stage}", True, detail))
+
+        context = client_context(self.ca_file) if spec.security != "none" else None
+        where = f"{spec.host}:{spec.port}"
         try:
-            smtp.ehlo()
+            if spec.security == "ssl":
+                smtp: smtplib.SMTP = smtplib.SMTP_SSL(
+                    spec.host, spec.port, timeout=self.timeout, context=context
+                )
+            else:
+                smtp = smtplib.SMTP(spec.host, spec.port, timeout=self.timeout)
+        except ssl.SSLError as exc:
+            raise AuthError(f"{where}: {describe_tls_error(exc)}", "TLS") from None
+        except OSError as exc:
+            raise AuthError(f"{where}: cannot connect: {_describe(exc)}", "connect") from None
+        try:
+            note("connect", spec.describe())
+            if spec.security == "ssl":
+                note("TLS", f"implicit TLS, certificate verified for {spec.host}")
+            code, text = smtp.ehlo()
+            if code != 250:
+                raise AuthError(f"{code} {_first(text)}", "EHLO")
+            note("EHLO", f"{code} {_first(text)}")
             if spec.security == "starttls":
-                smtp.starttls(context=ssl.create_default_context())
-                smtp.ehlo()
-            if spec.user:
-                smtp.login(spec.user, spec.password)
+                self._starttls(smtp, context)
+                note("TLS", f"STARTTLS, certificate verified for {spec.host}")
+            if spec.user or spec.auth.oauth:
+                self._login(smtp)
+                note("auth", f"{spec.user} ({spec.auth.describe()})")
         except BaseException:
             smtp.close()
             raise
         return smtp
+
+    def _starttls(self, smtp: smtplib.SMTP, context: ssl.SSLContext | None) -> None:
+        if not smtp.has_extn("starttls"):
+            raise AuthError("the server does not offer STARTTLS: refusing plaintext", "TLS")
+        try:
+            code, text = smtp.starttls(context=context)
+        except ssl.SSLError as exc:
+            raise AuthError(describe_tls_error(exc), "TLS") from None
+        if code != 220:
+            raise AuthError(f"STARTTLS refused: {code} {_first(text)}", "TLS")
+        smtp.ehlo()
+
+    def _login(self, smtp: smtplib.SMTP) -> None:
+        """Log in; once refused, ask the command for a fresh password or token and retry."""
+        spec, credentials = self.spec, self._credentials
+        assert spec is not None and credentials is not None
+        kind = spec.auth.kind
+        if spec.auth.oauth:
+            offered = smtp.esmtp_features.get("auth", "").upper().split()
+            if kind.upper() not in offered:
+                raise AuthError(f"the server does not offer AUTH {kind.upper()}", "auth")
+        for fresh in (False, True):
+            secret = credentials.secret(fresh)
+            mechanism = _Mechanism(spec, secret) if spec.auth.oauth else None
+            try:
+                if mechanism is not None:
+                    smtp.auth(kind.upper(), mechanism, initial_response_ok=True)
+                else:
+                    smtp.login(spec.user, secret)
+                return
+            except smtplib.SMTPAuthenticationError as exc:
+                if fresh or not credentials.refreshable:
+                    status = f" ({mechanism.status})" if mechanism and mechanism.status else ""
+                    raise AuthError(
+                        f"{kind} refused for {spec.user}: {_describe(exc)}{status}", "auth"
+                    ) from None
+            except smtplib.SMTPNotSupportedError:
+                raise AuthError("the server offers no AUTH", "auth") from None
+            except UnicodeEncodeError:  # smtplib sends SASL in ASCII only
+                raise AuthError(
+                    f"{kind}: the user or the secret is not ASCII, which SMTP AUTH cannot send",
+                    "auth",
+                ) from None
 
     def _drop(self) -> None:
         if self._smtp is not None:
@@ -208,43 +292,45 @@ class ReplySender:
         if spec is None:
             return [("reply server", False, "not configured ([remote] reply)")]
         steps: list[tuple[str, bool, str]] = []
-        smtp: smtplib.SMTP | None = None
-        step = "reply: connect" + (" (SSL)" if spec.security == "ssl" else "")
         try:
-            if spec.security == "ssl":
-                smtp = smtplib.SMTP_SSL(
-                    spec.host, spec.port, timeout=self.timeout, context=ssl.create_default_context()
-                )
-            else:
-                smtp = smtplib.SMTP(spec.host, spec.port, timeout=self.timeout)
-            steps.append((step, True, spec.describe()))
-            step = "reply: EHLO"
-            code, text = smtp.ehlo()
-            steps.append((step, code == 250, f"{code} {_first(text)}"))
-            if spec.security == "starttls":
-                step = "reply: STARTTLS"
-                code, text = smtp.starttls(context=ssl.create_default_context())
-                smtp.ehlo()
-                steps.append((step, code == 220, f"{code} {_first(text)}"))
-            if spec.user:
-                step = "reply: login"
-                code, text = smtp.login(spec.user, spec.password)
-                steps.append((step, code == 235, f"{code} {_first(text)}"))
+            smtp = self._connect(steps)
+        except AuthError as exc:
+            steps.append((f"reply: {exc.step}", False, bounded(exc.message)))
+            return steps
+        except (smtplib.SMTPException, OSError) as exc:
+            steps.append(("reply: connect", False, bounded(_describe(exc))))
+            return steps
+        try:
             smtp.quit()
-        except (smtplib.SMTPException, OSError, ssl.SSLError) as exc:
-            steps.append((step, False, _describe(exc)))
-            if smtp is not None:
-                smtp.close()
+        except (smtplib.SMTPException, OSError):
+            smtp.close()
         return steps
+
+
+class _Mechanism:
+    """smtplib's authobject for XOAUTH2 / OAUTHBEARER: the initial response, then the dummy
+    answer to the server's error challenge, whose status is kept for the error message."""
+
+    def __init__(self, spec: ReplySpec, token: str) -> None:
+        self.spec = spec
+        self.token = token
+        self.status = ""
+
+    def __call__(self, challenge: bytes | None = None) -> str:
+        spec = self.spec
+        if challenge is None:
+            return initial_response(spec.auth, spec.user, self.token, spec.host, spec.port).decode()
+        self.status = challenge_status(base64.b64encode(challenge[:4096]))
+        return DUMMY_RESPONSE[spec.auth.kind].decode()
 
 
 def _first(text: bytes | str) -> str:
     if isinstance(text, bytes):
         text = text.decode("utf-8", "replace")
-    return text.splitlines()[0][:100] if text else ""
+    return bounded(text.splitlines()[0][:100]) if text.strip() else ""
 
 
 def _describe(exc: BaseException) -> str:
     if isinstance(exc, smtplib.SMTPResponseException):
         return f"{exc.smtp_code} {_first(exc.smtp_error)}"
-    return f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+    return bounded(f"{type(exc).__name__}: {exc}") if str(exc) else type(exc).__name__

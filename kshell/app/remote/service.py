@@ -45,7 +45,7 @@ class RemoteService:
 
             self.dnsfunc = resolver_lookup(*self.settings.dns)
         self.source: Source = make_source(self.settings, session.paths.data, report)
-        self.replies = ReplySender(self.settings.reply)
+        self.replies = ReplySender(self.settings.reply, ca_file=self.settings.ca_file)
         self.journal: Journal | None = None
         self.processor: Processor | None = None
         self.task: asyncio.Task[None] | None = None

@@ -14,12 +14,14 @@ import socket
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from kshell.app.remote.auth import AuthSpec, parse_auth
+from kshell.app.remote.tls import SECURITY
 from kshell.core.invocation import MailRules
 from kshell.errors import UsageError
 from kshell.lang.registry import PERMISSIONS
 
 REPLY_STYLES = ("full", "compact", "short")
-SOURCE_FORMS = "maildir:PATH | imap://USER:PASSWORD@HOST:PORT/FOLDER | smtp://HOST:PORT"
+SOURCE_FORMS = "maildir:PATH | imap[s]://USER[:PASSWORD]@HOST:PORT/FOLDER | smtp://HOST:PORT"
 
 
 @dataclass(frozen=True)
@@ -32,13 +34,17 @@ class SourceSpec:
     password: str = field(default="", repr=False)
     folder: str = "INBOX"
     tls: bool = False  # imaps://
+    starttls: bool = False  # imap:// upgraded by STARTTLS ([remote] source_security)
+    auth: AuthSpec = field(default_factory=lambda: AuthSpec("source"))
+    explicit_port: bool = False  # the URL names a port (else source_security = ssl means 993)
 
     def describe(self) -> str:
         """Where it listens, for the toolbar and status (no password)."""
         if self.kind == "maildir":
             return f"maildir {self.path}"
         if self.kind == "imap":
-            return f"imap{'s' if self.tls else ''} {self.host}:{self.port}/{self.folder}"
+            upgrade = " (STARTTLS)" if self.starttls else ""
+            return f"imap{'s' if self.tls else ''} {self.host}:{self.port}/{self.folder}{upgrade}"
         return f"smtp {self.host}:{self.port}"
 
 
@@ -49,6 +55,7 @@ class ReplySpec:
     user: str = ""
     password: str = field(default="", repr=False)
     security: str = "none"  # none | starttls | ssl
+    auth: AuthSpec = field(default_factory=lambda: AuthSpec("reply"))
 
     def describe(self) -> str:
         return f"smtp {self.host}:{self.port} ({self.security})"
@@ -86,6 +93,7 @@ class RemoteSettings:
     mail_concurrency: int = 4  # mails handled at once (different senders)
     addresses: tuple[str, ...] = ()  # what To/Cc/Delivered-To must name (bare, lower-case)
     folder_shared: bool = False  # only orders are moved out of the source folder
+    ca_file: Path | None = None  # the CAs trusted for the mail servers (None: the system's)
 
     def mail_rules(self) -> MailRules:
         """What the runner's gate needs to know about mail from this config."""
@@ -112,13 +120,16 @@ def load_settings(config: configparser.ConfigParser, data_dir: Path) -> RemoteSe
 
         return checked(config, sec, key)
 
-    source = parse_source(get("source"), data_dir)
+    timeout = number("secret_command_timeout")
+    source = _with_auth(parse_source(get("source"), data_dir), config, timeout)
     text_of_source = bool(get("source"))
     reply_text = get("reply")
     security = get("reply_security").lower()
-    if security not in ("none", "starttls", "ssl"):
+    if security not in SECURITY:
         raise UsageError("[remote] reply_security must be none, starttls or ssl")
-    reply = parse_reply(reply_text, security) if reply_text else None
+    reply = (
+        _reply_with_auth(parse_reply(reply_text, security), config, timeout) if reply_text else None
+    )
     marker = get("marker")
     # every reply line starts with "| " or "> ": a marker either begins with would make each
     # of them an order when a reply is quoted back
@@ -164,6 +175,7 @@ def load_settings(config: configparser.ConfigParser, data_dir: Path) -> RemoteSe
         mail_concurrency=int(number("mail_concurrency")),
         addresses=_addresses(get("address"), reply_from),
         folder_shared=_folder_shared(get("folder_shared").lower(), source, text_of_source),
+        ca_file=_ca_file(get("ca_file"), data_dir),
     )
 
 
@@ -213,6 +225,69 @@ def _globs(text: str) -> tuple[str, ...]:
     return tuple(word.strip().lower() for word in text.split(",") if word.strip())
 
 
+def _auth(
+    config: configparser.ConfigParser, prefix: str, password: str, timeout: float
+) -> AuthSpec:
+    from kshell.store.config import text
+
+    def get(key: str) -> str:
+        return text(config, "remote", f"{prefix}_{key}")
+
+    return parse_auth(
+        prefix, get("auth"), password, get("password_command"), get("token_command"), timeout
+    )
+
+
+def _with_auth(source: SourceSpec, config: configparser.ConfigParser, timeout: float) -> SourceSpec:
+    """The IMAP source with how it logs in and how it is secured (``source_*`` keys)."""
+    from dataclasses import replace
+
+    from kshell.store.config import text
+
+    if source.kind != "imap":
+        return source
+    auth = _auth(config, "source", source.password, timeout)
+    if not (source.password or auth.password_command or auth.oauth):
+        raise UsageError(
+            "[remote] source: imap://USER@HOST has no password: write USER:PASSWORD@, or set "
+            "source_password_command, or source_auth = xoauth2 | oauthbearer"
+        )
+    security = text(config, "remote", "source_security").lower()
+    if security and security not in SECURITY:
+        raise UsageError("[remote] source_security must be none, starttls or ssl (or empty)")
+    if security == "starttls" and source.tls:
+        raise UsageError("[remote] source_security = starttls needs imap://, not imaps://")
+    tls = source.tls or security == "ssl"
+    port = 993 if tls and not source.explicit_port else source.port
+    return replace(source, auth=auth, tls=tls, starttls=security == "starttls", port=port)
+
+
+def _reply_with_auth(
+    reply: ReplySpec, config: configparser.ConfigParser, timeout: float
+) -> ReplySpec:
+    from dataclasses import replace
+
+    auth = _auth(config, "reply", reply.password, timeout)
+    if reply.user and not (reply.password or auth.password_command or auth.oauth):
+        raise UsageError(
+            "[remote] reply: smtp://USER@HOST has no password: write USER:PASSWORD@, or set "
+            "reply_password_command, or reply_auth = xoauth2 | oauthbearer"
+        )
+    if auth.oauth and not reply.user:
+        raise UsageError(f"[remote] reply_auth = {auth.kind} needs a user: smtp://USER@HOST:PORT")
+    return replace(reply, auth=auth)
+
+
+def _ca_file(text: str, data_dir: Path) -> Path | None:
+    if not text:
+        return None
+    path = Path(text).expanduser()
+    path = path if path.is_absolute() else data_dir / path
+    if not path.is_file():
+        raise UsageError(f"[remote] ca_file: no file {path}")
+    return path
+
+
 def _yes_no(config: configparser.ConfigParser, key: str) -> bool:
     from kshell.store.config import flag
 
@@ -257,9 +332,9 @@ def parse_source(text: str, data_dir: Path) -> SourceSpec:
         return SourceSpec("maildir", path=Path(rest.strip()).expanduser())
     if scheme in ("imap", "imaps") and rest.startswith("//"):
         userinfo, at, hostpart = rest[2:].rpartition("@")
-        if not at or ":" not in userinfo:
-            raise UsageError(f"[remote] source: IMAP needs USER:PASSWORD@ ({SOURCE_FORMS})")
         user, _, password = userinfo.partition(":")
+        if not at or not user:
+            raise UsageError(f"[remote] source: IMAP needs USER[:PASSWORD]@ ({SOURCE_FORMS})")
         hostport, _, folder = hostpart.partition("/")
         host, port = _host_port(hostport, 993 if scheme == "imaps" else 143, "source")
         return SourceSpec(
@@ -270,6 +345,7 @@ def parse_source(text: str, data_dir: Path) -> SourceSpec:
             password=password,
             folder=folder or "INBOX",
             tls=scheme == "imaps",
+            explicit_port=_has_port(hostport),
         )
     if scheme == "smtp" and rest.startswith("//"):
         host, port = _host_port(rest[2:].rstrip("/"), 2525, "source")
@@ -290,6 +366,10 @@ def parse_reply(text: str, security: str) -> ReplySpec:
     default_port = {"ssl": 465, "starttls": 587}.get(security, 25)
     host, port = _host_port(hostport.rstrip("/"), default_port, "reply")
     return ReplySpec(host, port, user, password, security)
+
+
+def _has_port(text: str) -> bool:
+    return bool(re.search(r":\d*$", text.rpartition("]")[2]))
 
 
 def _host_port(text: str, default: int, key: str) -> tuple[str, int]:

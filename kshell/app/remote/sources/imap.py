@@ -5,11 +5,17 @@ pollers re-ran mail with after a crash), fetched with BODY.PEEK (nothing is mark
 before the journal has it), and moved to the processed folder with UID MOVE (or COPY +
 \\Deleted + EXPUNGE where MOVE is missing) after the journal has them. When the server
 drops the connection the source reconnects with exponential backoff and goes on.
+
+It logs in by LOGIN (a password from the URL or a command) or by AUTHENTICATE XOAUTH2 /
+OAUTHBEARER (a token from a command; a refused one is answered with the dummy response and
+asked for again once), over IMAPS or STARTTLS verified by ``tls.py``; aioimaplib has no
+STARTTLS and no OAUTHBEARER, so both are done here through its command machinery.
 """
 
 from __future__ import annotations
 
 import asyncio
+import base64
 import contextlib
 import functools
 import re
@@ -17,8 +23,17 @@ import ssl
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+from kshell.app.remote.auth import (
+    DUMMY_RESPONSE,
+    AuthError,
+    Credentials,
+    bounded,
+    challenge_status,
+    initial_response,
+)
 from kshell.app.remote.settings import RemoteSettings, SourceSpec
 from kshell.app.remote.sources.base import Handler, Incoming, Reporter, Screener, Step
+from kshell.app.remote.tls import client_context, describe_tls_error
 
 IDLE_REFRESH = 240.0  # re-issue IDLE well before servers drop an idle client (30 min)
 POLL = 1.0  # seconds between checks when the server has no IDLE
@@ -56,6 +71,7 @@ class ImapSource:
         self._lost = asyncio.Event()
         self._to_move: list[int] = []
         self._left: set[str] = set()  # mailbox keys of a shared folder's mail that is no order
+        self._credentials = Credentials(spec.auth, spec.password)  # kept across reconnects
 
     def describe(self) -> str:
         return self.spec.describe()
@@ -65,31 +81,67 @@ class ImapSource:
 
     # -- connection -----------------------------------------------------------------------
 
-    async def _connect(self) -> Any:
+    async def _connect(self, steps: list[Step] | None = None) -> Any:
+        """A logged-in client: connect, TLS (implicit or STARTTLS, always verified), log in.
+
+        A failure is an AuthError whose ``step`` names the stage; ``steps`` (for ``remote
+        test``) gets each stage that worked.
+        """
         self._lost = asyncio.Event()
         lost = self._lost
 
         def on_lost(exc: Exception | None) -> None:
             lost.set()
 
-        context = ssl.create_default_context() if self.spec.tls else None
+        spec = self.spec
+        where = f"{spec.host}:{spec.port}"
+        context = client_context(self.settings.ca_file) if spec.tls or spec.starttls else None
         client = _client_class()(
-            host=self.spec.host,
-            port=self.spec.port,
+            host=spec.host,
+            port=spec.port,
             timeout=TIMEOUT,
             conn_lost_cb=on_lost,
-            ssl_context=context,
+            ssl_context=context if spec.tls else None,
         )
         try:
-            await client.wait_hello_from_server()
-            response = await client.login(self.spec.user, self.spec.password)
-            if response.result != "OK":
-                raise ImapFailure(f"login refused for {self.spec.user}: {_text(response.lines)}")
+            try:
+                await client.wait_hello_from_server()
+            except ssl.SSLError as exc:
+                raise AuthError(f"{where}: {describe_tls_error(exc)}", "TLS") from None
+            except (TimeoutError, OSError) as exc:
+                raise AuthError(f"{where}: cannot connect: {_reason(exc)}", "connect") from None
+            _note(steps, "connect", where)
+            if spec.tls:
+                _note(steps, "TLS", f"implicit TLS, certificate verified for {spec.host}")
+            if context is not None and spec.starttls:
+                await _starttls(client, context, spec.host)
+                _note(steps, "TLS", f"STARTTLS, certificate verified for {spec.host}")
+            await self._login(client)
+            _note(steps, "auth", f"{spec.user} ({spec.auth.describe()})")
             await client.protocol.capability()  # the list after login names MOVE, UIDPLUS...
         except BaseException:
             _abandon(client)
             raise
         return client
+
+    async def _login(self, client: Any) -> None:
+        """Log in with the password or token; once refused, ask the command again and retry
+        (an access token expires within the hour; a password may have been changed)."""
+        spec = self.spec
+        if client.protocol.state == "AUTH":  # PREAUTH: the server already knows us
+            return
+        for fresh in (False, True):
+            secret = await asyncio.to_thread(self._credentials.secret, fresh)
+            if spec.auth.oauth:
+                response, said = await _authenticate(client, spec, secret)
+            else:
+                response = await client.login(spec.user, secret)
+                said = ""
+            if response.result == "OK":
+                return
+            if fresh or not self._credentials.refreshable:
+                text = said or bounded(_text(response.lines))
+                raise AuthError(f"{spec.auth.kind} refused for {spec.user}: {text}", "auth")
 
     async def _select(self, client: Any) -> None:
         response = await client.select(quote(self.spec.folder))
@@ -297,12 +349,13 @@ class ImapSource:
     # -- remote test ----------------------------------------------------------------------
 
     async def check(self) -> list[Step]:
+        """Each stage, for ``remote test``: connect, TLS, auth, then the folders; a failed one
+        says what the server said (bounded, cleaned) and no secret."""
         where = f"{self.spec.host}:{self.spec.port}"
         steps: list[Step] = []
         client = None
         try:
-            client = await self._connect()
-            steps.append(("source: imap login", True, f"{self.spec.user} at {where}"))
+            client = await self._connect(steps)
             await self._select(client)
             count = len(await self._new_uids(client))
             caps = client.protocol.capabilities
@@ -314,14 +367,107 @@ class ImapSource:
             steps.append(("source: new mail", True, mode + ("; MOVE" if "MOVE" in caps else "")))
         except asyncio.CancelledError:
             raise
+        except AuthError as exc:
+            steps.append((f"source: {exc.step}", False, bounded(exc.message)))
         except Exception as exc:  # noqa: BLE001 - reported as a failed step
-            reason = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
-            label = "source: imap login" if not steps else "source: folder"
-            steps.append((label, False, f"{where}: {reason}"))
+            done = {name for name, _, _ in steps}
+            # the stage after the last that worked (a time-out in login is an auth failure)
+            stage = next((s for s in ("connect", "auth") if f"source: {s}" not in done), "folder")
+            steps.append((f"source: {stage}", False, bounded(f"{where}: {_reason(exc)}")))
         finally:
             if client is not None:
                 await _logout(client)
         return steps
+
+
+def _note(steps: list[Step] | None, stage: str, detail: str) -> None:
+    if steps is not None:
+        steps.append((f"source: {stage}", True, detail))
+
+
+def _reason(exc: BaseException) -> str:
+    return f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+
+
+async def _starttls(client: Any, context: ssl.SSLContext, host: str) -> None:
+    """Upgrade the connection (RFC 3501 6.2.1), or fail: never go on in plaintext."""
+    import aioimaplib
+
+    protocol = client.protocol
+    if protocol.state == "AUTH":  # PREAUTH in plaintext: no STARTTLS can follow (RFC 3501)
+        raise AuthError(f"{host} pre-authenticated a plaintext connection: refused", "TLS")
+    if "STARTTLS" not in protocol.capabilities:
+        raise AuthError(f"{host} does not offer STARTTLS: refusing to log in in plaintext", "TLS")
+    command = aioimaplib.Command("STARTTLS", protocol.new_tag(), loop=protocol.loop)
+    protocol.starttls_tag = command.tag.encode()
+    response = await asyncio.wait_for(protocol.execute(command), TIMEOUT)
+    if response.result != "OK":
+        raise AuthError(f"STARTTLS refused: {bounded(_text(response.lines))}", "TLS")
+    if protocol.injected:  # answers sent in plaintext after OK would pass as the server's
+        raise AuthError(f"{host} sent data after STARTTLS before the handshake", "TLS")
+    loop = asyncio.get_running_loop()
+    try:
+        transport = await asyncio.wait_for(
+            loop.start_tls(protocol.transport, protocol, context, server_hostname=host), TIMEOUT
+        )
+    except ssl.SSLError as exc:
+        raise AuthError(f"{host}: {describe_tls_error(exc)}", "TLS") from None
+    except (TimeoutError, OSError) as exc:
+        raise AuthError(f"{host}: TLS handshake failed: {_reason(exc)}", "TLS") from None
+    protocol.transport = transport
+    protocol.starttls_tag = b""
+    await asyncio.wait_for(protocol.capability(), TIMEOUT)  # forget what was said in plaintext
+
+
+async def _authenticate(client: Any, spec: SourceSpec, token: str) -> tuple[Any, str]:
+    """SASL XOAUTH2 or OAUTHBEARER by AUTHENTICATE (with SASL-IR where offered). A refused
+    token gets the error challenge, answered with the dummy response; returns the response
+    and the challenge's status (empty when there was none)."""
+    import aioimaplib
+
+    protocol = client.protocol
+    mechanism = spec.auth.kind.upper()
+    encoded = base64.b64encode(initial_response(spec.auth, spec.user, token, spec.host, spec.port))
+    inline = "SASL-IR" in protocol.capabilities
+    command = aioimaplib.Command(
+        "AUTHENTICATE",
+        protocol.new_tag(),
+        mechanism,
+        *((encoded.decode(),) if inline else ()),
+        loop=protocol.loop,
+    )
+    protocol.sasl = _Sasl(b"" if inline else encoded, DUMMY_RESPONSE[spec.auth.kind])
+    try:
+        response = await asyncio.wait_for(
+            protocol.execute(command, scrub=encoded.decode()), TIMEOUT
+        )
+    finally:
+        sasl, protocol.sasl = protocol.sasl, None
+    if response.result == "OK":
+        protocol.state = "AUTH"
+        return response, ""
+    return response, challenge_status(sasl.challenge) if sasl.challenge else ""
+
+
+class _Sasl:
+    """One AUTHENTICATE exchange: what to send at the first ``+`` (no SASL-IR), and the
+    error challenge the server sent, answered once with the dummy response."""
+
+    def __init__(self, pending: bytes, dummy: bytes) -> None:
+        self.pending = pending
+        self.dummy = dummy
+        self.challenge = b""
+        self.answered = False
+
+    def answer(self, line: bytes) -> bytes:
+        if self.pending:
+            pending, self.pending = self.pending, b""
+            return pending
+        if self.answered:
+            return b"*"  # a second challenge: cancel (RFC 3501 6.2.2)
+        self.challenge = line[1:].strip()[:4096]
+        self.answered = True
+        return base64.b64encode(self.dummy)
 
 
 @functools.cache
@@ -335,11 +481,31 @@ def _client_class() -> Any:
 
     class Protocol(aioimaplib.IMAP4ClientProtocol):  # type: ignore[misc]  # aioimaplib: untyped
         exists_seen = False
+        sasl: _Sasl | None = None  # an AUTHENTICATE under way
+        starttls_tag = b""  # a STARTTLS under way: nothing may follow its OK in plaintext
+        injected = False
 
         def _untagged_response(self, line: bytes) -> Any:
             if line.rstrip().upper().endswith(b"EXISTS"):
                 self.exists_seen = True
             return super()._untagged_response(line)
+
+        def _handle_line(self, line: bytes, current_cmd: Any) -> Any:
+            if self.starttls_tag and self.starttls_tag == b"done":
+                self.injected = True
+                return None
+            done = bool(self.starttls_tag) and line.startswith(self.starttls_tag + b" ")
+            result = super()._handle_line(line, current_cmd)
+            if done:
+                self.starttls_tag = b"done"
+            return result
+
+        def _continuation(self, line: bytes) -> None:
+            command = self.pending_sync_command
+            if self.sasl is not None and command is not None and command.name == "AUTHENTICATE":
+                self.transport.write(self.sasl.answer(line) + b"\r\n")
+                return
+            super()._continuation(line)
 
     class Client(aioimaplib.IMAP4):  # type: ignore[misc]  # aioimaplib ships no types
         def create_client(

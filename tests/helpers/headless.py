@@ -26,18 +26,19 @@ class Headless:
             cwd=ROOT,
             env={**os.environ, "NO_COLOR": "1"},
         )
-        self.said: list[str] = []  # what it printed before "listening"
-        while self.proc.stdout is not None:
-            line = self.proc.stdout.readline()
+        self.said: list[str] = []  # what it logged before "listening" (its log is stderr)
+        while self.proc.stderr is not None:
+            line = self.proc.stderr.readline()
             self.said.append(line)
             if "listening" in line:
                 return
             if not line:
                 break
         self.proc.kill()
-        raise AssertionError(f"listener did not start: {self.said} {self.proc.stderr.read()}")
+        raise AssertionError(f"listener did not start: {self.said}")
 
     def stop(self) -> tuple[int, str, str]:
+        """SIGTERM; the exit status, stdout and the log (stderr) from "listening" on."""
         if self.proc.poll() is None:
             self.proc.send_signal(signal.SIGTERM)
         out, err = self.proc.communicate(timeout=20)

@@ -249,11 +249,13 @@ async def run_headless(session: Session, output: Any) -> int:
         await asyncio.wait({waiter, service.task}, return_when=asyncio.FIRST_COMPLETED)
     finally:
         waiter.cancel()
-        for sig in handled:
-            loop.remove_signal_handler(sig)
-        if finish and finish[0]:
-            output.note("remote: SIGTERM: finishing the mail in hand, then stopping")
-        await service.stop(finish=bool(finish and finish[0]))
+        try:
+            if finish and finish[0]:
+                output.note("remote: SIGTERM: finishing the mail in hand, then stopping")
+            await service.stop(finish=bool(finish and finish[0]))
+        finally:  # kept while the mail finishes: a second SIGTERM or a SIGHUP must not kill it
+            for sig in handled:
+                loop.remove_signal_handler(sig)
     if service.failure:
         raise KshellError(f"remote mode stopped: {service.failure}")
     output.note("remote: stopped")

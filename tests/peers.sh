@@ -2,7 +2,8 @@
 # Provision the real peers the tests talk to, where missing: the npm plug simulator
 # (tplink-smarthome-simulator, pinned by tests/peer/package-lock.json), Debian's dovecot-imapd
 # (the IMAP tests start their own instance), tmux (the real terminal of the shell tests), and
-# prometheus and influxdb (the metrics tests start their own, on loopback).
+# prometheus and influxdb (the metrics tests start their own, on loopback), and systemd's
+# systemd-analyze (the units in docs/ are verified).
 # Every step is bounded: a registry that cannot be reached is a clear failure, never a hang.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -14,6 +15,8 @@ command -v tmux >/dev/null 2>&1 || apt_missing+=(tmux)
 # the exporter's and the InfluxDB sink's tests start a real Prometheus (with promtool) and influxd
 command -v prometheus >/dev/null 2>&1 && command -v promtool >/dev/null 2>&1 || apt_missing+=(prometheus)
 command -v influxd >/dev/null 2>&1 || apt_missing+=(influxdb)
+# the shipped systemd units (docs/*.service) are checked by systemd-analyze verify
+command -v systemd-analyze >/dev/null 2>&1 || apt_missing+=(systemd)
 if [ ${#apt_missing[@]} -gt 0 ]; then
   if [ "$(id -u)" != 0 ] || ! command -v apt-get >/dev/null 2>&1; then
     echo "peers.sh: missing ${apt_missing[*]}: install them (Debian: apt-get install ${apt_missing[*]})" >&2

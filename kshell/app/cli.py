@@ -18,7 +18,6 @@ from kshell import __version__
 from kshell.errors import KshellError, UsageError
 
 if TYPE_CHECKING:  # types only: a one-shot command imports what it runs, no more
-    import asyncio
     from collections.abc import Coroutine
 
     from kshell.core.session import Session
@@ -142,7 +141,9 @@ def main(argv: list[str] | None = None) -> int:
     from kshell.ui.output import Output, OutputClosed
     from kshell.ui.views.terminal import TerminalTheme
 
-    output = Output(as_json=args.json, theme=TerminalTheme())
+    output = (
+        _service_log() if _as_service(args) else Output(as_json=args.json, theme=TerminalTheme())
+    )
     throwaway = None
     if args.demo and not args.home and not os.environ.get("KSHELL_HOME"):
         # keep a user's real cache clean; the folder goes when the demo does, however it ends
@@ -186,6 +187,19 @@ def main(argv: list[str] | None = None) -> int:
             for sig in (signal.SIGTERM, signal.SIGHUP):  # we are leaving: let nothing stop the
                 signal.signal(sig, signal.SIG_IGN)  # removal half-way
             shutil.rmtree(throwaway, ignore_errors=True)
+
+
+def _as_service(args: argparse.Namespace) -> bool:
+    """``--listen`` or ``--serve-metrics`` (and no command or script, which run first):
+    what it says is a service's log."""
+    serving = args.listen or args.serve_metrics is not None
+    return serving and args.command is None and args.script is None
+
+
+def _service_log() -> Output:
+    from kshell.ui.servicelog import ServiceLog
+
+    return ServiceLog()
 
 
 def _tell_unrecorded(session: Session, output: Any) -> None:
@@ -261,25 +275,13 @@ def _runs_long(session: Session, text: str) -> bool:
     return False
 
 
-def _quiet_loop_errors(debug: bool) -> Any:
-    """Errors the event loop itself catches (a callback that fails while Ctrl-C tears a flow
-    down, a task nobody awaited) become one line; the traceback only with --debug."""
-
-    def handle(loop: asyncio.AbstractEventLoop, context: dict[str, Any]) -> None:
-        if debug:
-            loop.default_exception_handler(context)
-            return
-        exc = context.get("exception")
-        what = f"{type(exc).__name__}: {exc}" if exc is not None else context.get("message", "")
-        print(f"warning: background error ({str(what)[:200]}); --debug shows more", file=sys.stderr)
-
-    return handle
-
-
 async def _main(args: argparse.Namespace, session: Session, output: Any) -> int:
     import asyncio
 
-    asyncio.get_running_loop().set_exception_handler(_quiet_loop_errors(session.debug))
+    from kshell.app.loop_errors import quiet_loop_errors
+
+    say = output.note if _as_service(args) else None  # a service logs it as a warning
+    asyncio.get_running_loop().set_exception_handler(quiet_loop_errors(session.debug, say))
     demo = None
     prompt_opened = False
     try:

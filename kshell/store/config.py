@@ -155,6 +155,8 @@ max_commands = 10
 max_message_bytes = 65536
 # SMTP sessions the listening source (smtp://) serves at once
 smtp_connections = 16
+# seconds an IMAP IDLE lasts before it is renewed (servers drop an idle client at 30 min)
+idle_refresh = 240
 max_age_minutes = 15
 rate_per_hour = 30
 # what mail may run beyond each command's own declaration (help NAME says "by mail")
@@ -323,6 +325,7 @@ NUMBERS: dict[tuple[str, str], Bounds] = {
     ("remote", "max_commands"): Bounds(1, 1000, whole=True),
     ("remote", "max_message_bytes"): Bounds(1024, 100 * 2**20, whole=True),
     ("remote", "smtp_connections"): Bounds(1, 1024, whole=True),
+    ("remote", "idle_refresh"): Bounds(2, 1740),  # below the 30 min a server waits
     ("remote", "max_age_minutes"): Bounds(0.1, 7 * 24 * 60),  # a week at most: never off
     ("remote", "rate_per_hour"): Bounds(1, 1_000_000, whole=True),
     ("remote", "max_reply_bytes"): Bounds(1024, 100 * 2**20, whole=True),

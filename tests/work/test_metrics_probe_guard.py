@@ -236,7 +236,7 @@ def test_a_burst_of_probes_keeps_descriptors_bounded_and_answers_every_request(s
         text=True,
     )
     try:
-        line = proc.stdout.readline() if proc.stdout else ""
+        line = proc.stderr.readline() if proc.stderr else ""  # a service logs to stderr
         found = re.search(r"http://127\.0\.0\.1:(\d+)/metrics", line)
         assert found, line
         port = int(found.group(1))

@@ -88,11 +88,11 @@ def exporter(home):
         text=True,
         env={**os.environ, **CREDS},
     )
-    line = proc.stdout.readline() if proc.stdout else ""
+    line = proc.stderr.readline() if proc.stderr else ""  # a service logs to stderr
     found = re.search(r"http://(127\.0\.0\.1:\d+)/metrics", line)
     if not found:
         proc.kill()
-        pytest.fail(f"exporter did not start: {line} {proc.stderr.read() if proc.stderr else ''}")
+        pytest.fail(f"exporter did not start: {line}")
     yield f"http://{found.group(1)}"
     proc.terminate()
     assert proc.wait(10) == 0  # SIGTERM: a clean stop

@@ -24,7 +24,7 @@ from kshell.app.remote.sources import make_source
 from kshell.app.remote.sources.base import Reporter, Source, Step
 from kshell.app.remote.trust import DnsFunc
 from kshell.core.session import Session
-from kshell.errors import KshellError
+from kshell.errors import KshellError, UsageError
 from kshell.text import clean
 
 JOURNAL_NAME = "remote-journal.sqlite"
@@ -116,9 +116,9 @@ class RemoteService:
             raise
         except Exception as exc:  # noqa: BLE001 - said once; the shell goes on
             self.failure = f"{type(exc).__name__}: {exc}"
-            self.report(f"remote: stopped: {clean(self.failure, 300)}")
+            self.report(f"error: remote: stopped: {clean(self.failure, 300)}")
 
-    async def stop(self, finish: bool = False) -> None:
+    async def stop(self, *, finish: bool = False) -> None:
         """Stop listening. ``finish``: take no new mail, let the mails in hand end (each
         within its time budget) and be moved, then stop; otherwise cancel them now (the
         journal has them as running: reported at the next start)."""
@@ -143,6 +143,45 @@ class RemoteService:
             self.journal = None
         if self.session.remote is self:
             self.session.remote = None
+
+    def reload(self) -> bool:
+        """SIGHUP: read the config again. A good one takes effect from the next mail on
+        (senders, limits, marker, reply format); a bad one is refused in one line and the
+        one in use is kept. The source and the reply server stay as they are until a
+        restart (a connection is not swapped under a mail in hand)."""
+        from dataclasses import replace
+
+        from kshell.store.config import load_config
+
+        where = self.session.paths.config_file
+        try:
+            if not where.is_file():  # gone, not emptied: the defaults would shut everyone out
+                raise UsageError(f"config {where} is missing")
+            config = load_config(where, write_default=False)
+            settings = load_settings(config, self.session.paths.data)
+        except (KshellError, OSError) as exc:
+            self.report(f"error: remote: {where} not reloaded, the old config is kept: {exc}")
+            return False
+        kept = [
+            name
+            for name, old, new in (
+                ("source", self.settings.source, settings.source),
+                ("reply", self.settings.reply, settings.reply),
+            )
+            if old != new
+        ]
+        settings = replace(settings, source=self.settings.source, reply=self.settings.reply)
+        self.settings = settings
+        self.source.settings = settings  # type: ignore[attr-defined]  # every source has them
+        if self.processor is not None:
+            self.processor.settings = settings
+        self.report(f"remote: reloaded {where}: {len(settings.senders)} sender(s)")
+        if kept:
+            self.report(
+                f"warning: remote: [remote] {' and '.join(kept)} changed: "
+                "they take effect at the next start"
+            )
+        return True
 
     def status(self) -> dict[str, Any]:
         s = self.settings
@@ -195,13 +234,25 @@ class RemoteService:
 
 
 async def run_headless(session: Session, output: Any) -> int:
-    """``--listen``: remote mode without a prompt, until SIGTERM or SIGINT; then exit 0."""
+    """``--listen``: remote mode without a prompt. SIGHUP reloads the config, SIGTERM lets
+    the mail in hand finish and exits 0, SIGINT (Ctrl-C) stops at once."""
     loop = asyncio.get_running_loop()
     stop = asyncio.Event()
+    finish: list[bool] = []  # how it was asked to stop
+
+    def stop_after(finish_mail: bool) -> None:
+        finish.append(finish_mail)
+        stop.set()
+
+    handlers = {
+        signal.SIGTERM: lambda: stop_after(True),
+        signal.SIGINT: lambda: stop_after(False),
+        signal.SIGHUP: lambda: None,  # until the service is there: a reload of nothing
+    }
     handled: list[signal.Signals] = []
-    for sig in (signal.SIGTERM, signal.SIGINT):  # before saying "listening": a stop is clean
+    for sig, handler in handlers.items():  # before saying "listening": a stop is clean
         try:
-            loop.add_signal_handler(sig, stop.set)
+            loop.add_signal_handler(sig, handler)
             handled.append(sig)
         except (NotImplementedError, RuntimeError):
             pass
@@ -212,10 +263,12 @@ async def run_headless(session: Session, output: Any) -> int:
         for sig in handled:
             loop.remove_signal_handler(sig)
         raise
+    if signal.SIGHUP in handled:
+        loop.add_signal_handler(signal.SIGHUP, service.reload)
     reply = service.settings.reply.describe() if service.settings.reply else "no reply server"
     output.note(
         f"remote: listening on {service.describe()}; replies via {reply}; "
-        "stop with Ctrl-C or SIGTERM"
+        "stop with Ctrl-C or SIGTERM, reload the config with SIGHUP"
     )
     waiter = asyncio.ensure_future(stop.wait())
     try:
@@ -223,9 +276,13 @@ async def run_headless(session: Session, output: Any) -> int:
         await asyncio.wait({waiter, service.task}, return_when=asyncio.FIRST_COMPLETED)
     finally:
         waiter.cancel()
-        for sig in handled:
-            loop.remove_signal_handler(sig)
-        await service.stop()
+        try:
+            if finish and finish[0]:
+                output.note("remote: SIGTERM: finishing the mail in hand, then stopping")
+            await service.stop(finish=bool(finish and finish[0]))
+        finally:  # kept while the mail finishes: a second SIGTERM or a SIGHUP must not kill it
+            for sig in handled:
+                loop.remove_signal_handler(sig)
     if service.failure:
         raise KshellError(f"remote mode stopped: {service.failure}")
     output.note("remote: stopped")

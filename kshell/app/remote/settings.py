@@ -77,6 +77,7 @@ class RemoteSettings:
     max_commands: int = 10
     max_message_bytes: int = 65536
     smtp_connections: int = 16  # the listener's open sessions at most; more get 421
+    idle_refresh: float = 240.0  # seconds one IMAP IDLE lasts before it is renewed
     max_age_minutes: float = 15.0
     rate_per_hour: int = 30
     allow_firmware: bool = False
@@ -159,6 +160,7 @@ def load_settings(config: configparser.ConfigParser, data_dir: Path) -> RemoteSe
         max_commands=int(number("max_commands")),
         max_message_bytes=int(number("max_message_bytes")),
         smtp_connections=int(number("smtp_connections")),
+        idle_refresh=number("idle_refresh"),
         max_age_minutes=number("max_age_minutes"),
         rate_per_hour=int(number("rate_per_hour")),
         allow_firmware=allow_firmware,

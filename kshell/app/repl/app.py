@@ -20,6 +20,7 @@ from prompt_toolkit.history import History, InMemoryHistory
 from prompt_toolkit.patch_stdout import patch_stdout
 
 from kshell import __version__
+from kshell.app.loop_errors import quiet_loop_errors
 from kshell.app.repl import confirm, refresh, terminal
 from kshell.app.repl.highlight import KshellHighlighter
 from kshell.app.repl.keys import build_key_bindings, wants_literal_question_mark
@@ -80,6 +81,8 @@ class Shell:
         session.read_secret = confirm.read_secret
         session.ports.print_above = terminal.print_above
         loop = asyncio.get_running_loop()
+        if loop.get_exception_handler() is None:  # run without the CLI (a test): the same line
+            loop.set_exception_handler(quiet_loop_errors(session.debug))
         loop.add_signal_handler(signal.SIGINT, self._interrupt)
         try:
             self._banner()
@@ -88,7 +91,11 @@ class Shell:
             while not session.ports.exit_requested:
                 try:
                     with patch_stdout(raw=True):
-                        text = await self.prompt.prompt_async(handle_sigint=False)
+                        # the loop's own handler says a background error in one line;
+                        # prompt_toolkit's would stop at "Press ENTER" and eat the next line
+                        text = await self.prompt.prompt_async(
+                            handle_sigint=False, set_exception_handler=False
+                        )
                 except KeyboardInterrupt:
                     continue  # Ctrl-C on the line: drop it, prompt again
                 except EOFError:

@@ -13,7 +13,9 @@ async def ask(question: str) -> bool:
     session: PromptSession[str] = PromptSession()
     message = FormattedText([("class:confirm", clean(question, 500)), ("", " [y/N] ")])
     try:
-        answer = await session.prompt_async(message, handle_sigint=False)
+        answer = await session.prompt_async(
+            message, handle_sigint=False, set_exception_handler=False
+        )
     except (KeyboardInterrupt, EOFError):
         return False
     return answer.strip().lower() in ("y", "yes")
@@ -25,6 +27,8 @@ async def read_secret(question: str) -> str | None:
     session: PromptSession[str] = PromptSession()  # its own history: never the shell's
     message = FormattedText([("class:confirm", clean(question, 200)), ("", " ")])
     try:
-        return await session.prompt_async(message, is_password=True, handle_sigint=False)
+        return await session.prompt_async(
+            message, is_password=True, handle_sigint=False, set_exception_handler=False
+        )
     except (KeyboardInterrupt, EOFError):
         return None

@@ -35,7 +35,6 @@ from kshell.app.remote.settings import RemoteSettings, SourceSpec
 from kshell.app.remote.sources.base import Handler, Incoming, Reporter, Screener, Step
 from kshell.app.remote.tls import client_context, describe_tls_error
 
-IDLE_REFRESH = 240.0  # re-issue IDLE well before servers drop an idle client (30 min)
 POLL = 1.0  # seconds between checks when the server has no IDLE
 BACKOFF_FIRST, BACKOFF_MAX = 0.2, 30.0
 MOVE_BATCH = 50  # handled messages moved by one UID MOVE while a backlog drains
@@ -171,7 +170,9 @@ class ImapSource:
                 raise
             except Exception as exc:  # noqa: BLE001 - every failure of the link means: try again
                 reason = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
-                self.report(f"remote: {self.describe()}: {reason}; reconnecting in {delay:.1f} s")
+                self.report(
+                    f"warning: remote: {self.describe()}: {reason}; reconnecting in {delay:.1f} s"
+                )
                 self.connected = False
                 self.reconnects += 1
                 await asyncio.sleep(delay)
@@ -179,6 +180,7 @@ class ImapSource:
             finally:
                 if client is not None:
                     await _logout(client)
+                    await _release(client)
 
     async def _serve(self, client: Any, handle: Handler) -> None:
         idle = "IDLE" in client.protocol.capabilities
@@ -315,20 +317,25 @@ class ImapSource:
             )
 
     async def _idle(self, client: Any) -> None:
-        """Wait in IDLE until the folder grows, the link drops, or it is time to refresh."""
+        """Wait in IDLE until the folder grows, the link drops, or it is time to refresh.
+
+        Every future started here is cancelled and collected on the way out, however it is
+        left (a cancel from ``remote off`` included): a wait left pending raised its
+        TimeoutError into the shell's loop minutes later."""
         from aioimaplib import STOP_WAIT_SERVER_PUSH
 
         queue = client.protocol.idle_queue
         while not queue.empty():  # pushes left from an earlier IDLE: already searched since
             queue.get_nowait()
-        idle_task = await client.idle_start(timeout=IDLE_REFRESH)
+        refresh = self.settings.idle_refresh  # well before servers drop an idle client
+        idle_task = await client.idle_start(timeout=refresh)
         lost = asyncio.ensure_future(self._lost.wait())
+        push: asyncio.Future[Any] | None = None
         try:
             while True:
-                push = asyncio.ensure_future(client.wait_server_push(IDLE_REFRESH + 5))
+                push = asyncio.ensure_future(client.wait_server_push(refresh + 5))
                 done, _ = await asyncio.wait({push, lost}, return_when=asyncio.FIRST_COMPLETED)
                 if lost in done:
-                    push.cancel()
                     raise ImapFailure("connection lost")
                 lines = push.result()
                 if lines == STOP_WAIT_SERVER_PUSH:
@@ -340,11 +347,12 @@ class ImapSource:
                 ):
                     break
         finally:
-            lost.cancel()
-            if not self._lost.is_set():
+            await _collect(lost, push)
+            if not self._lost.is_set() and client.protocol.has_pending_idle_command():
                 client.idle_done()
                 with contextlib.suppress(Exception):  # the next command will tell
-                    await asyncio.wait_for(idle_task, TIMEOUT)
+                    await asyncio.wait_for(asyncio.shield(idle_task), TIMEOUT)
+            await _collect(idle_task)
 
     # -- remote test ----------------------------------------------------------------------
 
@@ -524,6 +532,39 @@ async def _logout(client: Any) -> None:
     with contextlib.suppress(asyncio.CancelledError, Exception):  # the link may be gone already
         await asyncio.wait_for(client.logout(), 2)
     _abandon(client)
+
+
+async def _collect(*futures: asyncio.Future[Any] | None) -> None:
+    """Cancel ``futures`` and wait until each has finished, its outcome taken (so none is
+    reported later as "exception never retrieved"); a cancel of the caller waits for them too."""
+    pending = [f for f in futures if f is not None]
+    for future in pending:
+        future.cancel()
+    if not pending:
+        return
+    try:
+        await asyncio.wait(pending)
+    finally:
+        for future in pending:
+            if future.done() and not future.cancelled():
+                future.exception()  # taken: the failure, if any, ended with the connection
+
+
+async def _release(client: Any) -> None:
+    """Everything aioimaplib started for ``client`` and did not stop by itself: its IDLE
+    timer, its tasks (the IDLE command, the wait for its answer), and the timeout handles
+    of commands left waiting when the link went."""
+    waiter = getattr(client, "_idle_waiter", None)
+    if waiter is not None:
+        waiter.cancel()
+        client._idle_waiter = None
+    protocol = client.protocol
+    commands = [protocol.pending_sync_command, *protocol.pending_async_commands.values()]
+    for command in commands:
+        timer = getattr(command, "_timer", None)
+        if timer is not None:
+            timer.cancel()
+    await _collect(*getattr(client, "tasks", ()), *getattr(protocol, "tasks", ()))
 
 
 def _abandon(client: Any) -> None:

@@ -262,7 +262,9 @@ def holds_secret(parser: configparser.ConfigParser) -> str | None:
             if not value.strip():
                 continue
             named = any(word in key.lower() for word in SECRET_WORDS)
-            if section == "totp" or (named and not key.endswith("_file")):  # a path, no secret
+            # a path or a time limit is about a secret, not one
+            setting = key.endswith(("_file", "_timeout"))
+            if section == "totp" or (named and not setting):
                 return f"[{section}] {key}"
             userinfo, at, _ = value.strip().partition("://")[2].partition("@")
             if at and ":" in userinfo and "/" not in userinfo:  # scheme://user:password@host

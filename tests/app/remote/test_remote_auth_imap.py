@@ -125,13 +125,23 @@ def test_a_token_that_expires_mid_run_is_refreshed_through_the_command(
     seen: list[str] = []
     said: list[str] = []
 
-    async def handle(incoming: Incoming) -> None:
-        seen.append(incoming.where)
-        await incoming.finish()
+    class Handle:  # the source's Handler (the service's Dispatcher), one mail at a time
+        closing = False
+        busy = False
+
+        async def __call__(self, incoming: Incoming) -> None:
+            seen.append(incoming.where)
+            await incoming.finish()
+
+        def in_hand(self, where: str) -> bool:
+            return False
+
+        async def finished(self) -> None:
+            await asyncio.sleep(3600)  # nothing is ever left in hand
 
     async def scenario() -> None:
         source = ImapSource(remote.source, remote, said.append)
-        task = asyncio.create_task(source.run(handle))
+        task = asyncio.create_task(source.run(Handle()))
         try:
             await _until(lambda: len(seen) == 1)
             introspection.revoke(first)  # the access token expires

@@ -50,8 +50,8 @@ def _read_lines(listener: Headless) -> list[str]:
     lines: list[str] = []
 
     def read() -> None:
-        assert listener.proc.stdout is not None
-        lines.extend(listener.proc.stdout)  # the thread ends when the child closes stdout
+        assert listener.proc.stderr is not None
+        lines.extend(listener.proc.stderr)  # the log is stderr; the thread ends with it
 
     threading.Thread(target=read, daemon=True).start()
     return lines

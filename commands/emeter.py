@@ -79,7 +79,7 @@ async def emeter_now(session: Session, args: Args) -> list[Result]:
         return _strip_reading(target, state.model, rating, readings)
 
     targets, skipped = resolve_capable(session, args.targets, METERED.needs)
-    several = len(targets) > 1 or any(w.lower() == "all" for w in args.targets)
+    several = any(w.lower() == "all" for w in args.targets)  # the house: `emeter all`
     results = await for_each(session, targets, lambda t: _with_days(session, t, one))
     if several:  # the house at once: one table, today's and this month's energy, a total
         results = [_house_table(results), *(r for r in results if isinstance(r, Failure))]

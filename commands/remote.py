@@ -97,8 +97,9 @@ async def remote_test(session: Session, args: Args) -> list[Result]:
     by_mail=ByMail.NO,
 )
 async def remote_totp(session: Session, args: Args) -> Result:
-    """Make a sender's own TOTP secret, store it (0600) and show it once, as a QR code to scan
-    and as its otpauth URI."""
+    """Make a sender's own TOTP secret, store it (0600) and show it once to scan.
+
+    It is shown as a QR code and as its otpauth URI."""
     if session.invocation.by_mail:  # a secret is never made, nor shown, by mail (ByMail.NO too)
         raise UsageError("remote totp cannot be run by mail")
     address = args.address.strip().lower()

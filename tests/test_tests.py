@@ -74,5 +74,8 @@ def test_soak_tests_are_deselected_from_the_suite_and_ci_runs_them_apart() -> No
     assert "soak:" in pytest_ini["markers"]
     assert shlex.split(pytest_ini["addopts"])[-2:] == ["-m", "not soak"]
     ci = (TESTS.parent / ".ci" / "run").read_text(encoding="utf-8").splitlines()
-    suite = ci.index('pip install -e ".[test]" && tests/peers.sh && python -m pytest')
+    suite = ci.index(
+        'python3 -m venv .venv && . .venv/bin/activate && pip install -e ".[test]" '
+        "&& tests/peers.sh && python -m pytest"
+    )
     assert "python -m pytest -m soak" in ci[suite + 1 :]

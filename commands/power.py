@@ -35,10 +35,14 @@ async def _go_ahead(session: Session, args: Args, what: str, targets: list[Targe
     if args.yes or session.assume_yes or not interactive or len(targets) < 2:
         return True
     assert session.ask is not None
+    return await session.ask(f"{what} {len(targets)} plugs: {_named(targets)}?")
+
+
+def _named(targets: list[Target]) -> str:
+    """The plugs a question names: the first ASK_NAMES, then how many more."""
     names = ", ".join(t.label for t in targets[:ASK_NAMES])
-    if len(targets) > ASK_NAMES:
-        names += f" and {len(targets) - ASK_NAMES} more"
-    return await session.ask(f"{what} {len(targets)} plugs: {names}?")
+    more = len(targets) - ASK_NAMES
+    return names + (f" and {more} more" if more > 0 else "")
 
 
 CANCELLED = Text("cancelled: nothing was switched", {"cancelled": True})
@@ -249,11 +253,8 @@ async def reboot(session: Session, args: Args) -> list[Result]:
     if not (args.yes or session.assume_yes):
         if session.ask is None:
             raise Refused("this command asks before acting and nobody can answer here: add --yes")
-        names = ", ".join(t.label for t in targets[:ASK_NAMES])
-        if len(targets) > ASK_NAMES:
-            names += f" and {len(targets) - ASK_NAMES} more"
         count = f"{len(targets)} plugs: " if len(targets) > 1 else ""
-        if not await session.ask(f"restart {count}{names}?"):
+        if not await session.ask(f"restart {count}{_named(targets)}?"):
             return [Text("cancelled: nothing was restarted", {"cancelled": True})]
 
     async def one(target: Target) -> Result:
